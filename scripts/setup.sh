@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Everything a fresh machine (Debian, root, package registries only) needs to build and test
+# meshward: system packages for the eBPF agent and the tests, npm packages, generated code, build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+for pair in clang:clang llc:llvm bpftool:bpftool openssl:openssl pkg-config:pkg-config ip:iproute2; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || need_apt+=("${pair#*:}")
+done
+[ -f /usr/include/bpf/libbpf.h ] || need_apt+=(libbpf-dev)
+[ -f /usr/include/gelf.h ] || need_apt+=(libelf-dev)
+[ -f /usr/include/zlib.h ] || need_apt+=(zlib1g-dev)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: missing system packages (${need_apt[*]}); run as root or install them" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+npm run build

@@ -1,0 +1,34 @@
+// Caller authentication shared by the CA, the xDS server and the signal API. Identity always
+// comes from what the caller proved (a client certificate from this CA or a verified token),
+// never from what it claims (CSR SANs, node metadata).
+import type { Metadata } from "@grpc/grpc-js";
+
+/** A workload identity, rendered as `spiffe://<trustDomain>/ns/<namespace>/sa/<serviceAccount>`. */
+export interface WorkloadIdentity {
+  readonly trustDomain: string;
+  readonly namespace: string;
+  readonly serviceAccount: string;
+}
+
+export function spiffeId(id: WorkloadIdentity): string {
+  return `spiffe://${id.trustDomain}/ns/${id.namespace}/sa/${id.serviceAccount}`;
+}
+
+/** What an authenticator sees of a call. */
+export interface CallerContext {
+  readonly metadata: Metadata;
+  /** DER of the peer's leaf certificate when the call arrived over mutual TLS. */
+  readonly peerCertificate?: Buffer;
+  /** Remote address as `ip:port`. */
+  readonly peer: string;
+}
+
+export type AuthnResult =
+  | { readonly ok: true; readonly identity: WorkloadIdentity; readonly method: string }
+  /** `skip`: this authenticator does not apply (no credential of its kind); `fail`: it applies and rejects. */
+  | { readonly ok: false; readonly kind: "skip" | "fail"; readonly reason: string };
+
+export interface Authenticator {
+  readonly name: string;
+  authenticate(ctx: CallerContext): Promise<AuthnResult>;
+}
