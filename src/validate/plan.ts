@@ -4,7 +4,7 @@
 import { fromBinary, getOption, hasOption, type DescField, type DescMessage, type DescOneof } from "@bufbuild/protobuf";
 import { isWrapperDesc, type Any } from "@bufbuild/protobuf/wkt";
 import { disabled, required as oneofRequired, rules as fieldRules, type FieldRules } from "../gen/validate/validate_pb.js";
-import { collectionCheck, type ItemCheck } from "./collections.js";
+import { collectionCheck } from "./collections.js";
 import { messageRulesCheck, requiredRule, scalarRulesCheck } from "./value-rules.js";
 import { allOf, type ValueCheck, type Walk } from "./violation.js";
 
@@ -75,7 +75,7 @@ function rulesOf(field: DescField): FieldRules | undefined {
   return hasOption(field, fieldRules) ? getOption(field, fieldRules) : undefined;
 }
 
-/** Checks for one present value of the field's element type (the field, a list item, a map value). */
+/** Checks for one present value of the field's element type (the field, a list item, a map value): its own rules plus recursion. */
 function elementCheck(field: DescField, rules: FieldRules | undefined): ValueCheck | undefined {
   const message = field.message;
   if (message === undefined) return scalarRulesCheck(rules, field.enum);
@@ -103,9 +103,26 @@ function singularCheck(field: DescField, rules: FieldRules | undefined): ValueCh
   };
 }
 
+/**
+ * Builds a field's check. A rule this checker cannot evaluate (RE2 syntax with no JavaScript
+ * equivalent) is reported whenever the field holds a value, never skipped.
+ */
+function planned(build: () => ValueCheck | undefined): ValueCheck | undefined {
+  try {
+    return build();
+  } catch (e) {
+    const why = (e as Error).message;
+    return (value, walk) => {
+      if (value !== undefined) walk.report("pgv.unsupported", `rule cannot be checked here: ${why}`);
+    };
+  }
+}
+
 function fieldCheck(field: DescField): MessageCheck | undefined {
   const rules = rulesOf(field);
-  const check = field.fieldKind === "list" || field.fieldKind === "map" ? collectionCheck(field, rules, itemCheck) : singularCheck(field, rules);
+  const check = planned(() =>
+    field.fieldKind === "list" || field.fieldKind === "map" ? collectionCheck(field, rules, elementCheck) : singularCheck(field, rules),
+  );
   if (check === undefined) return undefined;
   const { localName, name } = field;
   return (message, walk) => {
@@ -115,14 +132,11 @@ function fieldCheck(field: DescField): MessageCheck | undefined {
   };
 }
 
-/** List items and map values: the `items` / `values` rules plus recursion. */
-const itemCheck: ItemCheck = (field, rules) => elementCheck(field, rules);
-
 function oneofCheck(oneof: DescOneof): MessageCheck | undefined {
   const isRequired = getOption(oneof, oneofRequired);
   const members = new Map<string, { name: string; check: ValueCheck }>();
   for (const field of oneof.fields) {
-    const check = singularCheck(field, rulesOf(field));
+    const check = planned(() => singularCheck(field, rulesOf(field)));
     if (check) members.set(field.localName, { name: field.name, check });
   }
   if (!isRequired && members.size === 0) return undefined;

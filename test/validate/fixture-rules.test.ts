@@ -162,6 +162,11 @@ describe("PGV rules on fixture messages", function () {
     });
   }
 
+  it("reports a rule it cannot evaluate instead of passing the field", () => {
+    assert.deepEqual(check("Strings", { unsupported: "aaa" }), [{ path: "unsupported", rule: "pgv.unsupported" }]);
+    assert.deepEqual(check("Strings", { const: "mesh" }), []);
+  });
+
   it("prefixes a map key's violation so it is not read as the value's", () => {
     const desc = fixtureMessage(types, "Collections");
     const [v] = validateMessage(desc, fromJson(desc, { int_keys: { "-3": "v" } }, { registry: types }), { types });
