@@ -10,18 +10,10 @@ import { RiskEngine } from "../../src/risk/engine.js";
 import { SqliteEnforcementStore } from "../../src/risk/enforcement-store.js";
 import { EnforcementSet } from "../../src/risk/quarantine.js";
 import { compileRuntimePolicies } from "../../src/risk/runtime-policy.js";
-import { configObjects, podA, podB, signal } from "./fixtures.js";
+import { ESCAPE_QUARANTINE_POLICY, configObjects, podA, podB, signal } from "./fixtures.js";
 
 const T0 = Date.UTC(2027, 0, 15, 12, 0, 0);
 const LDS = "type.googleapis.com/envoy.config.listener.v3.Listener";
-
-const POLICY = `apiVersion: meshward.io/v1alpha1
-kind: RuntimePolicy
-metadata: {name: escapes, namespace: istio-system}
-spec:
-  rules:
-  - {name: escape, trigger: {detections: ['escape.*']}, action: QUARANTINE, duration: 1h}
-`;
 
 describe("AuditStore (SQLite)", () => {
   let dir: string;
@@ -83,7 +75,7 @@ describe("AuditStore (SQLite)", () => {
 
   it("records verdicts, actions and risk states, queryable by detection through their signal", () => {
     const engine = new RiskEngine({ clock });
-    engine.setPolicies(compileRuntimePolicies(configObjects(POLICY)).policies);
+    engine.setPolicies(compileRuntimePolicies(configObjects(ESCAPE_QUARANTINE_POLICY)).policies);
     const set = new EnforcementSet(store.enforcementStore(), clock);
     const s = signal({ id: "s1", receivedAtMs: T0 });
     store.recordSignal(s);
@@ -105,7 +97,7 @@ describe("AuditStore (SQLite)", () => {
 
   it("keeps enforcement across a restart and sees a release made by another process's connection", () => {
     const engine = new RiskEngine({ clock });
-    engine.setPolicies(compileRuntimePolicies(configObjects(POLICY)).policies);
+    engine.setPolicies(compileRuntimePolicies(configObjects(ESCAPE_QUARANTINE_POLICY)).policies);
     const set = new EnforcementSet(store.enforcementStore(), clock);
     const ev = engine.evaluate(signal({ id: "s1" }));
     for (const v of ev.verdicts) set.apply(v);
@@ -188,7 +180,7 @@ describe("AuditStore (SQLite)", () => {
 
   it("prunes records older than the retention but never active enforcements", () => {
     const engine = new RiskEngine({ clock });
-    engine.setPolicies(compileRuntimePolicies(configObjects(POLICY)).policies);
+    engine.setPolicies(compileRuntimePolicies(configObjects(ESCAPE_QUARANTINE_POLICY)).policies);
     const set = new EnforcementSet(store.enforcementStore(), clock);
     const old = signal({ id: "old", receivedAtMs: T0 });
     store.recordSignal(old);

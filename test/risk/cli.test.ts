@@ -12,7 +12,7 @@ import { ManualClock, systemClock } from "../../src/risk/clock.js";
 import { RiskEngine } from "../../src/risk/engine.js";
 import { EnforcementSet } from "../../src/risk/quarantine.js";
 import { compileRuntimePolicies } from "../../src/risk/runtime-policy.js";
-import { configObjects, podA, podB, signal } from "./fixtures.js";
+import { ESCAPE_QUARANTINE_POLICY, configObjects, podA, podB, signal } from "./fixtures.js";
 
 const BIN = fileURLToPath(new URL("../../../bin/meshward", import.meta.url));
 const run = promisify(execFile);
@@ -27,14 +27,6 @@ async function meshward(...args: string[]): Promise<{ code: number; stdout: stri
   }
 }
 
-const POLICY = `apiVersion: meshward.io/v1alpha1
-kind: RuntimePolicy
-metadata: {name: escapes, namespace: istio-system}
-spec:
-  rules:
-  - {name: escape, trigger: {detections: ['escape.*']}, action: QUARANTINE, duration: 1h}
-`;
-
 describe("meshward quarantine / risk / events", function () {
   this.timeout(30_000);
   let dir: string;
@@ -48,7 +40,7 @@ describe("meshward quarantine / risk / events", function () {
     const clock = new ManualClock(now - 2000);
     const store = AuditStore.open(dir, { clock });
     const engine = new RiskEngine({ clock });
-    engine.setPolicies(compileRuntimePolicies(configObjects(POLICY)).policies);
+    engine.setPolicies(compileRuntimePolicies(configObjects(ESCAPE_QUARANTINE_POLICY)).policies);
     engine.setStaticRisk(podA.uid, { score: 25, factors: ["privileged"] });
     const set = new EnforcementSet(store.enforcementStore(), clock);
     const signals = [

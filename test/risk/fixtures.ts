@@ -41,6 +41,15 @@ export const podA: SignalPod = {
 
 export const podB: SignalPod = { ...podA, uid: "0b6a1f3e-1111-4c1e-9a51-000000000002", name: "cart-7d9f-fghij", ip: "10.1.0.12" };
 
+/** Quarantine for an hour on any `escape.*` detection, mesh-wide. */
+export const ESCAPE_QUARANTINE_POLICY = `apiVersion: meshward.io/v1alpha1
+kind: RuntimePolicy
+metadata: {name: escapes, namespace: istio-system}
+spec:
+  rules:
+  - {name: escape, trigger: {detections: ['escape.*']}, action: QUARANTINE, duration: 1h}
+`;
+
 let seq = 0;
 
 export function signal(opts: {
