@@ -136,7 +136,9 @@ export class AuditQuery {
     const w = where(f, timeCol, detectionCol);
     const limit = f.limit ?? 1000;
     // Newest `limit` rows, returned oldest first so output reads as a timeline.
-    const sql = `SELECT * FROM (SELECT * FROM ${table} ${w.sql} ORDER BY ${timeCol} DESC LIMIT ?) ORDER BY ${timeCol} ASC`;
+    // rowid breaks ties between records of the same microsecond in insertion order.
+    const sql = `SELECT * FROM (SELECT rowid AS row_order, * FROM ${table} ${w.sql} ORDER BY ${timeCol} DESC, rowid DESC LIMIT ?)
+      ORDER BY ${timeCol} ASC, row_order ASC`;
     return this.db.prepare(sql).all(...w.params, limit) as Record<string, unknown>[];
   }
 
