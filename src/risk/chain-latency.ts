@@ -16,6 +16,8 @@ interface Chain {
   readonly pending: Map<string, number>;
   /** Proxies whose every push for this chain is ACKed or NACKed. */
   readonly confirmed: Set<string>;
+  /** Expected proxies not yet confirmed; a counter so each ACK costs O(1), not O(proxies). */
+  remaining: number;
   firstPushUs?: number;
   lastAckUs?: number;
   nacked: number;
@@ -50,7 +52,8 @@ export class ChainTracker {
   expect(signalIds: readonly string[], proxyIds: readonly string[], atUs: number): CompletedChain[] {
     const done: CompletedChain[] = [];
     for (const id of signalIds) {
-      const chain: Chain = { expected: new Set(proxyIds), startedUs: atUs, pending: new Map(), confirmed: new Set(), nacked: 0 };
+      const expected = new Set(proxyIds);
+      const chain: Chain = { expected, startedUs: atUs, pending: new Map(), confirmed: new Set(), remaining: expected.size, nacked: 0 };
       this.chains.set(id, chain);
       // No proxy affected (for example `revoke`, which only the CA enforces): done at translation.
       if (chain.expected.size === 0) done.push(this.complete(id, chain, false));
@@ -70,7 +73,7 @@ export class ChainTracker {
       const c = this.chains.get(id) as Chain;
       c.firstPushUs ??= atUs;
       c.pending.set(proxyId, (c.pending.get(proxyId) ?? 0) + 1);
-      c.confirmed.delete(proxyId);
+      if (c.confirmed.delete(proxyId) && c.expected.has(proxyId)) c.remaining++;
     }
     return tracked;
   }
@@ -95,10 +98,13 @@ export class ChainTracker {
         if (!c) continue;
         const left = (c.pending.get(proxyId) ?? 1) - 1;
         c.pending.set(proxyId, left);
-        if (left === 0) {
+        if (left === 0 && !c.confirmed.has(proxyId)) {
           c.confirmed.add(proxyId);
-          if (nack && c.expected.has(proxyId)) c.nacked++;
-          if (c.expected.has(proxyId)) c.lastAckUs = Math.max(c.lastAckUs ?? atUs, atUs);
+          if (c.expected.has(proxyId)) {
+            c.remaining--;
+            if (nack) c.nacked++;
+            c.lastAckUs = Math.max(c.lastAckUs ?? atUs, atUs);
+          }
         }
         touched.add(id);
       }
@@ -106,7 +112,7 @@ export class ChainTracker {
     const completed: CompletedChain[] = [];
     for (const id of touched) {
       const c = this.chains.get(id) as Chain;
-      if ([...c.expected].every((p) => c.confirmed.has(p))) completed.push(this.complete(id, c, false));
+      if (c.remaining === 0) completed.push(this.complete(id, c, false));
     }
     return { resolved, completed };
   }
