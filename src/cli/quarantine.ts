@@ -52,7 +52,7 @@ export const quarantineCommand: Command = {
         console.error(USAGE);
         return 2;
       }
-      const db = openCliAudit(values["data-dir"], false);
+      const db = openCliAudit(values["data-dir"], verb === "list");
       try {
         const set = new EnforcementSet(new SqliteEnforcementStore(db), systemClock);
         if (verb === "list") return list(set, values.json);

@@ -5,9 +5,12 @@ import type { Database } from "../risk/sqlite.js";
 
 export const DATA_DIR_OPTION = { "data-dir": { type: "string", default: DEFAULT_DATA_DIR } } as const;
 
-/** Opens `<data-dir>/audit.db`; read-only unless the command changes state. */
+/**
+ * Opens `<data-dir>/audit.db`, which must exist (a wrong --data-dir must not create an empty one);
+ * read-only unless the command changes state.
+ */
 export function openCliAudit(dataDir: string, readonly: boolean): Database {
-  return openAuditDatabase(dataDir, { readonly });
+  return openAuditDatabase(dataDir, { readonly, mustExist: true });
 }
 
 /** Left-aligned columns separated by two spaces, header first, like kubectl get. */

@@ -135,16 +135,14 @@ CREATE TABLE IF NOT EXISTS risk_scores (
 `;
 
 /**
- * Opens (creating if needed) the audit database in `dataDir`: WAL, so readers (the CLI) never
+ * Opens (creating if needed, unless `mustExist`) the audit database in `dataDir`: WAL, so readers (the CLI) never
  * block the control plane, and synchronous=FULL, so a committed transaction survives power loss,
  * not only a process crash; records acknowledged to an agent depend on that.
  */
-export function openAuditDatabase(dataDir: string, opts: { readonly?: boolean } = {}): Database {
+export function openAuditDatabase(dataDir: string, opts: { readonly?: boolean; mustExist?: boolean } = {}): Database {
   const file = join(dataDir, AUDIT_DB_FILE);
-  if (opts.readonly) {
-    if (!existsSync(file)) throw new Error(`no audit database at ${file} (is --data-dir right?)`);
-    return openDatabase(file, { readonly: true, fileMustExist: true, timeout: 5000 });
-  }
+  if ((opts.readonly || opts.mustExist) && !existsSync(file)) throw new Error(`no audit database at ${file} (is --data-dir right?)`);
+  if (opts.readonly) return openDatabase(file, { readonly: true, fileMustExist: true, timeout: 5000 });
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const fresh = !existsSync(file);
   const db = openDatabase(file, { timeout: 5000 });

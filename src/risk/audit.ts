@@ -202,14 +202,17 @@ export class AuditStore {
     if (this.pushRows.length === 0 && this.ackRows.length === 0) return;
     const pushes = this.pushRows.splice(0);
     const acks = this.ackRows.splice(0);
+    const write = this.db.transaction(() => {
+      for (const p of pushes) for (const id of p.signalIds) this.stmt.push.run(id, p.proxyId, p.typeUrl, p.version, p.nonce, msToUs(p.atMs));
+      for (const a of acks) this.stmt.ack.run(a.signalId, a.proxyId, a.typeUrl, a.version, a.nonce, a.nack ? 1 : 0, msToUs(a.atMs));
+    });
+    // Inside a caller's transaction the rows commit with it, at its durability.
+    if (this.db.inTransaction) return write();
     // NORMAL in WAL mode survives a process crash; only power loss may drop the last batch, and
     // no one was promised these rows.
     this.db.pragma("synchronous = NORMAL", { simple: true });
     try {
-      this.db.transaction(() => {
-        for (const p of pushes) for (const id of p.signalIds) this.stmt.push.run(id, p.proxyId, p.typeUrl, p.version, p.nonce, msToUs(p.atMs));
-        for (const a of acks) this.stmt.ack.run(a.signalId, a.proxyId, a.typeUrl, a.version, a.nonce, a.nack ? 1 : 0, msToUs(a.atMs));
-      })();
+      write();
     } finally {
       this.db.pragma("synchronous = FULL", { simple: true });
     }

@@ -21,6 +21,7 @@ export interface Statement {
 export interface Database {
   readonly name: string;
   readonly open: boolean;
+  readonly inTransaction: boolean;
   prepare(sql: string): Statement;
   exec(sql: string): Database;
   pragma(source: string, options: { simple: true }): unknown;

@@ -2,7 +2,7 @@
 // a control plane (here, the same modules in the test process) has written.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -111,6 +111,10 @@ describe("meshward quarantine / risk / events", function () {
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /no audit database at/);
     assert.equal((await meshward("quarantine", "frobnicate", "--data-dir", dir)).code, 2);
+    const wrongDir = await meshward("quarantine", "release", "x", "--data-dir", join(dir, "typo"));
+    assert.equal(wrongDir.code, 1);
+    assert.match(wrongDir.stderr, /no audit database at/);
+    assert.equal(existsSync(join(dir, "typo")), false, "a wrong --data-dir must not create a database");
   });
 
   it("releases by pod name, and a running control plane sees it", async () => {
