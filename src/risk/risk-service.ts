@@ -1,7 +1,14 @@
 // The risk stage as the control plane runs it: one object that owns the engine, the enforcement
 // set and the audit store, takes signals from the signal service, and tells the model when the
-// enforcement overlay changed. The wiring around it (signal service in, snapshot and xDS out) is
-// described in the integrator notes of the final report and in handleSignal's comment.
+// enforcement overlay changed. Wiring:
+//
+//   signal service: map the agent's proto to RuntimeSignal (receivedAtMs = now), then
+//     handleSignal(s); acknowledge to the agent after it returns (duplicates too).
+//   onEnforcementChange(u): snapshot = model + overlay(podsOfIdentity); translate; with the
+//     proxies the change touches, audit.recordTranslation(u.causes, proxyIds, now).
+//   xDS: per response carrying that snapshot, audit.recordPush({signalIds: causes, ...});
+//     per ACK/NACK, audit.recordAck(...). audit.chainLatency feeds /metrics.
+//   CA: isIssuanceAllowed(identity, peer IP). Sources: setPolicies, setPodSpec, podDeleted.
 import type { ConfigError, ConfigObject } from "../model/config.js";
 import type { WorkloadIdentity } from "../security/identity.js";
 import { AuditStore, type AuditStoreOptions } from "./audit.js";

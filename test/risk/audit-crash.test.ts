@@ -27,7 +27,7 @@ function recordThenKill(dir: string, atLeast: number): Promise<{ signals: string
         const m = /^signal (\S+)(?: enforced (\S+))?$/.exec(l);
         if (!m) continue;
         signals.push(m[1] as string);
-        if (m[2]) enforcements.push(m[2]);
+        if (m[2]) enforcements.push(...m[2].split(","));
       }
       if (signals.length >= atLeast && child.exitCode === null && !child.killed) child.kill("SIGKILL");
     });
@@ -44,7 +44,7 @@ describe("audit store crash safety", function () {
   beforeEach(() => (dir = mkdtempSync(join(tmpdir(), "meshward-crash-"))));
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  it("loses no acknowledged signal or enforcement when the process is SIGKILLed mid-stream", async () => {
+  it("loses no acknowledged signal, verdict or quarantine when the control plane is SIGKILLed mid-stream", async () => {
     const acked = await recordThenKill(dir, 300);
     assert.ok(acked.signals.length >= 300);
     const store = AuditStore.open(dir);
@@ -55,7 +55,11 @@ describe("audit store crash safety", function () {
       // The child may have committed one more than it printed before dying, never fewer.
       assert.ok(stored.size >= acked.signals.length && stored.size <= acked.signals.length + 1, `stored ${stored.size}, acked ${acked.signals.length}`);
       const active = new Set(new EnforcementSet(store.enforcementStore(), systemClock).active().map((e) => e.id));
+      assert.ok(acked.enforcements.length >= 30);
       assert.deepEqual(acked.enforcements.filter((id) => !active.has(id)), []);
+      // Recorded and evaluated are one transaction: no stored signal lacks its verdict stage.
+      const unevaluated = store.db.prepare("SELECT COUNT(*) AS n FROM chains WHERE verdict_us IS NULL").get() as { n: number };
+      assert.equal(unevaluated.n, 0);
       assert.equal(store.db.pragma("integrity_check", { simple: true }), "ok");
     } finally {
       store.close();
