@@ -18,7 +18,7 @@ import { RiskEngine, type Evaluation } from "./engine.js";
 import { EnforcementSet, type Enforcement, type EnforcementChange } from "./quarantine.js";
 import { compileRuntimePolicies, DEFAULT_ROOT_NAMESPACE, type RuntimePolicy } from "./runtime-policy.js";
 import { podSecurityFacts, staticPodRisk, type KubePodSpec } from "./scoring.js";
-import type { RuntimeSignal } from "./signal.js";
+import { signalProblem, type RuntimeSignal } from "./signal.js";
 
 /** How often expiry, releases made by the CLI, and unanswered chains are checked. */
 export const RISK_TICK_MS = 250;
@@ -47,6 +47,9 @@ export interface RiskServiceOptions extends Pick<AuditStoreOptions, "retentionMs
    */
   readonly onEnforcementChange?: (update: EnforcementUpdate) => void;
 }
+
+/** The signal cannot be attributed or read; the signal service answers INVALID_ARGUMENT. */
+export class InvalidSignalError extends Error {}
 
 export interface SignalOutcome {
   /** Already recorded (the agent redelivered it): acknowledge again, nothing else happened. */
@@ -105,10 +108,13 @@ export class RiskService {
 
   /**
    * Records, evaluates and enforces one signal in a single durable transaction; acknowledge the
-   * signal to the agent only after this returns. A crash before the commit loses nothing the
+   * signal to the agent only after this returns. Throws InvalidSignalError, recording nothing,
+   * for a signal that names no pod or has a malformed field. A crash before the commit loses nothing the
    * agent was told, and its redelivery is evaluated then.
    */
   handleSignal(signal: RuntimeSignal): SignalOutcome {
+    const problem = signalProblem(signal);
+    if (problem !== undefined) throw new InvalidSignalError(problem);
     const outcome = this.audit.db.transaction((): SignalOutcome => {
       if (this.audit.recordSignal(signal).duplicate) return { duplicate: true, changes: [] };
       const evaluation = this.engine.evaluate(signal);

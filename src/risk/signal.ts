@@ -1,6 +1,7 @@
 // What the risk engine consumes: one detection from a node agent, already attributed to a pod.
 // The agent's protobuf (proto/meshward/agent/...) is mapped onto this by the signal service; the
 // engine depends on this shape only.
+import { isIP } from "node:net";
 
 export const SEVERITIES = ["low", "medium", "high", "critical"] as const;
 export type Severity = (typeof SEVERITIES)[number];
@@ -57,4 +58,27 @@ export interface RuntimeSignal {
 /** `namespace/name`, how the CLI and audit name a pod. */
 export function podRef(p: Pick<SignalPod, "namespace" | "name">): string {
   return `${p.namespace}/${p.name}`;
+}
+
+/**
+ * What is wrong with a signal as mapped from the agent, or undefined if nothing is. The signal
+ * service rejects such a signal (and tells the agent why) rather than enforce on a guessed pod.
+ */
+export function signalProblem(s: RuntimeSignal): string | undefined {
+  const missing = (
+    [
+      ["id", s.id],
+      ["node", s.node],
+      ["pod.uid", s.pod.uid],
+      ["pod.namespace", s.pod.namespace],
+      ["pod.name", s.pod.name],
+      ["pod.serviceAccount", s.pod.serviceAccount],
+      ["detection.id", s.detection.id],
+    ] as const
+  ).find(([, v]) => v === "");
+  if (missing) return `signal ${s.id || "(no id)"}: ${missing[0]} is empty`;
+  if (!isSeverity(s.detection.severity)) return `signal ${s.id}: detection.severity "${String(s.detection.severity)}" is not one of ${SEVERITIES.join(", ")}`;
+  if (s.pod.ip !== "" && isIP(s.pod.ip) === 0) return `signal ${s.id}: pod.ip "${s.pod.ip}" is not an IP address`;
+  if (s.eventTimeNs <= 0n) return `signal ${s.id}: eventTimeNs must be positive`;
+  return undefined;
 }

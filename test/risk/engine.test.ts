@@ -3,6 +3,7 @@ import { ManualClock } from "../../src/risk/clock.js";
 import { RiskEngine } from "../../src/risk/engine.js";
 import { compileRuntimePolicies } from "../../src/risk/runtime-policy.js";
 import { DEFAULT_RISK_HALF_LIFE_MS, podSecurityFacts, staticPodRisk } from "../../src/risk/scoring.js";
+import { signalProblem } from "../../src/risk/signal.js";
 import { configObjects, podA, podB, signal } from "./fixtures.js";
 
 const T0 = 1_800_000_000_000;
@@ -138,5 +139,18 @@ describe("RiskEngine", () => {
     assert.equal(e2.risk(podA.uid)?.score, 20);
     e2.forgetPod(podA.uid);
     assert.equal(e2.risk(podA.uid), undefined);
+  });
+});
+
+describe("signalProblem", () => {
+  it("accepts a well-formed signal and names the first bad field otherwise", () => {
+    const s = signal({ id: "ok" });
+    assert.equal(signalProblem(s), undefined);
+    assert.equal(signalProblem({ ...s, pod: { ...s.pod, uid: "" } }), "signal ok: pod.uid is empty");
+    assert.equal(signalProblem({ ...s, id: "" }), "signal (no id): id is empty");
+    assert.match(signalProblem({ ...s, pod: { ...s.pod, ip: "10.1.0" } }) ?? "", /pod.ip "10.1.0" is not an IP address/);
+    assert.match(signalProblem({ ...s, detection: { ...s.detection, severity: "severe" as "high" } }) ?? "", /severity "severe" is not one of low, medium, high, critical/);
+    assert.match(signalProblem({ ...s, eventTimeNs: 0n }) ?? "", /eventTimeNs must be positive/);
+    assert.equal(signalProblem({ ...s, pod: { ...s.pod, ip: "" } }), undefined, "a pod without an IP yet is still attributable");
   });
 });

@@ -6,7 +6,7 @@ import { openAuditDatabase } from "../../src/risk/audit-schema.js";
 import { ManualClock } from "../../src/risk/clock.js";
 import { SqliteEnforcementStore } from "../../src/risk/enforcement-store.js";
 import { EnforcementSet } from "../../src/risk/quarantine.js";
-import { RiskService, type EnforcementUpdate } from "../../src/risk/risk-service.js";
+import { InvalidSignalError, RiskService, type EnforcementUpdate } from "../../src/risk/risk-service.js";
 import { ESCAPE_QUARANTINE_POLICY, configObjects, podA, podB, signal } from "./fixtures.js";
 
 const T0 = Date.UTC(2027, 0, 15, 12, 0, 0);
@@ -48,6 +48,11 @@ describe("RiskService", () => {
     assert.deepEqual(again, { duplicate: true, changes: [] });
     assert.equal(updates.length, 1);
     assert.equal(svc.engine.risk(podA.uid)?.signals, 1);
+  });
+
+  it("rejects a malformed signal without recording it", () => {
+    assert.throws(() => svc.handleSignal({ ...signal({ id: "bad" }), pod: { ...podA, uid: "" } }), InvalidSignalError);
+    assert.deepEqual(svc.audit.query.signals(), []);
   });
 
   it("does not notify for signals that enforce nothing", () => {
