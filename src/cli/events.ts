@@ -8,9 +8,10 @@ import { parseGoDuration } from "../risk/duration.js";
 import type { Command } from "./main.js";
 import { DATA_DIR_OPTION, formatTable, isoTime, openCliAudit, reportErrors } from "./risk-output.js";
 
-const USAGE = `usage: meshward events [--pod P] [--namespace N] [--detection D] [--since T] [--until T] [--limit N] [--data-dir DIR] [--json]
+const USAGE = `usage: meshward events [--pod P] [--namespace N] [--detection D] [--signal ID] [--since T] [--until T] [--limit N] [--data-dir DIR] [--json]
   --pod        pod name, namespace/name or UID
   --detection  detection id, or a prefix ending in * (quote it)
+  --signal     one signal, with every push of its enforcement and each proxy's ACK
   --since/--until  an RFC 3339 time, or a Go duration meaning that long ago (30m, 2h)`;
 
 /** An RFC 3339 time or a duration before `nowMs`. */
@@ -32,6 +33,7 @@ function filterFrom(values: Record<string, string | boolean | undefined>, nowMs:
     ...(str("pod") !== undefined ? { pod: str("pod") as string } : {}),
     ...(str("namespace") !== undefined ? { namespace: str("namespace") as string } : {}),
     ...(str("detection") !== undefined ? { detection: str("detection") as string } : {}),
+    ...(str("signal") !== undefined ? { signal: str("signal") as string } : {}),
     ...(since !== undefined ? { sinceMs: parseTimeFlag("since", since, nowMs) } : {}),
     ...(until !== undefined ? { untilMs: parseTimeFlag("until", until, nowMs) } : {}),
     ...(limit !== undefined ? { limit: Number(limit) } : {}),
@@ -57,6 +59,7 @@ export const eventsCommand: Command = {
           pod: { type: "string" },
           namespace: { type: "string" },
           detection: { type: "string" },
+          signal: { type: "string" },
           since: { type: "string" },
           until: { type: "string" },
           limit: { type: "string" },
@@ -76,8 +79,9 @@ export const eventsCommand: Command = {
         const actions = q.actions(filter);
         const chains = signals.map((s) => q.chain(s.id)).filter((c) => c !== undefined);
         const podOf = new Map(signals.map((s) => [s.id, `${s.namespace}/${s.podName}`]));
+        const deliveries = filter.signal !== undefined ? q.deliveries(filter.signal) : [];
         if (values.json) {
-          console.log(JSON.stringify({ signals, verdicts, actions, chains }, null, 2));
+          console.log(JSON.stringify({ signals, verdicts, actions, chains, ...(filter.signal !== undefined ? { deliveries } : {}) }, null, 2));
           return 0;
         }
         const rows: { at: number; cells: string[] }[] = [];
@@ -97,6 +101,10 @@ export const eventsCommand: Command = {
           const at = (c.lastAckUs ?? c.translatedUs) / 1000;
           const total = c.latencyUs === undefined ? "incomplete" : `${(c.latencyUs / 1000).toFixed(1)}ms`;
           rows.push({ at, cells: [isoTime(at), "chain", podOf.get(c.signalId) ?? "-", `signal=${c.signalId} syscall->last ACK ${total} over ${c.proxies ?? 0} proxies (${c.acked ?? 0} ACK, ${c.nacked ?? 0} NACK): ${stages}`] });
+        }
+        for (const d of deliveries) {
+          const answer = d.answeredMs === undefined ? "no answer" : `${d.nack ? "NACK" : "ACK"} after ${(d.answeredMs - d.pushedMs).toFixed(1)}ms`;
+          rows.push({ at: d.pushedMs, cells: [isoTime(d.pushedMs), "push", d.proxyId, `${d.typeUrl} version=${d.version} nonce=${d.nonce}: ${answer}`] });
         }
         if (rows.length === 0) {
           console.log("no events match");

@@ -11,6 +11,8 @@ export interface EventFilter {
   readonly namespace?: string;
   /** Detection id, or a prefix ending in `*`. */
   readonly detection?: string;
+  /** One signal id: the signal and the verdicts and actions it caused. */
+  readonly signal?: string;
   /** Inclusive bounds on the control plane's time of the record, ms since the epoch. */
   readonly sinceMs?: number;
   readonly untilMs?: number;
@@ -87,6 +89,17 @@ export interface ChainRecord {
   readonly latencyUs?: number;
 }
 
+export interface Delivery {
+  readonly proxyId: string;
+  readonly typeUrl: string;
+  readonly version: string;
+  readonly nonce: string;
+  readonly pushedMs: number;
+  /** Absent while unanswered. */
+  readonly answeredMs?: number;
+  readonly nack?: boolean;
+}
+
 /** Drops SQL NULLs so optional fields are absent rather than null. */
 function defined<T extends object>(row: Record<string, unknown>, map: Record<string, keyof T>): T {
   const out: Record<string, unknown> = {};
@@ -117,6 +130,10 @@ function where(f: EventFilter, timeCol: string, detectionCol: string): Where {
     const test = exact ? `= ?` : `LIKE ? ESCAPE '\\'`;
     parts.push(detectionCol === "detection" ? `detection ${test}` : `${detectionCol} IN (SELECT id FROM signals WHERE detection ${test})`);
     params.push(value);
+  }
+  if (f.signal !== undefined) {
+    parts.push(detectionCol === "detection" ? `id = ?` : `${detectionCol} = ?`);
+    params.push(f.signal);
   }
   if (f.sinceMs !== undefined) {
     parts.push(`${timeCol} >= ?`);
@@ -215,6 +232,26 @@ export class AuditQuery {
       nacked: "nacked",
       latency_us: "latencyUs",
     });
+  }
+
+  /** Each push that carried a signal's enforcement, with the ACK or NACK that answered it. */
+  deliveries(signalId: string): Delivery[] {
+    const rows = this.db
+      .prepare(
+        `SELECT p.proxy_id, p.type_url, p.version, p.nonce, p.pushed_us, a.acked_us, a.nack
+         FROM pushes p LEFT JOIN acks a
+           ON a.signal_id = p.signal_id AND a.proxy_id = p.proxy_id AND a.type_url = p.type_url AND a.nonce = p.nonce
+         WHERE p.signal_id = ? ORDER BY p.pushed_us, p.seq`,
+      )
+      .all(signalId) as Record<string, unknown>[];
+    return rows.map((r) => ({
+      proxyId: r["proxy_id"] as string,
+      typeUrl: r["type_url"] as string,
+      version: r["version"] as string,
+      nonce: r["nonce"] as string,
+      pushedMs: usToMs(r["pushed_us"] as number),
+      ...(r["acked_us"] !== null ? { answeredMs: usToMs(r["acked_us"] as number), nack: r["nack"] === 1 } : {}),
+    }));
   }
 
   /** How many pushes and ACKs were recorded for one signal (proxies reached). */

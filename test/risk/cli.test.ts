@@ -95,6 +95,10 @@ describe("meshward quarantine / risk / events", function () {
     const byPod = JSON.parse((await meshward("events", "--data-dir", dir, "--pod", `shop/${podA.name}`, "--json")).stdout) as { signals: { id: string }[]; chains: { latencyUs: number }[] };
     assert.deepEqual(byPod.signals.map((s) => s.id), ["e1"]);
     assert.ok((byPod.chains[0]?.latencyUs ?? 0) > 0);
+    const one = await meshward("events", "--data-dir", dir, "--signal", "e1");
+    const oneLines = one.stdout.trim().split("\n").slice(1);
+    assert.deepEqual(oneLines.map((l) => l.split(/\s+/)[1]), ["signal", "verdict", "created", "push", "chain"]);
+    assert.match(oneLines[3] ?? "", /push\s+sidecar~10\.1\.0\.12~b\.shop~shop\.svc\.cluster\.local\s+LDS version=2 nonce=n: ACK after 5\.0ms/);
     const none = await meshward("events", "--data-dir", dir, "--namespace", "nowhere");
     assert.equal(none.stdout.trim(), "no events match");
     const recent = await meshward("events", "--data-dir", dir, "--since", new Date(now - 1500).toISOString(), "--json");
