@@ -21,6 +21,8 @@
 // first in emitted filters and debug output. They are marked with the managed-by label and the
 // `meshward.io/generated` annotation, and their origin file is ENFORCEMENT_ORIGIN.
 import type { ConfigObject } from "../model/config.js";
+import type { Proxy } from "../model/proxy.js";
+import type { ProxyChange } from "../xds/types.js";
 import { spiffeId, type WorkloadIdentity } from "../security/identity.js";
 import { rfc3339 } from "./clock.js";
 import type { Enforcement } from "./quarantine.js";
@@ -127,4 +129,27 @@ export function enforcementOverlay(active: readonly Enforcement[], opts: Overlay
     if (e.action === "quarantine" && ips.length > 0) out.push(selfPolicy(e, ips));
   }
   return out.sort((a, b) => a.metadata.namespace.localeCompare(b.metadata.namespace) || a.metadata.name.localeCompare(b.metadata.name));
+}
+
+/**
+ * Which proxies a change in these enforcements touches: quarantine and isolate-egress add a
+ * mesh-wide peers policy, so every proxy; revoke changes no proxy (only the CA).
+ */
+export function enforcementProxyChange(changed: readonly Enforcement[]): ProxyChange {
+  if (changed.some((e) => e.action !== "revoke")) return { all: true };
+  return { all: false, affects: () => false };
+}
+
+/**
+ * A podsOfIdentity for the overlay built from the connected proxies (node metadata carries
+ * namespace, service account and pod IPs), for when the model has no pod list.
+ */
+export function podsOfIdentityFromProxies(proxies: () => Iterable<Proxy>): NonNullable<OverlayOptions["podsOfIdentity"]> {
+  return (id) => {
+    const out: { ip: string }[] = [];
+    for (const p of proxies()) {
+      if (p.namespace === id.namespace && p.serviceAccount === id.serviceAccount) for (const ip of p.ips) out.push({ ip });
+    }
+    return out;
+  };
 }

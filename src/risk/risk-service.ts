@@ -11,9 +11,10 @@
 //   CA: isIssuanceAllowed(identity, peer IP). Sources: setPolicies, setPodSpec, podDeleted.
 import type { ConfigError, ConfigObject } from "../model/config.js";
 import type { WorkloadIdentity } from "../security/identity.js";
+import type { ProxyChange } from "../xds/types.js";
 import { AuditStore, type AuditStoreOptions } from "./audit.js";
 import { systemClock, type Clock } from "./clock.js";
-import { enforcementOverlay, type DenyPolicySpec, type OverlayOptions } from "./enforcement-overlay.js";
+import { enforcementOverlay, enforcementProxyChange, type DenyPolicySpec, type OverlayOptions } from "./enforcement-overlay.js";
 import { RiskEngine, type Evaluation } from "./engine.js";
 import { EnforcementSet, type Enforcement, type EnforcementChange } from "./quarantine.js";
 import { compileRuntimePolicies, DEFAULT_ROOT_NAMESPACE, type RuntimePolicy } from "./runtime-policy.js";
@@ -33,6 +34,8 @@ export interface EnforcementUpdate {
   readonly ended: readonly Enforcement[];
   /** The set was re-read because another process changed it. */
   readonly reloaded: boolean;
+  /** The proxies whose configuration this changes (to push to and to wait for ACKs from). */
+  readonly proxies: ProxyChange;
 }
 
 export interface RiskServiceOptions extends Pick<AuditStoreOptions, "retentionMs" | "onChainComplete"> {
@@ -169,7 +172,11 @@ export class RiskService {
     this.audit.close();
   }
 
-  private notify(update: EnforcementUpdate): void {
-    this.opts.onEnforcementChange?.(update);
+  private notify(update: Omit<EnforcementUpdate, "proxies">): void {
+    // A reload may have changed anything; otherwise only the entries named here changed.
+    const proxies: ProxyChange = update.reloaded
+      ? { all: true }
+      : enforcementProxyChange([...update.applied.map((c) => c.enforcement), ...update.ended]);
+    this.opts.onEnforcementChange?.({ ...update, proxies });
   }
 }

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { ManualClock } from "../../src/risk/clock.js";
 import type { Verdict } from "../../src/risk/engine.js";
-import { enforcementOverlay } from "../../src/risk/enforcement-overlay.js";
+import { parseProxyNode } from "../../src/model/proxy.js";
+import { enforcementOverlay, enforcementProxyChange, podsOfIdentityFromProxies } from "../../src/risk/enforcement-overlay.js";
 import { EnforcementSet, MemoryEnforcementStore, enforcementId } from "../../src/risk/quarantine.js";
 import type { EnforcementAction, EnforcementScope } from "../../src/risk/runtime-policy.js";
 import { podA, podB } from "./fixtures.js";
@@ -229,5 +230,28 @@ describe("enforcement overlay", () => {
     set.apply(verdict("quarantine"));
     set.release(podA.uid, "test");
     assert.deepEqual(enforcementOverlay(set.active()), []);
+  });
+
+  it("finds an identity's pods among connected proxies", () => {
+    const proxies = [
+      parseProxyNode({ id: "sidecar~10.1.0.11~cart-a.shop~shop.svc.cluster.local", metadata: { SERVICE_ACCOUNT: "cart", INSTANCE_IPS: "10.1.0.11,fd00::11" } }),
+      parseProxyNode({ id: "sidecar~10.1.0.12~cart-b.shop~shop.svc.cluster.local", metadata: { SERVICE_ACCOUNT: "cart" } }),
+      parseProxyNode({ id: "sidecar~10.1.0.13~web.shop~shop.svc.cluster.local", metadata: { SERVICE_ACCOUNT: "web" } }),
+      parseProxyNode({ id: "sidecar~10.2.0.14~cart.blue~blue.svc.cluster.local", metadata: { SERVICE_ACCOUNT: "cart" } }),
+    ];
+    const find = podsOfIdentityFromProxies(() => proxies);
+    assert.deepEqual(find(identityA).map((p) => p.ip), ["10.1.0.11", "fd00::11", "10.1.0.12"]);
+  });
+
+  it("says which proxies an enforcement change touches", () => {
+    const { set } = setup();
+    const q = set.apply(verdict("quarantine"))?.enforcement;
+    const r = set.apply(verdict("revoke"))?.enforcement;
+    assert.ok(q && r);
+    assert.deepEqual(enforcementProxyChange([q, r]), { all: true });
+    const onlyRevoke = enforcementProxyChange([r]);
+    assert.equal(onlyRevoke.all, false);
+    const proxy = parseProxyNode({ id: "sidecar~10.1.0.11~cart-a.shop~shop.svc.cluster.local" });
+    assert.equal(!onlyRevoke.all && onlyRevoke.affects(proxy), false);
   });
 });

@@ -38,7 +38,7 @@ describe("RiskService", () => {
     const out = svc.handleSignal(signal({ id: "s1", receivedAtMs: T0 }));
     assert.equal(out.duplicate, false);
     assert.deepEqual(out.changes.map((c) => [c.event, c.enforcement.action]), [["created", "quarantine"]]);
-    assert.deepEqual(updates.map((u) => [u.causes, u.applied.length, u.ended.length, u.reloaded]), [[["s1"], 1, 0, false]]);
+    assert.deepEqual(updates.map((u) => [u.causes, u.applied.length, u.ended.length, u.reloaded, u.proxies]), [[["s1"], 1, 0, false, { all: true }]]);
     assert.deepEqual(svc.overlay().map((p) => [p.metadata.namespace, p.spec.action]), [["istio-system", "DENY"], ["shop", "DENY"]]);
     assert.equal(svc.isIssuanceAllowed(identity, podA.ip), false);
     assert.equal(svc.isIssuanceAllowed(identity, podB.ip), true);
