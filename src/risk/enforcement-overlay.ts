@@ -12,8 +12,9 @@
 // share their labels, so no selector can name one replica. `destination.ip` is matched against
 // the local address of the inbound connection (Envoy `destination_ip`, also supported by gRPC's
 // RBAC), which is the quarantined pod's own IP on its own proxy and a different IP on every
-// healthy replica: the policy reaches the replicas too but never matches there. The selector
-// (the pod's labels) only narrows which proxies receive it.
+// healthy replica: the policy reaches the replicas too but never matches there. It carries no
+// selector at all (namespace-wide): the peers policy already reaches every proxy, so a selector
+// would save no push, and it would stop reaching the pod if its labels were changed.
 //
 // Why these come "first": Istio evaluates DENY before ALLOW, and any matching DENY rejects, so no
 // user ALLOW can override them. Within the DENY bucket istiod orders policies by creation time
@@ -38,7 +39,6 @@ export const ENFORCEMENT_CREATION_TIMESTAMP = "1970-01-01T00:00:00Z";
 
 /** The AuthorizationPolicy fields the overlay uses, spelled as in Istio YAML. */
 export interface DenyPolicySpec {
-  readonly selector?: { readonly matchLabels: Readonly<Record<string, string>> };
   readonly action: "DENY";
   readonly rules: readonly {
     readonly from?: readonly { readonly source: { readonly principals?: readonly string[]; readonly ipBlocks?: readonly string[] } }[];
@@ -106,12 +106,7 @@ function peersPolicy(e: Enforcement, ips: readonly string[], root: string): Conf
 
 /** Deny every inbound call on the enforced pod's own proxy (see the file comment for why by IP). */
 function selfPolicy(e: Enforcement, ips: readonly string[]): ConfigObject<DenyPolicySpec> {
-  const labels = e.pod.labels;
-  // Identity scope: pods of one service account may carry different labels, so the policy is
-  // namespace-wide and the IPs alone decide.
-  const selector = e.scope === "pod" && Object.keys(labels).length > 0 ? { selector: { matchLabels: { ...labels } } } : {};
   return policy(e, "self", e.pod.namespace, {
-    ...selector,
     action: "DENY",
     rules: [{ when: [{ key: "destination.ip", values: [...ips] }] }],
   });

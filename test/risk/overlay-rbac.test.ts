@@ -97,8 +97,8 @@ describe("quarantine overlay under a real RBAC engine", () => {
       identity: { trustDomain: "cluster.local", namespace: "shop", serviceAccount: "cart" }, riskScore: 80, reason: "t", decidedAtMs: 0,
     });
     const overlay = enforcementOverlay(set.active());
-    // Every proxy gets the mesh-wide peers policy; the pod's own proxy (and its replicas, which
-    // share its labels) also get the self policy.
+    // Every proxy gets the mesh-wide peers policy; every proxy of the pod's namespace (its own,
+    // and its replicas') also gets the namespace-wide self policy.
     const peers = overlay.filter((p) => p.metadata.name.endsWith("-peers")).map((p) => p.spec);
     const self = overlay.filter((p) => p.metadata.name.endsWith("-self")).map((p) => p.spec);
     peerDeny = denyRbac(peers);

@@ -171,7 +171,6 @@ describe("enforcement overlay", () => {
         kind: "AuthorizationPolicy",
         metadata: { name: `meshward-quarantine-${hex}-self`, namespace: "shop", ...meta(e.id) },
         spec: {
-          selector: { matchLabels: { app: "cart", version: "v1" } },
           action: "DENY",
           rules: [{ when: [{ key: "destination.ip", values: ["10.1.0.11"] }] }],
         },
