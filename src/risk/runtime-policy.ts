@@ -23,6 +23,9 @@ const ACTIONS: Readonly<Record<string, EnforcementAction>> = {
   REVOKE: "revoke",
 };
 const SCOPES: Readonly<Record<string, EnforcementScope>> = { POD: "pod", IDENTITY: "identity" };
+/** The YAML spellings, for schemas and docs that must list them. */
+export const RUNTIME_POLICY_ACTIONS: readonly string[] = Object.keys(ACTIONS);
+export const RUNTIME_POLICY_SCOPES: readonly string[] = Object.keys(SCOPES);
 
 export interface RuntimeTrigger {
   /** Exact ids, or prefixes ending in `*`; a signal matches if its id matches any. */

@@ -2,7 +2,12 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { formatConfigError } from "../../src/model/config.js";
 import { parseGoDuration } from "../../src/risk/duration.js";
+import { parse } from "yaml";
+import { SEVERITIES } from "../../src/risk/signal.js";
 import {
+  RUNTIME_POLICY_ACTIONS,
+  RUNTIME_POLICY_API_VERSION,
+  RUNTIME_POLICY_SCOPES,
   compileRuntimePolicies,
   selectsPod,
   triggerMatches,
@@ -110,6 +115,19 @@ describe("RuntimePolicy validation", () => {
       ["RuntimePolicy istio-system/contain-escapes", true, 4],
       ["RuntimePolicy payments/payments-egress", false, 2],
     ]);
+  });
+});
+
+describe("RuntimePolicy CRD", () => {
+  it("lists the same enums as the validator", () => {
+    const text = readFileSync(new URL("../../../examples/runtime-policy/crd.yaml", import.meta.url), "utf8");
+    const crd = parse(text) as { spec: { group: string; names: { kind: string }; versions: { name: string; schema: { openAPIV3Schema: unknown } }[] } };
+    assert.equal(`${crd.spec.group}/${crd.spec.versions[0]?.name}`, RUNTIME_POLICY_API_VERSION);
+    assert.equal(crd.spec.names.kind, "RuntimePolicy");
+    const rule = (crd.spec.versions[0]?.schema.openAPIV3Schema as { properties: { spec: { properties: { rules: { items: { properties: Record<string, { enum?: string[]; properties?: Record<string, { enum?: string[] }> }> } } } } } }).properties.spec.properties.rules.items.properties;
+    assert.deepEqual(rule["action"]?.enum, RUNTIME_POLICY_ACTIONS);
+    assert.deepEqual(rule["scope"]?.enum, RUNTIME_POLICY_SCOPES);
+    assert.deepEqual(rule["trigger"]?.properties?.["minSeverity"]?.enum, SEVERITIES.map((x) => x.toUpperCase()));
   });
 });
 
