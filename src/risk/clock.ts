@@ -6,9 +6,24 @@ export interface Clock {
   nowMs(): number;
 }
 
-/** Wall time with microsecond resolution: the latency chain compares stages a few ms apart. */
+let anchorPerf = Number.NEGATIVE_INFINITY;
+let wallMinusPerf = 0;
+
+/**
+ * Wall time with sub-millisecond resolution: the latency chain compares stages a few ms apart,
+ * and against the agents' wall-clock event times. `performance.now()` gives the resolution but
+ * runs on the monotonic clock, which drifts from wall time over a long uptime (NTP steps), so the
+ * offset to Date.now() is re-taken every second.
+ */
 export const systemClock: Clock = {
-  nowMs: () => performance.timeOrigin + performance.now(),
+  nowMs: () => {
+    const perf = performance.now();
+    if (perf - anchorPerf > 1000) {
+      anchorPerf = perf;
+      wallMinusPerf = Date.now() - perf;
+    }
+    return perf + wallMinusPerf;
+  },
 };
 
 /** A clock a test moves by hand. */
