@@ -7,6 +7,9 @@ export interface Command {
 
 const commands: Record<string, () => Promise<Command>> = {
   serve: async () => (await import("./serve.js")).serveCommand,
+  quarantine: async () => (await import("./quarantine.js")).quarantineCommand,
+  risk: async () => (await import("./risk.js")).riskCommand,
+  events: async () => (await import("./events.js")).eventsCommand,
 };
 
 function usage(): string {

@@ -1,0 +1,120 @@
+// `meshward events`: the audit trail (signals, verdicts, enforcement actions and each signal's
+// syscall -> last ACK chain) from the data dir's audit database, filtered by pod, namespace,
+// detection and time.
+import { parseArgs } from "node:util";
+import { AuditQuery, type EventFilter } from "../risk/audit-query.js";
+import { systemClock } from "../risk/clock.js";
+import { parseGoDuration } from "../risk/duration.js";
+import type { Command } from "./main.js";
+import { DATA_DIR_OPTION, formatTable, isoTime, openCliAudit, reportErrors } from "./risk-output.js";
+
+const USAGE = `usage: meshward events [--pod P] [--namespace N] [--detection D] [--signal ID] [--since T] [--until T] [--limit N] [--data-dir DIR] [--json]
+  --pod        pod name, namespace/name or UID
+  --detection  detection id, or a prefix ending in * (quote it)
+  --signal     one signal, with every push of its enforcement and each proxy's ACK
+  --since/--until  an RFC 3339 time, or a Go duration meaning that long ago (30m, 2h)`;
+
+/** An RFC 3339 time or a duration before `nowMs`. */
+export function parseTimeFlag(flag: string, value: string, nowMs: number): number {
+  const d = parseGoDuration(value);
+  if (!("error" in d)) return nowMs - d.ms;
+  const t = Date.parse(value);
+  if (Number.isNaN(t) || !/^\d{4}-\d\d-\d\d/.test(value)) throw new Error(`--${flag} "${value}": want an RFC 3339 time or a duration such as 30m`);
+  return t;
+}
+
+function filterFrom(values: Record<string, string | boolean | undefined>, nowMs: number): EventFilter {
+  const str = (k: string) => (typeof values[k] === "string" ? (values[k] as string) : undefined);
+  const limit = str("limit");
+  if (limit !== undefined && !/^[1-9]\d*$/.test(limit)) throw new Error(`--limit "${limit}": want a positive integer`);
+  const since = str("since");
+  const until = str("until");
+  return {
+    ...(str("pod") !== undefined ? { pod: str("pod") as string } : {}),
+    ...(str("namespace") !== undefined ? { namespace: str("namespace") as string } : {}),
+    ...(str("detection") !== undefined ? { detection: str("detection") as string } : {}),
+    ...(str("signal") !== undefined ? { signal: str("signal") as string } : {}),
+    ...(since !== undefined ? { sinceMs: parseTimeFlag("since", since, nowMs) } : {}),
+    ...(until !== undefined ? { untilMs: parseTimeFlag("until", until, nowMs) } : {}),
+    ...(limit !== undefined ? { limit: Number(limit) } : {}),
+  };
+}
+
+function ms(us: number | undefined, fromUs: number): string {
+  if (us === undefined) return "-";
+  const d = (us - fromUs) / 1000;
+  // Negative when the agent's clock runs ahead of the node's kernel-derived event time.
+  return `${d >= 0 ? "+" : ""}${d.toFixed(1)}ms`;
+}
+
+export const eventsCommand: Command = {
+  summary: "show the audit trail: signals, verdicts, enforcement actions and their latency chain",
+  run: (args) =>
+    reportErrors("events", () => {
+      const { values, positionals } = parseArgs({
+        args,
+        allowPositionals: true,
+        options: {
+          ...DATA_DIR_OPTION,
+          pod: { type: "string" },
+          namespace: { type: "string" },
+          detection: { type: "string" },
+          signal: { type: "string" },
+          since: { type: "string" },
+          until: { type: "string" },
+          limit: { type: "string" },
+          json: { type: "boolean", default: false },
+        },
+      });
+      if (positionals.length > 0) {
+        console.error(USAGE);
+        return 2;
+      }
+      const filter = filterFrom(values, systemClock.nowMs());
+      const db = openCliAudit(values["data-dir"], true);
+      try {
+        const q = new AuditQuery(db);
+        const signals = q.signals(filter);
+        const verdicts = q.verdicts(filter);
+        const actions = q.actions(filter);
+        const chains = signals.map((s) => q.chain(s.id)).filter((c) => c !== undefined);
+        const podOf = new Map(signals.map((s) => [s.id, `${s.namespace}/${s.podName}`]));
+        const deliveries = filter.signal !== undefined ? q.deliveries(filter.signal) : [];
+        if (values.json) {
+          console.log(JSON.stringify({ signals, verdicts, actions, chains, ...(filter.signal !== undefined ? { deliveries } : {}) }, null, 2));
+          return 0;
+        }
+        const rows: { at: number; cells: string[] }[] = [];
+        for (const s of signals) {
+          rows.push({ at: s.receivedMs, cells: [isoTime(s.receivedMs), "signal", `${s.namespace}/${s.podName}`, `${s.detection} ${s.severity} ${s.technique} ${s.binary} pid=${s.pid} uid=${s.procUid} node=${s.node} id=${s.id}`] });
+        }
+        for (const v of verdicts) {
+          rows.push({ at: v.decidedMs, cells: [isoTime(v.decidedMs), "verdict", `${v.namespace}/${v.podName}`, `${v.action} ${v.scope} by ${v.policy} ${v.rule} (risk ${v.riskScore.toFixed(0)}) signal=${v.signalId}`] });
+        }
+        for (const a of actions) {
+          const exp = a.expiresMs !== undefined && (a.event === "created" || a.event === "extended") ? ` until ${isoTime(a.expiresMs)}` : "";
+          rows.push({ at: a.atMs, cells: [isoTime(a.atMs), a.event, `${a.namespace}/${a.podName}`, `${a.action} ${a.scope} ${a.enforcementId}${exp} by ${a.by}`] });
+        }
+        for (const c of chains) {
+          if (c.translatedUs === undefined) continue;
+          const stages = `agent ${ms(c.agentSentUs, c.eventUs)} received ${ms(c.receivedUs, c.eventUs)} verdict ${ms(c.verdictUs, c.eventUs)} translated ${ms(c.translatedUs, c.eventUs)} first push ${ms(c.firstPushUs, c.eventUs)} last ACK ${ms(c.lastAckUs, c.eventUs)}`;
+          const at = (c.lastAckUs ?? c.translatedUs) / 1000;
+          const total = c.latencyUs === undefined ? "incomplete" : `${(c.latencyUs / 1000).toFixed(1)}ms`;
+          rows.push({ at, cells: [isoTime(at), "chain", podOf.get(c.signalId) ?? "-", `signal=${c.signalId} syscall->last ACK ${total} over ${c.proxies ?? 0} proxies (${c.acked ?? 0} ACK, ${c.nacked ?? 0} NACK): ${stages}`] });
+        }
+        for (const d of deliveries) {
+          const answer = d.answeredMs === undefined ? "no answer" : `${d.nack ? "NACK" : "ACK"} after ${(d.answeredMs - d.pushedMs).toFixed(1)}ms`;
+          rows.push({ at: d.pushedMs, cells: [isoTime(d.pushedMs), "push", d.proxyId, `${d.typeUrl} version=${d.version} nonce=${d.nonce}: ${answer}`] });
+        }
+        if (rows.length === 0) {
+          console.log("no events match");
+          return 0;
+        }
+        rows.sort((a, b) => a.at - b.at);
+        console.log(formatTable(["TIME", "EVENT", "POD", "DETAIL"], rows.map((r) => r.cells)));
+        return 0;
+      } finally {
+        db.close();
+      }
+    }),
+};

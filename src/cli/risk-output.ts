@@ -1,0 +1,36 @@
+// What the risk commands (quarantine, risk, events) share: the data-dir flag, opening the audit
+// database in it, and printing aligned columns.
+import { openAuditDatabase, DEFAULT_DATA_DIR } from "../risk/audit-schema.js";
+import type { Database } from "../risk/sqlite.js";
+
+export const DATA_DIR_OPTION = { "data-dir": { type: "string", default: DEFAULT_DATA_DIR } } as const;
+
+/**
+ * Opens `<data-dir>/audit.db`, which must exist (a wrong --data-dir must not create an empty one);
+ * read-only unless the command changes state.
+ */
+export function openCliAudit(dataDir: string, readonly: boolean): Database {
+  return openAuditDatabase(dataDir, { readonly, mustExist: true });
+}
+
+/** Left-aligned columns separated by two spaces, header first, like kubectl get. */
+export function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: readonly string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join("  ");
+  return [line(header), ...rows.map(line)].join("\n");
+}
+
+/** UTC, millisecond precision: chain stages are milliseconds apart. */
+export function isoTime(ms: number): string {
+  return new Date(Math.floor(ms)).toISOString();
+}
+
+/** Runs `body`, turning a thrown error into a message on stderr and exit code 1. */
+export async function reportErrors(command: string, body: () => number | Promise<number>): Promise<number> {
+  try {
+    return await body();
+  } catch (err) {
+    console.error(`meshward ${command}: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  }
+}

@@ -1,0 +1,46 @@
+// better-sqlite3 ships no TypeScript declarations and @types/better-sqlite3 is not installed, so
+// this module types the part of its API meshward uses and loads it through createRequire. Local
+// types (rather than a global `declare module`) keep this from colliding with declarations
+// another module might add; replace with @types/better-sqlite3 when it is installed.
+import { createRequire } from "node:module";
+
+export type SqlValue = string | number | bigint | null | Buffer;
+
+export interface RunResult {
+  readonly changes: number;
+  readonly lastInsertRowid: number | bigint;
+}
+
+export interface Statement {
+  run(...params: SqlValue[]): RunResult;
+  /** The first row, or undefined; callers assert its row type. */
+  get(...params: SqlValue[]): unknown;
+  all(...params: SqlValue[]): unknown[];
+}
+
+export interface Database {
+  readonly name: string;
+  readonly open: boolean;
+  readonly inTransaction: boolean;
+  prepare(sql: string): Statement;
+  exec(sql: string): Database;
+  pragma(source: string, options: { simple: true }): unknown;
+  transaction<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R;
+  close(): void;
+}
+
+interface DatabaseOptions {
+  readonly readonly?: boolean;
+  readonly fileMustExist?: boolean;
+  /** ms to wait for another connection's write lock (the CLI and the server share the file). */
+  readonly timeout?: number;
+}
+
+type DatabaseConstructor = new (file: string, options?: DatabaseOptions) => Database;
+
+const load = createRequire(import.meta.url);
+
+export function openDatabase(file: string, options: DatabaseOptions = {}): Database {
+  const Ctor = load("better-sqlite3") as DatabaseConstructor;
+  return new Ctor(file, options);
+}
