@@ -55,3 +55,21 @@ export async function syncDirectory(dir: string): Promise<void> {
     await fh.close();
   }
 }
+
+/**
+ * Creates `target` only if it does not exist yet, atomically and complete (hard link of a synced
+ * temp file). Returns false when another process got there first; its content then wins.
+ */
+export async function createFileExclusive(target: string, data: string | Uint8Array, mode: number): Promise<boolean> {
+  const staged = await stageFile(target, data, mode);
+  try {
+    await fs.link(staged.temp, target);
+    await syncDirectory(path.dirname(target));
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "EEXIST") return false;
+    throw e;
+  } finally {
+    await fs.rm(staged.temp, { force: true });
+  }
+}

@@ -37,3 +37,10 @@ export function certificateParts(der: Buffer): CertificateParts {
   }
   return { subject: Buffer.from(whole(der, subject)), subjectKeyId: Buffer.from(subjectKeyId) };
 }
+
+/** The subjectPublicKey bits of a DER SubjectPublicKeyInfo (what key identifiers hash). */
+export function spkiPublicKeyBits(spki: Buffer): Buffer {
+  const [, bits] = children(spki, readTlv(spki, 0));
+  if (bits === undefined || bits.tag !== Tag.BitString) throw new Error("SubjectPublicKeyInfo without a key");
+  return value(spki, bits).subarray(1);
+}

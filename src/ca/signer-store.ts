@@ -5,7 +5,7 @@ import { createPrivateKey, generateKeyPairSync, X509Certificate, type KeyObject 
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { KEY_FILE_MODE, PUBLIC_FILE_MODE, syncDirectory, writeFileSynced } from "./atomic-file.js";
-import { children, readTlv, value } from "./der.js";
+import { spkiPublicKeyBits } from "./certificate-parts.js";
 import { CERTIFICATE, pemEncode, splitCertificates } from "./pem.js";
 import {
   BASIC_CONSTRAINTS_CA,
@@ -87,19 +87,12 @@ export function generateRoot(trustDomain: string, keyType: CaKeyType): { keyPem:
     notAfter: new Date(now + ROOT_TTL_MS),
     subject: name,
     spki,
-    extensions: [BASIC_CONSTRAINTS_CA, KEY_USAGE_CA, subjectKeyIdentifier(keyIdentifier(spkiKeyBits(spki)))],
+    extensions: [BASIC_CONSTRAINTS_CA, KEY_USAGE_CA, subjectKeyIdentifier(keyIdentifier(spkiPublicKeyBits(spki)))],
   });
   return {
     keyPem: privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
     certPem: pemEncode(CERTIFICATE, signCertificate(tbs, alg, privateKey)),
   };
-}
-
-/** The subjectPublicKey bits of a DER SubjectPublicKeyInfo. */
-function spkiKeyBits(spki: Buffer): Buffer {
-  const [, bits] = children(spki, readTlv(spki, 0));
-  if (bits === undefined) throw new Error("SubjectPublicKeyInfo without a key");
-  return value(spki, bits).subarray(1);
 }
 
 /** Loads and checks an Istio `cacerts` directory (also accepting `tls.crt`/`tls.key`/`ca.crt`). */

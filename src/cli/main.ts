@@ -7,6 +7,8 @@ export interface Command {
 
 const commands: Record<string, () => Promise<Command>> = {
   serve: async () => (await import("./serve.js")).serveCommand,
+  token: async () => (await import("./token.js")).tokenCommand,
+  "workload-certs": async () => (await import("./workload-certs.js")).workloadCertsCommand,
 };
 
 function usage(): string {
