@@ -140,8 +140,15 @@ export function keyIdentifier(publicKeyBits: Uint8Array): Buffer {
   return createHash("sha1").update(publicKeyBits).digest();
 }
 
+const SKI_PREFIX = extension("2.5.29.14", false, tlv(Tag.OctetString, Buffer.alloc(20))).subarray(0, -20);
+
+/** SubjectKeyIdentifier; the common 20-byte (SHA-1) case reuses a pre-encoded prefix. */
 export function subjectKeyIdentifier(keyId: Uint8Array): Buffer {
-  return extension("2.5.29.14", false, tlv(Tag.OctetString, keyId));
+  if (keyId.length !== 20) return extension("2.5.29.14", false, tlv(Tag.OctetString, keyId));
+  const out = Buffer.allocUnsafe(SKI_PREFIX.length + 20);
+  SKI_PREFIX.copy(out, 0);
+  out.set(keyId, SKI_PREFIX.length);
+  return out;
 }
 
 export function authorityKeyIdentifier(keyId: Uint8Array): Buffer {

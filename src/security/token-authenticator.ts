@@ -34,6 +34,12 @@ export class MeshwardTokenAuthenticator implements Authenticator {
   private readonly issuer: string;
   private readonly leeway: number;
   private readonly now: () => number;
+  /**
+   * Tokens already verified, by their exact text: a workload reuses its token for every call, and
+   * re-verifying the ES256 signature each time would cost as much as signing its certificate.
+   * Expiry is still checked on every hit.
+   */
+  private readonly verified = new Map<string, { readonly result: AuthnResult; readonly exp: number }>();
 
   constructor(private readonly opts: TokenAuthenticatorOptions) {
     this.audiences = opts.audiences ?? [CA_AUDIENCE];
@@ -45,6 +51,20 @@ export class MeshwardTokenAuthenticator implements Authenticator {
   async authenticate(ctx: CallerContext): Promise<AuthnResult> {
     const token = bearerToken(ctx.metadata);
     if (token === undefined) return { ok: false, kind: "skip", reason: "no bearer token" };
+    const hit = this.verified.get(token);
+    if (hit !== undefined) {
+      if (hit.exp + this.leeway > Math.floor(this.now() / 1000)) return hit.result;
+      this.verified.delete(token);
+    }
+    const result = this.verify(token);
+    if (result.ok) {
+      if (this.verified.size >= 10_000) this.verified.clear();
+      this.verified.set(token, { result, exp: tokenExpiry(token) });
+    }
+    return result;
+  }
+
+  private verify(token: string): AuthnResult {
     const fail = (reason: string): AuthnResult => ({ ok: false, kind: "fail", reason: `bearer token: ${reason}` });
     const parts = token.split(".");
     if (parts.length !== 3) return fail("not a JWS compact token");
@@ -82,6 +102,11 @@ export class MeshwardTokenAuthenticator implements Authenticator {
       method: this.name,
     };
   }
+}
+
+function tokenExpiry(token: string): number {
+  const exp = decodeJson(token.split(".")[1] ?? "")?.exp;
+  return typeof exp === "number" ? exp : 0;
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
