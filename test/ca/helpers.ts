@@ -21,9 +21,13 @@ export async function tempDir(prefix: string): Promise<{ dir: string; cleanup: (
 }
 
 /** Runs openssl; resolves with stdout+stderr and the exit code instead of throwing. */
-export async function openssl(args: string[], cwd?: string): Promise<{ code: number; out: string }> {
+export async function openssl(args: string[], cwd?: string, stdin = ""): Promise<{ code: number; out: string }> {
   try {
-    const r = await run("openssl", args, { cwd, encoding: "utf8" });
+    const pending = run("openssl", args, { cwd, encoding: "utf8", timeout: 20_000 });
+    // openssl may exit without reading stdin (EPIPE); s_client needs it closed to finish.
+    pending.child.stdin?.on("error", () => undefined);
+    pending.child.stdin?.end(stdin);
+    const r = await pending;
     return { code: 0, out: r.stdout + r.stderr };
   } catch (e) {
     const err = e as { code?: number; stdout?: string; stderr?: string };
@@ -31,8 +35,8 @@ export async function openssl(args: string[], cwd?: string): Promise<{ code: num
   }
 }
 
-export async function opensslOk(args: string[], cwd?: string): Promise<string> {
-  const r = await openssl(args, cwd);
+export async function opensslOk(args: string[], cwd?: string, stdin = ""): Promise<string> {
+  const r = await openssl(args, cwd, stdin);
   if (r.code !== 0) throw new Error(`openssl ${args.join(" ")} failed (${r.code}):\n${r.out}`);
   return r.out;
 }
