@@ -73,6 +73,8 @@ export interface SdsProviderOptions {
 export class SdsSecretProvider implements ResourceProvider {
   private readonly secrets = new Map<string, ProxySecret>();
   private readonly pending = new Set<string>();
+  /** Bumped by forget/revoke so that an issuance already in flight for the proxy is discarded. */
+  private readonly epochs = new Map<string, number>();
   private readonly listeners = new Set<(c: ProxyChange) => void>();
   private root: EncodedResource;
   private readonly unsubscribe: () => void;
@@ -106,12 +108,15 @@ export class SdsSecretProvider implements ResourceProvider {
     const held = this.secrets.get(proxyId);
     if (held !== undefined) clearTimeout(held.timer);
     this.secrets.delete(proxyId);
+    if (this.pending.has(proxyId)) this.epochs.set(proxyId, (this.epochs.get(proxyId) ?? 0) + 1);
+    else this.epochs.delete(proxyId);
   }
 
   /** Drops the secrets of matching proxies (a quarantine) and tells them; re-issuance consults the CA policy again. */
   revoke(matches: (identity: WorkloadIdentity) => boolean): void {
     const dropped = new Set<string>();
     for (const [id, s] of this.secrets) if (matches(s.identity)) dropped.add(id);
+    for (const id of this.pending) dropped.add(id); // in flight: identity unknown here, so re-check all
     for (const id of dropped) this.forget(id);
     if (dropped.size > 0) this.emit({ all: false, affects: (p) => dropped.has(p.id) });
   }
@@ -124,17 +129,24 @@ export class SdsSecretProvider implements ResourceProvider {
   private startIssuing(proxyId: string, identity: WorkloadIdentity): void {
     if (this.pending.has(proxyId)) return;
     this.pending.add(proxyId);
-    this.issue(identity)
-      .then((resource) => {
+    const epoch = this.epochs.get(proxyId) ?? 0;
+    this.issue(identity).then(
+      (resource) => {
+        // Cleared before emitting, so a proxy that reacts to the change at once can start the next issuance.
+        this.pending.delete(proxyId);
+        if ((this.epochs.get(proxyId) ?? 0) !== epoch) return; // revoked or forgotten meanwhile
         const previous = this.secrets.get(proxyId);
         if (previous !== undefined) clearTimeout(previous.timer);
         const timer = setTimeout(() => this.startIssuing(proxyId, identity), resource.renewInMs);
         timer.unref();
         this.secrets.set(proxyId, { identity, resource: resource.encoded, timer });
         this.emit({ all: false, affects: (p) => p.id === proxyId });
-      })
-      .catch((e: Error) => this.opts.onError?.(proxyId, e))
-      .finally(() => this.pending.delete(proxyId));
+      },
+      (e: Error) => {
+        this.pending.delete(proxyId);
+        this.opts.onError?.(proxyId, e);
+      },
+    );
   }
 
   private async issue(identity: WorkloadIdentity): Promise<{ encoded: EncodedResource; renewInMs: number }> {
