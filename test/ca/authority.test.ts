@@ -7,7 +7,8 @@ import * as path from "node:path";
 import { CertificateAuthority, IssuanceError } from "../../src/ca/authority.js";
 import { parseAndVerifyCsr, CsrError } from "../../src/ca/csr.js";
 import { pemDecodeOne, pemEncode } from "../../src/ca/pem.js";
-import { loadCacerts, loadOrCreateSigner } from "../../src/ca/signer-store.js";
+import { generateRoot, loadCacerts, loadOrCreateSigner } from "../../src/ca/signer-store.js";
+import { openCertificateAuthority } from "../../src/ca/setup.js";
 import { uriSans } from "../../src/security/certificate-authenticator.js";
 import { newCa, opensslCsr, opensslOk, tempDir, TRUST_DOMAIN, writeText } from "./helpers.js";
 
@@ -157,6 +158,16 @@ describe("CA from an Istio cacerts directory (root -> intermediate)", function (
     await writeText(`${d}/root.pem`, issued.certChain[2]);
     assert.match(await opensslOk(["verify", "-CAfile", `${d}/root.pem`, "-untrusted", `${d}/untrusted.pem`, `${d}/leaf.pem`]), /: OK/);
     assert.equal(leaf.issuer, intermediate.subject);
+  });
+
+  it("openCertificateAuthority signs with the plugged-in intermediate and trusts extra roots too", async () => {
+    const extra = generateRoot("other.cluster", "ecdsa-p256").certPem;
+    const setup = await openCertificateAuthority({
+      dataDir: path.join(fixture.dir, "data"), trustDomain: TRUST_DOMAIN, cacertsDir: cacerts, extraRootsPem: extra,
+    });
+    assert.match(setup.ca.signingCertificate.subject, /Intermediate CA/);
+    assert.equal(setup.ca.bundle.anchorsList().length, 2);
+    assert.deepEqual(setup.authenticators.map((a) => a.name), ["client-certificate", "meshward-token"]);
   });
 
   it("refuses a cacerts directory whose key does not match its certificate, naming the file", async () => {

@@ -12,10 +12,9 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import type { CertificateAuthority } from "../../src/ca/authority.js";
 import { createCaServerCredentials, type CaServerCredentials } from "../../src/ca/serving-credentials.js";
-import { ClientCertificateAuthenticator, uriSans } from "../../src/security/certificate-authenticator.js";
-import { MeshwardTokenAuthenticator } from "../../src/security/token-authenticator.js";
-import { TokenKey } from "../../src/security/token-key.js";
-import { newCa, opensslOk, startCaServer, tempDir, TRUST_DOMAIN, writeText, type RunningCaServer } from "./helpers.js";
+import { openCertificateAuthority } from "../../src/ca/setup.js";
+import { uriSans } from "../../src/security/certificate-authenticator.js";
+import { opensslOk, startCaServer, tempDir, TRUST_DOMAIN, writeText, type RunningCaServer } from "./helpers.js";
 
 const run = promisify(execFile);
 const MESHWARD = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../bin/meshward");
@@ -47,12 +46,9 @@ describe("meshward workload-certs", function () {
   before(async () => {
     fixture = await tempDir("workload-certs");
     dataDir = path.join(fixture.dir, "data");
-    ca = await newCa(dataDir);
-    const key = await TokenKey.loadOrCreate(dataDir);
-    const authn = [
-      new ClientCertificateAuthenticator(TRUST_DOMAIN, () => [ca.signingCertificate]),
-      new MeshwardTokenAuthenticator({ trustDomain: TRUST_DOMAIN, publicKeys: [key.publicKey] }),
-    ];
+    const setup = await openCertificateAuthority({ dataDir, trustDomain: TRUST_DOMAIN });
+    ca = setup.ca;
+    const authn = setup.authenticators;
     plain = await startCaServer(ca, authn);
     serving = createCaServerCredentials(ca);
     tls = await startCaServer(ca, authn, serving.credentials);
