@@ -10,6 +10,7 @@ import { pemDecodeOne, pemEncode } from "../../src/ca/pem.js";
 import { generateRoot, loadCacerts, loadOrCreateSigner } from "../../src/ca/signer-store.js";
 import { openCertificateAuthority } from "../../src/ca/setup.js";
 import { uriSans } from "../../src/security/certificate-authenticator.js";
+import { TokenKey } from "../../src/security/token-key.js";
 import { newCa, opensslCsr, opensslOk, tempDir, TRUST_DOMAIN, writeText } from "./helpers.js";
 
 const caller = { trustDomain: TRUST_DOMAIN, namespace: "shop", serviceAccount: "checkout" };
@@ -111,6 +112,14 @@ describe("CA rules", function () {
     const reopened = new CertificateAuthority({ trustDomain: TRUST_DOMAIN, signer: again });
     const leaf2 = await reopened.issue({ identity: caller, csrPem: ecCsr });
     assert.equal(leaf2.certChain[1], leaf.certChain[1], "same root before and after");
+  });
+
+  it("keeps its token key across restarts, 0600, one key even when first opened concurrently", async () => {
+    const dataDir = path.join(fixture.dir, "tokens");
+    const keys = await Promise.all([1, 2, 3].map(() => TokenKey.loadOrCreate(dataDir)));
+    assert.equal(new Set(keys.map((k) => k.keyId)).size, 1);
+    assert.equal((await TokenKey.loadOrCreate(dataDir)).keyId, keys[0].keyId);
+    assert.equal((await stat(path.join(dataDir, "token-key.pem"))).mode & 0o777, 0o600);
   });
 
   it("concurrent first starts agree on one root", async () => {
