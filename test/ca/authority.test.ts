@@ -71,6 +71,24 @@ describe("CA rules", function () {
     await assert.rejects(parseAndVerifyCsr(pemEncode("CERTIFICATE REQUEST", der)), CsrError);
   });
 
+  it("accepts a compressed P-256 point and a SHA-384 P-384 signature from openssl; openssl verifies the result", async () => {
+    const d = fixture.dir;
+    await opensslOk(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", `${d}/c.key`]);
+    await opensslOk(["ec", "-in", `${d}/c.key`, "-conv_form", "compressed", "-out", `${d}/cc.key`]);
+    await opensslOk(["req", "-new", "-key", `${d}/cc.key`, "-out", `${d}/cc.csr`, "-subj", "/CN=x"]);
+    await opensslOk(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384", "-sha384", "-nodes",
+      "-keyout", `${d}/p384.key`, "-out", `${d}/p384.csr`, "-subj", "/CN=x"]);
+    const compressed = await parseAndVerifyCsr(await readFile(`${d}/cc.csr`, "utf8"));
+    assert.equal(compressed.publicKey.length, 33);
+    assert.equal((await parseAndVerifyCsr(await readFile(`${d}/p384.csr`, "utf8"))).signatureAlgorithm, "ecdsa-sha384");
+    for (const f of ["cc", "p384"]) {
+      const issued = await ca.issue({ identity: caller, csrPem: await readFile(`${d}/${f}.csr`, "utf8") });
+      await writeText(`${d}/${f}-leaf.pem`, issued.certChain[0]);
+      await writeText(`${d}/${f}-root.pem`, issued.certChain[1]);
+      assert.match(await opensslOk(["verify", "-CAfile", `${d}/${f}-root.pem`, `${d}/${f}-leaf.pem`]), /: OK/);
+    }
+  });
+
   it("refuses a TTL above the 90-day maximum, and honours a shorter one", async () => {
     await rejects(ca.issue({ identity: caller, csrPem: ecCsr, ttlSeconds: 91 * 86400 }), "invalid-argument", /exceeds the maximum/);
     const issued = await ca.issue({ identity: caller, csrPem: ecCsr, ttlSeconds: 3600 });
