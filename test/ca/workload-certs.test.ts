@@ -118,6 +118,44 @@ describe("meshward workload-certs", function () {
     assert.equal(Date.parse(leaf.validTo) - Date.parse(leaf.validFrom), 2 * 3600_000 + 120_000);
   });
 
+  it("the two workloads' files make a working mutual-TLS gRPC call; the server sees the client's SPIFFE ID", async () => {
+    const files = async (dir: string): Promise<{ key: Buffer; chain: Buffer; root: Buffer }> => ({
+      key: await readFile(path.join(fixture.dir, dir, "key.pem")),
+      chain: await readFile(path.join(fixture.dir, dir, "cert-chain.pem")),
+      root: await readFile(path.join(fixture.dir, dir, "root-cert.pem")),
+    });
+    const web = await files("certs-a");
+    const api = await files("certs-b");
+    const server = new grpc.Server();
+    let seen: string[] = [];
+    const echo = { path: "/test.Echo/Who", requestStream: false, responseStream: false,
+      requestSerialize: (b: Buffer) => b, requestDeserialize: (b: Buffer) => b, responseSerialize: (b: Buffer) => b, responseDeserialize: (b: Buffer) => b };
+    server.addService({ Who: echo }, {
+      Who: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
+        const raw = call.getAuthContext().sslPeerCertificate?.raw;
+        seen = raw === undefined ? [] : uriSans(new X509Certificate(raw));
+        cb(null, Buffer.from("ok"));
+      },
+    });
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createSsl(api.root, [{ private_key: api.key, cert_chain: api.chain }], true),
+        (e, p) => (e ? reject(e) : resolve(p))));
+    const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createSsl(web.root, web.key, web.chain, {
+      // Workload certificates carry a SPIFFE URI, not a host name: check that instead.
+      checkServerIdentity: (_host, cert) =>
+        cert.subjectaltname === "URI:spiffe://cluster.local/ns/pay/sa/api" ? undefined : new Error(`unexpected peer ${cert.subjectaltname}`),
+    }));
+    try {
+      const reply = await new Promise<Buffer>((resolve, reject) =>
+        client.makeUnaryRequest(echo.path, echo.requestSerialize, echo.responseDeserialize, Buffer.from("hi"), (e, r) => (e || !r ? reject(e) : resolve(r))));
+      assert.equal(reply.toString(), "ok");
+      assert.deepEqual(seen, ["spiffe://cluster.local/ns/shop/sa/web"]);
+    } finally {
+      client.close();
+      server.forceShutdown();
+    }
+  });
+
   it("keeps rotating at half the TTL, replacing the files atomically", async () => {
     const out = path.join(fixture.dir, "certs-c");
     const child = spawn(process.execPath, [
