@@ -8,9 +8,9 @@
 // and per rotation, keeps it in memory only (never on disk), and sends it only down that proxy's
 // authenticated stream. This does not widen the trust placed in the control plane (a CA can mint
 // any identity anyway), but it puts keys on the wire, so the integrator must serve Secret only on
-// the TLS port (15012) or loopback, and only after the xDS authenticator has checked that the
-// proxy's NAMESPACE/SERVICE_ACCOUNT equal its authenticated identity: the identity issued here is
-// taken from the Proxy, which is only safe once that check has run.
+// the TLS port (15012) or loopback, and pass `identityOf` (the identity each stream authenticated
+// as, from authorizeProxy); without it the identity is the Proxy's metadata, safe only once
+// authorizeProxy has checked it.
 import { create, toBinary } from "@bufbuild/protobuf";
 import { createHash, generateKeyPairSync } from "node:crypto";
 import { SecretSchema, type Secret } from "../gen/envoy/extensions/transport_sockets/tls/v3/secret_pb.js";
@@ -61,6 +61,12 @@ interface ProxySecret {
 
 export interface SdsProviderOptions {
   readonly ttlSeconds?: number;
+  /**
+   * The identity a proxy's stream authenticated as (from authorizeProxy), or undefined when it has
+   * none: such a proxy gets ROOTCA only. Without this option the identity is read from the proxy's
+   * node metadata, which is only safe behind authorizeProxy.
+   */
+  readonly identityOf?: (proxy: Proxy) => WorkloadIdentity | undefined;
   readonly onError?: (proxyId: string, e: Error) => void;
 }
 
@@ -91,7 +97,8 @@ export class SdsSecretProvider implements ResourceProvider {
     const out = new Map<string, EncodedResource>();
     if (typeUrl !== TypeUrl.Secret) return out;
     out.set(ROOT_SECRET, this.root);
-    const identity = identityOf(this.ca, proxy);
+    const identity = this.opts.identityOf !== undefined ? this.opts.identityOf(proxy) : identityOf(this.ca, proxy);
+    if (identity === undefined) return out;
     const held = this.secrets.get(proxy.id);
     if (held !== undefined && sameIdentity(held.identity, identity)) out.set(DEFAULT_SECRET, held.resource);
     else this.startIssuing(proxy.id, identity);

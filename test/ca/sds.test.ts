@@ -91,6 +91,24 @@ describe("SDS secrets (default, ROOTCA)", function () {
     }
   });
 
+  it("with authenticated identities: a proxy gets a certificate for what it proved, none without proof", async () => {
+    const proved = new Map<string, { trustDomain: string; namespace: string; serviceAccount: string }>();
+    const sds = new SdsSecretProvider(ca, { identityOf: (p) => proved.get(p.id) });
+    try {
+      const liar = proxy("liar-1", "billing", "payments"); // metadata claims payments
+      proved.set(liar.id, { trustDomain: "cluster.local", namespace: "shop", serviceAccount: "web" });
+      const anonymous = proxy("anon-1", "billing", "payments");
+      assert.deepEqual([...sds.resources(anonymous, TypeUrl.Secret).keys()], [ROOT_SECRET]);
+      sds.resources(liar, TypeUrl.Secret);
+      await nextChange(sds, liar);
+      assert.deepEqual(uriSans(new X509Certificate(tlsCertificate(sds, liar).chain)), ["spiffe://cluster.local/ns/shop/sa/web"]);
+      await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual([...sds.resources(anonymous, TypeUrl.Secret).keys()], [ROOT_SECRET], "still nothing without proof");
+    } finally {
+      sds.close();
+    }
+  });
+
   it("pushes a new certificate at half its lifetime", async () => {
     const sds = new SdsSecretProvider(ca, { ttlSeconds: 3 });
     try {
