@@ -117,6 +117,9 @@ export function parseServiceEntry(spec: unknown, p: FieldProblems): ServiceEntry
       p.error(`spec.endpoints[${i}].address`, `"${e.address}" must be an IP address with resolution STATIC`);
     }
   });
+  if (resolution === "DNS_ROUND_ROBIN" && endpoints.length > 1) {
+    p.warn("spec.endpoints", "DNS_ROUND_ROBIN uses one endpoint (Envoy LOGICAL_DNS); only the first is used");
+  }
   const workloadSelector = mapField(spec, "workloadSelector", "spec", p);
   const selectorLabels = workloadSelector ? stringMapField(workloadSelector, "labels", "spec.workloadSelector", p) : undefined;
   if (workloadSelector && endpoints.length > 0) p.error("spec.workloadSelector", "cannot be combined with spec.endpoints");

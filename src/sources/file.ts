@@ -37,7 +37,7 @@ function stringMap(v: unknown): Record<string, string> {
 
 /** Turns one YAML document into a ConfigObject, or explains why it cannot be one. */
 function toObject(doc: unknown, file: string, document: number): ConfigObject | ConfigError {
-  const at = `document ${document}`;
+  const at = `YAML document ${document + 1}`;
   if (!isFields(doc)) return fileError(file, `${at}: must be a map with apiVersion, kind, metadata and spec`);
   const kind = doc["kind"];
   const apiVersion = doc["apiVersion"];
@@ -45,10 +45,10 @@ function toObject(doc: unknown, file: string, document: number): ConfigObject | 
   const name = md["name"];
   const namespace = md["namespace"] ?? "default";
   const object = typeof kind === "string" && typeof name === "string" ? `${kind} ${String(namespace)}/${name}` : undefined;
-  if (typeof kind !== "string" || kind === "") return fileError(file, `${at}: kind is required`, object, "kind");
-  if (typeof apiVersion !== "string" || apiVersion === "") return fileError(file, `${at}: apiVersion is required`, object, "apiVersion");
-  if (typeof name !== "string" || name === "") return fileError(file, `${at}: metadata.name is required`, object, "metadata.name");
-  if (typeof namespace !== "string" || namespace === "") return fileError(file, `${at}: metadata.namespace must be a string`, object, "metadata.namespace");
+  if (typeof kind !== "string" || kind === "") return fileError(file, `is required (${at})`, object, "kind");
+  if (typeof apiVersion !== "string" || apiVersion === "") return fileError(file, `is required (${at})`, object, "apiVersion");
+  if (typeof name !== "string" || name === "") return fileError(file, `is required (${at})`, object, "metadata.name");
+  if (typeof namespace !== "string" || namespace === "") return fileError(file, `must be a string (${at})`, object, "metadata.namespace");
   const metadata: ObjectMeta = {
     name,
     namespace,

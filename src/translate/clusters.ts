@@ -65,10 +65,13 @@ export function outboundClusterPlans(scope: TranslationScope): OutboundClusterPl
     const rule = destinationRuleFor(scope.snapshot, scope.proxy.namespace, service);
     const discovery = discoveryFor(scope, service);
     for (const port of service.ports) {
-      const base = { service, port, discovery, ...(rule ? { rule } : {}) };
-      out.push({ ...base, name: outboundClusterName(port.number, "", service.hostname), subset: "" });
+      const base = { service, port, ...(rule ? { rule } : {}) };
+      // PASSTHROUGH load balancing turns a cluster into an original-destination one (Envoy only).
+      const via = (subset?: string): OutboundClusterPlan["discovery"] =>
+        scope.proxy.flavour === "envoy" && effectiveTrafficPolicy(rule?.spec, port.number, subset).loadBalancer?.simple === "PASSTHROUGH" ? "ORIGINAL_DST" : discovery;
+      out.push({ ...base, discovery: via(), name: outboundClusterName(port.number, "", service.hostname), subset: "" });
       for (const s of rule?.spec.subsets ?? []) {
-        out.push({ ...base, name: outboundClusterName(port.number, s.name, service.hostname), subset: s.name, subsetLabels: s.labels });
+        out.push({ ...base, discovery: via(s.name), name: outboundClusterName(port.number, s.name, service.hostname), subset: s.name, subsetLabels: s.labels });
       }
     }
   }
@@ -106,13 +109,12 @@ function buildOutboundCluster(scope: TranslationScope, plan: OutboundClusterPlan
   const ctx: UpstreamContext = { ...scope, service: plan.service, port: plan.port, subset: plan.subset, clusterName: plan.name, trafficPolicy };
   const transportSocket = upstreamTransportSocket(ctx);
   const lb = loadBalancing(trafficPolicy.loadBalancer, scope.proxy.flavour);
-  const discovery = lb === "passthrough" ? "ORIGINAL_DST" : plan.discovery;
   const c: ClusterInit = { name: plan.name, ...(transportSocket ? { transportSocket } : {}) };
   if (scope.proxy.flavour === "grpc") {
     return { ...c, clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.EDS }, edsClusterConfig: { serviceName: plan.name, edsConfig: adsConfigSource() }, ...(lb === "passthrough" ? {} : lb) };
   }
   const common: ClusterInit = { ...c, connectTimeout, ...(isHttp2Protocol(plan.port.protocol) ? { typedExtensionProtocolOptions: http2Options } : {}) };
-  switch (discovery) {
+  switch (plan.discovery) {
     case "EDS":
       return { ...common, clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.EDS }, edsClusterConfig: { serviceName: plan.name, edsConfig: adsConfigSource() }, ...(lb === "passthrough" ? {} : lb) };
     case "ORIGINAL_DST":
@@ -121,8 +123,10 @@ function buildOutboundCluster(scope: TranslationScope, plan: OutboundClusterPlan
     case "LOGICAL_DNS": {
       // No endpoints listed: the hosts resolve themselves (Istio uses the host name as endpoint).
       const endpoints = subsetEndpoints(plan.service, plan.subsetLabels);
-      const dnsEndpoints = endpoints.length > 0 || plan.subsetLabels ? endpoints : [{ address: plan.service.hostname, targetPorts: {}, labels: {}, weight: 1, identity: { trustDomain: "", namespace: "", serviceAccount: "" } }];
-      const type = discovery === "STRICT_DNS" ? Cluster_DiscoveryType.STRICT_DNS : Cluster_DiscoveryType.LOGICAL_DNS;
+      let dnsEndpoints = endpoints.length > 0 || plan.subsetLabels ? endpoints : [{ address: plan.service.hostname, targetPorts: {}, labels: {}, weight: 1, identity: { trustDomain: "", namespace: "", serviceAccount: "" } }];
+      // Envoy accepts exactly one endpoint in a LOGICAL_DNS cluster (validation warns about the rest).
+      if (plan.discovery === "LOGICAL_DNS") dnsEndpoints = dnsEndpoints.slice(0, 1);
+      const type = plan.discovery === "STRICT_DNS" ? Cluster_DiscoveryType.STRICT_DNS : Cluster_DiscoveryType.LOGICAL_DNS;
       return { ...common, clusterDiscoveryType: { case: "type", value: type }, loadAssignment: loadAssignment(plan.name, dnsEndpoints, plan.port.number, { ipOnly: false }), ...(lb === "passthrough" ? {} : lb) };
     }
   }
