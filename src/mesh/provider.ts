@@ -52,9 +52,12 @@ export class MeshResourceProvider implements ResourceProvider {
     const change = snapshotChange(this.current, next);
     this.current = next;
     this.groups = new Map();
-    // Keep last generation's encodings one more round: unchanged resources are found there.
-    this.previousEncoded = this.encoded;
-    this.encoded = new Map();
+    // Keep the last used generation's encodings one more round: unchanged resources are found
+    // there. A generation nobody asked about does not rotate (it would drop everything).
+    if (this.encoded.size > 0) {
+      this.previousEncoded = this.encoded;
+      this.encoded = new Map();
+    }
     this.targetsByIp = indexTargets(next);
     if (change !== undefined) for (const l of this.listeners) l(change);
     return change;
