@@ -64,6 +64,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const source = new FileSource({ dir: opts.configDir, log, ...(opts.debounceMs !== undefined ? { debounceMs: opts.debounceMs } : {}) });
   const apply = (set: ConfigSet): void => {
     const snapshot = buildSnapshot(set, provider.snapshot);
+    // The source already logged its own problems; these are the model's (rejected objects).
+    for (const e of snapshot.errors.slice(set.errors.length)) log(`meshward config: ${formatConfigError(e)}`);
     provider.update(snapshot);
     reloads.inc();
     generation.set({}, snapshot.generation);

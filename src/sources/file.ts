@@ -6,7 +6,7 @@
 import { readdirSync, readFileSync, watch, type FSWatcher } from "node:fs";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
-import type { ConfigError, ConfigObject, ObjectMeta } from "../model/config.js";
+import { formatConfigError, type ConfigError, type ConfigObject, type ObjectMeta } from "../model/config.js";
 import type { ConfigSet } from "../model/snapshot.js";
 import { isFields, type Fields } from "../model/fields.js";
 import { digestOf } from "../model/digest.js";
@@ -139,7 +139,7 @@ export class FileSource {
       objects.push(...content.objects);
     }
     this.current = { ...(mesh !== undefined ? { mesh } : {}), objects, errors };
-    for (const e of errors) this.log(`meshward config: ${e.severity}: ${e.file}${e.object ? `: ${e.object}` : ""}${e.path ? `: ${e.path}` : ""}: ${e.message}`);
+    for (const e of errors) this.log(`meshward config: ${formatConfigError(e)}`);
     return this.current;
   }
 
