@@ -8,34 +8,9 @@ import { startControlPlane, type ControlPlane } from "../../src/mesh/control-pla
 import type { XdsAckEvent, XdsNackEvent, XdsPushEvent } from "../../src/xds/server.js";
 import { TypeUrl } from "../../src/xds/types.js";
 import { EchoClient, EchoServer, eventually, freePort, type NodeSpec } from "../support/proxyless.js";
+import { echoHost, serviceEntry, workloadEntry } from "../support/echo-config.js";
 
-const host = "echo.default.svc.cluster.local";
-
-export function serviceEntry(): string {
-  return `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: echo, namespace: default}
-spec:
-  hosts: [${host}]
-  ports: [{number: 7070, name: grpc, protocol: GRPC}]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  workloadSelector: {labels: {app: echo}}
-`;
-}
-
-export function workloadEntry(name: string, port: number, locality: string, weight = 1): string {
-  return `apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: {name: ${name}, namespace: default}
-spec:
-  address: 127.0.0.1
-  ports: {grpc: ${port}}
-  labels: {app: echo}
-  locality: ${locality}
-  weight: ${weight}
-`;
-}
+const host = echoHost;
 
 /** Calls `n` times; counts answers by backend. */
 async function spread(client: EchoClient, n: number): Promise<Record<string, number>> {
