@@ -11,7 +11,7 @@ import { EchoClient, EchoServer, bootstrap, eventually, freePort, type NodeSpec 
 import { expectEnvoyValidResources } from "../support/envoy-valid.js";
 import { parseProxyNode } from "../../src/model/proxy.js";
 import { PushOrder } from "../../src/xds/types.js";
-import { echoHost, serviceEntry, workloadEntry } from "../support/echo-config.js";
+import { echoHost, hashingRule, serviceEntry, workloadEntry } from "../support/echo-config.js";
 
 const host = echoHost;
 
@@ -103,6 +103,24 @@ describe("e2e: proxyless gRPC (grpc-js-xds) configured by meshward from files", 
     assert.ok((heavy2["backend-2"] ?? 0) >= 80, `backend-2 should get most calls at 1:50, got ${JSON.stringify(heavy2)}`);
     writeEndpoints(workloadEntry("echo-1", p1, "local/a", 50), workloadEntry("echo-2", p2, "local/b", 1));
     await eventually("traffic to follow weights 50:1", async () => ((await spread(client, 20))["backend-1"] ?? 0) >= 18 || undefined);
+  });
+
+  it("a DestinationRule's consistent hash pins each user to one backend", async () => {
+    writeEndpoints(workloadEntry("echo-1", p1, "local/a"), workloadEntry("echo-2", p2, "local/b"), hashingRule("x-user"));
+    // Pinned: each user always reaches the same backend, and users are spread over both (with
+    // equal weights, round robin would not pin and a single backend would not spread).
+    const pinned = async (): Promise<boolean> => {
+      const backends = new Set<string>();
+      for (let u = 0; u < 12; u++) {
+        const seen = new Set<string>();
+        for (let i = 0; i < 6; i++) seen.add(await client.call(5000, { "x-user": `user-${u}` }));
+        if (seen.size !== 1) return false;
+        backends.add([...seen][0]!);
+      }
+      return backends.size === 2;
+    };
+    await eventually("every user to stick to one backend", async () => ((await pinned()) ? true : undefined));
+    assert.ok(events.some((e) => e.kind === "ack" && e.typeUrl === TypeUrl.Cluster && e.timeMs > 0));
   });
 
   it("a broken edit is reported and the last good config keeps serving", async () => {
