@@ -14,7 +14,7 @@ import { typeShortName } from "./resource.js";
 import { SotwStream } from "./sotw.js";
 import { DeltaStream } from "./delta.js";
 import type { StreamHost, XdsStream } from "./stream.js";
-import { addDiscoveryService, discoveryServices, type DeltaCall, type SotwCall } from "./services.js";
+import { addDiscoveryService, discoveryServices } from "./services.js";
 
 export type { ProxyStatus, TypeStatus, XdsEvent, XdsAckEvent, XdsNackEvent, XdsPushEvent } from "./events.js";
 
