@@ -15,8 +15,17 @@ function renderLabels(labels: Labels, extra?: [string, string]): string {
   return parts.length === 0 ? "" : `{${parts.join(",")}}`;
 }
 
+// Callers usually pass the same label objects again (e.g. one per xDS type), so keys are cached
+// per object; label objects are treated as immutable.
+const labelKeys = new WeakMap<Labels, string>();
+
 function labelKey(labels: Labels): string {
-  return renderLabels(labels);
+  let key = labelKeys.get(labels);
+  if (key === undefined) {
+    key = renderLabels(labels);
+    labelKeys.set(labels, key);
+  }
+  return key;
 }
 
 function formatNumber(n: number): string {

@@ -137,7 +137,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
   }
 
   private record(e: XdsEvent): void {
-    const labels = { type: typeShortName(e.typeUrl) };
+    const labels = typeLabels(e.typeUrl);
     switch (e.kind) {
       case "push":
         this.m.pushes.inc(labels);
@@ -266,6 +266,18 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
     if (this.pending.length > 0 && !this.closed) this.timer = setTimeout(() => void this.flush(), this.debounceMs);
     this.emit("flushed");
   }
+}
+
+const labelsByType = new Map<string, { readonly type: string }>();
+
+/** Metric labels per type, one object each (the registry caches label keys per object). */
+function typeLabels(typeUrl: string): { readonly type: string } {
+  let l = labelsByType.get(typeUrl);
+  if (l === undefined) {
+    l = { type: typeShortName(typeUrl) };
+    labelsByType.set(typeUrl, l);
+  }
+  return l;
 }
 
 /** The request's type: ADS needs type_url; per-type services default to, and insist on, theirs. */
