@@ -6,7 +6,6 @@ import { once } from "node:events";
 import * as grpc from "@grpc/grpc-js";
 import { TypeUrl } from "../../src/xds/types.js";
 import type { XdsAckEvent, XdsNackEvent } from "../../src/xds/server.js";
-import { MemoryProvider } from "../support/memory-provider.js";
 import { applyChange, changeOneOfEachType, PROBES, protocolFixture, seed, startXds } from "../support/xds-harness.js";
 import { AdsClient, responseNames, sidecarNode, type SotwClientStream } from "../support/ads-client.js";
 
@@ -240,40 +239,5 @@ describe("xds SotW protocol", () => {
     await gone;
     assert.equal(gauge.get(), 0);
     assert.match(f.h.metrics.render(), /meshward_xds_pushes_total\{type="cds"\} 1/);
-  });
-});
-
-describe("xds admission", () => {
-  it("calls admit with the parsed proxy and caller, and refuses with the error's code", async () => {
-    const provider = new MemoryProvider();
-    seed(provider, CDS, ["c1"]);
-    const seen: { proxy: string; peer: string; token: string }[] = [];
-    const h = await startXds(provider, {
-      admit: async (proxy, caller) => {
-        seen.push({ proxy: proxy.podName, peer: caller.peer, token: String(caller.metadata.get("authorization")[0] ?? "") });
-        if (proxy.podName !== "trusted") throw Object.assign(new Error(`pod ${proxy.podName} is quarantined`), { code: grpc.status.PERMISSION_DENIED });
-      },
-    });
-    const client = new AdsClient(h.address);
-    try {
-      const md = new grpc.Metadata();
-      md.set("authorization", "Bearer t0k3n");
-      const bad = client.sotw(sidecarNode("evil"), undefined, md);
-      bad.send({ typeUrl: CDS });
-      const st = await bad.status;
-      assert.equal(st.code, grpc.status.PERMISSION_DENIED);
-      assert.equal(st.details, "pod evil is quarantined");
-      assert.equal(h.xds.status().length, 0);
-      const good = client.sotw(sidecarNode("trusted"));
-      good.send({ typeUrl: CDS });
-      good.send({ typeUrl: EDS, resourceNames: ["c1"] }); // queued behind admission, not lost
-      assert.equal((await good.next()).typeUrl, CDS);
-      assert.deepEqual(seen.map((s) => s.proxy), ["evil", "trusted"]);
-      assert.equal(seen[0]?.token, "Bearer t0k3n");
-      assert.match(seen[0]?.peer ?? "", /127\.0\.0\.1/);
-    } finally {
-      client.close();
-      await h.stop();
-    }
   });
 });
