@@ -18,7 +18,8 @@ import {
   built,
   inboundClusterName,
   outboundClusterName,
-  policyKey,
+  inboundPolicyKey,
+  outboundPolicyKey,
   typedConfig,
   type PlannedResource,
   type TranslationScope,
@@ -155,7 +156,7 @@ function planned(name: string, key: string, init: () => ClusterInit): PlannedRes
 
 /** The outbound CDS resources (and Istio's fixed clusters for Envoy): the same for a namespace. */
 export function outboundClusters(scope: TranslationScope): PlannedResource[] {
-  const pk = policyKey(scope.snapshot);
+  const pk = outboundPolicyKey(scope.snapshot);
   const flavour = scope.proxy.flavour;
   const out = outboundClusterPlans(scope).map((plan) => {
     // DNS clusters carry their endpoints inline, so they also depend on the endpoints.
@@ -170,7 +171,7 @@ export function outboundClusters(scope: TranslationScope): PlannedResource[] {
 /** `inbound|port||` for each port an Envoy sidecar serves (proxyless servers need none). */
 export function inboundClusters(scope: TranslationScope): PlannedResource[] {
   if (scope.proxy.flavour === "grpc") return [];
-  const pk = policyKey(scope.snapshot);
+  const pk = inboundPolicyKey(scope.snapshot);
   const inbound = new Map<number, boolean>();
   for (const t of serviceTargets(scope.snapshot, scope.proxy)) {
     inbound.set(t.targetPort, (inbound.get(t.targetPort) ?? false) || isHttp2Protocol(t.port.protocol));

@@ -7,7 +7,7 @@ import type { ServiceEndpoint } from "../model/snapshot.js";
 import { ClusterLoadAssignmentSchema, type ClusterLoadAssignment } from "../gen/envoy/config/endpoint/v3/endpoint_pb.js";
 import type { LocalityLbEndpointsSchema } from "../gen/envoy/config/endpoint/v3/endpoint_components_pb.js";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { built, hostPort, policyKey, socketAddress, type BuiltResource, type PlannedResource, type TranslationScope } from "./common.js";
+import { built, hostPort, outboundPolicyKey, socketAddress, type BuiltResource, type PlannedResource, type TranslationScope } from "./common.js";
 import { outboundClusterPlans } from "./clusters.js";
 import { subsetEndpoints } from "../model/lookup.js";
 import { stableJson } from "../model/digest.js";
@@ -66,7 +66,7 @@ export function builtLoadAssignment(clusterName: string, endpoints: readonly Ser
 
 /** The EDS resources of a proxy: one per EDS cluster it gets, named like the cluster. */
 export function endpointResources(scope: TranslationScope): PlannedResource[] {
-  const pk = policyKey(scope.snapshot);
+  const pk = outboundPolicyKey(scope.snapshot);
   return outboundClusterPlans(scope)
     .filter((plan) => plan.discovery === "EDS")
     .map((plan) => ({

@@ -12,6 +12,13 @@ import type { ServicePortSpec } from "../model/service-entry.js";
 import type { TrafficPolicy } from "../model/destination-rule.js";
 import type { TranslationScope } from "./common.js";
 
+/**
+ * The kinds of the snapshot's `others` bag that upstreamTransportSocket reads (auto-mTLS follows
+ * the destination's PeerAuthentication). Outbound cache keys include exactly these; a hook that
+ * reads another kind must list it here. Inbound hooks may read any kind.
+ */
+export const outboundPolicyKinds: readonly string[] = ["PeerAuthentication"];
+
 /** One inbound filter chain: a port this proxy serves for a service. */
 export interface InboundChainContext extends TranslationScope {
   readonly target: ServiceTarget;
@@ -41,7 +48,11 @@ export function inboundTransportSocket(_ctx: InboundChainContext): TransportSock
   return undefined;
 }
 
-/** The upstream TLS of an outbound cluster (DestinationRule tls, auto-mTLS); undefined = plaintext. */
+/**
+ * The upstream TLS of an outbound cluster (DestinationRule tls, auto-mTLS); undefined = plaintext.
+ * Outbound resources are shared by every proxy of a namespace: read the context's service, port,
+ * subset, policy and snapshot (mesh config, `outboundPolicyKinds`), not who the proxy is.
+ */
 export function upstreamTransportSocket(_ctx: UpstreamContext): TransportSocket | undefined {
   return undefined;
 }

@@ -16,7 +16,7 @@ import { visibleServices } from "../model/lookup.js";
 import type { Service } from "../model/snapshot.js";
 import type { ServicePortSpec } from "../model/service-entry.js";
 import { TypeUrl } from "../xds/types.js";
-import { built, dnsDomain, hostPort, policyKey, socketAddress, typedConfig, type PlannedResource, type TranslationScope } from "./common.js";
+import { built, dnsDomain, hostPort, outboundPolicyKey, socketAddress, typedConfig, type PlannedResource, type TranslationScope } from "./common.js";
 import { faultFilter, httpConnectionManager, routerFilter } from "./filters.js";
 import { grpcInboundChain, inboundKey, inboundTargets } from "./inbound.js";
 import { defaultRoute, hostAliases, virtualHostDomains } from "./routes.js";
@@ -59,7 +59,7 @@ function inboundListener(scope: TranslationScope, ip: string, target: ReturnType
 
 /** A proxyless gRPC client's api_listeners: the same for a namespace. */
 export function grpcOutboundListeners(scope: TranslationScope): PlannedResource[] {
-  const pk = policyKey(scope.snapshot);
+  const pk = outboundPolicyKey(scope.snapshot);
   const out: PlannedResource[] = [];
   for (const service of visibleServices(scope.snapshot, scope.proxy.namespace)) {
     const aliases = hostAliases(service.hostname, scope.proxy);
@@ -90,7 +90,7 @@ export function grpcInboundListeners(scope: TranslationScope): PlannedResource[]
 
 /** The RDS resources of a proxyless gRPC workload: one per service port. */
 export function grpcRoutes(scope: TranslationScope): PlannedResource[] {
-  const pk = policyKey(scope.snapshot);
+  const pk = outboundPolicyKey(scope.snapshot);
   const out: PlannedResource[] = [];
   for (const service of visibleServices(scope.snapshot, scope.proxy.namespace)) {
     const rule = destinationRuleFor(scope.snapshot, scope.proxy.namespace, service);

@@ -18,7 +18,7 @@ import {
   VirtualOutboundPort,
   built,
   outboundClusterName,
-  policyKey,
+  outboundPolicyKey,
   socketAddress,
   typedConfig,
   type PlannedResource,
@@ -85,7 +85,7 @@ function virtualInbound(scope: TranslationScope): ReturnType<typeof built> {
 
 /** An Envoy sidecar's outbound LDS resources: the same for a namespace. */
 export function outboundListeners(scope: TranslationScope): PlannedResource[] {
-  const pk = policyKey(scope.snapshot);
+  const pk = outboundPolicyKey(scope.snapshot);
   const services = visibleServices(scope.snapshot, scope.proxy.namespace);
   const out: PlannedResource[] = [planned(VirtualOutboundListener, `virtualOutbound|${pk}`, virtualOutbound)];
   const names = new Set<string>();

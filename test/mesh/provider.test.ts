@@ -113,6 +113,26 @@ describe("mesh resource provider", () => {
     assert.equal(p.stats().encodes, encodes + 1, "one resource re-encoded: a's EDS");
   });
 
+  it("a policy change re-keys inbound resources only; outbound encodings are reused", () => {
+    const p = new MeshResourceProvider();
+    const policy = (action: string): ConfigObject => ({
+      apiVersion: "security.istio.io/v1",
+      kind: "SomePolicy",
+      metadata: { name: "p", namespace: "default", labels: {}, annotations: {} },
+      spec: { action },
+      origin: { file: "t.yaml" },
+    });
+    const s1 = snapshotOf([service("a", "default", ["10.0.0.1"]), policy("ALLOW")]);
+    p.update(s1);
+    const proxy = sidecar("10.0.0.1");
+    for (const t of [TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment, TypeUrl.Listener, TypeUrl.RouteConfiguration]) p.resources(proxy, t);
+    const encodes = p.stats().encodes;
+    p.update(snapshotOf([service("a", "default", ["10.0.0.1"]), policy("DENY")], s1));
+    for (const t of [TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment, TypeUrl.Listener, TypeUrl.RouteConfiguration]) p.resources(proxy, t);
+    // virtualInbound and inbound|8080|| were rebuilt (an authorization hook may change them); nothing else.
+    assert.equal(p.stats().encodes - encodes, 2);
+  });
+
   it("reports no change for an identical snapshot and 'all' for a mesh config change", () => {
     const p = new MeshResourceProvider();
     const s1 = snapshotOf([service("a", "default", ["10.0.0.1"])]);
