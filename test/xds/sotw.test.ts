@@ -280,4 +280,17 @@ describe("xds SotW protocol", () => {
     assert.equal(st.code, grpc.status.INTERNAL);
     assert.ok(f.h.logs.some((l) => l.includes("translator bug")), f.h.logs.join("\n"));
   });
+  it("re-sends an RDS/EDS resource that disappears and comes back unchanged", async () => {
+    const s = f.client.sotw(sidecarNode());
+    const r = await first(s, EDS, ["c1", "c2"]);
+    s.ack(r);
+    const c1 = f.provider.get(EDS, "c1");
+    await change(() => f.provider.remove(EDS, "c1", false));
+    await expectQuiet(s); // absence is not deletion for EDS: nothing to say
+    await change(() => seed(f.provider, EDS, ["c2"], "v2"));
+    assert.deepEqual(responseNames(await s.next()), ["c2"]);
+    await change(() => seed(f.provider, EDS, ["c1"]));
+    assert.equal(f.provider.get(EDS, "c1")?.version, c1?.version);
+    assert.deepEqual(responseNames(await s.next()), ["c1"]);
+  });
 });
