@@ -32,7 +32,7 @@ export class DeltaStream extends XdsStream {
       for (const name of t.sent.keys()) if (!t.sub.names.has(name)) t.sent.delete(name);
     }
     const forced = this.forcedFor(typeUrl);
-    for (const name of added) if (!(first && name in initial)) forced.add(name);
+    for (const name of added) if (!(first && Object.hasOwn(initial, name))) forced.add(name);
     // Unsubscribing a name still covered by `*` is answered with the resource again (or a removal),
     // which the deletion from `sent` above produces.
     if (first || added.length > 0 || req.resourceNamesUnsubscribe.length > 0 || req.resourceNamesSubscribe.includes(WILDCARD)) {
@@ -95,13 +95,6 @@ export class DeltaStream extends XdsStream {
       removedResources: removed,
       nonce,
     });
-    this.send(
-      t,
-      bytes,
-      version,
-      nonce,
-      send.map((r) => r.name),
-      removed,
-    );
+    this.send(t, bytes, version, nonce, send.map((r) => r.name), removed);
   }
 }

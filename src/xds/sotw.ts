@@ -91,13 +91,7 @@ export class SotwStream extends XdsStream {
     const version = this.host.nextVersion();
     const nonce = this.nextNonce();
     const bytes = assembleSotwResponse({ versionInfo: version, resources: send, typeUrl: t.typeUrl, nonce });
-    this.send(
-      t,
-      bytes,
-      version,
-      nonce,
-      send.map((r) => r.name),
-    );
+    this.send(t, bytes, version, nonce, send.map((r) => r.name));
     return true;
   }
 }
