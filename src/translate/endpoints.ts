@@ -13,12 +13,15 @@ import { subsetEndpoints } from "../model/lookup.js";
 import { stableJson } from "../model/digest.js";
 import { TypeUrl } from "../xds/types.js";
 
+/** What an assignment needs of an endpoint (a DNS cluster's host name is one too). */
+export type LoadBalancedAddress = Pick<ServiceEndpoint, "address" | "targetPorts" | "weight" | "locality">;
+
 export interface LoadAssignmentOptions {
   /** Keep only IP-literal endpoints (EDS for proxyless gRPC; Envoy EDS too, which cannot resolve). */
   readonly ipOnly: boolean;
 }
 
-function localityOf(e: ServiceEndpoint): { region: string; zone: string; subZone: string } {
+function localityOf(e: LoadBalancedAddress): { region: string; zone: string; subZone: string } {
   const [region = "", zone = "", subZone = ""] = (e.locality ?? "").split("/");
   return { region, zone, subZone };
 }
@@ -26,7 +29,7 @@ function localityOf(e: ServiceEndpoint): { region: string; zone: string; subZone
 /** The ClusterLoadAssignment of `endpoints` on service port `servicePort`. */
 export function loadAssignment(
   clusterName: string,
-  endpoints: readonly ServiceEndpoint[],
+  endpoints: readonly LoadBalancedAddress[],
   servicePort: number,
   opts: LoadAssignmentOptions,
 ): ClusterLoadAssignment {
