@@ -60,14 +60,21 @@ function inboundListener(scope: TranslationScope, ip: string, target: ReturnType
 /** A proxyless gRPC client's api_listeners: the same for a namespace. */
 export function grpcOutboundListeners(scope: TranslationScope): PlannedResource[] {
   const pk = outboundPolicyKey(scope.snapshot);
+  const services = visibleServices(scope.snapshot, scope.proxy.namespace);
   const out: PlannedResource[] = [];
-  for (const service of visibleServices(scope.snapshot, scope.proxy.namespace)) {
-    const aliases = hostAliases(service.hostname, scope.proxy);
-    for (const port of service.ports) {
-      const names = aliases.map((a) => hostPort(a, port.number));
-      if (service.ports.length === 1) names.push(...aliases);
-      for (const name of names) {
-        out.push({ typeUrl: TypeUrl.Listener, name, key: `lds|grpc|${name}|${service.digest}|${pk}`, build: () => apiListener(name, service, port) });
+  const taken = new Set<string>();
+  // Full host names first, so a short alias never shadows another service's real name.
+  for (const fullNamesOnly of [true, false]) {
+    for (const service of services) {
+      const aliases = fullNamesOnly ? [service.hostname] : hostAliases(service.hostname, scope.proxy).slice(1);
+      for (const port of service.ports) {
+        const names = aliases.map((a) => hostPort(a, port.number));
+        if (service.ports.length === 1) names.push(...aliases);
+        for (const name of names) {
+          if (taken.has(name)) continue;
+          taken.add(name);
+          out.push({ typeUrl: TypeUrl.Listener, name, key: `lds|grpc|${name}|${service.digest}|${pk}`, build: () => apiListener(name, service, port) });
+        }
       }
     }
   }
