@@ -4,10 +4,10 @@
 // AuthorizationPolicy. Whatever they read must come from the snapshot (whose mesh and `others`
 // digests are part of every cache key), never from elsewhere.
 import type { Filter } from "../gen/envoy/config/listener/v3/listener_components_pb.js";
-import type { TransportSocket } from "../gen/envoy/config/core/v3/base_pb.js";
+import type { Metadata, TransportSocket } from "../gen/envoy/config/core/v3/base_pb.js";
 import type { HttpFilter } from "../gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js";
 import type { ServiceTarget } from "../model/lookup.js";
-import type { Service } from "../model/snapshot.js";
+import type { Service, ServiceEndpoint } from "../model/snapshot.js";
 import type { ServicePortSpec } from "../model/service-entry.js";
 import type { TrafficPolicy } from "../model/destination-rule.js";
 import type { TranslationScope } from "./common.js";
@@ -31,6 +31,20 @@ export interface UpstreamContext extends TranslationScope {
   readonly subset: string;
   readonly clusterName: string;
   readonly trafficPolicy: Omit<TrafficPolicy, "portLevelSettings">;
+}
+
+/** One endpoint of an EDS assignment. */
+export interface EndpointContext extends TranslationScope {
+  readonly service: Service;
+  readonly endpoint: ServiceEndpoint;
+}
+
+/**
+ * Metadata on one EDS endpoint (auto-mTLS: `envoy.transport_socket_match: {tlsMode: istio}`).
+ * Like outbound resources, shared by every proxy of a namespace and of both flavours.
+ */
+export function endpointMetadata(_ctx: EndpointContext): Metadata | undefined {
+  return undefined;
 }
 
 /** HTTP filters placed before the router on an inbound HTTP chain (authorization: RBAC, ext_authz). */
