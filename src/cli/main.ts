@@ -7,6 +7,7 @@ export interface Command {
 
 const commands: Record<string, () => Promise<Command>> = {
   serve: async () => (await import("./serve.js")).serveCommand,
+  x: async () => (await import("./x.js")).xCommand,
 };
 
 function usage(): string {

@@ -1,0 +1,34 @@
+// Admission of AuthorizationPolicy objects into the model: read, validate, and keep each policy
+// or reject it alone. Every finding names the file, the object and the field path.
+import { type ConfigError, type ConfigObject, objectRef } from "../model/config.js";
+import { type AuthorizationPolicy, isAuthorizationPolicy, readAuthorizationPolicy } from "./policy.js";
+import { validateAuthorizationPolicy } from "./validate.js";
+import type { FieldProblem } from "./spec-reader.js";
+
+export interface AdmittedPolicies {
+  readonly policies: AuthorizationPolicy[];
+  /** Errors (the policy was rejected) and warnings (it was kept). */
+  readonly findings: ConfigError[];
+}
+
+function finding(o: ConfigObject, p: FieldProblem, severity: ConfigError["severity"]): ConfigError {
+  const file = o.origin.document === undefined ? o.origin.file : `${o.origin.file}#${o.origin.document}`;
+  return { file, object: objectRef(o), path: p.path, message: p.message, severity };
+}
+
+/** Admits the AuthorizationPolicies among `objects` (other kinds are ignored). */
+export function admitAuthorizationPolicies(objects: readonly ConfigObject[]): AdmittedPolicies {
+  const out: AdmittedPolicies = { policies: [], findings: [] };
+  for (const o of objects) {
+    if (!isAuthorizationPolicy(o)) continue;
+    const read = readAuthorizationPolicy(o);
+    if (!read.ok) {
+      out.findings.push(...read.problems.map((p) => finding(o, p, "error")));
+      continue;
+    }
+    const { errors, warnings } = validateAuthorizationPolicy(read.policy.spec, read.policy.annotations);
+    out.findings.push(...errors.map((p) => finding(o, p, "error")), ...warnings.map((p) => finding(o, p, "warning")));
+    if (errors.length === 0) out.policies.push(read.policy);
+  }
+  return out;
+}
