@@ -15,7 +15,21 @@ import { authzTypeRegistry } from "../../src/authz/json.js";
 import { type AuthzChain, authzFiltersForRequest } from "../../src/cli/x-authz.js";
 
 const repoRoot = fileURLToPath(new URL("../../..", import.meta.url));
-const conformanceRoot = process.env["MESHWARD_CONFORMANCE_DIR"] ?? path.resolve(repoRoot, "..", "shared", "conformance");
+/** `../shared/conformance` beside the checkout; for a git worktree, beside the main checkout too. */
+function findConformanceRoot(): string {
+  const beside = path.resolve(repoRoot, "..", "shared", "conformance");
+  if (process.env["MESHWARD_CONFORMANCE_DIR"] !== undefined) return process.env["MESHWARD_CONFORMANCE_DIR"];
+  if (existsSync(beside)) return beside;
+  try {
+    const common = execFileSync("git", ["rev-parse", "--path-format=absolute", "--git-common-dir"], { cwd: repoRoot, encoding: "utf8" }).trim();
+    const besideMain = path.resolve(path.dirname(common), "..", "shared", "conformance");
+    if (existsSync(besideMain)) return besideMain;
+  } catch {
+    // Not a git checkout: only the primary location applies.
+  }
+  return beside;
+}
+const conformanceRoot = findConformanceRoot();
 const casesDir = path.join(conformanceRoot, "istio-authz");
 const casesFile = path.join(casesDir, "cases.yaml");
 
