@@ -30,7 +30,12 @@ export interface AuthzInput {
 }
 
 export interface AuthzFilters<F> {
+  /** Every authorization filter in emission order: `custom` then `rbac`. */
   readonly filters: F[];
+  /** CUSTOM pairs (RBAC shadow + ext_authz); istiod puts them before authentication filters. */
+  readonly custom: F[];
+  /** AUDIT, DENY and ALLOW RBAC filters; istiod puts them after authentication filters. */
+  readonly rbac: F[];
   /** Problems met while translating (bad providers, skipped rules); the filters already fail closed. */
   readonly problems: ConfigError[];
 }
@@ -44,23 +49,24 @@ function policyError(policy: AuthorizationPolicy, path: string, message: string,
 function envoyFilters<F>(input: AuthzInput, chain: Chain<F>): AuthzFilters<F> {
   const selected = selectPolicies(input.policies, input.workload, input.mesh.rootNamespace);
   const ctx: BuildContext = { forTcp: chain.forTcp, bundle: new TrustDomainBundle(input.mesh.trustDomain, input.mesh.trustDomainAliases), problems: [] };
-  const filters: F[] = [];
+  const custom: F[] = [];
+  const rbac: F[] = [];
   const customProblems: CustomProblem[] = [];
   if (selected.custom.length > 0) {
     const providers = input.extensionProviders ?? buildExtensionProviders(input.mesh.extensionProviders, input.services ?? EMPTY_SERVICE_REGISTRY);
     const opts = { providers, multipleProviders: input.multipleCustomProviders ?? false };
-    filters.push(...buildCustomFilters(selected.custom, chain, ctx, opts, customProblems));
+    custom.push(...buildCustomFilters(selected.custom, chain, ctx, opts, customProblems));
   }
   for (const [policies, action] of [[selected.audit, "LOG"], [selected.deny, "DENY"], [selected.allow, "ALLOW"]] as const) {
     const built = buildRbac(policies, action, ctx);
     if (built === undefined) continue;
-    filters.push(chain.rbacFilter({ ...built, shadowRulesStatPrefix: shadowRulesStatPrefix(built.shadowRules) }));
+    rbac.push(chain.rbacFilter({ ...built, shadowRulesStatPrefix: shadowRulesStatPrefix(built.shadowRules) }));
   }
   const problems = [
     ...customProblems.map((p) => policyError(p.policy, "spec.provider.name", p.message)),
     ...ctx.problems.map((p) => policyError(p.policy, p.path, p.message)),
   ];
-  return { filters, problems };
+  return { filters: [...custom, ...rbac], custom, rbac, problems };
 }
 
 /** The authorization HttpFilters of an inbound HTTP filter chain of an Envoy sidecar. */
@@ -101,5 +107,5 @@ export function authzGrpcFilters(input: AuthzInput): AuthzFilters<HttpFilter> {
     filters.push(httpChain.rbacFilter({ rules }, name));
   }
   problems.push(...ctx.problems.map((p) => policyError(p.policy, p.path, p.message)));
-  return { filters, problems };
+  return { filters, custom: [], rbac: filters, problems };
 }

@@ -31,6 +31,14 @@ export function appliesToWorkload(p: AuthorizationPolicy, workload: Workload): b
   return Object.entries(labels).every(([k, v]) => workload.labels[k] === v);
 }
 
+/**
+ * Whether a policy applies to the workload: the predicate a push uses to find the proxies a policy
+ * change touches (those selected by the old or the new version).
+ */
+export function selectsWorkload(p: AuthorizationPolicy, workload: Workload, rootNamespace: string): boolean {
+  return (p.namespace === workload.namespace || (rootNamespace !== "" && p.namespace === rootNamespace)) && appliesToWorkload(p, workload);
+}
+
 export function selectPolicies(policies: readonly AuthorizationPolicy[], workload: Workload, rootNamespace: string): PoliciesForWorkload {
   const out: PoliciesForWorkload = { custom: [], deny: [], allow: [], audit: [] };
   const namespaces = rootNamespace === workload.namespace || rootNamespace === "" ? [workload.namespace] : [rootNamespace, workload.namespace];

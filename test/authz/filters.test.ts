@@ -5,6 +5,7 @@ import type { JsonValue } from "@bufbuild/protobuf";
 import { type AuthzInput, authzGrpcFilters, authzHttpFilters, authzNetworkFilters } from "../../src/authz/filters.js";
 import { DEFAULT_AUTHZ_MESH_CONFIG, readAuthzMeshConfig, type AuthzMeshConfig } from "../../src/authz/mesh-config.js";
 import { serviceRegistryFromConfig } from "../../src/authz/services.js";
+import { selectsWorkload } from "../../src/authz/select.js";
 import type { AuthorizationPolicy } from "../../src/authz/policy.js";
 import type { ConfigObject } from "../../src/model/config.js";
 import { httpJson, networkJson, policy } from "./helpers.js";
@@ -63,6 +64,15 @@ describe("authz filters: selection", () => {
   it("policies with targetRef(s) do not apply to sidecars", () => {
     const ps = [policy({ targetRefs: [{ kind: "Service", group: "", name: "web" }], rules: [{}] })];
     assert.deepEqual(authzHttpFilters(input(ps)).filters, []);
+  });
+
+  it("selectsWorkload tells which workloads a policy change touches", () => {
+    const mesh = policy({ selector: { matchLabels: { app: "web" } }, rules: [{}] }, { namespace: "istio-system" });
+    const local = policy({ rules: [{}] }, { namespace: "bar" });
+    assert.equal(selectsWorkload(mesh, workload, "istio-system"), true);
+    assert.equal(selectsWorkload(mesh, { namespace: "foo", labels: { app: "api" } }, "istio-system"), false);
+    assert.equal(selectsWorkload(local, workload, "istio-system"), false);
+    assert.equal(selectsWorkload(local, { namespace: "bar", labels: {} }, "istio-system"), true);
   });
 
   it("no policy, no filter", () => {
