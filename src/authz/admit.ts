@@ -16,19 +16,29 @@ function finding(o: ConfigObject, p: FieldProblem, severity: ConfigError["severi
   return { file, object: objectRef(o), path: p.path, message: p.message, severity };
 }
 
+export interface CheckedPolicy {
+  /** Absent when the object was rejected. */
+  readonly policy?: AuthorizationPolicy;
+  readonly errors: readonly FieldProblem[];
+  readonly warnings: readonly FieldProblem[];
+}
+
+/** Reads and validates one AuthorizationPolicy object. */
+export function checkAuthorizationPolicy(o: ConfigObject): CheckedPolicy {
+  const read = readAuthorizationPolicy(o);
+  if (!read.ok) return { errors: read.problems, warnings: [] };
+  const { errors, warnings } = validateAuthorizationPolicy(read.policy.spec, read.policy.annotations);
+  return errors.length === 0 ? { policy: read.policy, errors, warnings } : { errors, warnings };
+}
+
 /** Admits the AuthorizationPolicies among `objects` (other kinds are ignored). */
 export function admitAuthorizationPolicies(objects: readonly ConfigObject[]): AdmittedPolicies {
   const out: AdmittedPolicies = { policies: [], findings: [] };
   for (const o of objects) {
     if (!isAuthorizationPolicy(o)) continue;
-    const read = readAuthorizationPolicy(o);
-    if (!read.ok) {
-      out.findings.push(...read.problems.map((p) => finding(o, p, "error")));
-      continue;
-    }
-    const { errors, warnings } = validateAuthorizationPolicy(read.policy.spec, read.policy.annotations);
-    out.findings.push(...errors.map((p) => finding(o, p, "error")), ...warnings.map((p) => finding(o, p, "warning")));
-    if (errors.length === 0) out.policies.push(read.policy);
+    const checked = checkAuthorizationPolicy(o);
+    out.findings.push(...checked.errors.map((p) => finding(o, p, "error")), ...checked.warnings.map((p) => finding(o, p, "warning")));
+    if (checked.policy !== undefined) out.policies.push(checked.policy);
   }
   return out;
 }

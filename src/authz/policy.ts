@@ -103,7 +103,12 @@ export function readAuthorizationPolicy(o: ConfigObject): ReadResult {
   const r = new SpecReader();
   const spec = readSpec(r, o.spec ?? {});
   if (r.problems.length > 0 || spec === undefined) return { ok: false, problems: r.problems };
-  const policy: AuthorizationPolicy = {
+  return { ok: true, policy: authorizationPolicyOf(o, spec) };
+}
+
+/** The policy of an object whose spec has been read (the model keeps objects with typed specs). */
+export function authorizationPolicyOf(o: ConfigObject, spec: AuthorizationPolicySpec): AuthorizationPolicy {
+  return {
     name: o.metadata.name,
     namespace: o.metadata.namespace,
     annotations: o.metadata.annotations,
@@ -111,7 +116,6 @@ export function readAuthorizationPolicy(o: ConfigObject): ReadResult {
     origin: o.origin,
     ...(o.metadata.creationTimestamp !== undefined ? { creationTimestamp: o.metadata.creationTimestamp } : {}),
   };
-  return { ok: true, policy };
 }
 
 function readSpec(r: SpecReader, v: unknown): AuthorizationPolicySpec | undefined {

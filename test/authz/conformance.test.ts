@@ -13,6 +13,7 @@ import { HttpFilterSchema } from "../../src/gen/envoy/extensions/filters/network
 import { FilterSchema } from "../../src/gen/envoy/config/listener/v3/listener_components_pb.js";
 import { authzTypeRegistry } from "../../src/authz/json.js";
 import { type AuthzChain, authzFiltersForRequest } from "../../src/cli/x-authz.js";
+import { formatViolations, validateMessage } from "../../src/validate/pgv.js";
 
 const repoRoot = fileURLToPath(new URL("../../..", import.meta.url));
 /** `../shared/conformance` beside the checkout; for a git worktree, beside the main checkout too. */
@@ -93,6 +94,14 @@ describe("authz conformance: Istio builder cases", function () {
       const res = authzFiltersForRequest({ namespace: spec.workload.namespace, labels: spec.workload.labels, ...requestOf(c) });
       assert.deepEqual(res.findings.filter((f) => f.severity === "error"), []);
       assert.deepEqual(res.filters.map((f) => normalise(c.chain, f)), expected(c));
+      // And Envoy would accept them: its validate.rules, recursing into every Any.
+      const opts = { registry: authzTypeRegistry };
+      for (const f of res.filters) {
+        const v = c.chain === "http"
+          ? validateMessage(HttpFilterSchema, fromJson(HttpFilterSchema, f, opts), { strictAny: true })
+          : validateMessage(FilterSchema, fromJson(FilterSchema, f, opts), { strictAny: true });
+        assert.equal(formatViolations(v), "");
+      }
     });
   }
 
