@@ -8,6 +8,13 @@ import { parseProxyNode, type Proxy } from "../../src/model/proxy.js";
 import { authzInputFor, snapshotPolicies } from "../../src/authz/mesh-input.js";
 import { authzHttpFilters } from "../../src/authz/filters.js";
 import { configObject } from "./helpers.js";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { toBinary, type JsonObject } from "@bufbuild/protobuf";
+import { parseConfigDocuments } from "../../src/cli/config-documents.js";
+import { translate } from "../../src/translate/index.js";
+import { TypeUrl } from "../../src/xds/types.js";
+import { expectEnvoyValidResources } from "../support/envoy-valid.js";
 
 function proxy(namespace: string, labels: Record<string, string>, ip = "10.0.0.1"): Proxy {
   return parseProxyNode({ id: `sidecar~${ip}~pod.${namespace}~${namespace}.svc.cluster.local`, metadata: { NAMESPACE: namespace, LABELS: labels } });
@@ -65,5 +72,24 @@ describe("authz in the mesh model", () => {
     assert.ok(bad.errors.some((e) => e.file === "authz.yaml" && e.object === "AuthorizationPolicy foo/guard" && e.path === "spec.rules[0].to[0].operation.ports[0]"));
     const [deny] = authzHttpFilters(authzInputFor(bad, webFoo)).filters;
     assert.ok(deny !== undefined, "the last good DENY is still translated");
+  });
+
+  it("the listeners both proxy kinds get with policies pass Envoy's validation rules", () => {
+    const file = fileURLToPath(new URL("../../../test/golden/in/authz.yaml", import.meta.url));
+    const read = parseConfigDocuments(readFileSync(file, "utf8"), file);
+    const snap = snapshot(read.objects);
+    const nodes: { id: string; metadata: JsonObject }[] = [
+      { id: "sidecar~127.0.0.11~reviews-v1.default~default.svc.cluster.local", metadata: { NAMESPACE: "default", LABELS: { app: "reviews", version: "v1" } } },
+      { id: "sidecar~127.0.0.13~ratings-0.default~default.svc.cluster.local", metadata: { NAMESPACE: "default", GENERATOR: "grpc", LABELS: { app: "ratings" } } },
+    ];
+    for (const node of nodes) {
+      const listeners = translate(snap, parseProxyNode(node)).get(TypeUrl.Listener) ?? [];
+      const encoded = listeners.map((l) => {
+        const { schema, message } = l.build();
+        return { typeUrl: TypeUrl.Listener, name: l.name, version: "", bytes: toBinary(schema, message) };
+      });
+      assert.ok(encoded.some((e) => Buffer.from(e.bytes).includes("envoy.filters.http.rbac")), `${node.id} got RBAC filters`);
+      expectEnvoyValidResources(encoded, { strictAny: true });
+    }
   });
 });
