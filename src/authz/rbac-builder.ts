@@ -42,27 +42,43 @@ export function matchNeverPolicy(): Policy {
   return create(PolicySchema, { permissions: [permissionNot(permissionAny())], principals: [principalNot(principalAny())] });
 }
 
+/** Per rule: its RBAC policy, or why it has none on this chain (undefined: left out by design). */
+type RuleOutcome = Policy | { readonly problem: string } | undefined;
+
+/**
+ * Rule outcomes depend only on the policy, the action, the chain and the trust domains, not on
+ * the workload: they are computed once per policy object and shared by every proxy it selects.
+ */
+const outcomes = new WeakMap<AuthorizationPolicy, Map<string, RuleOutcome[]>>();
+
+function ruleOutcomes(policy: AuthorizationPolicy, action: RbacActionName, ctx: BuildContext): RuleOutcome[] {
+  const key = `${action}|${ctx.forTcp}|${ctx.bundle.trustDomains.join(",")}`;
+  let byKey = outcomes.get(policy);
+  const cached = byKey?.get(key);
+  if (cached !== undefined) return cached;
+  const out = (policy.spec.rules ?? []).map((rule): RuleOutcome => {
+    if (rule === null) return { problem: "skipped nil rule" };
+    const model = buildRuleModel(rule, policy.namespace);
+    if (model instanceof GenerationError) return { problem: `skipped invalid rule: ${model.message}` };
+    const generated = generatePolicy(migrateTrustDomain(model, ctx.bundle), ctx.forTcp, action);
+    // An ALLOW rule using HTTP-only fields does not exist on a TCP chain; that is by design, not a problem.
+    return generated instanceof GenerationError ? undefined : create(PolicySchema, generated);
+  });
+  if (byKey === undefined) outcomes.set(policy, (byKey = new Map()));
+  byKey.set(key, out);
+  return out;
+}
+
 /** The named RBAC policies one AuthorizationPolicy contributes to a filter of `action`. */
 export function rbacPoliciesOf(
   policy: AuthorizationPolicy, action: RbacActionName, ctx: BuildContext, nameOf: (rule: number) => string = (i) => policyName(policy, i),
 ): Map<string, Policy> {
   const out = new Map<string, Policy>();
-  const rules = policy.spec.rules ?? [];
-  rules.forEach((rule, i) => {
-    const name = nameOf(i);
-    if (rule === null) {
-      ctx.problems.push({ policy, path: `spec.rules[${i}]`, message: `skipped nil rule ${name}` });
-      return;
-    }
-    const model = buildRuleModel(rule, policy.namespace);
-    if (model instanceof GenerationError) {
-      ctx.problems.push({ policy, path: `spec.rules[${i}]`, message: `skipped invalid rule ${name}: ${model.message}` });
-      return;
-    }
-    const generated = generatePolicy(migrateTrustDomain(model, ctx.bundle), ctx.forTcp, action);
-    // An ALLOW rule using HTTP-only fields does not exist on a TCP chain; that is by design, not a problem.
-    if (generated instanceof GenerationError) return;
-    out.set(name, create(PolicySchema, generated));
+  const rules = ruleOutcomes(policy, action, ctx);
+  rules.forEach((r, i) => {
+    if (r === undefined) return;
+    if ("problem" in r) ctx.problems.push({ policy, path: `spec.rules[${i}]`, message: `${r.problem} (${nameOf(i)})` });
+    else out.set(nameOf(i), r);
   });
   if (rules.length === 0) out.set(nameOf(0), matchNeverPolicy());
   return out;
