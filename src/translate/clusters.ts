@@ -153,8 +153,8 @@ function planned(name: string, key: string, init: () => ClusterInit): PlannedRes
   return { typeUrl: TypeUrl.Cluster, name, key: `cds|${key}`, build: () => built(ClusterSchema, init()) };
 }
 
-/** The CDS resources of a proxy. */
-export function clusters(scope: TranslationScope): PlannedResource[] {
+/** The outbound CDS resources (and Istio's fixed clusters for Envoy): the same for a namespace. */
+export function outboundClusters(scope: TranslationScope): PlannedResource[] {
   const pk = policyKey(scope.snapshot);
   const flavour = scope.proxy.flavour;
   const out = outboundClusterPlans(scope).map((plan) => {
@@ -163,14 +163,19 @@ export function clusters(scope: TranslationScope): PlannedResource[] {
     const key = `${flavour}|${plan.name}|${plan.service.digest}|${eps}|${plan.rule?.digest ?? ""}|${pk}`;
     return planned(plan.name, key, () => buildOutboundCluster(scope, plan));
   });
-  if (flavour === "grpc") return out;
+  if (flavour === "envoy") for (const c of fixedClusters) out.push(planned(c.name!, `fixed|${c.name}`, () => c));
+  return out;
+}
+
+/** `inbound|port||` for each port an Envoy sidecar serves (proxyless servers need none). */
+export function inboundClusters(scope: TranslationScope): PlannedResource[] {
+  if (scope.proxy.flavour === "grpc") return [];
+  const pk = policyKey(scope.snapshot);
   const inbound = new Map<number, boolean>();
   for (const t of serviceTargets(scope.snapshot, scope.proxy)) {
     inbound.set(t.targetPort, (inbound.get(t.targetPort) ?? false) || isHttp2Protocol(t.port.protocol));
   }
-  for (const [port, h2] of [...inbound.entries()].sort(([a], [b]) => a - b)) {
-    out.push(planned(inboundClusterName(port), `inbound|${port}|${h2}|${pk}`, () => inboundCluster(port, h2)));
-  }
-  for (const c of fixedClusters) out.push(planned(c.name!, `fixed|${c.name}`, () => c));
-  return out;
+  return [...inbound.entries()]
+    .sort(([a], [b]) => a - b)
+    .map(([port, h2]) => planned(inboundClusterName(port), `inbound|${port}|${h2}|${pk}`, () => inboundCluster(port, h2)));
 }

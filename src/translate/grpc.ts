@@ -57,8 +57,8 @@ function inboundListener(scope: TranslationScope, ip: string, target: ReturnType
   });
 }
 
-/** The LDS resources of a proxyless gRPC workload. */
-export function grpcListeners(scope: TranslationScope): PlannedResource[] {
+/** A proxyless gRPC client's api_listeners: the same for a namespace. */
+export function grpcOutboundListeners(scope: TranslationScope): PlannedResource[] {
   const pk = policyKey(scope.snapshot);
   const out: PlannedResource[] = [];
   for (const service of visibleServices(scope.snapshot, scope.proxy.namespace)) {
@@ -71,6 +71,12 @@ export function grpcListeners(scope: TranslationScope): PlannedResource[] {
       }
     }
   }
+  return out;
+}
+
+/** A proxyless gRPC server's listeners, one per served port and address it may bind. */
+export function grpcInboundListeners(scope: TranslationScope): PlannedResource[] {
+  const out: PlannedResource[] = [];
   const targets = inboundTargets(scope);
   const key = inboundKey(scope, targets);
   for (const ip of [...scope.proxy.ips, "0.0.0.0"]) {

@@ -83,8 +83,8 @@ function virtualInbound(scope: TranslationScope): ReturnType<typeof built> {
   });
 }
 
-/** The LDS resources of an Envoy sidecar. */
-export function listeners(scope: TranslationScope): PlannedResource[] {
+/** An Envoy sidecar's outbound LDS resources: the same for a namespace. */
+export function outboundListeners(scope: TranslationScope): PlannedResource[] {
   const pk = policyKey(scope.snapshot);
   const services = visibleServices(scope.snapshot, scope.proxy.namespace);
   const out: PlannedResource[] = [planned(VirtualOutboundListener, `virtualOutbound|${pk}`, virtualOutbound)];
@@ -106,7 +106,11 @@ export function listeners(scope: TranslationScope): PlannedResource[] {
       out.push(planned(name, `tcp|${name}|${cluster}|${pk}`, () => outboundTcpListener(name, address, port.number, cluster)));
     }
   }
-  const targets = inboundTargets(scope);
-  out.push(planned(VirtualInboundListener, `virtualInbound|${inboundKey(scope, targets)}`, () => virtualInbound(scope)));
   return out;
+}
+
+/** An Envoy sidecar's virtualInbound. */
+export function inboundListeners(scope: TranslationScope): PlannedResource[] {
+  const key = inboundKey(scope, inboundTargets(scope));
+  return [planned(VirtualInboundListener, `virtualInbound|${key}`, () => virtualInbound(scope))];
 }

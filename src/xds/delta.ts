@@ -35,6 +35,7 @@ export class DeltaStream extends XdsStream {
     // Unsubscribing a name still covered by `*` is answered with the resource again (or a removal),
     // which the deletion from `sent` above produces.
     if (first || added.length > 0 || req.resourceNamesUnsubscribe.length > 0 || req.resourceNamesSubscribe.includes(WILDCARD)) {
+      t.computedFrom = undefined;
       this.respond(t);
     }
   }
@@ -56,16 +57,19 @@ export class DeltaStream extends XdsStream {
   }
 
   private respond(t: TypeState): void {
-    const desired = t.sub.select(this.host.provider.resources(this.proxy, t.typeUrl));
+    const available = this.host.provider.resources(this.proxy, t.typeUrl);
     const forced = this.forcedFor(t.typeUrl);
+    if (available === t.computedFrom && forced.size === 0) return;
+    t.computedFrom = available;
     const send: EncodedResource[] = [];
     const removed: string[] = [];
-    for (const r of desired.values()) {
+    for (const r of t.sub.select(available)) {
       if (forced.has(r.name) || t.sent.get(r.name) !== r.version) send.push(r);
     }
-    for (const name of t.sent.keys()) if (!desired.has(name)) removed.push(name);
+    const desired = (name: string): boolean => t.sub.wants(name) && available.has(name);
+    for (const name of t.sent.keys()) if (!desired(name)) removed.push(name);
     // Explicitly subscribed names that do not exist are reported as removed (gcp #565).
-    for (const name of forced) if (!desired.has(name) && !t.sent.has(name)) removed.push(name);
+    for (const name of forced) if (!desired(name) && !t.sent.has(name)) removed.push(name);
     forced.clear();
     for (const r of send) t.sent.set(r.name, r.version);
     for (const name of removed) t.sent.delete(name);

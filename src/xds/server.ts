@@ -7,14 +7,14 @@ import * as grpc from "@grpc/grpc-js";
 import type { Node } from "../gen/envoy/config/core/v3/base_pb.js";
 import { parseProxyNode, ProxyNodeError, type Proxy } from "../model/proxy.js";
 import type { CallerContext } from "../security/identity.js";
-import { Metrics, type Counter, type Gauge, type Histogram } from "../telemetry/metrics.js";
+import { Metrics, NO_LABELS, type Counter, type Gauge, type Histogram } from "../telemetry/metrics.js";
 import { TypeUrl, type ProxyChange, type ResourceProvider } from "./types.js";
 import type { ProxyStatus, XdsAckEvent, XdsEvent, XdsNackEvent, XdsPushEvent } from "./events.js";
 import { typeShortName } from "./resource.js";
 import { SotwStream } from "./sotw.js";
 import { DeltaStream } from "./delta.js";
 import type { StreamHost, XdsStream } from "./stream.js";
-import { addDiscoveryService, discoveryServices, type DeltaCall, type SotwCall } from "./services.js";
+import { addDiscoveryService, discoveryServices } from "./services.js";
 
 export type { ProxyStatus, TypeStatus, XdsEvent, XdsAckEvent, XdsNackEvent, XdsPushEvent } from "./events.js";
 
@@ -137,24 +137,29 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
   }
 
   private record(e: XdsEvent): void {
-    const labels = { type: typeShortName(e.typeUrl) };
+    const labels = typeLabels(e.typeUrl);
     switch (e.kind) {
       case "push":
         this.m.pushes.inc(labels);
-        this.m.bytes.inc({}, e.bytes);
-        this.emit("push", e);
+        this.m.bytes.inc(NO_LABELS, e.bytes);
         break;
       case "ack":
         this.m.acks.inc(labels);
         this.m.pushToAck.observe(labels, e.latencyMs / 1000);
-        this.emit("ack", e);
         break;
       case "nack":
         this.m.nacks.inc(labels);
         this.m.pushToAck.observe(labels, e.latencyMs / 1000);
         this.log(`xds: NACK from proxy ${e.proxyId} for ${labels.type} version ${e.version} nonce ${e.nonce}: ${e.error}`);
-        this.emit("nack", e);
         break;
+    }
+    // A failing listener (audit store, risk engine) must not break the stream that produced the event.
+    try {
+      if (e.kind === "push") this.emit("push", e);
+      else if (e.kind === "ack") this.emit("ack", e);
+      else this.emit("nack", e);
+    } catch (err) {
+      this.log(`xds: ${e.kind} listener failed: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
 
@@ -266,6 +271,18 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
     if (this.pending.length > 0 && !this.closed) this.timer = setTimeout(() => void this.flush(), this.debounceMs);
     this.emit("flushed");
   }
+}
+
+const labelsByType = new Map<string, { readonly type: string }>();
+
+/** Metric labels per type, one object each (the registry caches label keys per object). */
+function typeLabels(typeUrl: string): { readonly type: string } {
+  let l = labelsByType.get(typeUrl);
+  if (l === undefined) {
+    l = { type: typeShortName(typeUrl) };
+    labelsByType.set(typeUrl, l);
+  }
+  return l;
 }
 
 /** The request's type: ADS needs type_url; per-type services default to, and insist on, theirs. */

@@ -32,6 +32,7 @@ export class SotwStream extends XdsStream {
     }
     if (changed || t.dirty) {
       t.dirty = false;
+      t.computedFrom = undefined;
       this.respond(t, first);
     }
   }
@@ -43,7 +44,10 @@ export class SotwStream extends XdsStream {
       if (t === undefined || !t.sub.isRequested) continue;
       // A changed cluster is re-warmed by Envoy and waits for its endpoints; send them again even
       // if unchanged (java-control-plane PR #131).
-      if (typeUrl === TypeUrl.ClusterLoadAssignment && clustersChanged) t.sent.clear();
+      if (typeUrl === TypeUrl.ClusterLoadAssignment && clustersChanged) {
+        t.sent.clear();
+        t.computedFrom = undefined;
+      }
       t.dirty = false;
       const sent = this.respond(t, false);
       if (typeUrl === TypeUrl.Cluster && sent) clustersChanged = true;
@@ -52,28 +56,35 @@ export class SotwStream extends XdsStream {
 
   /** Sends what the client lacks; `force` sends even an unchanged full-state set. Returns whether it sent. */
   private respond(t: TypeState, force: boolean): boolean {
-    const desired = t.sub.select(this.host.provider.resources(this.proxy, t.typeUrl));
-    const send: EncodedResource[] = [];
+    const available = this.host.provider.resources(this.proxy, t.typeUrl);
+    if (!force && available === t.computedFrom) return false;
+    t.computedFrom = available;
+    let send: EncodedResource[];
     if (isFullStateType(t.typeUrl)) {
-      let same = !force && desired.size === t.sent.size;
-      if (same) for (const [name, r] of desired) if (t.sent.get(name) !== r.version) {
-        same = false;
-        break;
+      if (!force) {
+        let same = true;
+        let count = 0;
+        t.sub.forEachSelected(available, (r) => {
+          count++;
+          return (same = t.sent.get(r.name) === r.version);
+        });
+        if (same && count === t.sent.size) return false;
       }
-      if (same) return false;
+      send = t.sub.select(available);
       t.sent.clear();
-      for (const r of desired.values()) {
-        send.push(r);
-        t.sent.set(r.name, r.version);
-      }
+      for (const r of send) t.sent.set(r.name, r.version);
     } else {
+      const before = t.sent.size;
+      let held = 0;
+      send = [];
+      t.sub.forEachSelected(available, (r) => {
+        const v = t.sent.get(r.name);
+        if (v !== undefined) held++;
+        if (v !== r.version) send.push(r);
+      });
       // Forget what is no longer wanted or offered, so that it is sent again if it comes back.
-      for (const name of t.sent.keys()) if (!desired.has(name)) t.sent.delete(name);
-      for (const r of desired.values()) {
-        if (t.sent.get(r.name) === r.version) continue;
-        send.push(r);
-        t.sent.set(r.name, r.version);
-      }
+      if (held !== before) for (const name of t.sent.keys()) if (!t.sub.wants(name) || !available.has(name)) t.sent.delete(name);
+      for (const r of send) t.sent.set(r.name, r.version);
       if (send.length === 0) return false;
     }
     const version = this.host.nextVersion();

@@ -42,6 +42,12 @@ export class TypeState {
   lastNack: TypeStatus["lastNack"];
   /** A stale-nonce request changed the subscription; answer on the next current request. */
   dirty = false;
+  /**
+   * The provider map the last computation used. Providers return a new map when anything in it
+   * changes (ResourceProvider contract), so getting the same map back with an unchanged
+   * subscription means there is nothing to send; most streams skip most types on a push this way.
+   */
+  computedFrom: ReadonlyMap<string, unknown> | undefined;
 
   constructor(readonly typeUrl: TypeUrl) {
     this.sub = new Subscription(typeUrl);

@@ -7,8 +7,11 @@ import { join } from "node:path";
 import { startControlPlane, type ControlPlane } from "../../src/mesh/control-plane.js";
 import type { XdsAckEvent, XdsNackEvent, XdsPushEvent } from "../../src/xds/server.js";
 import { TypeUrl } from "../../src/xds/types.js";
-import { EchoClient, EchoServer, eventually, freePort, type NodeSpec } from "../support/proxyless.js";
-import { echoHost, serviceEntry, workloadEntry } from "../support/echo-config.js";
+import { EchoClient, EchoServer, bootstrap, eventually, freePort, type NodeSpec } from "../support/proxyless.js";
+import { expectEnvoyValidResources } from "../support/envoy-valid.js";
+import { parseProxyNode } from "../../src/model/proxy.js";
+import { PushOrder } from "../../src/xds/types.js";
+import { echoHost, hashingRule, serviceEntry, workloadEntry } from "../support/echo-config.js";
 
 const host = echoHost;
 
@@ -33,6 +36,7 @@ describe("e2e: proxyless gRPC (grpc-js-xds) configured by meshward from files", 
   const servers: EchoServer[] = [];
   let client: EchoClient;
   const serverNode: NodeSpec = { ip: "127.0.0.1", pod: "echo", namespace: "default", labels: { app: "echo" } };
+  const clientNode: NodeSpec = { ip: "127.0.0.100", pod: "client", namespace: "default" };
 
   const writeEndpoints = (...entries: string[]): void => writeFileSync(join(dir, "echo.yaml"), [serviceEntry(), ...entries].join("---\n"));
 
@@ -55,6 +59,15 @@ describe("e2e: proxyless gRPC (grpc-js-xds) configured by meshward from files", 
     cp.xds.on("nack", (e) => events.push(e));
   });
 
+  // Everything meshward may send these proxies, in every state the tests reach, passes Envoy's
+  // validation rules (the resources actually sent are a subset).
+  afterEach(() => {
+    for (const node of [serverNode, clientNode]) {
+      const proxy = parseProxyNode((JSON.parse(bootstrap(cp.xdsAddress, node)) as { node: Parameters<typeof parseProxyNode>[0] }).node);
+      expectEnvoyValidResources(PushOrder.flatMap((t) => [...cp.provider.resources(proxy, t).values()]));
+    }
+  });
+
   after(async () => {
     client?.close();
     for (const s of servers) s.stop();
@@ -66,7 +79,7 @@ describe("e2e: proxyless gRPC (grpc-js-xds) configured by meshward from files", 
     const s1 = new EchoServer("backend-1", cp.xdsAddress, serverNode);
     servers.push(s1);
     await s1.start(`127.0.0.1:${p1}`);
-    client = new EchoClient(`${host}:7070`, cp.xdsAddress, { ip: "127.0.0.100", pod: "client", namespace: "default" });
+    client = new EchoClient(`${host}:7070`, cp.xdsAddress, clientNode);
     assert.equal(await client.call(), "backend-1");
     // The client subscribed by Istio's names and ACKed every type.
     const acked = new Set(events.filter((e) => e.kind === "ack").map((e) => e.typeUrl));
@@ -90,6 +103,24 @@ describe("e2e: proxyless gRPC (grpc-js-xds) configured by meshward from files", 
     assert.ok((heavy2["backend-2"] ?? 0) >= 80, `backend-2 should get most calls at 1:50, got ${JSON.stringify(heavy2)}`);
     writeEndpoints(workloadEntry("echo-1", p1, "local/a", 50), workloadEntry("echo-2", p2, "local/b", 1));
     await eventually("traffic to follow weights 50:1", async () => ((await spread(client, 20))["backend-1"] ?? 0) >= 18 || undefined);
+  });
+
+  it("a DestinationRule's consistent hash pins each user to one backend", async () => {
+    writeEndpoints(workloadEntry("echo-1", p1, "local/a"), workloadEntry("echo-2", p2, "local/b"), hashingRule("x-user"));
+    // Pinned: each user always reaches the same backend, and users are spread over both (with
+    // equal weights, round robin would not pin and a single backend would not spread).
+    const pinned = async (): Promise<boolean> => {
+      const backends = new Set<string>();
+      for (let u = 0; u < 12; u++) {
+        const seen = new Set<string>();
+        for (let i = 0; i < 6; i++) seen.add(await client.call(5000, { "x-user": `user-${u}` }));
+        if (seen.size !== 1) return false;
+        backends.add([...seen][0]!);
+      }
+      return backends.size === 2;
+    };
+    await eventually("every user to stick to one backend", async () => ((await pinned()) ? true : undefined));
+    assert.ok(events.some((e) => e.kind === "ack" && e.typeUrl === TypeUrl.Cluster && e.timeMs > 0));
   });
 
   it("a broken edit is reported and the last good config keeps serving", async () => {

@@ -147,9 +147,9 @@ export class SotwClientStream extends RawStream<DiscoveryResponse> {
     super(client, path, (b) => fromBinary(DiscoveryResponseSchema, b), metadata);
   }
 
-  /** Sends a raw request; the node is added to the first one unless the request sets its own. */
-  send(req: DiscoveryRequestInit): void {
-    const init: DiscoveryRequestInit = this.nodeSent || req.node !== undefined ? req : { ...req, node: create(NodeSchema, this.node) };
+  /** Sends a raw request; the node is added to the first one unless the request sets its own or `withNode` is false. */
+  send(req: DiscoveryRequestInit, withNode = !this.nodeSent): void {
+    const init: DiscoveryRequestInit = !withNode || req.node !== undefined ? req : { ...req, node: create(NodeSchema, this.node) };
     this.nodeSent = true;
     this.call.write(toBinary(DiscoveryRequestSchema, create(DiscoveryRequestSchema, init)));
   }
@@ -191,8 +191,8 @@ export class DeltaClientStream extends RawStream<DeltaDiscoveryResponse> {
     super(client, path, (b) => fromBinary(DeltaDiscoveryResponseSchema, b), metadata);
   }
 
-  send(req: DeltaDiscoveryRequestInit): void {
-    const init: DeltaDiscoveryRequestInit = this.nodeSent || req.node !== undefined ? req : { ...req, node: create(NodeSchema, this.node) };
+  send(req: DeltaDiscoveryRequestInit, withNode = !this.nodeSent): void {
+    const init: DeltaDiscoveryRequestInit = !withNode || req.node !== undefined ? req : { ...req, node: create(NodeSchema, this.node) };
     this.nodeSent = true;
     this.call.write(toBinary(DeltaDiscoveryRequestSchema, create(DeltaDiscoveryRequestSchema, init)));
   }

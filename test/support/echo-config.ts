@@ -28,3 +28,18 @@ spec:
 `;
 }
 
+
+/** Consistent hashing on a request header, plus a subset. */
+export function hashingRule(header: string): string {
+  return `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: echo, namespace: default}
+spec:
+  host: ${host}
+  trafficPolicy:
+    loadBalancer:
+      consistentHash: {httpHeaderName: ${header}}
+  subsets:
+  - {name: a, labels: {app: echo}}
+`;
+}

@@ -108,13 +108,16 @@ export class EchoClient {
   }
 
   /** One call; resolves with the answering backend's name. */
-  call(timeoutMs = 5000): Promise<string> {
+  call(timeoutMs = 5000, headers: Record<string, string> = {}): Promise<string> {
+    const metadata = new grpc.Metadata();
+    for (const [k, v] of Object.entries(headers)) metadata.set(k, v);
     return new Promise((resolve, reject) => {
       this.client.makeUnaryRequest(
         "/meshward.test.Echo/Echo",
         identity,
         identity,
         Buffer.from("ping"),
+        metadata,
         { deadline: Date.now() + timeoutMs },
         (err: grpc.ServiceError | null, res?: Buffer) => (err ? reject(err) : resolve(res!.toString())),
       );
