@@ -3,12 +3,13 @@
 // snapshot and shared by every proxy translated from it.
 import type { MeshSnapshot } from "../model/snapshot.js";
 import type { Proxy } from "../model/proxy.js";
+import type { MeshConfig } from "../model/mesh-config.js";
 import { AUTHORIZATION_POLICY_KIND, type AuthorizationPolicy, type AuthorizationPolicySpec, authorizationPolicyOf } from "./policy.js";
 import { type AuthzMeshConfig, readAuthzMeshConfig } from "./mesh-config.js";
 import type { ServiceRegistry } from "./services.js";
 import { type BuiltExtAuthz, buildExtensionProviders } from "./ext-authz.js";
 import type { AuthzInput } from "./filters.js";
-import { selectsWorkload } from "./select.js";
+import { selectsWorkload, type Workload } from "./select.js";
 import { digestOf } from "../model/digest.js";
 
 interface SnapshotAuthz {
@@ -25,17 +26,20 @@ export function snapshotPolicies(snapshot: MeshSnapshot): AuthorizationPolicy[] 
   return (snapshot.others.get(AUTHORIZATION_POLICY_KIND) ?? []).map((a) => authorizationPolicyOf(a.object, a.spec as AuthorizationPolicySpec));
 }
 
-function snapshotAuthz(snapshot: MeshSnapshot): SnapshotAuthz {
-  let s = bySnapshot.get(snapshot);
-  if (s !== undefined) return s;
-  const m = snapshot.mesh;
-  const mesh: AuthzMeshConfig = {
+/** The MeshConfig fields authz reads; extension providers are typed here (a malformed one carries its problems, and the CUSTOM policies naming it deny). */
+export function authzMeshConfigOf(m: MeshConfig): AuthzMeshConfig {
+  return {
     rootNamespace: m.rootNamespace,
     trustDomain: m.trustDomain,
     trustDomainAliases: m.trustDomainAliases,
-    // Providers are typed here; a malformed one carries its problems and its CUSTOM policies deny.
     extensionProviders: readAuthzMeshConfig({ extensionProviders: m.extensionProviders }).config.extensionProviders,
   };
+}
+
+function snapshotAuthz(snapshot: MeshSnapshot): SnapshotAuthz {
+  let s = bySnapshot.get(snapshot);
+  if (s !== undefined) return s;
+  const mesh = authzMeshConfigOf(snapshot.mesh);
   const services: ServiceRegistry = {
     namespacesOf: (host) => snapshot.services.filter((svc) => svc.hostname === host).map((svc) => svc.namespace),
   };
@@ -44,10 +48,11 @@ function snapshotAuthz(snapshot: MeshSnapshot): SnapshotAuthz {
   return s;
 }
 
-export function authzInputFor(snapshot: MeshSnapshot, proxy: Proxy): AuthzInput {
+/** The authz input of a workload (a proxy's namespace and labels) under a snapshot. */
+export function authzInputFor(snapshot: MeshSnapshot, workload: Workload): AuthzInput {
   const s = snapshotAuthz(snapshot);
   return {
-    workload: { namespace: proxy.namespace, labels: proxy.labels },
+    workload: { namespace: workload.namespace, labels: workload.labels },
     policies: s.policies,
     mesh: s.mesh,
     services: s.services,

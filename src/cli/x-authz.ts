@@ -1,15 +1,12 @@
 // `meshward x authz`: the authorization filters one workload receives, as proto3 JSON, in the
 // order they are emitted. The conformance suite calls authzFiltersForRequest, the same path.
-import { readFileSync } from "node:fs";
-import { parse as parseYaml } from "yaml";
 import type { JsonValue } from "@bufbuild/protobuf";
 import type { Command } from "./main.js";
 import { type ConfigError, formatConfigError } from "../model/config.js";
-import { readConfigDocuments } from "./config-documents.js";
-import { admitAuthorizationPolicies } from "../authz/admit.js";
-import { type AuthzMeshConfig, DEFAULT_AUTHZ_MESH_CONFIG, readAuthzMeshConfig } from "../authz/mesh-config.js";
-import { serviceRegistryFromConfig } from "../authz/services.js";
-import { type AuthzInput, authzGrpcFilters, authzHttpFilters, authzNetworkFilters } from "../authz/filters.js";
+import { buildSnapshot } from "../model/snapshot.js";
+import { readConfigFiles } from "../sources/file.js";
+import { authzInputFor } from "../authz/mesh-input.js";
+import { authzGrpcFilters, authzHttpFilters, authzNetworkFilters } from "../authz/filters.js";
 import { httpFilterToJson, networkFilterToJson } from "../authz/json.js";
 
 export type AuthzChain = "http" | "tcp" | "grpc";
@@ -71,47 +68,20 @@ export function parseAuthzArgs(args: readonly string[]): AuthzRequest | string {
   return { namespace, labels, chain, configFiles: files, ...(meshFile !== undefined ? { meshFile } : {}) };
 }
 
-/** Reads `--mesh`: MeshConfig YAML, or an Istio `istio` ConfigMap holding it under data.mesh. */
-export function readMeshFile(file: string): { config: AuthzMeshConfig; errors: ConfigError[] } {
-  let doc: unknown;
-  try {
-    doc = parseYaml(readFileSync(file, "utf8"));
-  } catch (e) {
-    return { config: DEFAULT_AUTHZ_MESH_CONFIG, errors: [{ file, path: "", message: `cannot read MeshConfig: ${(e as Error).message}`, severity: "error" }] };
-  }
-  const cm = doc as { kind?: unknown; data?: { mesh?: unknown } } | null;
-  if (cm !== null && typeof cm === "object" && cm.kind === "ConfigMap" && typeof cm.data?.mesh === "string") doc = parseYaml(cm.data.mesh);
-  const { config, problems } = readAuthzMeshConfig(doc);
-  return { config, errors: problems.map((p) => ({ file, object: "MeshConfig", path: p.path, message: p.message, severity: "error" as const })) };
-}
-
+/**
+ * The filters the workload gets from these files, through the same path `meshward serve` takes:
+ * the files are read as the file source reads them, admitted by the mesh model (a bad object is
+ * rejected alone and reported), and translated for the workload.
+ */
 export function authzFiltersForRequest(req: AuthzRequest): AuthzResponse {
-  const findings: ConfigError[] = [];
-  let mesh = DEFAULT_AUTHZ_MESH_CONFIG;
-  if (req.meshFile !== undefined) {
-    const read = readMeshFile(req.meshFile);
-    mesh = read.config;
-    findings.push(...read.errors);
-  }
-  const objects = req.configFiles.flatMap((f) => {
-    const read = readConfigDocuments(f);
-    findings.push(...read.errors);
-    return read.objects;
-  });
-  const admitted = admitAuthorizationPolicies(objects);
-  findings.push(...admitted.findings);
-  const input: AuthzInput = {
-    workload: { namespace: req.namespace, labels: req.labels },
-    policies: admitted.policies,
-    mesh,
-    services: serviceRegistryFromConfig(objects),
-  };
+  const snapshot = buildSnapshot(readConfigFiles(req.configFiles, req.meshFile));
+  const input = authzInputFor(snapshot, { namespace: req.namespace, labels: req.labels });
   if (req.chain === "tcp") {
     const out = authzNetworkFilters(input);
-    return { filters: out.filters.map(networkFilterToJson), findings: [...findings, ...out.problems] };
+    return { filters: out.filters.map(networkFilterToJson), findings: [...snapshot.errors, ...out.problems] };
   }
   const out = req.chain === "grpc" ? authzGrpcFilters(input) : authzHttpFilters(input);
-  return { filters: out.filters.map(httpFilterToJson), findings: [...findings, ...out.problems] };
+  return { filters: out.filters.map(httpFilterToJson), findings: [...snapshot.errors, ...out.problems] };
 }
 
 export const xAuthzCommand: Command = {

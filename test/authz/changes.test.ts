@@ -8,10 +8,9 @@ import { parseProxyNode, type Proxy } from "../../src/model/proxy.js";
 import { authzInputFor, snapshotPolicies } from "../../src/authz/mesh-input.js";
 import { authzHttpFilters } from "../../src/authz/filters.js";
 import { configObject } from "./helpers.js";
-import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { toBinary, type JsonObject } from "@bufbuild/protobuf";
-import { parseConfigDocuments } from "../../src/cli/config-documents.js";
+import { readConfigFiles } from "../../src/sources/file.js";
 import { translate } from "../../src/translate/index.js";
 import { TypeUrl } from "../../src/xds/types.js";
 import { expectEnvoyValidResources } from "../support/envoy-valid.js";
@@ -76,8 +75,7 @@ describe("authz in the mesh model", () => {
 
   it("the listeners both proxy kinds get with policies pass Envoy's validation rules", () => {
     const file = fileURLToPath(new URL("../../../test/golden/in/authz.yaml", import.meta.url));
-    const read = parseConfigDocuments(readFileSync(file, "utf8"), file);
-    const snap = snapshot(read.objects);
+    const snap = buildSnapshot(readConfigFiles([file]));
     const nodes: { id: string; metadata: JsonObject }[] = [
       { id: "sidecar~127.0.0.11~reviews-v1.default~default.svc.cluster.local", metadata: { NAMESPACE: "default", LABELS: { app: "reviews", version: "v1" } } },
       { id: "sidecar~127.0.0.13~ratings-0.default~default.svc.cluster.local", metadata: { NAMESPACE: "default", GENERATOR: "grpc", LABELS: { app: "ratings" } } },

@@ -68,7 +68,7 @@ spec:
 `);
     const r = meshward("x", "authz", "--namespace", "foo", f);
     assert.equal(r.code, 1);
-    assert.ok(r.stderr.includes(`error: ${f}#1: AuthorizationPolicy foo/bad: spec.rules[0].to[0].operation.ports[0]: bad port (99999)`), r.stderr);
+    assert.ok(r.stderr.includes(`error: ${f}: AuthorizationPolicy foo/bad: spec.rules[0].to[0].operation.ports[0]: bad port (99999)`), r.stderr);
     const out = JSON.parse(r.stdout) as unknown[];
     assert.equal(out.length, 1, "the good ALLOW policy is still translated");
   });
@@ -90,10 +90,10 @@ spec:
     assert.match(missing.stderr, /nope\.yaml: cannot read/);
     const broken = meshward("x", "authz", "--namespace", "foo", file("broken.yaml", "kind: [unclosed\n"));
     assert.equal(broken.code, 1);
-    assert.match(broken.stderr, /broken\.yaml#0: YAML:/);
+    assert.match(broken.stderr, /broken\.yaml: cannot read: Flow sequence/);
     const mesh = meshward("x", "authz", "--namespace", "foo", "--mesh", file("mesh.yaml", "trustDomainAliases: notalist\n"));
     assert.equal(mesh.code, 1);
-    assert.match(mesh.stderr, /MeshConfig: trustDomainAliases: must be a list of strings/);
+    assert.match(mesh.stderr, /mesh\.yaml: MeshConfig: trustDomainAliases: must be a list/);
     assert.equal(meshward("x", "nosuchtool").code, 2);
   });
 
