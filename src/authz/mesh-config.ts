@@ -1,5 +1,6 @@
 // The MeshConfig fields authorization depends on (Istio's field names): the root namespace, the
-// trust domain and its aliases, and the ext_authz extension providers CUSTOM policies name.
+// trust domain and its aliases (typed by the mesh model), and the ext_authz extension providers
+// CUSTOM policies name (typed here).
 import { SpecReader, type FieldProblem } from "./spec-reader.js";
 
 export interface ProtoDuration {
@@ -71,24 +72,12 @@ export function parseProtoDuration(v: string): ProtoDuration | undefined {
   return { seconds: BigInt(m[1] ?? "0"), nanos: Number((m[2] ?? "").padEnd(9, "0")) };
 }
 
-/** Reads the authz-relevant fields of a MeshConfig document; other MeshConfig fields are left alone. */
-export function readAuthzMeshConfig(doc: unknown): { config: AuthzMeshConfig; problems: FieldProblem[] } {
-  const r = new SpecReader();
-  const problems: FieldProblem[] = [];
-  if (doc === null || doc === undefined) return { config: DEFAULT_AUTHZ_MESH_CONFIG, problems };
-  if (typeof doc !== "object" || Array.isArray(doc)) {
-    return { config: DEFAULT_AUTHZ_MESH_CONFIG, problems: [{ path: "", message: "MeshConfig must be a YAML mapping" }] };
-  }
-  const o = doc as Record<string, unknown>;
-  const str = (k: string, dflt: string): string => (o[k] === undefined || o[k] === "" ? dflt : (r.string(o[k], k) ?? dflt));
-  const config: AuthzMeshConfig = {
-    rootNamespace: str("rootNamespace", DEFAULT_AUTHZ_MESH_CONFIG.rootNamespace),
-    trustDomain: str("trustDomain", DEFAULT_AUTHZ_MESH_CONFIG.trustDomain),
-    trustDomainAliases: o["trustDomainAliases"] === undefined ? [] : (r.stringList(o["trustDomainAliases"], "trustDomainAliases") ?? []),
-    extensionProviders: o["extensionProviders"] === undefined ? [] : readProviders(r, o["extensionProviders"]),
-  };
-  problems.push(...r.problems);
-  return { config, problems };
+/**
+ * Types MeshConfig `extensionProviders` (the mesh model keeps them raw). Each provider carries its
+ * own problems: a malformed provider makes the CUSTOM policies naming it deny, nothing else.
+ */
+export function readExtensionProviders(v: unknown): ExtensionProvider[] {
+  return v === undefined || v === null ? [] : readProviders(new SpecReader(), v);
 }
 
 function readProviders(r: SpecReader, v: unknown): ExtensionProvider[] {

@@ -5,7 +5,7 @@ import type { MeshSnapshot } from "../model/snapshot.js";
 import type { Proxy } from "../model/proxy.js";
 import type { MeshConfig } from "../model/mesh-config.js";
 import { AUTHORIZATION_POLICY_KIND, type AuthorizationPolicy, type AuthorizationPolicySpec, authorizationPolicyOf } from "./policy.js";
-import { type AuthzMeshConfig, readAuthzMeshConfig } from "./mesh-config.js";
+import { type AuthzMeshConfig, readExtensionProviders } from "./mesh-config.js";
 import type { ServiceRegistry } from "./services.js";
 import { type BuiltExtAuthz, buildExtensionProviders } from "./ext-authz.js";
 import type { AuthzInput } from "./filters.js";
@@ -26,13 +26,13 @@ export function snapshotPolicies(snapshot: MeshSnapshot): AuthorizationPolicy[] 
   return (snapshot.others.get(AUTHORIZATION_POLICY_KIND) ?? []).map((a) => authorizationPolicyOf(a.object, a.spec as AuthorizationPolicySpec));
 }
 
-/** The MeshConfig fields authz reads; extension providers are typed here (a malformed one carries its problems, and the CUSTOM policies naming it deny). */
+/** The MeshConfig fields authz reads. */
 export function authzMeshConfigOf(m: MeshConfig): AuthzMeshConfig {
   return {
     rootNamespace: m.rootNamespace,
     trustDomain: m.trustDomain,
     trustDomainAliases: m.trustDomainAliases,
-    extensionProviders: readAuthzMeshConfig({ extensionProviders: m.extensionProviders }).config.extensionProviders,
+    extensionProviders: readExtensionProviders(m.extensionProviders),
   };
 }
 

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import type { JsonValue } from "@bufbuild/protobuf";
 import { type AuthzInput, authzGrpcFilters, authzHttpFilters, authzNetworkFilters } from "../../src/authz/filters.js";
-import { DEFAULT_AUTHZ_MESH_CONFIG, readAuthzMeshConfig, type AuthzMeshConfig } from "../../src/authz/mesh-config.js";
+import { DEFAULT_AUTHZ_MESH_CONFIG, readExtensionProviders, type AuthzMeshConfig } from "../../src/authz/mesh-config.js";
 import { serviceRegistryFromConfig } from "../../src/authz/services.js";
 import { selectsWorkload } from "../../src/authz/select.js";
 import type { AuthorizationPolicy } from "../../src/authz/policy.js";
@@ -26,9 +26,9 @@ const extAuthzService: ConfigObject = {
   spec: { hosts: ["authz.foo.svc.cluster.local"] }, origin: { file: "services.yaml" },
 };
 function meshWith(providers: unknown[]): AuthzMeshConfig {
-  const { config: mesh, problems } = readAuthzMeshConfig({ extensionProviders: providers });
-  assert.deepEqual(problems, []);
-  return mesh;
+  const extensionProviders = readExtensionProviders(providers);
+  assert.deepEqual(extensionProviders.flatMap((p) => p.problems), []);
+  return { ...DEFAULT_AUTHZ_MESH_CONFIG, extensionProviders };
 }
 const grpcProvider = (name: string): unknown => ({ name, envoyExtAuthzGrpc: { service: "authz.foo.svc.cluster.local", port: 9000 } });
 const httpProvider = (name: string): unknown => ({ name, envoyExtAuthzHttp: { service: "foo/authz.foo.svc.cluster.local", port: 8000 } });
@@ -151,6 +151,22 @@ describe("authz filters: CUSTOM", () => {
     const out = authzHttpFilters(input([custom("c", "ext")], { mesh: meshWith([grpcProvider("ext")]) }));
     assert.equal(config(httpJson(out.filters)[0] ?? null).rules?.action, "DENY");
     assert.match(out.problems[0]?.message ?? "", /could not find service authz.foo.svc.cluster.local/);
+  });
+
+  it("a malformed or invalid provider denies, naming what is wrong", () => {
+    const services = serviceRegistryFromConfig([extAuthzService]);
+    const cases: [unknown, RegExp][] = [
+      [{ name: "ext", envoyExtAuthzGrpc: { service: "authz.foo.svc.cluster.local", port: 9000, statusOnError: "999" } }, /unsupported statusOnError 999/],
+      [{ name: "ext", envoyExtAuthzGrpc: { service: "authz.foo.svc.cluster.local", port: 0 } }, /port must be in the range \[1, 65535\]/],
+      [{ name: "ext", envoyExtAuthzGrpc: { service: "authz.foo.svc.cluster.local", port: 9000, timeout: "10 seconds" } }, /timeout: must be a duration/],
+      [{ name: "ext", envoyExtAuthzHttp: { service: "authz.foo.svc.cluster.local", port: 9000, headersToUpstreamOnAllow: ["*"] } }, /single wildcard/],
+      [{ name: "ext", envoyExtAuthzHttp: { service: "authz.foo.svc.cluster.local", port: 9000, pathPrefix: "check" } }, /pathPrefix must begin with `\/`/],
+    ];
+    for (const [provider, why] of cases) {
+      const out = authzHttpFilters(input([custom("c", "ext")], { mesh: { ...DEFAULT_AUTHZ_MESH_CONFIG, extensionProviders: readExtensionProviders([provider]) }, services }));
+      assert.deepEqual(httpJson(out.filters).map((f) => config(f).rules?.action), ["DENY"], JSON.stringify(provider));
+      assert.match(out.problems[0]?.message ?? "", why);
+    }
   });
 
   it("an HTTP provider does nothing on TCP chains", () => {
