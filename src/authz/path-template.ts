@@ -4,6 +4,9 @@
 export const MATCH_ONE_TEMPLATE = "{*}";
 export const MATCH_ANY_TEMPLATE = "{**}";
 
+/** UriTemplateMatchConfig.path_template's max_len in Envoy's validation rules. */
+const MAX_ENVOY_PATH_TEMPLATE = 256;
+
 // RFC 3986 pchar, as Envoy requires of template literals.
 const VALID_LITERAL = /^[a-zA-Z0-9\-._~%!$&'()+,;:@=]+$/;
 
@@ -14,6 +17,8 @@ export function containsPathTemplate(path: string): boolean {
 /** Why istiod rejects a path (templates: `{**}` last, no other braces, pchar literals), else undefined. */
 export function pathTemplateProblem(path: string): string | undefined {
   const isTemplate = containsPathTemplate(path);
+  // Beyond istiod: Envoy NACKs a uri_template longer than this, taking the whole listener down.
+  if (isTemplate && envoyPathTemplate(path).length > MAX_ENVOY_PATH_TEMPLATE) return `a path template may have at most ${MAX_ENVOY_PATH_TEMPLATE} characters`;
   let sawMatchAny = false;
   for (const segment of path.replace(/^\/+|\/+$/g, "").split("/")) {
     if (segment === MATCH_ONE_TEMPLATE || segment === MATCH_ANY_TEMPLATE) {

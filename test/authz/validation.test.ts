@@ -76,6 +76,7 @@ describe("authz validation: istiod rules", () => {
     assertError(paths("/a/{id}"), "spec.rules[0].to[0].operation.paths[0]", /beyond a supported path template/);
     assertError(paths("/a b/{*}"), "spec.rules[0].to[0].operation.paths[0]", /invalid string literal/);
     assert.equal(findings(paths("/a/{**}/b")).admitted, 1, "{**} in the middle followed by literals is allowed");
+    assertError(paths(`/${"a".repeat(260)}/{*}`), "spec.rules[0].to[0].operation.paths[0]", /at most 256 characters/);
   });
   it("when: key required, values or notValues required, known keys only", () => {
     assertError({ rules: [{ when: [{ values: ["x"] }] }] }, "spec.rules[0].when[0].key", /must not be empty/);
