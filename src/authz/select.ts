@@ -39,12 +39,30 @@ export function selectsWorkload(p: AuthorizationPolicy, workload: Workload, root
   return (p.namespace === workload.namespace || (rootNamespace !== "" && p.namespace === rootNamespace)) && appliesToWorkload(p, workload);
 }
 
+/** Policies by namespace, oldest first; built once per policy list (a snapshot's list is shared by all its proxies). */
+const byNamespaceCache = new WeakMap<readonly AuthorizationPolicy[], Map<string, AuthorizationPolicy[]>>();
+
+function byNamespace(policies: readonly AuthorizationPolicy[]): Map<string, AuthorizationPolicy[]> {
+  let index = byNamespaceCache.get(policies);
+  if (index !== undefined) return index;
+  index = new Map();
+  for (const p of policies) {
+    const list = index.get(p.namespace) ?? [];
+    list.push(p);
+    index.set(p.namespace, list);
+  }
+  for (const list of index.values()) list.sort(compareByCreation);
+  byNamespaceCache.set(policies, index);
+  return index;
+}
+
 export function selectPolicies(policies: readonly AuthorizationPolicy[], workload: Workload, rootNamespace: string): PoliciesForWorkload {
   const out: PoliciesForWorkload = { custom: [], deny: [], allow: [], audit: [] };
+  const index = byNamespace(policies);
   const namespaces = rootNamespace === workload.namespace || rootNamespace === "" ? [workload.namespace] : [rootNamespace, workload.namespace];
   for (const ns of namespaces) {
-    const selected = policies.filter((p) => p.namespace === ns && appliesToWorkload(p, workload)).sort(compareByCreation);
-    for (const p of selected) {
+    for (const p of index.get(ns) ?? []) {
+      if (!appliesToWorkload(p, workload)) continue;
       const bucket = p.spec.action === "ALLOW" ? out.allow : p.spec.action === "DENY" ? out.deny : p.spec.action === "AUDIT" ? out.audit : out.custom;
       bucket.push(p);
     }
