@@ -188,6 +188,18 @@ describe("authz filters: CUSTOM", () => {
     assert.equal(enabled.value.stringMatch.prefix, "istio-ext-authz-b");
   });
 
+  it("HTTP provider config: deprecated includeHeadersInCheck as fallback, timeout and clearRouteCache passed on", () => {
+    const provider = { name: "web", envoyExtAuthzHttp: { service: "authz.foo.svc.cluster.local", port: 8000, timeout: "1.5s", clearRouteCache: true, includeHeadersInCheck: ["x-user"] } };
+    const extras = { mesh: meshWith([provider]), services: serviceRegistryFromConfig([extAuthzService]) };
+    const [, ext] = httpJson(authzHttpFilters(input([custom("c", "web")], extras)).filters);
+    const c = (ext as { typedConfig: Record<string, unknown> }).typedConfig;
+    assert.deepEqual(c["allowedHeaders"], { patterns: [{ exact: "x-user", ignoreCase: true }] });
+    assert.equal(c["clearRouteCache"], true);
+    assert.deepEqual(c["httpService"], { serverUri: { uri: "http://authz.foo.svc.cluster.local", cluster: "outbound|8000||authz.foo.svc.cluster.local", timeout: "1.500s" } });
+    assert.equal(c["statusOnError"], undefined);
+    assert.equal(c["failureModeAllow"], undefined, "fail closed unless failOpen");
+  });
+
   it("provider config: timeout default 600s, gRPC authority is the host name", () => {
     const fs = httpJson(authzHttpFilters(input([custom("c", "ext")], { mesh: meshWith([grpcProvider("ext")]), services: serviceRegistryFromConfig([extAuthzService]) })).filters);
     const ext = (fs[1] as { typedConfig: { grpcService: { timeout: string; envoyGrpc: { authority: string; clusterName: string } } } }).typedConfig;
