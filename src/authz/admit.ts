@@ -11,9 +11,9 @@ export interface AdmittedPolicies {
   readonly findings: ConfigError[];
 }
 
-function finding(o: ConfigObject, p: FieldProblem, severity: ConfigError["severity"]): ConfigError {
+function finding(o: ConfigObject, p: FieldProblem): ConfigError {
   const file = o.origin.document === undefined ? o.origin.file : `${o.origin.file}#${o.origin.document}`;
-  return { file, object: objectRef(o), path: p.path, message: p.message, severity };
+  return { file, object: objectRef(o), path: p.path, message: p.message, severity: p.severity };
 }
 
 export interface CheckedPolicy {
@@ -37,7 +37,7 @@ export function admitAuthorizationPolicies(objects: readonly ConfigObject[]): Ad
   for (const o of objects) {
     if (!isAuthorizationPolicy(o)) continue;
     const checked = checkAuthorizationPolicy(o);
-    out.findings.push(...checked.errors.map((p) => finding(o, p, "error")), ...checked.warnings.map((p) => finding(o, p, "warning")));
+    out.findings.push(...checked.errors.map((p) => finding(o, p)), ...checked.warnings.map((p) => finding(o, p)));
     if (checked.policy !== undefined) out.policies.push(checked.policy);
   }
   return out;

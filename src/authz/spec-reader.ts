@@ -1,10 +1,11 @@
 // Reads untyped YAML/JSON values into typed specs, recording each shape problem with its field
 // path instead of stopping at the first one, so one report names everything wrong with an object.
+// Unlike model/fields.ts it keeps what istiod distinguishes for AuthorizationPolicy: null list
+// entries, absent vs empty lists, and unknown fields as errors (protojson rejects them).
 
-export interface FieldProblem {
-  readonly path: string;
-  readonly message: string;
-}
+import type { FieldProblem } from "../model/fields.js";
+
+export type { FieldProblem } from "../model/fields.js";
 
 type JsonRecord = Record<string, unknown>;
 
@@ -18,7 +19,7 @@ export class SpecReader {
   readonly problems: FieldProblem[] = [];
 
   problem(path: string, message: string): void {
-    this.problems.push({ path, message });
+    this.problems.push({ path, message, severity: "error" });
   }
 
   /** An object whose keys are all in `allowed` (unknown fields are rejected, as protojson does). */

@@ -36,7 +36,7 @@ export function hasRules(spec: AuthorizationPolicySpec): boolean {
 
 export function validateAuthorizationPolicy(spec: AuthorizationPolicySpec, annotations: Readonly<Record<string, string>>): PolicyFindings {
   const f: PolicyFindings = { errors: [], warnings: [] };
-  const err = (path: string, message: string): void => void f.errors.push({ path, message });
+  const err = (path: string, message: string): void => void f.errors.push({ path, message, severity: "error" });
   validateTargeting(spec, f);
 
   const dryRun = annotations[DRY_RUN_ANNOTATION];
@@ -68,7 +68,7 @@ export function validateAuthorizationPolicy(spec: AuthorizationPolicySpec, annot
 }
 
 function validateTargeting(spec: AuthorizationPolicySpec, f: PolicyFindings): void {
-  const err = (path: string, message: string): void => void f.errors.push({ path, message });
+  const err = (path: string, message: string): void => void f.errors.push({ path, message, severity: "error" });
   const refs = spec.targetRefs ?? [];
   const set = [spec.selector !== undefined, spec.targetRef !== undefined, refs.length > 0].filter(Boolean).length;
   if (set > 1) err("spec", "only one of selector, targetRef or targetRefs can be set");
@@ -79,7 +79,7 @@ function validateTargeting(spec: AuthorizationPolicySpec, f: PolicyFindings): vo
     if (k.includes("*") || v.includes("*")) err(path, `wildcard is not supported in selector: "${k}=${v}"`);
   }
   if (spec.selector !== undefined && Object.keys(labels).length === 0) {
-    f.warnings.push({ path: "spec.selector", message: "workload selector specified without labels" });
+    f.warnings.push({ path: "spec.selector", message: "workload selector specified without labels", severity: "warning" });
   }
   if (refs.length > MAX_TARGET_REFS) err("spec.targetRefs", `must have at most ${MAX_TARGET_REFS} entries, found ${refs.length}`);
   const check = (ref: PolicyTargetReference, path: string): void => {
@@ -94,6 +94,7 @@ function validateTargeting(spec: AuthorizationPolicySpec, f: PolicyFindings): vo
     f.warnings.push({
       path: spec.targetRef !== undefined ? "spec.targetRef" : "spec.targetRefs",
       message: "targetRef applies to gateways and waypoints only; sidecars and proxyless gRPC workloads ignore this policy",
+      severity: "warning",
     });
   }
 }
@@ -119,7 +120,7 @@ function validateCustomRule(rule: Rule, path: string, err: (p: string, m: string
 }
 
 function validateRule(rule: Rule, action: string, path: string, f: PolicyFindings): void {
-  const err = (p: string, m: string): void => void f.errors.push({ path: p, message: m });
+  const err = (p: string, m: string): void => void f.errors.push({ path: p, message: m, severity: "error" });
   let tcpInFrom = false;
   let tcpInTo = false;
   let fromExists = false;
@@ -148,6 +149,7 @@ function validateRule(rule: Rule, action: string, path: string, f: PolicyFinding
     f.warnings.push({
       path,
       message: "configured AuthorizationPolicy will deny all traffic to TCP ports under its scope due to the use of only HTTP attributes in a DENY rule; it is recommended to explicitly specify the port",
+      severity: "warning",
     });
   }
 }
