@@ -14,6 +14,46 @@ import { authzGrpcFilters } from "../../src/authz/filters.js";
 import { DEFAULT_AUTHZ_MESH_CONFIG } from "../../src/authz/mesh-config.js";
 import type { AuthorizationPolicy } from "../../src/authz/policy.js";
 import { policy } from "./helpers.js";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { connect, createServer, type PeerCertificate } from "node:tls";
+
+/** Certificates with SPIFFE URI SANs made by openssl, and the PeerCertificate a TLS server sees for each. */
+async function peerCertificates(ids: string[]): Promise<PeerCertificate[]> {
+  const dir = mkdtempSync(path.join(tmpdir(), "meshward-authz-certs-"));
+  const f = (n: string): string => path.join(dir, n);
+  const ssl = (...args: string[]): void => void execFileSync("openssl", args, { stdio: "ignore" });
+  try {
+    ssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", f("ca.key"), "-out", f("ca.pem"), "-subj", "/O=meshward-test", "-days", "1");
+    // A leaf signed by the CA (OpenSSL 3's `req -x509 -CA`), with the SAN given.
+    const make = (name: string, san: string): void =>
+      ssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", f(`${name}.key`), "-out", f(`${name}.pem`),
+        "-subj", "/", "-CA", f("ca.pem"), "-CAkey", f("ca.key"), "-days", "1", "-addext", `subjectAltName=${san}`);
+    make("server", "DNS:localhost");
+    ids.forEach((id, i) => make(`client-${i}`, `URI:${id}`));
+    const read = (n: string): Buffer => readFileSync(f(n));
+    const seen: PeerCertificate[] = [];
+    const server = createServer({ key: read("server.key"), cert: read("server.pem"), ca: read("ca.pem"), requestCert: true, rejectUnauthorized: true }, (socket) => {
+      seen.push(socket.getPeerCertificate());
+      socket.end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const port = (server.address() as { port: number }).port;
+    for (let i = 0; i < ids.length; i++) {
+      await new Promise<void>((resolve, reject) => {
+        const c = connect({ host: "127.0.0.1", port, servername: "localhost", key: read(`client-${i}.key`), cert: read(`client-${i}.pem`), ca: read("ca.pem") });
+        c.on("error", reject);
+        c.on("close", () => resolve());
+        c.resume();
+      });
+    }
+    server.close();
+    return seen;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 const deps = path.join(path.dirname(createRequire(import.meta.url).resolve("@grpc/grpc-js-xds/package.json")), "deps");
 // google/protobuf/*.proto, as grpc-js-xds gets them through @grpc/proto-loader.
@@ -39,6 +79,8 @@ function engines(policies: AuthorizationPolicy[]): RbacPolicyGroup[] {
 
 interface Call {
   spiffe?: string;
+  /** A peer certificate from a real TLS handshake (takes precedence over `spiffe`). */
+  cert?: PeerCertificate;
   sourceIp?: string;
   path?: string;
   method?: string;
@@ -55,9 +97,9 @@ function call(c: Call): UnifiedInfo {
     destinationIp: "10.0.0.1",
     destinationPort: 50051,
     sourceIp: c.sourceIp ?? "10.0.0.9",
-    tls: c.spiffe !== undefined,
+    tls: c.spiffe !== undefined || c.cert !== undefined,
     // The fields of tls.PeerCertificate grpc-js-xds reads: SANs, then the subject CN.
-    peerCertificate: c.spiffe !== undefined ? { subject: { CN: "" }, subjectaltname: `URI:${c.spiffe}` } : null,
+    peerCertificate: c.cert ?? (c.spiffe !== undefined ? { subject: { CN: "" }, subjectaltname: `URI:${c.spiffe}` } : null),
   } as UnifiedInfo;
 }
 
@@ -70,6 +112,14 @@ describe("authz proxyless gRPC filters in grpc-js-xds's RBAC engine", () => {
     assert.equal(admitted(groups, { spiffe: "spiffe://cluster.local/ns/foo/sa/client-a" }), true);
     assert.equal(admitted(groups, { spiffe: "spiffe://cluster.local/ns/foo/sa/client-b" }), false);
     assert.equal(admitted(groups, {}), false, "plaintext callers have no identity");
+  });
+
+  it("ALLOW on a principal, judged on the peer certificates of real mTLS handshakes", async () => {
+    const [a, b] = await peerCertificates(["spiffe://cluster.local/ns/foo/sa/client-a", "spiffe://cluster.local/ns/foo/sa/client-b"]);
+    assert.ok(a !== undefined && b !== undefined);
+    const groups = engines([policy({ rules: [{ from: [{ source: { principals: ["cluster.local/ns/foo/sa/client-a"] } }] }] })]);
+    assert.equal(admitted(groups, { cert: a }), true);
+    assert.equal(admitted(groups, { cert: b }), false);
   });
 
   it("DENY on a path and method rejects only that call", () => {
