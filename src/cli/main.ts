@@ -12,6 +12,7 @@ const commands: Record<string, () => Promise<Command>> = {
   events: async () => (await import("./events.js")).eventsCommand,
   token: async () => (await import("./token.js")).tokenCommand,
   "workload-certs": async () => (await import("./workload-certs.js")).workloadCertsCommand,
+  x: async () => (await import("./x.js")).xCommand,
 };
 
 function usage(): string {

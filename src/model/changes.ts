@@ -1,11 +1,12 @@
 // Which proxies a new snapshot touches. A proxy is touched when a service or DestinationRule it
 // can see changed (its clusters, routes, listeners or endpoints may differ) or when one of its own
-// IPs joined or left a service (its inbound side differs). Mesh config and not-yet-interpreted
-// kinds touch everyone until their issue says better.
+// IPs joined or left a service (its inbound side differs), or an AuthorizationPolicy selecting it
+// changed. Mesh config and other not-yet-interpreted kinds touch everyone until their issue says better.
 import type { Proxy } from "./proxy.js";
 import type { ProxyChange } from "../xds/types.js";
 import type { DestinationRule, MeshSnapshot, Service } from "./snapshot.js";
 import { isExportedTo } from "./lookup.js";
+import { changedPolicies, policiesSelect } from "../authz/mesh-input.js";
 
 interface Scope {
   readonly exportTo: readonly string[];
@@ -41,10 +42,13 @@ function changedRules(prev: MeshSnapshot, next: MeshSnapshot): DestinationRule[]
 
 /** `undefined` when no proxy's resources can differ between the two snapshots. */
 export function snapshotChange(prev: MeshSnapshot, next: MeshSnapshot): ProxyChange | undefined {
-  if (prev.meshDigest !== next.meshDigest || prev.othersDigest !== next.othersDigest) return { all: true };
+  if (prev.meshDigest !== next.meshDigest) return { all: true };
+  // AuthorizationPolicies touch exactly the proxies they select (old or new version).
+  const policies = prev.othersDigest === next.othersDigest ? [] : changedPolicies(prev, next);
+  if (policies === undefined) return { all: true };
   const services = changedServices(prev, next);
   const rules = changedRules(prev, next);
-  if (services.length === 0 && rules.length === 0) return undefined;
+  if (services.length === 0 && rules.length === 0 && policies.length === 0) return undefined;
   const scopes: Scope[] = [
     ...services.map((s) => ({ exportTo: s.exportTo, namespace: s.namespace })),
     ...rules.map((d) => ({ exportTo: d.spec.exportTo, namespace: d.namespace })),
@@ -54,6 +58,7 @@ export function snapshotChange(prev: MeshSnapshot, next: MeshSnapshot): ProxyCha
     all: false,
     affects(proxy: Proxy): boolean {
       if (proxy.ips.some((ip) => endpointIps.has(ip))) return true;
+      if (policiesSelect(policies, proxy, next.mesh.rootNamespace)) return true;
       return scopes.some((s) => isExportedTo(s.exportTo, s.namespace, proxy.namespace));
     },
   };

@@ -81,6 +81,26 @@ function readConfigFile(file: string, isMesh: boolean, errors: ConfigError[]): F
   return { objects };
 }
 
+/**
+ * Reads files named on a command line (no directory, no watch) into a ConfigSet, with the same
+ * reading and error reporting as the directory source; `meshFile` is read as MeshConfig.
+ */
+export function readConfigFiles(files: readonly string[], meshFile?: string): ConfigSet {
+  const errors: ConfigError[] = [];
+  const objects: ConfigObject[] = [];
+  let mesh: ConfigSet["mesh"];
+  for (const [file, isMesh] of [...(meshFile !== undefined ? [[meshFile, true] as const] : []), ...files.map((f) => [f, false] as const)]) {
+    try {
+      const content = readConfigFile(file, isMesh, errors);
+      if (isMesh) mesh = { doc: content.mesh, file };
+      objects.push(...content.objects);
+    } catch (e) {
+      errors.push(fileError(file, `cannot read: ${(e as Error).message.split("\n")[0]}`));
+    }
+  }
+  return { ...(mesh !== undefined ? { mesh } : {}), objects, errors };
+}
+
 export class FileSource {
   private readonly dir: string;
   private readonly debounceMs: number;

@@ -11,6 +11,8 @@ import type { Service, ServiceEndpoint } from "../model/snapshot.js";
 import type { ServicePortSpec } from "../model/service-entry.js";
 import type { TrafficPolicy } from "../model/destination-rule.js";
 import type { TranslationScope } from "./common.js";
+import { authzInputFor } from "../authz/mesh-input.js";
+import { authzGrpcFilters, authzHttpFilters, authzNetworkFilters } from "../authz/filters.js";
 
 /**
  * The kinds of the snapshot's `others` bag that upstreamTransportSocket reads (auto-mTLS follows
@@ -48,13 +50,14 @@ export function endpointMetadata(_ctx: EndpointContext): Metadata | undefined {
 }
 
 /** HTTP filters placed before the router on an inbound HTTP chain (authorization: RBAC, ext_authz). */
-export function inboundHttpFilters(_ctx: InboundChainContext): HttpFilter[] {
-  return [];
+export function inboundHttpFilters(ctx: InboundChainContext): HttpFilter[] {
+  const input = authzInputFor(ctx.snapshot, ctx.proxy);
+  return (ctx.proxy.flavour === "grpc" ? authzGrpcFilters(input) : authzHttpFilters(input)).filters;
 }
 
 /** Network filters placed before tcp_proxy on an inbound TCP chain (authorization: network RBAC). */
-export function inboundNetworkFilters(_ctx: InboundChainContext): Filter[] {
-  return [];
+export function inboundNetworkFilters(ctx: InboundChainContext): Filter[] {
+  return authzNetworkFilters(authzInputFor(ctx.snapshot, ctx.proxy)).filters;
 }
 
 /** The downstream TLS of an inbound chain (PeerAuthentication); undefined = plaintext. */

@@ -15,6 +15,9 @@ import { file_envoy_extensions_transport_sockets_tls_v3_tls } from "../gen/envoy
 import { file_envoy_extensions_transport_sockets_tls_v3_secret } from "../gen/envoy/extensions/transport_sockets/tls/v3/secret_pb.js";
 import { file_envoy_extensions_filters_http_rbac_v3_rbac } from "../gen/envoy/extensions/filters/http/rbac/v3/rbac_pb.js";
 import { file_envoy_extensions_filters_network_rbac_v3_rbac } from "../gen/envoy/extensions/filters/network/rbac/v3/rbac_pb.js";
+import { file_envoy_extensions_filters_http_ext_authz_v3_ext_authz } from "../gen/envoy/extensions/filters/http/ext_authz/v3/ext_authz_pb.js";
+import { file_envoy_extensions_filters_network_ext_authz_v3_ext_authz } from "../gen/envoy/extensions/filters/network/ext_authz/v3/ext_authz_pb.js";
+import { file_envoy_extensions_path_match_uri_template_v3_uri_template_match } from "../gen/envoy/extensions/path/match/uri_template/v3/uri_template_match_pb.js";
 
 export const resourceRegistry: Registry = createRegistry(
   file_envoy_config_listener_v3_listener,
@@ -31,4 +34,7 @@ export const resourceRegistry: Registry = createRegistry(
   file_envoy_extensions_transport_sockets_tls_v3_secret,
   file_envoy_extensions_filters_http_rbac_v3_rbac,
   file_envoy_extensions_filters_network_rbac_v3_rbac,
+  file_envoy_extensions_filters_http_ext_authz_v3_ext_authz,
+  file_envoy_extensions_filters_network_ext_authz_v3_ext_authz,
+  file_envoy_extensions_path_match_uri_template_v3_uri_template_match,
 );

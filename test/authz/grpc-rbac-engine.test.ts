@@ -1,0 +1,151 @@
+// The proxyless gRPC flavour judged by a real consumer: @grpc/grpc-js-xds decodes the filters'
+// bytes with its own proto loader and evaluates them with its own RBAC engine, for calls from
+// different identities, addresses, paths and methods.
+import assert from "node:assert/strict";
+import { createRequire } from "node:module";
+import path from "node:path";
+import { toBinary } from "@bufbuild/protobuf";
+import { Metadata } from "@grpc/grpc-js";
+import { addCommonProtos, loadProtosWithOptionsSync } from "@grpc/proto-loader/build/src/util.js";
+import { parseConfig, type RbacPolicyGroup, type UnifiedInfo } from "@grpc/grpc-js-xds/build/src/rbac.js";
+import type { RBAC__Output } from "@grpc/grpc-js-xds/build/src/generated/envoy/config/rbac/v3/RBAC.js";
+import { HttpFilterSchema } from "../../src/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js";
+import { authzGrpcFilters } from "../../src/authz/filters.js";
+import { DEFAULT_AUTHZ_MESH_CONFIG } from "../../src/authz/mesh-config.js";
+import type { AuthorizationPolicy } from "../../src/authz/policy.js";
+import { policy } from "./helpers.js";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { connect, createServer, type PeerCertificate } from "node:tls";
+
+/** Certificates with SPIFFE URI SANs made by openssl, and the PeerCertificate a TLS server sees for each. */
+async function peerCertificates(ids: string[]): Promise<PeerCertificate[]> {
+  const dir = mkdtempSync(path.join(tmpdir(), "meshward-authz-certs-"));
+  const f = (n: string): string => path.join(dir, n);
+  const ssl = (...args: string[]): void => void execFileSync("openssl", args, { stdio: "ignore" });
+  try {
+    ssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", f("ca.key"), "-out", f("ca.pem"), "-subj", "/O=meshward-test", "-days", "1");
+    // A leaf signed by the CA (OpenSSL 3's `req -x509 -CA`), with the SAN given.
+    const make = (name: string, san: string): void =>
+      ssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", f(`${name}.key`), "-out", f(`${name}.pem`),
+        "-subj", "/", "-CA", f("ca.pem"), "-CAkey", f("ca.key"), "-days", "1", "-addext", `subjectAltName=${san}`);
+    make("server", "DNS:localhost");
+    ids.forEach((id, i) => make(`client-${i}`, `URI:${id}`));
+    const read = (n: string): Buffer => readFileSync(f(n));
+    const seen: PeerCertificate[] = [];
+    const server = createServer({ key: read("server.key"), cert: read("server.pem"), ca: read("ca.pem"), requestCert: true, rejectUnauthorized: true }, (socket) => {
+      seen.push(socket.getPeerCertificate());
+      socket.end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const port = (server.address() as { port: number }).port;
+    for (let i = 0; i < ids.length; i++) {
+      await new Promise<void>((resolve, reject) => {
+        const c = connect({ host: "127.0.0.1", port, servername: "localhost", key: read(`client-${i}.key`), cert: read(`client-${i}.pem`), ca: read("ca.pem") });
+        c.on("error", reject);
+        c.on("close", () => resolve());
+        c.resume();
+      });
+    }
+    server.close();
+    return seen;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const deps = path.join(path.dirname(createRequire(import.meta.url).resolve("@grpc/grpc-js-xds/package.json")), "deps");
+// google/protobuf/*.proto, as grpc-js-xds gets them through @grpc/proto-loader.
+addCommonProtos();
+const root = loadProtosWithOptionsSync(["envoy/extensions/filters/http/rbac/v3/rbac.proto", "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto"], {
+  keepCase: true,
+  includeDirs: ["xds", "envoy-api", "protoc-gen-validate", "googleapis"].map((d) => path.join(deps, d)),
+});
+const RbacType = root.lookupType("envoy.extensions.filters.http.rbac.v3.RBAC");
+const HttpFilterType = root.lookupType("envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter");
+
+/** What grpc-js-xds builds from our filters: bytes on the wire, decoded and parsed its way. */
+function engines(policies: AuthorizationPolicy[]): RbacPolicyGroup[] {
+  const { filters } = authzGrpcFilters({ workload: { namespace: "foo", labels: { app: "svc" } }, policies, mesh: DEFAULT_AUTHZ_MESH_CONFIG });
+  return filters.map((f) => {
+    // Decode the bytes a real xDS response carries, not our in-memory objects.
+    const filter = HttpFilterType.toObject(HttpFilterType.decode(toBinary(HttpFilterSchema, f))) as { typed_config: { type_url: string; value: Uint8Array } };
+    assert.equal(filter.typed_config.type_url, "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC");
+    const decoded = RbacType.toObject(RbacType.decode(filter.typed_config.value), { longs: String, enums: String, defaults: true, oneofs: true }) as { rules: RBAC__Output };
+    return parseConfig(decoded.rules);
+  });
+}
+
+interface Call {
+  spiffe?: string;
+  /** A peer certificate from a real TLS handshake (takes precedence over `spiffe`). */
+  cert?: PeerCertificate;
+  sourceIp?: string;
+  path?: string;
+  method?: string;
+}
+
+function call(c: Call): UnifiedInfo {
+  const headers = new Metadata();
+  headers.set(":method", c.method ?? "POST");
+  headers.set(":path", c.path ?? "/pkg.Svc/Get");
+  headers.set(":authority", "svc.foo.svc.cluster.local:50051");
+  return {
+    headers,
+    urlPath: c.path ?? "/pkg.Svc/Get",
+    destinationIp: "10.0.0.1",
+    destinationPort: 50051,
+    sourceIp: c.sourceIp ?? "10.0.0.9",
+    tls: c.spiffe !== undefined || c.cert !== undefined,
+    // The fields of tls.PeerCertificate grpc-js-xds reads: SANs, then the subject CN.
+    peerCertificate: c.cert ?? (c.spiffe !== undefined ? { subject: { CN: "" }, subjectaltname: `URI:${c.spiffe}` } : null),
+  } as UnifiedInfo;
+}
+
+/** The filter chain admits a call only if every RBAC filter (DENY first) accepts it. */
+const admitted = (groups: RbacPolicyGroup[], c: Call): boolean => groups.every((g) => g.apply(call(c)));
+
+describe("authz proxyless gRPC filters in grpc-js-xds's RBAC engine", () => {
+  it("ALLOW on a principal admits that identity and rejects another", () => {
+    const groups = engines([policy({ rules: [{ from: [{ source: { principals: ["cluster.local/ns/foo/sa/client-a"] } }] }] })]);
+    assert.equal(admitted(groups, { spiffe: "spiffe://cluster.local/ns/foo/sa/client-a" }), true);
+    assert.equal(admitted(groups, { spiffe: "spiffe://cluster.local/ns/foo/sa/client-b" }), false);
+    assert.equal(admitted(groups, {}), false, "plaintext callers have no identity");
+  });
+
+  it("ALLOW on a principal, judged on the peer certificates of real mTLS handshakes", async () => {
+    const [a, b] = await peerCertificates(["spiffe://cluster.local/ns/foo/sa/client-a", "spiffe://cluster.local/ns/foo/sa/client-b"]);
+    assert.ok(a !== undefined && b !== undefined);
+    const groups = engines([policy({ rules: [{ from: [{ source: { principals: ["cluster.local/ns/foo/sa/client-a"] } }] }] })]);
+    assert.equal(admitted(groups, { cert: a }), true);
+    assert.equal(admitted(groups, { cert: b }), false);
+  });
+
+  it("DENY on a path and method rejects only that call", () => {
+    const groups = engines([policy({ action: "DENY", rules: [{ to: [{ operation: { paths: ["/pkg.Svc/Delete"], methods: ["POST"] } }] }] })]);
+    assert.equal(admitted(groups, { path: "/pkg.Svc/Delete" }), false);
+    assert.equal(admitted(groups, { path: "/pkg.Svc/Get" }), true);
+  });
+
+  it("a namespace-wide ALLOW on source namespaces", () => {
+    const groups = engines([policy({ rules: [{ from: [{ source: { namespaces: ["frontend"] } }] }] }, { namespace: "foo" })]);
+    assert.equal(admitted(groups, { spiffe: "spiffe://cluster.local/ns/frontend/sa/web" }), true);
+    assert.equal(admitted(groups, { spiffe: "spiffe://cluster.local/ns/backend/sa/web" }), false);
+  });
+
+  it("ipBlocks over plaintext; DENY wins over ALLOW", () => {
+    const groups = engines([
+      policy({ rules: [{ from: [{ source: { ipBlocks: ["10.0.0.0/16"] } }] }] }, { name: "allow-net" }),
+      policy({ action: "DENY", rules: [{ from: [{ source: { ipBlocks: ["10.0.5.5"] } }] }] }, { name: "deny-one" }),
+    ]);
+    assert.equal(admitted(groups, { sourceIp: "10.0.1.1" }), true);
+    assert.equal(admitted(groups, { sourceIp: "10.1.0.1" }), false);
+    assert.equal(admitted(groups, { sourceIp: "10.0.5.5" }), false);
+  });
+
+  it("an ALLOW policy without rules allows nothing", () => {
+    const groups = engines([policy({}, { name: "nothing" })]);
+    assert.equal(admitted(groups, { spiffe: "spiffe://cluster.local/ns/foo/sa/a", sourceIp: "10.0.0.1" }), false);
+  });
+});

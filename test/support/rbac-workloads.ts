@@ -1,0 +1,61 @@
+// Proxyless gRPC workloads with grpc-js-xds's RBAC enabled. grpc-js-xds reads
+// GRPC_XDS_EXPERIMENTAL_RBAC when it loads, so the workloads live in a child process started with
+// it (as a real deployment sets it per process); the test drives them over IPC.
+import { fork, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import type { NodeSpec } from "./proxyless.js";
+
+export type WorkloadRequest =
+  | { op: "server"; name: string; address: string; xds: string; node: NodeSpec }
+  | { op: "client"; name: string; target: string; xds: string; node: NodeSpec }
+  | { op: "call"; client: string; method?: string; headers?: Record<string, string>; timeoutMs?: number };
+
+/** A call's outcome: the answering backend, or the gRPC status code and details. */
+export type CallResult = { ok: true; value: string } | { ok: false; code: number; details: string };
+
+type Reply = { id: number; result?: CallResult; error?: string };
+
+const childEntry = fileURLToPath(new URL("./rbac-workloads-child.js", import.meta.url));
+
+export class RbacWorkloads {
+  private readonly child: ChildProcess;
+  private next = 1;
+  private readonly pending = new Map<number, { resolve: (r: Reply) => void }>();
+
+  constructor() {
+    this.child = fork(childEntry, [], { env: { ...process.env, GRPC_XDS_EXPERIMENTAL_RBAC: "true" }, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    this.child.on("message", (m: Reply) => this.pending.get(m.id)?.resolve(m));
+    this.child.on("exit", () => {
+      for (const p of this.pending.values()) p.resolve({ id: 0, error: "workload process exited" });
+      this.pending.clear();
+    });
+  }
+
+  private request(req: WorkloadRequest): Promise<Reply> {
+    const id = this.next++;
+    return new Promise((resolve) => {
+      this.pending.set(id, { resolve: (r) => (this.pending.delete(id), resolve(r)) });
+      this.child.send({ id, ...req });
+    });
+  }
+
+  async startServer(name: string, address: string, xds: string, node: NodeSpec): Promise<void> {
+    const r = await this.request({ op: "server", name, address, xds, node });
+    if (r.error !== undefined) throw new Error(r.error);
+  }
+
+  async startClient(name: string, target: string, xds: string, node: NodeSpec): Promise<void> {
+    const r = await this.request({ op: "client", name, target, xds, node });
+    if (r.error !== undefined) throw new Error(r.error);
+  }
+
+  async call(client: string, opts: { method?: string; headers?: Record<string, string>; timeoutMs?: number } = {}): Promise<CallResult> {
+    const r = await this.request({ op: "call", client, ...opts });
+    if (r.error !== undefined || r.result === undefined) throw new Error(r.error ?? "no result");
+    return r.result;
+  }
+
+  stop(): void {
+    this.child.kill();
+  }
+}
