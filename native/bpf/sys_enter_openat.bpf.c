@@ -1,0 +1,87 @@
+/* openat/openat2: reads of sensitive files and writes to cgroup release_agent/notify_on_release.
+ * Opens are the hottest hook, so the path is matched here and nothing else reaches user space. */
+#include "common.h"
+
+#define O_ACCMODE 3
+
+struct open_scratch {
+	char path[MW_PATH_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct open_scratch);
+} open_scratch SEC(".maps");
+
+static __always_inline bool has_prefix(const char *s, const char *p, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (s[i] != p[i])
+			return false;
+	return true;
+}
+
+static __always_inline bool has_suffix(const char *s, int len, const char *p, int n)
+{
+	if (len < n)
+		return false;
+	for (int i = 0; i < n; i++)
+		if (s[(len - n + i) & (MW_PATH_LEN - 1)] != p[i])
+			return false;
+	return true;
+}
+
+static __always_inline __u32 classify(const char *path, int len, __u32 flags)
+{
+	if (has_prefix(path, "/etc/shadow", 11) || has_prefix(path, "/etc/gshadow", 12) ||
+	    has_prefix(path, "/etc/sudoers", 12) ||
+	    has_prefix(path, "/var/run/secrets/kubernetes.io/", 31) ||
+	    has_prefix(path, "/run/secrets/kubernetes.io/", 27))
+		return MW_OPEN_SENSITIVE;
+	if ((flags & O_ACCMODE) != 0 &&
+	    (has_suffix(path, len, "release_agent", 13) || has_suffix(path, len, "notify_on_release", 17)))
+		return MW_OPEN_CGROUP_ESCAPE;
+	return 0;
+}
+
+static __always_inline int handle_open(const char *upath, __u32 flags)
+{
+	if (!in_scope())
+		return 0;
+	__u32 zero = 0;
+	struct open_scratch *s = bpf_map_lookup_elem(&open_scratch, &zero);
+	if (!s)
+		return 0;
+	long n = bpf_probe_read_user_str(s->path, sizeof(s->path), upath);
+	if (n <= 1)
+		return 0;
+	int len = (int)(n - 1) & (MW_PATH_LEN - 1);
+	__u32 reason = classify(s->path, len, flags);
+	if (!reason)
+		return 0;
+	struct mw_open *e = reserve(MW_EV_OPEN, sizeof(*e));
+	if (!e)
+		return 0;
+	fill_current(&e->h, MW_EV_OPEN, sizeof(*e));
+	e->open_flags = flags;
+	e->reason = reason;
+	bpf_probe_read_kernel_str(e->path, sizeof(e->path), s->path);
+	submit(e);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_openat")
+int mw_sys_enter_openat(struct trace_event_raw_sys_enter *ctx)
+{
+	return handle_open((const char *)ctx->args[1], (__u32)ctx->args[2]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_openat2")
+int mw_sys_enter_openat2(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 flags = 0;
+	bpf_probe_read_user(&flags, sizeof(flags), (void *)ctx->args[2]);
+	return handle_open((const char *)ctx->args[1], (__u32)flags);
+}
