@@ -1,0 +1,78 @@
+// cgroup id -> cgroup path on the unified (v2) hierarchy. The id BPF reports is the inode number
+// of the cgroup directory, so a lookup is a stat of candidate directories: first the path the
+// process itself reports in /proc/<pid>/cgroup (cheap, usually right), then a walk of the
+// kubepods subtrees (for processes already gone).
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { cgroupPathFromProcFile } from "./cgroup-path.js";
+
+/** Mount point of the cgroup v2 hierarchy: /sys/fs/cgroup on pure v2, e.g. /sys/fs/cgroup/unified on hybrid hosts. */
+export function findCgroup2Mount(mountinfo = readFileSync("/proc/self/mountinfo", "utf8")): string | undefined {
+  for (const line of mountinfo.split("\n")) {
+    const sep = line.indexOf(" - ");
+    if (sep < 0) continue;
+    const fstype = line.slice(sep + 3).split(" ")[0];
+    if (fstype === "cgroup2") return line.split(" ")[4];
+  }
+  return undefined;
+}
+
+export function cgroupIdOf(dir: string): bigint | undefined {
+  try {
+    return statSync(dir, { bigint: true }).ino;
+  } catch {
+    return undefined;
+  }
+}
+
+export class CgroupIndex {
+  private readonly paths = new Map<bigint, string>();
+  private lastScan = 0;
+
+  constructor(readonly root: string) {}
+
+  /** Kubepods roots under the v2 mount (kubelet's systemd and cgroupfs drivers). */
+  kubepodsRoots(): string[] {
+    return ["kubepods.slice", "kubepods"].map((d) => join(this.root, d)).filter((d) => cgroupIdOf(d) !== undefined);
+  }
+
+  remember(id: bigint, path: string): void {
+    this.paths.set(id, path);
+  }
+
+  /** The path relative to the v2 root ("/kubepods.slice/..."), or undefined if unknown. */
+  resolve(id: bigint, pid?: number): string | undefined {
+    const known = this.paths.get(id);
+    if (known !== undefined) return known;
+    if (pid !== undefined) {
+      try {
+        const rel = cgroupPathFromProcFile(readFileSync(`/proc/${pid}/cgroup`, "utf8"));
+        if (rel !== undefined && cgroupIdOf(join(this.root, rel)) === id) {
+          this.paths.set(id, rel);
+          return rel;
+        }
+      } catch {
+        // the process is gone; fall through to a scan
+      }
+    }
+    const now = Date.now();
+    if (now - this.lastScan < 200) return undefined;
+    this.lastScan = now;
+    for (const r of this.kubepodsRoots()) this.scan(r, 0);
+    return this.paths.get(id);
+  }
+
+  private scan(dir: string, depth: number): void {
+    const id = cgroupIdOf(dir);
+    if (id === undefined) return;
+    this.paths.set(id, dir.slice(this.root.length) || "/");
+    if (depth > 6) return;
+    let entries: string[];
+    try {
+      entries = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+    } catch {
+      return;
+    }
+    for (const e of entries) this.scan(join(dir, e), depth + 1);
+  }
+}
