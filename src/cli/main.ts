@@ -7,6 +7,8 @@ export interface Command {
 
 const commands: Record<string, () => Promise<Command>> = {
   serve: async () => (await import("./serve.js")).serveCommand,
+  agent: async () => (await import("./agent.js")).agentCommand,
+  events: async () => (await import("./events.js")).eventsCommand,
 };
 
 function usage(): string {

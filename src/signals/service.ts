@@ -125,10 +125,14 @@ export function registerSignalService(server: grpc.Server, deps: SignalServiceDe
   ): void => {
     void authenticate(deps, call).then((a) => {
       if (!a.ok) return cb({ code: a.code, details: a.reason });
-      if (!canRead(a.identity)) return cb({ code: grpc.status.PERMISSION_DENIED, details: `ns/${a.identity.namespace}/sa/${a.identity.serviceAccount} may not list signals` });
+      // A node may read back what it reported; everything else needs a reader identity.
+      const ownNode = nodeOfIdentity(a.identity);
+      if (ownNode === undefined && !canRead(a.identity)) {
+        return cb({ code: grpc.status.PERMISSION_DENIED, details: `ns/${a.identity.namespace}/sa/${a.identity.serviceAccount} may not list signals` });
+      }
       const r = call.request;
       const signals = deps.store.query({
-        node: r.node, podUid: r.podUid, namespace: r.namespace, detectionId: r.detectionId, limit: r.limit || 1000,
+        node: ownNode ?? r.node, podUid: r.podUid, namespace: r.namespace, detectionId: r.detectionId, limit: r.limit || 1000,
         ...(r.since ? { since: timestampDate(r.since) } : {}),
       });
       cb(null, create(ListSignalsResponseSchema, { signals }));
