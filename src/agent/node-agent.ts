@@ -89,7 +89,7 @@ export class NodeAgent {
   }
 
   async start(): Promise<void> {
-    this.loadPodsFile();
+    this.reloadPods();
     this.loadRules();
     await this.tracer.start();
     this.refreshWatchRoots();
@@ -104,7 +104,7 @@ export class NodeAgent {
     }
     for (const t of this.timers) t.unref();
     if (this.opts.rulesFile) watchFile(this.opts.rulesFile, { interval: 500 }, () => this.loadRules());
-    if (this.opts.podsFile) watchFile(this.opts.podsFile, { interval: 500 }, () => this.loadPodsFile());
+    if (this.opts.podsFile) watchFile(this.opts.podsFile, { interval: 500 }, () => this.reloadPods());
   }
 
   private loadRules(): void {
@@ -114,7 +114,8 @@ export class NodeAgent {
     else this.log(`rules loaded from ${this.opts.rulesFile}: ${this.rules.rules.length} active`);
   }
 
-  private loadPodsFile(): void {
+  /** Re-reads the pod mapping file (also done on change by polling). */
+  reloadPods(): void {
     if (!this.opts.podsFile) return;
     try {
       this.pods.setFilePods(podsFromMappingFile(this.opts.podsFile));
