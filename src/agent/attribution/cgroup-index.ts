@@ -27,7 +27,7 @@ export function cgroupIdOf(dir: string): bigint | undefined {
 
 export class CgroupIndex {
   private readonly paths = new Map<bigint, string>();
-  private lastScan = 0;
+  private readonly misses = new Map<bigint, number>();
 
   constructor(readonly root: string) {}
 
@@ -55,11 +55,18 @@ export class CgroupIndex {
         // the process is gone; fall through to a scan
       }
     }
+    // Unknown id: walk the kubepods trees (the process may be gone already). An id that is
+    // still unknown afterwards (a host cgroup, a removed one) is not walked for again for a second.
     const now = Date.now();
-    if (now - this.lastScan < 200) return undefined;
-    this.lastScan = now;
+    const missedAt = this.misses.get(id);
+    if (missedAt !== undefined && now - missedAt < 1000) return undefined;
     for (const r of this.kubepodsRoots()) this.scan(r, 0);
-    return this.paths.get(id);
+    const found = this.paths.get(id);
+    if (found === undefined) {
+      if (this.misses.size > 10_000) this.misses.clear();
+      this.misses.set(id, now);
+    }
+    return found;
   }
 
   private scan(dir: string, depth: number): void {

@@ -73,7 +73,8 @@ export interface TracerStats {
 export type TracerRecord = KernelEvent | TracerHello | TracerStats;
 
 const HEADER_SIZE = 120;
-const SIZES: Record<number, number> = {
+/** Record sizes by type, as sizeof() of the C structs (checked against the compiler by a test). */
+export const RECORD_SIZES: Readonly<Record<number, number>> = {
   1: 1424, 2: 120, 3: 128, 4: 136, 5: 136, 6: 136, 7: 136, 8: 144, 9: 416, 10: 384, 11: 136, 12: 128, 13: 128, 14: 136, 15: 144,
   100: 1056, 101: 40,
 };
@@ -118,7 +119,7 @@ const NS_KIND: Record<number, "setns" | "unshare" | "clone"> = { 4: "setns", 5: 
 export function decodeRecord(b: Buffer): TracerRecord {
   if (b.length < 4) throw new Error(`tracer record too short (${b.length} bytes)`);
   const type = b.readUInt16LE(0);
-  const want = SIZES[type];
+  const want = RECORD_SIZES[type];
   if (want === undefined) throw new Error(`tracer record: unknown type ${type}`);
   if (b.length !== want) throw new Error(`tracer record type ${type}: ${b.length} bytes, layout says ${want} (native/ and event-layout.ts disagree)`);
   if (type === 100) {
