@@ -3,21 +3,12 @@ import { strict as assert } from "node:assert";
 import { execFile } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { AgentFixture, skipUnlessRoot } from "./fixture.js";
-import { createTestPod, removeTestPod, runInPod, type TestPod } from "./kube-cgroup.js";
-
-async function until(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+import { AgentFixture, skipUnlessRoot, until } from "./fixture.js";
+import { runInPod } from "./kube-cgroup.js";
 
 describe("exec audit and custom rules (real agent)", function () {
   this.timeout(60_000);
   const fx = new AgentFixture();
-  const created: TestPod[] = [];
 
   before(async function () {
     skipUnlessRoot(this);
@@ -25,19 +16,11 @@ describe("exec audit and custom rules (real agent)", function () {
   });
 
   after(async () => {
-    for (const p of created) await removeTestPod(p);
     await fx.stop();
   });
 
-  function newPod(name: string, labels: Record<string, string> = {}): TestPod {
-    const pod = createTestPod(name, labels);
-    created.push(pod);
-    fx.addPod({ ...pod, labels });
-    return pod;
-  }
-
   it("records every command of an interactive session with argv, uid, tty, parent chain, pod and container", async () => {
-    const pod = newPod("shell");
+    const pod = fx.newPod("shell");
     await runInPod(pod, ["uname", "-r"]); // not interactive: not audited
     await runInPod(pod, ["script", "-qc", "sh -c 'id -u; ls /tmp >/dev/null; uname -a'", "/dev/null"]);
     await fx.waitForSignal((s) => s.detection?.id === "terminal-shell-in-container" && s.pod?.uid === pod.uid);
@@ -74,8 +57,8 @@ describe("exec audit and custom rules (real agent)", function () {
     match: {event: exec, binary: [uname], podLabels: {app: payments}}
 `);
     await until(() => fx.agent!.rules.rules.some((r) => r.id === "uname-in-payments"), "the rule file to be reloaded");
-    const payments = newPod("payments", { app: "payments" });
-    const web = newPod("web", { app: "web" });
+    const payments = fx.newPod("payments", { app: "payments" });
+    const web = fx.newPod("web", { app: "web" });
     await runInPod(payments, ["uname"]);
     const s = await fx.waitForSignal((x) => x.detection?.id === "uname-in-payments" && x.pod?.uid === payments.uid);
     assert.equal(s.detection?.ruleSource, fx.rulesFile);

@@ -8,14 +8,13 @@ import { join } from "node:path";
 import type { Signal } from "../../src/gen/meshward/agent/v1/signals_pb.js";
 import { Severity } from "../../src/gen/meshward/agent/v1/signals_pb.js";
 import { AgentFixture, compileBehaviours, skipUnlessRoot } from "./fixture.js";
-import { createTestPod, removeTestPod, runInPod, type TestPod } from "./kube-cgroup.js";
+import { runInPod } from "./kube-cgroup.js";
 
 describe("agent detections (real kernel, kubelet-shaped cgroups)", function () {
   this.timeout(60_000);
   const fx = new AgentFixture();
   let behaviours = "";
   let work = "";
-  const created: TestPod[] = [];
 
   before(async function () {
     skipUnlessRoot(this);
@@ -27,19 +26,11 @@ describe("agent detections (real kernel, kubelet-shaped cgroups)", function () {
   });
 
   after(async () => {
-    for (const p of created) await removeTestPod(p);
     await fx.stop();
   });
 
-  function newPod(name: string, labels: Record<string, string> = {}): TestPod {
-    const pod = createTestPod(name, labels);
-    created.push(pod);
-    fx.addPod(pod);
-    return pod;
-  }
-
   async function expectDetection(id: string, argv: string[], check?: (s: Signal) => void): Promise<Signal> {
-    const pod = newPod(id.slice(0, 20));
+    const pod = fx.newPod(id.slice(0, 20));
     await runInPod(pod, argv);
     const s = await fx.waitForSignal((x) => x.detection?.id === id && x.pod?.uid === pod.uid);
     assert.equal(s.node, fx.node);
@@ -89,7 +80,7 @@ describe("agent detections (real kernel, kubelet-shaped cgroups)", function () {
   it("mount-in-container and cgroup-mount-in-container: mount cgroup2 in a private mount namespace", async () => {
     const target = join(work, `cg-${Date.now()}`);
     mkdirSync(target);
-    const pod = newPod("mounter");
+    const pod = fx.newPod("mounter");
     await runInPod(pod, ["unshare", "-m", "sh", "-c", `mount -t cgroup2 none ${target}; umount ${target}`]);
     const cg = await fx.waitForSignal((x) => x.detection?.id === "cgroup-mount-in-container" && x.pod?.uid === pod.uid);
     assert.equal(cg.evidence.fstype, "cgroup2");
@@ -158,7 +149,7 @@ describe("agent detections (real kernel, kubelet-shaped cgroups)", function () {
   });
 
   it("benign workload: no detections", async () => {
-    const pod = newPod("benign");
+    const pod = fx.newPod("benign");
     await runInPod(pod, ["sh", "-c", `ls / >/dev/null; cat /etc/hostname >/dev/null; echo hello | tr a-z A-Z >/dev/null; id >/dev/null; true`]);
     // A sentinel afterwards: once its signal is in, everything the benign run did has been seen.
     await runInPod(pod, ["cat", "/etc/shadow"]);

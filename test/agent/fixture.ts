@@ -14,7 +14,7 @@ import { SignalSender } from "../../src/agent/signal-sender.js";
 import { createNodeToken, NodeTokenAuthenticator } from "../../src/signals/node-token.js";
 import { registerSignalService } from "../../src/signals/service.js";
 import { SignalStore } from "../../src/signals/store.js";
-import type { TestPod } from "./kube-cgroup.js";
+import { createTestPod, removeTestPod, type TestPod } from "./kube-cgroup.js";
 
 /** Kernel tests need root; outside CI they skip with a printed reason. */
 export function skipUnlessRoot(ctx: Mocha.Context): void {
@@ -80,6 +80,13 @@ export class AgentFixture {
     }));
   }
 
+  /** A new kubelet-shaped pod cgroup known to the agent and the control plane; removed by stop(). */
+  newPod(name: string, labels: Record<string, string> = {}): TestPod {
+    const pod = createTestPod(name, labels);
+    this.addPod(pod);
+    return pod;
+  }
+
   addPod(pod: TestPod & { labels: Record<string, string> }): void {
     this.pods.push(pod);
     this.writePods();
@@ -120,9 +127,18 @@ export class AgentFixture {
   }
 
   async stop(): Promise<void> {
+    for (const p of this.pods) await removeTestPod(p);
     await this.agent?.stop();
     this.sender?.close();
     this.controlPlane.stop();
     rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export async function until(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
   }
 }

@@ -9,20 +9,8 @@ import { create } from "@bufbuild/protobuf";
 import { AgentHelloSchema, SignalSchema, type Signal } from "../../src/gen/meshward/agent/v1/signals_pb.js";
 import { SignalSender } from "../../src/agent/signal-sender.js";
 import { createNodeToken } from "../../src/signals/node-token.js";
-import { AgentFixture, skipUnlessRoot } from "./fixture.js";
-import { createTestPod, removeTestPod, runInPod, type TestPod } from "./kube-cgroup.js";
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-async function until(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
+import { AgentFixture, skipUnlessRoot, until } from "./fixture.js";
+import { runInPod, type TestPod } from "./kube-cgroup.js";
 
 function storedIds(file: string): string[] {
   return readFileSync(file, "utf8").split("\n").filter((l) => l.trim() !== "").map((l) => (JSON.parse(l) as { signal: { id: string } }).signal.id);
@@ -36,12 +24,10 @@ describe("signal stream (real agent, real gRPC control plane)", function () {
   before(async function () {
     skipUnlessRoot(this);
     await fx.start();
-    pod = createTestPod("streamer");
-    fx.addPod({ ...pod, labels: {} });
+    pod = fx.newPod("streamer");
   });
 
   after(async () => {
-    if (pod) await removeTestPod(pod);
     await fx.stop();
   });
 
