@@ -31,14 +31,22 @@ static __always_inline bool in_scope(void)
 		return false;
 	if (cfg->scope == MW_SCOPE_ALL)
 		return true;
+	__u64 cg = bpf_get_current_cgroup_id();
+	struct scope_verdict *cached = bpf_map_lookup_elem(&mw_scope_cache, &cg);
+	if (cached && cached->generation == cfg->generation)
+		return cached->in_scope;
+	struct scope_verdict v = { .generation = cfg->generation, .in_scope = 0 };
 	for (int level = 1; level <= MW_MAX_CGROUP_DEPTH; level++) {
 		__u64 id = bpf_get_current_ancestor_cgroup_id(level);
 		if (id == 0)
 			break;
-		if (bpf_map_lookup_elem(&mw_watched_cgroups, &id))
-			return true;
+		if (bpf_map_lookup_elem(&mw_watched_cgroups, &id)) {
+			v.in_scope = 1;
+			break;
+		}
 	}
-	return false;
+	bpf_map_update_elem(&mw_scope_cache, &cg, &v, BPF_ANY);
+	return v.in_scope;
 }
 
 /* Fixed-window rate limit per cgroup and event type, so one noisy container cannot flood the

@@ -201,6 +201,8 @@ enum mw_stat { MW_STAT_EMITTED = 0, MW_STAT_DROPS = 1, MW_STAT_THROTTLED = 2, MW
 struct mw_config {
 	__u32 scope;
 	__u32 rate_per_sec;    /* per cgroup and event type; 0 = unlimited */
+	__u32 generation;      /* bumped when the watched set changes: invalidates the scope cache */
+	__u32 pad0;
 };
 
 #endif

@@ -23,6 +23,20 @@ struct {
 	__type(value, __u8);
 } mw_watched_cgroups SEC(".maps");
 
+/* Scope verdict per cgroup, valid for one generation of the watched set: the ancestor walk
+ * runs once per cgroup instead of on every syscall. */
+struct scope_verdict {
+	__u32 generation;
+	__u32 in_scope;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct scope_verdict);
+} mw_scope_cache SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, MW_STAT_MAX);

@@ -46,9 +46,27 @@ static __always_inline __u32 classify(const char *path, int len, __u32 flags)
 	return 0;
 }
 
+#define MW_U64(a, b, c, d, e, f, g, h)                                                             \
+	((__u64)(a) | (__u64)(b) << 8 | (__u64)(c) << 16 | (__u64)(d) << 24 | (__u64)(e) << 32 |     \
+	 (__u64)(f) << 40 | (__u64)(g) << 48 | (__u64)(h) << 56)
+
+/* Read-only opens can only matter for the sensitive prefixes: compare their first 8 bytes as one
+ * word before reading the whole path, so the common open costs one 8-byte read. */
+static __always_inline bool may_be_sensitive(const char *upath)
+{
+	__u64 head = 0;
+	if (bpf_probe_read_user(&head, sizeof(head), upath) != 0)
+		return true; /* shorter path near a page end: take the slow path */
+	return head == MW_U64('/', 'e', 't', 'c', '/', 's', 'h', 'a') || head == MW_U64('/', 'e', 't', 'c', '/', 'g', 's', 'h') ||
+	       head == MW_U64('/', 'e', 't', 'c', '/', 's', 'u', 'd') || head == MW_U64('/', 'v', 'a', 'r', '/', 'r', 'u', 'n') ||
+	       head == MW_U64('/', 'r', 'u', 'n', '/', 's', 'e', 'c');
+}
+
 static __always_inline int handle_open(const char *upath, __u32 flags)
 {
 	if (!in_scope())
+		return 0;
+	if ((flags & O_ACCMODE) == 0 && !may_be_sensitive(upath))
 		return 0;
 	__u32 zero = 0;
 	struct open_scratch *s = bpf_map_lookup_elem(&open_scratch, &zero);

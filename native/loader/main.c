@@ -141,9 +141,13 @@ static void handle_command(struct meshward *skel, struct mw_config *cfg, char *l
 	if (sscanf(line, "watch %llu", &v) == 1) {
 		__u64 id = v;
 		bpf_map__update_elem(skel->maps.mw_watched_cgroups, &id, sizeof(id), &one, sizeof(one), BPF_ANY);
+		cfg->generation++;
+		set_config(skel, cfg);
 	} else if (sscanf(line, "unwatch %llu", &v) == 1) {
 		__u64 id = v;
 		bpf_map__delete_elem(skel->maps.mw_watched_cgroups, &id, sizeof(id), 0);
+		cfg->generation++;
+		set_config(skel, cfg);
 	} else if (strcmp(line, "scope all") == 0) {
 		cfg->scope = MW_SCOPE_ALL;
 		set_config(skel, cfg);

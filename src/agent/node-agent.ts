@@ -76,6 +76,10 @@ export class NodeAgent {
     return this.attributor.cgroups.root;
   }
 
+  get tracerPid(): number | undefined {
+    return this.tracer.pid;
+  }
+
   get tracerHello(): TracerHello | undefined {
     return this.hello;
   }

@@ -35,6 +35,11 @@ export class Tracer {
 
   constructor(private readonly opts: TracerOptions) {}
 
+  /** Pid of the running tracer process (for resource accounting). */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   get restartCount(): number {
     return this.restarts;
   }
