@@ -32,7 +32,7 @@ export interface NodeAgentStats {
   events: bigint;
   signals: number;
   audited: number;
-  decodeErrors: number;
+  tracerErrors: number;
   ringbufDrops: bigint;
   throttled: bigint;
   emitted: bigint;
@@ -50,7 +50,7 @@ export class NodeAgent {
   private readonly signalListeners: Array<(s: Signal) => void> = [];
   private hello: TracerHello | undefined;
   private sender: SignalSender | undefined;
-  readonly counters: NodeAgentStats = { events: 0n, signals: 0, audited: 0, decodeErrors: 0, ringbufDrops: 0n, throttled: 0n, emitted: 0n };
+  readonly counters: NodeAgentStats = { events: 0n, signals: 0, audited: 0, tracerErrors: 0, ringbufDrops: 0n, throttled: 0n, emitted: 0n };
 
   constructor(private readonly opts: NodeAgentOptions) {
     const root = findCgroup2Mount();
@@ -62,7 +62,7 @@ export class NodeAgent {
       ...opts.tracer,
       onRecord: (r) => this.onRecord(r),
       onError: (err) => {
-        this.counters.decodeErrors++;
+        this.counters.tracerErrors++;
         this.log(`tracer: ${err.message}`);
       },
     });
@@ -152,6 +152,8 @@ export class NodeAgent {
       return;
     }
     if (r.kind === "stats") {
+      // Counters restart with a restarted tracer; a rise is news, never silent.
+      if (r.ringbufDrops > this.counters.ringbufDrops) this.log(`ring buffer full: ${r.ringbufDrops - this.counters.ringbufDrops} events dropped in the kernel (total ${r.ringbufDrops})`);
       this.counters.ringbufDrops = r.ringbufDrops;
       this.counters.throttled = r.throttled;
       this.counters.emitted = r.emitted;
