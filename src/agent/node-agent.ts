@@ -49,6 +49,7 @@ export class NodeAgent {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly signalListeners: Array<(s: Signal) => void> = [];
   private hello: TracerHello | undefined;
+  private statsBase = { ringbufDrops: 0n, throttled: 0n, emitted: 0n };
   private sender: SignalSender | undefined;
   readonly counters: NodeAgentStats = { events: 0n, signals: 0, audited: 0, tracerErrors: 0, ringbufDrops: 0n, throttled: 0n, emitted: 0n };
 
@@ -147,16 +148,18 @@ export class NodeAgent {
 
   private onRecord(r: TracerRecord): void {
     if (r.kind === "hello") {
+      // A (re)started tracer counts from zero: keep the totals across restarts.
+      this.statsBase = { ringbufDrops: this.counters.ringbufDrops, throttled: this.counters.throttled, emitted: this.counters.emitted };
       this.hello = r;
       this.log(`tracer attached ${r.attached.length} hooks${r.failed.length ? `, not available here: ${r.failed.join(", ")}` : ""}`);
       return;
     }
     if (r.kind === "stats") {
-      // Counters restart with a restarted tracer; a rise is news, never silent.
-      if (r.ringbufDrops > this.counters.ringbufDrops) this.log(`ring buffer full: ${r.ringbufDrops - this.counters.ringbufDrops} events dropped in the kernel (total ${r.ringbufDrops})`);
-      this.counters.ringbufDrops = r.ringbufDrops;
-      this.counters.throttled = r.throttled;
-      this.counters.emitted = r.emitted;
+      const drops = this.statsBase.ringbufDrops + r.ringbufDrops;
+      if (drops > this.counters.ringbufDrops) this.log(`ring buffer full: ${drops - this.counters.ringbufDrops} events dropped in the kernel (total ${drops})`);
+      this.counters.ringbufDrops = drops;
+      this.counters.throttled = this.statsBase.throttled + r.throttled;
+      this.counters.emitted = this.statsBase.emitted + r.emitted;
       return;
     }
     this.counters.events++;
