@@ -7,7 +7,8 @@
 // than wall time by other processes on a shared machine. Wall times are printed as well. The
 // agent's own user-space CPU (node process + tracer) is reported separately as agentCpuPct.
 // Prints figures; the last line is {"overheadPct","agentCpuPct","eventsPerSec","drops"}.
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
+import { promisify } from "node:util";
 import { randomBytes, randomUUID } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -16,9 +17,12 @@ import { fileURLToPath } from "node:url";
 import { findCgroup2Mount } from "../src/agent/attribution/cgroup-index.js";
 import { NodeAgent } from "../src/agent/node-agent.js";
 
+const execFileAsync = promisify(execFile);
 const EXECS = Number(process.env.BENCH_EXECS ?? 1000);
 const SYSCALLS = Number(process.env.BENCH_SYSCALLS ?? 200_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
+const BURST = Number(process.env.BENCH_BURST ?? 100_000);
+const BURST_RATE = Number(process.env.BENCH_BURST_RATE ?? 50_000);
 const CLK_TCK = 100;
 
 function median(xs: number[]): number {
@@ -43,8 +47,10 @@ function procCpuSeconds(pid: number | undefined): number {
   }
 }
 
-function runWorkload(bin: string, procs: string, kind: "exec" | "syscalls", n: number): { wall: number; cpu: number } {
-  const [wall, cpu] = execFileSync(bin, [procs, kind, String(n)], { encoding: "utf8" }).trim().split(" ").map((x) => Number(x) / 1e9);
+/** Runs a workload without blocking the event loop: the in-process agent must keep consuming. */
+async function runWorkload(bin: string, procs: string, kind: "exec" | "syscalls" | "burst", n: number, perSec = 0): Promise<{ wall: number; cpu: number }> {
+  const { stdout } = await execFileAsync(bin, [procs, kind, String(n), String(perSec)], { encoding: "utf8" });
+  const [wall, cpu] = stdout.trim().split(" ").map((x) => Number(x) / 1e9);
   return { wall, cpu };
 }
 
@@ -71,6 +77,7 @@ async function main(): Promise<void> {
   let stormWall = 0;
   let drops = 0n;
   let throttled = 0n;
+  let burst = { offeredPerSec: 0, delivered: 0, drops: 0n };
   try {
     for (let round = 0; round < ROUNDS; round++) {
       const order: Array<"off" | "on"> = round % 2 === 0 ? ["off", "on"] : ["on", "off"];
@@ -84,8 +91,8 @@ async function main(): Promise<void> {
         const tracer0 = procCpuSeconds(agent?.tracerPid);
         const ev0 = agent?.counters.events ?? 0n;
         const t0 = performance.now();
-        const execT = runWorkload(bin, procs, "exec", EXECS);
-        const sysT = runWorkload(bin, procs, "syscalls", SYSCALLS);
+        const execT = await runWorkload(bin, procs, "exec", EXECS);
+        const sysT = await runWorkload(bin, procs, "syscalls", SYSCALLS);
         times.exec[mode].push(execT.cpu);
         times.syscalls[mode].push(sysT.cpu);
         walls.exec[mode].push(execT.wall);
@@ -108,6 +115,22 @@ async function main(): Promise<void> {
       }
       console.log(`round ${round + 1} (CPU s): exec off ${times.exec.off[round].toFixed(3)} on ${times.exec.on[round].toFixed(3)}; syscalls off ${times.syscalls.off[round].toFixed(3)} on ${times.syscalls.on[round].toFixed(3)}`);
     }
+    // Burst: one kernel event per open of /etc/shadow, paced at BENCH_BURST_RATE per second (0 =
+    // as fast as the CPU allows), to see whether the kernel -> tracer -> agent path keeps up.
+    const agent = new NodeAgent({ node: "bench", dataDir: join(dir, "data"), tracer: { ratePerSec: 0 } });
+    await agent.start();
+    const ev0 = agent.counters.events;
+    const b = await runWorkload(bin, procs, "burst", BURST, BURST_RATE);
+    const deadline = Date.now() + 30_000;
+    let last = -1n;
+    while (Date.now() < deadline && agent.counters.events !== last) {
+      last = agent.counters.events;
+      await new Promise((r) => setTimeout(r, 1200));
+    }
+    const delivered = agent.counters.events - ev0;
+    burst = { offeredPerSec: BURST / b.wall, delivered: Number(delivered), drops: agent.counters.ringbufDrops };
+    drops += agent.counters.ringbufDrops;
+    await agent.stop();
   } finally {
     for (let i = 0; i < 50; i++) {
       try {
@@ -130,6 +153,7 @@ async function main(): Promise<void> {
     console.log(`${what}: CPU median ${median(times[k].off).toFixed(3)}s without, ${median(times[k].on).toFixed(3)}s with the agent (${pct(k).toFixed(2)}%, spread ${stddevPct(times[k].off).toFixed(1)}%/${stddevPct(times[k].on).toFixed(1)}%); wall ${median(walls[k].off).toFixed(3)}s vs ${median(walls[k].on).toFixed(3)}s (${pctOf(walls[k]).toFixed(2)}%)`);
   }
   console.log(`agent (node + tracer) CPU while loaded: ${agentCpuPct.toFixed(2)}% of one core; events during the storm: ${eventsPerSec.toFixed(0)}/s; ring-buffer drops ${drops}; throttled ${throttled}`);
+  console.log(`burst: ${BURST} sensitive opens at ${burst.offeredPerSec.toFixed(0)} events/s offered; ${burst.delivered} delivered to the agent, ${burst.drops} ring-buffer drops`);
   console.log(`kernel ${execFileSync("uname", ["-r"], { encoding: "utf8" }).trim()}, ${ROUNDS} rounds ABBA, workload in a kubelet-shaped cgroup, no kernel rate limit`);
   console.log(JSON.stringify({
     overheadPct: Number(overheadPct.toFixed(2)), agentCpuPct: Number(agentCpuPct.toFixed(2)), eventsPerSec: Math.round(eventsPerSec), drops: Number(drops),

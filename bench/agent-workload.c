@@ -2,7 +2,9 @@
  * it as a container), then runs one workload and prints "<wall ns> <cpu ns>", where cpu is the
  * user + system time of the workload and its children (BPF programs run in that time).
  *   agent-workload <cgroup.procs path> exec <n>      fork + exec /bin/true, n times
- *   agent-workload <cgroup.procs path> syscalls <n>  openat + read + close of /etc/hostname, n times */
+ *   agent-workload <cgroup.procs path> syscalls <n>  openat + read + close of /etc/hostname, n times
+ *   agent-workload <cgroup.procs path> burst <n> [per-second]  openat + close of /etc/shadow (one
+ *                                                  kernel event each), paced when a rate is given */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdio.h>
@@ -22,8 +24,9 @@ static long long now_ns(void)
 
 int main(int argc, char **argv)
 {
-	if (argc != 4)
+	if (argc != 4 && argc != 5)
 		return 2;
+	long rate = argc == 5 ? atol(argv[4]) : 0;
 	FILE *f = fopen(argv[1], "w");
 	if (!f || fprintf(f, "%d\n", getpid()) < 0 || fclose(f) != 0)
 		return 3;
@@ -39,6 +42,14 @@ int main(int argc, char **argv)
 				_exit(127);
 			}
 			waitpid(p, NULL, 0);
+		}
+	} else if (strcmp(argv[2], "burst") == 0) {
+		for (long i = 0; i < n; i++) {
+			while (rate > 0 && now_ns() - t0 < i * 1000000000LL / rate)
+				;
+			int fd = open("/etc/shadow", O_RDONLY);
+			if (fd >= 0)
+				close(fd);
 		}
 	} else {
 		char buf[256];

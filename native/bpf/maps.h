@@ -4,7 +4,7 @@
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 4 * 1024 * 1024);
+	__uint(max_entries, 16 * 1024 * 1024); /* the loader may resize it (--ringbuf-kb) */
 } mw_events SEC(".maps");
 
 struct {

@@ -5,6 +5,7 @@
  * When stdin closes (the agent exited or crashed) the tracer exits and the kernel detaches every
  * program with the last file descriptor: nothing is pinned, nothing outlives the agent. */
 #include <linux/types.h>
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -211,7 +212,7 @@ static void emit_stats(struct meshward *skel)
 int main(int argc, char **argv)
 {
 	struct mw_config cfg = { .scope = MW_SCOPE_CONTAINERS, .rate_per_sec = 2000 };
-	__u32 ringbuf_bytes = 4 * 1024 * 1024;
+	__u32 ringbuf_bytes = 16 * 1024 * 1024;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-v") == 0)
 			verbose = true;
@@ -231,6 +232,9 @@ int main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	ensure_tracefs();
+	/* A deep pipe lets the agent fall behind briefly without the tracer blocking (and the ring
+	 * buffer filling) at once. */
+	fcntl(STDOUT_FILENO, F_SETPIPE_SZ, 1 << 20);
 
 	__u32 features = probe_static_features();
 	/* Optional hooks are probed by loading them: fentry first, then kprobe, then tracepoints only. */
