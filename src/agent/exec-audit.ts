@@ -1,7 +1,7 @@
 // Exec audit: every command run in a container inside an interactive session (a process with a
 // terminal, e.g. `kubectl exec -it`), with argv, uid, tty, parent chain, pod and container.
 // SQLite in the agent's data directory, so it is searchable after the fact.
-import { mkdirSync } from "node:fs";
+import { chmodSync, mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname } from "node:path";
 
@@ -55,6 +55,7 @@ export class ExecAudit {
   constructor(file: string) {
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
     this.db = new Database(file);
+    chmodSync(file, 0o600); // argv can carry secrets; SQLite gives the WAL files the same mode
     this.db.pragma("journal_mode = WAL");
     this.db.exec(`CREATE TABLE IF NOT EXISTS exec_audit (
       seq INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, node TEXT NOT NULL,
