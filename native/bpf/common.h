@@ -21,30 +21,83 @@ static __always_inline void stat_inc(__u32 idx)
 		*v += 1;
 }
 
-/* Only container processes by default: the current cgroup or one of its ancestors is watched.
- * This runs first in every hook so the host pays one map lookup per level and nothing else. */
-static __always_inline bool in_scope(void)
+/* kernfs_node.parent was renamed __parent in 6.15; CO-RE picks whichever this kernel has. */
+struct kernfs_node___pre615 {
+	struct kernfs_node *parent;
+} __attribute__((preserve_access_index));
+
+static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
+{
+	if (bpf_core_field_exists(kn->__parent))
+		return BPF_CORE_READ(kn, __parent);
+	return BPF_CORE_READ((struct kernfs_node___pre615 *)kn, parent);
+}
+
+static __always_inline struct mw_config *get_config(void)
 {
 	__u32 zero = 0;
-	struct mw_config *cfg = bpf_map_lookup_elem(&mw_config_map, &zero);
-	if (!cfg)
+	return bpf_map_lookup_elem(&mw_config_map, &zero);
+}
+
+/* The kernfs node of a task's cgroup: on the v2 hierarchy, or on one v1 controller's hierarchy
+ * for nodes whose kubelet still runs on cgroup v1. */
+static __always_inline struct kernfs_node *task_cgroup_kn(struct task_struct *t, struct mw_config *cfg)
+{
+	if (cfg && cfg->v1_ssid_plus1) {
+		__u32 ssid = (cfg->v1_ssid_plus1 - 1) & 15; /* outside the CO-RE read: mw_config is not kernel BTF */
+		struct css_set *cs = BPF_CORE_READ(t, cgroups);
+		struct cgroup_subsys_state *css = NULL;
+		bpf_core_read(&css, sizeof(css), &cs->subsys[ssid]);
+		return BPF_CORE_READ(css, cgroup, kn);
+	}
+	return BPF_CORE_READ(t, cgroups, dfl_cgrp, kn);
+}
+
+static __always_inline __u64 current_cgroup_id(struct mw_config *cfg)
+{
+	if (cfg && cfg->v1_ssid_plus1)
+		return BPF_CORE_READ(task_cgroup_kn((struct task_struct *)bpf_get_current_task(), cfg), id);
+	return bpf_get_current_cgroup_id();
+}
+
+/* Is the current cgroup, or one of its ancestors, watched? */
+static __always_inline bool cgroup_watched(struct mw_config *cfg)
+{
+	if (cfg->v1_ssid_plus1) {
+		struct kernfs_node *kn = task_cgroup_kn((struct task_struct *)bpf_get_current_task(), cfg);
+		for (int i = 0; i < MW_MAX_CGROUP_DEPTH && kn; i++) {
+			__u64 id = BPF_CORE_READ(kn, id);
+			if (bpf_map_lookup_elem(&mw_watched_cgroups, &id))
+				return true;
+			kn = kn_parent(kn);
+		}
 		return false;
-	if (cfg->scope == MW_SCOPE_ALL)
-		return true;
-	__u64 cg = bpf_get_current_cgroup_id();
-	struct scope_verdict *cached = bpf_map_lookup_elem(&mw_scope_cache, &cg);
-	if (cached && cached->generation == cfg->generation)
-		return cached->in_scope;
-	struct scope_verdict v = { .generation = cfg->generation, .in_scope = 0 };
+	}
 	for (int level = 1; level <= MW_MAX_CGROUP_DEPTH; level++) {
 		__u64 id = bpf_get_current_ancestor_cgroup_id(level);
 		if (id == 0)
 			break;
-		if (bpf_map_lookup_elem(&mw_watched_cgroups, &id)) {
-			v.in_scope = 1;
-			break;
-		}
+		if (bpf_map_lookup_elem(&mw_watched_cgroups, &id))
+			return true;
 	}
+	return false;
+}
+
+/* Only container processes by default: the current cgroup or one of its ancestors is watched.
+ * This runs first in every hook; the verdict is cached per cgroup, so the host pays one cgroup
+ * id read and one map lookup per hooked syscall. */
+static __always_inline bool in_scope(void)
+{
+	struct mw_config *cfg = get_config();
+	if (!cfg)
+		return false;
+	if (cfg->scope == MW_SCOPE_ALL)
+		return true;
+	__u64 cg = current_cgroup_id(cfg);
+	struct scope_verdict *cached = bpf_map_lookup_elem(&mw_scope_cache, &cg);
+	if (cached && cached->generation == cfg->generation)
+		return cached->in_scope;
+	struct scope_verdict v = { .generation = cfg->generation, .in_scope = cgroup_watched(cfg) };
 	bpf_map_update_elem(&mw_scope_cache, &cg, &v, BPF_ANY);
 	return v.in_scope;
 }
@@ -53,11 +106,10 @@ static __always_inline bool in_scope(void)
  * ring buffer and hide the others. */
 static __always_inline bool rate_allow(__u32 type)
 {
-	__u32 zero = 0;
-	struct mw_config *cfg = bpf_map_lookup_elem(&mw_config_map, &zero);
+	struct mw_config *cfg = get_config();
 	if (!cfg || cfg->rate_per_sec == 0)
 		return true;
-	struct rate_key key = { .cgroup_id = bpf_get_current_cgroup_id(), .type = type };
+	struct rate_key key = { .cgroup_id = current_cgroup_id(cfg), .type = type };
 	__u64 now = bpf_ktime_get_ns();
 	struct rate_window *w = bpf_map_lookup_elem(&mw_rate_limits, &key);
 	if (!w) {
@@ -111,7 +163,7 @@ static __always_inline void fill_header(struct mw_header *h, struct task_struct 
 	h->tgid = BPF_CORE_READ(t, tgid);
 	h->tid = BPF_CORE_READ(t, pid);
 	h->ktime_ns = bpf_ktime_get_boot_ns();
-	h->cgroup_id = BPF_CORE_READ(t, cgroups, dfl_cgrp, kn, id);
+	h->cgroup_id = BPF_CORE_READ(task_cgroup_kn(t, get_config()), id);
 	h->start_ns = BPF_CORE_READ(t, group_leader, start_time);
 	h->ptgid = BPF_CORE_READ(t, real_parent, tgid);
 	h->parent_start_ns = BPF_CORE_READ(t, real_parent, group_leader, start_time);

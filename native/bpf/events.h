@@ -50,7 +50,7 @@ struct mw_header {
 	__u16 size;
 	__u32 tgid;
 	__u64 ktime_ns;        /* CLOCK_BOOTTIME */
-	__u64 cgroup_id;       /* cgroup v2 id (= inode of the cgroup directory) */
+	__u64 cgroup_id;       /* cgroup id (= inode of the cgroup directory; v2, or the v1 controller's) */
 	__u64 start_ns;        /* group leader start time: with tgid, an exec id that survives pid reuse */
 	__u64 parent_start_ns;
 	__u32 tid;
@@ -202,7 +202,7 @@ struct mw_config {
 	__u32 scope;
 	__u32 rate_per_sec;    /* per cgroup and event type; 0 = unlimited */
 	__u32 generation;      /* bumped when the watched set changes: invalidates the scope cache */
-	__u32 pad0;
+	__u32 v1_ssid_plus1;   /* 0: cgroup v2 ids; else 1 + the v1 controller whose hierarchy is used */
 };
 
 #endif

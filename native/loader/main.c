@@ -2,6 +2,7 @@
  * ring-buffer records to stdout as frames (u32 little-endian length, then the record as laid out
  * in bpf/events.h). Commands arrive on stdin, one per line:
  *   watch <cgroup-id> | unwatch <cgroup-id> | scope all|containers | rate <events-per-second>
+ *   v1 <ssid>  (use the cgroup v1 hierarchy of controller <ssid>, its row in /proc/cgroups)
  * When stdin closes (the agent exited or crashed) the tracer exits and the kernel detaches every
  * program with the last file descriptor: nothing is pinned, nothing outlives the agent. */
 #include <linux/types.h>
@@ -154,6 +155,11 @@ static void handle_command(struct meshward *skel, struct mw_config *cfg, char *l
 		set_config(skel, cfg);
 	} else if (strcmp(line, "scope containers") == 0) {
 		cfg->scope = MW_SCOPE_CONTAINERS;
+		set_config(skel, cfg);
+	} else if (sscanf(line, "v1 %llu", &v) == 1) {
+		/* ids of this v1 controller's hierarchy from now on; watches are re-sent by the agent */
+		cfg->v1_ssid_plus1 = (__u32)v + 1;
+		cfg->generation++;
 		set_config(skel, cfg);
 	} else if (sscanf(line, "rate %llu", &v) == 1) {
 		cfg->rate_per_sec = (__u32)v;

@@ -5,7 +5,7 @@ import { unwatchFile, watchFile } from "node:fs";
 import { join } from "node:path";
 import type { Signal } from "../gen/meshward/agent/v1/signals_pb.js";
 import { Attributor } from "./attribution/attribution.js";
-import { CgroupIndex, cgroupIdOf, findCgroup2Mount } from "./attribution/cgroup-index.js";
+import { CgroupIndex, cgroupIdOf, cgroupV1Ssid, findCgroup2Mount } from "./attribution/cgroup-index.js";
 import { fetchKubeletPods, PodDirectory, podsFromMappingFile, type KubeletSource } from "./attribution/pod-directory.js";
 import { RuleEngine } from "./detections/engine.js";
 import { ExecAudit } from "./exec-audit.js";
@@ -25,6 +25,11 @@ export interface NodeAgentOptions {
   readonly tracer?: Omit<TracerOptions, "onRecord" | "onError">;
   /** Cgroup directories (absolute) watched in addition to the kubepods roots. */
   readonly extraWatchRoots?: readonly string[];
+  /**
+   * Attribute and filter on this cgroup v1 controller's hierarchy (e.g. "memory") for nodes whose
+   * kubelet runs on cgroup v1. Default: v2, or "memory" when no v2 hierarchy is mounted.
+   */
+  readonly cgroupV1Controller?: string;
   readonly log?: (msg: string) => void;
 }
 
@@ -54,13 +59,17 @@ export class NodeAgent {
   readonly counters: NodeAgentStats = { events: 0n, signals: 0, audited: 0, tracerErrors: 0, ringbufDrops: 0n, throttled: 0n, emitted: 0n };
 
   constructor(private readonly opts: NodeAgentOptions) {
-    const root = findCgroup2Mount();
-    if (root === undefined) throw new Error("no cgroup v2 hierarchy mounted: the agent attributes processes by their v2 cgroup id");
+    const v1 = opts.cgroupV1Controller ?? (findCgroup2Mount() === undefined ? "memory" : undefined);
+    const root = findCgroup2Mount(undefined, v1);
+    if (root === undefined) throw new Error(v1 ? `no cgroup v1 "${v1}" hierarchy mounted` : "no cgroup v2 hierarchy mounted");
+    const ssid = v1 === undefined ? undefined : cgroupV1Ssid(v1);
+    if (v1 !== undefined && ssid === undefined) throw new Error(`cgroup controller "${v1}" is not in /proc/cgroups`);
     this.tree = new ProcessTree(opts.node);
-    this.attributor = new Attributor(new CgroupIndex(root), this.pods);
+    this.attributor = new Attributor(new CgroupIndex(root, v1, opts.extraWatchRoots), this.pods);
     this.audit = new ExecAudit(join(opts.dataDir, "exec-audit.db"));
     this.tracer = new Tracer({
       ...opts.tracer,
+      ...(ssid !== undefined ? { cgroupV1Ssid: ssid } : {}),
       onRecord: (r) => this.onRecord(r),
       onError: (err) => {
         this.counters.tracerErrors++;
@@ -131,7 +140,7 @@ export class NodeAgent {
 
   /** Puts the kubepods roots (and configured extra roots) in the kernel's scope, re-checking ids. */
   refreshWatchRoots(): void {
-    const roots = [...this.attributor.cgroups.kubepodsRoots(), ...(this.opts.extraWatchRoots ?? [])];
+    const roots = this.attributor.cgroups.kubepodsRoots();
     for (const dir of roots) {
       const id = cgroupIdOf(dir);
       const prev = this.watchedRoots.get(dir);

@@ -24,6 +24,8 @@ const USAGE = `usage: meshward agent [flags]
   --kubelet <url>            kubelet to list pods from, e.g. https://127.0.0.1:10250
   --kubelet-token-file <f>   bearer token for the kubelet;  --kubelet-ca <f>
   --all-processes            report host processes too, not only containers
+  --cgroup-v1 <controller>   kubelet on cgroup v1: filter and attribute on this controller (e.g. memory)
+  --watch-cgroup <dir>       also watch pods under this cgroup directory (repeatable)
   --rate <n>                 kernel rate limit per cgroup and event type (events/s, default 2000)
 meshward agent audit [--data-dir d] [--pod p] [--namespace n] [--container c] [--text t] [--since iso] [--json]
 meshward agent token create --node <name> [--data-dir d]`;
@@ -72,6 +74,7 @@ async function runAgent(args: string[]): Promise<number> {
       "data-dir": { type: "string", default: ".meshward" }, rules: { type: "string" }, pods: { type: "string" },
       kubelet: { type: "string" }, "kubelet-token-file": { type: "string" }, "kubelet-ca": { type: "string" },
       "all-processes": { type: "boolean", default: false }, rate: { type: "string" }, help: { type: "boolean" },
+      "cgroup-v1": { type: "string" }, "watch-cgroup": { type: "string", multiple: true },
     },
   });
   if (values.help) {
@@ -83,6 +86,7 @@ async function runAgent(args: string[]): Promise<number> {
   const podsFile = values.pods ?? (existsSync(defaultPods) ? defaultPods : undefined);
   const agent = new NodeAgent({
     node: values.node, dataDir: values["data-dir"], rulesFile: values.rules, podsFile, log,
+    cgroupV1Controller: values["cgroup-v1"], extraWatchRoots: values["watch-cgroup"] ?? [],
     kubelet: values.kubelet ? { url: values.kubelet, token: readOptional(values["kubelet-token-file"]), ca: readOptional(values["kubelet-ca"]) } : undefined,
     tracer: { allProcesses: values["all-processes"], ...(values.rate ? { ratePerSec: Number(values.rate) } : {}) },
   });

@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { create } from "@bufbuild/protobuf";
 import { stringify } from "yaml";
 import { AgentHelloSchema, type Signal } from "../../src/gen/meshward/agent/v1/signals_pb.js";
-import { NodeAgent } from "../../src/agent/node-agent.js";
+import { NodeAgent, type NodeAgentOptions } from "../../src/agent/node-agent.js";
 import { SignalSender } from "../../src/agent/signal-sender.js";
 import { createNodeToken, NodeTokenAuthenticator } from "../../src/signals/node-token.js";
 import { registerSignalService } from "../../src/signals/service.js";
@@ -62,6 +62,8 @@ export class ControlPlane {
 }
 
 export class AgentFixture {
+  constructor(private readonly agentOptions: Partial<NodeAgentOptions> = {}) {}
+
   readonly dir = mkdtempSync(join(tmpdir(), "meshward-agent-"));
   readonly node = `node-${process.pid}`;
   readonly pods: Array<TestPod & { labels: Record<string, string> }> = [];
@@ -100,7 +102,7 @@ export class AgentFixture {
     writeFileSync(this.rulesFile, "rules: []\n");
     await this.controlPlane.start();
     const token = createNodeToken(join(this.dir, "node-tokens.json"), this.node);
-    this.agent = new NodeAgent({ node: this.node, dataDir: this.dir, podsFile: this.podsFile, rulesFile: this.rulesFile });
+    this.agent = new NodeAgent({ node: this.node, dataDir: this.dir, podsFile: this.podsFile, rulesFile: this.rulesFile, ...this.agentOptions });
     await this.agent.start();
     this.sender = new SignalSender({
       address: `127.0.0.1:${this.controlPlane.port}`, credentials: grpc.credentials.createInsecure(), token: () => token,

@@ -6,15 +6,27 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { cgroupPathFromProcFile } from "./cgroup-path.js";
 
-/** Mount point of the cgroup v2 hierarchy: /sys/fs/cgroup on pure v2, e.g. /sys/fs/cgroup/unified on hybrid hosts. */
-export function findCgroup2Mount(mountinfo = readFileSync("/proc/self/mountinfo", "utf8")): string | undefined {
+/**
+ * Mount point of the cgroup v2 hierarchy (/sys/fs/cgroup on pure v2, e.g. /sys/fs/cgroup/unified
+ * on hybrid hosts), or with `v1Controller` of that controller's v1 hierarchy.
+ */
+export function findCgroup2Mount(mountinfo = readFileSync("/proc/self/mountinfo", "utf8"), v1Controller?: string): string | undefined {
   for (const line of mountinfo.split("\n")) {
     const sep = line.indexOf(" - ");
     if (sep < 0) continue;
-    const fstype = line.slice(sep + 3).split(" ")[0];
-    if (fstype === "cgroup2") return line.split(" ")[4];
+    const [fstype, , superOptions] = line.slice(sep + 3).split(" ");
+    if (v1Controller === undefined ? fstype === "cgroup2" : fstype === "cgroup" && (superOptions ?? "").split(",").includes(v1Controller)) {
+      return line.split(" ")[4];
+    }
   }
   return undefined;
+}
+
+/** The subsystem id of a v1 controller: its row in /proc/cgroups (rows are in id order). */
+export function cgroupV1Ssid(controller: string, procCgroups = readFileSync("/proc/cgroups", "utf8")): number | undefined {
+  const rows = procCgroups.split("\n").filter((l) => l !== "" && !l.startsWith("#"));
+  const i = rows.findIndex((l) => l.split(/\s+/)[0] === controller);
+  return i < 0 ? undefined : i;
 }
 
 export function cgroupIdOf(dir: string): bigint | undefined {
@@ -29,11 +41,15 @@ export class CgroupIndex {
   private readonly paths = new Map<bigint, string>();
   private readonly misses = new Map<bigint, number>();
 
-  constructor(readonly root: string) {}
+  /**
+   * @param v1Controller set when ids and paths are those of a v1 controller's hierarchy
+   * @param extraRoots absolute cgroup directories holding pods somewhere else than the root
+   */
+  constructor(readonly root: string, readonly v1Controller?: string, private readonly extraRoots: readonly string[] = []) {}
 
-  /** Kubepods roots under the v2 mount (kubelet's systemd and cgroupfs drivers). */
+  /** Kubepods roots under the mount (kubelet's systemd and cgroupfs drivers) and the extra roots. */
   kubepodsRoots(): string[] {
-    return ["kubepods.slice", "kubepods"].map((d) => join(this.root, d)).filter((d) => cgroupIdOf(d) !== undefined);
+    return [...["kubepods.slice", "kubepods"].map((d) => join(this.root, d)), ...this.extraRoots].filter((d) => cgroupIdOf(d) !== undefined);
   }
 
   remember(id: bigint, path: string): void {
@@ -46,7 +62,7 @@ export class CgroupIndex {
     if (known !== undefined) return known;
     if (pid !== undefined) {
       try {
-        const rel = cgroupPathFromProcFile(readFileSync(`/proc/${pid}/cgroup`, "utf8"));
+        const rel = cgroupPathFromProcFile(readFileSync(`/proc/${pid}/cgroup`, "utf8"), this.v1Controller);
         if (rel !== undefined && cgroupIdOf(join(this.root, rel)) === id) {
           this.paths.set(id, rel);
           return rel;

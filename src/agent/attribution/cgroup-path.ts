@@ -36,8 +36,11 @@ export function parseCgroupPath(path: string): CgroupOwner {
   return { ...(containerId ? { containerId } : {}), ...(podUid ? { podUid } : {}), ...(qosClass ? { qosClass } : {}) };
 }
 
-/** The v2 path of a process from /proc/<pid>/cgroup text (the `0::` line), else the first v1 line naming a pod. */
-export function cgroupPathFromProcFile(text: string): string | undefined {
+/**
+ * A process's cgroup path from /proc/<pid>/cgroup text: the line of the given v1 controller, or
+ * the v2 (`0::`) line, else the first v1 line naming a pod.
+ */
+export function cgroupPathFromProcFile(text: string, v1Controller?: string): string | undefined {
   let v1: string | undefined;
   for (const line of text.split("\n")) {
     const first = line.indexOf(":");
@@ -45,6 +48,10 @@ export function cgroupPathFromProcFile(text: string): string | undefined {
     if (first < 0 || second < 0) continue;
     const hierarchy = line.slice(0, first);
     const path = line.slice(second + 1);
+    if (v1Controller !== undefined) {
+      if (line.slice(first + 1, second).split(",").includes(v1Controller)) return path;
+      continue;
+    }
     if (hierarchy === "0" && line.slice(first + 1, second) === "") return path;
     if (v1 === undefined && POD_UID.test(path)) v1 = path;
   }

@@ -15,6 +15,8 @@ export interface TracerOptions {
   /** Events per second per cgroup and event type (0 = unlimited). */
   readonly ratePerSec?: number;
   readonly ringbufKb?: number;
+  /** Use this cgroup v1 controller's hierarchy (its row index in /proc/cgroups) instead of v2. */
+  readonly cgroupV1Ssid?: number;
   readonly onRecord: (r: TracerRecord) => void;
   readonly onError?: (err: Error) => void;
 }
@@ -101,6 +103,7 @@ export class Tracer {
 
   private onHello(): void {
     this.ready = true;
+    if (this.opts.cgroupV1Ssid !== undefined) this.command(`v1 ${this.opts.cgroupV1Ssid}`);
     for (const id of this.watched) this.command(`watch ${id}`);
     const waiters = this.readyWaiters;
     this.readyWaiters = [];
