@@ -18,6 +18,8 @@ export interface SignalSenderOptions {
   readonly maxBuffered?: number;
   readonly batchSize?: number;
   readonly health?: () => { ringbufDrops: bigint; throttled: bigint; events: bigint };
+  /** How often health (drop counters) is reported; default 5 s. */
+  readonly healthIntervalMs?: number;
   readonly log?: (msg: string) => void;
 }
 
@@ -58,7 +60,7 @@ export class SignalSender {
 
   start(): void {
     this.connect();
-    this.healthTimer = setInterval(() => this.sendHealth(), 5000);
+    this.healthTimer = setInterval(() => this.sendHealth(), this.opts.healthIntervalMs ?? 5000);
     this.healthTimer.unref();
   }
 

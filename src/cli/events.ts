@@ -6,29 +6,42 @@ import { parseArgs } from "node:util";
 import { create, toJson } from "@bufbuild/protobuf";
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
-  ListSignalsRequestSchema, Severity, SignalService, StoredSignalSchema, type ListSignalsRequest, type ListSignalsResponse, type StoredSignal,
+  AgentStatusSchema, ListAgentsRequestSchema, ListSignalsRequestSchema, Severity, SignalService, StoredSignalSchema,
+  type AgentStatus, type ListAgentsRequest, type ListAgentsResponse, type ListSignalsRequest, type ListSignalsResponse, type StoredSignal,
 } from "../gen/meshward/agent/v1/signals_pb.js";
 import { grpcServiceDefinition } from "../signals/grpc-definition.js";
 import { SignalStore } from "../signals/store.js";
 import type { Command } from "./main.js";
 
-function listRemote(address: string, token: string | undefined, ca: string | undefined, req: ListSignalsRequest): Promise<StoredSignal[]> {
+/** One unary call of the signal service with the caller's token. */
+function callSignalService<Req, Res>(address: string, token: string | undefined, ca: string | undefined, method: "ListSignals" | "ListAgents", req: Req): Promise<Res> {
   const creds = ca ? grpc.credentials.createSsl(readFileSync(ca)) : grpc.credentials.createInsecure();
   const client = new grpc.Client(address, creds);
-  const def = grpcServiceDefinition(SignalService).ListSignals;
+  const def = grpcServiceDefinition(SignalService)[method];
   const md = new grpc.Metadata();
   if (token) md.set("authorization", `Bearer ${token}`);
   return new Promise((resolve, reject) => {
     client.makeUnaryRequest(
-      def.path, def.requestSerialize as (v: ListSignalsRequest) => Buffer, def.responseDeserialize as (b: Buffer) => ListSignalsResponse,
+      def.path, def.requestSerialize as (v: Req) => Buffer, def.responseDeserialize as (b: Buffer) => Res,
       req, md, { deadline: Date.now() + 10_000 },
       (err, res) => {
         client.close();
-        if (err) reject(new Error(`${address}: ${err.details || err.message}`));
-        else resolve(res?.signals ?? []);
+        if (err || res === undefined) reject(new Error(`${address}: ${err?.details || err?.message || "no response"}`));
+        else resolve(res);
       },
     );
   });
+}
+
+function printAgents(agents: AgentStatus[], json: boolean | undefined): void {
+  for (const a of agents) {
+    if (json) {
+      console.log(JSON.stringify(toJson(AgentStatusSchema, a)));
+      continue;
+    }
+    const h = a.health;
+    console.log(`${a.node} ${a.connected ? "connected" : "disconnected"} hooks=${a.hello?.hooksAttached.length ?? 0} unavailable=[${a.hello?.hooksFailed.join(",") ?? ""}] events=${h?.events ?? 0} ringbuf_drops=${h?.ringbufDrops ?? 0} throttled=${h?.throttled ?? 0} buffer_drops=${h?.bufferDrops ?? 0}`);
+  }
 }
 
 export const eventsCommand: Command = {
@@ -38,17 +51,27 @@ export const eventsCommand: Command = {
       args, options: {
         server: { type: "string" }, "token-file": { type: "string" }, "tls-ca": { type: "string" }, "data-dir": { type: "string", default: ".meshward" },
         node: { type: "string" }, pod: { type: "string" }, namespace: { type: "string" }, detection: { type: "string" },
-        since: { type: "string" }, limit: { type: "string", default: "100" }, json: { type: "boolean" },
+        since: { type: "string" }, limit: { type: "string", default: "100" }, json: { type: "boolean" }, agents: { type: "boolean" },
       },
     });
     const since = values.since ? new Date(values.since) : undefined;
     let signals: StoredSignal[];
+    const token = values["token-file"] ? readFileSync(values["token-file"], "utf8").trim() : process.env.MESHWARD_TOKEN;
+    if (values.agents) {
+      if (!values.server) {
+        console.error("meshward events --agents: needs --server <host:port> (agent health lives in the running control plane)");
+        return 2;
+      }
+      const res = await callSignalService<ListAgentsRequest, ListAgentsResponse>(values.server, token, values["tls-ca"], "ListAgents", create(ListAgentsRequestSchema));
+      printAgents(res.agents, values.json);
+      return 0;
+    }
     if (values.server) {
-      const token = values["token-file"] ? readFileSync(values["token-file"], "utf8").trim() : process.env.MESHWARD_TOKEN;
-      signals = await listRemote(values.server, token, values["tls-ca"], create(ListSignalsRequestSchema, {
+      const res = await callSignalService<ListSignalsRequest, ListSignalsResponse>(values.server, token, values["tls-ca"], "ListSignals", create(ListSignalsRequestSchema, {
         node: values.node ?? "", podUid: values.pod ?? "", namespace: values.namespace ?? "", detectionId: values.detection ?? "",
         limit: Number(values.limit), ...(since ? { since: timestampFromDate(since) } : {}),
       }));
+      signals = res.signals;
     } else {
       const file = join(values["data-dir"], "signals.jsonl");
       if (!existsSync(file)) {

@@ -5,10 +5,11 @@ import * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import {
-  ListSignalsResponseSchema, SignalService, StreamSignalsResponseSchema,
-  type AgentHealth, type ListSignalsRequest, type ListSignalsResponse, type Signal, type StreamSignalsRequest, type StreamSignalsResponse,
+  ListAgentsResponseSchema, ListSignalsResponseSchema, SignalService, StreamSignalsResponseSchema,
+  type AgentHealth, type ListAgentsRequest, type ListAgentsResponse, type ListSignalsRequest, type ListSignalsResponse, type Signal, type StreamSignalsRequest, type StreamSignalsResponse,
 } from "../gen/meshward/agent/v1/signals_pb.js";
 import type { Authenticator, CallerContext, WorkloadIdentity } from "../security/identity.js";
+import { AgentRegistry } from "./agents.js";
 import { grpcServiceDefinition } from "./grpc-definition.js";
 import { NODE_NAMESPACE, nodeOfIdentity } from "./node-token.js";
 import type { SignalStore } from "./store.js";
@@ -23,6 +24,8 @@ export interface SignalServiceDeps {
   /** Called with newly stored signals (the risk engine subscribes here). */
   onSignals?(signals: Signal[]): void;
   onHealth?(node: string, health: AgentHealth): void;
+  /** Where agent hellos and health reports are kept; one is created when not given. */
+  readonly agents?: AgentRegistry;
   log?(msg: string): void;
 }
 
@@ -64,6 +67,7 @@ export function admitSignals(deps: SignalServiceDeps, node: string, signals: rea
 
 export function registerSignalService(server: grpc.Server, deps: SignalServiceDeps): void {
   const log = deps.log ?? (() => undefined);
+  const agents = deps.agents ?? new AgentRegistry();
   const canRead = deps.canRead ?? ((id: WorkloadIdentity) => id.namespace === NODE_NAMESPACE && nodeOfIdentity(id) === undefined);
 
   const streamSignals = (call: grpc.ServerDuplexStream<StreamSignalsRequest, StreamSignalsResponse>): void => {
@@ -81,7 +85,9 @@ export function registerSignalService(server: grpc.Server, deps: SignalServiceDe
       const msg = req.msg;
       if (msg.case === "hello") {
         if (msg.value.node !== node) fail(grpc.status.PERMISSION_DENIED, `hello names node "${msg.value.node}", caller is node "${node}"`);
+        else agents.hello(node, msg.value);
       } else if (msg.case === "health") {
+        agents.health(node, msg.value);
         deps.onHealth?.(node, msg.value);
       } else if (msg.case === "batch") {
         const { accepted, rejected } = admitSignals(deps, node, msg.value.signals);
@@ -101,13 +107,18 @@ export function registerSignalService(server: grpc.Server, deps: SignalServiceDe
       if (node === undefined) pending.push(req);
       else handle(req);
     });
+    const gone = (): void => {
+      if (node !== undefined && !closed) agents.disconnected(node);
+    };
     call.on("end", () => {
+      gone();
       if (!closed) {
         closed = true;
         call.end();
       }
     });
     call.on("error", () => {
+      gone();
       closed = true;
     });
     void authenticate(deps, call).then((a) => {
@@ -115,32 +126,44 @@ export function registerSignalService(server: grpc.Server, deps: SignalServiceDe
       const n = nodeOfIdentity(a.identity);
       if (n === undefined) return fail(grpc.status.PERMISSION_DENIED, `identity ns/${a.identity.namespace}/sa/${a.identity.serviceAccount} is not a node`);
       node = n;
+      agents.connected(n);
       for (const r of pending.splice(0)) handle(r);
     });
+  };
+
+  /** Authenticates a reader; a node may read only what concerns itself (returned as `ownNode`). */
+  const reader = async (call: SurfaceCall): Promise<{ ok: true; ownNode?: string } | { ok: false; err: Partial<grpc.StatusObject> }> => {
+    const a = await authenticate(deps, call);
+    if (!a.ok) return { ok: false, err: { code: a.code, details: a.reason } };
+    const ownNode = nodeOfIdentity(a.identity);
+    if (ownNode === undefined && !canRead(a.identity)) {
+      return { ok: false, err: { code: grpc.status.PERMISSION_DENIED, details: `ns/${a.identity.namespace}/sa/${a.identity.serviceAccount} may not read signals` } };
+    }
+    return { ok: true, ...(ownNode ? { ownNode } : {}) };
   };
 
   const listSignals = (
     call: grpc.ServerUnaryCall<ListSignalsRequest, ListSignalsResponse>,
     cb: grpc.sendUnaryData<ListSignalsResponse>,
   ): void => {
-    void authenticate(deps, call).then((a) => {
-      if (!a.ok) return cb({ code: a.code, details: a.reason });
-      // A node may read back what it reported; everything else needs a reader identity.
-      const ownNode = nodeOfIdentity(a.identity);
-      if (ownNode === undefined && !canRead(a.identity)) {
-        return cb({ code: grpc.status.PERMISSION_DENIED, details: `ns/${a.identity.namespace}/sa/${a.identity.serviceAccount} may not list signals` });
-      }
-      const r = call.request;
+    void reader(call).then((r) => {
+      if (!r.ok) return cb(r.err);
+      const q = call.request;
       const signals = deps.store.query({
-        node: ownNode ?? r.node, podUid: r.podUid, namespace: r.namespace, detectionId: r.detectionId, limit: r.limit || 1000,
-        ...(r.since ? { since: timestampDate(r.since) } : {}),
+        node: r.ownNode ?? q.node, podUid: q.podUid, namespace: q.namespace, detectionId: q.detectionId, limit: q.limit || 1000,
+        ...(q.since ? { since: timestampDate(q.since) } : {}),
       });
       cb(null, create(ListSignalsResponseSchema, { signals }));
     });
   };
 
+  const listAgents = (call: grpc.ServerUnaryCall<ListAgentsRequest, ListAgentsResponse>, cb: grpc.sendUnaryData<ListAgentsResponse>): void => {
+    void reader(call).then((r) => (r.ok ? cb(null, create(ListAgentsResponseSchema, { agents: agents.list(r.ownNode) })) : cb(r.err)));
+  };
+
   server.addService(grpcServiceDefinition(SignalService), {
     StreamSignals: streamSignals,
     ListSignals: listSignals,
+    ListAgents: listAgents,
   } as unknown as grpc.UntypedServiceImplementation);
 }

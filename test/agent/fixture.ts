@@ -72,6 +72,9 @@ export class AgentFixture {
   sender: SignalSender | undefined;
   readonly podsFile = join(this.dir, "pods.yaml");
   readonly rulesFile = join(this.dir, "rules.yaml");
+  /** The node's token (minting another would rotate it and cut the agent off). */
+  token = "";
+  readonly tokenFile = join(this.dir, "node-token");
 
   writePods(): void {
     writeFileSync(this.podsFile, stringify({
@@ -102,11 +105,15 @@ export class AgentFixture {
     writeFileSync(this.rulesFile, "rules: []\n");
     await this.controlPlane.start();
     const token = createNodeToken(join(this.dir, "node-tokens.json"), this.node);
+    this.token = token;
+    writeFileSync(this.tokenFile, token, { mode: 0o600 });
     this.agent = new NodeAgent({ node: this.node, dataDir: this.dir, podsFile: this.podsFile, rulesFile: this.rulesFile, ...this.agentOptions });
     await this.agent.start();
     this.sender = new SignalSender({
       address: `127.0.0.1:${this.controlPlane.port}`, credentials: grpc.credentials.createInsecure(), token: () => token,
-      hello: create(AgentHelloSchema, { node: this.node }),
+      hello: create(AgentHelloSchema, { node: this.node, hooksAttached: this.agent.tracerHello?.attached ?? [], hooksFailed: this.agent.tracerHello?.failed ?? [] }),
+      health: () => ({ ringbufDrops: this.agent!.counters.ringbufDrops, throttled: this.agent!.counters.throttled, events: this.agent!.counters.events }),
+      healthIntervalMs: 300,
     });
     this.agent.attachSender(this.sender);
     this.sender.start();

@@ -2,13 +2,12 @@
 // with no loss and no duplicate, node authentication, and "only pods on your node".
 import { strict as assert } from "node:assert";
 import { execFile } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
 import { AgentHelloSchema, SignalSchema, type Signal } from "../../src/gen/meshward/agent/v1/signals_pb.js";
 import { SignalSender } from "../../src/agent/signal-sender.js";
-import { createNodeToken } from "../../src/signals/node-token.js";
 import { AgentFixture, skipUnlessRoot, until } from "./fixture.js";
 import { runInPod, type TestPod } from "./kube-cgroup.js";
 
@@ -31,6 +30,18 @@ describe("signal stream (real agent, real gRPC control plane)", function () {
     await fx.stop();
   });
 
+  it("meshward events --agents shows the node connected, its hooks and its drop counters", async () => {
+    const tokenFile = fx.tokenFile;
+    await runInPod(pod!, ["true"]);
+    await until(() => fx.agent!.counters.events > 0n, "some events");
+    await new Promise((r) => setTimeout(r, 700)); // a health report after them
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile(join(process.cwd(), "bin", "meshward"), ["events", "--agents", "--server", `127.0.0.1:${fx.controlPlane.port}`, "--token-file", tokenFile], (err, stdout, stderr) =>
+        err ? reject(new Error(`${err.message}: ${stderr}`)) : resolve(stdout)),
+    );
+    assert.match(out, new RegExp(`^${fx.node} connected hooks=(1[0-9]|2[0-9]) .* events=[1-9]\\d* ringbuf_drops=0 throttled=0 buffer_drops=0$`, "m"));
+  });
+
   it("loses nothing and duplicates nothing across a control-plane restart", async () => {
     const p = pod!;
     const storeFile = join(fx.dir, "signals.jsonl");
@@ -51,7 +62,7 @@ describe("signal stream (real agent, real gRPC control plane)", function () {
 
     // Re-sending everything (as an agent would after losing acks) stores nothing new.
     const before = storedIds(storeFile).length;
-    const token = createNodeToken(join(fx.dir, "node-tokens.json"), fx.node);
+    const token = fx.token;
     const again = new SignalSender({
       address: `127.0.0.1:${port}`, credentials: grpc.credentials.createInsecure(), token: () => token, hello: create(AgentHelloSchema, { node: fx.node }),
     });
@@ -64,7 +75,7 @@ describe("signal stream (real agent, real gRPC control plane)", function () {
   });
 
   it("rejects signals about pods on other nodes and signals naming another node", async () => {
-    const token = createNodeToken(join(fx.dir, "node-tokens.json"), fx.node);
+    const token = fx.token;
     const sender = new SignalSender({
       address: `127.0.0.1:${fx.controlPlane.port}`, credentials: grpc.credentials.createInsecure(), token: () => token, hello: create(AgentHelloSchema, { node: fx.node }),
     });
@@ -96,8 +107,7 @@ describe("signal stream (real agent, real gRPC control plane)", function () {
   });
 
   it("meshward events lists what the node reported (API, node token)", async () => {
-    const tokenFile = join(fx.dir, "events-token");
-    writeFileSync(tokenFile, createNodeToken(join(fx.dir, "node-tokens.json"), fx.node), { mode: 0o600 });
+    const tokenFile = fx.tokenFile;
     const bin = join(process.cwd(), "bin", "meshward");
     const out = await new Promise<string>((resolve, reject) =>
       execFile(bin, ["events", "--server", `127.0.0.1:${fx.controlPlane.port}`, "--token-file", tokenFile, "--pod", pod!.uid, "--json"], (err, stdout, stderr) =>
