@@ -1,7 +1,9 @@
 // `meshward events`: the audit trail (signals, verdicts, enforcement actions and each signal's
 // syscall -> last ACK chain) from the data dir's audit database, filtered by pod, namespace,
-// detection and time.
+// detection and time. The audit database is the system of record for signals; `--agents` asks a
+// running control plane for its node agents' hooks and health, which only it holds.
 import { parseArgs } from "node:util";
+import { printAgents } from "./agents-output.js";
 import { AuditQuery, type EventFilter } from "../risk/audit-query.js";
 import { systemClock } from "../risk/clock.js";
 import { parseGoDuration } from "../risk/duration.js";
@@ -9,6 +11,8 @@ import type { Command } from "./main.js";
 import { DATA_DIR_OPTION, formatTable, isoTime, openCliAudit, reportErrors } from "./risk-output.js";
 
 const USAGE = `usage: meshward events [--pod P] [--namespace N] [--detection D] [--signal ID] [--since T] [--until T] [--limit N] [--data-dir DIR] [--json]
+       meshward events --agents --server HOST:PORT [--token-file F] [--tls-ca F] [--json]
+  --agents     each node agent's hooks, unavailable hooks and what it could not deliver (drops)
   --pod        pod name, namespace/name or UID
   --detection  detection id, or a prefix ending in * (quote it)
   --signal     one signal, with every push of its enforcement and each proxy's ACK
@@ -64,11 +68,22 @@ export const eventsCommand: Command = {
           until: { type: "string" },
           limit: { type: "string" },
           json: { type: "boolean", default: false },
+          agents: { type: "boolean", default: false },
+          server: { type: "string" },
+          "token-file": { type: "string" },
+          "tls-ca": { type: "string" },
         },
       });
       if (positionals.length > 0) {
         console.error(USAGE);
         return 2;
+      }
+      if (values.agents) {
+        if (values.server === undefined) {
+          console.error("meshward events --agents: needs --server <host:port> (agent health lives in the running control plane)");
+          return 2;
+        }
+        return printAgents(values.server, values["token-file"], values["tls-ca"], values.json);
       }
       const filter = filterFrom(values, systemClock.nowMs());
       const db = openCliAudit(values["data-dir"], true);

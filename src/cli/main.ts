@@ -7,6 +7,7 @@ export interface Command {
 
 const commands: Record<string, () => Promise<Command>> = {
   serve: async () => (await import("./serve.js")).serveCommand,
+  agent: async () => (await import("./agent.js")).agentCommand,
   quarantine: async () => (await import("./quarantine.js")).quarantineCommand,
   risk: async () => (await import("./risk.js")).riskCommand,
   events: async () => (await import("./events.js")).eventsCommand,

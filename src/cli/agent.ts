@@ -1,0 +1,134 @@
+// `meshward agent`: the node agent. Also `meshward agent audit` (search the exec audit) and
+// `meshward agent token create --node <name>` (control-plane side: mint a node token).
+import * as grpc from "@grpc/grpc-js";
+import { existsSync, readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { create } from "@bufbuild/protobuf";
+import { AgentHelloSchema } from "../gen/meshward/agent/v1/signals_pb.js";
+import { ExecAudit } from "../agent/exec-audit.js";
+import { NodeAgent } from "../agent/node-agent.js";
+import { SignalSender } from "../agent/signal-sender.js";
+import { createNodeToken } from "../signals/node-token.js";
+import type { Command } from "./main.js";
+
+const USAGE = `usage: meshward agent [flags]
+  --node <name>              node name (default: hostname)
+  --control-plane <host:port> signal API of the control plane (default 127.0.0.1:15010)
+  --token-file <file>        node token (or MESHWARD_NODE_TOKEN)
+  --tls-ca <file>            verify the control plane with this CA (TLS); with --tls-cert/--tls-key: mTLS
+  --data-dir <dir>           exec audit and state (default .meshward/)
+  --rules <file>             custom detection rules (YAML, reloaded on change)
+  --pods <file>              pod mapping file (default mesh-config/agent/pods.yaml when present)
+  --kubelet <url>            kubelet to list pods from, e.g. https://127.0.0.1:10250
+  --kubelet-token-file <f>   bearer token for the kubelet;  --kubelet-ca <f>
+  --all-processes            report host processes too, not only containers
+  --cgroup-v1 <controller>   kubelet on cgroup v1: filter and attribute on this controller (e.g. memory)
+  --watch-cgroup <dir>       also watch pods under this cgroup directory (repeatable)
+  --rate <n>                 kernel rate limit per cgroup and event type (events/s, default 2000)
+meshward agent audit [--data-dir d] [--pod p] [--namespace n] [--container c] [--text t] [--since iso] [--json]
+meshward agent token create --node <name> [--data-dir d]`;
+
+function readOptional(file: string | undefined): string | undefined {
+  return file === undefined ? undefined : readFileSync(file, "utf8").trim();
+}
+
+async function runAudit(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args, options: {
+      "data-dir": { type: "string", default: ".meshward" }, pod: { type: "string" }, namespace: { type: "string" },
+      container: { type: "string" }, text: { type: "string" }, since: { type: "string" }, session: { type: "string" }, json: { type: "boolean" },
+    },
+  });
+  const file = join(values["data-dir"], "exec-audit.db");
+  if (!existsSync(file)) {
+    console.error(`meshward agent audit: ${file} does not exist (has the agent run with this --data-dir?)`);
+    return 1;
+  }
+  const audit = new ExecAudit(file);
+  const rows = audit.search({ pod: values.pod, namespace: values.namespace, container: values.container, text: values.text, since: values.since, session: values.session });
+  audit.close();
+  for (const r of rows) {
+    if (values.json) console.log(JSON.stringify(r));
+    else console.log(`${r.time} ${r.podNamespace}/${r.podName} ${r.containerName || r.containerId.slice(0, 12)} uid=${r.uid} tty=${r.tty} ${r.argv.join(" ")}  [${r.ancestors.join(" < ")}]`);
+  }
+  return 0;
+}
+
+function runToken(args: string[]): number {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { node: { type: "string" }, "data-dir": { type: "string", default: ".meshward" } } });
+  if (positionals[0] !== "create" || !values.node) {
+    console.error("usage: meshward agent token create --node <name> [--data-dir d]");
+    return 2;
+  }
+  console.log(createNodeToken(join(values["data-dir"], "node-tokens.json"), values.node));
+  return 0;
+}
+
+async function runAgent(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args, options: {
+      node: { type: "string", default: hostname() }, "control-plane": { type: "string", default: "127.0.0.1:15010" },
+      "token-file": { type: "string" }, "tls-ca": { type: "string" }, "tls-cert": { type: "string" }, "tls-key": { type: "string" },
+      "data-dir": { type: "string", default: ".meshward" }, rules: { type: "string" }, pods: { type: "string" },
+      kubelet: { type: "string" }, "kubelet-token-file": { type: "string" }, "kubelet-ca": { type: "string" },
+      "all-processes": { type: "boolean", default: false }, rate: { type: "string" }, help: { type: "boolean" },
+      "cgroup-v1": { type: "string" }, "watch-cgroup": { type: "string", multiple: true },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const log = (m: string): void => console.error(`${new Date().toISOString()} agent: ${m}`);
+  const defaultPods = "mesh-config/agent/pods.yaml";
+  const podsFile = values.pods ?? (existsSync(defaultPods) ? defaultPods : undefined);
+  const agent = new NodeAgent({
+    node: values.node, dataDir: values["data-dir"], rulesFile: values.rules, podsFile, log,
+    cgroupV1Controller: values["cgroup-v1"], extraWatchRoots: values["watch-cgroup"] ?? [],
+    kubelet: values.kubelet ? { url: values.kubelet, token: readOptional(values["kubelet-token-file"]), ca: readOptional(values["kubelet-ca"]) } : undefined,
+    tracer: { allProcesses: values["all-processes"], ...(values.rate ? { ratePerSec: Number(values.rate) } : {}) },
+  });
+  await agent.start();
+  const hello = agent.tracerHello;
+  const token = (): string | undefined => readOptional(values["token-file"]) ?? process.env.MESHWARD_NODE_TOKEN;
+  const credentials = values["tls-ca"]
+    ? grpc.credentials.createSsl(readFileSync(values["tls-ca"]), values["tls-key"] ? readFileSync(values["tls-key"]) : null, values["tls-cert"] ? readFileSync(values["tls-cert"]) : null)
+    : grpc.credentials.createInsecure();
+  const sender = new SignalSender({
+    address: values["control-plane"], credentials, token, log,
+    hello: create(AgentHelloSchema, {
+      node: values.node, agentVersion: "0.1.0", hooksAttached: hello?.attached ?? [], hooksFailed: hello?.failed ?? [],
+      features: Object.entries(hello?.features ?? {}).filter(([, on]) => on).map(([f]) => f),
+    }),
+    health: () => ({ ringbufDrops: agent.counters.ringbufDrops, throttled: agent.counters.throttled, events: agent.counters.events }),
+  });
+  agent.attachSender(sender);
+  sender.start();
+  log(`node ${values.node}: streaming signals to ${values["control-plane"]}`);
+  await new Promise<void>((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
+  log("stopping: detaching eBPF programs");
+  await agent.stop();
+  await sender.drained(2000);
+  sender.close();
+  const s = sender.stats();
+  log(`stopped: ${agent.counters.events} events, ${agent.counters.signals} signals, ${s.buffered} unacknowledged, ${s.bufferDrops} dropped from the buffer, ${agent.counters.ringbufDrops} ring-buffer drops`);
+  return 0;
+}
+
+export const agentCommand: Command = {
+  summary: "eBPF node agent: detections, pod attribution, exec audit, signal stream",
+  async run(args: string[]): Promise<number> {
+    if (args[0] === "audit") return runAudit(args.slice(1));
+    if (args[0] === "token") return runToken(args.slice(1));
+    if (args[0] === "-h" || args[0] === "--help") {
+      console.log(USAGE);
+      return 0;
+    }
+    return runAgent(args);
+  },
+};
