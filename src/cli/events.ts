@@ -1,9 +1,10 @@
 // `meshward events`: the audit trail (signals, verdicts, enforcement actions and each signal's
 // syscall -> last ACK chain) from the data dir's audit database, filtered by pod, namespace,
-// detection and time. The audit database is the system of record for signals; `--agents` asks a
-// running control plane for its node agents' hooks and health, which only it holds.
+// detection and time. The audit database is the system of record for signals; `--server` asks a
+// running control plane's signal API instead (for a node's token, or `--agents`: its node agents'
+// hooks and health, which only the running control plane holds).
 import { parseArgs } from "node:util";
-import { printAgents } from "./agents-output.js";
+import { printAgents, printApiSignals } from "./signal-api-output.js";
 import { AuditQuery, type EventFilter } from "../risk/audit-query.js";
 import { systemClock } from "../risk/clock.js";
 import { parseGoDuration } from "../risk/duration.js";
@@ -11,7 +12,8 @@ import type { Command } from "./main.js";
 import { DATA_DIR_OPTION, formatTable, isoTime, openCliAudit, reportErrors } from "./risk-output.js";
 
 const USAGE = `usage: meshward events [--pod P] [--namespace N] [--detection D] [--signal ID] [--since T] [--until T] [--limit N] [--data-dir DIR] [--json]
-       meshward events --agents --server HOST:PORT [--token-file F] [--tls-ca F] [--json]
+       meshward events --server HOST:PORT [--agents] [--node N] [--pod UID] [--namespace N] [--detection D] [--since T] [--limit N] [--token-file F] [--tls-ca F] [--json]
+  --server     ask a running control plane's signal API (token from --token-file or $MESHWARD_TOKEN)
   --agents     each node agent's hooks, unavailable hooks and what it could not deliver (drops)
   --pod        pod name, namespace/name or UID
   --detection  detection id, or a prefix ending in * (quote it)
@@ -69,6 +71,7 @@ export const eventsCommand: Command = {
           limit: { type: "string" },
           json: { type: "boolean", default: false },
           agents: { type: "boolean", default: false },
+          node: { type: "string" },
           server: { type: "string" },
           "token-file": { type: "string" },
           "tls-ca": { type: "string" },
@@ -78,12 +81,15 @@ export const eventsCommand: Command = {
         console.error(USAGE);
         return 2;
       }
-      if (values.agents) {
-        if (values.server === undefined) {
-          console.error("meshward events --agents: needs --server <host:port> (agent health lives in the running control plane)");
-          return 2;
-        }
-        return printAgents(values.server, values["token-file"], values["tls-ca"], values.json);
+      if (values.agents && values.server === undefined) {
+        console.error("meshward events --agents: needs --server <host:port> (agent health lives in the running control plane)");
+        return 2;
+      }
+      if (values.server !== undefined) {
+        const target = { server: values.server, ...(values["token-file"] ? { tokenFile: values["token-file"] } : {}), ...(values["tls-ca"] ? { tlsCa: values["tls-ca"] } : {}) };
+        if (values.agents) return printAgents(target, values.json);
+        const f = filterFrom(values, systemClock.nowMs());
+        return printApiSignals(target, { ...f, ...(values.node ? { node: values.node } : {}) }, values.json);
       }
       const filter = filterFrom(values, systemClock.nowMs());
       const db = openCliAudit(values["data-dir"], true);
