@@ -11,6 +11,7 @@ import { type BuiltExtAuthz, buildExtensionProviders } from "./ext-authz.js";
 import type { AuthzInput } from "./filters.js";
 import { selectsWorkload, type Workload } from "./select.js";
 import { digestOf } from "../model/digest.js";
+import { untranslatedKinds } from "../model/kinds.js";
 
 interface SnapshotAuthz {
   readonly policies: readonly AuthorizationPolicy[];
@@ -72,7 +73,7 @@ export function policiesSelect(policies: readonly AuthorizationPolicy[], proxy: 
  */
 export function changedPolicies(prev: MeshSnapshot, next: MeshSnapshot): AuthorizationPolicy[] | undefined {
   const others = (s: MeshSnapshot): string =>
-    digestOf([...s.others.entries()].filter(([kind]) => kind !== AUTHORIZATION_POLICY_KIND).sort(([a], [b]) => (a < b ? -1 : 1)).map(([kind, list]) => [kind, list.map((a) => [a.object.metadata, a.spec])]));
+    digestOf([...s.others.entries()].filter(([kind]) => kind !== AUTHORIZATION_POLICY_KIND && !untranslatedKinds.has(kind)).sort(([a], [b]) => (a < b ? -1 : 1)).map(([kind, list]) => [kind, list.map((a) => [a.object.metadata, a.spec])]));
   if (others(prev) !== others(next)) return undefined;
   const versions = (s: MeshSnapshot): Map<string, { policy: AuthorizationPolicy; digest: string }> =>
     new Map(snapshotPolicies(s).map((p) => [`${p.namespace}/${p.name}`, { policy: p, digest: digestOf([p.annotations, p.creationTimestamp ?? "", p.spec]) }]));

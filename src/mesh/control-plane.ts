@@ -11,6 +11,7 @@ import { Metrics } from "../telemetry/metrics.js";
 import { XdsServer } from "../xds/server.js";
 import { MeshResourceProvider } from "./provider.js";
 import { listenHttp, monitoringHandler, splitHostPort } from "./monitoring.js";
+import { RiskWiring } from "../risk/wiring.js";
 
 export interface ControlPlaneOptions {
   readonly configDir: string;
@@ -32,6 +33,8 @@ export interface ControlPlane {
   readonly metrics: Metrics;
   readonly source: FileSource;
   readonly grpcServer: grpc.Server;
+  /** The risk stage: signal service, RuntimePolicies, enforcement overlay, audit store. */
+  readonly risk: RiskWiring;
   stop(): Promise<void>;
 }
 
@@ -46,8 +49,12 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const provider = new MeshResourceProvider();
   const xds = new XdsServer({ provider, metrics, log, ...(opts.debounceMs !== undefined ? { debounceMs: opts.debounceMs } : {}) });
   const source = new FileSource({ dir: opts.configDir, log, ...(opts.debounceMs !== undefined ? { debounceMs: opts.debounceMs } : {}) });
+  let lastSet: ConfigSet | undefined;
+  const risk = new RiskWiring({ dataDir: opts.dataDir, metrics, log, rebuild: () => lastSet && apply(lastSet) });
   const apply = (set: ConfigSet): void => {
-    const snapshot = buildSnapshot(set, provider.snapshot);
+    lastSet = set;
+    const snapshot = buildSnapshot(risk.configSet(set), provider.snapshot);
+    risk.accepted(snapshot);
     // The source already logged its own problems; these are the model's (rejected objects).
     for (const e of snapshot.errors.slice(set.errors.length)) log(`meshward config: ${formatConfigError(e)}`);
     provider.update(snapshot);
@@ -61,11 +68,13 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
 
   const grpcServer = new grpc.Server();
   xds.addTo(grpcServer);
+  risk.attach(xds, grpcServer);
   const xdsPort = await new Promise<number>((resolve, reject) =>
     grpcServer.bindAsync(opts.xdsAddress, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
   ).catch((e: unknown) => {
     source.stop();
     xds.close();
+    risk.close();
     throw e;
   });
   const xdsAddress = `${splitHostPort(opts.xdsAddress).host}:${xdsPort}`;
@@ -78,6 +87,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   } catch (e) {
     source.stop();
     xds.close();
+    risk.close();
     grpcServer.forceShutdown();
     throw e;
   }
@@ -91,6 +101,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     metrics,
     source,
     grpcServer,
+    risk,
     async stop() {
       source.stop();
       xds.close();
@@ -100,6 +111,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       });
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));
+      risk.close();
     },
   };
 }

@@ -7,12 +7,15 @@ import { parseServiceEntry } from "./service-entry.js";
 import { parseWorkloadEntry } from "./workload-entry.js";
 import { parseDestinationRule } from "./destination-rule.js";
 import { authorizationPolicyKind } from "../authz/model-kind.js";
+import { runtimePolicyKind } from "../risk/model-kind.js";
 
 export interface KindHandler {
   /** API groups/versions accepted for this kind (`group/version`). */
   readonly apiVersions: readonly string[];
   /** Reads the spec; returns undefined (with errors in `p`) when the object must be rejected. */
   parse(spec: unknown, p: FieldProblems, object: ConfigObject): unknown;
+  /** false: no translator reads this kind, so a change to it touches no proxy (RuntimePolicy). */
+  readonly translated?: false;
 }
 
 const networking = ["networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3"];
@@ -22,4 +25,10 @@ export const kindHandlers: Readonly<Record<string, KindHandler>> = {
   WorkloadEntry: { apiVersions: networking, parse: (s, p) => parseWorkloadEntry(s, p) },
   DestinationRule: { apiVersions: networking, parse: (s, p) => parseDestinationRule(s, p) },
   AuthorizationPolicy: authorizationPolicyKind,
+  RuntimePolicy: runtimePolicyKind,
 };
+
+/** Kinds no translator reads: left out of the digests proxies' resources are keyed on. */
+export const untranslatedKinds: ReadonlySet<string> = new Set(
+  Object.entries(kindHandlers).filter(([, h]) => h.translated === false).map(([kind]) => kind),
+);

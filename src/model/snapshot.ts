@@ -4,7 +4,7 @@
 import { type ConfigError, type ConfigObject, objectRef } from "./config.js";
 import { FieldProblems } from "./fields.js";
 import { defaultMeshConfig, parseMeshConfig, type MeshConfig } from "./mesh-config.js";
-import { kindHandlers } from "./kinds.js";
+import { kindHandlers, untranslatedKinds } from "./kinds.js";
 import type { ServiceEntrySpec, ServicePortSpec, Location, Resolution } from "./service-entry.js";
 import type { WorkloadEntrySpec } from "./workload-entry.js";
 import type { DestinationRuleSpec } from "./destination-rule.js";
@@ -294,7 +294,7 @@ export function buildSnapshot(input: ConfigSet, previous: MeshSnapshot = emptySn
   const othersDigestByKind = new Map(
     [...byKind.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([kind, list]) => [kind, digestOf(list.map((a) => [objectRef(a.object), a.object.metadata, a.spec]))]),
   );
-  const othersDigest = digestOf([...othersDigestByKind]);
+  const othersDigest = digestOf([...othersDigestByKind].filter(([kind]) => !untranslatedKinds.has(kind)));
   return {
     generation: previous.generation + 1,
     mesh,

@@ -53,6 +53,11 @@ export interface RuntimeSignal {
   readonly agentSentAtMs?: number;
   /** When the control plane received it, ms since the epoch (control-plane clock). */
   readonly receivedAtMs: number;
+  /**
+   * The agent's whole record of the detection (its protobuf as JSON: evidence, exec ids, parent
+   * chain, ...), kept verbatim in the audit trail so the signal API can return what was sent.
+   */
+  readonly agentRecord?: unknown;
 }
 
 /** `namespace/name`, how the CLI and audit name a pod. */

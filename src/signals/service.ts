@@ -14,11 +14,20 @@ import { grpcServiceDefinition } from "./grpc-definition.js";
 import { NODE_NAMESPACE, nodeOfIdentity } from "./node-token.js";
 import type { SignalStore } from "./store.js";
 
+/** Where accepted signals go: the JSONL SignalStore, or the risk stage's audit database in serve. */
+export type SignalRecorder = Pick<SignalStore, "add" | "query">;
+
+/** The pod a signal names, as the agent attributed it. */
+export type SignalPodRef = Pick<NonNullable<Signal["pod"]>, "uid" | "namespace" | "name">;
+
 export interface SignalServiceDeps {
   readonly authenticators: readonly Authenticator[];
-  readonly store: SignalStore;
+  /** `add` must be durable before it returns: the batch is acknowledged right after. */
+  readonly store: SignalRecorder;
   /** The node a pod runs on (from the model / Kubernetes), undefined when the pod is unknown. */
-  podNode(podUid: string): string | undefined;
+  podNode(pod: SignalPodRef): string | undefined;
+  /** Why a signal cannot be accepted for good (malformed for the consumer), or undefined. */
+  problem?(signal: Signal): string | undefined;
   /** Who may list signals; default: identities in the meshward-system namespace. */
   canRead?(id: WorkloadIdentity): boolean;
   /** Called with newly stored signals (the risk engine subscribes here). */
@@ -58,9 +67,13 @@ export function admitSignals(deps: SignalServiceDeps, node: string, signals: rea
   for (const s of signals) {
     if (s.id === "") rejected.push({ id: s.id, reason: "signal without id" });
     else if (s.node !== node) rejected.push({ id: s.id, reason: `signal names node "${s.node}", caller is node "${node}"` });
-    else if (s.pod && s.pod.uid !== "" && deps.podNode(s.pod.uid) !== node) {
+    else if (s.pod && s.pod.uid !== "" && deps.podNode(s.pod) !== node) {
       rejected.push({ id: s.id, reason: `pod ${s.pod.uid} is not known to run on node "${node}"` });
-    } else accepted.push(s);
+    } else {
+      const problem = deps.problem?.(s);
+      if (problem !== undefined) rejected.push({ id: s.id, reason: problem });
+      else accepted.push(s);
+    }
   }
   return { accepted, rejected };
 }

@@ -44,6 +44,8 @@ export interface XdsServerEvents {
   nack: [XdsNackEvent];
   connect: [ProxyStatus];
   disconnect: [ProxyStatus];
+  /** A push round starts: every provider change made before this is in it. */
+  flushing: [];
   /** A debounced provider change has been pushed to every affected stream. */
   flushed: [];
 }
@@ -98,6 +100,8 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
   private pending: ProxyChange[] = [];
   private timer: NodeJS.Timeout | undefined;
   private pushing = false;
+  /** pushNow() was asked during a round: the next round starts without the debounce. */
+  private urgent = false;
   private closed = false;
   private readonly host: StreamHost;
 
@@ -134,6 +138,26 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
     this.unsubscribe();
     if (this.timer) clearTimeout(this.timer);
     for (const { end } of [...this.streams.values()]) end(statusError(grpc.status.UNAVAILABLE, "xDS server closing"));
+  }
+
+  /** The connected proxies, one per stream. */
+  proxies(): Proxy[] {
+    return [...this.streams.values()].map(({ stream }) => stream.proxy);
+  }
+
+  /**
+   * Pushes pending changes now instead of after the debounce: enforcement (a quarantine) must not
+   * wait for more changes to coalesce. During a round, the next round starts right after it.
+   */
+  pushNow(): void {
+    if (this.closed) return;
+    if (this.pushing) {
+      this.urgent = true;
+      return;
+    }
+    if (this.timer === undefined) return;
+    clearTimeout(this.timer);
+    void this.flush();
   }
 
   status(): ProxyStatus[] {
@@ -259,6 +283,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
   private async flush(): Promise<void> {
     this.timer = undefined;
     this.pushing = true;
+    this.notify("flushing");
     const changes = this.pending;
     this.pending = [];
     const all = changes.some((c) => c.all);
@@ -277,7 +302,9 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
       }
     }
     this.pushing = false;
-    if (this.pending.length > 0 && !this.closed) this.timer = setTimeout(() => void this.flush(), this.debounceMs);
+    const delay = this.urgent ? 0 : this.debounceMs;
+    this.urgent = false;
+    if (this.pending.length > 0 && !this.closed) this.timer = setTimeout(() => void this.flush(), delay);
     this.notify("flushed");
   }
 }

@@ -45,7 +45,7 @@ export class ControlPlane {
     registerSignalService(server, {
       authenticators: [new NodeTokenAuthenticator(join(this.dir, "node-tokens.json"))],
       store: this.store,
-      podNode: (uid) => this.podNodes().get(uid),
+      podNode: (pod) => this.podNodes().get(pod.uid),
       onSignals: (s) => this.received.push(...s),
     });
     this.port = await new Promise<number>((resolve, reject) =>

@@ -1,0 +1,142 @@
+// The risk stage inside `meshward serve`: signals from the node agents' stream go through the
+// RiskService (recorded, evaluated, enforced durably before the agent's ACK); RuntimePolicies come
+// from the model; the enforcement overlay (AuthorizationPolicies) joins the config set before the
+// model is built, so the authorization translators apply it unchanged and only the proxies whose
+// resources change are pushed; the xDS server's pushes and ACKs complete each signal's chain,
+// exported as meshward_enforcement_chain_seconds and stored in the audit database. Quarantines
+// live in that database, so a restarted control plane serves them again from its first snapshot.
+//
+// Order of use: configSet() and accepted() around every model build (from the first one on),
+// then attach() once the xDS and gRPC servers exist.
+import { join } from "node:path";
+import type * as grpc from "@grpc/grpc-js";
+import type { IssuanceDecision, IssuancePolicy } from "../ca/authority.js";
+import type { ConfigSet, MeshSnapshot } from "../model/snapshot.js";
+import { parseMeshConfig } from "../model/mesh-config.js";
+import { FieldProblems } from "../model/fields.js";
+import type { Metrics } from "../telemetry/metrics.js";
+import type { XdsServer } from "../xds/server.js";
+import { NodeTokenAuthenticator } from "../signals/node-token.js";
+import { registerSignalService } from "../signals/service.js";
+import { AuditSignalRecorder, type PodDirectory } from "./agent-signals.js";
+import { CHAIN_LATENCY_BUCKETS_S, CHAIN_LATENCY_METRIC } from "./chain-latency.js";
+import { systemClock, type Clock } from "./clock.js";
+import { enforcementOverlay, podsOfIdentityFromProxies } from "./enforcement-overlay.js";
+import { PushChainRecorder } from "./push-chain.js";
+import { RiskService, type EnforcementUpdate } from "./risk-service.js";
+import { RUNTIME_POLICY_KIND } from "./runtime-policy.js";
+import { peerIp, proxyPodDirectory } from "./proxy-pods.js";
+
+export interface RiskWiringOptions {
+  readonly dataDir: string;
+  readonly metrics: Metrics;
+  readonly log: (line: string) => void;
+  /** Builds and installs a snapshot from the last config set again (the overlay changed). */
+  readonly rebuild: () => void;
+  readonly clock?: Clock;
+}
+
+export class RiskWiring {
+  private service: RiskService | undefined;
+  private xds: XdsServer | undefined;
+  private chain: PushChainRecorder | undefined;
+  private pods: PodDirectory = { locate: () => undefined };
+  private rootNamespace = "";
+  private readonly clock: Clock;
+
+  constructor(private readonly opts: RiskWiringOptions) {
+    this.clock = opts.clock ?? systemClock;
+  }
+
+  /** The risk service; there is one once the first config set has been seen. */
+  get risk(): RiskService {
+    if (this.service === undefined) throw new Error("risk stage not started: no configuration loaded yet");
+    return this.service;
+  }
+
+  /** The config set plus the enforcement overlay, for the model to build. */
+  configSet(set: ConfigSet): ConfigSet {
+    const risk = this.start(set);
+    const overlay = enforcementOverlay(risk.enforcement.active(), {
+      rootNamespace: this.rootNamespace,
+      podsOfIdentity: podsOfIdentityFromProxies(() => this.xds?.proxies() ?? []),
+    });
+    return overlay.length === 0 ? set : { ...set, objects: [...set.objects, ...overlay] };
+  }
+
+  /** The model accepted a snapshot: its RuntimePolicies (validated on admission) take effect. */
+  accepted(snapshot: MeshSnapshot): void {
+    const objects = (snapshot.others.get(RUNTIME_POLICY_KIND) ?? []).map((a) => a.object);
+    for (const e of this.risk.setPolicies(objects)) this.opts.log(`meshward risk: ${e.object ?? e.file}: ${e.path}: ${e.message}`);
+    if (snapshot.mesh.rootNamespace !== this.rootNamespace) {
+      this.opts.log(`meshward risk: rootNamespace changed to ${snapshot.mesh.rootNamespace}; RuntimePolicies follow after a restart`);
+    }
+  }
+
+  /** Pushes, ACKs and connected proxies from the xDS server; the signal service on `grpcServer`. */
+  attach(xds: XdsServer, grpcServer: grpc.Server): void {
+    this.xds = xds;
+    this.pods = proxyPodDirectory(() => xds.proxies());
+    this.chain = new PushChainRecorder(this.risk.audit, xds, this.clock);
+    const recorder = new AuditSignalRecorder(this.risk, this.pods, this.clock);
+    registerSignalService(grpcServer, {
+      authenticators: [new NodeTokenAuthenticator(join(this.opts.dataDir, "node-tokens.json"))],
+      store: recorder,
+      podNode: (pod) => recorder.podNode(pod),
+      problem: (s) => recorder.problem(s),
+      log: this.opts.log,
+    });
+    // Pods named by persisted enforcement may have connected since the first build: their other
+    // IPs (identity scope) are known now.
+    if (this.risk.enforcement.active().length > 0) this.opts.rebuild();
+  }
+
+  /** For the CA: no certificate for a quarantined or revoked pod (by its peer IP) or identity. */
+  readonly issuancePolicy: IssuancePolicy = (identity, caller): IssuanceDecision => {
+    const ip = caller ? peerIp(caller.peer) : undefined;
+    const blocking = this.risk.enforcement.blockingIssuance(identity, ip);
+    if (blocking.length === 0) return { allowed: true };
+    return { allowed: false, reason: `certificates are withheld: ${blocking.map((e) => `${e.action} ${e.id} (${e.reason})`).join("; ")}` };
+  };
+
+  close(): void {
+    this.chain?.close();
+    this.service?.close();
+  }
+
+  private start(set: ConfigSet): RiskService {
+    if (this.service) return this.service;
+    const p = new FieldProblems();
+    const mesh = set.mesh ? parseMeshConfig(set.mesh.doc, p) : undefined;
+    this.rootNamespace = mesh?.rootNamespace ?? "istio-system";
+    const chainSeconds = this.opts.metrics.histogram(CHAIN_LATENCY_METRIC, "Time from the syscall to the last affected proxy's ACK of its enforcement.", CHAIN_LATENCY_BUCKETS_S);
+    const active = this.opts.metrics.gauge("meshward_enforcements_active", "Enforcement actions in force, by action.");
+    const service = new RiskService({
+      dataDir: this.opts.dataDir,
+      clock: this.clock,
+      rootNamespace: this.rootNamespace,
+      ...(mesh ? { trustDomain: mesh.trustDomain } : {}),
+      onChainComplete: (c) => {
+        if (!c.timedOut && c.latencyMs !== undefined) chainSeconds.observe({}, c.latencyMs / 1000);
+      },
+      onEnforcementChange: (u) => this.enforcementChanged(u),
+    });
+    const countActive = (): void => {
+      for (const action of ["quarantine", "isolate-egress", "revoke"] as const) active.set({ action }, service.enforcement.active().filter((e) => e.action === action).length);
+    };
+    countActive();
+    this.countActive = countActive;
+    service.start();
+    this.service = service;
+    return service;
+  }
+
+  private countActive: () => void = () => undefined;
+
+  private enforcementChanged(u: EnforcementUpdate): void {
+    this.countActive();
+    this.opts.rebuild();
+    this.chain?.translated(u.causes, this.clock.nowMs());
+    this.xds?.pushNow();
+  }
+}
