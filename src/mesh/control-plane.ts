@@ -77,7 +77,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     risk.close();
     throw e;
   });
-  const xdsAddress = `${splitHostPort(opts.xdsAddress).host}:${xdsPort}`;
+  const xdsHost = splitHostPort(opts.xdsAddress).host;
+  const xdsAddress = `${xdsHost.includes(":") ? `[${xdsHost}]` : xdsHost}:${xdsPort}`;
 
   let http: HttpServer;
   let monitoringAddress: string;

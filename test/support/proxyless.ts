@@ -16,6 +16,8 @@ export interface NodeSpec {
   readonly namespace: string;
   readonly serviceAccount?: string;
   readonly labels?: Record<string, string>;
+  /** The node the pod runs on (metadata NODE_NAME, as Istio's agent sets it). */
+  readonly node?: string;
 }
 
 /** A gRPC bootstrap as Istio's agent writes it, for one node. */
@@ -30,6 +32,7 @@ export function bootstrap(xdsAddress: string, node: NodeSpec): string {
         NAMESPACE: node.namespace,
         SERVICE_ACCOUNT: node.serviceAccount ?? "default",
         LABELS: node.labels ?? {},
+        ...(node.node !== undefined ? { NODE_NAME: node.node } : {}),
       },
     },
     server_listener_resource_name_template: serverListenerTemplate,

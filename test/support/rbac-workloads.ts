@@ -1,7 +1,7 @@
 // Proxyless gRPC workloads with grpc-js-xds's RBAC enabled. grpc-js-xds reads
 // GRPC_XDS_EXPERIMENTAL_RBAC when it loads, so the workloads live in a child process started with
 // it (as a real deployment sets it per process); the test drives them over IPC.
-import { fork, type ChildProcess } from "node:child_process";
+import { fork, spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { NodeSpec } from "./proxyless.js";
 
@@ -22,8 +22,13 @@ export class RbacWorkloads {
   private next = 1;
   private readonly pending = new Map<number, { resolve: (r: Reply) => void }>();
 
-  constructor() {
-    this.child = fork(childEntry, [], { env: { ...process.env, GRPC_XDS_EXPERIMENTAL_RBAC: "true" }, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  /** @param launch argv that runs the child's command where it must run (a pod's cgroup and network namespace). */
+  constructor(launch: readonly string[] = []) {
+    const env = { ...process.env, GRPC_XDS_EXPERIMENTAL_RBAC: "true" };
+    const stdio: ["ignore", "inherit", "inherit", "ipc"] = ["ignore", "inherit", "inherit", "ipc"];
+    this.child = launch.length === 0
+      ? fork(childEntry, [], { env, stdio })
+      : spawn(launch[0]!, [...launch.slice(1), process.execPath, childEntry], { env, stdio });
     this.child.on("message", (m: Reply) => this.pending.get(m.id)?.resolve(m));
     this.child.on("exit", () => {
       for (const p of this.pending.values()) p.resolve({ id: 0, error: "workload process exited" });
@@ -53,6 +58,10 @@ export class RbacWorkloads {
     const r = await this.request({ op: "call", client, ...opts });
     if (r.error !== undefined || r.result === undefined) throw new Error(r.error ?? "no result");
     return r.result;
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
   }
 
   stop(): void {

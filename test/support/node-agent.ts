@@ -1,0 +1,55 @@
+// A real node agent (eBPF tracer on this kernel, pod attribution from a mapping file) streaming to
+// a running meshward's signal service with a node token from that meshward's data directory, for
+// end-to-end tests and benchmarks. Pods are kubelet-shaped cgroups from test/agent/kube-cgroup.ts.
+import * as grpc from "@grpc/grpc-js";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { create } from "@bufbuild/protobuf";
+import { stringify } from "yaml";
+import { AgentHelloSchema } from "../../src/gen/meshward/agent/v1/signals_pb.js";
+import { NodeAgent } from "../../src/agent/node-agent.js";
+import { SignalSender } from "../../src/agent/signal-sender.js";
+import { createNodeToken } from "../../src/signals/node-token.js";
+import type { TestPod } from "../agent/kube-cgroup.js";
+
+export interface AgentPod extends TestPod {
+  readonly serviceAccount: string;
+  readonly labels: Record<string, string>;
+}
+
+export interface RunningAgent {
+  readonly agent: NodeAgent;
+  readonly sender: SignalSender;
+  stop(): Promise<void>;
+}
+
+/** Starts the agent for `node` in `dir`; `address` is meshward's gRPC address, `dataDir` its data directory. */
+export async function startNodeAgent(o: { dir: string; node: string; pods: readonly AgentPod[]; address: string; dataDir: string }): Promise<RunningAgent> {
+  const podsFile = join(o.dir, "pods.yaml");
+  const rulesFile = join(o.dir, "rules.yaml");
+  writeFileSync(podsFile, stringify({
+    pods: o.pods.map((p) => ({
+      uid: p.uid, namespace: p.namespace, name: p.name, serviceAccount: p.serviceAccount, node: o.node, labels: p.labels,
+      containers: { [p.containerId]: p.containerName },
+    })),
+  }));
+  writeFileSync(rulesFile, "rules: []\n");
+  const token = createNodeToken(join(o.dataDir, "node-tokens.json"), o.node);
+  const agent = new NodeAgent({ node: o.node, dataDir: o.dir, podsFile, rulesFile });
+  await agent.start();
+  const sender = new SignalSender({
+    address: o.address, credentials: grpc.credentials.createInsecure(), token: () => token,
+    hello: create(AgentHelloSchema, { node: o.node, hooksAttached: agent.tracerHello?.attached ?? [], hooksFailed: agent.tracerHello?.failed ?? [] }),
+    health: () => ({ ringbufDrops: agent.counters.ringbufDrops, throttled: agent.counters.throttled, events: agent.counters.events }),
+  });
+  agent.attachSender(sender);
+  sender.start();
+  return {
+    agent,
+    sender,
+    async stop() {
+      await agent.stop();
+      sender.close();
+    },
+  };
+}

@@ -1,0 +1,78 @@
+// Pod networking for kernel tests, as a CNI bridge plugin makes it: a Linux bridge on the host
+// with the gateway address, and per pod a network namespace joined to it by a veth pair, with its
+// own address. Pods then call each other from their own IPs, which is what meshward's enforcement
+// keys on. Names and the prefix are random per instance so concurrent test runs never collide.
+//
+// IPv6 (a ULA /64), because proxyless gRPC's RBAC cannot match IPv4 peers: grpc-js-xds 1.14's
+// XdsServer listens on the port alone (a dual-stack `::` socket), so an IPv4 caller appears as
+// `::ffff:a.b.c.d`, which its CIDR matcher neither compares with IPv4 ranges (family mismatch) nor
+// parses as IPv6 (dotted quad). Real IPv6 peers match.
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+
+function ip(...args: string[]): void {
+  execFileSync("ip", args, { stdio: ["ignore", "ignore", "pipe"] });
+}
+
+export interface PodNet {
+  readonly netns: string;
+  readonly ip: string;
+}
+
+export class PodNetwork {
+  private readonly tag = randomBytes(3).toString("hex");
+  readonly bridge = `mwbr${this.tag}`;
+  /** A /64 in fd00::/8 picked at random, so concurrent runs do not share routes. */
+  private readonly prefix = `fd${randomBytes(1).toString("hex")}:${randomBytes(2).toString("hex")}:${randomBytes(2).toString("hex")}::`;
+  readonly gateway = `${this.prefix}1`;
+  private readonly pods: PodNet[] = [];
+
+  constructor() {
+    ip("link", "add", this.bridge, "type", "bridge");
+    // nodad: usable at once, no duplicate address detection delay.
+    ip("-6", "addr", "add", `${this.gateway}/64`, "dev", this.bridge, "nodad");
+    ip("link", "set", this.bridge, "up");
+  }
+
+  /** A network namespace with `<prefix><host>` on a veth to the bridge, default route via it. */
+  addPod(host: number): PodNet {
+    const netns = `mw-${this.tag}-${host}`;
+    const hostSide = `mwv${this.tag}${host}`;
+    const address = `${this.prefix}${host}`;
+    ip("netns", "add", netns);
+    ip("link", "add", hostSide, "type", "veth", "peer", "name", "eth0", "netns", netns);
+    ip("link", "set", hostSide, "master", this.bridge, "up");
+    ip("-n", netns, "-6", "addr", "add", `${address}/64`, "dev", "eth0", "nodad");
+    ip("-n", netns, "link", "set", "lo", "up");
+    ip("-n", netns, "link", "set", "eth0", "up");
+    ip("-n", netns, "-6", "route", "add", "default", "via", this.gateway);
+    const pod = { netns, ip: address };
+    this.pods.push(pod);
+    return pod;
+  }
+
+  /** argv that runs a command in the pod's network namespace. */
+  enter(pod: PodNet): string[] {
+    return ["nsenter", `--net=/run/netns/${pod.netns}`];
+  }
+
+  /** `[addr]:port`, as gRPC and meshward's listener names spell an IPv6 socket address. */
+  static hostPort(address: string, port: number): string {
+    return `[${address}]:${port}`;
+  }
+
+  close(): void {
+    for (const p of this.pods.splice(0)) {
+      try {
+        ip("netns", "del", p.netns); // takes its veth end, and so the pair
+      } catch {
+        // already gone
+      }
+    }
+    try {
+      ip("link", "del", this.bridge);
+    } catch {
+      // already gone
+    }
+  }
+}
