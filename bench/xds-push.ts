@@ -90,10 +90,10 @@ async function main(): Promise<void> {
   const setupBytes = bytesCounter.get();
   // Let the initial pushes' buffers drain before measuring steady memory.
   await new Promise((r) => setTimeout(r, 1000));
-  const rssSynced = process.memoryUsage().rss;
+  const { rss: rssSynced, heapUsed, external } = process.memoryUsage();
   console.log(
     `xds-push: setup ${round((performance.now() - setupStart) / 1000)} s, ${setupBytes} bytes sent, RSS ${rssSynced} bytes ` +
-      `(${Math.round((rssSynced - rssBase) / proxies)} bytes per connected proxy over the idle server's ${rssBase})`,
+      `(${Math.round((rssSynced - rssBase) / proxies)} bytes per connected proxy over the idle server's ${rssBase}; JS heap ${heapUsed}, external ${external})`,
   );
 
   const profile = process.env["XDS_PUSH_PROFILE"] ? await startProfile() : undefined;
