@@ -1,0 +1,155 @@
+// The mesh side of the ResourceProvider contract: snapshots in, encoded resources out.
+//
+// Encode once, at three levels:
+//  - proxies of one flavour, namespace and DNS domain share the outbound part (the bulk: clusters,
+//    endpoints, routes, outbound listeners), maps included;
+//  - proxies that translate identically (same flavour, namespace, DNS domain, identity, labels and
+//    served ports; IPs too for gRPC, whose server listener names carry them) share one result
+//    per snapshot generation: the same Map of the same EncodedResource objects;
+//  - each planned resource has a key naming its inputs (content digests), so a resource whose
+//    inputs did not change keeps its bytes and version across groups and across snapshots.
+// A resource is built and serialized (toBinary) only on a key miss.
+import { toBinary } from "@bufbuild/protobuf";
+import type { Proxy } from "../model/proxy.js";
+import { emptySnapshot, type MeshSnapshot } from "../model/snapshot.js";
+import { snapshotChange } from "../model/changes.js";
+import { dnsDomain } from "../translate/common.js";
+import { outboundKey, translateInbound, translateOutbound, type PlannedResource, type ProxyResources } from "../translate/index.js";
+import { encodedResource } from "../xds/resource.js";
+import { OverlayMap } from "./overlay-map.js";
+import { TypeUrl, type EncodedResource, type ProxyChange, type ResourceProvider } from "../xds/types.js";
+
+type TypedResources = ReadonlyMap<TypeUrl, ReadonlyMap<string, EncodedResource>>;
+
+export interface ProviderStats {
+  readonly generation: number;
+  /** Resources built and serialized since start. */
+  readonly encodes: number;
+  /** Planned resources served from the key cache since start. */
+  readonly reused: number;
+  /** Distinct proxy groups translated for the current generation. */
+  readonly groups: number;
+}
+
+export class MeshResourceProvider implements ResourceProvider {
+  private current: MeshSnapshot = emptySnapshot;
+  private groups = new Map<string, TypedResources>();
+  /** Outbound resources by outboundKey (flavour, namespace, DNS domain), for this generation. */
+  private outbound = new Map<string, TypedResources>();
+  private encoded = new Map<string, EncodedResource>();
+  private previousEncoded = new Map<string, EncodedResource>();
+  /** IP -> the services (and target ports) it serves, for grouping proxies. */
+  private targetsByIp = new Map<string, string>();
+  private readonly listeners = new Set<(change: ProxyChange) => void>();
+  private readonly keys = new WeakMap<Proxy, { generation: number; key: string }>();
+  private encodes = 0;
+  private reused = 0;
+
+  get snapshot(): MeshSnapshot {
+    return this.current;
+  }
+
+  stats(): ProviderStats {
+    return { generation: this.current.generation, encodes: this.encodes, reused: this.reused, groups: this.groups.size };
+  }
+
+  /** Installs a new snapshot and tells listeners which proxies it touches (if any). */
+  update(next: MeshSnapshot): ProxyChange | undefined {
+    const change = snapshotChange(this.current, next);
+    this.current = next;
+    this.groups = new Map();
+    this.outbound = new Map();
+    // Keep the last used generation's encodings one more round: unchanged resources are found
+    // there. A generation nobody asked about does not rotate (it would drop everything).
+    if (this.encoded.size > 0) {
+      this.previousEncoded = this.encoded;
+      this.encoded = new Map();
+    }
+    this.targetsByIp = indexTargets(next);
+    if (change !== undefined) for (const l of this.listeners) l(change);
+    return change;
+  }
+
+  onChange(listener: (change: ProxyChange) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  resources(proxy: Proxy, typeUrl: TypeUrl): ReadonlyMap<string, EncodedResource> {
+    // A stream asks for several types in a row with the same Proxy object: remember its key.
+    let memo = this.keys.get(proxy);
+    if (memo === undefined || memo.generation !== this.current.generation) {
+      memo = { generation: this.current.generation, key: this.groupKey(proxy) };
+      this.keys.set(proxy, memo);
+    }
+    const key = memo.key;
+    let group = this.groups.get(key);
+    if (group === undefined) {
+      group = this.encodeAll(proxy);
+      this.groups.set(key, group);
+    }
+    return group.get(typeUrl) ?? new Map();
+  }
+
+  /** Everything translation reads from a proxy, and nothing else. */
+  private groupKey(proxy: Proxy): string {
+    const labels = Object.keys(proxy.labels).sort().map((k) => `${k}=${proxy.labels[k]}`).join(",");
+    const targets = proxy.ips.map((ip) => this.targetsByIp.get(ip) ?? "").join(";");
+    const ips = proxy.flavour === "grpc" ? proxy.ips.join(",") : "";
+    return [proxy.flavour, proxy.type, proxy.namespace, dnsDomain(proxy), proxy.serviceAccount, labels, targets, ips].join("|");
+  }
+
+  private encodeMap(resources: ProxyResources): TypedResources {
+    const out = new Map<TypeUrl, Map<string, EncodedResource>>();
+    for (const [typeUrl, planned] of resources) {
+      const byName = new Map<string, EncodedResource>();
+      for (const p of planned) byName.set(p.name, this.encode(p));
+      out.set(typeUrl, byName);
+    }
+    return out;
+  }
+
+  /** The namespace-wide outbound part (shared, maps included) plus this group's inbound part. */
+  private encodeAll(proxy: Proxy): TypedResources {
+    const ok = outboundKey(proxy);
+    let outbound = this.outbound.get(ok);
+    if (outbound === undefined) {
+      outbound = this.encodeMap(translateOutbound(this.current, proxy));
+      this.outbound.set(ok, outbound);
+    }
+    const inbound = this.encodeMap(translateInbound(this.current, proxy));
+    const out = new Map(outbound);
+    for (const [typeUrl, own] of inbound) {
+      if (own.size > 0) out.set(typeUrl, new OverlayMap(outbound.get(typeUrl) ?? new Map(), own));
+    }
+    return out;
+  }
+
+  private encode(p: PlannedResource): EncodedResource {
+    const key = `${p.typeUrl}\u0000${p.name}\u0000${p.key}`;
+    let r = this.encoded.get(key);
+    if (r === undefined) {
+      r = this.previousEncoded.get(key);
+      if (r === undefined) {
+        const { schema, message } = p.build();
+        r = encodedResource(p.typeUrl, p.name, toBinary(schema, message));
+        this.encodes++;
+      } else {
+        this.reused++;
+      }
+      this.encoded.set(key, r);
+    } else {
+      this.reused++;
+    }
+    return r;
+  }
+}
+
+/** What each IP serves, as a string: proxies with equal strings have equal inbound targets. */
+function indexTargets(snapshot: MeshSnapshot): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [ip, list] of snapshot.endpointsByIp) {
+    out.set(ip, list.map(({ service, endpoint }) => `${service.key}@${service.digest}:${Object.values(endpoint.targetPorts).join("/")}`).sort().join(","));
+  }
+  return out;
+}

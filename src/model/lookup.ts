@@ -1,0 +1,78 @@
+// Questions translators ask of a snapshot on behalf of one proxy, answered the way istiod's
+// SidecarScope and PushContext answer them (visibility by exportTo, DestinationRule lookup).
+import type { Proxy } from "./proxy.js";
+import type { ServicePortSpec } from "./service-entry.js";
+import type { DestinationRule, MeshSnapshot, Service, ServiceEndpoint } from "./snapshot.js";
+
+/** exportTo semantics: `*` everyone, `.` own namespace, otherwise the named namespaces. */
+export function isExportedTo(exportTo: readonly string[], ownerNamespace: string, namespace: string): boolean {
+  return exportTo.some((e) => e === "*" || e === namespace || (e === "." && ownerNamespace === namespace));
+}
+
+/**
+ * The services a proxy in `namespace` sees, one per hostname: its own namespace's declaration
+ * wins a hostname clash, otherwise the first by namespace (Istio picks the oldest).
+ */
+export function visibleServices(snapshot: MeshSnapshot, namespace: string): Service[] {
+  const out = new Map<string, Service>();
+  for (const s of snapshot.services) {
+    if (!isExportedTo(s.exportTo, s.namespace, namespace)) continue;
+    const seen = out.get(s.hostname);
+    if (seen === undefined || (seen.namespace !== namespace && s.namespace === namespace)) out.set(s.hostname, s);
+  }
+  return [...out.values()];
+}
+
+/** The DR hosts that can match `hostname`: itself, then `*.suffix` patterns, most specific first, then `*`. */
+function hostPatterns(hostname: string): string[] {
+  const out = [hostname];
+  for (let i = hostname.indexOf("."); i >= 0; i = hostname.indexOf(".", i + 1)) out.push(`*${hostname.slice(i)}`);
+  out.push("*");
+  return out;
+}
+
+/**
+ * The DestinationRule for a service as seen from `namespace`: the proxy's namespace first, then
+ * the service's, then the root namespace; within one, the most specific host wins.
+ */
+export function destinationRuleFor(snapshot: MeshSnapshot, namespace: string, service: Service): DestinationRule | undefined {
+  if (snapshot.destinationRulesByHost.size === 0) return undefined;
+  const candidates = hostPatterns(service.hostname).flatMap((h) =>
+    (snapshot.destinationRulesByHost.get(h) ?? []).filter((dr) => isExportedTo(dr.spec.exportTo, dr.namespace, namespace)),
+  );
+  for (const ns of [namespace, service.namespace, snapshot.mesh.rootNamespace]) {
+    const first = candidates.find((dr) => dr.namespace === ns);
+    if (first !== undefined) return first;
+  }
+  return undefined;
+}
+
+/** An inbound target: a service port this proxy serves, and the port it listens on. */
+export interface ServiceTarget {
+  readonly service: Service;
+  readonly port: ServicePortSpec;
+  readonly endpoint: ServiceEndpoint;
+  readonly targetPort: number;
+}
+
+/** The service ports whose endpoints carry one of the proxy's IPs, sorted by target port. */
+export function serviceTargets(snapshot: MeshSnapshot, proxy: Pick<Proxy, "ips">): ServiceTarget[] {
+  const out: ServiceTarget[] = [];
+  for (const ip of new Set(proxy.ips)) {
+    for (const { service, endpoint } of snapshot.endpointsByIp.get(ip) ?? []) {
+      for (const port of service.ports) {
+        out.push({ service, port, endpoint, targetPort: endpoint.targetPorts[port.number] ?? port.number });
+      }
+    }
+  }
+  return out.sort((a, b) => a.targetPort - b.targetPort || (a.service.key < b.service.key ? -1 : 1));
+}
+
+export function labelsMatch(selector: Readonly<Record<string, string>>, labels: Readonly<Record<string, string>>): boolean {
+  return Object.entries(selector).every(([k, v]) => labels[k] === v);
+}
+
+/** The service's endpoints in a subset (all endpoints without one). */
+export function subsetEndpoints(service: Service, subsetLabels: Readonly<Record<string, string>> | undefined): readonly ServiceEndpoint[] {
+  return subsetLabels === undefined ? service.endpoints : service.endpoints.filter((e) => labelsMatch(subsetLabels, e.labels));
+}

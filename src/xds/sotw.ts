@@ -1,0 +1,102 @@
+// State-of-the-world streams (xds-protocol.md §1). LDS and CDS responses carry the full
+// subscribed set (absence means deletion); RDS, EDS and SDS carry only what the client lacks.
+// Nothing is re-sent after an ACK, and after a NACK the rejected set is held: `sent` keeps what
+// was sent, so only a change in the provider's resources for this proxy produces a new response.
+import type { DiscoveryRequest } from "../gen/envoy/service/discovery/v3/discovery_pb.js";
+import { PushOrder, TypeUrl, type EncodedResource } from "./types.js";
+import { assembleSotwResponse } from "./wire.js";
+import { XdsStream, type StreamContext, type StreamHost, type TypeState } from "./stream.js";
+
+/** Types whose SotW responses must hold every subscribed resource. */
+export function isFullStateType(typeUrl: string): boolean {
+  return typeUrl === TypeUrl.Listener || typeUrl === TypeUrl.Cluster;
+}
+
+export class SotwStream extends XdsStream {
+  readonly protocol = "sotw";
+
+  constructor(host: StreamHost, ctx: StreamContext) {
+    super(host, ctx);
+  }
+
+  handle(typeUrl: TypeUrl, req: DiscoveryRequest): void {
+    const t = this.state(typeUrl);
+    const first = !t.sub.isRequested;
+    const ack = this.acknowledge(t, req.responseNonce, req.errorDetail);
+    const changed = t.sub.replace(req.resourceNames);
+    if (ack === "stale") {
+      // Not answered (only the latest request matters) but its names are kept, and the next
+      // current request answers them (envoy #10363).
+      if (changed) t.dirty = true;
+      return;
+    }
+    if (changed || t.dirty) {
+      t.dirty = false;
+      t.computedFrom = undefined;
+      this.respond(t, first);
+    }
+  }
+
+  push(): void {
+    let clustersChanged = false;
+    for (const typeUrl of PushOrder) {
+      const t = this.types.get(typeUrl);
+      if (t === undefined || !t.sub.isRequested) continue;
+      // A changed cluster is re-warmed by Envoy and waits for its endpoints; send them again even
+      // if unchanged (java-control-plane PR #131).
+      if (typeUrl === TypeUrl.ClusterLoadAssignment && clustersChanged) {
+        t.sent.clear();
+        t.computedFrom = undefined;
+      }
+      t.dirty = false;
+      const sent = this.respond(t, false);
+      if (typeUrl === TypeUrl.Cluster && sent) clustersChanged = true;
+    }
+  }
+
+  /** Sends what the client lacks; `force` sends even an unchanged full-state set. Returns whether it sent. */
+  private respond(t: TypeState, force: boolean): boolean {
+    const available = this.host.provider.resources(this.proxy, t.typeUrl);
+    if (!force && available === t.computedFrom) return false;
+    t.computedFrom = available;
+    let send: EncodedResource[];
+    if (isFullStateType(t.typeUrl)) {
+      if (!force) {
+        let same = true;
+        let count = 0;
+        t.sub.forEachSelected(available, (r) => {
+          count++;
+          return (same = t.sent.get(r.name) === r.version);
+        });
+        if (same && count === t.sent.size) return false;
+      }
+      send = t.sub.select(available);
+      t.sent.clear();
+      for (const r of send) t.sent.set(r.name, r.version);
+    } else {
+      const before = t.sent.size;
+      let held = 0;
+      send = [];
+      t.sub.forEachSelected(available, (r) => {
+        const v = t.sent.get(r.name);
+        if (v !== undefined) held++;
+        if (v !== r.version) send.push(r);
+      });
+      // Forget what is no longer wanted or offered, so that it is sent again if it comes back.
+      if (held !== before) for (const name of t.sent.keys()) if (!t.sub.wants(name) || !available.has(name)) t.sent.delete(name);
+      for (const r of send) t.sent.set(r.name, r.version);
+      if (send.length === 0) return false;
+    }
+    const version = this.host.nextVersion();
+    const nonce = this.nextNonce();
+    const bytes = assembleSotwResponse({ versionInfo: version, resources: send, typeUrl: t.typeUrl, nonce });
+    this.send(
+      t,
+      bytes,
+      version,
+      nonce,
+      send.map((r) => r.name),
+    );
+    return true;
+  }
+}
