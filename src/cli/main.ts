@@ -10,6 +10,8 @@ const commands: Record<string, () => Promise<Command>> = {
   quarantine: async () => (await import("./quarantine.js")).quarantineCommand,
   risk: async () => (await import("./risk.js")).riskCommand,
   events: async () => (await import("./events.js")).eventsCommand,
+  token: async () => (await import("./token.js")).tokenCommand,
+  "workload-certs": async () => (await import("./workload-certs.js")).workloadCertsCommand,
 };
 
 function usage(): string {
