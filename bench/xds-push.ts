@@ -98,6 +98,11 @@ async function main(): Promise<void> {
   const profile = process.env["XDS_PUSH_PROFILE"] ? await startProfile() : undefined;
   // The change: one new endpoint for service 0, which every sidecar's outbound clusters include.
   const converged = new Map<string, number>();
+  const pushedAt: number[] = [];
+  const pushToAck: number[] = [];
+  xds.on("push", (e) => {
+    if (e.typeUrl === TypeUrl.ClusterLoadAssignment && e.names.includes(changedName)) pushedAt.push(e.timeMs - t0);
+  });
   const cpu0 = process.cpuUsage();
   const bytes0 = bytesCounter.get();
   let changedName = "";
@@ -106,6 +111,7 @@ async function main(): Promise<void> {
     xds.on("ack", (e) => {
       if (e.typeUrl !== TypeUrl.ClusterLoadAssignment || e.timeMs < t0 || !e.names.includes(changedName) || converged.has(e.proxyId)) return;
       converged.set(e.proxyId, e.timeMs - t0);
+      pushToAck.push(e.latencyMs);
       if (converged.size === proxies) resolve();
     });
   });
@@ -128,6 +134,11 @@ async function main(): Promise<void> {
     bytesSent,
     nacks,
   };
+  pushToAck.sort((a, b) => a - b);
+  console.log(
+    `xds-push: the server pushed the change to ${pushedAt.length} streams between ${round(pushedAt[0] ?? NaN)} and ${round(pushedAt[pushedAt.length - 1] ?? NaN)} ms; ` +
+      `push-to-ACK p50 ${round(percentile(pushToAck, 50))} ms, p99 ${round(percentile(pushToAck, 99))} ms`,
+  );
   console.log(`xds-push: convergence includes the ${DEFAULT_DEBOUNCE_MS} ms debounce; cpuSeconds and bytesSent are the server's during the change`);
   for (const c of children) c.send({ stop: true });
   xds.close();

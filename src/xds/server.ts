@@ -13,7 +13,7 @@ import type { ProxyStatus, XdsAckEvent, XdsEvent, XdsNackEvent, XdsPushEvent } f
 import { typeShortName } from "./resource.js";
 import { SotwStream } from "./sotw.js";
 import { DeltaStream } from "./delta.js";
-import type { StreamHost, XdsStream } from "./stream.js";
+import type { StreamContext, StreamHost, XdsStream } from "./stream.js";
 import { addDiscoveryService, discoveryServices } from "./services.js";
 
 export type { ProxyStatus, TypeStatus, XdsEvent, XdsAckEvent, XdsNackEvent, XdsPushEvent } from "./events.js";
@@ -153,13 +153,18 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
         this.log(`xds: NACK from proxy ${e.proxyId} for ${labels.type} version ${e.version} nonce ${e.nonce}: ${e.error}`);
         break;
     }
-    // A failing listener (audit store, risk engine) must not break the stream that produced the event.
+    if (e.kind === "push") this.notify("push", e);
+    else if (e.kind === "ack") this.notify("ack", e);
+    else this.notify("nack", e);
+  }
+
+  /** Emits to listeners; a failing listener (audit store, risk engine) must not break a stream. */
+  private notify<K extends keyof XdsServerEvents>(event: K, ...args: XdsServerEvents[K]): void {
     try {
-      if (e.kind === "push") this.emit("push", e);
-      else if (e.kind === "ack") this.emit("ack", e);
-      else this.emit("nack", e);
+      // The untyped emit: TypeScript cannot relate a generic K to EventEmitter's conditional args.
+      EventEmitter.prototype.emit.call(this, event, ...args);
     } catch (err) {
-      this.log(`xds: ${e.kind} listener failed: ${err instanceof Error ? err.message : String(err)}`);
+      this.log(`xds: ${event} listener failed: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
 
@@ -167,7 +172,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
     call: grpc.ServerDuplexStream<Req, Buffer>,
     service: string,
     serviceType: TypeUrl | undefined,
-    make: (host: StreamHost, ctx: ConstructorParameters<typeof SotwStream>[1]) => XdsStream & { handle(t: TypeUrl, r: Req): void },
+    make: (host: StreamHost, ctx: StreamContext) => XdsStream & { handle(t: TypeUrl, r: Req): void },
   ): void {
     let stream: (XdsStream & { handle(t: TypeUrl, r: Req): void }) | undefined;
     let ended = false;
@@ -179,7 +184,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
       ended = true;
       if (stream && this.streams.delete(id)) {
         this.m.connected.dec();
-        this.emit("disconnect", stream.status());
+        this.notify("disconnect", stream.status());
       }
       if (err) call.emit("error", err);
       else call.end();
@@ -207,7 +212,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
           stream = make(this.host, { ...ctx, write: (b) => void call.write(b) });
           this.streams.set(id, { stream, end });
           this.m.connected.inc();
-          this.emit("connect", stream.status());
+          this.notify("connect", stream.status());
           for (const r of queued.splice(0)) if (!ended) dispatch(stream, r);
         })
         .catch((err: unknown) => {
@@ -269,7 +274,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
     }
     this.pushing = false;
     if (this.pending.length > 0 && !this.closed) this.timer = setTimeout(() => void this.flush(), this.debounceMs);
-    this.emit("flushed");
+    this.notify("flushed");
   }
 }
 

@@ -240,4 +240,14 @@ describe("xds SotW protocol", () => {
     assert.equal(gauge.get(), 0);
     assert.match(f.h.metrics.render(), /meshward_xds_pushes_total\{type="cds"\} 1/);
   });
+  it("keeps serving when an event listener throws, and logs it", async () => {
+    f.h.xds.on("push", () => {
+      throw new Error("audit store down");
+    });
+    const s = f.client.sotw(sidecarNode());
+    const r = await first(s, CDS, []);
+    s.ack(r);
+    await expectQuiet(s);
+    assert.ok(f.h.logs.some((l) => l.includes("push listener failed: audit store down")), f.h.logs.join("\n"));
+  });
 });
