@@ -6,6 +6,7 @@ import { type FieldProblems } from "./fields.js";
 import { parseServiceEntry } from "./service-entry.js";
 import { parseWorkloadEntry } from "./workload-entry.js";
 import { parseDestinationRule } from "./destination-rule.js";
+import { peerAuthenticationKind } from "./peer-authentication.js";
 
 export interface KindHandler {
   /** API groups/versions accepted for this kind (`group/version`). */
@@ -20,4 +21,5 @@ export const kindHandlers: Readonly<Record<string, KindHandler>> = {
   ServiceEntry: { apiVersions: networking, parse: (s, p) => parseServiceEntry(s, p) },
   WorkloadEntry: { apiVersions: networking, parse: (s, p) => parseWorkloadEntry(s, p) },
   DestinationRule: { apiVersions: networking, parse: (s, p) => parseDestinationRule(s, p) },
+  PeerAuthentication: peerAuthenticationKind,
 };

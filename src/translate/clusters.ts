@@ -106,10 +106,10 @@ const http2Options = {
 
 function buildOutboundCluster(scope: TranslationScope, plan: OutboundClusterPlan): ClusterInit {
   const trafficPolicy = effectiveTrafficPolicy(plan.rule?.spec, plan.port.number, plan.subset || undefined);
-  const ctx: UpstreamContext = { ...scope, service: plan.service, port: plan.port, subset: plan.subset, clusterName: plan.name, trafficPolicy };
-  const transportSocket = upstreamTransportSocket(ctx);
+  const ctx: UpstreamContext = { ...scope, service: plan.service, port: plan.port, subset: plan.subset, clusterName: plan.name, trafficPolicy, discovery: plan.discovery };
+  const tls = upstreamTransportSocket(ctx);
   const lb = loadBalancing(trafficPolicy.loadBalancer, scope.proxy.flavour);
-  const c: ClusterInit = { name: plan.name, ...(transportSocket ? { transportSocket } : {}) };
+  const c: ClusterInit = { name: plan.name, ...tls };
   if (scope.proxy.flavour === "grpc") {
     return { ...c, clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.EDS }, edsClusterConfig: { serviceName: plan.name, edsConfig: adsConfigSource() }, ...(lb === "passthrough" ? {} : lb) };
   }

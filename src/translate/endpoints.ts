@@ -12,6 +12,7 @@ import { outboundClusterPlans } from "./clusters.js";
 import { subsetEndpoints } from "../model/lookup.js";
 import { stableJson } from "../model/digest.js";
 import { TypeUrl } from "../xds/types.js";
+import { endpointTlsMetadata } from "./mtls-upstream.js";
 
 export interface LoadAssignmentOptions {
   /** Keep only IP-literal endpoints (EDS for proxyless gRPC; Envoy EDS too, which cannot resolve). */
@@ -30,7 +31,7 @@ export function loadAssignment(
   servicePort: number,
   opts: LoadAssignmentOptions,
 ): ClusterLoadAssignment {
-  const byLocality = new Map<string, { locality: ReturnType<typeof localityOf>; weight: number; eps: { address: string; port: number; weight: number }[] }>();
+  const byLocality = new Map<string, { locality: ReturnType<typeof localityOf>; weight: number; eps: { address: string; port: number; weight: number; labels: Readonly<Record<string, string>> }[] }>();
   const seen = new Set<string>();
   for (const e of endpoints) {
     if (opts.ipOnly && isIP(e.address) === 0) continue;
@@ -42,7 +43,7 @@ export function loadAssignment(
     const k = `${locality.region}/${locality.zone}/${locality.subZone}`;
     const group = byLocality.get(k) ?? { locality, weight: 0, eps: [] };
     group.weight += e.weight;
-    group.eps.push({ address: e.address, port, weight: e.weight });
+    group.eps.push({ address: e.address, port, weight: e.weight, labels: e.labels });
     byLocality.set(k, group);
   }
   const localities: MessageInitShape<typeof LocalityLbEndpointsSchema>[] = [...byLocality.keys()].sort().map((k) => {
@@ -51,10 +52,14 @@ export function loadAssignment(
       locality: g.locality,
       // uint32 in Envoy; clamp so a large sum of weights cannot overflow into a NACK.
       loadBalancingWeight: Math.min(g.weight, 4294967295),
-      lbEndpoints: g.eps.map((ep) => ({
-        hostIdentifier: { case: "endpoint" as const, value: { address: socketAddress(ep.address, ep.port) } },
-        loadBalancingWeight: ep.weight,
-      })),
+      lbEndpoints: g.eps.map((ep) => {
+        const metadata = endpointTlsMetadata(ep.labels);
+        return {
+          hostIdentifier: { case: "endpoint" as const, value: { address: socketAddress(ep.address, ep.port) } },
+          loadBalancingWeight: ep.weight,
+          ...(metadata ? { metadata } : {}),
+        };
+      }),
     };
   });
   return create(ClusterLoadAssignmentSchema, { clusterName, endpoints: localities });

@@ -4,13 +4,13 @@
 // AuthorizationPolicy. Whatever they read must come from the snapshot (whose mesh and `others`
 // digests are part of every cache key), never from elsewhere.
 import type { Filter } from "../gen/envoy/config/listener/v3/listener_components_pb.js";
-import type { TransportSocket } from "../gen/envoy/config/core/v3/base_pb.js";
 import type { HttpFilter } from "../gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js";
 import type { ServiceTarget } from "../model/lookup.js";
 import type { Service } from "../model/snapshot.js";
 import type { ServicePortSpec } from "../model/service-entry.js";
 import type { TrafficPolicy } from "../model/destination-rule.js";
 import type { TranslationScope } from "./common.js";
+import { clusterTls, type ClusterTls } from "./mtls-upstream.js";
 
 /** One inbound filter chain: a port this proxy serves for a service. */
 export interface InboundChainContext extends TranslationScope {
@@ -24,6 +24,8 @@ export interface UpstreamContext extends TranslationScope {
   readonly subset: string;
   readonly clusterName: string;
   readonly trafficPolicy: Omit<TrafficPolicy, "portLevelSettings">;
+  /** How the cluster finds endpoints (auto-mTLS cannot choose per endpoint on ORIGINAL_DST). */
+  readonly discovery?: "EDS" | "STRICT_DNS" | "LOGICAL_DNS" | "ORIGINAL_DST";
 }
 
 /** HTTP filters placed before the router on an inbound HTTP chain (authorization: RBAC, ext_authz). */
@@ -36,12 +38,11 @@ export function inboundNetworkFilters(_ctx: InboundChainContext): Filter[] {
   return [];
 }
 
-/** The downstream TLS of an inbound chain (PeerAuthentication); undefined = plaintext. */
-export function inboundTransportSocket(_ctx: InboundChainContext): TransportSocket | undefined {
-  return undefined;
-}
-
-/** The upstream TLS of an outbound cluster (DestinationRule tls, auto-mTLS); undefined = plaintext. */
-export function upstreamTransportSocket(_ctx: UpstreamContext): TransportSocket | undefined {
-  return undefined;
+/**
+ * The upstream TLS of an outbound cluster (DestinationRule tls, auto-mTLS): a transport socket, or
+ * per-endpoint socket matches; empty = plaintext. The inbound side's TLS is part of the chain
+ * layout (mtls-inbound.ts), since PeerAuthentication decides how many chains a port gets.
+ */
+export function upstreamTransportSocket(ctx: UpstreamContext): ClusterTls {
+  return clusterTls(ctx);
 }
