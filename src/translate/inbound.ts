@@ -114,8 +114,11 @@ export function grpcInboundChain(scope: TranslationScope, target: ServiceTarget)
   const ctx: InboundChainContext = { ...scope, target };
   const transportSocket = grpcServerMode(scope.snapshot, scope.proxy, target.targetPort) === "STRICT" ? grpcDownstreamTls() : undefined;
   const suffix = transportSocket ? "mtls" : "plaintext";
+  // The stat prefix names the mode on purpose: grpc-js-xds 1.14 compares listener updates by filter
+  // bytes and misses a transport-socket-only change, so a STRICT <-> PERMISSIVE switch would never
+  // reach a running server if the HCM bytes stayed equal.
   const hcm = httpConnectionManager(
-    `inbound_${target.targetPort}`,
+    `inbound_${target.targetPort}_${suffix}`,
     {
       inline: {
         name: "inbound",
