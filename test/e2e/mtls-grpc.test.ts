@@ -17,26 +17,18 @@ import { startControlPlane, type ControlPlane } from "../../src/mesh/control-pla
 import { grpcXdsBootstrap } from "../../src/ca/grpc-bootstrap.js";
 import { uriSans } from "../../src/security/certificate-authenticator.js";
 import { bootstrapOption, echoService, eventually, freePort } from "../support/proxyless.js";
+import { echoHost, serviceEntry } from "../support/echo-config.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 const meshward = join(root, "bin/meshward");
-const host = "echo.default.svc.cluster.local";
+const host = echoHost;
 const identity = (b: Buffer): Buffer => b;
 /** Short enough that several rotations happen during the test (renewal at half of it). */
 const CERT_TTL = "8s";
 
 function config(port: number, mode: "STRICT" | "PERMISSIVE"): string {
-  return `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: echo, namespace: default}
-spec:
-  hosts: [${host}]
-  ports: [{number: 7070, name: grpc, protocol: GRPC}]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  endpoints:
-  - {address: 127.0.0.1, ports: {grpc: ${port}}, serviceAccount: server, labels: {app: echo}}
----
+  const endpoints = `  endpoints:\n  - {address: 127.0.0.1, ports: {grpc: ${port}}, serviceAccount: server, labels: {app: echo}}\n`;
+  return `${serviceEntry(endpoints)}---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {name: echo, namespace: default}
