@@ -3,7 +3,7 @@
 // (outbound|8080||host EDS clusters with Istio mTLS transport-socket matches, inbound|8080||,
 // virtualOutbound/virtualInbound, 0.0.0.0_8080 with RDS "8080") and built with the generated
 // types. As in the real cache, each resource is encoded once and shared by every proxy that gets it.
-import { create, toBinary, type JsonObject } from "@bufbuild/protobuf";
+import { create, toBinary, type JsonObject, type MessageInitShape } from "@bufbuild/protobuf";
 import { anyPack } from "@bufbuild/protobuf/wkt";
 import { ClusterSchema, Cluster_DiscoveryType, Cluster_LbPolicy, type Cluster } from "../src/gen/envoy/config/cluster/v3/cluster_pb.js";
 import { ClusterLoadAssignmentSchema } from "../src/gen/envoy/config/endpoint/v3/endpoint_pb.js";
@@ -13,14 +13,14 @@ import { RouteConfigurationSchema, type RouteConfiguration } from "../src/gen/en
 import { HttpConnectionManagerSchema, type HttpConnectionManager } from "../src/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js";
 import { RouterSchema } from "../src/gen/envoy/extensions/filters/http/router/v3/router_pb.js";
 import { TcpProxySchema } from "../src/gen/envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy_pb.js";
-import { UpstreamTlsContextSchema, DownstreamTlsContextSchema } from "../src/gen/envoy/extensions/transport_sockets/tls/v3/tls_pb.js";
 import {
+  UpstreamTlsContextSchema,
+  DownstreamTlsContextSchema,
   CommonTlsContextSchema,
   CommonTlsContext_CombinedCertificateValidationContextSchema,
   type CommonTlsContext,
 } from "../src/gen/envoy/extensions/transport_sockets/tls/v3/tls_pb.js";
 import { ApiVersion } from "../src/gen/envoy/config/core/v3/config_source_pb.js";
-import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { Proxy } from "../src/model/proxy.js";
 import { encodedResource } from "../src/xds/resource.js";
 import { TypeUrl, type EncodedResource, type ProxyChange, type ResourceProvider } from "../src/xds/types.js";

@@ -23,6 +23,7 @@ import type { CertificateAuthority } from "../ca/authority.js";
 import { TypeUrl } from "../xds/types.js";
 import { ProxyAdmission } from "./proxy-admission.js";
 import { TypeRoutedProvider } from "./type-routed-provider.js";
+import { listenHttp, monitoringHandler, splitHostPort } from "./monitoring.js";
 
 export interface ControlPlaneOptions {
   readonly configDir: string;
@@ -57,23 +58,6 @@ export interface ControlPlane {
   readonly source: FileSource;
   readonly grpcServer: grpc.Server;
   stop(): Promise<void>;
-}
-
-function splitHostPort(address: string): { host: string; port: number } {
-  const m = /^\[?([^\]]*)\]?:(\d+)$/.exec(address);
-  if (m === null) throw new Error(`"${address}" is not host:port`);
-  return { host: m[1]!, port: Number(m[2]) };
-}
-
-function listenHttp(server: HttpServer, address: string): Promise<string> {
-  const { host, port } = splitHostPort(address);
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => {
-      const a = server.address();
-      resolve(typeof a === "object" && a !== null ? `${host}:${a.port}` : address);
-    });
-  });
 }
 
 export async function startControlPlane(opts: ControlPlaneOptions): Promise<ControlPlane> {
@@ -127,50 +111,41 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const grpcServer = new grpc.Server();
   xds.addTo(grpcServer);
   registerCaService(grpcServer, { ca, authenticators });
-  const xdsAddress = await bind(grpcServer, opts.xdsAddress, grpc.ServerCredentials.createInsecure());
   let tlsServer: grpc.Server | undefined;
   let serving: CaServerCredentials | undefined;
+  const closeServers = (): void => {
+    source.stop();
+    xds.close();
+    secrets.close();
+    serving?.close();
+    grpcServer.forceShutdown();
+    tlsServer?.forceShutdown();
+  };
+  let xdsAddress: string;
   let tlsAddress: string | undefined;
-  if (opts.tlsAddress !== undefined) {
-    serving = createCaServerCredentials(ca, opts.caDnsNames ?? []);
-    tlsServer = new grpc.Server();
-    xds.addTo(tlsServer);
-    registerCaService(tlsServer, { ca, authenticators });
-    tlsAddress = await bind(tlsServer, opts.tlsAddress, serving.credentials);
+  try {
+    xdsAddress = await bind(grpcServer, opts.xdsAddress, grpc.ServerCredentials.createInsecure());
+    if (opts.tlsAddress !== undefined) {
+      serving = createCaServerCredentials(ca, opts.caDnsNames ?? []);
+      tlsServer = new grpc.Server();
+      xds.addTo(tlsServer);
+      registerCaService(tlsServer, { ca, authenticators });
+      tlsAddress = await bind(tlsServer, opts.tlsAddress, serving.credentials);
+    }
+  } catch (e) {
+    closeServers();
+    throw e;
   }
 
-  const http = createServer((req, res) => {
-    const path = (req.url ?? "/").split("?")[0];
-    const send = (code: number, type: string, body: string): void => {
-      res.writeHead(code, { "content-type": type });
-      res.end(body);
-    };
-    switch (path) {
-      case "/healthz":
-        return send(200, "text/plain", "ok\n");
-      case "/readyz":
-        return provider.snapshot.generation > 0 ? send(200, "text/plain", "ready\n") : send(503, "text/plain", "no configuration loaded yet\n");
-      case "/metrics":
-        return send(200, "text/plain; version=0.0.4", metrics.render());
-      case "/debug/config": {
-        const s = provider.snapshot;
-        const body = {
-          configDir: opts.configDir,
-          generation: s.generation,
-          errors: s.errors.map(formatConfigError),
-          services: s.services.map((x) => ({ host: x.hostname, namespace: x.namespace, ports: x.ports.map((p) => `${p.number}/${p.protocol}`), endpoints: x.endpoints.length })),
-          destinationRules: s.destinationRules.map((d) => d.ref),
-          others: Object.fromEntries([...s.others].map(([k, v]) => [k, v.length])),
-          proxies: xds.status().length,
-          cache: provider.stats(),
-        };
-        return send(200, "application/json", JSON.stringify(body, null, 2) + "\n");
-      }
-      default:
-        return send(404, "text/plain", "not found\n");
-    }
-  });
-  const monitoringAddress = await listenHttp(http, opts.monitoringAddress);
+  let http: HttpServer;
+  let monitoringAddress: string;
+  try {
+    http = createServer(monitoringHandler({ provider, xds, metrics, configDir: opts.configDir }));
+    monitoringAddress = await listenHttp(http, opts.monitoringAddress);
+  } catch (e) {
+    closeServers();
+    throw e;
+  }
   log(`meshward: serving xDS on ${xdsAddress}, monitoring on http://${monitoringAddress}, config from ${opts.configDir}`);
   log(`meshward: CA for trust domain ${ca.trustDomain} on ${xdsAddress} (plaintext)${tlsAddress ? `, xDS + CA over TLS on ${tlsAddress}` : ""}`);
 

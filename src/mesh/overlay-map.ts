@@ -4,8 +4,8 @@ export class OverlayMap<K, V> implements ReadonlyMap<K, V> {
   readonly size: number;
 
   constructor(
-    private readonly base: ReadonlyMap<K, V>,
-    private readonly own: ReadonlyMap<K, V>,
+    readonly base: ReadonlyMap<K, V>,
+    readonly own: ReadonlyMap<K, V>,
   ) {
     let size = base.size;
     for (const k of own.keys()) if (!base.has(k)) size++;

@@ -36,6 +36,10 @@ export class MeshResourceProvider implements ResourceProvider {
   private groups = new Map<string, TypedResources>();
   /** Outbound resources by outboundKey (flavour, namespace, DNS domain), for this generation. */
   private outbound = new Map<string, TypedResources>();
+  /** The last generation's maps that were asked for: an unchanged map is handed out again as the
+   * same object, which the xDS server takes as "nothing to send" without looking inside. */
+  private previousGroups = new Map<string, TypedResources>();
+  private previousOutbound = new Map<string, TypedResources>();
   private encoded = new Map<string, EncodedResource>();
   private previousEncoded = new Map<string, EncodedResource>();
   /** IP -> the services (and target ports) it serves, for grouping proxies. */
@@ -57,6 +61,10 @@ export class MeshResourceProvider implements ResourceProvider {
   update(next: MeshSnapshot): ProxyChange | undefined {
     const change = snapshotChange(this.current, next);
     this.current = next;
+    if (this.groups.size > 0) {
+      this.previousGroups = this.groups;
+      this.previousOutbound = this.outbound;
+    }
     this.groups = new Map();
     this.outbound = new Map();
     // Keep the last used generation's encodings one more round: unchanged resources are found
@@ -85,7 +93,7 @@ export class MeshResourceProvider implements ResourceProvider {
     const key = memo.key;
     let group = this.groups.get(key);
     if (group === undefined) {
-      group = this.encodeAll(proxy);
+      group = this.encodeAll(proxy, this.previousGroups.get(key));
       this.groups.set(key, group);
     }
     return group.get(typeUrl) ?? new Map();
@@ -99,28 +107,34 @@ export class MeshResourceProvider implements ResourceProvider {
     return [proxy.flavour, proxy.type, proxy.namespace, dnsDomain(proxy), proxy.serviceAccount, labels, targets, ips].join("|");
   }
 
-  private encodeMap(resources: ProxyResources): TypedResources {
-    const out = new Map<TypeUrl, Map<string, EncodedResource>>();
+  /** Encodes by type; a type whose result equals `previous`'s (same objects) keeps that map. */
+  private encodeMap(resources: ProxyResources, previous: TypedResources | undefined): TypedResources {
+    const out = new Map<TypeUrl, ReadonlyMap<string, EncodedResource>>();
     for (const [typeUrl, planned] of resources) {
       const byName = new Map<string, EncodedResource>();
       for (const p of planned) byName.set(p.name, this.encode(p));
-      out.set(typeUrl, byName);
+      const before = previous?.get(typeUrl);
+      out.set(typeUrl, before !== undefined && sameEntries(before, byName) ? before : byName);
     }
     return out;
   }
 
   /** The namespace-wide outbound part (shared, maps included) plus this group's inbound part. */
-  private encodeAll(proxy: Proxy): TypedResources {
+  private encodeAll(proxy: Proxy, previous: TypedResources | undefined): TypedResources {
     const ok = outboundKey(proxy);
     let outbound = this.outbound.get(ok);
     if (outbound === undefined) {
-      outbound = this.encodeMap(translateOutbound(this.current, proxy));
+      outbound = this.encodeMap(translateOutbound(this.current, proxy), this.previousOutbound.get(ok));
       this.outbound.set(ok, outbound);
     }
-    const inbound = this.encodeMap(translateInbound(this.current, proxy));
+    const inbound = this.encodeMap(translateInbound(this.current, proxy), undefined);
     const out = new Map(outbound);
     for (const [typeUrl, own] of inbound) {
-      if (own.size > 0) out.set(typeUrl, new OverlayMap(outbound.get(typeUrl) ?? new Map(), own));
+      if (own.size === 0) continue;
+      const base = outbound.get(typeUrl) ?? new Map<string, EncodedResource>();
+      const before = previous?.get(typeUrl);
+      const same = before instanceof OverlayMap && before.base === base && sameEntries(before.own, own);
+      out.set(typeUrl, same ? before : new OverlayMap(base, own));
     }
     return out;
   }
@@ -143,6 +157,12 @@ export class MeshResourceProvider implements ResourceProvider {
     }
     return r;
   }
+}
+
+function sameEntries(a: ReadonlyMap<string, EncodedResource>, b: ReadonlyMap<string, EncodedResource>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [k, v] of b) if (a.get(k) !== v) return false;
+  return true;
 }
 
 /** What each IP serves, as a string: proxies with equal strings have equal inbound targets. */

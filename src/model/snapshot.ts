@@ -92,6 +92,8 @@ export interface MeshSnapshot {
   readonly others: ReadonlyMap<string, readonly AcceptedObject[]>;
   /** Digest of `others`: a policy change may touch any proxy until its issue refines that. */
   readonly othersDigest: string;
+  /** Digest of each kind in `others`, for caches that depend on some kinds only. */
+  readonly othersDigestByKind: ReadonlyMap<string, string>;
   /** Every accepted object by `Kind ns/name` (the last-good store for the next rebuild). */
   readonly accepted: ReadonlyMap<string, AcceptedObject>;
   readonly errors: readonly ConfigError[];
@@ -108,6 +110,7 @@ export const emptySnapshot: MeshSnapshot = {
   endpointsByIp: new Map(),
   others: new Map(),
   othersDigest: digestOf([]),
+  othersDigestByKind: new Map(),
   accepted: new Map(),
   errors: [],
 };
@@ -288,9 +291,10 @@ export function buildSnapshot(input: ConfigSet, previous: MeshSnapshot = emptySn
     }
   }
   const others: ReadonlyMap<string, readonly AcceptedObject[]> = byKind;
-  const othersDigest = digestOf(
-    [...byKind.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([kind, list]) => [kind, list.map((a) => [objectRef(a.object), a.object.metadata, a.spec])]),
+  const othersDigestByKind = new Map(
+    [...byKind.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([kind, list]) => [kind, digestOf(list.map((a) => [objectRef(a.object), a.object.metadata, a.spec]))]),
   );
+  const othersDigest = digestOf([...othersDigestByKind]);
   return {
     generation: previous.generation + 1,
     mesh,
@@ -302,6 +306,7 @@ export function buildSnapshot(input: ConfigSet, previous: MeshSnapshot = emptySn
     endpointsByIp,
     others,
     othersDigest,
+    othersDigestByKind,
     accepted,
     errors,
   };

@@ -7,7 +7,7 @@ import { HttpProtocolOptionsSchema } from "../gen/envoy/extensions/upstreams/htt
 import { effectiveTrafficPolicy, type LoadBalancerSettings } from "../model/destination-rule.js";
 import { destinationRuleFor, serviceTargets, subsetEndpoints, visibleServices } from "../model/lookup.js";
 import { isHttp2Protocol, type ServicePortSpec } from "../model/service-entry.js";
-import type { DestinationRule, Service } from "../model/snapshot.js";
+import type { DestinationRule, Service, ServiceEndpoint } from "../model/snapshot.js";
 import { TypeUrl } from "../xds/types.js";
 import {
   BlackHoleCluster,
@@ -18,13 +18,14 @@ import {
   built,
   inboundClusterName,
   outboundClusterName,
-  policyKey,
+  inboundPolicyKey,
+  outboundPolicyKey,
   typedConfig,
   type PlannedResource,
   type TranslationScope,
 } from "./common.js";
-import { loadAssignment } from "./endpoints.js";
-import { upstreamTransportSocket, type UpstreamContext } from "./extensions.js";
+import { loadAssignment, type LoadBalancedAddress } from "./endpoints.js";
+import { endpointMetadata, upstreamTransportSocket, type UpstreamContext } from "./extensions.js";
 
 type ClusterInit = MessageInitShape<typeof ClusterSchema>;
 
@@ -78,7 +79,8 @@ export function outboundClusterPlans(scope: TranslationScope): OutboundClusterPl
   return out;
 }
 
-function loadBalancing(lb: LoadBalancerSettings | undefined, flavour: "envoy" | "grpc"): Pick<ClusterInit, "lbPolicy" | "lbConfig"> | "passthrough" {
+/** The cluster's LB policy (PASSTHROUGH already made the cluster ORIGINAL_DST in the plan). */
+function loadBalancing(lb: LoadBalancerSettings | undefined, flavour: "envoy" | "grpc"): Pick<ClusterInit, "lbPolicy" | "lbConfig"> {
   if (lb?.consistentHash) {
     const minimumRingSize = lb.consistentHash.minimumRingSize !== undefined ? BigInt(lb.consistentHash.minimumRingSize) : defaultRingSize;
     return { lbPolicy: Cluster_LbPolicy.RING_HASH, lbConfig: { case: "ringHashLbConfig", value: { minimumRingSize } } };
@@ -91,7 +93,7 @@ function loadBalancing(lb: LoadBalancerSettings | undefined, flavour: "envoy" | 
     case "RANDOM":
       return { lbPolicy: Cluster_LbPolicy.RANDOM };
     case "PASSTHROUGH":
-      return "passthrough";
+      return { lbPolicy: Cluster_LbPolicy.CLUSTER_PROVIDED };
     default:
       // Istio's default for sidecars (LEAST_CONN is its deprecated alias).
       return { lbPolicy: Cluster_LbPolicy.LEAST_REQUEST };
@@ -111,23 +113,23 @@ function buildOutboundCluster(scope: TranslationScope, plan: OutboundClusterPlan
   const lb = loadBalancing(trafficPolicy.loadBalancer, scope.proxy.flavour);
   const c: ClusterInit = { name: plan.name, ...tls };
   if (scope.proxy.flavour === "grpc") {
-    return { ...c, clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.EDS }, edsClusterConfig: { serviceName: plan.name, edsConfig: adsConfigSource() }, ...(lb === "passthrough" ? {} : lb) };
+    return { ...c, clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.EDS }, edsClusterConfig: { serviceName: plan.name, edsConfig: adsConfigSource() }, ...lb };
   }
   const common: ClusterInit = { ...c, connectTimeout, ...(isHttp2Protocol(plan.port.protocol) ? { typedExtensionProtocolOptions: http2Options } : {}) };
   switch (plan.discovery) {
     case "EDS":
-      return { ...common, clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.EDS }, edsClusterConfig: { serviceName: plan.name, edsConfig: adsConfigSource() }, ...(lb === "passthrough" ? {} : lb) };
+      return { ...common, clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.EDS }, edsClusterConfig: { serviceName: plan.name, edsConfig: adsConfigSource() }, ...lb };
     case "ORIGINAL_DST":
       return { ...common, clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.ORIGINAL_DST }, lbPolicy: Cluster_LbPolicy.CLUSTER_PROVIDED };
     case "STRICT_DNS":
     case "LOGICAL_DNS": {
       // No endpoints listed: the hosts resolve themselves (Istio uses the host name as endpoint).
       const endpoints = subsetEndpoints(plan.service, plan.subsetLabels);
-      let dnsEndpoints = endpoints.length > 0 || plan.subsetLabels ? endpoints : [{ address: plan.service.hostname, targetPorts: {}, labels: {}, weight: 1, identity: { trustDomain: "", namespace: "", serviceAccount: "" } }];
+      let dnsEndpoints: readonly (ServiceEndpoint | LoadBalancedAddress)[] = endpoints.length > 0 || plan.subsetLabels ? endpoints : [{ address: plan.service.hostname, targetPorts: {}, weight: 1 }];
       // Envoy accepts exactly one endpoint in a LOGICAL_DNS cluster (validation warns about the rest).
       if (plan.discovery === "LOGICAL_DNS") dnsEndpoints = dnsEndpoints.slice(0, 1);
       const type = plan.discovery === "STRICT_DNS" ? Cluster_DiscoveryType.STRICT_DNS : Cluster_DiscoveryType.LOGICAL_DNS;
-      return { ...common, clusterDiscoveryType: { case: "type", value: type }, loadAssignment: loadAssignment(plan.name, dnsEndpoints, plan.port.number, { ipOnly: false }), ...(lb === "passthrough" ? {} : lb) };
+      return { ...common, clusterDiscoveryType: { case: "type", value: type }, loadAssignment: loadAssignment(plan.name, dnsEndpoints, plan.port.number, { ipOnly: false, metadata: (e) => ("identity" in e ? endpointMetadata({ ...scope, service: plan.service, endpoint: e }) : undefined) }), ...lb };
     }
   }
 }
@@ -155,7 +157,7 @@ function planned(name: string, key: string, init: () => ClusterInit): PlannedRes
 
 /** The outbound CDS resources (and Istio's fixed clusters for Envoy): the same for a namespace. */
 export function outboundClusters(scope: TranslationScope): PlannedResource[] {
-  const pk = policyKey(scope.snapshot);
+  const pk = outboundPolicyKey(scope.snapshot);
   const flavour = scope.proxy.flavour;
   const out = outboundClusterPlans(scope).map((plan) => {
     // DNS clusters carry their endpoints inline, so they also depend on the endpoints.
@@ -170,7 +172,7 @@ export function outboundClusters(scope: TranslationScope): PlannedResource[] {
 /** `inbound|port||` for each port an Envoy sidecar serves (proxyless servers need none). */
 export function inboundClusters(scope: TranslationScope): PlannedResource[] {
   if (scope.proxy.flavour === "grpc") return [];
-  const pk = policyKey(scope.snapshot);
+  const pk = inboundPolicyKey(scope.snapshot);
   const inbound = new Map<number, boolean>();
   for (const t of serviceTargets(scope.snapshot, scope.proxy)) {
     inbound.set(t.targetPort, (inbound.get(t.targetPort) ?? false) || isHttp2Protocol(t.port.protocol));

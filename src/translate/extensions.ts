@@ -4,13 +4,21 @@
 // AuthorizationPolicy. Whatever they read must come from the snapshot (whose mesh and `others`
 // digests are part of every cache key), never from elsewhere.
 import type { Filter } from "../gen/envoy/config/listener/v3/listener_components_pb.js";
+import type { Metadata } from "../gen/envoy/config/core/v3/base_pb.js";
 import type { HttpFilter } from "../gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js";
 import type { ServiceTarget } from "../model/lookup.js";
-import type { Service } from "../model/snapshot.js";
+import type { Service, ServiceEndpoint } from "../model/snapshot.js";
 import type { ServicePortSpec } from "../model/service-entry.js";
 import type { TrafficPolicy } from "../model/destination-rule.js";
 import type { TranslationScope } from "./common.js";
-import { clusterTls, type ClusterTls } from "./mtls-upstream.js";
+import { clusterTls, endpointTlsMetadata, type ClusterTls } from "./mtls-upstream.js";
+
+/**
+ * The kinds of the snapshot's `others` bag that upstreamTransportSocket reads (auto-mTLS follows
+ * the destination's PeerAuthentication). Outbound cache keys include exactly these; a hook that
+ * reads another kind must list it here. Inbound hooks may read any kind.
+ */
+export const outboundPolicyKinds: readonly string[] = ["PeerAuthentication"];
 
 /** One inbound filter chain: a port this proxy serves for a service. */
 export interface InboundChainContext extends TranslationScope {
@@ -28,6 +36,20 @@ export interface UpstreamContext extends TranslationScope {
   readonly discovery?: "EDS" | "STRICT_DNS" | "LOGICAL_DNS" | "ORIGINAL_DST";
 }
 
+/** One endpoint of an EDS assignment. */
+export interface EndpointContext extends TranslationScope {
+  readonly service: Service;
+  readonly endpoint: ServiceEndpoint;
+}
+
+/**
+ * Metadata on one EDS endpoint (auto-mTLS: `envoy.transport_socket_match: {tlsMode: istio}`).
+ * Like outbound resources, shared by every proxy of a namespace and of both flavours.
+ */
+export function endpointMetadata(ctx: EndpointContext): Metadata | undefined {
+  return endpointTlsMetadata(ctx.endpoint.labels);
+}
+
 /** HTTP filters placed before the router on an inbound HTTP chain (authorization: RBAC, ext_authz). */
 export function inboundHttpFilters(_ctx: InboundChainContext): HttpFilter[] {
   return [];
@@ -40,8 +62,10 @@ export function inboundNetworkFilters(_ctx: InboundChainContext): Filter[] {
 
 /**
  * The upstream TLS of an outbound cluster (DestinationRule tls, auto-mTLS): a transport socket, or
- * per-endpoint socket matches; empty = plaintext. The inbound side's TLS is part of the chain
- * layout (mtls-inbound.ts), since PeerAuthentication decides how many chains a port gets.
+ * per-endpoint socket matches; empty = plaintext. Outbound resources are shared by every proxy of
+ * a namespace: read the context's service, port, subset, policy and snapshot (mesh config,
+ * `outboundPolicyKinds`), not who the proxy is. The inbound side's TLS is part of the chain layout
+ * (mtls-inbound.ts), since PeerAuthentication decides how many chains a port gets.
  */
 export function upstreamTransportSocket(ctx: UpstreamContext): ClusterTls {
   return clusterTls(ctx);

@@ -5,7 +5,7 @@ import { create } from "@bufbuild/protobuf";
 import { FilterChainSchema, type FilterChain } from "../gen/envoy/config/listener/v3/listener_components_pb.js";
 import { serviceTargets, type ServiceTarget } from "../model/lookup.js";
 import { isHttpProtocol } from "../model/service-entry.js";
-import { InboundPassthroughCluster, VirtualInboundListener, inboundClusterName, policyKey, type TranslationScope } from "./common.js";
+import { InboundPassthroughCluster, VirtualInboundListener, inboundClusterName, inboundPolicyKey, type TranslationScope } from "./common.js";
 import { inboundHttpFilters, inboundNetworkFilters, type InboundChainContext } from "./extensions.js";
 import { grpcServerMode, inboundChainOptions, passthroughPorts, sidecarPortMode, type InboundChainOption } from "./mtls-inbound.js";
 import { grpcDownstreamTls, sidecarDownstreamTls } from "./mtls-tls.js";
@@ -29,7 +29,7 @@ export function inboundKey(scope: TranslationScope, targets: readonly ServiceTar
   const p = scope.proxy;
   const labels = Object.keys(p.labels).sort().map((k) => `${k}=${p.labels[k]}`).join(",");
   const t = targets.map((x) => `${x.targetPort}:${x.port.protocol}:${x.service.digest}`).join(",");
-  return `${p.namespace}|${p.serviceAccount}|${labels}|${t}|${policyKey(scope.snapshot)}`;
+  return `${p.namespace}|${p.serviceAccount}|${labels}|${t}|${inboundPolicyKey(scope.snapshot)}`;
 }
 
 /** What one sidecar chain serves: a target port (0 for passthrough) and the cluster it forwards to. */

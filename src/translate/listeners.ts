@@ -9,6 +9,7 @@ import { OriginalDstSchema } from "../gen/envoy/extensions/filters/listener/orig
 import { visibleServices } from "../model/lookup.js";
 import { isHttpProtocol } from "../model/service-entry.js";
 import { TypeUrl } from "../xds/types.js";
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import {
   BlackHoleCluster,
   PassthroughCluster,
@@ -18,7 +19,7 @@ import {
   VirtualOutboundPort,
   built,
   outboundClusterName,
-  policyKey,
+  outboundPolicyKey,
   socketAddress,
   typedConfig,
   type PlannedResource,
@@ -34,13 +35,18 @@ function planned(name: string, key: string, build: () => ReturnType<typeof built
   return { typeUrl: TypeUrl.Listener, name, key: `lds|envoy|${key}`, build };
 }
 
+/** Connections addressed to the capture port itself would loop; Istio sends them nowhere. */
+function blackholeChain(listener: string, port: number): MessageInitShape<typeof FilterChainSchema> {
+  return { name: `${listener}-blackhole`, filterChainMatch: { destinationPort: port }, filters: [tcpProxyFilter(BlackHoleCluster)] };
+}
+
 function virtualOutbound(): ReturnType<typeof built> {
   return built(ListenerSchema, {
     name: VirtualOutboundListener,
     address: socketAddress("0.0.0.0", VirtualOutboundPort),
     useOriginalDst: true,
     trafficDirection: TrafficDirection.OUTBOUND,
-    filterChains: [{ name: "virtualOutbound-catchall-tcp", filters: [tcpProxyFilter(PassthroughCluster)] }],
+    filterChains: [blackholeChain(VirtualOutboundListener, VirtualOutboundPort), { name: "virtualOutbound-catchall-tcp", filters: [tcpProxyFilter(PassthroughCluster)] }],
   });
 }
 
@@ -72,14 +78,14 @@ function outboundTcpListener(name: string, address: string, port: number, cluste
 function virtualInbound(scope: TranslationScope): ReturnType<typeof built> {
   const targets = inboundTargets(scope);
   const chains = [
-    // Traffic addressed to 15006 itself would loop: black-holed, as istiod's virtualInbound-blackhole.
-    create(FilterChainSchema, { name: "virtualInbound-blackhole", filterChainMatch: { destinationPort: VirtualInboundPort }, filters: [tcpProxyFilter(BlackHoleCluster)] }),
+    create(FilterChainSchema, blackholeChain(VirtualInboundListener, VirtualInboundPort)),
     ...sidecarPassthroughChains(scope, new Set(targets.map((t) => t.targetPort))),
     ...targets.flatMap((t) => sidecarInboundChains(scope, t)),
   ];
   return built(ListenerSchema, {
     name: VirtualInboundListener,
     address: socketAddress("0.0.0.0", VirtualInboundPort),
+    useOriginalDst: true,
     trafficDirection: TrafficDirection.INBOUND,
     listenerFilters: [
       { name: "envoy.filters.listener.original_dst", configType: { case: "typedConfig", value: typedConfig(OriginalDstSchema, {}) } },
@@ -91,7 +97,7 @@ function virtualInbound(scope: TranslationScope): ReturnType<typeof built> {
 
 /** An Envoy sidecar's outbound LDS resources: the same for a namespace. */
 export function outboundListeners(scope: TranslationScope): PlannedResource[] {
-  const pk = policyKey(scope.snapshot);
+  const pk = outboundPolicyKey(scope.snapshot);
   const services = visibleServices(scope.snapshot, scope.proxy.namespace);
   const out: PlannedResource[] = [planned(VirtualOutboundListener, `virtualOutbound|${pk}`, virtualOutbound)];
   const names = new Set<string>();

@@ -2,9 +2,9 @@
 // buildUpstreamTLSSettings / applyUpstreamTLSSettings decide them for Envoy sidecars and as grpcgen
 // does for proxyless gRPC (explicit ISTIO_MUTUAL only: a gRPC client cannot reach a PERMISSIVE
 // server over mTLS, and nothing tells istiod the server is an xDS server).
-import type { MessageInitShape } from "@bufbuild/protobuf";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import type { ClusterSchema } from "../gen/envoy/config/cluster/v3/cluster_pb.js";
-import type { MetadataSchema } from "../gen/envoy/config/core/v3/base_pb.js";
+import { MetadataSchema, type Metadata } from "../gen/envoy/config/core/v3/base_pb.js";
 import type { UpstreamTlsContextSchema } from "../gen/envoy/extensions/transport_sockets/tls/v3/tls_pb.js";
 import { TlsParameters_TlsProtocol } from "../gen/envoy/extensions/transport_sockets/tls/v3/common_pb.js";
 import type { ClientTlsSettings } from "../model/destination-rule.js";
@@ -44,8 +44,8 @@ export function serviceSubjectAltNames(snapshot: MeshSnapshot, service: Service)
 }
 
 /** The EDS metadata of an endpoint: Envoy picks the `tlsMode-istio` socket where it says `istio`. */
-export function endpointTlsMetadata(labels: Readonly<Record<string, string>>): MessageInitShape<typeof MetadataSchema> | undefined {
-  return labels[TlsModeLabel] === "istio" ? { filterMetadata: { [TransportSocketMatchFilter]: { tlsMode: "istio" } } } : undefined;
+export function endpointTlsMetadata(labels: Readonly<Record<string, string>>): Metadata | undefined {
+  return labels[TlsModeLabel] === "istio" ? create(MetadataSchema, { filterMetadata: { [TransportSocketMatchFilter]: { tlsMode: "istio" } } }) : undefined;
 }
 
 function userTls(ctx: UpstreamContext, tls: ClientTlsSettings): MessageInitShape<typeof UpstreamTlsContextSchema> {

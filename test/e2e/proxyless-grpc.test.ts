@@ -9,6 +9,7 @@ import type { XdsAckEvent, XdsNackEvent, XdsPushEvent } from "../../src/xds/serv
 import { TypeUrl } from "../../src/xds/types.js";
 import { EchoClient, EchoServer, bootstrap, eventually, freePort, type NodeSpec } from "../support/proxyless.js";
 import { expectEnvoyValidResources } from "../support/envoy-valid.js";
+import { expectGrpcXdsAccepts } from "../support/grpc-xds-rules.js";
 import { parseProxyNode } from "../../src/model/proxy.js";
 import { PushOrder } from "../../src/xds/types.js";
 import { echoHost, hashingRule, serviceEntry, workloadEntry } from "../support/echo-config.js";
@@ -64,7 +65,9 @@ describe("e2e: proxyless gRPC (grpc-js-xds) configured by meshward from files", 
   afterEach(() => {
     for (const node of [serverNode, clientNode]) {
       const proxy = parseProxyNode((JSON.parse(bootstrap(cp.xdsAddress, node)) as { node: Parameters<typeof parseProxyNode>[0] }).node);
-      expectEnvoyValidResources(PushOrder.flatMap((t) => [...cp.provider.resources(proxy, t).values()]));
+      const all = PushOrder.flatMap((t) => [...cp.provider.resources(proxy, t).values()]);
+      expectEnvoyValidResources(all);
+      expectGrpcXdsAccepts(all);
     }
   });
 

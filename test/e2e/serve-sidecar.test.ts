@@ -108,6 +108,15 @@ describe("e2e: meshward serve with an Envoy-style sidecar over ADS", function ()
     assert.equal(debug.proxies, 1);
   });
 
+  it("shows what a proxy would receive on /debug/resources", async () => {
+    const q = new URLSearchParams({ id: "sidecar~127.0.0.13~ratings-0.default~default.svc.cluster.local", GENERATOR: "grpc", LABELS: '{"app":"ratings"}' });
+    const res = await fetch(`http://${monitoring}/debug/resources?${q}`);
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as { listeners: { name: string }[] };
+    assert.ok(body.listeners.some((l) => l.name === "xds.istio.io/grpc/lds/inbound/127.0.0.13:7070"));
+    assert.equal((await fetch(`http://${monitoring}/debug/resources?id=nonsense`)).status, 400);
+  });
+
   it("exits cleanly on SIGTERM", async () => {
     const code = new Promise<number | null>((resolve) => child.once("exit", (c) => resolve(c)));
     child.kill("SIGTERM");

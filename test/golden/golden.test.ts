@@ -15,6 +15,7 @@ import { toBinary, type JsonObject } from "@bufbuild/protobuf";
 import { translate } from "../../src/translate/index.js";
 import { encodedResource } from "../../src/xds/resource.js";
 import { expectEnvoyValidResources } from "../support/envoy-valid.js";
+import { expectGrpcXdsAccepts } from "../support/grpc-xds-rules.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 const golden = join(root, "test/golden");
@@ -69,6 +70,7 @@ describe("golden: mesh-config -> xDS resources", () => {
           );
           assert.ok(all.length > 0);
           expectEnvoyValidResources(all);
+          if (proxy.flavour === "grpc") expectGrpcXdsAccepts(all);
         } finally {
           c.cleanup();
         }

@@ -250,4 +250,47 @@ describe("xds SotW protocol", () => {
     await expectQuiet(s);
     assert.ok(f.h.logs.some((l) => l.includes("push listener failed: audit store down")), f.h.logs.join("\n"));
   });
+  it("coalesces changes within the debounce window into one push of the latest state", async () => {
+    const s = f.client.sotw(sidecarNode());
+    s.ack(await first(s, EDS, ["c1"]));
+    await change(() => {
+      seed(f.provider, EDS, ["c1"], "v2");
+      f.provider.notify({ all: true });
+      seed(f.provider, EDS, ["c1"], "v3");
+    });
+    const r = await s.next();
+    assert.deepEqual(responseNames(r), ["c1"]);
+    assert.ok(Buffer.from(r.resources[0]?.value ?? []).equals(f.provider.get(EDS, "c1")?.bytes ?? new Uint8Array()), "the latest (v3) content");
+    s.ack(r);
+    await expectQuiet(s);
+    const status = f.h.xds.status()[0]?.types.find((t) => t.typeUrl === EDS);
+    assert.equal(status?.ackedVersion, r.versionInfo);
+    assert.equal(f.h.metrics.counter("meshward_xds_pushes_total", "").get({ type: "eds" }), 2, "initial response and one push");
+  });
+
+  it("ends a stream with INTERNAL when the provider fails, and logs why", async () => {
+    const broken = f.provider.resources.bind(f.provider);
+    f.provider.resources = (proxy, typeUrl) => {
+      if (typeUrl === RDS) throw new Error("translator bug");
+      return broken(proxy, typeUrl);
+    };
+    const s = f.client.sotw(sidecarNode());
+    s.subscribe(RDS, ["r1"]);
+    const st = await s.status;
+    assert.equal(st.code, grpc.status.INTERNAL);
+    assert.ok(f.h.logs.some((l) => l.includes("translator bug")), f.h.logs.join("\n"));
+  });
+  it("re-sends an RDS/EDS resource that disappears and comes back unchanged", async () => {
+    const s = f.client.sotw(sidecarNode());
+    const r = await first(s, EDS, ["c1", "c2"]);
+    s.ack(r);
+    const c1 = f.provider.get(EDS, "c1");
+    await change(() => f.provider.remove(EDS, "c1", false));
+    await expectQuiet(s); // absence is not deletion for EDS: nothing to say
+    await change(() => seed(f.provider, EDS, ["c2"], "v2"));
+    assert.deepEqual(responseNames(await s.next()), ["c2"]);
+    await change(() => seed(f.provider, EDS, ["c1"]));
+    assert.equal(f.provider.get(EDS, "c1")?.version, c1?.version);
+    assert.deepEqual(responseNames(await s.next()), ["c1"]);
+  });
 });
