@@ -160,8 +160,9 @@ export function outboundClusters(scope: TranslationScope): PlannedResource[] {
   const pk = outboundPolicyKey(scope.snapshot);
   const flavour = scope.proxy.flavour;
   const out = outboundClusterPlans(scope).map((plan) => {
-    // DNS clusters carry their endpoints inline, so they also depend on the endpoints.
-    const eps = plan.discovery === "STRICT_DNS" || plan.discovery === "LOGICAL_DNS" ? plan.service.endpointsDigest : "";
+    // DNS clusters carry their endpoints inline, and auto-mTLS on an original-destination cluster
+    // depends on every endpoint's tlsMode label: both depend on the endpoints.
+    const eps = plan.discovery === "EDS" ? "" : plan.service.endpointsDigest;
     const key = `${flavour}|${plan.name}|${plan.service.digest}|${eps}|${plan.rule?.digest ?? ""}|${pk}`;
     return planned(plan.name, key, () => buildOutboundCluster(scope, plan));
   });

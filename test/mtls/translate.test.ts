@@ -15,6 +15,7 @@ import { DownstreamTlsContextSchema, type DownstreamTlsContext } from "../../src
 import { TlsParameters_TlsProtocol } from "../../src/gen/envoy/extensions/transport_sockets/tls/v3/common_pb.js";
 import { inboundChainOptions } from "../../src/translate/mtls-inbound.js";
 import { toBinary } from "@bufbuild/protobuf";
+import { MeshResourceProvider } from "../../src/mesh/provider.js";
 
 function obj(kind: string, name: string, namespace: string, spec: unknown, apiVersion: string): ConfigObject {
   return { apiVersion, kind, metadata: { name, namespace, labels: {}, annotations: {} }, spec, origin: { file: "/cfg/x.yaml" } };
@@ -98,6 +99,27 @@ describe("mTLS translation: mesh config and proxy inputs", () => {
     assert.equal(ts.commonTlsContext?.tlsCertificateSdsSecretConfigs.length, 0, "no SDS for gRPC");
     assert.equal(ts.commonTlsContext?.tlsParams, undefined, "grpc-js-xds NACKs tls_params");
     assert.equal(l.listenerFilters.length, 0, "grpc-js-xds NACKs listener filters");
+  });
+
+  it("an original-destination cluster follows its endpoints' tlsMode labels through the provider's cache", () => {
+    const headless = (labels: Record<string, string>): ConfigObject =>
+      obj("ServiceEntry", "db", "shop", {
+        hosts: ["db.shop.svc.cluster.local"],
+        location: "MESH_INTERNAL",
+        ports: [{ number: 5432, name: "tcp", protocol: "TCP" }],
+        resolution: "NONE",
+        endpoints: [{ address: "10.0.0.9", labels }],
+      }, "networking.istio.io/v1");
+    const provider = new MeshResourceProvider();
+    const tlsOf = (): boolean => {
+      const r = provider.resources(proxy("envoy"), TypeUrl.Cluster).get("outbound|5432||db.shop.svc.cluster.local")!;
+      return fromBinary(ClusterSchema, r.bytes).transportSocket !== undefined;
+    };
+    const first = snapshot({}, headless({ "security.istio.io/tlsMode": "istio" }));
+    provider.update(first);
+    assert.equal(tlsOf(), true, "every endpoint has a sidecar: TLS");
+    provider.update(buildSnapshot({ objects: [service, headless({})], errors: [] }, first));
+    assert.equal(tlsOf(), false, "an endpoint without a sidecar: plaintext");
   });
 
   it("chain layouts per mode and protocol, as istiod's filterchain_options", () => {
