@@ -102,7 +102,15 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     log,
     ...(opts.debounceMs !== undefined ? { debounceMs: opts.debounceMs } : {}),
   });
-  xds.on("disconnect", (s) => secrets.forget(s.proxyId));
+  // A proxy's key is dropped when its last stream ends (a reconnecting proxy may overlap itself).
+  const streamsByProxy = new Map<string, number>();
+  xds.on("connect", (s) => streamsByProxy.set(s.proxyId, (streamsByProxy.get(s.proxyId) ?? 0) + 1));
+  xds.on("disconnect", (s) => {
+    const left = (streamsByProxy.get(s.proxyId) ?? 1) - 1;
+    if (left > 0) return void streamsByProxy.set(s.proxyId, left);
+    streamsByProxy.delete(s.proxyId);
+    secrets.forget(s.proxyId);
+  });
 
   const bind = (server: grpc.Server, address: string, credentials: grpc.ServerCredentials): Promise<string> =>
     new Promise((resolve, reject) =>

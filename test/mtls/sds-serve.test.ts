@@ -173,4 +173,22 @@ describe("SDS over ADS in meshward serve", function () {
     const spki = (c: X509Certificate): string => c.publicKey.export({ type: "spki", format: "der" }).toString("hex");
     assert.notEqual(spki(second), spki(first), "a fresh key per rotation");
   });
+
+  it("a proxy whose old stream ends after its new one opened keeps its certificate and rotation", async () => {
+    const n = node("web-6", "shop", "web");
+    const token = tokens.mint({ namespace: "shop", serviceAccount: "web" });
+    const old = open(tls, n, bearer(token));
+    old.subscribe(TypeUrl.Secret, ["default", "ROOTCA"]);
+    const first = new X509Certificate((await until(old, certificateOf)).chain);
+    const fresh = open(tls, n, bearer(token));
+    fresh.subscribe(TypeUrl.Secret, ["default", "ROOTCA"]);
+    assert.equal(new X509Certificate((await until(fresh, certificateOf)).chain).serialNumber, first.serialNumber, "the same certificate for the same proxy");
+    old.cancel();
+    await old.status;
+    const rotated = await until(fresh, (secrets) => {
+      const c = certificateOf(secrets);
+      return c && new X509Certificate(c.chain).serialNumber !== first.serialNumber ? c : undefined;
+    }, TTL_SECONDS * 1000 + 5000);
+    assert.deepEqual(uriSans(new X509Certificate(rotated.chain)), ["spiffe://cluster.local/ns/shop/sa/web"]);
+  });
 });
