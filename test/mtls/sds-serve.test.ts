@@ -1,11 +1,11 @@
-// SDS through `startControlPlane` (what `meshward serve` runs): Envoy-style ADS streams on the TLS
+// SDS and the CA through `startControlPlane` (what `meshward serve` runs): Envoy-style ADS streams on the TLS
 // port and on loopback, authenticated with meshward tokens. A proxy receives `default` for the
 // identity it proved and nothing for any other; a claimed identity that is not the proven one is
 // refused; certificates are re-pushed before they expire. Chains are checked with openssl.
 import { strict as assert } from "node:assert";
 import * as grpc from "@grpc/grpc-js";
 import { fromBinary } from "@bufbuild/protobuf";
-import { X509Certificate, createPrivateKey } from "node:crypto";
+import { X509Certificate, createPrivateKey, generateKeyPairSync } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,6 +16,8 @@ import { SecretSchema, type Secret } from "../../src/gen/envoy/extensions/transp
 import { uriSans } from "../../src/security/certificate-authenticator.js";
 import { parseProxyNode } from "../../src/model/proxy.js";
 import { ISTIOD_DNS_NAMES } from "../../src/ca/serving-credentials.js";
+import { CaClient } from "../../src/ca/ca-api.js";
+import { createCsr } from "../../src/ca/csr-builder.js";
 import { TypeUrl } from "../../src/xds/types.js";
 import { AdsClient, type SotwClientStream, type TestNode } from "../support/ads-client.js";
 import { opensslOk } from "../ca/helpers.js";
@@ -190,5 +192,24 @@ describe("SDS over ADS in meshward serve", function () {
       return c && new X509Certificate(c.chain).serialNumber !== first.serialNumber ? c : undefined;
     }, TTL_SECONDS * 1000 + 5000);
     assert.deepEqual(uriSans(new X509Certificate(rotated.chain)), ["spiffe://cluster.local/ns/shop/sa/web"]);
+  });
+
+  it("the CA answers on both ports: the TLS port's certificate verifies against the mesh root, identities come from tokens", async () => {
+    const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
+    const csrPem = createCsr(privateKey, publicKey, "spiffe://cluster.local/ns/kube-system/sa/admin");
+    const rootPem = Buffer.from(cp.ca.bundle.pem());
+    const clients = [
+      new CaClient(cp.tlsAddress!, grpc.credentials.createSsl(rootPem), { "grpc.ssl_target_name_override": ISTIOD_DNS_NAMES[0] }),
+      new CaClient(cp.xdsAddress, grpc.credentials.createInsecure()),
+    ];
+    try {
+      for (const ca of clients) {
+        const chain = await ca.createCertificate({ csrPem, token: tokens.mint({ namespace: "shop", serviceAccount: "web" }) });
+        assert.deepEqual(uriSans(new X509Certificate(chain[0]!)), ["spiffe://cluster.local/ns/shop/sa/web"], "the token's identity, not the CSR's");
+        await assert.rejects(ca.createCertificate({ csrPem }), (e: grpc.ServiceError) => e.code === grpc.status.UNAUTHENTICATED);
+      }
+    } finally {
+      for (const c of clients) c.close();
+    }
   });
 });
