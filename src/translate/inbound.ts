@@ -38,6 +38,8 @@ interface SidecarChainSpec {
   readonly targetPort: number;
   readonly servicePort: number;
   readonly cluster: string;
+  /** `inbound_0.0.0.0_<port>` for a service port; passthrough chains use their cluster's name, as istiod. */
+  readonly statPrefix: string;
   /** Authorization applies to service chains through the extension hooks. */
   readonly ctx?: InboundChainContext;
 }
@@ -49,7 +51,7 @@ function sidecarChain(scope: TranslationScope, spec: SidecarChainSpec, option: I
           httpConnectionManagerFilter(
             HttpConnectionManagerName,
             httpConnectionManager(
-              `inbound_0.0.0.0_${spec.targetPort}`,
+              spec.statPrefix,
               {
                 inline: {
                   name: spec.cluster,
@@ -84,7 +86,14 @@ function sidecarChain(scope: TranslationScope, spec: SidecarChainSpec, option: I
 /** An Envoy sidecar's chains for one target, matched on the original destination port, per its mTLS mode. */
 export function sidecarInboundChains(scope: TranslationScope, target: ServiceTarget): FilterChain[] {
   const ctx: InboundChainContext = { ...scope, target };
-  const spec: SidecarChainSpec = { name: `0.0.0.0_${target.targetPort}`, targetPort: target.targetPort, servicePort: target.port.number, cluster: inboundClusterName(target.targetPort), ctx };
+  const spec: SidecarChainSpec = {
+    name: `0.0.0.0_${target.targetPort}`,
+    targetPort: target.targetPort,
+    servicePort: target.port.number,
+    cluster: inboundClusterName(target.targetPort),
+    statPrefix: `inbound_0.0.0.0_${target.targetPort}`,
+    ctx,
+  };
   const mode = sidecarPortMode(scope.snapshot, scope.proxy, target.targetPort);
   return inboundChainOptions(mode, isHttpProtocol(target.port.protocol) ? "HTTP" : "TCP").map((o) => sidecarChain(scope, spec, o));
 }
@@ -100,7 +109,7 @@ export function sidecarPassthroughChains(scope: TranslationScope, servedPorts: R
     const mode = sidecarPortMode(scope.snapshot, scope.proxy, port);
     for (const o of inboundChainOptions(mode, "AUTO")) {
       const name = o.protocol === "HTTP" ? VirtualInboundCatchAllHttp : VirtualInboundListener;
-      out.push(sidecarChain(scope, { name, targetPort: port, servicePort: 0, cluster: InboundPassthroughCluster }, o));
+      out.push(sidecarChain(scope, { name, targetPort: port, servicePort: 0, cluster: InboundPassthroughCluster, statPrefix: InboundPassthroughCluster }, o));
     }
   }
   return out;
