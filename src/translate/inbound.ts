@@ -8,7 +8,7 @@ import { isHttpProtocol } from "../model/service-entry.js";
 import { InboundPassthroughCluster, VirtualInboundListener, inboundClusterName, inboundPolicyKey, type TranslationScope } from "./common.js";
 import { inboundHttpFilters, inboundNetworkFilters, type InboundChainContext } from "./extensions.js";
 import { grpcServerMode, inboundChainOptions, passthroughPorts, sidecarPortMode, type InboundChainOption } from "./mtls-inbound.js";
-import { grpcDownstreamTls, sidecarDownstreamTls } from "./mtls-tls.js";
+import { grpcDownstreamTls, sidecarDownstreamTls } from "./mtls.js";
 
 /** Istio's name for the passthrough chains that serve detected HTTP. */
 export const VirtualInboundCatchAllHttp = "virtualInbound-catchall-http";

@@ -22,7 +22,7 @@ import {
   sdsSecretConfig,
   sidecarIstioMutualUpstream,
   upstreamTlsSocket,
-} from "./mtls-tls.js";
+} from "./mtls.js";
 
 export type ClusterTls = Pick<MessageInitShape<typeof ClusterSchema>, "transportSocket" | "transportSocketMatches">;
 
