@@ -7,6 +7,7 @@ import { parseServiceEntry } from "./service-entry.js";
 import { parseWorkloadEntry } from "./workload-entry.js";
 import { parseDestinationRule } from "./destination-rule.js";
 import { authorizationPolicyKind } from "../authz/model-kind.js";
+import { peerAuthenticationKind } from "./peer-authentication.js";
 
 export interface KindHandler {
   /** API groups/versions accepted for this kind (`group/version`). */
@@ -22,4 +23,5 @@ export const kindHandlers: Readonly<Record<string, KindHandler>> = {
   WorkloadEntry: { apiVersions: networking, parse: (s, p) => parseWorkloadEntry(s, p) },
   DestinationRule: { apiVersions: networking, parse: (s, p) => parseDestinationRule(s, p) },
   AuthorizationPolicy: authorizationPolicyKind,
+  PeerAuthentication: peerAuthenticationKind,
 };
