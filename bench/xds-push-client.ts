@@ -48,6 +48,9 @@ class GrpcFramer {
   }
 }
 
+/** resource_names encoded once per list. */
+const encodedNames = new WeakMap<string[], Uint8Array>();
+
 function grpcFrame(message: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(5 + message.length);
   out[0] = 0;
@@ -94,9 +97,16 @@ class Sidecar {
 
   private send(typeUrl: string, resourceNames: string[], versionInfo: string, responseNonce: string, node?: { id: string; metadata: JsonObject }): void {
     this.names.set(typeUrl, resourceNames);
-    const req = create(DiscoveryRequestSchema, { typeUrl, resourceNames, versionInfo, responseNonce });
+    const req = create(DiscoveryRequestSchema, { typeUrl, versionInfo, responseNonce });
     if (node) req.node = create(NodeSchema, node);
-    this.call.write(grpcFrame(toBinary(DiscoveryRequestSchema, req)));
+    // Envoy repeats every name in each ACK; the names are encoded once per list (concatenated
+    // protobuf messages merge), so the simulated proxies spend their CPU like C++ Envoys would not.
+    let names = encodedNames.get(resourceNames);
+    if (names === undefined) {
+      names = toBinary(DiscoveryRequestSchema, create(DiscoveryRequestSchema, { resourceNames }));
+      encodedNames.set(resourceNames, names);
+    }
+    this.call.write(grpcFrame(Buffer.concat([toBinary(DiscoveryRequestSchema, req), names])));
   }
 
   private onResponse(r: DiscoveryResponse): void {

@@ -47,7 +47,6 @@ async function main(): Promise<void> {
   const proxies = flag("proxies", 1000);
   const services = flag("services", 100);
   const workers = Math.min(proxies, flag("workers", proxies <= 2000 ? 2 : 4));
-  const rssBase = process.memoryUsage().rss;
 
   const mesh = new SyntheticMesh(services);
   const metrics = new Metrics();
@@ -60,6 +59,8 @@ async function main(): Promise<void> {
     server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
   const bytesCounter = metrics.counter("meshward_xds_sent_bytes_total", "");
+  // Baseline: server listening, resources built and encoded, no proxy connected.
+  const rssBase = process.memoryUsage().rss;
   console.log(`xds-push: ${proxies} proxies of ${services} services over ${workers} worker processes; shared encoded resources ${mesh.encodedBytes()} bytes`);
 
   // Connect and sync every sidecar.
@@ -89,10 +90,10 @@ async function main(): Promise<void> {
   const setupBytes = bytesCounter.get();
   // Let the initial pushes' buffers drain before measuring steady memory.
   await new Promise((r) => setTimeout(r, 1000));
-  const rssSynced = process.memoryUsage().rss;
+  const { rss: rssSynced, heapUsed, external } = process.memoryUsage();
   console.log(
     `xds-push: setup ${round((performance.now() - setupStart) / 1000)} s, ${setupBytes} bytes sent, RSS ${rssSynced} bytes ` +
-      `(${Math.round((rssSynced - rssBase) / proxies)} bytes per proxy over the pre-server baseline)`,
+      `(${Math.round((rssSynced - rssBase) / proxies)} bytes per connected proxy over the idle server's ${rssBase}; JS heap ${heapUsed}, external ${external})`,
   );
 
   const profile = process.env["XDS_PUSH_PROFILE"] ? await startProfile() : undefined;

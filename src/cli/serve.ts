@@ -3,6 +3,7 @@ import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import type { Command } from "./main.js";
 import { startControlPlane } from "../mesh/control-plane.js";
+import { parseDurationSeconds } from "./flags.js";
 
 /** mesh-config/ of this checkout or package (dist/src/cli/ -> ../../../mesh-config). */
 export const embeddedConfigDir = fileURLToPath(new URL("../../../mesh-config", import.meta.url));
@@ -10,7 +11,13 @@ export const embeddedConfigDir = fileURLToPath(new URL("../../../mesh-config", i
 const usage = `usage: meshward serve [flags]
 
   --config-dir DIR            mesh-config directory: mesh.yaml + Istio YAML (default: the embedded mesh-config/)
-  --xds-address HOST:PORT     plaintext gRPC for xDS (default 127.0.0.1:15010)
+  --xds-address HOST:PORT     plaintext gRPC for xDS + CA (default 127.0.0.1:15010; callers without
+                              credentials are admitted from loopback only)
+  --tls-address HOST:PORT     TLS gRPC for xDS + CA, serving certificate from meshward's CA
+                              (default 0.0.0.0:15012; "none" to serve no TLS port)
+  --cacerts-dir DIR           sign with an Istio cacerts directory instead of <data-dir>/ca
+  --workload-cert-ttl D       lifetime of the certificates sent to Envoy sidecars over SDS (default 24h)
+  --ca-dns-names N,...        extra DNS names for the TLS port's certificate (default: none)
   --monitoring-address H:P    HTTP /healthz /readyz /metrics /debug/config (default 127.0.0.1:15014)
   --data-dir DIR              state directory (default .meshward)`;
 
@@ -24,6 +31,10 @@ export const serveCommand: Command = {
         options: {
           "config-dir": { type: "string", default: embeddedConfigDir },
           "xds-address": { type: "string", default: "127.0.0.1:15010" },
+          "tls-address": { type: "string", default: "0.0.0.0:15012" },
+          "cacerts-dir": { type: "string" },
+          "workload-cert-ttl": { type: "string", default: "24h" },
+          "ca-dns-names": { type: "string", default: "" },
           "monitoring-address": { type: "string", default: "127.0.0.1:15014" },
           "data-dir": { type: "string", default: ".meshward" },
           help: { type: "boolean", short: "h" },
@@ -38,9 +49,21 @@ export const serveCommand: Command = {
       console.log(usage);
       return 0;
     }
+    let workloadCertTtlSeconds: number;
+    try {
+      workloadCertTtlSeconds = parseDurationSeconds(values["workload-cert-ttl"], "workload-cert-ttl");
+    } catch (e) {
+      console.error(`meshward serve: ${(e as Error).message}\n\n${usage}`);
+      return 2;
+    }
+    const tls = values["tls-address"];
     const cp = await startControlPlane({
       configDir: values["config-dir"],
       xdsAddress: values["xds-address"],
+      ...(tls !== "none" ? { tlsAddress: tls } : {}),
+      ...(values["cacerts-dir"] !== undefined ? { cacertsDir: values["cacerts-dir"] } : {}),
+      workloadCertTtlSeconds,
+      caDnsNames: values["ca-dns-names"].split(",").filter((n) => n !== ""),
       monitoringAddress: values["monitoring-address"],
       dataDir: values["data-dir"],
     });

@@ -1,6 +1,11 @@
 // The running control plane: file source -> model -> provider -> xDS server on gRPC, plus the
 // monitoring HTTP endpoint. `meshward serve` is a thin flag parser over startControlPlane; tests
-// start it on ephemeral ports. Later issues (CA, signal API) register on the same gRPC server.
+// start it on ephemeral ports. Later issues (signal API) register on the same gRPC server.
+//
+// Security: the CA (istio.v1.auth.IstioCertificateService) is served on the plaintext port and on
+// the TLS port, whose serving certificate the same CA issues. xDS streams pass ProxyAdmission (the
+// CA's authenticators, node metadata must name the authenticated identity); Envoy sidecars get
+// their SDS secrets (`default`, `ROOTCA`) over the same ADS stream, for that identity only.
 import * as grpc from "@grpc/grpc-js";
 import { createServer, type Server as HttpServer } from "node:http";
 import { mkdirSync } from "node:fs";
@@ -10,6 +15,14 @@ import { formatConfigError } from "../model/config.js";
 import { Metrics } from "../telemetry/metrics.js";
 import { XdsServer } from "../xds/server.js";
 import { MeshResourceProvider } from "./provider.js";
+import { openCertificateAuthority } from "../ca/setup.js";
+import { registerCaService } from "../ca/ca-service.js";
+import { createCaServerCredentials, type CaServerCredentials } from "../ca/serving-credentials.js";
+import { SdsSecretProvider } from "../ca/sds.js";
+import type { CertificateAuthority } from "../ca/authority.js";
+import { TypeUrl } from "../xds/types.js";
+import { ProxyAdmission } from "./proxy-admission.js";
+import { TypeRoutedProvider } from "./type-routed-provider.js";
 import { listenHttp, monitoringHandler, splitHostPort } from "./monitoring.js";
 import { RiskWiring } from "../risk/wiring.js";
 
@@ -20,6 +33,14 @@ export interface ControlPlaneOptions {
   /** `host:port` for HTTP health, metrics and debug; port 0 picks a free one. */
   readonly monitoringAddress: string;
   readonly dataDir: string;
+  /** `host:port` for TLS gRPC (xDS + CA, Istio's 15012); absent = no TLS port. */
+  readonly tlsAddress?: string;
+  /** An Istio `cacerts` directory to sign with instead of the data directory's own root. */
+  readonly cacertsDir?: string;
+  /** Lifetime of the workload certificates meshward makes for Envoy sidecars (SDS); default 24 h. */
+  readonly workloadCertTtlSeconds?: number;
+  /** DNS names for the TLS port's serving certificate besides istiod.istio-system.svc. */
+  readonly caDnsNames?: readonly string[];
   readonly debounceMs?: number;
   readonly log?: (line: string) => void;
 }
@@ -28,6 +49,10 @@ export interface ControlPlane {
   /** Bound addresses (with the real ports). */
   readonly xdsAddress: string;
   readonly monitoringAddress: string;
+  /** Bound TLS address, when a TLS port was asked for. */
+  readonly tlsAddress?: string;
+  readonly ca: CertificateAuthority;
+  readonly secrets: SdsSecretProvider;
   readonly provider: MeshResourceProvider;
   readonly xds: XdsServer;
   readonly metrics: Metrics;
@@ -47,7 +72,6 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const generation = metrics.gauge("meshward_config_generation", "Generation of the snapshot being served.");
 
   const provider = new MeshResourceProvider();
-  const xds = new XdsServer({ provider, metrics, log, ...(opts.debounceMs !== undefined ? { debounceMs: opts.debounceMs } : {}) });
   const source = new FileSource({ dir: opts.configDir, log, ...(opts.debounceMs !== undefined ? { debounceMs: opts.debounceMs } : {}) });
   let lastSet: ConfigSet | undefined;
   const risk = new RiskWiring({ dataDir: opts.dataDir, metrics, log, rebuild: () => lastSet && apply(lastSet) });
@@ -66,19 +90,76 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   };
   source.start(apply);
 
+  // The trust domain is the mesh config's at start; the CA's identity does not follow later edits.
+  const { ca, authenticators } = await openCertificateAuthority({
+    dataDir: opts.dataDir,
+    trustDomain: provider.snapshot.mesh.trustDomain,
+    ...(opts.cacertsDir !== undefined ? { cacertsDir: opts.cacertsDir } : {}),
+  });
+  // No certificate for a quarantined or revoked pod or identity.
+  ca.setPolicy(risk.issuancePolicy);
+  const admission = new ProxyAdmission(authenticators);
+  const secrets = new SdsSecretProvider(ca, {
+    identityOf: admission.identityOf,
+    ...(opts.workloadCertTtlSeconds !== undefined ? { ttlSeconds: opts.workloadCertTtlSeconds } : {}),
+    onError: (proxyId, e) => log(`meshward sds: certificate for ${proxyId} failed: ${e.message}`),
+  });
+  const xds = new XdsServer({
+    provider: new TypeRoutedProvider(provider, new Map([[TypeUrl.Secret, secrets]])),
+    admit: admission.admit,
+    metrics,
+    log,
+    ...(opts.debounceMs !== undefined ? { debounceMs: opts.debounceMs } : {}),
+  });
+  // A proxy's key is dropped when its last stream ends (a reconnecting proxy may overlap itself).
+  const streamsByProxy = new Map<string, number>();
+  xds.on("connect", (s) => streamsByProxy.set(s.proxyId, (streamsByProxy.get(s.proxyId) ?? 0) + 1));
+  xds.on("disconnect", (s) => {
+    const left = (streamsByProxy.get(s.proxyId) ?? 1) - 1;
+    if (left > 0) return void streamsByProxy.set(s.proxyId, left);
+    streamsByProxy.delete(s.proxyId);
+    secrets.forget(s.proxyId);
+  });
+
+  const bind = (server: grpc.Server, address: string, credentials: grpc.ServerCredentials): Promise<string> =>
+    new Promise((resolve, reject) =>
+      server.bindAsync(address, credentials, (err, port) => {
+        const host = splitHostPort(address).host;
+        return err ? reject(err) : resolve(`${host.includes(":") ? `[${host}]` : host}:${port}`);
+      }),
+    );
   const grpcServer = new grpc.Server();
   xds.addTo(grpcServer);
-  risk.attach(xds, grpcServer);
-  const xdsPort = await new Promise<number>((resolve, reject) =>
-    grpcServer.bindAsync(opts.xdsAddress, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
-  ).catch((e: unknown) => {
+  registerCaService(grpcServer, { ca, authenticators });
+  risk.attach(xds);
+  risk.serveSignals(grpcServer);
+  let tlsServer: grpc.Server | undefined;
+  let serving: CaServerCredentials | undefined;
+  const closeServers = (): void => {
     source.stop();
     xds.close();
+    secrets.close();
+    serving?.close();
+    grpcServer.forceShutdown();
+    tlsServer?.forceShutdown();
     risk.close();
+  };
+  let xdsAddress: string;
+  let tlsAddress: string | undefined;
+  try {
+    xdsAddress = await bind(grpcServer, opts.xdsAddress, grpc.ServerCredentials.createInsecure());
+    if (opts.tlsAddress !== undefined) {
+      serving = createCaServerCredentials(ca, opts.caDnsNames ?? []);
+      tlsServer = new grpc.Server();
+      xds.addTo(tlsServer);
+      registerCaService(tlsServer, { ca, authenticators });
+      risk.serveSignals(tlsServer);
+      tlsAddress = await bind(tlsServer, opts.tlsAddress, serving.credentials);
+    }
+  } catch (e) {
+    closeServers();
     throw e;
-  });
-  const xdsHost = splitHostPort(opts.xdsAddress).host;
-  const xdsAddress = `${xdsHost.includes(":") ? `[${xdsHost}]` : xdsHost}:${xdsPort}`;
+  }
 
   let http: HttpServer;
   let monitoringAddress: string;
@@ -86,17 +167,23 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     http = createServer(monitoringHandler({ provider, xds, metrics, configDir: opts.configDir }));
     monitoringAddress = await listenHttp(http, opts.monitoringAddress);
   } catch (e) {
-    source.stop();
-    xds.close();
-    risk.close();
-    grpcServer.forceShutdown();
+    closeServers();
     throw e;
   }
   log(`meshward: serving xDS on ${xdsAddress}, monitoring on http://${monitoringAddress}, config from ${opts.configDir}`);
+  log(`meshward: CA for trust domain ${ca.trustDomain} on ${xdsAddress} (plaintext)${tlsAddress ? `, xDS + CA over TLS on ${tlsAddress}` : ""}`);
 
+  const shutdown = (server: grpc.Server): Promise<void> =>
+    new Promise<void>((resolve) => {
+      const force = setTimeout(() => server.forceShutdown(), 2000);
+      server.tryShutdown(() => (clearTimeout(force), resolve()));
+    });
   return {
     xdsAddress,
     monitoringAddress,
+    ...(tlsAddress !== undefined ? { tlsAddress } : {}),
+    ca,
+    secrets,
     provider,
     xds,
     metrics,
@@ -106,10 +193,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     async stop() {
       source.stop();
       xds.close();
-      await new Promise<void>((resolve) => {
-        const force = setTimeout(() => grpcServer.forceShutdown(), 2000);
-        grpcServer.tryShutdown(() => (clearTimeout(force), resolve()));
-      });
+      secrets.close();
+      serving?.close();
+      await Promise.all([shutdown(grpcServer), ...(tlsServer ? [shutdown(tlsServer)] : [])]);
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));
       risk.close();

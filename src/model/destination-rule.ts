@@ -19,6 +19,7 @@ import {
 } from "./fields.js";
 import { parseExportTo } from "./service-entry.js";
 import { hostPattern } from "./workload-entry.js";
+import { validateClientTls } from "./client-tls.js";
 
 export type SimpleLb = "UNSPECIFIED" | "RANDOM" | "PASSTHROUGH" | "ROUND_ROBIN" | "LEAST_REQUEST" | "LEAST_CONN";
 
@@ -118,10 +119,7 @@ function parseTls(tls: Fields, at: string, p: FieldProblems): ClientTlsSettings 
     return v !== undefined ? { [k]: v } : {};
   };
   const insecureSkipVerify = boolField(tls, "insecureSkipVerify", at, p);
-  if (mode === "MUTUAL" && tls["credentialName"] === undefined && (tls["clientCertificate"] === undefined || tls["privateKey"] === undefined)) {
-    p.error(at, "MUTUAL needs credentialName, or clientCertificate and privateKey");
-  }
-  return {
+  const settings: ClientTlsSettings = {
     mode,
     subjectAltNames,
     ...opt("sni"),
@@ -131,6 +129,8 @@ function parseTls(tls: Fields, at: string, p: FieldProblems): ClientTlsSettings 
     ...opt("caCertificates"),
     ...(insecureSkipVerify !== undefined ? { insecureSkipVerify } : {}),
   };
+  validateClientTls(settings, tls, at, p);
+  return settings;
 }
 
 const trafficPolicyFields = ["loadBalancer", "tls", "connectionPool", "outlierDetection", "portLevelSettings", "tunnel", "proxyProtocol", "retryBudget"];

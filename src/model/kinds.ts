@@ -8,6 +8,7 @@ import { parseWorkloadEntry } from "./workload-entry.js";
 import { parseDestinationRule } from "./destination-rule.js";
 import { authorizationPolicyKind } from "../authz/model-kind.js";
 import { runtimePolicyKind } from "../risk/model-kind.js";
+import { peerAuthenticationKind } from "./peer-authentication.js";
 
 export interface KindHandler {
   /** API groups/versions accepted for this kind (`group/version`). */
@@ -25,6 +26,7 @@ export const kindHandlers: Readonly<Record<string, KindHandler>> = {
   WorkloadEntry: { apiVersions: networking, parse: (s, p) => parseWorkloadEntry(s, p) },
   DestinationRule: { apiVersions: networking, parse: (s, p) => parseDestinationRule(s, p) },
   AuthorizationPolicy: authorizationPolicyKind,
+  PeerAuthentication: peerAuthenticationKind,
   RuntimePolicy: runtimePolicyKind,
 };
 

@@ -7,7 +7,7 @@
 // live in that database, so a restarted control plane serves them again from its first snapshot.
 //
 // Order of use: configSet() and accepted() around every model build (from the first one on),
-// then attach() once the xDS and gRPC servers exist.
+// then attach() once the xDS server exists, and serveSignals() on each gRPC server.
 import { join } from "node:path";
 import type * as grpc from "@grpc/grpc-js";
 import type { IssuanceDecision, IssuancePolicy } from "../ca/authority.js";
@@ -18,6 +18,7 @@ import type { Metrics } from "../telemetry/metrics.js";
 import type { XdsServer } from "../xds/server.js";
 import { NodeTokenAuthenticator } from "../signals/node-token.js";
 import { registerSignalService } from "../signals/service.js";
+import { AgentRegistry } from "../signals/agents.js";
 import { AuditSignalRecorder, type PodDirectory } from "./agent-signals.js";
 import { CHAIN_LATENCY_BUCKETS_S, CHAIN_LATENCY_METRIC } from "./chain-latency.js";
 import { systemClock, type Clock } from "./clock.js";
@@ -40,6 +41,9 @@ export class RiskWiring {
   private service: RiskService | undefined;
   private xds: XdsServer | undefined;
   private chain: PushChainRecorder | undefined;
+  private recorder: AuditSignalRecorder | undefined;
+  /** One registry for the plaintext and TLS ports: an agent's health shows whichever it uses. */
+  private readonly agents = new AgentRegistry();
   private pods: PodDirectory = { locate: () => undefined };
   private rootNamespace = "";
   private readonly clock: Clock;
@@ -73,22 +77,26 @@ export class RiskWiring {
     }
   }
 
-  /** Pushes, ACKs and connected proxies from the xDS server; the signal service on `grpcServer`. */
-  attach(xds: XdsServer, grpcServer: grpc.Server): void {
+  /** Pushes, ACKs and connected proxies from the xDS server. */
+  attach(xds: XdsServer): void {
     this.xds = xds;
     this.pods = proxyPodDirectory(() => xds.proxies());
     this.chain = new PushChainRecorder(this.risk.audit, xds, this.clock);
-    const recorder = new AuditSignalRecorder(this.risk, this.pods, this.clock);
-    registerSignalService(grpcServer, {
+    this.recorder = new AuditSignalRecorder(this.risk, this.pods, this.clock);
+  }
+
+  /** The node agents' signal service on `server` (after attach). */
+  serveSignals(server: grpc.Server): void {
+    const recorder = this.recorder;
+    if (recorder === undefined) throw new Error("serveSignals before attach");
+    registerSignalService(server, {
       authenticators: [new NodeTokenAuthenticator(join(this.opts.dataDir, "node-tokens.json"))],
       store: recorder,
       podNode: (pod) => recorder.podNode(pod),
       problem: (s) => recorder.problem(s),
+      agents: this.agents,
       log: this.opts.log,
     });
-    // Pods named by persisted enforcement may have connected since the first build: their other
-    // IPs (identity scope) are known now.
-    if (this.risk.enforcement.active().length > 0) this.opts.rebuild();
   }
 
   /** For the CA: no certificate for a quarantined or revoked pod (by its peer IP) or identity. */

@@ -7,7 +7,7 @@ import { HttpProtocolOptionsSchema } from "../gen/envoy/extensions/upstreams/htt
 import { effectiveTrafficPolicy, type LoadBalancerSettings } from "../model/destination-rule.js";
 import { destinationRuleFor, serviceTargets, subsetEndpoints, visibleServices } from "../model/lookup.js";
 import { isHttp2Protocol, type ServicePortSpec } from "../model/service-entry.js";
-import type { DestinationRule, Service } from "../model/snapshot.js";
+import type { DestinationRule, Service, ServiceEndpoint } from "../model/snapshot.js";
 import { TypeUrl } from "../xds/types.js";
 import {
   BlackHoleCluster,
@@ -25,7 +25,7 @@ import {
   type TranslationScope,
 } from "./common.js";
 import { loadAssignment, type LoadBalancedAddress } from "./endpoints.js";
-import { upstreamTransportSocket, type UpstreamContext } from "./extensions.js";
+import { endpointMetadata, upstreamTransportSocket, type UpstreamContext } from "./extensions.js";
 
 type ClusterInit = MessageInitShape<typeof ClusterSchema>;
 
@@ -108,10 +108,10 @@ const http2Options = {
 
 function buildOutboundCluster(scope: TranslationScope, plan: OutboundClusterPlan): ClusterInit {
   const trafficPolicy = effectiveTrafficPolicy(plan.rule?.spec, plan.port.number, plan.subset || undefined);
-  const ctx: UpstreamContext = { ...scope, service: plan.service, port: plan.port, subset: plan.subset, clusterName: plan.name, trafficPolicy };
-  const transportSocket = upstreamTransportSocket(ctx);
+  const ctx: UpstreamContext = { ...scope, service: plan.service, port: plan.port, subset: plan.subset, clusterName: plan.name, trafficPolicy, discovery: plan.discovery };
+  const tls = upstreamTransportSocket(ctx);
   const lb = loadBalancing(trafficPolicy.loadBalancer, scope.proxy.flavour);
-  const c: ClusterInit = { name: plan.name, ...(transportSocket ? { transportSocket } : {}) };
+  const c: ClusterInit = { name: plan.name, ...tls };
   if (scope.proxy.flavour === "grpc") {
     return { ...c, clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.EDS }, edsClusterConfig: { serviceName: plan.name, edsConfig: adsConfigSource() }, ...lb };
   }
@@ -125,11 +125,11 @@ function buildOutboundCluster(scope: TranslationScope, plan: OutboundClusterPlan
     case "LOGICAL_DNS": {
       // No endpoints listed: the hosts resolve themselves (Istio uses the host name as endpoint).
       const endpoints = subsetEndpoints(plan.service, plan.subsetLabels);
-      let dnsEndpoints: readonly LoadBalancedAddress[] = endpoints.length > 0 || plan.subsetLabels ? endpoints : [{ address: plan.service.hostname, targetPorts: {}, weight: 1 }];
+      let dnsEndpoints: readonly (ServiceEndpoint | LoadBalancedAddress)[] = endpoints.length > 0 || plan.subsetLabels ? endpoints : [{ address: plan.service.hostname, targetPorts: {}, weight: 1 }];
       // Envoy accepts exactly one endpoint in a LOGICAL_DNS cluster (validation warns about the rest).
       if (plan.discovery === "LOGICAL_DNS") dnsEndpoints = dnsEndpoints.slice(0, 1);
       const type = plan.discovery === "STRICT_DNS" ? Cluster_DiscoveryType.STRICT_DNS : Cluster_DiscoveryType.LOGICAL_DNS;
-      return { ...common, clusterDiscoveryType: { case: "type", value: type }, loadAssignment: loadAssignment(plan.name, dnsEndpoints, plan.port.number, { ipOnly: false }), ...lb };
+      return { ...common, clusterDiscoveryType: { case: "type", value: type }, loadAssignment: loadAssignment(plan.name, dnsEndpoints, plan.port.number, { ipOnly: false, metadata: (e) => ("identity" in e ? endpointMetadata({ ...scope, service: plan.service, endpoint: e }) : undefined) }), ...lb };
     }
   }
 }
@@ -160,8 +160,9 @@ export function outboundClusters(scope: TranslationScope): PlannedResource[] {
   const pk = outboundPolicyKey(scope.snapshot);
   const flavour = scope.proxy.flavour;
   const out = outboundClusterPlans(scope).map((plan) => {
-    // DNS clusters carry their endpoints inline, so they also depend on the endpoints.
-    const eps = plan.discovery === "STRICT_DNS" || plan.discovery === "LOGICAL_DNS" ? plan.service.endpointsDigest : "";
+    // DNS clusters carry their endpoints inline, and auto-mTLS on an original-destination cluster
+    // depends on every endpoint's tlsMode label: both depend on the endpoints.
+    const eps = plan.discovery === "EDS" ? "" : plan.service.endpointsDigest;
     const key = `${flavour}|${plan.name}|${plan.service.digest}|${eps}|${plan.rule?.digest ?? ""}|${pk}`;
     return planned(plan.name, key, () => buildOutboundCluster(scope, plan));
   });

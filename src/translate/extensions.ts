@@ -4,7 +4,7 @@
 // AuthorizationPolicy. Whatever they read must come from the snapshot (whose mesh and `others`
 // digests are part of every cache key), never from elsewhere.
 import type { Filter } from "../gen/envoy/config/listener/v3/listener_components_pb.js";
-import type { Metadata, TransportSocket } from "../gen/envoy/config/core/v3/base_pb.js";
+import type { Metadata } from "../gen/envoy/config/core/v3/base_pb.js";
 import type { HttpFilter } from "../gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js";
 import type { ServiceTarget } from "../model/lookup.js";
 import type { Service, ServiceEndpoint } from "../model/snapshot.js";
@@ -13,6 +13,7 @@ import type { TrafficPolicy } from "../model/destination-rule.js";
 import type { TranslationScope } from "./common.js";
 import { authzInputFor } from "../authz/mesh-input.js";
 import { authzGrpcFilters, authzHttpFilters, authzNetworkFilters } from "../authz/filters.js";
+import { clusterTls, endpointTlsMetadata, type ClusterTls } from "./mtls-upstream.js";
 
 /**
  * The kinds of the snapshot's `others` bag that upstreamTransportSocket reads (auto-mTLS follows
@@ -33,6 +34,8 @@ export interface UpstreamContext extends TranslationScope {
   readonly subset: string;
   readonly clusterName: string;
   readonly trafficPolicy: Omit<TrafficPolicy, "portLevelSettings">;
+  /** How the cluster finds endpoints (auto-mTLS cannot choose per endpoint on ORIGINAL_DST). */
+  readonly discovery?: "EDS" | "STRICT_DNS" | "LOGICAL_DNS" | "ORIGINAL_DST";
 }
 
 /** One endpoint of an EDS assignment. */
@@ -45,8 +48,8 @@ export interface EndpointContext extends TranslationScope {
  * Metadata on one EDS endpoint (auto-mTLS: `envoy.transport_socket_match: {tlsMode: istio}`).
  * Like outbound resources, shared by every proxy of a namespace and of both flavours.
  */
-export function endpointMetadata(_ctx: EndpointContext): Metadata | undefined {
-  return undefined;
+export function endpointMetadata(ctx: EndpointContext): Metadata | undefined {
+  return endpointTlsMetadata(ctx.endpoint.labels);
 }
 
 /** HTTP filters placed before the router on an inbound HTTP chain (authorization: RBAC, ext_authz). */
@@ -60,16 +63,13 @@ export function inboundNetworkFilters(ctx: InboundChainContext): Filter[] {
   return authzNetworkFilters(authzInputFor(ctx.snapshot, ctx.proxy)).filters;
 }
 
-/** The downstream TLS of an inbound chain (PeerAuthentication); undefined = plaintext. */
-export function inboundTransportSocket(_ctx: InboundChainContext): TransportSocket | undefined {
-  return undefined;
-}
-
 /**
- * The upstream TLS of an outbound cluster (DestinationRule tls, auto-mTLS); undefined = plaintext.
- * Outbound resources are shared by every proxy of a namespace: read the context's service, port,
- * subset, policy and snapshot (mesh config, `outboundPolicyKinds`), not who the proxy is.
+ * The upstream TLS of an outbound cluster (DestinationRule tls, auto-mTLS): a transport socket, or
+ * per-endpoint socket matches; empty = plaintext. Outbound resources are shared by every proxy of
+ * a namespace: read the context's service, port, subset, policy and snapshot (mesh config,
+ * `outboundPolicyKinds`), not who the proxy is. The inbound side's TLS is part of the chain layout
+ * (mtls-inbound.ts), since PeerAuthentication decides how many chains a port gets.
  */
-export function upstreamTransportSocket(_ctx: UpstreamContext): TransportSocket | undefined {
-  return undefined;
+export function upstreamTransportSocket(ctx: UpstreamContext): ClusterTls {
+  return clusterTls(ctx);
 }

@@ -5,8 +5,13 @@ import { create } from "@bufbuild/protobuf";
 import { FilterChainSchema, type FilterChain } from "../gen/envoy/config/listener/v3/listener_components_pb.js";
 import { serviceTargets, type ServiceTarget } from "../model/lookup.js";
 import { isHttpProtocol } from "../model/service-entry.js";
-import { inboundClusterName, inboundPolicyKey, type TranslationScope } from "./common.js";
-import { inboundHttpFilters, inboundNetworkFilters, inboundTransportSocket, type InboundChainContext } from "./extensions.js";
+import { InboundPassthroughCluster, VirtualInboundListener, inboundClusterName, inboundPolicyKey, type TranslationScope } from "./common.js";
+import { inboundHttpFilters, inboundNetworkFilters, type InboundChainContext } from "./extensions.js";
+import { grpcServerMode, inboundChainOptions, passthroughPorts, sidecarPortMode, type InboundChainOption } from "./mtls-inbound.js";
+import { grpcDownstreamTls, sidecarDownstreamTls } from "./mtls.js";
+
+/** Istio's name for the passthrough chains that serve detected HTTP. */
+export const VirtualInboundCatchAllHttp = "virtualInbound-catchall-http";
 import { httpConnectionManager, httpConnectionManagerFilter, HttpConnectionManagerName, routerFilter, tcpProxyFilter } from "./filters.js";
 
 /** One target per listening port: the first service (by target port, then service key) wins a clash. */
@@ -27,41 +32,87 @@ export function inboundKey(scope: TranslationScope, targets: readonly ServiceTar
   return `${p.namespace}|${p.serviceAccount}|${labels}|${t}|${inboundPolicyKey(scope.snapshot)}`;
 }
 
-/** An Envoy sidecar's chain for one target, matched on the original destination port. */
-export function sidecarInboundChain(scope: TranslationScope, target: ServiceTarget): FilterChain {
-  const ctx: InboundChainContext = { ...scope, target };
-  const cluster = inboundClusterName(target.targetPort);
-  const transportSocket = inboundTransportSocket(ctx);
-  const filters = isHttpProtocol(target.port.protocol)
-    ? [
-        httpConnectionManagerFilter(
-          HttpConnectionManagerName,
-          httpConnectionManager(
-            `inbound_0.0.0.0_${target.targetPort}`,
-            {
-              inline: {
-                name: cluster,
-                validateClusters: false,
-                virtualHosts: [
-                  {
-                    name: `inbound|http|${target.port.number}`,
-                    domains: ["*"],
-                    routes: [{ name: "default", match: { pathSpecifier: { case: "prefix", value: "/" } }, action: { case: "route", value: { clusterSpecifier: { case: "cluster", value: cluster }, timeout: { seconds: 0n } } } }],
-                  },
-                ],
+/** What one sidecar chain serves: a target port (0 for passthrough) and the cluster it forwards to. */
+interface SidecarChainSpec {
+  readonly name: string;
+  readonly targetPort: number;
+  readonly servicePort: number;
+  readonly cluster: string;
+  /** `inbound_0.0.0.0_<port>` for a service port; passthrough chains use their cluster's name, as istiod. */
+  readonly statPrefix: string;
+  /** Authorization applies to service chains through the extension hooks. */
+  readonly ctx?: InboundChainContext;
+}
+
+function sidecarChain(scope: TranslationScope, spec: SidecarChainSpec, option: InboundChainOption): FilterChain {
+  const filters =
+    option.protocol === "HTTP"
+      ? [
+          httpConnectionManagerFilter(
+            HttpConnectionManagerName,
+            httpConnectionManager(
+              spec.statPrefix,
+              {
+                inline: {
+                  name: spec.cluster,
+                  validateClusters: false,
+                  virtualHosts: [
+                    {
+                      name: `inbound|http|${spec.servicePort}`,
+                      domains: ["*"],
+                      routes: [{ name: "default", match: { pathSpecifier: { case: "prefix", value: "/" } }, action: { case: "route", value: { clusterSpecifier: { case: "cluster", value: spec.cluster }, timeout: { seconds: 0n } } } }],
+                    },
+                  ],
+                },
               },
-            },
-            [...inboundHttpFilters(ctx), routerFilter()],
+              [...(spec.ctx ? inboundHttpFilters(spec.ctx) : []), routerFilter()],
+            ),
           ),
-        ),
-      ]
-    : [...inboundNetworkFilters(ctx), tcpProxyFilter(cluster)];
+        ]
+      : [...(spec.ctx ? inboundNetworkFilters(spec.ctx) : []), tcpProxyFilter(spec.cluster)];
+  const transportSocket = option.tls ? sidecarDownstreamTls(scope.snapshot.mesh, option.protocol) : undefined;
   return create(FilterChainSchema, {
-    name: `0.0.0.0_${target.targetPort}`,
-    filterChainMatch: { destinationPort: target.targetPort },
+    name: spec.name,
+    filterChainMatch: {
+      ...(spec.targetPort > 0 ? { destinationPort: spec.targetPort } : {}),
+      transportProtocol: option.transportProtocol,
+      applicationProtocols: [...option.applicationProtocols],
+    },
     filters,
     ...(transportSocket ? { transportSocket } : {}),
   });
+}
+
+/** An Envoy sidecar's chains for one target, matched on the original destination port, per its mTLS mode. */
+export function sidecarInboundChains(scope: TranslationScope, target: ServiceTarget): FilterChain[] {
+  const ctx: InboundChainContext = { ...scope, target };
+  const spec: SidecarChainSpec = {
+    name: `0.0.0.0_${target.targetPort}`,
+    targetPort: target.targetPort,
+    servicePort: target.port.number,
+    cluster: inboundClusterName(target.targetPort),
+    statPrefix: `inbound_0.0.0.0_${target.targetPort}`,
+    ctx,
+  };
+  const mode = sidecarPortMode(scope.snapshot, scope.proxy, target.targetPort);
+  return inboundChainOptions(mode, isHttpProtocol(target.port.protocol) ? "HTTP" : "TCP").map((o) => sidecarChain(scope, spec, o));
+}
+
+/**
+ * The chains for traffic to ports no service declares: the workload-wide mode on any port, and
+ * the port-level modes of undeclared ports (istiod's buildInboundPassthroughChains). Protocol is
+ * detected, so PERMISSIVE gets all five auto chains.
+ */
+export function sidecarPassthroughChains(scope: TranslationScope, servedPorts: ReadonlySet<number>): FilterChain[] {
+  const out: FilterChain[] = [];
+  for (const port of [0, ...passthroughPorts(scope.snapshot, scope.proxy, servedPorts)]) {
+    const mode = sidecarPortMode(scope.snapshot, scope.proxy, port);
+    for (const o of inboundChainOptions(mode, "AUTO")) {
+      const name = o.protocol === "HTTP" ? VirtualInboundCatchAllHttp : VirtualInboundListener;
+      out.push(sidecarChain(scope, { name, targetPort: port, servicePort: 0, cluster: InboundPassthroughCluster, statPrefix: InboundPassthroughCluster }, o));
+    }
+  }
+  return out;
 }
 
 /**
@@ -70,10 +121,13 @@ export function sidecarInboundChain(scope: TranslationScope, target: ServiceTarg
  */
 export function grpcInboundChain(scope: TranslationScope, target: ServiceTarget): FilterChain {
   const ctx: InboundChainContext = { ...scope, target };
-  const transportSocket = inboundTransportSocket(ctx);
+  const transportSocket = grpcServerMode(scope.snapshot, scope.proxy, target.targetPort) === "STRICT" ? grpcDownstreamTls() : undefined;
   const suffix = transportSocket ? "mtls" : "plaintext";
+  // The stat prefix names the mode on purpose: grpc-js-xds 1.14 compares listener updates by filter
+  // bytes and misses a transport-socket-only change, so a STRICT <-> PERMISSIVE switch would never
+  // reach a running server if the HCM bytes stayed equal.
   const hcm = httpConnectionManager(
-    `inbound_${target.targetPort}`,
+    `inbound_${target.targetPort}_${suffix}`,
     {
       inline: {
         name: "inbound",

@@ -10,10 +10,8 @@ import { visibleServices } from "../model/lookup.js";
 import { isHttpProtocol } from "../model/service-entry.js";
 import { TypeUrl } from "../xds/types.js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import type { FilterChainSchema } from "../gen/envoy/config/listener/v3/listener_components_pb.js";
 import {
   BlackHoleCluster,
-  InboundPassthroughCluster,
   PassthroughCluster,
   VirtualInboundListener,
   VirtualInboundPort,
@@ -28,7 +26,10 @@ import {
   type TranslationScope,
 } from "./common.js";
 import { httpConnectionManager, httpConnectionManagerFilter, HttpConnectionManagerName, routerFilter, tcpProxyFilter } from "./filters.js";
-import { inboundKey, inboundTargets, sidecarInboundChain } from "./inbound.js";
+import { inboundKey, inboundTargets, sidecarInboundChains, sidecarPassthroughChains } from "./inbound.js";
+import { inboundListenerFilters } from "./mtls-inbound.js";
+import { create } from "@bufbuild/protobuf";
+import { FilterChainSchema } from "../gen/envoy/config/listener/v3/listener_components_pb.js";
 
 function planned(name: string, key: string, build: () => ReturnType<typeof built>): PlannedResource {
   return { typeUrl: TypeUrl.Listener, name, key: `lds|envoy|${key}`, build };
@@ -75,21 +76,22 @@ function outboundTcpListener(name: string, address: string, port: number, cluste
 }
 
 function virtualInbound(scope: TranslationScope): ReturnType<typeof built> {
+  const targets = inboundTargets(scope);
+  const chains = [
+    create(FilterChainSchema, blackholeChain(VirtualInboundListener, VirtualInboundPort)),
+    ...sidecarPassthroughChains(scope, new Set(targets.map((t) => t.targetPort))),
+    ...targets.flatMap((t) => sidecarInboundChains(scope, t)),
+  ];
   return built(ListenerSchema, {
     name: VirtualInboundListener,
     address: socketAddress("0.0.0.0", VirtualInboundPort),
     useOriginalDst: true,
     trafficDirection: TrafficDirection.INBOUND,
-    listenerFilters: [{ name: "envoy.filters.listener.original_dst", configType: { case: "typedConfig", value: typedConfig(OriginalDstSchema, {}) } }],
-    filterChains: [
-      blackholeChain(VirtualInboundListener, VirtualInboundPort),
-      ...inboundTargets(scope).map((t) => sidecarInboundChain(scope, t)),
-      {
-        name: VirtualInboundListener,
-        filterChainMatch: { prefixRanges: [{ addressPrefix: "0.0.0.0", prefixLen: 0 }] },
-        filters: [tcpProxyFilter(InboundPassthroughCluster)],
-      },
+    listenerFilters: [
+      { name: "envoy.filters.listener.original_dst", configType: { case: "typedConfig", value: typedConfig(OriginalDstSchema, {}) } },
+      ...inboundListenerFilters(chains),
     ],
+    filterChains: chains,
   });
 }
 

@@ -10,6 +10,9 @@ import { file_envoy_extensions_filters_network_tcp_proxy_v3_tcp_proxy } from "..
 import { file_envoy_extensions_filters_http_router_v3_router } from "../gen/envoy/extensions/filters/http/router/v3/router_pb.js";
 import { file_envoy_extensions_filters_http_fault_v3_fault } from "../gen/envoy/extensions/filters/http/fault/v3/fault_pb.js";
 import { file_envoy_extensions_filters_listener_original_dst_v3_original_dst } from "../gen/envoy/extensions/filters/listener/original_dst/v3/original_dst_pb.js";
+import { file_envoy_extensions_filters_listener_tls_inspector_v3_tls_inspector } from "../gen/envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector_pb.js";
+import { file_envoy_extensions_filters_listener_http_inspector_v3_http_inspector } from "../gen/envoy/extensions/filters/listener/http_inspector/v3/http_inspector_pb.js";
+import { file_envoy_extensions_transport_sockets_raw_buffer_v3_raw_buffer } from "../gen/envoy/extensions/transport_sockets/raw_buffer/v3/raw_buffer_pb.js";
 import { file_envoy_extensions_upstreams_http_v3_http_protocol_options } from "../gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.js";
 import { file_envoy_extensions_transport_sockets_tls_v3_tls } from "../gen/envoy/extensions/transport_sockets/tls/v3/tls_pb.js";
 import { file_envoy_extensions_transport_sockets_tls_v3_secret } from "../gen/envoy/extensions/transport_sockets/tls/v3/secret_pb.js";
@@ -29,6 +32,9 @@ export const resourceRegistry: Registry = createRegistry(
   file_envoy_extensions_filters_http_router_v3_router,
   file_envoy_extensions_filters_http_fault_v3_fault,
   file_envoy_extensions_filters_listener_original_dst_v3_original_dst,
+  file_envoy_extensions_filters_listener_tls_inspector_v3_tls_inspector,
+  file_envoy_extensions_filters_listener_http_inspector_v3_http_inspector,
+  file_envoy_extensions_transport_sockets_raw_buffer_v3_raw_buffer,
   file_envoy_extensions_upstreams_http_v3_http_protocol_options,
   file_envoy_extensions_transport_sockets_tls_v3_tls,
   file_envoy_extensions_transport_sockets_tls_v3_secret,

@@ -21,11 +21,15 @@ export type { ProxyStatus, TypeStatus, XdsEvent, XdsAckEvent, XdsNackEvent, XdsP
 /** Provider changes are coalesced for this long before streams are recomputed (Istio: 100 ms). */
 export const DEFAULT_DEBOUNCE_MS = 100;
 /**
- * Streams recomputed per event-loop turn during a push. Large, so that proxies get the change
- * before the server spends time on their ACKs; bounded, so new streams are not starved (a batch
- * is tens of milliseconds at 10,000 streams).
+ * A push runs for at most this much CPU time before yielding to the event loop. Long enough that
+ * proxies get the change before the server spends time on their ACKs (which a yield lets in
+ * first: 10,000 streams take ~0.2 s of CPU to push and several times that to ACK); bounded so that other
+ * work (new streams, the CA, health checks) is not held up for longer. CPU time rather than wall
+ * time, so that a busy machine does not cut slices short.
  */
-const PUSH_BATCH = 2048;
+const PUSH_SLICE_CPU_MS = 250;
+/** Streams pushed between looks at the CPU clock (a getrusage call). */
+const PUSH_CHECK_EVERY = 128;
 
 export interface XdsServerOptions {
   readonly provider: ResourceProvider;
@@ -279,7 +283,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
     if (this.timer === undefined && !this.pushing) this.timer = setTimeout(() => void this.flush(), this.debounceMs);
   }
 
-  /** Recomputes every stream the pending changes affect, a batch per event-loop turn. */
+  /** Recomputes every stream the pending changes affect, in time slices. */
   private async flush(): Promise<void> {
     this.timer = undefined;
     this.pushing = true;
@@ -289,16 +293,23 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
     const all = changes.some((c) => c.all);
     const affects = (p: Proxy): boolean => all || changes.some((c) => !c.all && c.affects(p));
     const targets = [...this.streams.values()];
-    for (let i = 0; i < targets.length; i += PUSH_BATCH) {
-      if (i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
-      for (const { stream, end } of targets.slice(i, i + PUSH_BATCH)) {
-        if (this.closed || !this.streams.has(stream.ctx.id) || !affects(stream.proxy)) continue;
-        try {
-          stream.push();
-        } catch (err) {
-          this.log(`xds: push to ${stream.proxy.id}: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
-          end(statusError(grpc.status.INTERNAL, "internal error computing xDS response"));
-        }
+    const cpuMs = (): number => {
+      const u = process.cpuUsage();
+      return (u.user + u.system) / 1000;
+    };
+    let sliceStart = cpuMs();
+    let n = 0;
+    for (const { stream, end } of targets) {
+      if (++n % PUSH_CHECK_EVERY === 0 && cpuMs() - sliceStart > PUSH_SLICE_CPU_MS) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        sliceStart = cpuMs();
+      }
+      if (this.closed || !this.streams.has(stream.ctx.id) || !affects(stream.proxy)) continue;
+      try {
+        stream.push();
+      } catch (err) {
+        this.log(`xds: push to ${stream.proxy.id}: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+        end(statusError(grpc.status.INTERNAL, "internal error computing xDS response"));
       }
     }
     this.pushing = false;

@@ -39,10 +39,11 @@ export class Subscription {
       return changed;
     }
     this.legacyWildcard = false;
-    // Most requests are ACKs repeating the previous list verbatim: compare element-wise first.
+    // Most requests are ACKs repeating the previous list verbatim: compare element-wise first, and
+    // keep the old list (whose strings the name set shares) rather than holding a second copy.
     const last = this.lastList;
-    this.lastList = resourceNames;
     if (!first && last.length === resourceNames.length && last.every((n, i) => n === resourceNames[i])) return false;
+    this.lastList = resourceNames;
     const incoming = new Set(resourceNames);
     const wildcard = incoming.delete(WILDCARD);
     let changed = first || wildcard !== this.wildcard || incoming.size !== this.names.size;

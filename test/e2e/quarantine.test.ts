@@ -23,7 +23,7 @@ import { TypeUrl } from "../../src/xds/types.js";
 import { createTestPod, removeTestPod, runInPod } from "../agent/kube-cgroup.js";
 import { skipUnlessRoot } from "../agent/fixture.js";
 import { startNodeAgent, type AgentPod, type RunningAgent } from "../support/node-agent.js";
-import { PodNetwork, type PodNet } from "../support/pod-network.js";
+import { PodNetwork, XdsRelay, type PodNet } from "../support/pod-network.js";
 import { eventually, freePort, type NodeSpec } from "../support/proxyless.js";
 import { RbacWorkloads, type CallResult } from "../support/rbac-workloads.js";
 
@@ -68,6 +68,9 @@ describe("e2e: a container escape quarantines the pod in the mesh (real kernel, 
   let dir = "";
   let dataDir = "";
   let net: PodNetwork | undefined;
+  let relay: XdsRelay | undefined;
+  /** Where the pods find xDS: the node-local relay on the bridge. */
+  let podXds = "";
   let cp: ControlPlane | undefined;
   let cpOptions: ControlPlaneOptions;
   let agent: RunningAgent | undefined;
@@ -103,15 +106,17 @@ describe("e2e: a container escape quarantines the pod in the mesh (real kernel, 
     writeFileSync(join(configDir, "mesh.yaml"), "trustDomain: cluster.local\nrootNamespace: istio-system\n");
     writeFileSync(join(configDir, "services.yaml"), pods.map(serviceEntry).join("---\n"));
     writeFileSync(join(configDir, "runtime-policy.yaml"), RUNTIME_POLICY);
-    // A fixed port on the bridge's gateway: the workloads must find the restarted control plane there.
-    cpOptions = { configDir, xdsAddress: PodNetwork.hostPort(net.gateway, await freePort()), monitoringAddress: "127.0.0.1:0", dataDir, debounceMs: 20, log: () => undefined };
+    // A fixed loopback port: the relay must find the restarted control plane there.
+    const cpPort = await freePort();
+    cpOptions = { configDir, xdsAddress: `127.0.0.1:${cpPort}`, monitoringAddress: "127.0.0.1:0", dataDir, debounceMs: 20, log: () => undefined };
     cp = await startControlPlane(cpOptions);
     watch(cp);
+    ({ relay, address: podXds } = await XdsRelay.start(net.gateway, 0, () => ({ host: "127.0.0.1", port: cpPort })));
     for (const p of pods) {
       const w = new RbacWorkloads(["/bin/sh", "-c", `echo $$ > "${p.cgroupDir}/cgroup.procs" && exec "$@"`, "sh", ...net.enter(p.net)]);
       p.workloads = w;
-      await w.startServer(p.short, PodNetwork.hostPort(p.net.ip, PORT), cp.xdsAddress, nodeSpec(p));
-      for (const to of pods) if (to !== p) await w.startClient(`to-${to.short}`, `${to.host}:${PORT}`, cp.xdsAddress, nodeSpec(p));
+      await w.startServer(p.short, PodNetwork.hostPort(p.net.ip, PORT), podXds, nodeSpec(p));
+      for (const to of pods) if (to !== p) await w.startClient(`to-${to.short}`, `${to.host}:${PORT}`, podXds, nodeSpec(p));
     }
     agent = await startNodeAgent({ dir, node, pods, address: cp.xdsAddress, dataDir });
   });
@@ -119,6 +124,7 @@ describe("e2e: a container escape quarantines the pod in the mesh (real kernel, 
   after(async () => {
     for (const p of pods) p.workloads?.stop();
     await agent?.stop();
+    relay?.close();
     await cp?.stop();
     for (const p of pods) await removeTestPod(p);
     net?.close();

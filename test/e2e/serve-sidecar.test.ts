@@ -30,7 +30,7 @@ describe("e2e: meshward serve with an Envoy-style sidecar over ADS", function ()
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "meshward-serve-"));
     cpSync(join(root, "mesh-config"), dir, { recursive: true });
-    child = spawn(process.execPath, [join(root, "bin/meshward"), "serve", "--config-dir", dir, "--xds-address", "127.0.0.1:0", "--monitoring-address", "127.0.0.1:0", "--data-dir", join(dir, ".data")], {
+    child = spawn(process.execPath, [join(root, "bin/meshward"), "serve", "--config-dir", dir, "--xds-address", "127.0.0.1:0", "--tls-address", "127.0.0.1:0", "--monitoring-address", "127.0.0.1:0", "--data-dir", join(dir, ".data")], {
       stdio: ["ignore", "pipe", "pipe"],
     });
     child.stdout!.on("data", (b: Buffer) => (output += b.toString()));
@@ -84,9 +84,10 @@ describe("e2e: meshward serve with an Envoy-style sidecar over ADS", function ()
     assert.deepEqual(responseNames(rds).sort(), ["7070", "9080"]);
   });
 
+  // Same service account as the other endpoint: a new identity would change the clusters' SAN lists.
   it("an endpoint added to the config dir arrives as an EDS push for that service only", async () => {
     const file = join(dir, "bookinfo.yaml");
-    writeFileSync(file, readFileSync(file, "utf8").replace("  - address: 127.0.0.14\n", "  - address: 127.0.0.14\n  - address: 127.0.0.15\n"));
+    writeFileSync(file, readFileSync(file, "utf8").replace("  - address: 127.0.0.14\n    serviceAccount: db\n", "  - address: 127.0.0.14\n    serviceAccount: db\n  - address: 127.0.0.15\n    serviceAccount: db\n"));
     const r = await stream.next(15_000);
     stream.ack(r);
     assert.equal(r.typeUrl, TypeUrl.ClusterLoadAssignment, "only EDS changes");

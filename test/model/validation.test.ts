@@ -142,9 +142,9 @@ describe("model: last good objects", () => {
   });
 
   it("kinds without a handler go to the others bag by kind", () => {
-    const pa = obj("PeerAuthentication", "default", { mtls: { mode: "STRICT" } }, "istio-system", "security.istio.io/v1");
+    const pa = obj("RequestAuthentication", "default", { jwtRules: [{ issuer: "x" }] }, "istio-system", "security.istio.io/v1");
     const s = build([goodService, pa]);
-    assert.deepEqual(s.others.get("PeerAuthentication")?.map((a) => a.spec), [{ mtls: { mode: "STRICT" } }]);
+    assert.deepEqual(s.others.get("RequestAuthentication")?.map((a) => a.spec), [{ jwtRules: [{ issuer: "x" }] }]);
     assert.notEqual(s.othersDigest, build([goodService]).othersDigest);
   });
 });

@@ -2,7 +2,8 @@
 export const echoHost = "echo.default.svc.cluster.local";
 const host = echoHost;
 
-export function serviceEntry(): string {
+/** The echo ServiceEntry; `workloads` says where its endpoints come from (default: WorkloadEntries labelled app=echo). */
+export function serviceEntry(workloads = "  workloadSelector: {labels: {app: echo}}\n"): string {
   return `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: echo, namespace: default}
@@ -11,8 +12,7 @@ spec:
   ports: [{number: 7070, name: grpc, protocol: GRPC}]
   location: MESH_INTERNAL
   resolution: STATIC
-  workloadSelector: {labels: {app: echo}}
-`;
+${workloads}`;
 }
 
 export function workloadEntry(name: string, port: number, locality: string, weight = 1): string {

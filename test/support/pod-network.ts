@@ -9,6 +9,7 @@
 // parses as IPv6 (dotted quad). Real IPv6 peers match.
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { connect, createServer, type AddressInfo, type Server, type Socket } from "node:net";
 
 function ip(...args: string[]): void {
   execFileSync("ip", args, { stdio: ["ignore", "ignore", "pipe"] });
@@ -74,5 +75,44 @@ export class PodNetwork {
     } catch {
       // already gone
     }
+  }
+}
+
+/**
+ * The node-local xDS relay: pods reach it on the bridge, and it forwards to meshward on loopback,
+ * as Istio's node agent proxies xDS for proxyless gRPC. meshward admits credential-less proxyless
+ * streams from loopback only, so pods without tokens go through this.
+ */
+export class XdsRelay {
+  private readonly server: Server;
+  private readonly sockets = new Set<Socket>();
+
+  private constructor(upstream: () => { host: string; port: number }) {
+    this.server = createServer((down) => {
+      const { host, port } = upstream();
+      const up = connect(port, host);
+      for (const s of [down, up]) {
+        this.sockets.add(s);
+        s.on("close", () => this.sockets.delete(s));
+        s.on("error", () => (down.destroy(), up.destroy()));
+      }
+      down.pipe(up).pipe(down);
+    });
+  }
+
+  /** Listens on `[address]:port` (port 0: any), forwarding to whatever `upstream()` names at connect time. */
+  static async start(address: string, port: number, upstream: () => { host: string; port: number }): Promise<{ relay: XdsRelay; address: string }> {
+    const relay = new XdsRelay(upstream);
+    await new Promise<void>((resolve, reject) => {
+      relay.server.once("error", reject);
+      relay.server.listen(port, address, () => resolve());
+    });
+    const a = relay.server.address() as AddressInfo;
+    return { relay, address: PodNetwork.hostPort(address, a.port) };
+  }
+
+  close(): void {
+    for (const s of this.sockets) s.destroy();
+    this.server.close();
   }
 }

@@ -1,0 +1,38 @@
+// Who may open an xDS stream on meshward serve, and as whom (istiod's XDS_AUTH, pilot/pkg/xds/auth.go):
+//  - a caller with credentials (a client certificate from this CA on the TLS port, or a bearer
+//    token) must authenticate, and the proxy's node metadata NAMESPACE / SERVICE_ACCOUNT must name
+//    that identity; the stream then receives secrets for exactly that identity;
+//  - a caller without any credentials is admitted from loopback only (a local agent, proxyless
+//    gRPC, whose xDS client cannot attach a token), and receives no secrets at all;
+//  - anything else is refused: UNAUTHENTICATED, or PERMISSION_DENIED for a metadata mismatch.
+import * as grpc from "@grpc/grpc-js";
+import type { Proxy } from "../model/proxy.js";
+import type { Authenticator, CallerContext, WorkloadIdentity } from "../security/identity.js";
+import { bearerToken } from "../security/token-authenticator.js";
+import { authorizeProxy, isLoopbackPeer } from "../security/xds-auth.js";
+
+export class ProxyAdmission {
+  /** The identity each admitted stream proved, by its Proxy object (one per stream). */
+  private readonly identities = new WeakMap<Proxy, WorkloadIdentity>();
+
+  constructor(private readonly authenticators: readonly Authenticator[]) {}
+
+  /** The XdsServer `admit` hook. */
+  readonly admit = async (proxy: Proxy, caller: CallerContext): Promise<void> => {
+    const presented = caller.peerCertificate !== undefined || bearerToken(caller.metadata) !== undefined;
+    if (!presented) {
+      if (isLoopbackPeer(caller.peer)) return;
+      throw refusal(grpc.status.UNAUTHENTICATED, `proxy ${proxy.id} from ${caller.peer}: no client certificate or bearer token (only loopback callers may connect without credentials)`);
+    }
+    const result = await authorizeProxy(this.authenticators, caller, proxy);
+    if (!result.ok) throw refusal(result.status === "unauthenticated" ? grpc.status.UNAUTHENTICATED : grpc.status.PERMISSION_DENIED, result.reason);
+    this.identities.set(proxy, result.identity);
+  };
+
+  /** What a stream authenticated as; undefined for credential-less loopback streams (no secrets). */
+  readonly identityOf = (proxy: Proxy): WorkloadIdentity | undefined => this.identities.get(proxy);
+}
+
+function refusal(code: grpc.status, details: string): Error & { code: grpc.status; details: string } {
+  return Object.assign(new Error(details), { code, details });
+}
