@@ -3,7 +3,8 @@
 // clusters, RDS for the HTTP listeners' route names) and ACKing every response. The gRPC framing
 // is done directly over node:http2: grpc-js's client machinery (resolver, balancer, retries) per
 // simulated proxy would make the benchmark measure the clients rather than the server.
-// Usage (forked by xds-push.ts): node xds-push-client.js <address> <firstIndex> <count> <services>
+// Usage (forked by xds-push.ts): node xds-push-client.js <address> <firstIndex> <count> <services> [<node name>]
+// With a node name, every sidecar announces it as NODE_NAME (as Istio's agent does).
 import * as http2 from "node:http2";
 import { create, fromBinary, toBinary, type JsonObject } from "@bufbuild/protobuf";
 import { NodeSchema } from "../src/gen/envoy/config/core/v3/base_pb.js";
@@ -11,7 +12,7 @@ import { DiscoveryRequestSchema, DiscoveryResponseSchema, type DiscoveryResponse
 import { TypeUrl } from "../src/xds/types.js";
 import { serviceApp } from "./synthetic-mesh.js";
 
-const [address = "", firstArg = "0", countArg = "0", servicesArg = "1"] = process.argv.slice(2);
+const [address = "", firstArg = "0", countArg = "0", servicesArg = "1", nodeName] = process.argv.slice(2);
 const first = Number(firstArg);
 const count = Number(countArg);
 const services = Number(servicesArg);
@@ -91,7 +92,7 @@ class Sidecar {
     this.call.on("error", (e: Error) => process.send?.({ error: `${pod}: ${e.message}` }));
     this.send(TypeUrl.Cluster, [], "", "", {
       id: `sidecar~${ip}~${pod}.${ns}~${ns}.svc.cluster.local`,
-      metadata: { NAMESPACE: ns, LABELS: { app: serviceApp(svc) }, SERVICE_ACCOUNT: serviceApp(svc) },
+      metadata: { NAMESPACE: ns, LABELS: { app: serviceApp(svc) }, SERVICE_ACCOUNT: serviceApp(svc), ...(nodeName ? { NODE_NAME: nodeName } : {}) },
     });
   }
 

@@ -139,9 +139,10 @@ export class AuditStore {
    */
   recordTranslation(signalIds: readonly string[], affectedProxyIds: readonly string[], atMs: number): void {
     const atUs = msToUs(atMs);
-    this.db.transaction(() => {
+    // On the enforcement's hot path, between the push and its ACKs: not fsync'd (see relaxed()).
+    this.relaxed(() => {
       for (const id of signalIds) this.stmt.translated.run(atUs, affectedProxyIds.length, id);
-    })();
+    });
     this.finish(this.tracker.expect(signalIds, affectedProxyIds, atUs));
   }
 
@@ -172,12 +173,12 @@ export class AuditStore {
   private finish(completed: readonly CompletedChain[]): void {
     if (completed.length === 0) return;
     this.flush();
-    this.db.transaction(() => {
+    this.relaxed(() => {
       for (const c of completed) {
         const last = c.timedOut ? null : (c.lastAckUs ?? null);
         this.stmt.chainDone.run(c.firstPushUs ?? null, c.lastAckUs ?? null, c.proxies, c.acked, c.nacked, last, last, c.signalId);
       }
-    })();
+    });
     for (const c of completed) {
       const latencyUs = this.query.chain(c.signalId)?.latencyUs;
       if (latencyUs !== undefined && !c.timedOut) this.chainLatency.observe(latencyUs / 1e6);
@@ -202,14 +203,21 @@ export class AuditStore {
     if (this.pushRows.length === 0 && this.ackRows.length === 0) return;
     const pushes = this.pushRows.splice(0);
     const acks = this.ackRows.splice(0);
-    const write = this.db.transaction(() => {
+    const write = (): void => {
       for (const p of pushes) for (const id of p.signalIds) this.stmt.push.run(id, p.proxyId, p.typeUrl, p.version, p.nonce, msToUs(p.atMs));
       for (const a of acks) this.stmt.ack.run(a.signalId, a.proxyId, a.typeUrl, a.version, a.nonce, a.nack ? 1 : 0, msToUs(a.atMs));
-    });
-    // Inside a caller's transaction the rows commit with it, at its durability.
+    };
+    this.relaxed(() => write());
+  }
+
+  /**
+   * Runs `body` in a transaction committed without fsync: NORMAL in WAL mode survives a process
+   * crash, only power loss may drop it, and no one was promised these rows (pushes, ACKs, chain
+   * stages). Inside a caller's transaction the rows commit with it, at its durability.
+   */
+  private relaxed(body: () => void): void {
+    const write = this.db.transaction(body);
     if (this.db.inTransaction) return write();
-    // NORMAL in WAL mode survives a process crash; only power loss may drop the last batch, and
-    // no one was promised these rows.
     this.db.pragma("synchronous = NORMAL", { simple: true });
     try {
       write();

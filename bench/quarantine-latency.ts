@@ -1,0 +1,178 @@
+// Quarantine latency: from a real syscall in a pod to the last affected proxy's ACK of the
+// quarantine, through the whole of `meshward serve` (startControlPlane on a temp mesh-config).
+// N simulated Envoy sidecars (raw HTTP/2 ADS clients in worker processes, as bench:xds-push) are
+// connected; one of them stands for a pod in a kubelet-shaped cgroup on this kernel, watched by
+// the real node agent (eBPF). Each iteration that pod runs `nsenter --mount` into the node's mount
+// namespace (setns, a container escape); the agent reports it, a RuntimePolicy quarantines the pod,
+// the overlay reaches every proxy; the chain's time is read from the audit database (kernel event
+// time -> last ACK). Then the quarantine is released the way `meshward quarantine release` does it
+// (through the database) and the mesh settles before the next iteration.
+// Usage: npm run bench:quarantine-latency -- [--proxies N] [--services S] [--iterations K] [--workers W]
+// Needs root (eBPF, cgroups). QBENCH_DEBUG=1 prints each chain and its deliveries. Prints figures;
+// the last line is one JSON object. Never pass/fail on time.
+import { fork, type ChildProcess } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { stringify } from "yaml";
+import { startControlPlane } from "../src/mesh/control-plane.js";
+import { openAuditDatabase } from "../src/risk/audit-schema.js";
+import { SqliteEnforcementStore } from "../src/risk/enforcement-store.js";
+import { EnforcementSet } from "../src/risk/quarantine.js";
+import { systemClock } from "../src/risk/clock.js";
+import { createTestPod, removeTestPod, runInPod } from "../test/agent/kube-cgroup.js";
+import { startNodeAgent, type AgentPod } from "../test/support/node-agent.js";
+import { serviceApp, serviceHost } from "./synthetic-mesh.js";
+
+function flag(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  const v = i >= 0 ? Number(process.argv[i + 1]) : fallback;
+  if (!Number.isInteger(v) || v <= 0) throw new Error(`--${name}: want a positive integer, got "${process.argv[i + 1]}"`);
+  return v;
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
+}
+
+const round = (n: number): number => Math.round(n * 10) / 10;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 30_000, everyMs = 5): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+/** The simulated sidecar `k`'s IP, as bench/xds-push-client.ts assigns it. */
+function sidecarIp(k: number): string {
+  return `10.${(k >> 16) & 255}.${(k >> 8) & 255}.${k & 255}`;
+}
+
+/**
+ * The push benchmark's services (S HTTP services in ns-0..ns-9) as mesh-config YAML, each served
+ * by the sidecars k with k % S = i: every proxy then has inbound listeners, as pods that serve do,
+ * and so takes the quarantine's mesh-wide DENY.
+ */
+function servicesYaml(services: number, proxies: number): string {
+  return Array.from({ length: services }, (_, i) =>
+    stringify({
+      apiVersion: "networking.istio.io/v1",
+      kind: "ServiceEntry",
+      metadata: { name: serviceApp(i), namespace: `ns-${i % 10}` },
+      spec: {
+        hosts: [serviceHost(i)],
+        ports: [{ number: 8080, name: "http", protocol: "HTTP" }],
+        location: "MESH_INTERNAL",
+        resolution: "STATIC",
+        endpoints: Array.from({ length: Math.ceil((proxies - i) / services) }, (_, n) => ({ address: sidecarIp(i + n * services), serviceAccount: serviceApp(i), labels: { app: serviceApp(i) } })),
+      },
+    }),
+  ).join("---\n");
+}
+
+const RUNTIME_POLICY = `apiVersion: meshward.io/v1alpha1
+kind: RuntimePolicy
+metadata: {name: container-escape, namespace: istio-system}
+spec:
+  rules:
+  - {name: quarantine-escapes, trigger: {detections: [namespace-setns]}, action: QUARANTINE}
+`;
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error("needs root: the node agent loads eBPF programs and the pod is a cgroup");
+  const proxies = flag("proxies", 1000);
+  const services = flag("services", 100);
+  const iterations = flag("iterations", 20);
+  const workers = Math.min(proxies, flag("workers", proxies <= 2000 ? 2 : 4));
+  const node = `bench-node-${process.pid}`;
+  const dir = mkdtempSync(join(tmpdir(), "meshward-qbench-"));
+  const configDir = join(dir, "mesh-config");
+  const dataDir = join(dir, "data");
+  mkdirSync(configDir);
+  writeFileSync(join(configDir, "mesh.yaml"), "trustDomain: cluster.local\nrootNamespace: istio-system\n");
+  writeFileSync(join(configDir, "services.yaml"), servicesYaml(services, proxies));
+  writeFileSync(join(configDir, "runtime-policy.yaml"), RUNTIME_POLICY);
+  const cp = await startControlPlane({ configDir, xdsAddress: "127.0.0.1:0", monitoringAddress: "127.0.0.1:0", dataDir, log: () => undefined });
+  let nacks = 0;
+  cp.xds.on("nack", () => nacks++);
+
+  // Sidecar 1 of the workers is the pod under watch: same name, namespace and service account.
+  const index = 1;
+  const cgroupPod = createTestPod("qbench", { app: serviceApp(index % services) });
+  const pod: AgentPod = { ...cgroupPod, namespace: `ns-${(index % services) % 10}`, name: `${serviceApp(index % services)}-${index}`, serviceAccount: serviceApp(index % services) };
+  const agent = await startNodeAgent({ dir, node, pods: [pod], address: cp.xdsAddress, dataDir });
+
+  const script = fileURLToPath(new URL("./xds-push-client.js", import.meta.url));
+  const children: ChildProcess[] = [];
+  const synced = new Map<ChildProcess, number>();
+  await new Promise<void>((resolve) => {
+    const per = Math.ceil(proxies / workers);
+    for (let w = 0; w < workers; w++) {
+      const count = Math.min(per, proxies - w * per);
+      const child = fork(script, [cp.xdsAddress, String(w * per), String(count), String(services), node], { stdio: ["ignore", "inherit", "inherit", "ipc"], execArgv: [] });
+      children.push(child);
+      child.on("message", (m: { synced?: number; error?: string }) => {
+        if (m.error !== undefined) console.error(`quarantine-latency: client error: ${m.error}`);
+        if (m.synced === undefined) return;
+        synced.set(child, m.synced);
+        if ([...synced.values()].reduce((a, b) => a + b, 0) === proxies) resolve();
+      });
+    }
+  });
+  console.log(`quarantine-latency: ${proxies} proxies of ${services} services connected over ${workers} workers; agent hooks ${agent.agent.tracerHello?.attached.length ?? 0}`);
+
+  const audit = cp.risk.risk.audit;
+  const overlayActive = (): boolean => (cp.provider.snapshot.others.get("AuthorizationPolicy") ?? []).some((a) => a.object.metadata.name.startsWith("meshward-"));
+  const latencies: number[] = [];
+  const stages: { received: number; translated: number; firstPush: number; proxies: number }[] = [];
+  const release = openAuditDatabase(dataDir, { mustExist: true });
+  for (let i = 0; i < iterations; i++) {
+    const before = new Set(audit.query.signals({ pod: pod.uid }).map((s) => s.id));
+    const r = await runInPod(pod, ["nsenter", `--mount=/proc/${process.pid}/ns/mnt`, "true"]);
+    if (r.code !== 0) throw new Error(`nsenter: ${r.stderr}`);
+    const signal = await until("the signal", () => audit.query.signals({ pod: pod.uid }).find((s) => !before.has(s.id)));
+    const chain = await until("the chain to complete", () => {
+      const c = audit.query.chain(signal.id);
+      return c?.latencyUs !== undefined ? c : undefined;
+    });
+    latencies.push(chain.latencyUs! / 1000);
+    if (process.env["QBENCH_DEBUG"]) {
+      audit.flush();
+      console.log(JSON.stringify(chain), JSON.stringify(audit.query.deliveries(signal.id).map((d) => [d.proxyId.slice(0, 30), d.typeUrl.slice(-12), round(d.pushedMs - chain.eventUs / 1000), round((d.answeredMs ?? NaN) - chain.eventUs / 1000)])));
+    }
+    const at = (us: number | undefined): number => ((us ?? NaN) - chain.eventUs) / 1000;
+    stages.push({ received: at(chain.receivedUs), translated: at(chain.translatedUs), firstPush: at(chain.firstPushUs), proxies: chain.proxies ?? 0 });
+    // Release as the CLI does (another connection to the database); serve notices within its tick.
+    new EnforcementSet(new SqliteEnforcementStore(release), systemClock).release(`${pod.namespace}/${pod.name}`, "bench");
+    await until("the release to reach the snapshot", () => (overlayActive() ? undefined : true), 10_000);
+    await sleep(500); // the release's pushes and ACKs settle
+  }
+  release.close();
+
+  const sorted = [...latencies].sort((a, b) => a - b);
+  const med = (f: (s: (typeof stages)[number]) => number): number => round(percentile(stages.map(f).sort((a, b) => a - b), 50));
+  console.log(
+    `quarantine-latency: ${iterations} quarantines, each reaching ${stages[0]?.proxies ?? 0} proxies; median stages after the syscall: ` +
+      `received ${med((s) => s.received)} ms, translated ${med((s) => s.translated)} ms, first push ${med((s) => s.firstPush)} ms, last ACK ${round(percentile(sorted, 50))} ms`,
+  );
+  console.log(`quarantine-latency: per iteration (ms): ${latencies.map(round).join(" ")}; NACKs ${nacks}`);
+  for (const c of children) c.send({ stop: true });
+  await agent.stop();
+  await cp.stop();
+  await removeTestPod(pod);
+  rmSync(dir, { recursive: true, force: true });
+  console.log(JSON.stringify({ proxies, p50Ms: round(percentile(sorted, 50)), p99Ms: round(percentile(sorted, 99)) }));
+  process.exit(0);
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.stack : String(err));
+  process.exit(1);
+});
