@@ -60,25 +60,17 @@ static __always_inline __u64 current_cgroup_id(struct mw_config *cfg)
 	return bpf_get_current_cgroup_id();
 }
 
-/* Is the current cgroup, or one of its ancestors, watched? */
+/* Is the current cgroup, or one of its ancestors, watched? Walks kernfs parents rather than
+ * calling bpf_get_current_ancestor_cgroup_id, which tracing programs only got in 6.4, and
+ * which knows nothing of v1 hierarchies. */
 static __always_inline bool cgroup_watched(struct mw_config *cfg)
 {
-	if (cfg->v1_ssid_plus1) {
-		struct kernfs_node *kn = task_cgroup_kn((struct task_struct *)bpf_get_current_task(), cfg);
-		for (int i = 0; i < MW_MAX_CGROUP_DEPTH && kn; i++) {
-			__u64 id = BPF_CORE_READ(kn, id);
-			if (bpf_map_lookup_elem(&mw_watched_cgroups, &id))
-				return true;
-			kn = kn_parent(kn);
-		}
-		return false;
-	}
-	for (int level = 1; level <= MW_MAX_CGROUP_DEPTH; level++) {
-		__u64 id = bpf_get_current_ancestor_cgroup_id(level);
-		if (id == 0)
-			break;
+	struct kernfs_node *kn = task_cgroup_kn((struct task_struct *)bpf_get_current_task(), cfg);
+	for (int i = 0; i < MW_MAX_CGROUP_DEPTH && kn; i++) {
+		__u64 id = BPF_CORE_READ(kn, id);
 		if (bpf_map_lookup_elem(&mw_watched_cgroups, &id))
 			return true;
+		kn = kn_parent(kn);
 	}
 	return false;
 }
