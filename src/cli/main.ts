@@ -9,6 +9,8 @@ const commands: Record<string, () => Promise<Command>> = {
   serve: async () => (await import("./serve.js")).serveCommand,
   agent: async () => (await import("./agent.js")).agentCommand,
   events: async () => (await import("./events.js")).eventsCommand,
+  token: async () => (await import("./token.js")).tokenCommand,
+  "workload-certs": async () => (await import("./workload-certs.js")).workloadCertsCommand,
 };
 
 function usage(): string {

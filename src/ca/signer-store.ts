@@ -1,0 +1,162 @@
+// Where the CA's signing key and certificates come from. Both sources use Istio's `cacerts`
+// layout (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem): a plugged-in directory
+// (shared multi-cluster root) or `<data-dir>/ca/`, generated on first start as a self-signed root.
+import { createPrivateKey, generateKeyPairSync, X509Certificate, type KeyObject } from "node:crypto";
+import { promises as fs } from "node:fs";
+import * as path from "node:path";
+import { KEY_FILE_MODE, PUBLIC_FILE_MODE, syncDirectory, writeFileSynced } from "./atomic-file.js";
+import { spkiPublicKeyBits } from "./certificate-parts.js";
+import { CERTIFICATE, pemEncode, splitCertificates } from "./pem.js";
+import {
+  BASIC_CONSTRAINTS_CA,
+  encodeName,
+  KEY_USAGE_CA,
+  keyIdentifier,
+  randomSerial,
+  signCertificate,
+  subjectKeyIdentifier,
+  tbsCertificate,
+} from "./x509.js";
+import { signatureAlgorithmOf } from "./signing-key.js";
+
+export type CaKeyType = "ecdsa-p256" | "rsa-2048" | "rsa-3072" | "rsa-4096";
+
+/** The material the CA signs with. `chain` runs from the signing certificate up to, not including, the root. */
+export interface CaSigner {
+  readonly key: KeyObject;
+  readonly certificate: X509Certificate;
+  readonly chain: readonly string[];
+  /** The root that anchors `chain` (the signing certificate itself when self-signed). */
+  readonly root: string;
+  /** Every certificate in root-cert.pem: the trust bundle's starting point. */
+  readonly roots: readonly string[];
+  readonly source: string;
+}
+
+export const CACERTS_FILES = {
+  caCert: "ca-cert.pem",
+  caKey: "ca-key.pem",
+  rootCert: "root-cert.pem",
+  certChain: "cert-chain.pem",
+} as const;
+
+const ROOT_TTL_MS = 10 * 365 * 24 * 3600 * 1000;
+
+/** Loads `<dataDir>/ca/`, generating a self-signed root there the first time. */
+export async function loadOrCreateSigner(dataDir: string, trustDomain: string, keyType: CaKeyType = "ecdsa-p256"): Promise<CaSigner> {
+  const dir = path.join(dataDir, "ca");
+  if (await exists(path.join(dir, CACERTS_FILES.caCert))) return loadCacerts(dir);
+  await fs.mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const staging = await fs.mkdtemp(path.join(dataDir, ".ca-"));
+  try {
+    const { keyPem, certPem } = generateRoot(trustDomain, keyType);
+    await writeFileSynced(path.join(staging, CACERTS_FILES.caKey), keyPem, KEY_FILE_MODE);
+    for (const f of [CACERTS_FILES.caCert, CACERTS_FILES.rootCert, CACERTS_FILES.certChain]) {
+      await writeFileSynced(path.join(staging, f), certPem, PUBLIC_FILE_MODE);
+    }
+    // The files are complete inside the staging directory, which is then renamed into place as a
+    // whole: a crash leaves either no CA or a complete one.
+    await syncDirectory(staging);
+    try {
+      await fs.rename(staging, dir);
+    } catch (e) {
+      // Another process created the CA first: use theirs, so every replica shares one root.
+      if (!(await exists(path.join(dir, CACERTS_FILES.caCert)))) throw e;
+    }
+    await syncDirectory(dataDir);
+  } finally {
+    await fs.rm(staging, { recursive: true, force: true });
+  }
+  return loadCacerts(dir);
+}
+
+export function generateRoot(trustDomain: string, keyType: CaKeyType): { keyPem: string; certPem: string } {
+  const { privateKey, publicKey } =
+    keyType === "ecdsa-p256"
+      ? generateKeyPairSync("ec", { namedCurve: "prime256v1" })
+      : generateKeyPairSync("rsa", { modulusLength: Number(keyType.slice(4)) });
+  const spki = publicKey.export({ type: "spki", format: "der" });
+  const name = encodeName([["O", trustDomain], ["CN", "meshward root CA"]]);
+  const alg = signatureAlgorithmOf(privateKey);
+  const now = Date.now();
+  const tbs = tbsCertificate({
+    serial: randomSerial(),
+    signatureAlgorithm: alg.der,
+    issuer: name,
+    notBefore: new Date(now - 2 * 60 * 1000),
+    notAfter: new Date(now + ROOT_TTL_MS),
+    subject: name,
+    spki,
+    extensions: [BASIC_CONSTRAINTS_CA, KEY_USAGE_CA, subjectKeyIdentifier(keyIdentifier(spkiPublicKeyBits(spki)))],
+  });
+  return {
+    keyPem: privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
+    certPem: pemEncode(CERTIFICATE, signCertificate(tbs, alg, privateKey)),
+  };
+}
+
+/** Loads and checks an Istio `cacerts` directory (also accepting `tls.crt`/`tls.key`/`ca.crt`). */
+export async function loadCacerts(dir: string): Promise<CaSigner> {
+  const pick = async (preferred: string, fallback: string): Promise<string> =>
+    (await exists(path.join(dir, preferred))) ? path.join(dir, preferred) : path.join(dir, fallback);
+  const certFile = await pick(CACERTS_FILES.caCert, "tls.crt");
+  const keyFile = await pick(CACERTS_FILES.caKey, "tls.key");
+  const rootFile = await pick(CACERTS_FILES.rootCert, "ca.crt");
+  const chainFile = path.join(dir, CACERTS_FILES.certChain);
+  const read = async (f: string): Promise<string> => {
+    try {
+      return await fs.readFile(f, "utf8");
+    } catch (e) {
+      throw new Error(`CA ${f}: ${(e as Error).message}`);
+    }
+  };
+  const certPem = splitCertificates(await read(certFile))[0];
+  if (certPem === undefined) throw new Error(`CA ${certFile}: no certificate found`);
+  const certificate = new X509Certificate(certPem);
+  const key = createPrivateKey(await read(keyFile));
+  if (!certificate.checkPrivateKey(key)) throw new Error(`CA ${keyFile}: key does not match ${certFile}`);
+  if (!certificate.ca) throw new Error(`CA ${certFile}: not a CA certificate (basicConstraints CA:FALSE)`);
+  const roots = splitCertificates(await read(rootFile));
+  if (roots.length === 0) throw new Error(`CA ${rootFile}: no root certificate found`);
+  const chainPems = (await exists(chainFile)) ? splitCertificates(await read(chainFile)) : [];
+  const chain = normaliseChain(certPem, chainPems);
+  const root = anchorOf(chain, roots, `CA ${chainFile}`);
+  const intermediates = chain.filter((c) => !isSelfSigned(new X509Certificate(c)));
+  return { key, certificate, chain: intermediates, root, roots, source: dir };
+}
+
+function normaliseChain(certPem: string, chainPems: string[]): string[] {
+  const fp = new X509Certificate(certPem).fingerprint256;
+  const rest = chainPems.filter((c) => new X509Certificate(c).fingerprint256 !== fp);
+  return [certPem, ...rest];
+}
+
+/** Verifies each link of `chain` and returns the root (from `roots`) that anchors it. */
+function anchorOf(chain: string[], roots: string[], what: string): string {
+  const certs = chain.map((c) => new X509Certificate(c));
+  for (let i = 0; i + 1 < certs.length; i++) {
+    if (!certs[i].checkIssued(certs[i + 1]) || !certs[i].verify(certs[i + 1].publicKey)) {
+      throw new Error(`${what}: ${certs[i].subject} is not signed by the next certificate ${certs[i + 1].subject}`);
+    }
+  }
+  const top = certs[certs.length - 1];
+  for (const r of roots) {
+    const root = new X509Certificate(r);
+    if (root.fingerprint256 === top.fingerprint256) return r;
+    if (top.checkIssued(root) && top.verify(root.publicKey)) return r;
+  }
+  throw new Error(`${what}: chain does not end at a certificate of root-cert.pem`);
+}
+
+export function isSelfSigned(c: X509Certificate): boolean {
+  return c.checkIssued(c) && c.verify(c.publicKey);
+}
+
+async function exists(f: string): Promise<boolean> {
+  try {
+    await fs.access(f);
+    return true;
+  } catch {
+    return false;
+  }
+}
