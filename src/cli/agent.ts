@@ -1,5 +1,4 @@
-// `meshward agent`: the node agent. Also `meshward agent audit` (search the exec audit) and
-// `meshward agent token create --node <name>` (control-plane side: mint a node token).
+// `meshward agent`: the node agent. Also `meshward agent audit` (search the exec audit).
 import * as grpc from "@grpc/grpc-js";
 import { existsSync, readFileSync } from "node:fs";
 import { hostname } from "node:os";
@@ -10,13 +9,13 @@ import { AgentHelloSchema } from "../gen/meshward/agent/v1/signals_pb.js";
 import { ExecAudit } from "../agent/exec-audit.js";
 import { NodeAgent } from "../agent/node-agent.js";
 import { SignalSender } from "../agent/signal-sender.js";
-import { createNodeToken } from "../signals/node-token.js";
 import type { Command } from "./main.js";
 
 const USAGE = `usage: meshward agent [flags]
   --node <name>              node name (default: hostname)
   --control-plane <host:port> signal API of the control plane (default 127.0.0.1:15010)
-  --token-file <file>        node token (or MESHWARD_NODE_TOKEN)
+  --token-file <file>        node token, re-read on every reconnect (or MESHWARD_NODE_TOKEN); mint one with
+                             meshward token create --namespace meshward-system --service-account node-<name> --audience meshward-signals
   --tls-ca <file>            verify the control plane with this CA (TLS); with --tls-cert/--tls-key: mTLS
   --data-dir <dir>           exec audit and state (default .meshward/)
   --rules <file>             custom detection rules (YAML, reloaded on change)
@@ -27,8 +26,7 @@ const USAGE = `usage: meshward agent [flags]
   --cgroup-v1 <controller>   kubelet on cgroup v1: filter and attribute on this controller (e.g. memory)
   --watch-cgroup <dir>       also watch pods under this cgroup directory (repeatable)
   --rate <n>                 kernel rate limit per cgroup and event type (events/s, default 2000)
-meshward agent audit [--data-dir d] [--pod p] [--namespace n] [--container c] [--text t] [--since iso] [--json]
-meshward agent token create --node <name> [--data-dir d]`;
+meshward agent audit [--data-dir d] [--pod p] [--namespace n] [--container c] [--text t] [--since iso] [--json]`;
 
 function readOptional(file: string | undefined): string | undefined {
   return file === undefined ? undefined : readFileSync(file, "utf8").trim();
@@ -53,16 +51,6 @@ async function runAudit(args: string[]): Promise<number> {
     if (values.json) console.log(JSON.stringify(r));
     else console.log(`${r.time} ${r.podNamespace}/${r.podName} ${r.containerName || r.containerId.slice(0, 12)} uid=${r.uid} tty=${r.tty} ${r.argv.join(" ")}  [${r.ancestors.join(" < ")}]`);
   }
-  return 0;
-}
-
-function runToken(args: string[]): number {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { node: { type: "string" }, "data-dir": { type: "string", default: ".meshward" } } });
-  if (positionals[0] !== "create" || !values.node) {
-    console.error("usage: meshward agent token create --node <name> [--data-dir d]");
-    return 2;
-  }
-  console.log(createNodeToken(join(values["data-dir"], "node-tokens.json"), values.node));
   return 0;
 }
 
@@ -124,7 +112,6 @@ export const agentCommand: Command = {
   summary: "eBPF node agent: detections, pod attribution, exec audit, signal stream",
   async run(args: string[]): Promise<number> {
     if (args[0] === "audit") return runAudit(args.slice(1));
-    if (args[0] === "token") return runToken(args.slice(1));
     if (args[0] === "-h" || args[0] === "--help") {
       console.log(USAGE);
       return 0;
