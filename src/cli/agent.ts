@@ -17,6 +17,9 @@ const USAGE = `usage: meshward agent [flags]
   --token-file <file>        node token, re-read on every reconnect (or MESHWARD_NODE_TOKEN); mint one with
                              meshward token create --namespace meshward-system --service-account node-<name> --audience meshward-signals
   --tls-ca <file>            verify the control plane with this CA (TLS); with --tls-cert/--tls-key: mTLS
+                             (a certificate for spiffe://<td>/ns/meshward-system/sa/node-<name>)
+  --tls-server-name <name>   name to verify the control plane's certificate against (default: the address's host;
+                             meshward's CA serves istiod.istio-system.svc)
   --data-dir <dir>           exec audit and state (default .meshward/)
   --rules <file>             custom detection rules (YAML, reloaded on change)
   --pods <file>              pod mapping file (default mesh-config/agent/pods.yaml when present)
@@ -58,7 +61,7 @@ async function runAgent(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args, options: {
       node: { type: "string", default: hostname() }, "control-plane": { type: "string", default: "127.0.0.1:15010" },
-      "token-file": { type: "string" }, "tls-ca": { type: "string" }, "tls-cert": { type: "string" }, "tls-key": { type: "string" },
+      "token-file": { type: "string" }, "tls-ca": { type: "string" }, "tls-cert": { type: "string" }, "tls-key": { type: "string" }, "tls-server-name": { type: "string" },
       "data-dir": { type: "string", default: ".meshward" }, rules: { type: "string" }, pods: { type: "string" },
       kubelet: { type: "string" }, "kubelet-token-file": { type: "string" }, "kubelet-ca": { type: "string" },
       "all-processes": { type: "boolean", default: false }, rate: { type: "string" }, help: { type: "boolean" },
@@ -86,6 +89,7 @@ async function runAgent(args: string[]): Promise<number> {
     : grpc.credentials.createInsecure();
   const sender = new SignalSender({
     address: values["control-plane"], credentials, token, log,
+    ...(values["tls-server-name"] ? { channelOptions: { "grpc.ssl_target_name_override": values["tls-server-name"] } } : {}),
     hello: create(AgentHelloSchema, {
       node: values.node, agentVersion: "0.1.0", hooksAttached: hello?.attached ?? [], hooksFailed: hello?.failed ?? [],
       features: Object.entries(hello?.features ?? {}).filter(([, on]) => on).map(([f]) => f),
