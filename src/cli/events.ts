@@ -44,6 +44,13 @@ function printAgents(agents: AgentStatus[], json: boolean | undefined): void {
   }
 }
 
+const USAGE = `usage: meshward events [--server host:port --token-file f [--tls-ca f]] [--data-dir d]
+                       [--node n] [--pod uid] [--namespace ns] [--detection id] [--since iso] [--limit n] [--json]
+       meshward events --agents --server host:port --token-file f     node agents: hooks, drops, connection
+Without --server the control plane's store file <data-dir>/signals.jsonl is read. A reader token:
+  meshward token create --namespace meshward-system --service-account <reader> --audience meshward-signals
+(a node's own token lists only that node's signals).`;
+
 export const eventsCommand: Command = {
   summary: "list runtime signals received from node agents",
   async run(args: string[]): Promise<number> {
@@ -52,8 +59,13 @@ export const eventsCommand: Command = {
         server: { type: "string" }, "token-file": { type: "string" }, "tls-ca": { type: "string" }, "data-dir": { type: "string", default: ".meshward" },
         node: { type: "string" }, pod: { type: "string" }, namespace: { type: "string" }, detection: { type: "string" },
         since: { type: "string" }, limit: { type: "string", default: "100" }, json: { type: "boolean" }, agents: { type: "boolean" },
+        help: { type: "boolean" },
       },
     });
+    if (values.help) {
+      console.log(USAGE);
+      return 0;
+    }
     const since = values.since ? new Date(values.since) : undefined;
     let signals: StoredSignal[];
     const token = values["token-file"] ? readFileSync(values["token-file"], "utf8").trim() : process.env.MESHWARD_TOKEN;
