@@ -2,7 +2,7 @@
 // with no loss and no duplicate, node authentication, and "only pods on your node".
 import { strict as assert } from "node:assert";
 import { execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
@@ -118,6 +118,24 @@ describe("signal stream (real agent, real gRPC control plane)", function () {
       assert.equal(fx.controlPlane.store!.has(id), false);
     });
   }
+
+  it("meshward events: a meshward-system reader lists every node's signals, a workload may not", async () => {
+    const reader = join(fx.dir, "reader-token");
+    const workload = join(fx.dir, "workload-token");
+    writeFileSync(reader, fx.controlPlane.mintToken("meshward-system", "security-team"), { mode: 0o600 });
+    writeFileSync(workload, fx.controlPlane.mintToken("shop", "cart"), { mode: 0o600 });
+    const run = (tokenFile: string): Promise<{ code: number; out: string; err: string }> =>
+      new Promise((resolve) =>
+        execFile(join(process.cwd(), "bin", "meshward"), ["events", "--server", `127.0.0.1:${fx.controlPlane.port}`, "--token-file", tokenFile], (e, out, err) =>
+          resolve({ code: e ? 1 : 0, out, err })),
+      );
+    const ok = await run(reader);
+    assert.equal(ok.code, 0, ok.err);
+    assert.match(ok.out, new RegExp(`sensitive-file-read T1003\\.008 node=${fx.node} pod=meshward-test/streamer-`));
+    const denied = await run(workload);
+    assert.equal(denied.code, 1);
+    assert.match(denied.err, /ns\/shop\/sa\/cart may not read signals/);
+  });
 
   it("meshward events lists what the node reported (API, node token)", async () => {
     const tokenFile = fx.tokenFile;
