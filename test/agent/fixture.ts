@@ -150,12 +150,16 @@ export class AgentFixture {
   }
 
   async stop(): Promise<void> {
-    for (const p of this.pods) await removeTestPod(p);
-    await this.agent?.stop();
-    this.sender?.close();
-    this.controlPlane.stop();
-    rmSync(this.dir, { recursive: true, force: true });
+    try {
+      for (const p of this.pods) await removeTestPod(p);
+      await this.agent?.stop();
+      this.sender?.close();
+      this.controlPlane.stop();
+    } finally {
+      rmSync(this.dir, { recursive: true, force: true });
+    }
   }
+
 }
 
 export async function until(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
