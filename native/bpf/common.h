@@ -60,25 +60,17 @@ static __always_inline __u64 current_cgroup_id(struct mw_config *cfg)
 	return bpf_get_current_cgroup_id();
 }
 
-/* Is the current cgroup, or one of its ancestors, watched? */
+/* Is the current cgroup, or one of its ancestors, watched? Walks kernfs parents rather than
+ * calling bpf_get_current_ancestor_cgroup_id, which tracing programs only got in 6.4, and
+ * which knows nothing of v1 hierarchies. */
 static __always_inline bool cgroup_watched(struct mw_config *cfg)
 {
-	if (cfg->v1_ssid_plus1) {
-		struct kernfs_node *kn = task_cgroup_kn((struct task_struct *)bpf_get_current_task(), cfg);
-		for (int i = 0; i < MW_MAX_CGROUP_DEPTH && kn; i++) {
-			__u64 id = BPF_CORE_READ(kn, id);
-			if (bpf_map_lookup_elem(&mw_watched_cgroups, &id))
-				return true;
-			kn = kn_parent(kn);
-		}
-		return false;
-	}
-	for (int level = 1; level <= MW_MAX_CGROUP_DEPTH; level++) {
-		__u64 id = bpf_get_current_ancestor_cgroup_id(level);
-		if (id == 0)
-			break;
+	struct kernfs_node *kn = task_cgroup_kn((struct task_struct *)bpf_get_current_task(), cfg);
+	for (int i = 0; i < MW_MAX_CGROUP_DEPTH && kn; i++) {
+		__u64 id = BPF_CORE_READ(kn, id);
 		if (bpf_map_lookup_elem(&mw_watched_cgroups, &id))
 			return true;
+		kn = kn_parent(kn);
 	}
 	return false;
 }
@@ -140,10 +132,15 @@ static __always_inline void *reserve(__u32 type, __u32 size)
 	return e;
 }
 
+/* Waking the tracer for every event costs the workload an IPI and a context switch per event;
+ * it is woken once this much is waiting, and otherwise finds events on its 50 ms poll. */
+#define MW_WAKEUP_BYTES (256 * 1024)
+
 static __always_inline void submit(void *e)
 {
 	stat_inc(MW_STAT_EMITTED);
-	bpf_ringbuf_submit(e, 0);
+	__u64 flags = bpf_ringbuf_query(&mw_events, BPF_RB_AVAIL_DATA) >= MW_WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	bpf_ringbuf_submit(e, flags);
 }
 
 static __always_inline __u32 task_tty(struct task_struct *t)

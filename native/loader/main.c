@@ -296,11 +296,10 @@ int main(int argc, char **argv)
 	};
 	__u64 last_stats = 0;
 	while (!stopping) {
-		int n = poll(pfds, 2, 250);
+		int n = poll(pfds, 2, 50); /* events are submitted without wakeup below a threshold: poll often */
 		if (n < 0 && errno != EINTR)
 			break;
-		if (pfds[0].revents & POLLIN)
-			ring_buffer__consume(rb);
+		ring_buffer__consume(rb);
 		if (pfds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
 			if (!read_commands(skel, &cfg))
 				break;

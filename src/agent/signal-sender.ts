@@ -12,6 +12,8 @@ import { grpcServiceDefinition } from "../signals/grpc-definition.js";
 export interface SignalSenderOptions {
   readonly address: string;
   readonly credentials: grpc.ChannelCredentials;
+  /** Extra channel options, e.g. grpc.ssl_target_name_override for the control plane's TLS name. */
+  readonly channelOptions?: grpc.ChannelOptions;
   /** Bearer token presented in `authorization` (node token or JWT). */
   readonly token?: () => string | undefined;
   readonly hello: AgentHello;
@@ -55,6 +57,7 @@ export class SignalSender {
       "grpc.keepalive_timeout_ms": 5_000,
       "grpc.initial_reconnect_backoff_ms": 200,
       "grpc.max_reconnect_backoff_ms": 5_000,
+      ...opts.channelOptions,
     });
   }
 

@@ -1,5 +1,4 @@
-// `meshward agent`: the node agent. Also `meshward agent audit` (search the exec audit) and
-// `meshward agent token create --node <name>` (control-plane side: mint a node token).
+// `meshward agent`: the node agent. Also `meshward agent audit` (search the exec audit).
 import * as grpc from "@grpc/grpc-js";
 import { existsSync, readFileSync } from "node:fs";
 import { hostname } from "node:os";
@@ -10,14 +9,17 @@ import { AgentHelloSchema } from "../gen/meshward/agent/v1/signals_pb.js";
 import { ExecAudit } from "../agent/exec-audit.js";
 import { NodeAgent } from "../agent/node-agent.js";
 import { SignalSender } from "../agent/signal-sender.js";
-import { createNodeToken } from "../signals/node-token.js";
 import type { Command } from "./main.js";
 
 const USAGE = `usage: meshward agent [flags]
   --node <name>              node name (default: hostname)
   --control-plane <host:port> signal API of the control plane (default 127.0.0.1:15010)
-  --token-file <file>        node token (or MESHWARD_NODE_TOKEN)
+  --token-file <file>        node token, re-read on every reconnect (or MESHWARD_NODE_TOKEN); mint one with
+                             meshward token create --namespace meshward-system --service-account node-<name> --audience meshward-signals
   --tls-ca <file>            verify the control plane with this CA (TLS); with --tls-cert/--tls-key: mTLS
+                             (a certificate for spiffe://<td>/ns/meshward-system/sa/node-<name>)
+  --tls-server-name <name>   name to verify the control plane's certificate against (default: the address's host;
+                             meshward's CA serves istiod.istio-system.svc)
   --data-dir <dir>           exec audit and state (default .meshward/)
   --rules <file>             custom detection rules (YAML, reloaded on change)
   --pods <file>              pod mapping file (default mesh-config/agent/pods.yaml when present)
@@ -27,8 +29,7 @@ const USAGE = `usage: meshward agent [flags]
   --cgroup-v1 <controller>   kubelet on cgroup v1: filter and attribute on this controller (e.g. memory)
   --watch-cgroup <dir>       also watch pods under this cgroup directory (repeatable)
   --rate <n>                 kernel rate limit per cgroup and event type (events/s, default 2000)
-meshward agent audit [--data-dir d] [--pod p] [--namespace n] [--container c] [--text t] [--since iso] [--json]
-meshward agent token create --node <name> [--data-dir d]`;
+meshward agent audit [--data-dir d] [--pod p] [--namespace n] [--container c] [--text t] [--since iso] [--json]`;
 
 function readOptional(file: string | undefined): string | undefined {
   return file === undefined ? undefined : readFileSync(file, "utf8").trim();
@@ -56,21 +57,11 @@ async function runAudit(args: string[]): Promise<number> {
   return 0;
 }
 
-function runToken(args: string[]): number {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { node: { type: "string" }, "data-dir": { type: "string", default: ".meshward" } } });
-  if (positionals[0] !== "create" || !values.node) {
-    console.error("usage: meshward agent token create --node <name> [--data-dir d]");
-    return 2;
-  }
-  console.log(createNodeToken(join(values["data-dir"], "node-tokens.json"), values.node));
-  return 0;
-}
-
 async function runAgent(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args, options: {
       node: { type: "string", default: hostname() }, "control-plane": { type: "string", default: "127.0.0.1:15010" },
-      "token-file": { type: "string" }, "tls-ca": { type: "string" }, "tls-cert": { type: "string" }, "tls-key": { type: "string" },
+      "token-file": { type: "string" }, "tls-ca": { type: "string" }, "tls-cert": { type: "string" }, "tls-key": { type: "string" }, "tls-server-name": { type: "string" },
       "data-dir": { type: "string", default: ".meshward" }, rules: { type: "string" }, pods: { type: "string" },
       kubelet: { type: "string" }, "kubelet-token-file": { type: "string" }, "kubelet-ca": { type: "string" },
       "all-processes": { type: "boolean", default: false }, rate: { type: "string" }, help: { type: "boolean" },
@@ -98,6 +89,7 @@ async function runAgent(args: string[]): Promise<number> {
     : grpc.credentials.createInsecure();
   const sender = new SignalSender({
     address: values["control-plane"], credentials, token, log,
+    ...(values["tls-server-name"] ? { channelOptions: { "grpc.ssl_target_name_override": values["tls-server-name"] } } : {}),
     hello: create(AgentHelloSchema, {
       node: values.node, agentVersion: "0.1.0", hooksAttached: hello?.attached ?? [], hooksFailed: hello?.failed ?? [],
       features: Object.entries(hello?.features ?? {}).filter(([, on]) => on).map(([f]) => f),
@@ -124,7 +116,6 @@ export const agentCommand: Command = {
   summary: "eBPF node agent: detections, pod attribution, exec audit, signal stream",
   async run(args: string[]): Promise<number> {
     if (args[0] === "audit") return runAudit(args.slice(1));
-    if (args[0] === "token") return runToken(args.slice(1));
     if (args[0] === "-h" || args[0] === "--help") {
       console.log(USAGE);
       return 0;

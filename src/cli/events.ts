@@ -18,7 +18,10 @@ const USAGE = `usage: meshward events [--pod P] [--namespace N] [--detection D] 
   --pod        pod name, namespace/name or UID
   --detection  detection id, or a prefix ending in * (quote it)
   --signal     one signal, with every push of its enforcement and each proxy's ACK
-  --since/--until  an RFC 3339 time, or a Go duration meaning that long ago (30m, 2h)`;
+  --since/--until  an RFC 3339 time, or a Go duration meaning that long ago (30m, 2h)
+A reader token for --server:
+  meshward token create --namespace meshward-system --service-account <reader> --audience meshward-signals
+(a node's own token lists only that node's signals).`;
 
 /** An RFC 3339 time or a duration before `nowMs`. */
 export function parseTimeFlag(flag: string, value: string, nowMs: number): number {
@@ -75,8 +78,13 @@ export const eventsCommand: Command = {
           server: { type: "string" },
           "token-file": { type: "string" },
           "tls-ca": { type: "string" },
+          help: { type: "boolean", short: "h" },
         },
       });
+      if (values.help) {
+        console.log(USAGE);
+        return 0;
+      }
       if (positionals.length > 0) {
         console.error(USAGE);
         return 2;

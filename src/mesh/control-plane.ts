@@ -25,6 +25,9 @@ import { ProxyAdmission } from "./proxy-admission.js";
 import { TypeRoutedProvider } from "./type-routed-provider.js";
 import { listenHttp, monitoringHandler, splitHostPort } from "./monitoring.js";
 import { RiskWiring } from "../risk/wiring.js";
+import { SIGNALS_AUDIENCE } from "../signals/node-identity.js";
+import { ClientCertificateAuthenticator } from "../security/certificate-authenticator.js";
+import { MeshwardTokenAuthenticator } from "../security/token-authenticator.js";
 
 export interface ControlPlaneOptions {
   readonly configDir: string;
@@ -91,7 +94,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   source.start(apply);
 
   // The trust domain is the mesh config's at start; the CA's identity does not follow later edits.
-  const { ca, authenticators } = await openCertificateAuthority({
+  const { ca, authenticators, tokenKey } = await openCertificateAuthority({
     dataDir: opts.dataDir,
     trustDomain: provider.snapshot.mesh.trustDomain,
     ...(opts.cacertsDir !== undefined ? { cacertsDir: opts.cacertsDir } : {}),
@@ -132,7 +135,12 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   xds.addTo(grpcServer);
   registerCaService(grpcServer, { ca, authenticators });
   risk.attach(xds);
-  risk.serveSignals(grpcServer);
+  // Node agents: a node certificate from this CA, or a meshward token for the signals audience.
+  const signalAuthenticators = [
+    new ClientCertificateAuthenticator(provider.snapshot.mesh.trustDomain, () => [ca.signingCertificate]),
+    new MeshwardTokenAuthenticator({ trustDomain: provider.snapshot.mesh.trustDomain, publicKeys: [tokenKey.publicKey], audiences: [SIGNALS_AUDIENCE] }),
+  ];
+  risk.serveSignals(grpcServer, signalAuthenticators);
   let tlsServer: grpc.Server | undefined;
   let serving: CaServerCredentials | undefined;
   const closeServers = (): void => {
@@ -153,7 +161,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       tlsServer = new grpc.Server();
       xds.addTo(tlsServer);
       registerCaService(tlsServer, { ca, authenticators });
-      risk.serveSignals(tlsServer);
+      risk.serveSignals(tlsServer, signalAuthenticators);
       tlsAddress = await bind(tlsServer, opts.tlsAddress, serving.credentials);
     }
   } catch (e) {

@@ -8,15 +8,14 @@
 //
 // Order of use: configSet() and accepted() around every model build (from the first one on),
 // then attach() once the xDS server exists, and serveSignals() on each gRPC server.
-import { join } from "node:path";
 import type * as grpc from "@grpc/grpc-js";
 import type { IssuanceDecision, IssuancePolicy } from "../ca/authority.js";
 import type { ConfigSet, MeshSnapshot } from "../model/snapshot.js";
 import { parseMeshConfig } from "../model/mesh-config.js";
 import { FieldProblems } from "../model/fields.js";
 import type { Metrics } from "../telemetry/metrics.js";
+import type { Authenticator } from "../security/identity.js";
 import type { XdsServer } from "../xds/server.js";
-import { NodeTokenAuthenticator } from "../signals/node-token.js";
 import { registerSignalService } from "../signals/service.js";
 import { AgentRegistry } from "../signals/agents.js";
 import { AuditSignalRecorder, type PodDirectory } from "./agent-signals.js";
@@ -85,12 +84,15 @@ export class RiskWiring {
     this.recorder = new AuditSignalRecorder(this.risk, this.pods, this.clock);
   }
 
-  /** The node agents' signal service on `server` (after attach). */
-  serveSignals(server: grpc.Server): void {
+  /**
+   * The node agents' signal service on `server` (after attach). Agents authenticate with a node
+   * certificate from the CA or a meshward token for the meshward-signals audience.
+   */
+  serveSignals(server: grpc.Server, authenticators: readonly Authenticator[]): void {
     const recorder = this.recorder;
     if (recorder === undefined) throw new Error("serveSignals before attach");
     registerSignalService(server, {
-      authenticators: [new NodeTokenAuthenticator(join(this.opts.dataDir, "node-tokens.json"))],
+      authenticators,
       store: recorder,
       podNode: (pod) => recorder.podNode(pod),
       problem: (s) => recorder.problem(s),

@@ -8,10 +8,12 @@ import {
   ListAgentsResponseSchema, ListSignalsResponseSchema, SignalService, StreamSignalsResponseSchema,
   type AgentHealth, type ListAgentsRequest, type ListAgentsResponse, type ListSignalsRequest, type ListSignalsResponse, type Signal, type StreamSignalsRequest, type StreamSignalsResponse,
 } from "../gen/meshward/agent/v1/signals_pb.js";
-import type { Authenticator, CallerContext, WorkloadIdentity } from "../security/identity.js";
+import { authenticateCaller } from "../security/authenticate.js";
+import { callerContextFrom, type ServerCallLike } from "../security/caller-context.js";
+import type { Authenticator, WorkloadIdentity } from "../security/identity.js";
 import { AgentRegistry } from "./agents.js";
 import { grpcServiceDefinition } from "./grpc-definition.js";
-import { NODE_NAMESPACE, nodeOfIdentity } from "./node-token.js";
+import { NODE_NAMESPACE, nodeOfIdentity } from "./node-identity.js";
 import type { SignalStore } from "./store.js";
 
 /** Where accepted signals go: the JSONL SignalStore, or the risk stage's audit database in serve. */
@@ -38,26 +40,11 @@ export interface SignalServiceDeps {
   log?(msg: string): void;
 }
 
-/** What authentication needs of any call kind. */
-type SurfaceCall = Pick<grpc.ServerUnaryCall<unknown, unknown>, "metadata" | "getPeer" | "getAuthContext">;
-
 type Authn = { ok: true; identity: WorkloadIdentity } | { ok: false; code: grpc.status; reason: string };
 
-function callerContext(call: SurfaceCall): CallerContext {
-  const cert = call.getAuthContext().sslPeerCertificate;
-  return { metadata: call.metadata, peer: call.getPeer(), ...(cert?.raw ? { peerCertificate: cert.raw } : {}) };
-}
-
-async function authenticate(deps: SignalServiceDeps, call: SurfaceCall): Promise<Authn> {
-  const ctx = callerContext(call);
-  const reasons: string[] = [];
-  for (const a of deps.authenticators) {
-    const r = await a.authenticate(ctx);
-    if (r.ok) return { ok: true, identity: r.identity };
-    if (r.kind === "fail") return { ok: false, code: grpc.status.UNAUTHENTICATED, reason: `${a.name}: ${r.reason}` };
-    reasons.push(`${a.name}: ${r.reason}`);
-  }
-  return { ok: false, code: grpc.status.UNAUTHENTICATED, reason: `no credential accepted (${reasons.join("; ") || "no authenticators"})` };
+async function authenticate(deps: SignalServiceDeps, call: ServerCallLike): Promise<Authn> {
+  const r = await authenticateCaller(deps.authenticators, callerContextFrom(call));
+  return r.ok ? { ok: true, identity: r.identity } : { ok: false, code: grpc.status.UNAUTHENTICATED, reason: r.reason };
 }
 
 /** Splits a batch into what this node may report and what it may not. */
@@ -145,7 +132,7 @@ export function registerSignalService(server: grpc.Server, deps: SignalServiceDe
   };
 
   /** Authenticates a reader; a node may read only what concerns itself (returned as `ownNode`). */
-  const reader = async (call: SurfaceCall): Promise<{ ok: true; ownNode?: string } | { ok: false; err: Partial<grpc.StatusObject> }> => {
+  const reader = async (call: ServerCallLike): Promise<{ ok: true; ownNode?: string } | { ok: false; err: Partial<grpc.StatusObject> }> => {
     const a = await authenticate(deps, call);
     if (!a.ok) return { ok: false, err: { code: a.code, details: a.reason } };
     const ownNode = nodeOfIdentity(a.identity);

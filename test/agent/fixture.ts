@@ -11,7 +11,9 @@ import { stringify } from "yaml";
 import { AgentHelloSchema, type Signal } from "../../src/gen/meshward/agent/v1/signals_pb.js";
 import { NodeAgent, type NodeAgentOptions } from "../../src/agent/node-agent.js";
 import { SignalSender } from "../../src/agent/signal-sender.js";
-import { createNodeToken, NodeTokenAuthenticator } from "../../src/signals/node-token.js";
+import { MeshwardTokenAuthenticator } from "../../src/security/token-authenticator.js";
+import { TokenKey } from "../../src/security/token-key.js";
+import { NODE_NAMESPACE, nodeServiceAccount, SIGNALS_AUDIENCE } from "../../src/signals/node-identity.js";
 import { registerSignalService } from "../../src/signals/service.js";
 import { SignalStore } from "../../src/signals/store.js";
 import { createTestPod, removeTestPod, type TestPod } from "./kube-cgroup.js";
@@ -37,13 +39,25 @@ export class ControlPlane {
   port = 0;
   readonly received: Signal[] = [];
 
+  /** Signs the tokens the control plane accepts (meshward's token key, as `meshward token create`). */
+  readonly tokenKey = TokenKey.generate();
+
   constructor(private readonly dir: string, private readonly podNodes: () => Map<string, string>) {}
+
+  /** A token for the signal API, as `meshward token create --namespace ... --audience meshward-signals`. */
+  mintToken(namespace: string, serviceAccount: string, audiences = [SIGNALS_AUDIENCE]): string {
+    return this.tokenKey.mint({ namespace, serviceAccount, audiences });
+  }
+
+  mintNodeToken(node: string): string {
+    return this.mintToken(NODE_NAMESPACE, nodeServiceAccount(node));
+  }
 
   async start(port = 0): Promise<void> {
     this.store = new SignalStore(join(this.dir, "signals.jsonl"));
     const server = new grpc.Server();
     registerSignalService(server, {
-      authenticators: [new NodeTokenAuthenticator(join(this.dir, "node-tokens.json"))],
+      authenticators: [new MeshwardTokenAuthenticator({ trustDomain: "cluster.local", publicKeys: [this.tokenKey.publicKey], audiences: [SIGNALS_AUDIENCE] })],
       store: this.store,
       podNode: (pod) => this.podNodes().get(pod.uid),
       onSignals: (s) => this.received.push(...s),
@@ -72,7 +86,7 @@ export class AgentFixture {
   sender: SignalSender | undefined;
   readonly podsFile = join(this.dir, "pods.yaml");
   readonly rulesFile = join(this.dir, "rules.yaml");
-  /** The node's token (minting another would rotate it and cut the agent off). */
+  /** The node's token for the signal API. */
   token = "";
   readonly tokenFile = join(this.dir, "node-token");
 
@@ -104,7 +118,7 @@ export class AgentFixture {
     this.writePods();
     writeFileSync(this.rulesFile, "rules: []\n");
     await this.controlPlane.start();
-    const token = createNodeToken(join(this.dir, "node-tokens.json"), this.node);
+    const token = this.controlPlane.mintNodeToken(this.node);
     this.token = token;
     writeFileSync(this.tokenFile, token, { mode: 0o600 });
     this.agent = new NodeAgent({ node: this.node, dataDir: this.dir, podsFile: this.podsFile, rulesFile: this.rulesFile, ...this.agentOptions });
@@ -136,12 +150,16 @@ export class AgentFixture {
   }
 
   async stop(): Promise<void> {
-    for (const p of this.pods) await removeTestPod(p);
-    await this.agent?.stop();
-    this.sender?.close();
-    this.controlPlane.stop();
-    rmSync(this.dir, { recursive: true, force: true });
+    try {
+      for (const p of this.pods) await removeTestPod(p);
+      await this.agent?.stop();
+      this.sender?.close();
+      this.controlPlane.stop();
+    } finally {
+      rmSync(this.dir, { recursive: true, force: true });
+    }
   }
+
 }
 
 export async function until(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {

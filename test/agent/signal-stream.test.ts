@@ -2,12 +2,14 @@
 // with no loss and no duplicate, node authentication, and "only pods on your node".
 import { strict as assert } from "node:assert";
 import { execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
 import { AgentHelloSchema, SignalSchema, type Signal } from "../../src/gen/meshward/agent/v1/signals_pb.js";
 import { SignalSender } from "../../src/agent/signal-sender.js";
+import { TokenKey } from "../../src/security/token-key.js";
+import { NODE_NAMESPACE, SIGNALS_AUDIENCE } from "../../src/signals/node-identity.js";
 import { AgentFixture, skipUnlessRoot, until } from "./fixture.js";
 import { runInPod, type TestPod } from "./kube-cgroup.js";
 
@@ -93,17 +95,46 @@ describe("signal stream (real agent, real gRPC control plane)", function () {
     assert.ok(!store.has(foreignPod.id) && !store.has(otherNode.id));
   });
 
-  it("refuses an agent with an unknown token and keeps its signals buffered", async () => {
-    const sender = new SignalSender({
-      address: `127.0.0.1:${fx.controlPlane.port}`, credentials: grpc.credentials.createInsecure(), token: () => "mwn_not-a-real-token",
-      hello: create(AgentHelloSchema, { node: fx.node }),
+  const refusals: Array<[string, () => string]> = [
+    ["a token signed by another key", () => TokenKey.generate().mint({ namespace: NODE_NAMESPACE, serviceAccount: `node-${fx.node}`, audiences: [SIGNALS_AUDIENCE] })],
+    ["a CA token (audience istio-ca)", () => fx.controlPlane.mintToken(NODE_NAMESPACE, `node-${fx.node}`, ["istio-ca"])],
+    ["a workload's token (not a node identity)", () => fx.controlPlane.mintToken("shop", "cart")],
+    ["no JWT at all", () => "not-a-token"],
+  ];
+  for (const [what, token] of refusals) {
+    it(`refuses ${what} and keeps the signals buffered`, async () => {
+      const t = token();
+      const sender = new SignalSender({
+        address: `127.0.0.1:${fx.controlPlane.port}`, credentials: grpc.credentials.createInsecure(), token: () => t,
+        hello: create(AgentHelloSchema, { node: fx.node }),
+      });
+      sender.start();
+      const id = `forged-${Date.now()}-${Math.random()}`;
+      sender.enqueue(create(SignalSchema, { id, node: fx.node }));
+      await until(() => sender.stats().reconnects > 0, "the refused stream to be retried");
+      assert.equal(sender.stats().buffered, 1);
+      assert.equal(sender.stats().acked, 0);
+      sender.close();
+      assert.equal(fx.controlPlane.store!.has(id), false);
     });
-    sender.start();
-    sender.enqueue(create(SignalSchema, { id: `forged-${Date.now()}`, node: fx.node }));
-    assert.equal(await sender.drained(1500), false);
-    assert.equal(sender.stats().buffered, 1);
-    await until(() => sender.stats().reconnects > 0, "the refused stream to be retried");
-    sender.close();
+  }
+
+  it("meshward events: a meshward-system reader lists every node's signals, a workload may not", async () => {
+    const reader = join(fx.dir, "reader-token");
+    const workload = join(fx.dir, "workload-token");
+    writeFileSync(reader, fx.controlPlane.mintToken("meshward-system", "security-team"), { mode: 0o600 });
+    writeFileSync(workload, fx.controlPlane.mintToken("shop", "cart"), { mode: 0o600 });
+    const run = (tokenFile: string): Promise<{ code: number; out: string; err: string }> =>
+      new Promise((resolve) =>
+        execFile(join(process.cwd(), "bin", "meshward"), ["events", "--server", `127.0.0.1:${fx.controlPlane.port}`, "--token-file", tokenFile], (e, out, err) =>
+          resolve({ code: e ? 1 : 0, out, err })),
+      );
+    const ok = await run(reader);
+    assert.equal(ok.code, 0, ok.err);
+    assert.match(ok.out, new RegExp(`sensitive-file-read T1003\\.008 node=${fx.node} pod=meshward-test/streamer-`));
+    const denied = await run(workload);
+    assert.equal(denied.code, 1);
+    assert.match(denied.err, /ns\/shop\/sa\/cart may not read signals/);
   });
 
   it("meshward events lists what the node reported (API, node token)", async () => {

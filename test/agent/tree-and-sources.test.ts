@@ -13,6 +13,7 @@ import { fetchKubeletPods } from "../../src/agent/attribution/pod-directory.js";
 import type { KernelEvent, ProcessHeader } from "../../src/agent/native/event-layout.js";
 import { ProcessTree } from "../../src/agent/process-tree.js";
 import { SignalSender } from "../../src/agent/signal-sender.js";
+import { Tracer } from "../../src/agent/native/tracer.js";
 
 function header(tgid: number, startNs: bigint, ptgid: number, parentStartNs: bigint, comm: string): ProcessHeader {
   return {
@@ -43,6 +44,14 @@ describe("process tree", () => {
     t.prune(true);
     assert.equal(t.get(child.execId), undefined, "exited process pruned");
     assert.ok(t.get(reused.execId));
+  });
+});
+
+describe("tracer start", () => {
+  it("fails the start (no retry loop) when the loader cannot run", async () => {
+    const t = new Tracer({ binary: "/bin/false", onRecord: () => undefined });
+    await assert.rejects(t.start(), /tracer failed to start: tracer exited \(code 1/);
+    assert.equal(t.pid, undefined);
   });
 });
 

@@ -150,6 +150,15 @@ describe("detection rules", () => {
     assert.equal(matches(rules[0].match, { ...ctx, event: { ...exec, proc: proc({ capEffective: 0n }) } }), false);
   });
 
+  it("presets leave the container runtime's own namespace setup alone (runc init joins the cgroup first)", () => {
+    const engine = new RuleEngine();
+    const setns = { kind: "setns" as const, proc: proc({ comm: "runc:[2:INIT]" }), nsFlags: 0x40000000n, fd: 3, syscall: 0 };
+    const runcInit = { ...node("/proc/self/exe", ["runc", "init"]), comm: "runc:[2:INIT]" };
+    assert.deepEqual(engine.evaluate({ event: setns, process: runcInit, attribution: attribution({}) }).map((r) => r.id), []);
+    const nsenter = { ...node("/usr/bin/nsenter", ["nsenter", "-t", "1", "-n"]), comm: "nsenter" };
+    assert.deepEqual(engine.evaluate({ event: { ...setns, proc: proc({ comm: "nsenter" }) }, process: nsenter, attribution: attribution({}) }).map((r) => r.id), ["namespace-setns"]);
+  });
+
   it("rejects a bad rule with file, rule index and field", () => {
     assert.throws(() => parseRuleFile("r.yaml", "rules:\n  - id: a\n    severity: high\n    match: {event: exec}\n  - id: b\n    severity: high\n    match: {event: exce}\n"),
       /r\.yaml: rules\[1\]\.match\.event\[0\]: unknown value "exce"/);

@@ -1,5 +1,5 @@
 // A real node agent (eBPF tracer on this kernel, pod attribution from a mapping file) streaming to
-// a running meshward's signal service with a node token from that meshward's data directory, for
+// a running meshward's signal service with a node token signed by that meshward's token key, for
 // end-to-end tests and benchmarks. Pods are kubelet-shaped cgroups from test/agent/kube-cgroup.ts.
 import * as grpc from "@grpc/grpc-js";
 import { writeFileSync } from "node:fs";
@@ -9,7 +9,8 @@ import { stringify } from "yaml";
 import { AgentHelloSchema } from "../../src/gen/meshward/agent/v1/signals_pb.js";
 import { NodeAgent } from "../../src/agent/node-agent.js";
 import { SignalSender } from "../../src/agent/signal-sender.js";
-import { createNodeToken } from "../../src/signals/node-token.js";
+import { NODE_NAMESPACE, nodeServiceAccount, SIGNALS_AUDIENCE } from "../../src/signals/node-identity.js";
+import { TokenKey } from "../../src/security/token-key.js";
 import type { TestPod } from "../agent/kube-cgroup.js";
 
 export interface AgentPod extends TestPod {
@@ -34,7 +35,8 @@ export async function startNodeAgent(o: { dir: string; node: string; pods: reado
     })),
   }));
   writeFileSync(rulesFile, "rules: []\n");
-  const token = createNodeToken(join(o.dataDir, "node-tokens.json"), o.node);
+  // As `meshward token create --namespace meshward-system --service-account node-<node> --audience meshward-signals`.
+  const token = (await TokenKey.loadOrCreate(o.dataDir)).mint({ namespace: NODE_NAMESPACE, serviceAccount: nodeServiceAccount(o.node), audiences: [SIGNALS_AUDIENCE] });
   const agent = new NodeAgent({ node: o.node, dataDir: o.dir, podsFile, rulesFile });
   await agent.start();
   const sender = new SignalSender({

@@ -34,6 +34,7 @@ export class Tracer {
   private restarts = 0;
   private readyWaiters: Array<() => void> = [];
   private ready = false;
+  private startFailure: ((why: string) => void) | undefined;
 
   constructor(private readonly opts: TracerOptions) {}
 
@@ -50,14 +51,25 @@ export class Tracer {
   async start(): Promise<void> {
     const bin = this.opts.binary ?? defaultTracerBinary();
     if (!existsSync(bin)) throw new Error(`tracer binary ${bin} not found: run "make -C native" (part of npm run build)`);
-    this.launch(bin);
     await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error("tracer did not report attachment within 30s")), 30000);
+      const t = setTimeout(() => {
+        this.stopped = true;
+        this.child?.kill("SIGKILL");
+        reject(new Error("tracer did not report attachment within 30s"));
+      }, 30000);
       this.readyWaiters.push(() => {
         clearTimeout(t);
         resolve();
       });
+      // A tracer that cannot load at all fails the start instead of being retried forever.
+      this.startFailure = (why) => {
+        clearTimeout(t);
+        this.stopped = true;
+        reject(new Error(`tracer failed to start: ${why}`));
+      };
+      this.launch(bin);
     });
+    this.startFailure = undefined;
   }
 
   private launch(bin: string): void {
@@ -92,7 +104,9 @@ export class Tracer {
       if (this.child !== child) return;
       this.child = undefined;
       if (this.stopped) return;
-      this.opts.onError?.(new Error(`tracer exited (code ${code}, signal ${signal}): ${stderr.trim()}`));
+      const why = `tracer exited (code ${code}, signal ${signal}): ${stderr.trim()}`;
+      if (this.startFailure !== undefined) return this.startFailure(why);
+      this.opts.onError?.(new Error(why));
       this.restarts++;
       // Back off so a tracer that cannot load does not spin.
       setTimeout(() => {
