@@ -20,6 +20,8 @@ export interface GrpcBootstrapOptions {
   readonly clusterId?: string;
   /** How often grpc re-reads the certificate files; Istio uses 15 minutes. */
   readonly refreshInterval?: string;
+  /** The node the pod runs on (NODE_NAME, from the downward API as istio-agent sets it). */
+  readonly nodeName?: string;
 }
 
 export interface GrpcBootstrap {
@@ -52,6 +54,7 @@ export function grpcXdsBootstrap(o: GrpcBootstrapOptions): GrpcBootstrap {
         LABELS: { ...(o.labels ?? {}) },
         INSTANCE_IPS: o.podIp,
         CLUSTER_ID: o.clusterId ?? "Kubernetes",
+        ...(o.nodeName !== undefined ? { NODE_NAME: o.nodeName } : {}),
       },
     },
     certificate_providers: {

@@ -1,8 +1,8 @@
 // End to end on the real kernel: a workload escapes (setns into the node's mount namespace), the
 // real eBPF node agent reports it, meshward's risk stage quarantines the pod per a RuntimePolicy,
-// and real grpc-js-xds workloads (RBAC on, plaintext: the mTLS issue has not landed on main) then
-// refuse calls from and to that pod with PERMISSION_DENIED while a healthy replica with the same
-// service account keeps working. The quarantine survives a control-plane restart; `meshward
+// and real grpc-js-xds workloads (RBAC on, mTLS: STRICT PeerAuthentication and ISTIO_MUTUAL, with
+// certificates from serve's CA via `meshward workload-certs`) then refuse calls from and to that
+// pod with PERMISSION_DENIED while a healthy replica with the same service account keeps working. The quarantine survives a control-plane restart; `meshward
 // quarantine release` restores traffic; the audit trail holds the chain with its timestamps.
 //
 // Each pod is a kubelet-shaped cgroup v2 hierarchy (the agent attributes by it) and its own network
@@ -14,7 +14,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { status } from "@grpc/grpc-js";
+import { Client, credentials, Metadata, status } from "@grpc/grpc-js";
+import { grpcXdsBootstrap } from "../../src/ca/grpc-bootstrap.js";
 import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from "../../src/mesh/control-plane.js";
 import { AuditQuery } from "../../src/risk/audit-query.js";
 import { openAuditDatabase } from "../../src/risk/audit-schema.js";
@@ -36,6 +37,24 @@ interface Pod extends AgentPod {
   readonly host: string;
   workloads?: RbacWorkloads;
 }
+
+/** Calls to the pod's host use mTLS (ISTIO_MUTUAL), and its namespace accepts nothing else (STRICT). */
+function mtlsConfig(p: Pod): string {
+  return `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: ${p.short}, namespace: ${NS}}
+spec:
+  host: ${p.host}
+  trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}
+`;
+}
+
+const STRICT = `apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: ${NS}}
+spec:
+  mtls: {mode: STRICT}
+`;
 
 function serviceEntry(p: Pod): string {
   return `apiVersion: networking.istio.io/v1
@@ -104,7 +123,7 @@ describe("e2e: a container escape quarantines the pod in the mesh (real kernel, 
     good = make("web-b", "web", "web", 12);
     peer = make("peer", "peer", "peer", 13);
     writeFileSync(join(configDir, "mesh.yaml"), "trustDomain: cluster.local\nrootNamespace: istio-system\n");
-    writeFileSync(join(configDir, "services.yaml"), pods.map(serviceEntry).join("---\n"));
+    writeFileSync(join(configDir, "services.yaml"), [...pods.map(serviceEntry), ...pods.map(mtlsConfig), STRICT].join("---\n"));
     writeFileSync(join(configDir, "runtime-policy.yaml"), RUNTIME_POLICY);
     // A fixed loopback port: the relay must find the restarted control plane there.
     const cpPort = await freePort();
@@ -112,11 +131,24 @@ describe("e2e: a container escape quarantines the pod in the mesh (real kernel, 
     cp = await startControlPlane(cpOptions);
     watch(cp);
     ({ relay, address: podXds } = await XdsRelay.start(net.gateway, 0, () => ({ host: "127.0.0.1", port: cpPort })));
+    // Each service account's certificates, from serve's CA (as istio-agent would keep them).
+    const certs = new Map<string, string>();
+    for (const sa of new Set(pods.map((p) => p.serviceAccount))) {
+      const out = join(dir, `certs-${sa}`);
+      await promisify(execFile)(join(process.cwd(), "bin", "meshward"), [
+        "workload-certs", "--namespace", NS, "--service-account", sa, "--data-dir", dataDir, "--ca-address", cp.xdsAddress, "--out", out, "--once",
+      ]);
+      certs.set(sa, out);
+    }
+    const bootstrapOf = (p: Pod): string =>
+      JSON.stringify(grpcXdsBootstrap({
+        xdsAddress: podXds, certDir: certs.get(p.serviceAccount)!, namespace: NS, serviceAccount: p.serviceAccount, podName: p.name, podIp: p.net.ip, labels: p.labels, nodeName: node,
+      }));
     for (const p of pods) {
       const w = new RbacWorkloads(["/bin/sh", "-c", `echo $$ > "${p.cgroupDir}/cgroup.procs" && exec "$@"`, "sh", ...net.enter(p.net)]);
       p.workloads = w;
-      await w.startServer(p.short, PodNetwork.hostPort(p.net.ip, PORT), podXds, nodeSpec(p));
-      for (const to of pods) if (to !== p) await w.startClient(`to-${to.short}`, `${to.host}:${PORT}`, podXds, nodeSpec(p));
+      await w.startServer(p.short, PodNetwork.hostPort(p.net.ip, PORT), podXds, nodeSpec(p), bootstrapOf(p));
+      for (const to of pods) if (to !== p) await w.startClient(`to-${to.short}`, `${to.host}:${PORT}`, podXds, nodeSpec(p), bootstrapOf(p));
     }
     agent = await startNodeAgent({ dir, node, pods, address: cp.xdsAddress, dataDir });
   });
@@ -131,8 +163,18 @@ describe("e2e: a container escape quarantines the pod in the mesh (real kernel, 
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it("before anything happens every pod calls every other", async () => {
+  it("before anything happens every pod calls every other, over mTLS only", async () => {
     for (const [from, to] of [[peer, bad], [peer, good], [bad, peer], [good, peer], [bad, good]] as const) await until(from, to, `ok:${to.short}`);
+    // A plaintext caller (no xDS, no certificate) is refused by the STRICT server.
+    const plain = new Client(PodNetwork.hostPort(peer.net.ip, PORT), credentials.createInsecure());
+    try {
+      const code = await new Promise<number>((resolve) =>
+        plain.makeUnaryRequest("/meshward.test.Echo/Echo", (b: Buffer) => b, (b: Buffer) => b, Buffer.from("ping"), new Metadata(), { deadline: Date.now() + 3000 }, (err) => resolve(err?.code ?? status.OK)),
+      );
+      assert.notEqual(code, status.OK, "plaintext is not served under STRICT");
+    } finally {
+      plain.close();
+    }
   });
 
   it("the escape is detected, and calls from and to the pod are denied while its replica keeps working", async () => {

@@ -75,8 +75,9 @@ export class EchoServer {
     readonly name: string,
     xdsAddress: string,
     node: NodeSpec,
+    bootstrapJson?: string,
   ) {
-    this.server = new grpcXds.XdsServer({ [bootstrapOption]: bootstrap(xdsAddress, node) } as grpc.ServerOptions);
+    this.server = new grpcXds.XdsServer({ [bootstrapOption]: bootstrapJson ?? bootstrap(xdsAddress, node) } as grpc.ServerOptions);
     this.server.addService(echoService, {
       echo: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
         this.calls.push(Date.now());

@@ -24,14 +24,14 @@ function call(client: grpc.Client, method: string, headers: Record<string, strin
 async function handle(req: WorkloadRequest): Promise<CallResult | undefined> {
   switch (req.op) {
     case "server": {
-      const s = new EchoServer(req.name, req.xds, req.node);
+      const s = new EchoServer(req.name, req.xds, req.node, req.bootstrap);
       servers.set(req.name, s);
       await s.start(req.address);
       return undefined;
     }
     case "client": {
       const c = new grpc.Client(`xds:///${req.target}`, new grpcXds.XdsChannelCredentials(grpc.credentials.createInsecure()), {
-        [bootstrapOption]: bootstrap(req.xds, req.node),
+        [bootstrapOption]: req.bootstrap ?? bootstrap(req.xds, req.node),
       } as grpc.ChannelOptions);
       clients.set(req.name, c);
       return undefined;

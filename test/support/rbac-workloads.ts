@@ -6,8 +6,8 @@ import { fileURLToPath } from "node:url";
 import type { NodeSpec } from "./proxyless.js";
 
 export type WorkloadRequest =
-  | { op: "server"; name: string; address: string; xds: string; node: NodeSpec }
-  | { op: "client"; name: string; target: string; xds: string; node: NodeSpec }
+  | { op: "server"; name: string; address: string; xds: string; node: NodeSpec; bootstrap?: string }
+  | { op: "client"; name: string; target: string; xds: string; node: NodeSpec; bootstrap?: string }
   | { op: "call"; client: string; method?: string; headers?: Record<string, string>; timeoutMs?: number };
 
 /** A call's outcome: the answering backend, or the gRPC status code and details. */
@@ -44,13 +44,14 @@ export class RbacWorkloads {
     });
   }
 
-  async startServer(name: string, address: string, xds: string, node: NodeSpec): Promise<void> {
-    const r = await this.request({ op: "server", name, address, xds, node });
+  /** `bootstrap`: a whole bootstrap JSON (certificate providers for mTLS) instead of one made from `node`. */
+  async startServer(name: string, address: string, xds: string, node: NodeSpec, bootstrap?: string): Promise<void> {
+    const r = await this.request({ op: "server", name, address, xds, node, ...(bootstrap ? { bootstrap } : {}) });
     if (r.error !== undefined) throw new Error(r.error);
   }
 
-  async startClient(name: string, target: string, xds: string, node: NodeSpec): Promise<void> {
-    const r = await this.request({ op: "client", name, target, xds, node });
+  async startClient(name: string, target: string, xds: string, node: NodeSpec, bootstrap?: string): Promise<void> {
+    const r = await this.request({ op: "client", name, target, xds, node, ...(bootstrap ? { bootstrap } : {}) });
     if (r.error !== undefined) throw new Error(r.error);
   }
 
