@@ -7,7 +7,9 @@
 // the overlay reaches every proxy; the chain's time is read from the audit database (kernel event
 // time -> last ACK). Then the quarantine is released the way `meshward quarantine release` does it
 // (through the database) and the mesh settles before the next iteration.
-// Usage: npm run bench:quarantine-latency -- [--proxies N] [--services S] [--iterations K] [--workers W]
+// The first --warmup iterations (default 2: JIT and first translations of the enforcement path)
+// are reported apart and left out of the percentiles.
+// Usage: npm run bench:quarantine-latency -- [--proxies N] [--services S] [--iterations K] [--warmup W] [--workers W]
 // Needs root (eBPF, cgroups). QBENCH_DEBUG=1 prints each chain and its deliveries. Prints figures;
 // the last line is one JSON object. Never pass/fail on time.
 import { fork, type ChildProcess } from "node:child_process";
@@ -90,6 +92,8 @@ async function main(): Promise<void> {
   const proxies = flag("proxies", 1000);
   const services = flag("services", 100);
   const iterations = flag("iterations", 20);
+  const warmup = process.argv.includes("--warmup") ? Number(process.argv[process.argv.indexOf("--warmup") + 1]) : 2;
+  if (!Number.isInteger(warmup) || warmup < 0) throw new Error("--warmup: want a non-negative integer");
   const workers = Math.min(proxies, flag("workers", proxies <= 2000 ? 2 : 4));
   const node = `bench-node-${process.pid}`;
   const dir = mkdtempSync(join(tmpdir(), "meshward-qbench-"));
@@ -133,7 +137,8 @@ async function main(): Promise<void> {
   const latencies: number[] = [];
   const stages: { received: number; translated: number; firstPush: number; proxies: number }[] = [];
   const release = openAuditDatabase(dataDir, { mustExist: true });
-  for (let i = 0; i < iterations; i++) {
+  const warm: number[] = [];
+  for (let i = 0; i < warmup + iterations; i++) {
     const before = new Set(audit.query.signals({ pod: pod.uid }).map((s) => s.id));
     const r = await runInPod(pod, ["nsenter", `--mount=/proc/${process.pid}/ns/mnt`, "true"]);
     if (r.code !== 0) throw new Error(`nsenter: ${r.stderr}`);
@@ -142,13 +147,16 @@ async function main(): Promise<void> {
       const c = audit.query.chain(signal.id);
       return c?.latencyUs !== undefined ? c : undefined;
     });
-    latencies.push(chain.latencyUs! / 1000);
+    if (i < warmup) warm.push(chain.latencyUs! / 1000);
+    else latencies.push(chain.latencyUs! / 1000);
     if (process.env["QBENCH_DEBUG"]) {
       audit.flush();
-      console.log(JSON.stringify(chain), JSON.stringify(audit.query.deliveries(signal.id).map((d) => [d.proxyId.slice(0, 30), d.typeUrl.slice(-12), round(d.pushedMs - chain.eventUs / 1000), round((d.answeredMs ?? NaN) - chain.eventUs / 1000)])));
+      const d = audit.query.deliveries(signal.id);
+      const ms = (xs: number[]): string => `${round(Math.min(...xs) - chain.eventUs / 1000)}..${round(Math.max(...xs) - chain.eventUs / 1000)} ms`;
+      console.log(`  ${d.length} pushes (${[...new Set(d.map((x) => x.typeUrl.split(".").pop()))].join(",")}) sent ${ms(d.map((x) => x.pushedMs))}, answered ${ms(d.map((x) => x.answeredMs ?? NaN))}`);
     }
     const at = (us: number | undefined): number => ((us ?? NaN) - chain.eventUs) / 1000;
-    stages.push({ received: at(chain.receivedUs), translated: at(chain.translatedUs), firstPush: at(chain.firstPushUs), proxies: chain.proxies ?? 0 });
+    if (i >= warmup) stages.push({ received: at(chain.receivedUs), translated: at(chain.translatedUs), firstPush: at(chain.firstPushUs), proxies: chain.proxies ?? 0 });
     // Release as the CLI does (another connection to the database); serve notices within its tick.
     new EnforcementSet(new SqliteEnforcementStore(release), systemClock).release(`${pod.namespace}/${pod.name}`, "bench");
     await until("the release to reach the snapshot", () => (overlayActive() ? undefined : true), 10_000);
@@ -162,7 +170,7 @@ async function main(): Promise<void> {
     `quarantine-latency: ${iterations} quarantines, each reaching ${stages[0]?.proxies ?? 0} proxies; median stages after the syscall: ` +
       `received ${med((s) => s.received)} ms, translated ${med((s) => s.translated)} ms, first push ${med((s) => s.firstPush)} ms, last ACK ${round(percentile(sorted, 50))} ms`,
   );
-  console.log(`quarantine-latency: per iteration (ms): ${latencies.map(round).join(" ")}; NACKs ${nacks}`);
+  console.log(`quarantine-latency: per iteration (ms): ${latencies.map(round).join(" ")}; warm-up (not counted): ${warm.map(round).join(" ") || "none"}; NACKs ${nacks}`);
   for (const c of children) c.send({ stop: true });
   await agent.stop();
   await cp.stop();
