@@ -82,6 +82,16 @@ export class RiskWiring {
     this.pods = proxyPodDirectory(() => xds.proxies());
     this.chain = new PushChainRecorder(this.risk.audit, xds, this.clock);
     this.recorder = new AuditSignalRecorder(this.risk, this.pods, this.clock);
+    // An identity-scoped enforcement denies every pod of the identity by IP too (plaintext calls
+    // carry no principal): a pod of it that connects later must join the overlay.
+    xds.on("connect", (status) => {
+      const identityScoped = this.risk.enforcement.active().filter((e) => e.scope === "identity" && e.action !== "revoke");
+      if (identityScoped.length === 0) return;
+      const proxy = xds.proxies().find((p) => p.id === status.proxyId);
+      if (proxy === undefined || !identityScoped.some((e) => e.identity.namespace === proxy.namespace && e.identity.serviceAccount === proxy.serviceAccount)) return;
+      this.opts.rebuild();
+      xds.pushNow();
+    });
   }
 
   /**

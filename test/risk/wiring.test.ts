@@ -19,6 +19,9 @@ import { AuditSignalRecorder, runtimeSignalOf } from "../../src/risk/agent-signa
 import { peerIp } from "../../src/risk/proxy-pods.js";
 import { RiskService } from "../../src/risk/risk-service.js";
 import { signalProblem } from "../../src/risk/signal.js";
+import { TypeUrl } from "../../src/xds/types.js";
+import { AdsClient } from "../support/ads-client.js";
+import { eventually } from "../support/proxyless.js";
 import { configObjects, ESCAPE_QUARANTINE_POLICY, podA, podB, signal } from "./fixtures.js";
 
 const agentSignal = (id: string, severity = Severity.HIGH) =>
@@ -125,5 +128,27 @@ describe("risk wiring: serve's CA withholds certificates from a quarantined pod"
     assert.ok((await issue(podB.ip)).certChain.length > 0, "the healthy replica still gets one");
     const metrics = await (await fetch(`http://${cp.monitoringAddress}/metrics`)).text();
     assert.match(metrics, /^meshward_enforcements_active\{action="quarantine"\} 1$/m);
+  });
+
+  it("an identity-scoped quarantine takes in the IP of a pod of that identity that connects later", async () => {
+    writeFileSync(join(dir, "policy.yaml"), ESCAPE_QUARANTINE_POLICY.replace("action: QUARANTINE", "action: QUARANTINE, scope: IDENTITY").replace("escape.*", "identity.*"));
+    await eventually("the identity-scoped policy to be served", () =>
+      (cp.provider.snapshot.others.get("RuntimePolicy") ?? []).some((a) => JSON.stringify(a.spec).includes("IDENTITY")) ? true : undefined);
+    const other = { ...podA, uid: "other-uid", name: "other-pod", ip: "10.1.0.99" };
+    cp.risk.risk.handleSignal(signal({ pod: other, detection: "identity.escape" }));
+    const peersIps = (): string[] =>
+      (cp.provider.snapshot.others.get("AuthorizationPolicy") ?? [])
+        .filter((a) => a.object.metadata.name.endsWith("-peers") && a.object.metadata.annotations["meshward.io/enforcement"]?.startsWith("q-"))
+        .flatMap((a) => JSON.stringify(a.spec).match(/10\.1\.0\.\d+/g) ?? []);
+    assert.ok(!peersIps().includes("10.1.0.77"));
+    const ads = new AdsClient(cp.xdsAddress);
+    const stream = ads.sotw({ id: `sidecar~10.1.0.77~late-pod.${podA.namespace}~${podA.namespace}.svc.cluster.local`, metadata: { NAMESPACE: podA.namespace, SERVICE_ACCOUNT: podA.serviceAccount } });
+    try {
+      stream.subscribe(TypeUrl.Listener, []);
+      await eventually("the late pod's IP in the peers DENY", () => (peersIps().includes("10.1.0.77") ? true : undefined));
+    } finally {
+      stream.close();
+      ads.close();
+    }
   });
 });
