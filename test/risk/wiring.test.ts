@@ -3,7 +3,7 @@
 // and the CA refusing certificates to a quarantined pod (not to its healthy replica).
 import { strict as assert } from "node:assert";
 import { generateKeyPairSync } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Metadata } from "@grpc/grpc-js";
@@ -18,6 +18,8 @@ import { buildSnapshot } from "../../src/model/snapshot.js";
 import { AuditSignalRecorder, runtimeSignalOf } from "../../src/risk/agent-signals.js";
 import { peerIp } from "../../src/risk/proxy-pods.js";
 import { RiskService } from "../../src/risk/risk-service.js";
+import { compileRuntimePolicies } from "../../src/risk/runtime-policy.js";
+import { PRESET_RULES } from "../../src/agent/detections/presets.js";
 import { signalProblem } from "../../src/risk/signal.js";
 import { TypeUrl } from "../../src/xds/types.js";
 import { AdsClient } from "../support/ads-client.js";
@@ -100,6 +102,19 @@ describe("risk wiring: RuntimePolicy in the model", () => {
     const err = bad.errors.find((e) => e.object === "RuntimePolicy istio-system/escapes" && e.severity === "error" && e.path !== "");
     assert.equal(err?.path, "spec.rules[0].action");
     assert.equal(bad.others.get("RuntimePolicy")?.length, 1, "its last good version is kept");
+  });
+});
+
+describe("risk wiring: the documented RuntimePolicy speaks the agent's detection ids", () => {
+  it("every detection pattern in examples/runtime-policy matches one of the agent's presets", () => {
+    const text = readFileSync(new URL("../../../examples/runtime-policy/runtime-policy.yaml", import.meta.url), "utf8");
+    const presets = PRESET_RULES.map((r) => r.id);
+    const patterns = compileRuntimePolicies(configObjects(text)).policies.flatMap((p) => p.rules.flatMap((r) => r.trigger.detections ?? []));
+    assert.ok(patterns.length >= 4);
+    for (const pat of patterns) {
+      const hit = presets.some((id) => (pat.endsWith("*") ? id.startsWith(pat.slice(0, -1)) : id === pat));
+      assert.ok(hit, `${pat} matches no agent preset (${presets.join(", ")})`);
+    }
   });
 });
 
