@@ -2,6 +2,7 @@
 // control plane acknowledges its id (stored or rejected for good). While the control plane is
 // unreachable, signals wait in a bounded buffer; overflow drops the oldest and counts it.
 import * as grpc from "@grpc/grpc-js";
+import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { create } from "@bufbuild/protobuf";
 import {
   AgentHealthSchema, SignalService, StreamSignalsRequestSchema,
@@ -161,7 +162,7 @@ export class SignalSender {
     const batchSize = this.opts.batchSize ?? 100;
     let batch: Signal[] = [];
     const write = (): void => {
-      s.write(create(StreamSignalsRequestSchema, { msg: { case: "batch", value: { signals: batch } } }));
+      s.write(create(StreamSignalsRequestSchema, { msg: { case: "batch", value: { signals: batch, sentTime: timestampNow() } } }));
       this.counters.sent += batch.length;
       batch = [];
     };

@@ -33,7 +33,7 @@ const SEVERITIES: Readonly<Partial<Record<Severity, RiskSeverity>>> = {
 };
 
 /** The agent's protobuf as the risk engine's signal; `pod.ip` from the directory ("" if unknown). */
-export function runtimeSignalOf(s: Signal, location: PodLocation | undefined, receivedAtMs: number): RuntimeSignal {
+export function runtimeSignalOf(s: Signal, location: PodLocation | undefined, receivedAtMs: number, agentSentAtMs?: number): RuntimeSignal {
   const t = s.eventTime;
   return {
     id: s.id,
@@ -56,6 +56,7 @@ export function runtimeSignalOf(s: Signal, location: PodLocation | undefined, re
     },
     eventTimeNs: t === undefined ? 0n : t.seconds * 1_000_000_000n + BigInt(t.nanos),
     receivedAtMs,
+    ...(agentSentAtMs !== undefined ? { agentSentAtMs } : {}),
     agentRecord: toJson(SignalSchema, s),
   };
 }
@@ -83,10 +84,10 @@ export class AuditSignalRecorder implements SignalRecorder {
     return this.pods.locate(pod)?.node;
   }
 
-  add(signals: readonly Signal[]): Signal[] {
+  add(signals: readonly Signal[], _received?: Date, agentSentAtMs?: number): Signal[] {
     const fresh: Signal[] = [];
     for (const s of signals) {
-      const rs = runtimeSignalOf(s, s.pod ? this.pods.locate(s.pod) : undefined, this.clock.nowMs());
+      const rs = runtimeSignalOf(s, s.pod ? this.pods.locate(s.pod) : undefined, this.clock.nowMs(), agentSentAtMs);
       // A detection outside any pod cannot be enforced on; it is still part of the record.
       const duplicate = rs.pod.uid === "" ? this.risk.audit.recordSignal(rs).duplicate : this.risk.handleSignal(rs).duplicate;
       if (!duplicate) fresh.push(s);

@@ -3,7 +3,7 @@
 // (durably, de-duplicated by id) before it is acknowledged, so agents can re-send freely.
 import * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
-import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { timestampDate, timestampMs } from "@bufbuild/protobuf/wkt";
 import {
   ListAgentsResponseSchema, ListSignalsResponseSchema, SignalService, StreamSignalsResponseSchema,
   type AgentHealth, type ListAgentsRequest, type ListAgentsResponse, type ListSignalsRequest, type ListSignalsResponse, type Signal, type StreamSignalsRequest, type StreamSignalsResponse,
@@ -16,8 +16,13 @@ import { grpcServiceDefinition } from "./grpc-definition.js";
 import { NODE_NAMESPACE, nodeOfIdentity } from "./node-identity.js";
 import type { SignalStore } from "./store.js";
 
-/** Where accepted signals go: the JSONL SignalStore, or the risk stage's audit database in serve. */
-export type SignalRecorder = Pick<SignalStore, "add" | "query">;
+/**
+ * Where accepted signals go: the JSONL SignalStore, or the risk stage's audit database in serve.
+ * `add` is durable before it returns; it is also told when the agent sent the batch, if it said.
+ */
+export interface SignalRecorder extends Pick<SignalStore, "query"> {
+  add(signals: readonly Signal[], received?: Date, agentSentAtMs?: number): Signal[];
+}
 
 /** The pod a signal names, as the agent attributed it. */
 export type SignalPodRef = Pick<NonNullable<Signal["pod"]>, "uid" | "namespace" | "name">;
@@ -93,7 +98,7 @@ export function registerSignalService(server: grpc.Server, deps: SignalServiceDe
         const { accepted, rejected } = admitSignals(deps, node, msg.value.signals);
         let fresh: Signal[];
         try {
-          fresh = deps.store.add(accepted);
+          fresh = deps.store.add(accepted, new Date(), msg.value.sentTime ? timestampMs(msg.value.sentTime) : undefined);
         } catch (err) {
           // Not stored, not acknowledged: the agent keeps the batch and re-sends it.
           fail(grpc.status.UNAVAILABLE, `storing signals failed: ${(err as Error).message}`);

@@ -198,7 +198,7 @@ describe("e2e: a container escape quarantines the pod in the mesh (real kernel, 
       const c = q.chain(signalId);
       return c?.latencyUs !== undefined ? c : undefined;
     });
-    const stages = [chain.eventUs, chain.receivedUs, chain.verdictUs, chain.translatedUs, chain.firstPushUs, chain.lastAckUs];
+    const stages = [chain.eventUs, chain.agentSentUs, chain.receivedUs, chain.verdictUs, chain.translatedUs, chain.firstPushUs, chain.lastAckUs];
     for (const s of stages) assert.equal(typeof s, "number");
     for (let i = 1; i < stages.length; i++) assert.ok(stages[i]! >= stages[i - 1]!, `stage ${i} after stage ${i - 1}: ${stages.join(", ")}`);
     assert.equal(chain.latencyUs, chain.lastAckUs! - chain.eventUs);
@@ -212,7 +212,7 @@ describe("e2e: a container escape quarantines the pod in the mesh (real kernel, 
     // The same, as an operator sees it next to the running serve.
     const bin = join(process.cwd(), "bin", "meshward");
     const { stdout: trail } = await promisify(execFile)(bin, ["events", "--signal", signalId, "--data-dir", dataDir]);
-    assert.match(trail, new RegExp(`chain .*signal=${signalId} syscall->last ACK [0-9.]+ms over ${pods.length} proxies \\(${pods.length} ACK, 0 NACK\\): agent .* received \\+[0-9.]+ms verdict \\+[0-9.]+ms translated \\+[0-9.]+ms first push \\+[0-9.]+ms last ACK \\+[0-9.]+ms`));
+    assert.match(trail, new RegExp(`chain .*signal=${signalId} syscall->last ACK [0-9.]+ms over ${pods.length} proxies \\(${pods.length} ACK, 0 NACK\\): agent \\+[0-9.]+ms received \\+[0-9.]+ms verdict \\+[0-9.]+ms translated \\+[0-9.]+ms first push \\+[0-9.]+ms last ACK \\+[0-9.]+ms`));
     assert.match(trail, /\bquarantine pod q-/);
     const { stdout: list } = await promisify(execFile)(bin, ["quarantine", "list", "--data-dir", dataDir]);
     assert.match(list, new RegExp(`quarantine +pod +${NS}/${bad.name} +${bad.net.ip.replace(/[.]/g, "\\.")}`));
