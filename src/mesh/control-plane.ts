@@ -77,19 +77,21 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const provider = new MeshResourceProvider();
   const source = new FileSource({ dir: opts.configDir, log, ...(opts.debounceMs !== undefined ? { debounceMs: opts.debounceMs } : {}) });
   let lastSet: ConfigSet | undefined;
-  const risk = new RiskWiring({ dataDir: opts.dataDir, metrics, log, rebuild: () => lastSet && apply(lastSet) });
-  const apply = (set: ConfigSet): void => {
+  const risk = new RiskWiring({ dataDir: opts.dataDir, metrics, log, rebuild: () => lastSet !== undefined && apply(lastSet) });
+  /** Builds and serves a snapshot; true if it may change some proxy's resources. */
+  const apply = (set: ConfigSet): boolean => {
     lastSet = set;
     const snapshot = buildSnapshot(risk.configSet(set), provider.snapshot);
     risk.accepted(snapshot);
     // The source already logged its own problems; these are the model's (rejected objects).
     for (const e of snapshot.errors.slice(set.errors.length)) log(`meshward config: ${formatConfigError(e)}`);
-    provider.update(snapshot);
+    const change = provider.update(snapshot);
     reloads.inc();
     generation.set({}, snapshot.generation);
     for (const severity of ["error", "warning"] as const) {
       configErrors.set({ severity }, snapshot.errors.filter((e) => e.severity === severity).length);
     }
+    return change !== undefined;
   };
   source.start(apply);
 

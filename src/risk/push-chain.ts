@@ -58,9 +58,14 @@ export class PushChainRecorder {
     };
   }
 
-  /** A snapshot carrying these signals' enforcement was built at `atMs` and handed to the provider. */
-  translated(causes: readonly string[], atMs: number): void {
-    if (causes.length > 0) this.waiting.push({ causes, atMs });
+  /**
+   * A snapshot carrying these signals' enforcement was built at `atMs` and handed to the provider;
+   * `pushes` false: it changes no proxy, so no round will carry it and the chain ends here.
+   */
+  translated(causes: readonly string[], atMs: number, pushes = true): void {
+    if (causes.length === 0) return;
+    if (pushes) this.waiting.push({ causes, atMs });
+    else this.audit.recordTranslation(causes, [], atMs);
   }
 
   private flushing(): void {

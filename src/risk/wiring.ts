@@ -31,8 +31,11 @@ export interface RiskWiringOptions {
   readonly dataDir: string;
   readonly metrics: Metrics;
   readonly log: (line: string) => void;
-  /** Builds and installs a snapshot from the last config set again (the overlay changed). */
-  readonly rebuild: () => void;
+  /**
+   * Builds and installs a snapshot from the last config set again (the overlay changed); true if
+   * the new snapshot may change some proxy's resources (false: nothing will be pushed).
+   */
+  readonly rebuild: () => boolean;
   readonly clock?: Clock;
 }
 
@@ -155,7 +158,9 @@ export class RiskWiring {
 
   private enforcementChanged(u: EnforcementUpdate): void {
     this.countActive();
-    this.opts.rebuild();
+    const touched = this.opts.rebuild();
+    // Nothing to push (revoke: only the CA enforces it): the chain ends at translation.
+    if (!touched) return void this.chain?.translated(u.causes, this.clock.nowMs(), false);
     this.chain?.translated(u.causes, this.clock.nowMs());
     this.xds?.pushNow();
   }

@@ -145,6 +145,17 @@ describe("risk wiring: serve's CA withholds certificates from a quarantined pod"
     assert.match(metrics, /^meshward_enforcements_active\{action="quarantine"\} 1$/m);
   });
 
+  it("a REVOKE changes no proxy: its chain ends at translation, with no proxy to wait for", async () => {
+    writeFileSync(join(dir, "policy.yaml"), ESCAPE_QUARANTINE_POLICY.replace("action: QUARANTINE, duration: 1h", "action: REVOKE").replace("escape.*", "revoke.*"));
+    await eventually("the REVOKE policy to be served", () =>
+      (cp.provider.snapshot.others.get("RuntimePolicy") ?? []).some((a) => JSON.stringify(a.spec).includes("REVOKE")) ? true : undefined);
+    const s = signal({ pod: { ...podA, uid: "revoked-uid", name: "revoked", ip: "10.1.0.66" }, detection: "revoke.me" });
+    cp.risk.risk.handleSignal(s);
+    const chain = cp.risk.risk.audit.query.chain(s.id);
+    assert.equal(typeof chain?.translatedUs, "number");
+    assert.equal(chain?.proxies, 0);
+  });
+
   it("an identity-scoped quarantine takes in the IP of a pod of that identity that connects later", async () => {
     writeFileSync(join(dir, "policy.yaml"), ESCAPE_QUARANTINE_POLICY.replace("action: QUARANTINE", "action: QUARANTINE, scope: IDENTITY").replace("escape.*", "identity.*"));
     await eventually("the identity-scoped policy to be served", () =>
