@@ -143,6 +143,16 @@ static __always_inline void submit(void *e)
 	bpf_ringbuf_submit(e, flags);
 }
 
+/* For the rare syscalls a detection is made of (setns, unshare, mount, ptrace, module and bpf()
+ * loads, setuid/capset): wake the tracer at once. The risk stage quarantines from these, and its
+ * latency budget (syscall to the last proxy's ACK) cannot spend up to a 50 ms poll here; none of
+ * them is on the exec/fork/open hot path the threshold above protects. */
+static __always_inline void submit_now(void *e)
+{
+	stat_inc(MW_STAT_EMITTED);
+	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
+}
+
 static __always_inline __u32 task_tty(struct task_struct *t)
 {
 	struct tty_struct *tty = BPF_CORE_READ(t, signal, tty);

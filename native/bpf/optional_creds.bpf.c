@@ -20,7 +20,7 @@ static __always_inline int handle_commit_creds(struct cred *new)
 	e->new_euid = new_euid;
 	e->old_caps = e->h.cap_effective;
 	bpf_core_read(&e->new_caps, sizeof(e->new_caps), &new->cap_effective);
-	submit(e);
+	submit_now(e);
 	return 0;
 }
 

@@ -16,6 +16,6 @@ int mw_sys_enter_bpf(struct trace_event_raw_sys_enter *ctx)
 	fill_current(&e->h, MW_EV_BPF, sizeof(*e));
 	e->cmd = MW_BPF_PROG_LOAD;
 	e->prog_type = prog_type;
-	submit(e);
+	submit_now(e);
 	return 0;
 }

@@ -11,7 +11,7 @@ static __always_inline int emit_module(__u32 syscall, __s32 fd)
 	fill_current(&e->h, MW_EV_MODULE, sizeof(*e));
 	e->syscall = syscall;
 	e->fd = fd;
-	submit(e);
+	submit_now(e);
 	return 0;
 }
 

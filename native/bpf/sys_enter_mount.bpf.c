@@ -17,6 +17,6 @@ int mw_sys_enter_mount(struct trace_event_raw_sys_enter *ctx)
 		e->target[0] = 0;
 	if (bpf_probe_read_user_str(e->fstype, sizeof(e->fstype), (void *)ctx->args[2]) < 0)
 		e->fstype[0] = 0;
-	submit(e);
+	submit_now(e);
 	return 0;
 }

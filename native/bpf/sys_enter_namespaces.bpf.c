@@ -10,7 +10,7 @@ static __always_inline int emit_ns_change(__u32 type, __u64 flags, __s32 fd, __u
 	e->flags = flags;
 	e->fd = fd;
 	e->syscall = syscall;
-	submit(e);
+	submit_now(e);
 	return 0;
 }
 

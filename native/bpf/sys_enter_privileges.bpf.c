@@ -17,7 +17,7 @@ static __always_inline int emit_setuid(__u32 syscall, __u32 a, __u32 b, __u32 c)
 	e->target[0] = a;
 	e->target[1] = b;
 	e->target[2] = c;
-	submit(e);
+	submit_now(e);
 	return 0;
 }
 
@@ -60,6 +60,6 @@ int mw_sys_enter_capset(struct trace_event_raw_sys_enter *ctx)
 	e->effective = ((__u64)d[1].effective << 32) | d[0].effective;
 	e->permitted = ((__u64)d[1].permitted << 32) | d[0].permitted;
 	e->inheritable = ((__u64)d[1].inheritable << 32) | d[0].inheritable;
-	submit(e);
+	submit_now(e);
 	return 0;
 }

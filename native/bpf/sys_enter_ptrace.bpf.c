@@ -24,6 +24,6 @@ int mw_sys_enter_ptrace(struct trace_event_raw_sys_enter *ctx)
 	e->request = req;
 	e->target_pid = (__s32)ctx->args[1];
 	e->pad0 = 0;
-	submit(e);
+	submit_now(e);
 	return 0;
 }
