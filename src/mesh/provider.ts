@@ -11,7 +11,7 @@
 // A resource is built and serialized (toBinary) only on a key miss.
 import { toBinary } from "@bufbuild/protobuf";
 import type { Proxy } from "../model/proxy.js";
-import { emptySnapshot, type MeshSnapshot } from "../model/snapshot.js";
+import { emptySnapshot, type MeshSnapshot, type Service, type ServiceEndpoint } from "../model/snapshot.js";
 import { snapshotChange } from "../model/changes.js";
 import { dnsDomain } from "../translate/common.js";
 import { outboundKey, translateInbound, translateOutbound, type PlannedResource, type ProxyResources } from "../translate/index.js";
@@ -168,8 +168,16 @@ function sameEntries(a: ReadonlyMap<string, EncodedResource>, b: ReadonlyMap<str
 /** What each IP serves, as a string: proxies with equal strings have equal inbound targets. */
 function indexTargets(snapshot: MeshSnapshot): Map<string, string> {
   const out = new Map<string, string>();
-  for (const [ip, list] of snapshot.endpointsByIp) {
-    out.set(ip, list.map(({ service, endpoint }) => `${service.key}@${service.digest}:${Object.values(endpoint.targetPorts).join("/")}`).sort().join(","));
-  }
+  // Per service once, not per endpoint: a rebuild indexes every endpoint of the mesh.
+  const prefixes = new Map<string, string>();
+  const target = ({ service, endpoint }: { service: Service; endpoint: ServiceEndpoint }): string => {
+    let prefix = prefixes.get(service.key);
+    if (prefix === undefined) {
+      prefix = `${service.key}@${service.digest}:`;
+      prefixes.set(service.key, prefix);
+    }
+    return prefix + Object.values(endpoint.targetPorts).join("/");
+  };
+  for (const [ip, list] of snapshot.endpointsByIp) out.set(ip, list.length === 1 ? target(list[0]!) : list.map(target).sort().join(","));
   return out;
 }
