@@ -88,8 +88,25 @@ export class EndpointList {
     this.jsons.push(b.json);
   }
 
-  /** digestOf(list), from the endpoints' cached JSON. */
-  digest(): string {
-    return contentHash(`[${this.jsons.join(",")}]`);
+  /**
+   * digestOf(list), from the endpoints' cached JSON; when `owner` (the ServiceEntry) had the very
+   * same endpoint JSON strings in the previous rebuild, that digest is reused without hashing.
+   */
+  digest(owner: string): string {
+    const before = previousDigests.get(owner);
+    const same = before !== undefined && before.jsons.length === this.jsons.length && before.jsons.every((j, i) => j === this.jsons[i]);
+    const digest = same ? before.digest : contentHash(`[${this.jsons.join(",")}]`);
+    currentDigests.set(owner, { jsons: this.jsons, digest });
+    return digest;
   }
+}
+
+/** Endpoint digests by owner for the rebuild in progress and the one before it. */
+let currentDigests = new Map<string, { readonly jsons: readonly string[]; readonly digest: string }>();
+let previousDigests = currentDigests;
+
+/** Called once per rebuild, before any EndpointList.digest: forgets owners not seen in the last one. */
+export function startEndpointDigests(): void {
+  previousDigests = currentDigests;
+  currentDigests = new Map();
 }

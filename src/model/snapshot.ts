@@ -10,7 +10,7 @@ import type { WorkloadEntrySpec } from "./workload-entry.js";
 import type { DestinationRuleSpec } from "./destination-rule.js";
 import type { WorkloadIdentity } from "../security/identity.js";
 import { digestOf } from "./digest.js";
-import { EndpointList, WorkloadIndex } from "./endpoint-index.js";
+import { EndpointList, startEndpointDigests, WorkloadIndex } from "./endpoint-index.js";
 
 /** What a source hands the model: the mesh config document and every object it read. */
 export interface ConfigSet {
@@ -210,6 +210,7 @@ function sortByNamespaceName(list: AcceptedObject[]): void {
 function buildServices(entries: AcceptedObject<ServiceEntrySpec>[], workloads: Workload[], mesh: MeshConfig, errors: ConfigError[]): Service[] {
   const services = new Map<string, Service>();
   const index = new WorkloadIndex(workloads);
+  startEndpointDigests();
   for (const { object, spec } of entries) {
     const ns = object.metadata.namespace;
     const ref = objectRef(object);
@@ -244,7 +245,7 @@ function buildServices(entries: AcceptedObject<ServiceEntrySpec>[], workloads: W
         endpoints: endpoints.list,
         identities,
         digest: digestOf({ hostname, ns, shape, identities }),
-        endpointsDigest: endpoints.digest(),
+        endpointsDigest: endpoints.digest(ref),
       });
     });
   }

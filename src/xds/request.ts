@@ -13,20 +13,43 @@ import { TypeUrl } from "./types.js";
 
 /** Distinct name lists remembered; the table is cleared when full (a bound, not an LRU). */
 const MAX_LISTS = 1024;
-const lists = new Map<string, readonly string[]>();
+/** Bytes from each end of an encoded list that, with its length, pick its bucket. */
+const SAMPLE = 32;
+interface KnownList {
+  readonly bytes: Buffer;
+  readonly names: readonly string[];
+}
+/**
+ * Lists by a cheap key (length and both ends); a hit is confirmed by comparing all bytes (memcmp),
+ * which is much cheaper than hashing a 5 KB string key or decoding 100 names.
+ */
+const lists = new Map<string, KnownList[]>();
+let listCount = 0;
 const EMPTY: readonly string[] = Object.freeze([]);
 const knownTypes = new Map<string, string>(Object.values(TypeUrl).map((t) => [t, t]));
 
 /** The list for these encoded resource_names fields, decoded once per distinct byte string. */
 function internedNames(b: Buffer, start: number, end: number, decode: () => string[]): readonly string[] {
   if (start === end) return EMPTY;
-  const key = b.toString("latin1", start, end);
-  let names = lists.get(key);
-  if (names === undefined) {
-    if (lists.size >= MAX_LISTS) lists.clear();
-    names = Object.freeze(decode());
-    lists.set(key, names);
+  const bytes = b.subarray(start, end);
+  const key =
+    bytes.length <= 2 * SAMPLE
+      ? bytes.toString("latin1")
+      : `${bytes.length}:${bytes.toString("latin1", 0, SAMPLE)}${bytes.toString("latin1", bytes.length - SAMPLE)}`;
+  let bucket = lists.get(key);
+  const hit = bucket?.find((l) => l.bytes.equals(bytes));
+  if (hit !== undefined) return hit.names;
+  if (listCount >= MAX_LISTS) {
+    lists.clear();
+    listCount = 0;
+    bucket = undefined;
   }
+  const names = Object.freeze(decode());
+  // A copy: the request's buffer belongs to grpc-js.
+  const known = { bytes: Buffer.from(bytes), names };
+  if (bucket === undefined) lists.set(key, [known]);
+  else bucket.push(known);
+  listCount++;
   return names;
 }
 

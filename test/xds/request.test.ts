@@ -38,6 +38,14 @@ describe("xds request decoding (ACK fast path)", () => {
     assert.ok(Object.isFrozen(a.resourceNames), "a shared list must not be modifiable by one stream");
   });
 
+  it("tells apart lists of equal length and equal ends that differ in the middle", () => {
+    const other = names.map((n, i) => (i === 50 ? n.replace("svc-50", "svc-x0") : n));
+    const a = decodeDiscoveryRequest(encode({ resourceNames: names, typeUrl: TypeUrl.ClusterLoadAssignment }));
+    const b = decodeDiscoveryRequest(encode({ resourceNames: other, typeUrl: TypeUrl.ClusterLoadAssignment }));
+    assert.deepEqual(a.resourceNames, names);
+    assert.deepEqual(b.resourceNames, other);
+  });
+
   it("falls back to the full decoder for a truncated message (and fails as it does)", () => {
     const bytes = encode({ resourceNames: names, typeUrl: TypeUrl.ClusterLoadAssignment }).subarray(0, 50);
     assert.throws(() => fromBinary(DiscoveryRequestSchema, bytes));
