@@ -11,7 +11,7 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Session } from "node:inspector";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import { DEFAULT_DEBOUNCE_MS, XdsServer } from "../src/xds/server.js";
 import { Metrics } from "../src/telemetry/metrics.js";
@@ -45,6 +45,22 @@ async function startProfile(): Promise<(file: string) => Promise<void>> {
     writeFileSync(file, JSON.stringify(res.profile));
     console.log(`xds-push: change-phase CPU profile written to ${file}`);
   };
+}
+
+/** CPU seconds (user + system) a child process has used so far, from /proc (Linux). */
+function childCpuSeconds(children: readonly ChildProcess[]): number {
+  let ticks = 0;
+  for (const c of children) {
+    try {
+      // Fields after the command name: state is field 3; utime and stime are fields 14 and 15.
+      const stat = readFileSync(`/proc/${c.pid}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      return NaN;
+    }
+  }
+  return ticks / 100; // USER_HZ
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -122,6 +138,7 @@ async function main(): Promise<void> {
     if (e.typeUrl === changed.typeUrl && e.timeMs >= t0 && e.names.includes(changed.name)) pushedAt.push(e.timeMs - t0);
   });
   const cpu0 = process.cpuUsage();
+  const clientCpu0 = childCpuSeconds(children);
   const bytes0 = bytesCounter.get();
   let t0 = Infinity;
   const done = new Promise<void>((resolve) => {
@@ -139,6 +156,7 @@ async function main(): Promise<void> {
   const timeout = new Promise<void>((resolve) => setTimeout(resolve, 120_000).unref());
   await Promise.race([done, timeout]);
   const cpu = process.cpuUsage(cpu0);
+  const clientCpu = childCpuSeconds(children) - clientCpu0;
   if (profile) await profile(process.env["XDS_PUSH_PROFILE"] ?? "");
   const bytesSent = bytesCounter.get() - bytes0;
   const times = [...converged.values()].sort((a, b) => a - b);
@@ -161,7 +179,7 @@ async function main(): Promise<void> {
   );
   console.log(
     `xds-push: convergence includes the ${debounceMs} ms debounce (p50 ${round(percentile(times, 50) - debounceMs)} ms, p99 ${round(percentile(times, 99) - debounceMs)} ms without it); ` +
-      `cpuSeconds and bytesSent are the server's during the change`,
+      `cpuSeconds and bytesSent are the server's during the change (the simulated proxies used ${round(clientCpu * 100) / 100} CPU-seconds)`,
   );
   for (const c of children) c.send({ stop: true });
   xds.close();
