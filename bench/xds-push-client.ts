@@ -10,7 +10,7 @@ import { create, fromBinary, toBinary, type JsonObject } from "@bufbuild/protobu
 import { NodeSchema } from "../src/gen/envoy/config/core/v3/base_pb.js";
 import { DiscoveryRequestSchema, DiscoveryResponseSchema, type DiscoveryResponse } from "../src/gen/envoy/service/discovery/v3/discovery_pb.js";
 import { TypeUrl } from "../src/xds/types.js";
-import { serviceApp } from "./synthetic-mesh.js";
+import { serviceApp, serviceNamespace, sidecarIp } from "./push-mesh.js";
 
 const [address = "", firstArg = "0", countArg = "0", servicesArg = "1", nodeName] = process.argv.slice(2);
 const first = Number(firstArg);
@@ -69,9 +69,9 @@ class Sidecar {
 
   constructor(index: number, onSynced: () => void) {
     const svc = index % services;
-    const ip = `10.${(index >> 16) & 255}.${(index >> 8) & 255}.${index & 255}`;
+    const ip = sidecarIp(index);
     const pod = `${serviceApp(svc)}-${index}`;
-    const ns = `ns-${svc % 10}`;
+    const ns = serviceNamespace(svc);
     this.session = http2.connect(`http://${address}`);
     this.session.on("error", (e: Error) => process.send?.({ error: `${pod}: ${e.message}` }));
     this.call = this.session.request({

@@ -1,23 +1,34 @@
 // Push benchmark: N simulated Envoy sidecars (one gRPC connection and ADS stream each, spread over
-// worker processes) of S services sync from an XdsServer in this process; then one change touches
-// every proxy (a new endpoint of a service all depend on) and each proxy's convergence is measured
-// from the change to that proxy's ACK of the new endpoints, on this process's monotonic clock.
-// Usage: npm run bench:xds-push -- --proxies N --services S [--workers W]
+// worker processes) of S services sync from an XdsServer in this process, their resources built by
+// the real pipeline (bench/push-mesh.ts); then one change touches every proxy and each proxy's
+// convergence is measured from the change being applied (config rebuilt, provider updated) to that
+// proxy's ACK of the changed resource, on this process's monotonic clock.
+//   --change endpoint (default): a new endpoint of svc-0, in every sidecar's EDS;
+//   --change authz: an update of the root-namespace AuthorizationPolicy, in every sidecar's
+//     inbound listener (LDS).
+// Usage: npm run bench:xds-push -- --proxies N --services S [--change endpoint|authz] [--workers W] [--debounce-ms D]
 // Prints figures; the last line is one JSON object. Never pass/fail on time.
 import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Session } from "node:inspector";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import { DEFAULT_DEBOUNCE_MS, XdsServer } from "../src/xds/server.js";
 import { Metrics } from "../src/telemetry/metrics.js";
 import { TypeUrl } from "../src/xds/types.js";
-import { SyntheticMesh } from "./synthetic-mesh.js";
+import { outboundCluster, PushMesh } from "./push-mesh.js";
 
-function flag(name: string, fallback: number): number {
+function flag(name: string, fallback: number, min = 1): number {
   const i = process.argv.indexOf(`--${name}`);
   const v = i >= 0 ? Number(process.argv[i + 1]) : fallback;
-  if (!Number.isInteger(v) || v <= 0) throw new Error(`--${name}: want a positive integer, got "${process.argv[i + 1]}"`);
+  if (!Number.isInteger(v) || v < min) throw new Error(`--${name}: want an integer >= ${min}, got "${process.argv[i + 1]}"`);
+  return v;
+}
+
+function changeFlag(): "endpoint" | "authz" {
+  const i = process.argv.indexOf("--change");
+  const v = i >= 0 ? process.argv[i + 1] : "endpoint";
+  if (v !== "endpoint" && v !== "authz") throw new Error(`--change: want endpoint or authz, got "${v}"`);
   return v;
 }
 
@@ -36,6 +47,22 @@ async function startProfile(): Promise<(file: string) => Promise<void>> {
   };
 }
 
+/** CPU seconds (user + system) a child process has used so far, from /proc (Linux). */
+function childCpuSeconds(children: readonly ChildProcess[]): number {
+  let ticks = 0;
+  for (const c of children) {
+    try {
+      // Fields after the command name: state is field 3; utime and stime are fields 14 and 15.
+      const stat = readFileSync(`/proc/${c.pid}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      return NaN;
+    }
+  }
+  return ticks / 100; // USER_HZ
+}
+
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
@@ -47,11 +74,15 @@ async function main(): Promise<void> {
   const proxies = flag("proxies", 1000);
   const services = flag("services", 100);
   const workers = Math.min(proxies, flag("workers", proxies <= 2000 ? 2 : 4));
+  const change = changeFlag();
+  const debounceMs = flag("debounce-ms", DEFAULT_DEBOUNCE_MS, 0);
 
-  const mesh = new SyntheticMesh(services);
+  const buildStart = performance.now();
+  const mesh = new PushMesh(services, proxies);
+  console.log(`xds-push: mesh config (${services} ServiceEntries and DestinationRules, ${proxies} WorkloadEntries) built in ${round(performance.now() - buildStart)} ms`);
   const metrics = new Metrics();
   let nacks = 0;
-  const xds = new XdsServer({ provider: mesh, metrics, log: (l) => console.error(l) });
+  const xds = new XdsServer({ provider: mesh, metrics, debounceMs, log: (l) => console.error(l) });
   xds.on("nack", () => nacks++);
   const server = new grpc.Server();
   xds.addTo(server);
@@ -61,7 +92,7 @@ async function main(): Promise<void> {
   const bytesCounter = metrics.counter("meshward_xds_sent_bytes_total", "");
   // Baseline: server listening, resources built and encoded, no proxy connected.
   const rssBase = process.memoryUsage().rss;
-  console.log(`xds-push: ${proxies} proxies of ${services} services over ${workers} worker processes; shared encoded resources ${mesh.encodedBytes()} bytes`);
+  console.log(`xds-push: ${proxies} proxies of ${services} services over ${workers} worker processes; one sidecar's resources ${mesh.encodedBytes()} bytes`);
 
   // Connect and sync every sidecar.
   const setupStart = performance.now();
@@ -97,29 +128,35 @@ async function main(): Promise<void> {
   );
 
   const profile = process.env["XDS_PUSH_PROFILE"] ? await startProfile() : undefined;
-  // The change: one new endpoint for service 0, which every sidecar's outbound clusters include.
+  // The change, handed to the model as a new config set; convergence counts from then, so it
+  // includes the snapshot rebuild and the server's debounce.
   const converged = new Map<string, number>();
   const pushedAt: number[] = [];
   const pushToAck: number[] = [];
+  const changed = change === "endpoint" ? { typeUrl: TypeUrl.ClusterLoadAssignment, name: outboundCluster(0) } : { typeUrl: TypeUrl.Listener, name: "virtualInbound" };
   xds.on("push", (e) => {
-    if (e.typeUrl === TypeUrl.ClusterLoadAssignment && e.names.includes(changedName)) pushedAt.push(e.timeMs - t0);
+    if (e.typeUrl === changed.typeUrl && e.timeMs >= t0 && e.names.includes(changed.name)) pushedAt.push(e.timeMs - t0);
   });
   const cpu0 = process.cpuUsage();
+  const clientCpu0 = childCpuSeconds(children);
   const bytes0 = bytesCounter.get();
-  let changedName = "";
-  const t0 = performance.now();
+  let t0 = Infinity;
   const done = new Promise<void>((resolve) => {
     xds.on("ack", (e) => {
-      if (e.typeUrl !== TypeUrl.ClusterLoadAssignment || e.timeMs < t0 || !e.names.includes(changedName) || converged.has(e.proxyId)) return;
+      if (e.typeUrl !== changed.typeUrl || e.timeMs - e.latencyMs < t0 || !e.names.includes(changed.name) || converged.has(e.proxyId)) return;
       converged.set(e.proxyId, e.timeMs - t0);
       pushToAck.push(e.latencyMs);
       if (converged.size === proxies) resolve();
     });
   });
-  changedName = mesh.addEndpoint(0);
+  t0 = performance.now();
+  if (change === "endpoint") mesh.addEndpoint();
+  else mesh.updateRootPolicy();
+  console.log(`xds-push: change "${change}": snapshot rebuilt and provider updated in ${round(performance.now() - t0)} ms (part of convergence)`);
   const timeout = new Promise<void>((resolve) => setTimeout(resolve, 120_000).unref());
   await Promise.race([done, timeout]);
   const cpu = process.cpuUsage(cpu0);
+  const clientCpu = childCpuSeconds(children) - clientCpu0;
   if (profile) await profile(process.env["XDS_PUSH_PROFILE"] ?? "");
   const bytesSent = bytesCounter.get() - bytes0;
   const times = [...converged.values()].sort((a, b) => a - b);
@@ -140,7 +177,10 @@ async function main(): Promise<void> {
     `xds-push: the server pushed the change to ${pushedAt.length} streams between ${round(pushedAt[0] ?? NaN)} and ${round(pushedAt[pushedAt.length - 1] ?? NaN)} ms; ` +
       `push-to-ACK p50 ${round(percentile(pushToAck, 50))} ms, p99 ${round(percentile(pushToAck, 99))} ms`,
   );
-  console.log(`xds-push: convergence includes the ${DEFAULT_DEBOUNCE_MS} ms debounce; cpuSeconds and bytesSent are the server's during the change`);
+  console.log(
+    `xds-push: convergence includes the ${debounceMs} ms debounce (p50 ${round(percentile(times, 50) - debounceMs)} ms, p99 ${round(percentile(times, 99) - debounceMs)} ms without it); ` +
+      `cpuSeconds and bytesSent are the server's during the change (the simulated proxies used ${round(clientCpu * 100) / 100} CPU-seconds)`,
+  );
   for (const c of children) c.send({ stop: true });
   xds.close();
   server.forceShutdown();

@@ -11,7 +11,7 @@
 // A resource is built and serialized (toBinary) only on a key miss.
 import { toBinary } from "@bufbuild/protobuf";
 import type { Proxy } from "../model/proxy.js";
-import { emptySnapshot, type MeshSnapshot } from "../model/snapshot.js";
+import { emptySnapshot, type MeshSnapshot, type Service, type ServiceEndpoint } from "../model/snapshot.js";
 import { snapshotChange } from "../model/changes.js";
 import { dnsDomain } from "../translate/common.js";
 import { outboundKey, translateInbound, translateOutbound, type PlannedResource, type ProxyResources } from "../translate/index.js";
@@ -45,7 +45,9 @@ export class MeshResourceProvider implements ResourceProvider {
   /** IP -> the services (and target ports) it serves, for grouping proxies. */
   private targetsByIp = new Map<string, string>();
   private readonly listeners = new Set<(change: ProxyChange) => void>();
-  private readonly keys = new WeakMap<Proxy, { generation: number; key: string }>();
+  private readonly keys = new WeakMap<Proxy, { generation: number; key: string; targets: string }>();
+  /** The part of a proxy's group key that no snapshot changes (a Proxy is immutable). */
+  private readonly fixedKeys = new WeakMap<Proxy, string>();
   private encodes = 0;
   private reused = 0;
 
@@ -87,7 +89,10 @@ export class MeshResourceProvider implements ResourceProvider {
     // A stream asks for several types in a row with the same Proxy object: remember its key.
     let memo = this.keys.get(proxy);
     if (memo === undefined || memo.generation !== this.current.generation) {
-      memo = { generation: this.current.generation, key: this.groupKey(proxy) };
+      // Only the inbound targets can change between snapshots; an unchanged string keeps the key.
+      const targets = proxy.ips.map((ip) => this.targetsByIp.get(ip) ?? "").join(";");
+      const key = memo !== undefined && memo.targets === targets ? memo.key : this.groupKey(proxy, targets);
+      memo = { generation: this.current.generation, key, targets };
       this.keys.set(proxy, memo);
     }
     const key = memo.key;
@@ -100,11 +105,15 @@ export class MeshResourceProvider implements ResourceProvider {
   }
 
   /** Everything translation reads from a proxy, and nothing else. */
-  private groupKey(proxy: Proxy): string {
-    const labels = Object.keys(proxy.labels).sort().map((k) => `${k}=${proxy.labels[k]}`).join(",");
-    const targets = proxy.ips.map((ip) => this.targetsByIp.get(ip) ?? "").join(";");
-    const ips = proxy.flavour === "grpc" ? proxy.ips.join(",") : "";
-    return [proxy.flavour, proxy.type, proxy.namespace, dnsDomain(proxy), proxy.serviceAccount, labels, targets, ips].join("|");
+  private groupKey(proxy: Proxy, targets: string): string {
+    let fixed = this.fixedKeys.get(proxy);
+    if (fixed === undefined) {
+      const labels = Object.keys(proxy.labels).sort().map((k) => `${k}=${proxy.labels[k]}`).join(",");
+      const ips = proxy.flavour === "grpc" ? proxy.ips.join(",") : "";
+      fixed = [proxy.flavour, proxy.type, proxy.namespace, dnsDomain(proxy), proxy.serviceAccount, labels, ips].join("|");
+      this.fixedKeys.set(proxy, fixed);
+    }
+    return `${fixed}|${targets}`;
   }
 
   /** Encodes by type; a type whose result equals `previous`'s (same objects) keeps that map. */
@@ -168,8 +177,16 @@ function sameEntries(a: ReadonlyMap<string, EncodedResource>, b: ReadonlyMap<str
 /** What each IP serves, as a string: proxies with equal strings have equal inbound targets. */
 function indexTargets(snapshot: MeshSnapshot): Map<string, string> {
   const out = new Map<string, string>();
-  for (const [ip, list] of snapshot.endpointsByIp) {
-    out.set(ip, list.map(({ service, endpoint }) => `${service.key}@${service.digest}:${Object.values(endpoint.targetPorts).join("/")}`).sort().join(","));
-  }
+  // Per service once, not per endpoint: a rebuild indexes every endpoint of the mesh.
+  const prefixes = new Map<string, string>();
+  const target = ({ service, endpoint }: { service: Service; endpoint: ServiceEndpoint }): string => {
+    let prefix = prefixes.get(service.key);
+    if (prefix === undefined) {
+      prefix = `${service.key}@${service.digest}:`;
+      prefixes.set(service.key, prefix);
+    }
+    return prefix + Object.values(endpoint.targetPorts).join("/");
+  };
+  for (const [ip, list] of snapshot.endpointsByIp) out.set(ip, list.length === 1 ? target(list[0]!) : list.map(target).sort().join(","));
   return out;
 }

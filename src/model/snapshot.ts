@@ -10,7 +10,7 @@ import type { WorkloadEntrySpec } from "./workload-entry.js";
 import type { DestinationRuleSpec } from "./destination-rule.js";
 import type { WorkloadIdentity } from "../security/identity.js";
 import { digestOf } from "./digest.js";
-import { labelsMatch } from "./lookup.js";
+import { EndpointList, startEndpointDigests, WorkloadIndex } from "./endpoint-index.js";
 
 /** What a source hands the model: the mesh config document and every object it read. */
 export interface ConfigSet {
@@ -144,6 +144,13 @@ function readMesh(input: ConfigSet, previous: MeshSnapshot, errors: ConfigError[
   return mesh;
 }
 
+/**
+ * Accepted objects by identity: a source hands unchanged objects again as the same (immutable)
+ * ConfigObject, and a spec's reading depends on the object alone, so it is read once, not on
+ * every rebuild (10,000 WorkloadEntries took a fifth of a rebuild). Warnings are replayed.
+ */
+const parsedObjects = new WeakMap<ConfigObject, { readonly accepted: AcceptedObject; readonly warnings: readonly ConfigError[] }>();
+
 /** Validates every object; a rejected object keeps its previous accepted version if it had one. */
 function acceptObjects(input: ConfigSet, previous: MeshSnapshot, errors: ConfigError[]): Map<string, AcceptedObject> {
   const accepted = new Map<string, AcceptedObject>();
@@ -159,14 +166,23 @@ function acceptObjects(input: ConfigSet, previous: MeshSnapshot, errors: ConfigE
       accepted.set(ref, { object, spec: object.spec });
       continue;
     }
+    const known = parsedObjects.get(object);
+    if (known !== undefined) {
+      errors.push(...known.warnings);
+      accepted.set(ref, known.accepted);
+      continue;
+    }
     const p = new FieldProblems();
     if (!handler.apiVersions.includes(object.apiVersion)) {
       p.error("apiVersion", `"${object.apiVersion}" is not a version of ${object.kind} (want ${handler.apiVersions.join(" or ")})`);
     }
     const spec = p.hasErrors ? undefined : handler.parse(object.spec, p, object);
-    errors.push(...toConfigErrors(p, object.origin.file, ref));
+    const problems = toConfigErrors(p, object.origin.file, ref);
+    errors.push(...problems);
     if (spec !== undefined && !p.hasErrors) {
-      accepted.set(ref, { object, spec });
+      const a = { object, spec };
+      parsedObjects.set(object, { accepted: a, warnings: problems });
+      accepted.set(ref, a);
       continue;
     }
     const lastGood = previous.accepted.get(ref);
@@ -182,43 +198,32 @@ function acceptObjects(input: ConfigSet, previous: MeshSnapshot, errors: ConfigE
   return accepted;
 }
 
-function byNamespaceName(a: AcceptedObject, b: AcceptedObject): number {
-  const ka = `${a.object.metadata.namespace}/${a.object.metadata.name}`;
-  const kb = `${b.object.metadata.namespace}/${b.object.metadata.name}`;
-  return ka < kb ? -1 : ka > kb ? 1 : 0;
+/** Sorts by `namespace/name`; the keys are built once per object, not once per comparison. */
+function sortByNamespaceName(list: AcceptedObject[]): void {
+  const keyed = list.map((a) => ({ a, key: `${a.object.metadata.namespace}/${a.object.metadata.name}` }));
+  keyed.sort((x, y) => (x.key < y.key ? -1 : x.key > y.key ? 1 : 0));
+  for (let i = 0; i < keyed.length; i++) list[i] = keyed[i]!.a;
 }
 
-function endpointFrom(w: WorkloadEntrySpec, ports: readonly ServicePortSpec[], identity: WorkloadIdentity, workload?: string): ServiceEndpoint {
-  const targetPorts: Record<number, number> = {};
-  for (const port of ports) targetPorts[port.number] = w.ports[port.name] ?? port.targetPort ?? port.number;
-  return {
-    address: w.address,
-    targetPorts,
-    labels: w.labels,
-    ...(w.network !== undefined ? { network: w.network } : {}),
-    ...(w.locality !== undefined ? { locality: w.locality } : {}),
-    weight: w.weight ?? 1,
-    identity,
-    ...(workload !== undefined ? { workload } : {}),
-  };
-}
+
 
 function buildServices(entries: AcceptedObject<ServiceEntrySpec>[], workloads: Workload[], mesh: MeshConfig, errors: ConfigError[]): Service[] {
   const services = new Map<string, Service>();
+  const index = new WorkloadIndex(workloads);
+  startEndpointDigests();
   for (const { object, spec } of entries) {
     const ns = object.metadata.namespace;
     const ref = objectRef(object);
-    const endpoints: ServiceEndpoint[] = spec.endpoints
-      .filter((e) => e.address !== "")
-      .map((e) => endpointFrom(e, spec.ports, { trustDomain: mesh.trustDomain, namespace: ns, serviceAccount: e.serviceAccount ?? "default" }));
+    const endpoints = new EndpointList();
+    for (const e of spec.endpoints) {
+      if (e.address !== "") endpoints.add(e, spec.ports, { trustDomain: mesh.trustDomain, namespace: ns, serviceAccount: e.serviceAccount ?? "default" });
+    }
     if (spec.workloadSelector !== undefined) {
-      for (const w of workloads) {
-        if (w.namespace === ns && labelsMatch(spec.workloadSelector, w.spec.labels) && w.spec.address !== "") {
-          endpoints.push(endpointFrom(w.spec, spec.ports, w.identity, w.ref));
-        }
+      for (const w of index.select(ns, spec.workloadSelector)) {
+        if (w.spec.address !== "") endpoints.add(w.spec, spec.ports, w.identity, w.ref);
       }
     }
-    const identities = [...new Map(endpoints.map((e) => [`${e.identity.namespace}/${e.identity.serviceAccount}`, e.identity])).values()];
+    const identities = [...new Map(endpoints.list.map((e) => [`${e.identity.namespace}/${e.identity.serviceAccount}`, e.identity])).values()];
     const { endpoints: _inline, workloadSelector: _selector, hosts: _hosts, ...shape } = spec;
     spec.hosts.forEach((hostname, i) => {
       const key = `${ns}/${hostname}`;
@@ -237,10 +242,10 @@ function buildServices(entries: AcceptedObject<ServiceEntrySpec>[], workloads: W
         location: spec.location,
         resolution: spec.resolution,
         exportTo: spec.exportTo,
-        endpoints,
+        endpoints: endpoints.list,
         identities,
         digest: digestOf({ hostname, ns, shape, identities }),
-        endpointsDigest: digestOf(endpoints),
+        endpointsDigest: endpoints.digest(ref),
       });
     });
   }
@@ -260,7 +265,7 @@ export function buildSnapshot(input: ConfigSet, previous: MeshSnapshot = emptySn
     list.push(a);
     byKind.set(a.object.kind, list);
   }
-  for (const list of byKind.values()) list.sort(byNamespaceName);
+  for (const list of byKind.values()) sortByNamespaceName(list);
   const take = <S>(kind: string): AcceptedObject<S>[] => {
     const list = (byKind.get(kind) ?? []) as AcceptedObject<S>[];
     byKind.delete(kind);

@@ -15,6 +15,7 @@ import { SotwStream } from "./sotw.js";
 import { DeltaStream } from "./delta.js";
 import type { StreamContext, StreamHost, XdsStream } from "./stream.js";
 import { addDiscoveryService, discoveryServices } from "./services.js";
+import type { OutgoingResponse } from "./wire.js";
 
 export type { ProxyStatus, TypeStatus, XdsEvent, XdsAckEvent, XdsNackEvent, XdsPushEvent } from "./events.js";
 
@@ -201,7 +202,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
   }
 
   private serve<Req extends { node?: Node; typeUrl: string }>(
-    call: grpc.ServerDuplexStream<Req, Buffer>,
+    call: grpc.ServerDuplexStream<Req, OutgoingResponse>,
     service: string,
     serviceType: TypeUrl | undefined,
     make: (host: StreamHost, ctx: StreamContext) => XdsStream & { handle(t: TypeUrl, r: Req): void },
@@ -261,7 +262,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
   }
 
   /** Parses the node of the first request and runs admission. */
-  private async open(call: grpc.ServerDuplexStream<unknown, Buffer>, id: number, service: string, node: Node | undefined) {
+  private async open(call: grpc.ServerDuplexStream<unknown, OutgoingResponse>, id: number, service: string, node: Node | undefined) {
     if (this.closed) throw statusError(grpc.status.UNAVAILABLE, "xDS server closing");
     if (node === undefined) throw statusError(grpc.status.INVALID_ARGUMENT, "node: missing from the first request of the stream");
     let proxy: Proxy;
@@ -339,5 +340,8 @@ function resolveType(typeUrl: string, serviceType: TypeUrl | undefined): TypeUrl
     return statusError(grpc.status.INVALID_ARGUMENT, `type_url: "${typeUrl}" is not served by this service (want ${serviceType})`);
   }
   if (typeUrl === "") return statusError(grpc.status.INVALID_ARGUMENT, "type_url: required on aggregated streams");
-  return (Object.values(TypeUrl) as string[]).includes(typeUrl) ? (typeUrl as TypeUrl) : undefined;
+  return servedTypes.has(typeUrl) ? (typeUrl as TypeUrl) : undefined;
 }
+
+/** Built once: the check runs on every request. */
+const servedTypes: ReadonlySet<string> = new Set(Object.values(TypeUrl));

@@ -1,6 +1,6 @@
 // gRPC service definitions for ADS and the per-type discovery services, built from the generated
-// descriptors. Requests are decoded with fromBinary; responses are already bytes (see wire.ts), so
-// the response serializer passes Buffers through.
+// descriptors. Requests are decoded with fromBinary (SotW ones through request.ts's fast path for
+// ACKs); responses are assembled by hand around resource bytes encoded once (see wire.ts).
 import * as grpc from "@grpc/grpc-js";
 import { fromBinary, toBinary, type DescMethod, type DescService } from "@bufbuild/protobuf";
 import {
@@ -16,9 +16,11 @@ import { ClusterDiscoveryService } from "../gen/envoy/service/cluster/v3/cds_pb.
 import { EndpointDiscoveryService } from "../gen/envoy/service/endpoint/v3/eds_pb.js";
 import { SecretDiscoveryService } from "../gen/envoy/service/secret/v3/sds_pb.js";
 import { TypeUrl } from "./types.js";
+import { decodeDiscoveryRequest } from "./request.js";
+import { serializeResponse, type OutgoingResponse } from "./wire.js";
 
-export type SotwCall = grpc.ServerDuplexStream<DiscoveryRequest, Buffer>;
-export type DeltaCall = grpc.ServerDuplexStream<DeltaDiscoveryRequest, Buffer>;
+export type SotwCall = grpc.ServerDuplexStream<DiscoveryRequest, OutgoingResponse>;
+export type DeltaCall = grpc.ServerDuplexStream<DeltaDiscoveryRequest, OutgoingResponse>;
 
 /** A discovery service and the one type it serves (undefined for ADS, which serves all). */
 export interface DiscoveryService {
@@ -37,7 +39,7 @@ export const discoveryServices: readonly DiscoveryService[] = [
 
 const passThrough = (b: Buffer): Buffer => b;
 
-function method<Req>(desc: DescService, m: DescMethod, decode: (b: Buffer) => Req, encode: (r: Req) => Buffer): grpc.MethodDefinition<Req, Buffer> {
+function method<Req>(desc: DescService, m: DescMethod, decode: (b: Buffer) => Req, encode: (r: Req) => Buffer): grpc.MethodDefinition<Req, OutgoingResponse> {
   return {
     path: `/${desc.typeName}/${m.name}`,
     requestStream: true,
@@ -45,7 +47,7 @@ function method<Req>(desc: DescService, m: DescMethod, decode: (b: Buffer) => Re
     originalName: m.localName,
     requestSerialize: encode,
     requestDeserialize: decode,
-    responseSerialize: passThrough,
+    responseSerialize: serializeResponse,
     responseDeserialize: passThrough,
   };
 }
@@ -57,7 +59,7 @@ export interface DiscoveryHandlers {
 
 /** Registers the bidi-streaming methods of one discovery service; unary Fetch* stay unimplemented. */
 export function addDiscoveryService(server: grpc.Server, desc: DescService, handlers: DiscoveryHandlers): void {
-  const definition: Record<string, grpc.MethodDefinition<DiscoveryRequest, Buffer> | grpc.MethodDefinition<DeltaDiscoveryRequest, Buffer>> = {};
+  const definition: Record<string, grpc.MethodDefinition<DiscoveryRequest, OutgoingResponse> | grpc.MethodDefinition<DeltaDiscoveryRequest, OutgoingResponse>> = {};
   const implementation: grpc.UntypedServiceImplementation = {};
   for (const m of desc.methods) {
     if (m.methodKind !== "bidi_streaming") continue;
@@ -65,7 +67,7 @@ export function addDiscoveryService(server: grpc.Server, desc: DescService, hand
       definition[m.localName] = method(
         desc,
         m,
-        (b) => fromBinary(DiscoveryRequestSchema, b),
+        decodeDiscoveryRequest,
         (r) => Buffer.from(toBinary(DiscoveryRequestSchema, r)),
       );
       implementation[m.localName] = (call: SotwCall) => handlers.sotw(call);

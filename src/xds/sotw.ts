@@ -4,7 +4,7 @@
 // was sent, so only a change in the provider's resources for this proxy produces a new response.
 import type { DiscoveryRequest } from "../gen/envoy/service/discovery/v3/discovery_pb.js";
 import { PushOrder, TypeUrl, type EncodedResource } from "./types.js";
-import { assembleSotwResponse } from "./wire.js";
+import { sotwResponse } from "./wire.js";
 import { changedNames } from "./map-diff.js";
 import { XdsStream, type StreamContext, type StreamHost, type TypeState } from "./stream.js";
 
@@ -90,8 +90,8 @@ export class SotwStream extends XdsStream {
     }
     const version = this.host.nextVersion();
     const nonce = this.nextNonce();
-    const bytes = assembleSotwResponse({ versionInfo: version, resources: send, typeUrl: t.typeUrl, nonce });
-    this.send(t, bytes, version, nonce, send.map((r) => r.name));
+    const response = sotwResponse({ versionInfo: version, resources: send, typeUrl: t.typeUrl, nonce });
+    this.send(t, response, version, nonce, send.map((r) => r.name));
     return true;
   }
 }

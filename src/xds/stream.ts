@@ -7,6 +7,7 @@ import type { Status } from "../gen/google/rpc/status_pb.js";
 import type { EncodedResource, ResourceProvider, TypeUrl } from "./types.js";
 import type { ProxyStatus, TypeStatus, XdsEvent, XdsPushEvent } from "./events.js";
 import { Subscription } from "./subscription.js";
+import { responseSize, type OutgoingResponse } from "./wire.js";
 
 /** What a stream needs from its server. */
 export interface StreamHost {
@@ -22,7 +23,7 @@ export interface StreamContext {
   readonly proxy: Proxy;
   readonly caller: CallerContext;
   readonly service: string;
-  readonly write: (bytes: Buffer) => void;
+  readonly write: (response: OutgoingResponse) => void;
 }
 
 interface SentResponse {
@@ -122,10 +123,10 @@ export abstract class XdsStream {
   }
 
   /** Writes a response and records it as the latest of its type. */
-  protected send(t: TypeState, bytes: Buffer, version: string, nonce: string, names: string[], removed: string[] = []): void {
+  protected send(t: TypeState, response: OutgoingResponse, version: string, nonce: string, names: string[], removed: string[] = []): void {
     const timeMs = performance.now();
     t.latest = { nonce, version, names, timeMs, answered: false };
-    this.ctx.write(bytes);
+    this.ctx.write(response);
     const event: XdsPushEvent = {
       kind: "push",
       proxyId: this.proxy.id,
@@ -135,7 +136,7 @@ export abstract class XdsStream {
       nonce,
       names,
       removed,
-      bytes: bytes.length,
+      bytes: responseSize(response),
       timeMs,
       wallMs: Date.now(),
     };

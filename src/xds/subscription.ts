@@ -42,7 +42,8 @@ export class Subscription {
     // Most requests are ACKs repeating the previous list verbatim: compare element-wise first, and
     // keep the old list (whose strings the name set shares) rather than holding a second copy.
     const last = this.lastList;
-    if (!first && last.length === resourceNames.length && last.every((n, i) => n === resourceNames[i])) return false;
+    // The request decoder hands the same (interned, frozen) array for the same encoded list.
+    if (!first && (last === resourceNames || (last.length === resourceNames.length && last.every((n, i) => n === resourceNames[i])))) return false;
     this.lastList = resourceNames;
     const incoming = new Set(resourceNames);
     const wildcard = incoming.delete(WILDCARD);

@@ -1,0 +1,143 @@
+// The push benchmark's mesh, served by the real pipeline (config objects -> snapshot -> translators
+// -> encode-once MeshResourceProvider): S HTTP services on 8080 in namespaces ns-0..ns-9, each a
+// ServiceEntry selecting its WorkloadEntries; one WorkloadEntry per simulated sidecar (its IP, so
+// every sidecar gets the inbound side of its service); a DestinationRule per service; a mesh-wide
+// AuthorizationPolicy in the root namespace and an ALLOW policy per namespace. Two changes:
+// a new endpoint of svc-0 (every sidecar's outbound clusters include it) and an update of the
+// root-namespace policy (every sidecar's inbound listener carries it).
+import { buildSnapshot, type MeshSnapshot } from "../src/model/snapshot.js";
+import type { ConfigObject } from "../src/model/config.js";
+import type { Proxy } from "../src/model/proxy.js";
+import { MeshResourceProvider } from "../src/mesh/provider.js";
+import { PushOrder, TypeUrl, type EncodedResource, type ProxyChange, type ResourceProvider } from "../src/xds/types.js";
+
+const PORT = 8080;
+const NAMESPACES = 10;
+const ROOT_NAMESPACE = "istio-system";
+
+export const serviceApp = (i: number): string => `svc-${i}`;
+export const serviceNamespace = (i: number): string => `ns-${i % NAMESPACES}`;
+export const serviceHost = (i: number): string => `svc-${i}.${serviceNamespace(i)}.svc.cluster.local`;
+export const outboundCluster = (i: number): string => `outbound|${PORT}||${serviceHost(i)}`;
+/** The IP of simulated sidecar `index` (the bench client uses the same). */
+export const sidecarIp = (index: number): string => `10.${(index >> 16) & 255}.${(index >> 8) & 255}.${index & 255}`;
+
+function object(kind: string, apiVersion: string, name: string, namespace: string, spec: unknown): ConfigObject {
+  return { apiVersion, kind, metadata: { name, namespace, labels: {}, annotations: {} }, spec, origin: { file: "bench" } };
+}
+
+function serviceEntry(i: number): ConfigObject {
+  return object("ServiceEntry", "networking.istio.io/v1", serviceApp(i), serviceNamespace(i), {
+    hosts: [serviceHost(i)],
+    ports: [{ number: PORT, name: "http", protocol: "HTTP" }],
+    location: "MESH_INTERNAL",
+    resolution: "STATIC",
+    workloadSelector: { labels: { app: serviceApp(i) } },
+  });
+}
+
+function workloadEntry(name: string, service: number, address: string): ConfigObject {
+  return object("WorkloadEntry", "networking.istio.io/v1", name, serviceNamespace(service), {
+    address,
+    labels: { app: serviceApp(service) },
+    serviceAccount: serviceApp(service),
+    locality: "us-east1/us-east1-b",
+  });
+}
+
+function destinationRule(i: number): ConfigObject {
+  return object("DestinationRule", "networking.istio.io/v1", serviceApp(i), serviceNamespace(i), {
+    host: serviceHost(i),
+    trafficPolicy: {
+      loadBalancer: { simple: "LEAST_REQUEST" },
+      connectionPool: { http: { http2MaxRequests: 1000, maxRequestsPerConnection: 100 } },
+      outlierDetection: { consecutive5xxErrors: 5, interval: "10s", baseEjectionTime: "30s" },
+    },
+  });
+}
+
+function rootPolicy(revision: number): ConfigObject {
+  const blocks = Array.from({ length: revision + 1 }, (_, k) => `203.0.${k & 255}.0/24`);
+  return object("AuthorizationPolicy", "security.istio.io/v1", "deny-blocked-ranges", ROOT_NAMESPACE, {
+    action: "DENY",
+    rules: [{ from: [{ source: { ipBlocks: blocks } }] }],
+  });
+}
+
+function namespacePolicy(ns: number): ConfigObject {
+  return object("AuthorizationPolicy", "security.istio.io/v1", "allow-mesh", `ns-${ns}`, {
+    action: "ALLOW",
+    rules: [{ from: [{ source: { namespaces: Array.from({ length: NAMESPACES }, (_, k) => `ns-${k}`) } }] }],
+  });
+}
+
+export class PushMesh implements ResourceProvider {
+  private readonly provider = new MeshResourceProvider();
+  private readonly fixed: ConfigObject[] = [];
+  private readonly extraEndpoints: ConfigObject[] = [];
+  private policyRevision = 0;
+  private snapshot: MeshSnapshot | undefined;
+  /** Wall time of the last snapshot rebuild plus provider update, in ms. */
+  lastRebuildMs = 0;
+
+  constructor(
+    readonly services: number,
+    readonly proxies: number,
+  ) {
+    for (let i = 0; i < services; i++) this.fixed.push(serviceEntry(i), destinationRule(i));
+    for (let k = 0; k < Math.min(NAMESPACES, services); k++) this.fixed.push(namespacePolicy(k));
+    for (let p = 0; p < proxies; p++) this.fixed.push(workloadEntry(`${serviceApp(p % services)}-${p}`, p % services, sidecarIp(p)));
+    this.rebuild();
+  }
+
+  private rebuild(): void {
+    const start = performance.now();
+    const objects = [...this.fixed, ...this.extraEndpoints, rootPolicy(this.policyRevision)];
+    this.snapshot = buildSnapshot({ objects, errors: [] }, this.snapshot);
+    if (this.snapshot.errors.length > 0) throw new Error(`bench mesh config: ${this.snapshot.errors[0]?.message} (${this.snapshot.errors[0]?.object})`);
+    this.provider.update(this.snapshot);
+    this.lastRebuildMs = performance.now() - start;
+  }
+
+  resources(proxy: Proxy, typeUrl: TypeUrl): ReadonlyMap<string, EncodedResource> {
+    return this.provider.resources(proxy, typeUrl);
+  }
+
+  onChange(listener: (c: ProxyChange) => void): () => void {
+    return this.provider.onChange(listener);
+  }
+
+  /** A new endpoint (WorkloadEntry, not a simulated sidecar) for svc-0; returns the EDS name that changes. */
+  addEndpoint(): { typeUrl: TypeUrl; name: string } {
+    const n = this.extraEndpoints.length;
+    this.extraEndpoints.push(workloadEntry(`${serviceApp(0)}-extra-${n}`, 0, `172.16.${(n >> 8) & 255}.${n & 255}`));
+    this.rebuild();
+    return { typeUrl: TypeUrl.ClusterLoadAssignment, name: outboundCluster(0) };
+  }
+
+  /** Updates the root-namespace DENY policy; returns the listener that changes on every sidecar. */
+  updateRootPolicy(): { typeUrl: TypeUrl; name: string } {
+    this.policyRevision++;
+    this.rebuild();
+    return { typeUrl: TypeUrl.Listener, name: "virtualInbound" };
+  }
+
+  /** Bytes of the distinct encodings one sidecar of svc-0 receives. */
+  encodedBytes(): number {
+    const probe = {
+      id: `sidecar~${sidecarIp(0)}~probe.ns-0~ns-0.svc.cluster.local`,
+      type: "sidecar",
+      flavour: "envoy",
+      ips: [sidecarIp(0)],
+      podName: "probe",
+      namespace: serviceNamespace(0),
+      serviceAccount: serviceApp(0),
+      labels: { app: serviceApp(0) },
+      clusterId: "Kubernetes",
+      metadata: {},
+    } satisfies Proxy;
+    let bytes = 0;
+    for (const t of PushOrder) for (const r of this.provider.resources(probe, t).values()) bytes += r.bytes.length;
+    return bytes;
+  }
+}
