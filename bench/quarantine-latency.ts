@@ -25,7 +25,7 @@ import { EnforcementSet } from "../src/risk/quarantine.js";
 import { systemClock } from "../src/risk/clock.js";
 import { createTestPod, removeTestPod, runInPod } from "../test/agent/kube-cgroup.js";
 import { startNodeAgent, type AgentPod } from "../test/support/node-agent.js";
-import { serviceApp, serviceHost } from "./synthetic-mesh.js";
+import { serviceApp, serviceHost, serviceNamespace, sidecarIp } from "./push-mesh.js";
 
 function flag(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -52,11 +52,6 @@ async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 30
   }
 }
 
-/** The simulated sidecar `k`'s IP, as bench/xds-push-client.ts assigns it. */
-function sidecarIp(k: number): string {
-  return `10.${(k >> 16) & 255}.${(k >> 8) & 255}.${k & 255}`;
-}
-
 /**
  * The push benchmark's services (S HTTP services in ns-0..ns-9) as mesh-config YAML, each served
  * by the sidecars k with k % S = i: every proxy then has inbound listeners, as pods that serve do,
@@ -67,7 +62,7 @@ function servicesYaml(services: number, proxies: number): string {
     stringify({
       apiVersion: "networking.istio.io/v1",
       kind: "ServiceEntry",
-      metadata: { name: serviceApp(i), namespace: `ns-${i % 10}` },
+      metadata: { name: serviceApp(i), namespace: serviceNamespace(i) },
       spec: {
         hosts: [serviceHost(i)],
         ports: [{ number: 8080, name: "http", protocol: "HTTP" }],
@@ -110,7 +105,7 @@ async function main(): Promise<void> {
   // Sidecar 1 of the workers is the pod under watch: same name, namespace and service account.
   const index = 1;
   const cgroupPod = createTestPod("qbench", { app: serviceApp(index % services) });
-  const pod: AgentPod = { ...cgroupPod, namespace: `ns-${(index % services) % 10}`, name: `${serviceApp(index % services)}-${index}`, serviceAccount: serviceApp(index % services) };
+  const pod: AgentPod = { ...cgroupPod, namespace: serviceNamespace(index % services), name: `${serviceApp(index % services)}-${index}`, serviceAccount: serviceApp(index % services) };
   const agent = await startNodeAgent({ dir, node, pods: [pod], address: cp.xdsAddress, dataDir });
 
   const script = fileURLToPath(new URL("./xds-push-client.js", import.meta.url));
