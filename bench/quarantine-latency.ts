@@ -1,7 +1,8 @@
 // Quarantine latency: from a real syscall in a pod to the last affected proxy's ACK of the
 // quarantine, through the whole of `meshward serve` (startControlPlane on a temp mesh-config).
-// N simulated Envoy sidecars (raw HTTP/2 ADS clients in worker processes, as bench:xds-push) are
-// connected; one of them stands for a pod in a kubelet-shaped cgroup on this kernel, watched by
+// N simulated Envoy sidecars (raw HTTP/2 ADS clients in worker processes, as bench:xds-push) and
+// two real proxyless gRPC workloads (grpc-js-xds servers and clients, RBAC on) are connected;
+// one of the sidecars stands for a pod in a kubelet-shaped cgroup on this kernel, watched by
 // the real node agent (eBPF). Each iteration that pod runs `nsenter --mount` into the node's mount
 // namespace (setns, a container escape); the agent reports it, a RuntimePolicy quarantines the pod,
 // the overlay reaches every proxy; the chain's time is read from the audit database (kernel event
@@ -25,6 +26,8 @@ import { EnforcementSet } from "../src/risk/quarantine.js";
 import { systemClock } from "../src/risk/clock.js";
 import { createTestPod, removeTestPod, runInPod } from "../test/agent/kube-cgroup.js";
 import { startNodeAgent, type AgentPod } from "../test/support/node-agent.js";
+import { freePort } from "../test/support/proxyless.js";
+import { RbacWorkloads } from "../test/support/rbac-workloads.js";
 import { serviceApp, serviceHost, serviceNamespace, sidecarIp } from "./push-mesh.js";
 
 function flag(name: string, fallback: number): number {
@@ -74,6 +77,26 @@ function servicesYaml(services: number, proxies: number): string {
   ).join("---\n");
 }
 
+/** Two real proxyless services, one endpoint each on loopback. */
+function realWorkloadsYaml(ports: readonly number[]): string {
+  return ports
+    .map((port, k) =>
+      stringify({
+        apiVersion: "networking.istio.io/v1",
+        kind: "ServiceEntry",
+        metadata: { name: `real-${k}`, namespace: "real" },
+        spec: {
+          hosts: [`real-${k}.real.svc.cluster.local`],
+          ports: [{ number: 7070, name: "grpc", protocol: "GRPC", targetPort: port }],
+          location: "MESH_INTERNAL",
+          resolution: "STATIC",
+          endpoints: [{ address: "127.0.0.1", serviceAccount: "real", labels: { app: `real-${k}` } }],
+        },
+      }),
+    )
+    .join("---\n");
+}
+
 const RUNTIME_POLICY = `apiVersion: meshward.io/v1alpha1
 kind: RuntimePolicy
 metadata: {name: container-escape, namespace: istio-system}
@@ -98,6 +121,8 @@ async function main(): Promise<void> {
   writeFileSync(join(configDir, "mesh.yaml"), "trustDomain: cluster.local\nrootNamespace: istio-system\n");
   writeFileSync(join(configDir, "services.yaml"), servicesYaml(services, proxies));
   writeFileSync(join(configDir, "runtime-policy.yaml"), RUNTIME_POLICY);
+  const realPorts = [await freePort(), await freePort()];
+  writeFileSync(join(configDir, "real-workloads.yaml"), realWorkloadsYaml(realPorts));
   const cp = await startControlPlane({ configDir, xdsAddress: "127.0.0.1:0", monitoringAddress: "127.0.0.1:0", dataDir, log: () => undefined });
   let nacks = 0;
   cp.xds.on("nack", () => nacks++);
@@ -125,7 +150,17 @@ async function main(): Promise<void> {
       });
     }
   });
-  console.log(`quarantine-latency: ${proxies} proxies of ${services} services connected over ${workers} workers; agent hooks ${agent.agent.tracerHello?.attached.length ?? 0}`);
+  // The real workloads: each serves, and calls the other, through meshward's xDS (loopback).
+  const real = new RbacWorkloads();
+  for (const [k, port] of realPorts.entries()) {
+    await real.startServer(`real-${k}`, `127.0.0.1:${port}`, cp.xdsAddress, { ip: "127.0.0.1", pod: `real-${k}`, namespace: "real", serviceAccount: "real", labels: { app: `real-${k}` } });
+  }
+  for (const k of [0, 1]) await real.startClient(`real-${k}`, `real-${1 - k}.real.svc.cluster.local:7070`, cp.xdsAddress, { ip: "127.0.0.1", pod: `real-client-${k}`, namespace: "real" });
+  for (const k of [0, 1]) {
+    const res = await real.call(`real-${k}`, { timeoutMs: 10_000 });
+    if (!res.ok) throw new Error(`real workload call failed: ${res.details}`);
+  }
+  console.log(`quarantine-latency: ${proxies} simulated sidecars of ${services} services over ${workers} workers and 2 real grpc-js-xds workloads connected (${cp.xds.proxies().length} xDS streams); agent hooks ${agent.agent.tracerHello?.attached.length ?? 0}`);
 
   const audit = cp.risk.risk.audit;
   const overlayActive = (): boolean => (cp.provider.snapshot.others.get("AuthorizationPolicy") ?? []).some((a) => a.object.metadata.name.startsWith("meshward-"));
@@ -167,6 +202,7 @@ async function main(): Promise<void> {
   );
   console.log(`quarantine-latency: per iteration (ms): ${latencies.map(round).join(" ")}; warm-up (not counted): ${warm.map(round).join(" ") || "none"}; NACKs ${nacks}`);
   for (const c of children) c.send({ stop: true });
+  real.stop();
   await agent.stop();
   await cp.stop();
   await removeTestPod(pod);
