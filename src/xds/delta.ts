@@ -1,0 +1,91 @@
+// Incremental (delta) streams (xds-protocol.md §1 "Delta"). `sent` holds what the client has,
+// seeded from initial_resource_versions on reconnect, so a restarted server re-sends only what
+// changed and reports what disappeared in removed_resources. Resource versions are content hashes,
+// so they match across restarts.
+import type { DeltaDiscoveryRequest } from "../gen/envoy/service/discovery/v3/discovery_pb.js";
+import { PushOrder, type EncodedResource, type TypeUrl } from "./types.js";
+import { assembleDeltaResponse } from "./wire.js";
+import { XdsStream, type StreamContext, type StreamHost, type TypeState } from "./stream.js";
+import { WILDCARD } from "./subscription.js";
+
+export class DeltaStream extends XdsStream {
+  readonly protocol = "delta";
+  /** Per type: names just subscribed, sent even if the client is believed to hold them. */
+  private readonly forced = new Map<TypeUrl, Set<string>>();
+
+  constructor(host: StreamHost, ctx: StreamContext) {
+    super(host, ctx);
+  }
+
+  handle(typeUrl: TypeUrl, req: DeltaDiscoveryRequest): void {
+    const t = this.state(typeUrl);
+    const first = !t.sub.isRequested;
+    const initial = req.initialResourceVersions;
+    if (first) for (const [name, version] of Object.entries(initial)) t.sent.set(name, version);
+    // Stale nonces only lose their ACK meaning; subscription changes always apply, because in
+    // delta the client never repeats them.
+    this.acknowledge(t, req.responseNonce, req.errorDetail);
+    const { added, removed } = t.sub.update(req.resourceNamesSubscribe, req.resourceNamesUnsubscribe);
+    for (const name of removed) t.sent.delete(name);
+    if (req.resourceNamesUnsubscribe.includes(WILDCARD)) {
+      for (const name of t.sent.keys()) if (!t.sub.names.has(name)) t.sent.delete(name);
+    }
+    const forced = this.forcedFor(typeUrl);
+    for (const name of added) if (!(first && name in initial)) forced.add(name);
+    // Unsubscribing a name still covered by `*` is answered with the resource again (or a removal),
+    // which the deletion from `sent` above produces.
+    if (first || added.length > 0 || req.resourceNamesUnsubscribe.length > 0 || req.resourceNamesSubscribe.includes(WILDCARD)) {
+      this.respond(t);
+    }
+  }
+
+  push(): void {
+    for (const typeUrl of PushOrder) {
+      const t = this.types.get(typeUrl);
+      if (t !== undefined && t.sub.isRequested) this.respond(t);
+    }
+  }
+
+  private forcedFor(typeUrl: TypeUrl): Set<string> {
+    let s = this.forced.get(typeUrl);
+    if (s === undefined) {
+      s = new Set();
+      this.forced.set(typeUrl, s);
+    }
+    return s;
+  }
+
+  private respond(t: TypeState): void {
+    const desired = t.sub.select(this.host.provider.resources(this.proxy, t.typeUrl));
+    const forced = this.forcedFor(t.typeUrl);
+    const send: EncodedResource[] = [];
+    const removed: string[] = [];
+    for (const r of desired.values()) {
+      if (forced.has(r.name) || t.sent.get(r.name) !== r.version) send.push(r);
+    }
+    for (const name of t.sent.keys()) if (!desired.has(name)) removed.push(name);
+    // Explicitly subscribed names that do not exist are reported as removed (gcp #565).
+    for (const name of forced) if (!desired.has(name) && !t.sent.has(name)) removed.push(name);
+    forced.clear();
+    for (const r of send) t.sent.set(r.name, r.version);
+    for (const name of removed) t.sent.delete(name);
+    if (send.length === 0 && removed.length === 0) return;
+    const version = this.host.nextVersion();
+    const nonce = this.nextNonce();
+    const bytes = assembleDeltaResponse({
+      systemVersionInfo: version,
+      resources: send,
+      typeUrl: t.typeUrl,
+      removedResources: removed,
+      nonce,
+    });
+    this.send(
+      t,
+      bytes,
+      version,
+      nonce,
+      send.map((r) => r.name),
+      removed,
+    );
+  }
+}

@@ -1,0 +1,67 @@
+// What the protocol side reports about each stream: pushes, ACKs and NACKs (for the audit trail,
+// the risk engine's "enforced on the last proxy" timing, and metrics), and a status snapshot.
+import type { TypeUrl } from "./types.js";
+
+interface XdsEventBase {
+  readonly proxyId: string;
+  /** Unique per stream within this server; a proxy may hold several streams (per-type services). */
+  readonly streamId: number;
+  readonly typeUrl: TypeUrl;
+  /** SotW version_info / delta system_version_info of the response concerned. */
+  readonly version: string;
+  readonly nonce: string;
+  /** Resources in the response concerned (for ACK/NACK: those of the acknowledged response). */
+  readonly names: readonly string[];
+  /** Monotonic time (performance.now()), comparable with other events of this process. */
+  readonly timeMs: number;
+  /** Wall-clock time (Date.now()) for the audit trail. */
+  readonly wallMs: number;
+}
+
+export interface XdsPushEvent extends XdsEventBase {
+  readonly kind: "push";
+  /** Delta only: names sent in removed_resources. */
+  readonly removed: readonly string[];
+  readonly bytes: number;
+}
+
+export interface XdsAckEvent extends XdsEventBase {
+  readonly kind: "ack";
+  /** Push to ACK. */
+  readonly latencyMs: number;
+}
+
+export interface XdsNackEvent extends XdsEventBase {
+  readonly kind: "nack";
+  /** error_detail.message as the proxy sent it. */
+  readonly error: string;
+  readonly latencyMs: number;
+}
+
+export type XdsEvent = XdsPushEvent | XdsAckEvent | XdsNackEvent;
+
+export interface TypeStatus {
+  readonly typeUrl: TypeUrl;
+  /** Subscribed names as the client lists them; `*` when wildcard. */
+  readonly subscribed: readonly string[];
+  /** Resource names the server believes the client holds. */
+  readonly resources: number;
+  readonly sentVersion: string;
+  readonly sentNonce: string;
+  readonly ackedVersion: string;
+  /** The latest response has neither been ACKed nor NACKed yet. */
+  readonly pending: boolean;
+  readonly lastNack?: { readonly nonce: string; readonly version: string; readonly error: string; readonly wallMs: number };
+}
+
+export interface ProxyStatus {
+  readonly proxyId: string;
+  readonly streamId: number;
+  /** Remote address as gRPC reports it. */
+  readonly peer: string;
+  readonly protocol: "sotw" | "delta";
+  /** Fully-qualified gRPC service the stream was opened on. */
+  readonly service: string;
+  readonly connectedAtMs: number;
+  readonly types: readonly TypeStatus[];
+}

@@ -1,0 +1,279 @@
+// The xDS server: ADS and per-type discovery streams, SotW and delta. It knows streams, versions,
+// nonces and subscriptions, and nothing of the mesh: resources come from a ResourceProvider
+// (go-control-plane's split of server vs cache).
+import { EventEmitter } from "node:events";
+import { randomBytes } from "node:crypto";
+import * as grpc from "@grpc/grpc-js";
+import type { Node } from "../gen/envoy/config/core/v3/base_pb.js";
+import { parseProxyNode, ProxyNodeError, type Proxy } from "../model/proxy.js";
+import type { CallerContext } from "../security/identity.js";
+import { Metrics, type Counter, type Gauge, type Histogram } from "../telemetry/metrics.js";
+import { TypeUrl, type ProxyChange, type ResourceProvider } from "./types.js";
+import type { ProxyStatus, XdsAckEvent, XdsEvent, XdsNackEvent, XdsPushEvent } from "./events.js";
+import { typeShortName } from "./resource.js";
+import { SotwStream } from "./sotw.js";
+import { DeltaStream } from "./delta.js";
+import type { StreamHost, XdsStream } from "./stream.js";
+import { addDiscoveryService, discoveryServices } from "./services.js";
+
+export type { ProxyStatus, TypeStatus, XdsEvent, XdsAckEvent, XdsNackEvent, XdsPushEvent } from "./events.js";
+
+/** Provider changes are coalesced for this long before streams are recomputed (Istio: 100 ms). */
+export const DEFAULT_DEBOUNCE_MS = 100;
+/** Streams recomputed per event-loop turn during a push, so ACKs and new streams are not starved. */
+const PUSH_BATCH = 256;
+
+export interface XdsServerOptions {
+  readonly provider: ResourceProvider;
+  /** Decides whether a proxy may open a stream; reject with an Error carrying a grpc `code` to refuse it. */
+  readonly admit?: (proxy: Proxy, caller: CallerContext) => Promise<void>;
+  /** Default DEFAULT_DEBOUNCE_MS. */
+  readonly debounceMs?: number;
+  readonly metrics?: Metrics;
+  /** Log sink for NACKs, refusals and stream errors; default stderr. */
+  readonly log?: (line: string) => void;
+}
+
+export interface XdsServerEvents {
+  push: [XdsPushEvent];
+  ack: [XdsAckEvent];
+  nack: [XdsNackEvent];
+  connect: [ProxyStatus];
+  disconnect: [ProxyStatus];
+  /** A debounced provider change has been pushed to every affected stream. */
+  flushed: [];
+}
+
+interface StatusError {
+  code: grpc.status;
+  details: string;
+}
+
+function statusError(code: grpc.status, details: string): StatusError & Error {
+  return Object.assign(new Error(details), { code, details });
+}
+
+function errorCode(err: unknown): grpc.status | undefined {
+  if (err !== null && typeof err === "object" && "code" in err && typeof err.code === "number") return err.code;
+  return undefined;
+}
+
+interface XdsMetrics {
+  connected: Gauge;
+  pushes: Counter;
+  nacks: Counter;
+  acks: Counter;
+  bytes: Counter;
+  pushToAck: Histogram;
+}
+
+function registerMetrics(m: Metrics): XdsMetrics {
+  return {
+    connected: m.gauge("meshward_xds_connected_proxies", "xDS streams currently open (admitted)."),
+    pushes: m.counter("meshward_xds_pushes_total", "xDS responses sent, by type."),
+    nacks: m.counter("meshward_xds_nacks_total", "xDS responses rejected by a proxy (NACK), by type."),
+    acks: m.counter("meshward_xds_acks_total", "xDS responses accepted by a proxy (ACK), by type."),
+    bytes: m.counter("meshward_xds_sent_bytes_total", "Bytes of xDS responses written."),
+    pushToAck: m.histogram("meshward_xds_push_ack_seconds", "Time from sending an xDS response to its ACK or NACK, by type."),
+  };
+}
+
+export class XdsServer extends EventEmitter<XdsServerEvents> {
+  private readonly provider: ResourceProvider;
+  private readonly admit: XdsServerOptions["admit"];
+  private readonly debounceMs: number;
+  private readonly log: (line: string) => void;
+  readonly metrics: Metrics;
+  private readonly m: XdsMetrics;
+  /** Per-process epoch: SotW versions of this run can never equal a previous run's. */
+  readonly epoch = `${Date.now().toString(36)}${randomBytes(3).toString("hex")}`;
+  private versions = 0;
+  private streamIds = 0;
+  private readonly streams = new Map<number, { stream: XdsStream; end: (err?: StatusError) => void }>();
+  private readonly unsubscribe: () => void;
+  private pending: ProxyChange[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private pushing = false;
+  private closed = false;
+  private readonly host: StreamHost;
+
+  constructor(opts: XdsServerOptions) {
+    super();
+    this.provider = opts.provider;
+    this.admit = opts.admit;
+    this.debounceMs = opts.debounceMs ?? DEFAULT_DEBOUNCE_MS;
+    this.log = opts.log ?? ((line) => process.stderr.write(line + "\n"));
+    this.metrics = opts.metrics ?? new Metrics();
+    this.m = registerMetrics(this.metrics);
+    this.host = {
+      provider: this.provider,
+      nextVersion: () => `${this.epoch}-${++this.versions}`,
+      record: (e) => this.record(e),
+    };
+    this.unsubscribe = this.provider.onChange((change) => this.changed(change));
+  }
+
+  /** Registers ADS and the per-type discovery services on a gRPC server. */
+  addTo(server: grpc.Server): void {
+    for (const svc of discoveryServices) {
+      addDiscoveryService(server, svc.desc, {
+        sotw: (call) => this.serve(call, svc.desc.typeName, svc.typeUrl, (h, ctx) => new SotwStream(h, ctx)),
+        delta: (call) => this.serve(call, svc.desc.typeName, svc.typeUrl, (h, ctx) => new DeltaStream(h, ctx)),
+      });
+    }
+  }
+
+  /** Stops pushing and ends every stream with UNAVAILABLE so proxies reconnect elsewhere. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.unsubscribe();
+    if (this.timer) clearTimeout(this.timer);
+    for (const { end } of [...this.streams.values()]) end(statusError(grpc.status.UNAVAILABLE, "xDS server closing"));
+  }
+
+  status(): ProxyStatus[] {
+    return [...this.streams.values()].map(({ stream }) => stream.status());
+  }
+
+  private record(e: XdsEvent): void {
+    const labels = { type: typeShortName(e.typeUrl) };
+    switch (e.kind) {
+      case "push":
+        this.m.pushes.inc(labels);
+        this.m.bytes.inc({}, e.bytes);
+        this.emit("push", e);
+        break;
+      case "ack":
+        this.m.acks.inc(labels);
+        this.m.pushToAck.observe(labels, e.latencyMs / 1000);
+        this.emit("ack", e);
+        break;
+      case "nack":
+        this.m.nacks.inc(labels);
+        this.m.pushToAck.observe(labels, e.latencyMs / 1000);
+        this.log(`xds: NACK from proxy ${e.proxyId} for ${labels.type} version ${e.version} nonce ${e.nonce}: ${e.error}`);
+        this.emit("nack", e);
+        break;
+    }
+  }
+
+  private serve<Req extends { node?: Node; typeUrl: string }>(
+    call: grpc.ServerDuplexStream<Req, Buffer>,
+    service: string,
+    serviceType: TypeUrl | undefined,
+    make: (host: StreamHost, ctx: ConstructorParameters<typeof SotwStream>[1]) => XdsStream & { handle(t: TypeUrl, r: Req): void },
+  ): void {
+    let stream: (XdsStream & { handle(t: TypeUrl, r: Req): void }) | undefined;
+    let ended = false;
+    const queued: Req[] = [];
+    const id = ++this.streamIds;
+
+    const end = (err?: StatusError): void => {
+      if (ended) return;
+      ended = true;
+      if (stream && this.streams.delete(id)) {
+        this.m.connected.dec();
+        this.emit("disconnect", stream.status());
+      }
+      if (err) call.emit("error", err);
+      else call.end();
+    };
+    const dispatch = (s: typeof stream & object, req: Req): void => {
+      const typeUrl = resolveType(req.typeUrl, serviceType);
+      if (typeUrl === undefined) return; // a type this server does not serve: no response, as for an unknown name
+      if (typeof typeUrl !== "string") return end(typeUrl);
+      try {
+        s.handle(typeUrl, req);
+      } catch (err) {
+        this.log(`xds: stream ${id} (${s.proxy.id}): ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+        end(statusError(grpc.status.INTERNAL, "internal error computing xDS response"));
+      }
+    };
+
+    call.on("data", (req: Req) => {
+      if (ended) return;
+      if (stream) return dispatch(stream, req);
+      queued.push(req);
+      if (queued.length > 1) return; // admission of the first request is in progress
+      this.open(call, id, service, req.node)
+        .then((ctx) => {
+          if (ended) return;
+          stream = make(this.host, { ...ctx, write: (b) => void call.write(b) });
+          this.streams.set(id, { stream, end });
+          this.m.connected.inc();
+          this.emit("connect", stream.status());
+          for (const r of queued.splice(0)) if (!ended) dispatch(stream, r);
+        })
+        .catch((err: unknown) => {
+          const code = errorCode(err) ?? grpc.status.PERMISSION_DENIED;
+          const details = err instanceof Error ? err.message : String(err);
+          this.log(`xds: refused stream from ${call.getPeer()}: ${grpc.status[code]}: ${details}`);
+          end(statusError(code, details));
+        });
+    });
+    call.on("end", () => end());
+    call.on("cancelled", () => end());
+    call.on("error", () => end());
+    call.on("close", () => end());
+  }
+
+  /** Parses the node of the first request and runs admission. */
+  private async open(call: grpc.ServerDuplexStream<unknown, Buffer>, id: number, service: string, node: Node | undefined) {
+    if (this.closed) throw statusError(grpc.status.UNAVAILABLE, "xDS server closing");
+    if (node === undefined) throw statusError(grpc.status.INVALID_ARGUMENT, "node: missing from the first request of the stream");
+    let proxy: Proxy;
+    try {
+      proxy = parseProxyNode(node);
+    } catch (err) {
+      if (err instanceof ProxyNodeError) throw statusError(grpc.status.INVALID_ARGUMENT, `node: ${err.message}`);
+      throw err;
+    }
+    const raw = call.getAuthContext().sslPeerCertificate?.raw;
+    const caller: CallerContext = { metadata: call.metadata, peer: call.getPeer(), ...(raw ? { peerCertificate: raw } : {}) };
+    if (this.admit) await this.admit(proxy, caller);
+    return { id, proxy, caller, service };
+  }
+
+  private changed(change: ProxyChange): void {
+    if (this.closed) return;
+    this.pending.push(change);
+    if (this.timer === undefined && !this.pushing) this.timer = setTimeout(() => void this.flush(), this.debounceMs);
+  }
+
+  /** Recomputes every stream the pending changes affect, a batch per event-loop turn. */
+  private async flush(): Promise<void> {
+    this.timer = undefined;
+    this.pushing = true;
+    const changes = this.pending;
+    this.pending = [];
+    const all = changes.some((c) => c.all);
+    const affects = (p: Proxy): boolean => all || changes.some((c) => !c.all && c.affects(p));
+    const targets = [...this.streams.values()];
+    for (let i = 0; i < targets.length; i += PUSH_BATCH) {
+      if (i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      for (const { stream, end } of targets.slice(i, i + PUSH_BATCH)) {
+        if (this.closed || !this.streams.has(stream.ctx.id) || !affects(stream.proxy)) continue;
+        try {
+          stream.push();
+        } catch (err) {
+          this.log(`xds: push to ${stream.proxy.id}: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+          end(statusError(grpc.status.INTERNAL, "internal error computing xDS response"));
+        }
+      }
+    }
+    this.pushing = false;
+    if (this.pending.length > 0 && !this.closed) this.timer = setTimeout(() => void this.flush(), this.debounceMs);
+    this.emit("flushed");
+  }
+}
+
+/** The request's type: ADS needs type_url; per-type services default to, and insist on, theirs. */
+function resolveType(typeUrl: string, serviceType: TypeUrl | undefined): TypeUrl | StatusError | undefined {
+  if (serviceType !== undefined) {
+    if (typeUrl === "" || typeUrl === serviceType) return serviceType;
+    return statusError(grpc.status.INVALID_ARGUMENT, `type_url: "${typeUrl}" is not served by this service (want ${serviceType})`);
+  }
+  if (typeUrl === "") return statusError(grpc.status.INVALID_ARGUMENT, "type_url: required on aggregated streams");
+  return (Object.values(TypeUrl) as string[]).includes(typeUrl) ? (typeUrl as TypeUrl) : undefined;
+}

@@ -1,0 +1,91 @@
+// State-of-the-world streams (xds-protocol.md §1). LDS and CDS responses carry the full
+// subscribed set (absence means deletion); RDS, EDS and SDS carry only what the client lacks.
+// Nothing is re-sent after an ACK, and after a NACK the rejected set is held: `sent` keeps what
+// was sent, so only a change in the provider's resources for this proxy produces a new response.
+import type { DiscoveryRequest } from "../gen/envoy/service/discovery/v3/discovery_pb.js";
+import { PushOrder, TypeUrl, type EncodedResource } from "./types.js";
+import { assembleSotwResponse } from "./wire.js";
+import { XdsStream, type StreamContext, type StreamHost, type TypeState } from "./stream.js";
+
+/** Types whose SotW responses must hold every subscribed resource. */
+export function isFullStateType(typeUrl: string): boolean {
+  return typeUrl === TypeUrl.Listener || typeUrl === TypeUrl.Cluster;
+}
+
+export class SotwStream extends XdsStream {
+  readonly protocol = "sotw";
+
+  constructor(host: StreamHost, ctx: StreamContext) {
+    super(host, ctx);
+  }
+
+  handle(typeUrl: TypeUrl, req: DiscoveryRequest): void {
+    const t = this.state(typeUrl);
+    const first = !t.sub.isRequested;
+    const ack = this.acknowledge(t, req.responseNonce, req.errorDetail);
+    const changed = t.sub.replace(req.resourceNames);
+    if (ack === "stale") {
+      // Not answered (only the latest request matters) but its names are kept, and the next
+      // current request answers them (envoy #10363).
+      if (changed) t.dirty = true;
+      return;
+    }
+    if (changed || t.dirty) {
+      t.dirty = false;
+      this.respond(t, first);
+    }
+  }
+
+  push(): void {
+    let clustersChanged = false;
+    for (const typeUrl of PushOrder) {
+      const t = this.types.get(typeUrl);
+      if (t === undefined || !t.sub.isRequested) continue;
+      // A changed cluster is re-warmed by Envoy and waits for its endpoints; send them again even
+      // if unchanged (java-control-plane PR #131).
+      if (typeUrl === TypeUrl.ClusterLoadAssignment && clustersChanged) t.sent.clear();
+      t.dirty = false;
+      const sent = this.respond(t, false);
+      if (typeUrl === TypeUrl.Cluster && sent) clustersChanged = true;
+    }
+  }
+
+  /** Sends what the client lacks; `force` sends even an unchanged full-state set. Returns whether it sent. */
+  private respond(t: TypeState, force: boolean): boolean {
+    const desired = t.sub.select(this.host.provider.resources(this.proxy, t.typeUrl));
+    const send: EncodedResource[] = [];
+    if (isFullStateType(t.typeUrl)) {
+      let same = !force && desired.size === t.sent.size;
+      if (same) for (const [name, r] of desired) if (t.sent.get(name) !== r.version) {
+        same = false;
+        break;
+      }
+      if (same) return false;
+      t.sent.clear();
+      for (const r of desired.values()) {
+        send.push(r);
+        t.sent.set(r.name, r.version);
+      }
+    } else {
+      // Forget what is no longer wanted or offered, so that it is sent again if it comes back.
+      for (const name of t.sent.keys()) if (!desired.has(name)) t.sent.delete(name);
+      for (const r of desired.values()) {
+        if (t.sent.get(r.name) === r.version) continue;
+        send.push(r);
+        t.sent.set(r.name, r.version);
+      }
+      if (send.length === 0) return false;
+    }
+    const version = this.host.nextVersion();
+    const nonce = this.nextNonce();
+    const bytes = assembleSotwResponse({ versionInfo: version, resources: send, typeUrl: t.typeUrl, nonce });
+    this.send(
+      t,
+      bytes,
+      version,
+      nonce,
+      send.map((r) => r.name),
+    );
+    return true;
+  }
+}
