@@ -1,0 +1,60 @@
+// Which proxies a new snapshot touches. A proxy is touched when a service or DestinationRule it
+// can see changed (its clusters, routes, listeners or endpoints may differ) or when one of its own
+// IPs joined or left a service (its inbound side differs). Mesh config and not-yet-interpreted
+// kinds touch everyone until their issue says better.
+import type { Proxy } from "./proxy.js";
+import type { ProxyChange } from "../xds/types.js";
+import type { DestinationRule, MeshSnapshot, Service } from "./snapshot.js";
+import { isExportedTo } from "./lookup.js";
+
+interface Scope {
+  readonly exportTo: readonly string[];
+  readonly namespace: string;
+}
+
+function changedServices(prev: MeshSnapshot, next: MeshSnapshot): Service[] {
+  const before = new Map(prev.services.map((s) => [s.key, s]));
+  const after = new Map(next.services.map((s) => [s.key, s]));
+  const out: Service[] = [];
+  for (const [key, s] of after) {
+    const old = before.get(key);
+    if (old === undefined || old.digest !== s.digest || old.endpointsDigest !== s.endpointsDigest) {
+      out.push(s);
+      if (old !== undefined) out.push(old);
+    }
+  }
+  for (const [key, s] of before) if (!after.has(key)) out.push(s);
+  return out;
+}
+
+function changedRules(prev: MeshSnapshot, next: MeshSnapshot): DestinationRule[] {
+  const before = new Map(prev.destinationRules.map((d) => [d.ref, d]));
+  const after = new Map(next.destinationRules.map((d) => [d.ref, d]));
+  const out: DestinationRule[] = [];
+  for (const [ref, d] of after) {
+    const old = before.get(ref);
+    if (old === undefined || old.digest !== d.digest) out.push(d, ...(old ? [old] : []));
+  }
+  for (const [ref, d] of before) if (!after.has(ref)) out.push(d);
+  return out;
+}
+
+/** `undefined` when no proxy's resources can differ between the two snapshots. */
+export function snapshotChange(prev: MeshSnapshot, next: MeshSnapshot): ProxyChange | undefined {
+  if (prev.meshDigest !== next.meshDigest || prev.othersDigest !== next.othersDigest) return { all: true };
+  const services = changedServices(prev, next);
+  const rules = changedRules(prev, next);
+  if (services.length === 0 && rules.length === 0) return undefined;
+  const scopes: Scope[] = [
+    ...services.map((s) => ({ exportTo: s.exportTo, namespace: s.namespace })),
+    ...rules.map((d) => ({ exportTo: d.spec.exportTo, namespace: d.namespace })),
+  ];
+  const endpointIps = new Set(services.flatMap((s) => s.endpoints.map((e) => e.address)));
+  return {
+    all: false,
+    affects(proxy: Proxy): boolean {
+      if (proxy.ips.some((ip) => endpointIps.has(ip))) return true;
+      return scopes.some((s) => isExportedTo(s.exportTo, s.namespace, proxy.namespace));
+    },
+  };
+}

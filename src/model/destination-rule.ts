@@ -1,0 +1,215 @@
+// networking.istio.io DestinationRule: load balancing and subsets for a host. `trafficPolicy.tls`
+// is read and kept (the mTLS issue translates it); connectionPool and outlierDetection are kept raw.
+import {
+  FieldProblems,
+  type Fields,
+  boolField,
+  durationField,
+  enumField,
+  intField,
+  isFields,
+  listField,
+  mapField,
+  portField,
+  requiredString,
+  stringField,
+  stringListField,
+  stringMapField,
+} from "./fields.js";
+import { parseExportTo } from "./service-entry.js";
+import { hostPattern } from "./workload-entry.js";
+
+export type SimpleLb = "UNSPECIFIED" | "RANDOM" | "PASSTHROUGH" | "ROUND_ROBIN" | "LEAST_REQUEST" | "LEAST_CONN";
+
+export type ConsistentHashKey =
+  | { readonly kind: "httpHeaderName"; readonly name: string }
+  | { readonly kind: "httpCookie"; readonly name: string; readonly path?: string; readonly ttlSeconds?: number }
+  | { readonly kind: "useSourceIp" }
+  | { readonly kind: "httpQueryParameterName"; readonly name: string };
+
+export interface LoadBalancerSettings {
+  readonly simple?: SimpleLb;
+  readonly consistentHash?: { readonly key: ConsistentHashKey; readonly minimumRingSize?: number };
+}
+
+export type ClientTlsMode = "DISABLE" | "SIMPLE" | "MUTUAL" | "ISTIO_MUTUAL";
+
+export interface ClientTlsSettings {
+  readonly mode: ClientTlsMode;
+  readonly subjectAltNames: readonly string[];
+  readonly sni?: string;
+  readonly credentialName?: string;
+  readonly clientCertificate?: string;
+  readonly privateKey?: string;
+  readonly caCertificates?: string;
+  readonly insecureSkipVerify?: boolean;
+}
+
+export interface TrafficPolicy {
+  readonly loadBalancer?: LoadBalancerSettings;
+  readonly tls?: ClientTlsSettings;
+  readonly connectionPool?: Readonly<Record<string, unknown>>;
+  readonly outlierDetection?: Readonly<Record<string, unknown>>;
+  readonly portLevelSettings: readonly PortTrafficPolicy[];
+}
+
+export interface PortTrafficPolicy extends Omit<TrafficPolicy, "portLevelSettings"> {
+  readonly port: number;
+}
+
+export interface Subset {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly trafficPolicy?: TrafficPolicy;
+}
+
+export interface DestinationRuleSpec {
+  readonly host: string;
+  readonly trafficPolicy?: TrafficPolicy;
+  readonly subsets: readonly Subset[];
+  readonly exportTo: readonly string[];
+}
+
+const subsetNamePattern = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/i;
+
+function parseLoadBalancer(lb: Fields, at: string, p: FieldProblems): LoadBalancerSettings {
+  const simple = enumField(lb, "simple", at, p, [
+    "UNSPECIFIED",
+    "RANDOM",
+    "PASSTHROUGH",
+    "ROUND_ROBIN",
+    "LEAST_REQUEST",
+    "LEAST_CONN",
+  ] as const);
+  const ch = mapField(lb, "consistentHash", at, p);
+  if (simple !== undefined && ch !== undefined) p.error(at, "simple and consistentHash are exclusive");
+  if (ch === undefined) return simple !== undefined ? { simple } : {};
+  const cat = `${at}.consistentHash`;
+  const keys: ConsistentHashKey[] = [];
+  const header = stringField(ch, "httpHeaderName", cat, p);
+  if (header !== undefined) keys.push({ kind: "httpHeaderName", name: header });
+  const cookie = mapField(ch, "httpCookie", cat, p);
+  if (cookie !== undefined) {
+    const name = requiredString(cookie, "name", `${cat}.httpCookie`, p);
+    const path = stringField(cookie, "path", `${cat}.httpCookie`, p);
+    const ttlSeconds = durationField(cookie, "ttl", `${cat}.httpCookie`, p);
+    if (name !== undefined) keys.push({ kind: "httpCookie", name, ...(path ? { path } : {}), ...(ttlSeconds !== undefined ? { ttlSeconds } : {}) });
+  }
+  if (boolField(ch, "useSourceIp", cat, p) === true) keys.push({ kind: "useSourceIp" });
+  const query = stringField(ch, "httpQueryParameterName", cat, p);
+  if (query !== undefined) keys.push({ kind: "httpQueryParameterName", name: query });
+  if (keys.length !== 1) {
+    p.error(cat, "exactly one of httpHeaderName, httpCookie, useSourceIp, httpQueryParameterName is required");
+    return {};
+  }
+  const ringHash = mapField(ch, "ringHash", cat, p);
+  const minimumRingSize =
+    (ringHash ? intField(ringHash, "minimumRingSize", `${cat}.ringHash`, p, 1, 8388608) : undefined) ??
+    intField(ch, "minimumRingSize", cat, p, 1, 8388608);
+  return { consistentHash: { key: keys[0]!, ...(minimumRingSize !== undefined ? { minimumRingSize } : {}) } };
+}
+
+function parseTls(tls: Fields, at: string, p: FieldProblems): ClientTlsSettings | undefined {
+  const mode = enumField(tls, "mode", at, p, ["DISABLE", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL"] as const) ?? "DISABLE";
+  const subjectAltNames = stringListField(tls, "subjectAltNames", at, p);
+  const opt = (k: string): Record<string, string> => {
+    const v = stringField(tls, k, at, p);
+    return v !== undefined ? { [k]: v } : {};
+  };
+  const insecureSkipVerify = boolField(tls, "insecureSkipVerify", at, p);
+  if (mode === "MUTUAL" && tls["credentialName"] === undefined && (tls["clientCertificate"] === undefined || tls["privateKey"] === undefined)) {
+    p.error(at, "MUTUAL needs credentialName, or clientCertificate and privateKey");
+  }
+  return {
+    mode,
+    subjectAltNames,
+    ...opt("sni"),
+    ...opt("credentialName"),
+    ...opt("clientCertificate"),
+    ...opt("privateKey"),
+    ...opt("caCertificates"),
+    ...(insecureSkipVerify !== undefined ? { insecureSkipVerify } : {}),
+  };
+}
+
+function parsePolicyBody(tp: Fields, at: string, p: FieldProblems): Omit<TrafficPolicy, "portLevelSettings"> {
+  const lb = mapField(tp, "loadBalancer", at, p);
+  const tls = mapField(tp, "tls", at, p);
+  const connectionPool = mapField(tp, "connectionPool", at, p);
+  const outlierDetection = mapField(tp, "outlierDetection", at, p);
+  const loadBalancer = lb ? parseLoadBalancer(lb, `${at}.loadBalancer`, p) : undefined;
+  const tlsSettings = tls ? parseTls(tls, `${at}.tls`, p) : undefined;
+  return {
+    ...(loadBalancer ? { loadBalancer } : {}),
+    ...(tlsSettings ? { tls: tlsSettings } : {}),
+    ...(connectionPool ? { connectionPool } : {}),
+    ...(outlierDetection ? { outlierDetection } : {}),
+  };
+}
+
+function parseTrafficPolicy(tp: Fields, at: string, p: FieldProblems): TrafficPolicy {
+  const seen = new Set<number>();
+  const portLevelSettings = listField(tp, "portLevelSettings", at, p, (v, pat): PortTrafficPolicy | undefined => {
+    if (!isFields(v)) {
+      p.error(pat, "must be a map");
+      return undefined;
+    }
+    const portSel = mapField(v, "port", pat, p);
+    const port = portSel ? portField(portSel, "number", `${pat}.port`, p) : undefined;
+    if (port === undefined) {
+      if (portSel === undefined || portSel["number"] === undefined) p.error(`${pat}.port.number`, "is required");
+      return undefined;
+    }
+    if (seen.has(port)) p.error(`${pat}.port.number`, `port ${port} has more than one setting`);
+    seen.add(port);
+    return { port, ...parsePolicyBody(v, pat, p) };
+  });
+  return { ...parsePolicyBody(tp, at, p), portLevelSettings };
+}
+
+export function parseDestinationRule(spec: unknown, p: FieldProblems): DestinationRuleSpec | undefined {
+  if (!isFields(spec)) {
+    p.error("spec", "is required and must be a map");
+    return undefined;
+  }
+  const host = requiredString(spec, "host", "spec", p);
+  if (host !== undefined && host !== "*" && !hostPattern.test(host)) p.error("spec.host", `"${host}" is not a valid host name`);
+  const tp = mapField(spec, "trafficPolicy", "spec", p);
+  const trafficPolicy = tp ? parseTrafficPolicy(tp, "spec.trafficPolicy", p) : undefined;
+  const names = new Set<string>();
+  const subsets = listField(spec, "subsets", "spec", p, (v, at): Subset | undefined => {
+    if (!isFields(v)) {
+      p.error(at, "must be a map with name and labels");
+      return undefined;
+    }
+    const name = requiredString(v, "name", at, p);
+    if (name !== undefined && !subsetNamePattern.test(name)) p.error(`${at}.name`, `"${name}" is not a valid subset name`);
+    if (name !== undefined && names.has(name)) p.error(`${at}.name`, `subset "${name}" is defined twice`);
+    if (name !== undefined) names.add(name);
+    const labels = stringMapField(v, "labels", at, p);
+    const stp = mapField(v, "trafficPolicy", at, p);
+    const subsetPolicy = stp ? parseTrafficPolicy(stp, `${at}.trafficPolicy`, p) : undefined;
+    if (name === undefined) return undefined;
+    return { name, labels, ...(subsetPolicy ? { trafficPolicy: subsetPolicy } : {}) };
+  });
+  const exportTo = parseExportTo(spec, p);
+  if (p.hasErrors || host === undefined) return undefined;
+  return { host, ...(trafficPolicy ? { trafficPolicy } : {}), subsets, exportTo };
+}
+
+/**
+ * The policy that applies to one port of one subset, as Istio merges it: port-level settings
+ * replace the top-level fields they set, then the subset's policy (itself port-merged) on top.
+ */
+export function effectiveTrafficPolicy(rule: DestinationRuleSpec | undefined, port: number, subset?: string): Omit<TrafficPolicy, "portLevelSettings"> {
+  const merge = (base: Omit<TrafficPolicy, "portLevelSettings">, tp: TrafficPolicy | undefined): Omit<TrafficPolicy, "portLevelSettings"> => {
+    if (tp === undefined) return base;
+    const { portLevelSettings, ...top } = tp;
+    const portLevel = portLevelSettings.find((s) => s.port === port);
+    const { port: _port, ...portBody } = portLevel ?? { port };
+    return { ...base, ...top, ...portBody };
+  };
+  const top = merge({}, rule?.trafficPolicy);
+  if (subset === undefined) return top;
+  return merge(top, rule?.subsets.find((s) => s.name === subset)?.trafficPolicy);
+}

@@ -1,0 +1,23 @@
+// Which object kinds the model understands, and how each spec is read. A later issue adds its kind
+// (PeerAuthentication, AuthorizationPolicy, RuntimePolicy, ...) with ONE entry here; kinds without
+// an entry are kept raw in the snapshot's `others` bag.
+import type { ConfigObject } from "./config.js";
+import { type FieldProblems } from "./fields.js";
+import { parseServiceEntry } from "./service-entry.js";
+import { parseWorkloadEntry } from "./workload-entry.js";
+import { parseDestinationRule } from "./destination-rule.js";
+
+export interface KindHandler {
+  /** API groups/versions accepted for this kind (`group/version`). */
+  readonly apiVersions: readonly string[];
+  /** Reads the spec; returns undefined (with errors in `p`) when the object must be rejected. */
+  parse(spec: unknown, p: FieldProblems, object: ConfigObject): unknown;
+}
+
+const networking = ["networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3"];
+
+export const kindHandlers: Readonly<Record<string, KindHandler>> = {
+  ServiceEntry: { apiVersions: networking, parse: (s, p) => parseServiceEntry(s, p) },
+  WorkloadEntry: { apiVersions: networking, parse: (s, p) => parseWorkloadEntry(s, p) },
+  DestinationRule: { apiVersions: networking, parse: (s, p) => parseDestinationRule(s, p) },
+};

@@ -1,0 +1,76 @@
+// Questions translators ask of a snapshot on behalf of one proxy, answered the way istiod's
+// SidecarScope and PushContext answer them (visibility by exportTo, DestinationRule lookup).
+import type { Proxy } from "./proxy.js";
+import type { ServicePortSpec } from "./service-entry.js";
+import type { DestinationRule, MeshSnapshot, Service, ServiceEndpoint } from "./snapshot.js";
+
+/** exportTo semantics: `*` everyone, `.` own namespace, otherwise the named namespaces. */
+export function isExportedTo(exportTo: readonly string[], ownerNamespace: string, namespace: string): boolean {
+  return exportTo.some((e) => e === "*" || e === namespace || (e === "." && ownerNamespace === namespace));
+}
+
+/**
+ * The services a proxy in `namespace` sees, one per hostname: its own namespace's declaration
+ * wins a hostname clash, otherwise the first by namespace (Istio picks the oldest).
+ */
+export function visibleServices(snapshot: MeshSnapshot, namespace: string): Service[] {
+  const out = new Map<string, Service>();
+  for (const s of snapshot.services) {
+    if (!isExportedTo(s.exportTo, s.namespace, namespace)) continue;
+    const seen = out.get(s.hostname);
+    if (seen === undefined || (seen.namespace !== namespace && s.namespace === namespace)) out.set(s.hostname, s);
+  }
+  return [...out.values()];
+}
+
+function hostMatches(pattern: string, hostname: string): boolean {
+  if (pattern === hostname || pattern === "*") return true;
+  return pattern.startsWith("*.") && hostname.endsWith(pattern.slice(1));
+}
+
+/**
+ * The DestinationRule for a service as seen from `namespace`: the proxy's namespace first, then
+ * the service's, then the root namespace; within one, the most specific host wins.
+ */
+export function destinationRuleFor(snapshot: MeshSnapshot, namespace: string, service: Service): DestinationRule | undefined {
+  const candidates = snapshot.destinationRules.filter(
+    (dr) => hostMatches(dr.spec.host, service.hostname) && isExportedTo(dr.spec.exportTo, dr.namespace, namespace),
+  );
+  for (const ns of [namespace, service.namespace, snapshot.mesh.rootNamespace]) {
+    const inNs = candidates.filter((dr) => dr.namespace === ns);
+    if (inNs.length > 0) return inNs.sort((a, b) => b.spec.host.length - a.spec.host.length)[0];
+  }
+  return undefined;
+}
+
+/** An inbound target: a service port this proxy serves, and the port it listens on. */
+export interface ServiceTarget {
+  readonly service: Service;
+  readonly port: ServicePortSpec;
+  readonly endpoint: ServiceEndpoint;
+  readonly targetPort: number;
+}
+
+/** The service ports whose endpoints carry one of the proxy's IPs, sorted by target port. */
+export function serviceTargets(snapshot: MeshSnapshot, proxy: Pick<Proxy, "ips">): ServiceTarget[] {
+  const ips = new Set(proxy.ips);
+  const out: ServiceTarget[] = [];
+  for (const service of snapshot.services) {
+    for (const endpoint of service.endpoints) {
+      if (!ips.has(endpoint.address)) continue;
+      for (const port of service.ports) {
+        out.push({ service, port, endpoint, targetPort: endpoint.targetPorts[port.number] ?? port.number });
+      }
+    }
+  }
+  return out.sort((a, b) => a.targetPort - b.targetPort || (a.service.key < b.service.key ? -1 : 1));
+}
+
+export function labelsMatch(selector: Readonly<Record<string, string>>, labels: Readonly<Record<string, string>>): boolean {
+  return Object.entries(selector).every(([k, v]) => labels[k] === v);
+}
+
+/** The service's endpoints in a subset (all endpoints without one). */
+export function subsetEndpoints(service: Service, subsetLabels: Readonly<Record<string, string>> | undefined): readonly ServiceEndpoint[] {
+  return subsetLabels === undefined ? service.endpoints : service.endpoints.filter((e) => labelsMatch(subsetLabels, e.labels));
+}

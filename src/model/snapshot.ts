@@ -1,0 +1,290 @@
+// The model: ONE immutable snapshot of the mesh built from a source's config set. Invalid objects
+// are rejected here one by one (with file, object and field path); an object that turns bad keeps
+// its last good version from the previous snapshot, so a typo never takes a service away.
+import { type ConfigError, type ConfigObject, objectRef } from "./config.js";
+import { FieldProblems } from "./fields.js";
+import { defaultMeshConfig, parseMeshConfig, type MeshConfig } from "./mesh-config.js";
+import { kindHandlers } from "./kinds.js";
+import type { ServiceEntrySpec, ServicePortSpec, Location, Resolution } from "./service-entry.js";
+import type { WorkloadEntrySpec } from "./workload-entry.js";
+import type { DestinationRuleSpec } from "./destination-rule.js";
+import type { WorkloadIdentity } from "../security/identity.js";
+import { digestOf } from "./digest.js";
+import { labelsMatch } from "./lookup.js";
+
+/** What a source hands the model: the mesh config document and every object it read. */
+export interface ConfigSet {
+  /** The parsed mesh.yaml document; absent means Istio's defaults. */
+  readonly mesh?: { readonly doc: unknown; readonly file: string };
+  readonly objects: readonly ConfigObject[];
+  /** Problems the source found (unreadable files, YAML syntax, objects without kind/name). */
+  readonly errors: readonly ConfigError[];
+}
+
+export interface AcceptedObject<Spec = unknown> {
+  readonly object: ConfigObject;
+  readonly spec: Spec;
+}
+
+export interface ServiceEndpoint {
+  readonly address: string;
+  /** Service port number -> the port this endpoint listens on. */
+  readonly targetPorts: Readonly<Record<number, number>>;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly network?: string;
+  readonly locality?: string;
+  readonly weight: number;
+  readonly identity: WorkloadIdentity;
+  /** `WorkloadEntry ns/name` when the endpoint came from a WorkloadEntry. */
+  readonly workload?: string;
+}
+
+export interface Service {
+  /** `namespace/hostname`. */
+  readonly key: string;
+  readonly hostname: string;
+  readonly namespace: string;
+  /** The ServiceEntry that declared it. */
+  readonly source: string;
+  readonly ports: readonly ServicePortSpec[];
+  readonly addresses: readonly string[];
+  readonly location: Location;
+  readonly resolution: Resolution;
+  readonly exportTo: readonly string[];
+  readonly endpoints: readonly ServiceEndpoint[];
+  /** The identities serving it, for SAN checks (mTLS issue). */
+  readonly identities: readonly WorkloadIdentity[];
+  /** Digest of everything but the endpoints (what CDS/LDS/RDS depend on). */
+  readonly digest: string;
+  /** Digest of the endpoints (what EDS depends on). */
+  readonly endpointsDigest: string;
+}
+
+export interface DestinationRule {
+  readonly ref: string;
+  readonly namespace: string;
+  readonly spec: DestinationRuleSpec;
+  readonly digest: string;
+}
+
+export interface Workload {
+  readonly ref: string;
+  readonly name: string;
+  readonly namespace: string;
+  readonly spec: WorkloadEntrySpec;
+  readonly identity: WorkloadIdentity;
+}
+
+export interface MeshSnapshot {
+  /** Increases by one per rebuild; caches key on it. */
+  readonly generation: number;
+  readonly mesh: MeshConfig;
+  readonly meshDigest: string;
+  /** Sorted by hostname, then namespace. */
+  readonly services: readonly Service[];
+  readonly workloads: readonly Workload[];
+  readonly destinationRules: readonly DestinationRule[];
+  /** Kinds the model does not interpret yet, by kind, sorted by namespace/name. */
+  readonly others: ReadonlyMap<string, readonly AcceptedObject[]>;
+  /** Digest of `others`: a policy change may touch any proxy until its issue refines that. */
+  readonly othersDigest: string;
+  /** Every accepted object by `Kind ns/name` (the last-good store for the next rebuild). */
+  readonly accepted: ReadonlyMap<string, AcceptedObject>;
+  readonly errors: readonly ConfigError[];
+}
+
+export const emptySnapshot: MeshSnapshot = {
+  generation: 0,
+  mesh: defaultMeshConfig,
+  meshDigest: digestOf(defaultMeshConfig.raw),
+  services: [],
+  workloads: [],
+  destinationRules: [],
+  others: new Map(),
+  othersDigest: digestOf([]),
+  accepted: new Map(),
+  errors: [],
+};
+
+function toConfigErrors(p: FieldProblems, file: string, object: string | undefined, prefix = ""): ConfigError[] {
+  return p.list.map((x) => ({
+    file,
+    ...(object !== undefined ? { object } : {}),
+    path: prefix !== "" && x.path !== "" ? `${prefix}.${x.path}` : x.path || prefix,
+    message: x.message,
+    severity: x.severity,
+  }));
+}
+
+function readMesh(input: ConfigSet, previous: MeshSnapshot, errors: ConfigError[]): MeshConfig {
+  if (input.mesh === undefined) return defaultMeshConfig;
+  const p = new FieldProblems();
+  const mesh = parseMeshConfig(input.mesh.doc, p);
+  const problems = toConfigErrors(p, input.mesh.file, "MeshConfig");
+  if (mesh === undefined) {
+    errors.push(...problems, {
+      file: input.mesh.file,
+      object: "MeshConfig",
+      path: "",
+      message: "mesh config rejected; keeping the last good one",
+      severity: "error",
+    });
+    return previous.mesh;
+  }
+  errors.push(...problems);
+  return mesh;
+}
+
+/** Validates every object; a rejected object keeps its previous accepted version if it had one. */
+function acceptObjects(input: ConfigSet, previous: MeshSnapshot, errors: ConfigError[]): Map<string, AcceptedObject> {
+  const accepted = new Map<string, AcceptedObject>();
+  for (const object of input.objects) {
+    const ref = objectRef(object);
+    if (accepted.has(ref)) {
+      const first = accepted.get(ref)!.object.origin.file;
+      errors.push({ file: object.origin.file, object: ref, path: "metadata.name", message: `duplicate of the object in ${first}; ignored`, severity: "error" });
+      continue;
+    }
+    const handler = kindHandlers[object.kind];
+    if (handler === undefined) {
+      accepted.set(ref, { object, spec: object.spec });
+      continue;
+    }
+    const p = new FieldProblems();
+    if (!handler.apiVersions.includes(object.apiVersion)) {
+      p.error("apiVersion", `"${object.apiVersion}" is not a version of ${object.kind} (want ${handler.apiVersions.join(" or ")})`);
+    }
+    const spec = p.hasErrors ? undefined : handler.parse(object.spec, p, object);
+    errors.push(...toConfigErrors(p, object.origin.file, ref));
+    if (spec !== undefined && !p.hasErrors) {
+      accepted.set(ref, { object, spec });
+      continue;
+    }
+    const lastGood = previous.accepted.get(ref);
+    errors.push({
+      file: object.origin.file,
+      object: ref,
+      path: "",
+      message: lastGood ? "object rejected; keeping its last good version" : "object rejected",
+      severity: "error",
+    });
+    if (lastGood) accepted.set(ref, lastGood);
+  }
+  return accepted;
+}
+
+function byNamespaceName(a: AcceptedObject, b: AcceptedObject): number {
+  const ka = `${a.object.metadata.namespace}/${a.object.metadata.name}`;
+  const kb = `${b.object.metadata.namespace}/${b.object.metadata.name}`;
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
+}
+
+function endpointFrom(w: WorkloadEntrySpec, ports: readonly ServicePortSpec[], identity: WorkloadIdentity, workload?: string): ServiceEndpoint {
+  const targetPorts: Record<number, number> = {};
+  for (const port of ports) targetPorts[port.number] = w.ports[port.name] ?? port.targetPort ?? port.number;
+  return {
+    address: w.address,
+    targetPorts,
+    labels: w.labels,
+    ...(w.network !== undefined ? { network: w.network } : {}),
+    ...(w.locality !== undefined ? { locality: w.locality } : {}),
+    weight: w.weight ?? 1,
+    identity,
+    ...(workload !== undefined ? { workload } : {}),
+  };
+}
+
+function buildServices(entries: AcceptedObject<ServiceEntrySpec>[], workloads: Workload[], mesh: MeshConfig, errors: ConfigError[]): Service[] {
+  const services = new Map<string, Service>();
+  for (const { object, spec } of entries) {
+    const ns = object.metadata.namespace;
+    const ref = objectRef(object);
+    const endpoints: ServiceEndpoint[] = spec.endpoints
+      .filter((e) => e.address !== "")
+      .map((e) => endpointFrom(e, spec.ports, { trustDomain: mesh.trustDomain, namespace: ns, serviceAccount: e.serviceAccount ?? "default" }));
+    if (spec.workloadSelector !== undefined) {
+      for (const w of workloads) {
+        if (w.namespace === ns && labelsMatch(spec.workloadSelector, w.spec.labels) && w.spec.address !== "") {
+          endpoints.push(endpointFrom(w.spec, spec.ports, w.identity, w.ref));
+        }
+      }
+    }
+    const identities = [...new Map(endpoints.map((e) => [`${e.identity.namespace}/${e.identity.serviceAccount}`, e.identity])).values()];
+    const { endpoints: _inline, workloadSelector: _selector, hosts: _hosts, ...shape } = spec;
+    spec.hosts.forEach((hostname, i) => {
+      const key = `${ns}/${hostname}`;
+      const other = services.get(key);
+      if (other !== undefined) {
+        errors.push({ file: object.origin.file, object: ref, path: `spec.hosts[${i}]`, message: `host already declared by ${other.source}; ignored`, severity: "error" });
+        return;
+      }
+      services.set(key, {
+        key,
+        hostname,
+        namespace: ns,
+        source: ref,
+        ports: spec.ports,
+        addresses: spec.addresses,
+        location: spec.location,
+        resolution: spec.resolution,
+        exportTo: spec.exportTo,
+        endpoints,
+        identities,
+        digest: digestOf({ hostname, ns, shape, identities }),
+        endpointsDigest: digestOf(endpoints),
+      });
+    });
+  }
+  return [...services.values()].sort((a, b) =>
+    a.hostname !== b.hostname ? (a.hostname < b.hostname ? -1 : 1) : a.namespace < b.namespace ? -1 : a.namespace > b.namespace ? 1 : 0,
+  );
+}
+
+/** Builds the next snapshot; `previous` supplies last-good objects and the generation. */
+export function buildSnapshot(input: ConfigSet, previous: MeshSnapshot = emptySnapshot): MeshSnapshot {
+  const errors: ConfigError[] = [...input.errors];
+  const mesh = readMesh(input, previous, errors);
+  const accepted = acceptObjects(input, previous, errors);
+  const byKind = new Map<string, AcceptedObject[]>();
+  for (const a of accepted.values()) {
+    const list = byKind.get(a.object.kind) ?? [];
+    list.push(a);
+    byKind.set(a.object.kind, list);
+  }
+  for (const list of byKind.values()) list.sort(byNamespaceName);
+  const take = <S>(kind: string): AcceptedObject<S>[] => {
+    const list = (byKind.get(kind) ?? []) as AcceptedObject<S>[];
+    byKind.delete(kind);
+    return list;
+  };
+  const workloads: Workload[] = take<WorkloadEntrySpec>("WorkloadEntry").map(({ object, spec }) => ({
+    ref: objectRef(object),
+    name: object.metadata.name,
+    namespace: object.metadata.namespace,
+    spec,
+    identity: { trustDomain: mesh.trustDomain, namespace: object.metadata.namespace, serviceAccount: spec.serviceAccount ?? "default" },
+  }));
+  const services = buildServices(take<ServiceEntrySpec>("ServiceEntry"), workloads, mesh, errors);
+  const destinationRules: DestinationRule[] = take<DestinationRuleSpec>("DestinationRule").map(({ object, spec }) => ({
+    ref: objectRef(object),
+    namespace: object.metadata.namespace,
+    spec,
+    digest: digestOf(spec),
+  }));
+  const others: ReadonlyMap<string, readonly AcceptedObject[]> = byKind;
+  const othersDigest = digestOf(
+    [...byKind.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([kind, list]) => [kind, list.map((a) => [objectRef(a.object), a.object.metadata, a.spec])]),
+  );
+  return {
+    generation: previous.generation + 1,
+    mesh,
+    meshDigest: digestOf(mesh.raw),
+    services,
+    workloads,
+    destinationRules,
+    others,
+    othersDigest,
+    accepted,
+    errors,
+  };
+}

@@ -1,0 +1,202 @@
+// The file source: a mesh-config directory holding `mesh.yaml` (Istio MeshConfig) and any number
+// of `*.yaml` files of Istio objects (multi-document). It reads and reports, never interprets
+// specs (that is the model's job). A file that cannot be read or parsed keeps its last good
+// objects; a malformed document is dropped alone. Watching uses fs.watch on the directory (so an
+// editor's write-to-temp-then-rename is seen) plus a debounce, and re-arms if the watch dies.
+import { readdirSync, readFileSync, watch, type FSWatcher } from "node:fs";
+import { join } from "node:path";
+import { parseAllDocuments } from "yaml";
+import type { ConfigError, ConfigObject, ObjectMeta } from "../model/config.js";
+import type { ConfigSet } from "../model/snapshot.js";
+import { isFields, type Fields } from "../model/fields.js";
+import { digestOf } from "../model/digest.js";
+
+export const meshConfigFile = "mesh.yaml";
+
+export interface FileSourceOptions {
+  readonly dir: string;
+  /** Quiet period after the last file event before re-reading (default 100 ms, as PILOT_DEBOUNCE_AFTER). */
+  readonly debounceMs?: number;
+  readonly log?: (message: string) => void;
+}
+
+interface FileContent {
+  readonly mesh?: unknown;
+  readonly objects: readonly ConfigObject[];
+}
+
+function fileError(file: string, message: string, object?: string, path = ""): ConfigError {
+  return { file, path, message, severity: "error", ...(object !== undefined ? { object } : {}) };
+}
+
+function stringMap(v: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (isFields(v)) for (const [k, x] of Object.entries(v)) if (typeof x === "string") out[k] = x;
+  return out;
+}
+
+/** Turns one YAML document into a ConfigObject, or explains why it cannot be one. */
+function toObject(doc: unknown, file: string, document: number): ConfigObject | ConfigError {
+  const at = `YAML document ${document + 1}`;
+  if (!isFields(doc)) return fileError(file, `${at}: must be a map with apiVersion, kind, metadata and spec`);
+  const kind = doc["kind"];
+  const apiVersion = doc["apiVersion"];
+  const md: Fields = isFields(doc["metadata"]) ? doc["metadata"] : {};
+  const name = md["name"];
+  const namespace = md["namespace"] ?? "default";
+  const object = typeof kind === "string" && typeof name === "string" ? `${kind} ${String(namespace)}/${name}` : undefined;
+  if (typeof kind !== "string" || kind === "") return fileError(file, `is required (${at})`, object, "kind");
+  if (typeof apiVersion !== "string" || apiVersion === "") return fileError(file, `is required (${at})`, object, "apiVersion");
+  if (typeof name !== "string" || name === "") return fileError(file, `is required (${at})`, object, "metadata.name");
+  if (typeof namespace !== "string" || namespace === "") return fileError(file, `must be a string (${at})`, object, "metadata.namespace");
+  const metadata: ObjectMeta = {
+    name,
+    namespace,
+    labels: stringMap(md["labels"]),
+    annotations: stringMap(md["annotations"]),
+    ...(typeof md["creationTimestamp"] === "string" ? { creationTimestamp: md["creationTimestamp"] } : {}),
+    ...(typeof md["generation"] === "number" ? { generation: md["generation"] } : {}),
+  };
+  return { apiVersion, kind, metadata, spec: doc["spec"], origin: { file, document } };
+}
+
+/** Reads one file; throws (with a message naming the line) when it cannot be read or parsed. */
+function readConfigFile(file: string, isMesh: boolean, errors: ConfigError[]): FileContent {
+  const text = readFileSync(file, "utf8");
+  const docs = parseAllDocuments(text, { prettyErrors: true });
+  if (!Array.isArray(docs)) return { objects: [] }; // an empty stream
+  for (const d of docs) if (d.errors.length > 0) throw new Error(d.errors[0]!.message);
+  if (isMesh) {
+    if (docs.length > 1) errors.push(fileError(file, "mesh config must be a single document; using the first"));
+    return { mesh: docs[0]?.toJS() ?? null, objects: [] };
+  }
+  const objects: ConfigObject[] = [];
+  docs.forEach((d, i) => {
+    const js: unknown = d.toJS();
+    if (js === null || js === undefined) return; // `---` separators with nothing between
+    const r = toObject(js, file, i);
+    if ("kind" in r) objects.push(r);
+    else errors.push(r);
+  });
+  return { objects };
+}
+
+export class FileSource {
+  private readonly dir: string;
+  private readonly debounceMs: number;
+  private readonly log: (message: string) => void;
+  private readonly lastGood = new Map<string, FileContent>();
+  private current: ConfigSet = { objects: [], errors: [] };
+  private lastDigest = "";
+  private watcher: FSWatcher | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private listener: ((set: ConfigSet) => void) | undefined;
+  private stopped = false;
+
+  constructor(opts: FileSourceOptions) {
+    this.dir = opts.dir;
+    this.debounceMs = opts.debounceMs ?? 100;
+    this.log = opts.log ?? ((m) => console.error(m));
+  }
+
+  /** The problems of the last read (what /debug/config shows). */
+  get errors(): readonly ConfigError[] {
+    return this.current.errors;
+  }
+
+  get configSet(): ConfigSet {
+    return this.current;
+  }
+
+  /** Reads the whole directory now. Never throws: problems become errors in the set. */
+  load(): ConfigSet {
+    const errors: ConfigError[] = [];
+    let names: string[];
+    try {
+      names = readdirSync(this.dir).filter((n) => /\.ya?ml$/.test(n) && !n.startsWith(".")).sort();
+    } catch (e) {
+      // The directory is gone or unreadable (mid-rename?): serve what we had.
+      errors.push(fileError(this.dir, `cannot read directory: ${(e as Error).message}; keeping the last good config`));
+      names = [...this.lastGood.keys()];
+    }
+    const present = new Set(names);
+    for (const f of [...this.lastGood.keys()]) if (!present.has(f)) this.lastGood.delete(f);
+    let mesh: ConfigSet["mesh"];
+    const objects: ConfigObject[] = [];
+    for (const name of names) {
+      const file = join(this.dir, name);
+      let content: FileContent | undefined;
+      try {
+        content = readConfigFile(file, name === meshConfigFile, errors);
+        this.lastGood.set(name, content);
+      } catch (e) {
+        content = this.lastGood.get(name);
+        const keep = content ? "keeping its last good content" : "nothing from it is used";
+        errors.push(fileError(file, `cannot parse: ${(e as Error).message.split("\n")[0]}; ${keep}`));
+      }
+      if (content === undefined) continue;
+      if (name === meshConfigFile) mesh = { doc: content.mesh, file };
+      objects.push(...content.objects);
+    }
+    this.current = { ...(mesh !== undefined ? { mesh } : {}), objects, errors };
+    for (const e of errors) this.log(`meshward config: ${e.severity}: ${e.file}${e.object ? `: ${e.object}` : ""}${e.path ? `: ${e.path}` : ""}: ${e.message}`);
+    return this.current;
+  }
+
+  /** Loads, then calls `listener` now and after every change that alters the config set. */
+  start(listener: (set: ConfigSet) => void): void {
+    this.listener = listener;
+    this.emitIfChanged(this.load());
+    this.arm();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.watcher?.close();
+    this.watcher = undefined;
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  private emitIfChanged(set: ConfigSet): void {
+    const digest = digestOf({ mesh: set.mesh, objects: set.objects, errors: set.errors });
+    if (digest === this.lastDigest) return;
+    this.lastDigest = digest;
+    this.listener?.(set);
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (this.stopped) return;
+      this.emitIfChanged(this.load());
+      if (this.watcher === undefined) this.arm();
+    }, this.debounceMs);
+  }
+
+  private arm(): void {
+    if (this.stopped) return;
+    try {
+      this.watcher = watch(this.dir, { persistent: false }, () => this.schedule());
+      this.watcher.on("error", (e) => {
+        this.log(`meshward config: watch on ${this.dir} failed (${e.message}); retrying`);
+        this.watcher?.close();
+        this.watcher = undefined;
+        this.retryLater();
+      });
+    } catch (e) {
+      this.log(`meshward config: cannot watch ${this.dir} (${(e as Error).message}); retrying`);
+      this.retryLater();
+    }
+  }
+
+  private retryLater(): void {
+    if (this.stopped) return;
+    setTimeout(() => {
+      if (this.stopped || this.watcher) return;
+      this.arm();
+      if (this.watcher) this.schedule(); // pick up whatever changed while blind
+    }, Math.max(this.debounceMs, 500)).unref();
+  }
+}

@@ -1,0 +1,176 @@
+// CDS: outbound clusters `outbound|port|subset|host` per visible service port and DestinationRule
+// subset, inbound clusters `inbound|port||` for the ports this proxy serves, and Istio's fixed
+// BlackHole/Passthrough clusters. The proxyless flavour gets EDS clusters only (as grpcgen).
+import { Cluster_DiscoveryType, Cluster_LbPolicy, ClusterSchema } from "../gen/envoy/config/cluster/v3/cluster_pb.js";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { HttpProtocolOptionsSchema } from "../gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.js";
+import { effectiveTrafficPolicy, type LoadBalancerSettings } from "../model/destination-rule.js";
+import { destinationRuleFor, serviceTargets, subsetEndpoints, visibleServices } from "../model/lookup.js";
+import { isHttp2Protocol, type ServicePortSpec } from "../model/service-entry.js";
+import type { DestinationRule, Service } from "../model/snapshot.js";
+import { TypeUrl } from "../xds/types.js";
+import {
+  BlackHoleCluster,
+  InboundPassthroughBindIpv4,
+  InboundPassthroughCluster,
+  PassthroughCluster,
+  adsConfigSource,
+  built,
+  inboundClusterName,
+  outboundClusterName,
+  policyKey,
+  typedConfig,
+  type PlannedResource,
+  type TranslationScope,
+} from "./common.js";
+import { loadAssignment } from "./endpoints.js";
+import { upstreamTransportSocket, type UpstreamContext } from "./extensions.js";
+
+type ClusterInit = MessageInitShape<typeof ClusterSchema>;
+
+/** Istio's default connect timeout (MeshConfig.connectTimeout). */
+const connectTimeout = { seconds: 10n };
+const defaultRingSize = 1024n;
+
+/** One outbound cluster to build: the service port, the subset, and how endpoints are found. */
+export interface OutboundClusterPlan {
+  readonly name: string;
+  readonly service: Service;
+  readonly port: ServicePortSpec;
+  readonly subset: string;
+  readonly subsetLabels?: Readonly<Record<string, string>>;
+  readonly rule?: DestinationRule;
+  readonly discovery: "EDS" | "STRICT_DNS" | "LOGICAL_DNS" | "ORIGINAL_DST";
+}
+
+function discoveryFor(scope: TranslationScope, service: Service): OutboundClusterPlan["discovery"] {
+  // grpcgen always builds EDS clusters; Envoy follows the ServiceEntry's resolution.
+  if (scope.proxy.flavour === "grpc") return "EDS";
+  switch (service.resolution) {
+    case "STATIC":
+      return "EDS";
+    case "DNS":
+      return "STRICT_DNS";
+    case "DNS_ROUND_ROBIN":
+      return "LOGICAL_DNS";
+    case "NONE":
+      return "ORIGINAL_DST";
+  }
+}
+
+/** Every outbound cluster this proxy gets (also the list EDS answers for). */
+export function outboundClusterPlans(scope: TranslationScope): OutboundClusterPlan[] {
+  const out: OutboundClusterPlan[] = [];
+  for (const service of visibleServices(scope.snapshot, scope.proxy.namespace)) {
+    const rule = destinationRuleFor(scope.snapshot, scope.proxy.namespace, service);
+    const discovery = discoveryFor(scope, service);
+    for (const port of service.ports) {
+      const base = { service, port, ...(rule ? { rule } : {}) };
+      // PASSTHROUGH load balancing turns a cluster into an original-destination one (Envoy only).
+      const via = (subset?: string): OutboundClusterPlan["discovery"] =>
+        scope.proxy.flavour === "envoy" && effectiveTrafficPolicy(rule?.spec, port.number, subset).loadBalancer?.simple === "PASSTHROUGH" ? "ORIGINAL_DST" : discovery;
+      out.push({ ...base, discovery: via(), name: outboundClusterName(port.number, "", service.hostname), subset: "" });
+      for (const s of rule?.spec.subsets ?? []) {
+        out.push({ ...base, discovery: via(s.name), name: outboundClusterName(port.number, s.name, service.hostname), subset: s.name, subsetLabels: s.labels });
+      }
+    }
+  }
+  return out;
+}
+
+function loadBalancing(lb: LoadBalancerSettings | undefined, flavour: "envoy" | "grpc"): Pick<ClusterInit, "lbPolicy" | "lbConfig"> | "passthrough" {
+  if (lb?.consistentHash) {
+    const minimumRingSize = lb.consistentHash.minimumRingSize !== undefined ? BigInt(lb.consistentHash.minimumRingSize) : defaultRingSize;
+    return { lbPolicy: Cluster_LbPolicy.RING_HASH, lbConfig: { case: "ringHashLbConfig", value: { minimumRingSize } } };
+  }
+  // grpc-js-xds NACKs every policy but ROUND_ROBIN and RING_HASH; grpcgen only warns and keeps RR.
+  if (flavour === "grpc") return { lbPolicy: Cluster_LbPolicy.ROUND_ROBIN };
+  switch (lb?.simple) {
+    case "ROUND_ROBIN":
+      return { lbPolicy: Cluster_LbPolicy.ROUND_ROBIN };
+    case "RANDOM":
+      return { lbPolicy: Cluster_LbPolicy.RANDOM };
+    case "PASSTHROUGH":
+      return "passthrough";
+    default:
+      // Istio's default for sidecars (LEAST_CONN is its deprecated alias).
+      return { lbPolicy: Cluster_LbPolicy.LEAST_REQUEST };
+  }
+}
+
+const http2Options = {
+  "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": typedConfig(HttpProtocolOptionsSchema, {
+    upstreamProtocolOptions: { case: "explicitHttpConfig", value: { protocolConfig: { case: "http2ProtocolOptions", value: {} } } },
+  }),
+};
+
+function buildOutboundCluster(scope: TranslationScope, plan: OutboundClusterPlan): ClusterInit {
+  const trafficPolicy = effectiveTrafficPolicy(plan.rule?.spec, plan.port.number, plan.subset || undefined);
+  const ctx: UpstreamContext = { ...scope, service: plan.service, port: plan.port, subset: plan.subset, clusterName: plan.name, trafficPolicy };
+  const transportSocket = upstreamTransportSocket(ctx);
+  const lb = loadBalancing(trafficPolicy.loadBalancer, scope.proxy.flavour);
+  const c: ClusterInit = { name: plan.name, ...(transportSocket ? { transportSocket } : {}) };
+  if (scope.proxy.flavour === "grpc") {
+    return { ...c, clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.EDS }, edsClusterConfig: { serviceName: plan.name, edsConfig: adsConfigSource() }, ...(lb === "passthrough" ? {} : lb) };
+  }
+  const common: ClusterInit = { ...c, connectTimeout, ...(isHttp2Protocol(plan.port.protocol) ? { typedExtensionProtocolOptions: http2Options } : {}) };
+  switch (plan.discovery) {
+    case "EDS":
+      return { ...common, clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.EDS }, edsClusterConfig: { serviceName: plan.name, edsConfig: adsConfigSource() }, ...(lb === "passthrough" ? {} : lb) };
+    case "ORIGINAL_DST":
+      return { ...common, clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.ORIGINAL_DST }, lbPolicy: Cluster_LbPolicy.CLUSTER_PROVIDED };
+    case "STRICT_DNS":
+    case "LOGICAL_DNS": {
+      // No endpoints listed: the hosts resolve themselves (Istio uses the host name as endpoint).
+      const endpoints = subsetEndpoints(plan.service, plan.subsetLabels);
+      let dnsEndpoints = endpoints.length > 0 || plan.subsetLabels ? endpoints : [{ address: plan.service.hostname, targetPorts: {}, labels: {}, weight: 1, identity: { trustDomain: "", namespace: "", serviceAccount: "" } }];
+      // Envoy accepts exactly one endpoint in a LOGICAL_DNS cluster (validation warns about the rest).
+      if (plan.discovery === "LOGICAL_DNS") dnsEndpoints = dnsEndpoints.slice(0, 1);
+      const type = plan.discovery === "STRICT_DNS" ? Cluster_DiscoveryType.STRICT_DNS : Cluster_DiscoveryType.LOGICAL_DNS;
+      return { ...common, clusterDiscoveryType: { case: "type", value: type }, loadAssignment: loadAssignment(plan.name, dnsEndpoints, plan.port.number, { ipOnly: false }), ...(lb === "passthrough" ? {} : lb) };
+    }
+  }
+}
+
+function inboundCluster(targetPort: number, http2: boolean): ClusterInit {
+  return {
+    name: inboundClusterName(targetPort),
+    clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.ORIGINAL_DST },
+    lbPolicy: Cluster_LbPolicy.CLUSTER_PROVIDED,
+    connectTimeout,
+    upstreamBindConfig: { sourceAddress: { address: InboundPassthroughBindIpv4, portSpecifier: { case: "portValue", value: 0 } } },
+    ...(http2 ? { typedExtensionProtocolOptions: http2Options } : {}),
+  };
+}
+
+const fixedClusters: readonly ClusterInit[] = [
+  { name: BlackHoleCluster, clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.STATIC }, connectTimeout },
+  { name: PassthroughCluster, clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.ORIGINAL_DST }, lbPolicy: Cluster_LbPolicy.CLUSTER_PROVIDED, connectTimeout },
+  { ...inboundCluster(0, false), name: InboundPassthroughCluster },
+];
+
+function planned(name: string, key: string, init: () => ClusterInit): PlannedResource {
+  return { typeUrl: TypeUrl.Cluster, name, key: `cds|${key}`, build: () => built(ClusterSchema, init()) };
+}
+
+/** The CDS resources of a proxy. */
+export function clusters(scope: TranslationScope): PlannedResource[] {
+  const pk = policyKey(scope.snapshot);
+  const flavour = scope.proxy.flavour;
+  const out = outboundClusterPlans(scope).map((plan) => {
+    // DNS clusters carry their endpoints inline, so they also depend on the endpoints.
+    const eps = plan.discovery === "STRICT_DNS" || plan.discovery === "LOGICAL_DNS" ? plan.service.endpointsDigest : "";
+    const key = `${flavour}|${plan.name}|${plan.service.digest}|${eps}|${plan.rule?.digest ?? ""}|${pk}`;
+    return planned(plan.name, key, () => buildOutboundCluster(scope, plan));
+  });
+  if (flavour === "grpc") return out;
+  const inbound = new Map<number, boolean>();
+  for (const t of serviceTargets(scope.snapshot, scope.proxy)) {
+    inbound.set(t.targetPort, (inbound.get(t.targetPort) ?? false) || isHttp2Protocol(t.port.protocol));
+  }
+  for (const [port, h2] of [...inbound.entries()].sort(([a], [b]) => a - b)) {
+    out.push(planned(inboundClusterName(port), `inbound|${port}|${h2}|${pk}`, () => inboundCluster(port, h2)));
+  }
+  for (const c of fixedClusters) out.push(planned(c.name!, `fixed|${c.name}`, () => c));
+  return out;
+}

@@ -1,0 +1,79 @@
+// EDS: ClusterLoadAssignments for outbound clusters, endpoints grouped by locality the way istiod
+// does (one LocalityLbEndpoints per region/zone/subzone, weight = sum of endpoint weights).
+// Shaped to pass grpc-js-xds: every locality has a load_balancing_weight (else it is silently
+// dropped), addresses are IP literals with a port value, no address appears twice, priority 0.
+import { isIP } from "node:net";
+import type { ServiceEndpoint } from "../model/snapshot.js";
+import { ClusterLoadAssignmentSchema, type ClusterLoadAssignment } from "../gen/envoy/config/endpoint/v3/endpoint_pb.js";
+import type { LocalityLbEndpointsSchema } from "../gen/envoy/config/endpoint/v3/endpoint_components_pb.js";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { built, hostPort, policyKey, socketAddress, type BuiltResource, type PlannedResource, type TranslationScope } from "./common.js";
+import { outboundClusterPlans } from "./clusters.js";
+import { subsetEndpoints } from "../model/lookup.js";
+import { stableJson } from "../model/digest.js";
+import { TypeUrl } from "../xds/types.js";
+
+export interface LoadAssignmentOptions {
+  /** Keep only IP-literal endpoints (EDS for proxyless gRPC; Envoy EDS too, which cannot resolve). */
+  readonly ipOnly: boolean;
+}
+
+function localityOf(e: ServiceEndpoint): { region: string; zone: string; subZone: string } {
+  const [region = "", zone = "", subZone = ""] = (e.locality ?? "").split("/");
+  return { region, zone, subZone };
+}
+
+/** The ClusterLoadAssignment of `endpoints` on service port `servicePort`. */
+export function loadAssignment(
+  clusterName: string,
+  endpoints: readonly ServiceEndpoint[],
+  servicePort: number,
+  opts: LoadAssignmentOptions,
+): ClusterLoadAssignment {
+  const byLocality = new Map<string, { locality: ReturnType<typeof localityOf>; weight: number; eps: { address: string; port: number; weight: number }[] }>();
+  const seen = new Set<string>();
+  for (const e of endpoints) {
+    if (opts.ipOnly && isIP(e.address) === 0) continue;
+    const port = e.targetPorts[servicePort] ?? servicePort;
+    const id = hostPort(e.address, port);
+    if (seen.has(id)) continue; // an inline endpoint and a WorkloadEntry for the same address
+    seen.add(id);
+    const locality = localityOf(e);
+    const k = `${locality.region}/${locality.zone}/${locality.subZone}`;
+    const group = byLocality.get(k) ?? { locality, weight: 0, eps: [] };
+    group.weight += e.weight;
+    group.eps.push({ address: e.address, port, weight: e.weight });
+    byLocality.set(k, group);
+  }
+  const localities: MessageInitShape<typeof LocalityLbEndpointsSchema>[] = [...byLocality.keys()].sort().map((k) => {
+    const g = byLocality.get(k)!;
+    return {
+      locality: g.locality,
+      // uint32 in Envoy; clamp so a large sum of weights cannot overflow into a NACK.
+      loadBalancingWeight: Math.min(g.weight, 4294967295),
+      lbEndpoints: g.eps.map((ep) => ({
+        hostIdentifier: { case: "endpoint" as const, value: { address: socketAddress(ep.address, ep.port) } },
+        loadBalancingWeight: ep.weight,
+      })),
+    };
+  });
+  return create(ClusterLoadAssignmentSchema, { clusterName, endpoints: localities });
+}
+
+export function builtLoadAssignment(clusterName: string, endpoints: readonly ServiceEndpoint[], servicePort: number, opts: LoadAssignmentOptions): BuiltResource {
+  return built(ClusterLoadAssignmentSchema, loadAssignment(clusterName, endpoints, servicePort, opts));
+}
+
+/** The EDS resources of a proxy: one per EDS cluster it gets, named like the cluster. */
+export function endpointResources(scope: TranslationScope): PlannedResource[] {
+  const pk = policyKey(scope.snapshot);
+  return outboundClusterPlans(scope)
+    .filter((plan) => plan.discovery === "EDS")
+    .map((plan) => ({
+      typeUrl: TypeUrl.ClusterLoadAssignment,
+      name: plan.name,
+      // Envoy and gRPC get the same IP-only assignment, so the key does not name the flavour.
+      key: `eds|${plan.name}|${plan.service.endpointsDigest}|${plan.subsetLabels ? stableJson(plan.subsetLabels) : ""}|${pk}`,
+      build: () => builtLoadAssignment(plan.name, subsetEndpoints(plan.service, plan.subsetLabels), plan.port.number, { ipOnly: true }),
+    }));
+}

@@ -1,0 +1,121 @@
+// RDS for Envoy sidecars: one RouteConfiguration per outbound HTTP port, named by the port (`80`,
+// `8080`), with a virtual host `host:port` per service on it and Istio's `allow_any` catch-all to
+// the PassthroughCluster. Also the shared pieces (host aliases, the default route) that the
+// proxyless flavour reuses.
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { RouteConfigurationSchema } from "../gen/envoy/config/route/v3/route_pb.js";
+import type { RouteSchema, RouteAction_HashPolicySchema, VirtualHostSchema } from "../gen/envoy/config/route/v3/route_components_pb.js";
+import type { Proxy } from "../model/proxy.js";
+import { effectiveTrafficPolicy } from "../model/destination-rule.js";
+import { destinationRuleFor, visibleServices } from "../model/lookup.js";
+import { isHttpProtocol, type ServicePortSpec } from "../model/service-entry.js";
+import type { MeshSnapshot, Service } from "../model/snapshot.js";
+import { TypeUrl } from "../xds/types.js";
+import { PassthroughCluster, built, dnsDomain, hostPort, outboundClusterName, policyKey, type PlannedResource, type TranslationScope } from "./common.js";
+
+type RouteInit = MessageInitShape<typeof RouteSchema>;
+type VirtualHostInit = MessageInitShape<typeof VirtualHostSchema>;
+type HashPolicyInit = MessageInitShape<typeof RouteAction_HashPolicySchema>;
+
+/**
+ * The names a proxy may use for a service, full name first: `name.ns.svc.cluster.local`,
+ * `name.ns.svc`, `name.ns`, and `name` from the same namespace (Kubernetes-style hosts only).
+ */
+export function hostAliases(hostname: string, proxy: Proxy): string[] {
+  const domain = dnsDomain(proxy); // ns.svc.cluster.local
+  const clusterDomain = domain.split(".").slice(2).join(".");
+  const out = [hostname];
+  const svcSuffix = `.svc.${clusterDomain}`;
+  if (clusterDomain !== "" && hostname.endsWith(svcSuffix)) {
+    const nameNs = hostname.slice(0, -svcSuffix.length);
+    if (nameNs.includes(".")) out.push(`${nameNs}.svc`, nameNs);
+    if (hostname.endsWith(`.${domain}`)) out.push(hostname.slice(0, -(domain.length + 1)));
+  }
+  return out;
+}
+
+/** Route hashing for a DestinationRule consistentHash; gRPC clients only hash on headers. */
+function hashPolicy(snapshot: MeshSnapshot, proxy: Proxy, service: Service, port: number): HashPolicyInit[] {
+  const rule = destinationRuleFor(snapshot, proxy.namespace, service);
+  const key = effectiveTrafficPolicy(rule?.spec, port).loadBalancer?.consistentHash?.key;
+  if (key === undefined) return [];
+  if (proxy.flavour === "grpc" && key.kind !== "httpHeaderName") return [];
+  switch (key.kind) {
+    case "httpHeaderName":
+      return [{ policySpecifier: { case: "header", value: { headerName: key.name } } }];
+    case "httpCookie": {
+      const ttl = key.ttlSeconds !== undefined ? { ttl: { seconds: BigInt(Math.floor(key.ttlSeconds)), nanos: Math.round((key.ttlSeconds % 1) * 1e9) } } : {};
+      return [{ policySpecifier: { case: "cookie", value: { name: key.name, ...(key.path ? { path: key.path } : {}), ...ttl } } }];
+    }
+    case "useSourceIp":
+      return [{ policySpecifier: { case: "connectionProperties", value: { sourceIp: true } } }];
+    case "httpQueryParameterName":
+      return [{ policySpecifier: { case: "queryParameter", value: { name: key.name } } }];
+  }
+}
+
+/** Istio's `default` route: everything to the service's default cluster. */
+export function defaultRoute(scope: TranslationScope, service: Service, port: ServicePortSpec): RouteInit {
+  const cluster = outboundClusterName(port.number, "", service.hostname);
+  const hash = hashPolicy(scope.snapshot, scope.proxy, service, port.number);
+  // Envoy: timeout 0s turns off Envoy's 15 s default, as Istio does; gRPC clients take none.
+  const envoyOnly = scope.proxy.flavour === "envoy" ? { timeout: { seconds: 0n } } : {};
+  return {
+    name: "default",
+    match: { pathSpecifier: { case: "prefix", value: "/" } },
+    action: { case: "route", value: { clusterSpecifier: { case: "cluster", value: cluster }, ...envoyOnly, ...(hash.length ? { hashPolicy: hash } : {}) } },
+  };
+}
+
+/** The domains a virtual host answers for; `used` prevents a domain in two hosts (Envoy NACKs). */
+export function virtualHostDomains(scope: TranslationScope, service: Service, port: number, used: Set<string>): string[] {
+  const names = [...hostAliases(service.hostname, scope.proxy), ...service.addresses.filter((a) => !a.includes("/"))];
+  const out: string[] = [];
+  for (const n of names) {
+    for (const d of [n, hostPort(n, port)]) {
+      if (used.has(d)) continue;
+      used.add(d);
+      out.push(d);
+    }
+  }
+  return out;
+}
+
+function httpPorts(services: readonly Service[]): number[] {
+  return [...new Set(services.flatMap((s) => s.ports.filter((p) => isHttpProtocol(p.protocol)).map((p) => p.number)))].sort((a, b) => a - b);
+}
+
+function routeConfiguration(scope: TranslationScope, services: readonly Service[], port: number): ReturnType<typeof built> {
+  const used = new Set<string>();
+  const virtualHosts: VirtualHostInit[] = [];
+  for (const service of services) {
+    const sp = service.ports.find((p) => p.number === port && isHttpProtocol(p.protocol));
+    if (sp === undefined) continue;
+    const domains = virtualHostDomains(scope, service, port, used);
+    if (domains.length === 0) continue;
+    virtualHosts.push({ name: hostPort(service.hostname, port), domains, routes: [defaultRoute(scope, service, sp)] });
+  }
+  virtualHosts.push({
+    name: "allow_any",
+    domains: ["*"],
+    routes: [{ name: "allow_any", match: { pathSpecifier: { case: "prefix", value: "/" } }, action: { case: "route", value: { clusterSpecifier: { case: "cluster", value: PassthroughCluster }, timeout: { seconds: 0n } } } }],
+  });
+  return built(RouteConfigurationSchema, { name: String(port), virtualHosts, validateClusters: false });
+}
+
+/** The RDS resources of an Envoy sidecar. */
+export function routes(scope: TranslationScope): PlannedResource[] {
+  const services = visibleServices(scope.snapshot, scope.proxy.namespace);
+  const pk = policyKey(scope.snapshot);
+  return httpPorts(services).map((port) => {
+    const onPort = services.filter((s) => s.ports.some((p) => p.number === port));
+    const deps = onPort.map((s) => `${s.digest}:${destinationRuleFor(scope.snapshot, scope.proxy.namespace, s)?.digest ?? ""}`).join(",");
+    // Short host aliases depend on the proxy's DNS domain (its namespace).
+    return {
+      typeUrl: TypeUrl.RouteConfiguration,
+      name: String(port),
+      key: `rds|envoy|${port}|${dnsDomain(scope.proxy)}|${deps}|${pk}`,
+      build: () => routeConfiguration(scope, onPort, port),
+    };
+  });
+}
