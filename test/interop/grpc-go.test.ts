@@ -7,27 +7,15 @@ import assert from "node:assert/strict";
 import { mkdtempSync, renameSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { JsonObject } from "@bufbuild/protobuf";
 import { startControlPlane, type ControlPlane } from "../../src/mesh/control-plane.js";
-import { parseProxyNode, type Proxy } from "../../src/model/proxy.js";
-import { TypeUrl, type EncodedResource } from "../../src/xds/types.js";
-import type { XdsAckEvent, XdsNackEvent, XdsPushEvent } from "../../src/xds/server.js";
-import { expectEnvoyValidResources } from "../support/envoy-valid.js";
-import { grpcGoBootstrap, grpcGoPeer, spawnPeer, type Peer, type PeerEvent } from "../support/grpc-go-peer.js";
+import { TypeUrl } from "../../src/xds/types.js";
+import { PushRecorder } from "../support/push-recorder.js";
+import { grpcGoBootstrap, grpcGoPeerOrSkip, proxylessNode, spawnPeer, type Peer, type PeerEvent, type ProxylessNode } from "../support/grpc-go-peer.js";
 
 const SERVICE = "echo.default.svc.cluster.local";
 const PORT = 7070;
 const TARGET = `xds:///${SERVICE}:${PORT}`;
 const NS = "default";
-
-interface Node {
-  readonly id: string;
-  readonly metadata: JsonObject;
-}
-
-function node(pod: string, labels: Record<string, string>): Node {
-  return { id: `sidecar~127.0.0.1~${pod}.${NS}~${NS}.svc.cluster.local`, metadata: { GENERATOR: "grpc", NAMESPACE: NS, SERVICE_ACCOUNT: pod, LABELS: labels } };
-}
 
 const meshYaml = "trustDomain: cluster.local\nrootNamespace: istio-system\n";
 const serviceYaml = `apiVersion: networking.istio.io/v1
@@ -62,20 +50,15 @@ describe("xds interop with grpc-go (xdspeer)", function () {
   let cp: ControlPlane | undefined;
   const peers: Peer[] = [];
   const logs: string[] = [];
-  const acks: XdsAckEvent[] = [];
-  const nacks: XdsNackEvent[] = [];
-  const pushes: XdsPushEvent[] = [];
-  const invalid: string[] = [];
-  const validated = new Set<string>();
-  const proxies = new Map<string, Proxy>();
+  let rec: PushRecorder;
   let serverA: Peer;
   let serverB: Peer;
   let client: Peer;
   let portA = 0;
   let portB = 0;
-  const nodeA = node("echo-a", { app: "echo" });
-  const nodeB = node("echo-b", { app: "echo" });
-  const nodeClient = node("client", { app: "client" });
+  const nodeA = proxylessNode("echo-a", NS, { app: "echo" });
+  const nodeB = proxylessNode("echo-b", NS, { app: "echo" });
+  const nodeClient = proxylessNode("client", NS, { app: "client" });
 
   /** Writes a mesh-config file the way an editor does: to a temp name, then rename. */
   function writeConfig(file: string, text: string): void {
@@ -84,32 +67,9 @@ describe("xds interop with grpc-go (xdspeer)", function () {
     renameSync(tmp, join(dir, file));
   }
 
-  /** Every resource named in a push must pass Envoy's validation rules (checked as it is sent). */
-  function checkPush(e: XdsPushEvent): void {
-    pushes.push(e);
-    const proxy = proxies.get(e.proxyId);
-    if (proxy === undefined || cp === undefined) {
-      invalid.push(`push to unknown proxy ${e.proxyId}`);
-      return;
-    }
-    const all = cp.provider.resources(proxy, e.typeUrl);
-    const sent: EncodedResource[] = [];
-    for (const name of e.names) {
-      const r = all.get(name);
-      if (r === undefined) invalid.push(`push to ${e.proxyId} names ${name}, which the provider does not hold`);
-      else if (!validated.has(`${r.typeUrl}|${r.name}|${r.version}`)) sent.push(r);
-    }
-    try {
-      expectEnvoyValidResources(sent);
-    } catch (err) {
-      invalid.push(err instanceof Error ? err.message : String(err));
-    }
-    for (const r of sent) validated.add(`${r.typeUrl}|${r.name}|${r.version}`);
-  }
-
-  async function startServer(name: string, n: Node): Promise<{ peer: Peer; port: number }> {
-    const peer = spawnPeer(binary, name, ["server", "--xds", "--addr", "127.0.0.1:0", "--id", name], {
-      bootstrap: grpcGoBootstrap({ xdsAddress: cp!.xdsAddress, nodeId: n.id, metadata: n.metadata }),
+  async function startServer(name: string, n: ProxylessNode, extra: string[] = []): Promise<{ peer: Peer; port: number }> {
+    const peer = spawnPeer(binary, name, ["server", "--xds", "--addr", "127.0.0.1:0", "--id", name, ...extra], {
+      bootstrap: grpcGoBootstrap({ xdsAddress: cp!.xdsAddress, node: n }),
     });
     peers.push(peer);
     const listening = await peer.waitFor((e) => e.event === "listening", "listening line");
@@ -133,14 +93,7 @@ describe("xds interop with grpc-go (xdspeer)", function () {
   }
 
   before(async function () {
-    // The first run builds the peer (about 1-2 minutes on 2 cores, more with a cold module cache).
-    this.timeout(600_000);
-    const built = await grpcGoPeer();
-    if ("skip" in built) {
-      console.log(`      skipping grpc-go interop: ${built.skip}`);
-      return this.skip();
-    }
-    binary = built.path;
+    binary = await grpcGoPeerOrSkip(this);
     dir = mkdtempSync(join(tmpdir(), "meshward-grpc-go-"));
     writeConfig("mesh.yaml", meshYaml);
     writeConfig("echo.yaml", serviceYaml);
@@ -152,12 +105,12 @@ describe("xds interop with grpc-go (xdspeer)", function () {
       debounceMs: 20,
       log: (l) => logs.push(l),
     });
-    for (const n of [nodeA, nodeB, nodeClient]) proxies.set(n.id, parseProxyNode(n));
-    cp.xds.on("push", checkPush);
-    cp.xds.on("ack", (e) => acks.push(e));
-    cp.xds.on("nack", (e) => nacks.push(e));
+    rec = new PushRecorder(cp.xds, cp.provider);
+    for (const n of [nodeA, nodeB, nodeClient]) rec.expect(n);
     ({ peer: serverA, port: portA } = await startServer("echo-a", nodeA));
-    ({ peer: serverB, port: portB } = await startServer("echo-b", nodeB));
+    // echo-b and the client use xDS credentials: with no TLS configured by meshward (mTLS comes
+    // with the CA) they fall back to plaintext, which is what an Istio mesh without mTLS does.
+    ({ peer: serverB, port: portB } = await startServer("echo-b", nodeB, ["--xds-creds"]));
   });
 
   after(async () => {
@@ -177,8 +130,8 @@ describe("xds interop with grpc-go (xdspeer)", function () {
   it(`a grpc-go client dials ${TARGET} and every call reaches echo-a`, async () => {
     // The bootstrap as a file (GRPC_XDS_BOOTSTRAP) here; the servers use GRPC_XDS_BOOTSTRAP_CONFIG.
     const bootstrapFile = join(dir, ".client-bootstrap.json");
-    writeFileSync(bootstrapFile, JSON.stringify(grpcGoBootstrap({ xdsAddress: cp!.xdsAddress, nodeId: nodeClient.id, metadata: nodeClient.metadata })));
-    client = spawnPeer(binary, "client", ["client", "--target", TARGET, "--calls", "0"], { env: { GRPC_XDS_BOOTSTRAP: bootstrapFile } });
+    writeFileSync(bootstrapFile, JSON.stringify(grpcGoBootstrap({ xdsAddress: cp!.xdsAddress, node: nodeClient })));
+    client = spawnPeer(binary, "client", ["client", "--target", TARGET, "--calls", "0", "--xds-creds"], { env: { GRPC_XDS_BOOTSTRAP: bootstrapFile } });
     peers.push(client);
     const calls = await client.call(5);
     assert.equal(calls.length, 5);
@@ -193,6 +146,7 @@ describe("xds interop with grpc-go (xdspeer)", function () {
     await serving(serverB, "SERVING", fromB);
     const batch = await callUntil((calls) => calls.some((c) => c["server"] === "echo-b"), "a call answered by echo-b");
     assert.ok(batch.every((c) => c["ok"] === true), JSON.stringify(batch));
+    assert.ok(serverB.events.some((e) => e.event === "served" && e["tls"] === false));
     assert.ok(client.events.every((e) => e.event !== "fatal"));
   });
 
@@ -206,24 +160,23 @@ describe("xds interop with grpc-go (xdspeer)", function () {
   });
 
   it("meshward recorded grpc-go's ACKs for LDS, RDS, CDS and EDS and no NACK", () => {
-    assert.deepEqual(nacks.map((n) => `${n.proxyId} ${n.typeUrl}: ${n.error}`), []);
-    const ackedTypes = (id: string): Set<string> => new Set(acks.filter((a) => a.proxyId === id).map((a) => a.typeUrl));
-    assert.deepEqual(ackedTypes(nodeClient.id), new Set([TypeUrl.Listener, TypeUrl.RouteConfiguration, TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment]));
-    for (const n of [nodeA, nodeB]) assert.ok(ackedTypes(n.id).has(TypeUrl.Listener), `no LDS ACK from ${n.id}`);
+    assert.deepEqual(rec.nacks.map((n) => `${n.proxyId} ${n.typeUrl}: ${n.error}`), []);
+    assert.deepEqual(rec.ackedTypes(nodeClient.id), new Set([TypeUrl.Listener, TypeUrl.RouteConfiguration, TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment]));
+    for (const n of [nodeA, nodeB]) assert.ok(rec.ackedTypes(n.id).has(TypeUrl.Listener), `no LDS ACK from ${n.id}`);
     // Each push to grpc-go was acknowledged: nothing is left pending on any stream.
-    const open = cp!.xds.status().filter((s) => proxies.has(s.proxyId));
+    const open = cp!.xds.status().filter((s) => rec.knows(s.proxyId));
     assert.equal(open.length, 3);
     for (const s of open) for (const t of s.types) assert.equal(t.pending, false, `${s.proxyId} ${t.typeUrl} unacknowledged`);
     assert.equal(cp!.metrics.counter("meshward_xds_nacks_total", "").get({ type: "lds" }), 0);
   });
 
   it("every resource sent to grpc-go passes Envoy's validation rules", () => {
-    assert.ok(pushes.length > 0 && validated.size > 0);
-    assert.deepEqual(invalid, []);
+    assert.ok(rec.pushes.length > 0 && rec.validated.size > 0);
+    assert.deepEqual(rec.invalid, []);
   });
 
   it("grpc-go v1.85 uses SotW ADS, not delta, for every stream", () => {
-    const open = cp!.xds.status().filter((s) => proxies.has(s.proxyId));
+    const open = cp!.xds.status().filter((s) => rec.knows(s.proxyId));
     assert.deepEqual(
       open.map((s) => [s.protocol, s.service]),
       open.map(() => ["sotw", "envoy.service.discovery.v3.AggregatedDiscoveryService"]),

@@ -9,15 +9,19 @@ import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
-/** Where the Go module lives, found from this file whether it runs from test/ or dist/test/. */
-function moduleDir(): string {
+/** The checkout this file belongs to, whether it runs from test/ or dist/test/. */
+export function repoRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
-    if (existsSync(join(dir, "package.json"))) return join(dir, "test", "interop", "grpc-go");
+    if (existsSync(join(dir, "package.json"))) return dir;
     const up = dirname(dir);
-    if (up === dir) throw new Error("grpc-go peer: no package.json above " + fileURLToPath(import.meta.url));
+    if (up === dir) throw new Error("no package.json above " + fileURLToPath(import.meta.url));
     dir = up;
   }
+}
+
+function moduleDir(): string {
+  return join(repoRoot(), "test", "interop", "grpc-go");
 }
 
 function sourceFiles(dir: string): string[] {
@@ -48,6 +52,18 @@ let building: Promise<PeerBinary> | undefined;
 export function grpcGoPeer(): Promise<PeerBinary> {
   building ??= buildPeer();
   return building;
+}
+
+/**
+ * For a mocha `before` hook: the binary's path, or the hook skips the suite with a printed reason.
+ * The first build may take minutes, so the hook's timeout is raised here.
+ */
+export async function grpcGoPeerOrSkip(hook: Mocha.Context): Promise<string> {
+  hook.timeout(600_000);
+  const built = await grpcGoPeer();
+  if ("path" in built) return built.path;
+  console.log(`      skipping grpc-go interop: ${built.skip}`);
+  return hook.skip();
 }
 
 async function buildPeer(): Promise<PeerBinary> {
@@ -90,10 +106,22 @@ async function buildPeer(): Promise<PeerBinary> {
 /** One JSON line from the peer. */
 export type PeerEvent = { readonly event: string } & Readonly<Record<string, unknown>>;
 
+/** An xDS node as a proxyless gRPC workload of pod `pod` presents itself (istiod's reading, src/model/proxy.ts). */
+export interface ProxylessNode {
+  readonly id: string;
+  readonly metadata: { readonly [k: string]: string | { readonly [k: string]: string } };
+}
+
+export function proxylessNode(pod: string, namespace: string, labels: Readonly<Record<string, string>>, ip = "127.0.0.1"): ProxylessNode {
+  return {
+    id: `sidecar~${ip}~${pod}.${namespace}~${namespace}.svc.cluster.local`,
+    metadata: { GENERATOR: "grpc", NAMESPACE: namespace, SERVICE_ACCOUNT: pod, LABELS: { ...labels } },
+  };
+}
+
 export interface GrpcGoBootstrapOptions {
   readonly xdsAddress: string;
-  readonly nodeId: string;
-  readonly metadata?: Readonly<Record<string, unknown>>;
+  readonly node: ProxylessNode;
   /** bootstrap certificate_providers (file_watcher) for xDS credentials. */
   readonly certificateProviders?: Readonly<Record<string, unknown>>;
 }
@@ -105,7 +133,7 @@ export const serverListenerTemplate = "xds.istio.io/grpc/lds/inbound/%s";
 export function grpcGoBootstrap(o: GrpcGoBootstrapOptions): Record<string, unknown> {
   return {
     xds_servers: [{ server_uri: o.xdsAddress, channel_creds: [{ type: "insecure" }], server_features: ["xds_v3"] }],
-    node: { id: o.nodeId, locality: {}, metadata: { GENERATOR: "grpc", ...(o.metadata ?? {}) } },
+    node: { id: o.node.id, locality: {}, metadata: o.node.metadata },
     server_listener_resource_name_template: serverListenerTemplate,
     ...(o.certificateProviders ? { certificate_providers: o.certificateProviders } : {}),
   };
