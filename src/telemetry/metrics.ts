@@ -3,6 +3,9 @@
 
 export type Labels = Readonly<Record<string, string>>;
 
+/** The empty label set; the default everywhere, so unlabelled series do not allocate. */
+export const NO_LABELS: Labels = Object.freeze({});
+
 function escapeLabelValue(v: string): string {
   return v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
 }
@@ -15,8 +18,17 @@ function renderLabels(labels: Labels, extra?: [string, string]): string {
   return parts.length === 0 ? "" : `{${parts.join(",")}}`;
 }
 
+// Callers usually pass the same label objects again (e.g. one per xDS type), so keys are cached
+// per object; label objects are treated as immutable.
+const labelKeys = new WeakMap<Labels, string>();
+
 function labelKey(labels: Labels): string {
-  return renderLabels(labels);
+  let key = labelKeys.get(labels);
+  if (key === undefined) {
+    key = renderLabels(labels);
+    labelKeys.set(labels, key);
+  }
+  return key;
 }
 
 function formatNumber(n: number): string {
@@ -46,7 +58,7 @@ class LabelledValues extends Metric {
     if (cur) cur.value += delta;
     else this.values.set(key, { labels: { ...labels }, value: delta });
   }
-  get(labels: Labels = {}): number {
+  get(labels: Labels = NO_LABELS): number {
     return this.values.get(labelKey(labels))?.value ?? 0;
   }
   protected samples(): string[] {
@@ -55,17 +67,17 @@ class LabelledValues extends Metric {
 }
 
 export class Counter extends LabelledValues {
-  inc(labels: Labels = {}, by = 1): void {
+  inc(labels: Labels = NO_LABELS, by = 1): void {
     if (by < 0) throw new Error(`counter ${this.name}: cannot decrease (by ${by})`);
     this.add(labels, by);
   }
 }
 
 export class Gauge extends LabelledValues {
-  inc(labels: Labels = {}, by = 1): void {
+  inc(labels: Labels = NO_LABELS, by = 1): void {
     this.add(labels, by);
   }
-  dec(labels: Labels = {}, by = 1): void {
+  dec(labels: Labels = NO_LABELS, by = 1): void {
     this.add(labels, -by);
   }
   set(labels: Labels, value: number): void {
@@ -100,7 +112,7 @@ export class Histogram extends Metric {
     s.sum += value;
     s.count++;
   }
-  count(labels: Labels = {}): number {
+  count(labels: Labels = NO_LABELS): number {
     return this.series.get(labelKey(labels))?.count ?? 0;
   }
   protected samples(): string[] {

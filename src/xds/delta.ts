@@ -5,6 +5,7 @@
 import type { DeltaDiscoveryRequest } from "../gen/envoy/service/discovery/v3/discovery_pb.js";
 import { PushOrder, type EncodedResource, type TypeUrl } from "./types.js";
 import { assembleDeltaResponse } from "./wire.js";
+import { changedNames } from "./map-diff.js";
 import { XdsStream, type StreamContext, type StreamHost, type TypeState } from "./stream.js";
 import { WILDCARD } from "./subscription.js";
 
@@ -31,10 +32,11 @@ export class DeltaStream extends XdsStream {
       for (const name of t.sent.keys()) if (!t.sub.names.has(name)) t.sent.delete(name);
     }
     const forced = this.forcedFor(typeUrl);
-    for (const name of added) if (!(first && name in initial)) forced.add(name);
+    for (const name of added) if (!(first && Object.hasOwn(initial, name))) forced.add(name);
     // Unsubscribing a name still covered by `*` is answered with the resource again (or a removal),
     // which the deletion from `sent` above produces.
     if (first || added.length > 0 || req.resourceNamesUnsubscribe.length > 0 || req.resourceNamesSubscribe.includes(WILDCARD)) {
+      t.computedFrom = undefined;
       this.respond(t);
     }
   }
@@ -56,16 +58,30 @@ export class DeltaStream extends XdsStream {
   }
 
   private respond(t: TypeState): void {
-    const desired = t.sub.select(this.host.provider.resources(this.proxy, t.typeUrl));
+    const available = this.host.provider.resources(this.proxy, t.typeUrl);
     const forced = this.forcedFor(t.typeUrl);
+    const prev = forced.size === 0 ? t.computedFrom : undefined;
+    if (available === prev) return;
+    t.computedFrom = available;
     const send: EncodedResource[] = [];
     const removed: string[] = [];
-    for (const r of desired.values()) {
-      if (forced.has(r.name) || t.sent.get(r.name) !== r.version) send.push(r);
+    if (prev !== undefined) {
+      for (const name of changedNames(prev, available)) {
+        if (!t.sub.wants(name)) continue;
+        const r = available.get(name);
+        if (r !== undefined) {
+          if (t.sent.get(name) !== r.version) send.push(r);
+        } else if (t.sent.has(name)) removed.push(name);
+      }
+    } else {
+      t.sub.forEachSelected(available, (r) => {
+        if (forced.has(r.name) || t.sent.get(r.name) !== r.version) send.push(r);
+      });
+      const desired = (name: string): boolean => t.sub.wants(name) && available.has(name);
+      for (const name of t.sent.keys()) if (!desired(name)) removed.push(name);
+      // Explicitly subscribed names that do not exist are reported as removed (gcp #565).
+      for (const name of forced) if (!desired(name) && !t.sent.has(name)) removed.push(name);
     }
-    for (const name of t.sent.keys()) if (!desired.has(name)) removed.push(name);
-    // Explicitly subscribed names that do not exist are reported as removed (gcp #565).
-    for (const name of forced) if (!desired.has(name) && !t.sent.has(name)) removed.push(name);
     forced.clear();
     for (const r of send) t.sent.set(r.name, r.version);
     for (const name of removed) t.sent.delete(name);
@@ -79,13 +95,6 @@ export class DeltaStream extends XdsStream {
       removedResources: removed,
       nonce,
     });
-    this.send(
-      t,
-      bytes,
-      version,
-      nonce,
-      send.map((r) => r.name),
-      removed,
-    );
+    this.send(t, bytes, version, nonce, send.map((r) => r.name), removed);
   }
 }

@@ -7,21 +7,29 @@ import * as grpc from "@grpc/grpc-js";
 import type { Node } from "../gen/envoy/config/core/v3/base_pb.js";
 import { parseProxyNode, ProxyNodeError, type Proxy } from "../model/proxy.js";
 import type { CallerContext } from "../security/identity.js";
-import { Metrics, type Counter, type Gauge, type Histogram } from "../telemetry/metrics.js";
+import { Metrics, NO_LABELS, type Counter, type Gauge, type Histogram } from "../telemetry/metrics.js";
 import { TypeUrl, type ProxyChange, type ResourceProvider } from "./types.js";
 import type { ProxyStatus, XdsAckEvent, XdsEvent, XdsNackEvent, XdsPushEvent } from "./events.js";
 import { typeShortName } from "./resource.js";
 import { SotwStream } from "./sotw.js";
 import { DeltaStream } from "./delta.js";
-import type { StreamHost, XdsStream } from "./stream.js";
+import type { StreamContext, StreamHost, XdsStream } from "./stream.js";
 import { addDiscoveryService, discoveryServices } from "./services.js";
 
 export type { ProxyStatus, TypeStatus, XdsEvent, XdsAckEvent, XdsNackEvent, XdsPushEvent } from "./events.js";
 
 /** Provider changes are coalesced for this long before streams are recomputed (Istio: 100 ms). */
 export const DEFAULT_DEBOUNCE_MS = 100;
-/** Streams recomputed per event-loop turn during a push, so ACKs and new streams are not starved. */
-const PUSH_BATCH = 256;
+/**
+ * A push runs for at most this much CPU time before yielding to the event loop. Long enough that
+ * proxies get the change before the server spends time on their ACKs (which a yield lets in
+ * first: 10,000 streams take ~0.2 s of CPU to push and several times that to ACK); bounded so that other
+ * work (new streams, the CA, health checks) is not held up for longer. CPU time rather than wall
+ * time, so that a busy machine does not cut slices short.
+ */
+const PUSH_SLICE_CPU_MS = 250;
+/** Streams pushed between looks at the CPU clock (a getrusage call). */
+const PUSH_CHECK_EVERY = 128;
 
 export interface XdsServerOptions {
   readonly provider: ResourceProvider;
@@ -137,24 +145,34 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
   }
 
   private record(e: XdsEvent): void {
-    const labels = { type: typeShortName(e.typeUrl) };
+    const labels = typeLabels(e.typeUrl);
     switch (e.kind) {
       case "push":
         this.m.pushes.inc(labels);
-        this.m.bytes.inc({}, e.bytes);
-        this.emit("push", e);
+        this.m.bytes.inc(NO_LABELS, e.bytes);
         break;
       case "ack":
         this.m.acks.inc(labels);
         this.m.pushToAck.observe(labels, e.latencyMs / 1000);
-        this.emit("ack", e);
         break;
       case "nack":
         this.m.nacks.inc(labels);
         this.m.pushToAck.observe(labels, e.latencyMs / 1000);
         this.log(`xds: NACK from proxy ${e.proxyId} for ${labels.type} version ${e.version} nonce ${e.nonce}: ${e.error}`);
-        this.emit("nack", e);
         break;
+    }
+    if (e.kind === "push") this.notify("push", e);
+    else if (e.kind === "ack") this.notify("ack", e);
+    else this.notify("nack", e);
+  }
+
+  /** Emits to listeners; a failing listener (audit store, risk engine) must not break a stream. */
+  private notify<K extends keyof XdsServerEvents>(event: K, ...args: XdsServerEvents[K]): void {
+    try {
+      // The untyped emit: TypeScript cannot relate a generic K to EventEmitter's conditional args.
+      EventEmitter.prototype.emit.call(this, event, ...args);
+    } catch (err) {
+      this.log(`xds: ${event} listener failed: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
 
@@ -162,7 +180,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
     call: grpc.ServerDuplexStream<Req, Buffer>,
     service: string,
     serviceType: TypeUrl | undefined,
-    make: (host: StreamHost, ctx: ConstructorParameters<typeof SotwStream>[1]) => XdsStream & { handle(t: TypeUrl, r: Req): void },
+    make: (host: StreamHost, ctx: StreamContext) => XdsStream & { handle(t: TypeUrl, r: Req): void },
   ): void {
     let stream: (XdsStream & { handle(t: TypeUrl, r: Req): void }) | undefined;
     let ended = false;
@@ -174,7 +192,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
       ended = true;
       if (stream && this.streams.delete(id)) {
         this.m.connected.dec();
-        this.emit("disconnect", stream.status());
+        this.notify("disconnect", stream.status());
       }
       if (err) call.emit("error", err);
       else call.end();
@@ -202,7 +220,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
           stream = make(this.host, { ...ctx, write: (b) => void call.write(b) });
           this.streams.set(id, { stream, end });
           this.m.connected.inc();
-          this.emit("connect", stream.status());
+          this.notify("connect", stream.status());
           for (const r of queued.splice(0)) if (!ended) dispatch(stream, r);
         })
         .catch((err: unknown) => {
@@ -241,7 +259,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
     if (this.timer === undefined && !this.pushing) this.timer = setTimeout(() => void this.flush(), this.debounceMs);
   }
 
-  /** Recomputes every stream the pending changes affect, a batch per event-loop turn. */
+  /** Recomputes every stream the pending changes affect, in time slices. */
   private async flush(): Promise<void> {
     this.timer = undefined;
     this.pushing = true;
@@ -250,22 +268,41 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
     const all = changes.some((c) => c.all);
     const affects = (p: Proxy): boolean => all || changes.some((c) => !c.all && c.affects(p));
     const targets = [...this.streams.values()];
-    for (let i = 0; i < targets.length; i += PUSH_BATCH) {
-      if (i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
-      for (const { stream, end } of targets.slice(i, i + PUSH_BATCH)) {
-        if (this.closed || !this.streams.has(stream.ctx.id) || !affects(stream.proxy)) continue;
-        try {
-          stream.push();
-        } catch (err) {
-          this.log(`xds: push to ${stream.proxy.id}: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
-          end(statusError(grpc.status.INTERNAL, "internal error computing xDS response"));
-        }
+    const cpuMs = (): number => {
+      const u = process.cpuUsage();
+      return (u.user + u.system) / 1000;
+    };
+    let sliceStart = cpuMs();
+    let n = 0;
+    for (const { stream, end } of targets) {
+      if (++n % PUSH_CHECK_EVERY === 0 && cpuMs() - sliceStart > PUSH_SLICE_CPU_MS) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        sliceStart = cpuMs();
+      }
+      if (this.closed || !this.streams.has(stream.ctx.id) || !affects(stream.proxy)) continue;
+      try {
+        stream.push();
+      } catch (err) {
+        this.log(`xds: push to ${stream.proxy.id}: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+        end(statusError(grpc.status.INTERNAL, "internal error computing xDS response"));
       }
     }
     this.pushing = false;
     if (this.pending.length > 0 && !this.closed) this.timer = setTimeout(() => void this.flush(), this.debounceMs);
-    this.emit("flushed");
+    this.notify("flushed");
   }
+}
+
+const labelsByType = new Map<string, { readonly type: string }>();
+
+/** Metric labels per type, one object each (the registry caches label keys per object). */
+function typeLabels(typeUrl: string): { readonly type: string } {
+  let l = labelsByType.get(typeUrl);
+  if (l === undefined) {
+    l = { type: typeShortName(typeUrl) };
+    labelsByType.set(typeUrl, l);
+  }
+  return l;
 }
 
 /** The request's type: ADS needs type_url; per-type services default to, and insist on, theirs. */

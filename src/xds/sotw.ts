@@ -5,6 +5,7 @@
 import type { DiscoveryRequest } from "../gen/envoy/service/discovery/v3/discovery_pb.js";
 import { PushOrder, TypeUrl, type EncodedResource } from "./types.js";
 import { assembleSotwResponse } from "./wire.js";
+import { changedNames } from "./map-diff.js";
 import { XdsStream, type StreamContext, type StreamHost, type TypeState } from "./stream.js";
 
 /** Types whose SotW responses must hold every subscribed resource. */
@@ -24,6 +25,7 @@ export class SotwStream extends XdsStream {
     const first = !t.sub.isRequested;
     const ack = this.acknowledge(t, req.responseNonce, req.errorDetail);
     const changed = t.sub.replace(req.resourceNames);
+    if (changed) t.computedFrom = undefined;
     if (ack === "stale") {
       // Not answered (only the latest request matters) but its names are kept, and the next
       // current request answers them (envoy #10363).
@@ -43,7 +45,10 @@ export class SotwStream extends XdsStream {
       if (t === undefined || !t.sub.isRequested) continue;
       // A changed cluster is re-warmed by Envoy and waits for its endpoints; send them again even
       // if unchanged (java-control-plane PR #131).
-      if (typeUrl === TypeUrl.ClusterLoadAssignment && clustersChanged) t.sent.clear();
+      if (typeUrl === TypeUrl.ClusterLoadAssignment && clustersChanged) {
+        t.sent.clear();
+        t.computedFrom = undefined;
+      }
       t.dirty = false;
       const sent = this.respond(t, false);
       if (typeUrl === TypeUrl.Cluster && sent) clustersChanged = true;
@@ -52,40 +57,41 @@ export class SotwStream extends XdsStream {
 
   /** Sends what the client lacks; `force` sends even an unchanged full-state set. Returns whether it sent. */
   private respond(t: TypeState, force: boolean): boolean {
-    const desired = t.sub.select(this.host.provider.resources(this.proxy, t.typeUrl));
-    const send: EncodedResource[] = [];
+    const available = this.host.provider.resources(this.proxy, t.typeUrl);
+    const prev = force ? undefined : t.computedFrom;
+    if (available === prev) return false;
+    t.computedFrom = available;
+    const changed = prev === undefined ? undefined : changedNames(prev, available);
+    let send: EncodedResource[];
     if (isFullStateType(t.typeUrl)) {
-      let same = !force && desired.size === t.sent.size;
-      if (same) for (const [name, r] of desired) if (t.sent.get(name) !== r.version) {
-        same = false;
-        break;
-      }
-      if (same) return false;
+      if (changed !== undefined && !changed.some((n) => t.sub.wants(n))) return false;
+      send = t.sub.select(available);
+      if (changed === undefined && !force && send.length === t.sent.size && send.every((r) => t.sent.get(r.name) === r.version)) return false;
       t.sent.clear();
-      for (const r of desired.values()) {
-        send.push(r);
-        t.sent.set(r.name, r.version);
-      }
+      for (const r of send) t.sent.set(r.name, r.version);
     } else {
-      // Forget what is no longer wanted or offered, so that it is sent again if it comes back.
-      for (const name of t.sent.keys()) if (!desired.has(name)) t.sent.delete(name);
-      for (const r of desired.values()) {
-        if (t.sent.get(r.name) === r.version) continue;
-        send.push(r);
-        t.sent.set(r.name, r.version);
+      send = [];
+      if (changed !== undefined) {
+        for (const name of changed) {
+          if (!t.sub.wants(name)) continue;
+          const r = available.get(name);
+          if (r === undefined) t.sent.delete(name); // gone: forget it, so it is sent if it returns
+          else if (t.sent.get(name) !== r.version) send.push(r);
+        }
+      } else {
+        // Forget what is no longer wanted or offered, so that it is sent again if it comes back.
+        for (const name of t.sent.keys()) if (!t.sub.wants(name) || !available.has(name)) t.sent.delete(name);
+        t.sub.forEachSelected(available, (r) => {
+          if (t.sent.get(r.name) !== r.version) send.push(r);
+        });
       }
+      for (const r of send) t.sent.set(r.name, r.version);
       if (send.length === 0) return false;
     }
     const version = this.host.nextVersion();
     const nonce = this.nextNonce();
     const bytes = assembleSotwResponse({ versionInfo: version, resources: send, typeUrl: t.typeUrl, nonce });
-    this.send(
-      t,
-      bytes,
-      version,
-      nonce,
-      send.map((r) => r.name),
-    );
+    this.send(t, bytes, version, nonce, send.map((r) => r.name));
     return true;
   }
 }

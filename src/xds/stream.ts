@@ -4,7 +4,7 @@
 import type { Proxy } from "../model/proxy.js";
 import type { CallerContext } from "../security/identity.js";
 import type { Status } from "../gen/google/rpc/status_pb.js";
-import type { ResourceProvider, TypeUrl } from "./types.js";
+import type { EncodedResource, ResourceProvider, TypeUrl } from "./types.js";
 import type { ProxyStatus, TypeStatus, XdsEvent, XdsPushEvent } from "./events.js";
 import { Subscription } from "./subscription.js";
 
@@ -42,6 +42,13 @@ export class TypeState {
   lastNack: TypeStatus["lastNack"];
   /** A stale-nonce request changed the subscription; answer on the next current request. */
   dirty = false;
+  /**
+   * The provider map the last computation used; `sent` is up to date with it and with the
+   * subscription (reset to undefined whenever the subscription changes). Provider maps are
+   * immutable (ResourceProvider contract): the same map back means nothing to send, and a new map
+   * needs only the names that differ between the two (map-diff.ts) to be looked at.
+   */
+  computedFrom: ReadonlyMap<string, EncodedResource> | undefined;
 
   constructor(readonly typeUrl: TypeUrl) {
     this.sub = new Subscription(typeUrl);

@@ -10,12 +10,15 @@ export function supportsLegacyWildcard(typeUrl: string): boolean {
 }
 
 export class Subscription {
-  readonly names = new Set<string>();
+  /** Explicitly subscribed names (without `*`). */
+  names = new Set<string>();
   wildcard = false;
   /** Whether this stream has ever sent a request of this type; decides the legacy-wildcard rule. */
   private requested = false;
   /** Whether wildcard came from the legacy empty first request (kept while requests stay empty). */
   private legacyWildcard = false;
+  /** The previous SotW resource_names, for the common case of an ACK repeating them. */
+  private lastList: readonly string[] = [];
 
   constructor(readonly typeUrl: string) {}
 
@@ -25,22 +28,32 @@ export class Subscription {
    * client keeps sending empty lists, as Envoy does in its ACKs); otherwise it unsubscribes all.
    */
   replace(resourceNames: readonly string[]): boolean {
-    const before = this.key();
     const first = !this.requested;
     this.requested = true;
-    this.names.clear();
     if (resourceNames.length === 0) {
+      this.lastList = resourceNames;
       this.legacyWildcard = (first || this.legacyWildcard) && supportsLegacyWildcard(this.typeUrl);
+      const changed = first || this.wildcard !== this.legacyWildcard || this.names.size > 0;
       this.wildcard = this.legacyWildcard;
-    } else {
-      this.legacyWildcard = false;
-      this.wildcard = false;
-      for (const n of resourceNames) {
-        if (n === WILDCARD) this.wildcard = true;
-        else this.names.add(n);
-      }
+      this.names.clear();
+      return changed;
     }
-    return first || this.key() !== before;
+    this.legacyWildcard = false;
+    // Most requests are ACKs repeating the previous list verbatim: compare element-wise first, and
+    // keep the old list (whose strings the name set shares) rather than holding a second copy.
+    const last = this.lastList;
+    if (!first && last.length === resourceNames.length && last.every((n, i) => n === resourceNames[i])) return false;
+    this.lastList = resourceNames;
+    const incoming = new Set(resourceNames);
+    const wildcard = incoming.delete(WILDCARD);
+    let changed = first || wildcard !== this.wildcard || incoming.size !== this.names.size;
+    if (!changed) for (const n of incoming) if (!this.names.has(n)) {
+      changed = true;
+      break;
+    }
+    this.wildcard = wildcard;
+    if (changed) this.names = incoming;
+    return changed;
   }
 
   /**
@@ -81,13 +94,28 @@ export class Subscription {
     return this.wildcard || this.names.has(name);
   }
 
-  /** The subset of `available` this subscription selects. */
-  select(available: ReadonlyMap<string, EncodedResource>): ReadonlyMap<string, EncodedResource> {
-    if (this.wildcard) return available;
-    const out = new Map<string, EncodedResource>();
+  /**
+   * Calls `fn` for each resource of `available` this subscription selects, until it returns false.
+   * No intermediate collection: this runs per stream per type on every push.
+   */
+  forEachSelected(available: ReadonlyMap<string, EncodedResource>, fn: (r: EncodedResource) => boolean | void): void {
+    if (this.wildcard) {
+      for (const r of available.values()) if (fn(r) === false) return;
+      return;
+    }
     for (const n of this.names) {
       const r = available.get(n);
-      if (r !== undefined) out.set(n, r);
+      if (r !== undefined && fn(r) === false) return;
+    }
+  }
+
+  /** The resources of `available` this subscription selects. */
+  select(available: ReadonlyMap<string, EncodedResource>): EncodedResource[] {
+    if (this.wildcard) return [...available.values()];
+    const out: EncodedResource[] = [];
+    for (const n of this.names) {
+      const r = available.get(n);
+      if (r !== undefined) out.push(r);
     }
     return out;
   }
@@ -95,9 +123,5 @@ export class Subscription {
   /** Names as a client would list them (`*` first when wildcard). */
   list(): string[] {
     return (this.wildcard ? [WILDCARD] : []).concat([...this.names].sort());
-  }
-
-  private key(): string {
-    return this.list().join("\n");
   }
 }

@@ -39,7 +39,11 @@ export type ProxyChange = { readonly all: true } | { readonly all: false; affect
 
 /** What the protocol side asks of the mesh side. */
 export interface ResourceProvider {
-  /** The full current set of resources of one type that this proxy may receive, by name. */
+  /**
+   * The full current set of resources of one type that this proxy may receive, by name. A returned
+   * map is never modified afterwards: a change returns a new map (the server skips recomputing a
+   * stream's type when it gets the same map back).
+   */
   resources(proxy: Proxy, typeUrl: TypeUrl): ReadonlyMap<string, EncodedResource>;
   /** Subscribe to changes; returns the unsubscribe function. */
   onChange(listener: (change: ProxyChange) => void): () => void;

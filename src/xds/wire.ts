@@ -8,8 +8,6 @@
 // exactly as @bufbuild/protobuf's toBinary writes them (test/xds/wire.test.ts checks this).
 import type { EncodedResource } from "./types.js";
 
-const utf8 = new TextEncoder();
-
 function varintSize(n: number): number {
   let size = 1;
   while (n >= 0x80) {
@@ -19,42 +17,56 @@ function varintSize(n: number): number {
   return size;
 }
 
-/** A growable list of byte chunks joined once at the end. */
-class ChunkWriter {
-  private readonly chunks: Uint8Array[] = [];
+/**
+ * Length-delimited fields (wire type 2, field numbers below 16) collected, then written into one
+ * buffer of the exact size: one allocation per message.
+ */
+class MessageWriter {
+  private readonly tags: number[] = [];
+  private readonly values: (Uint8Array | string)[] = [];
+  private readonly lengths: number[] = [];
   private size = 0;
 
-  private raw(b: Uint8Array): void {
-    this.chunks.push(b);
-    this.size += b.length;
+  private add(field: number, value: Uint8Array | string, length: number): void {
+    this.tags.push((field << 3) | 2);
+    this.values.push(value);
+    this.lengths.push(length);
+    this.size += 1 + varintSize(length) + length;
   }
 
-  private header(tag: number, length: number): void {
-    const out = new Uint8Array(1 + varintSize(length));
-    out[0] = tag;
-    let n = length;
-    let i = 1;
-    while (n >= 0x80) {
-      out[i++] = (n % 128) | 0x80;
-      n = Math.floor(n / 128);
-    }
-    out[i] = n;
-    this.raw(out);
-  }
-
-  /** A length-delimited field (wire type 2) with a field number below 16. */
   bytes(field: number, value: Uint8Array): void {
-    this.header((field << 3) | 2, value.length);
-    this.raw(value);
+    this.add(field, value, value.length);
   }
 
   /** A proto3 string field; omitted when empty, as toBinary does. */
   string(field: number, value: string): void {
-    if (value !== "") this.bytes(field, utf8.encode(value));
+    if (value !== "") this.add(field, value, Buffer.byteLength(value));
+  }
+
+  /** An element of a repeated string field (kept even when empty). */
+  repeatedString(field: number, value: string): void {
+    this.add(field, value, Buffer.byteLength(value));
   }
 
   finish(): Buffer {
-    return Buffer.concat(this.chunks, this.size);
+    const out = Buffer.allocUnsafe(this.size);
+    let o = 0;
+    for (let i = 0; i < this.tags.length; i++) {
+      out[o++] = this.tags[i]!;
+      let n = this.lengths[i]!;
+      while (n >= 0x80) {
+        out[o++] = (n % 128) | 0x80;
+        n = Math.floor(n / 128);
+      }
+      out[o++] = n;
+      const v = this.values[i]!;
+      if (typeof v === "string") o += out.write(v, o, "utf8");
+      else {
+        out.set(v, o);
+        o += v.length;
+      }
+    }
+    return out;
   }
 }
 
@@ -66,7 +78,7 @@ const deltaResourceCache = new WeakMap<EncodedResource, Buffer>();
 export function encodedAny(r: EncodedResource): Buffer {
   let b = anyCache.get(r);
   if (b === undefined) {
-    const w = new ChunkWriter();
+    const w = new MessageWriter();
     w.string(1, r.typeUrl);
     if (r.bytes.length > 0) w.bytes(2, r.bytes);
     b = w.finish();
@@ -79,7 +91,7 @@ export function encodedAny(r: EncodedResource): Buffer {
 export function encodedDeltaResource(r: EncodedResource): Buffer {
   let b = deltaResourceCache.get(r);
   if (b === undefined) {
-    const w = new ChunkWriter();
+    const w = new MessageWriter();
     w.string(1, r.version);
     w.bytes(2, encodedAny(r));
     w.string(3, r.name);
@@ -98,7 +110,7 @@ export interface SotwResponseParts {
 
 /** DiscoveryResponse{version_info=1, resources=2, type_url=4, nonce=5}. */
 export function assembleSotwResponse(p: SotwResponseParts): Buffer {
-  const w = new ChunkWriter();
+  const w = new MessageWriter();
   w.string(1, p.versionInfo);
   for (const r of p.resources) w.bytes(2, encodedAny(r));
   w.string(4, p.typeUrl);
@@ -116,12 +128,12 @@ export interface DeltaResponseParts {
 
 /** DeltaDiscoveryResponse{system_version_info=1, resources=2, type_url=4, nonce=5, removed_resources=6}. */
 export function assembleDeltaResponse(p: DeltaResponseParts): Buffer {
-  const w = new ChunkWriter();
+  const w = new MessageWriter();
   w.string(1, p.systemVersionInfo);
   for (const r of p.resources) w.bytes(2, encodedDeltaResource(r));
   w.string(4, p.typeUrl);
   w.string(5, p.nonce);
   // Repeated strings keep empty elements (only singular proto3 strings are omitted).
-  for (const name of p.removedResources) w.bytes(6, utf8.encode(name));
+  for (const name of p.removedResources) w.repeatedString(6, name);
   return w.finish();
 }

@@ -22,14 +22,19 @@ export interface Harness {
   stop(): Promise<void>;
 }
 
-export async function startXds(provider: MemoryProvider, opts: Partial<XdsServerOptions> = {}, port = 0): Promise<Harness> {
+export async function startXds(
+  provider: MemoryProvider,
+  opts: Partial<XdsServerOptions> = {},
+  port = 0,
+  credentials = grpc.ServerCredentials.createInsecure(),
+): Promise<Harness> {
   const grpcServer = new grpc.Server();
   const logs: string[] = [];
   const metrics = opts.metrics ?? new Metrics();
   const xds = new XdsServer({ provider, debounceMs: 5, metrics, log: (l) => logs.push(l), ...opts });
   xds.addTo(grpcServer);
   const bound = await new Promise<number>((resolve, reject) =>
-    grpcServer.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    grpcServer.bindAsync(`127.0.0.1:${port}`, credentials, (err, p) => (err ? reject(err) : resolve(p))),
   );
   return {
     address: `127.0.0.1:${bound}`,

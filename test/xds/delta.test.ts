@@ -81,13 +81,18 @@ describe("xds delta protocol", () => {
     assert.deepEqual(sent(await s.next()), ["l1"]);
   });
 
-  it("reports deleted resources in removed_resources", async () => {
+  it("reports deleted resources in removed_resources, and sends them again when they return", async () => {
     const s = f.client.delta(sidecarNode());
     s.ack(await subscribe(s, CDS, ["c1", "c2"]));
     await change(() => f.provider.remove(CDS, "c2", false));
     const r = await s.next();
     assert.deepEqual(sent(r), []);
     assert.deepEqual(r.removedResources, ["c2"]);
+    s.ack(r);
+    await change(() => seed(f.provider, CDS, ["c2"]));
+    const back = await s.next();
+    assert.deepEqual(sent(back), ["c2"]);
+    assert.deepEqual(back.removedResources, []);
   });
 
   it("treats an empty first LDS/CDS request as wildcard, and `*` as wildcard for any type", async () => {

@@ -172,4 +172,21 @@ describe("xds interop with @grpc/grpc-js-xds", function () {
     await applyChange(h, provider, () => provider.put(TypeUrl.Listener, "svc", apiListener("svc", "svc-route", "fixed"), false));
     assert.deepEqual((await acked).names, ["svc"]);
   });
+  it("after a control-plane restart the real client re-syncs (no version collision) and keeps calling", async () => {
+    client = dial("sidecar~127.0.0.1~client-3.default~default.svc.cluster.local");
+    assert.equal(await call(client, "first-run"), "echo:first-run");
+    const oldVersions = new Set(h.xds.status()[0]?.types.map((t) => t.ackedVersion));
+    await h.stop();
+    h = await startXds(provider, {}, h.port);
+    const acked = new Set<string>();
+    const resynced = new Promise<void>((resolve) =>
+      h.xds.on("ack", (e) => {
+        assert.ok(!oldVersions.has(e.version), `version ${e.version} of the previous run reused`);
+        acked.add(e.typeUrl);
+        if (acked.size === 4) resolve();
+      }),
+    );
+    await resynced;
+    assert.equal(await call(client, "second-run"), "echo:second-run");
+  });
 });

@@ -6,7 +6,6 @@ import { once } from "node:events";
 import * as grpc from "@grpc/grpc-js";
 import { TypeUrl } from "../../src/xds/types.js";
 import type { XdsAckEvent, XdsNackEvent } from "../../src/xds/server.js";
-import { MemoryProvider } from "../support/memory-provider.js";
 import { applyChange, changeOneOfEachType, PROBES, protocolFixture, seed, startXds } from "../support/xds-harness.js";
 import { AdsClient, responseNames, sidecarNode, type SotwClientStream } from "../support/ads-client.js";
 
@@ -241,39 +240,57 @@ describe("xds SotW protocol", () => {
     assert.equal(gauge.get(), 0);
     assert.match(f.h.metrics.render(), /meshward_xds_pushes_total\{type="cds"\} 1/);
   });
-});
-
-describe("xds admission", () => {
-  it("calls admit with the parsed proxy and caller, and refuses with the error's code", async () => {
-    const provider = new MemoryProvider();
-    seed(provider, CDS, ["c1"]);
-    const seen: { proxy: string; peer: string; token: string }[] = [];
-    const h = await startXds(provider, {
-      admit: async (proxy, caller) => {
-        seen.push({ proxy: proxy.podName, peer: caller.peer, token: String(caller.metadata.get("authorization")[0] ?? "") });
-        if (proxy.podName !== "trusted") throw Object.assign(new Error(`pod ${proxy.podName} is quarantined`), { code: grpc.status.PERMISSION_DENIED });
-      },
+  it("keeps serving when an event listener throws, and logs it", async () => {
+    f.h.xds.on("push", () => {
+      throw new Error("audit store down");
     });
-    const client = new AdsClient(h.address);
-    try {
-      const md = new grpc.Metadata();
-      md.set("authorization", "Bearer t0k3n");
-      const bad = client.sotw(sidecarNode("evil"), undefined, md);
-      bad.send({ typeUrl: CDS });
-      const st = await bad.status;
-      assert.equal(st.code, grpc.status.PERMISSION_DENIED);
-      assert.equal(st.details, "pod evil is quarantined");
-      assert.equal(h.xds.status().length, 0);
-      const good = client.sotw(sidecarNode("trusted"));
-      good.send({ typeUrl: CDS });
-      good.send({ typeUrl: EDS, resourceNames: ["c1"] }); // queued behind admission, not lost
-      assert.equal((await good.next()).typeUrl, CDS);
-      assert.deepEqual(seen.map((s) => s.proxy), ["evil", "trusted"]);
-      assert.equal(seen[0]?.token, "Bearer t0k3n");
-      assert.match(seen[0]?.peer ?? "", /127\.0\.0\.1/);
-    } finally {
-      client.close();
-      await h.stop();
-    }
+    const s = f.client.sotw(sidecarNode());
+    const r = await first(s, CDS, []);
+    s.ack(r);
+    await expectQuiet(s);
+    assert.ok(f.h.logs.some((l) => l.includes("push listener failed: audit store down")), f.h.logs.join("\n"));
+  });
+  it("coalesces changes within the debounce window into one push of the latest state", async () => {
+    const s = f.client.sotw(sidecarNode());
+    s.ack(await first(s, EDS, ["c1"]));
+    await change(() => {
+      seed(f.provider, EDS, ["c1"], "v2");
+      f.provider.notify({ all: true });
+      seed(f.provider, EDS, ["c1"], "v3");
+    });
+    const r = await s.next();
+    assert.deepEqual(responseNames(r), ["c1"]);
+    assert.ok(Buffer.from(r.resources[0]?.value ?? []).equals(f.provider.get(EDS, "c1")?.bytes ?? new Uint8Array()), "the latest (v3) content");
+    s.ack(r);
+    await expectQuiet(s);
+    const status = f.h.xds.status()[0]?.types.find((t) => t.typeUrl === EDS);
+    assert.equal(status?.ackedVersion, r.versionInfo);
+    assert.equal(f.h.metrics.counter("meshward_xds_pushes_total", "").get({ type: "eds" }), 2, "initial response and one push");
+  });
+
+  it("ends a stream with INTERNAL when the provider fails, and logs why", async () => {
+    const broken = f.provider.resources.bind(f.provider);
+    f.provider.resources = (proxy, typeUrl) => {
+      if (typeUrl === RDS) throw new Error("translator bug");
+      return broken(proxy, typeUrl);
+    };
+    const s = f.client.sotw(sidecarNode());
+    s.subscribe(RDS, ["r1"]);
+    const st = await s.status;
+    assert.equal(st.code, grpc.status.INTERNAL);
+    assert.ok(f.h.logs.some((l) => l.includes("translator bug")), f.h.logs.join("\n"));
+  });
+  it("re-sends an RDS/EDS resource that disappears and comes back unchanged", async () => {
+    const s = f.client.sotw(sidecarNode());
+    const r = await first(s, EDS, ["c1", "c2"]);
+    s.ack(r);
+    const c1 = f.provider.get(EDS, "c1");
+    await change(() => f.provider.remove(EDS, "c1", false));
+    await expectQuiet(s); // absence is not deletion for EDS: nothing to say
+    await change(() => seed(f.provider, EDS, ["c2"], "v2"));
+    assert.deepEqual(responseNames(await s.next()), ["c2"]);
+    await change(() => seed(f.provider, EDS, ["c1"]));
+    assert.equal(f.provider.get(EDS, "c1")?.version, c1?.version);
+    assert.deepEqual(responseNames(await s.next()), ["c1"]);
   });
 });

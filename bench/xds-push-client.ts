@@ -1,0 +1,164 @@
+// Worker process of the push benchmark: `count` simulated Envoy sidecars, one gRPC connection and
+// one SotW ADS stream each, subscribing the way Envoy does (CDS and LDS wildcard, EDS for the EDS
+// clusters, RDS for the HTTP listeners' route names) and ACKing every response. The gRPC framing
+// is done directly over node:http2: grpc-js's client machinery (resolver, balancer, retries) per
+// simulated proxy would make the benchmark measure the clients rather than the server.
+// Usage (forked by xds-push.ts): node xds-push-client.js <address> <firstIndex> <count> <services>
+import * as http2 from "node:http2";
+import { create, fromBinary, toBinary, type JsonObject } from "@bufbuild/protobuf";
+import { NodeSchema } from "../src/gen/envoy/config/core/v3/base_pb.js";
+import { DiscoveryRequestSchema, DiscoveryResponseSchema, type DiscoveryResponse } from "../src/gen/envoy/service/discovery/v3/discovery_pb.js";
+import { TypeUrl } from "../src/xds/types.js";
+import { serviceApp } from "./synthetic-mesh.js";
+
+const [address = "", firstArg = "0", countArg = "0", servicesArg = "1"] = process.argv.slice(2);
+const first = Number(firstArg);
+const count = Number(countArg);
+const services = Number(servicesArg);
+/** Streams doing their initial sync at once per worker, so the server is not flooded at start. */
+const CONCURRENT_SYNCS = 100;
+
+/** Field 1 (the name in Cluster, Listener, RouteConfiguration, ClusterLoadAssignment), read without decoding the rest. */
+function nameOf(bytes: Uint8Array): string {
+  if (bytes[0] !== 0x0a) return "";
+  let len = 0;
+  let shift = 0;
+  let i = 1;
+  for (;;) {
+    const b = bytes[i++] ?? 0;
+    len += (b & 0x7f) * 2 ** shift;
+    if (b < 0x80) break;
+    shift += 7;
+  }
+  return Buffer.from(bytes.buffer, bytes.byteOffset + i, len).toString("utf8");
+}
+
+/** Splits a gRPC response body into messages (1-byte compressed flag, 4-byte length, message). */
+class GrpcFramer {
+  private pending: Buffer = Buffer.alloc(0);
+  constructor(private readonly onMessage: (m: Buffer) => void) {}
+  push(chunk: Buffer): void {
+    this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
+    while (this.pending.length >= 5) {
+      const len = this.pending.readUInt32BE(1);
+      if (this.pending.length < 5 + len) break;
+      this.onMessage(this.pending.subarray(5, 5 + len));
+      this.pending = this.pending.subarray(5 + len);
+    }
+  }
+}
+
+/** resource_names encoded once per list. */
+const encodedNames = new WeakMap<string[], Uint8Array>();
+
+function grpcFrame(message: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(5 + message.length);
+  out[0] = 0;
+  out.writeUInt32BE(message.length, 1);
+  out.set(message, 5);
+  return out;
+}
+
+class Sidecar {
+  private readonly session: http2.ClientHttp2Session;
+  private readonly call: http2.ClientHttp2Stream;
+  private readonly names = new Map<string, string[]>();
+  private readonly seen = new Set<string>();
+  private synced = false;
+
+  constructor(index: number, onSynced: () => void) {
+    const svc = index % services;
+    const ip = `10.${(index >> 16) & 255}.${(index >> 8) & 255}.${index & 255}`;
+    const pod = `${serviceApp(svc)}-${index}`;
+    const ns = `ns-${svc % 10}`;
+    this.session = http2.connect(`http://${address}`);
+    this.session.on("error", (e: Error) => process.send?.({ error: `${pod}: ${e.message}` }));
+    this.call = this.session.request({
+      ":method": "POST",
+      ":path": "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources",
+      "content-type": "application/grpc",
+      te: "trailers",
+    });
+    const framer = new GrpcFramer((m) => {
+      this.onResponse(fromBinary(DiscoveryResponseSchema, m));
+      if (!this.synced && this.seen.size === 4) {
+        this.synced = true;
+        onSynced();
+      }
+    });
+    this.call.on("data", (chunk: Buffer) => framer.push(chunk));
+    this.call.on("trailers", (t) => process.send?.({ error: `${pod}: stream ended: grpc-status ${String(t["grpc-status"])} ${String(t["grpc-message"] ?? "")}` }));
+    this.call.on("error", (e: Error) => process.send?.({ error: `${pod}: ${e.message}` }));
+    this.send(TypeUrl.Cluster, [], "", "", {
+      id: `sidecar~${ip}~${pod}.${ns}~${ns}.svc.cluster.local`,
+      metadata: { NAMESPACE: ns, LABELS: { app: serviceApp(svc) }, SERVICE_ACCOUNT: serviceApp(svc) },
+    });
+  }
+
+  private send(typeUrl: string, resourceNames: string[], versionInfo: string, responseNonce: string, node?: { id: string; metadata: JsonObject }): void {
+    this.names.set(typeUrl, resourceNames);
+    const req = create(DiscoveryRequestSchema, { typeUrl, versionInfo, responseNonce });
+    if (node) req.node = create(NodeSchema, node);
+    // Envoy repeats every name in each ACK; the names are encoded once per list (concatenated
+    // protobuf messages merge), so the simulated proxies spend their CPU like C++ Envoys would not.
+    let names = encodedNames.get(resourceNames);
+    if (names === undefined) {
+      names = toBinary(DiscoveryRequestSchema, create(DiscoveryRequestSchema, { resourceNames }));
+      encodedNames.set(resourceNames, names);
+    }
+    this.call.write(grpcFrame(Buffer.concat([toBinary(DiscoveryRequestSchema, req), names])));
+  }
+
+  private onResponse(r: DiscoveryResponse): void {
+    this.seen.add(r.typeUrl);
+    const ack = () => this.send(r.typeUrl, this.names.get(r.typeUrl) ?? [], r.versionInfo, r.nonce);
+    switch (r.typeUrl) {
+      case TypeUrl.Cluster: {
+        ack();
+        const eds = r.resources.map((a) => nameOf(a.value)).filter((n) => n.startsWith("outbound|"));
+        if (eds.join() !== (this.names.get(TypeUrl.ClusterLoadAssignment) ?? []).join()) this.send(TypeUrl.ClusterLoadAssignment, eds, "", "");
+        if (!this.names.has(TypeUrl.Listener)) this.send(TypeUrl.Listener, [], "", "");
+        break;
+      }
+      case TypeUrl.Listener: {
+        ack();
+        // Istio's HTTP listeners 0.0.0.0_<port> use the route configuration named <port>.
+        const rds = r.resources.map((a) => nameOf(a.value)).filter((n) => n.startsWith("0.0.0.0_")).map((n) => n.slice("0.0.0.0_".length));
+        if (rds.join() !== (this.names.get(TypeUrl.RouteConfiguration) ?? []).join()) this.send(TypeUrl.RouteConfiguration, rds, "", "");
+        break;
+      }
+      default:
+        ack();
+    }
+  }
+
+  close(): void {
+    this.call.close();
+    this.session.destroy();
+  }
+}
+
+const sidecars: Sidecar[] = [];
+let synced = 0;
+let started = 0;
+
+function startMore(): void {
+  while (started < count && started - synced < CONCURRENT_SYNCS) {
+    const index = first + started++;
+    sidecars.push(
+      new Sidecar(index, () => {
+        synced++;
+        if (synced % 500 === 0 || synced === count) process.send?.({ synced });
+        startMore();
+      }),
+    );
+  }
+}
+
+process.on("message", (m: { stop?: boolean }) => {
+  if (m.stop) {
+    for (const s of sidecars) s.close();
+    process.exit(0);
+  }
+});
+startMore();

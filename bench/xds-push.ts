@@ -1,0 +1,154 @@
+// Push benchmark: N simulated Envoy sidecars (one gRPC connection and ADS stream each, spread over
+// worker processes) of S services sync from an XdsServer in this process; then one change touches
+// every proxy (a new endpoint of a service all depend on) and each proxy's convergence is measured
+// from the change to that proxy's ACK of the new endpoints, on this process's monotonic clock.
+// Usage: npm run bench:xds-push -- --proxies N --services S [--workers W]
+// Prints figures; the last line is one JSON object. Never pass/fail on time.
+import { fork, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { Session } from "node:inspector";
+import { writeFileSync } from "node:fs";
+import * as grpc from "@grpc/grpc-js";
+import { DEFAULT_DEBOUNCE_MS, XdsServer } from "../src/xds/server.js";
+import { Metrics } from "../src/telemetry/metrics.js";
+import { TypeUrl } from "../src/xds/types.js";
+import { SyntheticMesh } from "./synthetic-mesh.js";
+
+function flag(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  const v = i >= 0 ? Number(process.argv[i + 1]) : fallback;
+  if (!Number.isInteger(v) || v <= 0) throw new Error(`--${name}: want a positive integer, got "${process.argv[i + 1]}"`);
+  return v;
+}
+
+/** With XDS_PUSH_PROFILE=<file>, a V8 CPU profile of the server during the change phase. */
+async function startProfile(): Promise<(file: string) => Promise<void>> {
+  const session = new Session();
+  session.connect();
+  const post = (method: string): Promise<unknown> =>
+    new Promise((resolve, reject) => session.post(method, (err, res) => (err ? reject(err) : resolve(res))));
+  await post("Profiler.enable");
+  await post("Profiler.start");
+  return async (file) => {
+    const res = (await post("Profiler.stop")) as { profile: unknown };
+    writeFileSync(file, JSON.stringify(res.profile));
+    console.log(`xds-push: change-phase CPU profile written to ${file}`);
+  };
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
+}
+
+const round = (n: number): number => Math.round(n * 10) / 10;
+
+async function main(): Promise<void> {
+  const proxies = flag("proxies", 1000);
+  const services = flag("services", 100);
+  const workers = Math.min(proxies, flag("workers", proxies <= 2000 ? 2 : 4));
+
+  const mesh = new SyntheticMesh(services);
+  const metrics = new Metrics();
+  let nacks = 0;
+  const xds = new XdsServer({ provider: mesh, metrics, log: (l) => console.error(l) });
+  xds.on("nack", () => nacks++);
+  const server = new grpc.Server();
+  xds.addTo(server);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  const bytesCounter = metrics.counter("meshward_xds_sent_bytes_total", "");
+  // Baseline: server listening, resources built and encoded, no proxy connected.
+  const rssBase = process.memoryUsage().rss;
+  console.log(`xds-push: ${proxies} proxies of ${services} services over ${workers} worker processes; shared encoded resources ${mesh.encodedBytes()} bytes`);
+
+  // Connect and sync every sidecar.
+  const setupStart = performance.now();
+  const script = fileURLToPath(new URL("./xds-push-client.js", import.meta.url));
+  const children: ChildProcess[] = [];
+  const syncedBy = new Map<ChildProcess, number>();
+  let errors = 0;
+  const allSynced = new Promise<void>((resolve) => {
+    const per = Math.ceil(proxies / workers);
+    for (let w = 0; w < workers; w++) {
+      const first = w * per;
+      const count = Math.min(per, proxies - first);
+      const child = fork(script, [`127.0.0.1:${port}`, String(first), String(count), String(services)], { stdio: ["ignore", "inherit", "inherit", "ipc"], execArgv: [] });
+      children.push(child);
+      child.on("message", (m: { synced?: number; error?: string }) => {
+        if (m.error !== undefined && errors++ < 5) console.error(`xds-push: client error: ${m.error}`);
+        if (m.synced === undefined) return;
+        syncedBy.set(child, m.synced);
+        const total = [...syncedBy.values()].reduce((a, b) => a + b, 0);
+        if (total % 2000 === 0 || total === proxies) console.log(`xds-push: ${total}/${proxies} synced (${round((performance.now() - setupStart) / 1000)} s)`);
+        if (total === proxies) resolve();
+      });
+    }
+  });
+  await allSynced;
+  const setupBytes = bytesCounter.get();
+  // Let the initial pushes' buffers drain before measuring steady memory.
+  await new Promise((r) => setTimeout(r, 1000));
+  const { rss: rssSynced, heapUsed, external } = process.memoryUsage();
+  console.log(
+    `xds-push: setup ${round((performance.now() - setupStart) / 1000)} s, ${setupBytes} bytes sent, RSS ${rssSynced} bytes ` +
+      `(${Math.round((rssSynced - rssBase) / proxies)} bytes per connected proxy over the idle server's ${rssBase}; JS heap ${heapUsed}, external ${external})`,
+  );
+
+  const profile = process.env["XDS_PUSH_PROFILE"] ? await startProfile() : undefined;
+  // The change: one new endpoint for service 0, which every sidecar's outbound clusters include.
+  const converged = new Map<string, number>();
+  const pushedAt: number[] = [];
+  const pushToAck: number[] = [];
+  xds.on("push", (e) => {
+    if (e.typeUrl === TypeUrl.ClusterLoadAssignment && e.names.includes(changedName)) pushedAt.push(e.timeMs - t0);
+  });
+  const cpu0 = process.cpuUsage();
+  const bytes0 = bytesCounter.get();
+  let changedName = "";
+  const t0 = performance.now();
+  const done = new Promise<void>((resolve) => {
+    xds.on("ack", (e) => {
+      if (e.typeUrl !== TypeUrl.ClusterLoadAssignment || e.timeMs < t0 || !e.names.includes(changedName) || converged.has(e.proxyId)) return;
+      converged.set(e.proxyId, e.timeMs - t0);
+      pushToAck.push(e.latencyMs);
+      if (converged.size === proxies) resolve();
+    });
+  });
+  changedName = mesh.addEndpoint(0);
+  const timeout = new Promise<void>((resolve) => setTimeout(resolve, 120_000).unref());
+  await Promise.race([done, timeout]);
+  const cpu = process.cpuUsage(cpu0);
+  if (profile) await profile(process.env["XDS_PUSH_PROFILE"] ?? "");
+  const bytesSent = bytesCounter.get() - bytes0;
+  const times = [...converged.values()].sort((a, b) => a - b);
+  if (converged.size < proxies) console.log(`xds-push: only ${converged.size}/${proxies} converged within 120 s`);
+  const result = {
+    proxies,
+    services,
+    convergeMsP50: round(percentile(times, 50)),
+    convergeMsP99: round(percentile(times, 99)),
+    convergeMsMax: round(times[times.length - 1] ?? NaN),
+    cpuSeconds: round((cpu.user + cpu.system) / 1e6 * 100) / 100,
+    peakRssBytes: process.resourceUsage().maxRSS * 1024,
+    bytesSent,
+    nacks,
+  };
+  pushToAck.sort((a, b) => a - b);
+  console.log(
+    `xds-push: the server pushed the change to ${pushedAt.length} streams between ${round(pushedAt[0] ?? NaN)} and ${round(pushedAt[pushedAt.length - 1] ?? NaN)} ms; ` +
+      `push-to-ACK p50 ${round(percentile(pushToAck, 50))} ms, p99 ${round(percentile(pushToAck, 99))} ms`,
+  );
+  console.log(`xds-push: convergence includes the ${DEFAULT_DEBOUNCE_MS} ms debounce; cpuSeconds and bytesSent are the server's during the change`);
+  for (const c of children) c.send({ stop: true });
+  xds.close();
+  server.forceShutdown();
+  console.log(JSON.stringify(result));
+  process.exit(0);
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.stack : String(err));
+  process.exit(1);
+});
