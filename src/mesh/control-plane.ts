@@ -10,6 +10,7 @@ import { formatConfigError } from "../model/config.js";
 import { Metrics } from "../telemetry/metrics.js";
 import { XdsServer } from "../xds/server.js";
 import { MeshResourceProvider } from "./provider.js";
+import { listenHttp, monitoringHandler, splitHostPort } from "./monitoring.js";
 
 export interface ControlPlaneOptions {
   readonly configDir: string;
@@ -34,23 +35,6 @@ export interface ControlPlane {
   stop(): Promise<void>;
 }
 
-function splitHostPort(address: string): { host: string; port: number } {
-  const m = /^\[?([^\]]*)\]?:(\d+)$/.exec(address);
-  if (m === null) throw new Error(`"${address}" is not host:port`);
-  return { host: m[1]!, port: Number(m[2]) };
-}
-
-function listenHttp(server: HttpServer, address: string): Promise<string> {
-  const { host, port } = splitHostPort(address);
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => {
-      const a = server.address();
-      resolve(typeof a === "object" && a !== null ? `${host}:${a.port}` : address);
-    });
-  });
-}
-
 export async function startControlPlane(opts: ControlPlaneOptions): Promise<ControlPlane> {
   const log = opts.log ?? ((l: string) => console.error(l));
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
@@ -64,6 +48,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const source = new FileSource({ dir: opts.configDir, log, ...(opts.debounceMs !== undefined ? { debounceMs: opts.debounceMs } : {}) });
   const apply = (set: ConfigSet): void => {
     const snapshot = buildSnapshot(set, provider.snapshot);
+    // The source already logged its own problems; these are the model's (rejected objects).
+    for (const e of snapshot.errors.slice(set.errors.length)) log(`meshward config: ${formatConfigError(e)}`);
     provider.update(snapshot);
     reloads.inc();
     generation.set({}, snapshot.generation);
@@ -77,41 +63,24 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   xds.addTo(grpcServer);
   const xdsPort = await new Promise<number>((resolve, reject) =>
     grpcServer.bindAsync(opts.xdsAddress, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
-  );
+  ).catch((e: unknown) => {
+    source.stop();
+    xds.close();
+    throw e;
+  });
   const xdsAddress = `${splitHostPort(opts.xdsAddress).host}:${xdsPort}`;
 
-  const http = createServer((req, res) => {
-    const path = (req.url ?? "/").split("?")[0];
-    const send = (code: number, type: string, body: string): void => {
-      res.writeHead(code, { "content-type": type });
-      res.end(body);
-    };
-    switch (path) {
-      case "/healthz":
-        return send(200, "text/plain", "ok\n");
-      case "/readyz":
-        return provider.snapshot.generation > 0 ? send(200, "text/plain", "ready\n") : send(503, "text/plain", "no configuration loaded yet\n");
-      case "/metrics":
-        return send(200, "text/plain; version=0.0.4", metrics.render());
-      case "/debug/config": {
-        const s = provider.snapshot;
-        const body = {
-          configDir: opts.configDir,
-          generation: s.generation,
-          errors: s.errors.map(formatConfigError),
-          services: s.services.map((x) => ({ host: x.hostname, namespace: x.namespace, ports: x.ports.map((p) => `${p.number}/${p.protocol}`), endpoints: x.endpoints.length })),
-          destinationRules: s.destinationRules.map((d) => d.ref),
-          others: Object.fromEntries([...s.others].map(([k, v]) => [k, v.length])),
-          proxies: xds.status().length,
-          cache: provider.stats(),
-        };
-        return send(200, "application/json", JSON.stringify(body, null, 2) + "\n");
-      }
-      default:
-        return send(404, "text/plain", "not found\n");
-    }
-  });
-  const monitoringAddress = await listenHttp(http, opts.monitoringAddress);
+  let http: HttpServer;
+  let monitoringAddress: string;
+  try {
+    http = createServer(monitoringHandler({ provider, xds, metrics, configDir: opts.configDir }));
+    monitoringAddress = await listenHttp(http, opts.monitoringAddress);
+  } catch (e) {
+    source.stop();
+    xds.close();
+    grpcServer.forceShutdown();
+    throw e;
+  }
   log(`meshward: serving xDS on ${xdsAddress}, monitoring on http://${monitoringAddress}, config from ${opts.configDir}`);
 
   return {

@@ -1,6 +1,8 @@
 // The mesh side of the ResourceProvider contract: snapshots in, encoded resources out.
 //
-// Encode once, at two levels:
+// Encode once, at three levels:
+//  - proxies of one flavour, namespace and DNS domain share the outbound part (the bulk: clusters,
+//    endpoints, routes, outbound listeners), maps included;
 //  - proxies that translate identically (same flavour, namespace, DNS domain, identity, labels and
 //    served ports; IPs too for gRPC, whose server listener names carry them) share one result
 //    per snapshot generation: the same Map of the same EncodedResource objects;
@@ -12,8 +14,9 @@ import type { Proxy } from "../model/proxy.js";
 import { emptySnapshot, type MeshSnapshot } from "../model/snapshot.js";
 import { snapshotChange } from "../model/changes.js";
 import { dnsDomain } from "../translate/common.js";
-import { translate, type PlannedResource } from "../translate/index.js";
+import { outboundKey, translateInbound, translateOutbound, type PlannedResource, type ProxyResources } from "../translate/index.js";
 import { encodedResource } from "../xds/resource.js";
+import { OverlayMap } from "./overlay-map.js";
 import { TypeUrl, type EncodedResource, type ProxyChange, type ResourceProvider } from "../xds/types.js";
 
 type TypedResources = ReadonlyMap<TypeUrl, ReadonlyMap<string, EncodedResource>>;
@@ -31,11 +34,18 @@ export interface ProviderStats {
 export class MeshResourceProvider implements ResourceProvider {
   private current: MeshSnapshot = emptySnapshot;
   private groups = new Map<string, TypedResources>();
+  /** Outbound resources by outboundKey (flavour, namespace, DNS domain), for this generation. */
+  private outbound = new Map<string, TypedResources>();
+  /** The last generation's maps that were asked for: an unchanged map is handed out again as the
+   * same object, which the xDS server takes as "nothing to send" without looking inside. */
+  private previousGroups = new Map<string, TypedResources>();
+  private previousOutbound = new Map<string, TypedResources>();
   private encoded = new Map<string, EncodedResource>();
   private previousEncoded = new Map<string, EncodedResource>();
   /** IP -> the services (and target ports) it serves, for grouping proxies. */
   private targetsByIp = new Map<string, string>();
   private readonly listeners = new Set<(change: ProxyChange) => void>();
+  private readonly keys = new WeakMap<Proxy, { generation: number; key: string }>();
   private encodes = 0;
   private reused = 0;
 
@@ -51,7 +61,12 @@ export class MeshResourceProvider implements ResourceProvider {
   update(next: MeshSnapshot): ProxyChange | undefined {
     const change = snapshotChange(this.current, next);
     this.current = next;
+    if (this.groups.size > 0) {
+      this.previousGroups = this.groups;
+      this.previousOutbound = this.outbound;
+    }
     this.groups = new Map();
+    this.outbound = new Map();
     // Keep the last used generation's encodings one more round: unchanged resources are found
     // there. A generation nobody asked about does not rotate (it would drop everything).
     if (this.encoded.size > 0) {
@@ -69,10 +84,16 @@ export class MeshResourceProvider implements ResourceProvider {
   }
 
   resources(proxy: Proxy, typeUrl: TypeUrl): ReadonlyMap<string, EncodedResource> {
-    const key = this.groupKey(proxy);
+    // A stream asks for several types in a row with the same Proxy object: remember its key.
+    let memo = this.keys.get(proxy);
+    if (memo === undefined || memo.generation !== this.current.generation) {
+      memo = { generation: this.current.generation, key: this.groupKey(proxy) };
+      this.keys.set(proxy, memo);
+    }
+    const key = memo.key;
     let group = this.groups.get(key);
     if (group === undefined) {
-      group = this.encodeAll(proxy);
+      group = this.encodeAll(proxy, this.previousGroups.get(key));
       this.groups.set(key, group);
     }
     return group.get(typeUrl) ?? new Map();
@@ -86,12 +107,34 @@ export class MeshResourceProvider implements ResourceProvider {
     return [proxy.flavour, proxy.type, proxy.namespace, dnsDomain(proxy), proxy.serviceAccount, labels, targets, ips].join("|");
   }
 
-  private encodeAll(proxy: Proxy): TypedResources {
-    const out = new Map<TypeUrl, Map<string, EncodedResource>>();
-    for (const [typeUrl, planned] of translate(this.current, proxy)) {
+  /** Encodes by type; a type whose result equals `previous`'s (same objects) keeps that map. */
+  private encodeMap(resources: ProxyResources, previous: TypedResources | undefined): TypedResources {
+    const out = new Map<TypeUrl, ReadonlyMap<string, EncodedResource>>();
+    for (const [typeUrl, planned] of resources) {
       const byName = new Map<string, EncodedResource>();
       for (const p of planned) byName.set(p.name, this.encode(p));
-      out.set(typeUrl, byName);
+      const before = previous?.get(typeUrl);
+      out.set(typeUrl, before !== undefined && sameEntries(before, byName) ? before : byName);
+    }
+    return out;
+  }
+
+  /** The namespace-wide outbound part (shared, maps included) plus this group's inbound part. */
+  private encodeAll(proxy: Proxy, previous: TypedResources | undefined): TypedResources {
+    const ok = outboundKey(proxy);
+    let outbound = this.outbound.get(ok);
+    if (outbound === undefined) {
+      outbound = this.encodeMap(translateOutbound(this.current, proxy), this.previousOutbound.get(ok));
+      this.outbound.set(ok, outbound);
+    }
+    const inbound = this.encodeMap(translateInbound(this.current, proxy), undefined);
+    const out = new Map(outbound);
+    for (const [typeUrl, own] of inbound) {
+      if (own.size === 0) continue;
+      const base = outbound.get(typeUrl) ?? new Map<string, EncodedResource>();
+      const before = previous?.get(typeUrl);
+      const same = before instanceof OverlayMap && before.base === base && sameEntries(before.own, own);
+      out.set(typeUrl, same ? before : new OverlayMap(base, own));
     }
     return out;
   }
@@ -116,14 +159,17 @@ export class MeshResourceProvider implements ResourceProvider {
   }
 }
 
+function sameEntries(a: ReadonlyMap<string, EncodedResource>, b: ReadonlyMap<string, EncodedResource>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [k, v] of b) if (a.get(k) !== v) return false;
+  return true;
+}
+
+/** What each IP serves, as a string: proxies with equal strings have equal inbound targets. */
 function indexTargets(snapshot: MeshSnapshot): Map<string, string> {
-  const byIp = new Map<string, string[]>();
-  for (const s of snapshot.services) {
-    for (const e of s.endpoints) {
-      const list = byIp.get(e.address) ?? [];
-      list.push(`${s.key}@${s.digest}:${Object.values(e.targetPorts).join("/")}`);
-      byIp.set(e.address, list);
-    }
+  const out = new Map<string, string>();
+  for (const [ip, list] of snapshot.endpointsByIp) {
+    out.set(ip, list.map(({ service, endpoint }) => `${service.key}@${service.digest}:${Object.values(endpoint.targetPorts).join("/")}`).sort().join(","));
   }
-  return new Map([...byIp].map(([ip, list]) => [ip, list.sort().join(",")]));
+  return out;
 }

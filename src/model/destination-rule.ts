@@ -15,6 +15,7 @@ import {
   stringField,
   stringListField,
   stringMapField,
+  unknownKeys,
 } from "./fields.js";
 import { parseExportTo } from "./service-entry.js";
 import { hostPattern } from "./workload-entry.js";
@@ -132,7 +133,10 @@ function parseTls(tls: Fields, at: string, p: FieldProblems): ClientTlsSettings 
   };
 }
 
+const trafficPolicyFields = ["loadBalancer", "tls", "connectionPool", "outlierDetection", "portLevelSettings", "tunnel", "proxyProtocol", "retryBudget"];
+
 function parsePolicyBody(tp: Fields, at: string, p: FieldProblems): Omit<TrafficPolicy, "portLevelSettings"> {
+  unknownKeys(tp, [...trafficPolicyFields, "port"], at, p);
   const lb = mapField(tp, "loadBalancer", at, p);
   const tls = mapField(tp, "tls", at, p);
   const connectionPool = mapField(tp, "connectionPool", at, p);
@@ -187,12 +191,14 @@ export function parseDestinationRule(spec: unknown, p: FieldProblems): Destinati
     if (name !== undefined && names.has(name)) p.error(`${at}.name`, `subset "${name}" is defined twice`);
     if (name !== undefined) names.add(name);
     const labels = stringMapField(v, "labels", at, p);
+    unknownKeys(v, ["name", "labels", "trafficPolicy"], at, p);
     const stp = mapField(v, "trafficPolicy", at, p);
     const subsetPolicy = stp ? parseTrafficPolicy(stp, `${at}.trafficPolicy`, p) : undefined;
     if (name === undefined) return undefined;
     return { name, labels, ...(subsetPolicy ? { trafficPolicy: subsetPolicy } : {}) };
   });
   const exportTo = parseExportTo(spec, p);
+  unknownKeys(spec, ["host", "trafficPolicy", "subsets", "exportTo", "workloadSelector"], "spec", p);
   if (p.hasErrors || host === undefined) return undefined;
   return { host, ...(trafficPolicy ? { trafficPolicy } : {}), subsets, exportTo };
 }

@@ -23,9 +23,12 @@ export function visibleServices(snapshot: MeshSnapshot, namespace: string): Serv
   return [...out.values()];
 }
 
-function hostMatches(pattern: string, hostname: string): boolean {
-  if (pattern === hostname || pattern === "*") return true;
-  return pattern.startsWith("*.") && hostname.endsWith(pattern.slice(1));
+/** The DR hosts that can match `hostname`: itself, then `*.suffix` patterns, most specific first, then `*`. */
+function hostPatterns(hostname: string): string[] {
+  const out = [hostname];
+  for (let i = hostname.indexOf("."); i >= 0; i = hostname.indexOf(".", i + 1)) out.push(`*${hostname.slice(i)}`);
+  out.push("*");
+  return out;
 }
 
 /**
@@ -33,12 +36,13 @@ function hostMatches(pattern: string, hostname: string): boolean {
  * the service's, then the root namespace; within one, the most specific host wins.
  */
 export function destinationRuleFor(snapshot: MeshSnapshot, namespace: string, service: Service): DestinationRule | undefined {
-  const candidates = snapshot.destinationRules.filter(
-    (dr) => hostMatches(dr.spec.host, service.hostname) && isExportedTo(dr.spec.exportTo, dr.namespace, namespace),
+  if (snapshot.destinationRulesByHost.size === 0) return undefined;
+  const candidates = hostPatterns(service.hostname).flatMap((h) =>
+    (snapshot.destinationRulesByHost.get(h) ?? []).filter((dr) => isExportedTo(dr.spec.exportTo, dr.namespace, namespace)),
   );
   for (const ns of [namespace, service.namespace, snapshot.mesh.rootNamespace]) {
-    const inNs = candidates.filter((dr) => dr.namespace === ns);
-    if (inNs.length > 0) return inNs.sort((a, b) => b.spec.host.length - a.spec.host.length)[0];
+    const first = candidates.find((dr) => dr.namespace === ns);
+    if (first !== undefined) return first;
   }
   return undefined;
 }
@@ -53,11 +57,9 @@ export interface ServiceTarget {
 
 /** The service ports whose endpoints carry one of the proxy's IPs, sorted by target port. */
 export function serviceTargets(snapshot: MeshSnapshot, proxy: Pick<Proxy, "ips">): ServiceTarget[] {
-  const ips = new Set(proxy.ips);
   const out: ServiceTarget[] = [];
-  for (const service of snapshot.services) {
-    for (const endpoint of service.endpoints) {
-      if (!ips.has(endpoint.address)) continue;
+  for (const ip of new Set(proxy.ips)) {
+    for (const { service, endpoint } of snapshot.endpointsByIp.get(ip) ?? []) {
       for (const port of service.ports) {
         out.push({ service, port, endpoint, targetPort: endpoint.targetPorts[port.number] ?? port.number });
       }

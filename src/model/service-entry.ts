@@ -14,6 +14,7 @@ import {
   stringListField,
   stringMapField,
   mapField,
+  unknownKeys,
 } from "./fields.js";
 import { hostPattern, parseWorkload, type WorkloadEntrySpec } from "./workload-entry.js";
 
@@ -51,6 +52,8 @@ export interface ServiceEntrySpec {
   readonly workloadSelector?: Readonly<Record<string, string>>;
   /** Namespaces that see this service: `*` (all, the default), `.` (own namespace), or names. */
   readonly exportTo: readonly string[];
+  /** SANs to verify on the service's certificates (the mTLS issue uses them). */
+  readonly subjectAltNames: readonly string[];
 }
 
 const portNamePattern = /^[a-zA-Z0-9]([-a-zA-Z0-9_.]*[a-zA-Z0-9])?$/;
@@ -72,6 +75,7 @@ function parsePort(v: unknown, at: string, p: FieldProblems): ServicePortSpec | 
     else p.error(`${at}.protocol`, `unknown protocol "${rawProtocol}" (want one of ${protocols.join(", ")})`);
   }
   const targetPort = portField(v, "targetPort", at, p);
+  unknownKeys(v, ["number", "protocol", "name", "targetPort"], at, p);
   if (number === undefined || name === undefined) return undefined;
   return targetPort === undefined ? { number, protocol, name } : { number, protocol, name, targetPort };
 }
@@ -131,6 +135,8 @@ export function parseServiceEntry(spec: unknown, p: FieldProblems): ServiceEntry
     p.warn("spec.endpoints", "resolution STATIC without endpoints or workloadSelector: the service has no endpoints");
   }
   const exportTo = parseExportTo(spec, p);
+  const subjectAltNames = stringListField(spec, "subjectAltNames", "spec", p);
+  unknownKeys(spec, ["hosts", "addresses", "ports", "location", "resolution", "endpoints", "workloadSelector", "exportTo", "subjectAltNames"], "spec", p);
   if (p.hasErrors) return undefined;
   return {
     hosts,
@@ -141,5 +147,6 @@ export function parseServiceEntry(spec: unknown, p: FieldProblems): ServiceEntry
     endpoints,
     ...(selectorLabels !== undefined ? { workloadSelector: selectorLabels } : {}),
     exportTo,
+    subjectAltNames,
   };
 }

@@ -84,10 +84,16 @@ export interface MeshSnapshot {
   readonly services: readonly Service[];
   readonly workloads: readonly Workload[];
   readonly destinationRules: readonly DestinationRule[];
+  /** DestinationRules by `spec.host` (wildcard hosts under their pattern, e.g. `*.example.com`). */
+  readonly destinationRulesByHost: ReadonlyMap<string, readonly DestinationRule[]>;
+  /** Service endpoints by address: which services a proxy with that IP serves. */
+  readonly endpointsByIp: ReadonlyMap<string, readonly { readonly service: Service; readonly endpoint: ServiceEndpoint }[]>;
   /** Kinds the model does not interpret yet, by kind, sorted by namespace/name. */
   readonly others: ReadonlyMap<string, readonly AcceptedObject[]>;
   /** Digest of `others`: a policy change may touch any proxy until its issue refines that. */
   readonly othersDigest: string;
+  /** Digest of each kind in `others`, for caches that depend on some kinds only. */
+  readonly othersDigestByKind: ReadonlyMap<string, string>;
   /** Every accepted object by `Kind ns/name` (the last-good store for the next rebuild). */
   readonly accepted: ReadonlyMap<string, AcceptedObject>;
   readonly errors: readonly ConfigError[];
@@ -100,8 +106,11 @@ export const emptySnapshot: MeshSnapshot = {
   services: [],
   workloads: [],
   destinationRules: [],
+  destinationRulesByHost: new Map(),
+  endpointsByIp: new Map(),
   others: new Map(),
   othersDigest: digestOf([]),
+  othersDigestByKind: new Map(),
   accepted: new Map(),
   errors: [],
 };
@@ -271,10 +280,21 @@ export function buildSnapshot(input: ConfigSet, previous: MeshSnapshot = emptySn
     spec,
     digest: digestOf(spec),
   }));
+  const destinationRulesByHost = new Map<string, DestinationRule[]>();
+  for (const dr of destinationRules) destinationRulesByHost.set(dr.spec.host, [...(destinationRulesByHost.get(dr.spec.host) ?? []), dr]);
+  const endpointsByIp = new Map<string, { service: Service; endpoint: ServiceEndpoint }[]>();
+  for (const service of services) {
+    for (const endpoint of service.endpoints) {
+      const list = endpointsByIp.get(endpoint.address);
+      if (list) list.push({ service, endpoint });
+      else endpointsByIp.set(endpoint.address, [{ service, endpoint }]);
+    }
+  }
   const others: ReadonlyMap<string, readonly AcceptedObject[]> = byKind;
-  const othersDigest = digestOf(
-    [...byKind.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([kind, list]) => [kind, list.map((a) => [objectRef(a.object), a.object.metadata, a.spec])]),
+  const othersDigestByKind = new Map(
+    [...byKind.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([kind, list]) => [kind, digestOf(list.map((a) => [objectRef(a.object), a.object.metadata, a.spec]))]),
   );
+  const othersDigest = digestOf([...othersDigestByKind]);
   return {
     generation: previous.generation + 1,
     mesh,
@@ -282,8 +302,11 @@ export function buildSnapshot(input: ConfigSet, previous: MeshSnapshot = emptySn
     services,
     workloads,
     destinationRules,
+    destinationRulesByHost,
+    endpointsByIp,
     others,
     othersDigest,
+    othersDigestByKind,
     accepted,
     errors,
   };

@@ -1,6 +1,6 @@
 // networking.istio.io WorkloadEntry: one non-Kubernetes workload (a VM, a process on this host)
 // that ServiceEntries select by labels. ServiceEntry inline endpoints have the same shape.
-import { FieldProblems, intField, isFields, isIpAddress, mapField, portField, requiredString, stringField, stringMapField } from "./fields.js";
+import { FieldProblems, unknownKeys, intField, isFields, isIpAddress, mapField, portField, requiredString, stringField, stringMapField } from "./fields.js";
 
 export const hostPattern = /^(\*\.)?([a-zA-Z0-9]([-a-zA-Z0-9_]*[a-zA-Z0-9])?\.)*[a-zA-Z0-9]([-a-zA-Z0-9_]*[a-zA-Z0-9])?$/;
 
@@ -39,6 +39,7 @@ export function parseWorkload(v: unknown, at: string, p: FieldProblems, addressR
   // Istio: weight 0 means "unset" (1); the upper bound is that of Envoy's uint32 weights.
   const weight = intField(v, "weight", at, p, 0, 4294967295);
   const serviceAccount = stringField(v, "serviceAccount", at, p);
+  unknownKeys(v, ["address", "ports", "labels", "network", "locality", "weight", "serviceAccount"], at, p);
   return {
     address: address ?? "",
     ports,

@@ -3,10 +3,10 @@
 // specs (that is the model's job). A file that cannot be read or parsed keeps its last good
 // objects; a malformed document is dropped alone. Watching uses fs.watch on the directory (so an
 // editor's write-to-temp-then-rename is seen) plus a debounce, and re-arms if the watch dies.
-import { readdirSync, readFileSync, watch, type FSWatcher } from "node:fs";
+import { readdirSync, readFileSync, statSync, watch, type FSWatcher } from "node:fs";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
-import type { ConfigError, ConfigObject, ObjectMeta } from "../model/config.js";
+import { formatConfigError, type ConfigError, type ConfigObject, type ObjectMeta } from "../model/config.js";
 import type { ConfigSet } from "../model/snapshot.js";
 import { isFields, type Fields } from "../model/fields.js";
 import { digestOf } from "../model/digest.js";
@@ -89,6 +89,8 @@ export class FileSource {
   private current: ConfigSet = { objects: [], errors: [] };
   private lastDigest = "";
   private watcher: FSWatcher | undefined;
+  /** Inode of the watched directory: a directory replaced wholesale needs a new watch. */
+  private watchedIno: number | undefined;
   private timer: NodeJS.Timeout | undefined;
   private listener: ((set: ConfigSet) => void) | undefined;
   private stopped = false;
@@ -139,7 +141,7 @@ export class FileSource {
       objects.push(...content.objects);
     }
     this.current = { ...(mesh !== undefined ? { mesh } : {}), objects, errors };
-    for (const e of errors) this.log(`meshward config: ${e.severity}: ${e.file}${e.object ? `: ${e.object}` : ""}${e.path ? `: ${e.path}` : ""}: ${e.message}`);
+    for (const e of errors) this.log(`meshward config: ${formatConfigError(e)}`);
     return this.current;
   }
 
@@ -171,6 +173,10 @@ export class FileSource {
       this.timer = undefined;
       if (this.stopped) return;
       this.emitIfChanged(this.load());
+      if (this.watcher !== undefined && this.currentIno() !== this.watchedIno) {
+        this.watcher.close();
+        this.watcher = undefined;
+      }
       if (this.watcher === undefined) this.arm();
     }, this.debounceMs);
   }
@@ -178,6 +184,7 @@ export class FileSource {
   private arm(): void {
     if (this.stopped) return;
     try {
+      this.watchedIno = statSync(this.dir).ino;
       this.watcher = watch(this.dir, { persistent: false }, () => this.schedule());
       this.watcher.on("error", (e) => {
         this.log(`meshward config: watch on ${this.dir} failed (${e.message}); retrying`);
@@ -188,6 +195,14 @@ export class FileSource {
     } catch (e) {
       this.log(`meshward config: cannot watch ${this.dir} (${(e as Error).message}); retrying`);
       this.retryLater();
+    }
+  }
+
+  private currentIno(): number | undefined {
+    try {
+      return statSync(this.dir).ino;
+    } catch {
+      return undefined;
     }
   }
 

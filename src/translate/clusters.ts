@@ -18,12 +18,13 @@ import {
   built,
   inboundClusterName,
   outboundClusterName,
-  policyKey,
+  inboundPolicyKey,
+  outboundPolicyKey,
   typedConfig,
   type PlannedResource,
   type TranslationScope,
 } from "./common.js";
-import { loadAssignment } from "./endpoints.js";
+import { loadAssignment, type LoadBalancedAddress } from "./endpoints.js";
 import { upstreamTransportSocket, type UpstreamContext } from "./extensions.js";
 
 type ClusterInit = MessageInitShape<typeof ClusterSchema>;
@@ -78,7 +79,8 @@ export function outboundClusterPlans(scope: TranslationScope): OutboundClusterPl
   return out;
 }
 
-function loadBalancing(lb: LoadBalancerSettings | undefined, flavour: "envoy" | "grpc"): Pick<ClusterInit, "lbPolicy" | "lbConfig"> | "passthrough" {
+/** The cluster's LB policy (PASSTHROUGH already made the cluster ORIGINAL_DST in the plan). */
+function loadBalancing(lb: LoadBalancerSettings | undefined, flavour: "envoy" | "grpc"): Pick<ClusterInit, "lbPolicy" | "lbConfig"> {
   if (lb?.consistentHash) {
     const minimumRingSize = lb.consistentHash.minimumRingSize !== undefined ? BigInt(lb.consistentHash.minimumRingSize) : defaultRingSize;
     return { lbPolicy: Cluster_LbPolicy.RING_HASH, lbConfig: { case: "ringHashLbConfig", value: { minimumRingSize } } };
@@ -91,7 +93,7 @@ function loadBalancing(lb: LoadBalancerSettings | undefined, flavour: "envoy" | 
     case "RANDOM":
       return { lbPolicy: Cluster_LbPolicy.RANDOM };
     case "PASSTHROUGH":
-      return "passthrough";
+      return { lbPolicy: Cluster_LbPolicy.CLUSTER_PROVIDED };
     default:
       // Istio's default for sidecars (LEAST_CONN is its deprecated alias).
       return { lbPolicy: Cluster_LbPolicy.LEAST_REQUEST };
@@ -111,23 +113,23 @@ function buildOutboundCluster(scope: TranslationScope, plan: OutboundClusterPlan
   const lb = loadBalancing(trafficPolicy.loadBalancer, scope.proxy.flavour);
   const c: ClusterInit = { name: plan.name, ...(transportSocket ? { transportSocket } : {}) };
   if (scope.proxy.flavour === "grpc") {
-    return { ...c, clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.EDS }, edsClusterConfig: { serviceName: plan.name, edsConfig: adsConfigSource() }, ...(lb === "passthrough" ? {} : lb) };
+    return { ...c, clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.EDS }, edsClusterConfig: { serviceName: plan.name, edsConfig: adsConfigSource() }, ...lb };
   }
   const common: ClusterInit = { ...c, connectTimeout, ...(isHttp2Protocol(plan.port.protocol) ? { typedExtensionProtocolOptions: http2Options } : {}) };
   switch (plan.discovery) {
     case "EDS":
-      return { ...common, clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.EDS }, edsClusterConfig: { serviceName: plan.name, edsConfig: adsConfigSource() }, ...(lb === "passthrough" ? {} : lb) };
+      return { ...common, clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.EDS }, edsClusterConfig: { serviceName: plan.name, edsConfig: adsConfigSource() }, ...lb };
     case "ORIGINAL_DST":
       return { ...common, clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.ORIGINAL_DST }, lbPolicy: Cluster_LbPolicy.CLUSTER_PROVIDED };
     case "STRICT_DNS":
     case "LOGICAL_DNS": {
       // No endpoints listed: the hosts resolve themselves (Istio uses the host name as endpoint).
       const endpoints = subsetEndpoints(plan.service, plan.subsetLabels);
-      let dnsEndpoints = endpoints.length > 0 || plan.subsetLabels ? endpoints : [{ address: plan.service.hostname, targetPorts: {}, labels: {}, weight: 1, identity: { trustDomain: "", namespace: "", serviceAccount: "" } }];
+      let dnsEndpoints: readonly LoadBalancedAddress[] = endpoints.length > 0 || plan.subsetLabels ? endpoints : [{ address: plan.service.hostname, targetPorts: {}, weight: 1 }];
       // Envoy accepts exactly one endpoint in a LOGICAL_DNS cluster (validation warns about the rest).
       if (plan.discovery === "LOGICAL_DNS") dnsEndpoints = dnsEndpoints.slice(0, 1);
       const type = plan.discovery === "STRICT_DNS" ? Cluster_DiscoveryType.STRICT_DNS : Cluster_DiscoveryType.LOGICAL_DNS;
-      return { ...common, clusterDiscoveryType: { case: "type", value: type }, loadAssignment: loadAssignment(plan.name, dnsEndpoints, plan.port.number, { ipOnly: false }), ...(lb === "passthrough" ? {} : lb) };
+      return { ...common, clusterDiscoveryType: { case: "type", value: type }, loadAssignment: loadAssignment(plan.name, dnsEndpoints, plan.port.number, { ipOnly: false }), ...lb };
     }
   }
 }
@@ -153,9 +155,9 @@ function planned(name: string, key: string, init: () => ClusterInit): PlannedRes
   return { typeUrl: TypeUrl.Cluster, name, key: `cds|${key}`, build: () => built(ClusterSchema, init()) };
 }
 
-/** The CDS resources of a proxy. */
-export function clusters(scope: TranslationScope): PlannedResource[] {
-  const pk = policyKey(scope.snapshot);
+/** The outbound CDS resources (and Istio's fixed clusters for Envoy): the same for a namespace. */
+export function outboundClusters(scope: TranslationScope): PlannedResource[] {
+  const pk = outboundPolicyKey(scope.snapshot);
   const flavour = scope.proxy.flavour;
   const out = outboundClusterPlans(scope).map((plan) => {
     // DNS clusters carry their endpoints inline, so they also depend on the endpoints.
@@ -163,14 +165,19 @@ export function clusters(scope: TranslationScope): PlannedResource[] {
     const key = `${flavour}|${plan.name}|${plan.service.digest}|${eps}|${plan.rule?.digest ?? ""}|${pk}`;
     return planned(plan.name, key, () => buildOutboundCluster(scope, plan));
   });
-  if (flavour === "grpc") return out;
+  if (flavour === "envoy") for (const c of fixedClusters) out.push(planned(c.name!, `fixed|${c.name}`, () => c));
+  return out;
+}
+
+/** `inbound|port||` for each port an Envoy sidecar serves (proxyless servers need none). */
+export function inboundClusters(scope: TranslationScope): PlannedResource[] {
+  if (scope.proxy.flavour === "grpc") return [];
+  const pk = inboundPolicyKey(scope.snapshot);
   const inbound = new Map<number, boolean>();
   for (const t of serviceTargets(scope.snapshot, scope.proxy)) {
     inbound.set(t.targetPort, (inbound.get(t.targetPort) ?? false) || isHttp2Protocol(t.port.protocol));
   }
-  for (const [port, h2] of [...inbound.entries()].sort(([a], [b]) => a - b)) {
-    out.push(planned(inboundClusterName(port), `inbound|${port}|${h2}|${pk}`, () => inboundCluster(port, h2)));
-  }
-  for (const c of fixedClusters) out.push(planned(c.name!, `fixed|${c.name}`, () => c));
-  return out;
+  return [...inbound.entries()]
+    .sort(([a], [b]) => a - b)
+    .map(([port, h2]) => planned(inboundClusterName(port), `inbound|${port}|${h2}|${pk}`, () => inboundCluster(port, h2)));
 }

@@ -8,6 +8,7 @@ import type { MeshSnapshot } from "../model/snapshot.js";
 import type { TypeUrl } from "../xds/types.js";
 import { AddressSchema, type Address } from "../gen/envoy/config/core/v3/address_pb.js";
 import { ApiVersion, ConfigSourceSchema, type ConfigSource } from "../gen/envoy/config/core/v3/config_source_pb.js";
+import { outboundPolicyKinds } from "./extensions.js";
 
 /** A translated resource: the message and the schema that encodes it. */
 export interface BuiltResource {
@@ -39,9 +40,21 @@ export function built<Desc extends DescMessage>(schema: Desc, init: MessageInitS
   return { schema, message: create(schema, init) as Message };
 }
 
-/** Inputs every resource may depend on through the later issues' hooks (mesh config, policies). */
-export function policyKey(snapshot: MeshSnapshot): string {
+/**
+ * What inbound resources may depend on through the hooks besides services: the mesh config and
+ * every kind in `others` (authorization, authentication, risk overlays select the proxy itself).
+ */
+export function inboundPolicyKey(snapshot: MeshSnapshot): string {
   return `${snapshot.meshDigest}.${snapshot.othersDigest}`;
+}
+
+/**
+ * What outbound resources may depend on through the hooks besides services and DestinationRules:
+ * the mesh config and the kinds in `outboundPolicyKinds` only, so an authorization change does
+ * not re-key (and re-encode) every outbound resource of the mesh.
+ */
+export function outboundPolicyKey(snapshot: MeshSnapshot): string {
+  return [snapshot.meshDigest, ...outboundPolicyKinds.map((k) => snapshot.othersDigestByKind.get(k) ?? "")].join(".");
 }
 
 export const BlackHoleCluster = "BlackHoleCluster";

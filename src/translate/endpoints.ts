@@ -7,30 +7,37 @@ import type { ServiceEndpoint } from "../model/snapshot.js";
 import { ClusterLoadAssignmentSchema, type ClusterLoadAssignment } from "../gen/envoy/config/endpoint/v3/endpoint_pb.js";
 import type { LocalityLbEndpointsSchema } from "../gen/envoy/config/endpoint/v3/endpoint_components_pb.js";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { built, hostPort, policyKey, socketAddress, type BuiltResource, type PlannedResource, type TranslationScope } from "./common.js";
+import { built, hostPort, outboundPolicyKey, socketAddress, type PlannedResource, type TranslationScope } from "./common.js";
+import { endpointMetadata } from "./extensions.js";
+import type { Metadata } from "../gen/envoy/config/core/v3/base_pb.js";
 import { outboundClusterPlans } from "./clusters.js";
 import { subsetEndpoints } from "../model/lookup.js";
 import { stableJson } from "../model/digest.js";
 import { TypeUrl } from "../xds/types.js";
 
-export interface LoadAssignmentOptions {
+/** What an assignment needs of an endpoint (a DNS cluster's host name is one too). */
+export type LoadBalancedAddress = Pick<ServiceEndpoint, "address" | "targetPorts" | "weight" | "locality">;
+
+export interface LoadAssignmentOptions<E extends LoadBalancedAddress> {
   /** Keep only IP-literal endpoints (EDS for proxyless gRPC; Envoy EDS too, which cannot resolve). */
   readonly ipOnly: boolean;
+  /** Metadata for each endpoint (the endpointMetadata hook). */
+  readonly metadata?: (endpoint: E) => Metadata | undefined;
 }
 
-function localityOf(e: ServiceEndpoint): { region: string; zone: string; subZone: string } {
+function localityOf(e: LoadBalancedAddress): { region: string; zone: string; subZone: string } {
   const [region = "", zone = "", subZone = ""] = (e.locality ?? "").split("/");
   return { region, zone, subZone };
 }
 
 /** The ClusterLoadAssignment of `endpoints` on service port `servicePort`. */
-export function loadAssignment(
+export function loadAssignment<E extends LoadBalancedAddress>(
   clusterName: string,
-  endpoints: readonly ServiceEndpoint[],
+  endpoints: readonly E[],
   servicePort: number,
-  opts: LoadAssignmentOptions,
+  opts: LoadAssignmentOptions<E>,
 ): ClusterLoadAssignment {
-  const byLocality = new Map<string, { locality: ReturnType<typeof localityOf>; weight: number; eps: { address: string; port: number; weight: number }[] }>();
+  const byLocality = new Map<string, { locality: ReturnType<typeof localityOf>; weight: number; eps: { address: string; port: number; weight: number; metadata: Metadata | undefined }[] }>();
   const seen = new Set<string>();
   for (const e of endpoints) {
     if (opts.ipOnly && isIP(e.address) === 0) continue;
@@ -42,7 +49,7 @@ export function loadAssignment(
     const k = `${locality.region}/${locality.zone}/${locality.subZone}`;
     const group = byLocality.get(k) ?? { locality, weight: 0, eps: [] };
     group.weight += e.weight;
-    group.eps.push({ address: e.address, port, weight: e.weight });
+    group.eps.push({ address: e.address, port, weight: e.weight, metadata: opts.metadata?.(e) });
     byLocality.set(k, group);
   }
   const localities: MessageInitShape<typeof LocalityLbEndpointsSchema>[] = [...byLocality.keys()].sort().map((k) => {
@@ -54,19 +61,17 @@ export function loadAssignment(
       lbEndpoints: g.eps.map((ep) => ({
         hostIdentifier: { case: "endpoint" as const, value: { address: socketAddress(ep.address, ep.port) } },
         loadBalancingWeight: ep.weight,
+        ...(ep.metadata ? { metadata: ep.metadata } : {}),
       })),
     };
   });
   return create(ClusterLoadAssignmentSchema, { clusterName, endpoints: localities });
 }
 
-export function builtLoadAssignment(clusterName: string, endpoints: readonly ServiceEndpoint[], servicePort: number, opts: LoadAssignmentOptions): BuiltResource {
-  return built(ClusterLoadAssignmentSchema, loadAssignment(clusterName, endpoints, servicePort, opts));
-}
 
 /** The EDS resources of a proxy: one per EDS cluster it gets, named like the cluster. */
 export function endpointResources(scope: TranslationScope): PlannedResource[] {
-  const pk = policyKey(scope.snapshot);
+  const pk = outboundPolicyKey(scope.snapshot);
   return outboundClusterPlans(scope)
     .filter((plan) => plan.discovery === "EDS")
     .map((plan) => ({
@@ -74,6 +79,13 @@ export function endpointResources(scope: TranslationScope): PlannedResource[] {
       name: plan.name,
       // Envoy and gRPC get the same IP-only assignment, so the key does not name the flavour.
       key: `eds|${plan.name}|${plan.service.endpointsDigest}|${plan.subsetLabels ? stableJson(plan.subsetLabels) : ""}|${pk}`,
-      build: () => builtLoadAssignment(plan.name, subsetEndpoints(plan.service, plan.subsetLabels), plan.port.number, { ipOnly: true }),
+      build: () =>
+        built(
+          ClusterLoadAssignmentSchema,
+          loadAssignment(plan.name, subsetEndpoints(plan.service, plan.subsetLabels), plan.port.number, {
+            ipOnly: true,
+            metadata: (endpoint) => endpointMetadata({ ...scope, service: plan.service, endpoint }),
+          }),
+        ),
     }));
 }

@@ -4,13 +4,20 @@
 // AuthorizationPolicy. Whatever they read must come from the snapshot (whose mesh and `others`
 // digests are part of every cache key), never from elsewhere.
 import type { Filter } from "../gen/envoy/config/listener/v3/listener_components_pb.js";
-import type { TransportSocket } from "../gen/envoy/config/core/v3/base_pb.js";
+import type { Metadata, TransportSocket } from "../gen/envoy/config/core/v3/base_pb.js";
 import type { HttpFilter } from "../gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js";
 import type { ServiceTarget } from "../model/lookup.js";
-import type { Service } from "../model/snapshot.js";
+import type { Service, ServiceEndpoint } from "../model/snapshot.js";
 import type { ServicePortSpec } from "../model/service-entry.js";
 import type { TrafficPolicy } from "../model/destination-rule.js";
 import type { TranslationScope } from "./common.js";
+
+/**
+ * The kinds of the snapshot's `others` bag that upstreamTransportSocket reads (auto-mTLS follows
+ * the destination's PeerAuthentication). Outbound cache keys include exactly these; a hook that
+ * reads another kind must list it here. Inbound hooks may read any kind.
+ */
+export const outboundPolicyKinds: readonly string[] = ["PeerAuthentication"];
 
 /** One inbound filter chain: a port this proxy serves for a service. */
 export interface InboundChainContext extends TranslationScope {
@@ -24,6 +31,20 @@ export interface UpstreamContext extends TranslationScope {
   readonly subset: string;
   readonly clusterName: string;
   readonly trafficPolicy: Omit<TrafficPolicy, "portLevelSettings">;
+}
+
+/** One endpoint of an EDS assignment. */
+export interface EndpointContext extends TranslationScope {
+  readonly service: Service;
+  readonly endpoint: ServiceEndpoint;
+}
+
+/**
+ * Metadata on one EDS endpoint (auto-mTLS: `envoy.transport_socket_match: {tlsMode: istio}`).
+ * Like outbound resources, shared by every proxy of a namespace and of both flavours.
+ */
+export function endpointMetadata(_ctx: EndpointContext): Metadata | undefined {
+  return undefined;
 }
 
 /** HTTP filters placed before the router on an inbound HTTP chain (authorization: RBAC, ext_authz). */
@@ -41,7 +62,11 @@ export function inboundTransportSocket(_ctx: InboundChainContext): TransportSock
   return undefined;
 }
 
-/** The upstream TLS of an outbound cluster (DestinationRule tls, auto-mTLS); undefined = plaintext. */
+/**
+ * The upstream TLS of an outbound cluster (DestinationRule tls, auto-mTLS); undefined = plaintext.
+ * Outbound resources are shared by every proxy of a namespace: read the context's service, port,
+ * subset, policy and snapshot (mesh config, `outboundPolicyKinds`), not who the proxy is.
+ */
 export function upstreamTransportSocket(_ctx: UpstreamContext): TransportSocket | undefined {
   return undefined;
 }

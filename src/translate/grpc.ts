@@ -16,7 +16,7 @@ import { visibleServices } from "../model/lookup.js";
 import type { Service } from "../model/snapshot.js";
 import type { ServicePortSpec } from "../model/service-entry.js";
 import { TypeUrl } from "../xds/types.js";
-import { built, dnsDomain, hostPort, policyKey, socketAddress, typedConfig, type PlannedResource, type TranslationScope } from "./common.js";
+import { built, dnsDomain, hostPort, outboundPolicyKey, socketAddress, typedConfig, type PlannedResource, type TranslationScope } from "./common.js";
 import { faultFilter, httpConnectionManager, routerFilter } from "./filters.js";
 import { grpcInboundChain, inboundKey, inboundTargets } from "./inbound.js";
 import { defaultRoute, hostAliases, virtualHostDomains } from "./routes.js";
@@ -57,20 +57,33 @@ function inboundListener(scope: TranslationScope, ip: string, target: ReturnType
   });
 }
 
-/** The LDS resources of a proxyless gRPC workload. */
-export function grpcListeners(scope: TranslationScope): PlannedResource[] {
-  const pk = policyKey(scope.snapshot);
+/** A proxyless gRPC client's api_listeners: the same for a namespace. */
+export function grpcOutboundListeners(scope: TranslationScope): PlannedResource[] {
+  const pk = outboundPolicyKey(scope.snapshot);
+  const services = visibleServices(scope.snapshot, scope.proxy.namespace);
   const out: PlannedResource[] = [];
-  for (const service of visibleServices(scope.snapshot, scope.proxy.namespace)) {
-    const aliases = hostAliases(service.hostname, scope.proxy);
-    for (const port of service.ports) {
-      const names = aliases.map((a) => hostPort(a, port.number));
-      if (service.ports.length === 1) names.push(...aliases);
-      for (const name of names) {
-        out.push({ typeUrl: TypeUrl.Listener, name, key: `lds|grpc|${name}|${service.digest}|${pk}`, build: () => apiListener(name, service, port) });
+  const taken = new Set<string>();
+  // Full host names first, so a short alias never shadows another service's real name.
+  for (const fullNamesOnly of [true, false]) {
+    for (const service of services) {
+      const aliases = fullNamesOnly ? [service.hostname] : hostAliases(service.hostname, scope.proxy).slice(1);
+      for (const port of service.ports) {
+        const names = aliases.map((a) => hostPort(a, port.number));
+        if (service.ports.length === 1) names.push(...aliases);
+        for (const name of names) {
+          if (taken.has(name)) continue;
+          taken.add(name);
+          out.push({ typeUrl: TypeUrl.Listener, name, key: `lds|grpc|${name}|${service.digest}|${pk}`, build: () => apiListener(name, service, port) });
+        }
       }
     }
   }
+  return out;
+}
+
+/** A proxyless gRPC server's listeners, one per served port and address it may bind. */
+export function grpcInboundListeners(scope: TranslationScope): PlannedResource[] {
+  const out: PlannedResource[] = [];
   const targets = inboundTargets(scope);
   const key = inboundKey(scope, targets);
   for (const ip of [...scope.proxy.ips, "0.0.0.0"]) {
@@ -84,7 +97,7 @@ export function grpcListeners(scope: TranslationScope): PlannedResource[] {
 
 /** The RDS resources of a proxyless gRPC workload: one per service port. */
 export function grpcRoutes(scope: TranslationScope): PlannedResource[] {
-  const pk = policyKey(scope.snapshot);
+  const pk = outboundPolicyKey(scope.snapshot);
   const out: PlannedResource[] = [];
   for (const service of visibleServices(scope.snapshot, scope.proxy.namespace)) {
     const rule = destinationRuleFor(scope.snapshot, scope.proxy.namespace, service);

@@ -5,7 +5,7 @@ import { create } from "@bufbuild/protobuf";
 import { FilterChainSchema, type FilterChain } from "../gen/envoy/config/listener/v3/listener_components_pb.js";
 import { serviceTargets, type ServiceTarget } from "../model/lookup.js";
 import { isHttpProtocol } from "../model/service-entry.js";
-import { inboundClusterName, policyKey, type TranslationScope } from "./common.js";
+import { inboundClusterName, inboundPolicyKey, type TranslationScope } from "./common.js";
 import { inboundHttpFilters, inboundNetworkFilters, inboundTransportSocket, type InboundChainContext } from "./extensions.js";
 import { httpConnectionManager, httpConnectionManagerFilter, HttpConnectionManagerName, routerFilter, tcpProxyFilter } from "./filters.js";
 
@@ -24,7 +24,7 @@ export function inboundKey(scope: TranslationScope, targets: readonly ServiceTar
   const p = scope.proxy;
   const labels = Object.keys(p.labels).sort().map((k) => `${k}=${p.labels[k]}`).join(",");
   const t = targets.map((x) => `${x.targetPort}:${x.port.protocol}:${x.service.digest}`).join(",");
-  return `${p.namespace}|${p.serviceAccount}|${labels}|${t}|${policyKey(scope.snapshot)}`;
+  return `${p.namespace}|${p.serviceAccount}|${labels}|${t}|${inboundPolicyKey(scope.snapshot)}`;
 }
 
 /** An Envoy sidecar's chain for one target, matched on the original destination port. */

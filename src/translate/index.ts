@@ -1,25 +1,52 @@
 // translate(snapshot, proxy) -> the resources that proxy gets, by type. Pure: no I/O, no clock.
+// Split in two so callers can share work: the outbound part depends only on the proxy's
+// flavour, namespace and DNS domain (outboundKey); the inbound part on who the proxy is.
 import { TypeUrl } from "../xds/types.js";
 import type { Proxy } from "../model/proxy.js";
 import type { MeshSnapshot } from "../model/snapshot.js";
-import type { PlannedResource, ProxyResources, TranslationScope } from "./common.js";
-import { clusters } from "./clusters.js";
+import { dnsDomain, type PlannedResource, type ProxyResources, type TranslationScope } from "./common.js";
+import { inboundClusters, outboundClusters } from "./clusters.js";
 import { endpointResources } from "./endpoints.js";
-import { listeners } from "./listeners.js";
+import { inboundListeners, outboundListeners } from "./listeners.js";
 import { routes } from "./routes.js";
-import { grpcListeners, grpcRoutes } from "./grpc.js";
+import { grpcInboundListeners, grpcOutboundListeners, grpcRoutes } from "./grpc.js";
 
 export type { PlannedResource, ProxyResources, BuiltResource } from "./common.js";
 
-export function translate(snapshot: MeshSnapshot, proxy: Proxy): ProxyResources {
+/** What the outbound part reads from a proxy; proxies with equal keys get equal outbound resources. */
+export function outboundKey(proxy: Proxy): string {
+  return `${proxy.flavour}|${proxy.namespace}|${dnsDomain(proxy)}`;
+}
+
+/** Clusters, endpoints, listeners and routes towards the services the proxy sees. */
+export function translateOutbound(snapshot: MeshSnapshot, proxy: Proxy): ProxyResources {
   const scope: TranslationScope = { snapshot, proxy };
   const grpc = proxy.flavour === "grpc";
   return new Map<TypeUrl, readonly PlannedResource[]>([
-    [TypeUrl.Cluster, clusters(scope)],
+    [TypeUrl.Cluster, outboundClusters(scope)],
     [TypeUrl.ClusterLoadAssignment, endpointResources(scope)],
-    [TypeUrl.Listener, grpc ? grpcListeners(scope) : listeners(scope)],
+    [TypeUrl.Listener, grpc ? grpcOutboundListeners(scope) : outboundListeners(scope)],
     [TypeUrl.RouteConfiguration, grpc ? grpcRoutes(scope) : routes(scope)],
-    // Secrets (SDS) arrive with the CA issue.
-    [TypeUrl.Secret, []],
   ]);
+}
+
+/** The proxy's own side: what it serves (inbound listeners and clusters). Secrets come with the CA issue. */
+export function translateInbound(snapshot: MeshSnapshot, proxy: Proxy): ProxyResources {
+  const scope: TranslationScope = { snapshot, proxy };
+  const grpc = proxy.flavour === "grpc";
+  return new Map<TypeUrl, readonly PlannedResource[]>([
+    [TypeUrl.Cluster, inboundClusters(scope)],
+    [TypeUrl.Listener, grpc ? grpcInboundListeners(scope) : inboundListeners(scope)],
+  ]);
+}
+
+/** Everything the proxy gets: outbound then inbound resources, by type. */
+export function translate(snapshot: MeshSnapshot, proxy: Proxy): ProxyResources {
+  const outbound = translateOutbound(snapshot, proxy);
+  const inbound = translateInbound(snapshot, proxy);
+  const out = new Map<TypeUrl, readonly PlannedResource[]>();
+  for (const t of [TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment, TypeUrl.Listener, TypeUrl.RouteConfiguration, TypeUrl.Secret]) {
+    out.set(t, [...(outbound.get(t) ?? []), ...(inbound.get(t) ?? [])]);
+  }
+  return out;
 }

@@ -9,7 +9,10 @@ import { OriginalDstSchema } from "../gen/envoy/extensions/filters/listener/orig
 import { visibleServices } from "../model/lookup.js";
 import { isHttpProtocol } from "../model/service-entry.js";
 import { TypeUrl } from "../xds/types.js";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { FilterChainSchema } from "../gen/envoy/config/listener/v3/listener_components_pb.js";
 import {
+  BlackHoleCluster,
   InboundPassthroughCluster,
   PassthroughCluster,
   VirtualInboundListener,
@@ -18,7 +21,7 @@ import {
   VirtualOutboundPort,
   built,
   outboundClusterName,
-  policyKey,
+  outboundPolicyKey,
   socketAddress,
   typedConfig,
   type PlannedResource,
@@ -31,13 +34,18 @@ function planned(name: string, key: string, build: () => ReturnType<typeof built
   return { typeUrl: TypeUrl.Listener, name, key: `lds|envoy|${key}`, build };
 }
 
+/** Connections addressed to the capture port itself would loop; Istio sends them nowhere. */
+function blackholeChain(listener: string, port: number): MessageInitShape<typeof FilterChainSchema> {
+  return { name: `${listener}-blackhole`, filterChainMatch: { destinationPort: port }, filters: [tcpProxyFilter(BlackHoleCluster)] };
+}
+
 function virtualOutbound(): ReturnType<typeof built> {
   return built(ListenerSchema, {
     name: VirtualOutboundListener,
     address: socketAddress("0.0.0.0", VirtualOutboundPort),
     useOriginalDst: true,
     trafficDirection: TrafficDirection.OUTBOUND,
-    filterChains: [{ name: "virtualOutbound-catchall-tcp", filters: [tcpProxyFilter(PassthroughCluster)] }],
+    filterChains: [blackholeChain(VirtualOutboundListener, VirtualOutboundPort), { name: "virtualOutbound-catchall-tcp", filters: [tcpProxyFilter(PassthroughCluster)] }],
   });
 }
 
@@ -70,9 +78,11 @@ function virtualInbound(scope: TranslationScope): ReturnType<typeof built> {
   return built(ListenerSchema, {
     name: VirtualInboundListener,
     address: socketAddress("0.0.0.0", VirtualInboundPort),
+    useOriginalDst: true,
     trafficDirection: TrafficDirection.INBOUND,
     listenerFilters: [{ name: "envoy.filters.listener.original_dst", configType: { case: "typedConfig", value: typedConfig(OriginalDstSchema, {}) } }],
     filterChains: [
+      blackholeChain(VirtualInboundListener, VirtualInboundPort),
       ...inboundTargets(scope).map((t) => sidecarInboundChain(scope, t)),
       {
         name: VirtualInboundListener,
@@ -83,9 +93,9 @@ function virtualInbound(scope: TranslationScope): ReturnType<typeof built> {
   });
 }
 
-/** The LDS resources of an Envoy sidecar. */
-export function listeners(scope: TranslationScope): PlannedResource[] {
-  const pk = policyKey(scope.snapshot);
+/** An Envoy sidecar's outbound LDS resources: the same for a namespace. */
+export function outboundListeners(scope: TranslationScope): PlannedResource[] {
+  const pk = outboundPolicyKey(scope.snapshot);
   const services = visibleServices(scope.snapshot, scope.proxy.namespace);
   const out: PlannedResource[] = [planned(VirtualOutboundListener, `virtualOutbound|${pk}`, virtualOutbound)];
   const names = new Set<string>();
@@ -106,7 +116,11 @@ export function listeners(scope: TranslationScope): PlannedResource[] {
       out.push(planned(name, `tcp|${name}|${cluster}|${pk}`, () => outboundTcpListener(name, address, port.number, cluster)));
     }
   }
-  const targets = inboundTargets(scope);
-  out.push(planned(VirtualInboundListener, `virtualInbound|${inboundKey(scope, targets)}`, () => virtualInbound(scope)));
   return out;
+}
+
+/** An Envoy sidecar's virtualInbound. */
+export function inboundListeners(scope: TranslationScope): PlannedResource[] {
+  const key = inboundKey(scope, inboundTargets(scope));
+  return [planned(VirtualInboundListener, `virtualInbound|${key}`, () => virtualInbound(scope))];
 }

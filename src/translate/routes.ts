@@ -11,7 +11,7 @@ import { destinationRuleFor, visibleServices } from "../model/lookup.js";
 import { isHttpProtocol, type ServicePortSpec } from "../model/service-entry.js";
 import type { MeshSnapshot, Service } from "../model/snapshot.js";
 import { TypeUrl } from "../xds/types.js";
-import { PassthroughCluster, built, dnsDomain, hostPort, outboundClusterName, policyKey, type PlannedResource, type TranslationScope } from "./common.js";
+import { PassthroughCluster, built, dnsDomain, hostPort, outboundClusterName, outboundPolicyKey, type PlannedResource, type TranslationScope } from "./common.js";
 
 type RouteInit = MessageInitShape<typeof RouteSchema>;
 type VirtualHostInit = MessageInitShape<typeof VirtualHostSchema>;
@@ -106,7 +106,7 @@ function routeConfiguration(scope: TranslationScope, services: readonly Service[
 /** The RDS resources of an Envoy sidecar. */
 export function routes(scope: TranslationScope): PlannedResource[] {
   const services = visibleServices(scope.snapshot, scope.proxy.namespace);
-  const pk = policyKey(scope.snapshot);
+  const pk = outboundPolicyKey(scope.snapshot);
   return httpPorts(services).map((port) => {
     const onPort = services.filter((s) => s.ports.some((p) => p.number === port));
     const deps = onPort.map((s) => `${s.digest}:${destinationRuleFor(scope.snapshot, scope.proxy.namespace, s)?.digest ?? ""}`).join(",");

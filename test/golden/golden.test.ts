@@ -11,7 +11,11 @@ import { buildSnapshot } from "../../src/model/snapshot.js";
 import { formatConfigError } from "../../src/model/config.js";
 import { parseProxyNode } from "../../src/model/proxy.js";
 import { dumpResources } from "../../src/translate/dump.js";
-import type { JsonObject } from "@bufbuild/protobuf";
+import { toBinary, type JsonObject } from "@bufbuild/protobuf";
+import { translate } from "../../src/translate/index.js";
+import { encodedResource } from "../../src/xds/resource.js";
+import { expectEnvoyValidResources } from "../support/envoy-valid.js";
+import { expectGrpcXdsAccepts } from "../support/grpc-xds-rules.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 const golden = join(root, "test/golden");
@@ -57,6 +61,16 @@ describe("golden: mesh-config -> xDS resources", () => {
             if (!update) assert.fail(`${out} did not exist; written, review it and re-run`);
           }
           assert.equal(text, readFileSync(out, "utf8"), `${out} differs; if intended, regenerate with UPDATE_GOLDEN=1 and review the diff`);
+          // Every resource also passes Envoy's own validation rules (validate.rules, into Anys).
+          const all = [...translate(snapshot, proxy)].flatMap(([typeUrl, planned]) =>
+            planned.map((p) => {
+              const { schema, message } = p.build();
+              return encodedResource(typeUrl, p.name, toBinary(schema, message));
+            }),
+          );
+          assert.ok(all.length > 0);
+          expectEnvoyValidResources(all);
+          if (proxy.flavour === "grpc") expectGrpcXdsAccepts(all);
         } finally {
           c.cleanup();
         }

@@ -113,6 +113,41 @@ describe("mesh resource provider", () => {
     assert.equal(p.stats().encodes, encodes + 1, "one resource re-encoded: a's EDS");
   });
 
+  it("hands out the same map object for a type whose resources did not change", () => {
+    const p = new MeshResourceProvider();
+    const s1 = snapshotOf([service("a", "default", ["10.0.0.1"]), service("b", "default", ["10.0.0.2"], undefined, 9090)]);
+    p.update(s1);
+    const proxy = sidecar("10.0.0.1");
+    const types = [TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment, TypeUrl.Listener, TypeUrl.RouteConfiguration];
+    const before = types.map((t) => p.resources(proxy, t));
+    p.update(snapshotOf([service("a", "default", ["10.0.0.1"]), service("b", "default", ["10.0.0.2", "10.0.0.3"], undefined, 9090)], s1));
+    const after = types.map((t) => p.resources(proxy, t));
+    assert.equal(after[0], before[0], "CDS map (an overlay with the inbound cluster) reused");
+    assert.notEqual(after[1], before[1], "EDS changed");
+    assert.equal(after[2], before[2], "LDS map reused");
+    assert.equal(after[3], before[3], "RDS map reused");
+  });
+
+  it("a policy change re-keys inbound resources only; outbound encodings are reused", () => {
+    const p = new MeshResourceProvider();
+    const policy = (action: string): ConfigObject => ({
+      apiVersion: "security.istio.io/v1",
+      kind: "SomePolicy",
+      metadata: { name: "p", namespace: "default", labels: {}, annotations: {} },
+      spec: { action },
+      origin: { file: "t.yaml" },
+    });
+    const s1 = snapshotOf([service("a", "default", ["10.0.0.1"]), policy("ALLOW")]);
+    p.update(s1);
+    const proxy = sidecar("10.0.0.1");
+    for (const t of [TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment, TypeUrl.Listener, TypeUrl.RouteConfiguration]) p.resources(proxy, t);
+    const encodes = p.stats().encodes;
+    p.update(snapshotOf([service("a", "default", ["10.0.0.1"]), policy("DENY")], s1));
+    for (const t of [TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment, TypeUrl.Listener, TypeUrl.RouteConfiguration]) p.resources(proxy, t);
+    // virtualInbound and inbound|8080|| were rebuilt (an authorization hook may change them); nothing else.
+    assert.equal(p.stats().encodes - encodes, 2);
+  });
+
   it("reports no change for an identical snapshot and 'all' for a mesh config change", () => {
     const p = new MeshResourceProvider();
     const s1 = snapshotOf([service("a", "default", ["10.0.0.1"])]);

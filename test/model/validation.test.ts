@@ -60,6 +60,12 @@ describe("model validation: ServiceEntry", () => {
   it("rejects exportTo mixing * with names", () => rejects("ServiceEntry", { ...base, exportTo: ["*", "ns"] }, "spec.exportTo", /cannot be combined/));
   it("rejects a wrong apiVersion", () => rejects("ServiceEntry", base, "apiVersion", /not a version/, "networking.istio.io/v9"));
   it("rejects a missing spec", () => rejects("ServiceEntry", undefined, "spec", /required/));
+  it("warns about a misspelt field and still accepts the object", () => {
+    const s = build([obj("ServiceEntry", "typo", { ...base, resolutoin: "DNS", ports: [{ number: 80, name: "http", protcol: "HTTP" }] })]);
+    assert.ok(s.accepted.has("ServiceEntry default/typo"));
+    const warnings = s.errors.filter((e) => e.severity === "warning" && e.object === "ServiceEntry default/typo").map((e) => e.path);
+    assert.deepEqual(warnings.sort(), ["spec.ports[0].protcol", "spec.resolutoin"]);
+  });
   it("warns (and accepts) unknown-endpoint setups", () => {
     const s = build([obj("ServiceEntry", "ok", { ...base, endpoints: [] })]);
     assert.ok(s.accepted.has("ServiceEntry default/ok"));

@@ -116,6 +116,22 @@ describe("file source", () => {
     assert.deepEqual(names(s), ["one"]);
   });
 
+  it("follows a directory replaced wholesale (deploy tools swap the whole directory)", async () => {
+    writeFileSync(join(dir, "a.yaml"), se("one", "10.0.0.1"));
+    source = new FileSource({ dir, debounceMs: 20, log: (l) => logs.push(l) });
+    source.start(rec.listener);
+    const staged = mkdtempSync(join(tmpdir(), "meshward-filesource-staged-"));
+    writeFileSync(join(staged, "a.yaml"), se("replaced", "10.0.0.2"));
+    rmSync(dir, { recursive: true });
+    const gone = await rec.next((s) => s.errors.some((e) => /cannot read directory/.test(e.message)), "the missing directory");
+    assert.deepEqual(names(gone), ["one"], "the last good config stays while the directory is missing");
+    renameSync(staged, dir);
+    await rec.next((s) => names(s).includes("replaced") && s.errors.length === 0, "the new directory's content");
+    // And the new directory is watched.
+    writeFileSync(join(dir, "b.yaml"), se("later", "10.0.0.3"));
+    await rec.next((s) => names(s).includes("later"), "a change in the new directory");
+  });
+
   it("does not emit when a write leaves the content unchanged", async () => {
     writeFileSync(join(dir, "a.yaml"), se("one", "10.0.0.1"));
     source = new FileSource({ dir, debounceMs: 20, log: () => {} });

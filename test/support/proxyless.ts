@@ -1,0 +1,146 @@
+// Real proxyless gRPC workloads for end-to-end tests: @grpc/grpc-js-xds servers and clients, each
+// with its own bootstrap (the TEST_ONLY channel/server option) pointing at a meshward under test.
+import * as grpc from "@grpc/grpc-js";
+import { createServer } from "node:net";
+import * as grpcXds from "@grpc/grpc-js-xds";
+
+grpcXds.register();
+
+export const bootstrapOption = "grpc.TEST_ONLY_DO_NOT_USE_IN_PROD.xds_bootstrap_config";
+/** The server listener template meshward serves (Istio's agent writes the same). */
+export const serverListenerTemplate = "xds.istio.io/grpc/lds/inbound/%s";
+
+export interface NodeSpec {
+  readonly ip: string;
+  readonly pod: string;
+  readonly namespace: string;
+  readonly serviceAccount?: string;
+  readonly labels?: Record<string, string>;
+}
+
+/** A gRPC bootstrap as Istio's agent writes it, for one node. */
+export function bootstrap(xdsAddress: string, node: NodeSpec): string {
+  return JSON.stringify({
+    xds_servers: [{ server_uri: xdsAddress, channel_creds: [{ type: "insecure" }], server_features: ["xds_v3"] }],
+    node: {
+      id: `sidecar~${node.ip}~${node.pod}.${node.namespace}~${node.namespace}.svc.cluster.local`,
+      locality: {},
+      metadata: {
+        GENERATOR: "grpc",
+        NAMESPACE: node.namespace,
+        SERVICE_ACCOUNT: node.serviceAccount ?? "default",
+        LABELS: node.labels ?? {},
+      },
+    },
+    server_listener_resource_name_template: serverListenerTemplate,
+  });
+}
+
+/** A port free right now on loopback (grpc-js-xds servers cannot bind port 0). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const a = s.address();
+      const port = typeof a === "object" && a !== null ? a.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const identity = (b: Buffer): Buffer => b;
+/** A one-method service over raw bytes: no protos needed. */
+export const echoService: grpc.ServiceDefinition = {
+  echo: {
+    path: "/meshward.test.Echo/Echo",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: identity,
+    requestDeserialize: identity,
+    responseSerialize: identity,
+    responseDeserialize: identity,
+  },
+};
+
+/** An xDS-enabled echo server answering with its name; resolves once xDS made it serve. */
+export class EchoServer {
+  readonly server: grpcXds.XdsServer;
+  readonly calls: number[] = [];
+  serving = false;
+  constructor(
+    readonly name: string,
+    xdsAddress: string,
+    node: NodeSpec,
+  ) {
+    this.server = new grpcXds.XdsServer({ [bootstrapOption]: bootstrap(xdsAddress, node) } as grpc.ServerOptions);
+    this.server.addService(echoService, {
+      echo: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
+        this.calls.push(Date.now());
+        cb(null, Buffer.from(this.name));
+      },
+    });
+  }
+
+  /** Binds `ip:port`; the promise settles when meshward's server listener arrives. */
+  start(address: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.server.bindAsync(address, new grpcXds.XdsServerCredentials(grpc.ServerCredentials.createInsecure()), (err) => {
+        if (err) return reject(err);
+        this.serving = true;
+        resolve();
+      });
+    });
+  }
+
+  stop(): void {
+    this.server.forceShutdown();
+  }
+}
+
+/** A client of `xds:///<target>` with its own XdsClient. */
+export class EchoClient {
+  readonly client: grpc.Client;
+  constructor(target: string, xdsAddress: string, node: NodeSpec) {
+    this.client = new grpc.Client(`xds:///${target}`, new grpcXds.XdsChannelCredentials(grpc.credentials.createInsecure()), {
+      [bootstrapOption]: bootstrap(xdsAddress, node),
+    } as grpc.ChannelOptions);
+  }
+
+  /** One call; resolves with the answering backend's name. */
+  call(timeoutMs = 5000, headers: Record<string, string> = {}): Promise<string> {
+    const metadata = new grpc.Metadata();
+    for (const [k, v] of Object.entries(headers)) metadata.set(k, v);
+    return new Promise((resolve, reject) => {
+      this.client.makeUnaryRequest(
+        "/meshward.test.Echo/Echo",
+        identity,
+        identity,
+        Buffer.from("ping"),
+        metadata,
+        { deadline: Date.now() + timeoutMs },
+        (err: grpc.ServiceError | null, res?: Buffer) => (err ? reject(err) : resolve(res!.toString())),
+      );
+    });
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}
+
+/** Polls `probe` until it returns a value (not undefined) or `timeoutMs` passes. */
+export async function eventually<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 15000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
