@@ -126,6 +126,16 @@ export interface GrpcGoBootstrapOptions {
   readonly certificateProviders?: Readonly<Record<string, unknown>>;
 }
 
+/** bootstrap certificate_providers with one file_watcher instance named "default" (gRFC A29). */
+export function fileWatcherProvider(certificateFile: string, privateKeyFile: string, caCertificateFile: string): Record<string, unknown> {
+  return {
+    default: {
+      plugin_name: "file_watcher",
+      config: { certificate_file: certificateFile, private_key_file: privateKeyFile, ca_certificate_file: caCertificateFile, refresh_interval: "600s" },
+    },
+  };
+}
+
 /** The inbound listener template meshward's proxyless translator serves (as Istio's agent writes it). */
 export const serverListenerTemplate = "xds.istio.io/grpc/lds/inbound/%s";
 
