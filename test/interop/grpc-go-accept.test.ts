@@ -44,10 +44,10 @@ describe("grpc-go accepts meshward's proxyless resources", function () {
   }
 
   /** Runs one client for `calls` calls (each waiting at most deadlineMs) and returns its call lines. */
-  async function runClient(cpAddress: string, rec: PushRecorder, pod: string, target: string, calls: number, deadlineMs: number): Promise<PeerEvent[]> {
+  async function runClient(cpAddress: string, rec: PushRecorder, pod: string, target: string, calls: number, deadlineMs: number, extra: string[] = []): Promise<PeerEvent[]> {
     const node = proxylessNode(pod, "default", { app: pod });
     rec.expect(node);
-    const peer = spawnPeer(binary, pod, ["client", "--target", target, "--calls", String(calls), "--deadline", `${deadlineMs}ms`], {
+    const peer = spawnPeer(binary, pod, ["client", "--target", target, "--calls", String(calls), "--deadline", `${deadlineMs}ms`, ...extra], {
       bootstrap: grpcGoBootstrap({ xdsAddress: cpAddress, node }),
     });
     peers.push(peer);
@@ -66,7 +66,7 @@ describe("grpc-go accepts meshward's proxyless resources", function () {
       ["ratings", /127\.0\.0\.13:7070/],
       ["db.default:5432", /127\.0\.0\.14:5432/],
     ];
-    const results = await Promise.all(targets.map(([t], i) => runClient(cp.xdsAddress, rec, `embedded-${i}`, `xds:///${t}`, 1, 3000)));
+    const results = await Promise.all(targets.map(([t], i) => runClient(cp.xdsAddress, rec, `embedded-${i}`, `xds:///${t}`, 1, 8000)));
     assert.deepEqual(rec.nacks.map((n) => `${n.proxyId} ${n.typeUrl}: ${n.error}`), []);
     targets.forEach(([t, endpoint], i) => {
       const id = proxylessNode(`embedded-${i}`, "default", {}).id;
@@ -78,7 +78,7 @@ describe("grpc-go accepts meshward's proxyless resources", function () {
     assert.deepEqual(rec.invalid, []);
   });
 
-  it("a consistent-hash DestinationRule (RING_HASH, header hash policy) routes calls to plain grpc-go servers", async () => {
+  it("a consistent-hash DestinationRule (RING_HASH, header hash policy) pins each x-user to one plain grpc-go server", async () => {
     const servers = await Promise.all(
       ["hash-a", "hash-b"].map(async (id) => {
         const peer = spawnPeer(binary, id, ["server", "--addr", "127.0.0.1:0", "--id", id]);
@@ -113,14 +113,21 @@ spec:
 `,
     );
     const { cp, rec } = await controlPlane(dir);
-    const calls = await runClient(cp.xdsAddress, rec, "hash-client", "xds:///hash.default.svc.cluster.local:8000", 8, 20_000);
+    const target = "xds:///hash.default.svc.cluster.local:8000";
+    // Each user's calls hash to one backend; 16 calls over two backends land on one by chance with
+    // probability 2^-15 only, so a hash policy grpc-go ignored would show.
+    const users = ["alice", "bob", "carol"];
+    const byUser = await Promise.all(users.map((u) => runClient(cp.xdsAddress, rec, `hash-${u}`, target, 16, 20_000, ["--header", `x-user=${u}`])));
     assert.deepEqual(rec.nacks.map((n) => `${n.typeUrl}: ${n.error}`), []);
-    assert.deepEqual(rec.ackedTypes(proxylessNode("hash-client", "default", {}).id), ALL_TYPES);
-    assert.equal(calls.length, 8);
-    for (const c of calls) assert.equal(c["ok"], true, JSON.stringify(c));
-    // The calls carry no x-user header, so grpc-go's ring hash picks with a random hash (gRFC A42):
-    // every call lands on one of the two endpoints meshward gave it.
-    assert.ok(calls.every((c) => servers.some((s) => s.id === c["server"])), JSON.stringify(calls));
+    users.forEach((u, i) => {
+      const calls = byUser[i]!;
+      assert.deepEqual(rec.ackedTypes(proxylessNode(`hash-${u}`, "default", {}).id), ALL_TYPES);
+      assert.equal(calls.length, 16);
+      for (const c of calls) assert.equal(c["ok"], true, JSON.stringify(c));
+      const answered = new Set(calls.map((c) => c["server"]));
+      assert.equal(answered.size, 1, `${u}'s calls were spread over ${[...answered].join(", ")}`);
+      assert.ok(servers.some((s) => answered.has(s.id)));
+    });
     assert.deepEqual(rec.invalid, []);
   });
 

@@ -3,7 +3,7 @@
 // TypeScript). Every result is one JSON object per stdout line, so a test can assert on it; grpc-go's
 // own logs go to stderr.
 //
-//	xdspeer client --target xds:///svc [--calls N] [--xds-creds]
+//	xdspeer client --target xds:///svc [--calls N] [--xds-creds] [--header name=value ...]
 //	    Dials the target and makes N unary grpc.testing.TestService/UnaryCall calls (one "call" line
 //	    each, then "done"). With --calls 0 it reads commands from stdin instead and stays connected,
 //	    so a test can change the mesh and call again without a restart:
@@ -40,6 +40,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	xdscreds "google.golang.org/grpc/credentials/xds"
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/xds"
@@ -134,6 +135,8 @@ func runClient(args []string) {
 	calls := fs.Int("calls", 1, "calls to make, then exit; 0 reads commands from stdin")
 	deadline := fs.Duration("deadline", 20*time.Second, "per-call deadline (calls wait for the channel to be ready)")
 	useXdsCreds := fs.Bool("xds-creds", false, "use xDS transport credentials (TLS from the control plane)")
+	var headers headerFlag
+	fs.Var(&headers, "header", "name=value request metadata sent with every call (repeatable)")
 	_ = fs.Parse(args)
 	if *target == "" {
 		fatal("client: --target is required")
@@ -148,7 +151,7 @@ func runClient(args []string) {
 	batch := func(n int, d time.Duration) {
 		for i := 0; i < n; i++ {
 			seq++
-			callOnce(stub, seq, d)
+			callOnce(stub, seq, d, headers.md)
 		}
 		emit(map[string]any{"event": "done", "calls": n})
 	}
@@ -187,9 +190,29 @@ func runClient(args []string) {
 	}
 }
 
-func callOnce(stub testgrpc.TestServiceClient, seq int, d time.Duration) {
+// headerFlag collects --header name=value pairs as outgoing metadata (route matching, hash policies).
+type headerFlag struct{ md metadata.MD }
+
+func (h *headerFlag) String() string { return fmt.Sprint(h.md) }
+
+func (h *headerFlag) Set(v string) error {
+	name, value, ok := strings.Cut(v, "=")
+	if !ok || name == "" {
+		return fmt.Errorf("want name=value, got %q", v)
+	}
+	if h.md == nil {
+		h.md = metadata.MD{}
+	}
+	h.md.Append(name, value)
+	return nil
+}
+
+func callOnce(stub testgrpc.TestServiceClient, seq int, d time.Duration, md metadata.MD) {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
+	if md != nil {
+		ctx = metadata.NewOutgoingContext(ctx, md)
+	}
 	var p peer.Peer
 	start := time.Now()
 	res, err := stub.UnaryCall(ctx, &testgrpc.SimpleRequest{FillServerId: true}, grpc.WaitForReady(true), grpc.Peer(&p))
