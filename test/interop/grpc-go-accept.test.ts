@@ -19,18 +19,32 @@ import { grpcGoBootstrap, grpcGoPeerOrSkip, proxylessNode, repoRoot, spawnPeer, 
 
 const ALL_TYPES = new Set<string>([TypeUrl.Listener, TypeUrl.RouteConfiguration, TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment]);
 
+/** A GRPC ServiceEntry `<name>.default.svc.cluster.local:8000`; `more` adds spec lines (endpoints, selector). */
+function serviceEntry(name: string, more: string): string {
+  return `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ${name}, namespace: default}
+spec:
+  hosts: [${name}.default.svc.cluster.local]
+  ports: [{number: 8000, name: grpc, protocol: GRPC}]
+  resolution: STATIC
+${more}`;
+}
+
 describe("grpc-go accepts meshward's proxyless resources", function () {
   this.timeout(120_000);
   let binary = "";
   const peers: Peer[] = [];
   const stops: (() => Promise<void>)[] = [];
+  const recorders: PushRecorder[] = [];
 
   before(async function () {
     binary = await grpcGoPeerOrSkip(this);
   });
   after(async () => {
     await Promise.all(peers.map((p) => p.stop()));
-    for (const stop of stops.reverse()) await stop();
+    for (const rec of recorders) await rec.untilDisconnected();
+    for (const stop of stops.reverse()) await PushRecorder.bounded("a teardown step", stop());
   });
 
   async function controlPlane(configDir: string): Promise<{ cp: ControlPlane; rec: PushRecorder }> {
@@ -40,19 +54,46 @@ describe("grpc-go accepts meshward's proxyless resources", function () {
       await cp.stop();
       rmSync(data, { recursive: true, force: true });
     });
-    return { cp, rec: new PushRecorder(cp.xds, cp.provider) };
+    const rec = new PushRecorder(cp.xds, cp.provider);
+    recorders.push(rec);
+    return { cp, rec };
+  }
+
+  /** A temporary mesh-config directory: mesh.yaml plus `<name>.yaml` holding `objects`. */
+  function configDir(name: string, objects: string): string {
+    const dir = mkdtempSync(join(tmpdir(), `meshward-grpc-go-${name}-`));
+    stops.push(async () => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, "mesh.yaml"), "trustDomain: cluster.local\n");
+    writeFileSync(join(dir, `${name}.yaml`), objects);
+    return dir;
+  }
+
+  /** Plain (non-xDS) grpc-go servers on free loopback ports, answering with their id. */
+  function plainServers(ids: string[]): Promise<{ id: string; port: number }[]> {
+    return Promise.all(
+      ids.map(async (id) => {
+        const peer = spawnPeer(binary, id, ["server", "--addr", "127.0.0.1:0", "--id", id]);
+        peers.push(peer);
+        return { id, port: await peer.listeningPort() };
+      }),
+    );
   }
 
   /** Runs one client for `calls` calls (each waiting at most deadlineMs) and returns its call lines. */
-  async function runClient(cpAddress: string, rec: PushRecorder, pod: string, target: string, calls: number, deadlineMs: number, extra: string[] = []): Promise<PeerEvent[]> {
+  /** Starts an interactive client (commands on stdin) for `target`. */
+  function startClient(cpAddress: string, rec: PushRecorder, pod: string, target: string, extra: string[] = []): Peer {
     const node = proxylessNode(pod, "default", { app: pod });
     rec.expect(node);
-    const peer = spawnPeer(binary, pod, ["client", "--target", target, "--calls", String(calls), "--deadline", `${deadlineMs}ms`, ...extra], {
+    const peer = spawnPeer(binary, pod, ["client", "--target", target, "--calls", "0", ...extra], {
       bootstrap: grpcGoBootstrap({ xdsAddress: cpAddress, node }),
     });
     peers.push(peer);
-    await peer.waitFor((e) => e.event === "done", `the end of ${calls} calls to ${target}`, calls * deadlineMs + 20_000);
-    return peer.events.filter((e) => e.event === "call");
+    return peer;
+  }
+
+  /** Runs one client for `calls` calls (each waiting at most deadlineMs) and returns its call lines. */
+  function runClient(cpAddress: string, rec: PushRecorder, pod: string, target: string, calls: number, deadlineMs: number, extra: string[] = []): Promise<PeerEvent[]> {
+    return startClient(cpAddress, rec, pod, target, extra).call(calls, deadlineMs);
   }
 
   it("every service of the embedded mesh-config, by each name a proxyless client dials: all ACKed, none NACKed", async () => {
@@ -79,29 +120,13 @@ describe("grpc-go accepts meshward's proxyless resources", function () {
   });
 
   it("a consistent-hash DestinationRule (RING_HASH, header hash policy) pins each x-user to one plain grpc-go server", async () => {
-    const servers = await Promise.all(
-      ["hash-a", "hash-b"].map(async (id) => {
-        const peer = spawnPeer(binary, id, ["server", "--addr", "127.0.0.1:0", "--id", id]);
-        peers.push(peer);
-        const port = Number(String((await peer.waitFor((e) => e.event === "listening", "listening line"))["addr"]).split(":").pop());
-        return { id, port };
-      }),
-    );
-    const dir = mkdtempSync(join(tmpdir(), "meshward-grpc-go-hash-"));
-    stops.push(async () => rmSync(dir, { recursive: true, force: true }));
-    writeFileSync(join(dir, "mesh.yaml"), "trustDomain: cluster.local\n");
-    writeFileSync(
-      join(dir, "hash.yaml"),
-      `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: hash, namespace: default}
-spec:
-  hosts: [hash.default.svc.cluster.local]
-  ports: [{number: 8000, name: grpc, protocol: GRPC}]
-  resolution: STATIC
-  endpoints:
+    const servers = await plainServers(["hash-a", "hash-b"]);
+    const dir = configDir(
+      "hash",
+      serviceEntry("hash", `  endpoints:
 ${servers.map((s) => `  - {address: 127.0.0.1, ports: {grpc: ${s.port}}, labels: {app: ${s.id}}}`).join("\n")}
----
+`) +
+        `---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {name: hash, namespace: default}
@@ -128,6 +153,41 @@ spec:
       assert.equal(answered.size, 1, `${u}'s calls were spread over ${[...answered].join(", ")}`);
       assert.ok(servers.some((s) => answered.has(s.id)));
     });
+    assert.deepEqual(rec.invalid, []);
+  });
+
+  it("WorkloadEntry weights reach grpc-go as locality weights, which it follows", async () => {
+    const servers = await plainServers(["w-a", "w-b", "w-c"]);
+    const we = (id: string, port: number, locality: string, weight: number): string => `---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: ${id}, namespace: default}
+spec: {address: 127.0.0.1, ports: {grpc: ${port}}, labels: {app: weighted}, locality: ${locality}, weight: ${weight}}
+`;
+    const dir = configDir(
+      "weighted",
+      serviceEntry("weighted", "  workloadSelector: {labels: {app: weighted}}\n") +
+        we("w-a", servers[0]!.port, "r/zone-a", 1) +
+        we("w-b", servers[1]!.port, "r/zone-b", 3) +
+        we("w-c", servers[2]!.port, "r/zone-b", 1),
+    );
+    const { cp, rec } = await controlPlane(dir);
+    const client = startClient(cp.xdsAddress, rec, "weight-client", "xds:///weighted.default.svc.cluster.local:8000");
+    // Until every endpoint is connected, grpc-go picks among the ready ones only: warm up first.
+    const seen = new Set<unknown>();
+    for (let i = 0; i < 20 && seen.size < servers.length; i++) for (const c of await client.call(10)) seen.add(c["server"]);
+    assert.equal(seen.size, servers.length, `answered during warm-up: ${[...seen].join(", ")}`);
+    const n = 120;
+    const calls = await client.call(n);
+    assert.deepEqual(rec.nacks.map((x) => `${x.typeUrl}: ${x.error}`), []);
+    assert.ok(calls.every((c) => c["ok"] === true), JSON.stringify(calls.filter((c) => c["ok"] !== true)));
+    const count = (id: string): number => calls.filter((c) => c["server"] === id).length;
+    // zone-a weighs 1 against zone-b's 1+3: a fifth of the picks (24 of 120, sd 4.4) where equal
+    // locality weights would give half. 35% is more than 4 sd away from either.
+    assert.ok(count("w-a") > 0 && count("w-a") < 0.35 * n, `zone-a got ${count("w-a")} of ${n}`);
+    assert.ok(count("w-b") > 0 && count("w-c") > 0);
+    // Not asserted, reported: grpc-go's round_robin inside a locality ignores endpoint weights.
+    console.log(`      grpc-go picks for weights a=1 (zone-a), b=3 and c=1 (zone-b): ${count("w-a")} ${count("w-b")} ${count("w-c")} of ${n}`);
     assert.deepEqual(rec.invalid, []);
   });
 

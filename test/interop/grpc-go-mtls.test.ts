@@ -126,7 +126,7 @@ describe("grpc-go mutual TLS configured over xDS (xds credentials, file_watcher)
       bootstrap: grpcGoBootstrap({ xdsAddress: h.address, node: serverNode, certificateProviders: fileWatcherProvider(join(pki.dir, "server.crt"), join(pki.dir, "server.key"), join(pki.dir, "ca.crt")) }),
     });
     peers.push(server);
-    const port = Number(String((await server.waitFor((e) => e.event === "listening", "listening line"))["addr"]).split(":").pop());
+    const port = await server.listeningPort();
     seedMtls(provider, port);
     await server.waitFor((e) => e.event === "serving-mode" && e["mode"] === "SERVING", "serving-mode SERVING");
 
@@ -138,8 +138,7 @@ describe("grpc-go mutual TLS configured over xDS (xds credentials, file_watcher)
     const calls = client.events.filter((e) => e.event === "call");
     assert.equal(calls.length, 3);
     for (const c of calls) assert.deepEqual([c["ok"], c["server"], c["tls"], c["peerIdentity"]], [true, "secure-server", true, "xds"], JSON.stringify(c));
-    const served = server.events.filter((e) => e.event === "served");
-    assert.equal(served.length, 3);
+    const served = await server.waitForCount((e) => e.event === "served", 3, "a served call");
     for (const s of served) assert.deepEqual([s["tls"], s["peerIdentity"]], [true, SPIFFE], JSON.stringify(s));
     assert.deepEqual(rec.nacks.map((n) => `${n.typeUrl}: ${n.error}`), []);
     assert.deepEqual(rec.invalid, []);

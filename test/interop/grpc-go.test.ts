@@ -72,10 +72,7 @@ describe("xds interop with grpc-go (xdspeer)", function () {
       bootstrap: grpcGoBootstrap({ xdsAddress: cp!.xdsAddress, node: n }),
     });
     peers.push(peer);
-    const listening = await peer.waitFor((e) => e.event === "listening", "listening line");
-    const port = Number(String(listening["addr"]).split(":").pop());
-    assert.ok(port > 0, `bad listening address ${String(listening["addr"])}`);
-    return { peer, port };
+    return { peer, port: await peer.listeningPort() };
   }
 
   const serving = (p: Peer, mode: "SERVING" | "NOT_SERVING", from = 0): Promise<PeerEvent> =>
@@ -115,7 +112,8 @@ describe("xds interop with grpc-go (xdspeer)", function () {
 
   after(async () => {
     await Promise.all(peers.map((p) => p.stop()));
-    await cp?.stop();
+    await rec?.untilDisconnected();
+    if (cp) await PushRecorder.bounded("meshward control plane stop()", cp.stop());
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -137,7 +135,8 @@ describe("xds interop with grpc-go (xdspeer)", function () {
     assert.equal(calls.length, 5);
     for (const c of calls) assert.deepEqual([c["ok"], c["code"], c["server"], c["peer"]], [true, "OK", "echo-a", `127.0.0.1:${portA}`], client.failure(JSON.stringify(c)).message);
     // The server saw the calls, in plaintext (no mTLS configured).
-    assert.ok(serverA.events.some((e) => e.event === "served" && e["method"] === "UnaryCall" && e["tls"] === false));
+    // (Waited for: the server's stdout may be read after the client's.)
+    await serverA.waitFor((e) => e.event === "served" && e["method"] === "UnaryCall" && e["tls"] === false, "a plaintext UnaryCall served");
   });
 
   it("a new WorkloadEntry reaches grpc-go without a restart: echo-b serves and gets calls", async () => {
@@ -146,7 +145,7 @@ describe("xds interop with grpc-go (xdspeer)", function () {
     await serving(serverB, "SERVING", fromB);
     const batch = await callUntil((calls) => calls.some((c) => c["server"] === "echo-b"), "a call answered by echo-b");
     assert.ok(batch.every((c) => c["ok"] === true), JSON.stringify(batch));
-    assert.ok(serverB.events.some((e) => e.event === "served" && e["tls"] === false));
+    await serverB.waitFor((e) => e.event === "served" && e["tls"] === false, "a plaintext call served");
     assert.ok(client.events.every((e) => e.event !== "fatal"));
   });
 

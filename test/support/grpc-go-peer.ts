@@ -178,7 +178,8 @@ export class Peer {
     child.stderr.on("data", (b: Buffer) => {
       this.stderrTail = (this.stderrTail + b.toString()).slice(-8000);
     });
-    child.on("exit", (code, signal) => {
+    // "close", not "exit": it comes after stdout is drained, so no last line is missed.
+    child.on("close", (code, signal) => {
       this.exited = { code, signal };
       this.wake();
     });
@@ -214,9 +215,29 @@ export class Peer {
     });
   }
 
+  /** Waits until `n` events at or after `from` match `pred`; returns them. */
+  async waitForCount(pred: (e: PeerEvent) => boolean, n: number, what: string, timeoutMs = 30_000, from = 0): Promise<PeerEvent[]> {
+    const found: PeerEvent[] = [];
+    let at = from;
+    while (found.length < n) {
+      const e = await this.waitFor(pred, `${what} (${found.length + 1} of ${n})`, timeoutMs, at);
+      found.push(e);
+      at = this.events.indexOf(e, at) + 1;
+    }
+    return found;
+  }
+
   failure(message: string): Error {
     const events = this.events.slice(-20).map((e) => JSON.stringify(e)).join("\n");
     return new Error(`grpc-go peer ${this.name}: ${message}\n--- last events ---\n${events}\n--- stderr tail ---\n${this.stderrTail}`);
+  }
+
+  /** The port of a server peer, from its "listening" line. */
+  async listeningPort(): Promise<number> {
+    const addr = String((await this.waitFor((e) => e.event === "listening", "listening line"))["addr"]);
+    const port = Number(addr.split(":").pop());
+    if (!(port > 0)) throw this.failure(`bad listening address ${addr}`);
+    return port;
   }
 
   /** Sends one command line to a client started with `--calls 0`. */
@@ -234,7 +255,7 @@ export class Peer {
 
   async stop(): Promise<void> {
     if (this.exited !== undefined) return;
-    const gone = new Promise<void>((resolve) => this.child.once("exit", () => resolve()));
+    const gone = new Promise<void>((resolve) => this.child.once("close", () => resolve()));
     this.child.kill("SIGTERM");
     const force = setTimeout(() => this.child.kill("SIGKILL"), 5000);
     await gone;

@@ -18,7 +18,7 @@ export class PushRecorder {
   private readonly proxies = new Map<string, Proxy>();
 
   constructor(
-    xds: XdsServer,
+    private readonly xds: XdsServer,
     private readonly provider: ResourceProvider,
   ) {
     xds.on("push", (e) => this.push(e));
@@ -33,6 +33,31 @@ export class PushRecorder {
 
   knows(proxyId: string): boolean {
     return this.proxies.has(proxyId);
+  }
+
+  /**
+   * Resolves once no stream of a known proxy is open (or after `timeoutMs`). Stop the peers, then
+   * wait for this before shutting the gRPC server down, so shutdown does not race connections
+   * that are still closing (suspected in two hung control-plane stop() calls; not reproduced).
+   */
+  async untilDisconnected(timeoutMs = 5000): Promise<void> {
+    const end = performance.now() + timeoutMs;
+    while (this.xds.status().some((s) => this.proxies.has(s.proxyId)) && performance.now() < end) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /** Runs a teardown step; one that has not finished within `ms` is reported on stderr and left behind. */
+  static async bounded(what: string, step: Promise<void>, ms = 20_000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        console.error(`      WARNING: ${what} did not finish within ${ms} ms; continuing without it`);
+        resolve();
+      }, ms);
+    });
+    await Promise.race([step, late]);
+    clearTimeout(timer);
   }
 
   ackedTypes(proxyId: string): Set<string> {
