@@ -26,6 +26,7 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 npm run build
 
+[ -x /usr/local/go/bin/go ] && export PATH="$PATH:/usr/local/go/bin"
 # grpc-go test peer (test/interop/grpc-go): fetch its modules from the Go module proxy now, so the
 # tests only compile it (about a minute on 2 cores, once per change of the module; cached in $TMPDIR).
 if command -v go >/dev/null 2>&1; then
