@@ -22,9 +22,14 @@ import { clusterTls, endpointTlsMetadata, type ClusterTls } from "./mtls-upstrea
  */
 export const outboundPolicyKinds: readonly string[] = ["PeerAuthentication"];
 
-/** One inbound filter chain: a port this proxy serves for a service. */
+/**
+ * One inbound filter chain: a port this proxy serves for a service, or (no target) a passthrough
+ * chain for ports no service declares. Istio gives passthrough chains the same authorization
+ * filters as service chains (istiod's buildInboundPassthroughChains goes through the same
+ * inboundChainForOpts), so a DENY-all cannot be bypassed by calling an undeclared port.
+ */
 export interface InboundChainContext extends TranslationScope {
-  readonly target: ServiceTarget;
+  readonly target?: ServiceTarget;
 }
 
 /** One outbound cluster (a service port, optionally a subset) with its merged DestinationRule policy. */

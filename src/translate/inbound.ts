@@ -40,8 +40,8 @@ interface SidecarChainSpec {
   readonly cluster: string;
   /** `inbound_0.0.0.0_<port>` for a service port; passthrough chains use their cluster's name, as istiod. */
   readonly statPrefix: string;
-  /** Authorization applies to service chains through the extension hooks. */
-  readonly ctx?: InboundChainContext;
+  /** Authorization applies to every chain, service or passthrough, through the extension hooks. */
+  readonly ctx: InboundChainContext;
 }
 
 function sidecarChain(scope: TranslationScope, spec: SidecarChainSpec, option: InboundChainOption): FilterChain {
@@ -65,11 +65,11 @@ function sidecarChain(scope: TranslationScope, spec: SidecarChainSpec, option: I
                   ],
                 },
               },
-              [...(spec.ctx ? inboundHttpFilters(spec.ctx) : []), routerFilter()],
+              [...inboundHttpFilters(spec.ctx), routerFilter()],
             ),
           ),
         ]
-      : [...(spec.ctx ? inboundNetworkFilters(spec.ctx) : []), tcpProxyFilter(spec.cluster)];
+      : [...inboundNetworkFilters(spec.ctx), tcpProxyFilter(spec.cluster)];
   const transportSocket = option.tls ? sidecarDownstreamTls(scope.snapshot.mesh, option.protocol) : undefined;
   return create(FilterChainSchema, {
     name: spec.name,
@@ -101,7 +101,9 @@ export function sidecarInboundChains(scope: TranslationScope, target: ServiceTar
 /**
  * The chains for traffic to ports no service declares: the workload-wide mode on any port, and
  * the port-level modes of undeclared ports (istiod's buildInboundPassthroughChains). Protocol is
- * detected, so PERMISSIVE gets all five auto chains.
+ * detected, so PERMISSIVE gets all five auto chains. They carry the workload's authorization
+ * filters like service chains: HTTP RBAC on `virtualInbound-catchall-http`, network RBAC (HTTP-only
+ * fields handled as on any TCP chain) on `virtualInbound`.
  */
 export function sidecarPassthroughChains(scope: TranslationScope, servedPorts: ReadonlySet<number>): FilterChain[] {
   const out: FilterChain[] = [];
@@ -109,7 +111,7 @@ export function sidecarPassthroughChains(scope: TranslationScope, servedPorts: R
     const mode = sidecarPortMode(scope.snapshot, scope.proxy, port);
     for (const o of inboundChainOptions(mode, "AUTO")) {
       const name = o.protocol === "HTTP" ? VirtualInboundCatchAllHttp : VirtualInboundListener;
-      out.push(sidecarChain(scope, { name, targetPort: port, servicePort: 0, cluster: InboundPassthroughCluster, statPrefix: InboundPassthroughCluster }, o));
+      out.push(sidecarChain(scope, { name, targetPort: port, servicePort: 0, cluster: InboundPassthroughCluster, statPrefix: InboundPassthroughCluster, ctx: scope }, o));
     }
   }
   return out;
