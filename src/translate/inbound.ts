@@ -6,6 +6,7 @@ import { FilterChainSchema, type FilterChain } from "../gen/envoy/config/listene
 import { serviceTargets, type ServiceTarget } from "../model/lookup.js";
 import { isHttpProtocol } from "../model/service-entry.js";
 import { InboundPassthroughCluster, VirtualInboundListener, inboundClusterName, inboundPolicyKey, type TranslationScope } from "./common.js";
+import { proxyEnforcement } from "./enforcement.js";
 import { inboundHttpFilters, inboundNetworkFilters, type InboundChainContext } from "./extensions.js";
 import { grpcServerMode, inboundChainOptions, passthroughPorts, sidecarPortMode, type InboundChainOption } from "./mtls-inbound.js";
 import { grpcDownstreamTls, sidecarDownstreamTls } from "./mtls.js";
@@ -29,7 +30,8 @@ export function inboundKey(scope: TranslationScope, targets: readonly ServiceTar
   const p = scope.proxy;
   const labels = Object.keys(p.labels).sort().map((k) => `${k}=${p.labels[k]}`).join(",");
   const t = targets.map((x) => `${x.targetPort}:${x.port.protocol}:${x.service.digest}`).join(",");
-  return `${p.namespace}|${p.serviceAccount}|${labels}|${t}|${inboundPolicyKey(scope.snapshot)}`;
+  // A quarantined proxy's chains get a deny-all of their own (enforcement.ts): only it re-keys.
+  return `${p.namespace}|${p.serviceAccount}|${labels}|${t}|${inboundPolicyKey(scope.snapshot)}|${proxyEnforcement(scope.snapshot, p)}`;
 }
 
 /** What one sidecar chain serves: a target port (0 for passthrough) and the cluster it forwards to. */
