@@ -1,6 +1,7 @@
 // CDS: outbound clusters `outbound|port|subset|host` per visible service port and DestinationRule
 // subset, inbound clusters `inbound|port||` for the ports this proxy serves, and Istio's fixed
 // BlackHole/Passthrough clusters. The proxyless flavour gets EDS clusters only (as grpcgen).
+import { egressBlocked } from "./enforcement.js";
 import { Cluster_DiscoveryType, Cluster_LbPolicy, ClusterSchema } from "../gen/envoy/config/cluster/v3/cluster_pb.js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { HttpProtocolOptionsSchema } from "../gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.js";
@@ -155,18 +156,29 @@ function planned(name: string, key: string, init: () => ClusterInit): PlannedRes
   return { typeUrl: TypeUrl.Cluster, name, key: `cds|${key}`, build: () => built(ClusterSchema, init()) };
 }
 
+/**
+ * A cluster of an egress-blocked proxy that does not go through EDS (DNS, original destination,
+ * PassthroughCluster): kept by name so listeners and routes stay valid, with nowhere to connect.
+ * EDS clusters stay as they are: their assignments are empty for that proxy (enforcement.ts).
+ */
+function blockedCluster(name: string): PlannedResource {
+  return planned(name, `egress-blocked|${name}`, () => ({ name, clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.STATIC }, connectTimeout }));
+}
+
 /** The outbound CDS resources (and Istio's fixed clusters for Envoy): the same for a namespace. */
 export function outboundClusters(scope: TranslationScope): PlannedResource[] {
   const pk = outboundPolicyKey(scope.snapshot);
   const flavour = scope.proxy.flavour;
+  const blocked = egressBlocked(scope.snapshot, scope.proxy);
   const out = outboundClusterPlans(scope).map((plan) => {
+    if (blocked && plan.discovery !== "EDS") return blockedCluster(plan.name);
     // DNS clusters carry their endpoints inline, and auto-mTLS on an original-destination cluster
     // depends on every endpoint's tlsMode label: both depend on the endpoints.
     const eps = plan.discovery === "EDS" ? "" : plan.service.endpointsDigest;
     const key = `${flavour}|${plan.name}|${plan.service.digest}|${eps}|${plan.rule?.digest ?? ""}|${pk}`;
     return planned(plan.name, key, () => buildOutboundCluster(scope, plan));
   });
-  if (flavour === "envoy") for (const c of fixedClusters) out.push(planned(c.name!, `fixed|${c.name}`, () => c));
+  if (flavour === "envoy") for (const c of fixedClusters) out.push(blocked && c.name === PassthroughCluster ? blockedCluster(c.name) : planned(c.name!, `fixed|${c.name}`, () => c));
   return out;
 }
 

@@ -1,6 +1,8 @@
 // What the risk stage's WorkloadEnforcements change in translation (src/model/workload-enforcement.ts):
 //  - every proxy's EDS leaves out quarantined endpoints (peers stop routing to the pod);
-//  - an enforced proxy (quarantine or isolate-egress) gets empty EDS: it cannot call out;
+//  - an enforced proxy (quarantine or isolate-egress) gets empty EDS, and its other outbound
+//    clusters (DNS, original destination, Envoy's PassthroughCluster) lose every endpoint
+//    (clusters.ts): it cannot call out;
 //  - a quarantined proxy's inbound side gets a deny-all DENY policy before any other, on its own
 //    proxy only, which gRPC and Envoy enforce without matching any IP.
 // Cache keys: the enforcement string joins a proxy's outbound and inbound keys only when it is

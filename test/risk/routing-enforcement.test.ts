@@ -12,6 +12,7 @@ import { parseProxyNode, type Proxy } from "../../src/model/proxy.js";
 import { MeshResourceProvider } from "../../src/mesh/provider.js";
 import { TypeUrl } from "../../src/xds/types.js";
 import { ClusterLoadAssignmentSchema } from "../../src/gen/envoy/config/endpoint/v3/endpoint_pb.js";
+import { ClusterSchema, Cluster_DiscoveryType, type Cluster } from "../../src/gen/envoy/config/cluster/v3/cluster_pb.js";
 import { ListenerSchema } from "../../src/gen/envoy/config/listener/v3/listener_pb.js";
 import type { HttpConnectionManager } from "../../src/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js";
 import type { RBAC } from "../../src/gen/envoy/extensions/filters/http/rbac/v3/rbac_pb.js";
@@ -131,6 +132,14 @@ for (const flavour of ["grpc", "envoy"] as const) {
       assert.deepEqual(endpointsOf(p, bad), []);
       assert.deepEqual(endpointsOf(p, client), ["10.0.0.7", "10.0.0.8"]);
       for (const chain of inboundRbacPolicies(p, bad)) assert.deepEqual(chain, []);
+      if (flavour === "envoy") {
+        // Envoy could still reach any address through PassthroughCluster (original destination).
+        const passthrough = (x: Proxy): Cluster => fromBinary(ClusterSchema, p.resources(x, TypeUrl.Cluster).get("PassthroughCluster")!.bytes);
+        assert.equal(passthrough(client).clusterDiscoveryType.value, Cluster_DiscoveryType.ORIGINAL_DST);
+        const blocked = passthrough(bad);
+        assert.equal(blocked.clusterDiscoveryType.value, Cluster_DiscoveryType.STATIC);
+        assert.equal(blocked.loadAssignment, undefined, "nowhere to connect");
+      }
     });
   });
 }
