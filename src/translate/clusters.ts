@@ -1,7 +1,7 @@
 // CDS: outbound clusters `outbound|port|subset|host` per visible service port and DestinationRule
 // subset, inbound clusters `inbound|port||` for the ports this proxy serves, and Istio's fixed
 // BlackHole/Passthrough clusters. The proxyless flavour gets EDS clusters only (as grpcgen).
-import { egressBlocked } from "./enforcement.js";
+import { egressBlocked, routableEndpoints } from "./enforcement.js";
 import { Cluster_DiscoveryType, Cluster_LbPolicy, ClusterSchema } from "../gen/envoy/config/cluster/v3/cluster_pb.js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { HttpProtocolOptionsSchema } from "../gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.js";
@@ -125,7 +125,8 @@ function buildOutboundCluster(scope: TranslationScope, plan: OutboundClusterPlan
     case "STRICT_DNS":
     case "LOGICAL_DNS": {
       // No endpoints listed: the hosts resolve themselves (Istio uses the host name as endpoint).
-      const endpoints = subsetEndpoints(plan.service, plan.subsetLabels);
+      // Quarantined addresses leave DNS clusters' inline endpoints too (enforcement.ts).
+      const endpoints = routableEndpoints(scope.snapshot, subsetEndpoints(plan.service, plan.subsetLabels)).kept;
       let dnsEndpoints: readonly (ServiceEndpoint | LoadBalancedAddress)[] = endpoints.length > 0 || plan.subsetLabels ? endpoints : [{ address: plan.service.hostname, targetPorts: {}, weight: 1 }];
       // Envoy accepts exactly one endpoint in a LOGICAL_DNS cluster (validation warns about the rest).
       if (plan.discovery === "LOGICAL_DNS") dnsEndpoints = dnsEndpoints.slice(0, 1);
@@ -174,7 +175,7 @@ export function outboundClusters(scope: TranslationScope): PlannedResource[] {
     if (blocked && plan.discovery !== "EDS") return blockedCluster(plan.name);
     // DNS clusters carry their endpoints inline, and auto-mTLS on an original-destination cluster
     // depends on every endpoint's tlsMode label: both depend on the endpoints.
-    const eps = plan.discovery === "EDS" ? "" : plan.service.endpointsDigest;
+    const eps = plan.discovery === "EDS" ? "" : `${plan.service.endpointsDigest}-${routableEndpoints(scope.snapshot, plan.service.endpoints).dropped}`;
     const key = `${flavour}|${plan.name}|${plan.service.digest}|${eps}|${plan.rule?.digest ?? ""}|${pk}`;
     return planned(plan.name, key, () => buildOutboundCluster(scope, plan));
   });

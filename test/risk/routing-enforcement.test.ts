@@ -55,9 +55,22 @@ function enforcement(action: EnforcingAction, ip: string): Enforcement {
   };
 }
 
+/** A DNS-resolved service whose endpoints are IPs: Envoy gets them inline in the cluster. */
+const db = {
+  ...web,
+  metadata: { ...web.metadata, name: "db" },
+  spec: { ...web.spec, hosts: ["db.shop.svc.cluster.local"], ports: [{ number: 5432, name: "tcp", protocol: "TCP" }], resolution: "DNS" },
+} satisfies ConfigObject;
+const dbCluster = "outbound|5432||db.shop.svc.cluster.local";
+
+function dnsEndpointsOf(p: MeshResourceProvider, x: Proxy): string[] {
+  const c = fromBinary(ClusterSchema, p.resources(x, TypeUrl.Cluster).get(dbCluster)!.bytes);
+  return (c.loadAssignment?.endpoints ?? []).flatMap((l) => l.lbEndpoints.map((e) => (e.hostIdentifier.case === "endpoint" && e.hostIdentifier.value.address?.address.case === "socketAddress" ? e.hostIdentifier.value.address.address.value.address : ""))).sort();
+}
+
 let generation = 0;
 function snapshot(active: readonly Enforcement[]): MeshSnapshot {
-  const s = buildSnapshot({ objects: [web, ...routingOverlay(active)], errors: [], mesh: { doc: {}, file: "/cfg/mesh.yaml" } }, undefined);
+  const s = buildSnapshot({ objects: [web, db, ...routingOverlay(active)], errors: [], mesh: { doc: {}, file: "/cfg/mesh.yaml" } }, undefined);
   assert.deepEqual(s.errors, []);
   return { ...s, generation: ++generation };
 }
@@ -117,6 +130,10 @@ for (const flavour of ["grpc", "envoy"] as const) {
       assert.deepEqual(endpointsOf(p, replica), ["10.0.0.8"]);
       assert.equal(p.resources(client, TypeUrl.ClusterLoadAssignment).get(cluster), p.resources(replica, TypeUrl.ClusterLoadAssignment).get(cluster), "peers share one encoding");
       assert.deepEqual(endpointsOf(p, bad), [], "the quarantined proxy cannot call out");
+      if (flavour === "envoy") {
+        assert.deepEqual(dnsEndpointsOf(p, client), ["10.0.0.8"], "DNS clusters drop the pod's inline endpoint too");
+        assert.deepEqual(dnsEndpointsOf(p, bad), [], "and the pod's own DNS clusters have nowhere to go");
+      }
       for (const chain of inboundRbacPolicies(p, bad)) assert.ok(chain.some((n) => n.includes(QUARANTINE_SELF_POLICY)), `deny-all on the quarantined proxy: ${chain.join(",")}`);
       for (const chain of inboundRbacPolicies(p, replica)) assert.ok(!chain.some((n) => n.includes(QUARANTINE_SELF_POLICY)), "not on its replica");
 
