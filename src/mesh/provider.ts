@@ -16,6 +16,7 @@ import { snapshotChange } from "../model/changes.js";
 import { dnsDomain } from "../translate/common.js";
 import { outboundKey, translateInbound, translateOutbound, type PlannedResource, type ProxyResources } from "../translate/index.js";
 import { encodedResource } from "../xds/resource.js";
+import { proxyEnforcement } from "../model/workload-enforcement.js";
 import { OverlayMap } from "./overlay-map.js";
 import { TypeUrl, type EncodedResource, type ProxyChange, type ResourceProvider } from "../xds/types.js";
 
@@ -90,7 +91,8 @@ export class MeshResourceProvider implements ResourceProvider {
     let memo = this.keys.get(proxy);
     if (memo === undefined || memo.generation !== this.current.generation) {
       // Only the inbound targets can change between snapshots; an unchanged string keeps the key.
-      const targets = proxy.ips.map((ip) => this.targetsByIp.get(ip) ?? "").join(";");
+      // An enforced proxy (risk stage) translates apart from its replicas: its own group.
+      const targets = proxy.ips.map((ip) => this.targetsByIp.get(ip) ?? "").join(";") + `#${proxyEnforcement(this.current, proxy)}`;
       const key = memo !== undefined && memo.targets === targets ? memo.key : this.groupKey(proxy, targets);
       memo = { generation: this.current.generation, key, targets };
       this.keys.set(proxy, memo);
@@ -130,7 +132,7 @@ export class MeshResourceProvider implements ResourceProvider {
 
   /** The namespace-wide outbound part (shared, maps included) plus this group's inbound part. */
   private encodeAll(proxy: Proxy, previous: TypedResources | undefined): TypedResources {
-    const ok = outboundKey(proxy);
+    const ok = outboundKey(proxy, this.current);
     let outbound = this.outbound.get(ok);
     if (outbound === undefined) {
       outbound = this.encodeMap(translateOutbound(this.current, proxy), this.previousOutbound.get(ok));

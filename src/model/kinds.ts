@@ -9,6 +9,7 @@ import { parseDestinationRule } from "./destination-rule.js";
 import { authorizationPolicyKind } from "../authz/model-kind.js";
 import { runtimePolicyKind } from "../risk/model-kind.js";
 import { peerAuthenticationKind } from "./peer-authentication.js";
+import { workloadEnforcementKind } from "./workload-enforcement.js";
 
 export interface KindHandler {
   /** API groups/versions accepted for this kind (`group/version`). */
@@ -28,6 +29,7 @@ export const kindHandlers: Readonly<Record<string, KindHandler>> = {
   AuthorizationPolicy: authorizationPolicyKind,
   PeerAuthentication: peerAuthenticationKind,
   RuntimePolicy: runtimePolicyKind,
+  WorkloadEnforcement: workloadEnforcementKind,
 };
 
 /** Kinds no translator reads: left out of the digests proxies' resources are keyed on. */

@@ -61,8 +61,8 @@ export function istioPrincipal(id: WorkloadIdentity): string {
   return spiffeId(id).slice("spiffe://".length);
 }
 
-function policy(e: Enforcement, part: "peers" | "self", namespace: string, spec: DenyPolicySpec): ConfigObject<DenyPolicySpec> {
-  const name = `meshward-${e.action}-${e.id.slice(e.id.indexOf("-") + 1)}-${part}`;
+/** The annotations every generated object of an enforcement carries (who, why, since when). */
+export function enforcementAnnotations(e: Enforcement): Record<string, string> {
   const annotations: Record<string, string> = {
     [GENERATED_ANNOTATION]: "true",
     [ENFORCEMENT_ANNOTATION]: e.id,
@@ -71,6 +71,17 @@ function policy(e: Enforcement, part: "peers" | "self", namespace: string, spec:
     "meshward.io/created": rfc3339(e.createdAtMs),
   };
   if (e.expiresAtMs !== undefined) annotations["meshward.io/expires"] = rfc3339(e.expiresAtMs);
+  return annotations;
+}
+
+/** `meshward-<action>-<id hash>-<part>`: sorts before user objects and names its enforcement. */
+export function enforcementObjectName(e: Enforcement, part: string): string {
+  return `meshward-${e.action}-${e.id.slice(e.id.indexOf("-") + 1)}-${part}`;
+}
+
+function policy(e: Enforcement, part: "peers" | "self", namespace: string, spec: DenyPolicySpec): ConfigObject<DenyPolicySpec> {
+  const name = enforcementObjectName(e, part);
+  const annotations = enforcementAnnotations(e);
   return {
     apiVersion: AUTHORIZATION_POLICY_API_VERSION,
     kind: "AuthorizationPolicy",
@@ -86,7 +97,8 @@ function policy(e: Enforcement, part: "peers" | "self", namespace: string, spec:
   };
 }
 
-function podIps(e: Enforcement, opts: OverlayOptions): string[] {
+/** The enforced IPs: the pod's, plus every known pod of the identity for an identity scope. */
+export function podIps(e: Enforcement, opts: OverlayOptions): string[] {
   const ips = new Set([e.pod.ip]);
   if (e.scope === "identity") for (const p of opts.podsOfIdentity?.(e.identity) ?? []) ips.add(p.ip);
   return [...ips].filter((ip) => ip !== "").sort();

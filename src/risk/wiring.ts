@@ -22,6 +22,7 @@ import { AuditSignalRecorder, type PodDirectory } from "./agent-signals.js";
 import { CHAIN_LATENCY_BUCKETS_S, CHAIN_LATENCY_METRIC } from "./chain-latency.js";
 import { systemClock, type Clock } from "./clock.js";
 import { enforcementOverlay, podsOfIdentityFromProxies } from "./enforcement-overlay.js";
+import { routingOverlay } from "./routing-overlay.js";
 import { PushChainRecorder } from "./push-chain.js";
 import { RiskService, type EnforcementUpdate } from "./risk-service.js";
 import { RUNTIME_POLICY_KIND } from "./runtime-policy.js";
@@ -63,10 +64,10 @@ export class RiskWiring {
   /** The config set plus the enforcement overlay, for the model to build. */
   configSet(set: ConfigSet): ConfigSet {
     const risk = this.start(set);
-    const overlay = enforcementOverlay(risk.enforcement.active(), {
-      rootNamespace: this.rootNamespace,
-      podsOfIdentity: podsOfIdentityFromProxies(() => this.xds?.proxies() ?? []),
-    });
+    const opts = { rootNamespace: this.rootNamespace, podsOfIdentity: podsOfIdentityFromProxies(() => this.xds?.proxies() ?? []) };
+    const active = risk.enforcement.active();
+    // Authorization (Envoy enforces by IP and principal) and routing (no data-plane IP matching).
+    const overlay = [...enforcementOverlay(active, opts), ...routingOverlay(active, opts)];
     return overlay.length === 0 ? set : { ...set, objects: [...set.objects, ...overlay] };
   }
 

@@ -1,6 +1,7 @@
 // CDS: outbound clusters `outbound|port|subset|host` per visible service port and DestinationRule
 // subset, inbound clusters `inbound|port||` for the ports this proxy serves, and Istio's fixed
 // BlackHole/Passthrough clusters. The proxyless flavour gets EDS clusters only (as grpcgen).
+import { egressBlocked, routableEndpoints } from "./enforcement.js";
 import { Cluster_DiscoveryType, Cluster_LbPolicy, ClusterSchema } from "../gen/envoy/config/cluster/v3/cluster_pb.js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { HttpProtocolOptionsSchema } from "../gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.js";
@@ -124,7 +125,8 @@ function buildOutboundCluster(scope: TranslationScope, plan: OutboundClusterPlan
     case "STRICT_DNS":
     case "LOGICAL_DNS": {
       // No endpoints listed: the hosts resolve themselves (Istio uses the host name as endpoint).
-      const endpoints = subsetEndpoints(plan.service, plan.subsetLabels);
+      // Quarantined addresses leave DNS clusters' inline endpoints too (enforcement.ts).
+      const endpoints = routableEndpoints(scope.snapshot, subsetEndpoints(plan.service, plan.subsetLabels)).kept;
       let dnsEndpoints: readonly (ServiceEndpoint | LoadBalancedAddress)[] = endpoints.length > 0 || plan.subsetLabels ? endpoints : [{ address: plan.service.hostname, targetPorts: {}, weight: 1 }];
       // Envoy accepts exactly one endpoint in a LOGICAL_DNS cluster (validation warns about the rest).
       if (plan.discovery === "LOGICAL_DNS") dnsEndpoints = dnsEndpoints.slice(0, 1);
@@ -155,18 +157,29 @@ function planned(name: string, key: string, init: () => ClusterInit): PlannedRes
   return { typeUrl: TypeUrl.Cluster, name, key: `cds|${key}`, build: () => built(ClusterSchema, init()) };
 }
 
+/**
+ * A cluster of an egress-blocked proxy that does not go through EDS (DNS, original destination,
+ * PassthroughCluster): kept by name so listeners and routes stay valid, with nowhere to connect.
+ * EDS clusters stay as they are: their assignments are empty for that proxy (enforcement.ts).
+ */
+function blockedCluster(name: string): PlannedResource {
+  return planned(name, `egress-blocked|${name}`, () => ({ name, clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.STATIC }, connectTimeout }));
+}
+
 /** The outbound CDS resources (and Istio's fixed clusters for Envoy): the same for a namespace. */
 export function outboundClusters(scope: TranslationScope): PlannedResource[] {
   const pk = outboundPolicyKey(scope.snapshot);
   const flavour = scope.proxy.flavour;
+  const blocked = egressBlocked(scope.snapshot, scope.proxy);
   const out = outboundClusterPlans(scope).map((plan) => {
+    if (blocked && plan.discovery !== "EDS") return blockedCluster(plan.name);
     // DNS clusters carry their endpoints inline, and auto-mTLS on an original-destination cluster
     // depends on every endpoint's tlsMode label: both depend on the endpoints.
-    const eps = plan.discovery === "EDS" ? "" : plan.service.endpointsDigest;
+    const eps = plan.discovery === "EDS" ? "" : `${plan.service.endpointsDigest}-${routableEndpoints(scope.snapshot, plan.service.endpoints).dropped}`;
     const key = `${flavour}|${plan.name}|${plan.service.digest}|${eps}|${plan.rule?.digest ?? ""}|${pk}`;
     return planned(plan.name, key, () => buildOutboundCluster(scope, plan));
   });
-  if (flavour === "envoy") for (const c of fixedClusters) out.push(planned(c.name!, `fixed|${c.name}`, () => c));
+  if (flavour === "envoy") for (const c of fixedClusters) out.push(blocked && c.name === PassthroughCluster ? blockedCluster(c.name) : planned(c.name!, `fixed|${c.name}`, () => c));
   return out;
 }
 

@@ -9,6 +9,7 @@ import type { LocalityLbEndpointsSchema } from "../gen/envoy/config/endpoint/v3/
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { built, hostPort, outboundPolicyKey, socketAddress, type PlannedResource, type TranslationScope } from "./common.js";
 import { endpointMetadata } from "./extensions.js";
+import { egressBlocked, routableEndpoints } from "./enforcement.js";
 import type { Metadata } from "../gen/envoy/config/core/v3/base_pb.js";
 import { outboundClusterPlans } from "./clusters.js";
 import { subsetEndpoints } from "../model/lookup.js";
@@ -69,23 +70,33 @@ export function loadAssignment<E extends LoadBalancedAddress>(
 }
 
 
-/** The EDS resources of a proxy: one per EDS cluster it gets, named like the cluster. */
+/**
+ * The EDS resources of a proxy: one per EDS cluster it gets, named like the cluster. Quarantined
+ * endpoints are left out for everyone; an enforced proxy gets every assignment empty (enforcement.ts).
+ */
 export function endpointResources(scope: TranslationScope): PlannedResource[] {
   const pk = outboundPolicyKey(scope.snapshot);
+  const blocked = egressBlocked(scope.snapshot, scope.proxy);
   return outboundClusterPlans(scope)
     .filter((plan) => plan.discovery === "EDS")
-    .map((plan) => ({
-      typeUrl: TypeUrl.ClusterLoadAssignment,
-      name: plan.name,
-      // Envoy and gRPC get the same IP-only assignment, so the key does not name the flavour.
-      key: `eds|${plan.name}|${plan.service.endpointsDigest}|${plan.subsetLabels ? stableJson(plan.subsetLabels) : ""}|${pk}`,
-      build: () =>
-        built(
-          ClusterLoadAssignmentSchema,
-          loadAssignment(plan.name, subsetEndpoints(plan.service, plan.subsetLabels), plan.port.number, {
-            ipOnly: true,
-            metadata: (endpoint) => endpointMetadata({ ...scope, service: plan.service, endpoint }),
-          }),
-        ),
-    }));
+    .map((plan) => {
+      if (blocked) {
+        return { typeUrl: TypeUrl.ClusterLoadAssignment, name: plan.name, key: `eds|${plan.name}|egress-blocked`, build: () => built(ClusterLoadAssignmentSchema, create(ClusterLoadAssignmentSchema, { clusterName: plan.name })) };
+      }
+      const { kept, dropped } = routableEndpoints(scope.snapshot, subsetEndpoints(plan.service, plan.subsetLabels));
+      return {
+        typeUrl: TypeUrl.ClusterLoadAssignment,
+        name: plan.name,
+        // Envoy and gRPC get the same IP-only assignment, so the key does not name the flavour.
+        key: `eds|${plan.name}|${plan.service.endpointsDigest}|${plan.subsetLabels ? stableJson(plan.subsetLabels) : ""}|${pk}|${dropped}`,
+        build: () =>
+          built(
+            ClusterLoadAssignmentSchema,
+            loadAssignment(plan.name, kept, plan.port.number, {
+              ipOnly: true,
+              metadata: (endpoint) => endpointMetadata({ ...scope, service: plan.service, endpoint }),
+            }),
+          ),
+      };
+    });
 }

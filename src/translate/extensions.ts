@@ -11,7 +11,7 @@ import type { Service, ServiceEndpoint } from "../model/snapshot.js";
 import type { ServicePortSpec } from "../model/service-entry.js";
 import type { TrafficPolicy } from "../model/destination-rule.js";
 import type { TranslationScope } from "./common.js";
-import { authzInputFor } from "../authz/mesh-input.js";
+import { inboundAuthzInput } from "./enforcement.js";
 import { authzGrpcFilters, authzHttpFilters, authzNetworkFilters } from "../authz/filters.js";
 import { clusterTls, endpointTlsMetadata, type ClusterTls } from "./mtls-upstream.js";
 
@@ -22,9 +22,14 @@ import { clusterTls, endpointTlsMetadata, type ClusterTls } from "./mtls-upstrea
  */
 export const outboundPolicyKinds: readonly string[] = ["PeerAuthentication"];
 
-/** One inbound filter chain: a port this proxy serves for a service. */
+/**
+ * One inbound filter chain: a port this proxy serves for a service, or (no target) a passthrough
+ * chain for ports no service declares. Istio gives passthrough chains the same authorization
+ * filters as service chains (istiod's buildInboundPassthroughChains goes through the same
+ * inboundChainForOpts), so a DENY-all cannot be bypassed by calling an undeclared port.
+ */
 export interface InboundChainContext extends TranslationScope {
-  readonly target: ServiceTarget;
+  readonly target?: ServiceTarget;
 }
 
 /** One outbound cluster (a service port, optionally a subset) with its merged DestinationRule policy. */
@@ -54,13 +59,13 @@ export function endpointMetadata(ctx: EndpointContext): Metadata | undefined {
 
 /** HTTP filters placed before the router on an inbound HTTP chain (authorization: RBAC, ext_authz). */
 export function inboundHttpFilters(ctx: InboundChainContext): HttpFilter[] {
-  const input = authzInputFor(ctx.snapshot, ctx.proxy);
+  const input = inboundAuthzInput(ctx);
   return (ctx.proxy.flavour === "grpc" ? authzGrpcFilters(input) : authzHttpFilters(input)).filters;
 }
 
 /** Network filters placed before tcp_proxy on an inbound TCP chain (authorization: network RBAC). */
 export function inboundNetworkFilters(ctx: InboundChainContext): Filter[] {
-  return authzNetworkFilters(authzInputFor(ctx.snapshot, ctx.proxy)).filters;
+  return authzNetworkFilters(inboundAuthzInput(ctx)).filters;
 }
 
 /**

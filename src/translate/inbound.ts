@@ -6,6 +6,7 @@ import { FilterChainSchema, type FilterChain } from "../gen/envoy/config/listene
 import { serviceTargets, type ServiceTarget } from "../model/lookup.js";
 import { isHttpProtocol } from "../model/service-entry.js";
 import { InboundPassthroughCluster, VirtualInboundListener, inboundClusterName, inboundPolicyKey, type TranslationScope } from "./common.js";
+import { proxyEnforcement } from "./enforcement.js";
 import { inboundHttpFilters, inboundNetworkFilters, type InboundChainContext } from "./extensions.js";
 import { grpcServerMode, inboundChainOptions, passthroughPorts, sidecarPortMode, type InboundChainOption } from "./mtls-inbound.js";
 import { grpcDownstreamTls, sidecarDownstreamTls } from "./mtls.js";
@@ -29,7 +30,8 @@ export function inboundKey(scope: TranslationScope, targets: readonly ServiceTar
   const p = scope.proxy;
   const labels = Object.keys(p.labels).sort().map((k) => `${k}=${p.labels[k]}`).join(",");
   const t = targets.map((x) => `${x.targetPort}:${x.port.protocol}:${x.service.digest}`).join(",");
-  return `${p.namespace}|${p.serviceAccount}|${labels}|${t}|${inboundPolicyKey(scope.snapshot)}`;
+  // A quarantined proxy's chains get a deny-all of their own (enforcement.ts): only it re-keys.
+  return `${p.namespace}|${p.serviceAccount}|${labels}|${t}|${inboundPolicyKey(scope.snapshot)}|${proxyEnforcement(scope.snapshot, p)}`;
 }
 
 /** What one sidecar chain serves: a target port (0 for passthrough) and the cluster it forwards to. */
@@ -40,8 +42,8 @@ interface SidecarChainSpec {
   readonly cluster: string;
   /** `inbound_0.0.0.0_<port>` for a service port; passthrough chains use their cluster's name, as istiod. */
   readonly statPrefix: string;
-  /** Authorization applies to service chains through the extension hooks. */
-  readonly ctx?: InboundChainContext;
+  /** Authorization applies to every chain, service or passthrough, through the extension hooks. */
+  readonly ctx: InboundChainContext;
 }
 
 function sidecarChain(scope: TranslationScope, spec: SidecarChainSpec, option: InboundChainOption): FilterChain {
@@ -65,11 +67,11 @@ function sidecarChain(scope: TranslationScope, spec: SidecarChainSpec, option: I
                   ],
                 },
               },
-              [...(spec.ctx ? inboundHttpFilters(spec.ctx) : []), routerFilter()],
+              [...inboundHttpFilters(spec.ctx), routerFilter()],
             ),
           ),
         ]
-      : [...(spec.ctx ? inboundNetworkFilters(spec.ctx) : []), tcpProxyFilter(spec.cluster)];
+      : [...inboundNetworkFilters(spec.ctx), tcpProxyFilter(spec.cluster)];
   const transportSocket = option.tls ? sidecarDownstreamTls(scope.snapshot.mesh, option.protocol) : undefined;
   return create(FilterChainSchema, {
     name: spec.name,
@@ -101,7 +103,9 @@ export function sidecarInboundChains(scope: TranslationScope, target: ServiceTar
 /**
  * The chains for traffic to ports no service declares: the workload-wide mode on any port, and
  * the port-level modes of undeclared ports (istiod's buildInboundPassthroughChains). Protocol is
- * detected, so PERMISSIVE gets all five auto chains.
+ * detected, so PERMISSIVE gets all five auto chains. They carry the workload's authorization
+ * filters like service chains: HTTP RBAC on `virtualInbound-catchall-http`, network RBAC (HTTP-only
+ * fields handled as on any TCP chain) on `virtualInbound`.
  */
 export function sidecarPassthroughChains(scope: TranslationScope, servedPorts: ReadonlySet<number>): FilterChain[] {
   const out: FilterChain[] = [];
@@ -109,7 +113,7 @@ export function sidecarPassthroughChains(scope: TranslationScope, servedPorts: R
     const mode = sidecarPortMode(scope.snapshot, scope.proxy, port);
     for (const o of inboundChainOptions(mode, "AUTO")) {
       const name = o.protocol === "HTTP" ? VirtualInboundCatchAllHttp : VirtualInboundListener;
-      out.push(sidecarChain(scope, { name, targetPort: port, servicePort: 0, cluster: InboundPassthroughCluster, statPrefix: InboundPassthroughCluster }, o));
+      out.push(sidecarChain(scope, { name, targetPort: port, servicePort: 0, cluster: InboundPassthroughCluster, statPrefix: InboundPassthroughCluster, ctx: scope }, o));
     }
   }
   return out;

@@ -9,13 +9,18 @@ import { inboundClusters, outboundClusters } from "./clusters.js";
 import { endpointResources } from "./endpoints.js";
 import { inboundListeners, outboundListeners } from "./listeners.js";
 import { routes } from "./routes.js";
+import { proxyEnforcement } from "./enforcement.js";
 import { grpcInboundListeners, grpcOutboundListeners, grpcRoutes } from "./grpc.js";
 
 export type { PlannedResource, ProxyResources, BuiltResource } from "./common.js";
 
-/** What the outbound part reads from a proxy; proxies with equal keys get equal outbound resources. */
-export function outboundKey(proxy: Proxy): string {
-  return `${proxy.flavour}|${proxy.namespace}|${dnsDomain(proxy)}`;
+/**
+ * What the outbound part reads from a proxy; proxies with equal keys get equal outbound resources.
+ * An enforced proxy (its own empty EDS, enforcement.ts) gets a key of its own under that snapshot.
+ */
+export function outboundKey(proxy: Proxy, snapshot: MeshSnapshot): string {
+  const enforced = proxyEnforcement(snapshot, proxy);
+  return `${proxy.flavour}|${proxy.namespace}|${dnsDomain(proxy)}${enforced === "" ? "" : `|${enforced}`}`;
 }
 
 /** Clusters, endpoints, listeners and routes towards the services the proxy sees. */

@@ -2,166 +2,42 @@
 // real eBPF node agent reports it, meshward's risk stage quarantines the pod per a RuntimePolicy,
 // and real grpc-js-xds workloads (RBAC on, mTLS: STRICT PeerAuthentication and ISTIO_MUTUAL, with
 // certificates from serve's CA via `meshward workload-certs`) then refuse calls from and to that
-// pod with PERMISSION_DENIED while a healthy replica with the same service account keeps working. The quarantine survives a control-plane restart; `meshward
-// quarantine release` restores traffic; the audit trail holds the chain with its timestamps.
+// pod (UNAVAILABLE through the mesh: no endpoint; PERMISSION_DENIED when called directly) while a
+// healthy replica with the same service account keeps working. The quarantine survives a
+// control-plane restart; `meshward quarantine release` restores traffic; the audit trail holds the
+// chain with its timestamps.
 //
-// Each pod is a kubelet-shaped cgroup v2 hierarchy (the agent attributes by it) and its own network
-// namespace on a bridge (enforcement keys on the pod IP, so each pod calls from its own address;
-// IPv6, see test/support/pod-network.ts for why proxyless gRPC cannot enforce on IPv4 peers).
+// The fixture (test/support/quarantine-mesh.ts) puts each pod in a kubelet-shaped cgroup and its own
+// network namespace; IPv6 here, where grpc-js-xds matches the overlay's IPs (quarantine-ipv4.test.ts
+// covers the IPv4 case, where only the routing-level enforcement holds).
 import { strict as assert } from "node:assert";
 import { execFile } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { promisify } from "node:util";
 import { Client, credentials, Metadata, status } from "@grpc/grpc-js";
-import { grpcXdsBootstrap } from "../../src/ca/grpc-bootstrap.js";
-import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from "../../src/mesh/control-plane.js";
 import { AuditQuery } from "../../src/risk/audit-query.js";
 import { openAuditDatabase } from "../../src/risk/audit-schema.js";
-import type { XdsEvent } from "../../src/xds/server.js";
 import { TypeUrl } from "../../src/xds/types.js";
-import { createTestPod, removeTestPod, runInPod } from "../agent/kube-cgroup.js";
 import { skipUnlessRoot } from "../agent/fixture.js";
-import { startNodeAgent, type AgentPod, type RunningAgent } from "../support/node-agent.js";
-import { PodNetwork, XdsRelay, type PodNet } from "../support/pod-network.js";
-import { eventually, freePort, type NodeSpec } from "../support/proxyless.js";
-import { RbacWorkloads, type CallResult } from "../support/rbac-workloads.js";
-
-const NS = "meshward-test";
-const PORT = 7070;
-
-interface Pod extends AgentPod {
-  readonly net: PodNet;
-  readonly short: string;
-  readonly host: string;
-  workloads?: RbacWorkloads;
-}
-
-/** Calls to the pod's host use mTLS (ISTIO_MUTUAL), and its namespace accepts nothing else (STRICT). */
-function mtlsConfig(p: Pod): string {
-  return `apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: ${p.short}, namespace: ${NS}}
-spec:
-  host: ${p.host}
-  trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}
-`;
-}
-
-const STRICT = `apiVersion: security.istio.io/v1
-kind: PeerAuthentication
-metadata: {name: default, namespace: ${NS}}
-spec:
-  mtls: {mode: STRICT}
-`;
-
-function serviceEntry(p: Pod): string {
-  return `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: ${p.short}, namespace: ${NS}}
-spec:
-  hosts: [${p.host}]
-  ports: [{number: ${PORT}, name: grpc, protocol: GRPC}]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  endpoints: [{address: "${p.net.ip}", serviceAccount: ${p.serviceAccount}, labels: {app: ${p.labels.app}}}]
-`;
-}
-
-const RUNTIME_POLICY = `apiVersion: meshward.io/v1alpha1
-kind: RuntimePolicy
-metadata: {name: container-escape, namespace: istio-system}
-spec:
-  rules:
-  - name: quarantine-escapes
-    trigger: {detections: [namespace-setns], minSeverity: HIGH}
-    action: QUARANTINE
-`;
-
-const outcome = (r: CallResult): string => (r.ok ? `ok:${r.value}` : r.code === status.PERMISSION_DENIED ? "denied" : `error:${r.code}:${r.details}`);
+import { PodNetwork } from "../support/pod-network.js";
+import { eventually } from "../support/proxyless.js";
+import { NS, PORT, QuarantineMesh, bin, directCall, type Pod } from "../support/quarantine-mesh.js";
 
 describe("e2e: a container escape quarantines the pod in the mesh (real kernel, agent, grpc-js-xds)", function () {
   this.timeout(180_000);
-  const node = `node-q${process.pid}`;
-  let dir = "";
-  let dataDir = "";
-  let net: PodNetwork | undefined;
-  let relay: XdsRelay | undefined;
-  /** Where the pods find xDS: the node-local relay on the bridge. */
-  let podXds = "";
-  let cp: ControlPlane | undefined;
-  let cpOptions: ControlPlaneOptions;
-  let agent: RunningAgent | undefined;
-  const pods: Pod[] = [];
-  const events: XdsEvent[] = [];
+  const mesh = new QuarantineMesh(6);
+  const { pods, events } = mesh;
   let bad: Pod, good: Pod, peer: Pod;
   let signalId = "";
-
-  const nodeSpec = (p: Pod): NodeSpec => ({ ip: p.net.ip, pod: p.name, namespace: NS, serviceAccount: p.serviceAccount, labels: p.labels, node });
-  const call = async (from: Pod, to: Pod): Promise<string> => outcome(await from.workloads!.call(`to-${to.short}`, { timeoutMs: 3000 }));
-  const until = (from: Pod, to: Pod, want: string): Promise<true> =>
-    eventually(`${from.short} -> ${to.short} to be ${want}`, async () => ((await call(from, to)) === want ? true : undefined), 30_000);
-  const watch = (c: ControlPlane): void => {
-    for (const kind of ["push", "ack", "nack"] as const) c.xds.on(kind, (e: XdsEvent) => events.push(e));
-  };
+  const call = (from: Pod, to: Pod): Promise<string> => mesh.call(from, to);
+  const until = (from: Pod, to: Pod, want: string): Promise<true> => mesh.until(from, to, want);
 
   before(async function () {
     skipUnlessRoot(this);
-    dir = mkdtempSync(join(tmpdir(), "meshward-quarantine-"));
-    dataDir = join(dir, "data");
-    const configDir = join(dir, "mesh-config");
-    mkdirSync(configDir);
-    net = new PodNetwork();
-    const make = (short: string, sa: string, app: string, host: number): Pod => {
-      const t = createTestPod(short, { app });
-      const p: Pod = { ...t, serviceAccount: sa, labels: { app }, net: net!.addPod(host), short, host: `${short}.${NS}.svc.cluster.local` };
-      pods.push(p);
-      return p;
-    };
-    bad = make("web-a", "web", "web", 11);
-    good = make("web-b", "web", "web", 12);
-    peer = make("peer", "peer", "peer", 13);
-    writeFileSync(join(configDir, "mesh.yaml"), "trustDomain: cluster.local\nrootNamespace: istio-system\n");
-    writeFileSync(join(configDir, "services.yaml"), [...pods.map(serviceEntry), ...pods.map(mtlsConfig), STRICT].join("---\n"));
-    writeFileSync(join(configDir, "runtime-policy.yaml"), RUNTIME_POLICY);
-    // A fixed loopback port: the relay must find the restarted control plane there.
-    const cpPort = await freePort();
-    cpOptions = { configDir, xdsAddress: `127.0.0.1:${cpPort}`, monitoringAddress: "127.0.0.1:0", dataDir, debounceMs: 20, log: () => undefined };
-    cp = await startControlPlane(cpOptions);
-    watch(cp);
-    ({ relay, address: podXds } = await XdsRelay.start(net.gateway, 0, () => ({ host: "127.0.0.1", port: cpPort })));
-    // Each service account's certificates, from serve's CA (as istio-agent would keep them).
-    const certs = new Map<string, string>();
-    for (const sa of new Set(pods.map((p) => p.serviceAccount))) {
-      const out = join(dir, `certs-${sa}`);
-      await promisify(execFile)(join(process.cwd(), "bin", "meshward"), [
-        "workload-certs", "--namespace", NS, "--service-account", sa, "--data-dir", dataDir, "--ca-address", cp.xdsAddress, "--out", out, "--once",
-      ]);
-      certs.set(sa, out);
-    }
-    const bootstrapOf = (p: Pod): string =>
-      JSON.stringify(grpcXdsBootstrap({
-        xdsAddress: podXds, certDir: certs.get(p.serviceAccount)!, namespace: NS, serviceAccount: p.serviceAccount, podName: p.name, podIp: p.net.ip, labels: p.labels, nodeName: node,
-      }));
-    for (const p of pods) {
-      const w = new RbacWorkloads(["/bin/sh", "-c", `echo $$ > "${p.cgroupDir}/cgroup.procs" && exec "$@"`, "sh", ...net.enter(p.net)]);
-      p.workloads = w;
-      await w.startServer(p.short, PodNetwork.hostPort(p.net.ip, PORT), podXds, nodeSpec(p), bootstrapOf(p));
-      for (const to of pods) if (to !== p) await w.startClient(`to-${to.short}`, `${to.host}:${PORT}`, podXds, nodeSpec(p), bootstrapOf(p));
-    }
-    agent = await startNodeAgent({ dir, node, pods, address: cp.xdsAddress, dataDir });
+    await mesh.start();
+    ({ bad, good, peer } = mesh);
   });
 
-  after(async () => {
-    for (const p of pods) p.workloads?.stop();
-    await agent?.stop();
-    relay?.close();
-    await cp?.stop();
-    for (const p of pods) await removeTestPod(p);
-    net?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => mesh.stop());
 
   it("before anything happens every pod calls every other, over mTLS only", async () => {
     for (const [from, to] of [[peer, bad], [peer, good], [bad, peer], [good, peer], [bad, good]] as const) await until(from, to, `ok:${to.short}`);
@@ -177,23 +53,29 @@ describe("e2e: a container escape quarantines the pod in the mesh (real kernel, 
     }
   });
 
-  it("the escape is detected, and calls from and to the pod are denied while its replica keeps working", async () => {
+  it("the escape is detected, and calls from and to the pod fail while its replica keeps working", async () => {
     // The node's mount namespace is the test runner's (PID 1's may be out of reach in a CI sandbox).
-    const r = await runInPod(bad, ["nsenter", `--mount=/proc/${process.pid}/ns/mnt`, "true"]);
+    const r = await mesh.escape(bad);
     assert.equal(r.code, 0, `nsenter into the host mount namespace: ${r.stderr}`);
-    await until(peer, bad, "denied");
-    await until(bad, peer, "denied");
+    // Through the mesh, calls fail with UNAVAILABLE: the pod's endpoint left every peer's EDS and
+    // its own EDS is empty, so no connection is even attempted (routing-level enforcement).
+    await until(peer, bad, "unavailable");
+    await until(bad, peer, "unavailable");
     assert.equal(await call(good, peer), "ok:peer", "the healthy replica (same service account) still calls");
     assert.equal(await call(peer, good), "ok:web-b", "the healthy replica is still called");
-    assert.equal(await call(bad, good), "denied");
-    const q = new AuditQuery(cp!.risk.risk.audit.db);
+    assert.equal(await call(bad, good), "unavailable");
+    // A caller that knows the pod's address and bypasses EDS is refused by the pod's own proxy:
+    // PERMISSION_DENIED (the overlay's deny-all on its proxy and, on IPv6, its destination.ip DENY).
+    assert.equal(await directCall(mesh, bad.net.ip, "peer"), status.PERMISSION_DENIED);
+    assert.equal(await directCall(mesh, good.net.ip, "peer"), status.OK);
+    const q = new AuditQuery(mesh.cp!.risk.risk.audit.db);
     const sig = q.signals({ pod: bad.uid, detection: "namespace-setns" });
     assert.equal(sig.length >= 1, true, "the signal is in the audit trail");
     signalId = sig[0]!.id;
   });
 
   it("the audit trail times the chain syscall -> agent -> control plane -> translation -> push -> last ACK", async () => {
-    const q = new AuditQuery(cp!.risk.risk.audit.db);
+    const q = new AuditQuery(mesh.cp!.risk.risk.audit.db);
     const chain = await eventually("the chain to complete", () => {
       const c = q.chain(signalId);
       return c?.latencyUs !== undefined ? c : undefined;
@@ -206,25 +88,21 @@ describe("e2e: a container escape quarantines the pod in the mesh (real kernel, 
     assert.equal(chain.acked, pods.length);
     const deliveries = q.deliveries(signalId);
     assert.ok(deliveries.some((d) => d.typeUrl === TypeUrl.Listener && d.answeredMs !== undefined && !d.nack));
-    const metrics = await (await fetch(`http://${cp!.monitoringAddress}/metrics`)).text();
+    const metrics = await (await fetch(`http://${mesh.cp!.monitoringAddress}/metrics`)).text();
     assert.match(metrics, /^meshward_enforcement_chain_seconds_count [1-9]/m);
     console.log(`      syscall -> last ACK: ${(chain.latencyUs! / 1000).toFixed(1)} ms over ${chain.proxies} proxies`);
     // The same, as an operator sees it next to the running serve.
-    const bin = join(process.cwd(), "bin", "meshward");
-    const { stdout: trail } = await promisify(execFile)(bin, ["events", "--signal", signalId, "--data-dir", dataDir]);
+    const { stdout: trail } = await promisify(execFile)(bin, ["events", "--signal", signalId, "--data-dir", mesh.dataDir]);
     assert.match(trail, new RegExp(`chain .*signal=${signalId} syscall->last ACK [0-9.]+ms over ${pods.length} proxies \\(${pods.length} ACK, 0 NACK\\): agent \\+[0-9.]+ms received \\+[0-9.]+ms verdict \\+[0-9.]+ms translated \\+[0-9.]+ms first push \\+[0-9.]+ms last ACK \\+[0-9.]+ms`));
     assert.match(trail, /\bquarantine pod q-/);
-    const { stdout: list } = await promisify(execFile)(bin, ["quarantine", "list", "--data-dir", dataDir]);
+    const { stdout: list } = await promisify(execFile)(bin, ["quarantine", "list", "--data-dir", mesh.dataDir]);
     assert.match(list, new RegExp(`quarantine +pod +${NS}/${bad.name} +${bad.net.ip.replace(/[.]/g, "\\.")}`));
   });
 
   it("a restarted control plane keeps the quarantine in force", async () => {
-    await cp!.stop();
-    cp = await startControlPlane(cpOptions);
-    watch(cp);
-    const restartedAt = events.length;
+    const restartedAt = await mesh.restart();
     assert.ok(
-      (cp.provider.snapshot.others.get("AuthorizationPolicy") ?? []).some((a) => a.object.metadata.name.startsWith("meshward-quarantine-")),
+      (mesh.cp!.provider.snapshot.others.get("AuthorizationPolicy") ?? []).some((a) => a.object.metadata.name.startsWith("meshward-quarantine-")),
       "the first snapshot after the restart carries the quarantine",
     );
     // Every workload took its listeners from the new control plane ...
@@ -234,18 +112,18 @@ describe("e2e: a container escape quarantines the pod in the mesh (real kernel, 
         events.slice(restartedAt).some((e) => e.kind === "ack" && e.proxyId === id && e.typeUrl === TypeUrl.Listener) ? true : undefined, 30_000);
     }
     // ... and they still enforce it.
-    assert.equal(await call(peer, bad), "denied");
-    assert.equal(await call(bad, peer), "denied");
+    assert.equal(await call(peer, bad), "unavailable");
+    assert.equal(await call(bad, peer), "unavailable");
+    assert.equal(await directCall(mesh, bad.net.ip, "peer"), status.PERMISSION_DENIED);
     assert.equal(await call(good, peer), "ok:peer");
   });
 
   it("meshward quarantine release restores traffic", async () => {
-    const bin = join(process.cwd(), "bin", "meshward");
-    const { stdout } = await promisify(execFile)(bin, ["quarantine", "release", `${NS}/${bad.name}`, "--data-dir", dataDir]);
+    const { stdout } = await promisify(execFile)(bin, ["quarantine", "release", `${NS}/${bad.name}`, "--data-dir", mesh.dataDir]);
     assert.match(stdout, /^released q-/m);
     await until(peer, bad, "ok:web-a");
     await until(bad, peer, "ok:peer");
-    const db = openAuditDatabase(dataDir, { readonly: true, mustExist: true });
+    const db = openAuditDatabase(mesh.dataDir, { readonly: true, mustExist: true });
     try {
       const actions = new AuditQuery(db).actions({ pod: bad.uid });
       assert.deepEqual(actions.map((a) => a.event), ["created", "released"]);

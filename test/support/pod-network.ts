@@ -3,10 +3,11 @@
 // own address. Pods then call each other from their own IPs, which is what meshward's enforcement
 // keys on. Names and the prefix are random per instance so concurrent test runs never collide.
 //
-// IPv6 (a ULA /64), because proxyless gRPC's RBAC cannot match IPv4 peers: grpc-js-xds 1.14's
-// XdsServer listens on the port alone (a dual-stack `::` socket), so an IPv4 caller appears as
-// `::ffff:a.b.c.d`, which its CIDR matcher neither compares with IPv4 ranges (family mismatch) nor
-// parses as IPv6 (dotted quad). Real IPv6 peers match.
+// IPv6 (a ULA /64) by default, because proxyless gRPC's RBAC cannot match IPv4 peers: grpc-js-xds
+// 1.14's XdsServer listens on the port alone (a dual-stack `::` socket), so an IPv4 caller appears
+// as `::ffff:a.b.c.d`, which its CIDR matcher neither compares with IPv4 ranges (family mismatch)
+// nor parses as IPv6 (dotted quad). Real IPv6 peers match. `new PodNetwork(4)` builds an IPv4 pod
+// network (a random 10.x.y.0/24) for the tests that show enforcement holding without IP matching.
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { connect, createServer, type AddressInfo, type Server, type Socket } from "node:net";
@@ -23,15 +24,20 @@ export interface PodNet {
 export class PodNetwork {
   private readonly tag = randomBytes(3).toString("hex");
   readonly bridge = `mwbr${this.tag}`;
-  /** A /64 in fd00::/8 picked at random, so concurrent runs do not share routes. */
-  private readonly prefix = `fd${randomBytes(1).toString("hex")}:${randomBytes(2).toString("hex")}:${randomBytes(2).toString("hex")}::`;
-  readonly gateway = `${this.prefix}1`;
+  /** A /64 in fd00::/8 or a /24 in 10/8 picked at random, so concurrent runs do not share routes. */
+  private readonly prefix: string;
+  private readonly bits: number;
+  readonly gateway: string;
   private readonly pods: PodNet[] = [];
 
-  constructor() {
+  constructor(readonly family: 4 | 6 = 6) {
+    const r = randomBytes(5);
+    this.prefix = family === 6 ? `fd${r.toString("hex", 0, 1)}:${r.toString("hex", 1, 3)}:${r.toString("hex", 3, 5)}::` : `10.${r[0]}.${r[1]}.`;
+    this.bits = family === 6 ? 64 : 24;
+    this.gateway = `${this.prefix}1`;
     ip("link", "add", this.bridge, "type", "bridge");
     // nodad: usable at once, no duplicate address detection delay.
-    ip("-6", "addr", "add", `${this.gateway}/64`, "dev", this.bridge, "nodad");
+    ip(`-${family}`, "addr", "add", `${this.gateway}/${this.bits}`, "dev", this.bridge, ...(family === 6 ? ["nodad"] : []));
     ip("link", "set", this.bridge, "up");
   }
 
@@ -43,10 +49,11 @@ export class PodNetwork {
     ip("netns", "add", netns);
     ip("link", "add", hostSide, "type", "veth", "peer", "name", "eth0", "netns", netns);
     ip("link", "set", hostSide, "master", this.bridge, "up");
-    ip("-n", netns, "-6", "addr", "add", `${address}/64`, "dev", "eth0", "nodad");
+    const f = `-${this.family}`;
+    ip("-n", netns, f, "addr", "add", `${address}/${this.bits}`, "dev", "eth0", ...(this.family === 6 ? ["nodad"] : []));
     ip("-n", netns, "link", "set", "lo", "up");
     ip("-n", netns, "link", "set", "eth0", "up");
-    ip("-n", netns, "-6", "route", "add", "default", "via", this.gateway);
+    ip("-n", netns, f, "route", "add", "default", "via", this.gateway);
     const pod = { netns, ip: address };
     this.pods.push(pod);
     return pod;
@@ -57,9 +64,9 @@ export class PodNetwork {
     return ["nsenter", `--net=/run/netns/${pod.netns}`];
   }
 
-  /** `[addr]:port`, as gRPC and meshward's listener names spell an IPv6 socket address. */
+  /** `[addr]:port` for IPv6, `addr:port` for IPv4, as gRPC and meshward's listener names spell them. */
   static hostPort(address: string, port: number): string {
-    return `[${address}]:${port}`;
+    return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
   }
 
   close(): void {
