@@ -24,13 +24,3 @@ export function formatTable(header: readonly string[], rows: readonly (readonly 
 export function isoTime(ms: number): string {
   return new Date(Math.floor(ms)).toISOString();
 }
-
-/** Runs `body`, turning a thrown error into a message on stderr and exit code 1. */
-export async function reportErrors(command: string, body: () => number | Promise<number>): Promise<number> {
-  try {
-    return await body();
-  } catch (err) {
-    console.error(`meshward ${command}: ${err instanceof Error ? err.message : String(err)}`);
-    return 1;
-  }
-}
