@@ -15,17 +15,11 @@ import { buildSnapshot } from "../src/model/snapshot.js";
 import { parseProxyNode, type Proxy } from "../src/model/proxy.js";
 import { MeshResourceProvider } from "../src/mesh/provider.js";
 import { TypeUrl } from "../src/xds/types.js";
+import { intFlag } from "./args.js";
 
-function flag(name: string, dflt: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i >= 0 ? Number(process.argv[i + 1]) : dflt;
-  if (!Number.isInteger(v) || v <= 0) throw new Error(`--${name} must be a positive integer`);
-  return v;
-}
-
-const policies = flag("policies", 2000);
-const workloads = flag("workloads", 1000);
-const namespaces = flag("namespaces", 50);
+const policies = intFlag("policies", 2000);
+const workloads = intFlag("workloads", 1000);
+const namespaces = intFlag("namespaces", 50);
 
 /** A realistic mix: workload ALLOWs with principals and paths, namespace DENYs, mesh-wide DENYs. */
 function policyObject(i: number): ConfigObject {
