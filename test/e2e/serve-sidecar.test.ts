@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { fromBinary } from "@bufbuild/protobuf";
 import { AdsClient, responseNames, sidecarNode, type SotwClientStream } from "../support/ads-client.js";
-import { eventually } from "../support/proxyless.js";
+import { eventually } from "../support/eventually.js";
 import { expectEnvoyValid } from "../support/envoy-valid.js";
 import { TypeUrl } from "../../src/xds/types.js";
 import { ClusterLoadAssignmentSchema } from "../../src/gen/envoy/config/endpoint/v3/endpoint_pb.js";

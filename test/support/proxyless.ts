@@ -5,6 +5,8 @@ import { createServer } from "node:net";
 import * as grpcXds from "@grpc/grpc-js-xds";
 import { grpcXdsBootstrap } from "../../src/ca/grpc-bootstrap.js";
 
+export { eventually } from "./eventually.js";
+
 grpcXds.register();
 
 export const bootstrapOption = "grpc.TEST_ONLY_DO_NOT_USE_IN_PROD.xds_bootstrap_config";
@@ -125,21 +127,5 @@ export class EchoClient {
 
   close(): void {
     this.client.close();
-  }
-}
-
-/** Polls `probe` until it returns a value (not undefined) or `timeoutMs` passes. */
-export async function eventually<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 15000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
-    await new Promise((r) => setTimeout(r, 50));
   }
 }
