@@ -8,12 +8,12 @@ import { AgentHelloSchema } from "../gen/meshward/agent/v1/signals_pb.js";
 import { ExecAudit } from "../agent/exec-audit.js";
 import { NodeAgent } from "../agent/node-agent.js";
 import { SignalSender } from "../agent/signal-sender.js";
-import { FlagError, parseFlags, runCommand } from "./flags.js";
+import { DATA_DIR_OPTION, DEFAULT_ADDRESSES, FlagError, parseFlags, runCommand } from "./flags.js";
 import type { Command } from "./main.js";
 
 const USAGE = `usage: meshward agent [flags]
   --node <name>              node name (default: hostname)
-  --control-plane <host:port> signal API of the control plane (default 127.0.0.1:15010)
+  --control-plane <host:port> signal API of the control plane (default ${DEFAULT_ADDRESSES.xds})
   --token-file <file>        node token, re-read on every reconnect (or MESHWARD_NODE_TOKEN); mint one with
                              meshward token create --namespace meshward-system --service-account node-<name> --audience meshward-signals
   --tls-ca <file>            verify the control plane with this CA (TLS); with --tls-cert/--tls-key: mTLS
@@ -43,7 +43,7 @@ function readOptional(file: string | undefined): string | undefined {
 
 async function runAudit(args: string[]): Promise<number> {
   const { values } = parseFlags(args, {
-    "data-dir": { type: "string", default: ".meshward" }, pod: { type: "string" }, namespace: { type: "string" },
+    ...DATA_DIR_OPTION, pod: { type: "string" }, namespace: { type: "string" },
     container: { type: "string" }, text: { type: "string" }, since: { type: "string" }, session: { type: "string" }, json: { type: "boolean" },
   });
   const file = join(values["data-dir"], "exec-audit.db");
@@ -63,9 +63,9 @@ async function runAudit(args: string[]): Promise<number> {
 
 async function runAgent(args: string[]): Promise<number> {
   const { values } = parseFlags(args, {
-    node: { type: "string", default: hostname() }, "control-plane": { type: "string", default: "127.0.0.1:15010" },
+    node: { type: "string", default: hostname() }, "control-plane": { type: "string", default: DEFAULT_ADDRESSES.xds },
     "token-file": { type: "string" }, "tls-ca": { type: "string" }, "tls-cert": { type: "string" }, "tls-key": { type: "string" }, "tls-server-name": { type: "string" },
-    "data-dir": { type: "string", default: ".meshward" }, rules: { type: "string" }, pods: { type: "string" },
+    ...DATA_DIR_OPTION, rules: { type: "string" }, pods: { type: "string" },
     kubelet: { type: "string" }, "kubelet-token-file": { type: "string" }, "kubelet-ca": { type: "string" },
     "all-processes": { type: "boolean", default: false }, rate: { type: "string" },
     "cgroup-v1": { type: "string" }, "watch-cgroup": { type: "string", multiple: true },

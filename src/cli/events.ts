@@ -8,8 +8,8 @@ import { AuditQuery, type EventFilter } from "../risk/audit-query.js";
 import { systemClock } from "../risk/clock.js";
 import { parseGoDuration } from "../risk/duration.js";
 import type { Command } from "./main.js";
-import { DATA_DIR_OPTION, formatTable, isoTime, openCliAudit } from "./risk-output.js";
-import { FlagError, parseFlags, runCommand } from "./flags.js";
+import { formatTable, isoTime, openCliAudit } from "./risk-output.js";
+import { DATA_DIR_OPTION, FlagError, parseFlags, runCommand } from "./flags.js";
 
 const USAGE = `usage: meshward events [--pod P] [--namespace N] [--detection D] [--signal ID] [--since T] [--until T] [--limit N] [--data-dir DIR] [--json]
        meshward events --server HOST:PORT [--agents] [--node N] [--pod UID] [--namespace N] [--detection D] [--since T] [--limit N] [--token-file F] [--tls-ca F] [--json]

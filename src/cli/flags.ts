@@ -5,6 +5,16 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { parseGoDuration } from "../risk/duration.js";
 
+/** Every command's state directory flag (git-ignored `.meshward/` in the working directory). */
+export const DATA_DIR_OPTION = { "data-dir": { type: "string", default: ".meshward" } } as const;
+
+/** Istio's ports: istiod's plaintext gRPC 15010 (loopback), TLS gRPC 15012 and monitoring HTTP 15014. */
+export const DEFAULT_ADDRESSES = {
+  xds: "127.0.0.1:15010",
+  tls: "0.0.0.0:15012",
+  monitoring: "127.0.0.1:15014",
+} as const;
+
 /** A command line the command cannot run with; printed with the usage, exit code 2. */
 export class FlagError extends Error {}
 

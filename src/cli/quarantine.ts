@@ -8,8 +8,8 @@ import { EnforcementSet, type Enforcement } from "../risk/quarantine.js";
 import { podRef } from "../risk/signal.js";
 import { spiffeId } from "../security/identity.js";
 import type { Command } from "./main.js";
-import { DATA_DIR_OPTION, formatTable, isoTime, openCliAudit } from "./risk-output.js";
-import { FlagError, parseFlags, runCommand } from "./flags.js";
+import { formatTable, isoTime, openCliAudit } from "./risk-output.js";
+import { DATA_DIR_OPTION, FlagError, parseFlags, runCommand } from "./flags.js";
 
 const USAGE = `usage: meshward quarantine list [--data-dir DIR] [--json]
        meshward quarantine release <enforcement-id | pod-uid | pod-ip | namespace/pod | pod> [--data-dir DIR] [--by NAME]`;

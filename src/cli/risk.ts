@@ -6,8 +6,8 @@ import { parseGoDuration } from "../risk/duration.js";
 import { RiskEngine } from "../risk/engine.js";
 import { DEFAULT_RISK_HALF_LIFE_MS } from "../risk/scoring.js";
 import type { Command } from "./main.js";
-import { DATA_DIR_OPTION, formatTable, isoTime, openCliAudit } from "./risk-output.js";
-import { parseFlags, runCommand } from "./flags.js";
+import { formatTable, isoTime, openCliAudit } from "./risk-output.js";
+import { DATA_DIR_OPTION, parseFlags, runCommand } from "./flags.js";
 
 const USAGE = `usage: meshward risk [--data-dir DIR] [--half-life D] [--json]
   --half-life  how fast detection points decay, a Go duration (default: the engine's)`;

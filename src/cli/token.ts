@@ -1,6 +1,6 @@
 // `meshward token create`: prints a workload token signed with meshward's token key, the
 // stand-in for a Kubernetes projected service-account token (audience istio-ca).
-import { FlagError, parseDurationSeconds, parseFlags, required, runCommand } from "./flags.js";
+import { DATA_DIR_OPTION, FlagError, parseDurationSeconds, parseFlags, required, runCommand } from "./flags.js";
 import type { Command } from "./main.js";
 import { TokenKey } from "../security/token-key.js";
 
@@ -17,7 +17,7 @@ export const tokenCommand: Command = {
           "service-account": { type: "string" },
           ttl: { type: "string", default: "1h" },
           audience: { type: "string" },
-          "data-dir": { type: "string", default: ".meshward" },
+          ...DATA_DIR_OPTION,
         },
         true,
       );

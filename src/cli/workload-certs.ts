@@ -8,7 +8,7 @@ import { grpcXdsBootstrap } from "../ca/grpc-bootstrap.js";
 import { ISTIOD_DNS_NAMES } from "../ca/serving-credentials.js";
 import { WorkloadCertificateAgent, type RenewedCertificate } from "../ca/workload-agent.js";
 import { TokenKey } from "../security/token-key.js";
-import { FlagError, parseDurationSeconds, parseFlags, parseLabels, required, runCommand } from "./flags.js";
+import { DATA_DIR_OPTION, FlagError, parseDurationSeconds, parseFlags, parseLabels, required, runCommand } from "./flags.js";
 import type { Command } from "./main.js";
 
 const USAGE = `usage: meshward workload-certs (--token-file F | --namespace N --service-account S [--data-dir D])
@@ -20,7 +20,7 @@ const OPTIONS = {
   "token-file": { type: "string" },
   namespace: { type: "string" },
   "service-account": { type: "string" },
-  "data-dir": { type: "string", default: ".meshward" },
+  ...DATA_DIR_OPTION,
   "ca-address": { type: "string" },
   "ca-root": { type: "string" },
   "ca-server-name": { type: "string", default: ISTIOD_DNS_NAMES[0] },

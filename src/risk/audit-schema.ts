@@ -7,7 +7,6 @@ import { join } from "node:path";
 import { openDatabase, openPrivateDatabase, type Database } from "./sqlite.js";
 
 export const AUDIT_DB_FILE = "audit.db";
-export const DEFAULT_DATA_DIR = ".meshward";
 
 const SCHEMA_VERSION = 1;
 
