@@ -16,6 +16,7 @@ import { parseProxyNode, type Proxy } from "../src/model/proxy.js";
 import { MeshResourceProvider } from "../src/mesh/provider.js";
 import { TypeUrl } from "../src/xds/types.js";
 import { intFlag } from "./args.js";
+import { percentile } from "./stats.js";
 
 const policies = intFlag("policies", 2000);
 const workloads = intFlag("workloads", 1000);
@@ -74,7 +75,7 @@ for (let w = 0; w < workloads; w++) {
 const translateMs = performance.now() - t1;
 const cpu = process.cpuUsage(cpu0);
 perWorkloadMs.sort((a, b) => a - b);
-const pct = (p: number): number => Number((perWorkloadMs[Math.min(perWorkloadMs.length - 1, Math.floor(p * perWorkloadMs.length))] ?? 0).toFixed(3));
+const pct = (p: number): number => Number(percentile(perWorkloadMs, p * 100).toFixed(3));
 
 // Phase 2, through the real pipeline: a root-namespace policy added to a mesh of W sidecars (one
 // per service, 3 in each namespace group) re-translates the listeners of the proxies it selects.

@@ -18,6 +18,7 @@ import { Metrics } from "../src/telemetry/metrics.js";
 import { TypeUrl } from "../src/xds/types.js";
 import { outboundCluster, PushMesh } from "./push-mesh.js";
 import { intFlag } from "./args.js";
+import { percentile } from "./stats.js";
 
 function changeFlag(): "endpoint" | "authz" {
   const i = process.argv.indexOf("--change");
@@ -55,11 +56,6 @@ function childCpuSeconds(children: readonly ChildProcess[]): number {
     }
   }
   return ticks / 100; // USER_HZ
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
 }
 
 const round = (n: number): number => Math.round(n * 10) / 10;
