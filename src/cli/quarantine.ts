@@ -46,9 +46,8 @@ export const quarantineCommand: Command = {
       const [verb, target, ...extra] = positionals;
       if (verb !== "list" && verb !== "release") throw new FlagError(verb === undefined ? "missing subcommand (list or release)" : `unknown subcommand "${verb}"`);
       if (verb === "release" && target === undefined) throw new FlagError("release needs an enforcement id or a pod");
-      if ((verb === "list" ? [target, ...extra] : extra).some((a) => a !== undefined)) {
-        throw new FlagError(`unexpected argument "${(verb === "list" ? target : extra[0]) as string}"`);
-      }
+      const unexpected = verb === "list" ? target : extra[0];
+      if (unexpected !== undefined) throw new FlagError(`unexpected argument "${unexpected}"`);
       const db = openCliAudit(values["data-dir"], verb === "list");
       try {
         const set = new EnforcementSet(new SqliteEnforcementStore(db), systemClock);
