@@ -15,17 +15,12 @@ import { buildSnapshot } from "../src/model/snapshot.js";
 import { parseProxyNode, type Proxy } from "../src/model/proxy.js";
 import { MeshResourceProvider } from "../src/mesh/provider.js";
 import { TypeUrl } from "../src/xds/types.js";
+import { intFlag } from "./args.js";
+import { percentile } from "./stats.js";
 
-function flag(name: string, dflt: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i >= 0 ? Number(process.argv[i + 1]) : dflt;
-  if (!Number.isInteger(v) || v <= 0) throw new Error(`--${name} must be a positive integer`);
-  return v;
-}
-
-const policies = flag("policies", 2000);
-const workloads = flag("workloads", 1000);
-const namespaces = flag("namespaces", 50);
+const policies = intFlag("policies", 2000);
+const workloads = intFlag("workloads", 1000);
+const namespaces = intFlag("namespaces", 50);
 
 /** A realistic mix: workload ALLOWs with principals and paths, namespace DENYs, mesh-wide DENYs. */
 function policyObject(i: number): ConfigObject {
@@ -80,7 +75,7 @@ for (let w = 0; w < workloads; w++) {
 const translateMs = performance.now() - t1;
 const cpu = process.cpuUsage(cpu0);
 perWorkloadMs.sort((a, b) => a - b);
-const pct = (p: number): number => Number((perWorkloadMs[Math.min(perWorkloadMs.length - 1, Math.floor(p * perWorkloadMs.length))] ?? 0).toFixed(3));
+const pct = (p: number): number => Number(percentile(perWorkloadMs, p * 100).toFixed(3));
 
 // Phase 2, through the real pipeline: a root-namespace policy added to a mesh of W sidecars (one
 // per service, 3 in each namespace group) re-translates the listeners of the proxies it selects.

@@ -10,6 +10,7 @@ import { parseArgs } from "node:util";
 import { RiskService } from "../src/risk/risk-service.js";
 import type { ConfigObject } from "../src/model/config.js";
 import type { RuntimeSignal } from "../src/risk/signal.js";
+import { percentile } from "./stats.js";
 
 const { values } = parseArgs({ options: { signals: { type: "string", default: "2000" }, proxies: { type: "string", default: "1000" } } });
 const signals = Number(values.signals);
@@ -35,10 +36,6 @@ function signal(i: number): RuntimeSignal {
     eventTimeNs: BigInt(Math.round(now * 1000)) * 1000n,
     receivedAtMs: now,
   };
-}
-
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
 }
 
 const dir = mkdtempSync(join(tmpdir(), "meshward-bench-risk-"));

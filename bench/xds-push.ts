@@ -17,13 +17,8 @@ import { DEFAULT_DEBOUNCE_MS, XdsServer } from "../src/xds/server.js";
 import { Metrics } from "../src/telemetry/metrics.js";
 import { TypeUrl } from "../src/xds/types.js";
 import { outboundCluster, PushMesh } from "./push-mesh.js";
-
-function flag(name: string, fallback: number, min = 1): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i >= 0 ? Number(process.argv[i + 1]) : fallback;
-  if (!Number.isInteger(v) || v < min) throw new Error(`--${name}: want an integer >= ${min}, got "${process.argv[i + 1]}"`);
-  return v;
-}
+import { intFlag } from "./args.js";
+import { percentile } from "./stats.js";
 
 function changeFlag(): "endpoint" | "authz" {
   const i = process.argv.indexOf("--change");
@@ -63,19 +58,14 @@ function childCpuSeconds(children: readonly ChildProcess[]): number {
   return ticks / 100; // USER_HZ
 }
 
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
-}
-
 const round = (n: number): number => Math.round(n * 10) / 10;
 
 async function main(): Promise<void> {
-  const proxies = flag("proxies", 1000);
-  const services = flag("services", 100);
-  const workers = Math.min(proxies, flag("workers", proxies <= 2000 ? 2 : 4));
+  const proxies = intFlag("proxies", 1000);
+  const services = intFlag("services", 100);
+  const workers = Math.min(proxies, intFlag("workers", proxies <= 2000 ? 2 : 4));
   const change = changeFlag();
-  const debounceMs = flag("debounce-ms", DEFAULT_DEBOUNCE_MS, 0);
+  const debounceMs = intFlag("debounce-ms", DEFAULT_DEBOUNCE_MS, 0);
 
   const buildStart = performance.now();
   const mesh = new PushMesh(services, proxies);

@@ -1,23 +1,7 @@
 // Exec audit: every command run in a container inside an interactive session (a process with a
 // terminal, e.g. `kubectl exec -it`), with argv, uid, tty, parent chain, pod and container.
 // SQLite in the agent's data directory, so it is searchable after the fact.
-import { chmodSync, mkdirSync } from "node:fs";
-import { createRequire } from "node:module";
-import { dirname } from "node:path";
-
-// better-sqlite3 ships no types; the few calls used here are typed locally (no global declaration
-// that could clash with another module's).
-interface SqliteStatement {
-  run(params: Record<string, unknown>): unknown;
-  all(params: Record<string, unknown>): unknown[];
-}
-interface SqliteDatabase {
-  pragma(source: string): unknown;
-  exec(sql: string): void;
-  prepare(sql: string): SqliteStatement;
-  close(): void;
-}
-const Database = createRequire(import.meta.url)("better-sqlite3") as new (file: string) => SqliteDatabase;
+import { openPrivateDatabase, type Database, type Statement } from "../risk/sqlite.js";
 
 export interface ExecAuditRecord {
   readonly time: string;
@@ -49,14 +33,11 @@ export interface ExecAuditQuery {
 }
 
 export class ExecAudit {
-  private readonly db: SqliteDatabase;
-  private readonly insert: SqliteStatement;
+  private readonly db: Database;
+  private readonly insert: Statement;
 
   constructor(file: string) {
-    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-    this.db = new Database(file);
-    chmodSync(file, 0o600); // argv can carry secrets; SQLite gives the WAL files the same mode
-    this.db.pragma("journal_mode = WAL");
+    this.db = openPrivateDatabase(file); // argv can carry secrets
     this.db.exec(`CREATE TABLE IF NOT EXISTS exec_audit (
       seq INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, node TEXT NOT NULL,
       pod_uid TEXT, pod_namespace TEXT, pod_name TEXT, container_id TEXT, container_name TEXT,

@@ -6,7 +6,7 @@ import type { StringMatcher } from "../gen/envoy/type/matcher/v3/string_pb.js";
 import type { ValueMatcher } from "../gen/envoy/type/matcher/v3/value_pb.js";
 import type { CidrRange } from "../gen/envoy/config/core/v3/address_pb.js";
 import { ATTR, nameInBrackets, namesInNestedBrackets } from "./attributes.js";
-import { parseCidr, parsePort } from "./cidr.js";
+import { parseCidr, parsePort } from "../model/cidr.js";
 import { containsPathTemplate } from "./path-template.js";
 import {
   cidrRange, headerMatcher, hostMatcher, inlineHeaderMatcher, listValue, metadataListOrValueMatcher, metadataMatcher,

@@ -11,7 +11,7 @@ import { type HeaderMatcher, HeaderMatcherSchema } from "../gen/envoy/config/rou
 import { type TypedExtensionConfig, TypedExtensionConfigSchema } from "../gen/envoy/config/core/v3/extension_pb.js";
 import { type CidrRange, CidrRangeSchema } from "../gen/envoy/config/core/v3/address_pb.js";
 import { UriTemplateMatchConfigSchema } from "../gen/envoy/extensions/path/match/uri_template/v3/uri_template_match_pb.js";
-import type { ParsedCidr } from "./cidr.js";
+import type { ParsedCidr } from "../model/cidr.js";
 import { envoyPathTemplate } from "./path-template.js";
 
 /** RE2's QuoteMeta. */

@@ -6,7 +6,7 @@ import {
   DRY_RUN_ANNOTATION, OPERATION_FIELDS, SOURCE_FIELDS,
 } from "./policy.js";
 import { ATTR, DESTINATION_LABELS_PREFIX, REJECTED_ATTR, hasMapKeyForm } from "./attributes.js";
-import { parseCidr, parsePort } from "./cidr.js";
+import { parseCidr, parsePort } from "../model/cidr.js";
 import { pathTemplateProblem } from "./path-template.js";
 
 export interface PolicyFindings {

@@ -1,7 +1,8 @@
 // The gRPC xDS bootstrap a proxyless pod reads (GRPC_XDS_BOOTSTRAP), shaped as istio-agent writes it
 // (pkg/istio-agent/grpcxds/grpc_bootstrap.go): the xDS server, the node id and Istio metadata, the
 // `default` file_watcher certificate provider over the files workload-certs maintains, and the
-// server listener name template Istio's grpc generator answers.
+// server listener name template Istio's grpc generator answers. Without a certificate directory
+// (a plaintext workload) the bootstrap has no certificate provider.
 import * as path from "node:path";
 
 export const SERVER_LISTENER_TEMPLATE = "xds.istio.io/grpc/lds/inbound/%s";
@@ -10,7 +11,8 @@ export const CERT_FILES = { chain: "cert-chain.pem", key: "key.pem", root: "root
 export interface GrpcBootstrapOptions {
   /** `host:port` of meshward's xDS port (grpc-js-xds speaks plaintext or google_default only). */
   readonly xdsAddress: string;
-  readonly certDir: string;
+  /** Where workload-certs keeps the pod's certificates; absent: no `default` provider. */
+  readonly certDir?: string;
   readonly namespace: string;
   readonly serviceAccount: string;
   readonly podName: string;
@@ -35,13 +37,12 @@ export interface GrpcBootstrap {
     readonly locality: Record<string, never>;
     readonly metadata: Readonly<Record<string, unknown>>;
   };
-  readonly certificate_providers: Readonly<Record<string, { readonly plugin_name: string; readonly config: Readonly<Record<string, string>> }>>;
+  readonly certificate_providers?: Readonly<Record<string, { readonly plugin_name: string; readonly config: Readonly<Record<string, string>> }>>;
   readonly server_listener_resource_name_template: string;
 }
 
 export function grpcXdsBootstrap(o: GrpcBootstrapOptions): GrpcBootstrap {
   const domain = o.clusterDomain ?? "cluster.local";
-  const dir = path.resolve(o.certDir);
   return {
     xds_servers: [{ server_uri: o.xdsAddress, channel_creds: [{ type: "insecure" }], server_features: ["xds_v3"] }],
     node: {
@@ -57,17 +58,22 @@ export function grpcXdsBootstrap(o: GrpcBootstrapOptions): GrpcBootstrap {
         ...(o.nodeName !== undefined ? { NODE_NAME: o.nodeName } : {}),
       },
     },
-    certificate_providers: {
-      default: {
-        plugin_name: "file_watcher",
-        config: {
-          certificate_file: path.join(dir, CERT_FILES.chain),
-          private_key_file: path.join(dir, CERT_FILES.key),
-          ca_certificate_file: path.join(dir, CERT_FILES.root),
-          refresh_interval: o.refreshInterval ?? "900s",
-        },
+    ...(o.certDir !== undefined ? { certificate_providers: fileWatcherProvider(o.certDir, o.refreshInterval) } : {}),
+    server_listener_resource_name_template: SERVER_LISTENER_TEMPLATE,
+  };
+}
+
+function fileWatcherProvider(certDir: string, refreshInterval = "900s"): NonNullable<GrpcBootstrap["certificate_providers"]> {
+  const dir = path.resolve(certDir);
+  return {
+    default: {
+      plugin_name: "file_watcher",
+      config: {
+        certificate_file: path.join(dir, CERT_FILES.chain),
+        private_key_file: path.join(dir, CERT_FILES.key),
+        ca_certificate_file: path.join(dir, CERT_FILES.root),
+        refresh_interval: refreshInterval,
       },
     },
-    server_listener_resource_name_template: SERVER_LISTENER_TEMPLATE,
   };
 }

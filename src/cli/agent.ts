@@ -3,17 +3,17 @@ import * as grpc from "@grpc/grpc-js";
 import { existsSync, readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { create } from "@bufbuild/protobuf";
 import { AgentHelloSchema } from "../gen/meshward/agent/v1/signals_pb.js";
 import { ExecAudit } from "../agent/exec-audit.js";
 import { NodeAgent } from "../agent/node-agent.js";
 import { SignalSender } from "../agent/signal-sender.js";
+import { DATA_DIR_OPTION, DEFAULT_ADDRESSES, FlagError, parseFlags, runCommand } from "./flags.js";
 import type { Command } from "./main.js";
 
 const USAGE = `usage: meshward agent [flags]
   --node <name>              node name (default: hostname)
-  --control-plane <host:port> signal API of the control plane (default 127.0.0.1:15010)
+  --control-plane <host:port> signal API of the control plane (default ${DEFAULT_ADDRESSES.xds})
   --token-file <file>        node token, re-read on every reconnect (or MESHWARD_NODE_TOKEN); mint one with
                              meshward token create --namespace meshward-system --service-account node-<name> --audience meshward-signals
   --tls-ca <file>            verify the control plane with this CA (TLS); with --tls-cert/--tls-key: mTLS
@@ -29,18 +29,22 @@ const USAGE = `usage: meshward agent [flags]
   --cgroup-v1 <controller>   kubelet on cgroup v1: filter and attribute on this controller (e.g. memory)
   --watch-cgroup <dir>       also watch pods under this cgroup directory (repeatable)
   --rate <n>                 kernel rate limit per cgroup and event type (events/s, default 2000)
-meshward agent audit [--data-dir d] [--pod p] [--namespace n] [--container c] [--text t] [--since iso] [--json]`;
+       meshward agent audit --help  (search the exec audit)`;
+
+const AUDIT_USAGE = `usage: meshward agent audit [--data-dir DIR] [--pod P] [--namespace N] [--container C] [--session ID] [--text T] [--since ISO-TIME] [--json]
+  --pod        pod name or UID
+  --container  container name or id prefix
+  --session    exec id of the interactive session (every command run under it)
+  --text       substring of the command line`;
 
 function readOptional(file: string | undefined): string | undefined {
   return file === undefined ? undefined : readFileSync(file, "utf8").trim();
 }
 
 async function runAudit(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args, options: {
-      "data-dir": { type: "string", default: ".meshward" }, pod: { type: "string" }, namespace: { type: "string" },
-      container: { type: "string" }, text: { type: "string" }, since: { type: "string" }, session: { type: "string" }, json: { type: "boolean" },
-    },
+  const { values } = parseFlags(args, {
+    ...DATA_DIR_OPTION, pod: { type: "string" }, namespace: { type: "string" },
+    container: { type: "string" }, text: { type: "string" }, since: { type: "string" }, session: { type: "string" }, json: { type: "boolean" },
   });
   const file = join(values["data-dir"], "exec-audit.db");
   if (!existsSync(file)) {
@@ -58,20 +62,15 @@ async function runAudit(args: string[]): Promise<number> {
 }
 
 async function runAgent(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args, options: {
-      node: { type: "string", default: hostname() }, "control-plane": { type: "string", default: "127.0.0.1:15010" },
-      "token-file": { type: "string" }, "tls-ca": { type: "string" }, "tls-cert": { type: "string" }, "tls-key": { type: "string" }, "tls-server-name": { type: "string" },
-      "data-dir": { type: "string", default: ".meshward" }, rules: { type: "string" }, pods: { type: "string" },
-      kubelet: { type: "string" }, "kubelet-token-file": { type: "string" }, "kubelet-ca": { type: "string" },
-      "all-processes": { type: "boolean", default: false }, rate: { type: "string" }, help: { type: "boolean" },
-      "cgroup-v1": { type: "string" }, "watch-cgroup": { type: "string", multiple: true },
-    },
+  const { values } = parseFlags(args, {
+    node: { type: "string", default: hostname() }, "control-plane": { type: "string", default: DEFAULT_ADDRESSES.xds },
+    "token-file": { type: "string" }, "tls-ca": { type: "string" }, "tls-cert": { type: "string" }, "tls-key": { type: "string" }, "tls-server-name": { type: "string" },
+    ...DATA_DIR_OPTION, rules: { type: "string" }, pods: { type: "string" },
+    kubelet: { type: "string" }, "kubelet-token-file": { type: "string" }, "kubelet-ca": { type: "string" },
+    "all-processes": { type: "boolean", default: false }, rate: { type: "string" },
+    "cgroup-v1": { type: "string" }, "watch-cgroup": { type: "string", multiple: true },
   });
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  if (values.rate !== undefined && !/^\d+$/.test(values.rate)) throw new FlagError(`--rate "${values.rate}": want a whole number of events per second`);
   const log = (m: string): void => console.error(`${new Date().toISOString()} agent: ${m}`);
   const defaultPods = "mesh-config/agent/pods.yaml";
   const podsFile = values.pods ?? (existsSync(defaultPods) ? defaultPods : undefined);
@@ -114,12 +113,5 @@ async function runAgent(args: string[]): Promise<number> {
 
 export const agentCommand: Command = {
   summary: "eBPF node agent: detections, pod attribution, exec audit, signal stream",
-  async run(args: string[]): Promise<number> {
-    if (args[0] === "audit") return runAudit(args.slice(1));
-    if (args[0] === "-h" || args[0] === "--help") {
-      console.log(USAGE);
-      return 0;
-    }
-    return runAgent(args);
-  },
+  run: (args) => (args[0] === "audit" ? runCommand("agent audit", AUDIT_USAGE, () => runAudit(args.slice(1))) : runCommand("agent", USAGE, () => runAgent(args))),
 };

@@ -3,13 +3,13 @@
 // detection and time. The audit database is the system of record for signals; `--server` asks a
 // running control plane's signal API instead (for a node's token, or `--agents`: its node agents'
 // hooks and health, which only the running control plane holds).
-import { parseArgs } from "node:util";
 import { printAgents, printApiSignals } from "./signal-api-output.js";
 import { AuditQuery, type EventFilter } from "../risk/audit-query.js";
 import { systemClock } from "../risk/clock.js";
 import { parseGoDuration } from "../risk/duration.js";
 import type { Command } from "./main.js";
-import { DATA_DIR_OPTION, formatTable, isoTime, openCliAudit, reportErrors } from "./risk-output.js";
+import { formatTable, isoTime, openCliAudit } from "./risk-output.js";
+import { DATA_DIR_OPTION, FlagError, parseFlags, runCommand } from "./flags.js";
 
 const USAGE = `usage: meshward events [--pod P] [--namespace N] [--detection D] [--signal ID] [--since T] [--until T] [--limit N] [--data-dir DIR] [--json]
        meshward events --server HOST:PORT [--agents] [--node N] [--pod UID] [--namespace N] [--detection D] [--since T] [--limit N] [--token-file F] [--tls-ca F] [--json]
@@ -59,39 +59,25 @@ function ms(us: number | undefined, fromUs: number): string {
 export const eventsCommand: Command = {
   summary: "show the audit trail: signals, verdicts, enforcement actions and their latency chain",
   run: (args) =>
-    reportErrors("events", () => {
-      const { values, positionals } = parseArgs({
-        args,
-        allowPositionals: true,
-        options: {
-          ...DATA_DIR_OPTION,
-          pod: { type: "string" },
-          namespace: { type: "string" },
-          detection: { type: "string" },
-          signal: { type: "string" },
-          since: { type: "string" },
-          until: { type: "string" },
-          limit: { type: "string" },
-          json: { type: "boolean", default: false },
-          agents: { type: "boolean", default: false },
-          node: { type: "string" },
-          server: { type: "string" },
-          "token-file": { type: "string" },
-          "tls-ca": { type: "string" },
-          help: { type: "boolean", short: "h" },
-        },
+    runCommand("events", USAGE, () => {
+      const { values } = parseFlags(args, {
+        ...DATA_DIR_OPTION,
+        pod: { type: "string" },
+        namespace: { type: "string" },
+        detection: { type: "string" },
+        signal: { type: "string" },
+        since: { type: "string" },
+        until: { type: "string" },
+        limit: { type: "string" },
+        json: { type: "boolean", default: false },
+        agents: { type: "boolean", default: false },
+        node: { type: "string" },
+        server: { type: "string" },
+        "token-file": { type: "string" },
+        "tls-ca": { type: "string" },
       });
-      if (values.help) {
-        console.log(USAGE);
-        return 0;
-      }
-      if (positionals.length > 0) {
-        console.error(USAGE);
-        return 2;
-      }
       if (values.agents && values.server === undefined) {
-        console.error("meshward events --agents: needs --server <host:port> (agent health lives in the running control plane)");
-        return 2;
+        throw new FlagError("--agents needs --server <host:port> (agent health lives in the running control plane)");
       }
       if (values.server !== undefined) {
         const target = { server: values.server, ...(values["token-file"] ? { tokenFile: values["token-file"] } : {}), ...(values["tls-ca"] ? { tlsCa: values["tls-ca"] } : {}) };

@@ -16,20 +16,28 @@ const commands: Record<string, () => Promise<Command>> = {
   x: async () => (await import("./x.js")).xCommand,
 };
 
-function usage(): string {
-  const lines = ["usage: meshward <command> [flags]", "", "commands:"];
-  return lines.concat(Object.keys(commands).sort().map((c) => `  ${c}`)).join("\n");
+/** The command list with each command's summary (loads every command: for help only). */
+async function usage(): Promise<string> {
+  const names = Object.keys(commands).sort();
+  const summaries = await Promise.all(names.map(async (n) => (await commands[n]!()).summary));
+  const width = Math.max(...names.map((n) => n.length));
+  return [
+    "usage: meshward <command> [flags]       (meshward <command> --help for its flags)",
+    "",
+    "commands:",
+    ...names.map((n, i) => `  ${n.padEnd(width)}  ${summaries[i]}`),
+  ].join("\n");
 }
 
 export async function main(argv: string[]): Promise<void> {
   const [name, ...rest] = argv;
   if (name === undefined || name === "-h" || name === "--help" || name === "help") {
-    console.log(usage());
+    console.log(await usage());
     return;
   }
   const load = commands[name];
   if (load === undefined) {
-    console.error(`meshward: unknown command "${name}"\n\n${usage()}`);
+    console.error(`meshward: unknown command "${name}"\n\n${await usage()}`);
     process.exitCode = 2;
     return;
   }

@@ -1,7 +1,6 @@
 // `meshward quarantine list|release <pod-or-id>`: the active enforcement actions in the data dir's
 // audit database. A release here is picked up by a running control plane (EnforcementSet.reload).
 import { userInfo } from "node:os";
-import { parseArgs } from "node:util";
 import { systemClock } from "../risk/clock.js";
 import { formatGoDuration } from "../risk/duration.js";
 import { SqliteEnforcementStore } from "../risk/enforcement-store.js";
@@ -9,7 +8,8 @@ import { EnforcementSet, type Enforcement } from "../risk/quarantine.js";
 import { podRef } from "../risk/signal.js";
 import { spiffeId } from "../security/identity.js";
 import type { Command } from "./main.js";
-import { DATA_DIR_OPTION, formatTable, isoTime, openCliAudit, reportErrors } from "./risk-output.js";
+import { formatTable, isoTime, openCliAudit } from "./risk-output.js";
+import { DATA_DIR_OPTION, FlagError, parseFlags, runCommand } from "./flags.js";
 
 const USAGE = `usage: meshward quarantine list [--data-dir DIR] [--json]
        meshward quarantine release <enforcement-id | pod-uid | pod-ip | namespace/pod | pod> [--data-dir DIR] [--by NAME]`;
@@ -41,17 +41,13 @@ function list(set: EnforcementSet, json: boolean): number {
 export const quarantineCommand: Command = {
   summary: "list or release active quarantines (and isolate-egress / revoke actions)",
   run: (args) =>
-    reportErrors("quarantine", () => {
-      const { values, positionals } = parseArgs({
-        args,
-        allowPositionals: true,
-        options: { ...DATA_DIR_OPTION, json: { type: "boolean", default: false }, by: { type: "string" } },
-      });
+    runCommand("quarantine", USAGE, () => {
+      const { values, positionals } = parseFlags(args, { ...DATA_DIR_OPTION, json: { type: "boolean", default: false }, by: { type: "string" } }, true);
       const [verb, target, ...extra] = positionals;
-      if ((verb !== "list" && verb !== "release") || (verb === "release" && target === undefined) || extra.length > 0 || (verb === "list" && target !== undefined)) {
-        console.error(USAGE);
-        return 2;
-      }
+      if (verb !== "list" && verb !== "release") throw new FlagError(verb === undefined ? "missing subcommand (list or release)" : `unknown subcommand "${verb}"`);
+      if (verb === "release" && target === undefined) throw new FlagError("release needs an enforcement id or a pod");
+      const unexpected = verb === "list" ? target : extra[0];
+      if (unexpected !== undefined) throw new FlagError(`unexpected argument "${unexpected}"`);
       const db = openCliAudit(values["data-dir"], verb === "list");
       try {
         const set = new EnforcementSet(new SqliteEnforcementStore(db), systemClock);

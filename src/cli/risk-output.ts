@@ -1,9 +1,7 @@
-// What the risk commands (quarantine, risk, events) share: the data-dir flag, opening the audit
-// database in it, and printing aligned columns.
-import { openAuditDatabase, DEFAULT_DATA_DIR } from "../risk/audit-schema.js";
+// What the risk commands (quarantine, risk, events) share: opening the audit database in the data
+// directory, and printing aligned columns.
+import { openAuditDatabase } from "../risk/audit-schema.js";
 import type { Database } from "../risk/sqlite.js";
-
-export const DATA_DIR_OPTION = { "data-dir": { type: "string", default: DEFAULT_DATA_DIR } } as const;
 
 /**
  * Opens `<data-dir>/audit.db`, which must exist (a wrong --data-dir must not create an empty one);
@@ -23,14 +21,4 @@ export function formatTable(header: readonly string[], rows: readonly (readonly 
 /** UTC, millisecond precision: chain stages are milliseconds apart. */
 export function isoTime(ms: number): string {
   return new Date(Math.floor(ms)).toISOString();
-}
-
-/** Runs `body`, turning a thrown error into a message on stderr and exit code 1. */
-export async function reportErrors(command: string, body: () => number | Promise<number>): Promise<number> {
-  try {
-    return await body();
-  } catch (err) {
-    console.error(`meshward ${command}: ${err instanceof Error ? err.message : String(err)}`);
-    return 1;
-  }
 }

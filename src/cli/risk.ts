@@ -1,22 +1,22 @@
 // `meshward risk`: per-workload risk scores as the control plane last persisted them, decayed to
 // now with the same half-life the engine uses.
-import { parseArgs } from "node:util";
 import { AuditQuery } from "../risk/audit-query.js";
 import { systemClock } from "../risk/clock.js";
 import { parseGoDuration } from "../risk/duration.js";
 import { RiskEngine } from "../risk/engine.js";
 import { DEFAULT_RISK_HALF_LIFE_MS } from "../risk/scoring.js";
 import type { Command } from "./main.js";
-import { DATA_DIR_OPTION, formatTable, isoTime, openCliAudit, reportErrors } from "./risk-output.js";
+import { formatTable, isoTime, openCliAudit } from "./risk-output.js";
+import { DATA_DIR_OPTION, parseFlags, runCommand } from "./flags.js";
+
+const USAGE = `usage: meshward risk [--data-dir DIR] [--half-life D] [--json]
+  --half-life  how fast detection points decay, a Go duration (default: the engine's)`;
 
 export const riskCommand: Command = {
   summary: "show per-workload risk scores (static pod-spec risk plus decaying detection points)",
   run: (args) =>
-    reportErrors("risk", () => {
-      const { values } = parseArgs({
-        args,
-        options: { ...DATA_DIR_OPTION, json: { type: "boolean", default: false }, "half-life": { type: "string" } },
-      });
+    runCommand("risk", USAGE, () => {
+      const { values } = parseFlags(args, { ...DATA_DIR_OPTION, json: { type: "boolean", default: false }, "half-life": { type: "string" } });
       let halfLifeMs = DEFAULT_RISK_HALF_LIFE_MS;
       if (values["half-life"] !== undefined) {
         const d = parseGoDuration(values["half-life"]);

@@ -1,9 +1,8 @@
 // `meshward serve`: the control plane on a mesh-config directory (default: the embedded one).
-import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import type { Command } from "./main.js";
 import { startControlPlane } from "../mesh/control-plane.js";
-import { parseDurationSeconds } from "./flags.js";
+import { DATA_DIR_OPTION, DEFAULT_ADDRESSES, parseDurationSeconds, parseFlags, runCommand } from "./flags.js";
 
 /** mesh-config/ of this checkout or package (dist/src/cli/ -> ../../../mesh-config). */
 export const embeddedConfigDir = fileURLToPath(new URL("../../../mesh-config", import.meta.url));
@@ -11,51 +10,30 @@ export const embeddedConfigDir = fileURLToPath(new URL("../../../mesh-config", i
 const usage = `usage: meshward serve [flags]
 
   --config-dir DIR            mesh-config directory: mesh.yaml + Istio YAML (default: the embedded mesh-config/)
-  --xds-address HOST:PORT     plaintext gRPC for xDS + CA (default 127.0.0.1:15010; callers without
+  --xds-address HOST:PORT     plaintext gRPC for xDS + CA (default ${DEFAULT_ADDRESSES.xds}; callers without
                               credentials are admitted from loopback only)
   --tls-address HOST:PORT     TLS gRPC for xDS + CA, serving certificate from meshward's CA
-                              (default 0.0.0.0:15012; "none" to serve no TLS port)
+                              (default ${DEFAULT_ADDRESSES.tls}; "none" to serve no TLS port)
   --cacerts-dir DIR           sign with an Istio cacerts directory instead of <data-dir>/ca
   --workload-cert-ttl D       lifetime of the certificates sent to Envoy sidecars over SDS (default 24h)
   --ca-dns-names N,...        extra DNS names for the TLS port's certificate (default: none)
-  --monitoring-address H:P    HTTP /healthz /readyz /metrics /debug/config (default 127.0.0.1:15014)
+  --monitoring-address H:P    HTTP /healthz /readyz /metrics /debug/config (default ${DEFAULT_ADDRESSES.monitoring})
   --data-dir DIR              state directory (default .meshward)`;
 
 export const serveCommand: Command = {
   summary: "run the control plane on a mesh-config directory (default: the embedded mesh-config/)",
-  async run(args: string[]): Promise<number> {
-    let values;
-    try {
-      ({ values } = parseArgs({
-        args,
-        options: {
-          "config-dir": { type: "string", default: embeddedConfigDir },
-          "xds-address": { type: "string", default: "127.0.0.1:15010" },
-          "tls-address": { type: "string", default: "0.0.0.0:15012" },
-          "cacerts-dir": { type: "string" },
-          "workload-cert-ttl": { type: "string", default: "24h" },
-          "ca-dns-names": { type: "string", default: "" },
-          "monitoring-address": { type: "string", default: "127.0.0.1:15014" },
-          "data-dir": { type: "string", default: ".meshward" },
-          help: { type: "boolean", short: "h" },
-        },
-        strict: true,
-      }));
-    } catch (e) {
-      console.error(`meshward serve: ${(e as Error).message}\n\n${usage}`);
-      return 2;
-    }
-    if (values.help) {
-      console.log(usage);
-      return 0;
-    }
-    let workloadCertTtlSeconds: number;
-    try {
-      workloadCertTtlSeconds = parseDurationSeconds(values["workload-cert-ttl"], "workload-cert-ttl");
-    } catch (e) {
-      console.error(`meshward serve: ${(e as Error).message}\n\n${usage}`);
-      return 2;
-    }
+  run: (args) => runCommand("serve", usage, async () => {
+    const { values } = parseFlags(args, {
+      "config-dir": { type: "string", default: embeddedConfigDir },
+      "xds-address": { type: "string", default: DEFAULT_ADDRESSES.xds },
+      "tls-address": { type: "string", default: DEFAULT_ADDRESSES.tls },
+      "cacerts-dir": { type: "string" },
+      "workload-cert-ttl": { type: "string", default: "24h" },
+      "ca-dns-names": { type: "string", default: "" },
+      "monitoring-address": { type: "string", default: DEFAULT_ADDRESSES.monitoring },
+      ...DATA_DIR_OPTION,
+    });
+    const workloadCertTtlSeconds = parseDurationSeconds(values["workload-cert-ttl"], "workload-cert-ttl");
     const tls = values["tls-address"];
     const cp = await startControlPlane({
       configDir: values["config-dir"],
@@ -77,5 +55,5 @@ export const serveCommand: Command = {
       process.on("SIGTERM", stop);
     });
     return 0;
-  },
+  }),
 };

@@ -1,6 +1,6 @@
 // `meshward token create`: prints a workload token signed with meshward's token key, the
 // stand-in for a Kubernetes projected service-account token (audience istio-ca).
-import { FlagError, parseDurationSeconds, parseFlags, required } from "./flags.js";
+import { DATA_DIR_OPTION, FlagError, parseDurationSeconds, parseFlags, required, runCommand } from "./flags.js";
 import type { Command } from "./main.js";
 import { TokenKey } from "../security/token-key.js";
 
@@ -8,31 +8,27 @@ const USAGE = "usage: meshward token create --namespace N --service-account S [-
 
 export const tokenCommand: Command = {
   summary: "create a workload token (ES256 JWT, audience istio-ca) for a namespace and service account",
-  async run(args: string[]): Promise<number> {
-    const [sub, ...rest] = args;
-    if (sub !== "create") {
-      console.error(USAGE);
-      return 2;
-    }
-    try {
-      const flags = parseFlags(rest, { values: ["namespace", "service-account", "ttl", "audience", "data-dir"] });
-      const key = await TokenKey.loadOrCreate(flags.get("data-dir") ?? ".meshward");
-      const audience = flags.get("audience");
-      console.log(
-        key.mint({
-          namespace: required(flags, "namespace"),
-          serviceAccount: required(flags, "service-account"),
-          ttlSeconds: parseDurationSeconds(flags.get("ttl") ?? "1h", "ttl"),
-          audiences: audience === undefined ? undefined : audience.split(","),
-        }),
+  run: (args) =>
+    runCommand("token", USAGE, async () => {
+      const { values, positionals } = parseFlags(
+        args,
+        {
+          namespace: { type: "string" },
+          "service-account": { type: "string" },
+          ttl: { type: "string", default: "1h" },
+          audience: { type: "string" },
+          ...DATA_DIR_OPTION,
+        },
+        true,
       );
-      return 0;
-    } catch (e) {
-      if (e instanceof FlagError) {
-        console.error(`meshward token: ${e.message}\n${USAGE}`);
-        return 2;
+      if (positionals.length !== 1 || positionals[0] !== "create") {
+        throw new FlagError(positionals.length === 0 ? "missing subcommand (create)" : `unknown subcommand "${positionals.join(" ")}"`);
       }
-      throw e;
-    }
-  },
+      const namespace = required(values.namespace, "namespace");
+      const serviceAccount = required(values["service-account"], "service-account");
+      const ttlSeconds = parseDurationSeconds(values.ttl, "ttl");
+      const key = await TokenKey.loadOrCreate(values["data-dir"]);
+      console.log(key.mint({ namespace, serviceAccount, ttlSeconds, audiences: values.audience?.split(",") }));
+      return 0;
+    }),
 };

@@ -8,7 +8,7 @@ import { grpcXdsBootstrap } from "../ca/grpc-bootstrap.js";
 import { ISTIOD_DNS_NAMES } from "../ca/serving-credentials.js";
 import { WorkloadCertificateAgent, type RenewedCertificate } from "../ca/workload-agent.js";
 import { TokenKey } from "../security/token-key.js";
-import { FlagError, parseDurationSeconds, parseFlags, required, type Flags } from "./flags.js";
+import { DATA_DIR_OPTION, FlagError, parseDurationSeconds, parseFlags, parseLabels, required, runCommand } from "./flags.js";
 import type { Command } from "./main.js";
 
 const USAGE = `usage: meshward workload-certs (--token-file F | --namespace N --service-account S [--data-dir D])
@@ -16,99 +16,106 @@ const USAGE = `usage: meshward workload-certs (--token-file F | --namespace N --
          --out DIR [--ttl 24h] [--once]
          [--bootstrap FILE --xds-address host:port [--pod-name P] [--pod-ip IP] [--labels k=v,...]]`;
 
-const VALUES = [
-  "token-file", "namespace", "service-account", "data-dir", "ca-address", "ca-root", "ca-server-name",
-  "out", "ttl", "bootstrap", "xds-address", "pod-name", "pod-ip", "labels",
-];
+const OPTIONS = {
+  "token-file": { type: "string" },
+  namespace: { type: "string" },
+  "service-account": { type: "string" },
+  ...DATA_DIR_OPTION,
+  "ca-address": { type: "string" },
+  "ca-root": { type: "string" },
+  "ca-server-name": { type: "string", default: ISTIOD_DNS_NAMES[0] },
+  out: { type: "string" },
+  ttl: { type: "string" },
+  bootstrap: { type: "string" },
+  "xds-address": { type: "string" },
+  "pod-name": { type: "string" },
+  "pod-ip": { type: "string" },
+  labels: { type: "string" },
+  once: { type: "boolean", default: false },
+} as const;
+
+type Flags = ReturnType<typeof parseFlags<typeof OPTIONS>>["values"];
 
 export const workloadCertsCommand: Command = {
   summary: "obtain and rotate a proxyless gRPC workload's certificates and write its xDS bootstrap",
-  async run(args: string[]): Promise<number> {
-    let flags: Flags;
-    try {
-      flags = parseFlags(args, { values: VALUES, booleans: ["once"] });
-      required(flags, "ca-address");
-      required(flags, "out");
-      if (flags.has("bootstrap")) required(flags, "xds-address");
-    } catch (e) {
-      if (!(e instanceof FlagError)) throw e;
-      console.error(`meshward workload-certs: ${e.message}\n${USAGE}`);
-      return 2;
-    }
-    const token = await tokenSource(flags);
-    if (token === undefined) {
-      console.error(`meshward workload-certs: give --token-file or --namespace and --service-account\n${USAGE}`);
-      return 2;
-    }
-    const caRoot = flags.get("ca-root");
-    const rootPem = caRoot === undefined ? undefined : await fs.readFile(caRoot, "utf8");
-    const credentials = rootPem === undefined ? grpc.credentials.createInsecure() : grpc.credentials.createSsl(Buffer.from(rootPem));
-    const client = new CaClient(required(flags, "ca-address"), credentials, {
-      "grpc.ssl_target_name_override": flags.get("ca-server-name") ?? ISTIOD_DNS_NAMES[0],
-    });
-    const ttl = flags.has("ttl") ? parseDurationSeconds(flags.get("ttl") ?? "", "ttl") : undefined;
-    let bootstrapWritten = false;
-    const onRenewed = async (r: RenewedCertificate): Promise<void> => {
-      console.log(`workload-certs: ${flags.get("out")} renewed for ${r.identity.namespace}/${r.identity.serviceAccount}, expires ${r.notAfter.toISOString()}, next renewal ${r.renewAt.toISOString()}`);
-      const file = flags.get("bootstrap");
-      if (file === undefined || bootstrapWritten) return;
-      const bootstrap = grpcXdsBootstrap({
-        xdsAddress: required(flags, "xds-address"),
-        certDir: required(flags, "out"),
-        namespace: r.identity.namespace,
-        serviceAccount: r.identity.serviceAccount,
-        podName: flags.get("pod-name") ?? process.env.POD_NAME ?? `${r.identity.serviceAccount}-proxyless`,
-        podIp: flags.get("pod-ip") ?? process.env.INSTANCE_IP ?? "127.0.0.1",
-        labels: parseLabels(flags.get("labels")),
-      });
-      await writeFileAtomic(file, JSON.stringify(bootstrap, null, 2) + "\n", PUBLIC_FILE_MODE);
-      bootstrapWritten = true;
-    };
-    const agent = new WorkloadCertificateAgent({
-      outDir: required(flags, "out"),
-      client,
-      token,
-      ttlSeconds: ttl,
-      extraRoots: rootPem,
-      onRenewed,
-      onError: (e) => console.error(`workload-certs: renewal failed, retrying: ${e.message}`),
-    });
-    const once = flags.get("once") === "true";
-    try {
-      await (once ? agent.renew() : agent.start());
-    } catch (e) {
-      console.error(`meshward workload-certs: ${(e as Error).message}`);
-      agent.stop();
-      client.close();
-      return 1;
-    }
-    if (!once) {
-      await new Promise<void>((resolve) => {
-        for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => resolve());
-      });
-    }
-    agent.stop();
-    client.close();
-    return 0;
-  },
+  run: (args) =>
+    runCommand("workload-certs", USAGE, async () => {
+      const { values: flags } = parseFlags(args, OPTIONS);
+      const caAddress = required(flags["ca-address"], "ca-address");
+      const out = required(flags.out, "out");
+      const bootstrapFile = flags.bootstrap;
+      const xdsAddress = bootstrapFile !== undefined ? required(flags["xds-address"], "xds-address") : "";
+      const labels = parseLabels(flags.labels);
+      const ttl = flags.ttl !== undefined ? parseDurationSeconds(flags.ttl, "ttl") : undefined;
+      const token = await tokenSource(flags);
+      if (token === undefined) throw new FlagError("give --token-file or --namespace and --service-account");
+      return renewCertificates(flags, { caAddress, out, bootstrapFile, xdsAddress, labels, ttl, token });
+    }),
 };
 
-async function tokenSource(flags: Flags): Promise<(() => Promise<string>) | undefined> {
-  const tokenFile = flags.get("token-file");
-  if (tokenFile !== undefined) return async () => (await fs.readFile(tokenFile, "utf8")).trim();
-  const namespace = flags.get("namespace");
-  const serviceAccount = flags.get("service-account");
-  if (namespace === undefined || serviceAccount === undefined) return undefined;
-  const key = await TokenKey.loadOrCreate(flags.get("data-dir") ?? ".meshward");
-  return async () => key.mint({ namespace, serviceAccount, ttlSeconds: 600 });
+interface Plan {
+  readonly caAddress: string;
+  readonly out: string;
+  readonly bootstrapFile: string | undefined;
+  readonly xdsAddress: string;
+  readonly labels: Record<string, string>;
+  readonly ttl: number | undefined;
+  readonly token: () => Promise<string>;
 }
 
-function parseLabels(text: string | undefined): Record<string, string> {
-  const labels: Record<string, string> = {};
-  for (const pair of (text ?? "").split(",").filter((p) => p !== "")) {
-    const eq = pair.indexOf("=");
-    if (eq <= 0) throw new FlagError(`--labels entry "${pair}" is not key=value`);
-    labels[pair.slice(0, eq)] = pair.slice(eq + 1);
+async function renewCertificates(flags: Flags, plan: Plan): Promise<number> {
+  const caRoot = flags["ca-root"];
+  const rootPem = caRoot === undefined ? undefined : await fs.readFile(caRoot, "utf8");
+  const credentials = rootPem === undefined ? grpc.credentials.createInsecure() : grpc.credentials.createSsl(Buffer.from(rootPem));
+  const client = new CaClient(plan.caAddress, credentials, { "grpc.ssl_target_name_override": flags["ca-server-name"] });
+  let bootstrapWritten = false;
+  const onRenewed = async (r: RenewedCertificate): Promise<void> => {
+    console.log(`workload-certs: ${plan.out} renewed for ${r.identity.namespace}/${r.identity.serviceAccount}, expires ${r.notAfter.toISOString()}, next renewal ${r.renewAt.toISOString()}`);
+    if (plan.bootstrapFile === undefined || bootstrapWritten) return;
+    const bootstrap = grpcXdsBootstrap({
+      xdsAddress: plan.xdsAddress,
+      certDir: plan.out,
+      namespace: r.identity.namespace,
+      serviceAccount: r.identity.serviceAccount,
+      podName: flags["pod-name"] ?? process.env.POD_NAME ?? `${r.identity.serviceAccount}-proxyless`,
+      podIp: flags["pod-ip"] ?? process.env.INSTANCE_IP ?? "127.0.0.1",
+      labels: plan.labels,
+    });
+    await writeFileAtomic(plan.bootstrapFile, JSON.stringify(bootstrap, null, 2) + "\n", PUBLIC_FILE_MODE);
+    bootstrapWritten = true;
+  };
+  const agent = new WorkloadCertificateAgent({
+    outDir: plan.out,
+    client,
+    token: plan.token,
+    ttlSeconds: plan.ttl,
+    extraRoots: rootPem,
+    onRenewed,
+    onError: (e) => console.error(`workload-certs: renewal failed, retrying: ${e.message}`),
+  });
+  try {
+    await (flags.once ? agent.renew() : agent.start());
+  } catch (e) {
+    agent.stop();
+    client.close();
+    throw e;
   }
-  return labels;
+  if (!flags.once) {
+    await new Promise<void>((resolve) => {
+      for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => resolve());
+    });
+  }
+  agent.stop();
+  client.close();
+  return 0;
+}
+
+async function tokenSource(flags: Flags): Promise<(() => Promise<string>) | undefined> {
+  const tokenFile = flags["token-file"];
+  if (tokenFile !== undefined) return async () => (await fs.readFile(tokenFile, "utf8")).trim();
+  const namespace = flags.namespace;
+  const serviceAccount = flags["service-account"];
+  if (namespace === undefined || serviceAccount === undefined) return undefined;
+  const key = await TokenKey.loadOrCreate(flags["data-dir"]);
+  return async () => key.mint({ namespace, serviceAccount, ttlSeconds: 600 });
 }

@@ -1,6 +1,7 @@
 // `meshward x authz`: the authorization filters one workload receives, as proto3 JSON, in the
 // order they are emitted. The conformance suite calls authzFiltersForRequest, the same path.
 import type { JsonValue } from "@bufbuild/protobuf";
+import { FlagError, parseFlags, parseLabels, required, runCommand } from "./flags.js";
 import type { Command } from "./main.js";
 import { type ConfigError, formatConfigError } from "../model/config.js";
 import { buildSnapshot } from "../model/snapshot.js";
@@ -31,41 +32,18 @@ const USAGE = `usage: meshward x authz --namespace <ns> [--labels k=v,...] [--ch
 Prints, as a JSON array, the authorization filters an inbound chain of the workload receives:
 HttpFilters for --chain http (default) and --chain grpc (proxyless gRPC), listener Filters for --chain tcp.`;
 
-export function parseLabels(s: string): Record<string, string> | string {
-  const labels: Record<string, string> = {};
-  for (const pair of s.split(",")) {
-    if (pair.trim() === "") continue;
-    const eq = pair.indexOf("=");
-    if (eq <= 0) return `bad label "${pair}": want key=value`;
-    labels[pair.slice(0, eq).trim()] = pair.slice(eq + 1).trim();
-  }
-  return labels;
-}
-
-export function parseAuthzArgs(args: readonly string[]): AuthzRequest | string {
-  const flags = new Map<string, string>();
-  const files: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i] ?? "";
-    if (!a.startsWith("--")) {
-      files.push(a);
-      continue;
-    }
-    const eq = a.indexOf("=");
-    const name = eq < 0 ? a.slice(2) : a.slice(2, eq);
-    if (!["mesh", "namespace", "labels", "chain"].includes(name)) return `unknown flag --${name}`;
-    const value = eq < 0 ? args[++i] : a.slice(eq + 1);
-    if (value === undefined) return `flag --${name} needs a value`;
-    flags.set(name, value);
-  }
-  const namespace = flags.get("namespace");
-  if (namespace === undefined || namespace === "") return "--namespace is required";
-  const chain = flags.get("chain") ?? "http";
-  if (chain !== "http" && chain !== "tcp" && chain !== "grpc") return `--chain must be http, tcp or grpc, found "${chain}"`;
-  const labels = parseLabels(flags.get("labels") ?? "");
-  if (typeof labels === "string") return labels;
-  const meshFile = flags.get("mesh");
-  return { namespace, labels, chain, configFiles: files, ...(meshFile !== undefined ? { meshFile } : {}) };
+/** The request a command line asks for; throws FlagError. */
+export function parseAuthzArgs(args: readonly string[]): AuthzRequest {
+  const { values, positionals } = parseFlags(
+    args,
+    { mesh: { type: "string" }, namespace: { type: "string" }, labels: { type: "string" }, chain: { type: "string", default: "http" } },
+    true,
+  );
+  const namespace = required(values.namespace, "namespace");
+  const chain = values.chain;
+  if (chain !== "http" && chain !== "tcp" && chain !== "grpc") throw new FlagError(`--chain must be http, tcp or grpc, found "${chain}"`);
+  const labels = parseLabels(values.labels);
+  return { namespace, labels, chain, configFiles: positionals, ...(values.mesh !== undefined ? { meshFile: values.mesh } : {}) };
 }
 
 /**
@@ -86,20 +64,11 @@ export function authzFiltersForRequest(req: AuthzRequest): AuthzResponse {
 
 export const xAuthzCommand: Command = {
   summary: "print the authorization filters (proto3 JSON) a workload receives from AuthorizationPolicies",
-  async run(args: string[]): Promise<number> {
-    if (args.includes("-h") || args.includes("--help")) {
-      console.log(USAGE);
-      return 0;
-    }
-    const req = parseAuthzArgs(args);
-    if (typeof req === "string") {
-      console.error(`meshward x authz: ${req}\n\n${USAGE}`);
-      return 2;
-    }
-    const res = authzFiltersForRequest(req);
+  run: (args) => runCommand("x authz", USAGE, () => {
+    const res = authzFiltersForRequest(parseAuthzArgs(args));
     for (const f of res.findings) console.error(formatConfigError(f));
     process.stdout.write(`${JSON.stringify(res.filters, null, 2)}\n`);
     // The filters printed are what the workload gets with the bad objects left out; still a failure.
     return res.findings.some((f) => f.severity === "error") ? 1 : 0;
-  },
+  }),
 };

@@ -2,6 +2,7 @@
 // problem and returns undefined instead of throwing, so one pass reports every bad field of an
 // object at once (the way grpc-js-xds collects per-resource errors).
 import { isIP } from "node:net";
+import { parseCidr } from "./cidr.js";
 
 export interface FieldProblem {
   readonly path: string;
@@ -169,14 +170,9 @@ export function isIpAddress(s: string): boolean {
   return isIP(s) !== 0;
 }
 
-/** `10.0.0.1` or `10.0.0.0/8` (IPv4 or IPv6). */
+/** `10.0.0.1` or `10.0.0.0/8` (IPv4 or IPv6), read as AuthorizationPolicy ipBlocks are. */
 export function isCidrOrIp(s: string): boolean {
-  const slash = s.indexOf("/");
-  if (slash < 0) return isIpAddress(s);
-  const ip = s.slice(0, slash);
-  const bits = Number(s.slice(slash + 1));
-  const kind = isIP(ip);
-  return kind !== 0 && Number.isInteger(bits) && bits >= 0 && bits <= (kind === 4 ? 32 : 128);
+  return !("error" in parseCidr(s));
 }
 
 /** A protobuf-style duration (`1.5s`, `100ms`, `2m`, `1h`), in seconds. */

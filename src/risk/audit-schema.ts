@@ -2,12 +2,11 @@
 // dir holds the audit trail (signals, verdicts, actions, pushes, ACKs, chains), the active
 // enforcement set and the persisted risk scores, so the CLI and the control plane share it.
 // Times are integer microseconds since the Unix epoch (`*_us`).
-import { chmodSync, existsSync, mkdirSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { openDatabase, type Database } from "./sqlite.js";
+import { openDatabase, openPrivateDatabase, type Database } from "./sqlite.js";
 
 export const AUDIT_DB_FILE = "audit.db";
-export const DEFAULT_DATA_DIR = ".meshward";
 
 const SCHEMA_VERSION = 1;
 
@@ -143,12 +142,8 @@ export function openAuditDatabase(dataDir: string, opts: { readonly?: boolean; m
   const file = join(dataDir, AUDIT_DB_FILE);
   if ((opts.readonly || opts.mustExist) && !existsSync(file)) throw new Error(`no audit database at ${file} (is --data-dir right?)`);
   if (opts.readonly) return openDatabase(file, { readonly: true, fileMustExist: true, timeout: 5000 });
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const fresh = !existsSync(file);
-  const db = openDatabase(file, { timeout: 5000 });
   // The trail names pods and processes; keep it private like the CA's keys.
-  if (fresh) chmodSync(file, 0o600);
-  db.pragma("journal_mode = WAL", { simple: true });
+  const db = openPrivateDatabase(file, { timeout: 5000 });
   db.pragma("synchronous = FULL", { simple: true });
   db.pragma("foreign_keys = ON", { simple: true });
   const version = Number(db.pragma("user_version", { simple: true }));

@@ -1,8 +1,11 @@
 // better-sqlite3 ships no TypeScript declarations and @types/better-sqlite3 is not installed, so
-// this module types the part of its API meshward uses and loads it through createRequire. Local
+// this module types the part of its API meshward uses (the risk audit and the agent's exec audit)
+// and loads it through createRequire; open every database through it. Local
 // types (rather than a global `declare module`) keep this from colliding with declarations
 // another module might add; replace with @types/better-sqlite3 when it is installed.
+import { chmodSync, existsSync, mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
+import { dirname } from "node:path";
 
 export type SqlValue = string | number | bigint | null | Buffer;
 
@@ -11,11 +14,14 @@ export interface RunResult {
   readonly lastInsertRowid: number | bigint;
 }
 
+/** Positional `?` parameters, or one object binding `@name` parameters. */
+export type SqlParams = SqlValue[] | [Readonly<Record<string, SqlValue>>];
+
 export interface Statement {
-  run(...params: SqlValue[]): RunResult;
+  run(...params: SqlParams): RunResult;
   /** The first row, or undefined; callers assert its row type. */
-  get(...params: SqlValue[]): unknown;
-  all(...params: SqlValue[]): unknown[];
+  get(...params: SqlParams): unknown;
+  all(...params: SqlParams): unknown[];
 }
 
 export interface Database {
@@ -24,7 +30,7 @@ export interface Database {
   readonly inTransaction: boolean;
   prepare(sql: string): Statement;
   exec(sql: string): Database;
-  pragma(source: string, options: { simple: true }): unknown;
+  pragma(source: string, options?: { simple: true }): unknown;
   transaction<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R;
   close(): void;
 }
@@ -43,4 +49,17 @@ const load = createRequire(import.meta.url);
 export function openDatabase(file: string, options: DatabaseOptions = {}): Database {
   const Ctor = load("better-sqlite3") as DatabaseConstructor;
   return new Ctor(file, options);
+}
+
+/**
+ * Opens (creating) a database that records who ran what: its directory 0700, a new file 0600
+ * (SQLite gives the WAL files the file's mode), in WAL mode.
+ */
+export function openPrivateDatabase(file: string, options: DatabaseOptions = {}): Database {
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  const fresh = !existsSync(file);
+  const db = openDatabase(file, options);
+  if (fresh) chmodSync(file, 0o600);
+  db.pragma("journal_mode = WAL", { simple: true });
+  return db;
 }

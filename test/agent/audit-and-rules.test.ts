@@ -3,8 +3,9 @@ import { strict as assert } from "node:assert";
 import { execFile } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { AgentFixture, skipUnlessRoot, until } from "./fixture.js";
+import { AgentFixture, skipUnlessRoot } from "./fixture.js";
 import { runInPod } from "./kube-cgroup.js";
+import { eventually } from "../support/eventually.js";
 
 describe("exec audit and custom rules (real agent)", function () {
   this.timeout(60_000);
@@ -24,7 +25,7 @@ describe("exec audit and custom rules (real agent)", function () {
     await runInPod(pod, ["uname", "-r"]); // not interactive: not audited
     await runInPod(pod, ["script", "-qc", "sh -c 'id -u; ls /tmp >/dev/null; uname -a'", "/dev/null"]);
     await fx.waitForSignal((s) => s.detection?.id === "terminal-shell-in-container" && s.pod?.uid === pod.uid);
-    await until(() => fx.agent!.audit.search({ pod: pod.name }).some((r) => r.argv[0] === "uname"), "the session's last command in the audit");
+    await eventually("the session's last command in the audit", () => fx.agent!.audit.search({ pod: pod.name }).some((r) => r.argv[0] === "uname") || undefined);
     const rows = fx.agent!.audit.search({ pod: pod.name });
     const cmds = rows.map((r) => r.argv.join(" "));
     assert.ok(cmds.includes("id -u") && cmds.includes("ls /tmp") && cmds.includes("uname -a"), cmds.join(" | "));
@@ -56,7 +57,7 @@ describe("exec audit and custom rules (real agent)", function () {
     mitre: T1082
     match: {event: exec, binary: [uname], podLabels: {app: payments}}
 `);
-    await until(() => fx.agent!.rules.rules.some((r) => r.id === "uname-in-payments"), "the rule file to be reloaded");
+    await eventually("the rule file to be reloaded", () => fx.agent!.rules.rules.some((r) => r.id === "uname-in-payments") || undefined);
     const payments = fx.newPod("payments", { app: "payments" });
     const web = fx.newPod("web", { app: "web" });
     await runInPod(payments, ["uname"]);

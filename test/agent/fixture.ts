@@ -6,9 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { create } from "@bufbuild/protobuf";
-import { stringify } from "yaml";
-import { AgentHelloSchema, type Signal } from "../../src/gen/meshward/agent/v1/signals_pb.js";
+import type { Signal } from "../../src/gen/meshward/agent/v1/signals_pb.js";
 import { NodeAgent, type NodeAgentOptions } from "../../src/agent/node-agent.js";
 import { SignalSender } from "../../src/agent/signal-sender.js";
 import { MeshwardTokenAuthenticator } from "../../src/security/token-authenticator.js";
@@ -17,6 +15,7 @@ import { NODE_NAMESPACE, nodeServiceAccount, SIGNALS_AUDIENCE } from "../../src/
 import { registerSignalService } from "../../src/signals/service.js";
 import { SignalStore } from "../../src/signals/store.js";
 import { createTestPod, removeTestPod, type TestPod } from "./kube-cgroup.js";
+import { streamSignals, writePodsFile } from "../support/node-agent.js";
 
 /** Kernel tests need root; outside CI they skip with a printed reason. */
 export function skipUnlessRoot(ctx: Mocha.Context): void {
@@ -91,12 +90,7 @@ export class AgentFixture {
   readonly tokenFile = join(this.dir, "node-token");
 
   writePods(): void {
-    writeFileSync(this.podsFile, stringify({
-      pods: this.pods.map((p) => ({
-        uid: p.uid, namespace: p.namespace, name: p.name, serviceAccount: `${p.containerName}-sa`, node: this.node,
-        labels: p.labels, containers: { [p.containerId]: p.containerName },
-      })),
-    }));
+    writePodsFile(this.podsFile, this.node, this.pods.map((p) => ({ ...p, serviceAccount: `${p.containerName}-sa` })));
   }
 
   /** A new kubelet-shaped pod cgroup known to the agent and the control plane; removed by stop(). */
@@ -123,14 +117,7 @@ export class AgentFixture {
     writeFileSync(this.tokenFile, token, { mode: 0o600 });
     this.agent = new NodeAgent({ node: this.node, dataDir: this.dir, podsFile: this.podsFile, rulesFile: this.rulesFile, ...this.agentOptions });
     await this.agent.start();
-    this.sender = new SignalSender({
-      address: `127.0.0.1:${this.controlPlane.port}`, credentials: grpc.credentials.createInsecure(), token: () => token,
-      hello: create(AgentHelloSchema, { node: this.node, hooksAttached: this.agent.tracerHello?.attached ?? [], hooksFailed: this.agent.tracerHello?.failed ?? [] }),
-      health: () => ({ ringbufDrops: this.agent!.counters.ringbufDrops, throttled: this.agent!.counters.throttled, events: this.agent!.counters.events }),
-      healthIntervalMs: 300,
-    });
-    this.agent.attachSender(this.sender);
-    this.sender.start();
+    this.sender = streamSignals(this.agent, { node: this.node, address: `127.0.0.1:${this.controlPlane.port}`, token, healthIntervalMs: 300 });
   }
 
   /** Waits until the control plane has stored a signal matching `pred`. */
@@ -158,14 +145,5 @@ export class AgentFixture {
     } finally {
       rmSync(this.dir, { recursive: true, force: true });
     }
-  }
-
-}
-
-export async function until(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
   }
 }

@@ -4,8 +4,9 @@ import { strict as assert } from "node:assert";
 import { execFileSync, spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { AgentFixture, skipUnlessRoot, until } from "./fixture.js";
+import { AgentFixture, skipUnlessRoot } from "./fixture.js";
 import { runInPod } from "./kube-cgroup.js";
+import { eventually } from "../support/eventually.js";
 
 /** BPF program ids a process holds open (from /proc/<pid>/fdinfo). */
 function heldProgIds(pid: number): number[] {
@@ -52,11 +53,11 @@ describe("agent lifecycle (real kernel)", function () {
     try {
       const agent = fx.agent!;
       const first = agent.tracerPid!;
-      await until(() => heldProgIds(first).length > 0, "programs held by the tracer");
+      await eventually("programs held by the tracer", () => heldProgIds(first).length > 0 || undefined);
       process.kill(first, "SIGKILL");
-      await until(() => agent.tracerPid !== undefined && agent.tracerPid !== first && agent.tracerHello !== undefined, "a new tracer", 20_000);
+      await eventually("a new tracer", () => (agent.tracerPid !== undefined && agent.tracerPid !== first && agent.tracerHello !== undefined) || undefined, 20_000);
       const second = agent.tracerPid!;
-      await until(() => heldProgIds(second).length >= 18, "the new tracer's programs");
+      await eventually("the new tracer's programs", () => heldProgIds(second).length >= 18 || undefined);
       const pod = fx.newPod("after-restart");
       await runInPod(pod, ["cat", "/etc/shadow"]);
       await fx.waitForSignal((s) => s.detection?.id === "sensitive-file-read" && s.pod?.uid === pod.uid);
@@ -79,10 +80,10 @@ describe("agent lifecycle (real kernel)", function () {
       setInterval(() => {}, 1000);`;
     const child = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
     const tracerPid = await new Promise<number>((resolve) => child.stdout!.once("data", (d: Buffer) => resolve(Number(d.toString().trim()))));
-    await until(() => heldProgIds(tracerPid).length > 0, "programs held by the tracer");
+    await eventually("programs held by the tracer", () => heldProgIds(tracerPid).length > 0 || undefined);
     const progs = heldProgIds(tracerPid);
     child.kill("SIGKILL");
-    await until(() => !alive(tracerPid), "the orphaned tracer to exit", 10_000);
-    await until(() => progs.filter(progLoaded).length === 0, "its programs to be unloaded", 10_000);
+    await eventually("the orphaned tracer to exit", () => !alive(tracerPid) || undefined, 10_000);
+    await eventually("its programs to be unloaded", () => progs.filter(progLoaded).length === 0 || undefined, 10_000);
   });
 });

@@ -13,7 +13,7 @@ import { ClientCertificateAuthenticator } from "../../src/security/certificate-a
 import { registerSignalService } from "../../src/signals/service.js";
 import { SignalStore } from "../../src/signals/store.js";
 import { newCa, tempDir, TRUST_DOMAIN } from "../ca/helpers.js";
-import { until } from "./fixture.js";
+import { eventually } from "../support/eventually.js";
 
 async function clientCredentials(ca: CertificateAuthority, namespace: string, serviceAccount: string): Promise<grpc.ChannelCredentials> {
   const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
@@ -78,7 +78,7 @@ describe("signal stream over mTLS with a node certificate from the CA", function
     for (const creds of [await clientCredentials(ca, "shop", "cart"), grpc.credentials.createSsl(Buffer.from(ca.bundle.pem()))]) {
       const s = sender(creds);
       s.enqueue(create(SignalSchema, { id: `refused-${Math.random()}`, node: "n1" }));
-      await until(() => s.stats().reconnects > 0, "the refused stream to be retried");
+      await eventually("the refused stream to be retried", () => s.stats().reconnects > 0 || undefined);
       assert.equal(s.stats().acked, 0);
       assert.equal(s.stats().buffered, 1);
       s.close();

@@ -10,8 +10,9 @@ import { AgentHelloSchema, SignalSchema, type Signal } from "../../src/gen/meshw
 import { SignalSender } from "../../src/agent/signal-sender.js";
 import { TokenKey } from "../../src/security/token-key.js";
 import { NODE_NAMESPACE, SIGNALS_AUDIENCE } from "../../src/signals/node-identity.js";
-import { AgentFixture, skipUnlessRoot, until } from "./fixture.js";
+import { AgentFixture, skipUnlessRoot } from "./fixture.js";
 import { runInPod, type TestPod } from "./kube-cgroup.js";
+import { eventually } from "../support/eventually.js";
 
 function storedIds(file: string): string[] {
   return readFileSync(file, "utf8").split("\n").filter((l) => l.trim() !== "").map((l) => (JSON.parse(l) as { signal: { id: string } }).signal.id);
@@ -35,7 +36,7 @@ describe("signal stream (real agent, real gRPC control plane)", function () {
   it("meshward events --agents shows the node connected, its hooks and its drop counters", async () => {
     const tokenFile = fx.tokenFile;
     await runInPod(pod!, ["true"]);
-    await until(() => fx.agent!.counters.events > 0n, "some events");
+    await eventually("some events", () => fx.agent!.counters.events > 0n || undefined);
     await new Promise((r) => setTimeout(r, 700)); // a health report after them
     const out = await new Promise<string>((resolve, reject) =>
       execFile(join(process.cwd(), "bin", "meshward"), ["events", "--agents", "--server", `127.0.0.1:${fx.controlPlane.port}`, "--token-file", tokenFile], (err, stdout, stderr) =>
@@ -48,12 +49,12 @@ describe("signal stream (real agent, real gRPC control plane)", function () {
     const p = pod!;
     const storeFile = join(fx.dir, "signals.jsonl");
     for (let i = 0; i < 3; i++) await runInPod(p, ["cat", "/etc/shadow"]);
-    await until(() => fx.signalsFor(p).length === 3, "3 signals before the restart");
+    await eventually("3 signals before the restart", () => fx.signalsFor(p).length === 3 || undefined);
 
     const port = fx.controlPlane.port;
     fx.controlPlane.stop();
     for (let i = 0; i < 4; i++) await runInPod(p, ["cat", "/etc/shadow"]);
-    await until(() => fx.sender!.stats().buffered === 4, "4 signals buffered while the control plane is down");
+    await eventually("4 signals buffered while the control plane is down", () => fx.sender!.stats().buffered === 4 || undefined);
 
     await fx.controlPlane.start(port);
     assert.ok(await fx.sender!.drained(15_000), "buffer drained after the restart");
@@ -111,7 +112,7 @@ describe("signal stream (real agent, real gRPC control plane)", function () {
       sender.start();
       const id = `forged-${Date.now()}-${Math.random()}`;
       sender.enqueue(create(SignalSchema, { id, node: fx.node }));
-      await until(() => sender.stats().reconnects > 0, "the refused stream to be retried");
+      await eventually("the refused stream to be retried", () => sender.stats().reconnects > 0 || undefined);
       assert.equal(sender.stats().buffered, 1);
       assert.equal(sender.stats().acked, 0);
       sender.close();

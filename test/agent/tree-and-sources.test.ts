@@ -1,15 +1,13 @@
 // Process tree (exec ids across pid reuse), the sender's bounded buffer, and the kubelet pod list
 // over real HTTPS with a bearer token (certificate from openssl).
 import { strict as assert } from "node:assert";
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { createServer } from "node:https";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
 import { AgentHelloSchema, SignalSchema } from "../../src/gen/meshward/agent/v1/signals_pb.js";
 import { fetchKubeletPods } from "../../src/agent/attribution/pod-directory.js";
+import { makeTestPki } from "../support/test-pki.js";
 import type { KernelEvent, ProcessHeader } from "../../src/agent/native/event-layout.js";
 import { ProcessTree } from "../../src/agent/process-tree.js";
 import { SignalSender } from "../../src/agent/signal-sender.js";
@@ -74,13 +72,11 @@ describe("signal sender buffer", () => {
 describe("kubelet pod list", function () {
   this.timeout(20_000);
   it("fetches /pods over HTTPS with the bearer token and verifies the kubelet certificate", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "meshward-kubelet-"));
+    // The kubelet's serving certificate (IP SAN 127.0.0.1) from a throwaway CA the agent is given.
+    const pki = makeTestPki();
     const server = createServer();
     try {
-      execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1",
-        "-subj", "/CN=kubelet", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem")], { stdio: "ignore" });
-      const cert = readFileSync(join(dir, "cert.pem"), "utf8");
-      server.setSecureContext({ key: readFileSync(join(dir, "key.pem")), cert });
+      server.setSecureContext({ key: pki.serverKey, cert: pki.serverCert });
       server.on("request", (req, res) => {
         if (req.url !== "/pods" || req.headers.authorization !== "Bearer kubelet-token") {
           res.writeHead(401).end();
@@ -94,14 +90,15 @@ describe("kubelet pod list", function () {
       });
       const port = await new Promise<number>((r) => server.listen(0, "127.0.0.1", () => r((server.address() as { port: number }).port)));
       const url = `https://127.0.0.1:${port}`;
-      const pods = await fetchKubeletPods({ url, token: "kubelet-token", ca: cert });
+      const ca = pki.ca.toString();
+      const pods = await fetchKubeletPods({ url, token: "kubelet-token", ca });
       assert.equal(pods.length, 1);
       assert.equal(pods[0].serviceAccount, "cart");
       assert.equal(pods[0].containers["b".repeat(64)], "cart");
-      await assert.rejects(fetchKubeletPods({ url, token: "wrong", ca: cert }), /HTTP 401/);
+      await assert.rejects(fetchKubeletPods({ url, token: "wrong", ca }), /HTTP 401/);
     } finally {
       server.close();
-      rmSync(dir, { recursive: true, force: true });
+      rmSync(pki.dir, { recursive: true, force: true });
     }
   });
 });

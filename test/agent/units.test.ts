@@ -116,6 +116,7 @@ describe("pod metadata sources", () => {
 
   it("mapping file errors name the file and field", () => {
     assert.throws(() => podsFromMappingFile("pods.yaml", "pods:\n- uid: x\n  name: n\n"), /pods\.yaml: pods\[0\]\.namespace: required string/);
+    assert.throws(() => podsFromMappingFile("pods.yaml", "pods: [unclosed\n"), /^Error: pods\.yaml: invalid YAML: /);
   });
 });
 

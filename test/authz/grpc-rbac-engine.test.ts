@@ -14,35 +14,25 @@ import { authzGrpcFilters } from "../../src/authz/filters.js";
 import { DEFAULT_AUTHZ_MESH_CONFIG } from "../../src/authz/mesh-config.js";
 import type { AuthorizationPolicy } from "../../src/authz/policy.js";
 import { policy } from "./helpers.js";
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { issueLeaf, makeTestPki } from "../support/test-pki.js";
+import { rmSync } from "node:fs";
 import { connect, createServer, type PeerCertificate } from "node:tls";
 
 /** Certificates with SPIFFE URI SANs made by openssl, and the PeerCertificate a TLS server sees for each. */
 async function peerCertificates(ids: string[]): Promise<PeerCertificate[]> {
-  const dir = mkdtempSync(path.join(tmpdir(), "meshward-authz-certs-"));
-  const f = (n: string): string => path.join(dir, n);
-  const ssl = (...args: string[]): void => void execFileSync("openssl", args, { stdio: "ignore" });
+  const pki = makeTestPki();
   try {
-    ssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", f("ca.key"), "-out", f("ca.pem"), "-subj", "/O=meshward-test", "-days", "1");
-    // A leaf signed by the CA (OpenSSL 3's `req -x509 -CA`), with the SAN given.
-    const make = (name: string, san: string): void =>
-      ssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", f(`${name}.key`), "-out", f(`${name}.pem`),
-        "-subj", "/", "-CA", f("ca.pem"), "-CAkey", f("ca.key"), "-days", "1", "-addext", `subjectAltName=${san}`);
-    make("server", "DNS:localhost");
-    ids.forEach((id, i) => make(`client-${i}`, `URI:${id}`));
-    const read = (n: string): Buffer => readFileSync(f(n));
+    const clients = ids.map((id, i) => issueLeaf(pki.dir, `client-${i}`, "/O=meshward-test", `URI:${id}`));
     const seen: PeerCertificate[] = [];
-    const server = createServer({ key: read("server.key"), cert: read("server.pem"), ca: read("ca.pem"), requestCert: true, rejectUnauthorized: true }, (socket) => {
+    const server = createServer({ key: pki.serverKey, cert: pki.serverCert, ca: pki.ca, requestCert: true, rejectUnauthorized: true }, (socket) => {
       seen.push(socket.getPeerCertificate());
       socket.end();
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const port = (server.address() as { port: number }).port;
-    for (let i = 0; i < ids.length; i++) {
+    for (const client of clients) {
       await new Promise<void>((resolve, reject) => {
-        const c = connect({ host: "127.0.0.1", port, servername: "localhost", key: read(`client-${i}.key`), cert: read(`client-${i}.pem`), ca: read("ca.pem") });
+        const c = connect({ host: "127.0.0.1", port, servername: "localhost", key: client.key, cert: client.cert, ca: pki.ca });
         c.on("error", reject);
         c.on("close", () => resolve());
         c.resume();
@@ -51,7 +41,7 @@ async function peerCertificates(ids: string[]): Promise<PeerCertificate[]> {
     server.close();
     return seen;
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(pki.dir, { recursive: true, force: true });
   }
 }
 

@@ -4,25 +4,16 @@ import * as grpc from "@grpc/grpc-js";
 import { experimental } from "@grpc/grpc-js";
 import { validateBootstrapConfig } from "@grpc/grpc-js-xds/build/src/xds-bootstrap.js";
 import assert from "node:assert/strict";
-import { execFile, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { X509Certificate } from "node:crypto";
 import { readFile, stat } from "node:fs/promises";
 import * as path from "node:path";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import type { CertificateAuthority } from "../../src/ca/authority.js";
 import { createCaServerCredentials, type CaServerCredentials } from "../../src/ca/serving-credentials.js";
 import { openCertificateAuthority } from "../../src/ca/setup.js";
 import { uriSans } from "../../src/security/certificate-authenticator.js";
+import { meshwardOk, MESHWARD_BIN } from "../support/meshward-cli.js";
 import { opensslOk, startCaServer, tempDir, TRUST_DOMAIN, writeText, type RunningCaServer } from "./helpers.js";
-
-const run = promisify(execFile);
-const MESHWARD = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../bin/meshward");
-
-async function meshward(args: string[]): Promise<string> {
-  const r = await run(process.execPath, [MESHWARD, ...args], { encoding: "utf8", timeout: 30_000 });
-  return r.stdout;
-}
 
 async function checkCertDir(out: string): Promise<X509Certificate> {
   assert.equal((await stat(path.join(out, "key.pem"))).mode & 0o777, 0o600, "key.pem is 0600");
@@ -61,15 +52,15 @@ describe("meshward workload-certs", function () {
   });
 
   it("with a token from `meshward token create`: files openssl verifies and a bootstrap grpc-js-xds accepts", async () => {
-    const token = (await meshward(["token", "create", "--namespace", "shop", "--service-account", "web", "--data-dir", dataDir])).trim();
+    const token = (await meshwardOk("token", "create", "--namespace", "shop", "--service-account", "web", "--data-dir", dataDir)).trim();
     const tokenFile = await writeText(path.join(fixture.dir, "istio-token"), token);
     const out = path.join(fixture.dir, "certs-a");
     const bootstrapFile = path.join(fixture.dir, "grpc-bootstrap.json");
-    await meshward([
+    await meshwardOk(
       "workload-certs", "--token-file", tokenFile, "--ca-address", plain.address, "--out", out, "--once",
       "--bootstrap", bootstrapFile, "--xds-address", "127.0.0.1:15010",
       "--pod-name", "web-7d9f", "--pod-ip", "10.1.2.3", "--labels", "app=web,version=v1",
-    ]);
+    );
     const leaf = await checkCertDir(out);
     assert.deepEqual(uriSans(leaf), ["spiffe://cluster.local/ns/shop/sa/web"]);
 
@@ -109,10 +100,10 @@ describe("meshward workload-certs", function () {
   it("minting through the data directory, over the TLS port with --ca-root", async () => {
     const out = path.join(fixture.dir, "certs-b");
     const rootFile = await writeText(path.join(fixture.dir, "mesh-root.pem"), ca.bundle.pem());
-    await meshward([
+    await meshwardOk(
       "workload-certs", "--namespace", "pay", "--service-account", "api", "--data-dir", dataDir,
       "--ca-address", tls.address, "--ca-root", rootFile, "--out", out, "--once", "--ttl", "2h",
-    ]);
+    );
     const leaf = await checkCertDir(out);
     assert.deepEqual(uriSans(leaf), ["spiffe://cluster.local/ns/pay/sa/api"]);
     assert.equal(Date.parse(leaf.validTo) - Date.parse(leaf.validFrom), 2 * 3600_000 + 120_000);
@@ -159,7 +150,7 @@ describe("meshward workload-certs", function () {
   it("keeps rotating at half the TTL, replacing the files atomically", async () => {
     const out = path.join(fixture.dir, "certs-c");
     const child = spawn(process.execPath, [
-      MESHWARD, "workload-certs", "--namespace", "pay", "--service-account", "api", "--data-dir", dataDir,
+      MESHWARD_BIN, "workload-certs", "--namespace", "pay", "--service-account", "api", "--data-dir", dataDir,
       "--ca-address", plain.address, "--out", out, "--ttl", "4s",
     ], { stdio: ["ignore", "pipe", "pipe"] });
     let log = "";

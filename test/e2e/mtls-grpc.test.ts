@@ -6,21 +6,18 @@
 import { strict as assert } from "node:assert";
 import * as grpc from "@grpc/grpc-js";
 import * as grpcXds from "@grpc/grpc-js-xds";
-import { spawn, execFile, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { X509Certificate } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { startControlPlane, type ControlPlane } from "../../src/mesh/control-plane.js";
 import { grpcXdsBootstrap } from "../../src/ca/grpc-bootstrap.js";
 import { uriSans } from "../../src/security/certificate-authenticator.js";
 import { bootstrapOption, echoService, eventually, freePort } from "../support/proxyless.js";
 import { echoHost, serviceEntry } from "../support/echo-config.js";
+import { meshwardOk, MESHWARD_BIN } from "../support/meshward-cli.js";
 
-const root = fileURLToPath(new URL("../../../", import.meta.url));
-const meshward = join(root, "bin/meshward");
 const host = echoHost;
 const identity = (b: Buffer): Buffer => b;
 /** Short enough that several rotations happen during the test (renewal at half of it). */
@@ -62,11 +59,11 @@ describe("e2e: mTLS between proxyless gRPC workloads (grpc-js-xds, meshward work
   /** A workload's certificate directory, kept fresh by a `meshward workload-certs` process. */
   async function workloadCerts(sa: string): Promise<string> {
     const data = join(dir, ".data");
-    const { stdout: token } = await promisify(execFile)(process.execPath, [meshward, "token", "create", "--namespace", "default", "--service-account", sa, "--data-dir", data], { encoding: "utf8" });
+    const token = await meshwardOk("token", "create", "--namespace", "default", "--service-account", sa, "--data-dir", data);
     const tokenFile = join(dir, `${sa}.token`);
     writeFileSync(tokenFile, token.trim());
     const out = join(dir, `certs-${sa}`);
-    const agent = spawn(process.execPath, [meshward, "workload-certs", "--token-file", tokenFile, "--ca-address", cp.xdsAddress, "--out", out, "--ttl", CERT_TTL], { stdio: ["ignore", "pipe", "pipe"] });
+    const agent = spawn(process.execPath, [MESHWARD_BIN, "workload-certs", "--token-file", tokenFile, "--ca-address", cp.xdsAddress, "--out", out, "--ttl", CERT_TTL], { stdio: ["ignore", "pipe", "pipe"] });
     agents.push(agent);
     let log = "";
     agent.stdout!.on("data", (b: Buffer) => (log += b.toString()));

@@ -9,7 +9,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { fromBinary } from "@bufbuild/protobuf";
 import { AdsClient, responseNames, sidecarNode, type SotwClientStream } from "../support/ads-client.js";
-import { eventually } from "../support/proxyless.js";
+import { eventually } from "../support/eventually.js";
+import { MESHWARD_BIN } from "../support/meshward-cli.js";
 import { expectEnvoyValid } from "../support/envoy-valid.js";
 import { TypeUrl } from "../../src/xds/types.js";
 import { ClusterLoadAssignmentSchema } from "../../src/gen/envoy/config/endpoint/v3/endpoint_pb.js";
@@ -30,7 +31,7 @@ describe("e2e: meshward serve with an Envoy-style sidecar over ADS", function ()
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "meshward-serve-"));
     cpSync(join(root, "mesh-config"), dir, { recursive: true });
-    child = spawn(process.execPath, [join(root, "bin/meshward"), "serve", "--config-dir", dir, "--xds-address", "127.0.0.1:0", "--tls-address", "127.0.0.1:0", "--monitoring-address", "127.0.0.1:0", "--data-dir", join(dir, ".data")], {
+    child = spawn(process.execPath, [MESHWARD_BIN, "serve", "--config-dir", dir, "--xds-address", "127.0.0.1:0", "--tls-address", "127.0.0.1:0", "--monitoring-address", "127.0.0.1:0", "--data-dir", join(dir, ".data")], {
       stdio: ["ignore", "pipe", "pipe"],
     });
     child.stdout!.on("data", (b: Buffer) => (output += b.toString()));

@@ -1,31 +1,16 @@
 // The risk commands run as a user runs them: bin/meshward in a child process, on a data dir that
 // a control plane (here, the same modules in the test process) has written.
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { AuditStore } from "../../src/risk/audit.js";
 import { ManualClock, systemClock } from "../../src/risk/clock.js";
 import { RiskEngine } from "../../src/risk/engine.js";
 import { EnforcementSet } from "../../src/risk/quarantine.js";
 import { compileRuntimePolicies } from "../../src/risk/runtime-policy.js";
 import { ESCAPE_QUARANTINE_POLICY, configObjects, podA, podB, signal } from "./fixtures.js";
-
-const BIN = fileURLToPath(new URL("../../../bin/meshward", import.meta.url));
-const run = promisify(execFile);
-
-async function meshward(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(process.execPath, [BIN, ...args]);
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+import { runMeshward } from "../support/meshward-cli.js";
 
 describe("meshward quarantine / risk / events", function () {
   this.timeout(30_000);
@@ -65,18 +50,18 @@ describe("meshward quarantine / risk / events", function () {
   });
 
   it("lists active quarantines", async () => {
-    const r = await meshward("quarantine", "list", "--data-dir", dir);
+    const r = await runMeshward("quarantine", "list", "--data-dir", dir);
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.trim().split("\n");
     assert.match(lines[0] ?? "", /^ID\s+ACTION\s+SCOPE\s+POD\s+IP/);
     assert.equal(lines.length, 2);
     assert.match(lines[1] ?? "", new RegExp(`^q-[0-9a-f]{10}\\s+quarantine\\s+pod\\s+shop/${podA.name}\\s+${podA.ip.replace(/\./g, "\\.")}\\s+cart\\s.*\\s(59m\\d+s|1h0m0s)\\s`));
-    const json = JSON.parse((await meshward("quarantine", "list", "--data-dir", dir, "--json")).stdout) as { pod: { uid: string } }[];
+    const json = JSON.parse((await runMeshward("quarantine", "list", "--data-dir", dir, "--json")).stdout) as { pod: { uid: string } }[];
     assert.deepEqual(json.map((e) => e.pod.uid), [podA.uid]);
   });
 
   it("shows decayed risk scores, highest first", async () => {
-    const r = await meshward("risk", "--data-dir", dir);
+    const r = await runMeshward("risk", "--data-dir", dir);
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.trim().split("\n");
     assert.match(lines[1] ?? "", new RegExp(`^shop/${podA.name}\\s+cart\\s+6[45]\\.\\d\\s+25\\s+privileged\\s+1\\s+escape.setns-host-mnt`));
@@ -84,53 +69,53 @@ describe("meshward quarantine / risk / events", function () {
   });
 
   it("shows the audit trail with the latency chain, filtered", async () => {
-    const all = await meshward("events", "--data-dir", dir);
+    const all = await runMeshward("events", "--data-dir", dir);
     assert.equal(all.code, 0, all.stderr);
     const kinds = all.stdout.trim().split("\n").slice(1).map((l) => l.split(/\s+/)[1]);
     assert.deepEqual(kinds, ["signal", "verdict", "created", "chain", "signal"]);
     assert.match(all.stdout, /signal=e1 syscall->last ACK \d+\.\dms over 1 proxies \(1 ACK, 0 NACK\)/);
 
-    const byDetection = await meshward("events", "--data-dir", dir, "--detection", "exec.*");
+    const byDetection = await runMeshward("events", "--data-dir", dir, "--detection", "exec.*");
     assert.deepEqual(byDetection.stdout.trim().split("\n").slice(1).map((l) => l.split(/\s+/)[1]), ["signal"]);
-    const byPod = JSON.parse((await meshward("events", "--data-dir", dir, "--pod", `shop/${podA.name}`, "--json")).stdout) as { signals: { id: string }[]; chains: { latencyUs: number }[] };
+    const byPod = JSON.parse((await runMeshward("events", "--data-dir", dir, "--pod", `shop/${podA.name}`, "--json")).stdout) as { signals: { id: string }[]; chains: { latencyUs: number }[] };
     assert.deepEqual(byPod.signals.map((s) => s.id), ["e1"]);
     assert.ok((byPod.chains[0]?.latencyUs ?? 0) > 0);
-    const one = await meshward("events", "--data-dir", dir, "--signal", "e1");
+    const one = await runMeshward("events", "--data-dir", dir, "--signal", "e1");
     const oneLines = one.stdout.trim().split("\n").slice(1);
     assert.deepEqual(oneLines.map((l) => l.split(/\s+/)[1]), ["signal", "verdict", "created", "push", "chain"]);
     assert.match(oneLines[3] ?? "", /push\s+sidecar~10\.1\.0\.12~b\.shop~shop\.svc\.cluster\.local\s+LDS version=2 nonce=n: ACK after 5\.0ms/);
-    const none = await meshward("events", "--data-dir", dir, "--namespace", "nowhere");
+    const none = await runMeshward("events", "--data-dir", dir, "--namespace", "nowhere");
     assert.equal(none.stdout.trim(), "no events match");
-    const recent = await meshward("events", "--data-dir", dir, "--since", new Date(now - 1500).toISOString(), "--json");
+    const recent = await runMeshward("events", "--data-dir", dir, "--since", new Date(now - 1500).toISOString(), "--json");
     assert.deepEqual((JSON.parse(recent.stdout) as { signals: { id: string }[] }).signals.map((s) => s.id), ["e2"]);
   });
 
   it("rejects bad flags with a clear error", async () => {
     // A duration is "that long ago": nothing recorded in the last millisecond.
-    assert.equal((await meshward("events", "--data-dir", dir, "--since", "1ms")).stdout.trim(), "no events match");
-    const r = await meshward("events", "--data-dir", dir, "--since", "yesterday");
+    assert.equal((await runMeshward("events", "--data-dir", dir, "--since", "1ms")).stdout.trim(), "no events match");
+    const r = await runMeshward("events", "--data-dir", dir, "--since", "yesterday");
     assert.equal(r.code, 1);
     assert.match(r.stderr, /--since "yesterday": want an RFC 3339 time or a duration/);
-    const missing = await meshward("events", "--data-dir", join(dir, "nope"));
+    const missing = await runMeshward("events", "--data-dir", join(dir, "nope"));
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /no audit database at/);
-    assert.equal((await meshward("quarantine", "frobnicate", "--data-dir", dir)).code, 2);
-    const wrongDir = await meshward("quarantine", "release", "x", "--data-dir", join(dir, "typo"));
+    assert.equal((await runMeshward("quarantine", "frobnicate", "--data-dir", dir)).code, 2);
+    const wrongDir = await runMeshward("quarantine", "release", "x", "--data-dir", join(dir, "typo"));
     assert.equal(wrongDir.code, 1);
     assert.match(wrongDir.stderr, /no audit database at/);
     assert.equal(existsSync(join(dir, "typo")), false, "a wrong --data-dir must not create a database");
   });
 
   it("releases by pod name, and a running control plane sees it", async () => {
-    const miss = await meshward("quarantine", "release", "no-such-pod", "--data-dir", dir);
+    const miss = await runMeshward("quarantine", "release", "no-such-pod", "--data-dir", dir);
     assert.equal(miss.code, 1);
-    const r = await meshward("quarantine", "release", podA.name, "--data-dir", dir, "--by", "oncall");
+    const r = await runMeshward("quarantine", "release", podA.name, "--data-dir", dir, "--by", "oncall");
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^released q-[0-9a-f]{10} \(quarantine pod shop\/cart-7d9f-abcde 10\.1\.0\.11\)/);
     assert.equal(server.set.reload(), true);
     assert.deepEqual(server.set.active(), []);
     const trail = server.store.query.actions({ pod: podA.name });
     assert.deepEqual(trail.map((a) => [a.event, a.by]), [["created", "RuntimePolicy istio-system/escapes"], ["released", "oncall"]]);
-    assert.equal((await meshward("quarantine", "list", "--data-dir", dir)).stdout.trim(), "no active enforcement");
+    assert.equal((await runMeshward("quarantine", "list", "--data-dir", dir)).stdout.trim(), "no active enforcement");
   });
 });

@@ -23,7 +23,7 @@ import { PRESET_RULES } from "../../src/agent/detections/presets.js";
 import { signalProblem } from "../../src/risk/signal.js";
 import { TypeUrl } from "../../src/xds/types.js";
 import { AdsClient } from "../support/ads-client.js";
-import { eventually } from "../support/proxyless.js";
+import { eventually } from "../support/eventually.js";
 import { configObjects, ESCAPE_QUARANTINE_POLICY, podA, podB, signal } from "./fixtures.js";
 
 const agentSignal = (id: string, severity = Severity.HIGH) =>

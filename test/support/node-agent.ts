@@ -24,28 +24,40 @@ export interface RunningAgent {
   stop(): Promise<void>;
 }
 
+/** The agent's pod mapping file, as mesh-config/agent/pods.yaml lays it out. */
+export function writePodsFile(file: string, node: string, pods: readonly AgentPod[]): void {
+  writeFileSync(file, stringify({
+    pods: pods.map((p) => ({
+      uid: p.uid, namespace: p.namespace, name: p.name, serviceAccount: p.serviceAccount, node, labels: p.labels,
+      containers: { [p.containerId]: p.containerName },
+    })),
+  }));
+}
+
+/** A started agent's signal stream to `address`, authenticated with the node's `token`. */
+export function streamSignals(agent: NodeAgent, o: { node: string; address: string; token: string; healthIntervalMs?: number }): SignalSender {
+  const sender = new SignalSender({
+    address: o.address, credentials: grpc.credentials.createInsecure(), token: () => o.token,
+    hello: create(AgentHelloSchema, { node: o.node, hooksAttached: agent.tracerHello?.attached ?? [], hooksFailed: agent.tracerHello?.failed ?? [] }),
+    health: () => ({ ringbufDrops: agent.counters.ringbufDrops, throttled: agent.counters.throttled, events: agent.counters.events }),
+    ...(o.healthIntervalMs !== undefined ? { healthIntervalMs: o.healthIntervalMs } : {}),
+  });
+  agent.attachSender(sender);
+  sender.start();
+  return sender;
+}
+
 /** Starts the agent for `node` in `dir`; `address` is meshward's gRPC address, `dataDir` its data directory. */
 export async function startNodeAgent(o: { dir: string; node: string; pods: readonly AgentPod[]; address: string; dataDir: string }): Promise<RunningAgent> {
   const podsFile = join(o.dir, "pods.yaml");
   const rulesFile = join(o.dir, "rules.yaml");
-  writeFileSync(podsFile, stringify({
-    pods: o.pods.map((p) => ({
-      uid: p.uid, namespace: p.namespace, name: p.name, serviceAccount: p.serviceAccount, node: o.node, labels: p.labels,
-      containers: { [p.containerId]: p.containerName },
-    })),
-  }));
+  writePodsFile(podsFile, o.node, o.pods);
   writeFileSync(rulesFile, "rules: []\n");
   // As `meshward token create --namespace meshward-system --service-account node-<node> --audience meshward-signals`.
   const token = (await TokenKey.loadOrCreate(o.dataDir)).mint({ namespace: NODE_NAMESPACE, serviceAccount: nodeServiceAccount(o.node), audiences: [SIGNALS_AUDIENCE] });
   const agent = new NodeAgent({ node: o.node, dataDir: o.dir, podsFile, rulesFile });
   await agent.start();
-  const sender = new SignalSender({
-    address: o.address, credentials: grpc.credentials.createInsecure(), token: () => token,
-    hello: create(AgentHelloSchema, { node: o.node, hooksAttached: agent.tracerHello?.attached ?? [], hooksFailed: agent.tracerHello?.failed ?? [] }),
-    health: () => ({ ringbufDrops: agent.counters.ringbufDrops, throttled: agent.counters.throttled, events: agent.counters.events }),
-  });
-  agent.attachSender(sender);
-  sender.start();
+  const sender = streamSignals(agent, { node: o.node, address: o.address, token });
   return {
     agent,
     sender,

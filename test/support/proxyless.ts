@@ -3,12 +3,13 @@
 import * as grpc from "@grpc/grpc-js";
 import { createServer } from "node:net";
 import * as grpcXds from "@grpc/grpc-js-xds";
+import { grpcXdsBootstrap } from "../../src/ca/grpc-bootstrap.js";
+
+export { eventually } from "./eventually.js";
 
 grpcXds.register();
 
 export const bootstrapOption = "grpc.TEST_ONLY_DO_NOT_USE_IN_PROD.xds_bootstrap_config";
-/** The server listener template meshward serves (Istio's agent writes the same). */
-export const serverListenerTemplate = "xds.istio.io/grpc/lds/inbound/%s";
 
 export interface NodeSpec {
   readonly ip: string;
@@ -20,23 +21,19 @@ export interface NodeSpec {
   readonly node?: string;
 }
 
-/** A gRPC bootstrap as Istio's agent writes it, for one node. */
+/** A plaintext gRPC bootstrap as Istio's agent writes it, for one node. */
 export function bootstrap(xdsAddress: string, node: NodeSpec): string {
-  return JSON.stringify({
-    xds_servers: [{ server_uri: xdsAddress, channel_creds: [{ type: "insecure" }], server_features: ["xds_v3"] }],
-    node: {
-      id: `sidecar~${node.ip}~${node.pod}.${node.namespace}~${node.namespace}.svc.cluster.local`,
-      locality: {},
-      metadata: {
-        GENERATOR: "grpc",
-        NAMESPACE: node.namespace,
-        SERVICE_ACCOUNT: node.serviceAccount ?? "default",
-        LABELS: node.labels ?? {},
-        ...(node.node !== undefined ? { NODE_NAME: node.node } : {}),
-      },
-    },
-    server_listener_resource_name_template: serverListenerTemplate,
-  });
+  return JSON.stringify(
+    grpcXdsBootstrap({
+      xdsAddress,
+      namespace: node.namespace,
+      serviceAccount: node.serviceAccount ?? "default",
+      podName: node.pod,
+      podIp: node.ip,
+      ...(node.labels !== undefined ? { labels: node.labels } : {}),
+      ...(node.node !== undefined ? { nodeName: node.node } : {}),
+    }),
+  );
 }
 
 /** A port free right now on loopback (grpc-js-xds servers cannot bind port 0). */
@@ -130,21 +127,5 @@ export class EchoClient {
 
   close(): void {
     this.client.close();
-  }
-}
-
-/** Polls `probe` until it returns a value (not undefined) or `timeoutMs` passes. */
-export async function eventually<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 15000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
-    await new Promise((r) => setTimeout(r, 50));
   }
 }

@@ -26,6 +26,12 @@ function leaf(dir: string, name: string, subject: string, san: string): void {
   openssl(dir, "x509", "-req", "-in", `${name}.csr`, "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "1", "-extfile", `${name}.ext`, "-out", `${name}.crt`);
 }
 
+/** Another certificate from the PKI's CA (made in `pkiDir`), e.g. one more workload identity. */
+export function issueLeaf(pkiDir: string, name: string, subject: string, san: string): { readonly cert: Buffer; readonly key: Buffer } {
+  leaf(pkiDir, name, subject, san);
+  return { cert: readFileSync(join(pkiDir, `${name}.crt`)), key: readFileSync(join(pkiDir, `${name}.key`)) };
+}
+
 export function makeTestPki(spiffeId = "spiffe://cluster.local/ns/default/sa/web"): TestPki {
   const dir = mkdtempSync(join(tmpdir(), "meshward-pki-"));
   openssl(dir, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "ca.key", "-subj", "/O=meshward-test/CN=test-ca", "-days", "1", "-out", "ca.crt");

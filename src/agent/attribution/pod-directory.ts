@@ -66,7 +66,13 @@ export function podsFromPodList(list: unknown): PodInfo[] {
  * Throws with the file and field path on bad input.
  */
 export function podsFromMappingFile(file: string, text = readFileSync(file, "utf8")): PodInfo[] {
-  const doc = asRecord(parseYaml(text));
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(text);
+  } catch (err) {
+    throw new Error(`${file}: invalid YAML: ${(err as Error).message}`);
+  }
+  const doc = asRecord(parsed);
   if (!Array.isArray(doc.pods)) throw new Error(`${file}: pods: expected a list`);
   return doc.pods.map((p, i) => {
     const r = asRecord(p);
