@@ -2,26 +2,24 @@
 // servers (RBAC enabled) through meshward's xDS, and calls are admitted or rejected with
 // PERMISSION_DENIED accordingly; policies change while calls flow, without restarts.
 // Plaintext for now (the workload-identity issue brings mTLS): identities are stood in for by
-// source addresses and request headers; principal cases come with mTLS.
+// source addresses and request headers here; the principal cases over mTLS are in
+// authz-mtls-grpc.test.ts.
 import { strict as assert } from "node:assert";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { status } from "@grpc/grpc-js";
 import { startControlPlane, type ControlPlane } from "../../src/mesh/control-plane.js";
 import type { XdsEvent } from "../../src/xds/server.js";
 import { TypeUrl } from "../../src/xds/types.js";
 import { eventually, freePort, type NodeSpec } from "../support/proxyless.js";
 import { echoHost, serviceEntry, workloadEntry } from "../support/echo-config.js";
-import { RbacWorkloads, type CallResult } from "../support/rbac-workloads.js";
+import { RbacWorkloads, callOutcome as outcome } from "../support/rbac-workloads.js";
 
 const ECHO = "/meshward.test.Echo/Echo";
 
 function authzPolicy(name: string, namespace: string, spec: string): string {
   return `apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: ${name}, namespace: ${namespace}}\nspec:\n${spec}`;
 }
-
-const outcome = (r: CallResult): string => (r.ok ? `ok:${r.value}` : r.code === status.PERMISSION_DENIED ? "denied" : `error:${r.code}:${r.details}`);
 
 describe("e2e: AuthorizationPolicy enforced by grpc-js-xds servers (RBAC) configured by meshward", function () {
   this.timeout(120_000);

@@ -6,40 +6,21 @@
 import { strict as assert } from "node:assert";
 import * as grpc from "@grpc/grpc-js";
 import * as grpcXds from "@grpc/grpc-js-xds";
-import { spawn, type ChildProcess } from "node:child_process";
 import { X509Certificate } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startControlPlane, type ControlPlane } from "../../src/mesh/control-plane.js";
 import { grpcXdsBootstrap } from "../../src/ca/grpc-bootstrap.js";
 import { uriSans } from "../../src/security/certificate-authenticator.js";
 import { bootstrapOption, echoService, eventually, freePort } from "../support/proxyless.js";
-import { echoHost, serviceEntry } from "../support/echo-config.js";
-import { meshwardOk, MESHWARD_BIN } from "../support/meshward-cli.js";
+import { echoHost, mtlsEchoConfig } from "../support/echo-config.js";
+import { WorkloadCertAgents } from "../support/workload-certs.js";
 
 const host = echoHost;
 const identity = (b: Buffer): Buffer => b;
 /** Short enough that several rotations happen during the test (renewal at half of it). */
 const CERT_TTL = "8s";
-
-function config(port: number, mode: "STRICT" | "PERMISSIVE"): string {
-  const endpoints = `  endpoints:\n  - {address: 127.0.0.1, ports: {grpc: ${port}}, serviceAccount: server, labels: {app: echo}}\n`;
-  return `${serviceEntry(endpoints)}---
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: echo, namespace: default}
-spec:
-  host: ${host}
-  trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}
----
-apiVersion: security.istio.io/v1
-kind: PeerAuthentication
-metadata: {name: default, namespace: default}
-spec:
-  mtls: {mode: ${mode}}
-`;
-}
 
 interface Answer {
   readonly peer: string;
@@ -53,24 +34,9 @@ describe("e2e: mTLS between proxyless gRPC workloads (grpc-js-xds, meshward work
   let port: number;
   let server: grpcXds.XdsServer;
   let client: grpc.Client;
-  const agents: ChildProcess[] = [];
+  let agents: WorkloadCertAgents | undefined;
+  let serverCerts: string;
   const nacks: string[] = [];
-
-  /** A workload's certificate directory, kept fresh by a `meshward workload-certs` process. */
-  async function workloadCerts(sa: string): Promise<string> {
-    const data = join(dir, ".data");
-    const token = await meshwardOk("token", "create", "--namespace", "default", "--service-account", sa, "--data-dir", data);
-    const tokenFile = join(dir, `${sa}.token`);
-    writeFileSync(tokenFile, token.trim());
-    const out = join(dir, `certs-${sa}`);
-    const agent = spawn(process.execPath, [MESHWARD_BIN, "workload-certs", "--token-file", tokenFile, "--ca-address", cp.xdsAddress, "--out", out, "--ttl", CERT_TTL], { stdio: ["ignore", "pipe", "pipe"] });
-    agents.push(agent);
-    let log = "";
-    agent.stdout!.on("data", (b: Buffer) => (log += b.toString()));
-    agent.stderr!.on("data", (b: Buffer) => (log += b.toString()));
-    await eventually(`certificates for ${sa} (${log})`, () => (existsSync(join(out, "cert-chain.pem")) && existsSync(join(out, "key.pem")) ? true : undefined));
-    return out;
-  }
 
   function bootstrapFor(sa: string, pod: string, ip: string, certDir: string): string {
     const b = grpcXdsBootstrap({ xdsAddress: cp.xdsAddress, certDir, namespace: "default", serviceAccount: sa, podName: pod, podIp: ip, labels: { app: sa }, refreshInterval: "1s" });
@@ -89,11 +55,12 @@ describe("e2e: mTLS between proxyless gRPC workloads (grpc-js-xds, meshward work
     dir = mkdtempSync(join(tmpdir(), "meshward-mtls-e2e-"));
     port = await freePort();
     writeFileSync(join(dir, "mesh.yaml"), "trustDomain: cluster.local\nrootNamespace: istio-system\n");
-    writeFileSync(join(dir, "echo.yaml"), config(port, "STRICT"));
+    writeFileSync(join(dir, "echo.yaml"), mtlsEchoConfig(port, "STRICT", "server"));
     cp = await startControlPlane({ configDir: dir, xdsAddress: "127.0.0.1:0", monitoringAddress: "127.0.0.1:0", dataDir: join(dir, ".data"), debounceMs: 20, log: () => undefined });
     cp.xds.on("nack", (e) => nacks.push(`${e.proxyId} ${e.typeUrl}: ${e.error}`));
-    const serverCerts = await workloadCerts("server");
-    const clientCerts = await workloadCerts("client");
+    agents = new WorkloadCertAgents(dir, join(dir, ".data"), cp.xdsAddress);
+    serverCerts = await agents.start("default", "server", CERT_TTL);
+    const clientCerts = await agents.start("default", "client", CERT_TTL);
 
     // Connections are recycled every second, so rotated certificates are used by new handshakes.
     server = new grpcXds.XdsServer({
@@ -119,7 +86,7 @@ describe("e2e: mTLS between proxyless gRPC workloads (grpc-js-xds, meshward work
   after(async () => {
     client?.close();
     server?.forceShutdown();
-    for (const a of agents) if (a.exitCode === null) a.kill("SIGTERM");
+    agents?.stop();
     await cp?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -139,7 +106,7 @@ describe("e2e: mTLS between proxyless gRPC workloads (grpc-js-xds, meshward work
   });
 
   it("certificates rotate during a stream of calls without a failed call", async () => {
-    const serverChain = (): string => new X509Certificate(readFileSync(join(dir, "certs-server", "cert-chain.pem"))).serialNumber;
+    const serverChain = (): string => new X509Certificate(readFileSync(join(serverCerts, "cert-chain.pem"))).serialNumber;
     const serverAtStart = serverChain();
     const serials = new Set<string>();
     const failures: string[] = [];
@@ -162,7 +129,7 @@ describe("e2e: mTLS between proxyless gRPC workloads (grpc-js-xds, meshward work
   });
 
   it("under PERMISSIVE a plaintext client is accepted (grpcgen serves PERMISSIVE as plaintext)", async () => {
-    writeFileSync(join(dir, "echo.yaml"), config(port, "PERMISSIVE"));
+    writeFileSync(join(dir, "echo.yaml"), mtlsEchoConfig(port, "PERMISSIVE", "server"));
     const plain = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
     try {
       const answer = await eventually("a plaintext call", () => call(plain, 2000));

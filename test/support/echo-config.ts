@@ -43,3 +43,26 @@ spec:
   - {name: a, labels: {app: echo}}
 `;
 }
+
+/**
+ * The echo service with one endpoint at 127.0.0.1:`port` (labelled app=echo, running as
+ * `serviceAccount`), called with ISTIO_MUTUAL, under a PeerAuthentication of `mode` in
+ * `peerAuthNamespace` (the root namespace makes it mesh-wide).
+ */
+export function mtlsEchoConfig(port: number, mode: "STRICT" | "PERMISSIVE", serviceAccount: string, peerAuthNamespace = "default"): string {
+  const endpoints = `  endpoints:\n  - {address: 127.0.0.1, ports: {grpc: ${port}}, serviceAccount: ${serviceAccount}, labels: {app: echo}}\n`;
+  return `${serviceEntry(endpoints)}---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: echo, namespace: default}
+spec:
+  host: ${host}
+  trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: ${peerAuthNamespace}}
+spec:
+  mtls: {mode: ${mode}}
+`;
+}

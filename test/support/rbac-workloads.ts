@@ -2,6 +2,7 @@
 // GRPC_XDS_EXPERIMENTAL_RBAC when it loads, so the workloads live in a child process started with
 // it (as a real deployment sets it per process); the test drives them over IPC.
 import { fork, spawn, type ChildProcess } from "node:child_process";
+import { status } from "@grpc/grpc-js";
 import { fileURLToPath } from "node:url";
 import type { NodeSpec } from "./proxyless.js";
 
@@ -12,6 +13,9 @@ export type WorkloadRequest =
 
 /** A call's outcome: the answering backend, or the gRPC status code and details. */
 export type CallResult = { ok: true; value: string } | { ok: false; code: number; details: string };
+
+/** A call's outcome in one word to compare: `ok:<backend>`, `denied` (PERMISSION_DENIED) or `error:<code>:<details>`. */
+export const callOutcome = (r: CallResult): string => (r.ok ? `ok:${r.value}` : r.code === status.PERMISSION_DENIED ? "denied" : `error:${r.code}:${r.details}`);
 
 type Reply = { id: number; result?: CallResult; error?: string };
 
