@@ -219,6 +219,10 @@ int main(int argc, char **argv)
 {
 	struct mw_config cfg = { .scope = MW_SCOPE_CONTAINERS, .rate_per_sec = 2000 };
 	__u32 ringbuf_bytes = 16 * 1024 * 1024;
+	/* Cgroups put in scope before any program attaches, so a restarted tracer has no blind window
+	 * between attaching and the agent re-sending its watch list. */
+	__u64 initial_watch[256];
+	int ninitial = 0;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-v") == 0)
 			verbose = true;
@@ -228,8 +232,12 @@ int main(int argc, char **argv)
 			cfg.rate_per_sec = (__u32)strtoul(argv[++i], NULL, 10);
 		else if (strcmp(argv[i], "--ringbuf-kb") == 0 && i + 1 < argc)
 			ringbuf_bytes = (__u32)strtoul(argv[++i], NULL, 10) * 1024;
+		else if (strcmp(argv[i], "--v1") == 0 && i + 1 < argc)
+			cfg.v1_ssid_plus1 = (__u32)strtoul(argv[++i], NULL, 10) + 1;
+		else if (strcmp(argv[i], "--watch") == 0 && i + 1 < argc && ninitial < 256)
+			initial_watch[ninitial++] = strtoull(argv[++i], NULL, 10);
 		else {
-			fprintf(stderr, "usage: meshward-tracer [-v] [--all] [--rate N] [--ringbuf-kb N]\n");
+			fprintf(stderr, "usage: meshward-tracer [-v] [--all] [--rate N] [--ringbuf-kb N] [--v1 SSID] [--watch CGROUP_ID]...\n");
 			return 2;
 		}
 	}
@@ -256,6 +264,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "meshward-tracer: loading the eBPF programs failed (run with -v for the verifier log)\n");
 		return 1;
 	}
+	__u8 one = 1;
+	for (int i = 0; i < ninitial; i++)
+		bpf_map__update_elem(skel->maps.mw_watched_cgroups, &initial_watch[i], sizeof(initial_watch[i]), &one, sizeof(one), BPF_ANY);
 	set_config(skel, &cfg);
 
 	struct mw_hello hello = { .type = MW_REC_HELLO, .size = sizeof(hello), .abi = MW_ABI_VERSION };

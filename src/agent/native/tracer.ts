@@ -77,6 +77,9 @@ export class Tracer {
     if (this.opts.allProcesses) args.push("--all");
     if (this.opts.ratePerSec !== undefined) args.push("--rate", String(this.opts.ratePerSec));
     if (this.opts.ringbufKb !== undefined) args.push("--ringbuf-kb", String(this.opts.ringbufKb));
+    // The scope goes in before the programs attach, so a restarted tracer has no blind window.
+    if (this.opts.cgroupV1Ssid !== undefined) args.push("--v1", String(this.opts.cgroupV1Ssid));
+    for (const id of this.watched) args.push("--watch", String(id));
     const child = spawn(bin, args, { stdio: ["pipe", "pipe", "pipe"] });
     this.child = child;
     this.ready = false;
