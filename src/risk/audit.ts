@@ -16,9 +16,11 @@ import type { Database, Statement } from "./sqlite.js";
 export const DEFAULT_AUDIT_RETENTION_MS = 30 * 24 * 3_600_000;
 /** A chain still waiting for ACKs after this long is closed as timed out. */
 export const DEFAULT_CHAIN_TIMEOUT_MS = 60_000;
-/** Pushes and ACKs are written at most this long after they happen. */
+/** Pushes and ACKs are written at most this long after they happen (outside an in-flight chain: see scheduleBatch). */
 const BATCH_DELAY_MS = 50;
 const BATCH_MAX_ROWS = 2000;
+/** Rows held while a chain is in flight (see scheduleBatch): two pushes and two ACKs per proxy at 10,000 proxies, and more. */
+const IN_FLIGHT_MAX_ROWS = 100_000;
 
 export interface AuditStoreOptions {
   readonly clock?: Clock;
@@ -187,7 +189,16 @@ export class AuditStore {
   }
 
   private scheduleBatch(): void {
-    if (this.pushRows.length + this.ackRows.length >= BATCH_MAX_ROWS) {
+    const rows = this.pushRows.length + this.ackRows.length;
+    // While a chain is in flight these rows come from its push round and ACKs, which the same
+    // thread serves: a 2,000-row write (~10 ms) landed between the round and its sockets, or in
+    // the middle of the ACKs, and delayed the chain it records. finish() writes them when the
+    // chain completes or times out; the cap bounds memory.
+    if (this.tracker.inFlight() > 0) {
+      if (rows >= IN_FLIGHT_MAX_ROWS) this.flush();
+      return;
+    }
+    if (rows >= BATCH_MAX_ROWS) {
       this.flush();
       return;
     }

@@ -157,6 +157,23 @@ describe("AuditStore (SQLite)", () => {
     assert.match(store.chainLatency.exposition(), /meshward_enforcement_chain_seconds_bucket\{le="0.025"\} 0\nmeshward_enforcement_chain_seconds_bucket\{le="0.05"\} 1/);
   });
 
+  it("holds a chain's pushes and ACKs off the database while it is in flight, and writes them all when it completes", () => {
+    const EDS = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment";
+    // Two types to 1,500 proxies: 6,000 rows, three times a batch.
+    const proxies = Array.from({ length: 1500 }, (_, i) => `p${i}`);
+    store.recordSignal(signal({ id: "big", receivedAtMs: T0 }));
+    store.recordTranslation(["big"], proxies, T0 + 1);
+    const rows = (): number => store.query.pushCounts("big").pushes + store.query.pushCounts("big").acks;
+    for (const p of proxies) for (const t of [EDS, LDS]) store.recordPush({ signalIds: ["big"], proxyId: p, typeUrl: t, version: "v2", nonce: `${t}-n`, atMs: T0 + 2 });
+    for (const p of proxies.slice(1)) for (const t of [EDS, LDS]) store.recordAck({ proxyId: p, typeUrl: t, nonce: `${t}-n`, atMs: T0 + 3 });
+    store.recordAck({ proxyId: "p0", typeUrl: EDS, nonce: `${EDS}-n`, atMs: T0 + 4 });
+    assert.equal(rows(), 0, "no batch written while the chain waits for p0's LDS ACK");
+    assert.equal(store.query.chain("big")?.latencyUs, undefined, "the EDS ACK alone does not complete p0");
+    const done = store.recordAck({ proxyId: "p0", typeUrl: LDS, nonce: `${LDS}-n`, atMs: T0 + 5 });
+    assert.deepEqual(done.map((c) => [c.signalId, c.proxies, c.acked]), [["big", 1500, 1500]]);
+    assert.deepEqual(store.query.pushCounts("big"), { pushes: 3000, acks: 3000, nacks: 0 });
+  });
+
   it("counts NACKs and closes chains whose proxies never answer", () => {
     store.recordSignal(signal({ id: "n1", receivedAtMs: T0 }));
     store.recordTranslation(["n1"], ["p1", "p2"], T0 + 1);
