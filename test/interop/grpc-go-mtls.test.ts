@@ -2,7 +2,8 @@
 // (certificate_provider_instance names resolved by grpc-go's bootstrap file_watcher plugin). The
 // TLS resources are written here by hand in the shape gRFC A29 requires; this pins down that the
 // peer's --xds-creds and bootstrap plumbing work, so tests of meshward's own TLS translation only
-// swap the provider. Certificates come from openssl (test/support/test-pki.ts).
+// swap the provider (grpc-go-mtls-meshward.test.ts does, with meshward's own pipeline and
+// workload-certs). Certificates come from openssl (test/support/test-pki.ts).
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
