@@ -8,7 +8,8 @@ import { strict as assert } from "node:assert";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startControlPlane, type ControlPlane } from "../../src/mesh/control-plane.js";
+import type { ControlPlane } from "../../src/mesh/control-plane.js";
+import { startTestControlPlane } from "../support/control-plane.js";
 import type { XdsEvent } from "../../src/xds/server.js";
 import { TypeUrl } from "../../src/xds/types.js";
 import { eventually, freePort, type NodeSpec } from "../support/proxyless.js";
@@ -45,7 +46,7 @@ describe("e2e: AuthorizationPolicy enforced by grpc-js-xds servers (RBAC) config
     writeFileSync(join(dir, "mesh.yaml"), "trustDomain: cluster.local\nrootNamespace: istio-system\n");
     writeFileSync(join(dir, "echo.yaml"), [serviceEntry(), workloadEntry("echo-1", port, "local/a").replace("address: 127.0.0.1", 'address: "::1"')].join("---\n"));
     writePolicies();
-    cp = await startControlPlane({ configDir: dir, xdsAddress: "127.0.0.1:0", monitoringAddress: "127.0.0.1:0", dataDir: join(dir, ".data"), debounceMs: 20 });
+    cp = await startTestControlPlane(dir);
     for (const kind of ["push", "ack", "nack"] as const) cp.xds.on(kind, (e: XdsEvent) => events.push(e));
     workloads = new RbacWorkloads();
     await workloads.startServer("echo-1", `[::1]:${port}`, cp.xdsAddress, serverNode);

@@ -7,7 +7,8 @@ import { strict as assert } from "node:assert";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startControlPlane, type ControlPlane } from "../../src/mesh/control-plane.js";
+import type { ControlPlane } from "../../src/mesh/control-plane.js";
+import { startTestControlPlane } from "../support/control-plane.js";
 import { grpcXdsBootstrap } from "../../src/ca/grpc-bootstrap.js";
 import type { XdsNackEvent } from "../../src/xds/server.js";
 import { eventually, freePort, type NodeSpec } from "../support/proxyless.js";
@@ -53,7 +54,7 @@ describe("e2e: AuthorizationPolicy on peer identities over STRICT mTLS (grpc-js-
     writeFileSync(join(dir, "mesh.yaml"), "trustDomain: cluster.local\nrootNamespace: istio-system\n");
     writeFileSync(join(dir, "echo.yaml"), mtlsEchoConfig(port, "STRICT", "echo", "istio-system"));
     writePolicy();
-    cp = await startControlPlane({ configDir: dir, xdsAddress: "127.0.0.1:0", monitoringAddress: "127.0.0.1:0", dataDir: join(dir, ".data"), debounceMs: 20, log: () => undefined });
+    cp = await startTestControlPlane(dir);
     cp.xds.on("nack", (e) => nacks.push(e));
     agents = new WorkloadCertAgents(dir, join(dir, ".data"), cp.xdsAddress);
     const bootstrapOf = (node: NodeSpec & { serviceAccount: string }, certDir: string): string =>

@@ -10,7 +10,8 @@ import { X509Certificate } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startControlPlane, type ControlPlane } from "../../src/mesh/control-plane.js";
+import type { ControlPlane } from "../../src/mesh/control-plane.js";
+import { startTestControlPlane } from "../support/control-plane.js";
 import { grpcXdsBootstrap } from "../../src/ca/grpc-bootstrap.js";
 import { uriSans } from "../../src/security/certificate-authenticator.js";
 import { bootstrapOption, echoService, eventually, freePort } from "../support/proxyless.js";
@@ -56,7 +57,7 @@ describe("e2e: mTLS between proxyless gRPC workloads (grpc-js-xds, meshward work
     port = await freePort();
     writeFileSync(join(dir, "mesh.yaml"), "trustDomain: cluster.local\nrootNamespace: istio-system\n");
     writeFileSync(join(dir, "echo.yaml"), mtlsEchoConfig(port, "STRICT", "server"));
-    cp = await startControlPlane({ configDir: dir, xdsAddress: "127.0.0.1:0", monitoringAddress: "127.0.0.1:0", dataDir: join(dir, ".data"), debounceMs: 20, log: () => undefined });
+    cp = await startTestControlPlane(dir);
     cp.xds.on("nack", (e) => nacks.push(`${e.proxyId} ${e.typeUrl}: ${e.error}`));
     agents = new WorkloadCertAgents(dir, join(dir, ".data"), cp.xdsAddress);
     serverCerts = await agents.start("default", "server", CERT_TTL);

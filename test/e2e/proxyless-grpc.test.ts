@@ -4,7 +4,8 @@ import { strict as assert } from "node:assert";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startControlPlane, type ControlPlane } from "../../src/mesh/control-plane.js";
+import type { ControlPlane } from "../../src/mesh/control-plane.js";
+import { startTestControlPlane } from "../support/control-plane.js";
 import type { XdsAckEvent, XdsNackEvent, XdsPushEvent } from "../../src/xds/server.js";
 import { TypeUrl } from "../../src/xds/types.js";
 import { EchoClient, EchoServer, bootstrap, eventually, freePort, type NodeSpec } from "../support/proxyless.js";
@@ -47,14 +48,7 @@ describe("e2e: proxyless gRPC (grpc-js-xds) configured by meshward from files", 
     p2 = await freePort();
     writeFileSync(join(dir, "mesh.yaml"), "trustDomain: cluster.local\nrootNamespace: istio-system\n");
     writeEndpoints(workloadEntry("echo-1", p1, "local/a"));
-    cp = await startControlPlane({
-      configDir: dir,
-      xdsAddress: "127.0.0.1:0",
-      monitoringAddress: "127.0.0.1:0",
-      dataDir: join(dir, ".data"),
-      debounceMs: 20,
-      log: (l) => logs.push(l),
-    });
+    cp = await startTestControlPlane(dir, { log: (l) => logs.push(l) });
     cp.xds.on("push", (e) => events.push(e));
     cp.xds.on("ack", (e) => events.push(e));
     cp.xds.on("nack", (e) => events.push(e));

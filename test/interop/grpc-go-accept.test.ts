@@ -7,7 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { anyPack } from "@bufbuild/protobuf/wkt";
-import { startControlPlane, type ControlPlane } from "../../src/mesh/control-plane.js";
+import type { ControlPlane } from "../../src/mesh/control-plane.js";
+import { startTestControlPlane } from "../support/control-plane.js";
 import { ListenerSchema } from "../../src/gen/envoy/config/listener/v3/listener_pb.js";
 import { ClusterSchema } from "../../src/gen/envoy/config/cluster/v3/cluster_pb.js";
 import { TypeUrl } from "../../src/xds/types.js";
@@ -49,7 +50,7 @@ describe("grpc-go accepts meshward's proxyless resources", function () {
 
   async function controlPlane(configDir: string): Promise<{ cp: ControlPlane; rec: PushRecorder }> {
     const data = mkdtempSync(join(tmpdir(), "meshward-grpc-go-data-"));
-    const cp = await startControlPlane({ configDir, xdsAddress: "127.0.0.1:0", monitoringAddress: "127.0.0.1:0", dataDir: data, debounceMs: 20, log: () => {} });
+    const cp = await startTestControlPlane(configDir, { dataDir: data });
     stops.push(async () => {
       await cp.stop();
       rmSync(data, { recursive: true, force: true });

@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { JsonObject } from "@bufbuild/protobuf";
-import { startControlPlane, type ControlPlane } from "../../src/mesh/control-plane.js";
+import type { ControlPlane } from "../../src/mesh/control-plane.js";
+import { startTestControlPlane } from "../support/control-plane.js";
 import { grpcXdsBootstrap, type GrpcBootstrap } from "../../src/ca/grpc-bootstrap.js";
 import { PushRecorder } from "../support/push-recorder.js";
 import { WorkloadCertAgents } from "../support/workload-certs.js";
@@ -42,7 +43,7 @@ describe("grpc-go mutual TLS from meshward's pipeline (STRICT PeerAuthentication
     port = await freePort();
     writeFileSync(join(dir, "mesh.yaml"), "trustDomain: cluster.local\nrootNamespace: istio-system\n");
     writeFileSync(join(dir, "echo.yaml"), mtlsEchoConfig(port, "STRICT", "server"));
-    cp = await startControlPlane({ configDir: dir, xdsAddress: "127.0.0.1:0", monitoringAddress: "127.0.0.1:0", dataDir: join(dir, ".data"), debounceMs: 20, log: () => undefined });
+    cp = await startTestControlPlane(dir);
     rec = new PushRecorder(cp.xds, cp.provider);
     agents = new WorkloadCertAgents(dir, join(dir, ".data"), cp.xdsAddress);
   });

@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { mkdtempSync, renameSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startControlPlane, type ControlPlane } from "../../src/mesh/control-plane.js";
+import type { ControlPlane } from "../../src/mesh/control-plane.js";
+import { startTestControlPlane } from "../support/control-plane.js";
 import { TypeUrl } from "../../src/xds/types.js";
 import { PushRecorder } from "../support/push-recorder.js";
 import { grpcGoBootstrap, grpcGoPeerOrSkip, proxylessNode, spawnPeer, type Peer, type PeerEvent, type ProxylessNode } from "../support/grpc-go-peer.js";
@@ -94,14 +95,7 @@ describe("xds interop with grpc-go (xdspeer)", function () {
     dir = mkdtempSync(join(tmpdir(), "meshward-grpc-go-"));
     writeConfig("mesh.yaml", meshYaml);
     writeConfig("echo.yaml", serviceYaml);
-    cp = await startControlPlane({
-      configDir: dir,
-      xdsAddress: "127.0.0.1:0",
-      monitoringAddress: "127.0.0.1:0",
-      dataDir: join(dir, ".data"),
-      debounceMs: 20,
-      log: (l) => logs.push(l),
-    });
+    cp = await startTestControlPlane(dir, { log: (l) => logs.push(l) });
     rec = new PushRecorder(cp.xds, cp.provider);
     for (const n of [nodeA, nodeB, nodeClient]) rec.expect(n);
     ({ peer: serverA, port: portA } = await startServer("echo-a", nodeA));

@@ -12,7 +12,8 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Severity, SignalSchema } from "../../src/gen/meshward/agent/v1/signals_pb.js";
 import { IssuanceError } from "../../src/ca/authority.js";
 import { createCsr } from "../../src/ca/csr-builder.js";
-import { startControlPlane, type ControlPlane } from "../../src/mesh/control-plane.js";
+import type { ControlPlane } from "../../src/mesh/control-plane.js";
+import { startTestControlPlane } from "../support/control-plane.js";
 import { snapshotChange } from "../../src/model/changes.js";
 import { buildSnapshot } from "../../src/model/snapshot.js";
 import { AuditSignalRecorder, runtimeSignalOf } from "../../src/risk/agent-signals.js";
@@ -126,7 +127,7 @@ describe("risk wiring: serve's CA withholds certificates from a quarantined pod"
     dir = mkdtempSync(join(tmpdir(), "meshward-wiring-ca-"));
     writeFileSync(join(dir, "mesh.yaml"), "trustDomain: cluster.local\nrootNamespace: istio-system\n");
     writeFileSync(join(dir, "policy.yaml"), ESCAPE_QUARANTINE_POLICY);
-    cp = await startControlPlane({ configDir: dir, xdsAddress: "127.0.0.1:0", monitoringAddress: "127.0.0.1:0", dataDir: join(dir, "data"), log: () => undefined });
+    cp = await startTestControlPlane(dir, { dataDir: join(dir, "data"), debounceMs: undefined });
   });
   after(async () => {
     await cp?.stop();
