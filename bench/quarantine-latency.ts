@@ -29,18 +29,9 @@ import { startNodeAgent, type AgentPod } from "../test/support/node-agent.js";
 import { freePort } from "../test/support/proxyless.js";
 import { RbacWorkloads } from "../test/support/rbac-workloads.js";
 import { serviceApp, serviceHost, serviceNamespace, sidecarIp } from "./push-mesh.js";
+import { intFlag as flag } from "./args.js";
+import { percentile } from "./stats.js";
 
-function flag(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i >= 0 ? Number(process.argv[i + 1]) : fallback;
-  if (!Number.isInteger(v) || v <= 0) throw new Error(`--${name}: want a positive integer, got "${process.argv[i + 1]}"`);
-  return v;
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
-}
 
 const round = (n: number): number => Math.round(n * 10) / 10;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -110,7 +101,7 @@ async function main(): Promise<void> {
   const proxies = flag("proxies", 1000);
   const services = flag("services", 100);
   const iterations = flag("iterations", 20);
-  const warmup = process.argv.includes("--warmup") ? Number(process.argv[process.argv.indexOf("--warmup") + 1]) : 2;
+  const warmup = flag("warmup", 2, 0);
   if (!Number.isInteger(warmup) || warmup < 0) throw new Error("--warmup: want a non-negative integer");
   const workers = Math.min(proxies, flag("workers", proxies <= 2000 ? 2 : 4));
   const node = `bench-node-${process.pid}`;
