@@ -34,3 +34,12 @@ if command -v go >/dev/null 2>&1; then
 else
   echo "setup: go not found; the grpc-go interop tests will skip (and fail when CI=true)" >&2
 fi
+
+# Kubernetes test peer (test/kube/): a real kube-apiserver + etcd built from the Go module proxy
+# into ~/.cache/kas-local/bin (about 8 minutes cold on 2 cores; a no-op once built), and the
+# istio.io/api module whose CRDs the Kubernetes tests apply.
+if command -v go >/dev/null 2>&1; then
+  command -v curl >/dev/null 2>&1 || { export DEBIAN_FRONTEND=noninteractive; apt-get update -qq; apt-get install -y -qq curl >/dev/null; }
+  bash test/kube/build.sh
+  (cd /tmp && GOFLAGS=-mod=mod go mod download istio.io/api@v1.32.0)
+fi
