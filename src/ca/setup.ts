@@ -7,7 +7,7 @@ import type { Authenticator } from "../security/identity.js";
 import { MeshwardTokenAuthenticator } from "../security/token-authenticator.js";
 import { TokenKey } from "../security/token-key.js";
 import { CertificateAuthority, type IssuancePolicy } from "./authority.js";
-import { loadCacerts, loadOrCreateSigner, type CaKeyType } from "./signer-store.js";
+import { loadCacerts, loadOrCreateSigner, type CaKeyType, type CaSigner } from "./signer-store.js";
 import { TrustBundle } from "./trust-bundle.js";
 
 export interface CaSetupOptions {
@@ -15,6 +15,8 @@ export interface CaSetupOptions {
   readonly trustDomain: string;
   /** An Istio `cacerts` directory to sign with instead of the data directory's own root. */
   readonly cacertsDir?: string;
+  /** Signing material already loaded (from Kubernetes Secrets); wins over cacertsDir and the data dir. */
+  readonly signer?: CaSigner;
   readonly keyType?: CaKeyType;
   /** More roots to trust (another cluster's, or the previous root during a rotation). */
   readonly extraRootsPem?: string;
@@ -32,9 +34,10 @@ export interface CaSetup {
 
 export async function openCertificateAuthority(o: CaSetupOptions): Promise<CaSetup> {
   const signer =
-    o.cacertsDir !== undefined
+    o.signer ??
+    (o.cacertsDir !== undefined
       ? await loadCacerts(path.resolve(o.cacertsDir))
-      : await loadOrCreateSigner(o.dataDir, o.trustDomain, o.keyType);
+      : await loadOrCreateSigner(o.dataDir, o.trustDomain, o.keyType));
   const bundle = new TrustBundle(signer.roots);
   if (o.extraRootsPem !== undefined) bundle.add(o.extraRootsPem);
   const ca = new CertificateAuthority({ trustDomain: o.trustDomain, signer, bundle, policy: o.policy });

@@ -97,32 +97,51 @@ export function generateRoot(trustDomain: string, keyType: CaKeyType): { keyPem:
 
 /** Loads and checks an Istio `cacerts` directory (also accepting `tls.crt`/`tls.key`/`ca.crt`). */
 export async function loadCacerts(dir: string): Promise<CaSigner> {
-  const pick = async (preferred: string, fallback: string): Promise<string> =>
-    (await exists(path.join(dir, preferred))) ? path.join(dir, preferred) : path.join(dir, fallback);
-  const certFile = await pick(CACERTS_FILES.caCert, "tls.crt");
-  const keyFile = await pick(CACERTS_FILES.caKey, "tls.key");
-  const rootFile = await pick(CACERTS_FILES.rootCert, "ca.crt");
-  const chainFile = path.join(dir, CACERTS_FILES.certChain);
-  const read = async (f: string): Promise<string> => {
+  const files = new Map<string, string>();
+  for (const f of [...Object.values(CACERTS_FILES), ...Object.values(CACERTS_TLS_FILES)]) {
+    const file = path.join(dir, f);
+    if (!(await exists(file))) continue;
     try {
-      return await fs.readFile(f, "utf8");
+      files.set(f, await fs.readFile(file, "utf8"));
     } catch (e) {
-      throw new Error(`CA ${f}: ${(e as Error).message}`);
+      throw new Error(`CA ${file}: ${(e as Error).message}`);
     }
+  }
+  return parseCacerts(files, dir, (f) => path.join(dir, f));
+}
+
+/** The kubernetes.io/tls names Istio also accepts for ca-cert.pem, ca-key.pem and root-cert.pem. */
+export const CACERTS_TLS_FILES = { caCert: "tls.crt", caKey: "tls.key", rootCert: "ca.crt" } as const;
+
+/**
+ * Checks Istio `cacerts` material held in memory (file or Secret key -> PEM): the key matches the
+ * certificate, which is a CA, and the chain ends at a root of root-cert.pem. `where` names a key
+ * in error messages (a file path, or `Secret ns/name key`).
+ */
+export function parseCacerts(files: ReadonlyMap<string, string>, source: string, where: (key: string) => string = (k) => `${source} ${k}`): CaSigner {
+  const pick = (preferred: string, fallback: string): string => (files.has(preferred) ? preferred : fallback);
+  const certName = pick(CACERTS_FILES.caCert, CACERTS_TLS_FILES.caCert);
+  const keyName = pick(CACERTS_FILES.caKey, CACERTS_TLS_FILES.caKey);
+  const rootName = pick(CACERTS_FILES.rootCert, CACERTS_TLS_FILES.rootCert);
+  const read = (k: string): string => {
+    const v = files.get(k);
+    if (v === undefined) throw new Error(`CA ${where(k)}: missing`);
+    return v;
   };
-  const certPem = splitCertificates(await read(certFile))[0];
-  if (certPem === undefined) throw new Error(`CA ${certFile}: no certificate found`);
+  const certPem = splitCertificates(read(certName))[0];
+  if (certPem === undefined) throw new Error(`CA ${where(certName)}: no certificate found`);
   const certificate = new X509Certificate(certPem);
-  const key = createPrivateKey(await read(keyFile));
-  if (!certificate.checkPrivateKey(key)) throw new Error(`CA ${keyFile}: key does not match ${certFile}`);
-  if (!certificate.ca) throw new Error(`CA ${certFile}: not a CA certificate (basicConstraints CA:FALSE)`);
-  const roots = splitCertificates(await read(rootFile));
-  if (roots.length === 0) throw new Error(`CA ${rootFile}: no root certificate found`);
-  const chainPems = (await exists(chainFile)) ? splitCertificates(await read(chainFile)) : [];
+  const key = createPrivateKey(read(keyName));
+  if (!certificate.checkPrivateKey(key)) throw new Error(`CA ${where(keyName)}: key does not match ${where(certName)}`);
+  if (!certificate.ca) throw new Error(`CA ${where(certName)}: not a CA certificate (basicConstraints CA:FALSE)`);
+  const roots = splitCertificates(read(rootName));
+  if (roots.length === 0) throw new Error(`CA ${where(rootName)}: no root certificate found`);
+  const chainPem = files.get(CACERTS_FILES.certChain);
+  const chainPems = chainPem !== undefined ? splitCertificates(chainPem) : [];
   const chain = normaliseChain(certPem, chainPems);
-  const root = anchorOf(chain, roots, `CA ${chainFile}`);
+  const root = anchorOf(chain, roots, `CA ${where(CACERTS_FILES.certChain)}`);
   const intermediates = chain.filter((c) => !isSelfSigned(new X509Certificate(c)));
-  return { key, certificate, chain: intermediates, root, roots, source: dir };
+  return { key, certificate, chain: intermediates, root, roots, source };
 }
 
 function normaliseChain(certPem: string, chainPems: string[]): string[] {

@@ -2,6 +2,8 @@
 import { fileURLToPath } from "node:url";
 import type { Command } from "./main.js";
 import { startControlPlane } from "../mesh/control-plane.js";
+import { DEFAULT_CONTROL_PLANE_NAMESPACE, loadKubeConfig, type KubeReplicaOptions } from "../kube/replica.js";
+import { DEFAULT_LEASE_DURATION_MS } from "../kube/leader.js";
 import { DATA_DIR_OPTION, DEFAULT_ADDRESSES, parseDurationSeconds, parseFlags, runCommand } from "./flags.js";
 
 /** mesh-config/ of this checkout or package (dist/src/cli/ -> ../../../mesh-config). */
@@ -18,7 +20,15 @@ const usage = `usage: meshward serve [flags]
   --workload-cert-ttl D       lifetime of the certificates sent to Envoy sidecars over SDS (default 24h)
   --ca-dns-names N,...        extra DNS names for the TLS port's certificate (default: none)
   --monitoring-address H:P    HTTP /healthz /readyz /metrics /debug/config (default ${DEFAULT_ADDRESSES.monitoring})
-  --data-dir DIR              state directory (default .meshward)`;
+  --data-dir DIR              state directory (default .meshward)
+
+Kubernetes (with --kubeconfig, or in a pod: KUBERNETES_SERVICE_HOST set):
+  --kubeconfig FILE           run as a control-plane replica on this cluster (default: in-cluster
+                              configuration when KUBERNETES_SERVICE_HOST is set, else none)
+  --namespace NS              the control plane's namespace: CA Secrets (cacerts, istio-ca-secret)
+                              and the leader Lease (default ${DEFAULT_CONTROL_PLANE_NAMESPACE}, or $POD_NAMESPACE)
+  --replica-id ID             this replica's holderIdentity in the Lease (default $POD_NAME, else host-pid)
+  --lease-duration D          leader Lease duration; renew deadline D/2, retry every D/6 (default ${DEFAULT_LEASE_DURATION_MS / 1000}s)`;
 
 export const serveCommand: Command = {
   summary: "run the control plane on a mesh-config directory (default: the embedded mesh-config/)",
@@ -31,8 +41,25 @@ export const serveCommand: Command = {
       "workload-cert-ttl": { type: "string", default: "24h" },
       "ca-dns-names": { type: "string", default: "" },
       "monitoring-address": { type: "string", default: DEFAULT_ADDRESSES.monitoring },
+      kubeconfig: { type: "string" },
+      namespace: { type: "string", default: process.env["POD_NAMESPACE"] || DEFAULT_CONTROL_PLANE_NAMESPACE },
+      "replica-id": { type: "string" },
+      "lease-duration": { type: "string", default: `${DEFAULT_LEASE_DURATION_MS / 1000}s` },
       ...DATA_DIR_OPTION,
     });
+    const leaseMs = parseDurationSeconds(values["lease-duration"], "lease-duration") * 1000;
+    const inCluster = values.kubeconfig === undefined && Boolean(process.env["KUBERNETES_SERVICE_HOST"]);
+    const kube: KubeReplicaOptions | undefined =
+      values.kubeconfig !== undefined || inCluster
+        ? {
+            kubeConfig: loadKubeConfig(values.kubeconfig),
+            namespace: values.namespace,
+            ...(values["replica-id"] !== undefined ? { replicaId: values["replica-id"] } : {}),
+            leaseDurationMs: leaseMs,
+            renewDeadlineMs: leaseMs / 2,
+            retryPeriodMs: leaseMs / 6,
+          }
+        : undefined;
     const workloadCertTtlSeconds = parseDurationSeconds(values["workload-cert-ttl"], "workload-cert-ttl");
     const tls = values["tls-address"];
     const cp = await startControlPlane({
@@ -44,6 +71,7 @@ export const serveCommand: Command = {
       caDnsNames: values["ca-dns-names"].split(",").filter((n) => n !== ""),
       monitoringAddress: values["monitoring-address"],
       dataDir: values["data-dir"],
+      ...(kube !== undefined ? { kube } : {}),
     });
     await new Promise<void>((resolve) => {
       const stop = (): void => {

@@ -28,6 +28,7 @@ import { RiskWiring } from "../risk/wiring.js";
 import { SIGNALS_AUDIENCE } from "../signals/node-identity.js";
 import { ClientCertificateAuthenticator } from "../security/certificate-authenticator.js";
 import { MeshwardTokenAuthenticator } from "../security/token-authenticator.js";
+import { KubeReplica, type KubeReplicaOptions } from "../kube/replica.js";
 
 export interface ControlPlaneOptions {
   readonly configDir: string;
@@ -46,6 +47,8 @@ export interface ControlPlaneOptions {
   readonly caDnsNames?: readonly string[];
   readonly debounceMs?: number;
   readonly log?: (line: string) => void;
+  /** Run as a replica on Kubernetes: CA root in Secrets, Lease, istio-ca-root-cert ConfigMaps. */
+  readonly kube?: KubeReplicaOptions;
 }
 
 export interface ControlPlane {
@@ -63,6 +66,8 @@ export interface ControlPlane {
   readonly grpcServer: grpc.Server;
   /** The risk stage: signal service, RuntimePolicies, enforcement overlay, audit store. */
   readonly risk: RiskWiring;
+  /** The Kubernetes replica parts, with `kube` options. */
+  readonly kube?: KubeReplica;
   stop(): Promise<void>;
 }
 
@@ -96,7 +101,10 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   source.start(apply);
 
   // The trust domain is the mesh config's at start; the CA's identity does not follow later edits.
+  const kube = opts.kube !== undefined ? new KubeReplica(opts.kube, log) : undefined;
+  const kubeSigner = kube !== undefined ? await kube.loadSigner(provider.snapshot.mesh.trustDomain) : undefined;
   const { ca, authenticators, tokenKey } = await openCertificateAuthority({
+    ...(kubeSigner !== undefined ? { signer: kubeSigner.signer } : {}),
     dataDir: opts.dataDir,
     trustDomain: provider.snapshot.mesh.trustDomain,
     ...(opts.cacertsDir !== undefined ? { cacertsDir: opts.cacertsDir } : {}),
@@ -180,6 +188,15 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     closeServers();
     throw e;
   }
+  if (kube !== undefined) {
+    try {
+      await kube.start(ca.bundle);
+    } catch (e) {
+      closeServers();
+      http.close();
+      throw e;
+    }
+  }
   log(`meshward: serving xDS on ${xdsAddress}, monitoring on http://${monitoringAddress}, config from ${opts.configDir}`);
   log(`meshward: CA for trust domain ${ca.trustDomain} on ${xdsAddress} (plaintext)${tlsAddress ? `, xDS + CA over TLS on ${tlsAddress}` : ""}`);
 
@@ -200,7 +217,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     source,
     grpcServer,
     risk,
+    ...(kube !== undefined ? { kube } : {}),
     async stop() {
+      await kube?.stop();
       source.stop();
       xds.close();
       secrets.close();

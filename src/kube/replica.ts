@@ -1,0 +1,87 @@
+// One control-plane replica on Kubernetes: what `meshward serve --kubeconfig` adds beside the
+// sources. Every replica signs with the root kept in Secrets and serves xDS and the CA; the holder
+// of the Lease does the work that must happen once (the istio-ca-root-cert ConfigMaps here; status
+// and enforcement clean-up hook onto `elector`).
+import { KubeConfig } from "@kubernetes/client-node";
+import { hostname } from "node:os";
+import type { TrustBundle } from "../ca/trust-bundle.js";
+import { loadOrCreateKubeSigner, type KubeSigner } from "../ca/kube-signer-store.js";
+import type { CaKeyType } from "../ca/signer-store.js";
+import { LeaderElector } from "./leader.js";
+import { RootCertPublisher } from "./root-cert-publisher.js";
+
+/** istiod's namespace. */
+export const DEFAULT_CONTROL_PLANE_NAMESPACE = "istio-system";
+
+export interface KubeReplicaOptions {
+  readonly kubeConfig: KubeConfig;
+  /** Where the CA Secrets and the Lease live (default istio-system). */
+  readonly namespace?: string;
+  /** holderIdentity in the Lease (default $POD_NAME, else <hostname>-<pid>). */
+  readonly replicaId?: string;
+  readonly leaseDurationMs?: number;
+  readonly renewDeadlineMs?: number;
+  readonly retryPeriodMs?: number;
+}
+
+/** `--kubeconfig FILE`, else in-cluster configuration when KUBERNETES_SERVICE_HOST is set. */
+export function loadKubeConfig(file?: string): KubeConfig {
+  const kc = new KubeConfig();
+  if (file !== undefined) kc.loadFromFile(file);
+  else if (process.env["KUBERNETES_SERVICE_HOST"]) kc.loadFromCluster();
+  else throw new Error("no kubeconfig: pass --kubeconfig FILE or run in a pod (KUBERNETES_SERVICE_HOST)");
+  return kc;
+}
+
+export function defaultReplicaId(): string {
+  return process.env["POD_NAME"] || `${hostname()}-${process.pid}`;
+}
+
+export class KubeReplica {
+  readonly namespace: string;
+  readonly elector: LeaderElector;
+  private publisher: RootCertPublisher | undefined;
+  private unsubscribe: (() => void) | undefined;
+
+  constructor(
+    readonly opts: KubeReplicaOptions,
+    private readonly log: (line: string) => void,
+  ) {
+    this.namespace = opts.namespace ?? DEFAULT_CONTROL_PLANE_NAMESPACE;
+    this.elector = new LeaderElector({
+      kubeConfig: opts.kubeConfig,
+      namespace: this.namespace,
+      identity: opts.replicaId ?? defaultReplicaId(),
+      log,
+      ...(opts.leaseDurationMs !== undefined ? { leaseDurationMs: opts.leaseDurationMs } : {}),
+      ...(opts.renewDeadlineMs !== undefined ? { renewDeadlineMs: opts.renewDeadlineMs } : {}),
+      ...(opts.retryPeriodMs !== undefined ? { retryPeriodMs: opts.retryPeriodMs } : {}),
+    });
+  }
+
+  /** The CA's root from Secret cacerts or istio-ca-secret (created if absent; one root for all replicas). */
+  loadSigner(trustDomain: string, keyType?: CaKeyType): Promise<KubeSigner> {
+    return loadOrCreateKubeSigner({ kubeConfig: this.opts.kubeConfig, namespace: this.namespace, trustDomain, log: this.log, ...(keyType ? { keyType } : {}) });
+  }
+
+  /** Starts watching and campaigning; the ConfigMaps follow `bundle`. */
+  async start(bundle: TrustBundle): Promise<void> {
+    const publisher = new RootCertPublisher({ kubeConfig: this.opts.kubeConfig, rootsPem: () => bundle.pem(), log: this.log });
+    this.publisher = publisher;
+    this.unsubscribe = bundle.onChange(() => publisher.resyncAll());
+    await publisher.start();
+    this.elector.on("leading", () => publisher.setActive(true));
+    this.elector.on("stopped-leading", () => publisher.setActive(false));
+    this.elector.start();
+  }
+
+  get rootCertPublisher(): RootCertPublisher | undefined {
+    return this.publisher;
+  }
+
+  async stop(): Promise<void> {
+    this.unsubscribe?.();
+    await this.elector.stop();
+    await this.publisher?.stop();
+  }
+}
