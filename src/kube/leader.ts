@@ -105,8 +105,11 @@ export class LeaderElector extends EventEmitter<{ leading: []; "stopped-leading"
     this.schedule(0);
   }
 
-  /** Stops campaigning; a holder clears holderIdentity so another replica takes over at once. */
-  async stop(): Promise<void> {
+  /**
+   * Stops campaigning; a holder clears holderIdentity so another replica takes over at once.
+   * `release: false` leaves the Lease as a crashed replica would (others wait out its duration).
+   */
+  async stop(opts: { readonly release?: boolean } = {}): Promise<void> {
     if (!this.running) return;
     this.running = false;
     if (this.timer) clearTimeout(this.timer);
@@ -114,6 +117,7 @@ export class LeaderElector extends EventEmitter<{ leading: []; "stopped-leading"
     await this.inFlight;
     if (!this.leading) return;
     this.setLeading(false);
+    if (opts.release === false) return;
     try {
       const lease = await this.read();
       if (lease?.spec?.holderIdentity !== this.opts.identity) return;

@@ -8,6 +8,7 @@ import type { TrustBundle } from "../ca/trust-bundle.js";
 import { loadOrCreateKubeSigner, type KubeSigner } from "../ca/kube-signer-store.js";
 import type { CaKeyType } from "../ca/signer-store.js";
 import { LeaderElector } from "./leader.js";
+import { KubePodDirectory, type PodRiskSink } from "./pods.js";
 import { RootCertPublisher } from "./root-cert-publisher.js";
 
 /** istiod's namespace. */
@@ -40,6 +41,9 @@ export function defaultReplicaId(): string {
 export class KubeReplica {
   readonly namespace: string;
   readonly elector: LeaderElector;
+  /** Pods from the apiserver, for the risk stage (set the sink with `podRisk`). */
+  readonly pods: KubePodDirectory;
+  private sink: PodRiskSink | undefined;
   private publisher: RootCertPublisher | undefined;
   private unsubscribe: (() => void) | undefined;
 
@@ -57,6 +61,12 @@ export class KubeReplica {
       ...(opts.renewDeadlineMs !== undefined ? { renewDeadlineMs: opts.renewDeadlineMs } : {}),
       ...(opts.retryPeriodMs !== undefined ? { retryPeriodMs: opts.retryPeriodMs } : {}),
     });
+    this.pods = new KubePodDirectory(opts.kubeConfig, () => this.sink, log);
+  }
+
+  /** Where pod specs (static risk) and deletions go. */
+  set podRisk(sink: PodRiskSink) {
+    this.sink = sink;
   }
 
   /** The CA's root from Secret cacerts or istio-ca-secret (created if absent; one root for all replicas). */
@@ -69,7 +79,7 @@ export class KubeReplica {
     const publisher = new RootCertPublisher({ kubeConfig: this.opts.kubeConfig, rootsPem: () => bundle.pem(), log: this.log });
     this.publisher = publisher;
     this.unsubscribe = bundle.onChange(() => publisher.resyncAll());
-    await publisher.start();
+    await Promise.all([publisher.start(), this.pods.start()]);
     this.elector.on("leading", () => publisher.setActive(true));
     this.elector.on("stopped-leading", () => publisher.setActive(false));
     this.elector.start();
@@ -83,5 +93,6 @@ export class KubeReplica {
     this.unsubscribe?.();
     await this.elector.stop();
     await this.publisher?.stop();
+    await this.pods.stop();
   }
 }

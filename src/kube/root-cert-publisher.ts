@@ -99,6 +99,11 @@ export class RootCertPublisher {
     for (const n of this.namespaces.informer.list()) if (n.metadata?.name) this.enqueue(n.metadata.name);
   }
 
+  /** Whether the namespace watch has seen this namespace. */
+  knowsNamespace(name: string): boolean {
+    return this.namespaces.informer.get(name) !== undefined;
+  }
+
   /** Resolves once every queued namespace has been handled. */
   async idle(): Promise<void> {
     while (this.draining) await this.draining;

@@ -82,7 +82,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const provider = new MeshResourceProvider();
   const source = new FileSource({ dir: opts.configDir, log, ...(opts.debounceMs !== undefined ? { debounceMs: opts.debounceMs } : {}) });
   let lastSet: ConfigSet | undefined;
-  const risk = new RiskWiring({ dataDir: opts.dataDir, metrics, log, rebuild: () => lastSet !== undefined && apply(lastSet) });
+  const kube = opts.kube !== undefined ? new KubeReplica(opts.kube, log) : undefined;
+  const risk = new RiskWiring({ dataDir: opts.dataDir, metrics, log, rebuild: () => lastSet !== undefined && apply(lastSet), ...(kube ? { pods: kube.pods } : {}) });
   /** Builds and serves a snapshot; true if it may change some proxy's resources. */
   const apply = (set: ConfigSet): boolean => {
     lastSet = set;
@@ -101,7 +102,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   source.start(apply);
 
   // The trust domain is the mesh config's at start; the CA's identity does not follow later edits.
-  const kube = opts.kube !== undefined ? new KubeReplica(opts.kube, log) : undefined;
+  // Pod specs feed static risk once the risk stage exists (it starts with the first config set).
+  if (kube !== undefined) kube.podRisk = { setPodSpec: (uid, spec) => risk.risk.setPodSpec(uid, spec), podDeleted: (uid) => risk.risk.podDeleted(uid) };
   const kubeSigner = kube !== undefined ? await kube.loadSigner(provider.snapshot.mesh.trustDomain) : undefined;
   const { ca, authenticators, tokenKey } = await openCertificateAuthority({
     ...(kubeSigner !== undefined ? { signer: kubeSigner.signer } : {}),

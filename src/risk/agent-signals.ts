@@ -17,6 +17,10 @@ import { signalProblem, type RuntimeSignal, type Severity as RiskSeverity } from
 export interface PodLocation {
   readonly ip: string;
   readonly node?: string;
+  /** Known to the control plane (Kubernetes Pods): they replace what the agent reported. */
+  readonly uid?: string;
+  readonly serviceAccount?: string;
+  readonly labels?: Readonly<Record<string, string>>;
 }
 
 export interface PodDirectory {
@@ -42,8 +46,8 @@ export function runtimeSignalOf(s: Signal, location: PodLocation | undefined, re
       uid: s.pod?.uid ?? "",
       namespace: s.pod?.namespace ?? "",
       name: s.pod?.name ?? "",
-      serviceAccount: s.pod?.serviceAccount ?? "",
-      labels: { ...(s.pod?.labels ?? {}) },
+      serviceAccount: location?.serviceAccount ?? s.pod?.serviceAccount ?? "",
+      labels: { ...(location?.labels ?? s.pod?.labels ?? {}) },
       ip: location?.ip ?? "",
     },
     container: { id: s.container?.id ?? "", name: s.container?.name ?? "" },

@@ -21,6 +21,8 @@ export interface PodSecurityFacts {
   readonly addedCapabilities: readonly string[];
   /** Some container runs as uid 0 (explicitly, or by not asking for non-root). */
   readonly runAsRoot: boolean;
+  /** Some container sets allowPrivilegeEscalation: true (setuid binaries may gain privileges). */
+  readonly allowPrivilegeEscalation?: boolean;
 }
 
 export interface StaticRisk {
@@ -29,7 +31,7 @@ export interface StaticRisk {
   readonly factors: readonly string[];
 }
 
-const FACT_POINTS = { privileged: 40, hostPID: 20, hostNetwork: 15, hostIPC: 10, hostPath: 15, runAsRoot: 10 } as const;
+const FACT_POINTS = { privileged: 40, hostPID: 20, hostNetwork: 15, hostIPC: 10, hostPath: 15, runAsRoot: 10, allowPrivilegeEscalation: 5 } as const;
 /** Capabilities that make an escape one step away weigh more than the rest (5 each). */
 const CAPABILITY_POINTS: Readonly<Record<string, number>> = {
   SYS_ADMIN: 25,
@@ -61,6 +63,7 @@ export interface KubeSecurityContext {
   readonly privileged?: boolean;
   readonly runAsUser?: number;
   readonly runAsNonRoot?: boolean;
+  readonly allowPrivilegeEscalation?: boolean;
   readonly capabilities?: { readonly add?: readonly string[] };
 }
 export interface KubePodSpec {
@@ -91,6 +94,9 @@ export function podSecurityFacts(spec: KubePodSpec): PodSecurityFacts {
     hostIPC: spec.hostIPC === true,
     addedCapabilities: caps,
     runAsRoot,
+    // Explicitly true only: Kubernetes' default (unset) is also "allowed", but every pod would then
+    // score it and it would say nothing; privileged pods score privileged already.
+    allowPrivilegeEscalation: containers.some((c) => c.securityContext?.allowPrivilegeEscalation === true),
   };
 }
 

@@ -1,0 +1,68 @@
+// Pods as the apiserver knows them, for the risk stage: on Kubernetes a pod's IP, node, uid,
+// service account and labels come from the Pod object, never from what its proxy or the node agent
+// says about itself, and its spec's security posture (privileged, host namespaces, hostPath, added
+// capabilities, root, privilege escalation) is its static risk. A deleted Pod ends its pod-scoped
+// enforcement (its IP will be reused) and its score.
+import { CoreV1Api, makeInformer, type KubeConfig, type V1Pod } from "@kubernetes/client-node";
+import type { PodDirectory, PodLocation } from "../risk/agent-signals.js";
+import type { KubePodSpec } from "../risk/scoring.js";
+import type { SignalPodRef } from "../signals/service.js";
+import { resilientInformer } from "./root-cert-publisher.js";
+
+/** What the risk stage is told about pods. */
+export interface PodRiskSink {
+  setPodSpec(podUid: string, spec: KubePodSpec): void;
+  podDeleted(podUid: string): void;
+}
+
+export function podLocationOf(pod: V1Pod): PodLocation | undefined {
+  const ip = pod.status?.podIP ?? pod.status?.podIPs?.[0]?.ip ?? "";
+  const uid = pod.metadata?.uid;
+  if (uid === undefined) return undefined;
+  return {
+    ip,
+    uid,
+    serviceAccount: pod.spec?.serviceAccountName || "default",
+    labels: { ...(pod.metadata?.labels ?? {}) },
+    ...(pod.spec?.nodeName ? { node: pod.spec.nodeName } : {}),
+  };
+}
+
+export class KubePodDirectory implements PodDirectory {
+  private readonly watch: ReturnType<typeof resilientInformer<V1Pod>>;
+
+  constructor(kubeConfig: KubeConfig, sink: () => PodRiskSink | undefined, log: (line: string) => void) {
+    const api = kubeConfig.makeApiClient(CoreV1Api);
+    const informer = makeInformer<V1Pod>(kubeConfig, "/api/v1/pods", () => api.listPodForAllNamespaces());
+    this.watch = resilientInformer(informer, "pods", log);
+    const onPod = (p: V1Pod): void => {
+      const uid = p.metadata?.uid;
+      if (uid !== undefined && p.spec !== undefined) sink()?.setPodSpec(uid, p.spec as KubePodSpec);
+    };
+    informer.on("add", onPod);
+    informer.on("update", onPod);
+    informer.on("delete", (p) => {
+      if (p.metadata?.uid !== undefined) sink()?.podDeleted(p.metadata.uid);
+    });
+  }
+
+  /**
+   * The Pod the agent names (namespace and name), with the apiserver's facts. A uid that differs
+   * from the agent's means the name now belongs to another pod: unknown, rather than the wrong one.
+   */
+  locate(pod: SignalPodRef): PodLocation | undefined {
+    const p = this.watch.informer.get(pod.name, pod.namespace);
+    if (p === undefined) return undefined;
+    const loc = podLocationOf(p);
+    if (loc === undefined || (pod.uid !== "" && pod.uid !== loc.uid)) return undefined;
+    return loc;
+  }
+
+  start(): Promise<void> {
+    return this.watch.informer.start();
+  }
+
+  stop(): Promise<void> {
+    return this.watch.stop();
+  }
+}
