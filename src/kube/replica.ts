@@ -9,6 +9,8 @@ import { loadOrCreateKubeSigner, type KubeSigner } from "../ca/kube-signer-store
 import type { CaKeyType } from "../ca/signer-store.js";
 import { LeaderElector } from "./leader.js";
 import { KubePodDirectory, type PodRiskSink } from "./pods.js";
+import { KubeEnforcementSync } from "./enforcement-store.js";
+import { ensureCrd, WORKLOAD_ENFORCEMENT_DEFINITION } from "./crds.js";
 import { RootCertPublisher } from "./root-cert-publisher.js";
 
 /** istiod's namespace. */
@@ -43,6 +45,8 @@ export class KubeReplica {
   readonly elector: LeaderElector;
   /** Pods from the apiserver, for the risk stage (set the sink with `podRisk`). */
   readonly pods: KubePodDirectory;
+  /** Quarantines shared through WorkloadEnforcement objects (give `enforcement.storeOver` to the risk stage). */
+  readonly enforcement: KubeEnforcementSync;
   private sink: PodRiskSink | undefined;
   private publisher: RootCertPublisher | undefined;
   private unsubscribe: (() => void) | undefined;
@@ -62,6 +66,7 @@ export class KubeReplica {
       ...(opts.retryPeriodMs !== undefined ? { retryPeriodMs: opts.retryPeriodMs } : {}),
     });
     this.pods = new KubePodDirectory(opts.kubeConfig, () => this.sink, log);
+    this.enforcement = new KubeEnforcementSync(opts.kubeConfig, log);
   }
 
   /** Where pod specs (static risk) and deletions go. */
@@ -79,7 +84,8 @@ export class KubeReplica {
     const publisher = new RootCertPublisher({ kubeConfig: this.opts.kubeConfig, rootsPem: () => bundle.pem(), log: this.log });
     this.publisher = publisher;
     this.unsubscribe = bundle.onChange(() => publisher.resyncAll());
-    await Promise.all([publisher.start(), this.pods.start()]);
+    await ensureCrd(this.opts.kubeConfig, WORKLOAD_ENFORCEMENT_DEFINITION);
+    await Promise.all([publisher.start(), this.pods.start(), this.enforcement.start()]);
     this.elector.on("leading", () => publisher.setActive(true));
     this.elector.on("stopped-leading", () => publisher.setActive(false));
     this.elector.start();
@@ -94,5 +100,6 @@ export class KubeReplica {
     await this.elector.stop();
     await this.publisher?.stop();
     await this.pods.stop();
+    await this.enforcement.stop();
   }
 }

@@ -83,7 +83,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const source = new FileSource({ dir: opts.configDir, log, ...(opts.debounceMs !== undefined ? { debounceMs: opts.debounceMs } : {}) });
   let lastSet: ConfigSet | undefined;
   const kube = opts.kube !== undefined ? new KubeReplica(opts.kube, log) : undefined;
-  const risk = new RiskWiring({ dataDir: opts.dataDir, metrics, log, rebuild: () => lastSet !== undefined && apply(lastSet), ...(kube ? { pods: kube.pods } : {}) });
+  const risk = new RiskWiring({ dataDir: opts.dataDir, metrics, log, rebuild: () => lastSet !== undefined && apply(lastSet), ...(kube ? { pods: kube.pods, enforcementStore: (local) => kube.enforcement.storeOver(local) } : {}) });
   /** Builds and serves a snapshot; true if it may change some proxy's resources. */
   const apply = (set: ConfigSet): boolean => {
     lastSet = set;

@@ -22,9 +22,15 @@ export const WORKLOAD_ENFORCEMENT_API_VERSION = "meshward.io/v1alpha1";
 export type RoutingAction = "quarantine" | "isolate-egress";
 
 export interface WorkloadEnforcementSpec {
-  readonly action: RoutingAction;
+  /** `revoke` only concerns the CA: such objects (shared between replicas) route nothing. */
+  readonly action: RoutingAction | "revoke";
   /** The enforced pods' IPs (one pod, or every known pod of an identity). */
   readonly addresses: readonly string[];
+  /**
+   * The risk stage's whole decision (src/risk/quarantine.ts Enforcement), on objects written to
+   * the apiserver so every replica enforces it (src/kube/enforcement-store.ts); opaque here.
+   */
+  readonly enforcement?: Readonly<Record<string, unknown>>;
 }
 
 /** What the snapshot's WorkloadEnforcements say to one proxy: "" when it is not enforced. */
@@ -40,15 +46,17 @@ export function parseWorkloadEnforcement(spec: unknown, p: FieldProblems): Workl
     p.error(at, message);
     ok = false;
   };
-  unknownKeys(spec, ["action", "addresses"], "spec", p);
-  const action = enumField(spec, "action", "spec", p, ["quarantine", "isolate-egress"] as const);
-  if (spec["action"] === undefined) fail("spec.action", "is required: quarantine or isolate-egress");
+  unknownKeys(spec, ["action", "addresses", "enforcement"], "spec", p);
+  const action = enumField(spec, "action", "spec", p, ["quarantine", "isolate-egress", "revoke"] as const);
+  if (spec["action"] === undefined) fail("spec.action", "is required: quarantine, isolate-egress or revoke");
+  const enforcement = spec["enforcement"];
+  if (enforcement !== undefined && !isFields(enforcement)) fail("spec.enforcement", "must be a map");
   const addresses = stringListField(spec, "addresses", "spec", p);
   addresses.forEach((a, i) => {
     if (!isIpAddress(a)) fail(`spec.addresses[${i}]`, `"${a}" is not an IP address`);
   });
-  if (addresses.length === 0) fail("spec.addresses", "must name at least one pod IP");
-  return ok && action !== undefined ? { action, addresses } : undefined;
+  if (addresses.length === 0 && action !== "revoke") fail("spec.addresses", "must name at least one pod IP");
+  return ok && action !== undefined ? { action, addresses, ...(isFields(enforcement) ? { enforcement } : {}) } : undefined;
 }
 
 export const workloadEnforcementKind: KindHandler = {
@@ -74,6 +82,7 @@ function indexOf(snapshot: MeshSnapshot): Index {
   const byAddress = new Map<string, RoutingAction>();
   for (const a of list) {
     const spec = a.spec as WorkloadEnforcementSpec;
+    if (spec.action === "revoke") continue;
     for (const ip of spec.addresses) if (byAddress.get(ip) !== "quarantine") byAddress.set(ip, spec.action);
   }
   const unroutable = new Set([...byAddress].filter(([, action]) => action === "quarantine").map(([ip]) => ip));

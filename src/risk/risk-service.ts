@@ -16,7 +16,7 @@ import { AuditStore, type AuditStoreOptions } from "./audit.js";
 import { systemClock, type Clock } from "./clock.js";
 import { enforcementOverlay, enforcementProxyChange, type DenyPolicySpec, type OverlayOptions } from "./enforcement-overlay.js";
 import { RiskEngine, type Evaluation } from "./engine.js";
-import { EnforcementSet, type Enforcement, type EnforcementChange } from "./quarantine.js";
+import { EnforcementSet, type Enforcement, type EnforcementChange, type EnforcementStore } from "./quarantine.js";
 import { compileRuntimePolicies, DEFAULT_ROOT_NAMESPACE, type RuntimePolicy } from "./runtime-policy.js";
 import { podSecurityFacts, staticPodRisk, type KubePodSpec } from "./scoring.js";
 import { signalProblem, type RuntimeSignal } from "./signal.js";
@@ -44,6 +44,8 @@ export interface RiskServiceOptions extends Pick<AuditStoreOptions, "retentionMs
   readonly trustDomain?: string;
   readonly rootNamespace?: string;
   readonly halfLifeMs?: number;
+  /** Shares the active set beyond the audit database (Kubernetes: WorkloadEnforcement objects). */
+  readonly enforcementStore?: (local: EnforcementStore) => EnforcementStore;
   /**
    * The overlay changed: rebuild the snapshot with overlay(), translate, then call
    * `audit.recordTranslation(update.causes, affectedProxyIds, now)`.
@@ -83,7 +85,8 @@ export class RiskService {
       ...(opts.trustDomain !== undefined ? { trustDomain: opts.trustDomain } : {}),
     });
     this.engine.restore(this.audit.query.riskStates());
-    this.enforcement = new EnforcementSet(this.audit.enforcementStore(), this.clock);
+    const local = this.audit.enforcementStore();
+    this.enforcement = new EnforcementSet(opts.enforcementStore ? opts.enforcementStore(local) : local, this.clock);
   }
 
   /** RuntimePolicies from the sources (other kinds are ignored); a bad one is rejected alone and its last good version kept. */

@@ -24,7 +24,7 @@ import { systemClock, type Clock } from "./clock.js";
 import { enforcementOverlay, podsOfIdentityFromProxies } from "./enforcement-overlay.js";
 import { routingOverlay } from "./routing-overlay.js";
 import { PushChainRecorder } from "./push-chain.js";
-import { RiskService, type EnforcementUpdate } from "./risk-service.js";
+import { RiskService, type EnforcementUpdate, type RiskServiceOptions } from "./risk-service.js";
 import { RUNTIME_POLICY_KIND } from "./runtime-policy.js";
 import { peerIp, proxyPodDirectory } from "./proxy-pods.js";
 
@@ -40,6 +40,8 @@ export interface RiskWiringOptions {
   readonly clock?: Clock;
   /** Where pods are (IP, node, identity); default: what the connected proxies announce. */
   readonly pods?: PodDirectory;
+  /** Shares the active enforcement set between replicas (see RiskServiceOptions). */
+  readonly enforcementStore?: RiskServiceOptions["enforcementStore"];
 }
 
 export class RiskWiring {
@@ -146,6 +148,7 @@ export class RiskWiring {
         if (!c.timedOut && c.latencyMs !== undefined) chainSeconds.observe({}, c.latencyMs / 1000);
       },
       onEnforcementChange: (u) => this.enforcementChanged(u),
+      ...(this.opts.enforcementStore ? { enforcementStore: this.opts.enforcementStore } : {}),
     });
     const countActive = (): void => {
       for (const action of ["quarantine", "isolate-egress", "revoke"] as const) active.set({ action }, service.enforcement.active().filter((e) => e.action === action).length);
