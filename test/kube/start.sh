@@ -119,7 +119,7 @@ up() {
     [ -x "$KAS_BIN/$b" ] || { log "missing $KAS_BIN/$b (run build.sh)"; exit 1; }
   done
   mkdir -p "$S"; gen_certs
-  local t0 ep pp; t0=$(date +%s.%N)
+  local t0 ep pp P="$S/pki"; t0=$(date +%s.%N)
   ep=$(free_port); pp=$(free_port); KAS_PORT="${KAS_PORT:-$(free_port)}"
   rm -rf "$S/etcd-data"
   # etcd: loopback only, single member, no fsync (test data is throwaway)
@@ -214,7 +214,11 @@ down() {
 
 cmd="${1:-up}"; shift || true
 case "$cmd" in
-  up) up ;;
+  up)
+    # A failed start (any error under set -e) must not leave etcd/kube-apiserver running orphaned.
+    trap 'rc=$?; if [ $rc != 0 ]; then KAS_KEEP_STATE=1 down; log "start failed; logs kept in $S"; fi' EXIT
+    up
+    trap - EXIT ;;
   down) down ;;
   restart-apiserver)
     # Meshward addition: stop the apiserver only (etcd and its data stay) and start it again on

@@ -46,7 +46,7 @@ describe("static pod risk", () => {
     });
     assert.deepEqual(facts, {
       privileged: true, hostPath: true, hostPID: true, hostNetwork: true, hostIPC: false,
-      addedCapabilities: ["SYS_ADMIN", "NET_RAW"], runAsRoot: true,
+      addedCapabilities: ["SYS_ADMIN", "NET_RAW"], runAsRoot: true, allowPrivilegeEscalation: false,
     });
     const risk = staticPodRisk(facts);
     assert.deepEqual(risk.factors, ["privileged", "hostPID", "hostNetwork", "hostPath", "runAsRoot", "cap:NET_RAW", "cap:SYS_ADMIN"]);
@@ -58,6 +58,13 @@ describe("static pod risk", () => {
     assert.deepEqual(staticPodRisk(hardened), { score: 0, factors: [] });
     assert.deepEqual(staticPodRisk(podSecurityFacts({ containers: [{}] })), { score: 10, factors: ["runAsRoot"] });
     assert.deepEqual(staticPodRisk(podSecurityFacts({ containers: [{ securityContext: { capabilities: { add: ["SYS_PTRACE"] } } }], securityContext: { runAsUser: 1000 } })), { score: 15, factors: ["cap:SYS_PTRACE"] });
+  });
+
+  it("scores a container that explicitly allows privilege escalation", () => {
+    const facts = podSecurityFacts({ securityContext: { runAsUser: 1000 }, containers: [{}, { securityContext: { allowPrivilegeEscalation: true } }] });
+    assert.equal(facts.allowPrivilegeEscalation, true);
+    assert.deepEqual(staticPodRisk(facts), { score: 5, factors: ["allowPrivilegeEscalation"] });
+    assert.equal(podSecurityFacts({ containers: [{ securityContext: { allowPrivilegeEscalation: false } }] }).allowPrivilegeEscalation, false);
   });
 });
 
