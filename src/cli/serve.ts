@@ -2,7 +2,8 @@
 import { fileURLToPath } from "node:url";
 import type { Command } from "./main.js";
 import { startControlPlane } from "../mesh/control-plane.js";
-import { DEFAULT_CONTROL_PLANE_NAMESPACE, loadKubeConfig, type KubeReplicaOptions } from "../kube/replica.js";
+import { DEFAULT_CONTROL_PLANE_NAMESPACE, type KubeReplicaOptions } from "../kube/replica.js";
+import { loadKubeConfig } from "../kube/client.js";
 import { DEFAULT_LEASE_DURATION_MS } from "../kube/leader.js";
 import { DATA_DIR_OPTION, DEFAULT_ADDRESSES, parseDurationSeconds, parseFlags, runCommand } from "./flags.js";
 
@@ -52,7 +53,7 @@ export const serveCommand: Command = {
     const kube: KubeReplicaOptions | undefined =
       values.kubeconfig !== undefined || inCluster
         ? {
-            kubeConfig: loadKubeConfig(values.kubeconfig),
+            kubeConfig: loadKubeConfig(values.kubeconfig !== undefined ? { kubeconfig: values.kubeconfig } : {}),
             namespace: values.namespace,
             ...(values["replica-id"] !== undefined ? { replicaId: values["replica-id"] } : {}),
             leaseDurationMs: leaseMs,

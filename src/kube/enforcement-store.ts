@@ -10,12 +10,12 @@
 // the replica enforces at once), then the apiserver write is queued and retried until it lands.
 // Until the watch has listed once, the local store's set is served, so a replica that starts
 // while the apiserver is away keeps enforcing what it knew (fail closed).
-import { CustomObjectsApi, makeInformer, type KubeConfig, type KubernetesObject } from "@kubernetes/client-node";
+import { CustomObjectsApi, type KubeConfig, type KubernetesObject } from "@kubernetes/client-node";
 import type { Enforcement, EnforcementStore } from "../risk/quarantine.js";
 import { WORKLOAD_ENFORCEMENT_API_VERSION, WORKLOAD_ENFORCEMENT_KIND, type WorkloadEnforcementSpec } from "../model/workload-enforcement.js";
 import { apiStatus, isConflict, isNotFound } from "./api-errors.js";
 import { WORKLOAD_ENFORCEMENT_DEFINITION } from "./crds.js";
-import { resilientInformer } from "./root-cert-publisher.js";
+import { Watched } from "./watched.js";
 
 interface WorkloadEnforcementObject extends KubernetesObject {
   spec?: Partial<WorkloadEnforcementSpec>;
@@ -55,7 +55,7 @@ type Pending = { readonly kind: "put"; readonly e: Enforcement } | { readonly ki
 
 export class KubeEnforcementSync {
   private readonly api: CustomObjectsApi;
-  private readonly watch: ReturnType<typeof resilientInformer<WorkloadEnforcementObject>>;
+  private readonly watch: Watched<WorkloadEnforcementObject>;
   private readonly remote = new Map<string, Enforcement>();
   /** id -> the write this replica still owes the apiserver. */
   private readonly pending = new Map<string, Pending>();
@@ -70,29 +70,25 @@ export class KubeEnforcementSync {
     private readonly log: (line: string) => void,
   ) {
     this.api = kubeConfig.makeApiClient(CustomObjectsApi);
-    const informer = makeInformer<WorkloadEnforcementObject>(kubeConfig, `/apis/${GROUP}/${VERSION}/${PLURAL}`, async () =>
-      (await this.api.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })) as { items: WorkloadEnforcementObject[]; metadata: { resourceVersion?: string } },
-    );
-    this.watch = resilientInformer(informer, "workloadenforcements", log);
     const seen = (o: WorkloadEnforcementObject): void => {
       const e = enforcementOf(o);
       if (typeof e === "string") return void this.log(`meshward enforcement: ignored ${e}`);
       this.remote.set(e.id, e);
       this.changed = true;
     };
-    informer.on("add", seen);
-    informer.on("update", seen);
-    informer.on("delete", (o) => {
+    const gone = (o: WorkloadEnforcementObject): void => {
       if (o.metadata?.name !== undefined && this.remote.delete(o.metadata.name)) this.changed = true;
-    });
-    informer.on("connect", () => {
-      if (!this.synced) this.changed = true;
-      this.synced = true;
-    });
+    };
+    this.watch = new Watched<WorkloadEnforcementObject>(
+      kubeConfig,
+      { group: GROUP, version: VERSION, kind: WORKLOAD_ENFORCEMENT_KIND, plural: PLURAL, namespaced: true },
+      { add: seen, update: seen, delete: gone },
+      { log },
+    );
   }
 
   async start(): Promise<void> {
-    await this.watch.informer.start();
+    await this.watch.start();
     // The first list is in: from now on the apiserver's set is the one served.
     this.synced = true;
     this.changed = true;
@@ -100,7 +96,7 @@ export class KubeEnforcementSync {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    await this.watch.stop();
+    this.watch.stop();
     await this.writing;
   }
 

@@ -3,11 +3,12 @@
 // says about itself, and its spec's security posture (privileged, host namespaces, hostPath, added
 // capabilities, root, privilege escalation) is its static risk. A deleted Pod ends its pod-scoped
 // enforcement (its IP will be reused) and its score.
-import { CoreV1Api, makeInformer, type KubeConfig, type V1Pod } from "@kubernetes/client-node";
+import type { KubeConfig, V1Pod } from "@kubernetes/client-node";
 import type { PodDirectory, PodLocation } from "../risk/agent-signals.js";
 import type { KubePodSpec } from "../risk/scoring.js";
 import type { SignalPodRef } from "../signals/service.js";
-import { resilientInformer } from "./root-cert-publisher.js";
+import { PodResource } from "./resources.js";
+import { Watched } from "./watched.js";
 
 /** What the risk stage is told about pods. */
 export interface PodRiskSink {
@@ -29,21 +30,17 @@ export function podLocationOf(pod: V1Pod): PodLocation | undefined {
 }
 
 export class KubePodDirectory implements PodDirectory {
-  private readonly watch: ReturnType<typeof resilientInformer<V1Pod>>;
+  private readonly watch: Watched<V1Pod>;
 
   constructor(kubeConfig: KubeConfig, sink: () => PodRiskSink | undefined, log: (line: string) => void) {
-    const api = kubeConfig.makeApiClient(CoreV1Api);
-    const informer = makeInformer<V1Pod>(kubeConfig, "/api/v1/pods", () => api.listPodForAllNamespaces());
-    this.watch = resilientInformer(informer, "pods", log);
     const onPod = (p: V1Pod): void => {
       const uid = p.metadata?.uid;
       if (uid !== undefined && p.spec !== undefined) sink()?.setPodSpec(uid, p.spec as KubePodSpec);
     };
-    informer.on("add", onPod);
-    informer.on("update", onPod);
-    informer.on("delete", (p) => {
+    const onDelete = (p: V1Pod): void => {
       if (p.metadata?.uid !== undefined) sink()?.podDeleted(p.metadata.uid);
-    });
+    };
+    this.watch = new Watched<V1Pod>(kubeConfig, PodResource, { add: onPod, update: onPod, delete: onDelete }, { log });
   }
 
   /**
@@ -51,7 +48,7 @@ export class KubePodDirectory implements PodDirectory {
    * from the agent's means the name now belongs to another pod: unknown, rather than the wrong one.
    */
   locate(pod: SignalPodRef): PodLocation | undefined {
-    const p = this.watch.informer.get(pod.name, pod.namespace);
+    const p = this.watch.get(pod.name, pod.namespace);
     if (p === undefined) return undefined;
     const loc = podLocationOf(p);
     if (loc === undefined || (pod.uid !== "" && pod.uid !== loc.uid)) return undefined;
@@ -59,10 +56,10 @@ export class KubePodDirectory implements PodDirectory {
   }
 
   start(): Promise<void> {
-    return this.watch.informer.start();
+    return this.watch.start();
   }
 
-  stop(): Promise<void> {
-    return this.watch.stop();
+  stop(): void {
+    this.watch.stop();
   }
 }

@@ -2,7 +2,7 @@
 // sources. Every replica signs with the root kept in Secrets and serves xDS and the CA; the holder
 // of the Lease does the work that must happen once (the istio-ca-root-cert ConfigMaps here; status
 // and enforcement clean-up hook onto `elector`).
-import { KubeConfig } from "@kubernetes/client-node";
+import type { KubeConfig } from "@kubernetes/client-node";
 import { hostname } from "node:os";
 import type { TrustBundle } from "../ca/trust-bundle.js";
 import { loadOrCreateKubeSigner, type KubeSigner } from "../ca/kube-signer-store.js";
@@ -25,15 +25,6 @@ export interface KubeReplicaOptions {
   readonly leaseDurationMs?: number;
   readonly renewDeadlineMs?: number;
   readonly retryPeriodMs?: number;
-}
-
-/** `--kubeconfig FILE`, else in-cluster configuration when KUBERNETES_SERVICE_HOST is set. */
-export function loadKubeConfig(file?: string): KubeConfig {
-  const kc = new KubeConfig();
-  if (file !== undefined) kc.loadFromFile(file);
-  else if (process.env["KUBERNETES_SERVICE_HOST"]) kc.loadFromCluster();
-  else throw new Error("no kubeconfig: pass --kubeconfig FILE or run in a pod (KUBERNETES_SERVICE_HOST)");
-  return kc;
 }
 
 export function defaultReplicaId(): string {
@@ -99,7 +90,7 @@ export class KubeReplica {
     this.unsubscribe?.();
     await this.elector.stop();
     await this.publisher?.stop();
-    await this.pods.stop();
+    this.pods.stop();
     await this.enforcement.stop();
   }
 }

@@ -6,16 +6,16 @@
 //
 // Only the Lease holder writes (setActive): every replica watches, but a write from each would be
 // N writers racing on every namespace. Other keys a user put into the ConfigMap are kept.
-import { CoreV1Api, makeInformer, type Informer, type KubeConfig, type KubernetesObject, type ObjectCache, type V1ConfigMap, type V1Namespace } from "@kubernetes/client-node";
+import { CoreV1Api, type KubeConfig, type V1ConfigMap, type V1Namespace } from "@kubernetes/client-node";
 import { apiStatus, isConflict, isNotFound } from "./api-errors.js";
+import { NamespaceResource, type KubeResource } from "./resources.js";
+import { Watched } from "./watched.js";
+
+const ConfigMapResource: KubeResource = { group: "", version: "v1", kind: "ConfigMap", plural: "configmaps", namespaced: true };
 
 export const ROOT_CERT_CONFIGMAP = "istio-ca-root-cert";
 export const ROOT_CERT_KEY = "root-cert.pem";
 export const ISTIO_CONFIG_LABEL = "istio.io/config";
-/** How long a failed watch waits before it lists again (doubling up to RESTART_MAX_MS). */
-const RESTART_MIN_MS = 200;
-const RESTART_MAX_MS = 10_000;
-
 export interface RootCertPublisherOptions {
   readonly kubeConfig: KubeConfig;
   /** The PEM bundle to publish (every root the mesh trusts). */
@@ -23,36 +23,11 @@ export interface RootCertPublisherOptions {
   readonly log?: (line: string) => void;
 }
 
-/** A client-node informer restarted with backoff when its watch fails (client-node 1.4 stops it). */
-export function resilientInformer<T extends KubernetesObject>(informer: Informer<T> & ObjectCache<T>, what: string, log: (l: string) => void): { informer: Informer<T> & ObjectCache<T>; stop: () => Promise<void> } {
-  let stopped = false;
-  let delay = RESTART_MIN_MS;
-  let timer: NodeJS.Timeout | undefined;
-  informer.on("connect", () => void (delay = RESTART_MIN_MS));
-  informer.on("error", (err?: unknown) => {
-    if (stopped) return;
-    log(`meshward kube: watch of ${what} failed (${err instanceof Error ? err.message : String(err)}); listing again in ${delay} ms`);
-    timer = setTimeout(() => {
-      if (!stopped) informer.start().catch(() => undefined);
-    }, delay);
-    timer.unref();
-    delay = Math.min(delay * 2, RESTART_MAX_MS);
-  });
-  return {
-    informer,
-    stop: async () => {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      await informer.stop();
-    },
-  };
-}
-
 export class RootCertPublisher {
   private readonly api: CoreV1Api;
   private readonly log: (line: string) => void;
-  private readonly namespaces: ReturnType<typeof resilientInformer<V1Namespace>>;
-  private readonly configMaps: ReturnType<typeof resilientInformer<V1ConfigMap>>;
+  private readonly namespaces: Watched<V1Namespace>;
+  private readonly configMaps: Watched<V1ConfigMap>;
   private active = false;
   private readonly queue = new Set<string>();
   private draining: Promise<void> | undefined;
@@ -62,29 +37,25 @@ export class RootCertPublisher {
   constructor(private readonly opts: RootCertPublisherOptions) {
     this.api = opts.kubeConfig.makeApiClient(CoreV1Api);
     this.log = opts.log ?? (() => undefined);
-    const ns = makeInformer<V1Namespace>(opts.kubeConfig, "/api/v1/namespaces", () => this.api.listNamespace());
-    const cm = makeInformer<V1ConfigMap>(opts.kubeConfig, "/api/v1/configmaps", () => this.api.listConfigMapForAllNamespaces({ labelSelector: `${ISTIO_CONFIG_LABEL}=true` }), `${ISTIO_CONFIG_LABEL}=true`);
-    this.namespaces = resilientInformer(ns, "namespaces", this.log);
-    this.configMaps = resilientInformer(cm, "configmaps", this.log);
     const onNamespace = (n: V1Namespace): void => {
       if (n.metadata?.name) this.enqueue(n.metadata.name);
     };
-    ns.on("add", onNamespace);
-    ns.on("update", onNamespace);
+    this.namespaces = new Watched<V1Namespace>(opts.kubeConfig, NamespaceResource, { add: onNamespace, update: onNamespace }, { log: this.log });
     const onConfigMap = (c: V1ConfigMap): void => {
       if (c.metadata?.name === ROOT_CERT_CONFIGMAP && c.metadata.namespace) this.enqueue(c.metadata.namespace);
     };
     // A ConfigMap that loses its label leaves the labelled watch as a delete: repaired the same way.
-    for (const verb of ["add", "update", "delete"] as const) cm.on(verb, onConfigMap);
+    this.configMaps = new Watched<V1ConfigMap>(opts.kubeConfig, ConfigMapResource, { add: onConfigMap, update: onConfigMap, delete: onConfigMap }, { labelSelector: `${ISTIO_CONFIG_LABEL}=true`, log: this.log });
   }
 
   async start(): Promise<void> {
-    await Promise.all([this.namespaces.informer.start(), this.configMaps.informer.start()]);
+    await Promise.all([this.namespaces.start(), this.configMaps.start()]);
   }
 
   async stop(): Promise<void> {
     this.active = false;
-    await Promise.all([this.namespaces.stop(), this.configMaps.stop()]);
+    this.namespaces.stop();
+    this.configMaps.stop();
     await this.draining;
   }
 
@@ -96,12 +67,12 @@ export class RootCertPublisher {
 
   /** The roots changed (rotation, extra roots): every namespace is written again. */
   resyncAll(): void {
-    for (const n of this.namespaces.informer.list()) if (n.metadata?.name) this.enqueue(n.metadata.name);
+    for (const n of this.namespaces.list()) if (n.metadata?.name) this.enqueue(n.metadata.name);
   }
 
   /** Whether the namespace watch has seen this namespace. */
   knowsNamespace(name: string): boolean {
-    return this.namespaces.informer.get(name) !== undefined;
+    return this.namespaces.get(name) !== undefined;
   }
 
   /** Resolves once every queued namespace has been handled. */
@@ -128,11 +99,11 @@ export class RootCertPublisher {
   }
 
   private async sync(namespace: string): Promise<void> {
-    const ns = this.namespaces.informer.get(namespace);
+    const ns = this.namespaces.get(namespace);
     // Gone, or being deleted (a create there would be refused).
     if (ns === undefined || ns.metadata?.deletionTimestamp !== undefined || ns.status?.phase === "Terminating") return;
     const want = this.opts.rootsPem();
-    const cached = this.configMaps.informer.get(ROOT_CERT_CONFIGMAP, namespace);
+    const cached = this.configMaps.get(ROOT_CERT_CONFIGMAP, namespace);
     if (cached !== undefined && isCurrent(cached, want)) return;
     for (let attempt = 0; attempt < 3; attempt++) {
       let current: V1ConfigMap | undefined;
