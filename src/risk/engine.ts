@@ -82,6 +82,11 @@ export class RiskEngine {
     if (s) this.pods.set(podUid, { ...s, staticScore: risk.score, staticFactors: risk.factors });
   }
 
+  /** The static risk a source set for this pod, if any. */
+  staticRiskOf(podUid: string): StaticRisk | undefined {
+    return this.staticRisk.get(podUid);
+  }
+
   /** The pod is gone: its score must not follow a later pod that reuses nothing but the name. */
   forgetPod(podUid: string): void {
     this.pods.delete(podUid);
