@@ -5,6 +5,7 @@ import { startControlPlane } from "../mesh/control-plane.js";
 import { DEFAULT_CONTROL_PLANE_NAMESPACE, type KubeReplicaOptions } from "../kube/replica.js";
 import { loadKubeConfig } from "../kube/client.js";
 import { DEFAULT_LEASE_DURATION_MS } from "../kube/leader.js";
+import { DEFAULT_CLUSTER_ID } from "../sources/kubernetes.js";
 import { DATA_DIR_OPTION, DEFAULT_ADDRESSES, parseDurationSeconds, parseFlags, runCommand } from "./flags.js";
 
 /** mesh-config/ of this checkout or package (dist/src/cli/ -> ../../../mesh-config). */
@@ -22,10 +23,13 @@ const usage = `usage: meshward serve [flags]
   --ca-dns-names N,...        extra DNS names for the TLS port's certificate (default: none)
   --monitoring-address H:P    HTTP /healthz /readyz /metrics /debug/config (default ${DEFAULT_ADDRESSES.monitoring})
   --data-dir DIR              state directory (default .meshward)
+  --kubeconfig FILE           also read a Kubernetes cluster (Services, EndpointSlices, Pods, Istio CRDs) and
+                              accept its service-account tokens (TokenReview); in a pod (KUBERNETES_SERVICE_HOST
+                              set) the in-cluster configuration is used without this flag (default: none)
+  --cluster-id ID             the Kubernetes cluster's id (default ${DEFAULT_CLUSTER_ID}, as Istio's)
+  --domain DOMAIN             Kubernetes' DNS domain: Service hosts are <svc>.<ns>.svc.<domain> (default cluster.local)
 
-Kubernetes (with --kubeconfig, or in a pod: KUBERNETES_SERVICE_HOST set):
-  --kubeconfig FILE           run as a control-plane replica on this cluster (default: in-cluster
-                              configuration when KUBERNETES_SERVICE_HOST is set, else none)
+With a cluster (--kubeconfig, or in a pod) meshward runs as one of several replicas:
   --namespace NS              the control plane's namespace: CA Secrets (cacerts, istio-ca-secret)
                               and the leader Lease (default ${DEFAULT_CONTROL_PLANE_NAMESPACE}, or $POD_NAMESPACE)
   --replica-id ID             this replica's holderIdentity in the Lease (default $POD_NAME, else host-pid)
@@ -43,17 +47,20 @@ export const serveCommand: Command = {
       "ca-dns-names": { type: "string", default: "" },
       "monitoring-address": { type: "string", default: DEFAULT_ADDRESSES.monitoring },
       kubeconfig: { type: "string" },
+      "cluster-id": { type: "string", default: DEFAULT_CLUSTER_ID },
+      domain: { type: "string", default: "cluster.local" },
       namespace: { type: "string", default: process.env["POD_NAMESPACE"] || DEFAULT_CONTROL_PLANE_NAMESPACE },
       "replica-id": { type: "string" },
       "lease-duration": { type: "string", default: `${DEFAULT_LEASE_DURATION_MS / 1000}s` },
       ...DATA_DIR_OPTION,
     });
+    const kubeconfig = values["kubeconfig"];
+    const inCluster = (process.env["KUBERNETES_SERVICE_HOST"] ?? "") !== "";
     const leaseMs = parseDurationSeconds(values["lease-duration"], "lease-duration") * 1000;
-    const inCluster = values.kubeconfig === undefined && Boolean(process.env["KUBERNETES_SERVICE_HOST"]);
     const kube: KubeReplicaOptions | undefined =
-      values.kubeconfig !== undefined || inCluster
+      kubeconfig !== undefined || inCluster
         ? {
-            kubeConfig: loadKubeConfig(values.kubeconfig !== undefined ? { kubeconfig: values.kubeconfig } : {}),
+            kubeConfig: loadKubeConfig(kubeconfig !== undefined ? { kubeconfig } : {}),
             namespace: values.namespace,
             ...(values["replica-id"] !== undefined ? { replicaId: values["replica-id"] } : {}),
             leaseDurationMs: leaseMs,
@@ -72,6 +79,9 @@ export const serveCommand: Command = {
       caDnsNames: values["ca-dns-names"].split(",").filter((n) => n !== ""),
       monitoringAddress: values["monitoring-address"],
       dataDir: values["data-dir"],
+      ...(kubeconfig !== undefined || inCluster
+        ? { kubernetes: { ...(kubeconfig !== undefined ? { kubeconfig } : {}), clusterId: values["cluster-id"], domain: values["domain"] } }
+        : {}),
       ...(kube !== undefined ? { kube } : {}),
     });
     await new Promise<void>((resolve) => {

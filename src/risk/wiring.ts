@@ -38,8 +38,8 @@ export interface RiskWiringOptions {
    */
   readonly rebuild: () => boolean;
   readonly clock?: Clock;
-  /** Where pods are (IP, node, identity); default: what the connected proxies announce. */
-  readonly pods?: PodDirectory;
+  /** Where pods are (Kubernetes: from Pods); default: as their connected proxies announce them. */
+  readonly podDirectory?: PodDirectory;
   /** Shares the active enforcement set between replicas (see RiskServiceOptions). */
   readonly enforcementStore?: RiskServiceOptions["enforcementStore"];
 }
@@ -87,7 +87,7 @@ export class RiskWiring {
   /** Pushes, ACKs and connected proxies from the xDS server. */
   attach(xds: XdsServer): void {
     this.xds = xds;
-    this.pods = this.opts.pods ?? proxyPodDirectory(() => xds.proxies());
+    this.pods = this.opts.podDirectory ?? proxyPodDirectory(() => xds.proxies());
     this.chain = new PushChainRecorder(this.risk.audit, xds, this.clock);
     this.recorder = new AuditSignalRecorder(this.risk, this.pods, this.clock);
     // An identity-scoped enforcement denies every pod of the identity by IP too (plaintext calls
