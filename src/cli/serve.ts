@@ -62,6 +62,7 @@ export const serveCommand: Command = {
         ? {
             kubeConfig: loadKubeConfig(kubeconfig !== undefined ? { kubeconfig } : {}),
             namespace: values.namespace,
+            clusterId: values["cluster-id"],
             ...(values["replica-id"] !== undefined ? { replicaId: values["replica-id"] } : {}),
             leaseDurationMs: leaseMs,
             renewDeadlineMs: leaseMs / 2,

@@ -11,6 +11,8 @@ import { LeaderElector } from "./leader.js";
 import { KubePodDirectory, type PodRiskSink } from "./pods.js";
 import { KubeEnforcementSync } from "./enforcement-store.js";
 import { ensureCrd, WORKLOAD_ENFORCEMENT_DEFINITION } from "./crds.js";
+import { StatusWriter } from "./status.js";
+import { DEFAULT_CLUSTER_ID } from "../sources/kubernetes.js";
 import { RootCertPublisher } from "./root-cert-publisher.js";
 
 /** istiod's namespace. */
@@ -25,6 +27,8 @@ export interface KubeReplicaOptions {
   readonly leaseDurationMs?: number;
   readonly renewDeadlineMs?: number;
   readonly retryPeriodMs?: number;
+  /** The cluster's id in the Kubernetes source's origins (default Kubernetes): whose objects get status. */
+  readonly clusterId?: string;
 }
 
 export function defaultReplicaId(): string {
@@ -38,6 +42,8 @@ export class KubeReplica {
   readonly pods: KubePodDirectory;
   /** Quarantines shared through WorkloadEnforcement objects (give `enforcement.storeOver` to the risk stage). */
   readonly enforcement: KubeEnforcementSync;
+  /** Rejected objects' status conditions (feed it every snapshot's errors). */
+  readonly status: StatusWriter;
   private sink: PodRiskSink | undefined;
   private publisher: RootCertPublisher | undefined;
   private unsubscribe: (() => void) | undefined;
@@ -58,6 +64,9 @@ export class KubeReplica {
     });
     this.pods = new KubePodDirectory(opts.kubeConfig, () => this.sink, log);
     this.enforcement = new KubeEnforcementSync(opts.kubeConfig, log);
+    this.status = new StatusWriter({ kubeConfig: opts.kubeConfig, clusterId: opts.clusterId ?? DEFAULT_CLUSTER_ID, log });
+    this.elector.on("leading", () => this.status.setActive(true));
+    this.elector.on("stopped-leading", () => this.status.setActive(false));
   }
 
   /** Where pod specs (static risk) and deletions go. */
@@ -89,6 +98,8 @@ export class KubeReplica {
   async stop(): Promise<void> {
     this.unsubscribe?.();
     await this.elector.stop();
+    this.status.setActive(false);
+    await this.status.idle();
     await this.publisher?.stop();
     this.pods.stop();
     await this.enforcement.stop();

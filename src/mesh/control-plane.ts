@@ -130,6 +130,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     // The source already logged its own problems; these are the model's (rejected objects).
     for (const e of snapshot.errors.slice(set.errors.length)) log(`meshward config: ${formatConfigError(e)}`);
     const change = provider.update(snapshot);
+    // The Lease holder puts every rejected object's reason on its status.
+    kube?.status.update(snapshot.errors);
     reloads.inc();
     generation.set({}, snapshot.generation);
     for (const severity of ["error", "warning"] as const) {
