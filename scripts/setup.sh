@@ -11,6 +11,8 @@ done
 [ -f /usr/include/bpf/libbpf.h ] || need_apt+=(libbpf-dev)
 [ -f /usr/include/gelf.h ] || need_apt+=(libelf-dev)
 [ -f /usr/include/zlib.h ] || need_apt+=(zlib1g-dev)
+# PostgreSQL server binaries for the shared audit trail's tests (serve --audit-db); no service is started.
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup: missing system packages (${need_apt[*]}); run as root or install them" >&2

@@ -5,15 +5,17 @@
 // hooks and health, which only the running control plane holds).
 import { printAgents, printApiSignals } from "./signal-api-output.js";
 import { AuditQuery, type EventFilter } from "../risk/audit-query.js";
+import { checkAuditDbUrl, loadSharedTrail } from "../risk/audit-postgres.js";
 import { systemClock } from "../risk/clock.js";
 import { parseGoDuration } from "../risk/duration.js";
 import type { Command } from "./main.js";
 import { formatTable, isoTime, openCliAudit } from "./risk-output.js";
 import { DATA_DIR_OPTION, FlagError, parseFlags, runCommand } from "./flags.js";
 
-const USAGE = `usage: meshward events [--pod P] [--namespace N] [--detection D] [--signal ID] [--since T] [--until T] [--limit N] [--data-dir DIR] [--json]
+const USAGE = `usage: meshward events [--pod P] [--namespace N] [--detection D] [--signal ID] [--since T] [--until T] [--limit N] [--data-dir DIR | --audit-db URL] [--json]
        meshward events --server HOST:PORT [--agents] [--node N] [--pod UID] [--namespace N] [--detection D] [--since T] [--limit N] [--token-file F] [--tls-ca F] [--json]
   --server     ask a running control plane's signal API (token from --token-file or $MESHWARD_TOKEN)
+  --audit-db   read the trail every replica shares in PostgreSQL (postgres://..., as serve --audit-db)
   --agents     each node agent's hooks, unavailable hooks and what it could not deliver (drops)
   --pod        pod name, namespace/name or UID
   --detection  detection id, or a prefix ending in * (quote it)
@@ -59,7 +61,7 @@ function ms(us: number | undefined, fromUs: number): string {
 export const eventsCommand: Command = {
   summary: "show the audit trail: signals, verdicts, enforcement actions and their latency chain",
   run: (args) =>
-    runCommand("events", USAGE, () => {
+    runCommand("events", USAGE, async () => {
       const { values } = parseFlags(args, {
         ...DATA_DIR_OPTION,
         pod: { type: "string" },
@@ -75,6 +77,7 @@ export const eventsCommand: Command = {
         server: { type: "string" },
         "token-file": { type: "string" },
         "tls-ca": { type: "string" },
+        "audit-db": { type: "string" },
       });
       if (values.agents && values.server === undefined) {
         throw new FlagError("--agents needs --server <host:port> (agent health lives in the running control plane)");
@@ -86,7 +89,8 @@ export const eventsCommand: Command = {
         return printApiSignals(target, { ...f, ...(values.node ? { node: values.node } : {}) }, values.json);
       }
       const filter = filterFrom(values, systemClock.nowMs());
-      const db = openCliAudit(values["data-dir"], true);
+      const auditDb = values["audit-db"];
+      const db = auditDb !== undefined ? await loadSharedTrail(checkAuditDbUrl(auditDb), filter) : openCliAudit(values["data-dir"], true);
       try {
         const q = new AuditQuery(db);
         const signals = q.signals(filter);

@@ -6,6 +6,7 @@ import { DEFAULT_CONTROL_PLANE_NAMESPACE, type KubeReplicaOptions } from "../kub
 import { loadKubeConfig } from "../kube/client.js";
 import { DEFAULT_LEASE_DURATION_MS } from "../kube/leader.js";
 import { DEFAULT_CLUSTER_ID } from "../sources/kubernetes.js";
+import { checkAuditDbUrl } from "../risk/audit-postgres.js";
 import { DATA_DIR_OPTION, DEFAULT_ADDRESSES, parseDurationSeconds, parseFlags, runCommand } from "./flags.js";
 
 /** mesh-config/ of this checkout or package (dist/src/cli/ -> ../../../mesh-config). */
@@ -23,6 +24,8 @@ const usage = `usage: meshward serve [flags]
   --ca-dns-names N,...        extra DNS names for the TLS port's certificate (default: none)
   --monitoring-address H:P    HTTP /healthz /readyz /metrics /debug/config (default ${DEFAULT_ADDRESSES.monitoring})
   --data-dir DIR              state directory (default .meshward)
+  --audit-db URL              also keep the audit trail in this shared PostgreSQL (postgres://...), one trail
+                              for every replica (default: none, the trail is in <data-dir>/audit.db only)
   --kubeconfig FILE           also read a Kubernetes cluster (Services, EndpointSlices, Pods, Istio CRDs) and
                               accept its service-account tokens (TokenReview); in a pod (KUBERNETES_SERVICE_HOST
                               set) the in-cluster configuration is used without this flag (default: none)
@@ -47,6 +50,7 @@ export const serveCommand: Command = {
       "ca-dns-names": { type: "string", default: "" },
       "monitoring-address": { type: "string", default: DEFAULT_ADDRESSES.monitoring },
       kubeconfig: { type: "string" },
+      "audit-db": { type: "string" },
       "cluster-id": { type: "string", default: DEFAULT_CLUSTER_ID },
       domain: { type: "string", default: "cluster.local" },
       namespace: { type: "string", default: process.env["POD_NAMESPACE"] || DEFAULT_CONTROL_PLANE_NAMESPACE },
@@ -80,6 +84,7 @@ export const serveCommand: Command = {
       caDnsNames: values["ca-dns-names"].split(",").filter((n) => n !== ""),
       monitoringAddress: values["monitoring-address"],
       dataDir: values["data-dir"],
+      ...(values["audit-db"] !== undefined ? { auditDb: checkAuditDbUrl(values["audit-db"]) } : {}),
       ...(kubeconfig !== undefined || inCluster
         ? { kubernetes: { ...(kubeconfig !== undefined ? { kubeconfig } : {}), clusterId: values["cluster-id"], domain: values["domain"] } }
         : {}),

@@ -35,7 +35,8 @@ import type { EnforcementStore } from "../risk/quarantine.js";
 import { SIGNALS_AUDIENCE } from "../signals/node-identity.js";
 import { ClientCertificateAuthenticator } from "../security/certificate-authenticator.js";
 import { MeshwardTokenAuthenticator } from "../security/token-authenticator.js";
-import { KubeReplica, type KubeReplicaOptions } from "../kube/replica.js";
+import { defaultReplicaId, KubeReplica, type KubeReplicaOptions } from "../kube/replica.js";
+import { PostgresAuditShipper } from "../risk/audit-postgres.js";
 
 export interface ControlPlaneOptions {
   readonly configDir: string;
@@ -54,6 +55,10 @@ export interface ControlPlaneOptions {
   readonly caDnsNames?: readonly string[];
   readonly debounceMs?: number;
   readonly log?: (line: string) => void;
+  /** `postgres://...`: the audit trail also goes to this shared PostgreSQL (one trail for all replicas). */
+  readonly auditDb?: string;
+  /** This replica's name in the shared audit trail (default: the Lease identity, else $POD_NAME or host-pid). */
+  readonly replicaId?: string;
   /** Run as a replica on Kubernetes: CA root in Secrets, Lease, istio-ca-root-cert ConfigMaps. */
   readonly kube?: KubeReplicaOptions;
   /** A Kubernetes cluster to read besides the directory (`--kubeconfig`, or in-cluster). */
@@ -91,6 +96,8 @@ export interface ControlPlane {
   readonly risk: RiskWiring;
   /** The Kubernetes replica parts, with `kube` options. */
   readonly kube?: KubeReplica;
+  /** Ships the audit trail to PostgreSQL, with `auditDb`. */
+  readonly auditShipper?: PostgresAuditShipper;
   stop(): Promise<void>;
 }
 
@@ -239,14 +246,18 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     closeServers();
     throw e;
   }
-  if (kube !== undefined) {
-    try {
-      await kube.start(ca.bundle);
-    } catch (e) {
-      closeServers();
-      http.close();
-      throw e;
+  let shipper: PostgresAuditShipper | undefined;
+  try {
+    await kube?.start(ca.bundle);
+    if (opts.auditDb !== undefined) {
+      shipper = new PostgresAuditShipper({ url: opts.auditDb, replica: opts.replicaId ?? opts.kube?.replicaId ?? defaultReplicaId(), local: risk.risk.audit.db, log });
+      await shipper.start();
     }
+  } catch (e) {
+    await kube?.stop();
+    closeServers();
+    http.close();
+    throw e;
   }
   log(`meshward: serving xDS on ${xdsAddress}, monitoring on http://${monitoringAddress}, config from ${opts.configDir}`);
   log(`meshward: CA for trust domain ${ca.trustDomain} on ${xdsAddress} (plaintext)${tlsAddress ? `, xDS + CA over TLS on ${tlsAddress}` : ""}`);
@@ -270,6 +281,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     grpcServer,
     risk,
     ...(kube !== undefined ? { kube } : {}),
+    ...(shipper !== undefined ? { auditShipper: shipper } : {}),
     async stop() {
       await kube?.stop();
       merge.stop();
@@ -279,6 +291,11 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       await Promise.all([shutdown(grpcServer), ...(tlsServer ? [shutdown(tlsServer)] : [])]);
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));
+      if (shipper !== undefined) {
+        // Batched pushes and ACKs into the local database first, then everything to PostgreSQL.
+        risk.risk.audit.flush();
+        await shipper.stop();
+      }
       risk.close();
     },
   };

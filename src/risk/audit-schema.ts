@@ -10,7 +10,8 @@ export const AUDIT_DB_FILE = "audit.db";
 
 const SCHEMA_VERSION = 1;
 
-const DDL = `
+/** The audit tables (also built in memory for the shared PostgreSQL trail: audit-postgres.ts). */
+export const AUDIT_DDL = `
 CREATE TABLE IF NOT EXISTS signals (
   id TEXT PRIMARY KEY,
   node TEXT NOT NULL,
@@ -151,7 +152,7 @@ export function openAuditDatabase(dataDir: string, opts: { readonly?: boolean; m
     db.close();
     throw new Error(`${file}: schema version ${version} is newer than this meshward understands (${SCHEMA_VERSION})`);
   }
-  db.exec(DDL);
+  db.exec(AUDIT_DDL);
   db.pragma(`user_version = ${SCHEMA_VERSION}`, { simple: true });
   return db;
 }
