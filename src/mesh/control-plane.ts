@@ -28,6 +28,7 @@ import { RiskWiring } from "../risk/wiring.js";
 import { SIGNALS_AUDIENCE } from "../signals/node-identity.js";
 import { ClientCertificateAuthenticator } from "../security/certificate-authenticator.js";
 import { MeshwardTokenAuthenticator } from "../security/token-authenticator.js";
+import { registerCsdsService } from "../debug/csds.js";
 
 export interface ControlPlaneOptions {
   readonly configDir: string;
@@ -143,6 +144,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     new MeshwardTokenAuthenticator({ trustDomain: provider.snapshot.mesh.trustDomain, publicKeys: [tokenKey.publicKey], audiences: [SIGNALS_AUDIENCE] }),
   ];
   risk.serveSignals(grpcServer, signalAuthenticators);
+  // CSDS (proxy-status, proxy-config): loopback, or an identity of the control plane's namespace.
+  const csds = { streams: () => xds.streamsView(), resources: xds.provider, authenticators };
+  registerCsdsService(grpcServer, csds);
   let tlsServer: grpc.Server | undefined;
   let serving: CaServerCredentials | undefined;
   const closeServers = (): void => {
@@ -164,6 +168,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       xds.addTo(tlsServer);
       registerCaService(tlsServer, { ca, authenticators });
       risk.serveSignals(tlsServer, signalAuthenticators);
+      registerCsdsService(tlsServer, csds);
       tlsAddress = await bind(tlsServer, opts.tlsAddress, serving.credentials);
     }
   } catch (e) {
@@ -185,7 +190,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
 
   const shutdown = (server: grpc.Server): Promise<void> =>
     new Promise<void>((resolve) => {
-      const force = setTimeout(() => server.forceShutdown(), 2000);
+      // forceShutdown does not always end tryShutdown's wait (a connection accepted while a
+      // client reconnects keeps the listener's close pending), so the force also ends the wait.
+      const force = setTimeout(() => (server.forceShutdown(), resolve()), 2000);
       server.tryShutdown(() => (clearTimeout(force), resolve()));
     });
   return {
