@@ -4,12 +4,15 @@
 //    that identity; the stream then receives secrets for exactly that identity;
 //  - a caller without any credentials is admitted from loopback only (a local agent, proxyless
 //    gRPC, whose xDS client cannot attach a token), and receives no secrets at all;
-//  - anything else is refused: UNAUTHENTICATED, or PERMISSION_DENIED for a metadata mismatch.
+//  - anything else is refused: UNAUTHENTICATED, or PERMISSION_DENIED for a metadata mismatch;
+//  - whoever it is, a proxy whose node id IP or INSTANCE_IPS is not a single pod IP is refused
+//    (INVALID_ARGUMENT naming the field): enforcement keys on those addresses (workload-address.ts).
 import * as grpc from "@grpc/grpc-js";
 import type { Proxy } from "../model/proxy.js";
 import type { Authenticator, CallerContext, WorkloadIdentity } from "../security/identity.js";
 import { bearerToken } from "../security/token-authenticator.js";
 import { authorizeProxy, isLoopbackPeer } from "../security/xds-auth.js";
+import { workloadAddressProblem } from "../security/workload-address.js";
 
 export class ProxyAdmission {
   /** The identity each admitted stream proved, by its Proxy object (one per stream). */
@@ -19,6 +22,8 @@ export class ProxyAdmission {
 
   /** The XdsServer `admit` hook. */
   readonly admit = async (proxy: Proxy, caller: CallerContext): Promise<void> => {
+    const badAddress = proxyAddressProblem(proxy);
+    if (badAddress !== undefined) throw refusal(grpc.status.INVALID_ARGUMENT, badAddress);
     const presented = caller.peerCertificate !== undefined || bearerToken(caller.metadata) !== undefined;
     if (!presented) {
       if (isLoopbackPeer(caller.peer)) return;
@@ -31,6 +36,20 @@ export class ProxyAdmission {
 
   /** What a stream authenticated as; undefined for credential-less loopback streams (no secrets). */
   readonly identityOf = (proxy: Proxy): WorkloadIdentity | undefined => this.identities.get(proxy);
+}
+
+/** Why the addresses a proxy announces for its pod are not single pod IPs, naming the field. */
+export function proxyAddressProblem(proxy: Pick<Proxy, "id" | "metadata">): string | undefined {
+  const nodeIp = proxy.id.split("~")[1] ?? "";
+  const inId = workloadAddressProblem(nodeIp);
+  if (inId !== undefined) return `proxy ${proxy.id}: node.id IP ${inId}`;
+  const instanceIps = proxy.metadata["INSTANCE_IPS"];
+  if (typeof instanceIps !== "string") return undefined;
+  for (const a of instanceIps.split(",").map((s) => s.trim()).filter((s) => s !== "")) {
+    const problem = workloadAddressProblem(a);
+    if (problem !== undefined) return `proxy ${proxy.id}: node.metadata.INSTANCE_IPS: ${problem}`;
+  }
+  return undefined;
 }
 
 function refusal(code: grpc.status, details: string): Error & { code: grpc.status; details: string } {

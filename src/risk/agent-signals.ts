@@ -9,6 +9,7 @@ import { Severity, SignalSchema, StoredSignalSchema, type Signal, type StoredSig
 import { create } from "@bufbuild/protobuf";
 import type { SignalPodRef, SignalRecorder } from "../signals/service.js";
 import type { SignalQuery } from "../signals/store.js";
+import type { WorkloadIdentity } from "../security/identity.js";
 import type { Clock } from "./clock.js";
 import type { RiskService } from "./risk-service.js";
 import { signalProblem, type RuntimeSignal, type Severity as RiskSeverity } from "./signal.js";
@@ -19,8 +20,16 @@ export interface PodLocation {
   readonly node?: string;
 }
 
+/**
+ * Where the control plane learns which pods exist, their addresses and nodes: the one seam between
+ * the risk stage and a pod source. Today the connected proxies (proxy-pods.ts); a Kubernetes
+ * source supplies Pods instead, so addresses then come from the apiserver, not from proxies.
+ */
 export interface PodDirectory {
+  /** The pod a node agent names (namespace and name), if known. */
   locate(pod: SignalPodRef): PodLocation | undefined;
+  /** Every known pod of an identity with its IP, for identity-scoped enforcement. */
+  podsOfIdentity(id: WorkloadIdentity): readonly { readonly ip: string }[];
 }
 
 /** The agent reports INFO too; the risk engine's lowest severity is low. */

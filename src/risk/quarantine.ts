@@ -37,7 +37,12 @@ export interface EnforcementStore {
   end(e: Enforcement, event: "released" | "expired", atMs: number, by: string): void;
   /** Whether another process (for example `meshward quarantine release`) changed the store since the last load. */
   changedElsewhere(): boolean;
+  /** Records an alert about an active entry in its audit trail (it stays in force). */
+  alert(e: Enforcement, event: EnforcementAlert, reason: string, atMs: number): void;
 }
+
+/** Something kept part of an entry from being enforced: an address refused, an overlay object rejected. */
+export type EnforcementAlert = "address-rejected" | "overlay-rejected";
 
 export interface EnforcementChange {
   /** `unchanged`: the entry already covers this verdict (same or later expiry). */
@@ -148,6 +153,11 @@ export class EnforcementSet {
     return found;
   }
 
+  /** Records in the entry's audit trail that part of it could not be enforced (see EnforcementAlert). */
+  alert(e: Enforcement, event: EnforcementAlert, reason: string): void {
+    this.store.alert(e, event, reason, this.clock.nowMs());
+  }
+
   /** Ends every entry whose expiry has passed. */
   expire(): Enforcement[] {
     const now = this.clock.nowMs();
@@ -190,7 +200,7 @@ export class EnforcementSet {
 /** Keeps entries in memory only; for unit tests and for a control plane run without a data dir. */
 export class MemoryEnforcementStore implements EnforcementStore {
   readonly entries = new Map<string, Enforcement>();
-  readonly events: { event: EnforcementEvent; id: string; atMs: number; by?: string }[] = [];
+  readonly events: { event: EnforcementEvent | EnforcementAlert; id: string; atMs: number; by?: string }[] = [];
   loadActive(): Enforcement[] {
     return [...this.entries.values()];
   }
@@ -204,5 +214,8 @@ export class MemoryEnforcementStore implements EnforcementStore {
   }
   changedElsewhere(): boolean {
     return false;
+  }
+  alert(e: Enforcement, event: EnforcementAlert, reason: string, atMs: number): void {
+    this.events.push({ event, id: e.id, atMs, by: reason });
   }
 }

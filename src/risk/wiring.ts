@@ -13,7 +13,7 @@ import type { IssuanceDecision, IssuancePolicy } from "../ca/authority.js";
 import type { ConfigSet, MeshSnapshot } from "../model/snapshot.js";
 import { parseMeshConfig } from "../model/mesh-config.js";
 import { FieldProblems } from "../model/fields.js";
-import type { Metrics } from "../telemetry/metrics.js";
+import type { Counter, Metrics } from "../telemetry/metrics.js";
 import type { Authenticator } from "../security/identity.js";
 import type { XdsServer } from "../xds/server.js";
 import { registerSignalService } from "../signals/service.js";
@@ -21,10 +21,11 @@ import { AgentRegistry } from "../signals/agents.js";
 import { AuditSignalRecorder, type PodDirectory } from "./agent-signals.js";
 import { CHAIN_LATENCY_BUCKETS_S, CHAIN_LATENCY_METRIC } from "./chain-latency.js";
 import { systemClock, type Clock } from "./clock.js";
-import { enforcementOverlay, podsOfIdentityFromProxies } from "./enforcement-overlay.js";
+import { ENFORCEMENT_ORIGIN, enforcedAddresses, enforcementOverlay } from "./enforcement-overlay.js";
 import { routingOverlay } from "./routing-overlay.js";
 import { PushChainRecorder } from "./push-chain.js";
 import { RiskService, type EnforcementUpdate } from "./risk-service.js";
+import type { Enforcement, EnforcementAlert } from "./quarantine.js";
 import { RUNTIME_POLICY_KIND } from "./runtime-policy.js";
 import { peerIp, proxyPodDirectory } from "./proxy-pods.js";
 
@@ -47,12 +48,32 @@ export class RiskWiring {
   private recorder: AuditSignalRecorder | undefined;
   /** One registry for the plaintext and TLS ports: an agent's health shows whichever it uses. */
   private readonly agents = new AgentRegistry();
-  private pods: PodDirectory = { locate: () => undefined };
+  private pods: PodDirectory | undefined;
+  /** What the signal recorder and the overlay ask: whichever directory is in use at the time. */
+  private readonly podDirectory: PodDirectory = {
+    locate: (pod) => this.pods?.locate(pod),
+    podsOfIdentity: (id) => this.pods?.podsOfIdentity(id) ?? [],
+  };
   private rootNamespace = "";
   private readonly clock: Clock;
+  /** `<enforcement id>|<what>` already alerted on, so each rebuild does not repeat the alert. */
+  private readonly alerted = new Set<string>();
+  private readonly alerts: Counter;
 
   constructor(private readonly opts: RiskWiringOptions) {
     this.clock = opts.clock ?? systemClock;
+    this.alerts = opts.metrics.counter(
+      "meshward_enforcement_alerts_total",
+      "Parts of an active enforcement that could not be enforced (an address that is no single pod IP, an overlay object the model rejected).",
+    );
+  }
+
+  /**
+   * Where pods and their addresses come from (the seam for a Kubernetes pod source); attach()
+   * sets the connected proxies as the source.
+   */
+  usePodDirectory(pods: PodDirectory): void {
+    this.pods = pods;
   }
 
   /** The risk service; there is one once the first config set has been seen. */
@@ -64,8 +85,10 @@ export class RiskWiring {
   /** The config set plus the enforcement overlay, for the model to build. */
   configSet(set: ConfigSet): ConfigSet {
     const risk = this.start(set);
-    const opts = { rootNamespace: this.rootNamespace, podsOfIdentity: podsOfIdentityFromProxies(() => this.xds?.proxies() ?? []) };
     const active = risk.enforcement.active();
+    const addresses = enforcedAddresses(active, { podsOfIdentity: this.podDirectory.podsOfIdentity });
+    for (const r of addresses.rejected) this.alert(r.enforcement, "address-rejected", `address ${r.reason}; the enforcement holds for its other addresses`, r.address);
+    const opts = { rootNamespace: this.rootNamespace, addresses };
     // Authorization (Envoy enforces by IP and principal) and routing (no data-plane IP matching).
     const overlay = [...enforcementOverlay(active, opts), ...routingOverlay(active, opts)];
     return overlay.length === 0 ? set : { ...set, objects: [...set.objects, ...overlay] };
@@ -73,6 +96,13 @@ export class RiskWiring {
 
   /** The model accepted a snapshot: its RuntimePolicies (validated on admission) take effect. */
   accepted(snapshot: MeshSnapshot): void {
+    // The overlay is built to be valid; if the model still rejects a part of it, say so loudly.
+    for (const e of snapshot.errors) {
+      if (e.severity !== "error" || !e.file.startsWith(`${ENFORCEMENT_ORIGIN}/`)) continue;
+      const id = e.file.slice(ENFORCEMENT_ORIGIN.length + 1);
+      const enforcement = this.risk.enforcement.active().find((a) => a.id === id);
+      if (enforcement) this.alert(enforcement, "overlay-rejected", `${e.object ?? "overlay object"}: ${e.path}: ${e.message}`, `${e.object}|${e.path}`);
+    }
     const objects = (snapshot.others.get(RUNTIME_POLICY_KIND) ?? []).map((a) => a.object);
     for (const e of this.risk.setPolicies(objects)) this.opts.log(`meshward risk: ${e.object ?? e.file}: ${e.path}: ${e.message}`);
     if (snapshot.mesh.rootNamespace !== this.rootNamespace) {
@@ -83,9 +113,9 @@ export class RiskWiring {
   /** Pushes, ACKs and connected proxies from the xDS server. */
   attach(xds: XdsServer): void {
     this.xds = xds;
-    this.pods = proxyPodDirectory(() => xds.proxies());
+    this.pods ??= proxyPodDirectory(() => xds.proxies());
     this.chain = new PushChainRecorder(this.risk.audit, xds, this.clock);
-    this.recorder = new AuditSignalRecorder(this.risk, this.pods, this.clock);
+    this.recorder = new AuditSignalRecorder(this.risk, this.podDirectory, this.clock);
     // An identity-scoped enforcement denies every pod of the identity by IP too (plaintext calls
     // carry no principal): a pod of it that connects later must join the overlay.
     xds.on("connect", (status) => {
@@ -122,6 +152,17 @@ export class RiskWiring {
     if (blocking.length === 0) return { allowed: true };
     return { allowed: false, reason: `certificates are withheld: ${blocking.map((e) => `${e.action} ${e.id} (${e.reason})`).join("; ")}` };
   };
+
+  /** An alert about an active enforcement: log, metric and audit row, once per enforcement and cause. */
+  private alert(e: Enforcement, event: EnforcementAlert, reason: string, key: string): void {
+    const k = `${e.id}|${event}|${key}`;
+    if (this.alerted.has(k)) return;
+    if (this.alerted.size >= 10_000) this.alerted.clear();
+    this.alerted.add(k);
+    this.opts.log(`meshward risk: ALERT ${e.action} ${e.id} (${e.pod.namespace}/${e.pod.name}): ${reason}`);
+    this.alerts.inc({ event });
+    this.risk.enforcement.alert(e, event, reason);
+  }
 
   close(): void {
     this.chain?.close();
