@@ -28,6 +28,7 @@ import { RiskWiring } from "../risk/wiring.js";
 import { SIGNALS_AUDIENCE } from "../signals/node-identity.js";
 import { ClientCertificateAuthenticator } from "../security/certificate-authenticator.js";
 import { MeshwardTokenAuthenticator } from "../security/token-authenticator.js";
+import { plaintextGate } from "../security/plaintext-gate.js";
 
 export interface ControlPlaneOptions {
   readonly configDir: string;
@@ -133,7 +134,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         return err ? reject(err) : resolve(`${host.includes(":") ? `[${host}]` : host}:${port}`);
       }),
     );
-  const grpcServer = new grpc.Server();
+  // Plaintext: loopback callers only, and no bearer token from anywhere else (no keys in cleartext).
+  const grpcServer = new grpc.Server({ interceptors: [plaintextGate()] });
   xds.addTo(grpcServer);
   registerCaService(grpcServer, { ca, authenticators });
   risk.attach(xds);
