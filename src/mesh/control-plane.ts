@@ -107,9 +107,11 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const admission = new ProxyAdmission(authenticators);
   const secrets = new SdsSecretProvider(ca, {
     identityOf: admission.identityOf,
+    callerOf: admission.callerOf,
     ...(opts.workloadCertTtlSeconds !== undefined ? { ttlSeconds: opts.workloadCertTtlSeconds } : {}),
     onError: (proxyId, e) => log(`meshward sds: certificate for ${proxyId} failed: ${e.message}`),
   });
+  risk.attachSecrets(secrets);
   const xds = new XdsServer({
     provider: new TypeRoutedProvider(provider, new Map([[TypeUrl.Secret, secrets]])),
     admit: admission.admit,

@@ -17,6 +17,8 @@ import { workloadAddressProblem } from "../security/workload-address.js";
 export class ProxyAdmission {
   /** The identity each admitted stream proved, by its Proxy object (one per stream). */
   private readonly identities = new WeakMap<Proxy, WorkloadIdentity>();
+  /** How each admitted stream called, with its pod, for the CA's issuance policy on SDS. */
+  private readonly callers = new WeakMap<Proxy, CallerContext>();
 
   constructor(private readonly authenticators: readonly Authenticator[]) {}
 
@@ -32,10 +34,14 @@ export class ProxyAdmission {
     const result = await authorizeProxy(this.authenticators, caller, proxy);
     if (!result.ok) throw refusal(result.status === "unauthenticated" ? grpc.status.UNAUTHENTICATED : grpc.status.PERMISSION_DENIED, result.reason);
     this.identities.set(proxy, result.identity);
+    this.callers.set(proxy, { ...caller, pod: { namespace: proxy.namespace, name: proxy.podName, ips: proxy.ips } });
   };
 
   /** What a stream authenticated as; undefined for credential-less loopback streams (no secrets). */
   readonly identityOf = (proxy: Proxy): WorkloadIdentity | undefined => this.identities.get(proxy);
+
+  /** The caller context of an authenticated stream, with its pod (for the CA's issuance policy). */
+  readonly callerOf = (proxy: Proxy): CallerContext | undefined => this.callers.get(proxy);
 }
 
 /** Why the addresses a proxy announces for its pod are not single pod IPs, naming the field. */

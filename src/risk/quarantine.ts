@@ -178,12 +178,18 @@ export class EnforcementSet {
     return next;
   }
 
-  /** The entries that stop the CA from issuing to this caller: quarantine and revoke, by pod IP or by identity. */
-  blockingIssuance(identity: WorkloadIdentity, podIp?: string): Enforcement[] {
+  /**
+   * The entries that stop the CA from issuing to this caller: quarantine and revoke, by identity,
+   * or by pod: any of the caller's pod IPs, or its pod's namespace and name when known.
+   */
+  blockingIssuance(identity: WorkloadIdentity, podIps?: string | readonly string[], pod?: { readonly namespace: string; readonly name: string }): Enforcement[] {
+    const ips = podIps === undefined ? [] : typeof podIps === "string" ? [podIps] : podIps;
     return this.active().filter(
       (e) =>
         (e.action === "quarantine" || e.action === "revoke") &&
-        (e.scope === "identity" ? sameIdentity(e.identity, identity) : podIp !== undefined && e.pod.ip === podIp),
+        (e.scope === "identity"
+          ? sameIdentity(e.identity, identity)
+          : (e.pod.ip !== "" && ips.includes(e.pod.ip)) || (pod !== undefined && pod.name !== "" && e.pod.namespace === pod.namespace && e.pod.name === pod.name)),
     );
   }
 

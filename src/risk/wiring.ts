@@ -14,7 +14,8 @@ import type { ConfigSet, MeshSnapshot } from "../model/snapshot.js";
 import { parseMeshConfig } from "../model/mesh-config.js";
 import { FieldProblems } from "../model/fields.js";
 import type { Counter, Metrics } from "../telemetry/metrics.js";
-import type { Authenticator } from "../security/identity.js";
+import type { Authenticator, WorkloadIdentity } from "../security/identity.js";
+import type { Proxy } from "../model/proxy.js";
 import type { XdsServer } from "../xds/server.js";
 import { registerSignalService } from "../signals/service.js";
 import { AgentRegistry } from "../signals/agents.js";
@@ -28,6 +29,12 @@ import { RiskService, type EnforcementUpdate } from "./risk-service.js";
 import type { Enforcement, EnforcementAlert } from "./quarantine.js";
 import { RUNTIME_POLICY_KIND } from "./runtime-policy.js";
 import { peerIp, proxyPodDirectory } from "./proxy-pods.js";
+
+/** What the risk stage needs of the SDS provider (ca/sds.ts). */
+export interface WithdrawableSecrets {
+  revoke(matches: (identity: WorkloadIdentity, proxy: Proxy) => boolean): void;
+  reconsider(): void;
+}
 
 export interface RiskWiringOptions {
   readonly dataDir: string;
@@ -145,13 +152,24 @@ export class RiskWiring {
     });
   }
 
-  /** For the CA: no certificate for a quarantined or revoked pod (by its peer IP) or identity. */
+  /**
+   * For the CA: no certificate for a quarantined or revoked identity, or pod (by its peer IP, or
+   * the pod its xDS stream announced: SDS over ADS is judged like the CSR API).
+   */
   readonly issuancePolicy: IssuancePolicy = (identity, caller): IssuanceDecision => {
-    const ip = caller ? peerIp(caller.peer) : undefined;
-    const blocking = this.risk.enforcement.blockingIssuance(identity, ip);
+    const ips = [caller ? peerIp(caller.peer) : undefined, ...(caller?.pod?.ips ?? [])].filter((ip): ip is string => ip !== undefined);
+    const blocking = this.risk.enforcement.blockingIssuance(identity, ips, caller?.pod);
     if (blocking.length === 0) return { allowed: true };
     return { allowed: false, reason: `certificates are withheld: ${blocking.map((e) => `${e.action} ${e.id} (${e.reason})`).join("; ")}` };
   };
+
+  /**
+   * SDS secrets already pushed: a new quarantine or revoke withdraws those it blocks, an ended
+   * one lets the refused be asked again.
+   */
+  attachSecrets(secrets: WithdrawableSecrets): void {
+    this.secrets = secrets;
+  }
 
   /** An alert about an active enforcement: log, metric and audit row, once per enforcement and cause. */
   private alert(e: Enforcement, event: EnforcementAlert, reason: string, key: string): void {
@@ -197,9 +215,18 @@ export class RiskWiring {
   }
 
   private countActive: () => void = () => undefined;
+  private secrets: WithdrawableSecrets | undefined;
 
   private enforcementChanged(u: EnforcementUpdate): void {
     this.countActive();
+    if (this.secrets !== undefined) {
+      const blocking = u.applied.some((c) => c.enforcement.action === "quarantine" || c.enforcement.action === "revoke");
+      if (blocking || u.reloaded) {
+        const set = this.risk.enforcement;
+        this.secrets.revoke((identity, proxy) => set.blockingIssuance(identity, proxy.ips, { namespace: proxy.namespace, name: proxy.podName }).length > 0);
+      }
+      if (u.ended.length > 0 || u.reloaded) this.secrets.reconsider();
+    }
     const touched = this.opts.rebuild();
     // Nothing to push (revoke: only the CA enforces it): the chain ends at translation.
     if (!touched) return void this.chain?.translated(u.causes, this.clock.nowMs(), false);
