@@ -104,7 +104,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   });
   // No certificate for a quarantined or revoked pod or identity.
   ca.setPolicy(risk.issuancePolicy);
-  const admission = new ProxyAdmission(authenticators);
+  // The admission reads the server's open streams (on a node id conflict only); the server is made below.
+  let xds: XdsServer | undefined;
+  const admission = new ProxyAdmission(authenticators, () => xds?.proxies() ?? []);
   const secrets = new SdsSecretProvider(ca, {
     identityOf: admission.identityOf,
     callerOf: admission.callerOf,
@@ -112,7 +114,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     onError: (proxyId, e) => log(`meshward sds: certificate for ${proxyId} failed: ${e.message}`),
   });
   risk.attachSecrets(secrets);
-  const xds = new XdsServer({
+  xds = new XdsServer({
     provider: new TypeRoutedProvider(provider, new Map([[TypeUrl.Secret, secrets]])),
     admit: admission.admit,
     metrics,
@@ -127,6 +129,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     if (left > 0) return void streamsByProxy.set(s.proxyId, left);
     streamsByProxy.delete(s.proxyId);
     secrets.forget(s.proxyId);
+    admission.forget(s.proxyId);
   });
 
   const bind = (server: grpc.Server, address: string, credentials: grpc.ServerCredentials): Promise<string> =>
