@@ -29,6 +29,7 @@ import { SIGNALS_AUDIENCE } from "../signals/node-identity.js";
 import { ClientCertificateAuthenticator } from "../security/certificate-authenticator.js";
 import { MeshwardTokenAuthenticator } from "../security/token-authenticator.js";
 import { plaintextGate } from "../security/plaintext-gate.js";
+import type { SignalLimits } from "../signals/rate-limit.js";
 
 export interface ControlPlaneOptions {
   readonly configDir: string;
@@ -46,6 +47,8 @@ export interface ControlPlaneOptions {
   /** DNS names for the TLS port's serving certificate besides istiod.istio-system.svc. */
   readonly caDnsNames?: readonly string[];
   readonly debounceMs?: number;
+  /** Per-node agent signal limits (rate, burst, size); DEFAULT_SIGNAL_LIMITS when absent. */
+  readonly signalLimits?: SignalLimits;
   readonly log?: (line: string) => void;
 }
 
@@ -78,7 +81,10 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const provider = new MeshResourceProvider();
   const source = new FileSource({ dir: opts.configDir, log, ...(opts.debounceMs !== undefined ? { debounceMs: opts.debounceMs } : {}) });
   let lastSet: ConfigSet | undefined;
-  const risk = new RiskWiring({ dataDir: opts.dataDir, metrics, log, rebuild: () => lastSet !== undefined && apply(lastSet) });
+  const risk = new RiskWiring({
+    dataDir: opts.dataDir, metrics, log, rebuild: () => lastSet !== undefined && apply(lastSet),
+    ...(opts.signalLimits !== undefined ? { signalLimits: opts.signalLimits } : {}),
+  });
   /** Builds and serves a snapshot; true if it may change some proxy's resources. */
   const apply = (set: ConfigSet): boolean => {
     lastSet = set;

@@ -18,6 +18,8 @@ import { signalProblem, type RuntimeSignal, type Severity as RiskSeverity } from
 export interface PodLocation {
   readonly ip: string;
   readonly node?: string;
+  /** The pod's service account as the control plane knows it; it overrides the agent's word. */
+  readonly serviceAccount?: string;
 }
 
 /**
@@ -51,7 +53,8 @@ export function runtimeSignalOf(s: Signal, location: PodLocation | undefined, re
       uid: s.pod?.uid ?? "",
       namespace: s.pod?.namespace ?? "",
       name: s.pod?.name ?? "",
-      serviceAccount: s.pod?.serviceAccount ?? "",
+      // The identity an identity-scoped enforcement hits: never only the agent's word.
+      serviceAccount: location?.serviceAccount ?? s.pod?.serviceAccount ?? "",
       labels: { ...(s.pod?.labels ?? {}) },
       ip: location?.ip ?? "",
     },

@@ -18,7 +18,7 @@ export function proxyPodDirectory(proxies: () => Iterable<Proxy>): PodDirectory 
       for (const p of proxies()) {
         if (p.namespace !== pod.namespace || p.podName !== pod.name) continue;
         const node = p.metadata["NODE_NAME"];
-        return { ip: podIps(p)[0] ?? "", ...(typeof node === "string" && node !== "" ? { node } : {}) };
+        return { ip: podIps(p)[0] ?? "", serviceAccount: p.serviceAccount, ...(typeof node === "string" && node !== "" ? { node } : {}) };
       }
       return undefined;
     },

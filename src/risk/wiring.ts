@@ -19,6 +19,7 @@ import type { Proxy } from "../model/proxy.js";
 import type { XdsServer } from "../xds/server.js";
 import { registerSignalService } from "../signals/service.js";
 import { AgentRegistry } from "../signals/agents.js";
+import type { SignalLimits } from "../signals/rate-limit.js";
 import { AuditSignalRecorder, type PodDirectory } from "./agent-signals.js";
 import { CHAIN_LATENCY_BUCKETS_S, CHAIN_LATENCY_METRIC } from "./chain-latency.js";
 import { systemClock, type Clock } from "./clock.js";
@@ -46,6 +47,8 @@ export interface RiskWiringOptions {
    */
   readonly rebuild: () => boolean;
   readonly clock?: Clock;
+  /** Per-node signal limits (signals/rate-limit.ts). */
+  readonly signalLimits?: SignalLimits;
 }
 
 export class RiskWiring {
@@ -149,6 +152,7 @@ export class RiskWiring {
       problem: (s) => recorder.problem(s),
       agents: this.agents,
       log: this.opts.log,
+      ...(this.opts.signalLimits !== undefined ? { limits: this.opts.signalLimits } : {}),
     });
   }
 
