@@ -29,6 +29,8 @@ import { SIGNALS_AUDIENCE } from "../signals/node-identity.js";
 import { ClientCertificateAuthenticator } from "../security/certificate-authenticator.js";
 import { MeshwardTokenAuthenticator } from "../security/token-authenticator.js";
 import { registerCsdsService } from "../debug/csds.js";
+import { plaintextGate } from "../security/plaintext-gate.js";
+import type { SignalLimits } from "../signals/rate-limit.js";
 
 export interface ControlPlaneOptions {
   readonly configDir: string;
@@ -46,6 +48,8 @@ export interface ControlPlaneOptions {
   /** DNS names for the TLS port's serving certificate besides istiod.istio-system.svc. */
   readonly caDnsNames?: readonly string[];
   readonly debounceMs?: number;
+  /** Per-node agent signal limits (rate, burst, size); DEFAULT_SIGNAL_LIMITS when absent. */
+  readonly signalLimits?: SignalLimits;
   readonly log?: (line: string) => void;
 }
 
@@ -78,7 +82,10 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const provider = new MeshResourceProvider();
   const source = new FileSource({ dir: opts.configDir, log, ...(opts.debounceMs !== undefined ? { debounceMs: opts.debounceMs } : {}) });
   let lastSet: ConfigSet | undefined;
-  const risk = new RiskWiring({ dataDir: opts.dataDir, metrics, log, rebuild: () => lastSet !== undefined && apply(lastSet) });
+  const risk = new RiskWiring({
+    dataDir: opts.dataDir, metrics, log, rebuild: () => lastSet !== undefined && apply(lastSet),
+    ...(opts.signalLimits !== undefined ? { signalLimits: opts.signalLimits } : {}),
+  });
   /** Builds and serves a snapshot; true if it may change some proxy's resources. */
   const apply = (set: ConfigSet): boolean => {
     lastSet = set;
@@ -104,13 +111,17 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   });
   // No certificate for a quarantined or revoked pod or identity.
   ca.setPolicy(risk.issuancePolicy);
-  const admission = new ProxyAdmission(authenticators);
+  // The admission reads the server's open streams (on a node id conflict only); the server is made below.
+  let xds: XdsServer | undefined;
+  const admission = new ProxyAdmission(authenticators, () => xds?.proxies() ?? []);
   const secrets = new SdsSecretProvider(ca, {
     identityOf: admission.identityOf,
+    callerOf: admission.callerOf,
     ...(opts.workloadCertTtlSeconds !== undefined ? { ttlSeconds: opts.workloadCertTtlSeconds } : {}),
     onError: (proxyId, e) => log(`meshward sds: certificate for ${proxyId} failed: ${e.message}`),
   });
-  const xds = new XdsServer({
+  risk.attachSecrets(secrets);
+  xds = new XdsServer({
     provider: new TypeRoutedProvider(provider, new Map([[TypeUrl.Secret, secrets]])),
     admit: admission.admit,
     metrics,
@@ -125,6 +136,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     if (left > 0) return void streamsByProxy.set(s.proxyId, left);
     streamsByProxy.delete(s.proxyId);
     secrets.forget(s.proxyId);
+    admission.forget(s.proxyId);
   });
 
   const bind = (server: grpc.Server, address: string, credentials: grpc.ServerCredentials): Promise<string> =>
@@ -134,7 +146,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         return err ? reject(err) : resolve(`${host.includes(":") ? `[${host}]` : host}:${port}`);
       }),
     );
-  const grpcServer = new grpc.Server();
+  // Plaintext: loopback callers only, and no bearer token from anywhere else (no keys in cleartext).
+  const grpcServer = new grpc.Server({ interceptors: [plaintextGate()] });
   xds.addTo(grpcServer);
   registerCaService(grpcServer, { ca, authenticators });
   risk.attach(xds);
