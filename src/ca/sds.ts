@@ -7,17 +7,18 @@
 // to make a key or a CSR, so the control plane must: it generates a fresh ECDSA P-256 key per proxy
 // and per rotation, keeps it in memory only (never on disk), and sends it only down that proxy's
 // authenticated stream. This does not widen the trust placed in the control plane (a CA can mint
-// any identity anyway), but it puts keys on the wire, so the integrator must serve Secret only on
-// the TLS port (15012) or loopback, and pass `identityOf` (the identity each stream authenticated
+// any identity anyway), but it puts keys on the wire, so serve refuses every call on its plaintext
+// port from beyond loopback (security/plaintext-gate.ts: no bearer token, so no identity and no
+// `default`, crosses a readable wire), and passes `identityOf` (the identity each stream authenticated
 // as, from authorizeProxy); without it the identity is the Proxy's metadata, safe only once
 // authorizeProxy has checked it.
 import { create, toBinary } from "@bufbuild/protobuf";
 import { createHash, generateKeyPairSync } from "node:crypto";
 import { SecretSchema, type Secret } from "../gen/envoy/extensions/transport_sockets/tls/v3/secret_pb.js";
 import type { Proxy } from "../model/proxy.js";
-import type { WorkloadIdentity } from "../security/identity.js";
+import { spiffeId, type CallerContext, type WorkloadIdentity } from "../security/identity.js";
 import { TypeUrl, type EncodedResource, type ProxyChange, type ResourceProvider } from "../xds/types.js";
-import type { CertificateAuthority } from "./authority.js";
+import { IssuanceError, type CertificateAuthority } from "./authority.js";
 import { createCsr } from "./csr-builder.js";
 
 export const DEFAULT_SECRET = "default";
@@ -54,6 +55,7 @@ export function encodeSecret(secret: Secret): EncodedResource {
 }
 
 interface ProxySecret {
+  readonly proxy: Proxy;
   readonly identity: WorkloadIdentity;
   readonly resource: EncodedResource;
   readonly timer: NodeJS.Timeout;
@@ -67,20 +69,32 @@ export interface SdsProviderOptions {
    * node metadata, which is only safe behind authorizeProxy.
    */
   readonly identityOf?: (proxy: Proxy) => WorkloadIdentity | undefined;
+  /**
+   * How the proxy's stream called (peer, credentials, its pod): passed to the CA so that its
+   * issuance policy (quarantine, revoke) judges SDS exactly as it judges the CSR API.
+   */
+  readonly callerOf?: (proxy: Proxy) => CallerContext | undefined;
   readonly onError?: (proxyId: string, e: Error) => void;
 }
 
+/** After a refusal (quarantine), how long before the same proxy and identity are tried again unasked. */
+export const SDS_REFUSAL_RETRY_MS = 30_000;
+
 /**
- * Secrets per connected proxy. `resources` is synchronous (the ResourceProvider contract), so a
- * proxy's first request starts issuance and gets ROOTCA only; `default` follows as a change.
- * Each certificate is re-issued at half its lifetime, and every proxy is notified when the trust
- * bundle changes.
+ * Secrets per connected proxy and identity: the key is (node id, identity), so a second workload
+ * reusing a node id can neither receive nor displace the first one's secret. `resources` is
+ * synchronous (the ResourceProvider contract), so a proxy's first request starts issuance and gets
+ * ROOTCA only; `default` follows as a change. Each certificate is re-issued at half its lifetime,
+ * and every proxy is notified when the trust bundle changes. A refused issuance (the CA's policy)
+ * is not retried for SDS_REFUSAL_RETRY_MS unless reconsider() is called (a release).
  */
 export class SdsSecretProvider implements ResourceProvider {
   private readonly secrets = new Map<string, ProxySecret>();
   private readonly pending = new Set<string>();
-  /** Bumped by forget/revoke so that an issuance already in flight for the proxy is discarded. */
+  /** Bumped by forget/revoke so that an issuance already in flight for the key is discarded. */
   private readonly epochs = new Map<string, number>();
+  /** Key -> when the CA last refused it. */
+  private readonly refused = new Map<string, { readonly proxyId: string; readonly atMs: number }>();
   private readonly listeners = new Set<(c: ProxyChange) => void>();
   private root: EncodedResource;
   private readonly unsubscribe: () => void;
@@ -97,11 +111,12 @@ export class SdsSecretProvider implements ResourceProvider {
     const out = new Map<string, EncodedResource>();
     if (typeUrl !== TypeUrl.Secret) return out;
     out.set(ROOT_SECRET, this.root);
-    const identity = this.opts.identityOf !== undefined ? this.opts.identityOf(proxy) : identityOf(this.ca, proxy);
+    const identity = this.identityOf(proxy);
     if (identity === undefined) return out;
-    const held = this.secrets.get(proxy.id);
-    if (held !== undefined && sameIdentity(held.identity, identity)) out.set(DEFAULT_SECRET, held.resource);
-    else this.startIssuing(proxy.id, identity);
+    const key = secretKey(proxy.id, identity);
+    const held = this.secrets.get(key);
+    if (held !== undefined) out.set(DEFAULT_SECRET, held.resource);
+    else this.startIssuing(key, proxy, identity);
     return out;
   }
 
@@ -110,55 +125,95 @@ export class SdsSecretProvider implements ResourceProvider {
     return () => this.listeners.delete(listener);
   }
 
-  /** Drops a disconnected proxy's key. */
+  /** Drops a disconnected proxy's keys (for every identity it held). */
   forget(proxyId: string): void {
-    const held = this.secrets.get(proxyId);
-    if (held !== undefined) clearTimeout(held.timer);
-    this.secrets.delete(proxyId);
-    if (this.pending.has(proxyId)) this.epochs.set(proxyId, (this.epochs.get(proxyId) ?? 0) + 1);
-    else this.epochs.delete(proxyId);
+    for (const [key, held] of this.secrets) if (held.proxy.id === proxyId) this.drop(key);
+    for (const key of this.pending) if (key.startsWith(`${proxyId}\n`)) this.drop(key);
+    for (const [key, r] of this.refused) if (r.proxyId === proxyId) this.refused.delete(key);
   }
 
-  /** Drops the secrets of matching proxies (a quarantine) and tells them; re-issuance consults the CA policy again. */
-  revoke(matches: (identity: WorkloadIdentity) => boolean): void {
+  /**
+   * Withdraws the secrets of matching proxies (a quarantine or revoke) and tells them: their next
+   * response carries no `default`, and re-issuance goes through the CA's policy again.
+   */
+  revoke(matches: (identity: WorkloadIdentity, proxy: Proxy) => boolean): void {
     const dropped = new Set<string>();
-    for (const [id, s] of this.secrets) if (matches(s.identity)) dropped.add(id);
-    for (const id of this.pending) dropped.add(id); // in flight: identity unknown here, so re-check all
-    for (const id of dropped) this.forget(id);
+    for (const [key, s] of this.secrets) {
+      if (!matches(s.identity, s.proxy)) continue;
+      dropped.add(s.proxy.id);
+      this.drop(key);
+    }
+    for (const key of [...this.pending]) this.drop(key); // in flight: re-check all against the policy
     if (dropped.size > 0) this.emit({ all: false, affects: (p) => dropped.has(p.id) });
+  }
+
+  /** The CA's policy may now allow what it refused (a release, an expiry): ask again at once. */
+  reconsider(): void {
+    const proxies = new Set([...this.refused.values()].map((r) => r.proxyId));
+    this.refused.clear();
+    if (proxies.size > 0) this.emit({ all: false, affects: (p) => proxies.has(p.id) });
   }
 
   close(): void {
     this.unsubscribe();
-    for (const id of [...this.secrets.keys()]) this.forget(id);
+    for (const key of [...this.secrets.keys(), ...this.pending]) this.drop(key);
   }
 
-  private startIssuing(proxyId: string, identity: WorkloadIdentity): void {
-    if (this.pending.has(proxyId)) return;
-    this.pending.add(proxyId);
-    const epoch = this.epochs.get(proxyId) ?? 0;
-    this.issue(identity).then(
+  private identityOf(proxy: Proxy): WorkloadIdentity | undefined {
+    return this.opts.identityOf !== undefined ? this.opts.identityOf(proxy) : identityOf(this.ca, proxy);
+  }
+
+  private drop(key: string): void {
+    const held = this.secrets.get(key);
+    if (held !== undefined) clearTimeout(held.timer);
+    this.secrets.delete(key);
+    if (this.pending.has(key)) this.epochs.set(key, (this.epochs.get(key) ?? 0) + 1);
+    else this.epochs.delete(key);
+  }
+
+  private startIssuing(key: string, proxy: Proxy, identity: WorkloadIdentity): void {
+    if (this.pending.has(key)) return;
+    const refusedAt = this.refused.get(key)?.atMs;
+    if (refusedAt !== undefined && Date.now() - refusedAt < SDS_REFUSAL_RETRY_MS) return;
+    this.refused.delete(key);
+    this.pending.add(key);
+    const epoch = this.epochs.get(key) ?? 0;
+    this.issue(proxy, identity).then(
       (resource) => {
         // Cleared before emitting, so a proxy that reacts to the change at once can start the next issuance.
-        this.pending.delete(proxyId);
-        if ((this.epochs.get(proxyId) ?? 0) !== epoch) return; // revoked or forgotten meanwhile
-        const previous = this.secrets.get(proxyId);
+        this.pending.delete(key);
+        if ((this.epochs.get(key) ?? 0) !== epoch) return; // revoked or forgotten meanwhile
+        const previous = this.secrets.get(key);
         if (previous !== undefined) clearTimeout(previous.timer);
-        const timer = setTimeout(() => this.startIssuing(proxyId, identity), resource.renewInMs);
+        const timer = setTimeout(() => this.startIssuing(key, proxy, identity), resource.renewInMs);
         timer.unref();
-        this.secrets.set(proxyId, { identity, resource: resource.encoded, timer });
-        this.emit({ all: false, affects: (p) => p.id === proxyId });
+        this.secrets.set(key, { proxy, identity, resource: resource.encoded, timer });
+        this.emit({ all: false, affects: (p) => p.id === proxy.id });
       },
       (e: Error) => {
-        this.pending.delete(proxyId);
-        this.opts.onError?.(proxyId, e);
+        this.pending.delete(key);
+        if (e instanceof IssuanceError && e.code === "permission-denied") {
+          this.refused.set(key, { proxyId: proxy.id, atMs: Date.now() });
+          // A renewal refused: the certificate held so far is withdrawn as well.
+          if (this.secrets.has(key)) {
+            this.drop(key);
+            this.emit({ all: false, affects: (p) => p.id === proxy.id });
+          }
+        }
+        this.opts.onError?.(proxy.id, e);
       },
     );
   }
 
-  private async issue(identity: WorkloadIdentity): Promise<{ encoded: EncodedResource; renewInMs: number }> {
+  private async issue(proxy: Proxy, identity: WorkloadIdentity): Promise<{ encoded: EncodedResource; renewInMs: number }> {
     const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
-    const issued = await this.ca.issue({ identity, csrPem: createCsr(privateKey, publicKey), ttlSeconds: this.opts.ttlSeconds });
+    const caller = this.opts.callerOf?.(proxy);
+    const issued = await this.ca.issue({
+      identity,
+      csrPem: createCsr(privateKey, publicKey),
+      ttlSeconds: this.opts.ttlSeconds,
+      ...(caller !== undefined ? { caller } : {}),
+    });
     const chain = issued.certChain.slice(0, -1).join("");
     const keyPem = privateKey.export({ type: "pkcs8", format: "pem" }).toString();
     const now = Date.now();
@@ -173,10 +228,10 @@ export class SdsSecretProvider implements ResourceProvider {
   }
 }
 
-function identityOf(ca: CertificateAuthority, proxy: Proxy): WorkloadIdentity {
-  return { trustDomain: ca.trustDomain, namespace: proxy.namespace, serviceAccount: proxy.serviceAccount };
+function secretKey(proxyId: string, identity: WorkloadIdentity): string {
+  return `${proxyId}\n${spiffeId(identity)}`;
 }
 
-function sameIdentity(a: WorkloadIdentity, b: WorkloadIdentity): boolean {
-  return a.trustDomain === b.trustDomain && a.namespace === b.namespace && a.serviceAccount === b.serviceAccount;
+function identityOf(ca: CertificateAuthority, proxy: Proxy): WorkloadIdentity {
+  return { trustDomain: ca.trustDomain, namespace: proxy.namespace, serviceAccount: proxy.serviceAccount };
 }

@@ -13,6 +13,8 @@ const commands: Record<string, () => Promise<Command>> = {
   events: async () => (await import("./events.js")).eventsCommand,
   token: async () => (await import("./token.js")).tokenCommand,
   "workload-certs": async () => (await import("./workload-certs.js")).workloadCertsCommand,
+  "proxy-status": async () => (await import("./proxy-status.js")).proxyStatusCommand,
+  "proxy-config": async () => (await import("./proxy-config.js")).proxyConfigCommand,
   x: async () => (await import("./x.js")).xCommand,
 };
 

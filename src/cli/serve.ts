@@ -15,8 +15,8 @@ export const embeddedConfigDir = fileURLToPath(new URL("../../../mesh-config", i
 const usage = `usage: meshward serve [flags]
 
   --config-dir DIR            mesh-config directory: mesh.yaml + Istio YAML (default: the embedded mesh-config/)
-  --xds-address HOST:PORT     plaintext gRPC for xDS + CA (default ${DEFAULT_ADDRESSES.xds}; callers without
-                              credentials are admitted from loopback only)
+  --xds-address HOST:PORT     plaintext gRPC for xDS + CA + signals (default ${DEFAULT_ADDRESSES.xds});
+                              serves loopback callers only, whatever address it listens on
   --tls-address HOST:PORT     TLS gRPC for xDS + CA, serving certificate from meshward's CA
                               (default ${DEFAULT_ADDRESSES.tls}; "none" to serve no TLS port)
   --cacerts-dir DIR           sign with an Istio cacerts directory instead of <data-dir>/ca

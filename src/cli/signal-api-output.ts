@@ -1,41 +1,18 @@
 // `meshward events --server`: what a running control plane's signal service reports. `--agents`:
 // its node agents' hooks, unavailable hooks and what they could not deliver (only the running
 // control plane holds that); otherwise the signals it stored, as the agents sent them.
-import * as grpc from "@grpc/grpc-js";
-import { readFileSync } from "node:fs";
 import { create, toJson } from "@bufbuild/protobuf";
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
   AgentStatusSchema, ListAgentsRequestSchema, ListSignalsRequestSchema, Severity, SignalService, StoredSignalSchema,
   type ListAgentsRequest, type ListAgentsResponse, type ListSignalsRequest, type ListSignalsResponse,
 } from "../gen/meshward/agent/v1/signals_pb.js";
-import { grpcServiceDefinition } from "../signals/grpc-definition.js";
+import { unaryCall, type ControlPlaneTarget } from "./control-plane-call.js";
 
-export interface SignalApiTarget {
-  readonly server: string;
-  readonly tokenFile?: string;
-  readonly tlsCa?: string;
-}
+export type SignalApiTarget = ControlPlaneTarget;
 
-/** One unary call of the signal service with the caller's token (file, or $MESHWARD_TOKEN). */
 function call<Req, Res>(t: SignalApiTarget, method: "ListSignals" | "ListAgents", req: Req): Promise<Res> {
-  const token = t.tokenFile ? readFileSync(t.tokenFile, "utf8").trim() : process.env.MESHWARD_TOKEN;
-  const creds = t.tlsCa ? grpc.credentials.createSsl(readFileSync(t.tlsCa)) : grpc.credentials.createInsecure();
-  const client = new grpc.Client(t.server, creds);
-  const def = grpcServiceDefinition(SignalService)[method];
-  const md = new grpc.Metadata();
-  if (token) md.set("authorization", `Bearer ${token}`);
-  return new Promise((resolve, reject) => {
-    client.makeUnaryRequest(
-      def.path, def.requestSerialize as (v: Req) => Buffer, def.responseDeserialize as (b: Buffer) => Res,
-      req, md, { deadline: Date.now() + 10_000 },
-      (err, res) => {
-        client.close();
-        if (err || res === undefined) reject(new Error(`${t.server}: ${err?.details || err?.message || "no response"}`));
-        else resolve(res);
-      },
-    );
-  });
+  return unaryCall<Req, Res>(t, SignalService, method, req);
 }
 
 export async function printAgents(t: SignalApiTarget, json: boolean): Promise<number> {

@@ -131,6 +131,7 @@ export class KubeEnforcementSync {
         local.end(e, event, atMs, by);
         this.queue({ kind: "end", e });
       },
+      alert: (e, event, reason, atMs) => local.alert(e, event, reason, atMs),
       // A `meshward quarantine release` on this replica's database is not shared: on Kubernetes,
       // release by deleting the WorkloadEnforcement (README, Kubernetes).
       changedElsewhere: () => this.changed,

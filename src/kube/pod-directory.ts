@@ -9,7 +9,10 @@ export function snapshotPodDirectory(snapshot: () => MeshSnapshot): PodDirectory
       const p = snapshot().pods.get(`${pod.namespace}/${pod.name}`);
       // A uid that differs is another pod of the same name (deleted and created again).
       if (p === undefined || (pod.uid !== "" && p.uid !== "" && pod.uid !== p.uid)) return undefined;
-      return { ip: p.ips[0] ?? "", ...(p.node !== undefined ? { node: p.node } : {}) };
+      return { ip: p.ips[0] ?? "", uid: p.uid, serviceAccount: p.serviceAccount, labels: p.labels, ...(p.node !== undefined ? { node: p.node } : {}) };
+    },
+    podsOfIdentity(id) {
+      return [...snapshot().pods.values()].filter((p) => p.namespace === id.namespace && p.serviceAccount === id.serviceAccount && p.ips[0] !== undefined).map((p) => ({ ip: p.ips[0]! }));
     },
   };
 }

@@ -7,6 +7,7 @@ import type { KubeConfig, V1Pod } from "@kubernetes/client-node";
 import type { PodDirectory, PodLocation } from "../risk/agent-signals.js";
 import type { KubePodSpec } from "../risk/scoring.js";
 import type { SignalPodRef } from "../signals/service.js";
+import type { WorkloadIdentity } from "../security/identity.js";
 import { PodResource } from "./resources.js";
 import { Watched } from "./watched.js";
 
@@ -53,6 +54,16 @@ export class KubePodDirectory implements PodDirectory {
     const loc = podLocationOf(p);
     if (loc === undefined || (pod.uid !== "" && pod.uid !== loc.uid)) return undefined;
     return loc;
+  }
+
+  /** Every Pod of the identity that has an IP (identity-scoped enforcement covers them all). */
+  podsOfIdentity(id: WorkloadIdentity): readonly { readonly ip: string }[] {
+    const out: { ip: string }[] = [];
+    for (const p of this.watch.list()) {
+      const loc = p.metadata?.namespace === id.namespace ? podLocationOf(p) : undefined;
+      if (loc !== undefined && loc.ip !== "" && loc.serviceAccount === id.serviceAccount) out.push({ ip: loc.ip });
+    }
+    return out;
   }
 
   start(): Promise<void> {

@@ -37,6 +37,9 @@ import { ClientCertificateAuthenticator } from "../security/certificate-authenti
 import { MeshwardTokenAuthenticator } from "../security/token-authenticator.js";
 import { defaultReplicaId, KubeReplica, type KubeReplicaOptions } from "../kube/replica.js";
 import { PostgresAuditShipper } from "../risk/audit-postgres.js";
+import { registerCsdsService } from "../debug/csds.js";
+import { plaintextGate } from "../security/plaintext-gate.js";
+import type { SignalLimits } from "../signals/rate-limit.js";
 
 export interface ControlPlaneOptions {
   readonly configDir: string;
@@ -54,6 +57,8 @@ export interface ControlPlaneOptions {
   /** DNS names for the TLS port's serving certificate besides istiod.istio-system.svc. */
   readonly caDnsNames?: readonly string[];
   readonly debounceMs?: number;
+  /** Per-node agent signal limits (rate, burst, size); DEFAULT_SIGNAL_LIMITS when absent. */
+  readonly signalLimits?: SignalLimits;
   readonly log?: (line: string) => void;
   /** `postgres://...`: the audit trail also goes to this shared PostgreSQL (one trail for all replicas). */
   readonly auditDb?: string;
@@ -119,16 +124,15 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   let lastSet: ConfigSet | undefined;
   const kube = opts.kube !== undefined ? new KubeReplica(opts.kube, log) : undefined;
   const risk = new RiskWiring({
-    dataDir: opts.dataDir,
-    metrics,
-    log,
-    rebuild: () => lastSet !== undefined && apply(lastSet),
-    // Where Kubernetes is the source, a pod's address and node come from its Pod, not its proxy;
-    // a replica's own Pod watch also gives the service account and labels (and static risk).
-    ...(kube !== undefined ? { podDirectory: kube.pods } : kubernetes !== undefined ? { podDirectory: snapshotPodDirectory(() => provider.snapshot) } : {}),
+    dataDir: opts.dataDir, metrics, log, rebuild: () => lastSet !== undefined && apply(lastSet),
+    ...(opts.signalLimits !== undefined ? { signalLimits: opts.signalLimits } : {}),
     // Replicas share quarantines through WorkloadEnforcement objects.
     ...(kube !== undefined ? { enforcementStore: (local: EnforcementStore) => kube.enforcement.storeOver(local) } : {}),
   });
+  // Where Kubernetes is the source, a pod's address and node come from its Pod, not its proxy;
+  // a replica's own Pod watch also gives the service account and labels (and static risk).
+  if (kube !== undefined) risk.usePodDirectory(kube.pods);
+  else if (kubernetes !== undefined) risk.usePodDirectory(snapshotPodDirectory(() => provider.snapshot));
   /** Builds and serves a snapshot; true if it may change some proxy's resources. */
   const apply = (set: ConfigSet): boolean => {
     lastSet = set;
@@ -169,13 +173,17 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   });
   // No certificate for a quarantined or revoked pod or identity.
   ca.setPolicy(risk.issuancePolicy);
-  const admission = new ProxyAdmission(authenticators);
+  // The admission reads the server's open streams (on a node id conflict only); the server is made below.
+  let xds: XdsServer | undefined;
+  const admission = new ProxyAdmission(authenticators, () => xds?.proxies() ?? []);
   const secrets = new SdsSecretProvider(ca, {
     identityOf: admission.identityOf,
+    callerOf: admission.callerOf,
     ...(opts.workloadCertTtlSeconds !== undefined ? { ttlSeconds: opts.workloadCertTtlSeconds } : {}),
     onError: (proxyId, e) => log(`meshward sds: certificate for ${proxyId} failed: ${e.message}`),
   });
-  const xds = new XdsServer({
+  risk.attachSecrets(secrets);
+  xds = new XdsServer({
     provider: new TypeRoutedProvider(provider, new Map([[TypeUrl.Secret, secrets]])),
     admit: admission.admit,
     metrics,
@@ -190,6 +198,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     if (left > 0) return void streamsByProxy.set(s.proxyId, left);
     streamsByProxy.delete(s.proxyId);
     secrets.forget(s.proxyId);
+    admission.forget(s.proxyId);
   });
 
   const bind = (server: grpc.Server, address: string, credentials: grpc.ServerCredentials): Promise<string> =>
@@ -199,7 +208,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         return err ? reject(err) : resolve(`${host.includes(":") ? `[${host}]` : host}:${port}`);
       }),
     );
-  const grpcServer = new grpc.Server();
+  // Plaintext: loopback callers only, and no bearer token from anywhere else (no keys in cleartext).
+  const grpcServer = new grpc.Server({ interceptors: [plaintextGate()] });
   xds.addTo(grpcServer);
   registerCaService(grpcServer, { ca, authenticators });
   risk.attach(xds);
@@ -209,6 +219,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     new MeshwardTokenAuthenticator({ trustDomain: provider.snapshot.mesh.trustDomain, publicKeys: [tokenKey.publicKey], audiences: [SIGNALS_AUDIENCE] }),
   ];
   risk.serveSignals(grpcServer, signalAuthenticators);
+  // CSDS (proxy-status, proxy-config): loopback, or an identity of the control plane's namespace.
+  const csds = { streams: () => xds.streamsView(), resources: xds.provider, authenticators };
+  registerCsdsService(grpcServer, csds);
   let tlsServer: grpc.Server | undefined;
   let serving: CaServerCredentials | undefined;
   const closeServers = (): void => {
@@ -230,6 +243,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       xds.addTo(tlsServer);
       registerCaService(tlsServer, { ca, authenticators });
       risk.serveSignals(tlsServer, signalAuthenticators);
+      registerCsdsService(tlsServer, csds);
       tlsAddress = await bind(tlsServer, opts.tlsAddress, serving.credentials);
     }
   } catch (e) {
@@ -264,7 +278,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
 
   const shutdown = (server: grpc.Server): Promise<void> =>
     new Promise<void>((resolve) => {
-      const force = setTimeout(() => server.forceShutdown(), 2000);
+      // forceShutdown does not always end tryShutdown's wait (a connection accepted while a
+      // client reconnects keeps the listener's close pending), so the force also ends the wait.
+      const force = setTimeout(() => (server.forceShutdown(), resolve()), 2000);
       server.tryShutdown(() => (clearTimeout(force), resolve()));
     });
   return {

@@ -9,6 +9,7 @@ import { Severity, SignalSchema, StoredSignalSchema, type Signal, type StoredSig
 import { create } from "@bufbuild/protobuf";
 import type { SignalPodRef, SignalRecorder } from "../signals/service.js";
 import type { SignalQuery } from "../signals/store.js";
+import type { WorkloadIdentity } from "../security/identity.js";
 import type { Clock } from "./clock.js";
 import type { RiskService } from "./risk-service.js";
 import { signalProblem, type RuntimeSignal, type Severity as RiskSeverity } from "./signal.js";
@@ -17,14 +18,23 @@ import { signalProblem, type RuntimeSignal, type Severity as RiskSeverity } from
 export interface PodLocation {
   readonly ip: string;
   readonly node?: string;
+  /** The pod's service account as the control plane knows it; it overrides the agent's word. */
+  readonly serviceAccount?: string;
   /** Known to the control plane (Kubernetes Pods): they replace what the agent reported. */
   readonly uid?: string;
-  readonly serviceAccount?: string;
   readonly labels?: Readonly<Record<string, string>>;
 }
 
+/**
+ * Where the control plane learns which pods exist, their addresses and nodes: the one seam between
+ * the risk stage and a pod source. Today the connected proxies (proxy-pods.ts); a Kubernetes
+ * source supplies Pods instead, so addresses then come from the apiserver, not from proxies.
+ */
 export interface PodDirectory {
+  /** The pod a node agent names (namespace and name), if known. */
   locate(pod: SignalPodRef): PodLocation | undefined;
+  /** Every known pod of an identity with its IP, for identity-scoped enforcement. */
+  podsOfIdentity(id: WorkloadIdentity): readonly { readonly ip: string }[];
 }
 
 /** The agent reports INFO too; the risk engine's lowest severity is low. */
@@ -46,6 +56,7 @@ export function runtimeSignalOf(s: Signal, location: PodLocation | undefined, re
       uid: s.pod?.uid ?? "",
       namespace: s.pod?.namespace ?? "",
       name: s.pod?.name ?? "",
+      // The identity an identity-scoped enforcement hits: never only the agent's word.
       serviceAccount: location?.serviceAccount ?? s.pod?.serviceAccount ?? "",
       labels: { ...(location?.labels ?? s.pod?.labels ?? {}) },
       ip: location?.ip ?? "",

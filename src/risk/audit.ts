@@ -14,6 +14,8 @@ import type { Database, Statement } from "./sqlite.js";
 
 /** Audit records older than this are pruned; active enforcements never are. */
 export const DEFAULT_AUDIT_RETENTION_MS = 30 * 24 * 3_600_000;
+/** Rows kept per audit table at most (the newest), whatever their age: a flood cannot fill the disk. */
+export const DEFAULT_AUDIT_MAX_ROWS = 1_000_000;
 /** A chain still waiting for ACKs after this long is closed as timed out. */
 export const DEFAULT_CHAIN_TIMEOUT_MS = 60_000;
 /** Pushes and ACKs are written at most this long after they happen (outside an in-flight chain: see scheduleBatch). */
@@ -25,6 +27,8 @@ const IN_FLIGHT_MAX_ROWS = 100_000;
 export interface AuditStoreOptions {
   readonly clock?: Clock;
   readonly retentionMs?: number;
+  /** Rows kept per table at most; DEFAULT_AUDIT_MAX_ROWS when absent. */
+  readonly maxRows?: number;
   /** Called for every chain that completes, after its row is written (for metrics and logs). */
   readonly onChainComplete?: (c: CompletedChain & { readonly latencyMs?: number }) => void;
 }
@@ -237,7 +241,7 @@ export class AuditStore {
     }
   }
 
-  /** Deletes audit records older than the retention; returns rows deleted per table. */
+  /** Deletes audit records older than the retention, then the oldest beyond maxRows per table; returns rows deleted per table. */
   prune(nowMs: number = this.clock.nowMs()): Record<string, number> {
     this.flush();
     const cutoff = msToUs(nowMs - (this.opts.retentionMs ?? DEFAULT_AUDIT_RETENTION_MS));
@@ -247,7 +251,13 @@ export class AuditStore {
     ];
     const deleted: Record<string, number> = {};
     this.db.transaction(() => {
-      for (const [table, col] of tables) deleted[table] = this.db.prepare(`DELETE FROM ${table} WHERE ${col} < ?`).run(cutoff).changes;
+      const maxRows = this.opts.maxRows ?? DEFAULT_AUDIT_MAX_ROWS;
+      for (const [table, col] of tables) {
+        deleted[table] = this.db.prepare(`DELETE FROM ${table} WHERE ${col} < ?`).run(cutoff).changes;
+        deleted[table] += this.db
+          .prepare(`DELETE FROM ${table} WHERE rowid IN (SELECT rowid FROM ${table} ORDER BY ${col} DESC, rowid DESC LIMIT -1 OFFSET ?)`)
+          .run(maxRows).changes;
+      }
     })();
     return deleted;
   }

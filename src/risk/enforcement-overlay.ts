@@ -22,9 +22,9 @@
 // first in emitted filters and debug output. They are marked with the managed-by label and the
 // `meshward.io/generated` annotation, and their origin file is ENFORCEMENT_ORIGIN.
 import type { ConfigObject } from "../model/config.js";
-import type { Proxy } from "../model/proxy.js";
 import type { ProxyChange } from "../xds/types.js";
 import { spiffeId, type WorkloadIdentity } from "../security/identity.js";
+import { workloadAddressProblem } from "../security/workload-address.js";
 import { rfc3339 } from "./clock.js";
 import type { Enforcement } from "./quarantine.js";
 import { DEFAULT_ROOT_NAMESPACE } from "./runtime-policy.js";
@@ -54,6 +54,21 @@ export interface OverlayOptions {
    * inbound calls to all of them, not only to the pod that raised the signal.
    */
   readonly podsOfIdentity?: (id: WorkloadIdentity) => readonly { readonly ip: string }[];
+  /** The addresses already worked out by enforcedAddresses (so its rejections are reported once). */
+  readonly addresses?: EnforcedAddresses;
+}
+
+/** An address an enforcement would have matched on but that is no single pod IP. */
+export interface RejectedEnforcementAddress {
+  readonly enforcement: Enforcement;
+  readonly address: string;
+  readonly reason: string;
+}
+
+export interface EnforcedAddresses {
+  /** Enforcement id -> the single pod IPs it matches (sorted). */
+  readonly byId: ReadonlyMap<string, readonly string[]>;
+  readonly rejected: readonly RejectedEnforcementAddress[];
 }
 
 /** Istio's principal form: the SPIFFE id without `spiffe://`. */
@@ -97,11 +112,33 @@ function policy(e: Enforcement, part: "peers" | "self", namespace: string, spec:
   };
 }
 
-/** The enforced IPs: the pod's, plus every known pod of the identity for an identity scope. */
-export function podIps(e: Enforcement, opts: OverlayOptions): string[] {
-  const ips = new Set([e.pod.ip]);
-  if (e.scope === "identity") for (const p of opts.podsOfIdentity?.(e.identity) ?? []) ips.add(p.ip);
-  return [...ips].filter((ip) => ip !== "").sort();
+/**
+ * The IPs each enforcement matches: the pod's, plus every known pod of the identity for an
+ * identity scope. Only single pod IPs are kept; any other address (a CIDR, unspecified, multicast,
+ * malformed) is rejected on its own, so it can neither widen the DENY to every caller nor make the
+ * model reject the enforcement's objects, and the caller reports it.
+ */
+export function enforcedAddresses(active: readonly Enforcement[], opts: OverlayOptions = {}): EnforcedAddresses {
+  const byId = new Map<string, string[]>();
+  const rejected: RejectedEnforcementAddress[] = [];
+  for (const e of active) {
+    const candidates = new Set([e.pod.ip]);
+    if (e.scope === "identity") for (const p of opts.podsOfIdentity?.(e.identity) ?? []) candidates.add(p.ip);
+    candidates.delete(""); // a pod with no IP yet: nothing to match, nothing wrong
+    const ips: string[] = [];
+    for (const address of candidates) {
+      const reason = workloadAddressProblem(address);
+      if (reason === undefined) ips.push(address);
+      else rejected.push({ enforcement: e, address, reason });
+    }
+    byId.set(e.id, ips.sort());
+  }
+  return { byId, rejected };
+}
+
+/** The enforced IPs of one enforcement (see enforcedAddresses). */
+export function podIps(e: Enforcement, opts: OverlayOptions): readonly string[] {
+  return (opts.addresses ?? enforcedAddresses([e], opts)).byId.get(e.id) ?? [];
 }
 
 /** Deny, on every peer, calls whose source is the enforced pod (or identity). */
@@ -145,18 +182,4 @@ export function enforcementOverlay(active: readonly Enforcement[], opts: Overlay
 export function enforcementProxyChange(changed: readonly Enforcement[]): ProxyChange {
   if (changed.some((e) => e.action !== "revoke")) return { all: true };
   return { all: false, affects: () => false };
-}
-
-/**
- * A podsOfIdentity for the overlay built from the connected proxies (node metadata carries
- * namespace, service account and pod IPs), for when the model has no pod list.
- */
-export function podsOfIdentityFromProxies(proxies: () => Iterable<Proxy>): NonNullable<OverlayOptions["podsOfIdentity"]> {
-  return (id) => {
-    const out: { ip: string }[] = [];
-    for (const p of proxies()) {
-      if (p.namespace === id.namespace && p.serviceAccount === id.serviceAccount) for (const ip of p.ips) out.push({ ip });
-    }
-    return out;
-  };
 }

@@ -2,7 +2,7 @@
 // `meshward quarantine release` (another process) share it, SQLite serialises their writes, and
 // `PRAGMA data_version` tells the control plane that the CLI changed something.
 import { msToUs } from "./audit-schema.js";
-import type { Enforcement, EnforcementStore } from "./quarantine.js";
+import type { Enforcement, EnforcementAlert, EnforcementStore } from "./quarantine.js";
 import { spiffeId } from "../security/identity.js";
 import type { Database, Statement } from "./sqlite.js";
 
@@ -33,9 +33,9 @@ export class SqliteEnforcementStore implements EnforcementStore {
     return rows.map((r) => JSON.parse(r.record) as Enforcement);
   }
 
-  private recordAction(e: Enforcement, event: string, atMs: number, by: string): void {
+  private recordAction(e: Enforcement, event: string, atMs: number, by: string, reason = e.reason): void {
     this.action.run(
-      e.id, event, e.action, e.scope, e.pod.uid, e.pod.namespace, e.pod.name, e.pod.ip, spiffeId(e.identity), e.reason,
+      e.id, event, e.action, e.scope, e.pod.uid, e.pod.namespace, e.pod.name, e.pod.ip, spiffeId(e.identity), reason,
       e.signalId, e.verdictId, by, msToUs(atMs), e.expiresAtMs === undefined ? null : msToUs(e.expiresAtMs),
     );
   }
@@ -52,6 +52,10 @@ export class SqliteEnforcementStore implements EnforcementStore {
       // Another process may have ended it first; record the action only once.
       if (this.remove.run(e.id).changes > 0) this.recordAction(e, event, atMs, by);
     })();
+  }
+
+  alert(e: Enforcement, event: EnforcementAlert, reason: string, atMs: number): void {
+    this.recordAction(e, event, atMs, "control-plane", reason);
   }
 
   changedElsewhere(): boolean {

@@ -37,7 +37,12 @@ export interface EnforcementStore {
   end(e: Enforcement, event: "released" | "expired", atMs: number, by: string): void;
   /** Whether another process (for example `meshward quarantine release`) changed the store since the last load. */
   changedElsewhere(): boolean;
+  /** Records an alert about an active entry in its audit trail (it stays in force). */
+  alert(e: Enforcement, event: EnforcementAlert, reason: string, atMs: number): void;
 }
+
+/** Something kept part of an entry from being enforced: an address refused, an overlay object rejected. */
+export type EnforcementAlert = "address-rejected" | "overlay-rejected";
 
 export interface EnforcementChange {
   /** `unchanged`: the entry already covers this verdict (same or later expiry). */
@@ -148,6 +153,11 @@ export class EnforcementSet {
     return found;
   }
 
+  /** Records in the entry's audit trail that part of it could not be enforced (see EnforcementAlert). */
+  alert(e: Enforcement, event: EnforcementAlert, reason: string): void {
+    this.store.alert(e, event, reason, this.clock.nowMs());
+  }
+
   /** Ends every entry whose expiry has passed. */
   expire(): Enforcement[] {
     const now = this.clock.nowMs();
@@ -168,12 +178,18 @@ export class EnforcementSet {
     return next;
   }
 
-  /** The entries that stop the CA from issuing to this caller: quarantine and revoke, by pod IP or by identity. */
-  blockingIssuance(identity: WorkloadIdentity, podIp?: string): Enforcement[] {
+  /**
+   * The entries that stop the CA from issuing to this caller: quarantine and revoke, by identity,
+   * or by pod: any of the caller's pod IPs, or its pod's namespace and name when known.
+   */
+  blockingIssuance(identity: WorkloadIdentity, podIps?: string | readonly string[], pod?: { readonly namespace: string; readonly name: string }): Enforcement[] {
+    const ips = podIps === undefined ? [] : typeof podIps === "string" ? [podIps] : podIps;
     return this.active().filter(
       (e) =>
         (e.action === "quarantine" || e.action === "revoke") &&
-        (e.scope === "identity" ? sameIdentity(e.identity, identity) : podIp !== undefined && e.pod.ip === podIp),
+        (e.scope === "identity"
+          ? sameIdentity(e.identity, identity)
+          : (e.pod.ip !== "" && ips.includes(e.pod.ip)) || (pod !== undefined && pod.name !== "" && e.pod.namespace === pod.namespace && e.pod.name === pod.name)),
     );
   }
 
@@ -190,7 +206,7 @@ export class EnforcementSet {
 /** Keeps entries in memory only; for unit tests and for a control plane run without a data dir. */
 export class MemoryEnforcementStore implements EnforcementStore {
   readonly entries = new Map<string, Enforcement>();
-  readonly events: { event: EnforcementEvent; id: string; atMs: number; by?: string }[] = [];
+  readonly events: { event: EnforcementEvent | EnforcementAlert; id: string; atMs: number; by?: string }[] = [];
   loadActive(): Enforcement[] {
     return [...this.entries.values()];
   }
@@ -204,5 +220,8 @@ export class MemoryEnforcementStore implements EnforcementStore {
   }
   changedElsewhere(): boolean {
     return false;
+  }
+  alert(e: Enforcement, event: EnforcementAlert, reason: string, atMs: number): void {
+    this.events.push({ event, id: e.id, atMs, by: reason });
   }
 }

@@ -23,7 +23,8 @@ import { signalProblem, type RuntimeSignal } from "./signal.js";
 
 /** How often expiry, releases made by the CLI, and unanswered chains are checked. */
 export const RISK_TICK_MS = 250;
-const PRUNE_EVERY_MS = 3_600_000;
+/** How often the audit store is pruned by age and row count. */
+const PRUNE_EVERY_MS = 300_000;
 
 export interface EnforcementUpdate {
   /** Signals whose enforcement this change carries (for the latency chain); empty for expiry and release. */
@@ -38,7 +39,7 @@ export interface EnforcementUpdate {
   readonly proxies: ProxyChange;
 }
 
-export interface RiskServiceOptions extends Pick<AuditStoreOptions, "retentionMs" | "onChainComplete"> {
+export interface RiskServiceOptions extends Pick<AuditStoreOptions, "retentionMs" | "maxRows" | "onChainComplete"> {
   readonly dataDir: string;
   readonly clock?: Clock;
   readonly trustDomain?: string;
@@ -77,6 +78,7 @@ export class RiskService {
     this.audit = AuditStore.open(opts.dataDir, {
       clock: this.clock,
       ...(opts.retentionMs !== undefined ? { retentionMs: opts.retentionMs } : {}),
+      ...(opts.maxRows !== undefined ? { maxRows: opts.maxRows } : {}),
       ...(opts.onChainComplete ? { onChainComplete: opts.onChainComplete } : {}),
     });
     this.engine = new RiskEngine({

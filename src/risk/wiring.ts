@@ -13,20 +13,29 @@ import type { IssuanceDecision, IssuancePolicy } from "../ca/authority.js";
 import type { ConfigSet, MeshSnapshot } from "../model/snapshot.js";
 import { parseMeshConfig } from "../model/mesh-config.js";
 import { FieldProblems } from "../model/fields.js";
-import type { Metrics } from "../telemetry/metrics.js";
-import type { Authenticator } from "../security/identity.js";
+import type { Counter, Metrics } from "../telemetry/metrics.js";
+import type { Authenticator, WorkloadIdentity } from "../security/identity.js";
+import type { Proxy } from "../model/proxy.js";
 import type { XdsServer } from "../xds/server.js";
 import { registerSignalService } from "../signals/service.js";
 import { AgentRegistry } from "../signals/agents.js";
+import type { SignalLimits } from "../signals/rate-limit.js";
 import { AuditSignalRecorder, type PodDirectory } from "./agent-signals.js";
 import { CHAIN_LATENCY_BUCKETS_S, CHAIN_LATENCY_METRIC } from "./chain-latency.js";
 import { systemClock, type Clock } from "./clock.js";
-import { enforcementOverlay, podsOfIdentityFromProxies } from "./enforcement-overlay.js";
+import { ENFORCEMENT_ORIGIN, enforcedAddresses, enforcementOverlay } from "./enforcement-overlay.js";
 import { routingOverlay } from "./routing-overlay.js";
 import { PushChainRecorder } from "./push-chain.js";
 import { RiskService, type EnforcementUpdate, type RiskServiceOptions } from "./risk-service.js";
+import type { Enforcement, EnforcementAlert } from "./quarantine.js";
 import { RUNTIME_POLICY_KIND } from "./runtime-policy.js";
 import { peerIp, proxyPodDirectory } from "./proxy-pods.js";
+
+/** What the risk stage needs of the SDS provider (ca/sds.ts). */
+export interface WithdrawableSecrets {
+  revoke(matches: (identity: WorkloadIdentity, proxy: Proxy) => boolean): void;
+  reconsider(): void;
+}
 
 export interface RiskWiringOptions {
   readonly dataDir: string;
@@ -38,8 +47,8 @@ export interface RiskWiringOptions {
    */
   readonly rebuild: () => boolean;
   readonly clock?: Clock;
-  /** Where pods are (Kubernetes: from Pods); default: as their connected proxies announce them. */
-  readonly podDirectory?: PodDirectory;
+  /** Per-node signal limits (signals/rate-limit.ts). */
+  readonly signalLimits?: SignalLimits;
   /** Shares the active enforcement set between replicas (see RiskServiceOptions). */
   readonly enforcementStore?: RiskServiceOptions["enforcementStore"];
 }
@@ -51,12 +60,32 @@ export class RiskWiring {
   private recorder: AuditSignalRecorder | undefined;
   /** One registry for the plaintext and TLS ports: an agent's health shows whichever it uses. */
   private readonly agents = new AgentRegistry();
-  private pods: PodDirectory = { locate: () => undefined };
+  private pods: PodDirectory | undefined;
+  /** What the signal recorder and the overlay ask: whichever directory is in use at the time. */
+  private readonly podDirectory: PodDirectory = {
+    locate: (pod) => this.pods?.locate(pod),
+    podsOfIdentity: (id) => this.pods?.podsOfIdentity(id) ?? [],
+  };
   private rootNamespace = "";
   private readonly clock: Clock;
+  /** `<enforcement id>|<what>` already alerted on, so each rebuild does not repeat the alert. */
+  private readonly alerted = new Set<string>();
+  private readonly alerts: Counter;
 
   constructor(private readonly opts: RiskWiringOptions) {
     this.clock = opts.clock ?? systemClock;
+    this.alerts = opts.metrics.counter(
+      "meshward_enforcement_alerts_total",
+      "Parts of an active enforcement that could not be enforced (an address that is no single pod IP, an overlay object the model rejected).",
+    );
+  }
+
+  /**
+   * Where pods and their addresses come from (the seam for a Kubernetes pod source); attach()
+   * sets the connected proxies as the source.
+   */
+  usePodDirectory(pods: PodDirectory): void {
+    this.pods = pods;
   }
 
   /** The risk service; there is one once the first config set has been seen. */
@@ -68,8 +97,10 @@ export class RiskWiring {
   /** The config set plus the enforcement overlay, for the model to build. */
   configSet(set: ConfigSet): ConfigSet {
     const risk = this.start(set);
-    const opts = { rootNamespace: this.rootNamespace, podsOfIdentity: podsOfIdentityFromProxies(() => this.xds?.proxies() ?? []) };
     const active = risk.enforcement.active();
+    const addresses = enforcedAddresses(active, { podsOfIdentity: this.podDirectory.podsOfIdentity });
+    for (const r of addresses.rejected) this.alert(r.enforcement, "address-rejected", `address ${r.reason}; the enforcement holds for its other addresses`, r.address);
+    const opts = { rootNamespace: this.rootNamespace, addresses };
     // Authorization (Envoy enforces by IP and principal) and routing (no data-plane IP matching).
     const overlay = [...enforcementOverlay(active, opts), ...routingOverlay(active, opts)];
     return overlay.length === 0 ? set : { ...set, objects: [...set.objects, ...overlay] };
@@ -77,6 +108,13 @@ export class RiskWiring {
 
   /** The model accepted a snapshot: its RuntimePolicies (validated on admission) take effect. */
   accepted(snapshot: MeshSnapshot): void {
+    // The overlay is built to be valid; if the model still rejects a part of it, say so loudly.
+    for (const e of snapshot.errors) {
+      if (e.severity !== "error" || !e.file.startsWith(`${ENFORCEMENT_ORIGIN}/`)) continue;
+      const id = e.file.slice(ENFORCEMENT_ORIGIN.length + 1);
+      const enforcement = this.risk.enforcement.active().find((a) => a.id === id);
+      if (enforcement) this.alert(enforcement, "overlay-rejected", `${e.object ?? "overlay object"}: ${e.path}: ${e.message}`, `${e.object}|${e.path}`);
+    }
     const objects = (snapshot.others.get(RUNTIME_POLICY_KIND) ?? []).map((a) => a.object);
     for (const e of this.risk.setPolicies(objects)) this.opts.log(`meshward risk: ${e.object ?? e.file}: ${e.path}: ${e.message}`);
     if (snapshot.mesh.rootNamespace !== this.rootNamespace) {
@@ -87,9 +125,9 @@ export class RiskWiring {
   /** Pushes, ACKs and connected proxies from the xDS server. */
   attach(xds: XdsServer): void {
     this.xds = xds;
-    this.pods = this.opts.podDirectory ?? proxyPodDirectory(() => xds.proxies());
+    this.pods ??= proxyPodDirectory(() => xds.proxies());
     this.chain = new PushChainRecorder(this.risk.audit, xds, this.clock);
-    this.recorder = new AuditSignalRecorder(this.risk, this.pods, this.clock);
+    this.recorder = new AuditSignalRecorder(this.risk, this.podDirectory, this.clock);
     // An identity-scoped enforcement denies every pod of the identity by IP too (plaintext calls
     // carry no principal): a pod of it that connects later must join the overlay.
     xds.on("connect", (status) => {
@@ -116,16 +154,39 @@ export class RiskWiring {
       problem: (s) => recorder.problem(s),
       agents: this.agents,
       log: this.opts.log,
+      ...(this.opts.signalLimits !== undefined ? { limits: this.opts.signalLimits } : {}),
     });
   }
 
-  /** For the CA: no certificate for a quarantined or revoked pod (by its peer IP) or identity. */
+  /**
+   * For the CA: no certificate for a quarantined or revoked identity, or pod (by its peer IP, or
+   * the pod its xDS stream announced: SDS over ADS is judged like the CSR API).
+   */
   readonly issuancePolicy: IssuancePolicy = (identity, caller): IssuanceDecision => {
-    const ip = caller ? peerIp(caller.peer) : undefined;
-    const blocking = this.risk.enforcement.blockingIssuance(identity, ip);
+    const ips = [caller ? peerIp(caller.peer) : undefined, ...(caller?.pod?.ips ?? [])].filter((ip): ip is string => ip !== undefined);
+    const blocking = this.risk.enforcement.blockingIssuance(identity, ips, caller?.pod);
     if (blocking.length === 0) return { allowed: true };
     return { allowed: false, reason: `certificates are withheld: ${blocking.map((e) => `${e.action} ${e.id} (${e.reason})`).join("; ")}` };
   };
+
+  /**
+   * SDS secrets already pushed: a new quarantine or revoke withdraws those it blocks, an ended
+   * one lets the refused be asked again.
+   */
+  attachSecrets(secrets: WithdrawableSecrets): void {
+    this.secrets = secrets;
+  }
+
+  /** An alert about an active enforcement: log, metric and audit row, once per enforcement and cause. */
+  private alert(e: Enforcement, event: EnforcementAlert, reason: string, key: string): void {
+    const k = `${e.id}|${event}|${key}`;
+    if (this.alerted.has(k)) return;
+    if (this.alerted.size >= 10_000) this.alerted.clear();
+    this.alerted.add(k);
+    this.opts.log(`meshward risk: ALERT ${e.action} ${e.id} (${e.pod.namespace}/${e.pod.name}): ${reason}`);
+    this.alerts.inc({ event });
+    this.risk.enforcement.alert(e, event, reason);
+  }
 
   close(): void {
     this.chain?.close();
@@ -161,9 +222,18 @@ export class RiskWiring {
   }
 
   private countActive: () => void = () => undefined;
+  private secrets: WithdrawableSecrets | undefined;
 
   private enforcementChanged(u: EnforcementUpdate): void {
     this.countActive();
+    if (this.secrets !== undefined) {
+      const blocking = u.applied.some((c) => c.enforcement.action === "quarantine" || c.enforcement.action === "revoke");
+      if (blocking || u.reloaded) {
+        const set = this.risk.enforcement;
+        this.secrets.revoke((identity, proxy) => set.blockingIssuance(identity, proxy.ips, { namespace: proxy.namespace, name: proxy.podName }).length > 0);
+      }
+      if (u.ended.length > 0 || u.reloaded) this.secrets.reconsider();
+    }
     const touched = this.opts.rebuild();
     // Nothing to push (revoke: only the CA enforces it): the chain ends at translation.
     if (!touched) return void this.chain?.translated(u.causes, this.clock.nowMs(), false);

@@ -21,6 +21,12 @@ export interface CallerContext {
   readonly peerCertificate?: Buffer;
   /** Remote address as `ip:port`. */
   readonly peer: string;
+  /**
+   * The caller's pod as the control plane knows it (an xDS stream's proxy: namespace proven by
+   * admission, name and IPs announced and checked), so the CA's policy can match a pod-scoped
+   * quarantine when the call does not come from the pod's own address (a relay, a node agent).
+   */
+  readonly pod?: { readonly namespace: string; readonly name: string; readonly ips: readonly string[] };
 }
 
 export type AuthnResult =

@@ -3,9 +3,11 @@
 // identity, so a workload can neither read nor receive secrets as another. The plaintext port is
 // for loopback callers (a local agent, tests) unless the operator opens it on purpose.
 import { isIP } from "node:net";
+import type { Metadata } from "@grpc/grpc-js";
 import type { Proxy } from "../model/proxy.js";
 import { authenticateCaller } from "./authenticate.js";
 import { spiffeId, type Authenticator, type CallerContext, type WorkloadIdentity } from "./identity.js";
+import { bearerToken } from "./token-authenticator.js";
 
 export type ProxyAuthorization =
   | { readonly ok: true; readonly identity: WorkloadIdentity; readonly method: string }
@@ -45,4 +47,18 @@ export function isLoopbackPeer(peer: string): boolean {
 export function plaintextCallerAllowed(peer: string, allowRemote: boolean): { ok: boolean; reason?: string } {
   if (allowRemote || isLoopbackPeer(peer)) return { ok: true };
   return { ok: false, reason: `plaintext xDS/CA from ${peer} refused: the plaintext port serves loopback only (use the TLS port 15012)` };
+}
+
+/**
+ * Why a call on the plaintext port is refused, or undefined. A bearer token is a credential and
+ * what it buys (a private key over SDS, a certificate) must not cross a wire anyone can read, so
+ * tokens are accepted over plaintext from loopback only, whatever `allowRemote` says.
+ */
+export function plaintextCallProblem(peer: string, metadata: Metadata, allowRemote: boolean): string | undefined {
+  if (isLoopbackPeer(peer)) return undefined;
+  if (bearerToken(metadata) !== undefined) {
+    return `bearer token from ${peer} refused: over plaintext, tokens are accepted from loopback only (use the TLS port 15012)`;
+  }
+  const gate = plaintextCallerAllowed(peer, allowRemote);
+  return gate.ok ? undefined : gate.reason;
 }

@@ -2,10 +2,10 @@
 // only as the node it proved to be, and only about pods on that node. Each batch is stored
 // (durably, de-duplicated by id) before it is acknowledged, so agents can re-send freely.
 import * as grpc from "@grpc/grpc-js";
-import { create } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampDate, timestampMs } from "@bufbuild/protobuf/wkt";
 import {
-  ListAgentsResponseSchema, ListSignalsResponseSchema, SignalService, StreamSignalsResponseSchema,
+  ListAgentsResponseSchema, ListSignalsResponseSchema, SignalSchema, SignalService, StreamSignalsResponseSchema,
   type AgentHealth, type ListAgentsRequest, type ListAgentsResponse, type ListSignalsRequest, type ListSignalsResponse, type Signal, type StreamSignalsRequest, type StreamSignalsResponse,
 } from "../gen/meshward/agent/v1/signals_pb.js";
 import { authenticateCaller } from "../security/authenticate.js";
@@ -15,6 +15,7 @@ import { AgentRegistry } from "./agents.js";
 import { grpcServiceDefinition } from "./grpc-definition.js";
 import { NODE_NAMESPACE, nodeOfIdentity } from "./node-identity.js";
 import type { SignalStore } from "./store.js";
+import { DEFAULT_SIGNAL_LIMITS, NodeSignalBuckets, type SignalLimits } from "./rate-limit.js";
 
 /**
  * Where accepted signals go: the JSONL SignalStore, or the risk stage's audit database in serve.
@@ -40,6 +41,8 @@ export interface SignalServiceDeps {
   /** Called with newly stored signals (the risk engine subscribes here). */
   onSignals?(signals: Signal[]): void;
   onHealth?(node: string, health: AgentHealth): void;
+  /** Per-node rate and size limits; DEFAULT_SIGNAL_LIMITS when not given. */
+  readonly limits?: SignalLimits;
   /** Where agent hellos and health reports are kept; one is created when not given. */
   readonly agents?: AgentRegistry;
   log?(msg: string): void;
@@ -52,15 +55,27 @@ async function authenticate(deps: SignalServiceDeps, call: ServerCallLike): Prom
   return r.ok ? { ok: true, identity: r.identity } : { ok: false, code: grpc.status.UNAUTHENTICATED, reason: r.reason };
 }
 
-/** Splits a batch into what this node may report and what it may not. */
-export function admitSignals(deps: SignalServiceDeps, node: string, signals: readonly Signal[]): { accepted: Signal[]; rejected: Array<{ id: string; reason: string }> } {
+/**
+ * Splits a batch into what this node may report and what it may not. A signal that names a pod
+ * at all must name one the control plane places on this node (by its own knowledge, not the
+ * agent's); only a detection outside any pod (no pod fields) stands on the node's word.
+ */
+export function admitSignals(
+  deps: SignalServiceDeps,
+  node: string,
+  signals: readonly Signal[],
+  maxSignalBytes = DEFAULT_SIGNAL_LIMITS.maxSignalBytes,
+): { accepted: Signal[]; rejected: Array<{ id: string; reason: string }> } {
   const accepted: Signal[] = [];
   const rejected: Array<{ id: string; reason: string }> = [];
   for (const s of signals) {
+    const names = s.pod !== undefined && (s.pod.uid !== "" || s.pod.namespace !== "" || s.pod.name !== "");
+    const bytes = toBinary(SignalSchema, s).length;
     if (s.id === "") rejected.push({ id: s.id, reason: "signal without id" });
+    else if (bytes > maxSignalBytes) rejected.push({ id: s.id, reason: `signal is ${bytes} bytes, more than the ${maxSignalBytes} bytes accepted` });
     else if (s.node !== node) rejected.push({ id: s.id, reason: `signal names node "${s.node}", caller is node "${node}"` });
-    else if (s.pod && s.pod.uid !== "" && deps.podNode(s.pod) !== node) {
-      rejected.push({ id: s.id, reason: `pod ${s.pod.uid} is not known to run on node "${node}"` });
+    else if (names && s.pod !== undefined && deps.podNode(s.pod) !== node) {
+      rejected.push({ id: s.id, reason: `pod ${s.pod.namespace}/${s.pod.name} (uid "${s.pod.uid}") is not known to run on node "${node}"` });
     } else {
       const problem = deps.problem?.(s);
       if (problem !== undefined) rejected.push({ id: s.id, reason: problem });
@@ -74,6 +89,7 @@ export function registerSignalService(server: grpc.Server, deps: SignalServiceDe
   const log = deps.log ?? (() => undefined);
   const agents = deps.agents ?? new AgentRegistry();
   const canRead = deps.canRead ?? ((id: WorkloadIdentity) => id.namespace === NODE_NAMESPACE && nodeOfIdentity(id) === undefined);
+  const buckets = new NodeSignalBuckets(deps.limits ?? DEFAULT_SIGNAL_LIMITS);
 
   const streamSignals = (call: grpc.ServerDuplexStream<StreamSignalsRequest, StreamSignalsResponse>): void => {
     let node: string | undefined;
@@ -95,7 +111,11 @@ export function registerSignalService(server: grpc.Server, deps: SignalServiceDe
         agents.health(node, msg.value);
         deps.onHealth?.(node, msg.value);
       } else if (msg.case === "batch") {
-        const { accepted, rejected } = admitSignals(deps, node, msg.value.signals);
+        const { accepted: admitted, rejected } = admitSignals(deps, node, msg.value.signals, buckets.limits.maxSignalBytes);
+        // Past the node's rate: store what the bucket allows, leave the rest unacknowledged and
+        // end the stream, so the agent backs off and sends it again.
+        const accepted = admitted.slice(0, buckets.take(node, admitted.length));
+        const throttled = admitted.length - accepted.length;
         let fresh: Signal[];
         try {
           fresh = deps.store.add(accepted, new Date(), msg.value.sentTime ? timestampMs(msg.value.sentTime) : undefined);
@@ -106,6 +126,10 @@ export function registerSignalService(server: grpc.Server, deps: SignalServiceDe
         }
         if (fresh.length > 0) deps.onSignals?.(fresh);
         call.write(create(StreamSignalsResponseSchema, { acceptedIds: accepted.map((s) => s.id), rejected }));
+        if (throttled > 0) {
+          const { signalsPerSecond, burst } = buckets.limits;
+          fail(grpc.status.RESOURCE_EXHAUSTED, `node "${node}" exceeded its signal rate (${signalsPerSecond}/s, burst ${burst}): ${throttled} signals not accepted, send them again later`);
+        }
       }
     };
     call.on("data", (req: StreamSignalsRequest) => {

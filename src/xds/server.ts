@@ -100,7 +100,7 @@ function registerMetrics(m: Metrics): XdsMetrics {
 }
 
 export class XdsServer extends EventEmitter<XdsServerEvents> {
-  private readonly provider: ResourceProvider;
+  readonly provider: ResourceProvider;
   private readonly admit: XdsServerOptions["admit"];
   private readonly debounceMs: number;
   private readonly log: (line: string) => void;
@@ -173,6 +173,11 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
     if (this.timer === undefined) return;
     clearTimeout(this.timer);
     void this.flush(true);
+  }
+
+  /** Each open stream's proxy with its status (CSDS, proxy-status). */
+  streamsView(): Array<{ readonly proxy: Proxy; readonly status: ProxyStatus }> {
+    return [...this.streams.values()].map(({ stream }) => ({ proxy: stream.proxy, status: stream.status() }));
   }
 
   status(): ProxyStatus[] {

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { ManualClock } from "../../src/risk/clock.js";
 import type { Verdict } from "../../src/risk/engine.js";
 import { parseProxyNode } from "../../src/model/proxy.js";
-import { enforcementOverlay, enforcementProxyChange, podsOfIdentityFromProxies } from "../../src/risk/enforcement-overlay.js";
+import { enforcementOverlay, enforcementProxyChange } from "../../src/risk/enforcement-overlay.js";
+import { proxyPodDirectory } from "../../src/risk/proxy-pods.js";
 import { EnforcementSet, MemoryEnforcementStore, enforcementId } from "../../src/risk/quarantine.js";
 import type { EnforcementAction, EnforcementScope } from "../../src/risk/runtime-policy.js";
 import { podA, podB } from "./fixtures.js";
@@ -238,8 +239,8 @@ describe("enforcement overlay", () => {
       parseProxyNode({ id: "sidecar~10.1.0.13~web.shop~shop.svc.cluster.local", metadata: { SERVICE_ACCOUNT: "web" } }),
       parseProxyNode({ id: "sidecar~10.2.0.14~cart.blue~blue.svc.cluster.local", metadata: { SERVICE_ACCOUNT: "cart" } }),
     ];
-    const find = podsOfIdentityFromProxies(() => proxies);
-    assert.deepEqual(find(identityA).map((p) => p.ip), ["10.1.0.11", "fd00::11", "10.1.0.12"]);
+    const pods = proxyPodDirectory(() => proxies);
+    assert.deepEqual(pods.podsOfIdentity(identityA).map((p) => p.ip), ["10.1.0.11", "fd00::11", "10.1.0.12"]);
   });
 
   it("says which proxies an enforcement change touches", () => {

@@ -64,7 +64,7 @@ describe("risk wiring: agent signals", () => {
   });
 
   it("enforces through the risk service and returns what the agent sent from the audit database", () => {
-    const rec = new AuditSignalRecorder(risk, { locate: () => ({ ip: podA.ip, node: "node-1" }) }, { nowMs: () => 1_800_000_000_500 });
+    const rec = new AuditSignalRecorder(risk, { locate: () => ({ ip: podA.ip, node: "node-1" }), podsOfIdentity: () => [] }, { nowMs: () => 1_800_000_000_500 });
     const sent = agentSignal("b1");
     assert.deepEqual(rec.add([sent]).map((s) => s.id), ["b1"]);
     assert.deepEqual(rec.add([sent]), [], "a redelivery is not new");
@@ -77,7 +77,7 @@ describe("risk wiring: agent signals", () => {
   });
 
   it("records a detection outside any pod without enforcing", () => {
-    const rec = new AuditSignalRecorder(risk, { locate: () => undefined }, { nowMs: () => 1 });
+    const rec = new AuditSignalRecorder(risk, { locate: () => undefined, podsOfIdentity: () => [] }, { nowMs: () => 1 });
     const host = create(SignalSchema, { ...agentSignal("c1"), pod: undefined });
     assert.deepEqual(rec.add([host]).map((s) => s.id), ["c1"]);
     assert.equal(risk.enforcement.active().length, 0);
