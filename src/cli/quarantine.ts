@@ -1,18 +1,23 @@
 // `meshward quarantine list|release <pod-or-id>`: the active enforcement actions in the data dir's
 // audit database. A release here is picked up by a running control plane (EnforcementSet.reload).
+// With --kubeconfig: the WorkloadEnforcement objects every replica shares; a release deletes them,
+// which ends the enforcement on every replica.
 import { userInfo } from "node:os";
 import { systemClock } from "../risk/clock.js";
 import { formatGoDuration } from "../risk/duration.js";
 import { SqliteEnforcementStore } from "../risk/enforcement-store.js";
-import { EnforcementSet, type Enforcement } from "../risk/quarantine.js";
+import { EnforcementSet, MemoryEnforcementStore, type Enforcement } from "../risk/quarantine.js";
+import { loadKubeConfig } from "../kube/client.js";
+import { KubeEnforcementSync } from "../kube/enforcement-store.js";
 import { podRef } from "../risk/signal.js";
 import { spiffeId } from "../security/identity.js";
 import type { Command } from "./main.js";
 import { formatTable, isoTime, openCliAudit } from "./risk-output.js";
 import { DATA_DIR_OPTION, FlagError, parseFlags, runCommand } from "./flags.js";
 
-const USAGE = `usage: meshward quarantine list [--data-dir DIR] [--json]
-       meshward quarantine release <enforcement-id | pod-uid | pod-ip | namespace/pod | pod> [--data-dir DIR] [--by NAME]`;
+const USAGE = `usage: meshward quarantine list [--data-dir DIR | --kubeconfig FILE] [--json]
+       meshward quarantine release <enforcement-id | pod-uid | pod-ip | namespace/pod | pod> [--data-dir DIR | --kubeconfig FILE] [--by NAME]
+  --kubeconfig  the cluster's WorkloadEnforcement objects, which every replica enforces (default: the data dir's)`;
 
 function expiresIn(e: Enforcement, now: number): string {
   if (e.expiresAtMs === undefined) return "never";
@@ -38,27 +43,48 @@ function list(set: EnforcementSet, json: boolean): number {
   return 0;
 }
 
+/** How long a release waits for the apiserver to delete the objects. */
+const KUBE_WRITE_WAIT_MS = 30_000;
+
+function release(set: EnforcementSet, target: string, by: string | undefined): number {
+  const released = set.release(target, by ?? `cli:${userInfo().username}`);
+  if (released.length === 0) {
+    console.error(`meshward quarantine: nothing active matches "${target}"`);
+    return 1;
+  }
+  for (const e of released) console.log(`released ${e.id} (${e.action} ${e.scope} ${podRef(e.pod)} ${e.pod.ip})`);
+  return 0;
+}
+
 export const quarantineCommand: Command = {
   summary: "list or release active quarantines (and isolate-egress / revoke actions)",
   run: (args) =>
-    runCommand("quarantine", USAGE, () => {
-      const { values, positionals } = parseFlags(args, { ...DATA_DIR_OPTION, json: { type: "boolean", default: false }, by: { type: "string" } }, true);
+    runCommand("quarantine", USAGE, async () => {
+      const { values, positionals } = parseFlags(args, { ...DATA_DIR_OPTION, json: { type: "boolean", default: false }, by: { type: "string" }, kubeconfig: { type: "string" } }, true);
       const [verb, target, ...extra] = positionals;
       if (verb !== "list" && verb !== "release") throw new FlagError(verb === undefined ? "missing subcommand (list or release)" : `unknown subcommand "${verb}"`);
       if (verb === "release" && target === undefined) throw new FlagError("release needs an enforcement id or a pod");
       const unexpected = verb === "list" ? target : extra[0];
       if (unexpected !== undefined) throw new FlagError(`unexpected argument "${unexpected}"`);
+      if (values.kubeconfig !== undefined) {
+        const shared = new KubeEnforcementSync(loadKubeConfig({ kubeconfig: values.kubeconfig }), (l) => console.error(l));
+        await shared.start();
+        try {
+          const set = new EnforcementSet(shared.storeOver(new MemoryEnforcementStore()), systemClock);
+          if (verb === "list") return list(set, values.json);
+          const code = release(set, target as string, values.by);
+          await Promise.race([shared.flushed(), new Promise((r) => setTimeout(r, KUBE_WRITE_WAIT_MS).unref())]);
+          if (shared.unwritten > 0) throw new Error(`the apiserver did not take the release within ${KUBE_WRITE_WAIT_MS / 1000} s (see the errors above)`);
+          return code;
+        } finally {
+          await shared.stop();
+        }
+      }
       const db = openCliAudit(values["data-dir"], verb === "list");
       try {
         const set = new EnforcementSet(new SqliteEnforcementStore(db), systemClock);
         if (verb === "list") return list(set, values.json);
-        const released = set.release(target as string, values.by ?? `cli:${userInfo().username}`);
-        if (released.length === 0) {
-          console.error(`meshward quarantine: nothing active matches "${target}"`);
-          return 1;
-        }
-        for (const e of released) console.log(`released ${e.id} (${e.action} ${e.scope} ${podRef(e.pod)} ${e.pod.ip})`);
-        return 0;
+        return release(set, target as string, values.by);
       } finally {
         db.close();
       }

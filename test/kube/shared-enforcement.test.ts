@@ -16,6 +16,7 @@ import { proxyEnforcement } from "../../src/model/workload-enforcement.js";
 import type { SignalPod } from "../../src/risk/signal.js";
 import { TypeUrl } from "../../src/xds/types.js";
 import { AdsClient } from "../support/ads-client.js";
+import { runMeshward } from "../support/meshward-cli.js";
 import { startTestControlPlane } from "../support/control-plane.js";
 import { eventually } from "../support/eventually.js";
 import { kubeApiserverOrSkip, uniqueName, type KubeApiserver } from "../support/kube-apiserver.js";
@@ -131,11 +132,20 @@ describe("kube: a quarantine decided on one replica is enforced by every replica
     assert.equal(await refused(b, quarantined), true);
   });
 
-  it("ends everywhere when the WorkloadEnforcement is deleted", async () => {
+  it("ends everywhere when `meshward quarantine release --kubeconfig` deletes the WorkloadEnforcement", async () => {
     const b = replicas.get("replica-b")!;
     const c = replicas.get("replica-c")!;
     const id = b.risk.risk.enforcement.active()[0]!.id;
-    await kc.makeApiClient(CustomObjectsApi).deleteNamespacedCustomObject({ group: "meshward.io", version: "v1alpha1", namespace: quarantined.namespace, plural: "workloadenforcements", name: id });
+    const listed = await runMeshward("quarantine", "list", "--kubeconfig", kas.kubeconfig, "--json");
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.ok((JSON.parse(listed.stdout) as { id: string }[]).some((e) => e.id === id), "listed from the apiserver");
+    const released = await runMeshward("quarantine", "release", `${quarantined.namespace}/${quarantined.name}`, "--kubeconfig", kas.kubeconfig);
+    assert.equal(released.code, 0, released.stderr);
+    assert.match(released.stdout, new RegExp(`released ${id}`));
+    await assert.rejects(
+      kc.makeApiClient(CustomObjectsApi).getNamespacedCustomObject({ group: "meshward.io", version: "v1alpha1", namespace: quarantined.namespace, plural: "workloadenforcements", name: id }),
+      /404|not found/i,
+    );
     for (const cp of [b, c]) {
       await eventually("the quarantine to end", () => (!enforcedOn(cp) && cp.risk.risk.enforcement.active().length === 0 ? true : undefined));
       assert.ok((await issue(cp, quarantined)).certChain.length > 0, "certificates again");
