@@ -3,6 +3,7 @@
 // to its CA, still in force after the deciding replica is gone (and in a replica started later),
 // and ended everywhere when the object is deleted.
 import { strict as assert } from "node:assert";
+import { spawn } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -19,7 +20,8 @@ import { AdsClient } from "../support/ads-client.js";
 import { runMeshward } from "../support/meshward-cli.js";
 import { startTestControlPlane } from "../support/control-plane.js";
 import { eventually } from "../support/eventually.js";
-import { kubeApiserverOrSkip, uniqueName, type KubeApiserver } from "../support/kube-apiserver.js";
+import { kubeApiserverBinaries, kubeApiserverOrSkip, startKubeApiserver, uniqueName, type KubeApiserver } from "../support/kube-apiserver.js";
+import { repoRoot } from "../support/grpc-go-peer.js";
 import { ESCAPE_QUARANTINE_POLICY, podA, podB, signal } from "../risk/fixtures.js";
 
 describe("kube: a quarantine decided on one replica is enforced by every replica", function () {
@@ -150,5 +152,72 @@ describe("kube: a quarantine decided on one replica is enforced by every replica
       await eventually("the quarantine to end", () => (!enforcedOn(cp) && cp.risk.risk.enforcement.active().length === 0 ? true : undefined));
       assert.ok((await issue(cp, quarantined)).certChain.length > 0, "certificates again");
     }
+  });
+});
+
+describe("kube: a quarantine decided while the apiserver is away", function () {
+  this.timeout(120_000);
+  let kas: KubeApiserver | undefined;
+  let cp: ControlPlane | undefined;
+  let dir: string;
+
+  before(function () {
+    const bins = kubeApiserverBinaries();
+    if ("skip" in bins) {
+      console.log(`      skipped: ${bins.skip}`);
+      return this.skip();
+    }
+    kas = startKubeApiserver();
+  });
+  after(async () => {
+    await cp?.stop();
+    kas?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("is enforced at once by the deciding replica and reaches the apiserver when it is back", async () => {
+    const kc = new KubeConfig();
+    kc.loadFromFile(kas!.kubeconfig);
+    const core = kc.makeApiClient(CoreV1Api);
+    for (const name of ["meshward", "shop"]) await core.createNamespace({ body: { metadata: { name } } });
+    dir = mkdtempSync(join(tmpdir(), "meshward-enf-away-"));
+    writeFileSync(join(dir, "mesh.yaml"), "trustDomain: cluster.local\nrootNamespace: istio-system\n");
+    writeFileSync(join(dir, "policy.yaml"), ESCAPE_QUARANTINE_POLICY);
+    const logs: string[] = [];
+    cp = await startTestControlPlane(dir, {
+      dataDir: join(dir, "data"),
+      log: (l) => logs.push(l),
+      kube: { kubeConfig: kc, namespace: "meshward", replicaId: "r1", leaseDurationMs: 3000, renewDeadlineMs: 1500, retryPeriodMs: 500 },
+    });
+    const pod = { ...podA, namespace: "shop" };
+    // The apiserver goes away (restarted on the same port, etcd and its data kept) while the signal arrives.
+    const restart = new Promise<void>((resolve, reject) => {
+      const child = spawn("bash", [join(repoRoot(), "test", "kube", "start.sh"), "restart-apiserver"], {
+        env: { ...process.env, KAS_STATE: kas!.state, KAS_PORT: new URL(kas!.url).port, KAS_STOP_SIGNAL: "KILL" },
+        stdio: "ignore",
+      });
+      child.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`restart-apiserver exited ${code}`))));
+    });
+    await eventually("the apiserver to be down", async () => {
+      try {
+        await core.readNamespace({ name: "shop" });
+        return undefined;
+      } catch {
+        return true;
+      }
+    });
+    cp.risk.risk.handleSignal(signal({ pod }));
+    const id = cp.risk.risk.enforcement.active()[0]!.id;
+    assert.equal(proxyEnforcement(cp.provider.snapshot, { ips: [pod.ip] }), "quarantine", "enforced at once, apiserver or not");
+    await restart;
+    await eventually("the WorkloadEnforcement to land", async () => {
+      try {
+        return await kc.makeApiClient(CustomObjectsApi).getNamespacedCustomObject({ group: "meshward.io", version: "v1alpha1", namespace: "shop", plural: "workloadenforcements", name: id });
+      } catch {
+        return undefined;
+      }
+    }, 60_000);
+    assert.ok(logs.some((l) => l.includes(`writing WorkloadEnforcement shop/${id} failed, retrying`)), "the failed write was retried, not dropped");
+    assert.equal(proxyEnforcement(cp.provider.snapshot, { ips: [pod.ip] }), "quarantine", "still enforced once the watch is back");
   });
 });
