@@ -10,10 +10,13 @@
 // (audit-query.ts), so the two stores answer alike.
 import pg from "pg";
 import { AUDIT_DDL } from "./audit-schema.js";
+import { DEFAULT_AUDIT_RETENTION_MS } from "./audit.js";
 import { openDatabase, type Database, type SqlValue } from "./sqlite.js";
 
 /** How often a replica ships new rows. */
 export const SHIP_EVERY_MS = 200;
+/** How often a replica prunes the shared trail to the local retention (DEFAULT_AUDIT_RETENTION_MS). */
+const PRUNE_EVERY_MS = 3_600_000;
 const BATCH_ROWS = 500;
 /** Chains are updated until they complete or time out (60 s): rows this recent are shipped again. */
 const CHAIN_RESHIP_US = 130 * 1_000_000;
@@ -68,6 +71,8 @@ export interface AuditShipperOptions {
   /** The replica's local audit database (AuditStore.db). */
   readonly local: Database;
   readonly log?: (line: string) => void;
+  /** Rows older than this are pruned from the shared trail (default DEFAULT_AUDIT_RETENTION_MS, 30 days). */
+  readonly retentionMs?: number;
 }
 
 /** Ships one replica's local audit rows to the shared PostgreSQL trail. */
@@ -77,6 +82,7 @@ export class PostgresAuditShipper {
   private shipping: Promise<void> | undefined;
   private stopped = false;
   private lastError = "";
+  private lastPruneMs = 0;
   /** Rows shipped since start, for tests and /metrics. */
   shipped = 0;
 
@@ -139,6 +145,10 @@ export class PostgresAuditShipper {
         }
       }
       await this.reshipRecentChains(client);
+      if (Date.now() - this.lastPruneMs >= PRUNE_EVERY_MS) {
+        this.lastPruneMs = Date.now();
+        await client.query(`DELETE FROM meshward_audit_rows WHERE at_us < $1`, [(Date.now() - (this.opts.retentionMs ?? DEFAULT_AUDIT_RETENTION_MS)) * 1000]);
+      }
       this.lastError = "";
     } finally {
       client.release();
@@ -201,10 +211,15 @@ export async function loadSharedTrail(url: string, window: { readonly sinceMs?: 
     const since = window.sinceMs === undefined ? null : Math.floor(window.sinceMs * 1000);
     const until = window.untilMs === undefined ? null : Math.ceil(window.untilMs * 1000);
     const r = await client.query<{ tbl: string; row: Record<string, SqlValue> }>(
-      `SELECT tbl, row FROM meshward_audit_rows
-        WHERE ($1::bigint IS NULL OR at_us >= $1) AND ($2::bigint IS NULL OR at_us <= $2)
-           OR tbl IN ('chains', 'pushes', 'acks')
-        ORDER BY at_us, tbl, key`,
+      `WITH windowed AS (
+         SELECT tbl, key, at_us, row FROM meshward_audit_rows
+          WHERE ($1::bigint IS NULL OR at_us >= $1) AND ($2::bigint IS NULL OR at_us <= $2))
+       SELECT tbl, key, at_us, row FROM windowed WHERE tbl IN ('signals', 'verdicts', 'actions')
+       UNION ALL
+       SELECT a.tbl, a.key, a.at_us, a.row FROM meshward_audit_rows a
+        WHERE a.tbl IN ('chains', 'pushes', 'acks')
+          AND a.row->>'signal_id' IN (SELECT key FROM windowed WHERE tbl = 'signals')
+       ORDER BY at_us, tbl, key`,
       [since, until],
     );
     const db = openDatabase(":memory:");

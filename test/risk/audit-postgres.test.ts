@@ -16,6 +16,7 @@ interface Trail {
   signals: { id: string; podName: string }[];
   verdicts: { signalId: string }[];
   actions: { event: string; podName: string }[];
+  chains: { signalId: string; translatedUs?: number }[];
 }
 
 describe("audit: one trail in a shared PostgreSQL for several replicas", function () {
@@ -57,6 +58,9 @@ describe("audit: one trail in a shared PostgreSQL for several replicas", functio
     // Verdict ids derive from the signal and the rule: replica-b's verdict on the redelivery is the same verdict.
     assert.deepEqual(trail.verdicts.map((v) => v.signalId).sort(), ["sig-on-a", "sig-on-b"]);
     assert.deepEqual(trail.actions.filter((x) => x.event === "created").map((x) => x.podName).sort(), [podA.name, podA.name, podB.name].sort());
+
+    assert.deepEqual(trail.chains.map((c) => c.signalId).sort(), ["sig-on-a", "sig-on-b"], "each signal's chain, with its stages");
+    assert.ok(trail.chains.every((c) => typeof c.translatedUs === "number"));
 
     const onlyB = await events("--pod", `${podB.namespace}/${podB.name}`);
     assert.deepEqual(onlyB.signals.map((s) => s.id), ["sig-on-b"], "the same filters as on a local database");
