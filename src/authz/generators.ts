@@ -97,8 +97,9 @@ export const sourceIpGenerator = cidrGenerator(principalDirectRemoteIp);
 /** `remote.ip`/`remoteIpBlocks`: the original client from X-Forwarded-For or PROXY protocol. */
 export const remoteIpGenerator = cidrGenerator(principalRemoteIp);
 
+/** Each literal between `*`s is QuoteMeta'd, then the `*`s become `.*` (istiod's order). */
 export const sourceNamespaceGenerator: PrincipalGenerator = {
-  each: (_k, v) => principalAuthenticated(stringRegex(`.*/ns/${v.replaceAll("*", ".*")}/.*`)),
+  each: (_k, v) => principalAuthenticated(stringRegex(`.*/ns/${v.split("*").map(quoteRegex).join(".*")}/.*`)),
 };
 
 /** `sa` (in the policy's namespace) or `ns/sa`; matches any trust domain and extra path segments. */
@@ -107,7 +108,7 @@ export function serviceAccountGenerator(policyNamespace: string): PrincipalGener
     each: (_k, v) => {
       const slash = v.indexOf("/");
       const [ns, sa] = slash < 0 ? [policyNamespace, v] : [v.slice(0, slash), v.slice(slash + 1)];
-      return principalAuthenticated(stringRegex(`spiffe://.+/ns/${ns}/(.+/|)sa/${sa}(/.+)?`));
+      return principalAuthenticated(stringRegex(`spiffe://.+/ns/${quoteRegex(ns)}/(.+/|)sa/${quoteRegex(sa)}(/.+)?`));
     },
   };
 }
@@ -116,13 +117,16 @@ export const sourcePrincipalGenerator: PrincipalGenerator = {
   each: (_k, v) => principalAuthenticated(stringMatcherWithPrefix(v, SPIFFE)),
 };
 
-/** A trust domain matches every SPIFFE ID under it; `*` at either end matches within one path segment. */
+/**
+ * A trust domain matches every SPIFFE ID under it; the first `*` matches within one path segment
+ * and the literals around it are QuoteMeta'd (validation allows one `*`, at either end).
+ */
 export const trustDomainGenerator: PrincipalGenerator = {
   each: (_k, v) => {
     if (v === "*") return principalAuthenticated(stringPrefix(SPIFFE));
-    if (v.startsWith("*")) return principalAuthenticated(stringRegex(`spiffe://[^/]*${quoteRegex(v.slice(1))}/.*`));
-    if (v.endsWith("*")) return principalAuthenticated(stringRegex(`spiffe://${quoteRegex(v.slice(0, -1))}[^/]*/.*`));
-    return principalAuthenticated(stringPrefix(`${SPIFFE}${v}/`));
+    const star = v.indexOf("*");
+    if (star < 0) return principalAuthenticated(stringPrefix(`${SPIFFE}${v}/`));
+    return principalAuthenticated(stringRegex(`spiffe://${quoteRegex(v.slice(0, star))}[^/]*${quoteRegex(v.slice(star + 1))}/.*`));
   },
 };
 

@@ -14,7 +14,7 @@ import { UriTemplateMatchConfigSchema } from "../gen/envoy/extensions/path/match
 import type { ParsedCidr } from "../model/cidr.js";
 import { envoyPathTemplate } from "./path-template.js";
 
-/** RE2's QuoteMeta. */
+/** Go's regexp.QuoteMeta, as istiod applies it: a backslash before each of `\.+*?()|[]{}^$`. */
 export function quoteRegex(s: string): string {
   return s.replace(/[\\.+*?()|[\]{}^$]/g, "\\$&");
 }
@@ -40,7 +40,8 @@ export function stringMatcher(v: string): StringMatcher {
 /** As stringMatcher, with `prefix` put in front of the value (ignored for `*`). */
 export function stringMatcherWithPrefix(v: string, prefix: string): StringMatcher {
   if (v === "*") return stringRegex(".+");
-  if (v.startsWith("*")) return prefix === "" ? stringSuffix(v.slice(1)) : stringRegex(`${quoteRegex(prefix)}.*${quoteRegex(v.slice(1))}`);
+  // istiod puts the prefix into the regex as it is (its callers pass `spiffe://`, no metacharacters).
+  if (v.startsWith("*")) return prefix === "" ? stringSuffix(v.slice(1)) : stringRegex(`${prefix}.*${quoteRegex(v.slice(1))}`);
   if (v.endsWith("*")) return stringPrefix(prefix + v.slice(0, -1));
   return stringExact(prefix + v);
 }

@@ -1,6 +1,7 @@
 // Trust-domain aliases (MeshConfig trustDomain + trustDomainAliases): a principal naming the
 // local trust domain, an alias or `cluster.local` is expanded to one principal per trust domain,
-// so policies keep their meaning through a trust-domain migration.
+// so policies keep their meaning through a trust-domain migration. Mirrors istiod's
+// pilot/pkg/security/trustdomain (bundle.go, util.go) rule for rule, so the matcher set is the same.
 
 const CLUSTER_LOCAL = "cluster.local";
 
@@ -16,14 +17,14 @@ export class TrustDomainBundle {
   replaceTrustDomainAliases(principals: readonly string[]): string[] {
     const out: string[] = [];
     for (const principal of principals) {
-      const parts = principal.split("/");
-      // Only a 5-part identity names a trust domain; `*` in that place means any trust domain.
-      if (parts.length !== 5 || parts[0] === "*") {
+      const td = enforcedTrustDomain(principal);
+      // The policy does not care about the trust domain (`*/ns/..`, or not a 5-part identity).
+      if (td === undefined) {
         out.push(principal);
         continue;
       }
-      const td = parts[0] ?? "";
-      if (wildcardMatch(td, this.trustDomains) || td === CLUSTER_LOCAL) out.push(...this.replaceTrustDomains(principal, td, parts));
+      // `cluster.local` stands for the local trust domain; a trust domain outside the bundle is kept as written.
+      if (wildcardMatchEitherWay(td, this.trustDomains) || td === CLUSTER_LOCAL) out.push(...this.replaceTrustDomains(principal, td));
       else out.push(principal);
     }
     return out;
@@ -38,15 +39,23 @@ export class TrustDomainBundle {
     return out;
   }
 
-  private replaceTrustDomains(principal: string, td: string, parts: readonly string[]): string[] {
+  private replaceTrustDomains(principal: string, td: string): string[] {
+    const rest = principal.slice(principal.indexOf("/"));
     const out: string[] = [];
     for (const member of this.trustDomains) {
-      // A `*suffix` trust domain in the policy already covers the members it matches.
-      const replaced = suffixMatch(member, td) ? principal : [member, ...parts.slice(1)].join("/");
+      // A `*suffix` trust domain in the policy already covers the members it matches: keep it as written.
+      const replaced = suffixMatch(member, td) ? principal : member + rest;
       if (!out.includes(replaced)) out.push(replaced);
     }
     return out;
   }
+}
+
+/** The trust domain a principal enforces: the first of exactly five `/` parts, unless it is `*`. */
+export function enforcedTrustDomain(principal: string): string | undefined {
+  const parts = principal.split("/");
+  if (parts.length !== 5 || parts[0] === "*") return undefined;
+  return parts[0];
 }
 
 function prefixMatch(a: string, pattern: string): boolean {
@@ -57,7 +66,10 @@ function suffixMatch(a: string, pattern: string): boolean {
   return pattern.startsWith("*") && a.endsWith(pattern.slice(1));
 }
 
-/** Exact, `*`, `prefix*` or `*suffix` match of `a` against any pattern in the list. */
-function wildcardMatch(a: string, patterns: readonly string[]): boolean {
-  return patterns.some((p) => a === p || p === "*" || prefixMatch(a, p) || suffixMatch(a, p));
+/**
+ * istiod's `stringMatch`: exact, `*`, or a `prefix*` / `*suffix` pattern on either side, so a
+ * principal's `*-td` matches the alias `old-td` as well as an alias `td*` matching `td1`.
+ */
+export function wildcardMatchEitherWay(a: string, list: readonly string[]): boolean {
+  return list.some((s) => a === s || s === "*" || prefixMatch(a, s) || prefixMatch(s, a) || suffixMatch(a, s) || suffixMatch(s, a));
 }

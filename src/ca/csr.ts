@@ -149,34 +149,59 @@ function parseSignatureAlgorithm(der: Buffer, alg: Tlv): SignatureCheck {
   throw new CsrError("unsupported CSR signature algorithm");
 }
 
-/** RSASSA-PSS-params (RFC 4055): the hash and MGF1 hash must agree; SHA-1 defaults are refused. */
+/**
+ * RSASSA-PSS-params (RFC 4055): the hash and MGF1 hash must agree; SHA-1 defaults are refused.
+ * Read as strictly as the rest of the CSR: each field once, in order, holding exactly its one
+ * element of the right type, so the (unsigned) algorithm identifier has one accepted encoding.
+ */
 function parsePssParams(der: Buffer, alg: Tlv, first: Tlv): SignatureCheck {
   if (first.end === alg.end) throw new CsrError("RSASSA-PSS without parameters would mean SHA-1, which is refused");
   const params = expectTlv(der, first.end, Tag.Sequence, "RSASSA-PSS-params", alg.end);
+  if (params.end !== alg.end) throw new CsrError("RSASSA-PSS AlgorithmIdentifier has trailing bytes");
   let hash: HashName | undefined;
   let mgfHash: HashName | undefined;
   let saltLength = 20;
+  let lastField = -1;
   for (const field of children(der, params)) {
+    if (field.tag <= lastField) throw new CsrError("RSASSA-PSS-params fields are repeated or out of order");
+    lastField = field.tag;
     const inner = readTlv(der, field.valueStart, field.end);
+    if (inner.end !== field.end) throw new CsrError("RSASSA-PSS-params field holds more than one element");
     if (field.tag === 0xa0) hash = hashOf(der, inner);
     else if (field.tag === 0xa1) {
-      const [mgfOid, mgfParams] = children(der, inner);
-      if (mgfOid === undefined || mgfParams === undefined || !whole(der, mgfOid).equals(MGF1_OID)) {
+      if (inner.tag !== Tag.Sequence) throw new CsrError("RSASSA-PSS maskGenAlgorithm is malformed");
+      const [mgfOid, mgfParams, ...rest] = children(der, inner);
+      if (mgfOid === undefined || mgfParams === undefined || rest.length > 0 || !whole(der, mgfOid).equals(MGF1_OID)) {
         throw new CsrError("RSASSA-PSS mask generation must be MGF1");
       }
       mgfHash = hashOf(der, mgfParams);
-    } else if (field.tag === 0xa2) {
-      if (inner.tag !== Tag.Integer || inner.end - inner.valueStart > 2) throw new CsrError("RSASSA-PSS saltLength is malformed");
-      saltLength = value(der, inner).readUIntBE(0, inner.end - inner.valueStart);
-    } else if (field.tag !== 0xa3) throw new CsrError("RSASSA-PSS-params has an unknown field");
+    } else if (field.tag === 0xa2) saltLength = smallPositiveInteger(der, inner, "RSASSA-PSS saltLength");
+    else if (field.tag === 0xa3) {
+      if (smallPositiveInteger(der, inner, "RSASSA-PSS trailerField") !== 1) throw new CsrError("RSASSA-PSS trailerField must be 1");
+    } else throw new CsrError("RSASSA-PSS-params has an unknown field");
   }
   if (hash === undefined || mgfHash !== hash) throw new CsrError("RSASSA-PSS needs an explicit SHA-2 hash with MGF1 of the same hash");
   return { family: "rsa-pss", hash, saltLength, name: `rsa-pss-${hash}` };
 }
 
+/** A minimally encoded non-negative INTEGER of one or two content bytes. */
+function smallPositiveInteger(der: Buffer, t: Tlv, what: string): number {
+  const len = t.end - t.valueStart;
+  if (t.tag !== Tag.Integer || len < 1 || len > 2) throw new CsrError(`${what} is malformed`);
+  const v = value(der, t);
+  if ((v[0]! & 0x80) !== 0 || (len === 2 && v[0] === 0 && v[1]! < 0x80)) throw new CsrError(`${what} is malformed`);
+  return v.readUIntBE(0, len);
+}
+
+/** A hash AlgorithmIdentifier: SEQUENCE { OID, NULL or nothing } (RFC 4055 §2.1 allows both). */
 function hashOf(der: Buffer, algId: Tlv): HashName {
-  const first = readTlv(der, algId.valueStart, algId.end);
-  const hash = HASH_OIDS.get(whole(der, first).toString("hex"));
+  if (algId.tag !== Tag.Sequence) throw new CsrError("hash AlgorithmIdentifier is malformed");
+  const [oidTlv, params, ...rest] = children(der, algId);
+  const nullOrAbsent = params === undefined || (params.tag === Tag.Null && params.end === params.valueStart);
+  if (oidTlv === undefined || oidTlv.tag !== Tag.Oid || !nullOrAbsent || rest.length > 0) {
+    throw new CsrError("hash AlgorithmIdentifier is malformed");
+  }
+  const hash = HASH_OIDS.get(whole(der, oidTlv).toString("hex"));
   if (hash === undefined) throw new CsrError("unsupported hash algorithm (SHA-256, SHA-384 or SHA-512 required)");
   return hash;
 }

@@ -8,6 +8,7 @@ import { assembleDeltaResponse } from "./wire.js";
 import { changedNames } from "./map-diff.js";
 import { XdsStream, type StreamContext, type StreamHost, type TypeState } from "./stream.js";
 import { WILDCARD } from "./subscription.js";
+import { answerNow } from "./stale-nonce.js";
 
 export class DeltaStream extends XdsStream {
   readonly protocol = "delta";
@@ -23,9 +24,7 @@ export class DeltaStream extends XdsStream {
     const first = !t.sub.isRequested;
     const initial = req.initialResourceVersions;
     if (first) for (const [name, version] of Object.entries(initial)) t.sent.set(name, version);
-    // Stale nonces only lose their ACK meaning; subscription changes always apply, because in
-    // delta the client never repeats them.
-    this.acknowledge(t, req.responseNonce, req.errorDetail);
+    const ack = this.acknowledge(t, req.responseNonce, req.errorDetail);
     const { added, removed } = t.sub.update(req.resourceNamesSubscribe, req.resourceNamesUnsubscribe);
     for (const name of removed) t.sent.delete(name);
     if (req.resourceNamesUnsubscribe.includes(WILDCARD)) {
@@ -35,16 +34,18 @@ export class DeltaStream extends XdsStream {
     for (const name of added) if (!(first && Object.hasOwn(initial, name))) forced.add(name);
     // Unsubscribing a name still covered by `*` is answered with the resource again (or a removal),
     // which the deletion from `sent` above produces.
-    if (first || added.length > 0 || req.resourceNamesUnsubscribe.length > 0 || req.resourceNamesSubscribe.includes(WILDCARD)) {
-      t.computedFrom = undefined;
-      this.respond(t);
-    }
+    const changed = first || added.length > 0 || req.resourceNamesUnsubscribe.length > 0 || req.resourceNamesSubscribe.includes(WILDCARD);
+    if (changed) t.computedFrom = undefined;
+    // Applied above even when stale: in delta the client never repeats a subscription change.
+    if (answerNow(t, ack, changed)) this.respond(t);
   }
 
   push(): void {
     for (const typeUrl of PushOrder) {
       const t = this.types.get(typeUrl);
-      if (t !== undefined && t.sub.isRequested) this.respond(t);
+      if (t === undefined || !t.sub.isRequested) continue;
+      t.dirty = false;
+      this.respond(t);
     }
   }
 

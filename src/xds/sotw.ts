@@ -7,6 +7,7 @@ import { PushOrder, TypeUrl, type EncodedResource } from "./types.js";
 import { sotwResponse } from "./wire.js";
 import { changedNames } from "./map-diff.js";
 import { XdsStream, type StreamContext, type StreamHost, type TypeState } from "./stream.js";
+import { answerNow } from "./stale-nonce.js";
 
 /** Types whose SotW responses must hold every subscribed resource. */
 export function isFullStateType(typeUrl: string): boolean {
@@ -26,16 +27,7 @@ export class SotwStream extends XdsStream {
     const ack = this.acknowledge(t, req.responseNonce, req.errorDetail);
     const changed = t.sub.replace(req.resourceNames);
     if (changed) t.computedFrom = undefined;
-    if (ack === "stale") {
-      // Not answered (only the latest request matters) but its names are kept, and the next
-      // current request answers them (envoy #10363).
-      if (changed) t.dirty = true;
-      return;
-    }
-    if (changed || t.dirty) {
-      t.dirty = false;
-      this.respond(t, first);
-    }
+    if (answerNow(t, ack, changed)) this.respond(t, first);
   }
 
   push(): void {

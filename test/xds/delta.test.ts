@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { once } from "node:events";
 import type { DeltaDiscoveryResponse } from "../../src/gen/envoy/service/discovery/v3/discovery_pb.js";
 import { TypeUrl } from "../../src/xds/types.js";
-import type { XdsNackEvent } from "../../src/xds/server.js";
+import type { XdsAckEvent, XdsNackEvent } from "../../src/xds/server.js";
 import { applyChange, changeOneOfEachType, protocolFixture, seed, startXds } from "../support/xds-harness.js";
 import { AdsClient, resourceName, sidecarNode, type DeltaClientStream } from "../support/ads-client.js";
 
@@ -123,16 +123,54 @@ describe("xds delta protocol", () => {
     assert.deepEqual(sent(still), ["c1"], "c1 is still covered by the wildcard");
   });
 
-  it("honours subscriptions carried by a stale-nonce request", async () => {
+  it("does not answer a stale-nonce request but honours its subscriptions on the next current request", async () => {
     const s = f.client.delta(sidecarNode());
     const r1 = await subscribe(s, EDS, ["c1"]);
     s.ack(r1);
     await change(() => seed(f.provider, EDS, ["c1"], "v2"));
     const r2 = await s.next();
-    s.send({ typeUrl: EDS, responseNonce: r1.nonce, resourceNamesSubscribe: ["c2"] });
-    const r3 = await s.next();
-    assert.deepEqual(sent(r3), ["c2"]);
     assert.notEqual(r2.nonce, r1.nonce);
+    const acks: string[] = [];
+    f.h.xds.on("ack", (e: XdsAckEvent) => {
+      if (e.typeUrl === EDS) acks.push(e.nonce);
+    });
+    // Still echoing r1's nonce while r2 is in flight: stale, so no response and no ACK.
+    s.send({ typeUrl: EDS, responseNonce: r1.nonce, resourceNamesSubscribe: ["c2"] });
+    await expectQuiet(s);
+    assert.deepEqual(acks, []);
+    // The ACK of r2 carries no subscription change (delta never repeats one); c2 is answered now.
+    s.ack(r2);
+    const r3 = await s.next();
+    assert.equal(r3.typeUrl, EDS);
+    assert.deepEqual(sent(r3), ["c2"]);
+    assert.deepEqual(acks, [r2.nonce]);
+  });
+
+  it("honours an unsubscribe carried by a stale-nonce request", async () => {
+    const s = f.client.delta(sidecarNode());
+    const r1 = await subscribe(s, EDS, ["c1", "c2"]);
+    s.ack(r1);
+    await change(() => seed(f.provider, EDS, ["c1"], "v2"));
+    const r2 = await s.next();
+    s.send({ typeUrl: EDS, responseNonce: r1.nonce, resourceNamesUnsubscribe: ["c2"] });
+    await expectQuiet(s);
+    s.ack(r2);
+    await change(() => seed(f.provider, EDS, ["c2"], "v33"));
+    await expectQuiet(s); // c2 is no longer watched
+    await change(() => seed(f.provider, EDS, ["c1"], "v444"));
+    assert.deepEqual(sent(await s.next()), ["c1"]);
+  });
+
+  it("a push answers a stale request's subscription when no current request comes", async () => {
+    const s = f.client.delta(sidecarNode());
+    const r1 = await subscribe(s, EDS, ["c1"]);
+    s.ack(r1);
+    await change(() => seed(f.provider, EDS, ["c1"], "v2"));
+    await s.next(); // r2, never ACKed
+    s.send({ typeUrl: EDS, responseNonce: r1.nonce, resourceNamesSubscribe: ["c2"] });
+    await expectQuiet(s);
+    await change(() => seed(f.provider, EDS, ["c1"], "v33"));
+    assert.deepEqual(sent(await s.next()), ["c1", "c2"]);
   });
 
   it("pushes in make-before-break order: CDS, EDS, LDS, RDS", async () => {

@@ -101,6 +101,38 @@ describe("xds SotW protocol", () => {
     assert.equal(acks.filter((a) => a.typeUrl === EDS).length, 1);
   });
 
+  it("honours the smaller name list of a stale-nonce request without answering it", async () => {
+    const s = f.client.sotw(sidecarNode());
+    const r1 = await first(s, EDS, ["c1", "c2"]);
+    s.ack(r1);
+    await change(() => seed(f.provider, EDS, ["c1"], "v2"));
+    const r2 = await s.next();
+    // Stale (echoes r1) and drops c2: not answered, but c2 is no longer watched from now on.
+    s.send({ typeUrl: EDS, resourceNames: ["c1"], versionInfo: r1.versionInfo, responseNonce: r1.nonce });
+    await expectQuiet(s);
+    await change(() => seed(f.provider, EDS, ["c2"], "v33"));
+    await expectQuiet(s);
+    s.subscribe(EDS, ["c1"]);
+    s.ack(r2);
+    await change(() => seed(f.provider, EDS, ["c1", "c2"], "v444"));
+    const r3 = await s.next();
+    assert.deepEqual(responseNames(r3), ["c1"]);
+  });
+
+  it("a push answers a stale request's new names when no current request comes", async () => {
+    const s = f.client.sotw(sidecarNode());
+    const r1 = await first(s, CDS, ["c1"]);
+    s.ack(r1);
+    await change(() => seed(f.provider, CDS, ["c1"], "v2"));
+    await s.next(); // r2, never ACKed
+    s.send({ typeUrl: CDS, resourceNames: ["c1", "c2"], versionInfo: r1.versionInfo, responseNonce: r1.nonce });
+    await expectQuiet(s);
+    await change(() => seed(f.provider, EDS, ["c1"], "v33")); // another type changes: CDS is recomputed for the new name
+    const r3 = await s.next();
+    assert.equal(r3.typeUrl, CDS);
+    assert.deepEqual(responseNames(r3).sort(), ["c1", "c2"]);
+  });
+
   it("treats an empty first LDS/CDS request as wildcard and sends full state on every change", async () => {
     const s = f.client.sotw(sidecarNode());
     const r = await first(s, CDS, []);
