@@ -16,6 +16,7 @@ const ConfigMapResource: KubeResource = { group: "", version: "v1", kind: "Confi
 export const ROOT_CERT_CONFIGMAP = "istio-ca-root-cert";
 export const ROOT_CERT_KEY = "root-cert.pem";
 export const ISTIO_CONFIG_LABEL = "istio.io/config";
+
 export interface RootCertPublisherOptions {
   readonly kubeConfig: KubeConfig;
   /** The PEM bundle to publish (every root the mesh trusts). */
