@@ -146,8 +146,16 @@ export class LeaderElector extends EventEmitter<{ leading: []; "stopped-leading"
 
   private async tryAcquireOrRenew(): Promise<void> {
     const now = Date.now();
+    // A request must not outlive the renew deadline (an apiserver that accepts connections but does
+    // not answer, as one starting up does): a holder would keep leading on a Lease it cannot renew.
+    const budgetMs = this.leading ? Math.max(0, this.lastRenewMs + this.renewDeadlineMs - now) : this.renewDeadlineMs;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${budgetMs} ms`)), budgetMs);
+      timer.unref();
+    });
     try {
-      const won = await this.attempt(now);
+      const won = await Promise.race([this.attempt(now), timeout]);
       if (!this.running) return;
       if (won) this.lastRenewMs = now;
       this.setLeading(won);
@@ -156,6 +164,8 @@ export class LeaderElector extends EventEmitter<{ leading: []; "stopped-leading"
       // Keep leading through short apiserver trouble, never past the renew deadline: another
       // replica may take over once the lease duration (longer) has passed.
       if (this.leading && Date.now() - this.lastRenewMs >= this.renewDeadlineMs) this.setLeading(false);
+    } finally {
+      clearTimeout(timer);
     }
   }
 

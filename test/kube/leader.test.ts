@@ -1,9 +1,12 @@
 // Leader election on a coordination.k8s.io/v1 Lease against a real kube-apiserver: one holder among
 // candidates, takeover after a crashed holder's lease runs out, at once after a clean stop.
 import { strict as assert } from "node:assert";
+import { spawn } from "node:child_process";
+import { join } from "node:path";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { eventually } from "../support/eventually.js";
-import { kubeApiserverOrSkip, uniqueName, type KubeApiserver } from "../support/kube-apiserver.js";
+import { kubeApiserverBinaries, kubeApiserverOrSkip, startKubeApiserver, uniqueName, type KubeApiserver } from "../support/kube-apiserver.js";
+import { repoRoot } from "../support/grpc-go-peer.js";
 import { leaseHolder } from "../support/kube-lease.js";
 import { LeaderElector, microTime } from "../../src/kube/leader.js";
 
@@ -83,5 +86,61 @@ describe("kube: leader election on a Lease", function () {
     await a.stop();
     assert.equal(await leaseHolder(kubeConfigOf(kas), ns), undefined, "a cleared holderIdentity");
     await eventually("b to lead", () => (b.isLeader ? true : undefined));
+  });
+});
+
+describe("kube: leader election while the apiserver is away", function () {
+  this.timeout(120_000);
+  let kas: KubeApiserver | undefined;
+  const electors: LeaderElector[] = [];
+
+  before(function () {
+    const bins = kubeApiserverBinaries();
+    if ("skip" in bins) {
+      console.log(`      skipped: ${bins.skip}`);
+      return this.skip();
+    }
+    kas = startKubeApiserver();
+  });
+  after(async () => {
+    await Promise.all(electors.map((e) => e.stop()));
+    kas?.stop();
+  });
+
+  it("the holder stops leading once it cannot renew within the renew deadline, and two replicas never both lead", async () => {
+    const kc = new KubeConfig();
+    kc.loadFromFile(kas!.kubeconfig);
+    await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: "meshward" } } });
+    const make = (identity: string): LeaderElector => {
+      const e = new LeaderElector({ kubeConfig: kc, namespace: "meshward", identity, leaseDurationMs: LEASE_MS, renewDeadlineMs: LEASE_MS / 2, retryPeriodMs: LEASE_MS / 6 });
+      electors.push(e);
+      return e;
+    };
+    const a = make("a");
+    a.start();
+    await eventually("a to lead", () => (a.isLeader ? true : undefined));
+    const b = make("b");
+    b.start();
+    let both = 0;
+    const sampler = setInterval(() => (both += a.isLeader && b.isLeader ? 1 : 0), 20);
+    try {
+      const restart = new Promise<void>((resolve, reject) => {
+        const child = spawn("bash", [join(repoRoot(), "test", "kube", "start.sh"), "restart-apiserver"], {
+          env: { ...process.env, KAS_STATE: kas!.state, KAS_PORT: new URL(kas!.url).port, KAS_STOP_SIGNAL: "KILL" },
+          stdio: "ignore",
+        });
+        child.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`restart-apiserver exited ${code}`))));
+      });
+      let steppedDown = false;
+      a.once("stopped-leading", () => (steppedDown = true));
+      await restart;
+      assert.ok(steppedDown, "a stopped leading while it could not renew (the restart outlasts the renew deadline)");
+      await eventually("a leader again", () => (a.isLeader || b.isLeader ? true : undefined), 6 * LEASE_MS);
+      await new Promise((r) => setTimeout(r, LEASE_MS));
+    } finally {
+      clearInterval(sampler);
+    }
+    assert.equal(both, 0, "never two leaders at once");
+    assert.equal([a, b].filter((e) => e.isLeader).length, 1);
   });
 });
