@@ -1,12 +1,10 @@
 // Leader election on a coordination.k8s.io/v1 Lease against a real kube-apiserver: one holder among
 // candidates, takeover after a crashed holder's lease runs out, at once after a clean stop.
 import { strict as assert } from "node:assert";
-import { spawn } from "node:child_process";
-import { join } from "node:path";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { eventually } from "../support/eventually.js";
-import { kubeApiserverBinaries, kubeApiserverOrSkip, startKubeApiserver, uniqueName, type KubeApiserver } from "../support/kube-apiserver.js";
-import { repoRoot } from "../support/grpc-go-peer.js";
+import { kubeApiserverOrSkip, uniqueName, type KubeApiserver } from "../support/kube-apiserver.js";
+import { privateKubeApiserverOrSkip, restartApiserverInBackground } from "../support/kube-outage.js";
 import { leaseHolder } from "../support/kube-lease.js";
 import { LeaderElector, microTime } from "../../src/kube/leader.js";
 
@@ -95,12 +93,7 @@ describe("kube: leader election while the apiserver is away", function () {
   const electors: LeaderElector[] = [];
 
   before(function () {
-    const bins = kubeApiserverBinaries();
-    if ("skip" in bins) {
-      console.log(`      skipped: ${bins.skip}`);
-      return this.skip();
-    }
-    kas = startKubeApiserver();
+    kas = privateKubeApiserverOrSkip(this);
   });
   after(async () => {
     await Promise.all(electors.map((e) => e.stop()));
@@ -124,13 +117,7 @@ describe("kube: leader election while the apiserver is away", function () {
     let both = 0;
     const sampler = setInterval(() => (both += a.isLeader && b.isLeader ? 1 : 0), 20);
     try {
-      const restart = new Promise<void>((resolve, reject) => {
-        const child = spawn("bash", [join(repoRoot(), "test", "kube", "start.sh"), "restart-apiserver"], {
-          env: { ...process.env, KAS_STATE: kas!.state, KAS_PORT: new URL(kas!.url).port, KAS_STOP_SIGNAL: "KILL" },
-          stdio: "ignore",
-        });
-        child.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`restart-apiserver exited ${code}`))));
-      });
+      const restart = restartApiserverInBackground(kas!);
       let steppedDown = false;
       a.once("stopped-leading", () => (steppedDown = true));
       await restart;

@@ -3,7 +3,6 @@
 // to its CA, still in force after the deciding replica is gone (and in a replica started later),
 // and ended everywhere when the object is deleted.
 import { strict as assert } from "node:assert";
-import { spawn } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -20,8 +19,8 @@ import { AdsClient } from "../support/ads-client.js";
 import { runMeshward } from "../support/meshward-cli.js";
 import { startTestControlPlane } from "../support/control-plane.js";
 import { eventually } from "../support/eventually.js";
-import { kubeApiserverBinaries, kubeApiserverOrSkip, startKubeApiserver, uniqueName, type KubeApiserver } from "../support/kube-apiserver.js";
-import { repoRoot } from "../support/grpc-go-peer.js";
+import { kubeApiserverOrSkip, uniqueName, type KubeApiserver } from "../support/kube-apiserver.js";
+import { privateKubeApiserverOrSkip, restartApiserverInBackground } from "../support/kube-outage.js";
 import { ESCAPE_QUARANTINE_POLICY, podA, podB, signal } from "../risk/fixtures.js";
 
 describe("kube: a quarantine decided on one replica is enforced by every replica", function () {
@@ -162,12 +161,7 @@ describe("kube: a quarantine decided while the apiserver is away", function () {
   let dir: string;
 
   before(function () {
-    const bins = kubeApiserverBinaries();
-    if ("skip" in bins) {
-      console.log(`      skipped: ${bins.skip}`);
-      return this.skip();
-    }
-    kas = startKubeApiserver();
+    kas = privateKubeApiserverOrSkip(this);
   });
   after(async () => {
     await cp?.stop();
@@ -191,13 +185,7 @@ describe("kube: a quarantine decided while the apiserver is away", function () {
     });
     const pod = { ...podA, namespace: "shop" };
     // The apiserver goes away (restarted on the same port, etcd and its data kept) while the signal arrives.
-    const restart = new Promise<void>((resolve, reject) => {
-      const child = spawn("bash", [join(repoRoot(), "test", "kube", "start.sh"), "restart-apiserver"], {
-        env: { ...process.env, KAS_STATE: kas!.state, KAS_PORT: new URL(kas!.url).port, KAS_STOP_SIGNAL: "KILL" },
-        stdio: "ignore",
-      });
-      child.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`restart-apiserver exited ${code}`))));
-    });
+    const restart = restartApiserverInBackground(kas!);
     await eventually("the apiserver to be down", async () => {
       try {
         await core.readNamespace({ name: "shop" });

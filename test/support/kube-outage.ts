@@ -1,0 +1,29 @@
+// An apiserver outage while the test's code keeps running: a private apiserver (its own etcd) and
+// a restart of the apiserver alone that does not block the event loop (KubeApiserver's own
+// restartApiserver does, so nothing could happen during the outage).
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { repoRoot } from "./grpc-go-peer.js";
+import { kubeApiserverBinaries, startKubeApiserver, type KubeApiserver } from "./kube-apiserver.js";
+
+/** For a mocha `before` hook: a private apiserver, or the suite is skipped with a printed reason (outside CI). */
+export function privateKubeApiserverOrSkip(ctx: Mocha.Context): KubeApiserver {
+  const bins = kubeApiserverBinaries();
+  if ("skip" in bins) {
+    console.log(`      skipped: ${bins.skip}`);
+    ctx.skip();
+  }
+  ctx.timeout(180_000);
+  return startKubeApiserver();
+}
+
+/** Kills the apiserver and starts it again on the same port (etcd and data kept); resolves once it is ready. */
+export function restartApiserverInBackground(kas: KubeApiserver): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const child = spawn("bash", [join(repoRoot(), "test", "kube", "start.sh"), "restart-apiserver"], {
+      env: { ...process.env, KAS_STATE: kas.state, KAS_PORT: new URL(kas.url).port, KAS_STOP_SIGNAL: "KILL" },
+      stdio: "ignore",
+    });
+    child.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`restart-apiserver exited ${code}`))));
+  });
+}
