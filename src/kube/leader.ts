@@ -95,6 +95,10 @@ export class LeaderElector extends EventEmitter<{ leading: []; "stopped-leading"
     return this.leading;
   }
 
+  get leaseName(): string {
+    return `${this.opts.namespace}/${this.name}`;
+  }
+
   get identity(): string {
     return this.opts.identity;
   }

@@ -60,6 +60,11 @@ describe("kube: two control-plane replicas with one Lease", function () {
       return undefined;
     }
   };
+  /** replica-b's meshward_leader_election_leading on /metrics. */
+  const leading = async (): Promise<string | undefined> => {
+    const text = await (await fetch(`http://${b!.monitoringAddress}/metrics`)).text();
+    return new RegExp(`^meshward_leader_election_leading\\{lease="${ns}/meshward-leader"\\} (\\d)$`, "m").exec(text)?.[1];
+  };
   const rootIn = async (namespace: string): Promise<void> => {
     const want = await rootPem();
     await eventually(`${ROOT_CERT_CONFIGMAP} in ${namespace}`, async () => ((await configMapRoot(namespace)) === want ? true : undefined));
@@ -92,6 +97,7 @@ describe("kube: two control-plane replicas with one Lease", function () {
     await new Promise((r) => setTimeout(r, LEASE_S * 1000));
     assert.equal(b.kube!.elector.isLeader, false);
     assert.equal(await leaseHolder(kc, ns), "replica-a");
+    assert.equal(await leading(), "0");
   });
 
   it("takes over after the holder is killed, and keeps every namespace's ConfigMap correct", async () => {
@@ -104,6 +110,7 @@ describe("kube: two control-plane replicas with one Lease", function () {
     await eventually("replica-b to hold the Lease", () => (b!.kube!.elector.isLeader ? true : undefined), 6 * LEASE_S * 1000);
     console.log(`      replica-b took over ${Date.now() - killedAt} ms after replica-a was killed (lease ${LEASE_S} s)`);
     assert.equal(await leaseHolder(kc, ns), "replica-b");
+    assert.equal(await leading(), "1");
 
     // The new holder repairs what changes after the old one is gone.
     await core.deleteNamespacedConfigMap({ name: ROOT_CERT_CONFIGMAP, namespace: before });
