@@ -79,13 +79,21 @@ export class KubeReplica {
     return loadOrCreateKubeSigner({ kubeConfig: this.opts.kubeConfig, namespace: this.namespace, trustDomain, log: this.log, ...(keyType ? { keyType } : {}) });
   }
 
-  /** Starts watching and campaigning; the ConfigMaps follow `bundle`. */
+  /**
+   * Lists what the risk stage needs before anything is served (shared enforcement, Pods), so a
+   * replica never issues a certificate or serves a proxy before it knows the cluster's quarantines.
+   */
+  async startWatches(): Promise<void> {
+    await ensureCrd(this.opts.kubeConfig, WORKLOAD_ENFORCEMENT_DEFINITION);
+    await Promise.all([this.pods.start(), this.enforcement.start()]);
+  }
+
+  /** Starts the root ConfigMaps and campaigning (after startWatches); the ConfigMaps follow `bundle`. */
   async start(bundle: TrustBundle): Promise<void> {
     const publisher = new RootCertPublisher({ kubeConfig: this.opts.kubeConfig, rootsPem: () => bundle.pem(), log: this.log });
     this.publisher = publisher;
     this.unsubscribe = bundle.onChange(() => publisher.resyncAll());
-    await ensureCrd(this.opts.kubeConfig, WORKLOAD_ENFORCEMENT_DEFINITION);
-    await Promise.all([publisher.start(), this.pods.start(), this.enforcement.start()]);
+    await publisher.start();
     this.elector.on("leading", () => publisher.setActive(true));
     this.elector.on("stopped-leading", () => publisher.setActive(false));
     this.elector.start();

@@ -159,8 +159,20 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     await kubernetes.waitForSync();
   }
 
-  // Pod specs feed static risk once the risk stage exists (it starts with the first config set).
-  if (kube !== undefined) kube.podRisk = { setPodSpec: (uid, spec) => risk.risk.setPodSpec(uid, spec), podDeleted: (uid) => risk.risk.podDeleted(uid) };
+  if (kube !== undefined) {
+    // Pod specs feed static risk once the risk stage exists (it starts with the first config set).
+    kube.podRisk = { setPodSpec: (uid, spec) => risk.risk.setPodSpec(uid, spec), podDeleted: (uid) => risk.risk.podDeleted(uid) };
+    try {
+      await kube.startWatches();
+    } catch (e) {
+      await kube.stop();
+      merge.stop();
+      risk.close();
+      throw e;
+    }
+    // The cluster's quarantines are in force before the first certificate or proxy is served.
+    risk.risk.tick();
+  }
   // The trust domain is the mesh config's at start; the CA's identity does not follow later edits.
   const kubeSigner = kube !== undefined ? await kube.loadSigner(provider.snapshot.mesh.trustDomain) : undefined;
   const { ca, authenticators, tokenKey } = await openCertificateAuthority({

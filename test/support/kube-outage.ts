@@ -22,8 +22,10 @@ export function restartApiserverInBackground(kas: KubeApiserver): Promise<void> 
   return new Promise<void>((resolve, reject) => {
     const child = spawn("bash", [join(repoRoot(), "test", "kube", "start.sh"), "restart-apiserver"], {
       env: { ...process.env, KAS_STATE: kas.state, KAS_PORT: new URL(kas.url).port, KAS_STOP_SIGNAL: "KILL" },
-      stdio: "ignore",
+      stdio: ["ignore", "ignore", "pipe"],
     });
-    child.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`restart-apiserver exited ${code}`))));
+    let stderr = "";
+    child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`restart-apiserver exited ${code}: ${stderr}`))));
   });
 }
