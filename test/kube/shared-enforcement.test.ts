@@ -127,8 +127,9 @@ describe("kube: a quarantine decided on one replica is enforced by every replica
     replicas.delete("replica-a");
     const b = replicas.get("replica-b")!;
     const c = await start("replica-c");
-    await eventually("replica-c to enforce it", () => (enforcedOn(c) ? true : undefined));
-    await eventually("replica-c's CA to refuse the pod", () => refused(c, quarantined));
+    // From its first moment: a replica lists the quarantines before it serves anything.
+    assert.ok(enforcedOn(c), "replica-c enforces it as soon as it has started");
+    assert.equal(await refused(c, quarantined), true, "replica-c's CA refuses the pod from the start");
     assert.ok(enforcedOn(b));
     assert.equal(await refused(b, quarantined), true);
   });
