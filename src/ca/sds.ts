@@ -8,7 +8,7 @@
 // and per rotation, keeps it in memory only (never on disk), and sends it only down that proxy's
 // authenticated stream. This does not widen the trust placed in the control plane (a CA can mint
 // any identity anyway), but it puts keys on the wire, so serve refuses every call on its plaintext
-// port from beyond loopback (security/plaintext-gate.ts: no bearer token, so no identity and no
+// port from beyond loopback (security/transport-gates.ts: no bearer token, so no identity and no
 // `default`, crosses a readable wire), and passes `identityOf` (the identity each stream authenticated
 // as, from authorizeProxy); without it the identity is the Proxy's metadata, safe only once
 // authorizeProxy has checked it.

@@ -29,7 +29,8 @@ import { SIGNALS_AUDIENCE } from "../signals/node-identity.js";
 import { ClientCertificateAuthenticator } from "../security/certificate-authenticator.js";
 import { MeshwardTokenAuthenticator } from "../security/token-authenticator.js";
 import { registerCsdsService } from "../debug/csds.js";
-import { plaintextGate } from "../security/plaintext-gate.js";
+import { clientCertificateGate, plaintextGate } from "../security/transport-gates.js";
+import { checkPrivateDirectory } from "../security/private-files.js";
 import type { SignalLimits } from "../signals/rate-limit.js";
 
 export interface ControlPlaneOptions {
@@ -74,6 +75,7 @@ export interface ControlPlane {
 export async function startControlPlane(opts: ControlPlaneOptions): Promise<ControlPlane> {
   const log = opts.log ?? ((l: string) => console.error(l));
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+  checkPrivateDirectory(opts.dataDir);
   const metrics = new Metrics();
   const configErrors = metrics.gauge("meshward_config_errors", "Problems in the current configuration, by severity.");
   const reloads = metrics.counter("meshward_config_reloads_total", "Configuration sets read from the source and turned into a snapshot.");
@@ -177,7 +179,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     xdsAddress = await bind(grpcServer, opts.xdsAddress, grpc.ServerCredentials.createInsecure());
     if (opts.tlsAddress !== undefined) {
       serving = createCaServerCredentials(ca, opts.caDnsNames ?? []);
-      tlsServer = new grpc.Server();
+      tlsServer = new grpc.Server({ interceptors: [clientCertificateGate()] });
       xds.addTo(tlsServer);
       registerCaService(tlsServer, { ca, authenticators });
       risk.serveSignals(tlsServer, signalAuthenticators);
