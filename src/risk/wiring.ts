@@ -49,6 +49,11 @@ export interface RiskWiringOptions {
   readonly clock?: Clock;
   /** Per-node signal limits (signals/rate-limit.ts). */
   readonly signalLimits?: SignalLimits;
+  /**
+   * Where pods and their addresses come from (Kubernetes: from Pods); default: as their connected
+   * proxies announce them (set by attach()).
+   */
+  readonly podDirectory?: PodDirectory;
 }
 
 /** How long proxy connects and disconnects are gathered before the enforced addresses are compared. */
@@ -80,18 +85,11 @@ export class RiskWiring {
 
   constructor(private readonly opts: RiskWiringOptions) {
     this.clock = opts.clock ?? systemClock;
+    this.pods = opts.podDirectory;
     this.alerts = opts.metrics.counter(
       "meshward_enforcement_alerts_total",
       "Parts of an active enforcement that could not be enforced (an address that is no single pod IP, an overlay object the model rejected).",
     );
-  }
-
-  /**
-   * Where pods and their addresses come from (the seam for a Kubernetes pod source); attach()
-   * sets the connected proxies as the source.
-   */
-  usePodDirectory(pods: PodDirectory): void {
-    this.pods = pods;
   }
 
   /** The risk service; there is one once the first config set has been seen. */
@@ -132,7 +130,7 @@ export class RiskWiring {
   /** Pushes, ACKs and connected proxies from the xDS server. */
   attach(xds: XdsServer): void {
     this.xds = xds;
-    this.pods ??= proxyPodDirectory(() => xds.proxies());
+    this.pods = this.opts.podDirectory ?? proxyPodDirectory(() => xds.proxies());
     this.chain = new PushChainRecorder(this.risk.audit, xds, this.clock);
     this.recorder = new AuditSignalRecorder(this.risk, this.podDirectory, this.clock);
     // An identity-scoped enforcement denies every pod of the identity by IP too (plaintext calls
