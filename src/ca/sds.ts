@@ -182,7 +182,12 @@ export class SdsSecretProvider implements ResourceProvider {
       (resource) => {
         // Cleared before emitting, so a proxy that reacts to the change at once can start the next issuance.
         this.pending.delete(key);
-        if ((this.epochs.get(key) ?? 0) !== epoch) return; // revoked or forgotten meanwhile
+        if ((this.epochs.get(key) ?? 0) !== epoch) {
+          // Revoked or forgotten meanwhile: discarded, and the proxy (if still there) is asked
+          // again, so its next issuance goes through the policy instead of never happening.
+          this.emit({ all: false, affects: (p) => p.id === proxy.id });
+          return;
+        }
         const previous = this.secrets.get(key);
         if (previous !== undefined) clearTimeout(previous.timer);
         const timer = setTimeout(() => this.startIssuing(key, proxy, identity), resource.renewInMs);
