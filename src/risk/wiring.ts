@@ -134,12 +134,11 @@ export class RiskWiring {
     this.chain = new PushChainRecorder(this.risk.audit, xds, this.clock);
     this.recorder = new AuditSignalRecorder(this.risk, this.podDirectory, this.clock);
     // An identity-scoped enforcement denies every pod of the identity by IP too (plaintext calls
-    // carry no principal): a pod of it that connects later must join the overlay, and one that
-    // leaves must not keep its (reusable) IP denied. Proxies come and go in storms (reconnects),
-    // so the check is debounced and rebuilds only when the enforced addresses really changed.
-    const changed = (): void => this.scheduleAddressCheck();
-    xds.on("connect", changed);
-    xds.on("disconnect", changed);
+    // carry no principal): a pod of it that connects later must join the overlay. Proxies come and
+    // go in storms (reconnects), so the check is debounced and rebuilds only when the enforced
+    // addresses really changed. A disconnect triggers nothing: a pod must not be able to lift the
+    // DENY on its IP by dropping its own proxy (fail closed; the IP leaves at the next rebuild).
+    xds.on("connect", () => this.scheduleAddressCheck());
   }
 
   /**
