@@ -8,7 +8,7 @@
 // and per rotation, keeps it in memory only (never on disk), and sends it only down that proxy's
 // authenticated stream. This does not widen the trust placed in the control plane (a CA can mint
 // any identity anyway), but it puts keys on the wire, so serve refuses every call on its plaintext
-// port from beyond loopback (security/plaintext-gate.ts: no bearer token, so no identity and no
+// port from beyond loopback (security/transport-gates.ts: no bearer token, so no identity and no
 // `default`, crosses a readable wire), and passes `identityOf` (the identity each stream authenticated
 // as, from authorizeProxy); without it the identity is the Proxy's metadata, safe only once
 // authorizeProxy has checked it.
@@ -182,7 +182,12 @@ export class SdsSecretProvider implements ResourceProvider {
       (resource) => {
         // Cleared before emitting, so a proxy that reacts to the change at once can start the next issuance.
         this.pending.delete(key);
-        if ((this.epochs.get(key) ?? 0) !== epoch) return; // revoked or forgotten meanwhile
+        if ((this.epochs.get(key) ?? 0) !== epoch) {
+          // Revoked or forgotten meanwhile: discarded, and the proxy (if still there) is asked
+          // again, so its next issuance goes through the policy instead of never happening.
+          this.emit({ all: false, affects: (p) => p.id === proxy.id });
+          return;
+        }
         const previous = this.secrets.get(key);
         if (previous !== undefined) clearTimeout(previous.timer);
         const timer = setTimeout(() => this.startIssuing(key, proxy, identity), resource.renewInMs);

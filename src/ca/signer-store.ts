@@ -18,6 +18,7 @@ import {
   tbsCertificate,
 } from "./x509.js";
 import { signatureAlgorithmOf } from "./signing-key.js";
+import { checkPrivateDirectory, readPrivateKeyFile } from "../security/private-files.js";
 
 export type CaKeyType = "ecdsa-p256" | "rsa-2048" | "rsa-3072" | "rsa-4096";
 
@@ -45,7 +46,14 @@ const ROOT_TTL_MS = 10 * 365 * 24 * 3600 * 1000;
 /** Loads `<dataDir>/ca/`, generating a self-signed root there the first time. */
 export async function loadOrCreateSigner(dataDir: string, trustDomain: string, keyType: CaKeyType = "ecdsa-p256"): Promise<CaSigner> {
   const dir = path.join(dataDir, "ca");
-  if (await exists(path.join(dir, CACERTS_FILES.caCert))) return loadCacerts(dir);
+  // meshward's own CA key: checked (owner, mode, no link) before use; an Istio cacerts dir may be
+  // a Kubernetes secret mount, made of links, and is read as Istio reads it.
+  const ownCa = async (): Promise<CaSigner> => {
+    checkPrivateDirectory(dir, "CA directory");
+    await readPrivateKeyFile(path.join(dir, CACERTS_FILES.caKey));
+    return loadCacerts(dir);
+  };
+  if (await exists(path.join(dir, CACERTS_FILES.caCert))) return ownCa();
   await fs.mkdir(dataDir, { recursive: true, mode: 0o700 });
   const staging = await fs.mkdtemp(path.join(dataDir, ".ca-"));
   try {
@@ -67,7 +75,7 @@ export async function loadOrCreateSigner(dataDir: string, trustDomain: string, k
   } finally {
     await fs.rm(staging, { recursive: true, force: true });
   }
-  return loadCacerts(dir);
+  return ownCa();
 }
 
 export function generateRoot(trustDomain: string, keyType: CaKeyType): { keyPem: string; certPem: string } {

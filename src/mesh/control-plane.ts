@@ -38,7 +38,8 @@ import { MeshwardTokenAuthenticator } from "../security/token-authenticator.js";
 import { defaultReplicaId, KubeReplica, type KubeReplicaOptions } from "../kube/replica.js";
 import { PostgresAuditShipper } from "../risk/audit-postgres.js";
 import { registerCsdsService } from "../debug/csds.js";
-import { plaintextGate } from "../security/plaintext-gate.js";
+import { clientCertificateGate, plaintextGate } from "../security/transport-gates.js";
+import { checkPrivateDirectory } from "../security/private-files.js";
 import type { SignalLimits } from "../signals/rate-limit.js";
 
 export interface ControlPlaneOptions {
@@ -109,6 +110,7 @@ export interface ControlPlane {
 export async function startControlPlane(opts: ControlPlaneOptions): Promise<ControlPlane> {
   const log = opts.log ?? ((l: string) => console.error(l));
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+  checkPrivateDirectory(opts.dataDir);
   const metrics = new Metrics();
   const configErrors = metrics.gauge("meshward_config_errors", "Problems in the current configuration, by severity.");
   const reloads = metrics.counter("meshward_config_reloads_total", "Configuration sets read from the source and turned into a snapshot.");
@@ -128,11 +130,10 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     ...(opts.signalLimits !== undefined ? { signalLimits: opts.signalLimits } : {}),
     // Replicas share quarantines through WorkloadEnforcement objects.
     ...(kube !== undefined ? { enforcementStore: (local: EnforcementStore) => kube.enforcement.storeOver(local) } : {}),
+    // Where Kubernetes is the source, a pod's address and node come from its Pod, not its proxy;
+    // a replica's own Pod watch also gives the service account and labels (and static risk).
+    ...(kube !== undefined ? { podDirectory: kube.pods } : kubernetes !== undefined ? { podDirectory: snapshotPodDirectory(() => provider.snapshot) } : {}),
   });
-  // Where Kubernetes is the source, a pod's address and node come from its Pod, not its proxy;
-  // a replica's own Pod watch also gives the service account and labels (and static risk).
-  if (kube !== undefined) risk.usePodDirectory(kube.pods);
-  else if (kubernetes !== undefined) risk.usePodDirectory(snapshotPodDirectory(() => provider.snapshot));
   /** Builds and serves a snapshot; true if it may change some proxy's resources. */
   const apply = (set: ConfigSet): boolean => {
     lastSet = set;
@@ -251,7 +252,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     xdsAddress = await bind(grpcServer, opts.xdsAddress, grpc.ServerCredentials.createInsecure());
     if (opts.tlsAddress !== undefined) {
       serving = createCaServerCredentials(ca, opts.caDnsNames ?? []);
-      tlsServer = new grpc.Server();
+      tlsServer = new grpc.Server({ interceptors: [clientCertificateGate()] });
       xds.addTo(tlsServer);
       registerCaService(tlsServer, { ca, authenticators });
       risk.serveSignals(tlsServer, signalAuthenticators);

@@ -55,11 +55,17 @@ export interface ServiceTarget {
   readonly targetPort: number;
 }
 
-/** The service ports whose endpoints carry one of the proxy's IPs, sorted by target port. */
-export function serviceTargets(snapshot: MeshSnapshot, proxy: Pick<Proxy, "ips">): ServiceTarget[] {
+/**
+ * The service ports whose endpoints carry one of the proxy's IPs, sorted by target port. Only
+ * services of the proxy's own namespace count (istiod's ServiceEntry GetProxyServiceTargets): a
+ * proxy announces its IPs itself, and must not receive another namespace's inbound config by
+ * claiming one of its workloads' addresses.
+ */
+export function serviceTargets(snapshot: MeshSnapshot, proxy: Pick<Proxy, "ips" | "namespace">): ServiceTarget[] {
   const out: ServiceTarget[] = [];
   for (const ip of new Set(proxy.ips)) {
     for (const { service, endpoint } of snapshot.endpointsByIp.get(ip) ?? []) {
+      if (service.namespace !== proxy.namespace) continue;
       for (const port of service.ports) {
         out.push({ service, port, endpoint, targetPort: endpoint.targetPorts[port.number] ?? port.number });
       }

@@ -3,9 +3,10 @@
 // and loads it through createRequire; open every database through it. Local
 // types (rather than a global `declare module`) keep this from colliding with declarations
 // another module might add; replace with @types/better-sqlite3 when it is installed.
-import { chmodSync, existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname } from "node:path";
+import { ensurePrivateFile } from "../security/private-files.js";
 
 export type SqlValue = string | number | bigint | null | Buffer;
 
@@ -52,14 +53,14 @@ export function openDatabase(file: string, options: DatabaseOptions = {}): Datab
 }
 
 /**
- * Opens (creating) a database that records who ran what: its directory 0700, a new file 0600
- * (SQLite gives the WAL files the file's mode), in WAL mode.
+ * Opens (creating) a database that records who ran what: its directory 0700, a new file created
+ * 0600 before SQLite opens it (SQLite gives the WAL files the file's mode), an existing one checked
+ * (ours, not a link, not group/other-writable), in WAL mode.
  */
 export function openPrivateDatabase(file: string, options: DatabaseOptions = {}): Database {
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-  const fresh = !existsSync(file);
+  ensurePrivateFile(file, "database");
   const db = openDatabase(file, options);
-  if (fresh) chmodSync(file, 0o600);
   db.pragma("journal_mode = WAL", { simple: true });
   return db;
 }

@@ -23,7 +23,7 @@ import type { SignalLimits } from "../signals/rate-limit.js";
 import { AuditSignalRecorder, type PodDirectory } from "./agent-signals.js";
 import { CHAIN_LATENCY_BUCKETS_S, CHAIN_LATENCY_METRIC } from "./chain-latency.js";
 import { systemClock, type Clock } from "./clock.js";
-import { ENFORCEMENT_ORIGIN, enforcedAddresses, enforcementOverlay } from "./enforcement-overlay.js";
+import { ENFORCEMENT_ORIGIN, enforcedAddresses, enforcementOverlay, type EnforcedAddresses } from "./enforcement-overlay.js";
 import { routingOverlay } from "./routing-overlay.js";
 import { PushChainRecorder } from "./push-chain.js";
 import { RiskService, type EnforcementUpdate, type RiskServiceOptions } from "./risk-service.js";
@@ -51,6 +51,19 @@ export interface RiskWiringOptions {
   readonly signalLimits?: SignalLimits;
   /** Shares the active enforcement set between replicas (see RiskServiceOptions). */
   readonly enforcementStore?: RiskServiceOptions["enforcementStore"];
+  /**
+   * Where pods and their addresses come from (Kubernetes: from Pods); default: as their connected
+   * proxies announce them (set by attach()).
+   */
+  readonly podDirectory?: PodDirectory;
+}
+
+/** How long proxy connects and disconnects are gathered before the enforced addresses are compared. */
+export const IDENTITY_ADDRESS_DEBOUNCE_MS = 100;
+
+/** A comparable form of the addresses every enforcement matches. */
+function addressKey(addresses: EnforcedAddresses): string {
+  return JSON.stringify([...addresses.byId].sort(([a], [b]) => a.localeCompare(b)));
 }
 
 export class RiskWiring {
@@ -74,18 +87,11 @@ export class RiskWiring {
 
   constructor(private readonly opts: RiskWiringOptions) {
     this.clock = opts.clock ?? systemClock;
+    this.pods = opts.podDirectory;
     this.alerts = opts.metrics.counter(
       "meshward_enforcement_alerts_total",
       "Parts of an active enforcement that could not be enforced (an address that is no single pod IP, an overlay object the model rejected).",
     );
-  }
-
-  /**
-   * Where pods and their addresses come from (the seam for a Kubernetes pod source); attach()
-   * sets the connected proxies as the source.
-   */
-  usePodDirectory(pods: PodDirectory): void {
-    this.pods = pods;
   }
 
   /** The risk service; there is one once the first config set has been seen. */
@@ -99,6 +105,7 @@ export class RiskWiring {
     const risk = this.start(set);
     const active = risk.enforcement.active();
     const addresses = enforcedAddresses(active, { podsOfIdentity: this.podDirectory.podsOfIdentity });
+    this.enforcedAddressKey = addressKey(addresses);
     for (const r of addresses.rejected) this.alert(r.enforcement, "address-rejected", `address ${r.reason}; the enforcement holds for its other addresses`, r.address);
     const opts = { rootNamespace: this.rootNamespace, addresses };
     // Authorization (Envoy enforces by IP and principal) and routing (no data-plane IP matching).
@@ -125,19 +132,15 @@ export class RiskWiring {
   /** Pushes, ACKs and connected proxies from the xDS server. */
   attach(xds: XdsServer): void {
     this.xds = xds;
-    this.pods ??= proxyPodDirectory(() => xds.proxies());
+    this.pods = this.opts.podDirectory ?? proxyPodDirectory(() => xds.proxies());
     this.chain = new PushChainRecorder(this.risk.audit, xds, this.clock);
     this.recorder = new AuditSignalRecorder(this.risk, this.podDirectory, this.clock);
     // An identity-scoped enforcement denies every pod of the identity by IP too (plaintext calls
-    // carry no principal): a pod of it that connects later must join the overlay.
-    xds.on("connect", (status) => {
-      const identityScoped = this.risk.enforcement.active().filter((e) => e.scope === "identity" && e.action !== "revoke");
-      if (identityScoped.length === 0) return;
-      const proxy = xds.proxies().find((p) => p.id === status.proxyId);
-      if (proxy === undefined || !identityScoped.some((e) => e.identity.namespace === proxy.namespace && e.identity.serviceAccount === proxy.serviceAccount)) return;
-      this.opts.rebuild();
-      xds.pushNow();
-    });
+    // carry no principal): a pod of it that connects later must join the overlay. Proxies come and
+    // go in storms (reconnects), so the check is debounced and rebuilds only when the enforced
+    // addresses really changed. A disconnect triggers nothing: a pod must not be able to lift the
+    // DENY on its IP by dropping its own proxy (fail closed; the IP leaves at the next rebuild).
+    xds.on("connect", () => this.scheduleAddressCheck());
   }
 
   /**
@@ -189,6 +192,7 @@ export class RiskWiring {
   }
 
   close(): void {
+    if (this.addressTimer !== undefined) clearTimeout(this.addressTimer);
     this.chain?.close();
     this.service?.close();
   }
@@ -222,6 +226,20 @@ export class RiskWiring {
   }
 
   private countActive: () => void = () => undefined;
+  /** The enforced addresses the current snapshot was built with (see configSet). */
+  private enforcedAddressKey = "";
+  private addressTimer: NodeJS.Timeout | undefined;
+
+  private scheduleAddressCheck(): void {
+    if (this.addressTimer !== undefined || this.service === undefined) return;
+    if (!this.risk.enforcement.active().some((e) => e.scope === "identity" && e.action !== "revoke")) return;
+    this.addressTimer = setTimeout(() => {
+      this.addressTimer = undefined;
+      const now = addressKey(enforcedAddresses(this.risk.enforcement.active(), { podsOfIdentity: this.podDirectory.podsOfIdentity }));
+      if (now !== this.enforcedAddressKey) this.opts.rebuild();
+    }, IDENTITY_ADDRESS_DEBOUNCE_MS);
+    this.addressTimer.unref();
+  }
   private secrets: WithdrawableSecrets | undefined;
 
   private enforcementChanged(u: EnforcementUpdate): void {

@@ -4,7 +4,7 @@
 import { verify, type KeyObject } from "node:crypto";
 import type { Metadata } from "@grpc/grpc-js";
 import type { AuthnResult, Authenticator, CallerContext } from "./identity.js";
-import { CA_AUDIENCE, TOKEN_ISSUER } from "./token-key.js";
+import { CA_AUDIENCE, MAX_TOKEN_LIFETIME_SECONDS, TOKEN_ISSUER } from "./token-key.js";
 
 export interface TokenAuthenticatorOptions {
   readonly trustDomain: string;
@@ -14,6 +14,8 @@ export interface TokenAuthenticatorOptions {
   readonly issuer?: string;
   /** Tolerated clock skew in seconds. */
   readonly leewaySeconds?: number;
+  /** The longest lifetime accepted (exp - iat, and exp - now); MAX_TOKEN_LIFETIME_SECONDS (24 h) by default. */
+  readonly maxLifetimeSeconds?: number;
   readonly now?: () => number;
 }
 
@@ -88,6 +90,10 @@ export class MeshwardTokenAuthenticator implements Authenticator {
     if (claims.exp + this.leeway <= now) return fail(`expired at ${new Date(claims.exp * 1000).toISOString()}`);
     if (typeof claims.nbf === "number" && claims.nbf - this.leeway > now) return fail("not valid yet (nbf)");
     if (typeof claims.iat === "number" && claims.iat - this.leeway > now) return fail("issued in the future (iat)");
+    // A stolen long-lived token is a standing credential: bound what a token may be worth.
+    const maxLifetime = this.opts.maxLifetimeSeconds ?? MAX_TOKEN_LIFETIME_SECONDS;
+    const lifetime = claims.exp - (typeof claims.iat === "number" ? Math.min(claims.iat, now) : now);
+    if (lifetime > maxLifetime + this.leeway) return fail(`lifetime ${lifetime}s exceeds the ${maxLifetime}s accepted`);
     const m = SUBJECT.exec(typeof claims.sub === "string" ? claims.sub : "");
     if (m === null) return fail(`subject ${String(claims.sub)} is not system:serviceaccount:<ns>:<sa>`);
     const k8s = claims["kubernetes.io"];

@@ -6,10 +6,33 @@ import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sig
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { createFileExclusive, KEY_FILE_MODE } from "../ca/atomic-file.js";
+import { checkPrivateDirectory, readPrivateKeyFile } from "./private-files.js";
 
 export const TOKEN_ISSUER = "meshward";
 export const CA_AUDIENCE = "istio-ca";
 export const TOKEN_KEY_FILE = "token-key.pem";
+/** The longest-lived token meshward mints or accepts: 24 h (a Kubernetes projected token defaults to 1 h). */
+export const MAX_TOKEN_LIFETIME_SECONDS = 24 * 3600;
+
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/**
+ * Why a token's names or lifetime are refused, naming the field: a namespace is a DNS-1123 label
+ * (at most 63 characters), a service account a DNS-1123 subdomain (at most 253), as Kubernetes
+ * requires; the lifetime is positive and at most MAX_TOKEN_LIFETIME_SECONDS.
+ */
+export function mintProblem(opts: Pick<MintOptions, "namespace" | "serviceAccount" | "ttlSeconds">): string | undefined {
+  if (opts.namespace.length > 63 || !DNS1123_LABEL.test(opts.namespace)) {
+    return `namespace "${opts.namespace}" is not a DNS-1123 label (lower-case letters, digits and '-', at most 63 characters)`;
+  }
+  if (opts.serviceAccount.length > 253 || !DNS1123_SUBDOMAIN.test(opts.serviceAccount)) {
+    return `service-account "${opts.serviceAccount}" is not a DNS-1123 subdomain (lower-case letters, digits, '-' and '.', at most 253 characters)`;
+  }
+  const ttl = opts.ttlSeconds ?? 3600;
+  if (!(ttl > 0) || ttl > MAX_TOKEN_LIFETIME_SECONDS) return `ttl ${ttl}s is outside 1s to ${MAX_TOKEN_LIFETIME_SECONDS}s (24h)`;
+  return undefined;
+}
 
 export interface TokenClaims {
   readonly iss: string;
@@ -48,14 +71,18 @@ export class TokenKey {
     await fs.mkdir(dataDir, { recursive: true, mode: 0o700 });
     const fresh = TokenKey.generate();
     await createFileExclusive(file, fresh.privateKey.export({ type: "pkcs8", format: "pem" }), KEY_FILE_MODE);
-    const key = createPrivateKey(await fs.readFile(file, "utf8"));
+    checkPrivateDirectory(dataDir);
+    const key = createPrivateKey(await readPrivateKeyFile(file));
     if (key.asymmetricKeyType !== "ec" || key.asymmetricKeyDetails?.namedCurve !== "prime256v1") {
       throw new Error(`token key ${file} must be an ECDSA P-256 key`);
     }
     return new TokenKey(key);
   }
 
+  /** Signs a token; throws for names or a lifetime mintProblem refuses. */
   mint(opts: MintOptions): string {
+    const problem = mintProblem(opts);
+    if (problem !== undefined) throw new Error(`token: ${problem}`);
     const iat = opts.issuedAt ?? Math.floor(Date.now() / 1000);
     const claims: TokenClaims = {
       iss: TOKEN_ISSUER,

@@ -162,4 +162,19 @@ describe("SDS secrets (default, ROOTCA)", function () {
       sds.close();
     }
   });
+
+  it("a proxy whose issuance was in flight during an unrelated revoke still gets its certificate", async () => {
+    const sds = new SdsSecretProvider(ca);
+    try {
+      const p = proxy("inflight-1", "shop", "inflight");
+      const changed = nextChange(sds, p);
+      assert.equal(sds.resources(p, TypeUrl.Secret).has(DEFAULT_SECRET), false, "issuance starts");
+      sds.revoke((id) => id.serviceAccount === "someone-else");
+      await changed; // the discarded issuance asks the proxy again instead of leaving it without a key
+      for (let i = 0; i < 50 && !sds.resources(p, TypeUrl.Secret).has(DEFAULT_SECRET); i++) await nextChange(sds, p);
+      assert.ok(tlsCertificate(sds, p).chain.length > 0);
+    } finally {
+      sds.close();
+    }
+  });
 });

@@ -7,64 +7,18 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
-import { create, fromBinary, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
-import { timestampNow } from "@bufbuild/protobuf/wkt";
 import type { ControlPlane } from "../../src/mesh/control-plane.js";
-import {
-  Severity, SignalSchema, StreamSignalsRequestSchema, StreamSignalsResponseSchema, SignalService, type StreamSignalsResponse,
-} from "../../src/gen/meshward/agent/v1/signals_pb.js";
 import { SIGNALS_AUDIENCE } from "../../src/signals/node-identity.js";
 import { TokenKey } from "../../src/security/token-key.js";
 import { AuditStore } from "../../src/risk/audit.js";
 import { TypeUrl } from "../../src/xds/types.js";
 import { AdsClient, type SotwClientStream } from "../support/ads-client.js";
 import { startTestControlPlane } from "../support/control-plane.js";
-import { eventually } from "../support/eventually.js";
+import { AgentStream, escapeSignal } from "../support/agent-stream.js";
 import { ESCAPE_QUARANTINE_POLICY, signal } from "../risk/fixtures.js";
 
 const IDENTITY_POLICY = ESCAPE_QUARANTINE_POLICY.replace("action: QUARANTINE", "action: QUARANTINE, scope: IDENTITY");
-const STREAM = `/${SignalService.typeName}/StreamSignals`;
-
-type SignalInit = MessageInitShape<typeof SignalSchema>;
-
-function agentSignal(id: string, pod: { uid: string; namespace: string; name: string; serviceAccount: string }, args = ["nsenter"]): SignalInit {
-  return {
-    id,
-    node: "node-1",
-    pod,
-    container: { id: "c0ffee".padEnd(64, "0"), name: "app" },
-    process: { pid: 7, uid: 0, binary: "/usr/bin/nsenter", args },
-    detection: { id: "escape.setns-host-mnt", mitreTechnique: "T1611" },
-    severity: Severity.HIGH,
-    eventTime: timestampNow(),
-  };
-}
-
-/** A node agent's signal stream, raw: batches out, responses (or the stream's end) in. */
-class AgentStream {
-  private readonly call: grpc.ClientDuplexStream<Uint8Array, StreamSignalsResponse>;
-  private readonly responses: StreamSignalsResponse[] = [];
-  readonly status: Promise<grpc.StatusObject>;
-  constructor(client: grpc.Client, token: string) {
-    const md = new grpc.Metadata();
-    md.set("authorization", `Bearer ${token}`);
-    this.call = client.makeBidiStreamRequest(STREAM, (b: Uint8Array) => Buffer.from(b), (b: Buffer) => fromBinary(StreamSignalsResponseSchema, b), md);
-    this.call.on("data", (r: StreamSignalsResponse) => this.responses.push(r));
-    this.call.on("error", () => undefined);
-    this.status = new Promise((resolve) => this.call.on("status", resolve));
-  }
-  send(signals: SignalInit[]): void {
-    this.call.write(toBinary(StreamSignalsRequestSchema, create(StreamSignalsRequestSchema, { msg: { case: "batch", value: { signals } } })));
-  }
-  /** The response to the n-th batch (1-based). */
-  response(n: number): Promise<StreamSignalsResponse> {
-    return eventually(`response ${n}`, () => this.responses[n - 1]);
-  }
-  close(): void {
-    this.call.cancel();
-  }
-}
-
+const agentSignal = (id: string, pod: Parameters<typeof escapeSignal>[2], args?: string[]) => escapeSignal(id, "node-1", pod, args);
 describe("security: node agents report only what the control plane can place", function () {
   this.timeout(30_000);
   let dir: string;
@@ -103,7 +57,8 @@ describe("security: node agents report only what the control plane can place", f
         agentSignal("nouid-1", { uid: "", namespace: "shop", name: "payments-0", serviceAccount: "payments" }),
         agentSignal("unknown-1", { uid: "uid-unknown", namespace: "shop", name: "ghost", serviceAccount: "ghost" }),
       ]);
-      const r = await agent.response(1);
+      const r = await agent.next();
+      assert.ok(r !== undefined, "answered");
       assert.deepEqual(r.acceptedIds, []);
       assert.deepEqual(r.rejected.map((x) => x.id).sort(), ["nouid-1", "unknown-1"]);
       assert.ok(r.rejected.every((x) => /not known to run on node "node-1"/.test(x.reason)), JSON.stringify(r.rejected));
@@ -117,7 +72,8 @@ describe("security: node agents report only what the control plane can place", f
     const agent = new AgentStream(client, token);
     try {
       agent.send([agentSignal("lying-sa-1", { ...cartA, serviceAccount: "payments" })]);
-      const r = await agent.response(1);
+      const r = await agent.next();
+      assert.ok(r !== undefined, "answered");
       assert.deepEqual(r.acceptedIds, ["lying-sa-1"], JSON.stringify(r.rejected));
       const identities = cp.risk.risk.enforcement.active().map((e) => `${e.identity.namespace}/${e.identity.serviceAccount}`);
       assert.deepEqual(identities, ["shop/cart"], "not shop/payments, which the agent named");
@@ -130,8 +86,8 @@ describe("security: node agents report only what the control plane can place", f
     const agent = new AgentStream(client, token);
     const big = agentSignal("big-1", cartA, ["x".repeat(8192)]);
     agent.send([big]);
-    const r = await agent.response(1);
-    assert.match(r.rejected.find((x) => x.id === "big-1")?.reason ?? "", /4096 bytes/);
+    const r = await agent.next();
+    assert.match(r?.rejected.find((x) => x.id === "big-1")?.reason ?? "", /4096 bytes/);
     const before = cp.risk.risk.audit.query.signals({}).length;
     agent.send(Array.from({ length: 40 }, (_, i) => agentSignal(`flood-${i}`, cartA)));
     const st = await Promise.race([agent.status, new Promise<undefined>((resolve) => setTimeout(resolve, 5000))]);

@@ -9,14 +9,16 @@ import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import type { ControlPlane } from "../../src/mesh/control-plane.js";
 import { buildSnapshot } from "../../src/mesh/model.js";
-import { enforcedAddresses, enforcementOverlay } from "../../src/risk/enforcement-overlay.js";
+import { ENFORCEMENT_ORIGIN, enforcedAddresses, enforcementOverlay } from "../../src/risk/enforcement-overlay.js";
 import { routingOverlay } from "../../src/risk/routing-overlay.js";
 import { workloadAddressProblem } from "../../src/security/workload-address.js";
 import { TypeUrl } from "../../src/xds/types.js";
 import { AdsClient, type TestNode } from "../support/ads-client.js";
 import { startTestControlPlane } from "../support/control-plane.js";
 import { eventually } from "../support/eventually.js";
-import { ESCAPE_QUARANTINE_POLICY, podA, signal } from "../risk/fixtures.js";
+import { configObjects, ESCAPE_QUARANTINE_POLICY, podA, signal } from "../risk/fixtures.js";
+import { RiskWiring } from "../../src/risk/wiring.js";
+import { Metrics } from "../../src/telemetry/metrics.js";
 import type { Enforcement } from "../../src/risk/quarantine.js";
 
 const IDENTITY_POLICY = ESCAPE_QUARANTINE_POLICY.replace("action: QUARANTINE", "action: QUARANTINE, scope: IDENTITY");
@@ -100,6 +102,41 @@ describe("security: self-reported pod addresses", function () {
       const st = await refusal(ads, node("10.1.0.78", "instance-ips", `10.1.0.78,${bad}`));
       assert.equal(st?.code, grpc.status.INVALID_ARGUMENT, `INSTANCE_IPS with ${bad} is refused`);
       assert.ok(st?.details.includes("INSTANCE_IPS") && st.details.includes(bad), st?.details);
+    }
+  });
+});
+
+describe("security: where pod addresses come from", () => {
+  it("takes an identity's addresses from the configured pod directory (a Pod source), not from proxies; a rejected overlay object alerts", () => {
+    const dir = mkdtempSync(join(tmpdir(), "meshward-pod-directory-"));
+    const logs: string[] = [];
+    const wiring = new RiskWiring({
+      dataDir: dir,
+      metrics: new Metrics(),
+      log: (l) => logs.push(l),
+      rebuild: () => false,
+      podDirectory: {
+        locate: () => undefined,
+        podsOfIdentity: (id) => (id.serviceAccount === podA.serviceAccount ? [{ ip: "10.9.0.1" }, { ip: "10.9.0.2" }] : []),
+      },
+    });
+    try {
+      const set = { objects: configObjects(IDENTITY_POLICY), errors: [] };
+      wiring.accepted(buildSnapshot(wiring.configSet(set)));
+      wiring.risk.handleSignal(signal({ pod: podA }));
+      const text = JSON.stringify(wiring.configSet(set).objects.filter((o) => o.kind === "AuthorizationPolicy").map((o) => o.spec));
+      assert.deepEqual([...new Set(text.match(/10\.\d+\.0\.\d+/g))].sort(), ["10.1.0.11", "10.9.0.1", "10.9.0.2"]);
+      // Were the model ever to reject one of these objects, that is an alert too, not silence.
+      const id = wiring.risk.enforcement.active()[0]!.id;
+      const snapshot = buildSnapshot(wiring.configSet(set));
+      const rejected = { file: `${ENFORCEMENT_ORIGIN}/${id}`, object: "AuthorizationPolicy shop/x", path: "spec.rules[0]", message: "invalid", severity: "error" as const };
+      wiring.accepted({ ...snapshot, errors: [...snapshot.errors, rejected] });
+      const rows = wiring.risk.audit.db.prepare("SELECT event, reason FROM actions WHERE enforcement_id = ?").all(id) as { event: string; reason: string }[];
+      assert.ok(rows.some((r) => r.event === "overlay-rejected" && r.reason.includes("spec.rules[0]")), JSON.stringify(rows));
+      assert.ok(logs.some((l) => l.includes("ALERT") && l.includes("spec.rules[0]")), logs.join("\n"));
+    } finally {
+      wiring.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
