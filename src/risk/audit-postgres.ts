@@ -137,6 +137,11 @@ export class PostgresAuditShipper {
 
   private async shipOnce(): Promise<void> {
     const client = await this.pool.connect();
+    // A connection that breaks while checked out reports on the client too: never uncaught (the
+    // query in flight rejects with it, and that is what is reported).
+    const onError = (): void => undefined;
+    client.on("error", onError);
+    let failure: Error | undefined;
     try {
       for (const t of TABLES) {
         for (;;) {
@@ -150,8 +155,13 @@ export class PostgresAuditShipper {
         await client.query(`DELETE FROM meshward_audit_rows WHERE at_us < $1`, [(Date.now() - (this.opts.retentionMs ?? DEFAULT_AUDIT_RETENTION_MS)) * 1000]);
       }
       this.lastError = "";
+    } catch (e) {
+      failure = e instanceof Error ? e : new Error(String(e));
+      throw e;
     } finally {
-      client.release();
+      client.off("error", onError);
+      // A failed connection is closed, not handed out again.
+      client.release(failure);
     }
   }
 

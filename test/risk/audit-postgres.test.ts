@@ -78,6 +78,23 @@ describe("audit: one trail in a shared PostgreSQL for several replicas", functio
     assert.deepEqual(trail.signals.map((s) => s.id).sort(), ["sig-later", "sig-on-a", "sig-on-b"]);
   });
 
+  it("keeps enforcing while PostgreSQL is away, and ships what happened meanwhile when it is back", async () => {
+    const [a] = replicas as [ControlPlane];
+    pg.pause();
+    try {
+      const pod = { ...podA, uid: "away-uid", name: "while-away", ip: "10.1.0.41" };
+      const outcome = a.risk.risk.handleSignal(signal({ id: "sig-while-away", pod }));
+      assert.equal(outcome.changes[0]?.event, "created", "enforced without the shared database");
+      await assert.rejects(a.auditShipper!.flush(), "shipping fails while it is away");
+    } finally {
+      pg.resume();
+    }
+    await a.auditShipper!.flush();
+    const trail = await events("--signal", "sig-while-away");
+    assert.deepEqual(trail.signals.map((s) => s.id), ["sig-while-away"]);
+    assert.deepEqual(trail.actions.map((x) => x.event), ["created"]);
+  });
+
   it("refuses a URL that is not postgres:// and names the flag", async () => {
     const r = await runMeshward("events", "--audit-db", "mysql://x@y/z");
     assert.notEqual(r.code, 0);

@@ -10,6 +10,10 @@ import { join } from "node:path";
 export interface Postgres {
   /** postgresql://postgres@/postgres?host=<socket dir> */
   readonly url: string;
+  /** Stops the server, keeping its data (a database that is away). */
+  pause(): void;
+  /** Starts it again on the same socket. */
+  resume(): void;
   stop(): void;
 }
 
@@ -52,7 +56,8 @@ export function startPostgres(bin: string): Postgres {
     if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${r.status}): ${r.stderr}${r.stdout}`);
   };
   run("initdb", ["-D", data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"]);
-  run("pg_ctl", ["-D", data, "-l", join(dir, "postgres.log"), "-w", "-o", `-c listen_addresses='' -k ${sock} -c fsync=off -c full_page_writes=off`, "start"]);
+  const start = (): void => run("pg_ctl", ["-D", data, "-l", join(dir, "postgres.log"), "-w", "-o", `-c listen_addresses='' -k ${sock} -c fsync=off -c full_page_writes=off`, "start"]);
+  start();
   let stopped = false;
   const stop = (): void => {
     if (stopped) return;
@@ -64,5 +69,10 @@ export function startPostgres(bin: string): Postgres {
     }
   };
   process.once("exit", stop);
-  return { url: `postgresql://postgres@/postgres?host=${encodeURIComponent(sock)}`, stop };
+  return {
+    url: `postgresql://postgres@/postgres?host=${encodeURIComponent(sock)}`,
+    pause: () => run("pg_ctl", ["-D", data, "-m", "fast", "-w", "stop"]),
+    resume: start,
+    stop,
+  };
 }
