@@ -83,6 +83,7 @@ export class PostgresAuditShipper {
   private stopped = false;
   private lastError = "";
   private lastPruneMs = 0;
+  private tablesReady = false;
   /** Rows shipped since start, for tests and /metrics. */
   shipped = 0;
 
@@ -92,10 +93,23 @@ export class PostgresAuditShipper {
     this.pool.on("error", (e) => this.report(e));
   }
 
-  /** Creates the shared tables if needed and starts shipping; fails if PostgreSQL cannot be reached. */
+  /**
+   * Starts shipping (creating the shared tables if needed). A PostgreSQL that cannot be reached is
+   * reported and tried again: the control plane serves without it, its rows wait locally.
+   */
   async start(): Promise<void> {
-    await this.pool.query(PG_DDL);
+    try {
+      await this.ensureTables();
+    } catch (e) {
+      this.report(e);
+    }
     this.schedule(0);
+  }
+
+  private async ensureTables(): Promise<void> {
+    if (this.tablesReady) return;
+    await this.pool.query(PG_DDL);
+    this.tablesReady = true;
   }
 
   /** Ships everything committed locally so far (tests, and stop()). */
@@ -136,6 +150,7 @@ export class PostgresAuditShipper {
   }
 
   private async shipOnce(): Promise<void> {
+    await this.ensureTables();
     const client = await this.pool.connect();
     // A connection that breaks while checked out reports on the client too: never uncaught (the
     // query in flight rejects with it, and that is what is reported).

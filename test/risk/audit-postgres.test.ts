@@ -95,6 +95,22 @@ describe("audit: one trail in a shared PostgreSQL for several replicas", functio
     assert.deepEqual(trail.actions.map((x) => x.event), ["created"]);
   });
 
+  it("starts a replica whose PostgreSQL is away, which ships once it is there", async () => {
+    pg.pause();
+    let c: ControlPlane;
+    const logs: string[] = [];
+    try {
+      c = await startTestControlPlane(dir, { dataDir: join(dir, "replica-c"), auditDb: pg.url, replicaId: "replica-c", log: (l) => logs.push(l) });
+      replicas.push(c);
+      c.risk.risk.handleSignal(signal({ id: "sig-on-c", pod: { ...podB, uid: "c-uid", name: "on-c", ip: "10.1.0.42" } }));
+      assert.ok(logs.some((l) => l.startsWith("meshward audit: shipping to PostgreSQL failed")), "the missing database is reported");
+    } finally {
+      pg.resume();
+    }
+    await c.auditShipper!.flush();
+    assert.deepEqual((await events("--signal", "sig-on-c")).signals.map((x) => x.id), ["sig-on-c"]);
+  });
+
   it("refuses a URL that is not postgres:// and names the flag", async () => {
     const r = await runMeshward("events", "--audit-db", "mysql://x@y/z");
     assert.notEqual(r.code, 0);
