@@ -122,14 +122,32 @@ export class LeaderElector extends EventEmitter<{ leading: []; "stopped-leading"
     if (!this.leading) return;
     this.setLeading(false);
     if (opts.release === false) return;
-    try {
+    const release = async (): Promise<void> => {
       const lease = await this.read();
       if (lease?.spec?.holderIdentity !== this.opts.identity) return;
       const spec: LeaseSpec = { ...lease.spec, leaseDurationSeconds: 1, renewTime: microTime(Date.now()) };
       delete spec.holderIdentity;
       await this.replace({ ...lease, spec });
+    };
+    try {
+      // Shutting down never waits on an apiserver that does not answer: the Lease then just expires.
+      await this.withinDeadline(release(), this.renewDeadlineMs);
     } catch (e) {
       this.log(`meshward leader: releasing Lease ${this.opts.namespace}/${this.name}: ${(e as Error).message}`);
+    }
+  }
+
+  /** `work`, or a rejection once `budgetMs` has passed without its answer. */
+  private async withinDeadline<T>(work: Promise<T>, budgetMs: number): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${budgetMs} ms`)), budgetMs);
+      timer.unref();
+    });
+    try {
+      return await Promise.race([work, timeout]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -153,13 +171,8 @@ export class LeaderElector extends EventEmitter<{ leading: []; "stopped-leading"
     // A request must not outlive the renew deadline (an apiserver that accepts connections but does
     // not answer, as one starting up does): a holder would keep leading on a Lease it cannot renew.
     const budgetMs = this.leading ? Math.max(0, this.lastRenewMs + this.renewDeadlineMs - now) : this.renewDeadlineMs;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${budgetMs} ms`)), budgetMs);
-      timer.unref();
-    });
     try {
-      const won = await Promise.race([this.attempt(now), timeout]);
+      const won = await this.withinDeadline(this.attempt(now), budgetMs);
       if (!this.running) return;
       if (won) this.lastRenewMs = now;
       this.setLeading(won);
@@ -168,8 +181,6 @@ export class LeaderElector extends EventEmitter<{ leading: []; "stopped-leading"
       // Keep leading through short apiserver trouble, never past the renew deadline: another
       // replica may take over once the lease duration (longer) has passed.
       if (this.leading && Date.now() - this.lastRenewMs >= this.renewDeadlineMs) this.setLeading(false);
-    } finally {
-      clearTimeout(timer);
     }
   }
 
