@@ -11,7 +11,8 @@ import type { ControlPlane } from "../../src/mesh/control-plane.js";
 import { startTestControlPlane } from "../support/control-plane.js";
 import { eventually } from "../support/eventually.js";
 import { kubeApiserverOrSkip, uniqueName, type KubeApiserver } from "../support/kube-apiserver.js";
-import { applyIstioCrds } from "../support/kube-istio.js";
+import { applyIstioCrds } from "../support/kube-mesh.js";
+import { KubeClient } from "../../src/kube/client.js";
 import type { Condition } from "../../src/kube/status.js";
 
 describe("kube: status of rejected objects", function () {
@@ -29,7 +30,7 @@ describe("kube: status of rejected objects", function () {
     kc = new KubeConfig();
     kc.loadFromFile(kas.kubeconfig);
     custom = kc.makeApiClient(CustomObjectsApi);
-    await applyIstioCrds(kc);
+    await applyIstioCrds(new KubeClient(kc));
     const core = kc.makeApiClient(CoreV1Api);
     const cpNamespace = uniqueName("meshward");
     ns = uniqueName("shop");
