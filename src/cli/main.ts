@@ -13,6 +13,7 @@ const commands: Record<string, () => Promise<Command>> = {
   events: async () => (await import("./events.js")).eventsCommand,
   token: async () => (await import("./token.js")).tokenCommand,
   "workload-certs": async () => (await import("./workload-certs.js")).workloadCertsCommand,
+  validate: async () => (await import("./validate.js")).validateCommand,
   x: async () => (await import("./x.js")).xCommand,
 };
 
