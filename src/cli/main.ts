@@ -14,6 +14,7 @@ const commands: Record<string, () => Promise<Command>> = {
   token: async () => (await import("./token.js")).tokenCommand,
   "workload-certs": async () => (await import("./workload-certs.js")).workloadCertsCommand,
   validate: async () => (await import("./validate.js")).validateCommand,
+  bootstrap: async () => (await import("./bootstrap.js")).bootstrapCommand,
   x: async () => (await import("./x.js")).xCommand,
 };
 

@@ -3,26 +3,19 @@
 // output of the real binary on the embedded mesh-config and on broken inputs. Regenerate the
 // golden files with UPDATE_GOLDEN=1 and review the diff.
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseAllDocuments } from "yaml";
 import { validateFiles } from "../../src/cli/validate.js";
-import { MESHWARD_BIN } from "../support/meshward-cli.js";
+import { runMeshwardIn } from "../support/meshward-cli.js";
 
 const repoRoot = fileURLToPath(new URL("../../..", import.meta.url));
 const dir = path.join(repoRoot, "test", "cli", "validate");
 const update = process.env["UPDATE_GOLDEN"] === "1";
 
 /** Runs bin/meshward from the repository root (paths in its output stay relative). */
-function meshward(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [MESHWARD_BIN, ...args], { cwd: repoRoot, encoding: "utf8", timeout: 30_000 }, (err, stdout, stderr) => {
-      resolve({ code: err === null ? 0 : typeof err.code === "number" ? err.code : 1, stdout, stderr });
-    });
-  });
-}
+const meshward = (...args: string[]) => runMeshwardIn(repoRoot, ...args);
 
 function golden(name: string, text: string): void {
   const file = path.join(dir, name);
