@@ -131,6 +131,11 @@ abstract class RawStream<Res> {
     this.call.end();
   }
 
+  /** Writes bytes as they are, as one request message (for fuzzing the server's decoder). */
+  sendRaw(bytes: Uint8Array): void {
+    this.call.write(bytes);
+  }
+
   cancel(): void {
     this.call.cancel();
   }
