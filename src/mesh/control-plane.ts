@@ -84,6 +84,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   let lastSet: ConfigSet | undefined;
   const risk = new RiskWiring({
     dataDir: opts.dataDir, metrics, log, rebuild: () => lastSet !== undefined && apply(lastSet),
+    snapshot: () => provider.snapshot,
     ...(opts.signalLimits !== undefined ? { signalLimits: opts.signalLimits } : {}),
   });
   /** Builds and serves a snapshot; true if it may change some proxy's resources. */

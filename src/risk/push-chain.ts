@@ -91,7 +91,8 @@ export class PushChainRecorder {
     const signalIds = round.translations.flatMap((t) => t.causes);
     for (const t of round.translations) this.audit.recordTranslation(t.causes, proxies, t.atMs);
     for (const p of round.pushes) {
-      this.audit.recordPush({ signalIds, proxyId: p.proxyId, typeUrl: p.typeUrl, version: p.version, nonce: p.nonce, atMs: eventWallMs(this.clock, p.timeMs) });
+      const first = p.first === true ? { first: true } : {};
+      this.audit.recordPush({ signalIds, proxyId: p.proxyId, typeUrl: p.typeUrl, version: p.version, nonce: p.nonce, atMs: eventWallMs(this.clock, p.timeMs), ...first });
     }
     for (const a of round.answers) this.recordAnswer(a);
   }

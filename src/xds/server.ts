@@ -16,6 +16,7 @@ import { DeltaStream } from "./delta.js";
 import type { StreamContext, StreamHost, XdsStream } from "./stream.js";
 import { addDiscoveryService, discoveryServices } from "./services.js";
 import type { OutgoingResponse } from "./wire.js";
+import { FIRST_PHASE_WAIT_MS, FirstPhaseBarrier, firstPhaseTypes, inSlices, unionFirstTypes, type FirstTypes, type SliceBudget } from "./push-round.js";
 
 export type { ProxyStatus, TypeStatus, XdsEvent, XdsAckEvent, XdsNackEvent, XdsPushEvent } from "./events.js";
 
@@ -28,9 +29,7 @@ export const DEFAULT_DEBOUNCE_MS = 100;
  * work (new streams, the CA, health checks) is not held up for longer. CPU time rather than wall
  * time, so that a busy machine does not cut slices short.
  */
-const PUSH_SLICE_CPU_MS = 250;
-/** Streams pushed between looks at the CPU clock (a getrusage call). */
-const PUSH_CHECK_EVERY = 128;
+const ROUND_SLICE: SliceBudget = { cpuMs: 250, checkEvery: 128 };
 /**
  * An urgent round (pushNow: enforcement) yields far sooner. Responses written during a slice
  * leave for the sockets only when the loop yields (http2 schedules its writes), so with one long
@@ -39,8 +38,16 @@ const PUSH_CHECK_EVERY = 128;
  * written. A quarantine pushes two types (EDS and LDS) to every peer: at 1,000 sidecars the round
  * is ~70 ms of CPU, all of which the last ACK used to wait behind (bench:quarantine-latency).
  */
-const URGENT_SLICE_CPU_MS = 15;
-const URGENT_CHECK_EVERY = 32;
+const URGENT_SLICE: SliceBudget = { cpuMs: 15, checkEvery: 32 };
+
+/** What an urgent push (pushNow) asks of its round. */
+export interface UrgentPush {
+  /**
+   * The types each proxy must receive, and answer, before the rest of the round is sent (the
+   * resources that cut a quarantined pod off); absent: one phase, as any round.
+   */
+  readonly first?: FirstTypes;
+}
 
 export interface XdsServerOptions {
   readonly provider: ResourceProvider;
@@ -61,6 +68,11 @@ export interface XdsServerEvents {
   disconnect: [ProxyStatus];
   /** A push round starts: every provider change made before this is in it. */
   flushing: [];
+  /**
+   * The first phase of a phased round is over: every first-phase response was answered (`all`),
+   * or some were still open when FIRST_PHASE_WAIT_MS ran out. The rest of the round follows.
+   */
+  firstPhase: [{ readonly all: boolean; readonly open: number }];
   /** A debounced provider change has been pushed to every affected stream. */
   flushed: [];
 }
@@ -117,6 +129,12 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
   private pushing = false;
   /** pushNow() was asked during a round: the next round starts without the debounce. */
   private urgent = false;
+  /** First types asked for the next urgent round. */
+  private nextFirst: FirstTypes | undefined;
+  /** Set while a phased round's first phase writes: its pushes are marked and awaited. */
+  private firstPhase: FirstPhaseBarrier | undefined;
+  /** The phased round's barrier, until its first phase is settled (answers still count). */
+  private barrier: FirstPhaseBarrier | undefined;
   private closed = false;
   private readonly host: StreamHost;
 
@@ -164,8 +182,9 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
    * Pushes pending changes now instead of after the debounce: enforcement (a quarantine) must not
    * wait for more changes to coalesce. During a round, the next round starts right after it.
    */
-  pushNow(): void {
+  pushNow(opts: UrgentPush = {}): void {
     if (this.closed) return;
+    this.nextFirst = unionFirstTypes(this.nextFirst, opts.first);
     if (this.pushing) {
       this.urgent = true;
       return;
@@ -201,8 +220,15 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
         this.log(`xds: NACK from proxy ${e.proxyId} for ${labels.type} version ${e.version} nonce ${e.nonce}: ${e.error}`);
         break;
     }
-    if (e.kind === "push") this.notify("push", e);
-    else if (e.kind === "ack") this.notify("ack", e);
+    if (e.kind === "push") {
+      if (this.firstPhase !== undefined) {
+        this.firstPhase.sent(e.streamId, e.typeUrl);
+        this.notify("push", { ...e, first: true });
+      } else this.notify("push", e);
+      return;
+    }
+    this.barrier?.answered(e.streamId, e.typeUrl);
+    if (e.kind === "ack") this.notify("ack", e);
     else this.notify("nack", e);
   }
 
@@ -231,6 +257,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
       if (ended) return;
       ended = true;
       if (stream && this.streams.delete(id)) {
+        this.barrier?.gone(id);
         this.m.connected.dec();
         this.notify("disconnect", stream.status());
       }
@@ -299,36 +326,58 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
     if (this.timer === undefined && !this.pushing) this.timer = setTimeout(() => void this.flush(), this.debounceMs);
   }
 
-  /** Recomputes every stream the pending changes affect, in time slices. */
+  /**
+   * Recomputes every stream the pending changes affect, in time slices. An urgent round with first
+   * types runs in two phases (push-round.ts): those types to every affected stream, a wait for
+   * their answers, then the rest.
+   */
   private async flush(urgent = false): Promise<void> {
     this.timer = undefined;
     this.pushing = true;
     this.notify("flushing");
     const changes = this.pending;
     this.pending = [];
+    const first = urgent ? this.nextFirst : undefined;
+    if (urgent) this.nextFirst = undefined;
     const all = changes.some((c) => c.all);
     const affects = (p: Proxy): boolean => all || changes.some((c) => !c.all && c.affects(p));
-    const targets = [...this.streams.values()];
-    const cpuMs = (): number => {
-      const u = process.cpuUsage();
-      return (u.user + u.system) / 1000;
-    };
-    const [sliceMs, checkEvery] = urgent ? [URGENT_SLICE_CPU_MS, URGENT_CHECK_EVERY] : [PUSH_SLICE_CPU_MS, PUSH_CHECK_EVERY];
-    let sliceStart = cpuMs();
-    let n = 0;
-    for (const { stream, end } of targets) {
-      if (++n % checkEvery === 0 && cpuMs() - sliceStart > sliceMs) {
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        sliceStart = cpuMs();
-      }
-      if (this.closed || !this.streams.has(stream.ctx.id) || !affects(stream.proxy)) continue;
+    const targets = [...this.streams.values()].filter(({ stream }) => affects(stream.proxy));
+    const budget = urgent ? URGENT_SLICE : ROUND_SLICE;
+    const pushEach = (only: (s: XdsStream) => ReadonlySet<TypeUrl> | undefined) => (t: (typeof targets)[number]): void => {
+      const { stream, end } = t;
+      if (this.closed || !this.streams.has(stream.ctx.id)) return;
       try {
-        stream.push();
+        stream.push(only(stream));
       } catch (err) {
         this.log(`xds: push to ${stream.proxy.id}: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
         end(statusError(grpc.status.INTERNAL, "internal error computing xDS response"));
       }
+    };
+    if (first !== undefined) {
+      const barrier = new FirstPhaseBarrier();
+      this.barrier = barrier;
+      const phaseTypes = new Map<string, ReadonlySet<TypeUrl>>();
+      const typesOf = (s: XdsStream): ReadonlySet<TypeUrl> => {
+        const wanted = first(s.proxy);
+        const key = wanted.join(",");
+        let set = phaseTypes.get(key);
+        if (set === undefined) phaseTypes.set(key, (set = firstPhaseTypes(wanted)));
+        return set;
+      };
+      const each = pushEach(typesOf);
+      await inSlices(targets, budget, (t) => {
+        this.firstPhase = barrier;
+        try {
+          each(t);
+        } finally {
+          this.firstPhase = undefined;
+        }
+      });
+      const settled = await barrier.settled(FIRST_PHASE_WAIT_MS);
+      this.barrier = undefined;
+      this.notify("firstPhase", { all: settled, open: barrier.pending });
     }
+    await inSlices(targets, budget, pushEach(() => undefined));
     this.pushing = false;
     const urgentNext = this.urgent;
     this.urgent = false;

@@ -74,8 +74,11 @@ export abstract class XdsStream {
     return this.ctx.proxy;
   }
 
-  /** Recompute every subscribed type after a provider change, in make-before-break order. */
-  abstract push(): void;
+  /**
+   * Recompute every subscribed type after a provider change, in make-before-break order; with
+   * `only`, just those types (the first phase of a phased round).
+   */
+  abstract push(only?: ReadonlySet<TypeUrl>): void;
 
   protected state(typeUrl: TypeUrl): TypeState {
     let t = this.types.get(typeUrl);
