@@ -25,6 +25,7 @@ import { ProxyAdmission } from "./proxy-admission.js";
 import { TypeRoutedProvider } from "./type-routed-provider.js";
 import { listenHttp, monitoringHandler, splitHostPort } from "./monitoring.js";
 import { RiskWiring } from "../risk/wiring.js";
+import { XDS_GRPC_SERVER_OPTIONS } from "../xds/limits.js";
 import { SIGNALS_AUDIENCE } from "../signals/node-identity.js";
 import { ClientCertificateAuthenticator } from "../security/certificate-authenticator.js";
 import { MeshwardTokenAuthenticator } from "../security/token-authenticator.js";
@@ -148,7 +149,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       }),
     );
   // Plaintext: loopback callers only, and no bearer token from anywhere else (no keys in cleartext).
-  const grpcServer = new grpc.Server({ interceptors: [plaintextGate()] });
+  const grpcServer = new grpc.Server({ ...XDS_GRPC_SERVER_OPTIONS, interceptors: [plaintextGate()] });
   xds.addTo(grpcServer);
   registerCaService(grpcServer, { ca, authenticators });
   risk.attach(xds);
@@ -178,7 +179,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     xdsAddress = await bind(grpcServer, opts.xdsAddress, grpc.ServerCredentials.createInsecure());
     if (opts.tlsAddress !== undefined) {
       serving = createCaServerCredentials(ca, opts.caDnsNames ?? []);
-      tlsServer = new grpc.Server();
+      tlsServer = new grpc.Server(XDS_GRPC_SERVER_OPTIONS);
       xds.addTo(tlsServer);
       registerCaService(tlsServer, { ca, authenticators });
       risk.serveSignals(tlsServer, signalAuthenticators);

@@ -16,6 +16,7 @@ import { DeltaStream } from "./delta.js";
 import type { StreamContext, StreamHost, XdsStream } from "./stream.js";
 import { addDiscoveryService, discoveryServices } from "./services.js";
 import type { OutgoingResponse } from "./wire.js";
+import { DEFAULT_STREAM_LIMITS, StreamOutbox, type StreamLimits } from "./limits.js";
 import { FIRST_PHASE_WAIT_MS, FirstPhaseBarrier, firstPhaseTypes, inSlices, unionFirstTypes, type FirstTypes, type SliceBudget } from "./push-round.js";
 
 export type { ProxyStatus, TypeStatus, XdsEvent, XdsAckEvent, XdsNackEvent, XdsPushEvent } from "./events.js";
@@ -58,6 +59,17 @@ export interface XdsServerOptions {
   readonly metrics?: Metrics;
   /** Log sink for NACKs, refusals and stream errors; default stderr. */
   readonly log?: (line: string) => void;
+  /** Per-stream limits; each defaults to DEFAULT_STREAM_LIMITS's. */
+  readonly limits?: Partial<StreamLimits>;
+}
+
+/** Requests a stream may send before its admission completes (they wait for it). */
+const MAX_REQUESTS_BEFORE_ADMISSION = 16;
+
+interface OpenStream {
+  readonly stream: XdsStream;
+  readonly outbox: StreamOutbox;
+  readonly end: (err?: StatusError) => void;
 }
 
 export interface XdsServerEvents {
@@ -122,7 +134,8 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
   readonly epoch = `${Date.now().toString(36)}${randomBytes(3).toString("hex")}`;
   private versions = 0;
   private streamIds = 0;
-  private readonly streams = new Map<number, { stream: XdsStream; end: (err?: StatusError) => void }>();
+  private readonly streams = new Map<number, OpenStream>();
+  private readonly limits: StreamLimits;
   private readonly unsubscribe: () => void;
   private pending: ProxyChange[] = [];
   private timer: NodeJS.Timeout | undefined;
@@ -144,6 +157,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
     this.admit = opts.admit;
     this.debounceMs = opts.debounceMs ?? DEFAULT_DEBOUNCE_MS;
     this.log = opts.log ?? ((line) => process.stderr.write(line + "\n"));
+    this.limits = { ...DEFAULT_STREAM_LIMITS, ...opts.limits };
     this.metrics = opts.metrics ?? new Metrics();
     this.m = registerMetrics(this.metrics);
     this.host = {
@@ -158,8 +172,10 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
   addTo(server: grpc.Server): void {
     for (const svc of discoveryServices) {
       addDiscoveryService(server, svc.desc, {
-        sotw: (call) => this.serve(call, svc.desc.typeName, svc.typeUrl, (h, ctx) => new SotwStream(h, ctx)),
-        delta: (call) => this.serve(call, svc.desc.typeName, svc.typeUrl, (h, ctx) => new DeltaStream(h, ctx)),
+        // A SotW request replaces its type's names; a delta request adds to them.
+        sotw: (call) => this.serve(call, svc.desc.typeName, svc.typeUrl, (h, ctx) => new SotwStream(h, ctx), (s, t, r) => s.subscribedNames(t) + r.resourceNames.length),
+        delta: (call) =>
+          this.serve(call, svc.desc.typeName, svc.typeUrl, (h, ctx) => new DeltaStream(h, ctx), (s, t, r) => s.subscribedNames() + r.resourceNamesSubscribe.length),
       });
     }
   }
@@ -247,8 +263,11 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
     service: string,
     serviceType: TypeUrl | undefined,
     make: (host: StreamHost, ctx: StreamContext) => XdsStream & { handle(t: TypeUrl, r: Req): void },
+    /** How many names the stream would subscribe after this request (an upper bound). */
+    namesAfter: (s: XdsStream, typeUrl: TypeUrl, req: Req) => number,
   ): void {
     let stream: (XdsStream & { handle(t: TypeUrl, r: Req): void }) | undefined;
+    let outbox: StreamOutbox | undefined;
     let ended = false;
     const queued: Req[] = [];
     const id = ++this.streamIds;
@@ -256,6 +275,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
     const end = (err?: StatusError): void => {
       if (ended) return;
       ended = true;
+      outbox?.close();
       if (stream && this.streams.delete(id)) {
         this.barrier?.gone(id);
         this.m.connected.dec();
@@ -268,6 +288,12 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
       const typeUrl = resolveType(req.typeUrl, serviceType);
       if (typeUrl === undefined) return; // a type this server does not serve: no response, as for an unknown name
       if (typeof typeUrl !== "string") return end(typeUrl);
+      const names = namesAfter(s, typeUrl, req);
+      if (names > this.limits.maxNamesPerStream) {
+        const details = `${typeShortName(typeUrl)} subscription: ${names} resource names on this stream exceed the limit of ${this.limits.maxNamesPerStream} per stream (maxNamesPerStream)`;
+        this.log(`xds: stream ${id} (${s.proxy.id}) dropped: ${details}`);
+        return end(statusError(grpc.status.RESOURCE_EXHAUSTED, details));
+      }
       try {
         s.handle(typeUrl, req);
       } catch (err) {
@@ -280,12 +306,26 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
       if (ended) return;
       if (stream) return dispatch(stream, req);
       queued.push(req);
+      if (queued.length > MAX_REQUESTS_BEFORE_ADMISSION) {
+        return end(statusError(grpc.status.RESOURCE_EXHAUSTED, `more than ${MAX_REQUESTS_BEFORE_ADMISSION} requests before the stream was admitted`));
+      }
       if (queued.length > 1) return; // admission of the first request is in progress
       this.open(call, id, service, req.node)
         .then((ctx) => {
           if (ended) return;
-          stream = make(this.host, { ...ctx, write: (b) => void call.write(b) });
-          this.streams.set(id, { stream, end });
+          const s = make(this.host, { ...ctx, write: (b) => box.write(b) });
+          const box = new StreamOutbox(
+            { write: (r, cb) => call.write(r, cb) },
+            this.limits,
+            () => this.pushStream({ stream: s, outbox: box, end }),
+            (why) => {
+              this.log(`xds: stream ${id} (${s.proxy.id}) dropped: ${why.details}`);
+              end(statusError(grpc.status[why.code], why.details));
+            },
+          );
+          stream = s;
+          outbox = box;
+          this.streams.set(id, { stream, outbox, end });
           this.m.connected.inc();
           this.notify("connect", stream.status());
           for (const r of queued.splice(0)) if (!ended) dispatch(stream, r);
@@ -326,6 +366,17 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
     if (this.timer === undefined && !this.pushing) this.timer = setTimeout(() => void this.flush(), this.debounceMs);
   }
 
+  /** Pushes one stream (`only` those types); a failure ends that stream, not the round. */
+  private pushStream({ stream, end }: OpenStream, only?: ReadonlySet<TypeUrl>): void {
+    if (this.closed) return;
+    try {
+      stream.push(only);
+    } catch (err) {
+      this.log(`xds: push to ${stream.proxy.id}: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+      end(statusError(grpc.status.INTERNAL, "internal error computing xDS response"));
+    }
+  }
+
   /**
    * Recomputes every stream the pending changes affect, in time slices. An urgent round with first
    * types runs in two phases (push-round.ts): those types to every affected stream, a wait for
@@ -343,15 +394,10 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
     const affects = (p: Proxy): boolean => all || changes.some((c) => !c.all && c.affects(p));
     const targets = [...this.streams.values()].filter(({ stream }) => affects(stream.proxy));
     const budget = urgent ? URGENT_SLICE : ROUND_SLICE;
-    const pushEach = (only: (s: XdsStream) => ReadonlySet<TypeUrl> | undefined) => (t: (typeof targets)[number]): void => {
-      const { stream, end } = t;
-      if (this.closed || !this.streams.has(stream.ctx.id)) return;
-      try {
-        stream.push(only(stream));
-      } catch (err) {
-        this.log(`xds: push to ${stream.proxy.id}: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
-        end(statusError(grpc.status.INTERNAL, "internal error computing xDS response"));
-      }
+    // A stream that is not reading is skipped; its outbox pushes it the latest once it drains.
+    const pushEach = (only: (s: XdsStream) => ReadonlySet<TypeUrl> | undefined) => (t: OpenStream): void => {
+      if (this.closed || !this.streams.has(t.stream.ctx.id) || !t.outbox.ready()) return;
+      this.pushStream(t, only(t.stream));
     };
     if (first !== undefined) {
       const barrier = new FirstPhaseBarrier();

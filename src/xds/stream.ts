@@ -80,6 +80,13 @@ export abstract class XdsStream {
    */
   abstract push(only?: ReadonlySet<TypeUrl>): void;
 
+  /** Explicitly subscribed names over all types (the per-stream cap counts these), but `except`'s. */
+  subscribedNames(except?: TypeUrl): number {
+    let n = 0;
+    for (const t of this.types.values()) if (t.typeUrl !== except) n += t.sub.names.size;
+    return n;
+  }
+
   protected state(typeUrl: TypeUrl): TypeState {
     let t = this.types.get(typeUrl);
     if (t === undefined) {
