@@ -169,6 +169,12 @@ async function main(): Promise<void> {
     const chain = await until("the chain to complete", () => {
       const c = audit.query.chain(signal.id);
       return c?.latencyUs !== undefined ? c : undefined;
+    }).catch((err: unknown) => {
+      // Which streams still owe an answer, by type: what the chain is waiting for.
+      const owed = new Map<string, number>();
+      for (const st of cp.xds.status()) for (const t of st.types) if (t.pending) owed.set(t.typeUrl, (owed.get(t.typeUrl) ?? 0) + 1);
+      console.error(`quarantine-latency: chain ${signal.id} incomplete: ${JSON.stringify(audit.query.chain(signal.id))}; unanswered responses by type: ${JSON.stringify([...owed])}`);
+      throw err;
     });
     const cutOffMs = ((chain.cutOffUs ?? chain.lastAckUs ?? NaN) - chain.eventUs) / 1000;
     if (i < warmup) warm.push(chain.latencyUs! / 1000);
