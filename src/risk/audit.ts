@@ -154,6 +154,23 @@ export class AuditStore {
     this.finish(this.tracker.expect(signalIds, affectedProxyIds, atUs));
   }
 
+  /**
+   * The overlay for these signals went into a new snapshot and was translated; the affected
+   * proxies are the ones pushed from now until sealTranslation (see ChainTracker.open).
+   */
+  openTranslation(signalIds: readonly string[], atMs: number): void {
+    const atUs = msToUs(atMs);
+    this.relaxed(() => {
+      for (const id of signalIds) this.stmt.translated.run(atUs, null, id);
+    });
+    this.tracker.open(signalIds, atUs);
+  }
+
+  /** The affected proxies of an open translation are known (its push round ended). */
+  sealTranslation(signalIds: readonly string[]): void {
+    this.finish(this.tracker.seal(signalIds));
+  }
+
   /** A response sent on one stream that carries these signals' enforcement. */
   recordPush(p: PushRecord): void {
     const tracked = this.tracker.pushed(p.signalIds, p.proxyId, p.typeUrl, p.version, p.nonce, msToUs(p.atMs), p.first === true);

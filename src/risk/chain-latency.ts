@@ -12,7 +12,9 @@ interface PendingPush {
 }
 
 interface Chain {
-  readonly expected: ReadonlySet<string>;
+  /** Proxies the enforcement must reach; an open chain adds every proxy pushed until it is sealed. */
+  readonly expected: Set<string>;
+  open: boolean;
   readonly startedUs: number;
   /** Unconfirmed pushes per proxy. */
   readonly pending: Map<string, number>;
@@ -64,10 +66,33 @@ export class ChainTracker {
     const done: CompletedChain[] = [];
     for (const id of signalIds) {
       const expected = new Set(proxyIds);
-      const chain: Chain = { expected, startedUs: atUs, pending: new Map(), confirmed: new Set(), remaining: expected.size, nacked: 0, firstOpen: 0 };
+      const chain: Chain = { expected, open: false, startedUs: atUs, pending: new Map(), confirmed: new Set(), remaining: expected.size, nacked: 0, firstOpen: 0 };
       this.chains.set(id, chain);
       // No proxy affected (for example `revoke`, which only the CA enforces): done at translation.
       if (chain.expected.size === 0) done.push(this.complete(id, chain, false));
+    }
+    return done;
+  }
+
+  /**
+   * The enforcement for these signals was translated; the proxies it must reach are the ones
+   * pushed from now until seal() (the server's next round may start later, or the round in
+   * progress may already carry it: only the pushes tell).
+   */
+  open(signalIds: readonly string[], atUs: number): void {
+    for (const id of signalIds) {
+      this.chains.set(id, { expected: new Set(), open: true, startedUs: atUs, pending: new Map(), confirmed: new Set(), remaining: 0, nacked: 0, firstOpen: 0 });
+    }
+  }
+
+  /** No more proxies join these chains; returns the ones already complete (or reaching no proxy). */
+  seal(signalIds: readonly string[]): CompletedChain[] {
+    const done: CompletedChain[] = [];
+    for (const id of signalIds) {
+      const c = this.chains.get(id);
+      if (c === undefined || !c.open) continue;
+      c.open = false;
+      if (c.remaining === 0) done.push(this.complete(id, c, false));
     }
     return done;
   }
@@ -85,6 +110,10 @@ export class ChainTracker {
     this.streams.set(key, list);
     for (const id of tracked) {
       const c = this.chains.get(id) as Chain;
+      if (c.open && !c.expected.has(proxyId)) {
+        c.expected.add(proxyId);
+        c.remaining++;
+      }
       c.firstPushUs ??= atUs;
       if (first) c.firstOpen++;
       c.pending.set(proxyId, (c.pending.get(proxyId) ?? 0) + 1);
@@ -131,7 +160,7 @@ export class ChainTracker {
     const completed: CompletedChain[] = [];
     for (const id of touched) {
       const c = this.chains.get(id) as Chain;
-      if (c.remaining === 0) completed.push(this.complete(id, c, false));
+      if (c.remaining === 0 && !c.open) completed.push(this.complete(id, c, false));
     }
     return { resolved, completed };
   }
