@@ -254,12 +254,12 @@ export class RiskWiring {
     // Nothing to push (revoke: only the CA enforces it): the chain ends at translation.
     if (!touched) return void this.chain?.translated(u.causes, this.clock.nowMs(), false);
     this.chain?.translated(u.causes, this.clock.nowMs());
-    this.pushEnforcement();
-  }
-
-  /** Pushes an enforcement change now, what cuts the pod off first. */
-  private pushEnforcement(): void {
+    // Only a new (or extended) enforcement is cut first. A release must not restore the routes
+    // (EDS) before the pod's deny-all is lifted: peers would connect while it still refuses, and
+    // a proxyless server keeps such a connection's old filter chain while it drains. It goes out
+    // in one phase, each proxy in make-before-break order.
+    const cutting = u.applied.length > 0 && u.ended.length === 0 && !u.reloaded;
     const snapshot = this.opts.snapshot;
-    this.xds?.pushNow(snapshot ? { first: cutOffTypes(snapshot) } : {});
+    this.xds?.pushNow(cutting && snapshot !== undefined ? { first: cutOffTypes(snapshot) } : {});
   }
 }
