@@ -25,6 +25,7 @@ import { ProxyAdmission } from "./proxy-admission.js";
 import { TypeRoutedProvider } from "./type-routed-provider.js";
 import { listenHttp, monitoringHandler, splitHostPort } from "./monitoring.js";
 import { RiskWiring } from "../risk/wiring.js";
+import { XDS_GRPC_SERVER_OPTIONS } from "../xds/limits.js";
 import { SIGNALS_AUDIENCE } from "../signals/node-identity.js";
 import { ClientCertificateAuthenticator } from "../security/certificate-authenticator.js";
 import { MeshwardTokenAuthenticator } from "../security/token-authenticator.js";
@@ -86,6 +87,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   let lastSet: ConfigSet | undefined;
   const risk = new RiskWiring({
     dataDir: opts.dataDir, metrics, log, rebuild: () => lastSet !== undefined && apply(lastSet),
+    snapshot: () => provider.snapshot,
     ...(opts.signalLimits !== undefined ? { signalLimits: opts.signalLimits } : {}),
   });
   /** Builds and serves a snapshot; true if it may change some proxy's resources. */
@@ -149,7 +151,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       }),
     );
   // Plaintext: loopback callers only, and no bearer token from anywhere else (no keys in cleartext).
-  const grpcServer = new grpc.Server({ interceptors: [plaintextGate()] });
+  const grpcServer = new grpc.Server({ ...XDS_GRPC_SERVER_OPTIONS, interceptors: [plaintextGate()] });
   xds.addTo(grpcServer);
   registerCaService(grpcServer, { ca, authenticators });
   risk.attach(xds);
@@ -179,7 +181,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     xdsAddress = await bind(grpcServer, opts.xdsAddress, grpc.ServerCredentials.createInsecure());
     if (opts.tlsAddress !== undefined) {
       serving = createCaServerCredentials(ca, opts.caDnsNames ?? []);
-      tlsServer = new grpc.Server({ interceptors: [clientCertificateGate()] });
+      tlsServer = new grpc.Server({ ...XDS_GRPC_SERVER_OPTIONS, interceptors: [clientCertificateGate()] });
       xds.addTo(tlsServer);
       registerCaService(tlsServer, { ca, authenticators });
       risk.serveSignals(tlsServer, signalAuthenticators);

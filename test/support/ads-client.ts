@@ -127,6 +127,15 @@ abstract class RawStream<Res> {
     return this.inbox.buffered;
   }
 
+  /** Stops reading responses (a slow proxy): grpc-js then stops taking data off the connection. */
+  pause(): void {
+    this.call.pause();
+  }
+
+  resume(): void {
+    this.call.resume();
+  }
+
   close(): void {
     this.call.end();
   }
