@@ -62,4 +62,13 @@ struct {
 	__type(value, struct rate_window);
 } mw_rate_limits SEC(".maps");
 
+/* Kubernetes API server endpoints (ClusterIP and endpoints), written by the loader on the agent's
+ * `kubeapi` command: connects to them are reported, every other connect is dropped in the kernel. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, struct mw_addr_key);
+	__type(value, __u8);
+} mw_kube_api SEC(".maps");
+
 #endif

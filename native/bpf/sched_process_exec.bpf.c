@@ -1,6 +1,37 @@
-/* Exec: binary, argv, tty, exe properties (setuid bit, memfd, deleted) for the process tree,
- * the exec audit and the suspicious-exec detections. */
+/* Exec: binary, argv, tty, exe properties (setuid bit, memfd, deleted, /dev/shm, inode change
+ * time for drift) for the process tree, the exec audit and the suspicious-exec detections. */
 #include "common.h"
+
+/* inode ctime: a timespec64 __i_ctime from 6.6, split into i_ctime_sec/i_ctime_nsec from 6.11. */
+struct inode___pre611 {
+	struct timespec64 __i_ctime;
+} __attribute__((preserve_access_index));
+
+static __always_inline __u64 inode_ctime_ns(struct inode *inode)
+{
+	if (bpf_core_field_exists(inode->i_ctime_sec))
+		return (__u64)BPF_CORE_READ(inode, i_ctime_sec) * 1000000000ULL + BPF_CORE_READ(inode, i_ctime_nsec);
+	struct inode___pre611 *old = (void *)inode;
+	if (bpf_core_field_exists(old->__i_ctime))
+		return (__u64)BPF_CORE_READ(old, __i_ctime.tv_sec) * 1000000000ULL + BPF_CORE_READ(old, __i_ctime.tv_nsec);
+	return 0;
+}
+
+/* Is the file on the mount at <anything>/dev/shm? Read from the mount, not the path the caller
+ * gave, so `cd /dev/shm && ./x` and symlinks are caught as well. */
+static __always_inline bool on_dev_shm(struct file *file)
+{
+	struct vfsmount *vfs = BPF_CORE_READ(file, f_path.mnt);
+	struct mount *m = (void *)vfs - bpf_core_field_offset(struct mount, mnt);
+	struct dentry *mp = BPF_CORE_READ(m, mnt_mountpoint);
+	char n[4] = {};
+	bpf_probe_read_kernel_str(n, sizeof(n), BPF_CORE_READ(mp, d_name.name));
+	if (n[0] != 's' || n[1] != 'h' || n[2] != 'm' || n[3] != 0)
+		return false;
+	char d[4] = {};
+	bpf_probe_read_kernel_str(d, sizeof(d), BPF_CORE_READ(mp, d_parent, d_name.name));
+	return d[0] == 'd' && d[1] == 'e' && d[2] == 'v' && d[3] == 0;
+}
 
 #define S_ISUID 04000
 #define S_ISGID 02000
@@ -35,6 +66,9 @@ int BPF_PROG(mw_sched_process_exec, struct task_struct *p, pid_t old_pid, struct
 		e->flags |= MW_EXEC_DELETED;
 	if (e->h.euid == 0 && e->h.uid != 0)
 		e->flags |= MW_EXEC_CRED_ELEVATED;
+	if (on_dev_shm(file))
+		e->flags |= MW_EXEC_DEV_SHM;
+	e->exe_ctime_ns = inode_ctime_ns(inode);
 
 	struct mm_struct *mm = BPF_CORE_READ(p, mm);
 	unsigned long start = BPF_CORE_READ(mm, arg_start);

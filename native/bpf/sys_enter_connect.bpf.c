@@ -1,0 +1,92 @@
+/* connect(2) to a container runtime's API socket (docker.sock and friends: full control of the
+ * node) or to the Kubernetes API server (addresses the agent configures). Every other connect
+ * returns after reading the address family, and for inet one hash lookup. */
+#include "common.h"
+
+#define MW_AF_UNIX 1
+#define MW_AF_INET 2
+#define MW_AF_INET6 10
+#define SUN_PATH_LEN 108
+
+struct connect_scratch {
+	char path[MW_PATH_LEN]; /* sun_path is 108 bytes; the buffer is sized for mw_has_suffix's mask */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct connect_scratch);
+} connect_scratch SEC(".maps");
+
+/* containerd (and its ttrpc socket), dockerd, cri-dockerd, dockershim, CRI-O, podman. */
+static __always_inline bool runtime_socket(const char *s, int len)
+{
+	return mw_has_suffix(s, len, "/containerd.sock", 16) || mw_has_suffix(s, len, "/containerd.sock.ttrpc", 22) ||
+	       mw_has_suffix(s, len, "/docker.sock", 12) || mw_has_suffix(s, len, "/dockershim.sock", 16) ||
+	       mw_has_suffix(s, len, "/cri-dockerd.sock", 17) || mw_has_suffix(s, len, "/crio.sock", 10) ||
+	       mw_has_suffix(s, len, "/podman.sock", 12);
+}
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int mw_sys_enter_connect(struct trace_event_raw_sys_enter *ctx)
+{
+	const void *uaddr = (const void *)ctx->args[1];
+	__u32 addrlen = (__u32)ctx->args[2];
+	__u16 family = 0;
+	if (bpf_probe_read_user(&family, sizeof(family), uaddr) != 0)
+		return 0;
+	struct mw_addr_key key = { .family = family };
+	__u32 reason = 0;
+	struct connect_scratch *s = NULL;
+	int len = 0;
+	if (family == MW_AF_INET || family == MW_AF_INET6) {
+		__be16 port = 0;
+		bpf_probe_read_user(&port, sizeof(port), uaddr + 2);
+		key.port = __builtin_bswap16(port);
+		if (family == MW_AF_INET)
+			bpf_probe_read_user(key.addr, 4, uaddr + 4);
+		else
+			bpf_probe_read_user(key.addr, 16, uaddr + 8);
+		if (!bpf_map_lookup_elem(&mw_kube_api, &key))
+			return 0;
+		reason = MW_CONNECT_KUBE_API;
+	} else if (family == MW_AF_UNIX) {
+		if (addrlen <= 3) /* unnamed, or an abstract name (sun_path[0] == 0) */
+			return 0;
+		__u32 zero = 0;
+		s = bpf_map_lookup_elem(&connect_scratch, &zero);
+		if (!s)
+			return 0;
+		__u32 max = addrlen - 2;
+		if (max > SUN_PATH_LEN)
+			max = SUN_PATH_LEN;
+		__u32 size = max + 1; /* sun_path need not be NUL-terminated: never read past addrlen */
+		barrier_var(size);
+		size &= 127;
+		long n = bpf_probe_read_user_str(s->path, size, uaddr + 2);
+		if (n <= 1)
+			return 0;
+		len = (int)(n - 1) & 127;
+		if (!runtime_socket(s->path, len))
+			return 0;
+		reason = MW_CONNECT_RUNTIME_SOCKET;
+	} else {
+		return 0;
+	}
+	if (!in_scope())
+		return 0;
+	struct mw_connect *e = reserve(MW_EV_CONNECT, sizeof(*e));
+	if (!e)
+		return 0;
+	fill_current(&e->h, MW_EV_CONNECT, sizeof(*e));
+	e->reason = reason;
+	e->family = family;
+	e->port = key.port;
+	__builtin_memcpy(e->addr, key.addr, sizeof(e->addr));
+	e->path[0] = 0;
+	if (s)
+		bpf_probe_read_kernel_str(e->path, sizeof(e->path), s->path);
+	submit_now(e);
+	return 0;
+}
