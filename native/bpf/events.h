@@ -31,6 +31,7 @@ enum mw_event_type {
 	MW_EV_SOCKET = 16,
 	MW_EV_CONNECT = 17,
 	MW_EV_LINK = 18,
+	MW_EV_CHMOD = 19,
 	/* Records written by the loader itself, never by a BPF program. */
 	MW_REC_HELLO = 100,
 	MW_REC_STATS = 101,
@@ -202,6 +203,14 @@ struct mw_link {
 	__u32 pad0;
 	char target[MW_PATH_LEN];   /* symlink target, or the hardlink's existing path */
 	char linkpath[MW_PATH_LEN]; /* the new name */
+};
+
+/* chmod/fchmod/fchmodat/fchmodat2 setting the setuid or setgid bit. */
+struct mw_chmod {
+	struct mw_header h;
+	__u32 mode;
+	__s32 fd;              /* fchmod only, else -1 */
+	char path[MW_PATH_LEN]; /* as given; empty for fchmod */
 };
 
 /* Kubernetes API server endpoints (the agent configures them): connects to these are reported. */

@@ -14,4 +14,5 @@
 #include "sys_enter_socket.bpf.c"
 #include "sys_enter_connect.bpf.c"
 #include "sys_enter_link.bpf.c"
+#include "sys_enter_chmod.bpf.c"
 #include "optional_creds.bpf.c"

@@ -28,26 +28,36 @@ static __always_inline bool runtime_socket(const char *s, int len)
 	       mw_has_suffix(s, len, "/podman.sock", 12);
 }
 
+/* The head of a sockaddr_in or sockaddr_in6, read in one go: the hook runs on every connect. */
+struct sockaddr_head {
+	__u16 family;
+	__be16 port;
+	__u8 in4[4];       /* sockaddr_in: address; sockaddr_in6: flowinfo */
+	__u8 in6[16];      /* sockaddr_in6: address */
+};
+
 SEC("tracepoint/syscalls/sys_enter_connect")
 int mw_sys_enter_connect(struct trace_event_raw_sys_enter *ctx)
 {
 	const void *uaddr = (const void *)ctx->args[1];
 	__u32 addrlen = (__u32)ctx->args[2];
-	__u16 family = 0;
-	if (bpf_probe_read_user(&family, sizeof(family), uaddr) != 0)
+	struct sockaddr_head head = {};
+	__u32 size = addrlen < sizeof(head) ? addrlen : sizeof(head);
+	barrier_var(size);
+	size &= 31;
+	if (size < sizeof(head.family) || bpf_probe_read_user(&head, size, uaddr) != 0)
 		return 0;
+	__u16 family = head.family;
 	struct mw_addr_key key = { .family = family };
 	__u32 reason = 0;
 	struct connect_scratch *s = NULL;
 	int len = 0;
 	if (family == MW_AF_INET || family == MW_AF_INET6) {
-		__be16 port = 0;
-		bpf_probe_read_user(&port, sizeof(port), uaddr + 2);
-		key.port = __builtin_bswap16(port);
+		key.port = __builtin_bswap16(head.port);
 		if (family == MW_AF_INET)
-			bpf_probe_read_user(key.addr, 4, uaddr + 4);
+			__builtin_memcpy(key.addr, head.in4, 4);
 		else
-			bpf_probe_read_user(key.addr, 16, uaddr + 8);
+			__builtin_memcpy(key.addr, head.in6, 16);
 		if (!bpf_map_lookup_elem(&mw_kube_api, &key))
 			return 0;
 		reason = MW_CONNECT_KUBE_API;

@@ -74,6 +74,9 @@ export function evidenceOf(ev: KernelEvent): Record<string, string> {
     case "link":
       Object.assign(e, { link: ev.hard ? "hardlink" : "symlink", target: ev.target, linkpath: ev.linkPath });
       break;
+    case "chmod":
+      Object.assign(e, { mode: ev.mode.toString(8), ...(ev.path !== "" ? { path: ev.path } : { fd: String(ev.fd) }) });
+      break;
     case "fork": case "exit":
       break;
   }

@@ -66,6 +66,7 @@ function pathOf(ev: KernelEvent): string | undefined {
   if (ev.kind === "exec") return ev.filename;
   if (ev.kind === "link") return ev.target;
   if (ev.kind === "connect") return ev.path;
+  if (ev.kind === "chmod") return ev.path;
   return undefined;
 }
 

@@ -121,6 +121,9 @@ export const PRESET_RULES: readonly Rule[] = [
   preset("debugfs-in-privileged-container", "high", "T1611", "QUARANTINE", "debugfs was run with CAP_SYS_ADMIN (a privileged container reading the host's disk)", {
     event: ["exec"], binary: ["debugfs"], capabilities: ["CAP_SYS_ADMIN"],
   }),
+  preset("setuid-bit-set", "high", "T1548.001", "ALERT", "A container process set the setuid or setgid bit on a file", {
+    event: ["chmod"], notBinary: PACKAGE_MANAGERS,
+  }),
   preset("userns-capability-use", "high", "T1611", "QUARANTINE", "A privileged operation from a user namespace the container created (unshare -U, then mount, namespaces, packet sockets)", {
     event: ["mount", "setns", "unshare", "clone", "socket", "module", "bpf", "ptrace", "capset", "open"], inCreatedUserNamespace: true,
   }),

@@ -7,7 +7,7 @@ export type Severity = (typeof SEVERITIES)[number];
 
 export const EVENT_KINDS: readonly EventKind[] = [
   "exec", "fork", "exit", "setns", "unshare", "clone", "setuid", "capset", "mount", "open", "ptrace", "module", "bpf", "dup_socket", "cred_change",
-  "socket", "connect", "link",
+  "socket", "connect", "link", "chmod",
 ];
 export const NAMESPACE_KINDS = ["mnt", "net", "pid", "user", "uts", "ipc", "cgroup", "time", "any"] as const;
 export const EXEC_FLAGS = ["setuid", "setgid", "memfd", "deleted", "cred-elevated", "dev-shm"] as const;
@@ -37,7 +37,7 @@ export interface RuleMatch {
   readonly tty?: boolean;
   readonly nonRoot?: boolean;
   readonly execFlags?: readonly (typeof EXEC_FLAGS)[number][];
-  /** Path prefixes: the opened file, the mount target, the executed file, the link target or the socket path. */
+  /** Path prefixes: the opened file, the mount target, the executed file, the link target, the socket path or the chmod'ed file. */
   readonly paths?: readonly string[];
   readonly notPaths?: readonly string[];
   readonly fsTypes?: readonly string[];

@@ -57,7 +57,8 @@ export type KernelEvent =
   | { readonly kind: "cred_change"; readonly proc: ProcessHeader; readonly oldEuid: number; readonly newEuid: number; readonly oldCaps: bigint; readonly newCaps: bigint }
   | { readonly kind: "socket"; readonly proc: ProcessHeader; readonly family: number; readonly sockType: number; readonly protocol: number }
   | { readonly kind: "connect"; readonly proc: ProcessHeader; readonly reason: number; readonly family: number; readonly port: number; readonly address: string; readonly path: string }
-  | { readonly kind: "link"; readonly proc: ProcessHeader; readonly hard: boolean; readonly target: string; readonly linkPath: string };
+  | { readonly kind: "link"; readonly proc: ProcessHeader; readonly hard: boolean; readonly target: string; readonly linkPath: string }
+  | { readonly kind: "chmod"; readonly proc: ProcessHeader; readonly mode: number; readonly fd: number; readonly path: string };
 
 export type EventKind = KernelEvent["kind"];
 
@@ -84,7 +85,7 @@ const HEADER_SIZE = 120;
 /** Record sizes by type, as sizeof() of the C structs (checked against the compiler by a test). */
 export const RECORD_SIZES: Readonly<Record<number, number>> = {
   1: 1432, 2: 120, 3: 128, 4: 136, 5: 136, 6: 136, 7: 136, 8: 144, 9: 416, 10: 384, 11: 136, 12: 128, 13: 128, 14: 136, 15: 144,
-  16: 136, 17: 256, 18: 640,
+  16: 136, 17: 256, 18: 640, 19: 384,
   100: 2080, 101: 40,
 };
 
@@ -200,6 +201,8 @@ export function decodeRecord(b: Buffer): TracerRecord {
     }
     case 18:
       return { kind: "link", proc, hard: b.readUInt32LE(o) === 1, target: cstr(b, 128, 256), linkPath: cstr(b, 384, 256) };
+    case 19:
+      return { kind: "chmod", proc, mode: b.readUInt32LE(o), fd: b.readInt32LE(o + 4), path: cstr(b, 128, 256) };
     default:
       throw new Error(`tracer record: unhandled type ${type}`);
   }

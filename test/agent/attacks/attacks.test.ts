@@ -137,6 +137,13 @@ describe("attack suite: each technique raises exactly its detection, its benign 
     assert.deepEqual(await raised("bindir-b", (p) => sb.run(p, [script("write-below-binary-dir"), "benign"])), []);
   });
 
+  it("setuid-bit-set: chmod u+s and g+s; twin: chmod 755", async () => {
+    const dir = join(work, "suid");
+    mkdirSync(dir, { recursive: true });
+    assert.deepEqual(await raised("suidbit", inPod([script("setuid-bit-set"), "attack", dir])), ["setuid-bit-set"]);
+    assert.deepEqual(await raised("suidbit-b", inPod([script("setuid-bit-set"), "benign", dir])), []);
+  });
+
   it("packet-socket: socket(AF_PACKET); twin: a UDP socket", async () => {
     assert.deepEqual(await raised("packet", inPod([script("packet-socket"), "attack", behaviours])), ["packet-socket"]);
     assert.deepEqual(await raised("packet-b", inPod([script("packet-socket"), "benign", behaviours])), []);
