@@ -88,6 +88,12 @@ describe("rule fields added for issue 17", () => {
     assert.throws(bad("notPodLabels: {app: 3}"), /rules\[0\]\.match\.notPodLabels\.app: expected a string value/);
   });
 
+  it("the documented example rule file (mesh-config/agent/rules.example.yaml) is valid", () => {
+    const file = join(repo, "mesh-config", "agent", "rules.example.yaml");
+    const rules = parseRuleFile(file, readFileSync(file, "utf8"));
+    assert.ok(rules.some((r) => r.match.drift === true && r.match.notPaths?.includes("/tmp/")));
+  });
+
   it("argsContain is case-insensitive, as Falco's icontains", () => {
     const engine = new RuleEngine();
     const grep: KernelEvent = { ...exec(0n, "/usr/bin/grep"), args: ["grep", "-ri", "begin rsa private", "/"] } as KernelEvent;
