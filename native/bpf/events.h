@@ -186,6 +186,7 @@ struct mw_socket {
 /* Why a connect(2) was reported. */
 #define MW_CONNECT_RUNTIME_SOCKET 1 /* a container runtime's API socket (containerd, docker, cri-o, podman) */
 #define MW_CONNECT_KUBE_API 2       /* an address the agent was told is the Kubernetes API server */
+#define MW_CONNECT_METADATA 3       /* a cloud instance-metadata address (169.254.169.254 and friends) */
 
 struct mw_connect {
 	struct mw_header h;
@@ -213,7 +214,7 @@ struct mw_chmod {
 	char path[MW_PATH_LEN]; /* as given; empty for fchmod */
 };
 
-/* Kubernetes API server endpoints (the agent configures them): connects to these are reported. */
+/* Addresses whose connects are reported (the agent configures them): the API server, metadata. */
 struct mw_addr_key {
 	__u16 family;
 	__u16 port;            /* host byte order */

@@ -1,6 +1,7 @@
 /* connect(2) to a container runtime's API socket (docker.sock and friends: full control of the
- * node) or to the Kubernetes API server (addresses the agent configures). Every other connect
- * returns after reading the address family, and for inet one hash lookup. */
+ * node), to the Kubernetes API server or to a cloud metadata service (addresses the agent
+ * configures). Every other connect returns after one read of the address head, and for inet one
+ * hash lookup. */
 #include "common.h"
 
 #define MW_AF_UNIX 1
@@ -58,9 +59,10 @@ int mw_sys_enter_connect(struct trace_event_raw_sys_enter *ctx)
 			__builtin_memcpy(key.addr, head.in4, 4);
 		else
 			__builtin_memcpy(key.addr, head.in6, 16);
-		if (!bpf_map_lookup_elem(&mw_kube_api, &key))
+		__u8 *why = bpf_map_lookup_elem(&mw_watched_addrs, &key);
+		if (!why)
 			return 0;
-		reason = MW_CONNECT_KUBE_API;
+		reason = *why;
 	} else if (family == MW_AF_UNIX) {
 		if (addrlen <= 3) /* unnamed, or an abstract name (sun_path[0] == 0) */
 			return 0;

@@ -3,7 +3,8 @@
  * in bpf/events.h). Commands arrive on stdin, one per line:
  *   watch <cgroup-id> | unwatch <cgroup-id> | scope all|containers | rate <events-per-second>
  *   v1 <ssid>  (use the cgroup v1 hierarchy of controller <ssid>, its row in /proc/cgroups)
- *   kubeapi <ip> <port>  (connects from containers to this address are reported)
+ *   kubeapi <ip> <port> | metadata <ip> <port>  (connects from containers to this address are
+ *                                                 reported as API-server or cloud-metadata contact)
  * When stdin closes (the agent exited or crashed) the tracer exits and the kernel detaches every
  * program with the last file descriptor: nothing is pinned, nothing outlives the agent. */
 #include <linux/types.h>
@@ -167,15 +168,14 @@ static bool parse_addr(const char *ip, unsigned long port, struct mw_addr_key *k
 	return true;
 }
 
-static void add_kube_api(struct meshward *skel, const char *ip, unsigned long port)
+static void watch_addr(struct meshward *skel, const char *ip, unsigned long port, __u8 reason)
 {
 	struct mw_addr_key k;
-	__u8 one = 1;
 	if (!parse_addr(ip, port, &k)) {
-		fprintf(stderr, "meshward-tracer: kubeapi: not an IP address and port: %s %lu\n", ip, port);
+		fprintf(stderr, "meshward-tracer: not an IP address and port: %s %lu\n", ip, port);
 		return;
 	}
-	bpf_map__update_elem(skel->maps.mw_kube_api, &k, sizeof(k), &one, sizeof(one), BPF_ANY);
+	bpf_map__update_elem(skel->maps.mw_watched_addrs, &k, sizeof(k), &reason, sizeof(reason), BPF_ANY);
 }
 
 static void handle_command(struct meshward *skel, struct mw_config *cfg, char *line)
@@ -185,7 +185,9 @@ static void handle_command(struct meshward *skel, struct mw_config *cfg, char *l
 	char ip[64];
 	unsigned long port;
 	if (sscanf(line, "kubeapi %63s %lu", ip, &port) == 2) {
-		add_kube_api(skel, ip, port);
+		watch_addr(skel, ip, port, MW_CONNECT_KUBE_API);
+	} else if (sscanf(line, "metadata %63s %lu", ip, &port) == 2) {
+		watch_addr(skel, ip, port, MW_CONNECT_METADATA);
 	} else if (sscanf(line, "watch %llu", &v) == 1) {
 		__u64 id = v;
 		bpf_map__update_elem(skel->maps.mw_watched_cgroups, &id, sizeof(id), &one, sizeof(one), BPF_ANY);

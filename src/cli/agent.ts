@@ -8,7 +8,7 @@ import { create } from "@bufbuild/protobuf";
 import { AgentHelloSchema } from "../gen/meshward/agent/v1/signals_pb.js";
 import { ExecAudit } from "../agent/exec-audit.js";
 import { NodeAgent } from "../agent/node-agent.js";
-import type { KubeApiAddress } from "../agent/native/tracer.js";
+import { DEFAULT_CLOUD_METADATA, type WatchedAddress } from "../agent/native/tracer.js";
 import { parseGoDuration } from "../risk/duration.js";
 import { SignalSender } from "../agent/signal-sender.js";
 import { DATA_DIR_OPTION, DEFAULT_ADDRESSES, FlagError, parseFlags, runCommand } from "./flags.js";
@@ -34,6 +34,8 @@ const USAGE = `usage: meshward agent [flags]
   --rate <n>                 kernel rate limit per cgroup and event type (events/s, default 2000)
   --kube-api <ip:port>       the Kubernetes API server's address (repeatable; default $KUBERNETES_SERVICE_HOST:
                              $KUBERNETES_SERVICE_PORT when set): connects to it raise kube-api-contact
+  --cloud-metadata <ip:port> cloud instance-metadata address (repeatable; default 169.254.169.254:80,
+                             [fd00:ec2::254]:80, 100.100.100.200:80): connects to it raise cloud-metadata-contact
   --audit-max-age <dur>      exec audit retention by age (Go duration, default 336h = 14 days)
   --audit-max-rows <n>       exec audit retention by size (records, default 250000)
        meshward agent audit --help  (search the exec audit)`;
@@ -76,10 +78,10 @@ function defaultKubeApi(): string[] {
   return [host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`];
 }
 
-function parseKubeApi(v: string): KubeApiAddress {
+function parseAddress(flag: string, v: string): WatchedAddress {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|(\d{1,3}(?:\.\d{1,3}){3})):(\d{1,5})$/.exec(v);
   const port = m ? Number(m[3]) : 0;
-  if (!m || port < 1 || port > 65535 || isIP(m[1] ?? m[2]) === 0) throw new FlagError(`--kube-api "${v}": want <ipv4>:<port> or [<ipv6>]:<port>`);
+  if (!m || port < 1 || port > 65535 || isIP(m[1] ?? m[2]) === 0) throw new FlagError(`--${flag} "${v}": want <ipv4>:<port> or [<ipv6>]:<port>`);
   return { ip: m[1] ?? m[2], port };
 }
 
@@ -91,9 +93,10 @@ async function runAgent(args: string[]): Promise<number> {
     kubelet: { type: "string" }, "kubelet-token-file": { type: "string" }, "kubelet-ca": { type: "string" },
     "all-processes": { type: "boolean", default: false }, rate: { type: "string" },
     "cgroup-v1": { type: "string" }, "watch-cgroup": { type: "string", multiple: true },
-    "kube-api": { type: "string", multiple: true }, "audit-max-age": { type: "string" }, "audit-max-rows": { type: "string" },
+    "kube-api": { type: "string", multiple: true }, "cloud-metadata": { type: "string", multiple: true }, "audit-max-age": { type: "string" }, "audit-max-rows": { type: "string" },
   });
-  const kubeApi = (values["kube-api"] ?? defaultKubeApi()).map(parseKubeApi);
+  const kubeApi = (values["kube-api"] ?? defaultKubeApi()).map((v) => parseAddress("kube-api", v));
+  const cloudMetadata = values["cloud-metadata"]?.map((v) => parseAddress("cloud-metadata", v)) ?? DEFAULT_CLOUD_METADATA;
   if (values["audit-max-rows"] !== undefined && !/^[1-9]\d*$/.test(values["audit-max-rows"])) {
     throw new FlagError(`--audit-max-rows "${values["audit-max-rows"]}": want a positive whole number of records`);
   }
@@ -111,7 +114,7 @@ async function runAgent(args: string[]): Promise<number> {
     node: values.node, dataDir: values["data-dir"], rulesFile: values.rules, podsFile, log,
     cgroupV1Controller: values["cgroup-v1"], extraWatchRoots: values["watch-cgroup"] ?? [],
     kubelet: values.kubelet ? { url: values.kubelet, token: readOptional(values["kubelet-token-file"]), ca: readOptional(values["kubelet-ca"]) } : undefined,
-    tracer: { allProcesses: values["all-processes"], kubeApi, ...(values.rate ? { ratePerSec: Number(values.rate) } : {}) },
+    tracer: { allProcesses: values["all-processes"], kubeApi, cloudMetadata, ...(values.rate ? { ratePerSec: Number(values.rate) } : {}) },
     auditRetention: {
       ...(maxAgeMs !== undefined ? { maxAgeMs } : {}),
       ...(values["audit-max-rows"] !== undefined ? { maxRows: Number(values["audit-max-rows"]) } : {}),

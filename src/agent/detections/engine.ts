@@ -30,7 +30,9 @@ const OPEN_REASON_BITS: Record<string, number> = {
   sensitive: OpenReason.sensitive, "cgroup-escape": OpenReason.cgroupEscape, "kernel-knob": OpenReason.kernelKnob,
   "system-write": OpenReason.systemWrite, "log-truncate": OpenReason.logTruncate,
 };
-const CONNECT_REASONS: Record<string, number> = { "runtime-socket": ConnectReason.runtimeSocket, "kube-api": ConnectReason.kubeApi };
+const CONNECT_REASONS: Record<string, number> = {
+  "runtime-socket": ConnectReason.runtimeSocket, "kube-api": ConnectReason.kubeApi, "cloud-metadata": ConnectReason.cloudMetadata,
+};
 
 /**
  * Drift: the executable's inode changed (created, written, chmod'ed, linked) after its container's

@@ -22,6 +22,15 @@ export const CONTAINER_RUNTIME = [
 const PACKAGE_MANAGERS = ["dpkg", "apt", "apt-get", "aptitude", "rpm", "yum", "dnf", "microdnf", "zypper", "apk", "pacman", "pip", "pip3", "npm", "gem"];
 const SEARCH_TOOLS = ["grep", "egrep", "fgrep", "rg", "find", "ag", "ack"];
 
+/**
+ * Sysctls that belong to the container's own namespaces (network, IPC, UTS, user), which a pod may
+ * set (securityContext.sysctls, applied by runc inside the container): not host knobs.
+ */
+const NAMESPACED_SYSCTLS = [
+  "/proc/sys/net/", "/proc/sys/kernel/shm", "/proc/sys/kernel/msg", "/proc/sys/kernel/sem", "/proc/sys/kernel/hostname",
+  "/proc/sys/kernel/domainname", "/proc/sys/fs/mqueue/", "/proc/sys/user/",
+];
+
 /** What the default RuntimePolicy (presetRuntimePolicy) does when a preset fires. */
 export type PresetAction = "ALERT" | "QUARANTINE" | "ISOLATE_EGRESS";
 export const PRESET_ACTIONS = new Map<string, PresetAction>();
@@ -81,7 +90,7 @@ export const PRESET_RULES: readonly Rule[] = [
     event: ["connect"], connectReason: "runtime-socket", notBinary: CONTAINER_RUNTIME,
   }),
   preset("host-kernel-knob-write", "critical", "T1611", "QUARANTINE", "A container opened a host kernel setting for writing (core_pattern, uevent_helper, /proc/sys, /sys)", {
-    event: ["open"], openReason: "kernel-knob", notPaths: ["/proc/sys/net/"],
+    event: ["open"], openReason: "kernel-knob", notPaths: NAMESPACED_SYSCTLS, notBinary: CONTAINER_RUNTIME,
   }),
   preset("container-drift", "critical", "T1105", "QUARANTINE", "A binary written or made executable after the container started was executed (drift)", {
     event: ["exec"], drift: true, notBinary: CONTAINER_RUNTIME,
@@ -106,6 +115,9 @@ export const PRESET_RULES: readonly Rule[] = [
   }),
   preset("kube-api-contact", "medium", "T1613", "ALERT", "A container connected to the Kubernetes API server (pods labelled meshward.io/kube-api-client=true are expected to)", {
     event: ["connect"], connectReason: "kube-api", notPodLabels: { "meshward.io/kube-api-client": "true" },
+  }),
+  preset("cloud-metadata-contact", "medium", "T1552.005", "ALERT", "A container connected to the cloud instance-metadata service (credentials of the node's role; pods labelled meshward.io/cloud-metadata-client=true are expected to)", {
+    event: ["connect"], connectReason: "cloud-metadata", notPodLabels: { "meshward.io/cloud-metadata-client": "true" },
   }),
   preset("private-key-search", "high", "T1552.004", "ALERT", "grep or find searching for private keys (BEGIN ... PRIVATE, id_rsa, id_ed25519)", {
     event: ["exec"], binary: SEARCH_TOOLS,

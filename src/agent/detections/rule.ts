@@ -13,7 +13,7 @@ export const NAMESPACE_KINDS = ["mnt", "net", "pid", "user", "uts", "ipc", "cgro
 export const EXEC_FLAGS = ["setuid", "setgid", "memfd", "deleted", "cred-elevated", "dev-shm"] as const;
 export const OPEN_REASONS = ["sensitive", "cgroup-escape", "kernel-knob", "system-write", "log-truncate"] as const;
 export const SOCKET_FAMILIES = ["unix", "inet", "inet6", "packet"] as const;
-export const CONNECT_REASONS = ["runtime-socket", "kube-api"] as const;
+export const CONNECT_REASONS = ["runtime-socket", "kube-api", "cloud-metadata"] as const;
 export const LINK_KINDS = ["symlink", "hardlink"] as const;
 
 /** Every condition present must hold (AND); list-valued conditions match if any element does. */

@@ -2,7 +2,8 @@
 // /usr/local/bin, /var/log, /proc/sys/kernel, /sys/kernel): a private mount namespace, made on the
 // host side before the process joins the pod's cgroup (so the setup itself is out of the agent's
 // scope, as the runtime's is), with an overlay over each such directory (writes land in a scratch
-// upper directory) or a tmpfs over kernel-setting directories. The paths the attack uses are the
+// upper directory) or a tmpfs over kernel-setting directories, and optionally a network namespace
+// of its own (connects to outside addresses fail there, after the hook has seen them). The paths the attack uses are the
 // real ones, so the kernel hooks see exactly what they would see in a container.
 import { spawn } from "node:child_process";
 import { mkdirSync } from "node:fs";
@@ -13,7 +14,13 @@ export class Sandbox {
   private readonly overlays: Array<{ dir: string; upper: string; work: string }> = [];
 
   /** @param scratch a directory for the overlays' upper and work directories */
-  constructor(private readonly scratch: string, overlayDirs: readonly string[] = [], private readonly tmpfsDirs: readonly string[] = []) {
+  /** @param network also a new network namespace (loopback only, down): nothing leaves the host */
+  constructor(
+    private readonly scratch: string,
+    overlayDirs: readonly string[] = [],
+    private readonly tmpfsDirs: readonly string[] = [],
+    private readonly network = false,
+  ) {
     overlayDirs.forEach((dir, i) => {
       const upper = join(scratch, `overlay-${i}`, "upper");
       const work = join(scratch, `overlay-${i}`, "work");
@@ -39,7 +46,8 @@ export class Sandbox {
       `exec "$@"`,
     ].join(" && ");
     return new Promise((resolve, reject) => {
-      const child = spawn("unshare", ["-m", "--propagation", "private", "sh", "-c", setup, "sh", ...argv], { stdio: ["ignore", "pipe", "pipe"] });
+      const ns = this.network ? ["-m", "-n"] : ["-m"];
+      const child = spawn("unshare", [...ns, "--propagation", "private", "sh", "-c", setup, "sh", ...argv], { stdio: ["ignore", "pipe", "pipe"] });
       let stdout = "";
       let stderr = "";
       child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
