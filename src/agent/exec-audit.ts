@@ -42,7 +42,7 @@ export interface ExecAuditRetention {
 
 export const DEFAULT_AUDIT_MAX_AGE_MS = 14 * 24 * 3600 * 1000;
 export const DEFAULT_AUDIT_MAX_ROWS = 250_000;
-/** Retention is enforced every this many inserts (and on open and by the agent's hourly timer). */
+/** Retention is enforced every this many inserts (and by the agent at start and hourly). */
 const PRUNE_EVERY = 1000;
 
 export class ExecAudit {
@@ -68,7 +68,6 @@ export class ExecAudit {
       exec_id, parent_exec_id, session_exec_id, pid, uid, tty, binary, argv, cmdline, ancestors)
       VALUES (@time, @node, @podUid, @podNamespace, @podName, @containerId, @containerName, @execId, @parentExecId,
       @sessionExecId, @pid, @uid, @tty, @binary, @argv, @cmdline, @ancestors)`);
-    this.prune();
   }
 
   record(r: ExecAuditRecord): void {

@@ -113,6 +113,7 @@ export class NodeAgent {
     this.refreshWatchRoots();
     this.timers.push(setInterval(() => this.refreshWatchRoots(), 1000));
     this.timers.push(setInterval(() => this.tree.prune(), 30_000));
+    this.audit.prune(); // not on open: `meshward agent audit` reads the file without the agent's bounds
     this.timers.push(setInterval(() => this.audit.prune(), 3600_000));
     if (this.opts.kubelet) {
       const poll = (): void => {
