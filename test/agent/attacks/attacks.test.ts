@@ -8,16 +8,31 @@
 import { strict as assert } from "node:assert";
 import { execFileSync } from "node:child_process";
 import { copyFileSync, chmodSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { createServer as createHttpServer } from "node:http";
 import { createServer, type Server } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { AgentFixture, compileBehaviours, skipUnlessRoot } from "../fixture.js";
 import { runInPod, type RunResult, type TestPod } from "../kube-cgroup.js";
 import { Sandbox } from "./sandbox.js";
+import { kubeApiserverOrSkip, type KubeApiserver } from "../../support/kube-apiserver.js";
 
 const SCRIPTS = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "..", "test", "agent", "attacks");
 const BENCH_WORKLOAD = join(SCRIPTS, "..", "..", "..", "bench", "agent-workload.c");
 const SENTINEL = "crypto-miner-stratum";
+
+/** Runs `run` in a fresh pod of `fx` and returns the set of detections it raised (sentinel excluded). */
+async function raisedIn(fx: AgentFixture, name: string, run: (pod: TestPod) => Promise<RunResult>, labels: Record<string, string> = {}): Promise<string[]> {
+  const pod = fx.newPod(name.slice(0, 20), labels);
+  const r = await run(pod);
+  assert.notEqual(r.code, null, `${name}: killed (${r.stderr})`);
+  await runInPod(pod, ["/bin/echo", "stratum+tcp://sentinel"]);
+  await fx.waitForSignal((s) => s.detection?.id === SENTINEL && s.pod?.uid === pod.uid, 30_000);
+  return [...new Set(fx.signalsFor(pod).map((s) => s.detection?.id ?? "").filter((id) => id !== SENTINEL))].sort();
+}
+
+const script = (name: string): string => join(SCRIPTS, `${name}.sh`);
+const inPod = (argv: string[]) => (pod: TestPod) => runInPod(pod, argv);
 
 function listen(server: Server, where: number | string): Promise<number> {
   return new Promise((r) => server.listen(where, () => r(typeof where === "number" ? (server.address() as { port: number }).port : 0)));
@@ -28,21 +43,13 @@ describe("attack suite: each technique raises exactly its detection, its benign 
   let fx: AgentFixture;
   let work = "";
   let behaviours = "";
-  const kubeApi: Server = createServer((c) => c.on("error", () => undefined).resume());
-  const otherService: Server = createServer((c) => c.on("error", () => undefined).resume());
   const runtimeSocket: Server = createServer((c) => c.on("error", () => undefined).resume());
   const appSocket: Server = createServer((c) => c.on("error", () => undefined).resume());
-  let kubeApiPort = 0;
-  let otherPort = 0;
   const shmName = `meshward-attack-${process.pid}`;
 
   before(async function () {
     skipUnlessRoot(this);
-    // The API server's address is a local listener here: what is detected is the connect(2) to the
-    // address the agent is told is the API server's (its ClusterIP in a cluster).
-    kubeApiPort = await listen(kubeApi, 0);
-    otherPort = await listen(otherService, 0);
-    fx = new AgentFixture({ tracer: { kubeApi: [{ ip: "127.0.0.1", port: kubeApiPort }] } });
+    fx = new AgentFixture();
     work = join(fx.dir, "work");
     mkdirSync(join(work, "run"), { recursive: true, mode: 0o755 });
     await listen(runtimeSocket, join(work, "run", "containerd.sock"));
@@ -62,23 +69,13 @@ describe("attack suite: each technique raises exactly its detection, its benign 
   });
 
   after(async () => {
-    for (const s of [kubeApi, otherService, runtimeSocket, appSocket]) s.close();
+    for (const s of [runtimeSocket, appSocket]) s.close();
     rmSync(`/dev/shm/${shmName}`, { force: true });
     await fx?.stop();
   });
 
-  /** Runs `run` in a fresh pod and returns the set of detections it raised (sentinel excluded). */
-  async function raised(name: string, run: (pod: TestPod) => Promise<RunResult>, labels: Record<string, string> = {}): Promise<string[]> {
-    const pod = fx.newPod(name.slice(0, 20), labels);
-    const r = await run(pod);
-    assert.notEqual(r.code, null, `${name}: killed (${r.stderr})`);
-    await runInPod(pod, ["/bin/echo", "stratum+tcp://sentinel"]);
-    await fx.waitForSignal((s) => s.detection?.id === SENTINEL && s.pod?.uid === pod.uid, 30_000);
-    return [...new Set(fx.signalsFor(pod).map((s) => s.detection?.id ?? "").filter((id) => id !== SENTINEL))].sort();
-  }
-
-  const script = (name: string): string => join(SCRIPTS, `${name}.sh`);
-  const inPod = (argv: string[]) => (pod: TestPod) => runInPod(pod, argv);
+  const raised = (name: string, run: (pod: TestPod) => Promise<RunResult>, labels: Record<string, string> = {}): Promise<string[]> =>
+    raisedIn(fx, name, run, labels);
 
   it("container-runtime-socket: connect to containerd.sock; twin: the application's own socket", async () => {
     assert.deepEqual(await raised("runtime-sock", inPod([script("container-runtime-socket"), "attack", join(work, "run"), behaviours])), ["container-runtime-socket"]);
@@ -149,21 +146,6 @@ describe("attack suite: each technique raises exactly its detection, its benign 
     assert.deepEqual(await raised("packet-b", inPod([script("packet-socket"), "benign", behaviours])), []);
   });
 
-  it("kube-api-contact: connect to the API server; twins: another service, and a pod labelled as an API client", async () => {
-    assert.deepEqual(await raised("kubeapi", inPod([script("kube-api-contact"), "127.0.0.1", String(kubeApiPort)])), ["kube-api-contact"]);
-    assert.deepEqual(await raised("kubeapi-b", inPod([script("kube-api-contact"), "127.0.0.1", String(otherPort)])), []);
-    const client = { "meshward.io/kube-api-client": "true" };
-    assert.deepEqual(await raised("kubeapi-client", inPod([script("kube-api-contact"), "127.0.0.1", String(kubeApiPort)]), client), []);
-  });
-
-  it("cloud-metadata-contact: connect to 169.254.169.254 (in a network namespace of its own); twins: a neighbour address, a labelled pod", async () => {
-    const sb = new Sandbox(join(work, "sb-imds"), [], [], true);
-    const run = (mode: string) => (p: TestPod) => sb.run(p, [script("cloud-metadata-contact"), mode]);
-    assert.deepEqual(await raised("imds", run("attack")), ["cloud-metadata-contact"]);
-    assert.deepEqual(await raised("imds-b", run("benign")), []);
-    assert.deepEqual(await raised("imds-client", run("attack"), { "meshward.io/cloud-metadata-client": "true" }), []);
-  });
-
   it("private-key-search: grep and find for private keys; twin: grep and find for something else", async () => {
     const dir = join(work, "secrets");
     assert.deepEqual(await raised("keysearch", inPod([script("private-key-search"), "attack", dir])), ["private-key-search"]);
@@ -207,5 +189,38 @@ describe("attack suite: each technique raises exactly its detection, its benign 
 
   it("reports no ring-buffer drops during the suite", () => {
     assert.equal(fx.agent?.counters.ringbufDrops, 0n);
+  });
+});
+
+describe("attack suite: kube-api-contact against a real kube-apiserver (real kernel)", function () {
+  this.timeout(120_000);
+  let fx: AgentFixture | undefined;
+  let kas: KubeApiserver;
+  const otherService = createHttpServer((_req, res) => res.end("ok\n"));
+  let otherPort = 0;
+
+  before(async function () {
+    skipUnlessRoot(this);
+    kas = kubeApiserverOrSkip(this);
+    otherPort = await listen(otherService, 0);
+    // The agent is told the API server's address, as it is from KUBERNETES_SERVICE_HOST/PORT in a pod.
+    const api = new URL(kas.url);
+    fx = new AgentFixture({ tracer: { kubeApi: [{ ip: api.hostname, port: Number(api.port) }] } });
+    await fx.start();
+  });
+
+  after(async () => {
+    otherService.close();
+    await fx?.stop();
+  });
+
+  it("listing pods with a token raises kube-api-contact; twins: another service, and a pod labelled as an API client", async () => {
+    const f = fx!;
+    const attack = inPod([script("kube-api-contact"), "attack", kas.url, kas.adminToken]);
+    assert.deepEqual(await raisedIn(f, "kubeapi", attack), ["kube-api-contact"]);
+    const listed = f.controlPlane.received.find((s) => s.detection?.id === "kube-api-contact");
+    assert.equal(listed?.evidence.remote, new URL(kas.url).host);
+    assert.deepEqual(await raisedIn(f, "kubeapi-b", inPod([script("kube-api-contact"), "benign", `http://127.0.0.1:${otherPort}`, ""])), []);
+    assert.deepEqual(await raisedIn(f, "kubeapi-client", attack, { "meshward.io/kube-api-client": "true" }), []);
   });
 });
