@@ -110,6 +110,8 @@ describe("attack suite: each technique raises exactly its detection, its benign 
     const dir = join(work, "links");
     mkdirSync(dir, { recursive: true });
     assert.deepEqual(await raised("symlink", inPod([script("symlink-over-sensitive-file"), "attack", dir])), ["symlink-over-sensitive-file"]);
+    const link = fx.controlPlane.received.find((s) => s.detection?.id === "symlink-over-sensitive-file");
+    assert.deepEqual([link?.evidence.target, link?.evidence.linkpath], ["/etc/shadow", join(dir, "shadow-link")]);
     assert.deepEqual(await raised("symlink-b", inPod([script("symlink-over-sensitive-file"), "benign", dir])), []);
   });
 
@@ -138,6 +140,8 @@ describe("attack suite: each technique raises exactly its detection, its benign 
     const dir = join(work, "suid");
     mkdirSync(dir, { recursive: true });
     assert.deepEqual(await raised("suidbit", inPod([script("setuid-bit-set"), "attack", dir])), ["setuid-bit-set"]);
+    const modes = fx.controlPlane.received.filter((s) => s.detection?.id === "setuid-bit-set").map((s) => s.evidence.mode).sort();
+    assert.deepEqual(modes, ["4755", "6755"], "u+s, then g+s on top of it");
     assert.deepEqual(await raised("suidbit-b", inPod([script("setuid-bit-set"), "benign", dir])), []);
   });
 
