@@ -51,6 +51,7 @@ enum mw_event_type {
 #define MW_OPEN_KERNEL_KNOB (1u << 2)    /* write-open below /proc/sys, /sys (not /sys/fs/cgroup), /proc/sysrq-trigger */
 #define MW_OPEN_SYSTEM_WRITE (1u << 3)   /* write-open or create below /etc or a binary/library directory */
 #define MW_OPEN_LOG_TRUNCATE (1u << 4)   /* O_TRUNC write-open below /var/log */
+#define MW_OPEN_HOST_DEVICE (1u << 5)    /* any open of a disk or memory device (/dev/sd*, nvme*, mem, kmem, port) */
 
 /* Who did it: the same 120-byte header starts every kernel event. */
 struct mw_header {

@@ -1,4 +1,4 @@
-/* openat/openat2: reads of sensitive files; writes to cgroup release_agent/notify_on_release, to
+/* openat/openat2: reads of sensitive files and opens of disk and memory devices; writes to cgroup release_agent/notify_on_release, to
  * host kernel knobs (/proc/sys, /sys), below /etc and the binary directories; truncation of logs.
  * Opens are the hottest hook, so the path is matched here and nothing else reaches user space:
  * read-only opens cost one 8-byte read, only write-opens read and match the whole path. */
@@ -43,8 +43,20 @@ static __always_inline __u32 classify_write(const char *path, int len, __u32 fla
 	return 0;
 }
 
+/* Raw disks and memory: a privileged container reading or writing the host's filesystems or
+ * memory underneath every permission check (Falco "Privileged Container Device Access"). */
+static __always_inline bool host_device(const char *path, int len)
+{
+	return mw_has_prefix(path, "/dev/sd", 7) || mw_has_prefix(path, "/dev/vd", 7) || mw_has_prefix(path, "/dev/xvd", 8) ||
+	       mw_has_prefix(path, "/dev/nvme", 9) || mw_has_prefix(path, "/dev/dm-", 8) ||
+	       (len == 8 && mw_has_prefix(path, "/dev/mem", 8)) || (len == 9 && mw_has_prefix(path, "/dev/kmem", 9)) ||
+	       (len == 9 && mw_has_prefix(path, "/dev/port", 9));
+}
+
 static __always_inline __u32 classify(const char *path, int len, __u32 flags)
 {
+	if (host_device(path, len))
+		return MW_OPEN_HOST_DEVICE;
 	if (mw_has_prefix(path, "/etc/shadow", 11) || mw_has_prefix(path, "/etc/gshadow", 12) ||
 	    mw_has_prefix(path, "/etc/sudoers", 12) ||
 	    mw_has_prefix(path, "/var/run/secrets/kubernetes.io/", 31) ||
@@ -59,7 +71,7 @@ static __always_inline __u32 classify(const char *path, int len, __u32 flags)
 	((__u64)(a) | (__u64)(b) << 8 | (__u64)(c) << 16 | (__u64)(d) << 24 | (__u64)(e) << 32 |     \
 	 (__u64)(f) << 40 | (__u64)(g) << 48 | (__u64)(h) << 56)
 
-/* Read-only opens can only matter for the sensitive prefixes: compare their first 8 bytes as one
+/* Read-only opens can only matter for the sensitive and device prefixes: compare their first 8 bytes as one
  * word before reading the whole path, so the common open costs one 8-byte read. */
 static __always_inline bool may_be_sensitive(const char *upath)
 {
@@ -68,7 +80,13 @@ static __always_inline bool may_be_sensitive(const char *upath)
 		return true; /* shorter path near a page end: take the slow path */
 	return head == MW_U64('/', 'e', 't', 'c', '/', 's', 'h', 'a') || head == MW_U64('/', 'e', 't', 'c', '/', 'g', 's', 'h') ||
 	       head == MW_U64('/', 'e', 't', 'c', '/', 's', 'u', 'd') || head == MW_U64('/', 'v', 'a', 'r', '/', 'r', 'u', 'n') ||
-	       head == MW_U64('/', 'r', 'u', 'n', '/', 's', 'e', 'c');
+	       head == MW_U64('/', 'r', 'u', 'n', '/', 's', 'e', 'c') ||
+	       /* disks and memory: /dev/sd?, /dev/vd? (7 bytes), /dev/xvd, /dev/nvm, /dev/dm-, /dev/mem, /dev/kme, /dev/por */
+	       (head & 0x00ffffffffffffffULL) == MW_U64('/', 'd', 'e', 'v', '/', 's', 'd', 0) ||
+	       (head & 0x00ffffffffffffffULL) == MW_U64('/', 'd', 'e', 'v', '/', 'v', 'd', 0) ||
+	       head == MW_U64('/', 'd', 'e', 'v', '/', 'x', 'v', 'd') || head == MW_U64('/', 'd', 'e', 'v', '/', 'n', 'v', 'm') ||
+	       head == MW_U64('/', 'd', 'e', 'v', '/', 'd', 'm', '-') || head == MW_U64('/', 'd', 'e', 'v', '/', 'm', 'e', 'm') ||
+	       head == MW_U64('/', 'd', 'e', 'v', '/', 'k', 'm', 'e') || head == MW_U64('/', 'd', 'e', 'v', '/', 'p', 'o', 'r');
 }
 
 static __always_inline int handle_open(const char *upath, __u32 flags)

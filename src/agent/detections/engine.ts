@@ -28,7 +28,7 @@ const EXEC_FLAG_BITS: Record<string, number> = {
 };
 const OPEN_REASON_BITS: Record<string, number> = {
   sensitive: OpenReason.sensitive, "cgroup-escape": OpenReason.cgroupEscape, "kernel-knob": OpenReason.kernelKnob,
-  "system-write": OpenReason.systemWrite, "log-truncate": OpenReason.logTruncate,
+  "system-write": OpenReason.systemWrite, "log-truncate": OpenReason.logTruncate, "host-device": OpenReason.hostDevice,
 };
 const CONNECT_REASONS: Record<string, number> = {
   "runtime-socket": ConnectReason.runtimeSocket, "kube-api": ConnectReason.kubeApi, "cloud-metadata": ConnectReason.cloudMetadata,

@@ -92,6 +92,9 @@ export const PRESET_RULES: readonly Rule[] = [
   preset("host-kernel-knob-write", "critical", "T1611", "QUARANTINE", "A container opened a host kernel setting for writing (core_pattern, uevent_helper, /proc/sys, /sys)", {
     event: ["open"], openReason: "kernel-knob", notPaths: NAMESPACED_SYSCTLS, notBinary: CONTAINER_RUNTIME,
   }),
+  preset("host-device-access", "critical", "T1611", "QUARANTINE", "A container opened a disk or memory device (/dev/sd*, /dev/nvme*, /dev/mem): the host's data under every permission check", {
+    event: ["open"], openReason: "host-device", notBinary: CONTAINER_RUNTIME,
+  }),
   preset("container-drift", "critical", "T1105", "QUARANTINE", "A binary written or made executable after the container started was executed (drift)", {
     event: ["exec"], drift: true, notBinary: CONTAINER_RUNTIME,
   }),

@@ -11,7 +11,7 @@ export const EVENT_KINDS: readonly EventKind[] = [
 ];
 export const NAMESPACE_KINDS = ["mnt", "net", "pid", "user", "uts", "ipc", "cgroup", "time", "any"] as const;
 export const EXEC_FLAGS = ["setuid", "setgid", "memfd", "deleted", "cred-elevated", "dev-shm"] as const;
-export const OPEN_REASONS = ["sensitive", "cgroup-escape", "kernel-knob", "system-write", "log-truncate"] as const;
+export const OPEN_REASONS = ["sensitive", "cgroup-escape", "kernel-knob", "system-write", "log-truncate", "host-device"] as const;
 export const SOCKET_FAMILIES = ["unix", "inet", "inet6", "packet"] as const;
 export const CONNECT_REASONS = ["runtime-socket", "kube-api", "cloud-metadata"] as const;
 export const LINK_KINDS = ["symlink", "hardlink"] as const;

@@ -34,7 +34,7 @@ export interface NamespaceInodes {
 }
 
 export const ExecFlag = { setuid: 1, setgid: 2, memfd: 4, deleted: 8, credElevated: 16, devShm: 32 } as const;
-export const OpenReason = { sensitive: 1, cgroupEscape: 2, kernelKnob: 4, systemWrite: 8, logTruncate: 16 } as const;
+export const OpenReason = { sensitive: 1, cgroupEscape: 2, kernelKnob: 4, systemWrite: 8, logTruncate: 16, hostDevice: 32 } as const;
 export const ConnectReason = { runtimeSocket: 1, kubeApi: 2, cloudMetadata: 3 } as const;
 
 export type KernelEvent =

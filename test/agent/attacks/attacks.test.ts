@@ -91,6 +91,13 @@ describe("attack suite: each technique raises exactly its detection, its benign 
     assert.deepEqual(await raised("knob-b", pod("benign")), []);
   });
 
+  it("host-device-access: open of a disk and an NVMe device; twin: /dev/urandom, /dev/zero, /dev/null", async () => {
+    assert.deepEqual(await raised("hostdev", inPod([script("host-device-access"), "attack"])), ["host-device-access"]);
+    const paths = fx.controlPlane.received.filter((s) => s.detection?.id === "host-device-access").map((s) => s.evidence.path).sort();
+    assert.deepEqual(paths, ["/dev/nvme99n1", "/dev/sdzz"]);
+    assert.deepEqual(await raised("hostdev-b", inPod([script("host-device-access"), "benign"])), []);
+  });
+
   it("container-drift: exec of a binary written, or made executable, after the start; twin: an image binary", async () => {
     const dir = join(work, "drift");
     mkdirSync(dir, { recursive: true });
