@@ -157,6 +157,16 @@ describe("attack suite: each technique raises exactly its detection, its benign 
     assert.deepEqual(await raised("packet-b", inPod([script("packet-socket"), "benign", behaviours])), []);
   });
 
+  it("cloud-metadata-contact: connect to 169.254.169.254 (in a network namespace of its own); twins: a neighbour address, a labelled pod", async () => {
+    const sb = new Sandbox(join(work, "sb-imds"), [], [], true);
+    const run = (mode: string) => (p: TestPod) => sb.run(p, [script("cloud-metadata-contact"), mode]);
+    assert.deepEqual(await raised("imds", run("attack")), ["cloud-metadata-contact"]);
+    const imds = fx.controlPlane.received.find((s) => s.detection?.id === "cloud-metadata-contact");
+    assert.equal(imds?.evidence.remote, "169.254.169.254:80");
+    assert.deepEqual(await raised("imds-b", run("benign")), []);
+    assert.deepEqual(await raised("imds-client", run("attack"), { "meshward.io/cloud-metadata-client": "true" }), []);
+  });
+
   it("private-key-search: grep and find for private keys; twin: grep and find for something else", async () => {
     const dir = join(work, "secrets");
     assert.deepEqual(await raised("keysearch", inPod([script("private-key-search"), "attack", dir])), ["private-key-search"]);
