@@ -118,6 +118,7 @@ up() {
   for b in kube-apiserver etcd; do
     [ -x "$KAS_BIN/$b" ] || { log "missing $KAS_BIN/$b (run build.sh)"; exit 1; }
   done
+  local P="$S/pki"
   mkdir -p "$S"; gen_certs
   local t0 ep pp; t0=$(date +%s.%N)
   ep=$(free_port); pp=$(free_port); KAS_PORT="${KAS_PORT:-$(free_port)}"
