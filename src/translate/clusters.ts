@@ -101,6 +101,31 @@ function loadBalancing(lb: LoadBalancerSettings | undefined, flavour: "envoy" | 
   }
 }
 
+/**
+ * istiod's default thresholds (getDefaultCircuitBreakerThresholds): effectively unlimited, so
+ * Envoy's own defaults (1,024 connections, pending and active requests, 3 retries) never cut a
+ * busy service; DestinationRule connectionPool settings are what limits a cluster.
+ */
+const unlimitedCircuitBreakers = {
+  thresholds: [{ maxConnections: 4294967295, maxPendingRequests: 4294967295, maxRequests: 4294967295, maxRetries: 4294967295 }],
+};
+
+/** Outbound EDS/DNS clusters: no panic mode (an unhealthy endpoint is never used as if healthy), as istiod. */
+const outboundLbConfig = { healthyPanicThreshold: {} };
+
+/** The passthrough clusters speak whatever the downstream spoke, and drop idle upstream connections after 5 minutes. */
+const passthroughHttpOptions = {
+  "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": typedConfig(HttpProtocolOptionsSchema, {
+    commonHttpProtocolOptions: { idleTimeout: { seconds: 300n } },
+    upstreamProtocolOptions: { case: "useDownstreamProtocolConfig", value: { httpProtocolOptions: {}, http2ProtocolOptions: {} } },
+  }),
+};
+
+/** EDS over the ADS stream, waiting for the assignment without a timeout (istiod's initial_fetch_timeout 0s). */
+function envoyEdsConfig(serviceName: string): ClusterInit["edsClusterConfig"] {
+  return { serviceName, edsConfig: adsConfigSource({ initialFetchTimeout: { seconds: 0n } }) };
+}
+
 const http2Options = {
   "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": typedConfig(HttpProtocolOptionsSchema, {
     upstreamProtocolOptions: { case: "explicitHttpConfig", value: { protocolConfig: { case: "http2ProtocolOptions", value: {} } } },
@@ -116,12 +141,12 @@ function buildOutboundCluster(scope: TranslationScope, plan: OutboundClusterPlan
   if (scope.proxy.flavour === "grpc") {
     return { ...c, clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.EDS }, edsClusterConfig: { serviceName: plan.name, edsConfig: adsConfigSource() }, ...lb };
   }
-  const common: ClusterInit = { ...c, connectTimeout, ...(isHttp2Protocol(plan.port.protocol) ? { typedExtensionProtocolOptions: http2Options } : {}) };
+  const common: ClusterInit = { ...c, connectTimeout, circuitBreakers: unlimitedCircuitBreakers, ...(isHttp2Protocol(plan.port.protocol) ? { typedExtensionProtocolOptions: http2Options } : {}) };
   switch (plan.discovery) {
     case "EDS":
-      return { ...common, clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.EDS }, edsClusterConfig: { serviceName: plan.name, edsConfig: adsConfigSource() }, ...lb };
+      return { ...common, clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.EDS }, edsClusterConfig: envoyEdsConfig(plan.name), commonLbConfig: outboundLbConfig, ...lb };
     case "ORIGINAL_DST":
-      return { ...common, clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.ORIGINAL_DST }, lbPolicy: Cluster_LbPolicy.CLUSTER_PROVIDED };
+      return { ...common, clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.ORIGINAL_DST }, lbPolicy: Cluster_LbPolicy.CLUSTER_PROVIDED, commonLbConfig: outboundLbConfig };
     case "STRICT_DNS":
     case "LOGICAL_DNS": {
       // No endpoints listed: the hosts resolve themselves (Istio uses the host name as endpoint).
@@ -131,7 +156,7 @@ function buildOutboundCluster(scope: TranslationScope, plan: OutboundClusterPlan
       // Envoy accepts exactly one endpoint in a LOGICAL_DNS cluster (validation warns about the rest).
       if (plan.discovery === "LOGICAL_DNS") dnsEndpoints = dnsEndpoints.slice(0, 1);
       const type = plan.discovery === "STRICT_DNS" ? Cluster_DiscoveryType.STRICT_DNS : Cluster_DiscoveryType.LOGICAL_DNS;
-      return { ...common, clusterDiscoveryType: { case: "type", value: type }, loadAssignment: loadAssignment(plan.name, dnsEndpoints, plan.port.number, { ipOnly: false, metadata: (e) => ("identity" in e ? endpointMetadata({ ...scope, service: plan.service, endpoint: e }) : undefined) }), ...lb };
+      return { ...common, clusterDiscoveryType: { case: "type", value: type }, commonLbConfig: outboundLbConfig, loadAssignment: loadAssignment(plan.name, dnsEndpoints, plan.port.number, { ipOnly: false, metadata: (e) => ("identity" in e ? endpointMetadata({ ...scope, service: plan.service, endpoint: e }) : undefined) }), ...lb };
     }
   }
 }
@@ -142,15 +167,25 @@ function inboundCluster(targetPort: number, http2: boolean): ClusterInit {
     clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.ORIGINAL_DST },
     lbPolicy: Cluster_LbPolicy.CLUSTER_PROVIDED,
     connectTimeout,
+    circuitBreakers: unlimitedCircuitBreakers,
+    // istiod's value: the workload's own address never changes, so its hosts are never cleaned up.
+    cleanupInterval: { seconds: 9223372035n },
+    commonLbConfig: {},
     upstreamBindConfig: { sourceAddress: { address: InboundPassthroughBindIpv4, portSpecifier: { case: "portValue", value: 0 } } },
     ...(http2 ? { typedExtensionProtocolOptions: http2Options } : {}),
   };
 }
 
+const passthroughCommon = { clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.ORIGINAL_DST }, lbPolicy: Cluster_LbPolicy.CLUSTER_PROVIDED, connectTimeout, circuitBreakers: unlimitedCircuitBreakers, typedExtensionProtocolOptions: passthroughHttpOptions } as const satisfies ClusterInit;
+
 const fixedClusters: readonly ClusterInit[] = [
   { name: BlackHoleCluster, clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.STATIC }, connectTimeout },
-  { name: PassthroughCluster, clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.ORIGINAL_DST }, lbPolicy: Cluster_LbPolicy.CLUSTER_PROVIDED, connectTimeout },
-  { ...inboundCluster(0, false), name: InboundPassthroughCluster },
+  { name: PassthroughCluster, ...passthroughCommon },
+  {
+    name: InboundPassthroughCluster,
+    ...passthroughCommon,
+    upstreamBindConfig: { sourceAddress: { address: InboundPassthroughBindIpv4, portSpecifier: { case: "portValue", value: 0 } } },
+  },
 ];
 
 function planned(name: string, key: string, init: () => ClusterInit): PlannedResource {

@@ -54,7 +54,7 @@ export interface EndpointContext extends TranslationScope {
  * Like outbound resources, shared by every proxy of a namespace and of both flavours.
  */
 export function endpointMetadata(ctx: EndpointContext): Metadata | undefined {
-  return endpointTlsMetadata(ctx.endpoint.labels);
+  return endpointTlsMetadata(ctx.endpoint);
 }
 
 /** HTTP filters placed before the router on an inbound HTTP chain (authorization: RBAC, ext_authz). */

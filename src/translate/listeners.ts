@@ -6,6 +6,7 @@ import { isIP } from "node:net";
 import { ListenerSchema } from "../gen/envoy/config/listener/v3/listener_pb.js";
 import { TrafficDirection } from "../gen/envoy/config/core/v3/base_pb.js";
 import { OriginalDstSchema } from "../gen/envoy/extensions/filters/listener/original_dst/v3/original_dst_pb.js";
+import { HttpInspectorSchema } from "../gen/envoy/extensions/filters/listener/http_inspector/v3/http_inspector_pb.js";
 import { visibleServices } from "../model/lookup.js";
 import { isHttpProtocol } from "../model/service-entry.js";
 import { TypeUrl } from "../xds/types.js";
@@ -26,8 +27,10 @@ import {
   type TranslationScope,
 } from "./common.js";
 import { httpConnectionManager, httpConnectionManagerFilter, HttpConnectionManagerName, routerFilter, tcpProxyFilter } from "./filters.js";
+import { sidecarHcmOptions, sidecarHttpExtensionFilters } from "./http-options.js";
+import type { MeshConfig } from "../model/mesh-config.js";
 import { inboundKey, inboundTargets, sidecarInboundChains, sidecarPassthroughChains } from "./inbound.js";
-import { inboundListenerFilters } from "./mtls-inbound.js";
+import { inboundListenerFilters, PlaintextHttpAlpns, RawBufferTransportProtocol } from "./mtls-inbound.js";
 import { create } from "@bufbuild/protobuf";
 import { FilterChainSchema } from "../gen/envoy/config/listener/v3/listener_components_pb.js";
 
@@ -40,28 +43,54 @@ function blackholeChain(listener: string, port: number): MessageInitShape<typeof
   return { name: `${listener}-blackhole`, filterChainMatch: { destinationPort: port }, filters: [tcpProxyFilter(BlackHoleCluster)] };
 }
 
+/**
+ * What istiod sets on every sidecar listener that runs listener filters: no timeout for them
+ * (a client that speaks first-byte-late protocols is not cut), and on a timeout carry on anyway.
+ */
+const listenerFilterTiming = { listenerFiltersTimeout: { seconds: 0n }, continueOnListenerFiltersTimeout: true } as const;
+
+/** Listeners that bind a port accept one connection per socket event, spreading load over workers (istiod). */
+const boundListener = { maxConnectionsToAcceptPerSocketEvent: 1 } as const;
+
+/** Outbound chains give up on a TLS handshake that has not finished in 15 s (slow-handshake resistance, istiod). */
+const transportSocketConnectTimeout = { seconds: 15n };
+
+/** Traffic an outbound listener cannot parse goes where it was going (istiod's PassthroughFilterChain). */
+const passthroughFilterChain: MessageInitShape<typeof FilterChainSchema> = { name: "PassthroughFilterChain", filterChainMatch: {}, filters: [tcpProxyFilter(PassthroughCluster)] };
+
 function virtualOutbound(): ReturnType<typeof built> {
   return built(ListenerSchema, {
     name: VirtualOutboundListener,
     address: socketAddress("0.0.0.0", VirtualOutboundPort),
     useOriginalDst: true,
     trafficDirection: TrafficDirection.OUTBOUND,
+    ...boundListener,
     filterChains: [blackholeChain(VirtualOutboundListener, VirtualOutboundPort), { name: "virtualOutbound-catchall-tcp", filters: [tcpProxyFilter(PassthroughCluster)] }],
   });
 }
 
-function outboundHttpListener(port: number): ReturnType<typeof built> {
+/**
+ * `0.0.0.0_<port>` for HTTP ports: http_inspector tells plaintext HTTP/1.1 and h2c (the HTTP chain,
+ * routed by RDS) from anything else, which the default chain passes through untouched instead of
+ * feeding it to the HTTP parser (istiod's outbound HTTP listener).
+ */
+function outboundHttpListener(mesh: MeshConfig, port: number): ReturnType<typeof built> {
   const name = `0.0.0.0_${port}`;
   return built(ListenerSchema, {
     name,
     address: socketAddress("0.0.0.0", port),
     bindToPort: false,
     trafficDirection: TrafficDirection.OUTBOUND,
+    listenerFilters: [{ name: "envoy.filters.listener.http_inspector", configType: { case: "typedConfig", value: typedConfig(HttpInspectorSchema, {}) } }],
+    ...listenerFilterTiming,
     filterChains: [
       {
-        filters: [httpConnectionManagerFilter(HttpConnectionManagerName, httpConnectionManager(`outbound_${name}`, { rds: String(port) }, [routerFilter()]))],
+        filterChainMatch: { transportProtocol: RawBufferTransportProtocol, applicationProtocols: [...PlaintextHttpAlpns] },
+        filters: [httpConnectionManagerFilter(HttpConnectionManagerName, httpConnectionManager(`outbound_${name}`, { rds: String(port) }, [...sidecarHttpExtensionFilters(), routerFilter()], sidecarHcmOptions(mesh, "outbound", false)))],
+        transportSocketConnectTimeout,
       },
     ],
+    defaultFilterChain: passthroughFilterChain,
   });
 }
 
@@ -71,7 +100,8 @@ function outboundTcpListener(name: string, address: string, port: number, cluste
     address: socketAddress(address, port),
     bindToPort: false,
     trafficDirection: TrafficDirection.OUTBOUND,
-    filterChains: [{ filters: [tcpProxyFilter(cluster)] }],
+    ...listenerFilterTiming,
+    filterChains: [{ filters: [tcpProxyFilter(cluster)], transportSocketConnectTimeout }],
   });
 }
 
@@ -85,8 +115,11 @@ function virtualInbound(scope: TranslationScope): ReturnType<typeof built> {
   return built(ListenerSchema, {
     name: VirtualInboundListener,
     address: socketAddress("0.0.0.0", VirtualInboundPort),
-    useOriginalDst: true,
+    // No use_original_dst here (istiod sets none): with it Envoy would hand an inbound connection
+    // whose original port equals an outbound listener's port to that outbound listener.
     trafficDirection: TrafficDirection.INBOUND,
+    ...boundListener,
+    ...listenerFilterTiming,
     listenerFilters: [
       { name: "envoy.filters.listener.original_dst", configType: { case: "typedConfig", value: typedConfig(OriginalDstSchema, {}) } },
       ...inboundListenerFilters(chains),
@@ -104,7 +137,7 @@ export function outboundListeners(scope: TranslationScope): PlannedResource[] {
   const httpPorts = [...new Set(services.flatMap((s) => s.ports.filter((p) => isHttpProtocol(p.protocol)).map((p) => p.number)))].sort((a, b) => a - b);
   for (const port of httpPorts) {
     names.add(`0.0.0.0_${port}`);
-    out.push(planned(`0.0.0.0_${port}`, `http|${port}|${pk}`, () => outboundHttpListener(port)));
+    out.push(planned(`0.0.0.0_${port}`, `http|${port}|${pk}`, () => outboundHttpListener(scope.snapshot.mesh, port)));
   }
   for (const service of services) {
     const vip = service.addresses.find((a) => isIP(a) !== 0);

@@ -11,7 +11,8 @@ import type { ClientTlsSettings } from "../model/destination-rule.js";
 import { namespaceMtlsMode } from "../model/peer-authentication.js";
 import type { ServiceEntrySpec } from "../model/service-entry.js";
 import { isHttp2Protocol } from "../model/service-entry.js";
-import type { MeshSnapshot, Service } from "../model/snapshot.js";
+import type { MeshSnapshot, Service, ServiceEndpoint } from "../model/snapshot.js";
+import { TlsModeLabel } from "../model/endpoint-index.js";
 import { spiffeId } from "../security/identity.js";
 import type { UpstreamContext } from "./extensions.js";
 import {
@@ -26,8 +27,8 @@ import {
 
 export type ClusterTls = Pick<MessageInitShape<typeof ClusterSchema>, "transportSocket" | "transportSocketMatches">;
 
-/** The label (on pods / WorkloadEntries) that says an endpoint speaks Istio mTLS, and the EDS metadata it becomes. */
-export const TlsModeLabel = "security.istio.io/tlsMode";
+export { TlsModeLabel };
+/** The EDS metadata filter an endpoint's tlsMode becomes. */
 export const TransportSocketMatchFilter = "envoy.transport_socket_match";
 /** OS roots Istio's clients verify SIMPLE/MUTUAL servers with when no CA is given (VERIFY_CERTIFICATE_AT_CLIENT). */
 export const DefaultRootCertFile = "/etc/ssl/certs/ca-certificates.crt";
@@ -43,9 +44,14 @@ export function serviceSubjectAltNames(snapshot: MeshSnapshot, service: Service)
   return [...new Set([...service.identities.map(spiffeId), ...(se?.subjectAltNames ?? [])])].sort();
 }
 
+/** Whether the endpoint speaks Istio mTLS: its tlsMode (label, else service account), else the label alone. */
+export function endpointSpeaksIstioMtls(endpoint: Pick<ServiceEndpoint, "labels" | "tlsMode">): boolean {
+  return (endpoint.tlsMode ?? endpoint.labels[TlsModeLabel]) === "istio";
+}
+
 /** The EDS metadata of an endpoint: Envoy picks the `tlsMode-istio` socket where it says `istio`. */
-export function endpointTlsMetadata(labels: Readonly<Record<string, string>>): Metadata | undefined {
-  return labels[TlsModeLabel] === "istio" ? create(MetadataSchema, { filterMetadata: { [TransportSocketMatchFilter]: { tlsMode: "istio" } } }) : undefined;
+export function endpointTlsMetadata(endpoint: Pick<ServiceEndpoint, "labels" | "tlsMode">): Metadata | undefined {
+  return endpointSpeaksIstioMtls(endpoint) ? create(MetadataSchema, { filterMetadata: { [TransportSocketMatchFilter]: { tlsMode: "istio" } } }) : undefined;
 }
 
 function userTls(ctx: UpstreamContext, tls: ClientTlsSettings): MessageInitShape<typeof UpstreamTlsContextSchema> {
@@ -83,7 +89,7 @@ function userTls(ctx: UpstreamContext, tls: ClientTlsSettings): MessageInitShape
 }
 
 function endpointsAllIstio(service: Service): boolean {
-  return service.endpoints.length > 0 && service.endpoints.every((e) => e.labels[TlsModeLabel] === "istio");
+  return service.endpoints.length > 0 && service.endpoints.every(endpointSpeaksIstioMtls);
 }
 
 /** An Envoy sidecar cluster's transport socket(s). */

@@ -11,7 +11,9 @@ import { destinationRuleFor, visibleServices } from "../model/lookup.js";
 import { isHttpProtocol, type ServicePortSpec } from "../model/service-entry.js";
 import type { MeshSnapshot, Service } from "../model/snapshot.js";
 import { TypeUrl } from "../xds/types.js";
-import { PassthroughCluster, built, dnsDomain, hostPort, outboundClusterName, outboundPolicyKey, type PlannedResource, type TranslationScope } from "./common.js";
+import { isIP } from "node:net";
+import { PreviousHostsPredicateSchema } from "../gen/envoy/extensions/retry/host/previous_hosts/v3/previous_hosts_pb.js";
+import { PassthroughCluster, built, dnsDomain, hostPort, outboundClusterName, outboundPolicyKey, typedConfig, type PlannedResource, type TranslationScope } from "./common.js";
 
 type RouteInit = MessageInitShape<typeof RouteSchema>;
 type VirtualHostInit = MessageInitShape<typeof VirtualHostSchema>;
@@ -54,25 +56,51 @@ function hashPolicy(snapshot: MeshSnapshot, proxy: Proxy, service: Service, port
   }
 }
 
+/**
+ * istiod's default retry policy on sidecar routes (MeshConfig defaultHttpRetryPolicy unset): two
+ * retries on connection failures and gRPC UNAVAILABLE/CANCELLED, each to another host than the
+ * last. Proxyless gRPC clients get it too, as from grpcgen (grpc-js-xds retries UNAVAILABLE and
+ * CANCELLED; it ignores the Envoy-only conditions).
+ */
+export function defaultRetryPolicy(): NonNullable<Extract<RouteInit["action"], { case: "route" }>["value"]["retryPolicy"]> {
+  return {
+    retryOn: "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes",
+    numRetries: 2,
+    retryHostPredicate: [{ name: "envoy.retry_host_predicates.previous_hosts", configType: { case: "typedConfig", value: typedConfig(PreviousHostsPredicateSchema, {}) } }],
+    hostSelectionRetryMaxAttempts: 5n,
+  };
+}
+
 /** Istio's `default` route: everything to the service's default cluster. */
 export function defaultRoute(scope: TranslationScope, service: Service, port: ServicePortSpec): RouteInit {
   const cluster = outboundClusterName(port.number, "", service.hostname);
   const hash = hashPolicy(scope.snapshot, scope.proxy, service, port.number);
-  // Envoy: timeout 0s turns off Envoy's 15 s default, as Istio does; gRPC clients take none.
-  const envoyOnly = scope.proxy.flavour === "envoy" ? { timeout: { seconds: 0n } } : {};
+  // timeout 0s turns off Envoy's 15 s default and max_grpc_timeout 0s lets the grpc-timeout header
+  // decide, as Istio does; grpcgen emits the same route (grpc-js-xds reads only the retry policy).
   return {
     name: "default",
     match: { pathSpecifier: { case: "prefix", value: "/" } },
-    action: { case: "route", value: { clusterSpecifier: { case: "cluster", value: cluster }, ...envoyOnly, ...(hash.length ? { hashPolicy: hash } : {}) } },
+    action: {
+      case: "route",
+      value: { clusterSpecifier: { case: "cluster", value: cluster }, timeout: { seconds: 0n }, retryPolicy: defaultRetryPolicy(), maxGrpcTimeout: { seconds: 0n }, ...(hash.length ? { hashPolicy: hash } : {}) },
+    },
   };
 }
 
-/** The domains a virtual host answers for; `used` prevents a domain in two hosts (Envoy NACKs). */
+/**
+ * The domains a virtual host answers for (istiod's generateVirtualHostDomains): the host name, its
+ * absolute form `host.`, its short Kubernetes forms and the service addresses. Envoy sidecars match
+ * hosts ignoring the port (ignore_port_in_host_matching), so only gRPC clients get `:port` forms.
+ * `used` prevents a domain in two hosts (Envoy NACKs).
+ */
 export function virtualHostDomains(scope: TranslationScope, service: Service, port: number, used: Set<string>): string[] {
-  const names = [...hostAliases(service.hostname, scope.proxy), ...service.addresses.filter((a) => !a.includes("/"))];
+  const [hostname, ...aliases] = hostAliases(service.hostname, scope.proxy);
+  const absolute = isIP(service.hostname) === 0 ? [`${service.hostname}.`] : [];
+  const names = [hostname!, ...absolute, ...aliases, ...service.addresses.filter((a) => !a.includes("/"))];
+  const withPort = scope.proxy.flavour === "grpc";
   const out: string[] = [];
   for (const n of names) {
-    for (const d of [n, hostPort(n, port)]) {
+    for (const d of withPort ? [n, hostPort(n, port)] : [n]) {
       if (used.has(d)) continue;
       used.add(d);
       out.push(d);
@@ -93,14 +121,22 @@ function routeConfiguration(scope: TranslationScope, services: readonly Service[
     if (sp === undefined) continue;
     const domains = virtualHostDomains(scope, service, port, used);
     if (domains.length === 0) continue;
-    virtualHosts.push({ name: hostPort(service.hostname, port), domains, routes: [defaultRoute(scope, service, sp)] });
+    virtualHosts.push({ name: hostPort(service.hostname, port), domains, routes: [defaultRoute(scope, service, sp)], includeRequestAttemptCount: true });
   }
   virtualHosts.push({
     name: "allow_any",
     domains: ["*"],
-    routes: [{ name: "allow_any", match: { pathSpecifier: { case: "prefix", value: "/" } }, action: { case: "route", value: { clusterSpecifier: { case: "cluster", value: PassthroughCluster }, timeout: { seconds: 0n } } } }],
+    routes: [
+      {
+        name: "allow_any",
+        match: { pathSpecifier: { case: "prefix", value: "/" } },
+        action: { case: "route", value: { clusterSpecifier: { case: "cluster", value: PassthroughCluster }, timeout: { seconds: 0n }, maxGrpcTimeout: { seconds: 0n } } },
+      },
+    ],
+    includeRequestAttemptCount: true,
   });
-  return built(RouteConfigurationSchema, { name: String(port), virtualHosts, validateClusters: false });
+  // Direct responses (VirtualService directResponse) may carry up to 1 MiB, as istiod allows.
+  return built(RouteConfigurationSchema, { name: String(port), virtualHosts, validateClusters: false, ignorePortInHostMatching: true, maxDirectResponseBodySizeBytes: 1048576 });
 }
 
 /** The RDS resources of an Envoy sidecar. */
