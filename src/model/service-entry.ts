@@ -122,7 +122,8 @@ export function parseServiceEntry(spec: unknown, p: FieldProblems): ServiceEntry
     }
   });
   if (resolution === "DNS_ROUND_ROBIN" && endpoints.length > 1) {
-    p.warn("spec.endpoints", "DNS_ROUND_ROBIN uses one endpoint (Envoy LOGICAL_DNS); only the first is used");
+    // istiod rejects it too (Envoy's LOGICAL_DNS resolves exactly one host).
+    p.error("spec.endpoints", "there must only be 0 or 1 endpoint for resolution mode DNS_ROUND_ROBIN");
   }
   const workloadSelector = mapField(spec, "workloadSelector", "spec", p);
   const selectorLabels = workloadSelector ? stringMapField(workloadSelector, "labels", "spec.workloadSelector", p) : undefined;

@@ -2,7 +2,9 @@
 // subset, inbound clusters `inbound|port||` for the ports this proxy serves, and Istio's fixed
 // BlackHole/Passthrough clusters. The proxyless flavour gets EDS clusters only (as grpcgen).
 import { egressBlocked, routableEndpoints } from "./enforcement.js";
-import { Cluster_DiscoveryType, Cluster_LbPolicy, ClusterSchema } from "../gen/envoy/config/cluster/v3/cluster_pb.js";
+import { Cluster_DiscoveryType, Cluster_DnsLookupFamily, Cluster_LbPolicy, ClusterSchema } from "../gen/envoy/config/cluster/v3/cluster_pb.js";
+import { isIP } from "node:net";
+import type { Proxy } from "../model/proxy.js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { HttpProtocolOptionsSchema } from "../gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.js";
 import { effectiveTrafficPolicy, type LoadBalancerSettings } from "../model/destination-rule.js";
@@ -126,6 +128,20 @@ function envoyEdsConfig(serviceName: string): ClusterInit["edsClusterConfig"] {
   return { serviceName, edsConfig: adsConfigSource({ initialFetchTimeout: { seconds: 0n } }) };
 }
 
+/** Which address family DNS clusters resolve (istiod's SelectDNSLookupFamily): IPv6 only for IPv6-only proxies. */
+export function dnsLookupFamily(proxy: Proxy): Cluster_DnsLookupFamily {
+  return proxy.ips.length > 0 && proxy.ips.every((ip) => isIP(ip) === 6) ? Cluster_DnsLookupFamily.V6_ONLY : Cluster_DnsLookupFamily.V4_ONLY;
+}
+
+/**
+ * DNS clusters re-resolve every 60 s (MeshConfig dnsRefreshRate's default) and honour the records'
+ * TTLs, as istiod configures them. istiod's c-ares resolver config is left out: the Envoy API
+ * meshward validates against requires it to list resolvers (test/oracle/differences.ts).
+ */
+function dnsResolution(proxy: Proxy) {
+  return { dnsLookupFamily: dnsLookupFamily(proxy), dnsRefreshRate: { seconds: 60n }, respectDnsTtl: true };
+}
+
 const http2Options = {
   "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": typedConfig(HttpProtocolOptionsSchema, {
     upstreamProtocolOptions: { case: "explicitHttpConfig", value: { protocolConfig: { case: "http2ProtocolOptions", value: {} } } },
@@ -153,10 +169,10 @@ function buildOutboundCluster(scope: TranslationScope, plan: OutboundClusterPlan
       // Quarantined addresses leave DNS clusters' inline endpoints too (enforcement.ts).
       const endpoints = routableEndpoints(scope.snapshot, subsetEndpoints(plan.service, plan.subsetLabels)).kept;
       let dnsEndpoints: readonly (ServiceEndpoint | LoadBalancedAddress)[] = endpoints.length > 0 || plan.subsetLabels ? endpoints : [{ address: plan.service.hostname, targetPorts: {}, weight: 1 }];
-      // Envoy accepts exactly one endpoint in a LOGICAL_DNS cluster (validation warns about the rest).
+      // Envoy accepts exactly one endpoint in a LOGICAL_DNS cluster (validation rejects more; a subset may still select several).
       if (plan.discovery === "LOGICAL_DNS") dnsEndpoints = dnsEndpoints.slice(0, 1);
       const type = plan.discovery === "STRICT_DNS" ? Cluster_DiscoveryType.STRICT_DNS : Cluster_DiscoveryType.LOGICAL_DNS;
-      return { ...common, clusterDiscoveryType: { case: "type", value: type }, commonLbConfig: outboundLbConfig, loadAssignment: loadAssignment(plan.name, dnsEndpoints, plan.port.number, { ipOnly: false, metadata: (e) => ("identity" in e ? endpointMetadata({ ...scope, service: plan.service, endpoint: e }) : undefined) }), ...lb };
+      return { ...common, clusterDiscoveryType: { case: "type", value: type }, ...dnsResolution(scope.proxy), commonLbConfig: outboundLbConfig, loadAssignment: loadAssignment(plan.name, dnsEndpoints, plan.port.number, { ipOnly: false, metadata: (e) => ("identity" in e ? endpointMetadata({ ...scope, service: plan.service, endpoint: e, servicePort: plan.port.number, trafficPolicy }) : undefined) }), ...lb };
     }
   }
 }
@@ -211,7 +227,8 @@ export function outboundClusters(scope: TranslationScope): PlannedResource[] {
     // DNS clusters carry their endpoints inline, and auto-mTLS on an original-destination cluster
     // depends on every endpoint's tlsMode label: both depend on the endpoints.
     const eps = plan.discovery === "EDS" ? "" : `${plan.service.endpointsDigest}-${routableEndpoints(scope.snapshot, plan.service.endpoints).dropped}`;
-    const key = `${flavour}|${plan.name}|${plan.service.digest}|${eps}|${plan.rule?.digest ?? ""}|${pk}`;
+    const family = plan.discovery === "STRICT_DNS" || plan.discovery === "LOGICAL_DNS" ? dnsLookupFamily(scope.proxy) : "";
+    const key = `${flavour}|${plan.name}|${plan.service.digest}|${eps}|${plan.rule?.digest ?? ""}|${family}|${pk}`;
     return planned(plan.name, key, () => buildOutboundCluster(scope, plan));
   });
   if (flavour === "envoy") for (const c of fixedClusters) out.push(blocked && c.name === PassthroughCluster ? blockedCluster(c.name) : planned(c.name!, `fixed|${c.name}`, () => c));

@@ -8,13 +8,13 @@ import { MetadataSchema, type Metadata } from "../gen/envoy/config/core/v3/base_
 import type { UpstreamTlsContextSchema } from "../gen/envoy/extensions/transport_sockets/tls/v3/tls_pb.js";
 import { TlsParameters_TlsProtocol } from "../gen/envoy/extensions/transport_sockets/tls/v3/common_pb.js";
 import type { ClientTlsSettings } from "../model/destination-rule.js";
-import { namespaceMtlsMode } from "../model/peer-authentication.js";
+import { modeForPort, namespaceMtlsMode, peerAuthenticationFor } from "../model/peer-authentication.js";
 import type { ServiceEntrySpec } from "../model/service-entry.js";
 import { isHttp2Protocol } from "../model/service-entry.js";
 import type { MeshSnapshot, Service, ServiceEndpoint } from "../model/snapshot.js";
 import { TlsModeLabel } from "../model/endpoint-index.js";
 import { spiffeId } from "../security/identity.js";
-import type { UpstreamContext } from "./extensions.js";
+import type { EndpointContext, UpstreamContext } from "./extensions.js";
 import {
   autoMtlsEnabled,
   exactMatchers,
@@ -49,9 +49,23 @@ export function endpointSpeaksIstioMtls(endpoint: Pick<ServiceEndpoint, "labels"
   return (endpoint.tlsMode ?? endpoint.labels[TlsModeLabel]) === "istio";
 }
 
+/**
+ * Whether a client should use Istio mTLS to this endpoint of this cluster (istiod's mtlsChecker):
+ * a DestinationRule TLS mode decides alone (only ISTIO_MUTUAL); else the endpoint must speak it
+ * and its own PeerAuthentication must not DISABLE mTLS on the port it listens on, so a client
+ * never sends TLS to a server that only takes plaintext.
+ */
+export function endpointMtlsEnabled(ctx: EndpointContext): boolean {
+  const drMode = ctx.trafficPolicy.tls?.mode;
+  if (drMode !== undefined) return drMode === "ISTIO_MUTUAL";
+  if (!endpointSpeaksIstioMtls(ctx.endpoint)) return false;
+  const pa = peerAuthenticationFor(ctx.snapshot, { namespace: ctx.service.namespace, labels: ctx.endpoint.labels });
+  return modeForPort(pa, ctx.endpoint.targetPorts[ctx.servicePort] ?? ctx.servicePort) !== "DISABLE";
+}
+
 /** The EDS metadata of an endpoint: Envoy picks the `tlsMode-istio` socket where it says `istio`. */
-export function endpointTlsMetadata(endpoint: Pick<ServiceEndpoint, "labels" | "tlsMode">): Metadata | undefined {
-  return endpointSpeaksIstioMtls(endpoint) ? create(MetadataSchema, { filterMetadata: { [TransportSocketMatchFilter]: { tlsMode: "istio" } } }) : undefined;
+export function endpointTlsMetadata(ctx: EndpointContext): Metadata | undefined {
+  return endpointMtlsEnabled(ctx) ? create(MetadataSchema, { filterMetadata: { [TransportSocketMatchFilter]: { tlsMode: "istio" } } }) : undefined;
 }
 
 function userTls(ctx: UpstreamContext, tls: ClientTlsSettings): MessageInitShape<typeof UpstreamTlsContextSchema> {

@@ -14,7 +14,7 @@
 //  5. Every entry of differences.ts then rewrites what it explains, on the side it names (or omits
 //     a resource it explains whole). What is left must be equal.
 import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
-import { differences, type Side, type XdsType } from "./differences.js";
+import { differences, type CompareContext, type Side, type XdsType } from "./differences.js";
 
 export type ResourcesByType = Readonly<Record<XdsType, readonly JsonObject[]>>;
 
@@ -54,9 +54,9 @@ function sortUnordered(type: XdsType, r: JsonObject): void {
 }
 
 /** Steps 3 and 4 on a copy: the resource as compared, and the differences that rewrote it. */
-export function normalise(side: Side, type: XdsType, resource: JsonObject, used: Set<string>): JsonObject {
+export function normalise(side: Side, type: XdsType, resource: JsonObject, used: Set<string>, ctx: CompareContext): JsonObject {
   const r = clone(resource);
-  for (const d of differences) if (d.normalise(side, type, r)) used.add(d.id);
+  for (const d of differences) if (d.normalise(side, type, r, ctx)) used.add(d.id);
   sortUnordered(type, r);
   return r;
 }
@@ -102,26 +102,26 @@ export function reachableFromListeners(all: ResourcesByType): ResourcesByType {
   return { lds: all.lds, rds, cds, eds: all.eds.filter((e) => services.has(resourceName(e))) };
 }
 
-function compared(side: Side, type: XdsType, list: readonly JsonObject[], used: Set<string>): Map<string, JsonObject> {
+function compared(side: Side, type: XdsType, list: readonly JsonObject[], used: Set<string>, ctx: CompareContext): Map<string, JsonObject> {
   const out = new Map<string, JsonObject>();
   for (const r of list) {
     const name = resourceName(r);
-    const omitting = differences.find((d) => d.omit?.(side, type, name, r) === true);
+    const omitting = differences.find((d) => d.omit?.(side, type, name, r, ctx) === true);
     if (omitting) {
       used.add(omitting.id);
       continue;
     }
-    out.set(name, normalise(side, type, r, used));
+    out.set(name, normalise(side, type, r, used, ctx));
   }
   return out;
 }
 
 /** Every difference left after normalisation, one line each: `<type> <name><path>: ...`. */
-export function compareResources(istiod: ResourcesByType, meshward: ResourcesByType, used: Set<string>): string[] {
+export function compareResources(istiod: ResourcesByType, meshward: ResourcesByType, used: Set<string>, ctx: CompareContext): string[] {
   const out: string[] = [];
   for (const type of xdsTypes) {
-    const theirs = compared("istiod", type, istiod[type], used);
-    const ours = compared("meshward", type, meshward[type], used);
+    const theirs = compared("istiod", type, istiod[type], used, ctx);
+    const ours = compared("meshward", type, meshward[type], used, ctx);
     for (const name of [...new Set([...theirs.keys(), ...ours.keys()])].sort()) {
       const a = theirs.get(name);
       const b = ours.get(name);

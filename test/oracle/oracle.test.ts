@@ -68,7 +68,7 @@ describe("fidelity: meshward's xDS output against istiod's own translation", fun
           const grpc = node.metadata["GENERATOR"] === "grpc";
           const theirs = oracleGenerate(oracle, path, node, grpc ? ours.lds.map((l) => String(l["name"])) : []);
           assert.ok(theirs.lds.length > 0 && ours.lds.length > 0, "both sides produce listeners");
-          const left = compareResources(theirs, grpc ? reachableFromListeners(ours) : ours, used);
+          const left = compareResources(theirs, grpc ? reachableFromListeners(ours) : ours, used, { caseName: c.name, proxyNamespace: String(node.metadata["NAMESPACE"]) });
           compared++;
           assert.deepEqual(left, [], `${left.length} unexplained differences from istiod:\n  ${left.join("\n  ")}`);
         } finally {
