@@ -9,7 +9,7 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { HttpProtocolOptionsSchema } from "../gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.js";
 import { effectiveTrafficPolicy, type LoadBalancerSettings } from "../model/destination-rule.js";
 import { destinationRuleFor, serviceTargets, subsetEndpoints, visibleServices } from "../model/lookup.js";
-import { isHttp2Protocol, type ServicePortSpec } from "../model/service-entry.js";
+import { isHttp2Protocol, isSniffedProtocol, type Protocol, type ServicePortSpec } from "../model/service-entry.js";
 import type { DestinationRule, Service, ServiceEndpoint } from "../model/snapshot.js";
 import { TypeUrl } from "../xds/types.js";
 import {
@@ -142,11 +142,25 @@ function dnsResolution(proxy: Proxy) {
   return { dnsLookupFamily: dnsLookupFamily(proxy), dnsRefreshRate: { seconds: 60n }, respectDnsTtl: true };
 }
 
+/** A port whose protocol is detected: upstream speaks what the downstream spoke (HTTP/1.1 or HTTP/2). */
+const downstreamProtocolOptions = {
+  "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": typedConfig(HttpProtocolOptionsSchema, {
+    upstreamProtocolOptions: { case: "useDownstreamProtocolConfig", value: { httpProtocolOptions: {}, http2ProtocolOptions: {} } },
+  }),
+};
+
 const http2Options = {
   "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": typedConfig(HttpProtocolOptionsSchema, {
     upstreamProtocolOptions: { case: "explicitHttpConfig", value: { protocolConfig: { case: "http2ProtocolOptions", value: {} } } },
   }),
 };
+
+/** HTTP/2 options for HTTP/2 ports, downstream-protocol options for detected ones, none otherwise. */
+function upstreamProtocolOptions(protocol: Protocol): Pick<ClusterInit, "typedExtensionProtocolOptions"> {
+  if (isHttp2Protocol(protocol)) return { typedExtensionProtocolOptions: http2Options };
+  if (isSniffedProtocol(protocol)) return { typedExtensionProtocolOptions: downstreamProtocolOptions };
+  return {};
+}
 
 function buildOutboundCluster(scope: TranslationScope, plan: OutboundClusterPlan): ClusterInit {
   const trafficPolicy = effectiveTrafficPolicy(plan.rule?.spec, plan.port.number, plan.subset || undefined);
@@ -157,7 +171,7 @@ function buildOutboundCluster(scope: TranslationScope, plan: OutboundClusterPlan
   if (scope.proxy.flavour === "grpc") {
     return { ...c, clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.EDS }, edsClusterConfig: { serviceName: plan.name, edsConfig: adsConfigSource() }, ...lb };
   }
-  const common: ClusterInit = { ...c, connectTimeout, circuitBreakers: unlimitedCircuitBreakers, ...(isHttp2Protocol(plan.port.protocol) ? { typedExtensionProtocolOptions: http2Options } : {}) };
+  const common: ClusterInit = { ...c, connectTimeout, circuitBreakers: unlimitedCircuitBreakers, ...upstreamProtocolOptions(plan.port.protocol) };
   switch (plan.discovery) {
     case "EDS":
       return { ...common, clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.EDS }, edsClusterConfig: envoyEdsConfig(plan.name), commonLbConfig: outboundLbConfig, ...lb };
@@ -177,7 +191,7 @@ function buildOutboundCluster(scope: TranslationScope, plan: OutboundClusterPlan
   }
 }
 
-function inboundCluster(targetPort: number, http2: boolean): ClusterInit {
+function inboundCluster(targetPort: number, protocol: Protocol): ClusterInit {
   return {
     name: inboundClusterName(targetPort),
     clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.ORIGINAL_DST },
@@ -188,7 +202,7 @@ function inboundCluster(targetPort: number, http2: boolean): ClusterInit {
     cleanupInterval: { seconds: 9223372035n },
     commonLbConfig: {},
     upstreamBindConfig: { sourceAddress: { address: InboundPassthroughBindIpv4, portSpecifier: { case: "portValue", value: 0 } } },
-    ...(http2 ? { typedExtensionProtocolOptions: http2Options } : {}),
+    ...upstreamProtocolOptions(protocol),
   };
 }
 
@@ -239,11 +253,13 @@ export function outboundClusters(scope: TranslationScope): PlannedResource[] {
 export function inboundClusters(scope: TranslationScope): PlannedResource[] {
   if (scope.proxy.flavour === "grpc") return [];
   const pk = inboundPolicyKey(scope.snapshot);
-  const inbound = new Map<number, boolean>();
+  // One cluster per target port; HTTP/2 wins if any service on the port speaks it, else the first service's protocol.
+  const inbound = new Map<number, Protocol>();
   for (const t of serviceTargets(scope.snapshot, scope.proxy)) {
-    inbound.set(t.targetPort, (inbound.get(t.targetPort) ?? false) || isHttp2Protocol(t.port.protocol));
+    const had = inbound.get(t.targetPort);
+    if (had === undefined || (!isHttp2Protocol(had) && isHttp2Protocol(t.port.protocol))) inbound.set(t.targetPort, t.port.protocol);
   }
   return [...inbound.entries()]
     .sort(([a], [b]) => a - b)
-    .map(([port, h2]) => planned(inboundClusterName(port), `inbound|${port}|${h2}|${pk}`, () => inboundCluster(port, h2)));
+    .map(([port, protocol]) => planned(inboundClusterName(port), `inbound|${port}|${protocol}|${pk}`, () => inboundCluster(port, protocol)));
 }

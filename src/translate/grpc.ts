@@ -14,7 +14,7 @@ import { HttpConnectionManagerSchema } from "../gen/envoy/extensions/filters/net
 import { isIP } from "node:net";
 import { visibleServices } from "../model/lookup.js";
 import type { Service } from "../model/snapshot.js";
-import { isHttpProtocol, type ServicePortSpec } from "../model/service-entry.js";
+import { isHttpProtocol, isSniffedProtocol, type ServicePortSpec } from "../model/service-entry.js";
 import { TypeUrl } from "../xds/types.js";
 import { built, dnsDomain, hostPort, outboundClusterName, outboundPolicyKey, socketAddress, typedConfig, type PlannedResource, type TranslationScope } from "./common.js";
 import { faultFilter, httpConnectionManager, routerFilter } from "./filters.js";
@@ -110,8 +110,8 @@ export function grpcRoutes(scope: TranslationScope): PlannedResource[] {
         build: () =>
           built(RouteConfigurationSchema, {
             name,
-            // A port that does not speak HTTP gets no virtual host, as from grpcgen: gRPC cannot reach it.
-            virtualHosts: isHttpProtocol(port.protocol)
+            // A port declared as not HTTP gets no virtual host, as from grpcgen: gRPC cannot reach it.
+            virtualHosts: isHttpProtocol(port.protocol) || isSniffedProtocol(port.protocol)
               ? [{ name: hostPort(service.hostname, port.number), domains: virtualHostDomains(scope, service, port.number, new Set()), routes: [defaultRoute(scope, service, port)], includeRequestAttemptCount: true }]
               : [],
           }),

@@ -5,7 +5,7 @@ import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import type { RouteSchema } from "../gen/envoy/config/route/v3/route_components_pb.js";
 import { FilterChainSchema, type FilterChain } from "../gen/envoy/config/listener/v3/listener_components_pb.js";
 import { serviceTargets, type ServiceTarget } from "../model/lookup.js";
-import { isHttp2Protocol, isHttpProtocol } from "../model/service-entry.js";
+import { isHttp2Protocol, isHttpProtocol, isSniffedProtocol } from "../model/service-entry.js";
 import { sidecarHcmOptions, sidecarHttpExtensionFilters } from "./http-options.js";
 import { InboundPassthroughCluster, VirtualInboundListener, inboundClusterName, inboundPolicyKey, type TranslationScope } from "./common.js";
 import { proxyEnforcement } from "./enforcement.js";
@@ -120,7 +120,8 @@ export function sidecarInboundChains(scope: TranslationScope, target: ServiceTar
     grpc: target.port.protocol === "GRPC" || target.port.protocol === "GRPC-WEB",
   };
   const mode = sidecarPortMode(scope.snapshot, scope.proxy, target.targetPort);
-  return inboundChainOptions(mode, isHttpProtocol(target.port.protocol) ? "HTTP" : "TCP").map((o) => sidecarChain(scope, spec, o));
+  const protocol = isHttpProtocol(target.port.protocol) ? "HTTP" : isSniffedProtocol(target.port.protocol) ? "AUTO" : "TCP";
+  return inboundChainOptions(mode, protocol).map((o) => sidecarChain(scope, spec, o));
 }
 
 /**

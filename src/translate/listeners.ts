@@ -13,6 +13,7 @@ import type { Service } from "../model/snapshot.js";
 import type { ServicePortSpec } from "../model/service-entry.js";
 import { visibleServices } from "../model/lookup.js";
 import { isHttpProtocol } from "../model/service-entry.js";
+import { routedOnSharedPort, serviceVip, sniffedWithVip } from "./routes.js";
 import { TypeUrl } from "../xds/types.js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import {
@@ -23,6 +24,7 @@ import {
   VirtualOutboundListener,
   VirtualOutboundPort,
   built,
+  hostPort,
   outboundClusterName,
   outboundPolicyKey,
   socketAddress,
@@ -79,10 +81,18 @@ function virtualOutbound(): ReturnType<typeof built> {
  * feeding it to the HTTP parser (istiod's outbound HTTP listener).
  */
 function outboundHttpListener(mesh: MeshConfig, port: number, fallbackCluster?: string): ReturnType<typeof built> {
-  const name = `0.0.0.0_${port}`;
+  return httpSniffingListener(mesh, `0.0.0.0_${port}`, "0.0.0.0", port, String(port), fallbackCluster);
+}
+
+/**
+ * A listener that detects HTTP: `0.0.0.0_<port>` for HTTP ports (RDS `<port>`), and `<vip>_<port>`
+ * for a port without a declared protocol on a service with a VIP (protocol sniffing: RDS
+ * `<host>:<port>`, anything not HTTP goes to the service as TCP).
+ */
+function httpSniffingListener(mesh: MeshConfig, name: string, address: string, port: number, rds: string, fallbackCluster: string | undefined): ReturnType<typeof built> {
   return built(ListenerSchema, {
     name,
-    address: socketAddress("0.0.0.0", port),
+    address: socketAddress(address, port),
     bindToPort: false,
     trafficDirection: TrafficDirection.OUTBOUND,
     listenerFilters: [{ name: "envoy.filters.listener.http_inspector", configType: { case: "typedConfig", value: typedConfig(HttpInspectorSchema, {}) } }],
@@ -90,7 +100,7 @@ function outboundHttpListener(mesh: MeshConfig, port: number, fallbackCluster?: 
     filterChains: [
       {
         filterChainMatch: { transportProtocol: RawBufferTransportProtocol, applicationProtocols: [...PlaintextHttpAlpns] },
-        filters: [httpConnectionManagerFilter(HttpConnectionManagerName, httpConnectionManager(`outbound_${name}`, { rds: String(port) }, [...sidecarHttpExtensionFilters(), routerFilter()], sidecarHcmOptions(mesh, "outbound", false)))],
+        filters: [httpConnectionManagerFilter(HttpConnectionManagerName, httpConnectionManager(`outbound_${name}`, { rds }, [...sidecarHttpExtensionFilters(), routerFilter()], sidecarHcmOptions(mesh, "outbound", false)))],
         transportSocketConnectTimeout,
       },
     ],
@@ -184,7 +194,8 @@ export function outboundListeners(scope: TranslationScope): PlannedResource[] {
   const pk = outboundPolicyKey(scope.snapshot);
   const services = visibleServices(scope.snapshot, scope.proxy.namespace);
   const out: PlannedResource[] = [planned(VirtualOutboundListener, `virtualOutbound|${pk}`, virtualOutbound)];
-  const httpPorts = new Set(services.flatMap((s) => s.ports.filter((p) => isHttpProtocol(p.protocol)).map((p) => p.number)));
+  const httpPorts = new Set(services.flatMap((s) => s.ports.filter((p) => routedOnSharedPort(s, p)).map((p) => p.number)));
+  const sniffed = new Map<string, { vip: string; port: number; rds: string; cluster: string }>();
   // TCP listeners by name; on an HTTP port's 0.0.0.0 listener the first TCP service without a VIP
   // becomes the default chain instead of the passthrough (istiod's listener conflict resolution).
   const tcp = new Map<string, { address: string; port: number; chains: TcpChain[] }>();
@@ -192,6 +203,12 @@ export function outboundListeners(scope: TranslationScope): PlannedResource[] {
   for (const service of services) {
     for (const port of service.ports) {
       if (isHttpProtocol(port.protocol)) continue;
+      const vip = serviceVip(service);
+      if (sniffedWithVip(service, port) && vip !== undefined) {
+        const name = `${vip}_${port.number}`;
+        if (!sniffed.has(name)) sniffed.set(name, { vip, port: port.number, rds: hostPort(service.hostname, port.number), cluster: outboundClusterName(port.number, "", service.hostname) });
+        continue;
+      }
       const { address, chain } = tcpChainFor(service, port);
       const name = `${address}_${port.number}`;
       if (address === "0.0.0.0" && httpPorts.has(port.number)) {
@@ -207,6 +224,10 @@ export function outboundListeners(scope: TranslationScope): PlannedResource[] {
   for (const port of [...httpPorts].sort((a, b) => a - b)) {
     const fallback = httpFallback.get(port);
     out.push(planned(`0.0.0.0_${port}`, `http|${port}|${fallback ?? ""}|${pk}`, () => outboundHttpListener(scope.snapshot.mesh, port, fallback)));
+  }
+  for (const [name, e] of sniffed) {
+    if (tcp.has(name)) continue; // a declared TCP service on the same VIP and port came first
+    out.push(planned(name, `sniffed|${name}|${e.rds}|${e.cluster}|${pk}`, () => httpSniffingListener(scope.snapshot.mesh, name, e.vip, e.port, e.rds, e.cluster)));
   }
   for (const [name, e] of tcp) {
     out.push(planned(name, `tcp|${name}|${stableJson(e.chains)}|${pk}`, () => outboundTcpListener(name, e.address, e.port, e.chains)));

@@ -8,7 +8,7 @@ import type { RouteSchema, RouteAction_HashPolicySchema, VirtualHostSchema } fro
 import type { Proxy } from "../model/proxy.js";
 import { effectiveTrafficPolicy } from "../model/destination-rule.js";
 import { destinationRuleFor, visibleServices } from "../model/lookup.js";
-import { isHttpProtocol, type ServicePortSpec } from "../model/service-entry.js";
+import { isHttpProtocol, isSniffedProtocol, type ServicePortSpec } from "../model/service-entry.js";
 import type { MeshSnapshot, Service } from "../model/snapshot.js";
 import { TypeUrl } from "../xds/types.js";
 import { isIP } from "node:net";
@@ -109,15 +109,33 @@ export function virtualHostDomains(scope: TranslationScope, service: Service, po
   return out;
 }
 
+/** The service's virtual IP, if it has one (a sniffed port with one gets a listener of its own). */
+export function serviceVip(service: Service): string | undefined {
+  return service.addresses.find((a) => isIP(a) !== 0);
+}
+
+/**
+ * Whether a port is routed on the shared `0.0.0.0_<port>` HTTP listener and its RDS `<port>`:
+ * declared HTTP, or detected (no protocol) on a service without a VIP, as istiod does.
+ */
+export function routedOnSharedPort(service: Service, port: ServicePortSpec): boolean {
+  return isHttpProtocol(port.protocol) || (isSniffedProtocol(port.protocol) && serviceVip(service) === undefined);
+}
+
+/** A detected-protocol port of a service with a VIP: listener `<vip>_<port>`, RDS `<host>:<port>`. */
+export function sniffedWithVip(service: Service, port: ServicePortSpec): boolean {
+  return isSniffedProtocol(port.protocol) && serviceVip(service) !== undefined;
+}
+
 function httpPorts(services: readonly Service[]): number[] {
-  return [...new Set(services.flatMap((s) => s.ports.filter((p) => isHttpProtocol(p.protocol)).map((p) => p.number)))].sort((a, b) => a - b);
+  return [...new Set(services.flatMap((s) => s.ports.filter((p) => routedOnSharedPort(s, p)).map((p) => p.number)))].sort((a, b) => a - b);
 }
 
 function routeConfiguration(scope: TranslationScope, services: readonly Service[], port: number): ReturnType<typeof built> {
   const used = new Set<string>();
   const virtualHosts: VirtualHostInit[] = [];
   for (const service of services) {
-    const sp = service.ports.find((p) => p.number === port && isHttpProtocol(p.protocol));
+    const sp = service.ports.find((p) => p.number === port && routedOnSharedPort(service, p));
     if (sp === undefined) continue;
     const domains = virtualHostDomains(scope, service, port, used);
     if (domains.length === 0) continue;
@@ -139,10 +157,35 @@ function routeConfiguration(scope: TranslationScope, services: readonly Service[
   return built(RouteConfigurationSchema, { name: String(port), virtualHosts, validateClusters: false, ignorePortInHostMatching: true, maxDirectResponseBodySizeBytes: 1048576 });
 }
 
+/** A sniffed service's own route configuration: every host to the service (the listener already chose it by VIP). */
+function sniffedRouteConfiguration(scope: TranslationScope, service: Service, port: ServicePortSpec): ReturnType<typeof built> {
+  const name = hostPort(service.hostname, port.number);
+  return built(RouteConfigurationSchema, {
+    name,
+    virtualHosts: [{ name, domains: ["*"], routes: [defaultRoute(scope, service, port)], includeRequestAttemptCount: true }],
+    validateClusters: false,
+    ignorePortInHostMatching: true,
+    maxDirectResponseBodySizeBytes: 1048576,
+  });
+}
+
 /** The RDS resources of an Envoy sidecar. */
 export function routes(scope: TranslationScope): PlannedResource[] {
   const services = visibleServices(scope.snapshot, scope.proxy.namespace);
   const pk = outboundPolicyKey(scope.snapshot);
+  const sniffed: PlannedResource[] = services.flatMap((service) =>
+    service.ports
+      .filter((p) => sniffedWithVip(service, p))
+      .map((port) => {
+        const name = hostPort(service.hostname, port.number);
+        const rule = destinationRuleFor(scope.snapshot, scope.proxy.namespace, service);
+        return { typeUrl: TypeUrl.RouteConfiguration, name, key: `rds|envoy|sniffed|${name}|${service.digest}:${rule?.digest ?? ""}|${pk}`, build: () => sniffedRouteConfiguration(scope, service, port) };
+      }),
+  );
+  return [...sharedPortRoutes(scope, services, pk), ...sniffed];
+}
+
+function sharedPortRoutes(scope: TranslationScope, services: readonly Service[], pk: string): PlannedResource[] {
   return httpPorts(services).map((port) => {
     const onPort = services.filter((s) => s.ports.some((p) => p.number === port));
     const deps = onPort.map((s) => `${s.digest}:${destinationRuleFor(scope.snapshot, scope.proxy.namespace, s)?.digest ?? ""}`).join(",");
