@@ -35,6 +35,12 @@ export interface ServiceEndpoint {
   readonly locality?: string;
   readonly weight: number;
   readonly identity: WorkloadIdentity;
+  /**
+   * Istio's tlsMode of the endpoint (`getTLSModeFromWorkloadEntry`): the `security.istio.io/tlsMode`
+   * label, else `istio` when the WorkloadEntry / inline endpoint names a service account, else
+   * `disabled`. Absent (sources that do not set it): the label alone decides.
+   */
+  readonly tlsMode?: string;
   /** `WorkloadEntry ns/name` when the endpoint came from a WorkloadEntry. */
   readonly workload?: string;
 }

@@ -45,10 +45,13 @@ export interface UpstreamContext extends TranslationScope {
   readonly discovery?: "EDS" | "STRICT_DNS" | "LOGICAL_DNS" | "ORIGINAL_DST";
 }
 
-/** One endpoint of an EDS assignment. */
+/** One endpoint of an EDS assignment (or a DNS cluster's inline endpoints) of one cluster. */
 export interface EndpointContext extends TranslationScope {
   readonly service: Service;
   readonly endpoint: ServiceEndpoint;
+  /** The cluster's service port and its merged DestinationRule policy (its TLS mode decides first). */
+  readonly servicePort: number;
+  readonly trafficPolicy: Omit<TrafficPolicy, "portLevelSettings">;
 }
 
 /**
@@ -56,7 +59,7 @@ export interface EndpointContext extends TranslationScope {
  * Like outbound resources, shared by every proxy of a namespace and of both flavours.
  */
 export function endpointMetadata(ctx: EndpointContext): Metadata | undefined {
-  return endpointTlsMetadata(ctx.endpoint.labels);
+  return endpointTlsMetadata(ctx);
 }
 
 /** HTTP filters placed before the router on an inbound HTTP chain (authorization: RBAC, ext_authz). */
