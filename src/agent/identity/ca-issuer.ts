@@ -8,9 +8,9 @@ import { IMPERSONATED_IDENTITY, IMPERSONATED_POD } from "../../ca/node-impersona
 import { spiffeId } from "../../security/identity.js";
 import type { PodCertificateIssuer } from "./pod-certificates.js";
 
-export function caPodIssuer(client: CaClient, token: () => string | undefined, ttlSeconds?: number): PodCertificateIssuer {
+export function caPodIssuer(client: CaClient, token: () => string | undefined): PodCertificateIssuer {
   return {
-    issue: (pod, identity, csrPem) => {
+    issue: (pod, identity, csrPem, ttlSeconds) => {
       const t = token();
       return client.createCertificate({
         csrPem,

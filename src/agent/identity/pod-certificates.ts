@@ -33,7 +33,7 @@ export interface PodSvid {
 
 /** Asks the CA for a pod's certificate; resolves with the chain leaf ... root. */
 export interface PodCertificateIssuer {
-  issue(pod: PodInfo, identity: WorkloadIdentity, csrPem: string): Promise<string[]>;
+  issue(pod: PodInfo, identity: WorkloadIdentity, csrPem: string, ttlSeconds?: number): Promise<string[]>;
 }
 
 /** Thrown (and given to streams) for a pod whose identity is cut. */
@@ -202,7 +202,7 @@ export class PodCertificates {
 
   private async obtain(pod: PodInfo, identity: WorkloadIdentity): Promise<PodSvid> {
     const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
-    const chain = await this.opts.issuer.issue(pod, identity, createCsr(privateKey, publicKey, spiffeId(identity)));
+    const chain = await this.opts.issuer.issue(pod, identity, createCsr(privateKey, publicKey, spiffeId(identity)), this.opts.ttlSeconds);
     if (chain.length < 2) throw new Error(`CA returned ${chain.length} certificate(s); want leaf ... root`);
     const leaf = new X509Certificate(chain[0]);
     if (!leaf.checkPrivateKey(privateKey)) throw new Error("CA returned a certificate for a different key");

@@ -11,6 +11,8 @@ import type { CertificateAuthority } from "../../../src/ca/authority.js";
 import { TrustedNodeAccounts, type PodPlacement } from "../../../src/ca/node-impersonation.js";
 import { caPodIssuer, isCaRefusal } from "../../../src/agent/identity/ca-issuer.js";
 import { NodeIdentity, type NodeIdentityOptions } from "../../../src/agent/identity/node-identity.js";
+import { systemClock } from "../../../src/risk/clock.js";
+import { EnforcementSet, MemoryEnforcementStore } from "../../../src/risk/quarantine.js";
 import { MeshwardTokenAuthenticator } from "../../../src/security/token-authenticator.js";
 import { CA_AUDIENCE } from "../../../src/security/token-key.js";
 import { NODE_NAMESPACE, nodeServiceAccount } from "../../../src/signals/node-identity.js";
@@ -26,6 +28,8 @@ export class IdentityFixture {
   caServer: RunningCaServer | undefined;
   identity: NodeIdentity | undefined;
   readonly socketPath = join(this.agentFixture.dir, "run", "identity.sock");
+  /** The control plane's quarantines, as the risk stage keeps them; the CA consults them. */
+  readonly enforcement = new EnforcementSet(new MemoryEnforcementStore(), systemClock);
   /** Pods the CA believes are on another node (to test refusals). */
   readonly elsewhere = new Set<string>();
   private caClient: CaClient | undefined;
@@ -44,7 +48,7 @@ export class IdentityFixture {
   async start(): Promise<void> {
     const fx = this.agentFixture;
     await fx.start();
-    this.ca = await newCa(join(fx.dir, "ca"));
+    this.ca = await newCa(join(fx.dir, "ca"), "ecdsa-p256", { policy: (id, _caller, pods) => this.enforcement.issuanceDecision(id, undefined, pods) });
     const placement: PodPlacement = {
       source: "test pod list",
       podsOnNode: (node) =>
@@ -68,6 +72,16 @@ export class IdentityFixture {
     });
     agent.onSignal((s) => this.identity?.onSignal(s));
     await this.identity.start();
+  }
+
+  /** A control-plane quarantine of the pod, as the risk engine records it from a verdict. */
+  quarantine(pod: TestPod, reason: string): void {
+    this.enforcement.apply({
+      id: `${pod.uid}#0`, signalId: pod.uid, policy: "test", rule: "test", action: "quarantine", scope: "pod",
+      pod: { uid: pod.uid, namespace: pod.namespace, name: pod.name, serviceAccount: `${pod.containerName}-sa`, labels: {}, ip: "" },
+      identity: { trustDomain: TRUST_DOMAIN, namespace: pod.namespace, serviceAccount: `${pod.containerName}-sa` },
+      riskScore: 100, reason, decidedAtMs: Date.now(),
+    });
   }
 
   /** Starts identity-client.js inside the pod's container cgroup (or on the host); lines are its JSON output. */
