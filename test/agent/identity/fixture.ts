@@ -85,12 +85,12 @@ export class IdentityFixture {
   }
 
   /** Starts identity-client.js inside the pod's container cgroup (or on the host); lines are its JSON output. */
-  client(pod: TestPod | undefined, args: string[]): WorkloadClient {
-    const script = join(import.meta.dirname, "identity-client.js");
+  client(pod: TestPod | undefined, args: string[], program = "identity-client.js"): WorkloadClient {
+    const script = join(import.meta.dirname, program);
     const argv = [process.execPath, script, this.socketPath, ...args];
     const child = pod === undefined
-      ? spawn(argv[0], argv.slice(1), { stdio: ["ignore", "pipe", "inherit"] })
-      : spawn("/bin/sh", ["-c", `echo $$ > "${pod.cgroupDir}/cgroup.procs" && exec "$@"`, "sh", ...argv], { stdio: ["ignore", "pipe", "inherit"] });
+      ? spawn(argv[0], argv.slice(1), { stdio: ["pipe", "pipe", "inherit"] })
+      : spawn("/bin/sh", ["-c", `echo $$ > "${pod.cgroupDir}/cgroup.procs" && exec "$@"`, "sh", ...argv], { stdio: ["pipe", "pipe", "inherit"] });
     this.children.add(child);
     child.on("exit", () => this.children.delete(child));
     return new WorkloadClient(child);
@@ -105,7 +105,20 @@ export class IdentityFixture {
   }
 }
 
-export type ClientLine = { spiffeId?: string; san?: string; serial?: string; keyBytes?: number; bundles?: string[]; error?: string; details?: string };
+export interface SdsSecretLine {
+  name?: string;
+  kind?: string;
+  san?: string;
+  serial?: string;
+  keyMatches?: boolean;
+  rootIsCa?: boolean;
+  version?: string;
+}
+
+export type ClientLine = {
+  spiffeId?: string; san?: string; serial?: string; keyBytes?: number; bundles?: string[]; error?: string; details?: string;
+  typeUrl?: string; versionInfo?: string; nonce?: string; secrets?: SdsSecretLine[]; resources?: SdsSecretLine[]; removed?: string[];
+};
 
 /** A workload process and the JSON lines it printed. */
 export class WorkloadClient {
@@ -135,6 +148,17 @@ export class WorkloadClient {
       });
     }
     return this.lines[n];
+  }
+
+  /** Writes one JSON line to the workload's stdin (sds-client.js sends it as a request). */
+  send(request: unknown): void {
+    this.child.stdin?.write(`${JSON.stringify(request)}\n`);
+  }
+
+  /** Waits `ms` and says whether the workload printed nothing more than `count` lines meanwhile. */
+  async quietFor(ms: number, count = this.lines.length): Promise<boolean> {
+    await new Promise((r) => setTimeout(r, ms));
+    return this.lines.length === count;
   }
 
   kill(): void {
