@@ -31,6 +31,7 @@ npm run build
 # tests only compile it (about a minute on 2 cores, once per change of the module; cached in $TMPDIR).
 if command -v go >/dev/null 2>&1; then
   (cd test/interop/grpc-go && GOFLAGS=-mod=mod go mod download)
+  (cd test/interop/go-spiffe && GOFLAGS=-mod=mod go mod download)
 else
   echo "setup: go not found; the grpc-go interop tests will skip (and fail when CI=true)" >&2
 fi

@@ -86,8 +86,11 @@ export class IdentityFixture {
 
   /** Starts identity-client.js inside the pod's container cgroup (or on the host); lines are its JSON output. */
   client(pod: TestPod | undefined, args: string[], program = "identity-client.js"): WorkloadClient {
-    const script = join(import.meta.dirname, program);
-    const argv = [process.execPath, script, this.socketPath, ...args];
+    return this.run(pod, [process.execPath, join(import.meta.dirname, program), this.socketPath, ...args]);
+  }
+
+  /** Runs `argv` inside the pod's container cgroup (or on the host); its stdout is JSON lines. */
+  run(pod: TestPod | undefined, argv: string[]): WorkloadClient {
     const child = pod === undefined
       ? spawn(argv[0], argv.slice(1), { stdio: ["pipe", "pipe", "inherit"] })
       : spawn("/bin/sh", ["-c", `echo $$ > "${pod.cgroupDir}/cgroup.procs" && exec "$@"`, "sh", ...argv], { stdio: ["pipe", "pipe", "inherit"] });
@@ -115,7 +118,7 @@ export interface SdsSecretLine {
   version?: string;
 }
 
-export type ClientLine = {
+export type ClientLine = Readonly<Record<string, unknown>> & {
   spiffeId?: string; san?: string; serial?: string; keyBytes?: number; bundles?: string[]; error?: string; details?: string;
   typeUrl?: string; versionInfo?: string; nonce?: string; secrets?: SdsSecretLine[]; resources?: SdsSecretLine[]; removed?: string[];
 };
