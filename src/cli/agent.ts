@@ -11,6 +11,7 @@ import { SignalSender } from "../agent/signal-sender.js";
 import { CaClient } from "../ca/ca-api.js";
 import { caPodIssuer, isCaRefusal } from "../agent/identity/ca-issuer.js";
 import { DEFAULT_IDENTITY_SOCKET, DEFAULT_SOCKET_MODE } from "../agent/identity/identity-socket.js";
+import { parseExecutableSelector, type ExecutableSelector } from "../agent/identity/attestation.js";
 import { DEFAULT_CUT_SEVERITY, NodeIdentity } from "../agent/identity/node-identity.js";
 import { DEFAULT_CUT_HOLD_MS } from "../agent/identity/pod-certificates.js";
 import { DATA_DIR_OPTION, DEFAULT_ADDRESSES, FlagError, parseDurationSeconds, parseFlags, runCommand } from "./flags.js";
@@ -43,6 +44,8 @@ const USAGE = `usage: meshward agent [flags]
   --identity-cut-severity <s> a detection at or above this severity cuts the pod's identity at once
                              (info|low|medium|high|critical, default ${Severity[DEFAULT_CUT_SEVERITY].toLowerCase()})
   --identity-cut-hold <d>    how long a cut holds before the agent asks the CA again (default ${DEFAULT_CUT_HOLD_MS / 1000}s)
+  --identity-exe <ns/sa=path:/p|ns/sa=sha256:h>  only these executables get that identity (repeatable;
+                             default: none, every process of the pod gets it)
        meshward agent audit --help  (search the exec audit)`;
 
 const AUDIT_USAGE = `usage: meshward agent audit [--data-dir DIR] [--pod P] [--namespace N] [--container C] [--session ID] [--text T] [--since ISO-TIME] [--json]
@@ -87,7 +90,18 @@ async function runAgent(args: string[]): Promise<number> {
     "trust-domain": { type: "string", default: "cluster.local" }, "workload-cert-ttl": { type: "string" },
     "identity-cut-severity": { type: "string", default: Severity[DEFAULT_CUT_SEVERITY].toLowerCase() },
     "identity-cut-hold": { type: "string", default: `${DEFAULT_CUT_HOLD_MS / 1000}s` },
+    "identity-exe": { type: "string", multiple: true },
   });
+  const executableSelectors = new Map<string, ExecutableSelector[]>();
+  for (const text of values["identity-exe"] ?? []) {
+    let parsed;
+    try {
+      parsed = parseExecutableSelector(text, "--identity-exe");
+    } catch (e) {
+      throw new FlagError((e as Error).message);
+    }
+    executableSelectors.set(parsed.key, [...(executableSelectors.get(parsed.key) ?? []), parsed.selector]);
+  }
   const cutSeverity = Severity[values["identity-cut-severity"].toUpperCase() as keyof typeof Severity];
   if (typeof cutSeverity !== "number" || cutSeverity === Severity.UNSPECIFIED) {
     throw new FlagError(`--identity-cut-severity "${values["identity-cut-severity"]}": want info, low, medium, high or critical`);
@@ -130,7 +144,7 @@ async function runAgent(args: string[]): Promise<number> {
     identity = new NodeIdentity({
       node: values.node, trustDomain: values["trust-domain"], socketPath: values["identity-socket"], pods: agent.pods,
       ...(values["cgroup-v1"] !== undefined ? { cgroupV1Controller: values["cgroup-v1"] } : {}),
-      issuer: caPodIssuer(caClient, token), isRefusal: isCaRefusal, cutSeverity, cutHoldMs,
+      issuer: caPodIssuer(caClient, token), isRefusal: isCaRefusal, cutSeverity, cutHoldMs, executableSelectors,
       ...(certTtl !== undefined ? { ttlSeconds: certTtl } : {}), log,
     });
     agent.onSignal((s) => identity?.onSignal(s));

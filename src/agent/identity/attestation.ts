@@ -19,6 +19,8 @@ export interface ProcessFacts {
 
 export interface WorkloadAttestation {
   readonly process: ProcessFacts;
+  /** The executable, when selectors were configured for the identity (read only then). */
+  readonly executable?: Executable;
   readonly pod: PodInfo;
   readonly containerId?: string;
   readonly identity: WorkloadIdentity;
@@ -63,6 +65,23 @@ export interface AttestorOptions {
   readonly trustDomain: string;
   readonly pods: PodDirectory;
   readonly cgroupV1Controller?: string;
+  /** Optional selectors by `namespace/serviceAccount`: only these executables get that identity. */
+  readonly executableSelectors?: ReadonlyMap<string, readonly ExecutableSelector[]>;
+}
+
+/** SPIRE's unix attestor's path and sha256 selectors. */
+export type ExecutableSelector = { readonly path: string } | { readonly sha256: string };
+
+export interface Executable {
+  readonly path: string;
+  readonly sha256: string;
+}
+
+/** Parses `namespace/serviceAccount=path:/usr/bin/envoy` or `...=sha256:<64 hex>`; throws naming `from`. */
+export function parseExecutableSelector(text: string, from: string): { key: string; selector: ExecutableSelector } {
+  const m = /^([a-z0-9][-a-z0-9.]*\/[a-z0-9][-a-z0-9.]*)=(path:(\/.+)|sha256:([0-9a-f]{64}))$/.exec(text);
+  if (m === null) throw new Error(`${from} "${text}": want <namespace>/<service-account>=path:/abs/path or =sha256:<64 hex>`);
+  return { key: m[1], selector: m[3] !== undefined ? { path: m[3] } : { sha256: m[4] } };
 }
 
 /** Clock ticks per second of /proc/<pid>/stat times (USER_HZ, 100 on every Linux ABI). */
@@ -76,6 +95,8 @@ function uptimeTicks(): bigint {
 
 /** Attests processes on this node. */
 export class WorkloadAttestor {
+  private readonly executables = new ExecutableSelectors();
+
   constructor(private readonly opts: AttestorOptions) {}
 
   /**
@@ -99,10 +120,22 @@ export class WorkloadAttestor {
     if (pod.node !== undefined && pod.node !== this.opts.node) {
       return { ok: false, reason: `pod ${pod.namespace}/${pod.name} is listed on node "${pod.node}", not this node "${this.opts.node}"` };
     }
+    const selectors = this.opts.executableSelectors?.get(`${pod.namespace}/${pod.serviceAccount}`);
+    let executable: Executable | undefined;
+    if (selectors !== undefined && selectors.length > 0) {
+      executable = this.executables.of(pid);
+      if (executable === undefined) return { ok: false, reason: `the executable of process ${pid} cannot be read` };
+      const exe = executable;
+      if (!selectors.some((sel) => ("path" in sel ? sel.path === exe.path : sel.sha256 === exe.sha256))) {
+        return { ok: false, reason: `executable ${exe.path} (sha256 ${exe.sha256}) of process ${pid} matches no selector of ${pod.namespace}/${pod.serviceAccount}` };
+      }
+      if (processStartTime(pid) !== facts.startTime) return { ok: false, reason: `pid ${pid} changed process during attestation (pid reuse)` };
+    }
     return {
       ok: true,
       attestation: {
         process: facts,
+        ...(executable !== undefined ? { executable } : {}),
         pod,
         ...(owner.containerId !== undefined ? { containerId: owner.containerId } : {}),
         identity: { trustDomain: this.opts.trustDomain, namespace: pod.namespace, serviceAccount: pod.serviceAccount },
@@ -112,14 +145,15 @@ export class WorkloadAttestor {
 }
 
 /**
- * Optional selectors, as SPIRE's unix attestor offers them: the executable's path and SHA-256, read
- * through /proc/<pid>/exe (the file the process runs, even if its path was replaced or unlinked).
- * Hashes are cached by device, inode, size and mtime.
+ * The executable's path and SHA-256, as SPIRE's unix attestor selects on them, read through
+ * /proc/<pid>/exe: the file the process runs now, even if its path was replaced or unlinked (the
+ * exec event's filename is only what was asked for at exec). Hashes are cached by device, inode,
+ * size and mtime.
  */
-export class ExecutableSelectors {
+class ExecutableSelectors {
   private readonly hashes = new Map<string, string>();
 
-  of(pid: number): { readonly path: string; readonly sha256: string } | undefined {
+  of(pid: number): Executable | undefined {
     try {
       const path = readlinkSync(`/proc/${pid}/exe`);
       const st = statSync(`/proc/${pid}/exe`, { bigint: true });

@@ -4,7 +4,7 @@
 // push. `meshward agent` builds one from its flags (src/cli/agent.ts).
 import { Severity, type Signal } from "../../gen/meshward/agent/v1/signals_pb.js";
 import type { PodDirectory } from "../attribution/pod-directory.js";
-import { WorkloadAttestor } from "./attestation.js";
+import { WorkloadAttestor, type ExecutableSelector } from "./attestation.js";
 import { IdentitySocket } from "./identity-socket.js";
 import { PodCertificates, type PodCertificateIssuer, type RefusalTest } from "./pod-certificates.js";
 import { registerSecretDiscovery } from "./sds-service.js";
@@ -20,6 +20,8 @@ export interface NodeIdentityOptions {
   readonly socketMode?: number;
   readonly pods: PodDirectory;
   readonly cgroupV1Controller?: string;
+  /** Optional: by `namespace/serviceAccount`, the only executables that get that identity. */
+  readonly executableSelectors?: ReadonlyMap<string, readonly ExecutableSelector[]>;
   readonly issuer: PodCertificateIssuer;
   readonly isRefusal: RefusalTest;
   readonly ttlSeconds?: number;
@@ -39,6 +41,7 @@ export class NodeIdentity {
     this.attestor = new WorkloadAttestor({
       node: opts.node, trustDomain: opts.trustDomain, pods: opts.pods,
       ...(opts.cgroupV1Controller !== undefined ? { cgroupV1Controller: opts.cgroupV1Controller } : {}),
+      ...(opts.executableSelectors !== undefined ? { executableSelectors: opts.executableSelectors } : {}),
     });
     this.certificates = new PodCertificates({
       issuer: opts.issuer, trustDomain: opts.trustDomain, isRefusal: opts.isRefusal,

@@ -1,9 +1,13 @@
 // Kernel attestation on the node identity socket, for real: processes placed in kubelet-shaped pod
 // cgroups on this kernel call the SPIFFE Workload API over the Unix socket and get exactly their
 // own pod's identity; a host process gets nothing; a process that moves to another pod's cgroup
-// loses its stream and is attested again as that pod.
+// loses its stream and is attested again as that pod; executable selectors narrow who in a pod
+// gets its identity.
 import { strict as assert } from "node:assert";
-import { statSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { readFileSync, realpathSync, statSync, writeFileSync } from "node:fs";
+import { parseExecutableSelector, processStartTime, readProcess, WorkloadAttestor } from "../../../src/agent/identity/attestation.js";
+import { PodDirectory } from "../../../src/agent/attribution/pod-directory.js";
 import { join } from "node:path";
 import { skipUnlessRoot } from "../fixture.js";
 import { IdentityFixture } from "./fixture.js";
@@ -92,5 +96,65 @@ describe("node identity socket: kernel attestation (real kernel, kubelet-shaped 
     assert.match(r.details ?? "", /is scheduled on node/);
     const refusal = fx.caServer?.decisions.find((d) => d.outcome === "denied" && /scheduled on node/.test(d.reason ?? ""));
     assert.ok(refusal, "the CA recorded the refusal");
+  });
+});
+
+describe("node identity socket: executable selectors (path and sha256 of /proc/<pid>/exe)", function () {
+  this.timeout(60_000);
+  const node = realpathSync(process.execPath);
+  const nodeHash = createHash("sha256").update(readFileSync(node)).digest("hex");
+  const trueHash = createHash("sha256").update(readFileSync(realpathSync("/bin/true"))).digest("hex");
+  const fx = new IdentityFixture({
+    executableSelectors: new Map([
+      ["meshward-test/exe-path-sa", [{ path: node }]],
+      ["meshward-test/exe-hash-sa", [{ sha256: "0".repeat(64) }, { sha256: nodeHash }]],
+      ["meshward-test/exe-other-sa", [{ sha256: trueHash }]],
+    ]),
+  });
+
+  before(async function () {
+    skipUnlessRoot(this);
+    await fx.start();
+  });
+
+  after(async () => {
+    await fx.stop();
+  });
+
+  it("a process whose executable matches the identity's path or sha256 selector gets the SVID", async () => {
+    const byPath = fx.agentFixture.newPod("exe-path");
+    const byHash = fx.agentFixture.newPod("exe-hash");
+    assert.equal((await fx.client(byPath, ["fetch-svid"]).line(0)).spiffeId, fx.spiffeIdOf(byPath));
+    assert.equal((await fx.client(byHash, ["fetch-svid"]).line(0)).spiffeId, fx.spiffeIdOf(byHash));
+  });
+
+  it("a process of the right pod running another executable gets nothing, with the reason", async () => {
+    const pod = fx.agentFixture.newPod("exe-other");
+    const r = await fx.client(pod, ["fetch-svid"]).line(0);
+    assert.equal(r.error, "PERMISSION_DENIED");
+    assert.match(r.details ?? "", new RegExp(`executable ${node} \\(sha256 ${nodeHash}\\) of process \\d+ matches no selector of meshward-test/exe-other-sa`));
+  });
+
+  it("rejects a malformed selector naming the flag", () => {
+    assert.throws(() => parseExecutableSelector("shop/cart=md5:abc", "--identity-exe"), /--identity-exe "shop\/cart=md5:abc": want <namespace>\/<service-account>=path:/);
+    assert.deepEqual(parseExecutableSelector(`shop/cart=sha256:${nodeHash}`, "x"), { key: "shop/cart", selector: { sha256: nodeHash } });
+  });
+});
+
+describe("node identity: pid-reuse guard (process start time)", function () {
+  it("a pid whose start time differs from the one seen at connect is refused as reused", () => {
+    const start = processStartTime(process.pid);
+    assert.equal(typeof start, "bigint");
+    const same = readProcess(process.pid, undefined, start);
+    assert.ok(!("error" in same), JSON.stringify(same, (_k, v: unknown) => (typeof v === "bigint" ? String(v) : v)));
+    const reused = readProcess(process.pid, undefined, (start ?? 0n) + 1n);
+    assert.deepEqual(reused, { error: `pid ${process.pid} now belongs to another process (pid reuse)` });
+  });
+
+  it("startTimeOf gives a live process's start time and nothing for a pid that does not exist", () => {
+    const pods = new PodDirectory();
+    const attestor = new WorkloadAttestor({ node: "n", trustDomain: "cluster.local", pods });
+    assert.equal(attestor.startTimeOf(process.pid), processStartTime(process.pid));
+    assert.equal(attestor.startTimeOf(2 ** 22 + 1), undefined, "no such pid");
   });
 });
