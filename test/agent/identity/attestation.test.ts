@@ -9,21 +9,11 @@ import { readFileSync, realpathSync, statSync, writeFileSync } from "node:fs";
 import { parseExecutableSelector, processStartTime, readProcess, WorkloadAttestor } from "../../../src/agent/identity/attestation.js";
 import { PodDirectory } from "../../../src/agent/attribution/pod-directory.js";
 import { join } from "node:path";
-import { skipUnlessRoot } from "../fixture.js";
-import { IdentityFixture } from "./fixture.js";
+import { useIdentityFixture } from "./fixture.js";
 
 describe("node identity socket: kernel attestation (real kernel, kubelet-shaped cgroups)", function () {
   this.timeout(60_000);
-  const fx = new IdentityFixture();
-
-  before(async function () {
-    skipUnlessRoot(this);
-    await fx.start();
-  });
-
-  after(async () => {
-    await fx.stop();
-  });
+  const fx = useIdentityFixture();
 
   it("serves the socket with the stated mode", () => {
     const st = statSync(fx.socketPath);
@@ -104,21 +94,12 @@ describe("node identity socket: executable selectors (path and sha256 of /proc/<
   const node = realpathSync(process.execPath);
   const nodeHash = createHash("sha256").update(readFileSync(node)).digest("hex");
   const trueHash = createHash("sha256").update(readFileSync(realpathSync("/bin/true"))).digest("hex");
-  const fx = new IdentityFixture({
+  const fx = useIdentityFixture({
     executableSelectors: new Map([
       ["meshward-test/exe-path-sa", [{ path: node }]],
       ["meshward-test/exe-hash-sa", [{ sha256: "0".repeat(64) }, { sha256: nodeHash }]],
       ["meshward-test/exe-other-sa", [{ sha256: trueHash }]],
     ]),
-  });
-
-  before(async function () {
-    skipUnlessRoot(this);
-    await fx.start();
-  });
-
-  after(async () => {
-    await fx.stop();
   });
 
   it("a process whose executable matches the identity's path or sha256 selector gets the SVID", async () => {

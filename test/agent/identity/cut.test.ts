@@ -5,21 +5,11 @@
 import { strict as assert } from "node:assert";
 import { eventually } from "../../support/eventually.js";
 import { runInPod } from "../kube-cgroup.js";
-import { skipUnlessRoot } from "../fixture.js";
-import { IdentityFixture } from "./fixture.js";
+import { useIdentityFixture } from "./fixture.js";
 
 describe("node identity: the cut at the node (real kernel, real detection)", function () {
   this.timeout(60_000);
-  const fx = new IdentityFixture({ cutHoldMs: 300 });
-
-  before(async function () {
-    skipUnlessRoot(this);
-    await fx.start();
-  });
-
-  after(async () => {
-    await fx.stop();
-  });
+  const fx = useIdentityFixture({ cutHoldMs: 300 });
 
   it("nsenter in pod A closes A's identity streams and A gets nothing more, while B's stream keeps working", async () => {
     const a = fx.agentFixture.newPod("victim");
@@ -61,16 +51,7 @@ describe("node identity: the cut at the node (real kernel, real detection)", fun
 
 describe("node identity: rotation and the control plane's quarantine at renewal", function () {
   this.timeout(60_000);
-  const fx = new IdentityFixture({ ttlSeconds: 3, cutHoldMs: 60_000 });
-
-  before(async function () {
-    skipUnlessRoot(this);
-    await fx.start();
-  });
-
-  after(async () => {
-    await fx.stop();
-  });
+  const fx = useIdentityFixture({ ttlSeconds: 3, cutHoldMs: 60_000 });
 
   it("a watching workload gets the rotated SVID (new key and serial) on the same stream", async () => {
     const a = fx.agentFixture.newPod("rotating");

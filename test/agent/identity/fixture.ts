@@ -17,7 +17,7 @@ import { MeshwardTokenAuthenticator } from "../../../src/security/token-authenti
 import { CA_AUDIENCE } from "../../../src/security/token-key.js";
 import { NODE_NAMESPACE, nodeServiceAccount } from "../../../src/signals/node-identity.js";
 import { newCa, startCaServer, TRUST_DOMAIN, type RunningCaServer } from "../../ca/helpers.js";
-import { AgentFixture } from "../fixture.js";
+import { AgentFixture, skipUnlessRoot } from "../fixture.js";
 import type { TestPod } from "../kube-cgroup.js";
 
 export { TRUST_DOMAIN };
@@ -116,6 +116,19 @@ export interface SdsSecretLine {
   keyMatches?: boolean;
   rootIsCa?: boolean;
   version?: string;
+}
+
+/** For a describe block: an IdentityFixture started before its tests (root only) and stopped after. */
+export function useIdentityFixture(options: Partial<NodeIdentityOptions> = {}): IdentityFixture {
+  const fx = new IdentityFixture(options);
+  before(async function () {
+    skipUnlessRoot(this);
+    await fx.start();
+  });
+  after(async () => {
+    await fx.stop();
+  });
+  return fx;
 }
 
 export type ClientLine = Readonly<Record<string, unknown>> & {

@@ -3,23 +3,13 @@
 // ACK answered with nothing, NACK not re-sent, stale nonces ignored, the wrong type refused,
 // DeltaSecrets with initial versions, and a rotation pushed down the same stream.
 import { strict as assert } from "node:assert";
-import { skipUnlessRoot } from "../fixture.js";
-import { IdentityFixture } from "./fixture.js";
+import { useIdentityFixture } from "./fixture.js";
 
 const SECRET = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret";
 
 describe("node identity: Envoy SDS on the socket (raw client in a pod)", function () {
   this.timeout(60_000);
-  const fx = new IdentityFixture();
-
-  before(async function () {
-    skipUnlessRoot(this);
-    await fx.start();
-  });
-
-  after(async () => {
-    await fx.stop();
-  });
+  const fx = useIdentityFixture();
 
   it("StreamSecrets serves `default` (the pod's chain and matching key) and `ROOTCA`, answers an ACK with nothing and does not re-send after a NACK", async () => {
     const pod = fx.agentFixture.newPod("envoy");
@@ -82,16 +72,7 @@ describe("node identity: Envoy SDS on the socket (raw client in a pod)", functio
 
 describe("node identity: SDS rotation push", function () {
   this.timeout(60_000);
-  const fx = new IdentityFixture({ ttlSeconds: 3 });
-
-  before(async function () {
-    skipUnlessRoot(this);
-    await fx.start();
-  });
-
-  after(async () => {
-    await fx.stop();
-  });
+  const fx = useIdentityFixture({ ttlSeconds: 3 });
 
   it("pushes the rotated `default` (new version, new certificate, matching key) on the same stream after an ACK", async () => {
     const pod = fx.agentFixture.newPod("rotate-sds");
