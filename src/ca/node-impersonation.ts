@@ -45,14 +45,19 @@ export function staticPodPlacement(pods: readonly ScheduledPod[], source = "stat
 /**
  * Pods as their connected proxies announce them (without a Kubernetes source): the pod of each
  * authenticated xDS stream, on the node its NODE_NAME metadata (Istio's agent sets it from the
- * downward API) names. A proxy that is not connected is not "scheduled right now".
+ * downward API) names. A proxy that is not connected is not "scheduled right now", and one that did
+ * not authenticate as the identity it claims (a credential-less loopback stream) places nothing.
+ * What remains trusted is an authenticated workload's word on its node: it can lend its own
+ * identity to another node's agent, which it could hand over anyway. A Pod source closes that.
  */
-export function proxyPodPlacement(proxies: () => Iterable<Proxy>): PodPlacement {
+export function proxyPodPlacement(proxies: () => Iterable<Proxy>, authenticatedAs: (p: Proxy) => WorkloadIdentity | undefined): PodPlacement {
   return {
-    source: "connected proxies' NODE_NAME",
+    source: "authenticated proxies' NODE_NAME",
     *podsOnNode(node: string) {
       for (const p of proxies()) {
         if (p.metadata["NODE_NAME"] !== node) continue;
+        const id = authenticatedAs(p);
+        if (id === undefined || id.namespace !== p.namespace || id.serviceAccount !== p.serviceAccount) continue;
         yield { namespace: p.namespace, name: p.podName, serviceAccount: p.serviceAccount, node, ...(p.ips[0] ? { ip: p.ips[0] } : {}) };
       }
     },

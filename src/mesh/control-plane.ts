@@ -154,10 +154,10 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   // Plaintext: loopback callers only, and no bearer token from anywhere else (no keys in cleartext).
   const grpcServer = new grpc.Server({ interceptors: [plaintextGate()] });
   xds.addTo(grpcServer);
-  // Node agents' requests for their pods: pods are placed by their connected proxies' NODE_NAME.
+  // Node agents' requests for their pods: pods are placed by their authenticated proxies' NODE_NAME.
   const impersonation: NodeImpersonation = {
     trusted: opts.trustedNodeAccounts ?? TrustedNodeAccounts.parse(DEFAULT_TRUSTED_NODE_ACCOUNTS, "default trusted node accounts"),
-    placement: proxyPodPlacement(() => xds.proxies()),
+    placement: proxyPodPlacement(() => xds.proxies(), admission.identityOf),
   };
   registerCaService(grpcServer, { ca, authenticators, impersonation });
   risk.attach(xds);
