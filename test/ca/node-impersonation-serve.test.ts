@@ -16,18 +16,12 @@ import type { ControlPlane } from "../../src/mesh/control-plane.js";
 import { uriSans } from "../../src/security/certificate-authenticator.js";
 import { TokenKey } from "../../src/security/token-key.js";
 import { NODE_NAMESPACE, nodeServiceAccount } from "../../src/signals/node-identity.js";
-import { AdsClient, type SotwClientStream } from "../support/ads-client.js";
+import { AdsClient, bearer, type SotwClientStream } from "../support/ads-client.js";
 import { startTestControlPlane } from "../support/control-plane.js";
 import { eventually } from "../support/eventually.js";
 import { TypeUrl } from "../../src/xds/types.js";
 
 const CART = "spiffe://cluster.local/ns/shop/sa/cart";
-
-function bearer(token: string): grpc.Metadata {
-  const md = new grpc.Metadata();
-  md.set("authorization", `Bearer ${token}`);
-  return md;
-}
 
 describe("node-scoped issuance in meshward serve (pods placed by their authenticated proxies)", function () {
   this.timeout(60_000);
