@@ -54,6 +54,8 @@ export interface PodCertificatesOptions {
 }
 
 export const DEFAULT_CUT_HOLD_MS = 30_000;
+/** Cuts of pods the agent does not know (detections come from every kubepods cgroup) are kept up to this many. */
+const MAX_UNPLACED_CUTS = 4096;
 const RETRY_MIN_MS = 1000;
 const RETRY_MAX_MS = 30_000;
 
@@ -65,7 +67,8 @@ interface Held {
 }
 
 interface Cut {
-  readonly pod?: PodInfo;
+  /** Unknown when the detection named a pod the agent had not placed yet. */
+  pod?: PodInfo;
   readonly reason: string;
   readonly sinceMs: number;
   timer?: NodeJS.Timeout;
@@ -92,6 +95,11 @@ export class PodCertificates {
   async get(pod: PodInfo): Promise<PodSvid> {
     const identity = this.identityOf(pod);
     const cut = this.cuts.get(pod.uid);
+    if (cut !== undefined && cut.pod === undefined) {
+      // Cut before the agent knew the pod: from now on the CA is asked about it after the hold.
+      cut.pod = pod;
+      this.scheduleRecheck(pod.uid, this.opts.cutHoldMs ?? DEFAULT_CUT_HOLD_MS);
+    }
     if (cut !== undefined) throw new IdentityCutError(`identity of pod ${pod.namespace}/${pod.name} is cut: ${cut.reason}`);
     const held = this.held.get(pod.uid);
     if (held !== undefined && spiffeId(held.identity) === spiffeId(identity)) return held.svid;
@@ -122,10 +130,23 @@ export class PodCertificates {
     this.bumpEpoch(podUid);
     const known = pod ?? held?.pod;
     const cut: Cut = { reason, sinceMs: Date.now(), ...(known ? { pod: known } : {}) };
+    if (known === undefined) this.boundUnplacedCuts();
     this.cuts.set(podUid, cut);
     this.opts.log?.(`identity of pod ${known ? `${known.namespace}/${known.name}` : podUid} cut: ${reason}`);
     this.emit(podUid, { kind: "cut", reason });
     this.scheduleRecheck(podUid, this.opts.cutHoldMs ?? DEFAULT_CUT_HOLD_MS);
+  }
+
+  /** Forgets the oldest cut of an unknown pod once there are too many (a pod the agent serves is never dropped). */
+  private boundUnplacedCuts(): void {
+    let unplaced = 0;
+    let oldest: string | undefined;
+    for (const [uid, c] of this.cuts) {
+      if (c.pod !== undefined) continue;
+      unplaced++;
+      oldest ??= uid;
+    }
+    if (unplaced >= MAX_UNPLACED_CUTS && oldest !== undefined) this.cuts.delete(oldest);
   }
 
   /** Lifts a cut at once (an operator's release on the node). */
