@@ -48,7 +48,7 @@ export class IdentityFixture {
   async start(): Promise<void> {
     const fx = this.agentFixture;
     await fx.start();
-    this.ca = await newCa(join(fx.dir, "ca"), "ecdsa-p256", { policy: (id, _caller, pods) => this.enforcement.issuanceDecision(id, undefined, pods) });
+    this.ca = await newCa(join(fx.dir, "ca"), "ecdsa-p256", { policy: (id, _caller, pods) => this.enforcement.issuanceDecision(id, { ips: [] }, pods) });
     const placement: PodPlacement = {
       source: "test pod list",
       podsOnNode: (node) =>
