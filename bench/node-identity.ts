@@ -1,13 +1,14 @@
 // bench:node-identity: the node agent's identity socket with N pods on one node (real eBPF agent,
 // kubelet-shaped cgroups, meshward's CA in its own process). Prints:
 //  - SVID fetch latency through the socket (FetchX509SVID to the first SVID, from a process in each
-//    pod, all pods at once): the first fetch of each pod (the agent issues: key, CSR, CA round trip)
-//    and the later ones (served from the agent's cache), p50/p99;
+//    pod, all pods at once, or with --one-by-one 1 one pod after another, which leaves out the
+//    contention of N client processes on a small machine): the first fetch of each pod (the agent
+//    issues: key, CSR, CA round trip) and the later ones (from the agent's cache), p50/p99;
 //  - the agent's CPU (user+system of its process) and wall time to rotate every pod's certificate;
 //  - the time from a real detection (nsenter in a pod; the signal's kernel timestamp) to that pod's
 //    Workload API stream being closed, as the workload sees it, per run and median.
 // Needs root (eBPF, cgroups). Figures only, never pass/fail; the last line is one JSON object.
-//   npm run bench:node-identity -- --pods 20 [--fetches 5] [--cuts 5]
+//   npm run bench:node-identity -- --pods 20 [--fetches 5] [--cuts 5] [--one-by-one 1]
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -43,6 +44,7 @@ async function main(): Promise<void> {
   const pods = flag("pods", 20);
   const fetches = flag("fetches", 5);
   const cuts = flag("cuts", 5);
+  const oneByOne = flag("one-by-one", 0, 0) === 1;
   const fx = new AgentFixture();
   await fx.start();
   const agent = fx.agent!;
@@ -72,22 +74,28 @@ async function main(): Promise<void> {
   });
   await identity.start();
 
-  // 1. Fetch latency: every pod at once (once all are connected), `fetches` sequential fetches each.
-  let readyCount = 0;
-  let allReady: () => void = () => undefined;
-  const ready = new Promise<void>((r) => (allReady = r));
-  const clients = all.map((p) =>
-    inPod<{ ms?: number[]; ready?: boolean }>(p, [process.execPath, here("./node-identity-client.js"), socketPath, "fetch", String(fetches)], (l) => {
-      if (l.ready && ++readyCount === all.length) allReady();
-    }),
-  );
-  await ready;
-  for (const c of clients) c.go();
-  const results = (await Promise.all(clients.map((c) => c.done))).map((lines) => lines.find((l) => l.ms !== undefined)?.ms ?? []);
+  // 1. Fetch latency: `fetches` sequential fetches from each pod, every pod at once (once all are
+  // connected) or one pod after another.
+  const fetchFrom = async (group: TestPod[]): Promise<number[][]> => {
+    let readyCount = 0;
+    let allReady: () => void = () => undefined;
+    const ready = new Promise<void>((r) => (allReady = r));
+    const clients = group.map((p) =>
+      inPod<{ ms?: number[]; ready?: boolean }>(p, [process.execPath, here("./node-identity-client.js"), socketPath, "fetch", String(fetches)], (l) => {
+        if (l.ready && ++readyCount === group.length) allReady();
+      }),
+    );
+    await ready;
+    for (const c of clients) c.go();
+    return (await Promise.all(clients.map((c) => c.done))).map((lines) => lines.find((l) => l.ms !== undefined)?.ms ?? []);
+  };
+  const results: number[][] = [];
+  if (oneByOne) for (const p of all) results.push(...(await fetchFrom([p])));
+  else results.push(...(await fetchFrom(all)));
   const cold = results.map((ms) => ms[0] ?? NaN).sort((a, b) => a - b);
   const warm = results.flatMap((ms) => ms.slice(1)).sort((a, b) => a - b);
   if (cold.some((x) => Number.isNaN(x))) throw new Error("a pod got no SVID");
-  console.log(`node-identity: ${pods} pods, ${fetches} fetches each, all pods at once: first fetch (issuance) p50 ${round(percentile(cold, 50))} ms p99 ${round(percentile(cold, 99))} ms; cached p50 ${round(percentile(warm, 50))} ms p99 ${round(percentile(warm, 99))} ms (${warm.length} fetches)`);
+  console.log(`node-identity: ${pods} pods, ${fetches} fetches each, ${oneByOne ? "one pod after another" : "all pods at once"}: first fetch (issuance) p50 ${round(percentile(cold, 50))} ms p99 ${round(percentile(cold, 99))} ms; cached p50 ${round(percentile(warm, 50))} ms p99 ${round(percentile(warm, 99))} ms (${warm.length} fetches)`);
 
   // 2. Rotation of every held certificate: the agent's CPU and wall time.
   const rotations: { cpuMs: number; wallMs: number }[] = [];
@@ -130,6 +138,7 @@ async function main(): Promise<void> {
   rmSync(work, { recursive: true, force: true });
   console.log(JSON.stringify({
     pods,
+    fetchMode: oneByOne ? "one-by-one" : "all-at-once",
     fetchFirstP50Ms: round(percentile(cold, 50)), fetchFirstP99Ms: round(percentile(cold, 99)),
     fetchCachedP50Ms: round(percentile(warm, 50)), fetchCachedP99Ms: round(percentile(warm, 99)),
     rotationAgentCpuMsMedian: round(cpuMed), rotationWallMsMedian: round(wallMed),
