@@ -44,6 +44,9 @@ const USAGE = `usage: meshward agent [flags]
   --identity-cut-severity <s> a detection at or above this severity cuts the pod's identity at once
                              (info|low|medium|high|critical, default ${Severity[DEFAULT_CUT_SEVERITY].toLowerCase()})
   --identity-cut-hold <d>    how long a cut holds before the agent asks the CA again (default ${DEFAULT_CUT_HOLD_MS / 1000}s)
+  --identity-recheck <d>     re-issue every pod's certificate at least this often, so a control-plane quarantine
+                             reaches the node within it (one CA signature per pod each time; default: off,
+                             only at half the lifetime)
   --identity-exe <ns/sa=path:/p|ns/sa=sha256:h>  only these executables get that identity (repeatable;
                              default: none, every process of the pod gets it)
        meshward agent audit --help  (search the exec audit)`;
@@ -90,7 +93,7 @@ async function runAgent(args: string[]): Promise<number> {
     "trust-domain": { type: "string", default: "cluster.local" }, "workload-cert-ttl": { type: "string" },
     "identity-cut-severity": { type: "string", default: Severity[DEFAULT_CUT_SEVERITY].toLowerCase() },
     "identity-cut-hold": { type: "string", default: `${DEFAULT_CUT_HOLD_MS / 1000}s` },
-    "identity-exe": { type: "string", multiple: true },
+    "identity-exe": { type: "string", multiple: true }, "identity-recheck": { type: "string" },
   });
   const executableSelectors = new Map<string, ExecutableSelector[]>();
   for (const text of values["identity-exe"] ?? []) {
@@ -107,6 +110,8 @@ async function runAgent(args: string[]): Promise<number> {
     throw new FlagError(`--identity-cut-severity "${values["identity-cut-severity"]}": want info, low, medium, high or critical`);
   }
   const cutHoldMs = parseDurationSeconds(values["identity-cut-hold"], "identity-cut-hold") * 1000;
+  const recheck = values["identity-recheck"];
+  const recheckMs = recheck !== undefined ? parseDurationSeconds(recheck, "identity-recheck") * 1000 : undefined;
   const certTtl = values["workload-cert-ttl"] !== undefined ? parseDurationSeconds(values["workload-cert-ttl"], "workload-cert-ttl") : undefined;
   if (values.rate !== undefined && !/^\d+$/.test(values.rate)) throw new FlagError(`--rate "${values.rate}": want a whole number of events per second`);
   const log = (m: string): void => console.error(`${new Date().toISOString()} agent: ${m}`);
@@ -145,7 +150,7 @@ async function runAgent(args: string[]): Promise<number> {
       node: values.node, trustDomain: values["trust-domain"], socketPath: values["identity-socket"], pods: agent.pods,
       ...(values["cgroup-v1"] !== undefined ? { cgroupV1Controller: values["cgroup-v1"] } : {}),
       issuer: caPodIssuer(caClient, token), isRefusal: isCaRefusal, cutSeverity, cutHoldMs, executableSelectors,
-      ...(certTtl !== undefined ? { ttlSeconds: certTtl } : {}), log,
+      ...(certTtl !== undefined ? { ttlSeconds: certTtl } : {}), ...(recheckMs !== undefined ? { recheckMs } : {}), log,
     });
     agent.onSignal((s) => identity?.onSignal(s));
     await identity.start();

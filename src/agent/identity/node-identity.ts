@@ -26,6 +26,8 @@ export interface NodeIdentityOptions {
   readonly isRefusal: RefusalTest;
   readonly ttlSeconds?: number;
   readonly cutHoldMs?: number;
+  /** Re-issue every held certificate at least this often (see PodCertificatesOptions.recheckMs). */
+  readonly recheckMs?: number;
   readonly cutSeverity?: Severity;
   readonly reattestIntervalMs?: number;
   readonly maxStreamsPerPod?: number;
@@ -47,6 +49,7 @@ export class NodeIdentity {
       issuer: opts.issuer, trustDomain: opts.trustDomain, isRefusal: opts.isRefusal,
       ...(opts.ttlSeconds !== undefined ? { ttlSeconds: opts.ttlSeconds } : {}),
       ...(opts.cutHoldMs !== undefined ? { cutHoldMs: opts.cutHoldMs } : {}),
+      ...(opts.recheckMs !== undefined ? { recheckMs: opts.recheckMs } : {}),
       ...(opts.log ? { log: opts.log } : {}),
     });
     this.socket = new IdentitySocket({

@@ -50,6 +50,12 @@ export interface PodCertificatesOptions {
   readonly isRefusal: RefusalTest;
   /** How long a cut holds before the CA is asked again (default 30 s). */
   readonly cutHoldMs?: number;
+  /**
+   * Re-issue at least this often (default: only at half the lifetime), so that a control-plane
+   * quarantine the agent did not detect itself reaches the node within it: one CA signature per
+   * pod per interval.
+   */
+  readonly recheckMs?: number;
   readonly log?: (msg: string) => void;
 }
 
@@ -247,7 +253,8 @@ export class PodCertificates {
 
   /** Re-issues at half the remaining lifetime; on failure retries with backoff while the old one is valid. */
   private rotationTimer(podUid: string, svid: PodSvid, backoffMs?: number): NodeJS.Timeout {
-    const delay = backoffMs ?? Math.max(RETRY_MIN_MS, (svid.notAfter.getTime() - Date.now()) / 2);
+    const halfLife = Math.max(RETRY_MIN_MS, (svid.notAfter.getTime() - Date.now()) / 2);
+    const delay = backoffMs ?? Math.min(halfLife, Math.max(RETRY_MIN_MS, this.opts.recheckMs ?? halfLife));
     const timer = setTimeout(() => {
       const held = this.held.get(podUid);
       if (held === undefined || this.closed) return;

@@ -42,9 +42,12 @@ export function registerWorkloadApi(deps: PodStreamDeps): void {
   };
   const fetchX509Bundles = (call: grpc.ServerWritableStream<X509BundlesRequest, X509BundlesResponse>): void => {
     if (refuseWithoutHeader(call)) return;
-    void openPodStream(deps, call, "FetchX509Bundles", (svid) =>
-      call.write(create(X509BundlesResponseSchema, { bundles: { [trustDomainId(svid.spiffeId)]: svid.bundleDer } })),
-    );
+    let sent: Buffer | undefined;
+    void openPodStream(deps, call, "FetchX509Bundles", (svid) => {
+      if (sent !== undefined && sent.equals(svid.bundleDer)) return; // a rotation of the SVID alone
+      sent = svid.bundleDer;
+      call.write(create(X509BundlesResponseSchema, { bundles: { [trustDomainId(svid.spiffeId)]: svid.bundleDer } }));
+    });
   };
   deps.socket.grpc.addService(grpcServiceDefinition(SpiffeWorkloadAPI), {
     FetchX509SVID: fetchX509SVID,

@@ -18,10 +18,11 @@ describe("node identity: pod certificates against the real CA", function () {
   const refused = new Set<string>();
   let issued = 0;
 
-  const certificates = (cutHoldMs = 60_000): PodCertificates =>
+  const certificates = (cutHoldMs = 60_000, recheckMs?: number): PodCertificates =>
     new PodCertificates({
       trustDomain: TRUST_DOMAIN,
       cutHoldMs,
+      ...(recheckMs !== undefined ? { recheckMs } : {}),
       issuer: {
         issue: async (p, identity, csrPem, ttlSeconds) => {
           issued++;
@@ -68,6 +69,21 @@ describe("node identity: pod certificates against the real CA", function () {
     assert.deepEqual(certs.heldPods(), []);
     refused.delete(p.name);
     certs.close();
+  });
+
+  it("with a recheck interval, a control-plane quarantine reaches the node long before half the certificate's lifetime", async () => {
+    const certs = certificates(60_000, 1000);
+    const p = pod("cart-4");
+    const first = await certs.get(p);
+    assert.ok(first.notAfter.getTime() - Date.now() > 3600_000, "a long-lived certificate (the CA's 24 h)");
+    refused.add(p.name);
+    try {
+      await eventually("the pod cut by the CA's refusal at the recheck", () => certs.cutReason(p.uid), 5000);
+      assert.match(certs.cutReason(p.uid) ?? "", /the CA refused: pod cart-4 is quarantined/);
+    } finally {
+      refused.delete(p.name);
+      certs.close();
+    }
   });
 
   it("a pod cut before the agent knew it is re-checked with the CA once it shows up, and restored when the CA issues", async () => {
