@@ -19,7 +19,10 @@ export const DEFAULT_SOCKET_MODE = 0o666;
 export const DEFAULT_REATTEST_INTERVAL_MS = 1000;
 /** Bounds per pod and overall, so no caller can exhaust the agent. */
 export const DEFAULT_MAX_STREAMS_PER_POD = 32;
+export const DEFAULT_MAX_CONNECTIONS_PER_POD = 64;
 export const DEFAULT_MAX_CONNECTIONS = 4096;
+/** Connections whose caller is in no pod the agent knows share one bucket of this many. */
+const UNPLACED = "(not in a known pod)";
 
 const PEER_PREFIX = "meshward-identity-conn-";
 
@@ -29,12 +32,15 @@ export interface IdentitySocketOptions {
   readonly mode?: number;
   readonly reattestIntervalMs?: number;
   readonly maxStreamsPerPod?: number;
+  readonly maxConnectionsPerPod?: number;
   readonly maxConnections?: number;
   readonly log?: (msg: string) => void;
 }
 
 interface Connection {
   readonly socket: Socket;
+  /** The pod uid the caller attested to at accept (or UNPLACED), for the per-pod bound. */
+  readonly bucket: string;
   readonly pid?: number;
   readonly startTime?: bigint;
   /** Why the connection's caller could not be identified at connect. */
@@ -121,14 +127,24 @@ export class IdentitySocket {
 
   private accept(socket: Socket): void {
     const peer = `${PEER_PREFIX}${++this.next}`;
-    let conn: Connection;
+    let identified: { pid: number; startTime: bigint } | { error: string };
     try {
       const cred = peerCredentials(socketFd(socket));
       const startTime = this.opts.attestor.startTimeOf(cred.pid);
-      conn = startTime === undefined ? { socket, error: `process ${cred.pid} exited before it could be identified` } : { socket, pid: cred.pid, startTime };
+      identified = startTime === undefined ? { error: `process ${cred.pid} exited before it could be identified` } : { pid: cred.pid, startTime };
     } catch (e) {
-      conn = { socket, error: `the caller could not be identified: ${(e as Error).message}` };
+      identified = { error: `the caller could not be identified: ${(e as Error).message}` };
     }
+    const attested = "pid" in identified ? this.opts.attestor.attest(identified.pid, identified.startTime) : undefined;
+    const bucket = attested?.ok ? attested.attestation.pod.uid : UNPLACED;
+    const max = this.opts.maxConnectionsPerPod ?? DEFAULT_MAX_CONNECTIONS_PER_POD;
+    let open = 0;
+    for (const c of this.connections.values()) if (c.bucket === bucket) open++;
+    if (open >= max) {
+      this.opts.log?.(`identity socket: refusing a connection from ${bucket === UNPLACED ? "a caller in no known pod" : `pod ${bucket}`}: ${open} open, the most one pod may hold (${max})`);
+      return void socket.destroy();
+    }
+    const conn: Connection = "pid" in identified ? { socket, bucket, ...identified } : { socket, bucket, error: identified.error };
     // The caller learns why it gets nothing through its calls' status, so the connection is served either way.
     Object.defineProperty(socket, "remoteAddress", { value: peer });
     this.connections.set(peer, conn);

@@ -31,6 +31,7 @@ export interface NodeIdentityOptions {
   readonly cutSeverity?: Severity;
   readonly reattestIntervalMs?: number;
   readonly maxStreamsPerPod?: number;
+  readonly maxConnectionsPerPod?: number;
   readonly log?: (msg: string) => void;
 }
 
@@ -57,6 +58,7 @@ export class NodeIdentity {
       ...(opts.socketMode !== undefined ? { mode: opts.socketMode } : {}),
       ...(opts.reattestIntervalMs !== undefined ? { reattestIntervalMs: opts.reattestIntervalMs } : {}),
       ...(opts.maxStreamsPerPod !== undefined ? { maxStreamsPerPod: opts.maxStreamsPerPod } : {}),
+      ...(opts.maxConnectionsPerPod !== undefined ? { maxConnectionsPerPod: opts.maxConnectionsPerPod } : {}),
       ...(opts.log ? { log: opts.log } : {}),
     });
     const deps = { socket: this.socket, certificates: this.certificates, ...(opts.log ? { log: opts.log } : {}) };

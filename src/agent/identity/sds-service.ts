@@ -22,6 +22,7 @@ import { endCall, openPodStream, type PodStream, type PodStreamDeps } from "./po
 import type { PodSvid } from "./pod-certificates.js";
 
 const SERVED = new Set([DEFAULT_SECRET, ROOT_SECRET]);
+const MAX_QUEUED_REQUESTS = 16;
 
 interface VersionedSecret {
   readonly name: string;
@@ -62,7 +63,11 @@ export function registerSecretDiscovery(deps: PodStreamDeps): void {
     const queued: Req[] = [];
     call.on("data", (req: Req) => {
       if (stream !== undefined) return handle(stream, req);
-      if (opening) return void queued.push(req);
+      if (opening) {
+        // A client may not pile up requests while its first certificate is being issued.
+        if (queued.length >= MAX_QUEUED_REQUESTS) return endCall(call, grpc.status.RESOURCE_EXHAUSTED, `more than ${MAX_QUEUED_REQUESTS} requests before the first response`);
+        return void queued.push(req);
+      }
       opening = true;
       const bad = wrongType(req.typeUrl);
       if (bad !== undefined) return endCall(call, grpc.status.INVALID_ARGUMENT, bad);

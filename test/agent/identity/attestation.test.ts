@@ -139,3 +139,19 @@ describe("node identity: pid-reuse guard (process start time)", function () {
     assert.equal(attestor.startTimeOf(2 ** 22 + 1), undefined, "no such pid");
   });
 });
+
+describe("node identity socket: per-pod bound on connections", function () {
+  this.timeout(60_000);
+  const fx = useIdentityFixture({ maxConnectionsPerPod: 2 });
+
+  it("a pod past its connection bound is refused while another pod is still served", async () => {
+    const greedy = fx.agentFixture.newPod("greedy");
+    const other = fx.agentFixture.newPod("other");
+    const held = [fx.client(greedy, ["watch-svid"]), fx.client(greedy, ["watch-svid"])];
+    for (const w of held) assert.equal((await w.line(0)).spiffeId, fx.spiffeIdOf(greedy));
+    const third = await fx.client(greedy, ["fetch-svid"]).line(0);
+    assert.equal(third.error, "UNAVAILABLE", JSON.stringify(third));
+    assert.equal((await fx.client(other, ["fetch-svid"]).line(0)).spiffeId, fx.spiffeIdOf(other));
+    for (const w of held) w.kill();
+  });
+});
