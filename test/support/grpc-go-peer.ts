@@ -1,6 +1,6 @@
 // grpc-go as a second real xDS client and server (test/interop/grpc-go/xdspeer): builds the peer
 // once per content of its Go module (cached in the temp dir, so later runs reuse it) and spawns it
-// with a bootstrap. `goTestPeerOrSkip` builds any Go test peer the same way (go-spiffe's, too). The peer prints one JSON object per stdout line; `Peer` collects them so tests
+// with a bootstrap. The peer prints one JSON object per stdout line; `Peer` collects them so tests
 // can wait for and assert on events.
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -20,17 +20,9 @@ export function repoRoot(): string {
   }
 }
 
-/** A Go test peer: a module under test/interop/ and the package (a directory of it) to build. */
-export interface GoPeerModule {
-  /** Directory under test/interop/. */
-  readonly module: string;
-  /** Package directory inside the module; the binary has its name. */
-  readonly pkg: string;
-  /** What the peer is, for messages ("grpc-go interop"). */
-  readonly what: string;
+function moduleDir(): string {
+  return join(repoRoot(), "test", "interop", "grpc-go");
 }
-
-const GRPC_GO: GoPeerModule = { module: "grpc-go", pkg: "xdspeer", what: "grpc-go interop" };
 
 function sourceFiles(dir: string): string[] {
   const out: string[] = [];
@@ -51,57 +43,46 @@ function buildKey(dir: string, goVersion: string): string {
 
 export type PeerBinary = { readonly path: string } | { readonly skip: string };
 
-const building = new Map<string, Promise<PeerBinary>>();
+let building: Promise<PeerBinary> | undefined;
 
 /**
- * The built peer binary, or why it cannot be had. Go missing is a skip outside CI only: with
- * CI=true it throws, so CI cannot pass without running the peer.
+ * The built xdspeer binary, or why it cannot be had. Go missing is a skip outside CI only: with
+ * CI=true it throws, so CI cannot pass without running grpc-go.
  */
-export function goTestPeer(peer: GoPeerModule): Promise<PeerBinary> {
-  const key = `${peer.module}/${peer.pkg}`;
-  let b = building.get(key);
-  if (b === undefined) building.set(key, (b = buildPeer(peer)));
-  return b;
-}
-
-/** The built xdspeer binary (grpc-go), or why it cannot be had. */
 export function grpcGoPeer(): Promise<PeerBinary> {
-  return goTestPeer(GRPC_GO);
+  building ??= buildPeer();
+  return building;
 }
 
 /**
  * For a mocha `before` hook: the binary's path, or the hook skips the suite with a printed reason.
  * The first build may take minutes, so the hook's timeout is raised here.
  */
-export async function goTestPeerOrSkip(hook: Mocha.Context, peer: GoPeerModule): Promise<string> {
+export async function grpcGoPeerOrSkip(hook: Mocha.Context): Promise<string> {
   hook.timeout(600_000);
-  const built = await goTestPeer(peer);
+  const built = await grpcGoPeer();
   if ("path" in built) return built.path;
-  console.log(`      skipping ${peer.what}: ${built.skip}`);
+  console.log(`      skipping grpc-go interop: ${built.skip}`);
   return hook.skip();
 }
 
-export function grpcGoPeerOrSkip(hook: Mocha.Context): Promise<string> {
-  return goTestPeerOrSkip(hook, GRPC_GO);
-}
-
-async function buildPeer(peer: GoPeerModule): Promise<PeerBinary> {
+async function buildPeer(): Promise<PeerBinary> {
   const version = spawnSync("go", ["version"], { encoding: "utf8" });
   if (version.error !== undefined || version.status !== 0) {
     const why = `Go is not installed (go version: ${version.error?.message ?? version.stderr.trim()})`;
-    if (process.env["CI"] === "true") throw new Error(`${peer.what} must run in CI: ${why}`);
+    if (process.env["CI"] === "true") throw new Error(`grpc-go interop must run in CI: ${why}`);
     return { skip: why };
   }
-  const dir = join(repoRoot(), "test", "interop", peer.module);
-  const cache = join(tmpdir(), `meshward-${peer.module}`, buildKey(dir, version.stdout.trim()));
-  const path = join(cache, peer.pkg);
+  const dir = moduleDir();
+  const cache = join(tmpdir(), "meshward-grpc-go", buildKey(dir, version.stdout.trim()));
+  const path = join(cache, "xdspeer");
   if (existsSync(path) && statSync(path).isFile()) return { path };
   mkdirSync(cache, { recursive: true });
   // Build beside the final name and rename: concurrent test runs never see half a binary.
   const partial = `${path}.${process.pid}.partial`;
   const started = performance.now();
   const code = await new Promise<{ status: number | null; output: string }>((resolve, reject) => {
-    const child = spawn("go", ["build", "-o", partial, `./${peer.pkg}`], {
+    const child = spawn("go", ["build", "-o", partial, "./xdspeer"], {
       cwd: dir,
       env: { ...process.env, GOFLAGS: `${process.env["GOFLAGS"] ?? ""} -mod=mod`.trim() },
       stdio: ["ignore", "pipe", "pipe"],
@@ -114,11 +95,11 @@ async function buildPeer(peer: GoPeerModule): Promise<PeerBinary> {
   });
   if (code.status !== 0) {
     rmSync(partial, { force: true });
-    throw new Error(`${peer.what} peer: go build failed (exit ${code.status}) in ${dir}:\n${code.output}`);
+    throw new Error(`grpc-go peer: go build failed (exit ${code.status}) in ${dir}:\n${code.output}`);
   }
   renameSync(partial, path);
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
-  console.log(`      ${peer.what} peer: built ${path} in ${seconds} s (${version.stdout.trim()}; module downloads included)`);
+  console.log(`      grpc-go peer: built ${path} in ${seconds} s (${version.stdout.trim()}; module downloads included)`);
   return { path };
 }
 
