@@ -4,18 +4,13 @@ import { existsSync, readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
-import { AgentHelloSchema, Severity } from "../gen/meshward/agent/v1/signals_pb.js";
+import { AgentHelloSchema } from "../gen/meshward/agent/v1/signals_pb.js";
 import { ExecAudit } from "../agent/exec-audit.js";
 import { NodeAgent } from "../agent/node-agent.js";
 import { SignalSender } from "../agent/signal-sender.js";
-import { CaClient } from "../ca/ca-api.js";
-import { caPodIssuer, isCaRefusal } from "../agent/identity/ca-issuer.js";
-import { DEFAULT_IDENTITY_SOCKET, DEFAULT_SOCKET_MODE } from "../agent/identity/identity-socket.js";
-import { parseExecutableSelector, type ExecutableSelector } from "../agent/identity/attestation.js";
-import { DEFAULT_CUT_SEVERITY, NodeIdentity } from "../agent/identity/node-identity.js";
-import { DEFAULT_CUT_HOLD_MS } from "../agent/identity/pod-certificates.js";
-import { DATA_DIR_OPTION, DEFAULT_ADDRESSES, FlagError, parseDurationSeconds, parseFlags, runCommand } from "./flags.js";
+import { DATA_DIR_OPTION, DEFAULT_ADDRESSES, FlagError, parseFlags, runCommand } from "./flags.js";
 import type { Command } from "./main.js";
+import { IDENTITY_OPTIONS, IDENTITY_USAGE, identityConfigFrom, startAgentIdentity } from "./agent-identity.js";
 
 const USAGE = `usage: meshward agent [flags]
   --node <name>              node name (default: hostname)
@@ -27,6 +22,7 @@ const USAGE = `usage: meshward agent [flags]
   --tls-server-name <name>   name to verify the control plane's certificate against (default: the address's host;
                              meshward's CA serves istiod.istio-system.svc)
   --data-dir <dir>           exec audit and state (default .meshward/)
+${IDENTITY_USAGE}
   --rules <file>             custom detection rules (YAML, reloaded on change)
   --pods <file>              pod mapping file (default mesh-config/agent/pods.yaml when present)
   --kubelet <url>            kubelet to list pods from, e.g. https://127.0.0.1:10250
@@ -35,20 +31,6 @@ const USAGE = `usage: meshward agent [flags]
   --cgroup-v1 <controller>   kubelet on cgroup v1: filter and attribute on this controller (e.g. memory)
   --watch-cgroup <dir>       also watch pods under this cgroup directory (repeatable)
   --rate <n>                 kernel rate limit per cgroup and event type (events/s, default 2000)
-  --identity-socket <path>   node identity socket: SDS + SPIFFE Workload API for the pods on this node, callers
-                             identified from the kernel (default ${DEFAULT_IDENTITY_SOCKET}, mode 0${DEFAULT_SOCKET_MODE.toString(8)}; "none": off)
-  --ca-address <host:port>   the CA the agent asks for its pods' certificates as this node (default: --control-plane;
-                             the node token then needs audience istio-ca too: --audience meshward-signals,istio-ca)
-  --trust-domain <td>        trust domain of the pods' SPIFFE IDs (default cluster.local)
-  --workload-cert-ttl <d>    lifetime asked for the pods' certificates (default: the CA's, 24h); rotated at half
-  --identity-cut-severity <s> a detection at or above this severity cuts the pod's identity at once
-                             (info|low|medium|high|critical, default ${Severity[DEFAULT_CUT_SEVERITY].toLowerCase()})
-  --identity-cut-hold <d>    how long a cut holds before the agent asks the CA again (default ${DEFAULT_CUT_HOLD_MS / 1000}s)
-  --identity-recheck <d>     re-issue every pod's certificate at least this often, so a control-plane quarantine
-                             reaches the node within it (one CA signature per pod each time; default: off,
-                             only at half the lifetime)
-  --identity-exe <ns/sa=path:/p|ns/sa=sha256:h>  only these executables get that identity (repeatable;
-                             default: none, every process of the pod gets it)
        meshward agent audit --help  (search the exec audit)`;
 
 const AUDIT_USAGE = `usage: meshward agent audit [--data-dir DIR] [--pod P] [--namespace N] [--container C] [--session ID] [--text T] [--since ISO-TIME] [--json]
@@ -86,37 +68,16 @@ async function runAgent(args: string[]): Promise<number> {
     node: { type: "string", default: hostname() }, "control-plane": { type: "string", default: DEFAULT_ADDRESSES.xds },
     "token-file": { type: "string" }, "tls-ca": { type: "string" }, "tls-cert": { type: "string" }, "tls-key": { type: "string" }, "tls-server-name": { type: "string" },
     ...DATA_DIR_OPTION, rules: { type: "string" }, pods: { type: "string" },
+    ...IDENTITY_OPTIONS,
     kubelet: { type: "string" }, "kubelet-token-file": { type: "string" }, "kubelet-ca": { type: "string" },
     "all-processes": { type: "boolean", default: false }, rate: { type: "string" },
     "cgroup-v1": { type: "string" }, "watch-cgroup": { type: "string", multiple: true },
-    "identity-socket": { type: "string", default: DEFAULT_IDENTITY_SOCKET }, "ca-address": { type: "string" },
-    "trust-domain": { type: "string", default: "cluster.local" }, "workload-cert-ttl": { type: "string" },
-    "identity-cut-severity": { type: "string", default: Severity[DEFAULT_CUT_SEVERITY].toLowerCase() },
-    "identity-cut-hold": { type: "string", default: `${DEFAULT_CUT_HOLD_MS / 1000}s` },
-    "identity-exe": { type: "string", multiple: true }, "identity-recheck": { type: "string" },
   });
-  const executableSelectors = new Map<string, ExecutableSelector[]>();
-  for (const text of values["identity-exe"] ?? []) {
-    let parsed;
-    try {
-      parsed = parseExecutableSelector(text, "--identity-exe");
-    } catch (e) {
-      throw new FlagError((e as Error).message);
-    }
-    executableSelectors.set(parsed.key, [...(executableSelectors.get(parsed.key) ?? []), parsed.selector]);
-  }
-  const cutSeverity = Severity[values["identity-cut-severity"].toUpperCase() as keyof typeof Severity];
-  if (typeof cutSeverity !== "number" || cutSeverity === Severity.UNSPECIFIED) {
-    throw new FlagError(`--identity-cut-severity "${values["identity-cut-severity"]}": want info, low, medium, high or critical`);
-  }
-  const cutHoldMs = parseDurationSeconds(values["identity-cut-hold"], "identity-cut-hold") * 1000;
-  const recheck = values["identity-recheck"];
-  const recheckMs = recheck !== undefined ? parseDurationSeconds(recheck, "identity-recheck") * 1000 : undefined;
-  const certTtl = values["workload-cert-ttl"] !== undefined ? parseDurationSeconds(values["workload-cert-ttl"], "workload-cert-ttl") : undefined;
   if (values.rate !== undefined && !/^\d+$/.test(values.rate)) throw new FlagError(`--rate "${values.rate}": want a whole number of events per second`);
   const log = (m: string): void => console.error(`${new Date().toISOString()} agent: ${m}`);
   const defaultPods = "mesh-config/agent/pods.yaml";
   const podsFile = values.pods ?? (existsSync(defaultPods) ? defaultPods : undefined);
+  const identityConfig = identityConfigFrom(values);
   const agent = new NodeAgent({
     node: values.node, dataDir: values["data-dir"], rulesFile: values.rules, podsFile, log,
     cgroupV1Controller: values["cgroup-v1"], extraWatchRoots: values["watch-cgroup"] ?? [],
@@ -141,28 +102,17 @@ async function runAgent(args: string[]): Promise<number> {
   agent.attachSender(sender);
   sender.start();
   log(`node ${values.node}: streaming signals to ${values["control-plane"]}`);
-  let identity: NodeIdentity | undefined;
-  let caClient: CaClient | undefined;
-  if (values["identity-socket"] !== "none") {
-    const caAddress = values["ca-address"] ?? values["control-plane"];
-    caClient = new CaClient(caAddress, credentials, values["tls-server-name"] ? { "grpc.ssl_target_name_override": values["tls-server-name"] } : {});
-    identity = new NodeIdentity({
-      node: values.node, trustDomain: values["trust-domain"], socketPath: values["identity-socket"], pods: agent.pods,
-      ...(values["cgroup-v1"] !== undefined ? { cgroupV1Controller: values["cgroup-v1"] } : {}),
-      issuer: caPodIssuer(caClient, token), isRefusal: isCaRefusal, cutSeverity, cutHoldMs, executableSelectors,
-      ...(certTtl !== undefined ? { ttlSeconds: certTtl } : {}), ...(recheckMs !== undefined ? { recheckMs } : {}), log,
-    });
-    agent.onSignal((s) => identity?.onSignal(s));
-    await identity.start();
-    log(`node ${values.node}: identity socket ${values["identity-socket"]} (SDS, SPIFFE Workload API), certificates from ${caAddress}`);
-  }
+  const identity = await startAgentIdentity(identityConfig, {
+    node: values.node, agent, controlPlane: values["control-plane"], credentials, token, log,
+    channelOptions: values["tls-server-name"] ? { "grpc.ssl_target_name_override": values["tls-server-name"] } : {},
+    ...(values["cgroup-v1"] !== undefined ? { cgroupV1Controller: values["cgroup-v1"] } : {}),
+  });
   await new Promise<void>((resolve) => {
     process.once("SIGINT", resolve);
     process.once("SIGTERM", resolve);
   });
   log("stopping: detaching eBPF programs");
   await identity?.stop();
-  caClient?.close();
   await agent.stop();
   await sender.drained(2000);
   sender.close();
