@@ -13,6 +13,7 @@ import { parseGoDuration } from "../risk/duration.js";
 import { SignalSender } from "../agent/signal-sender.js";
 import { DATA_DIR_OPTION, DEFAULT_ADDRESSES, FlagError, parseFlags, runCommand } from "./flags.js";
 import type { Command } from "./main.js";
+import { IDENTITY_OPTIONS, IDENTITY_USAGE, identityConfigFrom, startAgentIdentity } from "./agent-identity.js";
 
 const USAGE = `usage: meshward agent [flags]
   --node <name>              node name (default: hostname)
@@ -24,6 +25,7 @@ const USAGE = `usage: meshward agent [flags]
   --tls-server-name <name>   name to verify the control plane's certificate against (default: the address's host;
                              meshward's CA serves istiod.istio-system.svc)
   --data-dir <dir>           exec audit and state (default .meshward/)
+${IDENTITY_USAGE}
   --rules <file>             custom detection rules (YAML, reloaded on change)
   --pods <file>              pod mapping file (default mesh-config/agent/pods.yaml when present)
   --kubelet <url>            kubelet to list pods from, e.g. https://127.0.0.1:10250
@@ -90,6 +92,7 @@ async function runAgent(args: string[]): Promise<number> {
     node: { type: "string", default: hostname() }, "control-plane": { type: "string", default: DEFAULT_ADDRESSES.xds },
     "token-file": { type: "string" }, "tls-ca": { type: "string" }, "tls-cert": { type: "string" }, "tls-key": { type: "string" }, "tls-server-name": { type: "string" },
     ...DATA_DIR_OPTION, rules: { type: "string" }, pods: { type: "string" },
+    ...IDENTITY_OPTIONS,
     kubelet: { type: "string" }, "kubelet-token-file": { type: "string" }, "kubelet-ca": { type: "string" },
     "all-processes": { type: "boolean", default: false }, rate: { type: "string" },
     "cgroup-v1": { type: "string" }, "watch-cgroup": { type: "string", multiple: true },
@@ -110,6 +113,7 @@ async function runAgent(args: string[]): Promise<number> {
   const log = (m: string): void => console.error(`${new Date().toISOString()} agent: ${m}`);
   const defaultPods = "mesh-config/agent/pods.yaml";
   const podsFile = values.pods ?? (existsSync(defaultPods) ? defaultPods : undefined);
+  const identityConfig = identityConfigFrom(values);
   const agent = new NodeAgent({
     node: values.node, dataDir: values["data-dir"], rulesFile: values.rules, podsFile, log,
     cgroupV1Controller: values["cgroup-v1"], extraWatchRoots: values["watch-cgroup"] ?? [],
@@ -138,11 +142,17 @@ async function runAgent(args: string[]): Promise<number> {
   agent.attachSender(sender);
   sender.start();
   log(`node ${values.node}: streaming signals to ${values["control-plane"]}`);
+  const identity = await startAgentIdentity(identityConfig, {
+    node: values.node, agent, controlPlane: values["control-plane"], credentials, token, log,
+    channelOptions: values["tls-server-name"] ? { "grpc.ssl_target_name_override": values["tls-server-name"] } : {},
+    ...(values["cgroup-v1"] !== undefined ? { cgroupV1Controller: values["cgroup-v1"] } : {}),
+  });
   await new Promise<void>((resolve) => {
     process.once("SIGINT", resolve);
     process.once("SIGTERM", resolve);
   });
   log("stopping: detaching eBPF programs");
+  await identity?.stop();
   await agent.stop();
   await sender.drained(2000);
   sender.close();

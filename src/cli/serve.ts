@@ -2,6 +2,7 @@
 import { fileURLToPath } from "node:url";
 import type { Command } from "./main.js";
 import { startControlPlane } from "../mesh/control-plane.js";
+import { DEFAULT_TRUSTED_NODE_ACCOUNTS, TRUSTED_NODE_ACCOUNTS_ENV, TrustedNodeAccounts } from "../ca/node-impersonation.js";
 import { DATA_DIR_OPTION, DEFAULT_ADDRESSES, parseDurationSeconds, parseFlags, runCommand } from "./flags.js";
 
 /** mesh-config/ of this checkout or package (dist/src/cli/ -> ../../../mesh-config). */
@@ -17,6 +18,9 @@ const usage = `usage: meshward serve [flags]
   --cacerts-dir DIR           sign with an Istio cacerts directory instead of <data-dir>/ca
   --workload-cert-ttl D       lifetime of the certificates sent to Envoy sidecars over SDS (default 24h)
   --ca-dns-names N,...        extra DNS names for the TLS port's certificate (default: none)
+  --trusted-node-accounts L   ns/sa,... node agents that may request certificates for pods on their node
+                              (ImpersonatedIdentity; istiod's ${TRUSTED_NODE_ACCOUNTS_ENV}, read when the flag is
+                              absent; default ${DEFAULT_TRUSTED_NODE_ACCOUNTS}; "" for none)
   --monitoring-address H:P    HTTP /healthz /readyz /metrics /debug/config (default ${DEFAULT_ADDRESSES.monitoring})
   --data-dir DIR              state directory (default .meshward)`;
 
@@ -30,11 +34,18 @@ export const serveCommand: Command = {
       "cacerts-dir": { type: "string" },
       "workload-cert-ttl": { type: "string", default: "24h" },
       "ca-dns-names": { type: "string", default: "" },
+      "trusted-node-accounts": { type: "string" },
       "monitoring-address": { type: "string", default: DEFAULT_ADDRESSES.monitoring },
       ...DATA_DIR_OPTION,
     });
     const workloadCertTtlSeconds = parseDurationSeconds(values["workload-cert-ttl"], "workload-cert-ttl");
     const tls = values["tls-address"];
+    const trustedFlag = values["trusted-node-accounts"];
+    const trustedEnv = process.env[TRUSTED_NODE_ACCOUNTS_ENV];
+    const trustedNodeAccounts = TrustedNodeAccounts.parse(
+      trustedFlag ?? trustedEnv ?? DEFAULT_TRUSTED_NODE_ACCOUNTS,
+      trustedFlag !== undefined ? "--trusted-node-accounts" : trustedEnv !== undefined ? TRUSTED_NODE_ACCOUNTS_ENV : "default",
+    );
     const cp = await startControlPlane({
       configDir: values["config-dir"],
       xdsAddress: values["xds-address"],
@@ -43,6 +54,7 @@ export const serveCommand: Command = {
       workloadCertTtlSeconds,
       caDnsNames: values["ca-dns-names"].split(",").filter((n) => n !== ""),
       monitoringAddress: values["monitoring-address"],
+      trustedNodeAccounts,
       dataDir: values["data-dir"],
     });
     await new Promise<void>((resolve) => {

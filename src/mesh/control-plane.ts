@@ -20,6 +20,7 @@ import { registerCaService } from "../ca/ca-service.js";
 import { createCaServerCredentials, type CaServerCredentials } from "../ca/serving-credentials.js";
 import { SdsSecretProvider } from "../ca/sds.js";
 import type { CertificateAuthority } from "../ca/authority.js";
+import { DEFAULT_TRUSTED_NODE_ACCOUNTS, proxyPodPlacement, TrustedNodeAccounts, type NodeImpersonation } from "../ca/node-impersonation.js";
 import { TypeUrl } from "../xds/types.js";
 import { ProxyAdmission } from "./proxy-admission.js";
 import { TypeRoutedProvider } from "./type-routed-provider.js";
@@ -52,6 +53,8 @@ export interface ControlPlaneOptions {
   readonly debounceMs?: number;
   /** Per-node agent signal limits (rate, burst, size); DEFAULT_SIGNAL_LIMITS when absent. */
   readonly signalLimits?: SignalLimits;
+  /** Node agents that may ask for the certificates of pods on their node (default meshward-system/node-*). */
+  readonly trustedNodeAccounts?: TrustedNodeAccounts;
   readonly log?: (line: string) => void;
 }
 
@@ -153,7 +156,12 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   // Plaintext: loopback callers only, and no bearer token from anywhere else (no keys in cleartext).
   const grpcServer = new grpc.Server({ ...XDS_GRPC_SERVER_OPTIONS, interceptors: [plaintextGate()] });
   xds.addTo(grpcServer);
-  registerCaService(grpcServer, { ca, authenticators });
+  // Node agents' requests for their pods: pods are placed by their authenticated proxies' NODE_NAME.
+  const impersonation: NodeImpersonation = {
+    trusted: opts.trustedNodeAccounts ?? TrustedNodeAccounts.parse(DEFAULT_TRUSTED_NODE_ACCOUNTS, "default trusted node accounts"),
+    placement: proxyPodPlacement(() => xds.proxies(), admission.identityOf),
+  };
+  registerCaService(grpcServer, { ca, authenticators, impersonation });
   risk.attach(xds);
   // Node agents: a node certificate from this CA, or a meshward token for the signals audience.
   const signalAuthenticators = [
@@ -183,7 +191,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       serving = createCaServerCredentials(ca, opts.caDnsNames ?? []);
       tlsServer = new grpc.Server({ ...XDS_GRPC_SERVER_OPTIONS, interceptors: [clientCertificateGate()] });
       xds.addTo(tlsServer);
-      registerCaService(tlsServer, { ca, authenticators });
+      registerCaService(tlsServer, { ca, authenticators, impersonation });
       risk.serveSignals(tlsServer, signalAuthenticators);
       registerCsdsService(tlsServer, csds);
       tlsAddress = await bind(tlsServer, opts.tlsAddress, serving.credentials);

@@ -179,14 +179,13 @@ export class RiskWiring {
   }
 
   /**
-   * For the CA: no certificate for a quarantined or revoked identity, or pod (by its peer IP, or
-   * the pod its xDS stream announced: SDS over ADS is judged like the CSR API).
+   * For the CA: no certificate for a quarantined or revoked identity, or pod: the caller's own (by
+   * its peer IP, or the pod its xDS stream announced: SDS over ADS is judged like the CSR API) or,
+   * for a node agent's request, any of the pods it asks for.
    */
-  readonly issuancePolicy: IssuancePolicy = (identity, caller): IssuanceDecision => {
+  readonly issuancePolicy: IssuancePolicy = (identity, caller, pods): IssuanceDecision => {
     const ips = [caller ? peerIp(caller.peer) : undefined, ...(caller?.pod?.ips ?? [])].filter((ip): ip is string => ip !== undefined);
-    const blocking = this.risk.enforcement.blockingIssuance(identity, ips, caller?.pod);
-    if (blocking.length === 0) return { allowed: true };
-    return { allowed: false, reason: `certificates are withheld: ${blocking.map((e) => `${e.action} ${e.id} (${e.reason})`).join("; ")}` };
+    return this.risk.enforcement.issuanceDecision(identity, { ips, ...(caller?.pod ? { pod: caller.pod } : {}) }, pods);
   };
 
   /**
