@@ -4,13 +4,18 @@
  *   agent-workload <cgroup.procs path> exec <n>      fork + exec /bin/true, n times
  *   agent-workload <cgroup.procs path> syscalls <n>  openat + read + close of /etc/hostname, n times
  *   agent-workload <cgroup.procs path> burst <n> [per-second]  openat + close of /etc/shadow (one
- *                                                  kernel event each), paced when a rate is given */
+ *                                                  kernel event each), paced when a rate is given
+ *   agent-workload <cgroup.procs path> connect <n>   UDP connect to 127.0.0.1:9 (crosses the connect
+ *                                                  hook's inet path), n times */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,6 +48,13 @@ int main(int argc, char **argv)
 			}
 			waitpid(p, NULL, 0);
 		}
+	} else if (strcmp(argv[2], "connect") == 0) {
+		int fd = socket(AF_INET, SOCK_DGRAM, 0);
+		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(9), .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		for (long i = 0; i < n; i++)
+			if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0)
+				return 4;
+		close(fd);
 	} else if (strcmp(argv[2], "burst") == 0) {
 		for (long i = 0; i < n; i++) {
 			while (rate > 0 && now_ns() - t0 < i * 1000000000LL / rate)

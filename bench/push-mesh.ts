@@ -76,6 +76,8 @@ export class PushMesh implements ResourceProvider {
   private readonly provider = new MeshResourceProvider();
   private readonly fixed: ConfigObject[] = [];
   private readonly extraEndpoints: ConfigObject[] = [];
+  /** Objects the risk stage adds (enforcement overlays). */
+  private overlay: readonly ConfigObject[] = [];
   private policyRevision = 0;
   private snapshot: MeshSnapshot | undefined;
   /** Wall time of the last snapshot rebuild plus provider update, in ms. */
@@ -93,7 +95,7 @@ export class PushMesh implements ResourceProvider {
 
   private rebuild(): void {
     const start = performance.now();
-    const objects = [...this.fixed, ...this.extraEndpoints, rootPolicy(this.policyRevision)];
+    const objects = [...this.fixed, ...this.extraEndpoints, rootPolicy(this.policyRevision), ...this.overlay];
     this.snapshot = buildSnapshot({ objects, errors: [] }, this.snapshot);
     if (this.snapshot.errors.length > 0) throw new Error(`bench mesh config: ${this.snapshot.errors[0]?.message} (${this.snapshot.errors[0]?.object})`);
     this.provider.update(this.snapshot);
@@ -121,6 +123,16 @@ export class PushMesh implements ResourceProvider {
     this.policyRevision++;
     this.rebuild();
     return { typeUrl: TypeUrl.Listener, name: "virtualInbound" };
+  }
+
+  /** Replaces the risk stage's overlay objects (as RiskWiring.configSet adds them) and rebuilds. */
+  setOverlay(objects: readonly ConfigObject[]): void {
+    this.overlay = objects;
+    this.rebuild();
+  }
+
+  stats(): ReturnType<MeshResourceProvider["stats"]> {
+    return this.provider.stats();
   }
 
   /** Bytes of the distinct encodings one sidecar of svc-0 receives. */

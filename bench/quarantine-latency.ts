@@ -6,7 +6,8 @@
 // the real node agent (eBPF). Each iteration that pod runs `nsenter --mount` into the node's mount
 // namespace (setns, a container escape); the agent reports it, a RuntimePolicy quarantines the pod,
 // the overlay reaches every proxy; the chain's time is read from the audit database (kernel event
-// time -> last ACK). Then the quarantine is released the way `meshward quarantine release` does it
+// time -> last ACK), both to the cut off (the last ACK of the resources that cut the pod off, sent
+// first) and to the end of the round. Then the quarantine is released the way `meshward quarantine release` does it
 // (through the database) and the mesh settles before the next iteration.
 // The first --warmup iterations (default 2: JIT and first translations of the enforcement path)
 // are reported apart and left out of the percentiles.
@@ -156,7 +157,8 @@ async function main(): Promise<void> {
   const audit = cp.risk.risk.audit;
   const overlayActive = (): boolean => (cp.provider.snapshot.others.get("AuthorizationPolicy") ?? []).some((a) => a.object.metadata.name.startsWith("meshward-"));
   const latencies: number[] = [];
-  const stages: { received: number; translated: number; firstPush: number; proxies: number }[] = [];
+  const cutOffs: number[] = [];
+  const stages: { received: number; translated: number; firstPush: number; cutOff: number; proxies: number }[] = [];
   const release = openAuditDatabase(dataDir, { mustExist: true });
   const warm: number[] = [];
   for (let i = 0; i < warmup + iterations; i++) {
@@ -167,9 +169,19 @@ async function main(): Promise<void> {
     const chain = await until("the chain to complete", () => {
       const c = audit.query.chain(signal.id);
       return c?.latencyUs !== undefined ? c : undefined;
+    }).catch((err: unknown) => {
+      // Which streams still owe an answer, by type: what the chain is waiting for.
+      const owed = new Map<string, number>();
+      for (const st of cp.xds.status()) for (const t of st.types) if (t.pending) owed.set(t.typeUrl, (owed.get(t.typeUrl) ?? 0) + 1);
+      console.error(`quarantine-latency: chain ${signal.id} incomplete: ${JSON.stringify(audit.query.chain(signal.id))}; unanswered responses by type: ${JSON.stringify([...owed])}`);
+      throw err;
     });
+    const cutOffMs = ((chain.cutOffUs ?? chain.lastAckUs ?? NaN) - chain.eventUs) / 1000;
     if (i < warmup) warm.push(chain.latencyUs! / 1000);
-    else latencies.push(chain.latencyUs! / 1000);
+    else {
+      latencies.push(chain.latencyUs! / 1000);
+      cutOffs.push(cutOffMs);
+    }
     if (process.env["QBENCH_DEBUG"]) {
       audit.flush();
       const d = audit.query.deliveries(signal.id);
@@ -177,7 +189,7 @@ async function main(): Promise<void> {
       console.log(`  ${d.length} pushes (${[...new Set(d.map((x) => x.typeUrl.split(".").pop()))].join(",")}) sent ${ms(d.map((x) => x.pushedMs))}, answered ${ms(d.map((x) => x.answeredMs ?? NaN))}`);
     }
     const at = (us: number | undefined): number => ((us ?? NaN) - chain.eventUs) / 1000;
-    if (i >= warmup) stages.push({ received: at(chain.receivedUs), translated: at(chain.translatedUs), firstPush: at(chain.firstPushUs), proxies: chain.proxies ?? 0 });
+    if (i >= warmup) stages.push({ received: at(chain.receivedUs), translated: at(chain.translatedUs), firstPush: at(chain.firstPushUs), cutOff: cutOffMs, proxies: chain.proxies ?? 0 });
     // Release as the CLI does (another connection to the database); serve notices within its tick.
     new EnforcementSet(new SqliteEnforcementStore(release), systemClock).release(`${pod.namespace}/${pod.name}`, "bench");
     await until("the release to reach the snapshot", () => (overlayActive() ? undefined : true), 10_000);
@@ -186,19 +198,35 @@ async function main(): Promise<void> {
   release.close();
 
   const sorted = [...latencies].sort((a, b) => a - b);
+  const cutSorted = [...cutOffs].sort((a, b) => a - b);
   const med = (f: (s: (typeof stages)[number]) => number): number => round(percentile(stages.map(f).sort((a, b) => a - b), 50));
+  const stagesMs = { received: med((s) => s.received), translated: med((s) => s.translated), firstPush: med((s) => s.firstPush), cutOff: med((s) => s.cutOff), lastAck: round(percentile(sorted, 50)) };
   console.log(
     `quarantine-latency: ${iterations} quarantines, each reaching ${stages[0]?.proxies ?? 0} proxies; median stages after the syscall: ` +
-      `received ${med((s) => s.received)} ms, translated ${med((s) => s.translated)} ms, first push ${med((s) => s.firstPush)} ms, last ACK ${round(percentile(sorted, 50))} ms`,
+      `received ${stagesMs.received} ms, translated ${stagesMs.translated} ms, first push ${stagesMs.firstPush} ms, ` +
+      `cut off (last ACK of the cutting resources) ${stagesMs.cutOff} ms, last ACK (full round) ${stagesMs.lastAck} ms`,
   );
-  console.log(`quarantine-latency: per iteration (ms): ${latencies.map(round).join(" ")}; warm-up (not counted): ${warm.map(round).join(" ") || "none"}; NACKs ${nacks}`);
+  console.log(`quarantine-latency: cut off per iteration (ms): ${cutOffs.map(round).join(" ")}`);
+  console.log(`quarantine-latency: full round per iteration (ms): ${latencies.map(round).join(" ")}; warm-up (not counted): ${warm.map(round).join(" ") || "none"}; NACKs ${nacks}`);
   for (const c of children) c.send({ stop: true });
   real.stop();
   await agent.stop();
   await cp.stop();
   await removeTestPod(pod);
   rmSync(dir, { recursive: true, force: true });
-  console.log(JSON.stringify({ proxies, p50Ms: round(percentile(sorted, 50)), p99Ms: round(percentile(sorted, 99)) }));
+  // p50Ms/p99Ms: the full round (syscall -> last ACK of everything), as before; cutOff*: syscall ->
+  // last ACK of the resources that cut the pod off.
+  console.log(
+    JSON.stringify({
+      proxies,
+      p50Ms: round(percentile(sorted, 50)),
+      p99Ms: round(percentile(sorted, 99)),
+      cutOffP50Ms: round(percentile(cutSorted, 50)),
+      cutOffP99Ms: round(percentile(cutSorted, 99)),
+      stagesMs,
+      nacks,
+    }),
+  );
   process.exit(0);
 }
 

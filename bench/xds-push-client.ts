@@ -5,6 +5,7 @@
 // simulated proxy would make the benchmark measure the clients rather than the server.
 // Usage (forked by xds-push.ts): node xds-push-client.js <address> <firstIndex> <count> <services> [<node name>]
 // With a node name, every sidecar announces it as NODE_NAME (as Istio's agent does).
+// On {storm: ms} every sidecar drops its connection within that window and reconnects (see storm()).
 import * as http2 from "node:http2";
 import { create, fromBinary, toBinary, type JsonObject } from "@bufbuild/protobuf";
 import { NodeSchema } from "../src/gen/envoy/config/core/v3/base_pb.js";
@@ -66,8 +67,13 @@ class Sidecar {
   private readonly names = new Map<string, string[]>();
   private readonly seen = new Set<string>();
   private synced = false;
+  /** Resource names held, by type (LDS and CDS replaced by each response, EDS and RDS added to). */
+  readonly held = new Map<string, Set<string>>();
+  /** Responses that named one resource twice. */
+  duplicates = 0;
+  closed = false;
 
-  constructor(index: number, onSynced: () => void) {
+  constructor(readonly index: number, onSynced: () => void) {
     const svc = index % services;
     const ip = sidecarIp(index);
     const pod = `${serviceApp(svc)}-${index}`;
@@ -88,8 +94,12 @@ class Sidecar {
       }
     });
     this.call.on("data", (chunk: Buffer) => framer.push(chunk));
-    this.call.on("trailers", (t) => process.send?.({ error: `${pod}: stream ended: grpc-status ${String(t["grpc-status"])} ${String(t["grpc-message"] ?? "")}` }));
-    this.call.on("error", (e: Error) => process.send?.({ error: `${pod}: ${e.message}` }));
+    this.call.on("trailers", (t) => {
+      if (!this.closed) process.send?.({ error: `${pod}: stream ended: grpc-status ${String(t["grpc-status"])} ${String(t["grpc-message"] ?? "")}` });
+    });
+    this.call.on("error", (e: Error) => {
+      if (!this.closed) process.send?.({ error: `${pod}: ${e.message}` });
+    });
     this.send(TypeUrl.Cluster, [], "", "", {
       id: `sidecar~${ip}~${pod}.${ns}~${ns}.svc.cluster.local`,
       metadata: { NAMESPACE: ns, LABELS: { app: serviceApp(svc) }, SERVICE_ACCOUNT: serviceApp(svc), ...(nodeName ? { NODE_NAME: nodeName } : {}) },
@@ -112,6 +122,12 @@ class Sidecar {
 
   private onResponse(r: DiscoveryResponse): void {
     this.seen.add(r.typeUrl);
+    const names = r.resources.map((a) => nameOf(a.value));
+    if (new Set(names).size !== names.length) this.duplicates++;
+    const fullState = r.typeUrl === TypeUrl.Listener || r.typeUrl === TypeUrl.Cluster;
+    const held = fullState ? new Set<string>() : (this.held.get(r.typeUrl) ?? new Set<string>());
+    for (const n of names) held.add(n);
+    this.held.set(r.typeUrl, held);
     const ack = () => this.send(r.typeUrl, this.names.get(r.typeUrl) ?? [], r.versionInfo, r.nonce);
     switch (r.typeUrl) {
       case TypeUrl.Cluster: {
@@ -134,8 +150,44 @@ class Sidecar {
   }
 
   close(): void {
+    this.closed = true;
     this.call.close();
     this.session.destroy();
+  }
+}
+
+/** Whether two sidecars hold the same names of every type (nothing lost, nothing extra). */
+function sameHeld(a: Sidecar, b: Sidecar): boolean {
+  const types = new Set([...a.held.keys(), ...b.held.keys()]);
+  for (const t of types) {
+    const x = a.held.get(t) ?? new Set<string>();
+    const y = b.held.get(t) ?? new Set<string>();
+    if (x.size !== y.size || [...x].some((n) => !y.has(n))) return false;
+  }
+  return true;
+}
+
+/**
+ * The reconnect storm: every sidecar drops its connection at a random moment within `windowMs`
+ * and reconnects at once; reports when all have synced again, and any that came back holding
+ * other names than before (lost or extra) or received a response naming a resource twice.
+ */
+function storm(windowMs: number): void {
+  let resynced = 0;
+  let mismatched = 0;
+  let duplicates = 0;
+  for (let i = 0; i < sidecars.length; i++) {
+    const before = sidecars[i]!;
+    setTimeout(() => {
+      before.close();
+      const after: Sidecar = new Sidecar(before.index, () => {
+        resynced++;
+        if (!sameHeld(before, after)) mismatched++;
+        duplicates += after.duplicates;
+        if (resynced % 500 === 0 || resynced === sidecars.length) process.send?.({ resynced, mismatched, duplicates });
+      });
+      sidecars[i] = after;
+    }, Math.random() * windowMs);
   }
 }
 
@@ -156,7 +208,8 @@ function startMore(): void {
   }
 }
 
-process.on("message", (m: { stop?: boolean }) => {
+process.on("message", (m: { stop?: boolean; storm?: number }) => {
+  if (m.storm !== undefined) storm(m.storm);
   if (m.stop) {
     for (const s of sidecars) s.close();
     process.exit(0);

@@ -6,7 +6,12 @@
 //   --change endpoint (default): a new endpoint of svc-0, in every sidecar's EDS;
 //   --change authz: an update of the root-namespace AuthorizationPolicy, in every sidecar's
 //     inbound listener (LDS).
-// Usage: npm run bench:xds-push -- --proxies N --services S [--change endpoint|authz] [--workers W] [--debounce-ms D]
+//   --reconnect-storm: instead of a change, every sidecar drops its connection at a random moment
+//     within --storm-window-ms (default 10,000) and reconnects at once; reports the time until all
+//     have ACKed their full config again, the server's peak RSS during the storm, and whether any
+//     sidecar came back holding other resource names than before (lost or extra) or was sent a
+//     response naming one resource twice (duplicated), and that the server holds one stream each.
+// Usage: npm run bench:xds-push -- --proxies N --services S [--change endpoint|authz] [--reconnect-storm [--storm-window-ms M]] [--workers W] [--debounce-ms D]
 // Prints figures; the last line is one JSON object. Never pass/fail on time.
 import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -59,6 +64,59 @@ function childCpuSeconds(children: readonly ChildProcess[]): number {
 }
 
 const round = (n: number): number => Math.round(n * 10) / 10;
+
+interface StormProgress {
+  resynced: number;
+  mismatched: number;
+  duplicates: number;
+}
+
+/** Runs the reconnect storm over the synced sidecars (see the header) and returns its figures. */
+async function reconnectStorm(children: readonly ChildProcess[], proxies: number, windowMs: number, nacks: () => number, xds: XdsServer, rssBase: number) {
+  const progress = new Map<ChildProcess, StormProgress>();
+  const nacksBefore = nacks();
+  let peakRss = process.memoryUsage().rss;
+  const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 50);
+  const t0 = performance.now();
+  const done = new Promise<void>((resolve) => {
+    for (const c of children) {
+      c.on("message", (m: Partial<StormProgress>) => {
+        if (m.resynced === undefined) return;
+        progress.set(c, { resynced: m.resynced, mismatched: m.mismatched ?? 0, duplicates: m.duplicates ?? 0 });
+        const total = [...progress.values()].reduce((a, p) => a + p.resynced, 0);
+        if (total % 2000 === 0) console.log(`xds-push: storm: ${total}/${proxies} resynced (${round((performance.now() - t0) / 1000)} s)`);
+        if (total === proxies) resolve();
+      });
+      c.send({ storm: windowMs });
+    }
+  });
+  const timeout = new Promise<void>((resolve) => setTimeout(resolve, windowMs + 120_000).unref());
+  await Promise.race([done, timeout]);
+  const allResyncedMs = performance.now() - t0;
+  clearInterval(sampler);
+  // Old streams end as their connections close; give the last closes a moment to be seen.
+  await new Promise((r) => setTimeout(r, 1000));
+  const sum = (f: (p: StormProgress) => number): number => [...progress.values()].reduce((a, p) => a + f(p), 0);
+  const ids = xds.proxies().map((p) => p.id);
+  const result = {
+    stormWindowMs: windowMs,
+    resynced: sum((p) => p.resynced),
+    allResyncedMs: round(allResyncedMs),
+    peakRssBytes: peakRss,
+    lostOrExtra: sum((p) => p.mismatched),
+    duplicated: sum((p) => p.duplicates),
+    serverStreams: ids.length,
+    distinctProxies: new Set(ids).size,
+    nacks: nacks() - nacksBefore,
+  };
+  console.log(
+    `xds-push: reconnect storm over ${windowMs} ms: ${result.resynced}/${proxies} sidecars resynced, the last ${round(allResyncedMs - windowMs)} ms after the window closed ` +
+      `(${round(allResyncedMs)} ms after the storm began); server peak RSS ${peakRss} bytes (${Math.round((peakRss - rssBase) / proxies)} bytes per proxy over the idle server's ${rssBase}); ` +
+      `${result.lostOrExtra} came back holding other names, ${result.duplicated} responses named a resource twice; ` +
+      `the server holds ${result.serverStreams} streams for ${result.distinctProxies} distinct proxies; NACKs ${result.nacks}`,
+  );
+  return result;
+}
 
 async function main(): Promise<void> {
   const proxies = intFlag("proxies", 1000);
@@ -116,6 +174,15 @@ async function main(): Promise<void> {
     `xds-push: setup ${round((performance.now() - setupStart) / 1000)} s, ${setupBytes} bytes sent, RSS ${rssSynced} bytes ` +
       `(${Math.round((rssSynced - rssBase) / proxies)} bytes per connected proxy over the idle server's ${rssBase}; JS heap ${heapUsed}, external ${external})`,
   );
+
+  if (process.argv.includes("--reconnect-storm")) {
+    const result = await reconnectStorm(children, proxies, intFlag("storm-window-ms", 10_000), () => nacks, xds, rssBase);
+    for (const c of children) c.send({ stop: true });
+    xds.close();
+    server.forceShutdown();
+    console.log(JSON.stringify({ proxies, services, ...result }));
+    process.exit(0);
+  }
 
   const profile = process.env["XDS_PUSH_PROFILE"] ? await startProfile() : undefined;
   // The change, handed to the model as a new config set; convergence counts from then, so it

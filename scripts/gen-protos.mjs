@@ -5,6 +5,10 @@
 // older than its Envoy protos (StringRules.ignore_empty is missing), so the set is staged into
 // build/proto-deps/ and that one field is added to the staged copy. Nothing third-party is
 // committed; the stage and the output are rebuilt when the inputs change.
+//
+// The SPIFFE Workload API (proto/spiffe/workload/workload.proto, no proto package: the service is
+// `SpiffeWorkloadAPI`) comes from the Go module github.com/spiffe/go-spiffe/v2 at a pinned version,
+// fetched with `go mod download` (GOPROXY as configured), for the node agent's identity socket.
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, statSync, readdirSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -44,6 +48,10 @@ const envoyRoots = [
   "envoy/extensions/filters/http/rbac/v3",
   "envoy/extensions/filters/http/fault/v3",
   "envoy/extensions/filters/http/ext_authz/v3",
+  "envoy/extensions/filters/http/cors/v3",
+  "envoy/extensions/filters/http/grpc_stats/v3",
+  "envoy/extensions/request_id/uuid/v3",
+  "envoy/extensions/retry/host/previous_hosts/v3",
   "envoy/extensions/filters/listener/tls_inspector/v3",
   "envoy/extensions/filters/listener/original_dst/v3",
   "envoy/extensions/filters/listener/http_inspector/v3",
@@ -62,6 +70,24 @@ const envoyRoots = [
   "envoy/type/tracing/v3",
 ];
 const otherRoots = ["validate/validate.proto", "google/rpc/status.proto"];
+const GO_SPIFFE = "github.com/spiffe/go-spiffe/v2@v2.9.0";
+const WORKLOAD_PROTO = "proto/spiffe/workload/workload.proto";
+
+/** The directory of the go-spiffe module in Go's module cache, downloading it if needed. */
+function goSpiffeDir() {
+  const candidates = ["go", "/usr/local/go/bin/go"];
+  let lastError;
+  for (const go of candidates) {
+    try {
+      const info = JSON.parse(execFileSync(go, ["mod", "download", "-json", GO_SPIFFE], { cwd: root, encoding: "utf8", env: { ...process.env, GOFLAGS: "-mod=mod" } }));
+      if (info.Error) throw new Error(info.Error);
+      return info.Dir;
+    } catch (e) {
+      lastError = e;
+    }
+  }
+  throw new Error(`gen-protos: the SPIFFE Workload API proto needs Go to fetch ${GO_SPIFFE}: ${lastError?.message ?? lastError}`);
+}
 
 function hashTree(dir, h) {
   for (const name of readdirSync(dir).sort()) {
@@ -106,7 +132,9 @@ if (!v.includes("ignore_empty")) {
 }
 
 cpSync(join(root, "proto"), join(stage, "meshward"), { recursive: true });
-const modules = ["envoy-api", "xds", "googleapis", "protoc-gen-validate", "meshward"].map((d) => `  - path: ${d}`);
+mkdirSync(join(stage, "spiffe"), { recursive: true });
+cpSync(join(goSpiffeDir(), WORKLOAD_PROTO), join(stage, "spiffe", "workload.proto"));
+const modules = ["envoy-api", "xds", "googleapis", "protoc-gen-validate", "meshward", "spiffe"].map((d) => `  - path: ${d}`);
 writeFileSync(
   join(stage, "buf.yaml"),
   ["version: v2", "modules:", ...modules, ""].join("\n"),
@@ -115,6 +143,7 @@ const paths = [
   ...envoyRoots.map((r) => `envoy-api/${r}`),
   ...otherRoots.map((r) => (r.startsWith("validate/") ? `protoc-gen-validate/${r}` : `googleapis/${r}`)),
   ...readdirSync(join(root, "proto")).map((d) => `meshward/${d}`),
+  "spiffe/workload.proto",
 ];
 writeFileSync(
   join(stage, "buf.gen.yaml"),

@@ -14,6 +14,25 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+/* Bounded string compares for paths already copied into BPF memory (buffers of at most 256). */
+static __always_inline bool mw_has_prefix(const char *s, const char *p, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (s[i] != p[i])
+			return false;
+	return true;
+}
+
+static __always_inline bool mw_has_suffix(const char *s, int len, const char *p, int n)
+{
+	if (len < n)
+		return false;
+	for (int i = 0; i < n; i++)
+		if (s[(len - n + i) & (MW_PATH_LEN - 1)] != p[i])
+			return false;
+	return true;
+}
+
 static __always_inline void stat_inc(__u32 idx)
 {
 	__u64 *v = bpf_map_lookup_elem(&mw_stats_map, &idx);

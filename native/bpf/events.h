@@ -5,7 +5,7 @@
 #ifndef MESHWARD_EVENTS_H
 #define MESHWARD_EVENTS_H
 
-#define MW_ABI_VERSION 1
+#define MW_ABI_VERSION 2
 
 #define MW_COMM_LEN 16
 #define MW_PATH_LEN 256
@@ -28,6 +28,10 @@ enum mw_event_type {
 	MW_EV_BPF = 13,
 	MW_EV_DUP_SOCKET = 14,
 	MW_EV_CRED_CHANGE = 15,
+	MW_EV_SOCKET = 16,
+	MW_EV_CONNECT = 17,
+	MW_EV_LINK = 18,
+	MW_EV_CHMOD = 19,
 	/* Records written by the loader itself, never by a BPF program. */
 	MW_REC_HELLO = 100,
 	MW_REC_STATS = 101,
@@ -39,10 +43,15 @@ enum mw_event_type {
 #define MW_EXEC_MEMFD (1u << 2)
 #define MW_EXEC_DELETED (1u << 3)
 #define MW_EXEC_CRED_ELEVATED (1u << 4) /* euid 0 while the real uid is not */
+#define MW_EXEC_DEV_SHM (1u << 5)       /* the binary lives on the mount at /dev/shm */
 
 /* Open flags seen by the kernel filter (why the open was reported). */
 #define MW_OPEN_SENSITIVE (1u << 0)
 #define MW_OPEN_CGROUP_ESCAPE (1u << 1)
+#define MW_OPEN_KERNEL_KNOB (1u << 2)    /* write-open below /proc/sys, /sys (not /sys/fs/cgroup), /proc/sysrq-trigger */
+#define MW_OPEN_SYSTEM_WRITE (1u << 3)   /* write-open or create below /etc or a binary/library directory */
+#define MW_OPEN_LOG_TRUNCATE (1u << 4)   /* O_TRUNC write-open below /var/log */
+#define MW_OPEN_HOST_DEVICE (1u << 5)    /* any open of a disk or memory device (/dev/sd*, nvme*, mem, kmem, port) */
 
 /* Who did it: the same 120-byte header starts every kernel event. */
 struct mw_header {
@@ -79,6 +88,7 @@ struct mw_exec {
 	__u32 exe_uid;
 	__u32 exe_nlink;
 	__u32 pad0;
+	__u64 exe_ctime_ns;    /* inode change time (CLOCK_REALTIME ns): set by create, write, chmod, link */
 	char filename[MW_PATH_LEN];
 	char args[MW_ARGS_LEN];
 };
@@ -165,6 +175,53 @@ struct mw_cred_change {
 	__u64 new_caps;
 };
 
+/* socket(2) of a family a workload has no business with (AF_PACKET). */
+struct mw_socket {
+	struct mw_header h;
+	__u32 family;
+	__u32 sock_type;
+	__u32 protocol;
+	__u32 pad0;
+};
+
+/* Why a connect(2) was reported. */
+#define MW_CONNECT_RUNTIME_SOCKET 1 /* a container runtime's API socket (containerd, docker, cri-o, podman) */
+#define MW_CONNECT_KUBE_API 2       /* an address the agent was told is the Kubernetes API server */
+#define MW_CONNECT_METADATA 3       /* a cloud instance-metadata address (169.254.169.254 and friends) */
+
+struct mw_connect {
+	struct mw_header h;
+	__u32 reason;          /* MW_CONNECT_* */
+	__u16 family;
+	__u16 port;            /* host byte order */
+	__u8 addr[16];         /* IPv4 in the first 4 bytes, or IPv6; network byte order */
+	char path[112];        /* AF_UNIX sun_path */
+};
+
+/* symlink/symlinkat/link/linkat whose target (symlink) or existing file (hardlink) is sensitive. */
+struct mw_link {
+	struct mw_header h;
+	__u32 hard;            /* 0 symlink, 1 hardlink */
+	__u32 pad0;
+	char target[MW_PATH_LEN];   /* symlink target, or the hardlink's existing path */
+	char linkpath[MW_PATH_LEN]; /* the new name */
+};
+
+/* chmod/fchmod/fchmodat/fchmodat2 setting the setuid or setgid bit. */
+struct mw_chmod {
+	struct mw_header h;
+	__u32 mode;
+	__s32 fd;              /* fchmod only, else -1 */
+	char path[MW_PATH_LEN]; /* as given; empty for fchmod */
+};
+
+/* Addresses whose connects are reported (the agent configures them): the API server, metadata. */
+struct mw_addr_key {
+	__u16 family;
+	__u16 port;            /* host byte order */
+	__u8 addr[16];
+};
+
 /* Loader records (user space only). */
 struct mw_hello {
 	__u16 type;
@@ -175,7 +232,7 @@ struct mw_hello {
 	__u32 attached;
 	__u32 failed;
 	__u32 pad0;
-	char detail[1024];          /* "attached: a,b,...; failed: c" */
+	char detail[2048];          /* "attached: a,b,...; failed: c" */
 };
 
 #define MW_FEAT_KPROBE (1u << 0)

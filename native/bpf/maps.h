@@ -62,4 +62,14 @@ struct {
 	__type(value, struct rate_window);
 } mw_rate_limits SEC(".maps");
 
+/* Addresses whose connects are reported, with the reason (MW_CONNECT_*): the Kubernetes API
+ * server (ClusterIP, endpoints) and cloud metadata services, written by the loader on the agent's
+ * `kubeapi` and `metadata` commands. Every other inet connect is dropped in the kernel. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, struct mw_addr_key);
+	__type(value, __u8);
+} mw_watched_addrs SEC(".maps");
+
 #endif

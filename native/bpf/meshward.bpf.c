@@ -11,4 +11,8 @@
 #include "sys_enter_module.bpf.c"
 #include "sys_enter_bpf.bpf.c"
 #include "sys_enter_dup.bpf.c"
+#include "sys_enter_socket.bpf.c"
+#include "sys_enter_connect.bpf.c"
+#include "sys_enter_link.bpf.c"
+#include "sys_enter_chmod.bpf.c"
 #include "optional_creds.bpf.c"

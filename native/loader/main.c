@@ -3,6 +3,8 @@
  * in bpf/events.h). Commands arrive on stdin, one per line:
  *   watch <cgroup-id> | unwatch <cgroup-id> | scope all|containers | rate <events-per-second>
  *   v1 <ssid>  (use the cgroup v1 hierarchy of controller <ssid>, its row in /proc/cgroups)
+ *   kubeapi <ip> <port> | metadata <ip> <port>  (connects from containers to this address are
+ *                                                 reported as API-server or cloud-metadata contact)
  * When stdin closes (the agent exited or crashed) the tracer exits and the kernel detaches every
  * program with the last file descriptor: nothing is pinned, nothing outlives the agent. */
 #include <linux/types.h>
@@ -17,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <arpa/inet.h>
 #include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
@@ -115,14 +118,27 @@ static void ensure_tracefs(void)
 		fprintf(stderr, "meshward-tracer: mount tracefs: %s\n", strerror(errno));
 }
 
-static struct meshward *open_and_load(bool fentry, bool kprobe, __u32 ringbuf_bytes)
+static bool in_list(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *p = list; (p = strstr(p, name)) != NULL; p += n)
+		if ((p == list || p[-1] == ',') && (p[n] == 0 || p[n] == ','))
+			return true;
+	return false;
+}
+
+static struct meshward *open_and_load(bool fentry, bool kprobe, __u32 ringbuf_bytes, const char *skip)
 {
 	struct meshward *skel = meshward__open();
 	if (!skel)
 		return NULL;
+	struct bpf_program *p;
+	bpf_object__for_each_program(p, skel->obj)
+		if (in_list(skip, bpf_program__name(p)))
+			bpf_program__set_autoload(p, false);
 	bpf_map__set_max_entries(skel->maps.mw_events, ringbuf_bytes);
-	bpf_program__set_autoload(skel->progs.mw_fentry_commit_creds, fentry);
-	bpf_program__set_autoload(skel->progs.mw_kprobe_commit_creds, kprobe);
+	bpf_program__set_autoload(skel->progs.mw_fentry_commit_creds, fentry && !in_list(skip, "mw_fentry_commit_creds"));
+	bpf_program__set_autoload(skel->progs.mw_kprobe_commit_creds, kprobe && !in_list(skip, "mw_kprobe_commit_creds"));
 	if (meshward__load(skel) != 0) {
 		meshward__destroy(skel);
 		return NULL;
@@ -136,11 +152,43 @@ static void set_config(struct meshward *skel, struct mw_config *cfg)
 	bpf_map__update_elem(skel->maps.mw_config_map, &zero, sizeof(zero), cfg, sizeof(*cfg), BPF_ANY);
 }
 
+/* "<ip> <port>" (IPv4 or IPv6) -> the kernel's API-server address key. */
+static bool parse_addr(const char *ip, unsigned long port, struct mw_addr_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	if (port == 0 || port > 65535)
+		return false;
+	k->port = (__u16)port;
+	if (inet_pton(AF_INET, ip, k->addr) == 1)
+		k->family = AF_INET;
+	else if (inet_pton(AF_INET6, ip, k->addr) == 1)
+		k->family = AF_INET6;
+	else
+		return false;
+	return true;
+}
+
+static void watch_addr(struct meshward *skel, const char *ip, unsigned long port, __u8 reason)
+{
+	struct mw_addr_key k;
+	if (!parse_addr(ip, port, &k)) {
+		fprintf(stderr, "meshward-tracer: not an IP address and port: %s %lu\n", ip, port);
+		return;
+	}
+	bpf_map__update_elem(skel->maps.mw_watched_addrs, &k, sizeof(k), &reason, sizeof(reason), BPF_ANY);
+}
+
 static void handle_command(struct meshward *skel, struct mw_config *cfg, char *line)
 {
 	unsigned long long v;
 	__u8 one = 1;
-	if (sscanf(line, "watch %llu", &v) == 1) {
+	char ip[64];
+	unsigned long port;
+	if (sscanf(line, "kubeapi %63s %lu", ip, &port) == 2) {
+		watch_addr(skel, ip, port, MW_CONNECT_KUBE_API);
+	} else if (sscanf(line, "metadata %63s %lu", ip, &port) == 2) {
+		watch_addr(skel, ip, port, MW_CONNECT_METADATA);
+	} else if (sscanf(line, "watch %llu", &v) == 1) {
 		__u64 id = v;
 		bpf_map__update_elem(skel->maps.mw_watched_cgroups, &id, sizeof(id), &one, sizeof(one), BPF_ANY);
 		cfg->generation++;
@@ -223,6 +271,8 @@ int main(int argc, char **argv)
 	 * between attaching and the agent re-sending its watch list. */
 	__u64 initial_watch[256];
 	int ninitial = 0;
+	/* Programs not to load (--skip a,b): the overhead bench compares program sets in one run. */
+	const char *skip = "";
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-v") == 0)
 			verbose = true;
@@ -236,8 +286,10 @@ int main(int argc, char **argv)
 			cfg.v1_ssid_plus1 = (__u32)strtoul(argv[++i], NULL, 10) + 1;
 		else if (strcmp(argv[i], "--watch") == 0 && i + 1 < argc && ninitial < 256)
 			initial_watch[ninitial++] = strtoull(argv[++i], NULL, 10);
+		else if (strcmp(argv[i], "--skip") == 0 && i + 1 < argc)
+			skip = argv[++i];
 		else {
-			fprintf(stderr, "usage: meshward-tracer [-v] [--all] [--rate N] [--ringbuf-kb N] [--v1 SSID] [--watch CGROUP_ID]...\n");
+			fprintf(stderr, "usage: meshward-tracer [-v] [--all] [--rate N] [--ringbuf-kb N] [--v1 SSID] [--watch CGROUP_ID]... [--skip PROG,...]\n");
 			return 2;
 		}
 	}
@@ -252,13 +304,13 @@ int main(int argc, char **argv)
 
 	__u32 features = probe_static_features();
 	/* Optional hooks are probed by loading them: fentry first, then kprobe, then tracepoints only. */
-	struct meshward *skel = open_and_load(true, false, ringbuf_bytes);
+	struct meshward *skel = open_and_load(true, false, ringbuf_bytes, skip);
 	if (skel) {
 		features |= MW_FEAT_FENTRY;
-	} else if ((features & MW_FEAT_KPROBE) && (skel = open_and_load(false, true, ringbuf_bytes)) != NULL) {
+	} else if ((features & MW_FEAT_KPROBE) && (skel = open_and_load(false, true, ringbuf_bytes, skip)) != NULL) {
 		/* kprobe variant loaded */
 	} else {
-		skel = open_and_load(false, false, ringbuf_bytes);
+		skel = open_and_load(false, false, ringbuf_bytes, skip);
 	}
 	if (!skel) {
 		fprintf(stderr, "meshward-tracer: loading the eBPF programs failed (run with -v for the verifier log)\n");
@@ -273,7 +325,7 @@ int main(int argc, char **argv)
 	struct bpf_link *links[MAX_LINKS];
 	int nlinks = 0;
 	size_t dlen = 0;
-	char attached[512] = "", failed[512] = "";
+	char attached[1024] = "", failed[1024] = "";
 	struct bpf_program *prog;
 	bpf_object__for_each_program(prog, skel->obj) {
 		if (!bpf_program__autoload(prog))

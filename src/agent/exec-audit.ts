@@ -1,6 +1,7 @@
 // Exec audit: every command run in a container inside an interactive session (a process with a
 // terminal, e.g. `kubectl exec -it`), with argv, uid, tty, parent chain, pod and container.
-// SQLite in the agent's data directory, so it is searchable after the fact.
+// SQLite in the agent's data directory, so it is searchable after the fact. Bounded by age and
+// row count (oldest first), so a busy interactive session cannot fill the node's disk.
 import { openPrivateDatabase, type Database, type Statement } from "../risk/sqlite.js";
 
 export interface ExecAuditRecord {
@@ -32,11 +33,28 @@ export interface ExecAuditQuery {
   readonly limit?: number;
 }
 
+export interface ExecAuditRetention {
+  /** Records older than this are deleted; default 14 days. */
+  readonly maxAgeMs?: number;
+  /** At most this many records are kept, the oldest go first; default 250,000 (about 125 MB). */
+  readonly maxRows?: number;
+}
+
+export const DEFAULT_AUDIT_MAX_AGE_MS = 14 * 24 * 3600 * 1000;
+export const DEFAULT_AUDIT_MAX_ROWS = 250_000;
+/** Retention is enforced every this many inserts (and by the agent at start and hourly). */
+const PRUNE_EVERY = 1000;
+
 export class ExecAudit {
   private readonly db: Database;
   private readonly insert: Statement;
+  private readonly maxAgeMs: number;
+  private readonly maxRows: number;
+  private sincePrune = 0;
 
-  constructor(file: string) {
+  constructor(file: string, retention: ExecAuditRetention = {}) {
+    this.maxAgeMs = retention.maxAgeMs ?? DEFAULT_AUDIT_MAX_AGE_MS;
+    this.maxRows = retention.maxRows ?? DEFAULT_AUDIT_MAX_ROWS;
     this.db = openPrivateDatabase(file); // argv can carry secrets
     this.db.exec(`CREATE TABLE IF NOT EXISTS exec_audit (
       seq INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, node TEXT NOT NULL,
@@ -44,7 +62,8 @@ export class ExecAudit {
       exec_id TEXT NOT NULL, parent_exec_id TEXT, session_exec_id TEXT, pid INTEGER, uid INTEGER, tty TEXT,
       binary TEXT, argv TEXT, cmdline TEXT, ancestors TEXT);
       CREATE INDEX IF NOT EXISTS exec_audit_pod ON exec_audit(pod_uid, time);
-      CREATE INDEX IF NOT EXISTS exec_audit_session ON exec_audit(session_exec_id);`);
+      CREATE INDEX IF NOT EXISTS exec_audit_session ON exec_audit(session_exec_id);
+      CREATE INDEX IF NOT EXISTS exec_audit_time ON exec_audit(time);`);
     this.insert = this.db.prepare(`INSERT INTO exec_audit (time, node, pod_uid, pod_namespace, pod_name, container_id, container_name,
       exec_id, parent_exec_id, session_exec_id, pid, uid, tty, binary, argv, cmdline, ancestors)
       VALUES (@time, @node, @podUid, @podNamespace, @podName, @containerId, @containerName, @execId, @parentExecId,
@@ -53,6 +72,21 @@ export class ExecAudit {
 
   record(r: ExecAuditRecord): void {
     this.insert.run({ ...r, argv: JSON.stringify(r.argv), cmdline: r.argv.join(" "), ancestors: JSON.stringify(r.ancestors) });
+    if (++this.sincePrune >= PRUNE_EVERY) this.prune();
+  }
+
+  /** Deletes records past the age bound, then the oldest past the row bound; returns how many. */
+  prune(nowMs = Date.now()): number {
+    this.sincePrune = 0;
+    const cutoff = new Date(nowMs - this.maxAgeMs).toISOString();
+    let deleted = this.db.prepare("DELETE FROM exec_audit WHERE time < ?").run(cutoff).changes;
+    const row = this.db.prepare("SELECT seq FROM exec_audit ORDER BY seq DESC LIMIT 1 OFFSET ?").get(this.maxRows - 1) as { seq: number } | undefined;
+    if (row !== undefined) deleted += this.db.prepare("DELETE FROM exec_audit WHERE seq < ?").run(row.seq).changes;
+    return deleted;
+  }
+
+  count(): number {
+    return (this.db.prepare("SELECT count(*) AS n FROM exec_audit").get() as { n: number }).n;
   }
 
   search(q: ExecAuditQuery): ExecAuditRecord[] {

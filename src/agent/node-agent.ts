@@ -8,7 +8,8 @@ import { Attributor } from "./attribution/attribution.js";
 import { CgroupIndex, cgroupIdOf, cgroupV1Ssid, findCgroup2Mount } from "./attribution/cgroup-index.js";
 import { fetchKubeletPods, PodDirectory, podsFromMappingFile, type KubeletSource } from "./attribution/pod-directory.js";
 import { RuleEngine } from "./detections/engine.js";
-import { ExecAudit } from "./exec-audit.js";
+import { UserNamespaceTracker } from "./detections/userns.js";
+import { ExecAudit, type ExecAuditRetention } from "./exec-audit.js";
 import type { KernelEvent, TracerHello, TracerRecord } from "./native/event-layout.js";
 import { Tracer, type TracerOptions } from "./native/tracer.js";
 import { ProcessTree } from "./process-tree.js";
@@ -30,6 +31,8 @@ export interface NodeAgentOptions {
    * kubelet runs on cgroup v1. Default: v2, or "memory" when no v2 hierarchy is mounted.
    */
   readonly cgroupV1Controller?: string;
+  /** Exec audit bounds (defaults: 14 days, 250,000 records). */
+  readonly auditRetention?: ExecAuditRetention;
   readonly log?: (msg: string) => void;
 }
 
@@ -46,6 +49,7 @@ export interface NodeAgentStats {
 export class NodeAgent {
   readonly tree: ProcessTree;
   readonly rules = new RuleEngine();
+  private readonly userns = new UserNamespaceTracker();
   readonly pods = new PodDirectory();
   readonly audit: ExecAudit;
   private readonly attributor: Attributor;
@@ -66,7 +70,7 @@ export class NodeAgent {
     if (v1 !== undefined && ssid === undefined) throw new Error(`cgroup controller "${v1}" is not in /proc/cgroups`);
     this.tree = new ProcessTree(opts.node);
     this.attributor = new Attributor(new CgroupIndex(root, v1, opts.extraWatchRoots), this.pods);
-    this.audit = new ExecAudit(join(opts.dataDir, "exec-audit.db"));
+    this.audit = new ExecAudit(join(opts.dataDir, "exec-audit.db"), opts.auditRetention);
     this.tracer = new Tracer({
       ...opts.tracer,
       ...(ssid !== undefined ? { cgroupV1Ssid: ssid } : {}),
@@ -109,6 +113,8 @@ export class NodeAgent {
     this.refreshWatchRoots();
     this.timers.push(setInterval(() => this.refreshWatchRoots(), 1000));
     this.timers.push(setInterval(() => this.tree.prune(), 30_000));
+    this.audit.prune(); // not on open: `meshward agent audit` reads the file without the agent's bounds
+    this.timers.push(setInterval(() => this.audit.prune(), 3600_000));
     if (this.opts.kubelet) {
       const poll = (): void => {
         fetchKubeletPods(this.opts.kubelet!).then((p) => this.pods.setKubeletPods(p), (err: Error) => this.log(`kubelet: ${err.message}`));
@@ -191,7 +197,7 @@ export class NodeAgent {
         });
       }
     }
-    const ctx = { event: ev, process: p, attribution };
+    const ctx = { event: ev, process: p, attribution, inCreatedUserNamespace: this.userns.observe(ev, p) };
     const matched = this.rules.evaluate(ctx);
     if (matched.length === 0) return;
     const ancestors = this.tree.ancestors(p.execId);

@@ -29,6 +29,7 @@ export function evidenceOf(ev: KernelEvent): Record<string, string> {
       e.exe_uid = String(ev.exeUid);
       e.exe_nlink = String(ev.exeNlink);
       e.flags = String(ev.flags);
+      e.exe_changed = new Date(Number(ev.exeCtimeNs / 1_000_000n)).toISOString();
       break;
     case "setns": case "unshare": case "clone":
       e.namespaces = namespacesOf(ev).join(",");
@@ -64,6 +65,18 @@ export function evidenceOf(ev: KernelEvent): Record<string, string> {
     case "cred_change":
       Object.assign(e, { old_euid: String(ev.oldEuid), new_euid: String(ev.newEuid) });
       break;
+    case "socket":
+      Object.assign(e, { family: String(ev.family), type: String(ev.sockType), protocol: String(ev.protocol) });
+      break;
+    case "connect":
+      Object.assign(e, ev.path !== "" ? { path: ev.path } : { remote: ev.family === 10 ? `[${ev.address}]:${ev.port}` : `${ev.address}:${ev.port}` });
+      break;
+    case "link":
+      Object.assign(e, { link: ev.hard ? "hardlink" : "symlink", target: ev.target, linkpath: ev.linkPath });
+      break;
+    case "chmod":
+      Object.assign(e, { mode: ev.mode.toString(8), ...(ev.path !== "" ? { path: ev.path } : { fd: String(ev.fd) }) });
+      break;
     case "fork": case "exit":
       break;
   }
@@ -84,7 +97,10 @@ export function buildSignal(node: string, rule: Rule, ctx: EventContext, ancesto
     },
     detection: { id: rule.id, description: rule.description, mitreTechnique: rule.mitre, ruleSource: rule.source },
     severity: SEVERITY[rule.severity],
-    evidence: evidenceOf(ev),
+    evidence: {
+      ...evidenceOf(ev),
+      ...(rule.match.drift && a.containerStartNs !== undefined ? { container_started: new Date(Number(a.containerStartNs / 1_000_000n)).toISOString() } : {}),
+    },
     eventTime: timestampFromMs(Number((ev.proc.ktimeNs + bootToRealtimeNs) / 1_000_000n)),
   });
 }

@@ -1,11 +1,14 @@
 // Streams signals to the control plane, at least once: a signal leaves the buffer only when the
 // control plane acknowledges its id (stored or rejected for good). While the control plane is
-// unreachable, signals wait in a bounded buffer; overflow drops the oldest and counts it.
+// unreachable, signals wait in a bounded buffer; overflow drops the oldest and counts it. With a
+// buffer file the buffer is on disk as well (SQLite, 0600), so signals raised while the control
+// plane is away survive an agent restart and are sent when it returns.
 import * as grpc from "@grpc/grpc-js";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
-import { create } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { openPrivateDatabase, type Database, type Statement } from "../risk/sqlite.js";
 import {
-  AgentHealthSchema, SignalService, StreamSignalsRequestSchema,
+  AgentHealthSchema, SignalSchema, SignalService, StreamSignalsRequestSchema,
   type AgentHello, type Signal, type StreamSignalsRequest, type StreamSignalsResponse,
 } from "../gen/meshward/agent/v1/signals_pb.js";
 import { grpcServiceDefinition } from "../signals/grpc-definition.js";
@@ -18,7 +21,10 @@ export interface SignalSenderOptions {
   /** Bearer token presented in `authorization` (node token or JWT). */
   readonly token?: () => string | undefined;
   readonly hello: AgentHello;
+  /** Signals buffered at most (memory and disk); default 10,000. */
   readonly maxBuffered?: number;
+  /** Where unacknowledged signals are kept across restarts (the agent: <data-dir>/signal-buffer.db). */
+  readonly bufferFile?: string;
   readonly batchSize?: number;
   readonly health?: () => { ringbufDrops: bigint; throttled: bigint; events: bigint };
   /** How often health (drop counters) is reported; default 5 s. */
@@ -51,8 +57,23 @@ export class SignalSender {
   private ackWaiters: Array<() => void> = [];
   private counters = { sent: 0, acked: 0, rejected: 0, bufferDrops: 0, reconnects: 0 };
   private connected = false;
+  private readonly disk: { db: Database; put: Statement; del: Statement } | undefined;
 
   constructor(private readonly opts: SignalSenderOptions) {
+    if (opts.bufferFile !== undefined) {
+      const db = openPrivateDatabase(opts.bufferFile); // signals carry argv, which can carry secrets
+      db.exec("CREATE TABLE IF NOT EXISTS pending (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, signal BLOB NOT NULL)");
+      this.disk = { db, put: db.prepare("INSERT OR IGNORE INTO pending (id, signal) VALUES (?, ?)"), del: db.prepare("DELETE FROM pending WHERE id = ?") };
+      const rows = db.prepare("SELECT id, signal FROM pending ORDER BY seq").all() as Array<{ id: string; signal: Buffer }>;
+      for (const r of rows) {
+        try {
+          this.unacked.set(r.id, fromBinary(SignalSchema, r.signal));
+        } catch {
+          this.disk.del.run(r.id); // unreadable (written by another version): nothing to resend
+        }
+      }
+      if (rows.length > 0) opts.log?.(`signal buffer: ${this.unacked.size} unacknowledged signals from before the restart`);
+    }
     this.client = new grpc.Client(opts.address, opts.credentials, {
       "grpc.keepalive_time_ms": 10_000,
       "grpc.keepalive_timeout_ms": 5_000,
@@ -77,11 +98,11 @@ export class SignalSender {
     const max = this.opts.maxBuffered ?? 10_000;
     while (this.unacked.size >= max) {
       const oldest = this.unacked.keys().next().value as string;
-      this.unacked.delete(oldest);
-      this.inflight.delete(oldest);
+      this.forget(oldest);
       this.counters.bufferDrops++;
     }
     this.unacked.set(signal.id, signal);
+    if (this.disk?.db.open) this.disk.put.run(signal.id, Buffer.from(toBinary(SignalSchema, signal)));
     this.flush();
   }
 
@@ -138,13 +159,9 @@ export class SignalSender {
   }
 
   private onAck(r: StreamSignalsResponse): void {
-    for (const id of r.acceptedIds) {
-      if (this.unacked.delete(id)) this.counters.acked++;
-      this.inflight.delete(id);
-    }
+    for (const id of r.acceptedIds) if (this.forget(id)) this.counters.acked++;
     for (const rej of r.rejected) {
-      if (this.unacked.delete(rej.id)) this.counters.rejected++;
-      this.inflight.delete(rej.id);
+      if (this.forget(rej.id)) this.counters.rejected++;
       this.opts.log?.(`signal ${rej.id} rejected: ${rej.reason}`);
     }
     if (this.unacked.size === 0) {
@@ -153,6 +170,14 @@ export class SignalSender {
       for (const f of w) f();
     }
     this.flush();
+  }
+
+  /** Drops a signal from the buffer (memory and disk); true if it was there. */
+  private forget(id: string): boolean {
+    this.inflight.delete(id);
+    if (!this.unacked.delete(id)) return false;
+    if (this.disk?.db.open) this.disk.del.run(id);
+    return true;
   }
 
   /** Writes every buffered signal not yet in flight on the current stream, in batches. */
@@ -190,5 +215,6 @@ export class SignalSender {
     this.stream?.end();
     this.stream?.cancel();
     this.client.close();
+    if (this.disk?.db.open) this.disk.db.close();
   }
 }

@@ -23,6 +23,7 @@ import {
   tbsCertificate,
 } from "./x509.js";
 import type { SignatureAlgorithm } from "./algorithms.js";
+import type { ScheduledPod } from "./node-impersonation.js";
 
 export const DEFAULT_WORKLOAD_TTL_SECONDS = 24 * 3600;
 export const MAX_WORKLOAD_TTL_SECONDS = 90 * 24 * 3600;
@@ -33,9 +34,14 @@ export type IssuanceDecision = { readonly allowed: true } | { readonly allowed: 
 
 /**
  * Consulted before anything is signed. The risk engine plugs in here: a quarantined or revoked
- * identity (or the pod a caller context points at) gets no certificate.
+ * identity (or the pod a caller context points at, or any of `pods` a node agent asks for) gets no
+ * certificate.
  */
-export type IssuancePolicy = (identity: WorkloadIdentity, caller?: CallerContext) => IssuanceDecision | Promise<IssuanceDecision>;
+export type IssuancePolicy = (
+  identity: WorkloadIdentity,
+  caller?: CallerContext,
+  pods?: readonly ScheduledPod[],
+) => IssuanceDecision | Promise<IssuanceDecision>;
 
 export type IssuanceErrorCode = "invalid-argument" | "permission-denied" | "unavailable";
 
@@ -69,6 +75,8 @@ export interface WorkloadCertificateRequest {
   /** Requested lifetime; zero or absent means the default. */
   readonly ttlSeconds?: number;
   readonly caller?: CallerContext;
+  /** Set when a node agent asks on a pod's behalf: the pods (on its node) the certificate is for. */
+  readonly pods?: readonly ScheduledPod[];
 }
 
 const NAME_PART = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
@@ -126,7 +134,7 @@ export class CertificateAuthority {
     const id = req.identity;
     this.checkIdentity(id);
     if (this.policy !== undefined) {
-      const decision = await this.policy(id, req.caller);
+      const decision = await this.policy(id, req.caller, req.pods);
       if (!decision.allowed) {
         throw new IssuanceError("permission-denied", `certificate for ${spiffeId(id)} refused: ${decision.reason}`);
       }

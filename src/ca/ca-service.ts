@@ -1,5 +1,6 @@
-// Serves istio.v1.auth.IstioCertificateService/CreateCertificate: authenticate the caller, refuse
-// impersonation, then let the CA issue for the authenticated identity only.
+// Serves istio.v1.auth.IstioCertificateService/CreateCertificate: authenticate the caller, then
+// let the CA issue for the authenticated identity only, or, for a trusted node agent naming a pod
+// scheduled on its node (`ImpersonatedIdentity`, see node-impersonation.ts), for that pod's identity.
 import * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
 import { IstioCertificateResponseSchema } from "../gen/istio/v1/auth/ca_pb.js";
@@ -8,6 +9,7 @@ import { callerContextFrom } from "../security/caller-context.js";
 import { spiffeId, type Authenticator } from "../security/identity.js";
 import { IssuanceError, type CertificateAuthority, type IssuanceErrorCode } from "./authority.js";
 import { caServiceDefinition } from "./ca-api.js";
+import { authorizeImpersonation, IMPERSONATED_IDENTITY, IMPERSONATED_POD, type NodeImpersonation, type ScheduledPod } from "./node-impersonation.js";
 
 export interface CaServiceDeps {
   readonly ca: CertificateAuthority;
@@ -15,6 +17,8 @@ export interface CaServiceDeps {
   readonly authenticators: readonly Authenticator[];
   /** Called after each decision, for audit logs and metrics. */
   readonly onDecision?: (event: CaDecision) => void;
+  /** Which node accounts may impersonate and where pods run; absent: no impersonation at all. */
+  readonly impersonation?: NodeImpersonation;
 }
 
 export interface CaDecision {
@@ -25,8 +29,7 @@ export interface CaDecision {
   readonly reason?: string;
 }
 
-/** Istio's request metadata key for a node agent asking on behalf of another workload. */
-export const IMPERSONATED_IDENTITY = "ImpersonatedIdentity";
+export { IMPERSONATED_IDENTITY };
 
 const STATUS: Record<IssuanceErrorCode, grpc.status> = {
   "invalid-argument": grpc.status.INVALID_ARGUMENT,
@@ -51,29 +54,38 @@ export function registerCaService(server: grpc.Server, deps: CaServiceDeps): voi
       if (!authn.ok) return reject(grpc.status.UNAUTHENTICATED, "unauthenticated", authn.reason);
       const caller = spiffeId(authn.identity);
       const impersonated = call.request.metadata?.[IMPERSONATED_IDENTITY];
+      const podName = call.request.metadata?.[IMPERSONATED_POD];
+      let identity = authn.identity;
+      let pods: readonly ScheduledPod[] | undefined;
       if (impersonated !== undefined && impersonated !== caller) {
-        return reject(
-          grpc.status.PERMISSION_DENIED,
-          "denied",
-          `${caller} may not request a certificate for ${String(impersonated)}: impersonation is not allowed`,
-          caller,
+        const decision = authorizeImpersonation(
+          deps.impersonation,
+          authn.identity,
+          String(impersonated),
+          podName === undefined ? undefined : String(podName),
         );
+        if (!decision.ok) return reject(grpc.status.PERMISSION_DENIED, "denied", decision.reason, caller);
+        identity = decision.identity;
+        pods = decision.pods;
       }
+      const issuedTo = spiffeId(identity);
+      const onBehalf = pods === undefined ? caller : `${issuedTo} (for ${caller})`;
       try {
         const issued = await deps.ca.issue({
-          identity: authn.identity,
+          identity,
           csrPem: call.request.csr,
           ttlSeconds: Number(call.request.validityDuration),
           caller: ctx,
+          ...(pods !== undefined ? { pods } : {}),
         });
-        report({ peer, identity: caller, method: authn.method, outcome: "issued" });
+        report({ peer, identity: onBehalf, method: authn.method, outcome: "issued" });
         callback(null, create(IstioCertificateResponseSchema, { certChain: [...issued.certChain] }));
       } catch (e) {
         if (e instanceof IssuanceError) {
           const outcome = e.code === "permission-denied" ? "denied" : e.code === "invalid-argument" ? "invalid" : "error";
-          return reject(STATUS[e.code], outcome, e.message, caller);
+          return reject(STATUS[e.code], outcome, e.message, onBehalf);
         }
-        reject(grpc.status.INTERNAL, "error", `certificate signing failed: ${(e as Error).message}`, caller);
+        reject(grpc.status.INTERNAL, "error", `certificate signing failed: ${(e as Error).message}`, onBehalf);
       }
     })();
   };

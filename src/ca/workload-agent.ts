@@ -55,17 +55,11 @@ export class WorkloadCertificateAgent {
     if (!leaf.checkPrivateKey(privateKey)) throw new Error("CA returned a certificate for a different key");
     const identity = parseSpiffeId(uriSans(leaf)[0] ?? "");
     if (identity === undefined) throw new Error("CA returned a certificate without a SPIFFE ID");
-    const roots = uniqueCertificates([chain[chain.length - 1], ...splitCertificates(this.opts.extraRoots ?? "")]);
-    await fs.mkdir(this.opts.outDir, { recursive: true });
-    const file = (n: string): string => path.join(this.opts.outDir, n);
-    // All three are staged first and renamed back to back, key before chain, so the window in which
-    // a reader could pair a new key with an old chain is a single rename.
-    const staged = [
-      await stageFile(file(CERT_FILES.root), roots.join(""), PUBLIC_FILE_MODE),
-      await stageFile(file(CERT_FILES.key), privateKey.export({ type: "pkcs8", format: "pem" }), KEY_FILE_MODE),
-      await stageFile(file(CERT_FILES.chain), chain.slice(0, -1).join(""), PUBLIC_FILE_MODE),
-    ];
-    await commitFiles(staged);
+    await writeWorkloadFiles(this.opts.outDir, {
+      chainPem: chain.slice(0, -1).join(""),
+      keyPem: privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
+      rootsPem: chain[chain.length - 1] + (this.opts.extraRoots ?? ""),
+    });
     const notBefore = Date.now();
     const notAfter = new Date(leaf.validTo);
     const renewed = { identity, notAfter, renewAt: new Date(notBefore + (notAfter.getTime() - notBefore) / 2) };
@@ -102,6 +96,22 @@ export class WorkloadCertificateAgent {
       );
     }, Math.max(0, delayMs));
   }
+}
+
+/**
+ * Writes cert-chain.pem, key.pem (0600) and root-cert.pem (roots de-duplicated) into `outDir`. All
+ * three are staged first and renamed back to back, key before chain, so the window in which a
+ * reader could pair a new key with an old chain is a single rename.
+ */
+export async function writeWorkloadFiles(outDir: string, files: { chainPem: string; keyPem: string; rootsPem: string }): Promise<void> {
+  await fs.mkdir(outDir, { recursive: true });
+  const file = (n: string): string => path.join(outDir, n);
+  const staged = [
+    await stageFile(file(CERT_FILES.root), uniqueCertificates(splitCertificates(files.rootsPem)).join(""), PUBLIC_FILE_MODE),
+    await stageFile(file(CERT_FILES.key), files.keyPem, KEY_FILE_MODE),
+    await stageFile(file(CERT_FILES.chain), files.chainPem, PUBLIC_FILE_MODE),
+  ];
+  await commitFiles(staged);
 }
 
 function uniqueCertificates(pems: string[]): string[] {

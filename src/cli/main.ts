@@ -15,6 +15,8 @@ const commands: Record<string, () => Promise<Command>> = {
   "workload-certs": async () => (await import("./workload-certs.js")).workloadCertsCommand,
   "proxy-status": async () => (await import("./proxy-status.js")).proxyStatusCommand,
   "proxy-config": async () => (await import("./proxy-config.js")).proxyConfigCommand,
+  validate: async () => (await import("./validate.js")).validateCommand,
+  bootstrap: async () => (await import("./bootstrap.js")).bootstrapCommand,
   x: async () => (await import("./x.js")).xCommand,
 };
 

@@ -7,6 +7,7 @@ import { loadKubeConfig } from "../kube/client.js";
 import { DEFAULT_LEASE_DURATION_MS } from "../kube/leader.js";
 import { DEFAULT_CLUSTER_ID } from "../sources/kubernetes.js";
 import { checkAuditDbUrl } from "../risk/audit-postgres.js";
+import { DEFAULT_TRUSTED_NODE_ACCOUNTS, TRUSTED_NODE_ACCOUNTS_ENV, TrustedNodeAccounts } from "../ca/node-impersonation.js";
 import { DATA_DIR_OPTION, DEFAULT_ADDRESSES, parseDurationSeconds, parseFlags, runCommand } from "./flags.js";
 
 /** mesh-config/ of this checkout or package (dist/src/cli/ -> ../../../mesh-config). */
@@ -22,6 +23,9 @@ const usage = `usage: meshward serve [flags]
   --cacerts-dir DIR           sign with an Istio cacerts directory instead of <data-dir>/ca
   --workload-cert-ttl D       lifetime of the certificates sent to Envoy sidecars over SDS (default 24h)
   --ca-dns-names N,...        extra DNS names for the TLS port's certificate (default: none)
+  --trusted-node-accounts L   ns/sa,... node agents that may request certificates for pods on their node
+                              (ImpersonatedIdentity; istiod's ${TRUSTED_NODE_ACCOUNTS_ENV}, read when the flag is
+                              absent; default ${DEFAULT_TRUSTED_NODE_ACCOUNTS}; "" for none)
   --monitoring-address H:P    HTTP /healthz /readyz /metrics /debug/config (default ${DEFAULT_ADDRESSES.monitoring})
   --data-dir DIR              state directory (default .meshward)
   --audit-db URL              also keep the audit trail in this shared PostgreSQL (postgres://...), one trail
@@ -48,6 +52,7 @@ export const serveCommand: Command = {
       "cacerts-dir": { type: "string" },
       "workload-cert-ttl": { type: "string", default: "24h" },
       "ca-dns-names": { type: "string", default: "" },
+      "trusted-node-accounts": { type: "string" },
       "monitoring-address": { type: "string", default: DEFAULT_ADDRESSES.monitoring },
       kubeconfig: { type: "string" },
       "audit-db": { type: "string" },
@@ -75,6 +80,12 @@ export const serveCommand: Command = {
         : undefined;
     const workloadCertTtlSeconds = parseDurationSeconds(values["workload-cert-ttl"], "workload-cert-ttl");
     const tls = values["tls-address"];
+    const trustedFlag = values["trusted-node-accounts"];
+    const trustedEnv = process.env[TRUSTED_NODE_ACCOUNTS_ENV];
+    const trustedNodeAccounts = TrustedNodeAccounts.parse(
+      trustedFlag ?? trustedEnv ?? DEFAULT_TRUSTED_NODE_ACCOUNTS,
+      trustedFlag !== undefined ? "--trusted-node-accounts" : trustedEnv !== undefined ? TRUSTED_NODE_ACCOUNTS_ENV : "default",
+    );
     const cp = await startControlPlane({
       configDir: values["config-dir"],
       xdsAddress: values["xds-address"],
@@ -83,6 +94,7 @@ export const serveCommand: Command = {
       workloadCertTtlSeconds,
       caDnsNames: values["ca-dns-names"].split(",").filter((n) => n !== ""),
       monitoringAddress: values["monitoring-address"],
+      trustedNodeAccounts,
       dataDir: values["data-dir"],
       ...(values["audit-db"] !== undefined ? { auditDb: checkAuditDbUrl(values["audit-db"]) } : {}),
       ...(kubeconfig !== undefined || inCluster

@@ -1,5 +1,6 @@
 // `meshward workload-certs`: istio-agent's job for a proxyless gRPC pod. Obtains and rotates
-// cert-chain.pem / key.pem / root-cert.pem in --out and writes the gRPC xDS bootstrap.
+// cert-chain.pem / key.pem / root-cert.pem in --out and writes the gRPC xDS bootstrap: from the CA
+// with a token, or with --from-node-agent from the node agent's identity socket with no token.
 import * as grpc from "@grpc/grpc-js";
 import { promises as fs } from "node:fs";
 import { CaClient } from "../ca/ca-api.js";
@@ -8,13 +9,18 @@ import { grpcXdsBootstrap } from "../ca/grpc-bootstrap.js";
 import { ISTIOD_DNS_NAMES } from "../ca/serving-credentials.js";
 import { WorkloadCertificateAgent, type RenewedCertificate } from "../ca/workload-agent.js";
 import { TokenKey } from "../security/token-key.js";
+import { DEFAULT_IDENTITY_SOCKET } from "../agent/identity/identity-socket.js";
+import { NodeAgentCertificates } from "../agent/identity/workload-api-client.js";
 import { DATA_DIR_OPTION, FlagError, parseDurationSeconds, parseFlags, parseLabels, required, runCommand } from "./flags.js";
 import type { Command } from "./main.js";
 
 const USAGE = `usage: meshward workload-certs (--token-file F | --namespace N --service-account S [--data-dir D])
          --ca-address host:port [--ca-root root.pem] [--ca-server-name ${ISTIOD_DNS_NAMES[0]}]
          --out DIR [--ttl 24h] [--once]
-         [--bootstrap FILE --xds-address host:port [--pod-name P] [--pod-ip IP] [--labels k=v,...]]`;
+         [--bootstrap FILE --xds-address host:port [--pod-name P] [--pod-ip IP] [--labels k=v,...]]
+       meshward workload-certs --from-node-agent [--socket ${DEFAULT_IDENTITY_SOCKET}] --out DIR [--once] [--bootstrap ...]
+         the pod's certificates from the node agent's identity socket (SPIFFE Workload API), no token:
+         the agent identifies the pod from the kernel and pushes rotations (--ttl is the agent's then)`;
 
 const OPTIONS = {
   "token-file": { type: "string" },
@@ -32,6 +38,8 @@ const OPTIONS = {
   "pod-ip": { type: "string" },
   labels: { type: "string" },
   once: { type: "boolean", default: false },
+  "from-node-agent": { type: "boolean", default: false },
+  socket: { type: "string", default: DEFAULT_IDENTITY_SOCKET },
 } as const;
 
 type Flags = ReturnType<typeof parseFlags<typeof OPTIONS>>["values"];
@@ -41,11 +49,17 @@ export const workloadCertsCommand: Command = {
   run: (args) =>
     runCommand("workload-certs", USAGE, async () => {
       const { values: flags } = parseFlags(args, OPTIONS);
-      const caAddress = required(flags["ca-address"], "ca-address");
       const out = required(flags.out, "out");
       const bootstrapFile = flags.bootstrap;
       const xdsAddress = bootstrapFile !== undefined ? required(flags["xds-address"], "xds-address") : "";
       const labels = parseLabels(flags.labels);
+      if (flags["from-node-agent"]) {
+        for (const f of ["ca-address", "token-file", "namespace", "service-account", "ttl"] as const) {
+          if (flags[f] !== undefined) throw new FlagError(`--${f} does not apply with --from-node-agent (the node agent asks the CA)`);
+        }
+        return fromNodeAgent(flags, { caAddress: "", out, bootstrapFile, xdsAddress, labels, ttl: undefined, token: () => Promise.resolve("") });
+      }
+      const caAddress = required(flags["ca-address"], "ca-address");
       const ttl = flags.ttl !== undefined ? parseDurationSeconds(flags.ttl, "ttl") : undefined;
       const token = await tokenSource(flags);
       if (token === undefined) throw new FlagError("give --token-file or --namespace and --service-account");
@@ -63,13 +77,10 @@ interface Plan {
   readonly token: () => Promise<string>;
 }
 
-async function renewCertificates(flags: Flags, plan: Plan): Promise<number> {
-  const caRoot = flags["ca-root"];
-  const rootPem = caRoot === undefined ? undefined : await fs.readFile(caRoot, "utf8");
-  const credentials = rootPem === undefined ? grpc.credentials.createInsecure() : grpc.credentials.createSsl(Buffer.from(rootPem));
-  const client = new CaClient(plan.caAddress, credentials, { "grpc.ssl_target_name_override": flags["ca-server-name"] });
+/** Logs each renewal and writes the bootstrap once the identity is known. */
+function renewalReporter(flags: Flags, plan: Plan): (r: RenewedCertificate) => Promise<void> {
   let bootstrapWritten = false;
-  const onRenewed = async (r: RenewedCertificate): Promise<void> => {
+  return async (r: RenewedCertificate): Promise<void> => {
     console.log(`workload-certs: ${plan.out} renewed for ${r.identity.namespace}/${r.identity.serviceAccount}, expires ${r.notAfter.toISOString()}, next renewal ${r.renewAt.toISOString()}`);
     if (plan.bootstrapFile === undefined || bootstrapWritten) return;
     const bootstrap = grpcXdsBootstrap({
@@ -84,6 +95,39 @@ async function renewCertificates(flags: Flags, plan: Plan): Promise<number> {
     await writeFileAtomic(plan.bootstrapFile, JSON.stringify(bootstrap, null, 2) + "\n", PUBLIC_FILE_MODE);
     bootstrapWritten = true;
   };
+}
+
+function untilSignal(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => resolve());
+  });
+}
+
+async function fromNodeAgent(flags: Flags, plan: Plan): Promise<number> {
+  const caRoot = flags["ca-root"];
+  const source = new NodeAgentCertificates({
+    socketPath: flags.socket,
+    outDir: plan.out,
+    ...(caRoot !== undefined ? { extraRoots: await fs.readFile(caRoot, "utf8") } : {}),
+    onRenewed: renewalReporter(flags, plan),
+    onError: (e) => console.error(`workload-certs: ${e.message}; retrying`),
+  });
+  if (flags.once) {
+    await source.once();
+    return 0;
+  }
+  await source.start();
+  await untilSignal();
+  source.stop();
+  return 0;
+}
+
+async function renewCertificates(flags: Flags, plan: Plan): Promise<number> {
+  const caRoot = flags["ca-root"];
+  const rootPem = caRoot === undefined ? undefined : await fs.readFile(caRoot, "utf8");
+  const credentials = rootPem === undefined ? grpc.credentials.createInsecure() : grpc.credentials.createSsl(Buffer.from(rootPem));
+  const client = new CaClient(plan.caAddress, credentials, { "grpc.ssl_target_name_override": flags["ca-server-name"] });
+  const onRenewed = renewalReporter(flags, plan);
   const agent = new WorkloadCertificateAgent({
     outDir: plan.out,
     client,
@@ -100,11 +144,7 @@ async function renewCertificates(flags: Flags, plan: Plan): Promise<number> {
     client.close();
     throw e;
   }
-  if (!flags.once) {
-    await new Promise<void>((resolve) => {
-      for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => resolve());
-    });
-  }
+  if (!flags.once) await untilSignal();
   agent.stop();
   client.close();
   return 0;

@@ -26,12 +26,14 @@ import { registerCaService } from "../ca/ca-service.js";
 import { createCaServerCredentials, type CaServerCredentials } from "../ca/serving-credentials.js";
 import { SdsSecretProvider } from "../ca/sds.js";
 import type { CertificateAuthority } from "../ca/authority.js";
+import { DEFAULT_TRUSTED_NODE_ACCOUNTS, proxyPodPlacement, TrustedNodeAccounts, type NodeImpersonation } from "../ca/node-impersonation.js";
 import { TypeUrl } from "../xds/types.js";
 import { ProxyAdmission } from "./proxy-admission.js";
 import { TypeRoutedProvider } from "./type-routed-provider.js";
 import { listenHttp, monitoringHandler, splitHostPort } from "./monitoring.js";
 import { RiskWiring } from "../risk/wiring.js";
 import type { EnforcementStore } from "../risk/quarantine.js";
+import { XDS_GRPC_SERVER_OPTIONS } from "../xds/limits.js";
 import { SIGNALS_AUDIENCE } from "../signals/node-identity.js";
 import { ClientCertificateAuthenticator } from "../security/certificate-authenticator.js";
 import { MeshwardTokenAuthenticator } from "../security/token-authenticator.js";
@@ -60,6 +62,8 @@ export interface ControlPlaneOptions {
   readonly debounceMs?: number;
   /** Per-node agent signal limits (rate, burst, size); DEFAULT_SIGNAL_LIMITS when absent. */
   readonly signalLimits?: SignalLimits;
+  /** Node agents that may ask for the certificates of pods on their node (default meshward-system/node-*). */
+  readonly trustedNodeAccounts?: TrustedNodeAccounts;
   readonly log?: (line: string) => void;
   /** `postgres://...`: the audit trail also goes to this shared PostgreSQL (one trail for all replicas). */
   readonly auditDb?: string;
@@ -127,6 +131,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const kube = opts.kube !== undefined ? new KubeReplica(opts.kube, log) : undefined;
   const risk = new RiskWiring({
     dataDir: opts.dataDir, metrics, log, rebuild: () => lastSet !== undefined && apply(lastSet),
+    snapshot: () => provider.snapshot,
     ...(opts.signalLimits !== undefined ? { signalLimits: opts.signalLimits } : {}),
     // Replicas share quarantines through WorkloadEnforcement objects.
     ...(kube !== undefined ? { enforcementStore: (local: EnforcementStore) => kube.enforcement.storeOver(local) } : {}),
@@ -222,9 +227,14 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       }),
     );
   // Plaintext: loopback callers only, and no bearer token from anywhere else (no keys in cleartext).
-  const grpcServer = new grpc.Server({ interceptors: [plaintextGate()] });
+  const grpcServer = new grpc.Server({ ...XDS_GRPC_SERVER_OPTIONS, interceptors: [plaintextGate()] });
   xds.addTo(grpcServer);
-  registerCaService(grpcServer, { ca, authenticators });
+  // Node agents' requests for their pods: pods are placed by their authenticated proxies' NODE_NAME.
+  const impersonation: NodeImpersonation = {
+    trusted: opts.trustedNodeAccounts ?? TrustedNodeAccounts.parse(DEFAULT_TRUSTED_NODE_ACCOUNTS, "default trusted node accounts"),
+    placement: proxyPodPlacement(() => xds.proxies(), admission.identityOf),
+  };
+  registerCaService(grpcServer, { ca, authenticators, impersonation });
   risk.attach(xds);
   // Node agents: a node certificate from this CA, or a meshward token for the signals audience.
   const signalAuthenticators = [
@@ -252,9 +262,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     xdsAddress = await bind(grpcServer, opts.xdsAddress, grpc.ServerCredentials.createInsecure());
     if (opts.tlsAddress !== undefined) {
       serving = createCaServerCredentials(ca, opts.caDnsNames ?? []);
-      tlsServer = new grpc.Server({ interceptors: [clientCertificateGate()] });
+      tlsServer = new grpc.Server({ ...XDS_GRPC_SERVER_OPTIONS, interceptors: [clientCertificateGate()] });
       xds.addTo(tlsServer);
-      registerCaService(tlsServer, { ca, authenticators });
+      registerCaService(tlsServer, { ca, authenticators, impersonation });
       risk.serveSignals(tlsServer, signalAuthenticators);
       registerCsdsService(tlsServer, csds);
       tlsAddress = await bind(tlsServer, opts.tlsAddress, serving.credentials);

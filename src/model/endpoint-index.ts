@@ -6,6 +6,8 @@ import type { ServicePortSpec } from "./service-entry.js";
 import type { WorkloadEntrySpec } from "./workload-entry.js";
 import type { ServiceEndpoint, Workload } from "./snapshot.js";
 import type { WorkloadIdentity } from "../security/identity.js";
+/** The label (on pods / WorkloadEntries) that says whether an endpoint speaks Istio mTLS. */
+export const TlsModeLabel = "security.istio.io/tlsMode";
 import { contentHash, stableJson } from "./digest.js";
 import { labelsMatch } from "./lookup.js";
 
@@ -49,6 +51,7 @@ function endpointFrom(w: WorkloadEntrySpec, ports: readonly ServicePortSpec[], i
     ...(w.locality !== undefined ? { locality: w.locality } : {}),
     weight: w.weight ?? 1,
     identity,
+    tlsMode: w.labels[TlsModeLabel] ?? (w.serviceAccount !== undefined && w.serviceAccount !== "" ? "istio" : "disabled"),
     ...(workload !== undefined ? { workload } : {}),
   };
 }

@@ -64,7 +64,8 @@ export function stringField(obj: Fields, key: string, path: string, p: FieldProb
 
 export function requiredString(obj: Fields, key: string, path: string, p: FieldProblems): string | undefined {
   const v = stringField(obj, key, path, p);
-  if (v === undefined && obj[key] === undefined) p.error(join(path, key), "is required");
+  // `key: null` (or `key:` with nothing after it) is as absent as a missing key.
+  if (v === undefined && (obj[key] === undefined || obj[key] === null)) p.error(join(path, key), "is required");
   else if (v === "") p.error(join(path, key), "must not be empty");
   return v === "" ? undefined : v;
 }

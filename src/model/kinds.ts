@@ -53,6 +53,11 @@ export class KindRegistry {
     return this.byKind.get(kind);
   }
 
+  /** Every kind registered, by name. */
+  names(): string[] {
+    return [...this.byKind.keys()];
+  }
+
   scopeOf(kind: string): KindScope {
     return this.byKind.get(kind)?.scope ?? "all";
   }

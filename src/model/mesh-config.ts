@@ -1,7 +1,7 @@
 // Istio's MeshConfig (the `mesh` key of istiod's ConfigMap), read from mesh-config/mesh.yaml with
 // Istio's field names. Only the fields meshward acts on are typed; the rest stay raw so a later
 // issue can type them without touching the source.
-import { FieldProblems, type Fields, isFields, mapField, stringField, stringListField, listField } from "./fields.js";
+import { FieldProblems, type Fields, enumField, isFields, mapField, stringField, stringListField, listField } from "./fields.js";
 
 export interface MeshConfig {
   readonly trustDomain: string;
@@ -12,9 +12,17 @@ export interface MeshConfig {
   readonly defaultConfig: Readonly<Record<string, unknown>>;
   /** Extension providers (ext_authz and friends), kept raw for the authorization issue. */
   readonly extensionProviders: readonly Readonly<Record<string, unknown>>[];
+  /**
+   * How sidecars normalise request paths before routing and authorization (MeshConfig
+   * `pathNormalization.normalization`); absent = Istio's `DEFAULT` (same as `BASE`).
+   */
+  readonly pathNormalization?: PathNormalization;
   /** Every field as written, including the ones not typed above. */
   readonly raw: Readonly<Record<string, unknown>>;
 }
+
+export const pathNormalizations = ["DEFAULT", "NONE", "BASE", "MERGE_SLASHES", "DECODE_AND_MERGE_SLASHES"] as const;
+export type PathNormalization = (typeof pathNormalizations)[number];
 
 export const defaultMeshConfig: MeshConfig = {
   trustDomain: "cluster.local",
@@ -52,7 +60,9 @@ export function parseMeshConfig(doc: unknown, p: FieldProblems): MeshConfig | un
     p.error(at, "must be a map with a name");
     return undefined;
   });
+  const pn = mapField(doc, "pathNormalization", path, p);
+  const pathNormalization = pn === undefined ? undefined : enumField(pn, "normalization", "pathNormalization", p, pathNormalizations);
   if (p.hasErrors) return undefined;
-  return { trustDomain, trustDomainAliases, rootNamespace, defaultConfig, extensionProviders, raw: doc };
+  return { trustDomain, trustDomainAliases, rootNamespace, defaultConfig, extensionProviders, ...(pathNormalization ? { pathNormalization } : {}), raw: doc };
 }
 

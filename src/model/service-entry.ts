@@ -20,10 +20,15 @@ import { hostPattern, parseWorkload, type WorkloadEntrySpec } from "./workload-e
 
 /** Istio's port protocols; the translator only distinguishes HTTP-like from the rest. */
 export const protocols = ["HTTP", "HTTPS", "HTTP2", "GRPC", "GRPC-WEB", "TCP", "TLS", "MONGO", "REDIS", "MYSQL", "UDP"] as const;
-export type Protocol = (typeof protocols)[number];
+/** `AUTO`: no protocol declared; sidecars detect HTTP per connection (istiod's protocol sniffing). */
+export type Protocol = (typeof protocols)[number] | "AUTO";
 
 export function isHttpProtocol(p: Protocol): boolean {
   return p === "HTTP" || p === "HTTP2" || p === "GRPC" || p === "GRPC-WEB";
+}
+/** No declared protocol: sidecars sniff (http_inspector) and route HTTP, pass the rest through as TCP. */
+export function isSniffedProtocol(p: Protocol): boolean {
+  return p === "AUTO";
 }
 /** Upstream should speak HTTP/2 (Istio sets explicit http2 protocol options for these). */
 export function isHttp2Protocol(p: Protocol): boolean {
@@ -32,7 +37,7 @@ export function isHttp2Protocol(p: Protocol): boolean {
 
 export interface ServicePortSpec {
   readonly number: number;
-  /** Istio treats an absent protocol as "detect"; meshward, which has no sniffing yet, as TCP. */
+  /** An absent protocol is `AUTO` (detected per connection), as Istio treats it. */
   readonly protocol: Protocol;
   readonly name: string;
   readonly targetPort?: number;
@@ -68,7 +73,7 @@ function parsePort(v: unknown, at: string, p: FieldProblems): ServicePortSpec | 
   const name = requiredString(v, "name", at, p);
   if (name !== undefined && !portNamePattern.test(name)) p.error(`${at}.name`, `"${name}" is not a valid port name`);
   const rawProtocol = stringField(v, "protocol", at, p);
-  let protocol: Protocol = "TCP";
+  let protocol: Protocol = "AUTO";
   if (rawProtocol !== undefined) {
     const upper = rawProtocol.toUpperCase();
     if ((protocols as readonly string[]).includes(upper)) protocol = upper as Protocol;
@@ -122,7 +127,8 @@ export function parseServiceEntry(spec: unknown, p: FieldProblems): ServiceEntry
     }
   });
   if (resolution === "DNS_ROUND_ROBIN" && endpoints.length > 1) {
-    p.warn("spec.endpoints", "DNS_ROUND_ROBIN uses one endpoint (Envoy LOGICAL_DNS); only the first is used");
+    // istiod rejects it too (Envoy's LOGICAL_DNS resolves exactly one host).
+    p.error("spec.endpoints", "there must only be 0 or 1 endpoint for resolution mode DNS_ROUND_ROBIN");
   }
   const workloadSelector = mapField(spec, "workloadSelector", "spec", p);
   const selectorLabels = workloadSelector ? stringMapField(workloadSelector, "labels", "spec.workloadSelector", p) : undefined;

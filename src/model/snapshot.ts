@@ -6,7 +6,7 @@
 import { type ConfigError, type ConfigObject, objectRef } from "./config.js";
 import { FieldProblems } from "./fields.js";
 import { defaultMeshConfig, parseMeshConfig, type MeshConfig } from "./mesh-config.js";
-import { type KindRegistry, modelKinds } from "./kinds.js";
+import { type KindHandler, type KindRegistry, modelKinds } from "./kinds.js";
 import { buildKubeRegistry, type KubePod } from "./kube-services.js";
 import { ENDPOINT_SLICE_KIND, NODE_KIND, POD_KIND, SERVICE_KIND, type EndpointSliceSpec, type KubeNodeSpec, type KubePodSpec, type KubeServiceSpec } from "./kube-objects.js";
 import type { ServiceEntrySpec, ServicePortSpec, Location, Resolution } from "./service-entry.js";
@@ -39,6 +39,12 @@ export interface ServiceEndpoint {
   readonly locality?: string;
   readonly weight: number;
   readonly identity: WorkloadIdentity;
+  /**
+   * Istio's tlsMode of the endpoint (`getTLSModeFromWorkloadEntry`): the `security.istio.io/tlsMode`
+   * label, else `istio` when the WorkloadEntry / inline endpoint names a service account, else
+   * `disabled`. Absent (sources that do not set it): the label alone decides.
+   */
+  readonly tlsMode?: string;
   /** `WorkloadEntry ns/name` or `Pod ns/name` when the endpoint is a known workload. */
   readonly workload?: string;
 }
@@ -155,6 +161,20 @@ function readMesh(input: ConfigSet, previous: MeshSnapshot, errors: ConfigError[
 }
 
 /**
+ * One object alone, as its kind reads it: the apiVersion, then the spec. `spec` is undefined when
+ * the object is rejected; `problems` hold its errors and warnings with file, object and field path.
+ * `meshward validate` runs exactly this on each object.
+ */
+export function readObjectSpec(object: ConfigObject, handler: KindHandler): { spec: unknown; problems: ConfigError[] } {
+  const p = new FieldProblems();
+  if (!handler.apiVersions.includes(object.apiVersion)) {
+    p.error("apiVersion", `"${object.apiVersion}" is not a version of ${object.kind} (want ${handler.apiVersions.join(" or ")})`);
+  }
+  const spec = p.hasErrors ? undefined : handler.parse(object.spec, p, object);
+  return { spec: p.hasErrors ? undefined : spec, problems: toConfigErrors(p, object.origin.file, objectRef(object)) };
+}
+
+/**
  * Accepted objects by identity: a source hands unchanged objects again as the same (immutable)
  * ConfigObject, and a spec's reading depends on the object alone, so it is read once, not on
  * every rebuild (10,000 WorkloadEntries took a fifth of a rebuild). Warnings are replayed.
@@ -182,14 +202,9 @@ function acceptObjects(input: ConfigSet, previous: MeshSnapshot, kinds: KindRegi
       accepted.set(ref, known.accepted);
       continue;
     }
-    const p = new FieldProblems();
-    if (!handler.apiVersions.includes(object.apiVersion)) {
-      p.error("apiVersion", `"${object.apiVersion}" is not a version of ${object.kind} (want ${handler.apiVersions.join(" or ")})`);
-    }
-    const spec = p.hasErrors ? undefined : handler.parse(object.spec, p, object);
-    const problems = toConfigErrors(p, object.origin.file, ref);
+    const { spec, problems } = readObjectSpec(object, handler);
     errors.push(...problems);
-    if (spec !== undefined && !p.hasErrors) {
+    if (spec !== undefined) {
       const a = { object, spec };
       parsedObjects.set(object, { accepted: a, warnings: problems });
       accepted.set(ref, a);

@@ -82,6 +82,11 @@ export interface ChainRecord {
   readonly translatedUs?: number;
   readonly firstPushUs?: number;
   readonly lastAckUs?: number;
+  /**
+   * When the last affected proxy ACKed the resources that cut the pod off (the first phase of the
+   * round); equal to lastAckUs when the round was not phased.
+   */
+  readonly cutOffUs?: number;
   readonly proxies?: number;
   readonly acked?: number;
   readonly nacked?: number;
@@ -227,6 +232,7 @@ export class AuditQuery {
       translated_us: "translatedUs",
       first_push_us: "firstPushUs",
       last_ack_us: "lastAckUs",
+      cut_off_us: "cutOffUs",
       proxies: "proxies",
       acked: "acked",
       nacked: "nacked",

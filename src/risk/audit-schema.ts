@@ -120,6 +120,7 @@ CREATE TABLE IF NOT EXISTS chains (
   translated_us INTEGER,
   first_push_us INTEGER,
   last_ack_us INTEGER,
+  cut_off_us INTEGER,
   proxies INTEGER,
   acked INTEGER,
   nacked INTEGER,
@@ -153,8 +154,25 @@ export function openAuditDatabase(dataDir: string, opts: { readonly?: boolean; m
     throw new Error(`${file}: schema version ${version} is newer than this meshward understands (${SCHEMA_VERSION})`);
   }
   db.exec(AUDIT_DDL);
+  addMissingColumns(db);
   db.pragma(`user_version = ${SCHEMA_VERSION}`, { simple: true });
   return db;
+}
+
+/**
+ * Columns added after a table was first created in some data dir (CREATE TABLE IF NOT EXISTS
+ * leaves an existing table as it was). Older meshwards read such a database unchanged.
+ */
+const ADDED_COLUMNS: readonly { table: string; column: string; type: string }[] = [
+  // Issue 18: when the resources that cut the pod off were ACKed by the last affected proxy.
+  { table: "chains", column: "cut_off_us", type: "INTEGER" },
+];
+
+function addMissingColumns(db: Database): void {
+  for (const { table, column, type } of ADDED_COLUMNS) {
+    const have = (db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).some((c) => c.name === column);
+    if (!have) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
+  }
 }
 
 export function msToUs(ms: number): number {

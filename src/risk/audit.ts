@@ -41,6 +41,8 @@ export interface PushRecord {
   readonly version: string;
   readonly nonce: string;
   readonly atMs: number;
+  /** Sent in the round's first phase: one of the resources that cut the pod off. */
+  readonly first?: boolean;
 }
 
 export interface AckRecord {
@@ -95,7 +97,7 @@ export class AuditStore {
       push: db.prepare(`INSERT INTO pushes (signal_id, proxy_id, type_url, version, nonce, pushed_us) VALUES (?, ?, ?, ?, ?, ?)`),
       ack: db.prepare(`INSERT INTO acks (signal_id, proxy_id, type_url, version, nonce, nack, acked_us) VALUES (?, ?, ?, ?, ?, ?, ?)`),
       chainDone: db.prepare(
-        `UPDATE chains SET first_push_us = ?, last_ack_us = ?, proxies = ?, acked = ?, nacked = ?,
+        `UPDATE chains SET first_push_us = ?, last_ack_us = ?, cut_off_us = ?, proxies = ?, acked = ?, nacked = ?,
            latency_us = CASE WHEN ? IS NULL THEN NULL ELSE ? - event_us END WHERE signal_id = ?`,
       ),
     };
@@ -152,9 +154,26 @@ export class AuditStore {
     this.finish(this.tracker.expect(signalIds, affectedProxyIds, atUs));
   }
 
+  /**
+   * The overlay for these signals went into a new snapshot and was translated; the affected
+   * proxies are the ones pushed from now until sealTranslation (see ChainTracker.open).
+   */
+  openTranslation(signalIds: readonly string[], atMs: number): void {
+    const atUs = msToUs(atMs);
+    this.relaxed(() => {
+      for (const id of signalIds) this.stmt.translated.run(atUs, null, id);
+    });
+    this.tracker.open(signalIds, atUs);
+  }
+
+  /** The affected proxies of an open translation are known (its push round ended). */
+  sealTranslation(signalIds: readonly string[]): void {
+    this.finish(this.tracker.seal(signalIds));
+  }
+
   /** A response sent on one stream that carries these signals' enforcement. */
   recordPush(p: PushRecord): void {
-    const tracked = this.tracker.pushed(p.signalIds, p.proxyId, p.typeUrl, p.version, p.nonce, msToUs(p.atMs));
+    const tracked = this.tracker.pushed(p.signalIds, p.proxyId, p.typeUrl, p.version, p.nonce, msToUs(p.atMs), p.first === true);
     if (tracked.length === 0) return;
     this.pushRows.push({ ...p, signalIds: tracked });
     this.scheduleBatch();
@@ -182,7 +201,9 @@ export class AuditStore {
     this.relaxed(() => {
       for (const c of completed) {
         const last = c.timedOut ? null : (c.lastAckUs ?? null);
-        this.stmt.chainDone.run(c.firstPushUs ?? null, c.lastAckUs ?? null, c.proxies, c.acked, c.nacked, last, last, c.signalId);
+        // Unphased rounds cut off with their last ACK; a timed-out one only if its first phase completed.
+        const cutOff = c.cutOffUs ?? last;
+        this.stmt.chainDone.run(c.firstPushUs ?? null, c.lastAckUs ?? null, cutOff, c.proxies, c.acked, c.nacked, last, last, c.signalId);
       }
     });
     for (const c of completed) {

@@ -7,10 +7,14 @@ interface PendingPush {
   readonly nonce: string;
   readonly version: string;
   readonly signalIds: readonly string[];
+  /** Pushed in a phased round's first phase: one of the resources that cut the pod off. */
+  readonly first: boolean;
 }
 
 interface Chain {
-  readonly expected: ReadonlySet<string>;
+  /** Proxies the enforcement must reach; an open chain adds every proxy pushed until it is sealed. */
+  readonly expected: Set<string>;
+  open: boolean;
   readonly startedUs: number;
   /** Unconfirmed pushes per proxy. */
   readonly pending: Map<string, number>;
@@ -21,6 +25,9 @@ interface Chain {
   firstPushUs?: number;
   lastAckUs?: number;
   nacked: number;
+  /** First-phase pushes not yet confirmed, and the latest confirmation of one so far. */
+  firstOpen: number;
+  firstAckUs?: number;
 }
 
 export interface CompletedChain {
@@ -32,6 +39,12 @@ export interface CompletedChain {
   readonly nacked: number;
   readonly firstPushUs?: number;
   readonly lastAckUs?: number;
+  /**
+   * When the last first-phase push (the resources that cut the pod off) was confirmed; present
+   * only when the round was phased and every such push was confirmed. Without phases the whole
+   * round cuts off, and the cut-off time is lastAckUs.
+   */
+  readonly cutOffUs?: number;
   readonly timedOut: boolean;
 }
 
@@ -53,7 +66,7 @@ export class ChainTracker {
     const done: CompletedChain[] = [];
     for (const id of signalIds) {
       const expected = new Set(proxyIds);
-      const chain: Chain = { expected, startedUs: atUs, pending: new Map(), confirmed: new Set(), remaining: expected.size, nacked: 0 };
+      const chain: Chain = { expected, open: false, startedUs: atUs, pending: new Map(), confirmed: new Set(), remaining: expected.size, nacked: 0, firstOpen: 0 };
       this.chains.set(id, chain);
       // No proxy affected (for example `revoke`, which only the CA enforces): done at translation.
       if (chain.expected.size === 0) done.push(this.complete(id, chain, false));
@@ -61,17 +74,48 @@ export class ChainTracker {
     return done;
   }
 
-  /** A push to one stream carries the enforcement of `signalIds`; returns the ones being tracked. */
-  pushed(signalIds: readonly string[], proxyId: string, typeUrl: string, version: string, nonce: string, atUs: number): string[] {
+  /**
+   * The enforcement for these signals was translated; the proxies it must reach are the ones
+   * pushed from now until seal() (the server's next round may start later, or the round in
+   * progress may already carry it: only the pushes tell).
+   */
+  open(signalIds: readonly string[], atUs: number): void {
+    for (const id of signalIds) {
+      this.chains.set(id, { expected: new Set(), open: true, startedUs: atUs, pending: new Map(), confirmed: new Set(), remaining: 0, nacked: 0, firstOpen: 0 });
+    }
+  }
+
+  /** No more proxies join these chains; returns the ones already complete (or reaching no proxy). */
+  seal(signalIds: readonly string[]): CompletedChain[] {
+    const done: CompletedChain[] = [];
+    for (const id of signalIds) {
+      const c = this.chains.get(id);
+      if (c === undefined || !c.open) continue;
+      c.open = false;
+      if (c.remaining === 0) done.push(this.complete(id, c, false));
+    }
+    return done;
+  }
+
+  /**
+   * A push to one stream carries the enforcement of `signalIds` (`first`: in the round's first
+   * phase, see CompletedChain.cutOffUs); returns the ones being tracked.
+   */
+  pushed(signalIds: readonly string[], proxyId: string, typeUrl: string, version: string, nonce: string, atUs: number, first = false): string[] {
     const tracked = signalIds.filter((id) => this.chains.has(id));
     if (tracked.length === 0) return tracked;
     const key = `${proxyId}\0${typeUrl}`;
     const list = this.streams.get(key) ?? [];
-    list.push({ nonce, version, signalIds: tracked });
+    list.push({ nonce, version, signalIds: tracked, first });
     this.streams.set(key, list);
     for (const id of tracked) {
       const c = this.chains.get(id) as Chain;
+      if (c.open && !c.expected.has(proxyId)) {
+        c.expected.add(proxyId);
+        c.remaining++;
+      }
       c.firstPushUs ??= atUs;
+      if (first) c.firstOpen++;
       c.pending.set(proxyId, (c.pending.get(proxyId) ?? 0) + 1);
       if (c.confirmed.delete(proxyId) && c.expected.has(proxyId)) c.remaining++;
     }
@@ -96,6 +140,10 @@ export class ChainTracker {
         resolved.push({ signalId: id, proxyId, typeUrl, version: push.version, nonce: push.nonce });
         const c = this.chains.get(id);
         if (!c) continue;
+        if (push.first) {
+          c.firstOpen--;
+          c.firstAckUs = Math.max(c.firstAckUs ?? atUs, atUs);
+        }
         const left = (c.pending.get(proxyId) ?? 1) - 1;
         c.pending.set(proxyId, left);
         if (left === 0 && !c.confirmed.has(proxyId)) {
@@ -112,7 +160,7 @@ export class ChainTracker {
     const completed: CompletedChain[] = [];
     for (const id of touched) {
       const c = this.chains.get(id) as Chain;
-      if (c.remaining === 0) completed.push(this.complete(id, c, false));
+      if (c.remaining === 0 && !c.open) completed.push(this.complete(id, c, false));
     }
     return { resolved, completed };
   }
@@ -138,6 +186,7 @@ export class ChainTracker {
       nacked: c.nacked,
       ...(c.firstPushUs !== undefined ? { firstPushUs: c.firstPushUs } : {}),
       ...(c.lastAckUs !== undefined ? { lastAckUs: c.lastAckUs } : {}),
+      ...(c.firstAckUs !== undefined && c.firstOpen === 0 ? { cutOffUs: c.firstAckUs } : {}),
       timedOut,
     };
   }

@@ -1,13 +1,16 @@
 // From translation to the last affected proxy's ACK: which xDS pushes carry a signal's
-// enforcement, and which ACKs confirm it, fed to the audit store (recordTranslation, recordPush,
-// recordAck).
+// enforcement, and which ACKs confirm it, fed to the audit store (openTranslation, recordPush,
+// recordAck, sealTranslation).
 //
-// The affected proxies are the ones that actually receive a push in the round that follows the
-// translation, not the ones a ProxyChange might touch: a proxy whose resources come out unchanged
-// (no inbound listener, say) is sent nothing and would hold the chain open until it timed out.
-// So a translation waits for the next round ("flushing"); pushes (and ACKs, which may arrive
-// between the batches of a long round) are held until the round ends ("flushed"), when the chain
-// learns its proxies and is replayed everything in order.
+// The affected proxies are the ones that actually receive a push after the translation, not the
+// ones a ProxyChange might touch: a proxy whose resources come out unchanged (no inbound listener,
+// say) is sent nothing and would hold the chain open until it timed out. Which pushes those are
+// is not "the next round" alone: the provider serves its newest snapshot to whoever asks, so a
+// round already in progress when the translation lands (in its time slices, or waiting for its
+// first phase's ACKs) carries the enforcement to the streams it has not reached yet, and the next
+// round carries it to the rest (and may then have nothing left to send). So a translation's chain
+// is open from the translation on, takes every push until the end of the first round that starts
+// after it, and is then sealed: complete once each of those proxies has ACKed.
 import type { XdsAckEvent, XdsNackEvent, XdsPushEvent, XdsServer } from "../xds/server.js";
 import type { AuditStore } from "./audit.js";
 import { systemClock, type Clock } from "./clock.js";
@@ -20,18 +23,16 @@ function eventWallMs(clock: Clock, monotonicMs: number): number {
   return clock.nowMs() - (performance.now() - monotonicMs);
 }
 
-interface Translation {
+interface OpenTranslation {
   readonly causes: readonly string[];
-  readonly atMs: number;
+  /** A round started after the translation: its end seals the chain. */
+  inRound: boolean;
 }
 
-type Answer = { readonly event: XdsAckEvent | XdsNackEvent; readonly nack: boolean };
-
 export class PushChainRecorder {
-  /** Translations not yet in a push round. */
-  private waiting: Translation[] = [];
-  /** The round in progress, if it carries any enforcement. */
-  private round: { translations: Translation[]; pushes: XdsPushEvent[]; answers: Answer[] } | undefined;
+  private open: OpenTranslation[] = [];
+  /** The signal ids of every open translation: what a push now carries. */
+  private carried: readonly string[] = [];
   private readonly detach: () => void;
 
   constructor(
@@ -41,9 +42,9 @@ export class PushChainRecorder {
   ) {
     const flushing = (): void => this.flushing();
     const flushed = (): void => this.flushed();
-    const push = (e: XdsPushEvent): void => void this.round?.pushes.push(e);
-    const ack = (e: XdsAckEvent): void => this.answer({ event: e, nack: false });
-    const nack = (e: XdsNackEvent): void => this.answer({ event: e, nack: true });
+    const push = (e: XdsPushEvent): void => this.pushed(e);
+    const ack = (e: XdsAckEvent): void => this.answer(e, false);
+    const nack = (e: XdsNackEvent): void => this.answer(e, true);
     xds.on("flushing", flushing);
     xds.on("flushed", flushed);
     xds.on("push", push);
@@ -64,36 +65,32 @@ export class PushChainRecorder {
    */
   translated(causes: readonly string[], atMs: number, pushes = true): void {
     if (causes.length === 0) return;
-    if (pushes) this.waiting.push({ causes, atMs });
-    else this.audit.recordTranslation(causes, [], atMs);
+    if (!pushes) return void this.audit.recordTranslation(causes, [], atMs);
+    this.audit.openTranslation(causes, atMs);
+    this.open.push({ causes, inRound: false });
+    this.carried = this.open.flatMap((t) => t.causes);
   }
 
   private flushing(): void {
-    if (this.waiting.length === 0) return;
-    this.round = { translations: this.waiting, pushes: [], answers: [] };
-    this.waiting = [];
+    for (const t of this.open) t.inRound = true;
   }
 
-  private answer(a: Answer): void {
-    if (this.round) this.round.answers.push(a);
-    else this.recordAnswer(a);
+  private pushed(p: XdsPushEvent): void {
+    if (this.carried.length === 0) return;
+    const first = p.first === true ? { first: true } : {};
+    this.audit.recordPush({ signalIds: this.carried, proxyId: p.proxyId, typeUrl: p.typeUrl, version: p.version, nonce: p.nonce, atMs: eventWallMs(this.clock, p.timeMs), ...first });
   }
 
-  private recordAnswer({ event: e, nack }: Answer): void {
+  private answer(e: XdsAckEvent | XdsNackEvent, nack: boolean): void {
     this.audit.recordAck({ proxyId: e.proxyId, typeUrl: e.typeUrl, nonce: e.nonce, atMs: eventWallMs(this.clock, e.timeMs), nack });
   }
 
   private flushed(): void {
-    const round = this.round;
-    if (round === undefined) return;
-    this.round = undefined;
-    const proxies = [...new Set(round.pushes.map((p) => p.proxyId))];
-    const signalIds = round.translations.flatMap((t) => t.causes);
-    for (const t of round.translations) this.audit.recordTranslation(t.causes, proxies, t.atMs);
-    for (const p of round.pushes) {
-      this.audit.recordPush({ signalIds, proxyId: p.proxyId, typeUrl: p.typeUrl, version: p.version, nonce: p.nonce, atMs: eventWallMs(this.clock, p.timeMs) });
-    }
-    for (const a of round.answers) this.recordAnswer(a);
+    const done = this.open.filter((t) => t.inRound);
+    if (done.length === 0) return;
+    this.open = this.open.filter((t) => !t.inRound);
+    this.carried = this.open.flatMap((t) => t.causes);
+    for (const t of done) this.audit.sealTranslation(t.causes);
   }
 
   close(): void {

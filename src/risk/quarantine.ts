@@ -57,6 +57,20 @@ export function enforcementId(action: EnforcingAction, scope: EnforcementScope, 
   return ID_PREFIX[action] + "-" + createHash("sha256").update(`${action}|${target}`).digest("hex").slice(0, 10);
 }
 
+/** A pod the CA is asked to issue for by a node agent, as the control plane places it. */
+export interface IssuancePod {
+  readonly namespace: string;
+  readonly name: string;
+  readonly uid?: string;
+  readonly ip?: string;
+}
+
+/** The caller of the CA as the policy sees it: its pod IPs (peer address, announced) and its pod when known. */
+export interface IssuanceCaller {
+  readonly ips: readonly string[];
+  readonly pod?: { readonly namespace: string; readonly name: string };
+}
+
 function sameIdentity(a: WorkloadIdentity, b: WorkloadIdentity): boolean {
   return a.namespace === b.namespace && a.serviceAccount === b.serviceAccount && a.trustDomain === b.trustDomain;
 }
@@ -180,17 +194,33 @@ export class EnforcementSet {
 
   /**
    * The entries that stop the CA from issuing to this caller: quarantine and revoke, by identity,
-   * or by pod: any of the caller's pod IPs, or its pod's namespace and name when known.
+   * or by pod: any of the caller's pod IPs, or its pod's namespace and name (or uid) when known.
    */
-  blockingIssuance(identity: WorkloadIdentity, podIps?: string | readonly string[], pod?: { readonly namespace: string; readonly name: string }): Enforcement[] {
+  blockingIssuance(identity: WorkloadIdentity, podIps?: string | readonly string[], pod?: { readonly namespace: string; readonly name: string; readonly uid?: string }): Enforcement[] {
     const ips = podIps === undefined ? [] : typeof podIps === "string" ? [podIps] : podIps;
     return this.active().filter(
       (e) =>
         (e.action === "quarantine" || e.action === "revoke") &&
         (e.scope === "identity"
           ? sameIdentity(e.identity, identity)
-          : (e.pod.ip !== "" && ips.includes(e.pod.ip)) || (pod !== undefined && pod.name !== "" && e.pod.namespace === pod.namespace && e.pod.name === pod.name)),
+          : (e.pod.ip !== "" && ips.includes(e.pod.ip)) ||
+            (pod !== undefined && pod.name !== "" && e.pod.namespace === pod.namespace && e.pod.name === pod.name) ||
+            (pod?.uid !== undefined && pod.uid !== "" && e.pod.uid === pod.uid)),
     );
+  }
+
+  /**
+   * The CA's decision: refused while an entry blocks the identity, the caller's own pod (its IPs, or
+   * the pod its xDS stream announced) or, for a node agent's request, any of the `pods` it asks for
+   * (by IP, uid or namespace/name; the agent's own address says nothing about them).
+   */
+  issuanceDecision(identity: WorkloadIdentity, caller: IssuanceCaller, pods?: readonly IssuancePod[]): { allowed: true } | { allowed: false; reason: string } {
+    const blocking =
+      pods === undefined
+        ? this.blockingIssuance(identity, caller.ips, caller.pod)
+        : [...new Set(pods.flatMap((p) => this.blockingIssuance(identity, p.ip !== undefined ? [p.ip] : [], p)))];
+    if (blocking.length === 0) return { allowed: true };
+    return { allowed: false, reason: `certificates are withheld: ${blocking.map((e) => `${e.action} ${e.id} (${e.reason})`).join("; ")}` };
   }
 
   /**

@@ -17,6 +17,9 @@ import type { Counter, Metrics } from "../telemetry/metrics.js";
 import type { Authenticator, WorkloadIdentity } from "../security/identity.js";
 import type { Proxy } from "../model/proxy.js";
 import type { XdsServer } from "../xds/server.js";
+import type { FirstTypes } from "../xds/push-round.js";
+import { TypeUrl } from "../xds/types.js";
+import { proxyEnforcement } from "../model/workload-enforcement.js";
 import { registerSignalService } from "../signals/service.js";
 import { AgentRegistry } from "../signals/agents.js";
 import type { SignalLimits } from "../signals/rate-limit.js";
@@ -46,6 +49,11 @@ export interface RiskWiringOptions {
    * the new snapshot may change some proxy's resources (false: nothing will be pushed).
    */
   readonly rebuild: () => boolean;
+  /**
+   * The snapshot being served: with it, an enforcement's round sends what cuts the pod off first
+   * (cutOffTypes); without it, the round goes out in one phase.
+   */
+  readonly snapshot?: () => MeshSnapshot;
   readonly clock?: Clock;
   /** Per-node signal limits (signals/rate-limit.ts). */
   readonly signalLimits?: SignalLimits;
@@ -64,6 +72,17 @@ export const IDENTITY_ADDRESS_DEBOUNCE_MS = 100;
 /** A comparable form of the addresses every enforcement matches. */
 function addressKey(addresses: EnforcedAddresses): string {
   return JSON.stringify([...addresses.byId].sort(([a], [b]) => a.localeCompare(b)));
+}
+
+/**
+ * What cuts an enforced pod off, sent and ACKed before the rest of its round (issue 18): every
+ * peer's EDS (the pod's endpoints leave it), and the enforced proxy's own EDS (empty) and LDS
+ * (deny-all). The rest (LDS with the IP-keyed DENY policies, defense in depth) follows.
+ */
+export function cutOffTypes(snapshot: () => MeshSnapshot): FirstTypes {
+  const peers = [TypeUrl.ClusterLoadAssignment];
+  const enforced = [TypeUrl.ClusterLoadAssignment, TypeUrl.Listener];
+  return (proxy) => (proxyEnforcement(snapshot(), proxy) === "" ? peers : enforced);
 }
 
 export class RiskWiring {
@@ -162,14 +181,13 @@ export class RiskWiring {
   }
 
   /**
-   * For the CA: no certificate for a quarantined or revoked identity, or pod (by its peer IP, or
-   * the pod its xDS stream announced: SDS over ADS is judged like the CSR API).
+   * For the CA: no certificate for a quarantined or revoked identity, or pod: the caller's own (by
+   * its peer IP, or the pod its xDS stream announced: SDS over ADS is judged like the CSR API) or,
+   * for a node agent's request, any of the pods it asks for.
    */
-  readonly issuancePolicy: IssuancePolicy = (identity, caller): IssuanceDecision => {
+  readonly issuancePolicy: IssuancePolicy = (identity, caller, pods): IssuanceDecision => {
     const ips = [caller ? peerIp(caller.peer) : undefined, ...(caller?.pod?.ips ?? [])].filter((ip): ip is string => ip !== undefined);
-    const blocking = this.risk.enforcement.blockingIssuance(identity, ips, caller?.pod);
-    if (blocking.length === 0) return { allowed: true };
-    return { allowed: false, reason: `certificates are withheld: ${blocking.map((e) => `${e.action} ${e.id} (${e.reason})`).join("; ")}` };
+    return this.risk.enforcement.issuanceDecision(identity, { ips, ...(caller?.pod ? { pod: caller.pod } : {}) }, pods);
   };
 
   /**
@@ -256,6 +274,12 @@ export class RiskWiring {
     // Nothing to push (revoke: only the CA enforces it): the chain ends at translation.
     if (!touched) return void this.chain?.translated(u.causes, this.clock.nowMs(), false);
     this.chain?.translated(u.causes, this.clock.nowMs());
-    this.xds?.pushNow();
+    // Only a new (or extended) enforcement is cut first. A release must not restore the routes
+    // (EDS) before the pod's deny-all is lifted: peers would connect while it still refuses, and
+    // a proxyless server keeps such a connection's old filter chain while it drains. It goes out
+    // in one phase, each proxy in make-before-break order.
+    const cutting = u.applied.length > 0 && u.ended.length === 0 && !u.reloaded;
+    const snapshot = this.opts.snapshot;
+    this.xds?.pushNow(cutting && snapshot !== undefined ? { first: cutOffTypes(snapshot) } : {});
   }
 }

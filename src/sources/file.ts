@@ -39,6 +39,16 @@ function stringMap(v: unknown): Record<string, string> {
   return out;
 }
 
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+function isDns1123Label(v: unknown): v is string {
+  return typeof v === "string" && DNS1123_LABEL.test(v);
+}
+
+function isDns1123Subdomain(v: unknown): v is string {
+  return typeof v === "string" && v.length <= 253 && v.split(".").every((l) => DNS1123_LABEL.test(l));
+}
+
 /** Turns one YAML document into a ConfigObject, or explains why it cannot be one. */
 function toObject(doc: unknown, file: string, document: number): ConfigObject | ConfigError {
   const at = `YAML document ${document + 1}`;
@@ -48,11 +58,15 @@ function toObject(doc: unknown, file: string, document: number): ConfigObject | 
   const md: Fields = isFields(doc["metadata"]) ? doc["metadata"] : {};
   const name = md["name"];
   const namespace = md["namespace"] ?? "default";
-  const object = typeof kind === "string" && typeof name === "string" ? `${kind} ${String(namespace)}/${name}` : undefined;
+  // Named only when kind, namespace and name are usable: "ServiceEntry default/" points at nothing.
+  const named = typeof kind === "string" && kind !== "" && isDns1123Label(namespace) && isDns1123Subdomain(name);
+  const object = named ? `${String(kind)} ${String(namespace)}/${String(name)}` : undefined;
   if (typeof kind !== "string" || kind === "") return fileError(file, `is required (${at})`, object, "kind");
   if (typeof apiVersion !== "string" || apiVersion === "") return fileError(file, `is required (${at})`, object, "apiVersion");
   if (typeof name !== "string" || name === "") return fileError(file, `is required (${at})`, object, "metadata.name");
-  if (typeof namespace !== "string" || namespace === "") return fileError(file, `must be a string (${at})`, object, "metadata.namespace");
+  // As the apiserver would: a custom resource's name is a DNS-1123 subdomain, a namespace a label.
+  if (!isDns1123Subdomain(name)) return fileError(file, `${JSON.stringify(name)} is not a DNS-1123 subdomain (lower-case letters, digits, '-' and '.') (${at})`, object, "metadata.name");
+  if (!isDns1123Label(namespace)) return fileError(file, `${JSON.stringify(namespace)} is not a DNS-1123 label (lower-case letters, digits and '-', at most 63) (${at})`, object, "metadata.namespace");
   const metadata: ObjectMeta = {
     name,
     namespace,

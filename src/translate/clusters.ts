@@ -2,12 +2,14 @@
 // subset, inbound clusters `inbound|port||` for the ports this proxy serves, and Istio's fixed
 // BlackHole/Passthrough clusters. The proxyless flavour gets EDS clusters only (as grpcgen).
 import { egressBlocked, routableEndpoints } from "./enforcement.js";
-import { Cluster_DiscoveryType, Cluster_LbPolicy, ClusterSchema } from "../gen/envoy/config/cluster/v3/cluster_pb.js";
+import { Cluster_DiscoveryType, Cluster_DnsLookupFamily, Cluster_LbPolicy, ClusterSchema } from "../gen/envoy/config/cluster/v3/cluster_pb.js";
+import { isIP } from "node:net";
+import type { Proxy } from "../model/proxy.js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { HttpProtocolOptionsSchema } from "../gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.js";
 import { effectiveTrafficPolicy, type LoadBalancerSettings } from "../model/destination-rule.js";
 import { destinationRuleFor, serviceTargets, subsetEndpoints, visibleServices } from "../model/lookup.js";
-import { isHttp2Protocol, type ServicePortSpec } from "../model/service-entry.js";
+import { isHttp2Protocol, isSniffedProtocol, type Protocol, type ServicePortSpec } from "../model/service-entry.js";
 import type { DestinationRule, Service, ServiceEndpoint } from "../model/snapshot.js";
 import { TypeUrl } from "../xds/types.js";
 import {
@@ -101,11 +103,64 @@ function loadBalancing(lb: LoadBalancerSettings | undefined, flavour: "envoy" | 
   }
 }
 
+/**
+ * istiod's default thresholds (getDefaultCircuitBreakerThresholds): effectively unlimited, so
+ * Envoy's own defaults (1,024 connections, pending and active requests, 3 retries) never cut a
+ * busy service; DestinationRule connectionPool settings are what limits a cluster.
+ */
+const unlimitedCircuitBreakers = {
+  thresholds: [{ maxConnections: 4294967295, maxPendingRequests: 4294967295, maxRequests: 4294967295, maxRetries: 4294967295 }],
+};
+
+/** Outbound EDS/DNS clusters: no panic mode (an unhealthy endpoint is never used as if healthy), as istiod. */
+const outboundLbConfig = { healthyPanicThreshold: {} };
+
+/** The passthrough clusters speak whatever the downstream spoke, and drop idle upstream connections after 5 minutes. */
+const passthroughHttpOptions = {
+  "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": typedConfig(HttpProtocolOptionsSchema, {
+    commonHttpProtocolOptions: { idleTimeout: { seconds: 300n } },
+    upstreamProtocolOptions: { case: "useDownstreamProtocolConfig", value: { httpProtocolOptions: {}, http2ProtocolOptions: {} } },
+  }),
+};
+
+/** EDS over the ADS stream, waiting for the assignment without a timeout (istiod's initial_fetch_timeout 0s). */
+function envoyEdsConfig(serviceName: string): ClusterInit["edsClusterConfig"] {
+  return { serviceName, edsConfig: adsConfigSource({ initialFetchTimeout: { seconds: 0n } }) };
+}
+
+/** Which address family DNS clusters resolve (istiod's SelectDNSLookupFamily): IPv6 only for IPv6-only proxies. */
+export function dnsLookupFamily(proxy: Proxy): Cluster_DnsLookupFamily {
+  return proxy.ips.length > 0 && proxy.ips.every((ip) => isIP(ip) === 6) ? Cluster_DnsLookupFamily.V6_ONLY : Cluster_DnsLookupFamily.V4_ONLY;
+}
+
+/**
+ * DNS clusters re-resolve every 60 s (MeshConfig dnsRefreshRate's default) and honour the records'
+ * TTLs, as istiod configures them. istiod's c-ares resolver config is left out: the Envoy API
+ * meshward validates against requires it to list resolvers (test/oracle/differences.ts).
+ */
+function dnsResolution(proxy: Proxy) {
+  return { dnsLookupFamily: dnsLookupFamily(proxy), dnsRefreshRate: { seconds: 60n }, respectDnsTtl: true };
+}
+
+/** A port whose protocol is detected: upstream speaks what the downstream spoke (HTTP/1.1 or HTTP/2). */
+const downstreamProtocolOptions = {
+  "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": typedConfig(HttpProtocolOptionsSchema, {
+    upstreamProtocolOptions: { case: "useDownstreamProtocolConfig", value: { httpProtocolOptions: {}, http2ProtocolOptions: {} } },
+  }),
+};
+
 const http2Options = {
   "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": typedConfig(HttpProtocolOptionsSchema, {
     upstreamProtocolOptions: { case: "explicitHttpConfig", value: { protocolConfig: { case: "http2ProtocolOptions", value: {} } } },
   }),
 };
+
+/** HTTP/2 options for HTTP/2 ports, downstream-protocol options for detected ones, none otherwise. */
+function upstreamProtocolOptions(protocol: Protocol): Pick<ClusterInit, "typedExtensionProtocolOptions"> {
+  if (isHttp2Protocol(protocol)) return { typedExtensionProtocolOptions: http2Options };
+  if (isSniffedProtocol(protocol)) return { typedExtensionProtocolOptions: downstreamProtocolOptions };
+  return {};
+}
 
 function buildOutboundCluster(scope: TranslationScope, plan: OutboundClusterPlan): ClusterInit {
   const trafficPolicy = effectiveTrafficPolicy(plan.rule?.spec, plan.port.number, plan.subset || undefined);
@@ -116,41 +171,51 @@ function buildOutboundCluster(scope: TranslationScope, plan: OutboundClusterPlan
   if (scope.proxy.flavour === "grpc") {
     return { ...c, clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.EDS }, edsClusterConfig: { serviceName: plan.name, edsConfig: adsConfigSource() }, ...lb };
   }
-  const common: ClusterInit = { ...c, connectTimeout, ...(isHttp2Protocol(plan.port.protocol) ? { typedExtensionProtocolOptions: http2Options } : {}) };
+  const common: ClusterInit = { ...c, connectTimeout, circuitBreakers: unlimitedCircuitBreakers, ...upstreamProtocolOptions(plan.port.protocol) };
   switch (plan.discovery) {
     case "EDS":
-      return { ...common, clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.EDS }, edsClusterConfig: { serviceName: plan.name, edsConfig: adsConfigSource() }, ...lb };
+      return { ...common, clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.EDS }, edsClusterConfig: envoyEdsConfig(plan.name), commonLbConfig: outboundLbConfig, ...lb };
     case "ORIGINAL_DST":
-      return { ...common, clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.ORIGINAL_DST }, lbPolicy: Cluster_LbPolicy.CLUSTER_PROVIDED };
+      return { ...common, clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.ORIGINAL_DST }, lbPolicy: Cluster_LbPolicy.CLUSTER_PROVIDED, commonLbConfig: outboundLbConfig };
     case "STRICT_DNS":
     case "LOGICAL_DNS": {
       // No endpoints listed: the hosts resolve themselves (Istio uses the host name as endpoint).
       // Quarantined addresses leave DNS clusters' inline endpoints too (enforcement.ts).
       const endpoints = routableEndpoints(scope.snapshot, subsetEndpoints(plan.service, plan.subsetLabels)).kept;
       let dnsEndpoints: readonly (ServiceEndpoint | LoadBalancedAddress)[] = endpoints.length > 0 || plan.subsetLabels ? endpoints : [{ address: plan.service.hostname, targetPorts: {}, weight: 1 }];
-      // Envoy accepts exactly one endpoint in a LOGICAL_DNS cluster (validation warns about the rest).
+      // Envoy accepts exactly one endpoint in a LOGICAL_DNS cluster (validation rejects more; a subset may still select several).
       if (plan.discovery === "LOGICAL_DNS") dnsEndpoints = dnsEndpoints.slice(0, 1);
       const type = plan.discovery === "STRICT_DNS" ? Cluster_DiscoveryType.STRICT_DNS : Cluster_DiscoveryType.LOGICAL_DNS;
-      return { ...common, clusterDiscoveryType: { case: "type", value: type }, loadAssignment: loadAssignment(plan.name, dnsEndpoints, plan.port.number, { ipOnly: false, metadata: (e) => ("identity" in e ? endpointMetadata({ ...scope, service: plan.service, endpoint: e }) : undefined) }), ...lb };
+      return { ...common, clusterDiscoveryType: { case: "type", value: type }, ...dnsResolution(scope.proxy), commonLbConfig: outboundLbConfig, loadAssignment: loadAssignment(plan.name, dnsEndpoints, plan.port.number, { ipOnly: false, metadata: (e) => ("identity" in e ? endpointMetadata({ ...scope, service: plan.service, endpoint: e, servicePort: plan.port.number, trafficPolicy }) : undefined) }), ...lb };
     }
   }
 }
 
-function inboundCluster(targetPort: number, http2: boolean): ClusterInit {
+function inboundCluster(targetPort: number, protocol: Protocol): ClusterInit {
   return {
     name: inboundClusterName(targetPort),
     clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.ORIGINAL_DST },
     lbPolicy: Cluster_LbPolicy.CLUSTER_PROVIDED,
     connectTimeout,
+    circuitBreakers: unlimitedCircuitBreakers,
+    // istiod's value: the workload's own address never changes, so its hosts are never cleaned up.
+    cleanupInterval: { seconds: 9223372035n },
+    commonLbConfig: {},
     upstreamBindConfig: { sourceAddress: { address: InboundPassthroughBindIpv4, portSpecifier: { case: "portValue", value: 0 } } },
-    ...(http2 ? { typedExtensionProtocolOptions: http2Options } : {}),
+    ...upstreamProtocolOptions(protocol),
   };
 }
 
+const passthroughCommon = { clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.ORIGINAL_DST }, lbPolicy: Cluster_LbPolicy.CLUSTER_PROVIDED, connectTimeout, circuitBreakers: unlimitedCircuitBreakers, typedExtensionProtocolOptions: passthroughHttpOptions } as const satisfies ClusterInit;
+
 const fixedClusters: readonly ClusterInit[] = [
   { name: BlackHoleCluster, clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.STATIC }, connectTimeout },
-  { name: PassthroughCluster, clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.ORIGINAL_DST }, lbPolicy: Cluster_LbPolicy.CLUSTER_PROVIDED, connectTimeout },
-  { ...inboundCluster(0, false), name: InboundPassthroughCluster },
+  { name: PassthroughCluster, ...passthroughCommon },
+  {
+    name: InboundPassthroughCluster,
+    ...passthroughCommon,
+    upstreamBindConfig: { sourceAddress: { address: InboundPassthroughBindIpv4, portSpecifier: { case: "portValue", value: 0 } } },
+  },
 ];
 
 function planned(name: string, key: string, init: () => ClusterInit): PlannedResource {
@@ -176,7 +241,8 @@ export function outboundClusters(scope: TranslationScope): PlannedResource[] {
     // DNS clusters carry their endpoints inline, and auto-mTLS on an original-destination cluster
     // depends on every endpoint's tlsMode label: both depend on the endpoints.
     const eps = plan.discovery === "EDS" ? "" : `${plan.service.endpointsDigest}-${routableEndpoints(scope.snapshot, plan.service.endpoints).dropped}`;
-    const key = `${flavour}|${plan.name}|${plan.service.digest}|${eps}|${plan.rule?.digest ?? ""}|${pk}`;
+    const family = plan.discovery === "STRICT_DNS" || plan.discovery === "LOGICAL_DNS" ? dnsLookupFamily(scope.proxy) : "";
+    const key = `${flavour}|${plan.name}|${plan.service.digest}|${eps}|${plan.rule?.digest ?? ""}|${family}|${pk}`;
     return planned(plan.name, key, () => buildOutboundCluster(scope, plan));
   });
   if (flavour === "envoy") for (const c of fixedClusters) out.push(blocked && c.name === PassthroughCluster ? blockedCluster(c.name) : planned(c.name!, `fixed|${c.name}`, () => c));
@@ -187,11 +253,13 @@ export function outboundClusters(scope: TranslationScope): PlannedResource[] {
 export function inboundClusters(scope: TranslationScope): PlannedResource[] {
   if (scope.proxy.flavour === "grpc") return [];
   const pk = inboundPolicyKey(scope.snapshot);
-  const inbound = new Map<number, boolean>();
+  // One cluster per target port; HTTP/2 wins if any service on the port speaks it, else the first service's protocol.
+  const inbound = new Map<number, Protocol>();
   for (const t of serviceTargets(scope.snapshot, scope.proxy)) {
-    inbound.set(t.targetPort, (inbound.get(t.targetPort) ?? false) || isHttp2Protocol(t.port.protocol));
+    const had = inbound.get(t.targetPort);
+    if (had === undefined || (!isHttp2Protocol(had) && isHttp2Protocol(t.port.protocol))) inbound.set(t.targetPort, t.port.protocol);
   }
   return [...inbound.entries()]
     .sort(([a], [b]) => a - b)
-    .map(([port, h2]) => planned(inboundClusterName(port), `inbound|${port}|${h2}|${pk}`, () => inboundCluster(port, h2)));
+    .map(([port, protocol]) => planned(inboundClusterName(port), `inbound|${port}|${protocol}|${pk}`, () => inboundCluster(port, protocol)));
 }

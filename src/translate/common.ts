@@ -86,9 +86,13 @@ export function socketAddress(address: string, port: number): Address {
   return create(AddressSchema, { address: { case: "socketAddress", value: { address, portSpecifier: { case: "portValue", value: port } } } });
 }
 
-/** Resources come over the same ADS stream (what grpc-js-xds requires: `ads` or `self`). */
-export function adsConfigSource(): ConfigSource {
-  return create(ConfigSourceSchema, { configSourceSpecifier: { case: "ads", value: {} }, resourceApiVersion: ApiVersion.V3 });
+/**
+ * Resources come over the same ADS stream (what grpc-js-xds requires: `ads` or `self`). Envoy
+ * resources add `initial_fetch_timeout: 0s` as istiod does: wait for the resource, never warm
+ * up without it.
+ */
+export function adsConfigSource(extra: Pick<MessageInitShape<typeof ConfigSourceSchema>, "initialFetchTimeout"> = {}): ConfigSource {
+  return create(ConfigSourceSchema, { configSourceSpecifier: { case: "ads", value: {} }, ...extra, resourceApiVersion: ApiVersion.V3 });
 }
 
 export function typedConfig<Desc extends DescMessage>(schema: Desc, init: MessageInitShape<Desc>): Any {

@@ -13,6 +13,7 @@ import { egressBlocked, routableEndpoints } from "./enforcement.js";
 import type { Metadata } from "../gen/envoy/config/core/v3/base_pb.js";
 import { outboundClusterPlans } from "./clusters.js";
 import { subsetEndpoints } from "../model/lookup.js";
+import { effectiveTrafficPolicy } from "../model/destination-rule.js";
 import { stableJson } from "../model/digest.js";
 import { TypeUrl } from "../xds/types.js";
 
@@ -84,17 +85,19 @@ export function endpointResources(scope: TranslationScope): PlannedResource[] {
         return { typeUrl: TypeUrl.ClusterLoadAssignment, name: plan.name, key: `eds|${plan.name}|egress-blocked`, build: () => built(ClusterLoadAssignmentSchema, create(ClusterLoadAssignmentSchema, { clusterName: plan.name })) };
       }
       const { kept, dropped } = routableEndpoints(scope.snapshot, subsetEndpoints(plan.service, plan.subsetLabels));
+      const trafficPolicy = effectiveTrafficPolicy(plan.rule?.spec, plan.port.number, plan.subset || undefined);
       return {
         typeUrl: TypeUrl.ClusterLoadAssignment,
         name: plan.name,
         // Envoy and gRPC get the same IP-only assignment, so the key does not name the flavour.
-        key: `eds|${plan.name}|${plan.service.endpointsDigest}|${plan.subsetLabels ? stableJson(plan.subsetLabels) : ""}|${pk}|${dropped}`,
+        // The DestinationRule's TLS mode decides the endpoints' tlsMode metadata too.
+        key: `eds|${plan.name}|${plan.service.endpointsDigest}|${plan.subsetLabels ? stableJson(plan.subsetLabels) : ""}|${plan.rule?.digest ?? ""}|${pk}|${dropped}`,
         build: () =>
           built(
             ClusterLoadAssignmentSchema,
             loadAssignment(plan.name, kept, plan.port.number, {
               ipOnly: true,
-              metadata: (endpoint) => endpointMetadata({ ...scope, service: plan.service, endpoint }),
+              metadata: (endpoint) => endpointMetadata({ ...scope, service: plan.service, endpoint, servicePort: plan.port.number, trafficPolicy }),
             }),
           ),
       };

@@ -12,7 +12,9 @@ import type { ServicePortSpec } from "../model/service-entry.js";
 import type { TrafficPolicy } from "../model/destination-rule.js";
 import type { TranslationScope } from "./common.js";
 import { inboundAuthzInput } from "./enforcement.js";
-import { authzGrpcFilters, authzHttpFilters, authzNetworkFilters } from "../authz/filters.js";
+import { authzGrpcFilters, authzHttpFilters, authzNetworkFilters, type AuthzInput } from "../authz/filters.js";
+import { selectPolicies } from "../authz/select.js";
+import type { MeshSnapshot } from "../model/snapshot.js";
 import { clusterTls, endpointTlsMetadata, type ClusterTls } from "./mtls-upstream.js";
 
 /**
@@ -43,10 +45,13 @@ export interface UpstreamContext extends TranslationScope {
   readonly discovery?: "EDS" | "STRICT_DNS" | "LOGICAL_DNS" | "ORIGINAL_DST";
 }
 
-/** One endpoint of an EDS assignment. */
+/** One endpoint of an EDS assignment (or a DNS cluster's inline endpoints) of one cluster. */
 export interface EndpointContext extends TranslationScope {
   readonly service: Service;
   readonly endpoint: ServiceEndpoint;
+  /** The cluster's service port and its merged DestinationRule policy (its TLS mode decides first). */
+  readonly servicePort: number;
+  readonly trafficPolicy: Omit<TrafficPolicy, "portLevelSettings">;
 }
 
 /**
@@ -54,18 +59,43 @@ export interface EndpointContext extends TranslationScope {
  * Like outbound resources, shared by every proxy of a namespace and of both flavours.
  */
 export function endpointMetadata(ctx: EndpointContext): Metadata | undefined {
-  return endpointTlsMetadata(ctx.endpoint.labels);
+  return endpointTlsMetadata(ctx);
 }
 
 /** HTTP filters placed before the router on an inbound HTTP chain (authorization: RBAC, ext_authz). */
 export function inboundHttpFilters(ctx: InboundChainContext): HttpFilter[] {
   const input = inboundAuthzInput(ctx);
-  return (ctx.proxy.flavour === "grpc" ? authzGrpcFilters(input) : authzHttpFilters(input)).filters;
+  const grpc = ctx.proxy.flavour === "grpc";
+  return sharedFilters(ctx.snapshot, grpc ? "grpc" : "http", input, () => (grpc ? authzGrpcFilters(input) : authzHttpFilters(input)).filters);
 }
 
 /** Network filters placed before tcp_proxy on an inbound TCP chain (authorization: network RBAC). */
 export function inboundNetworkFilters(ctx: InboundChainContext): Filter[] {
-  return authzNetworkFilters(inboundAuthzInput(ctx)).filters;
+  const input = inboundAuthzInput(ctx);
+  return sharedFilters(ctx.snapshot, "network", input, () => authzNetworkFilters(input).filters);
+}
+
+/**
+ * Authorization filters built once per snapshot and set of selected policies: every chain of a
+ * proxy, and every proxy that the same policies select, gets the same filters (issue 18: a
+ * quarantine changes every proxy's inbound listener, and building their RBAC filters chain by
+ * chain, group by group, was most of an enforcement round's translation). The filters are a pure
+ * function of the snapshot (policies, mesh config, services) and of which policies apply, which
+ * is what the key names (policy namespace/name is unique within a snapshot; the quarantine's own
+ * deny-all is named apart).
+ */
+const filtersBySnapshot = new WeakMap<MeshSnapshot, Map<string, readonly (HttpFilter | Filter)[]>>();
+
+function sharedFilters<F extends HttpFilter | Filter>(snapshot: MeshSnapshot, kind: string, input: AuthzInput, build: () => F[]): F[] {
+  let memo = filtersBySnapshot.get(snapshot);
+  if (memo === undefined) filtersBySnapshot.set(snapshot, (memo = new Map()));
+  const selected = selectPolicies(input.policies, input.workload, input.mesh.rootNamespace);
+  const names = (ps: readonly { namespace: string; name: string }[]): string => ps.map((p) => `${p.namespace}/${p.name}`).join(",");
+  const key = `${kind}|${names(selected.custom)}|${names(selected.audit)}|${names(selected.deny)}|${names(selected.allow)}`;
+  let filters = memo.get(key) as readonly F[] | undefined;
+  if (filters === undefined) memo.set(key, (filters = build()));
+  // A copy: callers may append to it.
+  return [...filters];
 }
 
 /**

@@ -13,6 +13,7 @@ import { RouterSchema } from "../gen/envoy/extensions/filters/http/router/v3/rou
 import { HTTPFaultSchema } from "../gen/envoy/extensions/filters/http/fault/v3/fault_pb.js";
 import { create } from "@bufbuild/protobuf";
 import { adsConfigSource, typedConfig } from "./common.js";
+import type { HcmInit } from "./http-options.js";
 
 export const HttpConnectionManagerName = "envoy.filters.network.http_connection_manager";
 export const TcpProxyName = "envoy.filters.network.tcp_proxy";
@@ -36,13 +37,22 @@ export function tcpProxyFilter(cluster: string): Filter {
 
 type Routing = { readonly rds: string } | { readonly inline: MessageInitShape<typeof RouteConfigurationSchema> };
 
-/** An HTTP connection manager; `httpFilters` must already end with the router. */
-export function httpConnectionManager(statPrefix: string, routing: Routing, httpFilters: HttpFilter[]): MessageInitShape<typeof HttpConnectionManagerSchema> {
+/**
+ * An HTTP connection manager; `httpFilters` must already end with the router. `options` are the
+ * Envoy-only settings (http-options.ts); with them RDS waits for its routes without a timeout, as istiod.
+ */
+export function httpConnectionManager(
+  statPrefix: string,
+  routing: Routing,
+  httpFilters: HttpFilter[],
+  options?: HcmInit,
+): MessageInitShape<typeof HttpConnectionManagerSchema> {
   return {
+    ...options,
     statPrefix,
     routeSpecifier:
       "rds" in routing
-        ? { case: "rds", value: { configSource: adsConfigSource(), routeConfigName: routing.rds } }
+        ? { case: "rds", value: { configSource: adsConfigSource(options ? { initialFetchTimeout: { seconds: 0n } } : {}), routeConfigName: routing.rds } }
         : { case: "routeConfig", value: routing.inline },
     httpFilters,
   };

@@ -1,7 +1,7 @@
 // The proxyless gRPC flavour (node metadata GENERATOR=grpc), as istiod's grpcgen builds it:
-//   LDS  `host:port` api_listener (HCM, fault + router) -> RDS `host:port`
+//   LDS  `host:port` api_listener (HCM, fault + router) -> RDS `outbound|port||host`
 //        `xds.istio.io/grpc/lds/inbound/IP:port` for xDS-enabled servers
-//   RDS  `host:port`: one virtual host answering every alias of the service
+//   RDS  `outbound|port||host`: one virtual host answering every alias of the service
 //   CDS/EDS `outbound|port|subset|host` (clusters.ts / endpoints.ts with the grpc flavour)
 // Listener names cover the short forms grpcgen accepts (`name`, `name.ns`, `name.ns.svc`, each
 // with `:port`) and, beyond grpcgen, the bare host for single-port services, so `xds:///name`
@@ -14,9 +14,9 @@ import { HttpConnectionManagerSchema } from "../gen/envoy/extensions/filters/net
 import { isIP } from "node:net";
 import { visibleServices } from "../model/lookup.js";
 import type { Service } from "../model/snapshot.js";
-import type { ServicePortSpec } from "../model/service-entry.js";
+import { isHttpProtocol, isSniffedProtocol, type ServicePortSpec } from "../model/service-entry.js";
 import { TypeUrl } from "../xds/types.js";
-import { built, dnsDomain, hostPort, outboundPolicyKey, socketAddress, typedConfig, type PlannedResource, type TranslationScope } from "./common.js";
+import { built, dnsDomain, hostPort, outboundClusterName, outboundPolicyKey, socketAddress, typedConfig, type PlannedResource, type TranslationScope } from "./common.js";
 import { faultFilter, httpConnectionManager, routerFilter } from "./filters.js";
 import { grpcInboundChain, inboundKey, inboundTargets } from "./inbound.js";
 import { defaultRoute, hostAliases, virtualHostDomains } from "./routes.js";
@@ -29,9 +29,9 @@ export function grpcServerListenerName(ip: string, port: number): string {
   return grpcServerListenerPrefix + hostPort(ip, port);
 }
 
-/** The RDS name for a service port: grpcgen's cluster-key style `host:port`. */
+/** The RDS name for a service port: grpcgen names it like the default cluster, `outbound|port||host`. */
 export function grpcRouteName(service: Service, port: ServicePortSpec): string {
-  return hostPort(service.hostname, port.number);
+  return outboundClusterName(port.number, "", service.hostname);
 }
 
 function apiListener(name: string, service: Service, port: ServicePortSpec): ReturnType<typeof built> {
@@ -110,7 +110,10 @@ export function grpcRoutes(scope: TranslationScope): PlannedResource[] {
         build: () =>
           built(RouteConfigurationSchema, {
             name,
-            virtualHosts: [{ name, domains: virtualHostDomains(scope, service, port.number, new Set()), routes: [defaultRoute(scope, service, port)] }],
+            // A port declared as not HTTP gets no virtual host, as from grpcgen: gRPC cannot reach it.
+            virtualHosts: isHttpProtocol(port.protocol) || isSniffedProtocol(port.protocol)
+              ? [{ name: hostPort(service.hostname, port.number), domains: virtualHostDomains(scope, service, port.number, new Set()), routes: [defaultRoute(scope, service, port)], includeRequestAttemptCount: true }]
+              : [],
           }),
       });
     }

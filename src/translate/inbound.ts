@@ -1,10 +1,12 @@
 // The inbound side of a proxy: which ports it serves (one target per listening port) and the
 // filter chain that serves each, for both flavours. Authorization and mTLS plug in through
 // extensions.ts; this file only decides where they go.
-import { create } from "@bufbuild/protobuf";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import type { RouteSchema } from "../gen/envoy/config/route/v3/route_components_pb.js";
 import { FilterChainSchema, type FilterChain } from "../gen/envoy/config/listener/v3/listener_components_pb.js";
 import { serviceTargets, type ServiceTarget } from "../model/lookup.js";
-import { isHttpProtocol } from "../model/service-entry.js";
+import { isHttp2Protocol, isHttpProtocol, isSniffedProtocol } from "../model/service-entry.js";
+import { sidecarHcmOptions, sidecarHttpExtensionFilters } from "./http-options.js";
 import { InboundPassthroughCluster, VirtualInboundListener, inboundClusterName, inboundPolicyKey, type TranslationScope } from "./common.js";
 import { proxyEnforcement } from "./enforcement.js";
 import { inboundHttpFilters, inboundNetworkFilters, type InboundChainContext } from "./extensions.js";
@@ -44,6 +46,24 @@ interface SidecarChainSpec {
   readonly statPrefix: string;
   /** Authorization applies to every chain, service or passthrough, through the extension hooks. */
   readonly ctx: InboundChainContext;
+  /** The port speaks HTTP/2 (HTTP2, GRPC): the connection manager gets HTTP/2 options, as istiod. */
+  readonly http2: boolean;
+  /** The port speaks gRPC: no reset-before-request retries on its route. */
+  readonly grpc: boolean;
+}
+
+/**
+ * istiod's default inbound route (BuildDefaultHTTPInboundRoute): no timeout and no stream
+ * duration limit (the caller's sidecar and the grpc-timeout header decide), and two retries of a
+ * request the local application reset before reading it, except for gRPC (streams).
+ */
+function inboundRouteAction(spec: SidecarChainSpec): Extract<NonNullable<MessageInitShape<typeof RouteSchema>["action"]>, { case: "route" }>["value"] {
+  return {
+    clusterSpecifier: { case: "cluster", value: spec.cluster },
+    timeout: { seconds: 0n },
+    maxStreamDuration: { maxStreamDuration: { seconds: 0n }, grpcTimeoutHeaderMax: { seconds: 0n } },
+    ...(spec.grpc ? {} : { retryPolicy: { retryOn: "reset-before-request", numRetries: 2 } }),
+  };
 }
 
 function sidecarChain(scope: TranslationScope, spec: SidecarChainSpec, option: InboundChainOption): FilterChain {
@@ -62,12 +82,13 @@ function sidecarChain(scope: TranslationScope, spec: SidecarChainSpec, option: I
                     {
                       name: `inbound|http|${spec.servicePort}`,
                       domains: ["*"],
-                      routes: [{ name: "default", match: { pathSpecifier: { case: "prefix", value: "/" } }, action: { case: "route", value: { clusterSpecifier: { case: "cluster", value: spec.cluster }, timeout: { seconds: 0n } } } }],
+                      routes: [{ name: "default", match: { pathSpecifier: { case: "prefix", value: "/" } }, action: { case: "route", value: inboundRouteAction(spec) } }],
                     },
                   ],
                 },
               },
-              [...inboundHttpFilters(spec.ctx), routerFilter()],
+              [...inboundHttpFilters(spec.ctx), ...sidecarHttpExtensionFilters(), routerFilter()],
+              sidecarHcmOptions(scope.snapshot.mesh, "inbound", spec.http2),
             ),
           ),
         ]
@@ -95,9 +116,12 @@ export function sidecarInboundChains(scope: TranslationScope, target: ServiceTar
     cluster: inboundClusterName(target.targetPort),
     statPrefix: `inbound_0.0.0.0_${target.targetPort}`,
     ctx,
+    http2: isHttp2Protocol(target.port.protocol),
+    grpc: target.port.protocol === "GRPC" || target.port.protocol === "GRPC-WEB",
   };
   const mode = sidecarPortMode(scope.snapshot, scope.proxy, target.targetPort);
-  return inboundChainOptions(mode, isHttpProtocol(target.port.protocol) ? "HTTP" : "TCP").map((o) => sidecarChain(scope, spec, o));
+  const protocol = isHttpProtocol(target.port.protocol) ? "HTTP" : isSniffedProtocol(target.port.protocol) ? "AUTO" : "TCP";
+  return inboundChainOptions(mode, protocol).map((o) => sidecarChain(scope, spec, o));
 }
 
 /**
@@ -113,7 +137,7 @@ export function sidecarPassthroughChains(scope: TranslationScope, servedPorts: R
     const mode = sidecarPortMode(scope.snapshot, scope.proxy, port);
     for (const o of inboundChainOptions(mode, "AUTO")) {
       const name = o.protocol === "HTTP" ? VirtualInboundCatchAllHttp : VirtualInboundListener;
-      out.push(sidecarChain(scope, { name, targetPort: port, servicePort: 0, cluster: InboundPassthroughCluster, statPrefix: InboundPassthroughCluster, ctx: scope }, o));
+      out.push(sidecarChain(scope, { name, targetPort: port, servicePort: 0, cluster: InboundPassthroughCluster, statPrefix: InboundPassthroughCluster, ctx: scope, http2: false, grpc: false }, o));
     }
   }
   return out;

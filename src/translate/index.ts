@@ -5,7 +5,7 @@ import { TypeUrl } from "../xds/types.js";
 import type { Proxy } from "../model/proxy.js";
 import type { MeshSnapshot } from "../model/snapshot.js";
 import { dnsDomain, type PlannedResource, type ProxyResources, type TranslationScope } from "./common.js";
-import { inboundClusters, outboundClusters } from "./clusters.js";
+import { dnsLookupFamily, inboundClusters, outboundClusters } from "./clusters.js";
 import { endpointResources } from "./endpoints.js";
 import { inboundListeners, outboundListeners } from "./listeners.js";
 import { routes } from "./routes.js";
@@ -20,7 +20,8 @@ export type { PlannedResource, ProxyResources, BuiltResource } from "./common.js
  */
 export function outboundKey(proxy: Proxy, snapshot: MeshSnapshot): string {
   const enforced = proxyEnforcement(snapshot, proxy);
-  return `${proxy.flavour}|${proxy.namespace}|${dnsDomain(proxy)}${enforced === "" ? "" : `|${enforced}`}`;
+  // DNS clusters resolve the proxy's address family (dnsLookupFamily).
+  return `${proxy.flavour}|${proxy.namespace}|${dnsDomain(proxy)}|${dnsLookupFamily(proxy)}${enforced === "" ? "" : `|${enforced}`}`;
 }
 
 /** Clusters, endpoints, listeners and routes towards the services the proxy sees. */

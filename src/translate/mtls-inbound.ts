@@ -121,7 +121,8 @@ export function inboundListenerFilters(chains: readonly FilterChain[]): Listener
   }
   const out: ListenerFilter[] = [];
   if ([...byPort.values()].some((i) => i.tls)) {
-    const config = { case: "typedConfig" as const, value: typedConfig(TlsInspectorSchema, {}) };
+    // istiod reads at most 512 bytes of a ClientHello on inbound (enough for SNI and ALPN).
+    const config = { case: "typedConfig" as const, value: typedConfig(TlsInspectorSchema, { initialReadBufferSize: 512 }) };
     const defaultOn = byPort.get(0)?.tls ?? false;
     const ports = [...byPort.entries()].filter(([p, i]) => p !== 0 && i.tls !== defaultOn).map(([p]) => p).sort((a, b) => a - b);
     const disabled = ports.length === 0 ? undefined : defaultOn ? excludePorts(ports) : includePorts(ports);

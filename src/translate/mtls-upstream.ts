@@ -8,12 +8,13 @@ import { MetadataSchema, type Metadata } from "../gen/envoy/config/core/v3/base_
 import type { UpstreamTlsContextSchema } from "../gen/envoy/extensions/transport_sockets/tls/v3/tls_pb.js";
 import { TlsParameters_TlsProtocol } from "../gen/envoy/extensions/transport_sockets/tls/v3/common_pb.js";
 import type { ClientTlsSettings } from "../model/destination-rule.js";
-import { namespaceMtlsMode } from "../model/peer-authentication.js";
+import { modeForPort, namespaceMtlsMode, peerAuthenticationFor } from "../model/peer-authentication.js";
 import type { ServiceEntrySpec } from "../model/service-entry.js";
 import { isHttp2Protocol } from "../model/service-entry.js";
-import type { MeshSnapshot, Service } from "../model/snapshot.js";
+import type { MeshSnapshot, Service, ServiceEndpoint } from "../model/snapshot.js";
+import { TlsModeLabel } from "../model/endpoint-index.js";
 import { spiffeId } from "../security/identity.js";
-import type { UpstreamContext } from "./extensions.js";
+import type { EndpointContext, UpstreamContext } from "./extensions.js";
 import {
   autoMtlsEnabled,
   exactMatchers,
@@ -26,8 +27,8 @@ import {
 
 export type ClusterTls = Pick<MessageInitShape<typeof ClusterSchema>, "transportSocket" | "transportSocketMatches">;
 
-/** The label (on pods / WorkloadEntries) that says an endpoint speaks Istio mTLS, and the EDS metadata it becomes. */
-export const TlsModeLabel = "security.istio.io/tlsMode";
+export { TlsModeLabel };
+/** The EDS metadata filter an endpoint's tlsMode becomes. */
 export const TransportSocketMatchFilter = "envoy.transport_socket_match";
 /** OS roots Istio's clients verify SIMPLE/MUTUAL servers with when no CA is given (VERIFY_CERTIFICATE_AT_CLIENT). */
 export const DefaultRootCertFile = "/etc/ssl/certs/ca-certificates.crt";
@@ -43,9 +44,28 @@ export function serviceSubjectAltNames(snapshot: MeshSnapshot, service: Service)
   return [...new Set([...service.identities.map(spiffeId), ...(se?.subjectAltNames ?? [])])].sort();
 }
 
+/** Whether the endpoint speaks Istio mTLS: its tlsMode (label, else service account), else the label alone. */
+export function endpointSpeaksIstioMtls(endpoint: Pick<ServiceEndpoint, "labels" | "tlsMode">): boolean {
+  return (endpoint.tlsMode ?? endpoint.labels[TlsModeLabel]) === "istio";
+}
+
+/**
+ * Whether a client should use Istio mTLS to this endpoint of this cluster (istiod's mtlsChecker):
+ * a DestinationRule TLS mode decides alone (only ISTIO_MUTUAL); else the endpoint must speak it
+ * and its own PeerAuthentication must not DISABLE mTLS on the port it listens on, so a client
+ * never sends TLS to a server that only takes plaintext.
+ */
+export function endpointMtlsEnabled(ctx: EndpointContext): boolean {
+  const drMode = ctx.trafficPolicy.tls?.mode;
+  if (drMode !== undefined) return drMode === "ISTIO_MUTUAL";
+  if (!endpointSpeaksIstioMtls(ctx.endpoint)) return false;
+  const pa = peerAuthenticationFor(ctx.snapshot, { namespace: ctx.service.namespace, labels: ctx.endpoint.labels });
+  return modeForPort(pa, ctx.endpoint.targetPorts[ctx.servicePort] ?? ctx.servicePort) !== "DISABLE";
+}
+
 /** The EDS metadata of an endpoint: Envoy picks the `tlsMode-istio` socket where it says `istio`. */
-export function endpointTlsMetadata(labels: Readonly<Record<string, string>>): Metadata | undefined {
-  return labels[TlsModeLabel] === "istio" ? create(MetadataSchema, { filterMetadata: { [TransportSocketMatchFilter]: { tlsMode: "istio" } } }) : undefined;
+export function endpointTlsMetadata(ctx: EndpointContext): Metadata | undefined {
+  return endpointMtlsEnabled(ctx) ? create(MetadataSchema, { filterMetadata: { [TransportSocketMatchFilter]: { tlsMode: "istio" } } }) : undefined;
 }
 
 function userTls(ctx: UpstreamContext, tls: ClientTlsSettings): MessageInitShape<typeof UpstreamTlsContextSchema> {
@@ -83,7 +103,7 @@ function userTls(ctx: UpstreamContext, tls: ClientTlsSettings): MessageInitShape
 }
 
 function endpointsAllIstio(service: Service): boolean {
-  return service.endpoints.length > 0 && service.endpoints.every((e) => e.labels[TlsModeLabel] === "istio");
+  return service.endpoints.length > 0 && service.endpoints.every(endpointSpeaksIstioMtls);
 }
 
 /** An Envoy sidecar cluster's transport socket(s). */

@@ -20,6 +20,10 @@ import { file_envoy_extensions_filters_http_rbac_v3_rbac } from "../gen/envoy/ex
 import { file_envoy_extensions_filters_network_rbac_v3_rbac } from "../gen/envoy/extensions/filters/network/rbac/v3/rbac_pb.js";
 import { file_envoy_extensions_filters_http_ext_authz_v3_ext_authz } from "../gen/envoy/extensions/filters/http/ext_authz/v3/ext_authz_pb.js";
 import { file_envoy_extensions_filters_network_ext_authz_v3_ext_authz } from "../gen/envoy/extensions/filters/network/ext_authz/v3/ext_authz_pb.js";
+import { file_envoy_extensions_filters_http_cors_v3_cors } from "../gen/envoy/extensions/filters/http/cors/v3/cors_pb.js";
+import { file_envoy_extensions_filters_http_grpc_stats_v3_config } from "../gen/envoy/extensions/filters/http/grpc_stats/v3/config_pb.js";
+import { file_envoy_extensions_request_id_uuid_v3_uuid } from "../gen/envoy/extensions/request_id/uuid/v3/uuid_pb.js";
+import { file_envoy_extensions_retry_host_previous_hosts_v3_previous_hosts } from "../gen/envoy/extensions/retry/host/previous_hosts/v3/previous_hosts_pb.js";
 import { file_envoy_extensions_path_match_uri_template_v3_uri_template_match } from "../gen/envoy/extensions/path/match/uri_template/v3/uri_template_match_pb.js";
 
 export const resourceRegistry: Registry = createRegistry(
@@ -43,4 +47,8 @@ export const resourceRegistry: Registry = createRegistry(
   file_envoy_extensions_filters_http_ext_authz_v3_ext_authz,
   file_envoy_extensions_filters_network_ext_authz_v3_ext_authz,
   file_envoy_extensions_path_match_uri_template_v3_uri_template_match,
+  file_envoy_extensions_filters_http_cors_v3_cors,
+  file_envoy_extensions_filters_http_grpc_stats_v3_config,
+  file_envoy_extensions_request_id_uuid_v3_uuid,
+  file_envoy_extensions_retry_host_previous_hosts_v3_previous_hosts,
 );

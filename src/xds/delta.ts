@@ -40,10 +40,10 @@ export class DeltaStream extends XdsStream {
     if (answerNow(t, ack, changed)) this.respond(t);
   }
 
-  push(): void {
+  push(only?: ReadonlySet<TypeUrl>): void {
     for (const typeUrl of PushOrder) {
       const t = this.types.get(typeUrl);
-      if (t === undefined || !t.sub.isRequested) continue;
+      if (t === undefined || !t.sub.isRequested || (only !== undefined && !only.has(typeUrl))) continue;
       t.dirty = false;
       this.respond(t);
     }

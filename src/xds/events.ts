@@ -23,6 +23,11 @@ export interface XdsPushEvent extends XdsEventBase {
   /** Delta only: names sent in removed_resources. */
   readonly removed: readonly string[];
   readonly bytes: number;
+  /**
+   * Sent in the first phase of a phased round (pushNow's `first` types: what must reach proxies
+   * before anything else, such as the resources that cut a quarantined pod off).
+   */
+  readonly first?: boolean;
 }
 
 export interface XdsAckEvent extends XdsEventBase {

@@ -16,6 +16,8 @@ import { DeltaStream } from "./delta.js";
 import type { StreamContext, StreamHost, XdsStream } from "./stream.js";
 import { addDiscoveryService, discoveryServices } from "./services.js";
 import type { OutgoingResponse } from "./wire.js";
+import { DEFAULT_STREAM_LIMITS, StreamOutbox, type StreamLimits } from "./limits.js";
+import { FIRST_PHASE_WAIT_MS, FirstPhaseBarrier, firstPhaseTypes, inSlices, unionFirstTypes, type FirstTypes, type SliceBudget } from "./push-round.js";
 
 export type { ProxyStatus, TypeStatus, XdsEvent, XdsAckEvent, XdsNackEvent, XdsPushEvent } from "./events.js";
 
@@ -28,9 +30,7 @@ export const DEFAULT_DEBOUNCE_MS = 100;
  * work (new streams, the CA, health checks) is not held up for longer. CPU time rather than wall
  * time, so that a busy machine does not cut slices short.
  */
-const PUSH_SLICE_CPU_MS = 250;
-/** Streams pushed between looks at the CPU clock (a getrusage call). */
-const PUSH_CHECK_EVERY = 128;
+const ROUND_SLICE: SliceBudget = { cpuMs: 250, checkEvery: 128 };
 /**
  * An urgent round (pushNow: enforcement) yields far sooner. Responses written during a slice
  * leave for the sockets only when the loop yields (http2 schedules its writes), so with one long
@@ -39,8 +39,16 @@ const PUSH_CHECK_EVERY = 128;
  * written. A quarantine pushes two types (EDS and LDS) to every peer: at 1,000 sidecars the round
  * is ~70 ms of CPU, all of which the last ACK used to wait behind (bench:quarantine-latency).
  */
-const URGENT_SLICE_CPU_MS = 15;
-const URGENT_CHECK_EVERY = 32;
+const URGENT_SLICE: SliceBudget = { cpuMs: 15, checkEvery: 32 };
+
+/** What an urgent push (pushNow) asks of its round. */
+export interface UrgentPush {
+  /**
+   * The types each proxy must receive, and answer, before the rest of the round is sent (the
+   * resources that cut a quarantined pod off); absent: one phase, as any round.
+   */
+  readonly first?: FirstTypes;
+}
 
 export interface XdsServerOptions {
   readonly provider: ResourceProvider;
@@ -51,6 +59,17 @@ export interface XdsServerOptions {
   readonly metrics?: Metrics;
   /** Log sink for NACKs, refusals and stream errors; default stderr. */
   readonly log?: (line: string) => void;
+  /** Per-stream limits; each defaults to DEFAULT_STREAM_LIMITS's. */
+  readonly limits?: Partial<StreamLimits>;
+}
+
+/** Requests a stream may send before its admission completes (they wait for it). */
+const MAX_REQUESTS_BEFORE_ADMISSION = 16;
+
+interface OpenStream {
+  readonly stream: XdsStream;
+  readonly outbox: StreamOutbox;
+  readonly end: (err?: StatusError) => void;
 }
 
 export interface XdsServerEvents {
@@ -61,6 +80,11 @@ export interface XdsServerEvents {
   disconnect: [ProxyStatus];
   /** A push round starts: every provider change made before this is in it. */
   flushing: [];
+  /**
+   * The first phase of a phased round is over: every first-phase response was answered (`all`),
+   * or some were still open when FIRST_PHASE_WAIT_MS ran out. The rest of the round follows.
+   */
+  firstPhase: [{ readonly all: boolean; readonly open: number }];
   /** A debounced provider change has been pushed to every affected stream. */
   flushed: [];
 }
@@ -110,13 +134,20 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
   readonly epoch = `${Date.now().toString(36)}${randomBytes(3).toString("hex")}`;
   private versions = 0;
   private streamIds = 0;
-  private readonly streams = new Map<number, { stream: XdsStream; end: (err?: StatusError) => void }>();
+  private readonly streams = new Map<number, OpenStream>();
+  private readonly limits: StreamLimits;
   private readonly unsubscribe: () => void;
   private pending: ProxyChange[] = [];
   private timer: NodeJS.Timeout | undefined;
   private pushing = false;
   /** pushNow() was asked during a round: the next round starts without the debounce. */
   private urgent = false;
+  /** First types asked for the next urgent round. */
+  private nextFirst: FirstTypes | undefined;
+  /** Set while a phased round's first phase writes: its pushes are marked and awaited. */
+  private firstPhase: FirstPhaseBarrier | undefined;
+  /** The phased round's barrier, until its first phase is settled (answers still count). */
+  private barrier: FirstPhaseBarrier | undefined;
   private closed = false;
   private readonly host: StreamHost;
 
@@ -126,6 +157,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
     this.admit = opts.admit;
     this.debounceMs = opts.debounceMs ?? DEFAULT_DEBOUNCE_MS;
     this.log = opts.log ?? ((line) => process.stderr.write(line + "\n"));
+    this.limits = { ...DEFAULT_STREAM_LIMITS, ...opts.limits };
     this.metrics = opts.metrics ?? new Metrics();
     this.m = registerMetrics(this.metrics);
     this.host = {
@@ -140,8 +172,10 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
   addTo(server: grpc.Server): void {
     for (const svc of discoveryServices) {
       addDiscoveryService(server, svc.desc, {
-        sotw: (call) => this.serve(call, svc.desc.typeName, svc.typeUrl, (h, ctx) => new SotwStream(h, ctx)),
-        delta: (call) => this.serve(call, svc.desc.typeName, svc.typeUrl, (h, ctx) => new DeltaStream(h, ctx)),
+        // A SotW request replaces its type's names; a delta request adds to them.
+        sotw: (call) => this.serve(call, svc.desc.typeName, svc.typeUrl, (h, ctx) => new SotwStream(h, ctx), (s, t, r) => s.subscribedNames(t) + r.resourceNames.length),
+        delta: (call) =>
+          this.serve(call, svc.desc.typeName, svc.typeUrl, (h, ctx) => new DeltaStream(h, ctx), (s, t, r) => s.subscribedNames() + r.resourceNamesSubscribe.length),
       });
     }
   }
@@ -164,8 +198,9 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
    * Pushes pending changes now instead of after the debounce: enforcement (a quarantine) must not
    * wait for more changes to coalesce. During a round, the next round starts right after it.
    */
-  pushNow(): void {
+  pushNow(opts: UrgentPush = {}): void {
     if (this.closed) return;
+    this.nextFirst = unionFirstTypes(this.nextFirst, opts.first);
     if (this.pushing) {
       this.urgent = true;
       return;
@@ -201,8 +236,15 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
         this.log(`xds: NACK from proxy ${e.proxyId} for ${labels.type} version ${e.version} nonce ${e.nonce}: ${e.error}`);
         break;
     }
-    if (e.kind === "push") this.notify("push", e);
-    else if (e.kind === "ack") this.notify("ack", e);
+    if (e.kind === "push") {
+      if (this.firstPhase !== undefined) {
+        this.firstPhase.sent(e.streamId, e.typeUrl);
+        this.notify("push", { ...e, first: true });
+      } else this.notify("push", e);
+      return;
+    }
+    this.barrier?.answered(e.streamId, e.typeUrl);
+    if (e.kind === "ack") this.notify("ack", e);
     else this.notify("nack", e);
   }
 
@@ -221,8 +263,11 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
     service: string,
     serviceType: TypeUrl | undefined,
     make: (host: StreamHost, ctx: StreamContext) => XdsStream & { handle(t: TypeUrl, r: Req): void },
+    /** How many names the stream would subscribe after this request (an upper bound). */
+    namesAfter: (s: XdsStream, typeUrl: TypeUrl, req: Req) => number,
   ): void {
     let stream: (XdsStream & { handle(t: TypeUrl, r: Req): void }) | undefined;
+    let outbox: StreamOutbox | undefined;
     let ended = false;
     const queued: Req[] = [];
     const id = ++this.streamIds;
@@ -230,7 +275,9 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
     const end = (err?: StatusError): void => {
       if (ended) return;
       ended = true;
+      outbox?.close();
       if (stream && this.streams.delete(id)) {
+        this.barrier?.gone(id);
         this.m.connected.dec();
         this.notify("disconnect", stream.status());
       }
@@ -241,6 +288,12 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
       const typeUrl = resolveType(req.typeUrl, serviceType);
       if (typeUrl === undefined) return; // a type this server does not serve: no response, as for an unknown name
       if (typeof typeUrl !== "string") return end(typeUrl);
+      const names = namesAfter(s, typeUrl, req);
+      if (names > this.limits.maxNamesPerStream) {
+        const details = `${typeShortName(typeUrl)} subscription: ${names} resource names on this stream exceed the limit of ${this.limits.maxNamesPerStream} per stream (maxNamesPerStream)`;
+        this.log(`xds: stream ${id} (${s.proxy.id}) dropped: ${details}`);
+        return end(statusError(grpc.status.RESOURCE_EXHAUSTED, details));
+      }
       try {
         s.handle(typeUrl, req);
       } catch (err) {
@@ -253,12 +306,26 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
       if (ended) return;
       if (stream) return dispatch(stream, req);
       queued.push(req);
+      if (queued.length > MAX_REQUESTS_BEFORE_ADMISSION) {
+        return end(statusError(grpc.status.RESOURCE_EXHAUSTED, `more than ${MAX_REQUESTS_BEFORE_ADMISSION} requests before the stream was admitted`));
+      }
       if (queued.length > 1) return; // admission of the first request is in progress
       this.open(call, id, service, req.node)
         .then((ctx) => {
           if (ended) return;
-          stream = make(this.host, { ...ctx, write: (b) => void call.write(b) });
-          this.streams.set(id, { stream, end });
+          const s = make(this.host, { ...ctx, write: (b) => box.write(b) });
+          const box = new StreamOutbox(
+            { write: (r, cb) => call.write(r, cb) },
+            this.limits,
+            () => this.pushStream({ stream: s, outbox: box, end }),
+            (why) => {
+              this.log(`xds: stream ${id} (${s.proxy.id}) dropped: ${why.details}`);
+              end(statusError(grpc.status[why.code], why.details));
+            },
+          );
+          stream = s;
+          outbox = box;
+          this.streams.set(id, { stream, outbox, end });
           this.m.connected.inc();
           this.notify("connect", stream.status());
           for (const r of queued.splice(0)) if (!ended) dispatch(stream, r);
@@ -299,36 +366,64 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
     if (this.timer === undefined && !this.pushing) this.timer = setTimeout(() => void this.flush(), this.debounceMs);
   }
 
-  /** Recomputes every stream the pending changes affect, in time slices. */
+  /** Pushes one stream (`only` those types); a failure ends that stream, not the round. */
+  private pushStream({ stream, end }: OpenStream, only?: ReadonlySet<TypeUrl>): void {
+    if (this.closed) return;
+    try {
+      stream.push(only);
+    } catch (err) {
+      this.log(`xds: push to ${stream.proxy.id}: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+      end(statusError(grpc.status.INTERNAL, "internal error computing xDS response"));
+    }
+  }
+
+  /**
+   * Recomputes every stream the pending changes affect, in time slices. An urgent round with first
+   * types runs in two phases (push-round.ts): those types to every affected stream, a wait for
+   * their answers, then the rest.
+   */
   private async flush(urgent = false): Promise<void> {
     this.timer = undefined;
     this.pushing = true;
     this.notify("flushing");
     const changes = this.pending;
     this.pending = [];
+    const first = urgent ? this.nextFirst : undefined;
+    if (urgent) this.nextFirst = undefined;
     const all = changes.some((c) => c.all);
     const affects = (p: Proxy): boolean => all || changes.some((c) => !c.all && c.affects(p));
-    const targets = [...this.streams.values()];
-    const cpuMs = (): number => {
-      const u = process.cpuUsage();
-      return (u.user + u.system) / 1000;
+    const targets = [...this.streams.values()].filter(({ stream }) => affects(stream.proxy));
+    const budget = urgent ? URGENT_SLICE : ROUND_SLICE;
+    // A stream that is not reading is skipped; its outbox pushes it the latest once it drains.
+    const pushEach = (only: (s: XdsStream) => ReadonlySet<TypeUrl> | undefined) => (t: OpenStream): void => {
+      if (this.closed || !this.streams.has(t.stream.ctx.id) || !t.outbox.ready()) return;
+      this.pushStream(t, only(t.stream));
     };
-    const [sliceMs, checkEvery] = urgent ? [URGENT_SLICE_CPU_MS, URGENT_CHECK_EVERY] : [PUSH_SLICE_CPU_MS, PUSH_CHECK_EVERY];
-    let sliceStart = cpuMs();
-    let n = 0;
-    for (const { stream, end } of targets) {
-      if (++n % checkEvery === 0 && cpuMs() - sliceStart > sliceMs) {
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        sliceStart = cpuMs();
-      }
-      if (this.closed || !this.streams.has(stream.ctx.id) || !affects(stream.proxy)) continue;
-      try {
-        stream.push();
-      } catch (err) {
-        this.log(`xds: push to ${stream.proxy.id}: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
-        end(statusError(grpc.status.INTERNAL, "internal error computing xDS response"));
-      }
+    if (first !== undefined) {
+      const barrier = new FirstPhaseBarrier();
+      this.barrier = barrier;
+      const phaseTypes = new Map<string, ReadonlySet<TypeUrl>>();
+      const typesOf = (s: XdsStream): ReadonlySet<TypeUrl> => {
+        const wanted = first(s.proxy);
+        const key = wanted.join(",");
+        let set = phaseTypes.get(key);
+        if (set === undefined) phaseTypes.set(key, (set = firstPhaseTypes(wanted)));
+        return set;
+      };
+      const each = pushEach(typesOf);
+      await inSlices(targets, budget, (t) => {
+        this.firstPhase = barrier;
+        try {
+          each(t);
+        } finally {
+          this.firstPhase = undefined;
+        }
+      });
+      const settled = await barrier.settled(FIRST_PHASE_WAIT_MS);
+      this.barrier = undefined;
+      this.notify("firstPhase", { all: settled, open: barrier.pending });
     }
+    await inSlices(targets, budget, pushEach(() => undefined));
     this.pushing = false;
     const urgentNext = this.urgent;
     this.urgent = false;

@@ -30,11 +30,11 @@ export class SotwStream extends XdsStream {
     if (answerNow(t, ack, changed)) this.respond(t, first);
   }
 
-  push(): void {
+  push(only?: ReadonlySet<TypeUrl>): void {
     let clustersChanged = false;
     for (const typeUrl of PushOrder) {
       const t = this.types.get(typeUrl);
-      if (t === undefined || !t.sub.isRequested) continue;
+      if (t === undefined || !t.sub.isRequested || (only !== undefined && !only.has(typeUrl))) continue;
       // A changed cluster is re-warmed by Envoy and waits for its endpoints; send them again even
       // if unchanged (java-control-plane PR #131).
       if (typeUrl === TypeUrl.ClusterLoadAssignment && clustersChanged) {

@@ -74,8 +74,18 @@ export abstract class XdsStream {
     return this.ctx.proxy;
   }
 
-  /** Recompute every subscribed type after a provider change, in make-before-break order. */
-  abstract push(): void;
+  /**
+   * Recompute every subscribed type after a provider change, in make-before-break order; with
+   * `only`, just those types (the first phase of a phased round).
+   */
+  abstract push(only?: ReadonlySet<TypeUrl>): void;
+
+  /** Explicitly subscribed names over all types (the per-stream cap counts these), but `except`'s. */
+  subscribedNames(except?: TypeUrl): number {
+    let n = 0;
+    for (const t of this.types.values()) if (t.typeUrl !== except) n += t.sub.names.size;
+    return n;
+  }
 
   protected state(typeUrl: TypeUrl): TypeState {
     let t = this.types.get(typeUrl);

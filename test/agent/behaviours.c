@@ -14,6 +14,8 @@
 #include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -129,6 +131,28 @@ static int clone_newns(void)
 	return 0;
 }
 
+static int make_socket(int family, int type)
+{
+	int fd = socket(family, type, 0);
+	printf("socket(%d, %d): %d (%s)\n", family, type, fd, fd < 0 ? strerror(errno) : "ok");
+	if (fd >= 0)
+		close(fd);
+	return 0;
+}
+
+static int connect_unix(const char *path)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	strncpy(a.sun_path, path, sizeof(a.sun_path) - 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0)
+		return 1;
+	int r = connect(fd, (struct sockaddr *)&a, sizeof(a));
+	printf("connect(%s): %d (%s)\n", path, r, r ? strerror(errno) : "ok");
+	close(fd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -150,6 +174,12 @@ int main(int argc, char **argv)
 		syscall(SYS_finit_module, -1, "", 0); /* EBADF, but the attempt reaches the hook */
 		return 0;
 	}
+	if (strcmp(b, "packet-socket") == 0)
+		return make_socket(AF_PACKET, SOCK_RAW);
+	if (strcmp(b, "udp-socket") == 0)
+		return make_socket(AF_INET, SOCK_DGRAM);
+	if (strcmp(b, "connect-unix") == 0 && argc > 2)
+		return connect_unix(argv[2]);
 	if (strcmp(b, "clone-newns") == 0)
 		return clone_newns();
 	if (strcmp(b, "exec-as-nobody") == 0 && argc > 2) {

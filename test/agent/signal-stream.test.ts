@@ -42,7 +42,7 @@ describe("signal stream (real agent, real gRPC control plane)", function () {
       execFile(join(process.cwd(), "bin", "meshward"), ["events", "--agents", "--server", `127.0.0.1:${fx.controlPlane.port}`, "--token-file", tokenFile], (err, stdout, stderr) =>
         err ? reject(new Error(`${err.message}: ${stderr}`)) : resolve(stdout)),
     );
-    assert.match(out, new RegExp(`^${fx.node} connected hooks=(1[0-9]|2[0-9]) .* events=[1-9]\\d* ringbuf_drops=0 throttled=0 buffer_drops=0$`, "m"));
+    assert.match(out, new RegExp(`^${fx.node} connected hooks=[1-9]\\d* .* events=[1-9]\\d* ringbuf_drops=0 throttled=0 buffer_drops=0$`, "m"));
   });
 
   it("loses nothing and duplicates nothing across a control-plane restart", async () => {

@@ -21,7 +21,7 @@ function header(tgid: number, startNs: bigint, ptgid: number, parentStartNs: big
 }
 
 function exec(p: ProcessHeader, filename: string, args: string[]): KernelEvent {
-  return { kind: "exec", proc: p, flags: 0, exeMode: 0o755, exeUid: 0, exeNlink: 1, filename, args };
+  return { kind: "exec", proc: p, flags: 0, exeMode: 0o755, exeUid: 0, exeNlink: 1, exeCtimeNs: 0n, filename, args };
 }
 
 describe("process tree", () => {

@@ -22,7 +22,7 @@ describe("event layout", () => {
       const names: Record<number, string> = {
         1: "mw_exec", 2: "mw_fork", 3: "mw_exit", 4: "mw_namespace_change", 5: "mw_namespace_change", 6: "mw_namespace_change",
         7: "mw_setuid", 8: "mw_capset", 9: "mw_mount", 10: "mw_open", 11: "mw_ptrace", 12: "mw_module", 13: "mw_bpf",
-        14: "mw_dup_socket", 15: "mw_cred_change", 100: "mw_hello", 101: "mw_stats",
+        14: "mw_dup_socket", 15: "mw_cred_change", 16: "mw_socket", 17: "mw_connect", 18: "mw_link", 19: "mw_chmod", 100: "mw_hello", 101: "mw_stats",
       };
       const lines = Object.entries(names).map(([t, n]) => `printf("%d %zu\\n", ${t}, sizeof(struct ${n}));`);
       writeFileSync(join(dir, "sizes.c"), `#include <linux/types.h>\n#include <stdio.h>\n#include "events.h"\nint main(void){${lines.join("")}return 0;}\n`);
@@ -126,7 +126,7 @@ describe("detection rules", () => {
     capEffective: 1n << 21n, ns: { mnt: 1, pid: 1, net: 1, user: 1, uts: 1, ipc: 1, cgroup: 1 }, comm: "curl", ...over,
   });
   const node = (binary: string, args: string[]): ProcessNode => ({ execId: "n:1:10", parentExecId: "n:0:1", tgid: 10, ptgid: 1, binary, args, uid: 0, tty: 0, comm: "curl" });
-  const exec = { kind: "exec" as const, proc: proc(), flags: 0, exeMode: 0o755, exeUid: 0, exeNlink: 1, filename: "/usr/bin/curl", args: ["curl", "x"] };
+  const exec = { kind: "exec" as const, proc: proc(), flags: 0, exeMode: 0o755, exeUid: 0, exeNlink: 1, exeCtimeNs: 0n, filename: "/usr/bin/curl", args: ["curl", "x"] };
   const attribution = (labels: Record<string, string>) => ({
     cgroupId: 5n, podUid: "u", pod: { uid: "u", namespace: "pay", name: "p", serviceAccount: "sa", labels, containers: {} },
   });

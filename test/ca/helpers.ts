@@ -8,6 +8,7 @@ import * as path from "node:path";
 import { promisify } from "node:util";
 import { CertificateAuthority, type CertificateAuthorityOptions } from "../../src/ca/authority.js";
 import { registerCaService, type CaDecision } from "../../src/ca/ca-service.js";
+import type { NodeImpersonation } from "../../src/ca/node-impersonation.js";
 import { loadOrCreateSigner, type CaKeyType } from "../../src/ca/signer-store.js";
 import type { Authenticator } from "../../src/security/identity.js";
 
@@ -80,10 +81,11 @@ export async function startCaServer(
   ca: CertificateAuthority,
   authenticators: readonly Authenticator[],
   credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure(),
+  impersonation?: NodeImpersonation,
 ): Promise<RunningCaServer> {
   const server = new grpc.Server();
   const decisions: CaDecision[] = [];
-  registerCaService(server, { ca, authenticators, onDecision: (d) => decisions.push(d) });
+  registerCaService(server, { ca, authenticators, onDecision: (d) => decisions.push(d), ...(impersonation ? { impersonation } : {}) });
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync("127.0.0.1:0", credentials, (e, p) => (e ? reject(e) : resolve(p))),
   );

@@ -106,9 +106,12 @@ describe("grpc-go accepts meshward's proxyless resources", function () {
       ["reviews:9080", /127\.0\.0\.1[12]:908[12]/],
       ["ratings.default.svc.cluster.local:7070", /127\.0\.0\.13:7070/],
       ["ratings", /127\.0\.0\.13:7070/],
-      ["db.default:5432", /127\.0\.0\.14:5432/],
     ];
+    // db's port is declared TCP: as from istiod's grpcgen its route configuration has no virtual
+    // host, so the client gets listener and route, never a cluster, and its calls fail before EDS.
+    const tcpTarget = "db.default:5432";
     const results = await Promise.all(targets.map(([t], i) => runClient(cp.xdsAddress, rec, `embedded-${i}`, `xds:///${t}`, 1, 8000)));
+    const [tcpCall] = await runClient(cp.xdsAddress, rec, "embedded-tcp", `xds:///${tcpTarget}`, 1, 8000);
     assert.deepEqual(rec.nacks.map((n) => `${n.proxyId} ${n.typeUrl}: ${n.error}`), []);
     targets.forEach(([t, endpoint], i) => {
       const id = proxylessNode(`embedded-${i}`, "default", {}).id;
@@ -117,6 +120,9 @@ describe("grpc-go accepts meshward's proxyless resources", function () {
       assert.equal(call?.["ok"], false, `${t}: nothing listens there, yet ${JSON.stringify(call)}`);
       assert.match(String(call?.["error"]), endpoint, `${t}: the call error does not name the EDS endpoint`);
     });
+    assert.deepEqual(rec.ackedTypes(proxylessNode("embedded-tcp", "default", {}).id), new Set<string>([TypeUrl.Listener, TypeUrl.RouteConfiguration]), `${tcpTarget}: types ACKed`);
+    assert.equal(tcpCall?.["ok"], false, `${tcpTarget}: ${JSON.stringify(tcpCall)}`);
+    assert.match(String(tcpCall?.["error"]), /could not find VirtualHost/, `${tcpTarget}: a TCP port must not be routed to its endpoint`);
     assert.deepEqual(rec.invalid, []);
   });
 

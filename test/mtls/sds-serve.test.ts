@@ -20,19 +20,13 @@ import { ISTIOD_DNS_NAMES } from "../../src/ca/serving-credentials.js";
 import { CaClient } from "../../src/ca/ca-api.js";
 import { createCsr } from "../../src/ca/csr-builder.js";
 import { TypeUrl } from "../../src/xds/types.js";
-import { AdsClient, type SotwClientStream, type TestNode } from "../support/ads-client.js";
+import { AdsClient, bearer, type SotwClientStream, type TestNode } from "../support/ads-client.js";
 import { opensslOk } from "../ca/helpers.js";
 
 const TTL_SECONDS = 6;
 
 function node(pod: string, ns: string, sa: string): TestNode {
   return { id: `sidecar~127.0.0.21~${pod}.${ns}~${ns}.svc.cluster.local`, metadata: { NAMESPACE: ns, SERVICE_ACCOUNT: sa } };
-}
-
-function bearer(token: string): grpc.Metadata {
-  const md = new grpc.Metadata();
-  md.set("authorization", `Bearer ${token}`);
-  return md;
 }
 
 /** Reads responses (ACKing them) until `pick` returns a value. */

@@ -143,6 +143,8 @@ describe("AuditStore (SQLite)", () => {
       translatedUs: (T0 + 8) * 1000,
       firstPushUs: (T0 + 10) * 1000,
       lastAckUs: (T0 + 30.5) * 1000,
+      // An unphased round cuts the pod off with its last ACK.
+      cutOffUs: (T0 + 30.5) * 1000,
       proxies: 2,
       acked: 2,
       nacked: 0,
@@ -221,6 +223,29 @@ describe("AuditStore (SQLite)", () => {
     store.recordSignal(signal({ id: "s", receivedAtMs: T0 }));
     assert.equal(store.prune(T0 + 60_000)["signals"], 0);
     assert.equal(store.prune(T0 + 60_001)["signals"], 1);
+  });
+
+  it("adds the cut-off column to a chains table created by an earlier meshward, keeping its rows", () => {
+    const old = mkdtempSync(join(tmpdir(), "meshward-audit-old-"));
+    try {
+      const db = openAuditDatabase(old);
+      // The chains table as the first schema made it (before cut_off_us).
+      db.exec("DROP TABLE chains");
+      db.exec(`CREATE TABLE chains (signal_id TEXT PRIMARY KEY, event_us INTEGER NOT NULL, agent_sent_us INTEGER, received_us INTEGER NOT NULL,
+        verdict_us INTEGER, translated_us INTEGER, first_push_us INTEGER, last_ack_us INTEGER, proxies INTEGER, acked INTEGER, nacked INTEGER, latency_us INTEGER)`);
+      db.exec("INSERT INTO chains (signal_id, event_us, received_us, last_ack_us) VALUES ('old', 1, 2, 3)");
+      db.close();
+      const reopened = openAuditDatabase(old);
+      try {
+        const columns = (reopened.prepare("PRAGMA table_info(chains)").all() as { name: string }[]).map((c) => c.name);
+        assert.ok(columns.includes("cut_off_us"), columns.join(","));
+        assert.deepEqual(new AuditQuery(reopened).chain("old"), { signalId: "old", eventUs: 1, receivedUs: 2, lastAckUs: 3 });
+      } finally {
+        reopened.close();
+      }
+    } finally {
+      rmSync(old, { recursive: true, force: true });
+    }
   });
 
   it("opens read-only for the CLI while the control plane holds the file", () => {

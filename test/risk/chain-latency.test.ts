@@ -41,6 +41,40 @@ describe("ChainTracker", () => {
     assert.equal(completed[0]?.lastAckUs, 5);
   });
 
+  it("reports the cut off when the last first-phase push is confirmed, apart from the full round", () => {
+    const EDS = "eds";
+    const t = new ChainTracker();
+    t.expect(["s"], ["p1", "p2"], 0);
+    t.pushed(["s"], "p1", EDS, "v1", "a", 1, true);
+    t.pushed(["s"], "p2", EDS, "v1", "a", 2, true);
+    t.pushed(["s"], "p1", LDS, "v1", "b", 8);
+    t.pushed(["s"], "p2", LDS, "v1", "b", 9);
+    t.acked("p1", EDS, "a", 4, false);
+    t.acked("p2", EDS, "a", 6, false);
+    t.acked("p1", LDS, "b", 12, false);
+    const done = t.acked("p2", LDS, "b", 15, false).completed;
+    assert.equal(done[0]?.cutOffUs, 6, "the last ACK of a first-phase push");
+    assert.equal(done[0]?.lastAckUs, 15, "the last ACK of the round");
+  });
+
+  it("has no cut off while a first-phase push is unconfirmed, even if the stream's later push was", () => {
+    const EDS = "eds";
+    const t = new ChainTracker();
+    t.expect(["s"], ["p1", "p2"], 0);
+    t.pushed(["s"], "p1", EDS, "v1", "a", 1, true);
+    t.pushed(["s"], "p2", EDS, "v1", "a", 1, true);
+    t.acked("p1", EDS, "a", 3, false);
+    const [timedOut] = t.sweep(10);
+    assert.equal(timedOut?.timedOut, true);
+    assert.equal(timedOut?.cutOffUs, undefined, "p2 never confirmed its cutting push");
+    const t2 = new ChainTracker();
+    t2.expect(["s"], ["p1"], 0);
+    t2.pushed(["s"], "p1", EDS, "v1", "a", 1, true);
+    t2.pushed(["s"], "p1", EDS, "v2", "b", 2);
+    // An ACK of the later response confirms the earlier one on the same stream.
+    assert.equal(t2.acked("p1", EDS, "b", 7, false).completed[0]?.cutOffUs, 7);
+  });
+
   it("times out chains older than the sweep horizon only", () => {
     const t = new ChainTracker();
     t.expect(["old"], ["p1"], 0);

@@ -35,6 +35,13 @@ export function sidecarNode(pod = "pod-1", namespace = "default", ip = "10.0.0.1
   return { id: `sidecar~${ip}~${pod}.${namespace}~${namespace}.svc.cluster.local`, metadata: { NAMESPACE: namespace } };
 }
 
+/** Call metadata carrying `authorization: Bearer <token>`, as a proxy's agent sends its token. */
+export function bearer(token: string): grpc.Metadata {
+  const md = new grpc.Metadata();
+  md.set("authorization", `Bearer ${token}`);
+  return md;
+}
+
 /** The name of a packed resource, decoded by its type. */
 export function resourceName(any: Any): string {
   switch (any.typeUrl) {
@@ -127,8 +134,22 @@ abstract class RawStream<Res> {
     return this.inbox.buffered;
   }
 
+  /** Stops reading responses (a slow proxy): grpc-js then stops taking data off the connection. */
+  pause(): void {
+    this.call.pause();
+  }
+
+  resume(): void {
+    this.call.resume();
+  }
+
   close(): void {
     this.call.end();
+  }
+
+  /** Writes bytes as they are, as one request message (for fuzzing the server's decoder). */
+  sendRaw(bytes: Uint8Array): void {
+    this.call.write(bytes);
   }
 
   cancel(): void {

@@ -1,13 +1,12 @@
 // grpc-go as a second real xDS client and server (test/interop/grpc-go/xdspeer): builds the peer
-// once per content of its Go module (cached in the temp dir, so later runs reuse it) and spawns it
+// once per content of its Go module (go-build.ts, cached in the temp dir) and spawns it
 // with a bootstrap. The peer prints one JSON object per stdout line; `Peer` collects them so tests
 // can wait for and assert on events.
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join, relative } from "node:path";
+import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { buildGoBinary, type GoBinary } from "./go-build.js";
 
 /** The checkout this file belongs to, whether it runs from test/ or dist/test/. */
 export function repoRoot(): string {
@@ -20,28 +19,7 @@ export function repoRoot(): string {
   }
 }
 
-function moduleDir(): string {
-  return join(repoRoot(), "test", "interop", "grpc-go");
-}
-
-function sourceFiles(dir: string): string[] {
-  const out: string[] = [];
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) out.push(...sourceFiles(p));
-    else if (/\.go$|^go\.(mod|sum)$/.test(e.name)) out.push(p);
-  }
-  return out.sort();
-}
-
-/** Content hash of the module and the Go version: the cache key of a built peer. */
-function buildKey(dir: string, goVersion: string): string {
-  const h = createHash("sha256").update(goVersion);
-  for (const f of sourceFiles(dir)) h.update(relative(dir, f)).update("\0").update(readFileSync(f)).update("\0");
-  return h.digest("hex").slice(0, 16);
-}
-
-export type PeerBinary = { readonly path: string } | { readonly skip: string };
+export type PeerBinary = GoBinary;
 
 let building: Promise<PeerBinary> | undefined;
 
@@ -50,7 +28,13 @@ let building: Promise<PeerBinary> | undefined;
  * CI=true it throws, so CI cannot pass without running grpc-go.
  */
 export function grpcGoPeer(): Promise<PeerBinary> {
-  building ??= buildPeer();
+  building ??= buildGoBinary({
+    what: "grpc-go peer",
+    dir: join(repoRoot(), "test", "interop", "grpc-go"),
+    pkg: "./xdspeer",
+    cacheName: "meshward-grpc-go",
+    binary: "xdspeer",
+  });
   return building;
 }
 
@@ -64,43 +48,6 @@ export async function grpcGoPeerOrSkip(hook: Mocha.Context): Promise<string> {
   if ("path" in built) return built.path;
   console.log(`      skipping grpc-go interop: ${built.skip}`);
   return hook.skip();
-}
-
-async function buildPeer(): Promise<PeerBinary> {
-  const version = spawnSync("go", ["version"], { encoding: "utf8" });
-  if (version.error !== undefined || version.status !== 0) {
-    const why = `Go is not installed (go version: ${version.error?.message ?? version.stderr.trim()})`;
-    if (process.env["CI"] === "true") throw new Error(`grpc-go interop must run in CI: ${why}`);
-    return { skip: why };
-  }
-  const dir = moduleDir();
-  const cache = join(tmpdir(), "meshward-grpc-go", buildKey(dir, version.stdout.trim()));
-  const path = join(cache, "xdspeer");
-  if (existsSync(path) && statSync(path).isFile()) return { path };
-  mkdirSync(cache, { recursive: true });
-  // Build beside the final name and rename: concurrent test runs never see half a binary.
-  const partial = `${path}.${process.pid}.partial`;
-  const started = performance.now();
-  const code = await new Promise<{ status: number | null; output: string }>((resolve, reject) => {
-    const child = spawn("go", ["build", "-o", partial, "./xdspeer"], {
-      cwd: dir,
-      env: { ...process.env, GOFLAGS: `${process.env["GOFLAGS"] ?? ""} -mod=mod`.trim() },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let output = "";
-    child.stdout.on("data", (b: Buffer) => (output += b.toString()));
-    child.stderr.on("data", (b: Buffer) => (output += b.toString()));
-    child.on("error", reject);
-    child.on("close", (status) => resolve({ status, output }));
-  });
-  if (code.status !== 0) {
-    rmSync(partial, { force: true });
-    throw new Error(`grpc-go peer: go build failed (exit ${code.status}) in ${dir}:\n${code.output}`);
-  }
-  renameSync(partial, path);
-  const seconds = ((performance.now() - started) / 1000).toFixed(1);
-  console.log(`      grpc-go peer: built ${path} in ${seconds} s (${version.stdout.trim()}; module downloads included)`);
-  return { path };
 }
 
 /** One JSON line from the peer. */

@@ -13,8 +13,13 @@ export interface CliResult {
 
 /** Runs `meshward ...args` to its end; a non-zero exit is a result, not an error. */
 export function runMeshward(...args: string[]): Promise<CliResult> {
+  return runMeshwardIn(process.cwd(), ...args);
+}
+
+/** As runMeshward, from `cwd` (so relative paths in its output stay as given). */
+export function runMeshwardIn(cwd: string, ...args: string[]): Promise<CliResult> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [MESHWARD_BIN, ...args], { encoding: "utf8", timeout: 30_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [MESHWARD_BIN, ...args], { cwd, encoding: "utf8", timeout: 30_000 }, (err, stdout, stderr) => {
       const code = err === null ? 0 : typeof err.code === "number" ? err.code : 1;
       resolve({ code, stdout, stderr });
     });

@@ -35,12 +35,13 @@ export function writePodsFile(file: string, node: string, pods: readonly AgentPo
 }
 
 /** A started agent's signal stream to `address`, authenticated with the node's `token`. */
-export function streamSignals(agent: NodeAgent, o: { node: string; address: string; token: string; healthIntervalMs?: number }): SignalSender {
+export function streamSignals(agent: NodeAgent, o: { node: string; address: string; token: string; healthIntervalMs?: number; bufferFile?: string }): SignalSender {
   const sender = new SignalSender({
     address: o.address, credentials: grpc.credentials.createInsecure(), token: () => o.token,
     hello: create(AgentHelloSchema, { node: o.node, hooksAttached: agent.tracerHello?.attached ?? [], hooksFailed: agent.tracerHello?.failed ?? [] }),
     health: () => ({ ringbufDrops: agent.counters.ringbufDrops, throttled: agent.counters.throttled, events: agent.counters.events }),
     ...(o.healthIntervalMs !== undefined ? { healthIntervalMs: o.healthIntervalMs } : {}),
+    ...(o.bufferFile !== undefined ? { bufferFile: o.bufferFile } : {}),
   });
   agent.attachSender(sender);
   sender.start();

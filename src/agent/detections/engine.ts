@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import { parse as parseYaml } from "yaml";
 import type { KernelEvent } from "../native/event-layout.js";
-import { ExecFlag, OpenReason } from "../native/event-layout.js";
+import { ConnectReason, ExecFlag, OpenReason } from "../native/event-layout.js";
 import type { Attribution } from "../attribution/attribution.js";
 import type { ProcessNode } from "../process-tree.js";
 import { CAPABILITIES, parseRule, RuleFileError, type Rule, type RuleMatch } from "./rule.js";
@@ -14,15 +14,35 @@ export interface EventContext {
   readonly event: KernelEvent;
   readonly process: ProcessNode;
   readonly attribution: Attribution;
+  /** The process is in a user namespace its container created (UserNamespaceTracker). */
+  readonly inCreatedUserNamespace?: boolean;
 }
 
 const CLONE_NS: Record<string, bigint> = {
   mnt: 0x00020000n, cgroup: 0x02000000n, uts: 0x04000000n, ipc: 0x08000000n, user: 0x10000000n, pid: 0x20000000n, net: 0x40000000n, time: 0x00000080n,
 };
-const FAMILIES: Record<number, string> = { 1: "unix", 2: "inet", 10: "inet6" };
+const FAMILIES: Record<number, string> = { 1: "unix", 2: "inet", 10: "inet6", 17: "packet" };
 const EXEC_FLAG_BITS: Record<string, number> = {
   setuid: ExecFlag.setuid, setgid: ExecFlag.setgid, memfd: ExecFlag.memfd, deleted: ExecFlag.deleted, "cred-elevated": ExecFlag.credElevated,
+  "dev-shm": ExecFlag.devShm,
 };
+const OPEN_REASON_BITS: Record<string, number> = {
+  sensitive: OpenReason.sensitive, "cgroup-escape": OpenReason.cgroupEscape, "kernel-knob": OpenReason.kernelKnob,
+  "system-write": OpenReason.systemWrite, "log-truncate": OpenReason.logTruncate, "host-device": OpenReason.hostDevice,
+};
+const CONNECT_REASONS: Record<string, number> = {
+  "runtime-socket": ConnectReason.runtimeSocket, "kube-api": ConnectReason.kubeApi, "cloud-metadata": ConnectReason.cloudMetadata,
+};
+
+/**
+ * Drift: the executable's inode changed (created, written, chmod'ed, linked) after its container's
+ * cgroup was created. Image layers are unpacked before the container starts, so a binary installed
+ * by the image build is never drift; the kernel keeps the change time, so no file is read and no
+ * per-file state is kept (which an attacker could evict by creating files).
+ */
+export function isDrift(ev: KernelEvent, a: Attribution): boolean {
+  return ev.kind === "exec" && a.containerStartNs !== undefined && ev.exeCtimeNs > a.containerStartNs;
+}
 
 function capMask(names: readonly string[]): bigint {
   let m = 0n;
@@ -30,7 +50,7 @@ function capMask(names: readonly string[]): bigint {
   return m;
 }
 
-function binaryMatches(list: readonly string[], p: ProcessNode): boolean {
+export function binaryMatches(list: readonly string[], p: ProcessNode): boolean {
   const base = basename(p.binary);
   return list.some((b) => (b.startsWith("/") ? p.binary === b : base === b || p.comm === b));
 }
@@ -46,6 +66,9 @@ function pathOf(ev: KernelEvent): string | undefined {
   if (ev.kind === "open") return ev.path;
   if (ev.kind === "mount") return ev.target;
   if (ev.kind === "exec") return ev.filename;
+  if (ev.kind === "link") return ev.target;
+  if (ev.kind === "connect") return ev.path;
+  if (ev.kind === "chmod") return ev.path;
   return undefined;
 }
 
@@ -59,8 +82,9 @@ export function matches(m: RuleMatch, ctx: EventContext): boolean {
     if (!argv.some((x) => m.args!.some((want) => x === want || x.startsWith(`${want}=`)))) return false;
   }
   if (m.argsContain) {
-    const line = p.args.join(" ");
-    if (!m.argsContain.some((s) => line.includes(s))) return false;
+    // Case-insensitive, as Falco's icontains: "begin rsa private" is the same search.
+    const line = p.args.join(" ").toLowerCase();
+    if (!m.argsContain.some((s) => line.includes(s.toLowerCase()))) return false;
   }
   if (m.namespaces) {
     const ns = namespacesOf(ev);
@@ -78,6 +102,10 @@ export function matches(m: RuleMatch, ctx: EventContext): boolean {
     const labels = a.pod?.labels ?? {};
     if (!Object.entries(m.podLabels).every(([k, v]) => labels[k] === v)) return false;
   }
+  if (m.notPodLabels) {
+    const labels = a.pod?.labels ?? {};
+    if (Object.entries(m.notPodLabels).every(([k, v]) => labels[k] === v)) return false;
+  }
   if (m.podNamespaces && !m.podNamespaces.includes(a.pod?.namespace ?? "")) return false;
   if (m.tty !== undefined && (ev.proc.tty !== 0) !== m.tty) return false;
   if (m.nonRoot !== undefined && (ev.proc.uid !== 0) !== m.nonRoot) return false;
@@ -88,12 +116,17 @@ export function matches(m: RuleMatch, ctx: EventContext): boolean {
     const path = pathOf(ev);
     if (path === undefined || !m.paths.some((pre) => path.startsWith(pre))) return false;
   }
-  if (m.fsTypes && (ev.kind !== "mount" || !m.fsTypes.includes(ev.fsType))) return false;
-  if (m.openReason) {
-    const bit = m.openReason === "sensitive" ? OpenReason.sensitive : OpenReason.cgroupEscape;
-    if (ev.kind !== "open" || (ev.reason & bit) === 0) return false;
+  if (m.notPaths) {
+    const path = pathOf(ev);
+    if (path !== undefined && m.notPaths.some((pre) => path.startsWith(pre))) return false;
   }
-  if (m.socketFamilies && (ev.kind !== "dup_socket" || !m.socketFamilies.includes(FAMILIES[ev.family] as "inet"))) return false;
+  if (m.fsTypes && (ev.kind !== "mount" || !m.fsTypes.includes(ev.fsType))) return false;
+  if (m.openReason && (ev.kind !== "open" || (ev.reason & OPEN_REASON_BITS[m.openReason]) === 0)) return false;
+  if (m.socketFamilies && ((ev.kind !== "dup_socket" && ev.kind !== "socket") || !m.socketFamilies.includes(FAMILIES[ev.family] as "inet"))) return false;
+  if (m.connectReason && (ev.kind !== "connect" || ev.reason !== CONNECT_REASONS[m.connectReason])) return false;
+  if (m.link && (ev.kind !== "link" || ev.hard !== (m.link === "hardlink"))) return false;
+  if (m.drift !== undefined && isDrift(ev, a) !== m.drift) return false;
+  if (m.inCreatedUserNamespace !== undefined && (ctx.inCreatedUserNamespace ?? false) !== m.inCreatedUserNamespace) return false;
   return true;
 }
 

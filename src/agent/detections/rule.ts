@@ -7,11 +7,14 @@ export type Severity = (typeof SEVERITIES)[number];
 
 export const EVENT_KINDS: readonly EventKind[] = [
   "exec", "fork", "exit", "setns", "unshare", "clone", "setuid", "capset", "mount", "open", "ptrace", "module", "bpf", "dup_socket", "cred_change",
+  "socket", "connect", "link", "chmod",
 ];
 export const NAMESPACE_KINDS = ["mnt", "net", "pid", "user", "uts", "ipc", "cgroup", "time", "any"] as const;
-export const EXEC_FLAGS = ["setuid", "setgid", "memfd", "deleted", "cred-elevated"] as const;
-export const OPEN_REASONS = ["sensitive", "cgroup-escape"] as const;
-export const SOCKET_FAMILIES = ["unix", "inet", "inet6"] as const;
+export const EXEC_FLAGS = ["setuid", "setgid", "memfd", "deleted", "cred-elevated", "dev-shm"] as const;
+export const OPEN_REASONS = ["sensitive", "cgroup-escape", "kernel-knob", "system-write", "log-truncate", "host-device"] as const;
+export const SOCKET_FAMILIES = ["unix", "inet", "inet6", "packet"] as const;
+export const CONNECT_REASONS = ["runtime-socket", "kube-api", "cloud-metadata"] as const;
+export const LINK_KINDS = ["symlink", "hardlink"] as const;
 
 /** Every condition present must hold (AND); list-valued conditions match if any element does. */
 export interface RuleMatch {
@@ -21,22 +24,32 @@ export interface RuleMatch {
   readonly notBinary?: readonly string[];
   /** An argv element (after argv[0]) equal to one of these, or starting with `<value>=`. */
   readonly args?: readonly string[];
-  /** A substring of the command line. */
+  /** A substring of the command line, case-insensitive (as Falco's icontains). */
   readonly argsContain?: readonly string[];
   readonly namespaces?: readonly (typeof NAMESPACE_KINDS)[number][];
   /** Capabilities that must all be in the effective set, e.g. CAP_SYS_ADMIN. */
   readonly capabilities?: readonly string[];
   readonly addsCapabilities?: boolean;
   readonly podLabels?: Readonly<Record<string, string>>;
+  /** The pod must not carry every one of these labels (an opt-out, e.g. for API clients). */
+  readonly notPodLabels?: Readonly<Record<string, string>>;
   readonly podNamespaces?: readonly string[];
   readonly tty?: boolean;
   readonly nonRoot?: boolean;
   readonly execFlags?: readonly (typeof EXEC_FLAGS)[number][];
-  /** Path prefixes: the opened file, the mount target or the executed file. */
+  /** Path prefixes: the opened file, the mount target, the executed file, the link target, the socket path or the chmod'ed file. */
   readonly paths?: readonly string[];
+  readonly notPaths?: readonly string[];
   readonly fsTypes?: readonly string[];
   readonly openReason?: (typeof OPEN_REASONS)[number];
+  /** dup_socket: the duplicated socket's family; socket: the new socket's family. */
   readonly socketFamilies?: readonly (typeof SOCKET_FAMILIES)[number][];
+  readonly connectReason?: (typeof CONNECT_REASONS)[number];
+  readonly link?: (typeof LINK_KINDS)[number];
+  /** exec of a file created, written or made executable after its container started. */
+  readonly drift?: boolean;
+  /** The process runs in a user namespace a process of its container created. */
+  readonly inCreatedUserNamespace?: boolean;
 }
 
 export interface Rule {
@@ -78,6 +91,12 @@ function stringList(v: unknown, where: string, allowed?: readonly string[]): str
   });
 }
 
+/** One value of an enumeration. */
+function single<T extends string>(v: unknown, where: string, allowed: readonly T[]): T {
+  if (typeof v !== "string") fail(where, `expected one of ${allowed.join(", ")}`);
+  return stringList(v, where, allowed)[0] as T;
+}
+
 function bool(v: unknown, where: string): boolean {
   if (typeof v !== "boolean") fail(where, "expected true or false");
   return v;
@@ -86,6 +105,7 @@ function bool(v: unknown, where: string): boolean {
 const MATCH_FIELDS = new Set([
   "event", "binary", "notBinary", "args", "argsContain", "namespaces", "capabilities", "addsCapabilities", "podLabels",
   "podNamespaces", "tty", "nonRoot", "execFlags", "paths", "fsTypes", "openReason", "socketFamilies",
+  "notPodLabels", "notPaths", "connectReason", "link", "drift", "inCreatedUserNamespace",
 ]);
 
 export function parseMatch(raw: unknown, where: string): RuleMatch {
@@ -94,19 +114,22 @@ export function parseMatch(raw: unknown, where: string): RuleMatch {
   for (const k of Object.keys(m)) if (!MATCH_FIELDS.has(k)) fail(`${where}.${k}`, `unknown field (expected one of ${[...MATCH_FIELDS].join(", ")})`);
   if (m.event === undefined) fail(`${where}.event`, "required");
   const out: { -readonly [K in keyof RuleMatch]: RuleMatch[K] } = { event: stringList(m.event, `${where}.event`, EVENT_KINDS) as EventKind[] };
-  const lists = ["binary", "notBinary", "args", "argsContain", "paths", "fsTypes", "podNamespaces"] as const;
+  const lists = ["binary", "notBinary", "args", "argsContain", "paths", "notPaths", "fsTypes", "podNamespaces"] as const;
   for (const k of lists) if (m[k] !== undefined) out[k] = stringList(m[k], `${where}.${k}`);
   if (m.namespaces !== undefined) out.namespaces = stringList(m.namespaces, `${where}.namespaces`, NAMESPACE_KINDS) as RuleMatch["namespaces"];
   if (m.capabilities !== undefined) out.capabilities = stringList(m.capabilities, `${where}.capabilities`, CAPABILITIES);
   if (m.execFlags !== undefined) out.execFlags = stringList(m.execFlags, `${where}.execFlags`, EXEC_FLAGS) as RuleMatch["execFlags"];
   if (m.socketFamilies !== undefined) out.socketFamilies = stringList(m.socketFamilies, `${where}.socketFamilies`, SOCKET_FAMILIES) as RuleMatch["socketFamilies"];
-  if (m.openReason !== undefined) out.openReason = stringList(m.openReason, `${where}.openReason`, OPEN_REASONS)[0] as RuleMatch["openReason"];
-  for (const k of ["addsCapabilities", "tty", "nonRoot"] as const) if (m[k] !== undefined) out[k] = bool(m[k], `${where}.${k}`);
-  if (m.podLabels !== undefined) {
-    const l = m.podLabels;
-    if (typeof l !== "object" || l === null || Array.isArray(l)) fail(`${where}.podLabels`, "expected a mapping of label to value");
-    for (const [k, v] of Object.entries(l)) if (typeof v !== "string") fail(`${where}.podLabels.${k}`, "expected a string value");
-    out.podLabels = l as Record<string, string>;
+  if (m.openReason !== undefined) out.openReason = single(m.openReason, `${where}.openReason`, OPEN_REASONS);
+  if (m.connectReason !== undefined) out.connectReason = single(m.connectReason, `${where}.connectReason`, CONNECT_REASONS);
+  if (m.link !== undefined) out.link = single(m.link, `${where}.link`, LINK_KINDS);
+  for (const k of ["addsCapabilities", "tty", "nonRoot", "drift", "inCreatedUserNamespace"] as const) if (m[k] !== undefined) out[k] = bool(m[k], `${where}.${k}`);
+  for (const f of ["podLabels", "notPodLabels"] as const) {
+    const l = m[f];
+    if (l === undefined) continue;
+    if (typeof l !== "object" || l === null || Array.isArray(l)) fail(`${where}.${f}`, "expected a mapping of label to value");
+    for (const [k, v] of Object.entries(l)) if (typeof v !== "string") fail(`${where}.${f}.${k}`, "expected a string value");
+    out[f] = l as Record<string, string>;
   }
   return out;
 }

@@ -2,7 +2,7 @@
 // (naturally aligned, little-endian); a record whose size does not match its type is rejected,
 // so a layout change on one side only fails loudly instead of decoding garbage.
 
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;
 
 /** Who did it: the header that starts every kernel event. */
 export interface ProcessHeader {
@@ -33,11 +33,16 @@ export interface NamespaceInodes {
   readonly cgroup: number;
 }
 
-export const ExecFlag = { setuid: 1, setgid: 2, memfd: 4, deleted: 8, credElevated: 16 } as const;
-export const OpenReason = { sensitive: 1, cgroupEscape: 2 } as const;
+export const ExecFlag = { setuid: 1, setgid: 2, memfd: 4, deleted: 8, credElevated: 16, devShm: 32 } as const;
+export const OpenReason = { sensitive: 1, cgroupEscape: 2, kernelKnob: 4, systemWrite: 8, logTruncate: 16, hostDevice: 32 } as const;
+export const ConnectReason = { runtimeSocket: 1, kubeApi: 2, cloudMetadata: 3 } as const;
 
 export type KernelEvent =
-  | { readonly kind: "exec"; readonly proc: ProcessHeader; readonly flags: number; readonly exeMode: number; readonly exeUid: number; readonly exeNlink: number; readonly filename: string; readonly args: string[] }
+  | {
+      readonly kind: "exec"; readonly proc: ProcessHeader; readonly flags: number; readonly exeMode: number; readonly exeUid: number; readonly exeNlink: number;
+      /** The executable's inode change time (wall clock, ns): creation, write, chmod and link all set it. */
+      readonly exeCtimeNs: bigint; readonly filename: string; readonly args: string[];
+    }
   | { readonly kind: "fork"; readonly proc: ProcessHeader }
   | { readonly kind: "exit"; readonly proc: ProcessHeader; readonly exitCode: number }
   | { readonly kind: "setns" | "unshare" | "clone"; readonly proc: ProcessHeader; readonly nsFlags: bigint; readonly fd: number; readonly syscall: number }
@@ -49,7 +54,11 @@ export type KernelEvent =
   | { readonly kind: "module"; readonly proc: ProcessHeader; readonly syscall: number; readonly fd: number }
   | { readonly kind: "bpf"; readonly proc: ProcessHeader; readonly cmd: number; readonly progType: number }
   | { readonly kind: "dup_socket"; readonly proc: ProcessHeader; readonly oldFd: number; readonly newFd: number; readonly family: number; readonly dport: number; readonly daddr: string }
-  | { readonly kind: "cred_change"; readonly proc: ProcessHeader; readonly oldEuid: number; readonly newEuid: number; readonly oldCaps: bigint; readonly newCaps: bigint };
+  | { readonly kind: "cred_change"; readonly proc: ProcessHeader; readonly oldEuid: number; readonly newEuid: number; readonly oldCaps: bigint; readonly newCaps: bigint }
+  | { readonly kind: "socket"; readonly proc: ProcessHeader; readonly family: number; readonly sockType: number; readonly protocol: number }
+  | { readonly kind: "connect"; readonly proc: ProcessHeader; readonly reason: number; readonly family: number; readonly port: number; readonly address: string; readonly path: string }
+  | { readonly kind: "link"; readonly proc: ProcessHeader; readonly hard: boolean; readonly target: string; readonly linkPath: string }
+  | { readonly kind: "chmod"; readonly proc: ProcessHeader; readonly mode: number; readonly fd: number; readonly path: string };
 
 export type EventKind = KernelEvent["kind"];
 
@@ -75,8 +84,9 @@ export type TracerRecord = KernelEvent | TracerHello | TracerStats;
 const HEADER_SIZE = 120;
 /** Record sizes by type, as sizeof() of the C structs (checked against the compiler by a test). */
 export const RECORD_SIZES: Readonly<Record<number, number>> = {
-  1: 1424, 2: 120, 3: 128, 4: 136, 5: 136, 6: 136, 7: 136, 8: 144, 9: 416, 10: 384, 11: 136, 12: 128, 13: 128, 14: 136, 15: 144,
-  100: 1056, 101: 40,
+  1: 1432, 2: 120, 3: 128, 4: 136, 5: 136, 6: 136, 7: 136, 8: 144, 9: 416, 10: 384, 11: 136, 12: 128, 13: 128, 14: 136, 15: 144,
+  16: 136, 17: 256, 18: 640, 19: 384,
+  100: 2080, 101: 40,
 };
 
 function cstr(b: Buffer, off: number, len: number): string {
@@ -113,6 +123,17 @@ function argv(b: Buffer, off: number, len: number): string[] {
   return parts;
 }
 
+/** An address from the kernel (network byte order): dotted IPv4, or IPv6 in full hex groups. */
+function ipString(family: number, a: Buffer): string {
+  if (family === 2) return [a[0], a[1], a[2], a[3]].join(".");
+  if (family === 10) {
+    const groups: string[] = [];
+    for (let i = 0; i < 16; i += 2) groups.push(a.readUInt16BE(i).toString(16));
+    return groups.join(":");
+  }
+  return "";
+}
+
 const NS_KIND: Record<number, "setns" | "unshare" | "clone"> = { 4: "setns", 5: "unshare", 6: "clone" };
 
 /** Decodes one record (a frame's payload). Throws on a size that does not match its type. */
@@ -124,7 +145,7 @@ export function decodeRecord(b: Buffer): TracerRecord {
   if (b.length !== want) throw new Error(`tracer record type ${type}: ${b.length} bytes, layout says ${want} (native/ and event-layout.ts disagree)`);
   if (type === 100) {
     const features = b.readUInt32LE(16);
-    const detail = cstr(b, 32, 1024);
+    const detail = cstr(b, 32, 2048);
     const m = /attached: ([^;]*); failed: (.*)$/.exec(detail);
     const list = (s: string | undefined): string[] => (s ? s.split(",").filter((x) => x !== "") : []);
     return {
@@ -142,7 +163,8 @@ export function decodeRecord(b: Buffer): TracerRecord {
     case 1:
       return {
         kind: "exec", proc, flags: b.readUInt32LE(o), exeMode: b.readUInt32LE(o + 8), exeUid: b.readUInt32LE(o + 12),
-        exeNlink: b.readUInt32LE(o + 16), filename: cstr(b, 144, 256), args: argv(b, 400, Math.min(b.readUInt32LE(o + 4), 1024)),
+        exeNlink: b.readUInt32LE(o + 16), exeCtimeNs: b.readBigUInt64LE(o + 24), filename: cstr(b, 152, 256),
+        args: argv(b, 408, Math.min(b.readUInt32LE(o + 4), 1024)),
       };
     case 2:
       return { kind: "fork", proc };
@@ -171,6 +193,16 @@ export function decodeRecord(b: Buffer): TracerRecord {
     }
     case 15:
       return { kind: "cred_change", proc, oldEuid: b.readUInt32LE(o), newEuid: b.readUInt32LE(o + 4), oldCaps: b.readBigUInt64LE(o + 8), newCaps: b.readBigUInt64LE(o + 16) };
+    case 16:
+      return { kind: "socket", proc, family: b.readUInt32LE(o), sockType: b.readUInt32LE(o + 4), protocol: b.readUInt32LE(o + 8) };
+    case 17: {
+      const family = b.readUInt16LE(o + 4);
+      return { kind: "connect", proc, reason: b.readUInt32LE(o), family, port: b.readUInt16LE(o + 6), address: ipString(family, b.subarray(o + 8, o + 24)), path: cstr(b, 144, 112) };
+    }
+    case 18:
+      return { kind: "link", proc, hard: b.readUInt32LE(o) === 1, target: cstr(b, 128, 256), linkPath: cstr(b, 384, 256) };
+    case 19:
+      return { kind: "chmod", proc, mode: b.readUInt32LE(o), fd: b.readInt32LE(o + 4), path: cstr(b, 128, 256) };
     default:
       throw new Error(`tracer record: unhandled type ${type}`);
   }

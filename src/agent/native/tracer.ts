@@ -17,9 +17,25 @@ export interface TracerOptions {
   readonly ringbufKb?: number;
   /** Use this cgroup v1 controller's hierarchy (its row index in /proc/cgroups) instead of v2. */
   readonly cgroupV1Ssid?: number;
+  /** Kubernetes API server addresses (IP literals): connects to them from containers are reported. */
+  readonly kubeApi?: readonly WatchedAddress[];
+  /** Cloud instance-metadata addresses; default DEFAULT_CLOUD_METADATA. */
+  readonly cloudMetadata?: readonly WatchedAddress[];
+  /** eBPF programs not to load, by name (the overhead bench compares program sets). */
+  readonly skipPrograms?: readonly string[];
   readonly onRecord: (r: TracerRecord) => void;
   readonly onError?: (err: Error) => void;
 }
+
+export interface WatchedAddress {
+  readonly ip: string;
+  readonly port: number;
+}
+
+/** AWS, GCP, Azure, OpenStack (169.254.169.254), AWS over IPv6, Alibaba Cloud: port 80. */
+export const DEFAULT_CLOUD_METADATA: readonly WatchedAddress[] = [
+  { ip: "169.254.169.254", port: 80 }, { ip: "fd00:ec2::254", port: 80 }, { ip: "100.100.100.200", port: 80 },
+];
 
 export function defaultTracerBinary(): string {
   // dist/src/agent/native/tracer.js -> repository root is four levels up.
@@ -80,6 +96,7 @@ export class Tracer {
     // The scope goes in before the programs attach, so a restarted tracer has no blind window.
     if (this.opts.cgroupV1Ssid !== undefined) args.push("--v1", String(this.opts.cgroupV1Ssid));
     for (const id of this.watched) args.push("--watch", String(id));
+    if (this.opts.skipPrograms?.length) args.push("--skip", this.opts.skipPrograms.join(","));
     const child = spawn(bin, args, { stdio: ["pipe", "pipe", "pipe"] });
     this.child = child;
     this.ready = false;
@@ -122,6 +139,8 @@ export class Tracer {
     this.ready = true;
     if (this.opts.cgroupV1Ssid !== undefined) this.command(`v1 ${this.opts.cgroupV1Ssid}`);
     for (const id of this.watched) this.command(`watch ${id}`);
+    for (const a of this.opts.kubeApi ?? []) this.command(`kubeapi ${a.ip} ${a.port}`);
+    for (const a of this.opts.cloudMetadata ?? DEFAULT_CLOUD_METADATA) this.command(`metadata ${a.ip} ${a.port}`);
     const waiters = this.readyWaiters;
     this.readyWaiters = [];
     for (const w of waiters) w();
