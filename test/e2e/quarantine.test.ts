@@ -92,7 +92,7 @@ describe("e2e: a container escape quarantines the pod in the mesh (real kernel, 
     assert.match(metrics, /^meshward_enforcement_chain_seconds_count [1-9]/m);
     console.log(`      syscall -> last ACK: ${(chain.latencyUs! / 1000).toFixed(1)} ms over ${chain.proxies} proxies`);
     // The same, as an operator sees it next to the running serve.
-    const { stdout: trail } = await promisify(execFile)(bin, ["events", "--signal", signalId, "--data-dir", mesh.dataDir]);
+    const { stdout: trail } = await promisify(execFile)(bin, ["events", `--signal=${signalId}`, "--data-dir", mesh.dataDir]);
     assert.match(trail, new RegExp(`chain .*signal=${signalId} syscall->last ACK [0-9.]+ms over ${pods.length} proxies \\(${pods.length} ACK, 0 NACK\\): agent \\+[0-9.]+ms received \\+[0-9.]+ms verdict \\+[0-9.]+ms translated \\+[0-9.]+ms first push \\+[0-9.]+ms last ACK \\+[0-9.]+ms`));
     assert.match(trail, /\bquarantine pod q-/);
     const { stdout: list } = await promisify(execFile)(bin, ["quarantine", "list", "--data-dir", mesh.dataDir]);
