@@ -196,7 +196,7 @@ async function main(): Promise<void> {
   });
   const cpu0 = process.cpuUsage();
   const clientCpu0 = childCpuSeconds(children);
-  const bytes0 = bytesCounter.get();
+  const bytes0 = await bytesCounter.get();
   let t0 = Infinity;
   const done = new Promise<void>((resolve) => {
     xds.on("ack", (e) => {
@@ -215,7 +215,7 @@ async function main(): Promise<void> {
   const cpu = process.cpuUsage(cpu0);
   const clientCpu = childCpuSeconds(children) - clientCpu0;
   if (profile) await profile(process.env["XDS_PUSH_PROFILE"] ?? "");
-  const bytesSent = bytesCounter.get() - bytes0;
+  const bytesSent = (await bytesCounter.get()) - bytes0;
   const times = [...converged.values()].sort((a, b) => a - b);
   if (converged.size < proxies) console.log(`xds-push: only ${converged.size}/${proxies} converged within 120 s`);
   const result = {

@@ -23,6 +23,7 @@ import { XdsServer } from "../xds/server.js";
 import { MeshResourceProvider } from "./provider.js";
 import { openCertificateAuthority } from "../ca/setup.js";
 import { registerCaService } from "../ca/ca-service.js";
+import { caDecisionMetrics } from "../ca/ca-metrics.js";
 import { createCaServerCredentials, type CaServerCredentials } from "../ca/serving-credentials.js";
 import { SdsSecretProvider } from "../ca/sds.js";
 import type { CertificateAuthority } from "../ca/authority.js";
@@ -115,8 +116,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const log = opts.log ?? ((l: string) => console.error(l));
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
   checkPrivateDirectory(opts.dataDir);
-  const metrics = new Metrics();
-  const configErrors = metrics.gauge("meshward_config_errors", "Problems in the current configuration, by severity.");
+  const metrics = new Metrics({ processMetrics: true });
+  const configErrors = metrics.gauge("meshward_config_errors", "Problems in the current configuration, by severity.", ["severity"]);
   const reloads = metrics.counter("meshward_config_reloads_total", "Configuration sets read from the source and turned into a snapshot.");
   const generation = metrics.gauge("meshward_config_generation", "Generation of the snapshot being served.");
 
@@ -234,7 +235,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     trusted: opts.trustedNodeAccounts ?? TrustedNodeAccounts.parse(DEFAULT_TRUSTED_NODE_ACCOUNTS, "default trusted node accounts"),
     placement: proxyPodPlacement(() => xds.proxies(), admission.identityOf),
   };
-  registerCaService(grpcServer, { ca, authenticators, impersonation });
+  const onDecision = caDecisionMetrics(metrics);
+  registerCaService(grpcServer, { ca, authenticators, impersonation, onDecision });
   risk.attach(xds);
   // Node agents: a node certificate from this CA, or a meshward token for the signals audience.
   const signalAuthenticators = [
@@ -264,7 +266,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       serving = createCaServerCredentials(ca, opts.caDnsNames ?? []);
       tlsServer = new grpc.Server({ ...XDS_GRPC_SERVER_OPTIONS, interceptors: [clientCertificateGate()] });
       xds.addTo(tlsServer);
-      registerCaService(tlsServer, { ca, authenticators, impersonation });
+      registerCaService(tlsServer, { ca, authenticators, impersonation, onDecision });
       risk.serveSignals(tlsServer, signalAuthenticators);
       registerCsdsService(tlsServer, csds);
       tlsAddress = await bind(tlsServer, opts.tlsAddress, serving.credentials);

@@ -39,7 +39,10 @@ export function monitoringHandler({ provider, xds, metrics, configDir }: Monitor
       case "/readyz":
         return provider.snapshot.generation > 0 ? send(200, "text/plain", "ready\n") : send(503, "text/plain", "no configuration loaded yet\n");
       case "/metrics":
-        return send(200, "text/plain; version=0.0.4", metrics.render());
+        return void metrics.render().then(
+          (text) => send(200, metrics.contentType, text),
+          (e: unknown) => send(500, "text/plain", `metrics: ${(e as Error).message}\n`),
+        );
       case "/debug/config": {
         const s = provider.snapshot;
         const body = {

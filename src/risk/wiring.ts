@@ -110,6 +110,7 @@ export class RiskWiring {
     this.alerts = opts.metrics.counter(
       "meshward_enforcement_alerts_total",
       "Parts of an active enforcement that could not be enforced (an address that is no single pod IP, an overlay object the model rejected).",
+      ["event"],
     );
   }
 
@@ -221,7 +222,7 @@ export class RiskWiring {
     const mesh = set.mesh ? parseMeshConfig(set.mesh.doc, p) : undefined;
     this.rootNamespace = mesh?.rootNamespace ?? "istio-system";
     const chainSeconds = this.opts.metrics.histogram(CHAIN_LATENCY_METRIC, "Time from the syscall to the last affected proxy's ACK of its enforcement.", CHAIN_LATENCY_BUCKETS_S);
-    const active = this.opts.metrics.gauge("meshward_enforcements_active", "Enforcement actions in force, by action.");
+    const active = this.opts.metrics.gauge("meshward_enforcements_active", "Enforcement actions in force, by action.", ["action"]);
     const service = new RiskService({
       dataDir: this.opts.dataDir,
       clock: this.clock,

@@ -1,129 +1,62 @@
-// A tiny Prometheus text-format registry (exposition format 0.0.4): counters, gauges and
-// histograms with labels. Dependency-free on purpose: the control plane exports a handful of series.
+// The control plane's Prometheus metrics, through prom-client (one Registry per Metrics, so two
+// control planes in one test process keep apart). Each metric declares its label names when it is
+// registered; asking again for the same name returns the same metric (several servers share one
+// registry). `processMetrics` adds Node's process metrics (CPU, memory, event loop, GC), as
+// `meshward serve` exports them.
+import { collectDefaultMetrics, Counter as PromCounter, Gauge as PromGauge, Histogram as PromHistogram, Registry } from "prom-client";
 
 export type Labels = Readonly<Record<string, string>>;
 
-/** The empty label set; the default everywhere, so unlabelled series do not allocate. */
+/** The empty label set; the default everywhere. */
 export const NO_LABELS: Labels = Object.freeze({});
 
-function escapeLabelValue(v: string): string {
-  return v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
+type Kind = "counter" | "gauge" | "histogram";
+
+/** The value a series of a counter or gauge has now (0 when it has none), for tests and the CLI. */
+async function seriesValue(m: PromCounter<string> | PromGauge<string>, labels: Labels): Promise<number> {
+  const keys = Object.keys(labels);
+  const v = (await m.get()).values.find((x) => keys.length === Object.keys(x.labels).length && keys.every((k) => String(x.labels[k]) === labels[k]));
+  return v?.value ?? 0;
 }
 
-function renderLabels(labels: Labels, extra?: [string, string]): string {
-  const parts = Object.keys(labels)
-    .sort()
-    .map((k) => `${k}="${escapeLabelValue(labels[k] ?? "")}"`);
-  if (extra) parts.push(`${extra[0]}="${escapeLabelValue(extra[1])}"`);
-  return parts.length === 0 ? "" : `{${parts.join(",")}}`;
-}
-
-// Callers usually pass the same label objects again (e.g. one per xDS type), so keys are cached
-// per object; label objects are treated as immutable.
-const labelKeys = new WeakMap<Labels, string>();
-
-function labelKey(labels: Labels): string {
-  let key = labelKeys.get(labels);
-  if (key === undefined) {
-    key = renderLabels(labels);
-    labelKeys.set(labels, key);
-  }
-  return key;
-}
-
-function formatNumber(n: number): string {
-  if (n === Infinity) return "+Inf";
-  if (n === -Infinity) return "-Inf";
-  return Number.isNaN(n) ? "NaN" : String(n);
-}
-
-abstract class Metric {
-  constructor(
-    readonly name: string,
-    readonly help: string,
-    readonly kind: "counter" | "gauge" | "histogram",
-  ) {}
-  protected abstract samples(): string[];
-  render(): string {
-    const head = [`# HELP ${this.name} ${this.help.replace(/\\/g, "\\\\").replace(/\n/g, "\\n")}`, `# TYPE ${this.name} ${this.kind}`];
-    return head.concat(this.samples()).join("\n");
-  }
-}
-
-class LabelledValues extends Metric {
-  protected readonly values = new Map<string, { labels: Labels; value: number }>();
-  protected add(labels: Labels, delta: number): void {
-    const key = labelKey(labels);
-    const cur = this.values.get(key);
-    if (cur) cur.value += delta;
-    else this.values.set(key, { labels: { ...labels }, value: delta });
-  }
-  get(labels: Labels = NO_LABELS): number {
-    return this.values.get(labelKey(labels))?.value ?? 0;
-  }
-  protected samples(): string[] {
-    return [...this.values.values()].map((v) => `${this.name}${renderLabels(v.labels)} ${formatNumber(v.value)}`);
-  }
-}
-
-export class Counter extends LabelledValues {
+export class Counter {
+  constructor(private readonly m: PromCounter<string>) {}
   inc(labels: Labels = NO_LABELS, by = 1): void {
-    if (by < 0) throw new Error(`counter ${this.name}: cannot decrease (by ${by})`);
-    this.add(labels, by);
+    this.m.inc(labels, by);
+  }
+  get(labels: Labels = NO_LABELS): Promise<number> {
+    return seriesValue(this.m, labels);
   }
 }
 
-export class Gauge extends LabelledValues {
+export class Gauge {
+  constructor(private readonly m: PromGauge<string>) {}
   inc(labels: Labels = NO_LABELS, by = 1): void {
-    this.add(labels, by);
+    this.m.inc(labels, by);
   }
   dec(labels: Labels = NO_LABELS, by = 1): void {
-    this.add(labels, -by);
+    this.m.dec(labels, by);
   }
   set(labels: Labels, value: number): void {
-    this.add(labels, value - this.get(labels));
+    this.m.set(labels, value);
+  }
+  get(labels: Labels = NO_LABELS): Promise<number> {
+    return seriesValue(this.m, labels);
   }
 }
 
-interface HistogramSeries {
-  readonly labels: Labels;
-  readonly counts: number[];
-  sum: number;
-  count: number;
-}
-
-export class Histogram extends Metric {
-  private readonly series = new Map<string, HistogramSeries>();
-  constructor(
-    name: string,
-    help: string,
-    readonly buckets: readonly number[],
-  ) {
-    super(name, help, "histogram");
-  }
+export class Histogram {
+  constructor(private readonly m: PromHistogram<string>) {}
   observe(labels: Labels, value: number): void {
-    const key = labelKey(labels);
-    let s = this.series.get(key);
-    if (!s) {
-      s = { labels: { ...labels }, counts: this.buckets.map(() => 0), sum: 0, count: 0 };
-      this.series.set(key, s);
-    }
-    for (let i = 0; i < this.buckets.length; i++) if (value <= (this.buckets[i] ?? Infinity)) s.counts[i]!++;
-    s.sum += value;
-    s.count++;
+    this.m.observe(labels, value);
   }
-  count(labels: Labels = NO_LABELS): number {
-    return this.series.get(labelKey(labels))?.count ?? 0;
-  }
-  protected samples(): string[] {
-    const out: string[] = [];
-    for (const s of this.series.values()) {
-      this.buckets.forEach((b, i) => out.push(`${this.name}_bucket${renderLabels(s.labels, ["le", formatNumber(b)])} ${s.counts[i]}`));
-      out.push(`${this.name}_bucket${renderLabels(s.labels, ["le", "+Inf"])} ${s.count}`);
-      out.push(`${this.name}_sum${renderLabels(s.labels)} ${formatNumber(s.sum)}`);
-      out.push(`${this.name}_count${renderLabels(s.labels)} ${s.count}`);
-    }
-    return out;
+  /** Observations of a series so far. */
+  async count(labels: Labels = NO_LABELS): Promise<number> {
+    const keys = Object.keys(labels);
+    const v = (await this.m.get()).values.find(
+      (x) => x.metricName?.endsWith("_count") && keys.length === Object.keys(x.labels).length && keys.every((k) => String(x.labels[k]) === labels[k]),
+    );
+    return v?.value ?? 0;
   }
 }
 
@@ -132,34 +65,47 @@ export const DEFAULT_BUCKETS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1
 
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 
-/** A registry; asking twice for the same name returns the same metric (two servers may share one). */
-export class Metrics {
-  private readonly metrics = new Map<string, Metric>();
+export interface MetricsOptions {
+  /** Also export Node's process metrics (process_cpu_seconds_total, nodejs_heap_size_used_bytes, ...). */
+  readonly processMetrics?: boolean;
+}
 
-  private getOrCreate<M extends Metric>(name: string, kind: Metric["kind"], make: () => M): M {
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly metrics = new Map<string, { readonly kind: Kind; readonly metric: Counter | Gauge | Histogram }>();
+
+  constructor(opts: MetricsOptions = {}) {
+    if (opts.processMetrics) collectDefaultMetrics({ register: this.registry });
+  }
+
+  private getOrCreate<M extends Counter | Gauge | Histogram>(name: string, kind: Kind, make: () => M): M {
     if (!METRIC_NAME.test(name)) throw new Error(`metric name "${name}" is not a valid Prometheus name`);
     const existing = this.metrics.get(name);
     if (existing) {
       if (existing.kind !== kind) throw new Error(`metric ${name} is already registered as a ${existing.kind}`);
-      return existing as M;
+      return existing.metric as M;
     }
-    const m = make();
-    this.metrics.set(name, m);
-    return m;
+    const metric = make();
+    this.metrics.set(name, { kind, metric });
+    return metric;
   }
 
-  counter(name: string, help: string): Counter {
-    return this.getOrCreate(name, "counter", () => new Counter(name, help, "counter"));
+  counter(name: string, help: string, labelNames: readonly string[] = []): Counter {
+    return this.getOrCreate(name, "counter", () => new Counter(new PromCounter({ name, help, labelNames, registers: [this.registry] })));
   }
-  gauge(name: string, help: string): Gauge {
-    return this.getOrCreate(name, "gauge", () => new Gauge(name, help, "gauge"));
+  gauge(name: string, help: string, labelNames: readonly string[] = []): Gauge {
+    return this.getOrCreate(name, "gauge", () => new Gauge(new PromGauge({ name, help, labelNames, registers: [this.registry] })));
   }
-  histogram(name: string, help: string, buckets: readonly number[] = DEFAULT_BUCKETS): Histogram {
-    return this.getOrCreate(name, "histogram", () => new Histogram(name, help, [...buckets].sort((a, b) => a - b)));
+  histogram(name: string, help: string, buckets: readonly number[] = DEFAULT_BUCKETS, labelNames: readonly string[] = []): Histogram {
+    return this.getOrCreate(name, "histogram", () => new Histogram(new PromHistogram({ name, help, labelNames, buckets: [...buckets].sort((a, b) => a - b), registers: [this.registry] })));
   }
 
-  /** The text exposition, ending with a newline. */
-  render(): string {
-    return [...this.metrics.values()].map((m) => m.render()).join("\n") + "\n";
+  /** The text exposition (Prometheus 0.0.4). */
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
   }
 }

@@ -105,6 +105,7 @@ function errorCode(err: unknown): grpc.status | undefined {
 
 interface XdsMetrics {
   connected: Gauge;
+  convergence: Histogram;
   pushes: Counter;
   nacks: Counter;
   acks: Counter;
@@ -114,12 +115,18 @@ interface XdsMetrics {
 
 function registerMetrics(m: Metrics): XdsMetrics {
   return {
-    connected: m.gauge("meshward_xds_connected_proxies", "xDS streams currently open (admitted)."),
-    pushes: m.counter("meshward_xds_pushes_total", "xDS responses sent, by type."),
-    nacks: m.counter("meshward_xds_nacks_total", "xDS responses rejected by a proxy (NACK), by type."),
-    acks: m.counter("meshward_xds_acks_total", "xDS responses accepted by a proxy (ACK), by type."),
+    // Istio's names where Istio has the metric (pilot/pkg/xds/monitoring.go), meshward_ otherwise.
+    connected: m.gauge("pilot_xds", "Number of xDS streams connected to this control plane (admitted)."),
+    convergence: m.histogram(
+      "pilot_proxy_convergence_time",
+      "Delay in seconds between a config change and a proxy being pushed all of it.",
+      [0.1, 0.5, 1, 3, 5, 10, 20, 30],
+    ),
+    pushes: m.counter("pilot_xds_pushes", "xDS responses sent, by type.", ["type"]),
+    nacks: m.counter("pilot_total_xds_rejects", "xDS responses rejected by a proxy (NACK), by type.", ["type"]),
+    acks: m.counter("meshward_xds_acks_total", "xDS responses accepted by a proxy (ACK), by type.", ["type"]),
     bytes: m.counter("meshward_xds_sent_bytes_total", "Bytes of xDS responses written."),
-    pushToAck: m.histogram("meshward_xds_push_ack_seconds", "Time from sending an xDS response to its ACK or NACK, by type."),
+    pushToAck: m.histogram("meshward_xds_push_ack_seconds", "Time from sending an xDS response to its ACK or NACK, by type.", undefined, ["type"]),
   };
 }
 
@@ -138,6 +145,8 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
   private readonly limits: StreamLimits;
   private readonly unsubscribe: () => void;
   private pending: ProxyChange[] = [];
+  /** When the oldest pending change arrived (pilot_proxy_convergence_time starts there). */
+  private pendingSinceMs: number | undefined;
   private timer: NodeJS.Timeout | undefined;
   private pushing = false;
   /** pushNow() was asked during a round: the next round starts without the debounce. */
@@ -362,6 +371,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
 
   private changed(change: ProxyChange): void {
     if (this.closed) return;
+    this.pendingSinceMs ??= performance.now();
     this.pending.push(change);
     if (this.timer === undefined && !this.pushing) this.timer = setTimeout(() => void this.flush(), this.debounceMs);
   }
@@ -388,6 +398,8 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
     this.notify("flushing");
     const changes = this.pending;
     this.pending = [];
+    const changedAtMs = this.pendingSinceMs ?? performance.now();
+    this.pendingSinceMs = undefined;
     const first = urgent ? this.nextFirst : undefined;
     if (urgent) this.nextFirst = undefined;
     const all = changes.some((c) => c.all);
@@ -398,6 +410,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
     const pushEach = (only: (s: XdsStream) => ReadonlySet<TypeUrl> | undefined) => (t: OpenStream): void => {
       if (this.closed || !this.streams.has(t.stream.ctx.id) || !t.outbox.ready()) return;
       this.pushStream(t, only(t.stream));
+      this.m.convergence.observe(NO_LABELS, (performance.now() - changedAtMs) / 1000);
     };
     if (first !== undefined) {
       const barrier = new FirstPhaseBarrier();

@@ -97,7 +97,7 @@ describe("e2e: a NACK from a real grpc-js-xds client", function () {
     breaker.notify();
     const nack = await eventually("the client's CDS NACK", () => nacks.find((n) => n.typeUrl === TypeUrl.Cluster));
     assert.match(nack.error, /lb_policy|MAGLEV|lb policy/i);
-    assert.equal(metrics.counter("meshward_xds_nacks_total", "").get({ type: "cds" }), 1);
+    assert.equal(await metrics.counter("pilot_total_xds_rejects", "").get({ type: "cds" }), 1);
     assert.ok(logs.some((l) => l.includes("NACK") && l.includes(nack.proxyId)), "the NACK is logged");
 
     // More change notifications with the same (rejected) content: nothing is resent.

@@ -100,7 +100,11 @@ describe("e2e: meshward serve with an Envoy-style sidecar over ADS", function ()
 
   it("exports Prometheus metrics and debug config", async () => {
     const metrics = await (await fetch(`http://${monitoring}/metrics`)).text();
-    assert.match(metrics, /^meshward_xds_connected_proxies 1$/m);
+    assert.match(metrics, /^pilot_xds 1$/m);
+    // Node's process metrics (prom-client) and the CA's under Istio's names.
+    assert.match(metrics, /^process_cpu_seconds_total [0-9.e+-]+$/m);
+    assert.match(metrics, /^# TYPE citadel_server_csr_count counter$/m);
+    assert.match(metrics, /^pilot_proxy_convergence_time_count [1-9]/m);
     assert.match(metrics, /^meshward_config_reloads_total 2$/m);
     assert.match(metrics, /^meshward_xds_acks_total\{type="eds"\} [1-9]/m);
     const debug = (await (await fetch(`http://${monitoring}/debug/config`)).json()) as { generation: number; errors: string[]; proxies: number };

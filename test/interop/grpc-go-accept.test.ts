@@ -218,7 +218,7 @@ spec: {address: 127.0.0.1, ports: {grpc: ${port}}, labels: {app: weighted}, loca
     assert.equal(nack.typeUrl, TypeUrl.Listener);
     assert.deepEqual(nack.names, ["broken"]);
     assert.match(nack.error, /broken/);
-    assert.equal(h.metrics.counter("meshward_xds_nacks_total", "").get({ type: "lds" }), 1);
+    assert.equal(await h.metrics.counter("pilot_total_xds_rejects", "").get({ type: "lds" }), 1);
     assert.ok(h.logs.some((l) => l.startsWith(`xds: NACK from proxy ${node.id}`)), h.logs.join("\n"));
     let listenerPushes = 0;
     h.xds.on("push", (e) => e.typeUrl === TypeUrl.Listener && listenerPushes++);

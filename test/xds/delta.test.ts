@@ -74,7 +74,7 @@ describe("xds delta protocol", () => {
     s.nack(r, "l1 rejected");
     const [nack] = (await nacked) as [XdsNackEvent];
     assert.deepEqual([nack.error, nack.names], ["l1 rejected", ["l1"]]);
-    assert.equal(f.h.metrics.counter("meshward_xds_nacks_total", "").get({ type: "lds" }), 1);
+    assert.equal(await f.h.metrics.counter("pilot_total_xds_rejects", "").get({ type: "lds" }), 1);
     await change();
     await expectQuiet(s);
     await change(() => seed(f.provider, LDS, ["l1"], "fixed"));

@@ -157,14 +157,14 @@ describe("xds interop with @grpc/grpc-js-xds", function () {
     assert.equal(nack.typeUrl, TypeUrl.Listener);
     assert.deepEqual(nack.names, ["svc"]);
     assert.match(nack.error, /api_listener/);
-    assert.equal(h.metrics.counter("meshward_xds_nacks_total", "").get({ type: "lds" }), 1);
+    assert.equal(await h.metrics.counter("pilot_total_xds_rejects", "").get({ type: "lds" }), 1);
     assert.ok(h.logs.some((l) => l.startsWith("xds: NACK from proxy sidecar~127.0.0.1~client-2")), h.logs.join("\n"));
     assert.equal(pushes.filter((p) => p.typeUrl === TypeUrl.Listener).length, 1);
     // Changes elsewhere, and a change notification with the same content, do not re-send it.
     await applyChange(h, provider);
     await applyChange(h, provider, () => provider.put(TypeUrl.Cluster, "other", toBinary(ClusterSchema, create(ClusterSchema, { name: "other" })), false));
     assert.equal(pushes.filter((p) => p.typeUrl === TypeUrl.Listener).length, 1, "the rejected listener was re-sent");
-    assert.equal(h.metrics.counter("meshward_xds_nacks_total", "").get({ type: "lds" }), 1);
+    assert.equal(await h.metrics.counter("pilot_total_xds_rejects", "").get({ type: "lds" }), 1);
     // The client keeps its last good listener (gRFC A46) and still routes.
     assert.equal(await call(client, "after-nack"), "echo:after-nack");
     // A corrected listener is sent and accepted.

@@ -63,7 +63,7 @@ describe("xds SotW protocol", () => {
     const [nack] = (await nacked) as [XdsNackEvent];
     assert.equal(nack.error, "listener l1: bad filter");
     assert.equal(nack.version, r.versionInfo);
-    assert.equal(f.h.metrics.counter("meshward_xds_nacks_total", "").get({ type: "lds" }), 1);
+    assert.equal(await f.h.metrics.counter("pilot_total_xds_rejects", "").get({ type: "lds" }), 1);
     assert.ok(f.h.logs.some((l) => l.includes("NACK") && l.includes("listener l1: bad filter")), f.h.logs.join("\n"));
     assert.equal(f.h.xds.status()[0]?.types[0]?.lastNack?.error, "listener l1: bad filter");
     await change();
@@ -260,8 +260,8 @@ describe("xds SotW protocol", () => {
   it("tracks connected proxies and reports status", async () => {
     const s = f.client.sotw(sidecarNode());
     s.ack(await first(s, CDS, []));
-    const gauge = f.h.metrics.gauge("meshward_xds_connected_proxies", "");
-    assert.equal(gauge.get(), 1);
+    const gauge = f.h.metrics.gauge("pilot_xds", "");
+    assert.equal(await gauge.get(), 1);
     const [st] = f.h.xds.status();
     assert.equal(st?.protocol, "sotw");
     assert.equal(st?.service, "envoy.service.discovery.v3.AggregatedDiscoveryService");
@@ -269,8 +269,8 @@ describe("xds SotW protocol", () => {
     const gone = once(f.h.xds, "disconnect");
     s.close();
     await gone;
-    assert.equal(gauge.get(), 0);
-    assert.match(f.h.metrics.render(), /meshward_xds_pushes_total\{type="cds"\} 1/);
+    assert.equal(await gauge.get(), 0);
+    assert.match(await f.h.metrics.render(), /pilot_xds_pushes\{type="cds"\} 1/);
   });
   it("keeps serving when an event listener throws, and logs it", async () => {
     f.h.xds.on("push", () => {
@@ -297,7 +297,7 @@ describe("xds SotW protocol", () => {
     await expectQuiet(s);
     const status = f.h.xds.status()[0]?.types.find((t) => t.typeUrl === EDS);
     assert.equal(status?.ackedVersion, r.versionInfo);
-    assert.equal(f.h.metrics.counter("meshward_xds_pushes_total", "").get({ type: "eds" }), 2, "initial response and one push");
+    assert.equal(await f.h.metrics.counter("pilot_xds_pushes", "").get({ type: "eds" }), 2, "initial response and one push");
   });
 
   it("ends a stream with INTERNAL when the provider fails, and logs why", async () => {
