@@ -287,7 +287,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   }
   let shipper: PostgresAuditShipper | undefined;
   if (kube !== undefined) {
-    const leading = metrics.gauge("meshward_leader_election_leading", "1 while this replica holds the leader Lease (ConfigMaps, status), else 0.");
+    const leading = metrics.gauge("meshward_leader_election_leading", "1 while this replica holds the leader Lease (ConfigMaps, status), else 0.", ["lease"]);
     leading.set({ lease: kube.elector.leaseName }, 0);
     kube.elector.on("leading", () => leading.set({ lease: kube.elector.leaseName }, 1));
     kube.elector.on("stopped-leading", () => leading.set({ lease: kube.elector.leaseName }, 0));
