@@ -3,7 +3,8 @@ import { fileURLToPath } from "node:url";
 import type { Command } from "./main.js";
 import { startControlPlane } from "../mesh/control-plane.js";
 import { DEFAULT_TRUSTED_NODE_ACCOUNTS, TRUSTED_NODE_ACCOUNTS_ENV, TrustedNodeAccounts } from "../ca/node-impersonation.js";
-import { DATA_DIR_OPTION, DEFAULT_ADDRESSES, parseDurationSeconds, parseFlags, runCommand } from "./flags.js";
+import { DATA_DIR_OPTION, DEFAULT_ADDRESSES, FlagError, parseDurationSeconds, parseFlags, runCommand } from "./flags.js";
+import { createLogger, isLogLevel, pinoLog } from "../telemetry/log.js";
 
 /** mesh-config/ of this checkout or package (dist/src/cli/ -> ../../../mesh-config). */
 export const embeddedConfigDir = fileURLToPath(new URL("../../../mesh-config", import.meta.url));
@@ -22,7 +23,8 @@ const usage = `usage: meshward serve [flags]
                               (ImpersonatedIdentity; istiod's ${TRUSTED_NODE_ACCOUNTS_ENV}, read when the flag is
                               absent; default ${DEFAULT_TRUSTED_NODE_ACCOUNTS}; "" for none)
   --monitoring-address H:P    HTTP /healthz /readyz /metrics /debug/config (default ${DEFAULT_ADDRESSES.monitoring})
-  --data-dir DIR              state directory (default .meshward)`;
+  --data-dir DIR              state directory (default .meshward)
+  --log-level L               debug, info, warn or error (default info); logs are JSON lines (pino) on stderr`;
 
 export const serveCommand: Command = {
   summary: "run the control plane on a mesh-config directory (default: the embedded mesh-config/)",
@@ -36,8 +38,12 @@ export const serveCommand: Command = {
       "ca-dns-names": { type: "string", default: "" },
       "trusted-node-accounts": { type: "string" },
       "monitoring-address": { type: "string", default: DEFAULT_ADDRESSES.monitoring },
+      "log-level": { type: "string", default: "info" },
       ...DATA_DIR_OPTION,
     });
+    const level = values["log-level"];
+    if (!isLogLevel(level)) throw new FlagError(`--log-level "${level}": want debug, info, warn or error`);
+    const log = pinoLog(createLogger(level));
     const workloadCertTtlSeconds = parseDurationSeconds(values["workload-cert-ttl"], "workload-cert-ttl");
     const tls = values["tls-address"];
     const trustedFlag = values["trusted-node-accounts"];
@@ -56,6 +62,7 @@ export const serveCommand: Command = {
       monitoringAddress: values["monitoring-address"],
       trustedNodeAccounts,
       dataDir: values["data-dir"],
+      log,
     });
     await new Promise<void>((resolve) => {
       const stop = (): void => {

@@ -11,7 +11,6 @@ import { createServer, type Server as HttpServer } from "node:http";
 import { mkdirSync } from "node:fs";
 import { FileSource } from "../sources/file.js";
 import { buildSnapshot, type ConfigSet } from "../model/snapshot.js";
-import { formatConfigError } from "../model/config.js";
 import { Metrics } from "../telemetry/metrics.js";
 import { XdsServer } from "../xds/server.js";
 import { MeshResourceProvider } from "./provider.js";
@@ -31,6 +30,7 @@ import { XDS_GRPC_SERVER_OPTIONS } from "../xds/limits.js";
 import { SIGNALS_AUDIENCE } from "../signals/node-identity.js";
 import { ClientCertificateAuthenticator } from "../security/certificate-authenticator.js";
 import { MeshwardTokenAuthenticator } from "../security/token-authenticator.js";
+import { logNewProblems, type Log } from "../telemetry/log.js";
 import { registerCsdsService } from "../debug/csds.js";
 import { clientCertificateGate, plaintextGate } from "../security/transport-gates.js";
 import { checkPrivateDirectory } from "../security/private-files.js";
@@ -56,7 +56,7 @@ export interface ControlPlaneOptions {
   readonly signalLimits?: SignalLimits;
   /** Node agents that may ask for the certificates of pods on their node (default meshward-system/node-*). */
   readonly trustedNodeAccounts?: TrustedNodeAccounts;
-  readonly log?: (line: string) => void;
+  readonly log?: Log;
 }
 
 export interface ControlPlane {
@@ -94,13 +94,14 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     snapshot: () => provider.snapshot,
     ...(opts.signalLimits !== undefined ? { signalLimits: opts.signalLimits } : {}),
   });
+  let modelProblems: ReadonlySet<string> = new Set();
   /** Builds and serves a snapshot; true if it may change some proxy's resources. */
   const apply = (set: ConfigSet): boolean => {
     lastSet = set;
     const snapshot = buildSnapshot(risk.configSet(set), provider.snapshot);
     risk.accepted(snapshot);
     // The source already logged its own problems; these are the model's (rejected objects).
-    for (const e of snapshot.errors.slice(set.errors.length)) log(`meshward config: ${formatConfigError(e)}`);
+    modelProblems = logNewProblems(log, "model", snapshot.errors.slice(set.errors.length), modelProblems);
     const change = provider.update(snapshot);
     reloads.inc();
     generation.set({}, snapshot.generation);
@@ -126,7 +127,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     identityOf: admission.identityOf,
     callerOf: admission.callerOf,
     ...(opts.workloadCertTtlSeconds !== undefined ? { ttlSeconds: opts.workloadCertTtlSeconds } : {}),
-    onError: (proxyId, e) => log(`meshward sds: certificate for ${proxyId} failed: ${e.message}`),
+    onError: (proxyId, e) => log(`meshward sds: certificate for ${proxyId} failed: ${e.message}`, { level: "error", stage: "sds", proxy: proxyId }),
   });
   risk.attachSecrets(secrets);
   xds = new XdsServer({
@@ -212,8 +213,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     closeServers();
     throw e;
   }
-  log(`meshward: serving xDS on ${xdsAddress}, monitoring on http://${monitoringAddress}, config from ${opts.configDir}`);
-  log(`meshward: CA for trust domain ${ca.trustDomain} on ${xdsAddress} (plaintext)${tlsAddress ? `, xDS + CA over TLS on ${tlsAddress}` : ""}`);
+  log(`meshward: serving xDS on ${xdsAddress}, monitoring on http://${monitoringAddress}, config from ${opts.configDir}`, { stage: "serve" });
+  log(`meshward: CA for trust domain ${ca.trustDomain} on ${xdsAddress} (plaintext)${tlsAddress ? `, xDS + CA over TLS on ${tlsAddress}` : ""}`, { stage: "serve" });
 
   const shutdown = (server: grpc.Server): Promise<void> =>
     new Promise<void>((resolve) => {

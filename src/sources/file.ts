@@ -10,6 +10,7 @@ import { formatConfigError, type ConfigError, type ConfigObject, type ObjectMeta
 import type { ConfigSet } from "../model/snapshot.js";
 import { isFields, type Fields } from "../model/fields.js";
 import { digestOf } from "../model/digest.js";
+import { logNewProblems, type Log } from "../telemetry/log.js";
 
 export const meshConfigFile = "mesh.yaml";
 
@@ -17,7 +18,7 @@ export interface FileSourceOptions {
   readonly dir: string;
   /** Quiet period after the last file event before re-reading (default 100 ms, as PILOT_DEBOUNCE_AFTER). */
   readonly debounceMs?: number;
-  readonly log?: (message: string) => void;
+  readonly log?: Log;
 }
 
 interface FileContent {
@@ -118,7 +119,8 @@ export function readConfigFiles(files: readonly string[], meshFile?: string): Co
 export class FileSource {
   private readonly dir: string;
   private readonly debounceMs: number;
-  private readonly log: (message: string) => void;
+  private readonly log: Log;
+  private reported: ReadonlySet<string> = new Set();
   private readonly lastGood = new Map<string, FileContent>();
   private current: ConfigSet = { objects: [], errors: [] };
   private lastDigest = "";
@@ -175,7 +177,7 @@ export class FileSource {
       objects.push(...content.objects);
     }
     this.current = { ...(mesh !== undefined ? { mesh } : {}), objects, errors };
-    for (const e of errors) this.log(`meshward config: ${formatConfigError(e)}`);
+    this.reported = logNewProblems(this.log, "source", errors, this.reported);
     return this.current;
   }
 
