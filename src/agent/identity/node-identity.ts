@@ -48,6 +48,7 @@ export class NodeIdentity {
     });
     this.certificates = new PodCertificates({
       issuer: opts.issuer, trustDomain: opts.trustDomain, isRefusal: opts.isRefusal,
+      stillPlaced: (uid) => opts.pods.get(uid) !== undefined,
       ...(opts.ttlSeconds !== undefined ? { ttlSeconds: opts.ttlSeconds } : {}),
       ...(opts.cutHoldMs !== undefined ? { cutHoldMs: opts.cutHoldMs } : {}),
       ...(opts.recheckMs !== undefined ? { recheckMs: opts.recheckMs } : {}),

@@ -56,6 +56,8 @@ export interface PodCertificatesOptions {
    * pod per interval.
    */
   readonly recheckMs?: number;
+  /** Whether the pod is still on the node; one that is not is forgotten at its next renewal or re-check. */
+  readonly stillPlaced?: (podUid: string) => boolean;
   readonly log?: (msg: string) => void;
 }
 
@@ -258,6 +260,7 @@ export class PodCertificates {
     const timer = setTimeout(() => {
       const held = this.held.get(podUid);
       if (held === undefined || this.closed) return;
+      if (this.opts.stillPlaced?.(podUid) === false) return this.forget(podUid);
       this.issue(held.pod, held.identity, true).catch((e: Error) => {
         const still = this.held.get(podUid);
         if (still === undefined) return; // cut (refused) or forgotten
@@ -278,6 +281,7 @@ export class PodCertificates {
     const identity = this.identityOf(pod);
     cut.timer = setTimeout(() => {
       if (this.cuts.get(podUid) !== cut) return;
+      if (this.opts.stillPlaced?.(podUid) === false) return this.forget(podUid);
       const epoch = this.epochs.get(podUid) ?? 0;
       this.obtain(pod, identity).then(
         (svid) => {
