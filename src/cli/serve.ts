@@ -1,8 +1,8 @@
 // `meshward serve`: the control plane on a mesh-config directory (default: the embedded one).
 import { fileURLToPath } from "node:url";
 import type { Command } from "./main.js";
-import { startControlPlane } from "../mesh/control-plane.js";
 import { DEFAULT_TRUSTED_NODE_ACCOUNTS, TRUSTED_NODE_ACCOUNTS_ENV, TrustedNodeAccounts } from "../ca/node-impersonation.js";
+import { startControlPlane } from "../mesh/control-plane.js";
 import { DATA_DIR_OPTION, DEFAULT_ADDRESSES, FlagError, parseDurationSeconds, parseFlags, runCommand } from "./flags.js";
 import { createLogger, isLogLevel, pinoLog } from "../telemetry/log.js";
 
