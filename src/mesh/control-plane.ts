@@ -21,6 +21,7 @@ import { createCaServerCredentials, type CaServerCredentials } from "../ca/servi
 import { SdsSecretProvider } from "../ca/sds.js";
 import type { CertificateAuthority } from "../ca/authority.js";
 import { DEFAULT_TRUSTED_NODE_ACCOUNTS, proxyPodPlacement, TrustedNodeAccounts, type NodeImpersonation } from "../ca/node-impersonation.js";
+import { registerWithheldIdentities } from "../ca/withheld-identities.js";
 import { TypeUrl } from "../xds/types.js";
 import { ProxyAdmission } from "./proxy-admission.js";
 import { TypeRoutedProvider } from "./type-routed-provider.js";
@@ -172,6 +173,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     new MeshwardTokenAuthenticator({ trustDomain: provider.snapshot.mesh.trustDomain, publicKeys: [tokenKey.publicKey], audiences: [SIGNALS_AUDIENCE] }),
   ];
   risk.serveSignals(grpcServer, signalAuthenticators);
+  // Node agents follow which pods' identity is withheld, to cut it at the node at once.
+  const withheld = { authenticators: signalAuthenticators, active: () => risk.risk.enforcement.active() };
+  registerWithheldIdentities(grpcServer, withheld);
   // CSDS (proxy-status, proxy-config): loopback, or an identity of the control plane's namespace.
   const csds = { streams: () => xds.streamsView(), resources: xds.provider, authenticators };
   registerCsdsService(grpcServer, csds);
@@ -196,6 +200,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       xds.addTo(tlsServer);
       registerCaService(tlsServer, { ca, authenticators, impersonation, onDecision });
       risk.serveSignals(tlsServer, signalAuthenticators);
+      registerWithheldIdentities(tlsServer, withheld);
       registerCsdsService(tlsServer, csds);
       tlsAddress = await bind(tlsServer, opts.tlsAddress, serving.credentials);
     }
