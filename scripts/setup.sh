@@ -36,7 +36,6 @@ if command -v go >/dev/null 2>&1; then
   # istiod oracle (test/oracle): istio.io/istio's pilot as a Go module; the tests compile it
   # (about 4 minutes cold on 2 cores, once per change of the module; cached in $TMPDIR).
   (cd test/oracle && GOFLAGS=-mod=mod go mod download)
-  (cd test/interop/go-spiffe && GOFLAGS=-mod=mod go mod download)
 else
   echo "setup: go not found; the grpc-go interop and istiod oracle tests will skip (and fail when CI=true)" >&2
 fi
@@ -48,4 +47,10 @@ if command -v go >/dev/null 2>&1; then
   command -v curl >/dev/null 2>&1 || { export DEBIAN_FRONTEND=noninteractive; apt-get update -qq; apt-get install -y -qq curl >/dev/null; }
   bash test/kube/build.sh
   (cd /tmp && GOFLAGS=-mod=mod go mod download istio.io/api@v1.32.0)
+fi
+
+# go-spiffe test peer (test/interop/go-spiffe): the SPIFFE Workload API client the node identity
+# tests run against the agent's socket; fetched now, compiled by the tests (cached in $TMPDIR).
+if command -v go >/dev/null 2>&1; then
+  (cd test/interop/go-spiffe && GOFLAGS=-mod=mod go mod download)
 fi

@@ -33,6 +33,12 @@ static __always_inline bool mw_has_suffix(const char *s, int len, const char *p,
 	return true;
 }
 
+static __always_inline struct mw_path_buf *path_scratch(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&mw_path_scratch, &zero);
+}
+
 static __always_inline void stat_inc(__u32 idx)
 {
 	__u64 *v = bpf_map_lookup_elem(&mw_stats_map, &idx);

@@ -72,4 +72,18 @@ struct {
 	__type(value, __u8);
 } mw_watched_addrs SEC(".maps");
 
+/* One path-sized buffer per CPU for the hooks that copy a path before deciding to report it
+ * (openat, connect's sun_path, link targets): too big for the BPF stack. Syscall tracepoints do
+ * not nest on a CPU, so one buffer serves them all. */
+struct mw_path_buf {
+	char path[MW_PATH_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mw_path_buf);
+} mw_path_scratch SEC(".maps");
+
 #endif

@@ -9,17 +9,6 @@
 #define MW_AF_INET6 10
 #define SUN_PATH_LEN 108
 
-struct connect_scratch {
-	char path[MW_PATH_LEN]; /* sun_path is 108 bytes; the buffer is sized for mw_has_suffix's mask */
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct connect_scratch);
-} connect_scratch SEC(".maps");
-
 /* containerd (and its ttrpc socket), dockerd, cri-dockerd, dockershim, CRI-O, podman. */
 static __always_inline bool runtime_socket(const char *s, int len)
 {
@@ -51,7 +40,7 @@ int mw_sys_enter_connect(struct trace_event_raw_sys_enter *ctx)
 	__u16 family = head.family;
 	struct mw_addr_key key = { .family = family };
 	__u32 reason = 0;
-	struct connect_scratch *s = NULL;
+	struct mw_path_buf *s = NULL;
 	int len = 0;
 	if (family == MW_AF_INET || family == MW_AF_INET6) {
 		key.port = __builtin_bswap16(head.port);
@@ -66,8 +55,7 @@ int mw_sys_enter_connect(struct trace_event_raw_sys_enter *ctx)
 	} else if (family == MW_AF_UNIX) {
 		if (addrlen <= 3) /* unnamed, or an abstract name (sun_path[0] == 0) */
 			return 0;
-		__u32 zero = 0;
-		s = bpf_map_lookup_elem(&connect_scratch, &zero);
+		s = path_scratch();
 		if (!s)
 			return 0;
 		__u32 max = addrlen - 2;

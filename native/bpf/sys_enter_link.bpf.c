@@ -4,17 +4,6 @@
  * symlinks costs one path read per link. */
 #include "common.h"
 
-struct link_scratch {
-	char target[MW_PATH_LEN];
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct link_scratch);
-} link_scratch SEC(".maps");
-
 /* Falco's sensitive_file_names and sensitive_directory_names, plus the service-account secrets. */
 static __always_inline bool sensitive_target(const char *s, int len)
 {
@@ -31,12 +20,11 @@ static __always_inline int handle_link(const char *utarget, const char *ulinkpat
 {
 	if (!in_scope())
 		return 0;
-	__u32 zero = 0;
-	struct link_scratch *s = bpf_map_lookup_elem(&link_scratch, &zero);
+	struct mw_path_buf *s = path_scratch();
 	if (!s)
 		return 0;
-	long n = bpf_probe_read_user_str(s->target, sizeof(s->target), utarget);
-	if (n <= 1 || !sensitive_target(s->target, (int)(n - 1)))
+	long n = bpf_probe_read_user_str(s->path, sizeof(s->path), utarget);
+	if (n <= 1 || !sensitive_target(s->path, (int)(n - 1)))
 		return 0;
 	struct mw_link *e = reserve(MW_EV_LINK, sizeof(*e));
 	if (!e)
@@ -44,7 +32,7 @@ static __always_inline int handle_link(const char *utarget, const char *ulinkpat
 	fill_current(&e->h, MW_EV_LINK, sizeof(*e));
 	e->hard = hard;
 	e->pad0 = 0;
-	bpf_probe_read_kernel_str(e->target, sizeof(e->target), s->target);
+	bpf_probe_read_kernel_str(e->target, sizeof(e->target), s->path);
 	if (bpf_probe_read_user_str(e->linkpath, sizeof(e->linkpath), ulinkpath) < 0)
 		e->linkpath[0] = 0;
 	submit_now(e);

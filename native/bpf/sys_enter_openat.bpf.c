@@ -8,17 +8,6 @@
 #define O_CREAT 0100
 #define O_TRUNC 01000
 
-struct open_scratch {
-	char path[MW_PATH_LEN];
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct open_scratch);
-} open_scratch SEC(".maps");
-
 static __always_inline bool is_write(__u32 flags)
 {
 	return (flags & O_ACCMODE) != 0 || (flags & (O_CREAT | O_TRUNC)) != 0;
@@ -95,8 +84,7 @@ static __always_inline int handle_open(const char *upath, __u32 flags)
 		return 0;
 	if (!is_write(flags) && !may_be_sensitive(upath))
 		return 0;
-	__u32 zero = 0;
-	struct open_scratch *s = bpf_map_lookup_elem(&open_scratch, &zero);
+	struct mw_path_buf *s = path_scratch();
 	if (!s)
 		return 0;
 	long n = bpf_probe_read_user_str(s->path, sizeof(s->path), upath);

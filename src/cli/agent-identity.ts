@@ -10,6 +10,7 @@ import { caPodIssuer, isCaRefusal } from "../agent/identity/ca-issuer.js";
 import { DEFAULT_IDENTITY_SOCKET, DEFAULT_SOCKET_MODE } from "../agent/identity/identity-socket.js";
 import { DEFAULT_CUT_SEVERITY, NodeIdentity } from "../agent/identity/node-identity.js";
 import { DEFAULT_CUT_HOLD_MS } from "../agent/identity/pod-certificates.js";
+import { WithheldWatch } from "../agent/identity/withheld-watch.js";
 import { FlagError, parseDurationSeconds } from "./flags.js";
 
 const CUT_SEVERITY = Severity[DEFAULT_CUT_SEVERITY].toLowerCase();
@@ -129,9 +130,16 @@ export async function startAgentIdentity(config: AgentIdentityConfig | undefined
     ca.close();
     throw e;
   }
+  // The control plane's quarantines and releases reach the node at once through the signal API's server.
+  const watch = new WithheldWatch({
+    address: deps.controlPlane, credentials: deps.credentials, channelOptions: deps.channelOptions, token: deps.token,
+    onUpdate: (entries) => identity.applyWithheld(entries), log: deps.log,
+  });
+  watch.start();
   deps.log(`node ${deps.node}: identity socket ${config.socket} (SDS, SPIFFE Workload API), certificates from ${caAddress}`);
   return {
     async stop() {
+      watch.stop();
       await identity.stop();
       ca.close();
     },

@@ -1,14 +1,15 @@
 // `meshward serve`: the control plane on a mesh-config directory (default: the embedded one).
 import { fileURLToPath } from "node:url";
 import type { Command } from "./main.js";
-import { startControlPlane } from "../mesh/control-plane.js";
 import { DEFAULT_CONTROL_PLANE_NAMESPACE, type KubeReplicaOptions } from "../kube/replica.js";
 import { loadKubeConfig } from "../kube/client.js";
 import { DEFAULT_LEASE_DURATION_MS } from "../kube/leader.js";
 import { DEFAULT_CLUSTER_ID } from "../sources/kubernetes.js";
 import { checkAuditDbUrl } from "../risk/audit-postgres.js";
 import { DEFAULT_TRUSTED_NODE_ACCOUNTS, TRUSTED_NODE_ACCOUNTS_ENV, TrustedNodeAccounts } from "../ca/node-impersonation.js";
-import { DATA_DIR_OPTION, DEFAULT_ADDRESSES, parseDurationSeconds, parseFlags, runCommand } from "./flags.js";
+import { startControlPlane } from "../mesh/control-plane.js";
+import { DATA_DIR_OPTION, DEFAULT_ADDRESSES, FlagError, parseDurationSeconds, parseFlags, runCommand } from "./flags.js";
+import { createLogger, isLogLevel, pinoLog } from "../telemetry/log.js";
 
 /** mesh-config/ of this checkout or package (dist/src/cli/ -> ../../../mesh-config). */
 export const embeddedConfigDir = fileURLToPath(new URL("../../../mesh-config", import.meta.url));
@@ -28,6 +29,7 @@ const usage = `usage: meshward serve [flags]
                               absent; default ${DEFAULT_TRUSTED_NODE_ACCOUNTS}; "" for none)
   --monitoring-address H:P    HTTP /healthz /readyz /metrics /debug/config (default ${DEFAULT_ADDRESSES.monitoring})
   --data-dir DIR              state directory (default .meshward)
+  --log-level L               debug, info, warn or error (default info); logs are JSON lines (pino) on stderr
   --audit-db URL              also keep the audit trail in this shared PostgreSQL (postgres://...), one trail
                               for every replica (default: none, the trail is in <data-dir>/audit.db only)
   --kubeconfig FILE           also read a Kubernetes cluster (Services, EndpointSlices, Pods, Istio CRDs) and
@@ -61,8 +63,12 @@ export const serveCommand: Command = {
       namespace: { type: "string", default: process.env["POD_NAMESPACE"] || DEFAULT_CONTROL_PLANE_NAMESPACE },
       "replica-id": { type: "string" },
       "lease-duration": { type: "string", default: `${DEFAULT_LEASE_DURATION_MS / 1000}s` },
+      "log-level": { type: "string", default: "info" },
       ...DATA_DIR_OPTION,
     });
+    const level = values["log-level"];
+    if (!isLogLevel(level)) throw new FlagError(`--log-level "${level}": want debug, info, warn or error`);
+    const log = pinoLog(createLogger(level));
     const kubeconfig = values["kubeconfig"];
     const inCluster = (process.env["KUBERNETES_SERVICE_HOST"] ?? "") !== "";
     const leaseMs = parseDurationSeconds(values["lease-duration"], "lease-duration") * 1000;
@@ -96,6 +102,7 @@ export const serveCommand: Command = {
       monitoringAddress: values["monitoring-address"],
       trustedNodeAccounts,
       dataDir: values["data-dir"],
+      log,
       ...(values["audit-db"] !== undefined ? { auditDb: checkAuditDbUrl(values["audit-db"]) } : {}),
       ...(kubeconfig !== undefined || inCluster
         ? { kubernetes: { ...(kubeconfig !== undefined ? { kubeconfig } : {}), clusterId: values["cluster-id"], domain: values["domain"] } }

@@ -17,7 +17,6 @@ import { buildSnapshot, meshKinds } from "./model.js";
 import { KubernetesSource } from "../sources/kubernetes.js";
 import { TokenReviewAuthenticator } from "../security/tokenreview.js";
 import { snapshotPodDirectory } from "../kube/pod-directory.js";
-import { formatConfigError } from "../model/config.js";
 import { Metrics } from "../telemetry/metrics.js";
 import { XdsServer } from "../xds/server.js";
 import { MeshResourceProvider } from "./provider.js";
@@ -28,6 +27,7 @@ import { createCaServerCredentials, type CaServerCredentials } from "../ca/servi
 import { SdsSecretProvider } from "../ca/sds.js";
 import type { CertificateAuthority } from "../ca/authority.js";
 import { DEFAULT_TRUSTED_NODE_ACCOUNTS, proxyPodPlacement, TrustedNodeAccounts, type NodeImpersonation } from "../ca/node-impersonation.js";
+import { registerWithheldIdentities } from "../ca/withheld-identities.js";
 import { TypeUrl } from "../xds/types.js";
 import { ProxyAdmission } from "./proxy-admission.js";
 import { TypeRoutedProvider } from "./type-routed-provider.js";
@@ -40,6 +40,7 @@ import { ClientCertificateAuthenticator } from "../security/certificate-authenti
 import { MeshwardTokenAuthenticator } from "../security/token-authenticator.js";
 import { defaultReplicaId, KubeReplica, type KubeReplicaOptions } from "../kube/replica.js";
 import { PostgresAuditShipper } from "../risk/audit-postgres.js";
+import { logNewProblems, type Log } from "../telemetry/log.js";
 import { registerCsdsService } from "../debug/csds.js";
 import { clientCertificateGate, plaintextGate } from "../security/transport-gates.js";
 import { checkPrivateDirectory } from "../security/private-files.js";
@@ -65,7 +66,7 @@ export interface ControlPlaneOptions {
   readonly signalLimits?: SignalLimits;
   /** Node agents that may ask for the certificates of pods on their node (default meshward-system/node-*). */
   readonly trustedNodeAccounts?: TrustedNodeAccounts;
-  readonly log?: (line: string) => void;
+  readonly log?: Log;
   /** `postgres://...`: the audit trail also goes to this shared PostgreSQL (one trail for all replicas). */
   readonly auditDb?: string;
   /** This replica's name in the shared audit trail (default: the Lease identity, else $POD_NAME or host-pid). */
@@ -140,13 +141,14 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     // a replica's own Pod watch also gives the service account and labels (and static risk).
     ...(kube !== undefined ? { podDirectory: kube.pods } : kubernetes !== undefined ? { podDirectory: snapshotPodDirectory(() => provider.snapshot) } : {}),
   });
+  let modelProblems: ReadonlySet<string> = new Set();
   /** Builds and serves a snapshot; true if it may change some proxy's resources. */
   const apply = (set: ConfigSet): boolean => {
     lastSet = set;
     const snapshot = buildSnapshot(risk.configSet(set), provider.snapshot, kinds);
     risk.accepted(snapshot);
     // The source already logged its own problems; these are the model's (rejected objects).
-    for (const e of snapshot.errors.slice(set.errors.length)) log(`meshward config: ${formatConfigError(e)}`);
+    modelProblems = logNewProblems(log, "model", snapshot.errors.slice(set.errors.length), modelProblems);
     const change = provider.update(snapshot);
     // The Lease holder puts every rejected object's reason on its status.
     kube?.status.update(snapshot.errors);
@@ -199,7 +201,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     identityOf: admission.identityOf,
     callerOf: admission.callerOf,
     ...(opts.workloadCertTtlSeconds !== undefined ? { ttlSeconds: opts.workloadCertTtlSeconds } : {}),
-    onError: (proxyId, e) => log(`meshward sds: certificate for ${proxyId} failed: ${e.message}`),
+    onError: (proxyId, e) => log(`meshward sds: certificate for ${proxyId} failed: ${e.message}`, { level: "error", stage: "sds", proxy: proxyId }),
   });
   risk.attachSecrets(secrets);
   xds = new XdsServer({
@@ -244,6 +246,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     new MeshwardTokenAuthenticator({ trustDomain: provider.snapshot.mesh.trustDomain, publicKeys: [tokenKey.publicKey], audiences: [SIGNALS_AUDIENCE] }),
   ];
   risk.serveSignals(grpcServer, signalAuthenticators);
+  // Node agents follow which pods' identity is withheld, to cut it at the node at once.
+  const withheld = { authenticators: signalAuthenticators, active: () => risk.risk.enforcement.active() };
+  registerWithheldIdentities(grpcServer, withheld);
   // CSDS (proxy-status, proxy-config): loopback, or an identity of the control plane's namespace.
   const csds = { streams: () => xds.streamsView(), resources: xds.provider, authenticators };
   registerCsdsService(grpcServer, csds);
@@ -268,6 +273,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       xds.addTo(tlsServer);
       registerCaService(tlsServer, { ca, authenticators, impersonation, onDecision });
       risk.serveSignals(tlsServer, signalAuthenticators);
+      registerWithheldIdentities(tlsServer, withheld);
       registerCsdsService(tlsServer, csds);
       tlsAddress = await bind(tlsServer, opts.tlsAddress, serving.credentials);
     }
@@ -304,8 +310,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     http.close();
     throw e;
   }
-  log(`meshward: serving xDS on ${xdsAddress}, monitoring on http://${monitoringAddress}, config from ${opts.configDir}`);
-  log(`meshward: CA for trust domain ${ca.trustDomain} on ${xdsAddress} (plaintext)${tlsAddress ? `, xDS + CA over TLS on ${tlsAddress}` : ""}`);
+  log(`meshward: serving xDS on ${xdsAddress}, monitoring on http://${monitoringAddress}, config from ${opts.configDir}`, { stage: "serve" });
+  log(`meshward: CA for trust domain ${ca.trustDomain} on ${xdsAddress} (plaintext)${tlsAddress ? `, xDS + CA over TLS on ${tlsAddress}` : ""}`, { stage: "serve" });
 
   const shutdown = (server: grpc.Server): Promise<void> =>
     new Promise<void>((resolve) => {

@@ -14,6 +14,7 @@ import type { ConfigSet, MeshSnapshot } from "../model/snapshot.js";
 import { parseMeshConfig } from "../model/mesh-config.js";
 import { FieldProblems } from "../model/fields.js";
 import type { Counter, Metrics } from "../telemetry/metrics.js";
+import type { Log } from "../telemetry/log.js";
 import type { Authenticator, WorkloadIdentity } from "../security/identity.js";
 import type { Proxy } from "../model/proxy.js";
 import type { XdsServer } from "../xds/server.js";
@@ -43,7 +44,7 @@ export interface WithdrawableSecrets {
 export interface RiskWiringOptions {
   readonly dataDir: string;
   readonly metrics: Metrics;
-  readonly log: (line: string) => void;
+  readonly log: Log;
   /**
    * Builds and installs a snapshot from the last config set again (the overlay changed); true if
    * the new snapshot may change some proxy's resources (false: nothing will be pushed).
@@ -205,7 +206,9 @@ export class RiskWiring {
     if (this.alerted.has(k)) return;
     if (this.alerted.size >= 10_000) this.alerted.clear();
     this.alerted.add(k);
-    this.opts.log(`meshward risk: ALERT ${e.action} ${e.id} (${e.pod.namespace}/${e.pod.name}): ${reason}`);
+    this.opts.log(`meshward risk: ALERT ${e.action} ${e.id} (${e.pod.namespace}/${e.pod.name}): ${reason}`, {
+      level: "warn", stage: "risk", enforcement: e.id, pod: `${e.pod.namespace}/${e.pod.name}`,
+    });
     this.alerts.inc({ event });
     this.risk.enforcement.alert(e, event, reason);
   }

@@ -14,6 +14,7 @@ import type { ConfigSet } from "../model/snapshot.js";
 import { isFields, type Fields } from "../model/fields.js";
 import { digestOf } from "../model/digest.js";
 import type { ConfigSource, ObjectEvent, SourceSink } from "./source.js";
+import { logNewProblems, type Log } from "../telemetry/log.js";
 
 export const meshConfigFile = "mesh.yaml";
 
@@ -21,7 +22,7 @@ export interface FileSourceOptions {
   readonly dir: string;
   /** Quiet period after the last file event before re-reading (default 100 ms, as PILOT_DEBOUNCE_AFTER). */
   readonly debounceMs?: number;
-  readonly log?: (message: string) => void;
+  readonly log?: Log;
 }
 
 interface FileContent {
@@ -141,9 +142,11 @@ export class FileSource implements ConfigSource {
   readonly name: string;
   private readonly dir: string;
   private readonly debounceMs: number;
-  private readonly log: (message: string) => void;
+  private readonly log: Log;
   private readonly lastGood = new Map<string, FileReading>();
   private readonly reported = new Map<string, Reported>();
+  /** Problems already logged (each is logged once while it lasts). */
+  private loggedProblems: ReadonlySet<string> = new Set();
   private current: ConfigSet = { objects: [], errors: [] };
   private watcher: FSWatcher | undefined;
   /** Inode of the watched directory: a directory replaced wholesale needs a new watch. */
@@ -210,7 +213,7 @@ export class FileSource implements ConfigSource {
     }
     const { events, kept } = this.diff(objects);
     this.current = { ...(mesh !== undefined ? { mesh } : {}), objects: kept, errors };
-    for (const e of errors) this.log(`meshward config: ${formatConfigError(e)}`);
+    this.loggedProblems = logNewProblems(this.log, "source", errors, this.loggedProblems);
     return events;
   }
 

@@ -16,6 +16,7 @@ import { DeltaStream } from "./delta.js";
 import type { StreamContext, StreamHost, XdsStream } from "./stream.js";
 import { addDiscoveryService, discoveryServices } from "./services.js";
 import type { OutgoingResponse } from "./wire.js";
+import type { Log } from "../telemetry/log.js";
 import { DEFAULT_STREAM_LIMITS, StreamOutbox, type StreamLimits } from "./limits.js";
 import { FIRST_PHASE_WAIT_MS, FirstPhaseBarrier, firstPhaseTypes, inSlices, unionFirstTypes, type FirstTypes, type SliceBudget } from "./push-round.js";
 
@@ -58,7 +59,7 @@ export interface XdsServerOptions {
   readonly debounceMs?: number;
   readonly metrics?: Metrics;
   /** Log sink for NACKs, refusals and stream errors; default stderr. */
-  readonly log?: (line: string) => void;
+  readonly log?: Log;
   /** Per-stream limits; each defaults to DEFAULT_STREAM_LIMITS's. */
   readonly limits?: Partial<StreamLimits>;
 }
@@ -134,7 +135,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
   readonly provider: ResourceProvider;
   private readonly admit: XdsServerOptions["admit"];
   private readonly debounceMs: number;
-  private readonly log: (line: string) => void;
+  private readonly log: Log;
   readonly metrics: Metrics;
   private readonly m: XdsMetrics;
   /** Per-process epoch: SotW versions of this run can never equal a previous run's. */
@@ -242,7 +243,9 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
       case "nack":
         this.m.nacks.inc(labels);
         this.m.pushToAck.observe(labels, e.latencyMs / 1000);
-        this.log(`xds: NACK from proxy ${e.proxyId} for ${labels.type} version ${e.version} nonce ${e.nonce}: ${e.error}`);
+        this.log(`xds: NACK from proxy ${e.proxyId} for ${labels.type} version ${e.version} nonce ${e.nonce}: ${e.error}`, {
+          level: "warn", stage: "xds", proxy: e.proxyId, type: labels.type, version: e.version, nonce: e.nonce,
+        });
         break;
     }
     if (e.kind === "push") {
@@ -300,7 +303,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
       const names = namesAfter(s, typeUrl, req);
       if (names > this.limits.maxNamesPerStream) {
         const details = `${typeShortName(typeUrl)} subscription: ${names} resource names on this stream exceed the limit of ${this.limits.maxNamesPerStream} per stream (maxNamesPerStream)`;
-        this.log(`xds: stream ${id} (${s.proxy.id}) dropped: ${details}`);
+        this.log(`xds: stream ${id} (${s.proxy.id}) dropped: ${details}`, { level: "warn", stage: "xds", proxy: s.proxy.id });
         return end(statusError(grpc.status.RESOURCE_EXHAUSTED, details));
       }
       try {
@@ -328,7 +331,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
             this.limits,
             () => this.pushStream({ stream: s, outbox: box, end }),
             (why) => {
-              this.log(`xds: stream ${id} (${s.proxy.id}) dropped: ${why.details}`);
+              this.log(`xds: stream ${id} (${s.proxy.id}) dropped: ${why.details}`, { level: "warn", stage: "xds", proxy: s.proxy.id });
               end(statusError(grpc.status[why.code], why.details));
             },
           );
@@ -342,7 +345,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
         .catch((err: unknown) => {
           const code = errorCode(err) ?? grpc.status.PERMISSION_DENIED;
           const details = err instanceof Error ? err.message : String(err);
-          this.log(`xds: refused stream from ${call.getPeer()}: ${grpc.status[code]}: ${details}`);
+          this.log(`xds: refused stream from ${call.getPeer()}: ${grpc.status[code]}: ${details}`, { level: "warn", stage: "xds", peer: call.getPeer(), code: grpc.status[code] });
           end(statusError(code, details));
         });
     });
@@ -382,7 +385,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
     try {
       stream.push(only);
     } catch (err) {
-      this.log(`xds: push to ${stream.proxy.id}: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+      this.log(`xds: push to ${stream.proxy.id}: ${err instanceof Error ? err.stack ?? err.message : String(err)}`, { level: "error", stage: "xds", proxy: stream.proxy.id });
       end(statusError(grpc.status.INTERNAL, "internal error computing xDS response"));
     }
   }

@@ -60,7 +60,7 @@ describe("node-scoped issuance (ImpersonatedIdentity from a node agent)", functi
     fixture = await tempDir("ca-impersonation");
     const dataDir = path.join(fixture.dir, "data");
     const ca = await newCa(dataDir, "ecdsa-p256", {
-      policy: (id, caller, pods) => enforcement.issuanceDecision(id, { ips: [] }, pods),
+      policy: (id, _caller, pods) => enforcement.issuanceDecision(id, { ips: [] }, pods),
     });
     key = await TokenKey.loadOrCreate(dataDir);
     server = await startCaServer(

@@ -3,7 +3,8 @@
 // `meshward agent` (eBPF agent + identity socket) run as a user runs them. A pod's proxy connects
 // as the pod with NODE_NAME = the agent's node; `meshward workload-certs --from-node-agent`, run in
 // the pod's cgroup with no token, writes the pod's certificate; after a real nsenter in the pod the
-// agent has cut its identity and the same command gets nothing.
+// agent has cut its identity and the same command gets nothing. A quarantine decided by serve
+// reaches the agent at once (NodeIdentityService), and its release restores the pod.
 import { strict as assert } from "node:assert";
 import { spawn, type ChildProcess } from "node:child_process";
 import { X509Certificate } from "node:crypto";
@@ -29,13 +30,14 @@ describe("e2e: meshward agent vouches for its pods' identity from the kernel (se
   let dir: string;
   let cp: ControlPlane;
   let pod: TestPod;
+  let held: TestPod;
   let agent: ChildProcess | undefined;
   let agentLog = "";
   let ads: AdsClient | undefined;
-  let proxy: SotwClientStream | undefined;
+  const proxies: SotwClientStream[] = [];
   const socket = (): string => join(dir, "run", "identity.sock");
-  const certsFromAgent = (out: string): Promise<{ code: number | null; stderr: string }> =>
-    runInPod(pod, [process.execPath, MESHWARD_BIN, "workload-certs", "--from-node-agent", "--socket", socket(), "--out", out, "--once"]);
+  const certsFromAgent = (out: string, from = pod): Promise<{ code: number | null; stderr: string }> =>
+    runInPod(from, [process.execPath, MESHWARD_BIN, "workload-certs", "--from-node-agent", "--socket", socket(), "--out", out, "--once"]);
 
   before(async function () {
     skipUnlessRoot(this);
@@ -44,18 +46,22 @@ describe("e2e: meshward agent vouches for its pods' identity from the kernel (se
     cp = await startTestControlPlane(dir);
     const tokens = await TokenKey.loadOrCreate(join(dir, ".data"));
     pod = createTestPod("vouched");
+    held = createTestPod("held");
     const podsFile = join(dir, "pods.yaml");
-    writePodsFile(podsFile, node, [{ ...pod, serviceAccount: "vouched-sa", labels: {} }]);
+    writePodsFile(podsFile, node, [{ ...pod, serviceAccount: "vouched-sa", labels: {} }, { ...held, serviceAccount: "held-sa", labels: {} }]);
     writeFileSync(join(dir, "rules.yaml"), "rules: []\n");
-    // The pod's proxy: authenticated as the pod's identity, on the agent's node.
+    // Each pod's proxy: authenticated as the pod's identity, on the agent's node.
     ads = new AdsClient(cp.xdsAddress);
-    proxy = ads.sotw(
-      { id: `sidecar~10.3.0.1~${pod.name}.${pod.namespace}~${pod.namespace}.svc.cluster.local`, metadata: { NAMESPACE: pod.namespace, SERVICE_ACCOUNT: "vouched-sa", NODE_NAME: node } },
-      undefined,
-      bearer(tokens.mint({ namespace: pod.namespace, serviceAccount: "vouched-sa" })),
-    );
-    proxy.subscribe(TypeUrl.Cluster, []);
-    await proxy.next(10_000);
+    for (const [i, [p, sa]] of ([[pod, "vouched-sa"], [held, "held-sa"]] as const).entries()) {
+      const proxy = ads.sotw(
+        { id: `sidecar~10.3.0.${i + 1}~${p.name}.${p.namespace}~${p.namespace}.svc.cluster.local`, metadata: { NAMESPACE: p.namespace, SERVICE_ACCOUNT: sa, NODE_NAME: node } },
+        undefined,
+        bearer(tokens.mint({ namespace: p.namespace, serviceAccount: sa })),
+      );
+      proxy.subscribe(TypeUrl.Cluster, []);
+      await proxy.next(10_000);
+      proxies.push(proxy);
+    }
     const nodeToken = tokens.mint({ namespace: NODE_NAMESPACE, serviceAccount: nodeServiceAccount(node), audiences: [SIGNALS_AUDIENCE, CA_AUDIENCE] });
     agent = spawn(process.execPath, [
       MESHWARD_BIN, "agent", "--node", node, "--control-plane", cp.xdsAddress, "--data-dir", join(dir, "agent"),
@@ -71,10 +77,10 @@ describe("e2e: meshward agent vouches for its pods' identity from the kernel (se
       agent.kill("SIGTERM");
       await new Promise((r) => agent?.once("exit", r));
     }
-    proxy?.cancel();
+    for (const p of proxies) p.cancel();
     ads?.close();
     await cp?.stop();
-    if (pod !== undefined) await removeTestPod(pod);
+    for (const p of [pod, held]) if (p !== undefined) await removeTestPod(p);
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -93,5 +99,20 @@ describe("e2e: meshward agent vouches for its pods' identity from the kernel (se
     const r = await certsFromAgent(join(dir, "certs-after"));
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /PERMISSION_DENIED: .*identity of pod .* is cut: runtime detection namespace-setns/);
+  });
+
+  it("a quarantine decided by serve cuts the pod at the agent at once, and its release restores it", async () => {
+    assert.equal((await certsFromAgent(join(dir, "held-1"), held)).code, 0);
+    cp.risk.risk.enforcement.apply({
+      id: "e2e#0", signalId: "e2e", policy: "e2e", rule: "e2e", action: "quarantine", scope: "pod",
+      pod: { uid: held.uid, namespace: held.namespace, name: held.name, serviceAccount: "held-sa", labels: {}, ip: "" },
+      identity: { trustDomain: "cluster.local", namespace: held.namespace, serviceAccount: "held-sa" }, riskScore: 100, reason: "operator", decidedAtMs: Date.now(),
+    });
+    await eventually("the agent's cut from the control plane", () => (/identity of pod .*held.* cut: the control plane withholds it/.test(agentLog) ? true : undefined));
+    const refused = await certsFromAgent(join(dir, "held-2"), held);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /PERMISSION_DENIED: .*the control plane withholds it: quarantine/);
+    assert.equal(cp.risk.risk.enforcement.release(`${held.namespace}/${held.name}`, "e2e").length, 1);
+    await eventually("the pod served again", async () => ((await certsFromAgent(join(dir, "held-3"), held)).code === 0 ? true : undefined));
   });
 });

@@ -3,6 +3,7 @@
 // the agent, as the signal is raised: before and independently of the control plane's verdict and
 // push. `meshward agent` builds one from its flags (src/cli/agent.ts).
 import { Severity, type Signal } from "../../gen/meshward/agent/v1/signals_pb.js";
+import type { WithheldIdentity } from "../../gen/meshward/agent/v1/identity_pb.js";
 import type { PodDirectory } from "../attribution/pod-directory.js";
 import { WorkloadAttestor, type ExecutableSelector } from "./attestation.js";
 import { IdentitySocket } from "./identity-socket.js";
@@ -39,6 +40,8 @@ export class NodeIdentity {
   readonly certificates: PodCertificates;
   readonly socket: IdentitySocket;
   readonly attestor: WorkloadAttestor;
+  private withheld: readonly WithheldIdentity[] = [];
+  private reapply: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: NodeIdentityOptions) {
     this.attestor = new WorkloadAttestor({
@@ -48,6 +51,7 @@ export class NodeIdentity {
     });
     this.certificates = new PodCertificates({
       issuer: opts.issuer, trustDomain: opts.trustDomain, isRefusal: opts.isRefusal,
+      stillPlaced: (uid) => opts.pods.get(uid) !== undefined,
       ...(opts.ttlSeconds !== undefined ? { ttlSeconds: opts.ttlSeconds } : {}),
       ...(opts.cutHoldMs !== undefined ? { cutHoldMs: opts.cutHoldMs } : {}),
       ...(opts.recheckMs !== undefined ? { recheckMs: opts.recheckMs } : {}),
@@ -78,7 +82,33 @@ export class NodeIdentity {
     this.certificates.cut(uid, `runtime detection ${what}`, this.opts.pods.get(uid));
   }
 
+  /**
+   * The control plane's list of withheld identities (NodeIdentityService): every pod of this node it
+   * names is cut now, and a pod it no longer names is released (the control plane released it).
+   * Kept and applied again each second, for pods that appear on the node later.
+   */
+  applyWithheld(entries: readonly WithheldIdentity[]): void {
+    this.withheld = entries;
+    const pods = this.opts.pods.all();
+    const now = new Map<string, string>();
+    for (const e of entries) {
+      for (const p of pods) {
+        const hit = e.scope === "identity"
+          ? p.namespace === e.namespace && p.serviceAccount === e.serviceAccount
+          : (e.podUid !== "" && p.uid === e.podUid) || (p.namespace === e.namespace && p.name === e.podName);
+        if (hit && !now.has(p.uid)) now.set(p.uid, e.reason);
+      }
+    }
+    for (const [uid, reason] of now) this.certificates.cut(uid, `the control plane withholds it: ${reason}`, this.opts.pods.get(uid), true);
+    for (const uid of this.certificates.cutByControlPlane()) if (!now.has(uid)) this.certificates.release(uid);
+    if (this.reapply === undefined) {
+      this.reapply = setInterval(() => this.applyWithheld(this.withheld), 1000);
+      this.reapply.unref();
+    }
+  }
+
   async stop(): Promise<void> {
+    if (this.reapply !== undefined) clearInterval(this.reapply);
     this.certificates.close();
     await this.socket.stop();
   }

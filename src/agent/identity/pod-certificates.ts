@@ -56,6 +56,8 @@ export interface PodCertificatesOptions {
    * pod per interval.
    */
   readonly recheckMs?: number;
+  /** Whether the pod is still on the node; one that is not is forgotten at its next renewal or re-check. */
+  readonly stillPlaced?: (podUid: string) => boolean;
   readonly log?: (msg: string) => void;
 }
 
@@ -76,6 +78,8 @@ interface Cut {
   /** Unknown when the detection named a pod the agent had not placed yet. */
   pod?: PodInfo;
   readonly reason: string;
+  /** The control plane withholds the pod's identity too: its release lifts the cut. */
+  byControlPlane: boolean;
   readonly sinceMs: number;
   timer?: NodeJS.Timeout;
 }
@@ -104,7 +108,7 @@ export class PodCertificates {
     if (cut !== undefined && cut.pod === undefined) {
       // Cut before the agent knew the pod: from now on the CA is asked about it after the hold.
       cut.pod = pod;
-      this.scheduleRecheck(pod.uid, this.opts.cutHoldMs ?? DEFAULT_CUT_HOLD_MS);
+      if (!cut.byControlPlane) this.scheduleRecheck(pod.uid, this.opts.cutHoldMs ?? DEFAULT_CUT_HOLD_MS);
     }
     if (cut !== undefined) throw new IdentityCutError(`identity of pod ${pod.namespace}/${pod.name} is cut: ${cut.reason}`);
     const held = this.held.get(pod.uid);
@@ -127,20 +131,33 @@ export class PodCertificates {
     };
   }
 
-  /** Cuts the pod's identity now: key and certificate dropped, subscribers told, nothing served until released. */
-  cut(podUid: string, reason: string, pod?: PodInfo): void {
-    if (this.cuts.has(podUid)) return;
+  /**
+   * Cuts the pod's identity now: key and certificate dropped, subscribers told, nothing served until
+   * released. `byControlPlane`: the control plane withholds it (lifted by its release).
+   */
+  cut(podUid: string, reason: string, pod?: PodInfo, byControlPlane = false): void {
+    const existing = this.cuts.get(podUid);
+    if (existing !== undefined) {
+      if (byControlPlane) existing.byControlPlane = true;
+      return;
+    }
     const held = this.held.get(podUid);
     if (held !== undefined) clearTimeout(held.timer);
     this.held.delete(podUid);
     this.bumpEpoch(podUid);
     const known = pod ?? held?.pod;
-    const cut: Cut = { reason, sinceMs: Date.now(), ...(known ? { pod: known } : {}) };
+    const cut: Cut = { reason, sinceMs: Date.now(), byControlPlane, ...(known ? { pod: known } : {}) };
     if (known === undefined) this.boundUnplacedCuts();
     this.cuts.set(podUid, cut);
     this.opts.log?.(`identity of pod ${known ? `${known.namespace}/${known.name}` : podUid} cut: ${reason}`);
     this.emit(podUid, { kind: "cut", reason });
-    this.scheduleRecheck(podUid, this.opts.cutHoldMs ?? DEFAULT_CUT_HOLD_MS);
+    // The control plane says when it releases; the CA is not asked in the meantime.
+    if (!byControlPlane) this.scheduleRecheck(podUid, this.opts.cutHoldMs ?? DEFAULT_CUT_HOLD_MS);
+  }
+
+  /** Pods cut because the control plane withholds their identity. */
+  cutByControlPlane(): string[] {
+    return [...this.cuts].filter(([, c]) => c.byControlPlane).map(([uid]) => uid);
   }
 
   /** Forgets the oldest cut of an unknown pod once there are too many (a pod the agent serves is never dropped). */
@@ -258,6 +275,7 @@ export class PodCertificates {
     const timer = setTimeout(() => {
       const held = this.held.get(podUid);
       if (held === undefined || this.closed) return;
+      if (this.opts.stillPlaced?.(podUid) === false) return this.forget(podUid);
       this.issue(held.pod, held.identity, true).catch((e: Error) => {
         const still = this.held.get(podUid);
         if (still === undefined) return; // cut (refused) or forgotten
@@ -278,6 +296,7 @@ export class PodCertificates {
     const identity = this.identityOf(pod);
     cut.timer = setTimeout(() => {
       if (this.cuts.get(podUid) !== cut) return;
+      if (this.opts.stillPlaced?.(podUid) === false) return this.forget(podUid);
       const epoch = this.epochs.get(podUid) ?? 0;
       this.obtain(pod, identity).then(
         (svid) => {

@@ -42,6 +42,14 @@ export async function openPodStream(deps: PodStreamDeps, call: StreamingCall, wh
     deps.log?.(`${what}: ${call.getPeer()}: ${grpc.status[code]}: ${details}`);
     endCall(call, code, details);
   };
+  // Registered first: a call that ends while its certificate is being issued must not be tracked.
+  const gone = (): void => {
+    closed = true;
+    cleanup();
+  };
+  call.once("cancelled", gone);
+  call.once("close", gone);
+  call.once("finish", gone);
   const attested = deps.socket.attestCall(call);
   if (!attested.ok) return void fail(grpc.status.PERMISSION_DENIED, `no identity issued: ${attested.reason}`);
   const { attestation } = attested;
@@ -65,13 +73,9 @@ export async function openPodStream(deps: PodStreamDeps, call: StreamingCall, wh
     unsubscribe();
     tracked.untrack();
   };
-  const gone = (): void => {
-    closed = true;
-    cleanup();
-  };
-  call.once("cancelled", gone);
-  call.once("close", gone);
-  call.once("finish", gone);
+  // A cut between the certificate's arrival and the subscription was not seen by the listener.
+  const cutMeanwhile = deps.certificates.cutReason(pod.uid);
+  if (cutMeanwhile !== undefined) return void fail(grpc.status.PERMISSION_DENIED, `identity of pod ${pod.namespace}/${pod.name} is cut: ${cutMeanwhile}`);
   send(svid);
   return { attestation, current: () => svid, fail };
 }

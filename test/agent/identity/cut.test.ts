@@ -75,3 +75,27 @@ describe("node identity: rotation and the control plane's quarantine at renewal"
     w.kill();
   });
 });
+
+describe("node identity: the control plane's quarantine and release reach the node at once (NodeIdentityService)", function () {
+  this.timeout(60_000);
+  const fx = useIdentityFixture({}, true);
+
+  it("a quarantine closes the pod's streams long before renewal, leaves other pods alone, and a release restores the pod", async () => {
+    const a = fx.agentFixture.newPod("cp-cut");
+    const b = fx.agentFixture.newPod("cp-other");
+    const wa = fx.client(a, ["watch-svid"]);
+    const wb = fx.client(b, ["watch-svid"]);
+    assert.equal((await wa.line(0)).spiffeId, fx.spiffeIdOf(a));
+    assert.equal((await wb.line(0)).spiffeId, fx.spiffeIdOf(b));
+    fx.quarantine(a, "operator");
+    const closed = await wa.line(1);
+    assert.equal(closed.error, "PERMISSION_DENIED");
+    assert.match(closed.details ?? "", /is cut: the control plane withholds it: quarantine .*\(operator\)/);
+    assert.equal(wb.lines.length, 1, "B's stream is untouched");
+    assert.equal(fx.enforcement.release(`${a.namespace}/${a.name}`, "test").length, 1);
+    await eventually("A's identity restored on release", () => (fx.identity?.certificates.cutReason(a.uid) === undefined ? true : undefined));
+    assert.equal((await fx.client(a, ["fetch-svid"]).line(0)).spiffeId, fx.spiffeIdOf(a));
+    wa.kill();
+    wb.kill();
+  });
+});

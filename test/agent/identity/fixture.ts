@@ -10,6 +10,9 @@ import { CaClient } from "../../../src/ca/ca-api.js";
 import type { CertificateAuthority } from "../../../src/ca/authority.js";
 import { TrustedNodeAccounts, type PodPlacement } from "../../../src/ca/node-impersonation.js";
 import { caPodIssuer, isCaRefusal } from "../../../src/agent/identity/ca-issuer.js";
+import { WithheldWatch } from "../../../src/agent/identity/withheld-watch.js";
+import { registerWithheldIdentities } from "../../../src/ca/withheld-identities.js";
+import { SIGNALS_AUDIENCE } from "../../../src/signals/node-identity.js";
 import { NodeIdentity, type NodeIdentityOptions } from "../../../src/agent/identity/node-identity.js";
 import { systemClock } from "../../../src/risk/clock.js";
 import { EnforcementSet, MemoryEnforcementStore } from "../../../src/risk/quarantine.js";
@@ -35,7 +38,11 @@ export class IdentityFixture {
   private caClient: CaClient | undefined;
   private readonly children = new Set<ChildProcess>();
 
-  constructor(private readonly identityOptions: Partial<NodeIdentityOptions> = {}) {}
+  private withheldServer: grpc.Server | undefined;
+  private withheldWatch: WithheldWatch | undefined;
+
+  /** `followControlPlane`: the agent also watches the control plane's withheld identities (NodeIdentityService). */
+  constructor(private readonly identityOptions: Partial<NodeIdentityOptions> = {}, private readonly followControlPlane = false) {}
 
   get node(): string {
     return this.agentFixture.node;
@@ -72,6 +79,22 @@ export class IdentityFixture {
     });
     agent.onSignal((s) => this.identity?.onSignal(s));
     await this.identity.start();
+    if (this.followControlPlane) await this.startWithheld(fx, this.identity);
+  }
+
+  /** The control plane's NodeIdentityService over this fixture's quarantines, and the agent watching it. */
+  private async startWithheld(fx: AgentFixture, identity: NodeIdentity): Promise<void> {
+    const server = new grpc.Server();
+    registerWithheldIdentities(server, {
+      authenticators: [new MeshwardTokenAuthenticator({ trustDomain: TRUST_DOMAIN, publicKeys: [fx.controlPlane.tokenKey.publicKey], audiences: [SIGNALS_AUDIENCE] })],
+      active: () => this.enforcement.active(),
+      pollMs: 50,
+    });
+    const port = await new Promise<number>((resolve, reject) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+    this.withheldServer = server;
+    const token = fx.controlPlane.mintNodeToken(fx.node);
+    this.withheldWatch = new WithheldWatch({ address: `127.0.0.1:${port}`, credentials: grpc.credentials.createInsecure(), token: () => token, onUpdate: (e) => identity.applyWithheld(e) });
+    this.withheldWatch.start();
   }
 
   /** A control-plane quarantine of the pod, as the risk engine records it from a verdict. */
@@ -101,6 +124,8 @@ export class IdentityFixture {
 
   async stop(): Promise<void> {
     for (const c of this.children) c.kill("SIGKILL");
+    this.withheldWatch?.stop();
+    this.withheldServer?.forceShutdown();
     await this.identity?.stop();
     this.caClient?.close();
     await this.caServer?.stop();
@@ -119,8 +144,8 @@ export interface SdsSecretLine {
 }
 
 /** For a describe block: an IdentityFixture started before its tests (root only) and stopped after. */
-export function useIdentityFixture(options: Partial<NodeIdentityOptions> = {}): IdentityFixture {
-  const fx = new IdentityFixture(options);
+export function useIdentityFixture(options: Partial<NodeIdentityOptions> = {}, followControlPlane = false): IdentityFixture {
+  const fx = new IdentityFixture(options, followControlPlane);
   before(async function () {
     skipUnlessRoot(this);
     await fx.start();

@@ -18,10 +18,12 @@ describe("node identity: pod certificates against the real CA", function () {
   const refused = new Set<string>();
   let issued = 0;
 
+  const gone = new Set<string>();
   const certificates = (cutHoldMs = 60_000, recheckMs?: number): PodCertificates =>
     new PodCertificates({
       trustDomain: TRUST_DOMAIN,
       cutHoldMs,
+      stillPlaced: (uid) => !gone.has(uid),
       ...(recheckMs !== undefined ? { recheckMs } : {}),
       issuer: {
         issue: async (p, identity, csrPem, ttlSeconds) => {
@@ -84,6 +86,17 @@ describe("node identity: pod certificates against the real CA", function () {
       refused.delete(p.name);
       certs.close();
     }
+  });
+
+  it("a pod that left the node is forgotten at its next renewal, with no request to the CA", async () => {
+    const certs = certificates(60_000, 1000);
+    const p = pod("cart-5");
+    await certs.get(p);
+    gone.add(p.uid);
+    const before = issued;
+    await eventually("the pod forgotten", () => (certs.heldPods().includes(p.uid) ? undefined : true), 5000);
+    assert.equal(issued, before, "no certificate asked for a pod that is gone");
+    certs.close();
   });
 
   it("a pod cut before the agent knew it is re-checked with the CA once it shows up, and restored when the CA issues", async () => {
