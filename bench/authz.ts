@@ -11,7 +11,7 @@ import { authzHttpFilters, authzNetworkFilters } from "../src/authz/filters.js";
 import { DEFAULT_AUTHZ_MESH_CONFIG } from "../src/authz/mesh-config.js";
 import { HttpFilterSchema } from "../src/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js";
 import { FilterSchema } from "../src/gen/envoy/config/listener/v3/listener_components_pb.js";
-import { buildSnapshot } from "../src/model/snapshot.js";
+import { buildSnapshot } from "../src/mesh/model.js";
 import { parseProxyNode, type Proxy } from "../src/model/proxy.js";
 import { MeshResourceProvider } from "../src/mesh/provider.js";
 import { TypeUrl } from "../src/xds/types.js";

@@ -5,7 +5,7 @@
 // Prints figures; the last stdout line is one JSON object.
 import { parseArgs } from "node:util";
 import { performance } from "node:perf_hooks";
-import { buildSnapshot } from "../src/model/snapshot.js";
+import { buildSnapshot } from "../src/mesh/model.js";
 import type { ConfigObject } from "../src/model/config.js";
 import { parseProxyNode, type Proxy } from "../src/model/proxy.js";
 import { MeshResourceProvider } from "../src/mesh/provider.js";

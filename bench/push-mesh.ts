@@ -5,7 +5,8 @@
 // AuthorizationPolicy in the root namespace and an ALLOW policy per namespace. Two changes:
 // a new endpoint of svc-0 (every sidecar's outbound clusters include it) and an update of the
 // root-namespace policy (every sidecar's inbound listener carries it).
-import { buildSnapshot, type MeshSnapshot } from "../src/model/snapshot.js";
+import { type MeshSnapshot } from "../src/model/snapshot.js";
+import { buildSnapshot } from "../src/mesh/model.js";
 import type { ConfigObject } from "../src/model/config.js";
 import type { Proxy } from "../src/model/proxy.js";
 import { MeshResourceProvider } from "../src/mesh/provider.js";

@@ -1,7 +1,7 @@
 // The authz translator's input taken from a mesh snapshot: admitted policies, the MeshConfig
 // fields authz reads, the service registry and built extension providers, computed once per
 // snapshot and shared by every proxy translated from it.
-import type { MeshSnapshot } from "../model/snapshot.js";
+import type { AcceptedObject, MeshSnapshot } from "../model/snapshot.js";
 import type { Proxy } from "../model/proxy.js";
 import type { MeshConfig } from "../model/mesh-config.js";
 import { AUTHORIZATION_POLICY_KIND, type AuthorizationPolicy, type AuthorizationPolicySpec, authorizationPolicyOf } from "./policy.js";
@@ -11,7 +11,6 @@ import { type BuiltExtAuthz, buildExtensionProviders } from "./ext-authz.js";
 import type { AuthzInput } from "./filters.js";
 import { selectsWorkload, type Workload } from "./select.js";
 import { digestOf } from "../model/digest.js";
-import { untranslatedKinds } from "../model/kinds.js";
 
 interface SnapshotAuthz {
   readonly policies: readonly AuthorizationPolicy[];
@@ -67,23 +66,22 @@ export function policiesSelect(policies: readonly AuthorizationPolicy[], proxy: 
   return policies.some((p) => selectsWorkload(p, workload, rootNamespace));
 }
 
-/**
- * The AuthorizationPolicies (old and new versions) that differ between two snapshots, or
- * undefined when something else in the uninterpreted kinds changed too.
- */
-export function changedPolicies(prev: MeshSnapshot, next: MeshSnapshot): AuthorizationPolicy[] | undefined {
-  const others = (s: MeshSnapshot): string =>
-    digestOf([...s.others.entries()].filter(([kind]) => kind !== AUTHORIZATION_POLICY_KIND && !untranslatedKinds.has(kind)).sort(([a], [b]) => (a < b ? -1 : 1)).map(([kind, list]) => [kind, list.map((a) => [a.object.metadata, a.spec])]));
-  if (others(prev) !== others(next)) return undefined;
-  const versions = (s: MeshSnapshot): Map<string, { policy: AuthorizationPolicy; digest: string }> =>
-    new Map(snapshotPolicies(s).map((p) => [`${p.namespace}/${p.name}`, { policy: p, digest: digestOf([p.annotations, p.creationTimestamp ?? "", p.spec]) }]));
-  const before = versions(prev);
-  const after = versions(next);
+/** The AuthorizationPolicies (old and new versions) that differ between two lists of accepted ones. */
+export function changedPolicies(before: readonly AcceptedObject[], after: readonly AcceptedObject[]): AuthorizationPolicy[] {
+  const versions = (list: readonly AcceptedObject[]): Map<string, { policy: AuthorizationPolicy; digest: string }> =>
+    new Map(
+      list.map((a) => {
+        const p = authorizationPolicyOf(a.object, a.spec as AuthorizationPolicySpec);
+        return [`${p.namespace}/${p.name}`, { policy: p, digest: digestOf([p.annotations, p.creationTimestamp ?? "", p.spec]) }];
+      }),
+    );
+  const was = versions(before);
+  const now = versions(after);
   const out: AuthorizationPolicy[] = [];
-  for (const [ref, now] of after) {
-    const old = before.get(ref);
-    if (old === undefined || old.digest !== now.digest) out.push(now.policy, ...(old ? [old.policy] : []));
+  for (const [ref, n] of now) {
+    const old = was.get(ref);
+    if (old === undefined || old.digest !== n.digest) out.push(n.policy, ...(old ? [old.policy] : []));
   }
-  for (const [ref, old] of before) if (!after.has(ref)) out.push(old.policy);
+  for (const [ref, old] of was) if (!now.has(ref)) out.push(old.policy);
   return out;
 }

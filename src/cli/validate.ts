@@ -8,7 +8,7 @@ import { FlagError, parseFlags, runCommand } from "./flags.js";
 import type { Command } from "./main.js";
 import { type ConfigError, formatConfigError, objectRef } from "../model/config.js";
 import { FieldProblems } from "../model/fields.js";
-import { kindHandlers } from "../model/kinds.js";
+import { meshKinds } from "../mesh/model.js";
 import { parseMeshConfig } from "../model/mesh-config.js";
 import { readObjectSpec } from "../model/snapshot.js";
 import { meshConfigFile, readConfigFiles } from "../sources/file.js";
@@ -45,6 +45,7 @@ export function configFilesUnder(paths: readonly string[]): string[] {
 /** Validates every object of every file alone; a file named mesh.yaml is read as MeshConfig. */
 export function validateFiles(files: readonly string[]): ValidationReport {
   const findings: ConfigError[] = [];
+  const kinds = meshKinds();
   let objects = 0;
   for (const file of files) {
     const isMesh = file.endsWith(`/${meshConfigFile}`) || file === meshConfigFile;
@@ -57,7 +58,7 @@ export function validateFiles(files: readonly string[]): ValidationReport {
     }
     for (const object of set.objects) {
       objects++;
-      const handler = kindHandlers[object.kind];
+      const handler = kinds.get(object.kind);
       if (handler === undefined) {
         findings.push({ file, object: objectRef(object), path: "kind", message: `meshward does not read ${object.kind}; not validated`, severity: "warning" });
         continue;

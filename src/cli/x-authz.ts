@@ -4,7 +4,7 @@ import type { JsonValue } from "@bufbuild/protobuf";
 import { FlagError, parseFlags, parseLabels, required, runCommand } from "./flags.js";
 import type { Command } from "./main.js";
 import { type ConfigError, formatConfigError } from "../model/config.js";
-import { buildSnapshot } from "../model/snapshot.js";
+import { buildSnapshot } from "../mesh/model.js";
 import { readConfigFiles } from "../sources/file.js";
 import { authzInputFor } from "../authz/mesh-input.js";
 import { authzGrpcFilters, authzHttpFilters, authzNetworkFilters } from "../authz/filters.js";

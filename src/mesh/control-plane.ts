@@ -10,7 +10,10 @@ import * as grpc from "@grpc/grpc-js";
 import { createServer, type Server as HttpServer } from "node:http";
 import { mkdirSync } from "node:fs";
 import { FileSource } from "../sources/file.js";
-import { buildSnapshot, type ConfigSet } from "../model/snapshot.js";
+import { ConfigMerge } from "../sources/merge.js";
+import type { ConfigSource } from "../sources/source.js";
+import { type ConfigSet } from "../model/snapshot.js";
+import { buildSnapshot } from "./model.js";
 import { formatConfigError } from "../model/config.js";
 import { Metrics } from "../telemetry/metrics.js";
 import { XdsServer } from "../xds/server.js";
@@ -69,7 +72,10 @@ export interface ControlPlane {
   readonly provider: MeshResourceProvider;
   readonly xds: XdsServer;
   readonly metrics: Metrics;
+  /** The mesh-config directory's source. */
   readonly source: FileSource;
+  /** Every source's objects merged (the file source first). */
+  readonly merge: ConfigMerge;
   readonly grpcServer: grpc.Server;
   /** The risk stage: signal service, RuntimePolicies, enforcement overlay, audit store. */
   readonly risk: RiskWiring;
@@ -108,7 +114,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     }
     return change !== undefined;
   };
-  source.start(apply);
+  const sources: ConfigSource[] = [source];
+  const merge = new ConfigMerge(sources, apply);
+  merge.start();
 
   // The trust domain is the mesh config's at start; the CA's identity does not follow later edits.
   const { ca, authenticators, tokenKey } = await openCertificateAuthority({
@@ -175,7 +183,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   let tlsServer: grpc.Server | undefined;
   let serving: CaServerCredentials | undefined;
   const closeServers = (): void => {
-    source.stop();
+    merge.stop();
     xds.close();
     secrets.close();
     serving?.close();
@@ -230,10 +238,11 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     xds,
     metrics,
     source,
+    merge,
     grpcServer,
     risk,
     async stop() {
-      source.stop();
+      merge.stop();
       xds.close();
       secrets.close();
       serving?.close();

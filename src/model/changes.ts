@@ -1,12 +1,13 @@
 // Which proxies a new snapshot touches. A proxy is touched when a service or DestinationRule it
 // can see changed (its clusters, routes, listeners or endpoints may differ) or when one of its own
-// IPs joined or left a service (its inbound side differs), or an AuthorizationPolicy selecting it
-// changed. Mesh config and other not-yet-interpreted kinds touch everyone until their issue says better.
+// IPs joined or left a service (its inbound side differs), or when a kind in `others` changed and
+// that kind says the proxy is concerned (AuthorizationPolicy: the proxies it selects). Mesh config
+// and kinds that say nothing finer touch everyone.
 import type { Proxy } from "./proxy.js";
 import type { ProxyChange } from "../xds/types.js";
 import type { DestinationRule, MeshSnapshot, Service } from "./snapshot.js";
+import type { KindTouch } from "./kinds.js";
 import { isExportedTo } from "./lookup.js";
-import { changedPolicies, policiesSelect } from "../authz/mesh-input.js";
 
 interface Scope {
   readonly exportTo: readonly string[];
@@ -40,11 +41,30 @@ function changedRules(prev: MeshSnapshot, next: MeshSnapshot): DestinationRule[]
   return out;
 }
 
+/**
+ * What the changed kinds of `others` touch, each as its registered scope says (the next
+ * snapshot's kinds); undefined when one of them touches every proxy.
+ */
+function changedKinds(prev: MeshSnapshot, next: MeshSnapshot): KindTouch[] | undefined {
+  const out: KindTouch[] = [];
+  if (prev.othersDigest === next.othersDigest) return out;
+  const kinds = new Set([...prev.othersDigestByKind.keys(), ...next.othersDigestByKind.keys()]);
+  for (const kind of kinds) {
+    if (prev.othersDigestByKind.get(kind) === next.othersDigestByKind.get(kind)) continue;
+    const scope = next.kinds.scopeOf(kind);
+    if (scope === "none" || scope === "model") continue;
+    if (scope === "all") return undefined;
+    const touch = scope(prev.others.get(kind) ?? [], next.others.get(kind) ?? [], next);
+    if (touch?.all === true) return undefined;
+    if (touch !== undefined) out.push(touch);
+  }
+  return out;
+}
+
 /** `undefined` when no proxy's resources can differ between the two snapshots. */
 export function snapshotChange(prev: MeshSnapshot, next: MeshSnapshot): ProxyChange | undefined {
   if (prev.meshDigest !== next.meshDigest) return { all: true };
-  // AuthorizationPolicies touch exactly the proxies they select (old or new version).
-  const policies = prev.othersDigest === next.othersDigest ? [] : changedPolicies(prev, next);
+  const policies = changedKinds(prev, next);
   if (policies === undefined) return { all: true };
   const services = changedServices(prev, next);
   const rules = changedRules(prev, next);
@@ -58,7 +78,7 @@ export function snapshotChange(prev: MeshSnapshot, next: MeshSnapshot): ProxyCha
     all: false,
     affects(proxy: Proxy): boolean {
       if (proxy.ips.some((ip) => endpointIps.has(ip))) return true;
-      if (policiesSelect(policies, proxy, next.mesh.rootNamespace)) return true;
+      if (policies.some((t) => !t.all && t.affects(proxy))) return true;
       return scopes.some((s) => isExportedTo(s.exportTo, s.namespace, proxy.namespace));
     },
   };

@@ -3,10 +3,19 @@
 
 /** Where an object came from, so an error can point at it. */
 export interface ConfigOrigin {
-  /** File path for the file source; `k8s://<cluster>` for Kubernetes. */
+  /**
+   * File path for the file source; for Kubernetes `k8s://<cluster>/<resource>`, so every error
+   * line names where to look.
+   */
   readonly file: string;
   /** Index of the YAML document within the file (0-based). */
   readonly document?: number;
+  /** The source kind; absent means a file (objects made by hand in tests and overlays). */
+  readonly source?: "file" | "kubernetes";
+  /** The cluster id of a Kubernetes source (`--cluster-id`, default `Kubernetes`). */
+  readonly cluster?: string;
+  /** The apiserver resource: `group/version/Kind namespace/name` (`v1/Pod ns/name` for core). */
+  readonly resource?: string;
 }
 
 export interface ObjectMeta {
@@ -17,6 +26,8 @@ export interface ObjectMeta {
   /** RFC 3339; Istio breaks ties between policies of one level by the oldest creation time. */
   readonly creationTimestamp?: string;
   readonly generation?: number;
+  /** The apiserver's uid (Kubernetes objects only): a Pod's identity across renames and restarts. */
+  readonly uid?: string;
 }
 
 /** An Istio- (or meshward-) style object: `apiVersion`, `kind`, `metadata`, `spec`. */
@@ -25,6 +36,8 @@ export interface ConfigObject<Spec = unknown> {
   readonly kind: string;
   readonly metadata: ObjectMeta;
   readonly spec: Spec;
+  /** The apiserver's status, for kinds whose facts live there (a Pod's IPs); absent in files. */
+  readonly status?: unknown;
   readonly origin: ConfigOrigin;
 }
 

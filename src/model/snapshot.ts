@@ -1,10 +1,14 @@
-// The model: ONE immutable snapshot of the mesh built from a source's config set. Invalid objects
-// are rejected here one by one (with file, object and field path); an object that turns bad keeps
-// its last good version from the previous snapshot, so a typo never takes a service away.
+// The model: ONE immutable snapshot of the mesh built from the merged sources' config set, with
+// the kinds the composition root registered (src/mesh/model.ts). Invalid objects are rejected here
+// one by one (with file, object and field path); an object that turns bad keeps its last good
+// version from the previous snapshot, so a typo never takes a service away. An object handed over
+// again unchanged (the same immutable ConfigObject) is not read again.
 import { type ConfigError, type ConfigObject, objectRef } from "./config.js";
 import { FieldProblems } from "./fields.js";
 import { defaultMeshConfig, parseMeshConfig, type MeshConfig } from "./mesh-config.js";
-import { type KindHandler, kindHandlers, untranslatedKinds } from "./kinds.js";
+import { type KindHandler, type KindRegistry, modelKinds } from "./kinds.js";
+import { buildKubeRegistry, type KubePod } from "./kube-services.js";
+import { ENDPOINT_SLICE_KIND, NODE_KIND, POD_KIND, SERVICE_KIND, type EndpointSliceSpec, type KubeNodeSpec, type KubePodSpec, type KubeServiceSpec } from "./kube-objects.js";
 import type { ServiceEntrySpec, ServicePortSpec, Location, Resolution } from "./service-entry.js";
 import type { WorkloadEntrySpec } from "./workload-entry.js";
 import type { DestinationRuleSpec } from "./destination-rule.js";
@@ -41,7 +45,7 @@ export interface ServiceEndpoint {
    * `disabled`. Absent (sources that do not set it): the label alone decides.
    */
   readonly tlsMode?: string;
-  /** `WorkloadEntry ns/name` when the endpoint came from a WorkloadEntry. */
+  /** `WorkloadEntry ns/name` or `Pod ns/name` when the endpoint is a known workload. */
   readonly workload?: string;
 }
 
@@ -50,7 +54,7 @@ export interface Service {
   readonly key: string;
   readonly hostname: string;
   readonly namespace: string;
-  /** The ServiceEntry that declared it. */
+  /** The object that declared it: `ServiceEntry ns/name` or `Service ns/name` (Kubernetes). */
   readonly source: string;
   readonly ports: readonly ServicePortSpec[];
   readonly addresses: readonly string[];
@@ -103,6 +107,10 @@ export interface MeshSnapshot {
   /** Every accepted object by `Kind ns/name` (the last-good store for the next rebuild). */
   readonly accepted: ReadonlyMap<string, AcceptedObject>;
   readonly errors: readonly ConfigError[];
+  /** Pods from Kubernetes sources by `namespace/name`: their addresses come from here, not from proxies. */
+  readonly pods: ReadonlyMap<string, KubePod>;
+  /** The kinds this snapshot was built with (which proxies a change of each touches). */
+  readonly kinds: KindRegistry;
 }
 
 export const emptySnapshot: MeshSnapshot = {
@@ -119,6 +127,8 @@ export const emptySnapshot: MeshSnapshot = {
   othersDigestByKind: new Map(),
   accepted: new Map(),
   errors: [],
+  pods: new Map(),
+  kinds: modelKinds,
 };
 
 function toConfigErrors(p: FieldProblems, file: string, object: string | undefined, prefix = ""): ConfigError[] {
@@ -172,7 +182,7 @@ export function readObjectSpec(object: ConfigObject, handler: KindHandler): { sp
 const parsedObjects = new WeakMap<ConfigObject, { readonly accepted: AcceptedObject; readonly warnings: readonly ConfigError[] }>();
 
 /** Validates every object; a rejected object keeps its previous accepted version if it had one. */
-function acceptObjects(input: ConfigSet, previous: MeshSnapshot, errors: ConfigError[]): Map<string, AcceptedObject> {
+function acceptObjects(input: ConfigSet, previous: MeshSnapshot, kinds: KindRegistry, errors: ConfigError[]): Map<string, AcceptedObject> {
   const accepted = new Map<string, AcceptedObject>();
   for (const object of input.objects) {
     const ref = objectRef(object);
@@ -181,7 +191,7 @@ function acceptObjects(input: ConfigSet, previous: MeshSnapshot, errors: ConfigE
       errors.push({ file: object.origin.file, object: ref, path: "metadata.name", message: `duplicate of the object in ${first}; ignored`, severity: "error" });
       continue;
     }
-    const handler = kindHandlers[object.kind];
+    const handler = kinds.get(object.kind);
     if (handler === undefined) {
       accepted.set(ref, { object, spec: object.spec });
       continue;
@@ -222,8 +232,8 @@ function sortByNamespaceName(list: AcceptedObject[]): void {
 
 
 
-function buildServices(entries: AcceptedObject<ServiceEntrySpec>[], workloads: Workload[], mesh: MeshConfig, errors: ConfigError[]): Service[] {
-  const services = new Map<string, Service>();
+function buildServices(entries: AcceptedObject<ServiceEntrySpec>[], workloads: Workload[], mesh: MeshConfig, kube: readonly Service[], errors: ConfigError[]): Service[] {
+  const services = new Map<string, Service>(kube.map((s) => [s.key, s]));
   const index = new WorkloadIndex(workloads);
   startEndpointDigests();
   for (const { object, spec } of entries) {
@@ -269,11 +279,14 @@ function buildServices(entries: AcceptedObject<ServiceEntrySpec>[], workloads: W
   );
 }
 
-/** Builds the next snapshot; `previous` supplies last-good objects and the generation. */
-export function buildSnapshot(input: ConfigSet, previous: MeshSnapshot = emptySnapshot): MeshSnapshot {
+/**
+ * Builds the next snapshot with `kinds`; `previous` supplies last-good objects and the generation.
+ * The composition root's buildSnapshot (src/mesh/model.ts) passes the mesh's kinds.
+ */
+export function buildModelSnapshot(input: ConfigSet, previous: MeshSnapshot, kinds: KindRegistry): MeshSnapshot {
   const errors: ConfigError[] = [...input.errors];
   const mesh = readMesh(input, previous, errors);
-  const accepted = acceptObjects(input, previous, errors);
+  const accepted = acceptObjects(input, previous, kinds, errors);
   const byKind = new Map<string, AcceptedObject[]>();
   for (const a of accepted.values()) {
     const list = byKind.get(a.object.kind) ?? [];
@@ -293,7 +306,17 @@ export function buildSnapshot(input: ConfigSet, previous: MeshSnapshot = emptySn
     spec,
     identity: { trustDomain: mesh.trustDomain, namespace: object.metadata.namespace, serviceAccount: spec.serviceAccount ?? "default" },
   }));
-  const services = buildServices(take<ServiceEntrySpec>("ServiceEntry"), workloads, mesh, errors);
+  const kube = buildKubeRegistry(
+    {
+      services: take<KubeServiceSpec>(SERVICE_KIND),
+      slices: take<EndpointSliceSpec>(ENDPOINT_SLICE_KIND),
+      pods: take<KubePodSpec>(POD_KIND),
+      nodes: take<KubeNodeSpec>(NODE_KIND),
+      trustDomain: mesh.trustDomain,
+    },
+    errors,
+  );
+  const services = buildServices(take<ServiceEntrySpec>("ServiceEntry"), workloads, mesh, kube.services, errors);
   const destinationRules: DestinationRule[] = take<DestinationRuleSpec>("DestinationRule").map(({ object, spec }) => ({
     ref: objectRef(object),
     namespace: object.metadata.namespace,
@@ -310,11 +333,13 @@ export function buildSnapshot(input: ConfigSet, previous: MeshSnapshot = emptySn
       else endpointsByIp.set(endpoint.address, [{ service, endpoint }]);
     }
   }
+  // The model folds these kinds into services and workloads; they are not policies in `others`.
+  for (const kind of [...byKind.keys()]) if (kinds.scopeOf(kind) === "model") byKind.delete(kind);
   const others: ReadonlyMap<string, readonly AcceptedObject[]> = byKind;
   const othersDigestByKind = new Map(
     [...byKind.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([kind, list]) => [kind, digestOf(list.map((a) => [objectRef(a.object), a.object.metadata, a.spec]))]),
   );
-  const othersDigest = digestOf([...othersDigestByKind].filter(([kind]) => !untranslatedKinds.has(kind)));
+  const othersDigest = digestOf([...othersDigestByKind].filter(([kind]) => kinds.scopeOf(kind) !== "none"));
   return {
     generation: previous.generation + 1,
     mesh,
@@ -329,5 +354,7 @@ export function buildSnapshot(input: ConfigSet, previous: MeshSnapshot = emptySn
     othersDigestByKind,
     accepted,
     errors,
+    pods: kube.pods,
+    kinds,
   };
 }

@@ -7,7 +7,7 @@ import { RUNTIME_POLICY_API_VERSION, validateRuntimePolicy } from "./runtime-pol
 
 export const runtimePolicyKind: KindHandler = {
   apiVersions: [RUNTIME_POLICY_API_VERSION],
-  translated: false,
+  scope: "none",
   parse(spec, p, object) {
     const r = validateRuntimePolicy(object);
     for (const e of r.errors) p.error(e.path, e.message);

@@ -1,15 +1,19 @@
 // The file source: a mesh-config directory holding `mesh.yaml` (Istio MeshConfig) and any number
-// of `*.yaml` files of Istio objects (multi-document). It reads and reports, never interprets
-// specs (that is the model's job). A file that cannot be read or parsed keeps its last good
-// objects; a malformed document is dropped alone. Watching uses fs.watch on the directory (so an
-// editor's write-to-temp-then-rename is seen) plus a debounce, and re-arms if the watch dies.
+// of `*.yaml` files of Istio objects (multi-document). One implementation of ConfigSource: it
+// reads and reports per-object adds, updates and deletes, never interprets specs (that is the
+// model's job). A file whose text did not change is not parsed again, and an object whose content
+// did not change is handed over as the same object (the model does not read it again). A file
+// that cannot be read or parsed keeps its last good objects; a malformed document is dropped
+// alone. Watching uses fs.watch on the directory (so an editor's write-to-temp-then-rename is
+// seen) plus a debounce, and re-arms if the watch dies.
 import { readdirSync, readFileSync, statSync, watch, type FSWatcher } from "node:fs";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
-import { formatConfigError, type ConfigError, type ConfigObject, type ObjectMeta } from "../model/config.js";
+import { formatConfigError, objectRef, type ConfigError, type ConfigObject, type ObjectMeta } from "../model/config.js";
 import type { ConfigSet } from "../model/snapshot.js";
 import { isFields, type Fields } from "../model/fields.js";
 import { digestOf } from "../model/digest.js";
+import type { ConfigSource, ObjectEvent, SourceSink } from "./source.js";
 
 export const meshConfigFile = "mesh.yaml";
 
@@ -71,12 +75,16 @@ function toObject(doc: unknown, file: string, document: number): ConfigObject | 
     ...(typeof md["creationTimestamp"] === "string" ? { creationTimestamp: md["creationTimestamp"] } : {}),
     ...(typeof md["generation"] === "number" ? { generation: md["generation"] } : {}),
   };
-  return { apiVersion, kind, metadata, spec: doc["spec"], origin: { file, document } };
+  return { apiVersion, kind, metadata, spec: doc["spec"], origin: { source: "file", file, document } };
 }
 
 /** Reads one file; throws (with a message naming the line) when it cannot be read or parsed. */
 function readConfigFile(file: string, isMesh: boolean, errors: ConfigError[]): FileContent {
-  const text = readFileSync(file, "utf8");
+  return parseConfigText(readFileSync(file, "utf8"), file, isMesh, errors);
+}
+
+/** Parses one file's text; throws (with a message naming the line) when it is not YAML. */
+function parseConfigText(text: string, file: string, isMesh: boolean, errors: ConfigError[]): FileContent {
   const docs = parseAllDocuments(text, { prettyErrors: true });
   if (!Array.isArray(docs)) return { objects: [] }; // an empty stream
   for (const d of docs) if (d.errors.length > 0) throw new Error(d.errors[0]!.message);
@@ -115,22 +123,38 @@ export function readConfigFiles(files: readonly string[], meshFile?: string): Co
   return { ...(mesh !== undefined ? { mesh } : {}), objects, errors };
 }
 
-export class FileSource {
+/** A file's last good reading, with the text it came from (unchanged text is not parsed again). */
+interface FileReading {
+  readonly text: string;
+  readonly content: FileContent;
+  /** Problems found in documents of this text (re-reported while the text stays). */
+  readonly errors: readonly ConfigError[];
+}
+
+/** An object as last reported, with its content digest (origin included). */
+interface Reported {
+  readonly object: ConfigObject;
+  readonly digest: string;
+}
+
+export class FileSource implements ConfigSource {
+  readonly name: string;
   private readonly dir: string;
   private readonly debounceMs: number;
   private readonly log: (message: string) => void;
-  private readonly lastGood = new Map<string, FileContent>();
+  private readonly lastGood = new Map<string, FileReading>();
+  private readonly reported = new Map<string, Reported>();
   private current: ConfigSet = { objects: [], errors: [] };
-  private lastDigest = "";
   private watcher: FSWatcher | undefined;
   /** Inode of the watched directory: a directory replaced wholesale needs a new watch. */
   private watchedIno: number | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private listener: ((set: ConfigSet) => void) | undefined;
+  private sink: SourceSink | undefined;
   private stopped = false;
 
   constructor(opts: FileSourceOptions) {
     this.dir = opts.dir;
+    this.name = `file:${opts.dir}`;
     this.debounceMs = opts.debounceMs ?? 100;
     this.log = opts.log ?? ((m) => console.error(m));
   }
@@ -146,6 +170,12 @@ export class FileSource {
 
   /** Reads the whole directory now. Never throws: problems become errors in the set. */
   load(): ConfigSet {
+    this.read();
+    return this.current;
+  }
+
+  /** Reads the directory and returns what changed since the last read, by object. */
+  private read(): ObjectEvent[] {
     const errors: ConfigError[] = [];
     let names: string[];
     try {
@@ -161,28 +191,72 @@ export class FileSource {
     const objects: ConfigObject[] = [];
     for (const name of names) {
       const file = join(this.dir, name);
-      let content: FileContent | undefined;
+      let reading = this.lastGood.get(name);
       try {
-        content = readConfigFile(file, name === meshConfigFile, errors);
-        this.lastGood.set(name, content);
+        const text = readFileSync(file, "utf8");
+        if (reading === undefined || reading.text !== text) {
+          const found: ConfigError[] = [];
+          reading = { text, content: parseConfigText(text, file, name === meshConfigFile, found), errors: found };
+          this.lastGood.set(name, reading);
+        }
+        errors.push(...reading.errors);
       } catch (e) {
-        content = this.lastGood.get(name);
-        const keep = content ? "keeping its last good content" : "nothing from it is used";
-        errors.push(fileError(file, `cannot parse: ${(e as Error).message.split("\n")[0]}; ${keep}`));
+        const keep = reading ? "keeping its last good content" : "nothing from it is used";
+        errors.push(fileError(file, `cannot ${(e as NodeJS.ErrnoException).code !== undefined ? "read" : "parse"}: ${(e as Error).message.split("\n")[0]}; ${keep}`));
       }
-      if (content === undefined) continue;
-      if (name === meshConfigFile) mesh = { doc: content.mesh, file };
-      objects.push(...content.objects);
+      if (reading === undefined) continue;
+      if (name === meshConfigFile) mesh = { doc: reading.content.mesh, file };
+      objects.push(...reading.content.objects);
     }
-    this.current = { ...(mesh !== undefined ? { mesh } : {}), objects, errors };
+    const { events, kept } = this.diff(objects);
+    this.current = { ...(mesh !== undefined ? { mesh } : {}), objects: kept, errors };
     for (const e of errors) this.log(`meshward config: ${formatConfigError(e)}`);
-    return this.current;
+    return events;
   }
 
-  /** Loads, then calls `listener` now and after every change that alters the config set. */
-  start(listener: (set: ConfigSet) => void): void {
-    this.listener = listener;
-    this.emitIfChanged(this.load());
+  /**
+   * Per-object events against what was reported, and the objects in file order, each unchanged
+   * one as the object reported before (its identity is what spares the model a re-read).
+   */
+  private diff(objects: readonly ConfigObject[]): { events: ObjectEvent[]; kept: ConfigObject[] } {
+    const events: ObjectEvent[] = [];
+    const kept: ConfigObject[] = [];
+    const seen = new Set<string>();
+    const counts = new Map<string, number>();
+    for (const o of objects) {
+      // Two documents naming one object in one file keep apart (the model reports the second).
+      const base = `${o.origin.file}\u0000${objectRef(o)}`;
+      const n = counts.get(base) ?? 0;
+      counts.set(base, n + 1);
+      const key = n === 0 ? base : `${base}\u0000${n}`;
+      seen.add(key);
+      const before = this.reported.get(key);
+      if (before?.object === o) {
+        kept.push(o);
+        continue;
+      }
+      const digest = digestOf([o.apiVersion, o.kind, o.metadata, o.spec, o.origin]);
+      if (before?.digest === digest) {
+        kept.push(before.object);
+        continue;
+      }
+      kept.push(o);
+      this.reported.set(key, { object: o, digest });
+      events.push({ type: before === undefined ? "add" : "update", key, object: o });
+    }
+    for (const key of [...this.reported.keys()]) {
+      if (seen.has(key)) continue;
+      this.reported.delete(key);
+      events.push({ type: "delete", key });
+    }
+    return { events, kept };
+  }
+
+  start(sink: SourceSink): void {
+    this.sink = sink;
+    // A new listener gets everything, even what an earlier load() already read.
+    this.reported.clear();
+    this.emit(this.read());
     this.arm();
   }
 
@@ -193,20 +267,16 @@ export class FileSource {
     if (this.timer) clearTimeout(this.timer);
   }
 
-  private emitIfChanged(set: ConfigSet): void {
-    const digest = digestOf({ mesh: set.mesh, objects: set.objects, errors: set.errors });
-    if (digest === this.lastDigest) return;
-    this.lastDigest = digest;
-    this.listener?.(set);
+  private emit(events: readonly ObjectEvent[]): void {
+    this.sink?.({ events, mesh: this.current.mesh ?? null, errors: this.current.errors });
   }
-
   private schedule(): void {
     if (this.stopped) return;
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timer = undefined;
       if (this.stopped) return;
-      this.emitIfChanged(this.load());
+      this.emit(this.read());
       if (this.watcher !== undefined && this.currentIno() !== this.watchedIno) {
         this.watcher.close();
         this.watcher = undefined;

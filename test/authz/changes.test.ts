@@ -2,7 +2,8 @@
 // AuthorizationPolicy edits, and the model's admission of the kind.
 import assert from "node:assert/strict";
 import type { ConfigObject } from "../../src/model/config.js";
-import { buildSnapshot, type MeshSnapshot } from "../../src/model/snapshot.js";
+import { type MeshSnapshot } from "../../src/model/snapshot.js";
+import { buildSnapshot } from "../../src/mesh/model.js";
 import { snapshotChange } from "../../src/model/changes.js";
 import { parseProxyNode, type Proxy } from "../../src/model/proxy.js";
 import { authzInputFor, snapshotPolicies } from "../../src/authz/mesh-input.js";

@@ -11,7 +11,8 @@ import * as grpc from "@grpc/grpc-js";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { ClusterSchema, Cluster_LbPolicy } from "../../src/gen/envoy/config/cluster/v3/cluster_pb.js";
 import { FileSource } from "../../src/sources/file.js";
-import { buildSnapshot } from "../../src/model/snapshot.js";
+import { ConfigMerge } from "../../src/sources/merge.js";
+import { buildSnapshot } from "../../src/mesh/model.js";
 import { MeshResourceProvider } from "../../src/mesh/provider.js";
 import { XdsServer, type XdsNackEvent, type XdsPushEvent } from "../../src/xds/server.js";
 import { encodedResource } from "../../src/xds/resource.js";
@@ -77,7 +78,7 @@ describe("e2e: a NACK from a real grpc-js-xds client", function () {
     const provider = new MeshResourceProvider();
     breaker = new ClusterBreakingProvider(provider);
     source = new FileSource({ dir, debounceMs: 20, log: (l) => logs.push(l) });
-    source.start((set) => provider.update(buildSnapshot(set, provider.snapshot)));
+    new ConfigMerge([source], (set) => provider.update(buildSnapshot(set, provider.snapshot))).start();
     xds = new XdsServer({ provider: breaker, metrics, debounceMs: 20, log: (l) => logs.push(l) });
     xds.on("push", (e) => pushes.push(e));
     xds.on("nack", (e) => nacks.push(e));

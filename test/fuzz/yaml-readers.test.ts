@@ -12,8 +12,7 @@ import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { stringify as stringifyYaml } from "yaml";
 import { readConfigFiles } from "../../src/sources/file.js";
-import { buildSnapshot } from "../../src/model/snapshot.js";
-import { kindHandlers } from "../../src/model/kinds.js";
+import { buildSnapshot, meshKinds } from "../../src/mesh/model.js";
 import type { ConfigError } from "../../src/model/config.js";
 import { fuzzParameters } from "./settings.js";
 
@@ -54,7 +53,8 @@ const value: fc.Arbitrary<unknown> = fc.letrec<{ v: unknown }>((tie) => ({
   ),
 })).v;
 
-const KINDS = Object.keys(kindHandlers);
+const kinds = meshKinds();
+const KINDS = kinds.names();
 const objectArb = fc.record({
   kind: fc.oneof({ weight: 8, arbitrary: fc.constantFrom(...KINDS) }, { weight: 1, arbitrary: fc.constantFrom("Unknown", "", "Sidecar") }),
   version: fc.oneof({ weight: 8, arbitrary: fc.constant("good") }, { weight: 1, arbitrary: fc.constantFrom("v9", "") }),
@@ -63,7 +63,7 @@ const objectArb = fc.record({
   labels: fc.option(fc.dictionary(fc.constantFrom("app", "version"), scalar, { maxKeys: 2 })),
   spec: fc.oneof({ weight: 6, arbitrary: fc.dictionary(fc.constantFrom(...FIELDS), value, { maxKeys: 5 }) }, { weight: 1, arbitrary: value }),
 }).map((o) => ({
-  apiVersion: o.version === "good" ? (kindHandlers[o.kind]?.apiVersions[0] ?? "example.com/v1") : o.version,
+  apiVersion: o.version === "good" ? (kinds.get(o.kind)?.apiVersions[0] ?? "example.com/v1") : o.version,
   kind: o.kind,
   metadata: { name: o.name, namespace: o.namespace, ...(o.labels !== null ? { labels: o.labels } : {}) },
   spec: o.spec,

@@ -7,7 +7,7 @@ import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse, stringify } from "yaml";
 import { FileSource } from "../../src/sources/file.js";
-import { buildSnapshot } from "../../src/model/snapshot.js";
+import { buildSnapshot } from "../../src/mesh/model.js";
 import { formatConfigError } from "../../src/model/config.js";
 import { parseProxyNode } from "../../src/model/proxy.js";
 import { dumpResources } from "../../src/translate/dump.js";

@@ -1,7 +1,8 @@
 // One test per validation rule: a bad field is reported with file, object and field path, the
 // object is rejected alone, and the other objects are kept.
 import { strict as assert } from "node:assert";
-import { buildSnapshot, type ConfigSet, type MeshSnapshot } from "../../src/model/snapshot.js";
+import { type ConfigSet, type MeshSnapshot } from "../../src/model/snapshot.js";
+import { buildSnapshot } from "../../src/mesh/model.js";
 import type { ConfigError, ConfigObject } from "../../src/model/config.js";
 
 const file = "/cfg/mesh.objects.yaml";

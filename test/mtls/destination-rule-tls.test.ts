@@ -1,7 +1,8 @@
 // DestinationRule `trafficPolicy.tls`: one test per istiod validateTLS rule (its words, with file,
 // object and field path); the rule is rejected alone and the last good version keeps serving.
 import { strict as assert } from "node:assert";
-import { buildSnapshot, type MeshSnapshot } from "../../src/model/snapshot.js";
+import { type MeshSnapshot } from "../../src/model/snapshot.js";
+import { buildSnapshot } from "../../src/mesh/model.js";
 import type { ConfigObject } from "../../src/model/config.js";
 
 const file = "/cfg/rules.yaml";

@@ -2,7 +2,8 @@
 // CRD schema, with file, object and field path), and istiod's composition (levels, oldest wins,
 // UNSET inherits, port level only on workload policies).
 import { strict as assert } from "node:assert";
-import { buildSnapshot, type MeshSnapshot } from "../../src/model/snapshot.js";
+import { type MeshSnapshot } from "../../src/model/snapshot.js";
+import { buildSnapshot } from "../../src/mesh/model.js";
 import type { ConfigObject } from "../../src/model/config.js";
 import { composePeerAuthentication, modeForPort, namespaceMtlsMode, peerAuthenticationFor, peerAuthenticationsOf } from "../../src/model/peer-authentication.js";
 

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import type { JsonObject } from "@bufbuild/protobuf";
 import { FileSource } from "../../src/sources/file.js";
-import { buildSnapshot } from "../../src/model/snapshot.js";
+import { buildSnapshot } from "../../src/mesh/model.js";
 import { parseProxyNode } from "../../src/model/proxy.js";
 import { dumpResources } from "../../src/translate/dump.js";
 import { repoRoot } from "../support/grpc-go-peer.js";

@@ -6,7 +6,8 @@
 import { strict as assert } from "node:assert";
 import { fromBinary } from "@bufbuild/protobuf";
 import { anyUnpack } from "@bufbuild/protobuf/wkt";
-import { buildSnapshot, type MeshSnapshot } from "../../src/model/snapshot.js";
+import { type MeshSnapshot } from "../../src/model/snapshot.js";
+import { buildSnapshot } from "../../src/mesh/model.js";
 import type { ConfigObject } from "../../src/model/config.js";
 import { parseProxyNode, type Proxy } from "../../src/model/proxy.js";
 import { MeshResourceProvider } from "../../src/mesh/provider.js";

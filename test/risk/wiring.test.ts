@@ -15,7 +15,7 @@ import { createCsr } from "../../src/ca/csr-builder.js";
 import type { ControlPlane } from "../../src/mesh/control-plane.js";
 import { startTestControlPlane } from "../support/control-plane.js";
 import { snapshotChange } from "../../src/model/changes.js";
-import { buildSnapshot } from "../../src/model/snapshot.js";
+import { buildSnapshot } from "../../src/mesh/model.js";
 import { AuditSignalRecorder, runtimeSignalOf } from "../../src/risk/agent-signals.js";
 import { peerIp } from "../../src/risk/proxy-pods.js";
 import { RiskService } from "../../src/risk/risk-service.js";

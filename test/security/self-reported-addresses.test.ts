@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import type { ControlPlane } from "../../src/mesh/control-plane.js";
-import { buildSnapshot } from "../../src/model/snapshot.js";
+import { buildSnapshot } from "../../src/mesh/model.js";
 import { ENFORCEMENT_ORIGIN, enforcedAddresses, enforcementOverlay } from "../../src/risk/enforcement-overlay.js";
 import { routingOverlay } from "../../src/risk/routing-overlay.js";
 import { workloadAddressProblem } from "../../src/security/workload-address.js";

@@ -4,6 +4,7 @@ import { mkdtempSync, renameSync, rmSync, unlinkSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FileSource } from "../../src/sources/file.js";
+import { ConfigMerge } from "../../src/sources/merge.js";
 import type { ConfigSet } from "../../src/model/snapshot.js";
 
 function se(name: string, address: string): string {
@@ -65,7 +66,7 @@ describe("file source", () => {
     const set = source.load();
     assert.deepEqual(set.mesh, { doc: { trustDomain: "example.org" }, file: join(dir, "mesh.yaml") });
     assert.deepEqual(names(set), ["one", "two"]);
-    assert.deepEqual(set.objects.map((o) => o.origin), [{ file: join(dir, "a.yaml"), document: 0 }, { file: join(dir, "a.yaml"), document: 1 }]);
+    assert.deepEqual(set.objects.map((o) => o.origin), [{ source: "file", file: join(dir, "a.yaml"), document: 0 }, { source: "file", file: join(dir, "a.yaml"), document: 1 }]);
     assert.deepEqual(set.errors, []);
   });
 
@@ -85,7 +86,7 @@ describe("file source", () => {
     writeFileSync(join(dir, "a.yaml"), se("one", "10.0.0.1"));
     writeFileSync(join(dir, "b.yaml"), se("two", "10.0.0.2"));
     source = new FileSource({ dir, debounceMs: 20, log: (l) => logs.push(l) });
-    source.start(rec.listener);
+    new ConfigMerge([source], rec.listener).start();
     assert.deepEqual(names(rec.sets[0]!), ["one", "two"]);
 
     writeFileSync(join(dir, "c.yaml"), se("three", "10.0.0.3"));
@@ -109,7 +110,7 @@ describe("file source", () => {
   it("sees an editor's write-to-temp-then-rename", async () => {
     writeFileSync(join(dir, "a.yaml"), se("one", "10.0.0.1"));
     source = new FileSource({ dir, debounceMs: 20, log: () => {} });
-    source.start(rec.listener);
+    new ConfigMerge([source], rec.listener).start();
     writeFileSync(join(dir, ".a.yaml.swp"), se("one", "10.0.0.7"));
     renameSync(join(dir, ".a.yaml.swp"), join(dir, "a.yaml"));
     const s = await rec.next((x) => x.objects.some((o) => JSON.stringify(o.spec).includes("10.0.0.7")), "the renamed file");
@@ -119,7 +120,7 @@ describe("file source", () => {
   it("follows a directory replaced wholesale (deploy tools swap the whole directory)", async () => {
     writeFileSync(join(dir, "a.yaml"), se("one", "10.0.0.1"));
     source = new FileSource({ dir, debounceMs: 20, log: (l) => logs.push(l) });
-    source.start(rec.listener);
+    new ConfigMerge([source], rec.listener).start();
     const staged = mkdtempSync(join(tmpdir(), "meshward-filesource-staged-"));
     writeFileSync(join(staged, "a.yaml"), se("replaced", "10.0.0.2"));
     rmSync(dir, { recursive: true });
@@ -135,7 +136,7 @@ describe("file source", () => {
   it("does not emit when a write leaves the content unchanged", async () => {
     writeFileSync(join(dir, "a.yaml"), se("one", "10.0.0.1"));
     source = new FileSource({ dir, debounceMs: 20, log: () => {} });
-    source.start(rec.listener);
+    new ConfigMerge([source], rec.listener).start();
     writeFileSync(join(dir, "a.yaml"), se("one", "10.0.0.1"));
     // Let the rewrite's debounced reload happen on its own before the next change.
     await new Promise((r) => setTimeout(r, 200));

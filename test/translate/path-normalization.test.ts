@@ -4,7 +4,8 @@
 // rejected with its field path while the last good mesh config keeps serving.
 import { strict as assert } from "node:assert";
 import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
-import { buildSnapshot, type ConfigSet, type MeshSnapshot } from "../../src/model/snapshot.js";
+import { type ConfigSet, type MeshSnapshot } from "../../src/model/snapshot.js";
+import { buildSnapshot } from "../../src/mesh/model.js";
 import type { ConfigObject } from "../../src/model/config.js";
 import { parseProxyNode } from "../../src/model/proxy.js";
 import { dumpResources } from "../../src/translate/dump.js";

@@ -1,0 +1,26 @@
+// The composition root of the model: which kinds the mesh understands, registered here so that the
+// model never imports the stages owning a kind (authz/, risk/), and the one buildSnapshot that the
+// control plane, the CLI and the tests use.
+import { KindRegistry, defaultClusterDomain, modelKinds } from "../model/kinds.js";
+import { kubernetesKinds } from "../model/kube-objects.js";
+import { buildModelSnapshot, emptySnapshot, type ConfigSet, type MeshSnapshot } from "../model/snapshot.js";
+import { authorizationPolicyKind } from "../authz/model-kind.js";
+import { AUTHORIZATION_POLICY_KIND } from "../authz/policy.js";
+import { runtimePolicyKind } from "../risk/model-kind.js";
+import { RUNTIME_POLICY_KIND } from "../risk/runtime-policy.js";
+
+/** Every kind of the mesh, Kubernetes Services named under `domain` (istiod's --domain). */
+export function meshKinds(domain: string = defaultClusterDomain): KindRegistry {
+  return modelKinds.with({
+    ...kubernetesKinds(domain),
+    [AUTHORIZATION_POLICY_KIND]: authorizationPolicyKind,
+    [RUNTIME_POLICY_KIND]: runtimePolicyKind,
+  });
+}
+
+const defaultKinds = meshKinds();
+
+/** Builds the next snapshot with every kind of the mesh (`kinds` for another cluster domain). */
+export function buildSnapshot(input: ConfigSet, previous: MeshSnapshot = emptySnapshot, kinds: KindRegistry = defaultKinds): MeshSnapshot {
+  return buildModelSnapshot(input, previous, kinds);
+}

@@ -1,0 +1,96 @@
+// The one merge of every source's events into the config set the model builds from. It keeps each
+// source's objects by key, so an update replaces one object and the rest are handed to the model
+// as the very same objects (read once, never re-parsed). The set lists sources in the order they
+// were given and each source's objects in key order, so two objects claiming one `Kind ns/name`
+// are resolved the same way on every rebuild (the first wins; the model reports the other).
+import type { ConfigError, ConfigObject } from "../model/config.js";
+import type { ConfigSet } from "../model/snapshot.js";
+import type { ConfigSource, MeshDocument, SourceBatch } from "./source.js";
+import { digestOf } from "../model/digest.js";
+
+interface SourceState {
+  readonly source: ConfigSource;
+  readonly objects: Map<string, ConfigObject>;
+  /** The objects in key order, rebuilt only after the source changed. */
+  ordered: readonly ConfigObject[] | undefined;
+  mesh: MeshDocument | undefined;
+  errors: readonly ConfigError[];
+  errorsDigest: string;
+}
+
+export class ConfigMerge {
+  private readonly states: SourceState[];
+  private current: ConfigSet = { objects: [], errors: [] };
+  private started = false;
+
+  /** `onChange` runs, synchronously, after every batch that changed the set. */
+  constructor(
+    sources: readonly ConfigSource[],
+    private readonly onChange: (set: ConfigSet) => void,
+  ) {
+    this.states = sources.map((source) => ({ source, objects: new Map(), ordered: [], mesh: undefined, errors: [], errorsDigest: digestOf([]) }));
+  }
+
+  get sources(): readonly ConfigSource[] {
+    return this.states.map((s) => s.source);
+  }
+
+  /** The merged set as of the last batch. */
+  get configSet(): ConfigSet {
+    return this.current;
+  }
+
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    for (const state of this.states) state.source.start((batch) => this.apply(state, batch));
+  }
+
+  stop(): void {
+    for (const state of this.states) state.source.stop();
+  }
+
+  private apply(state: SourceState, batch: SourceBatch): void {
+    let changed = false;
+    for (const e of batch.events) {
+      if (e.type === "delete") {
+        changed = state.objects.delete(e.key) || changed;
+        continue;
+      }
+      if (state.objects.get(e.key) === e.object) continue;
+      state.objects.set(e.key, e.object);
+      changed = true;
+    }
+    if (changed) state.ordered = undefined;
+    if (batch.mesh !== undefined) {
+      const mesh = batch.mesh ?? undefined;
+      if (digestOf(mesh) !== digestOf(state.mesh)) changed = true;
+      state.mesh = mesh;
+    }
+    if (batch.errors !== undefined) {
+      const d = digestOf(batch.errors);
+      if (d !== state.errorsDigest) changed = true;
+      state.errors = batch.errors;
+      state.errorsDigest = d;
+    }
+    if (!changed) return;
+    this.current = this.merged();
+    this.onChange(this.current);
+  }
+
+  private merged(): ConfigSet {
+    const objects: ConfigObject[] = [];
+    const errors: ConfigError[] = [];
+    let mesh: MeshDocument | undefined;
+    for (const state of this.states) {
+      if (state.ordered === undefined) {
+        const keys = [...state.objects.keys()].sort();
+        state.ordered = keys.map((k) => state.objects.get(k)!);
+      }
+      for (const o of state.ordered) objects.push(o);
+      errors.push(...state.errors);
+      mesh ??= state.mesh;
+    }
+    return { ...(mesh !== undefined ? { mesh } : {}), objects, errors };
+  }
+}
