@@ -3,6 +3,7 @@ import { fileURLToPath } from "node:url";
 import type { Command } from "./main.js";
 import { startControlPlane } from "../mesh/control-plane.js";
 import { DEFAULT_TRUSTED_NODE_ACCOUNTS, TRUSTED_NODE_ACCOUNTS_ENV, TrustedNodeAccounts } from "../ca/node-impersonation.js";
+import { DEFAULT_CLUSTER_ID } from "../sources/kubernetes.js";
 import { DATA_DIR_OPTION, DEFAULT_ADDRESSES, parseDurationSeconds, parseFlags, runCommand } from "./flags.js";
 
 /** mesh-config/ of this checkout or package (dist/src/cli/ -> ../../../mesh-config). */
@@ -22,7 +23,12 @@ const usage = `usage: meshward serve [flags]
                               (ImpersonatedIdentity; istiod's ${TRUSTED_NODE_ACCOUNTS_ENV}, read when the flag is
                               absent; default ${DEFAULT_TRUSTED_NODE_ACCOUNTS}; "" for none)
   --monitoring-address H:P    HTTP /healthz /readyz /metrics /debug/config (default ${DEFAULT_ADDRESSES.monitoring})
-  --data-dir DIR              state directory (default .meshward)`;
+  --data-dir DIR              state directory (default .meshward)
+  --kubeconfig FILE           also read a Kubernetes cluster (Services, EndpointSlices, Pods, Istio CRDs) and
+                              accept its service-account tokens (TokenReview); in a pod (KUBERNETES_SERVICE_HOST
+                              set) the in-cluster configuration is used without this flag (default: none)
+  --cluster-id ID             the Kubernetes cluster's id (default ${DEFAULT_CLUSTER_ID}, as Istio's)
+  --domain DOMAIN             Kubernetes' DNS domain: Service hosts are <svc>.<ns>.svc.<domain> (default cluster.local)`;
 
 export const serveCommand: Command = {
   summary: "run the control plane on a mesh-config directory (default: the embedded mesh-config/)",
@@ -36,8 +42,13 @@ export const serveCommand: Command = {
       "ca-dns-names": { type: "string", default: "" },
       "trusted-node-accounts": { type: "string" },
       "monitoring-address": { type: "string", default: DEFAULT_ADDRESSES.monitoring },
+      kubeconfig: { type: "string" },
+      "cluster-id": { type: "string", default: DEFAULT_CLUSTER_ID },
+      domain: { type: "string", default: "cluster.local" },
       ...DATA_DIR_OPTION,
     });
+    const kubeconfig = values["kubeconfig"];
+    const inCluster = (process.env["KUBERNETES_SERVICE_HOST"] ?? "") !== "";
     const workloadCertTtlSeconds = parseDurationSeconds(values["workload-cert-ttl"], "workload-cert-ttl");
     const tls = values["tls-address"];
     const trustedFlag = values["trusted-node-accounts"];
@@ -56,6 +67,9 @@ export const serveCommand: Command = {
       monitoringAddress: values["monitoring-address"],
       trustedNodeAccounts,
       dataDir: values["data-dir"],
+      ...(kubeconfig !== undefined || inCluster
+        ? { kubernetes: { ...(kubeconfig !== undefined ? { kubeconfig } : {}), clusterId: values["cluster-id"], domain: values["domain"] } }
+        : {}),
     });
     await new Promise<void>((resolve) => {
       const stop = (): void => {

@@ -42,6 +42,11 @@ export interface InformerOptions {
   readonly pageSize?: number;
   /** First and longest backoff (default 200 ms and 30 s). */
   readonly backoffMs?: { readonly initial: number; readonly max: number };
+  /**
+   * Not installed yet (404 on list: a CRD that is not applied) counts as synced and empty, and the
+   * list is retried with backoff: the rest of the mesh is served meanwhile. Default false.
+   */
+  readonly optional?: boolean;
 }
 
 interface ListAnswer {
@@ -125,14 +130,18 @@ export class Informer {
       this.resourceVersion = rv;
       this.failures = 0;
       this.flush();
-      if (!this.hasSynced) {
-        this.hasSynced = true;
-        for (const w of this.syncWaiters.splice(0)) w();
-      }
+      this.markSynced();
       void this.watch();
     } catch (e) {
+      if (this.opts.optional === true && e instanceof KubeApiError && e.status === 404 && !this.hasSynced) this.markSynced();
       this.retry(() => void this.relist(), e);
     }
+  }
+
+  private markSynced(): void {
+    if (this.hasSynced) return;
+    this.hasSynced = true;
+    for (const w of this.syncWaiters.splice(0)) w();
   }
 
   /** Diffs a fresh list against the store: adds, updates (new resourceVersion) and deletes. */
@@ -157,10 +166,13 @@ export class Informer {
     return r.group === "" ? r.version : `${r.group}/${r.version}`;
   }
 
-  private upsert(key: string, o: KubeObject): void {
+  private upsert(key: string, raw: KubeObject): void {
     const before = this.store.get(key);
     // The same version again (a resumed watch may replay the last one): nothing happened.
-    if (before !== undefined && before.metadata.resourceVersion === o.metadata.resourceVersion) return;
+    if (before !== undefined && before.metadata.resourceVersion === raw.metadata.resourceVersion) return;
+    // managedFields is often the bulk of an object and nobody here reads it.
+    const { managedFields: _managed, ...metadata } = raw.metadata;
+    const o: KubeObject = { ...raw, metadata };
     this.store.set(key, o);
     this.pending.push({ type: before === undefined ? "add" : "update", key, object: o });
   }

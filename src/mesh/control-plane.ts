@@ -1,5 +1,5 @@
-// The running control plane: file source -> model -> provider -> xDS server on gRPC, plus the
-// monitoring HTTP endpoint. `meshward serve` is a thin flag parser over startControlPlane; tests
+// The running control plane: sources (the mesh-config directory, and a Kubernetes cluster when
+// configured) -> merge -> model -> provider -> xDS server on gRPC, plus the monitoring HTTP endpoint. `meshward serve` is a thin flag parser over startControlPlane; tests
 // start it on ephemeral ports. Later issues (signal API) register on the same gRPC server.
 //
 // Security: the CA (istio.v1.auth.IstioCertificateService) is served on the plaintext port and on
@@ -13,7 +13,10 @@ import { FileSource } from "../sources/file.js";
 import { ConfigMerge } from "../sources/merge.js";
 import type { ConfigSource } from "../sources/source.js";
 import { type ConfigSet } from "../model/snapshot.js";
-import { buildSnapshot } from "./model.js";
+import { buildSnapshot, meshKinds } from "./model.js";
+import { KubernetesSource } from "../sources/kubernetes.js";
+import { TokenReviewAuthenticator } from "../security/tokenreview.js";
+import { snapshotPodDirectory } from "../kube/pod-directory.js";
 import { formatConfigError } from "../model/config.js";
 import { Metrics } from "../telemetry/metrics.js";
 import { XdsServer } from "../xds/server.js";
@@ -59,6 +62,17 @@ export interface ControlPlaneOptions {
   /** Node agents that may ask for the certificates of pods on their node (default meshward-system/node-*). */
   readonly trustedNodeAccounts?: TrustedNodeAccounts;
   readonly log?: (line: string) => void;
+  /** A Kubernetes cluster to read besides the directory (`--kubeconfig`, or in-cluster). */
+  readonly kubernetes?: KubernetesOptions;
+}
+
+export interface KubernetesOptions {
+  /** A kubeconfig file; absent: in-cluster configuration (KUBERNETES_SERVICE_HOST). */
+  readonly kubeconfig?: string;
+  /** `--cluster-id` (default `Kubernetes`, as Istio's). */
+  readonly clusterId?: string;
+  /** Kubernetes' DNS domain: Service hosts are `<svc>.<ns>.svc.<domain>` (default cluster.local). */
+  readonly domain?: string;
 }
 
 export interface ControlPlane {
@@ -76,6 +90,8 @@ export interface ControlPlane {
   readonly source: FileSource;
   /** Every source's objects merged (the file source first). */
   readonly merge: ConfigMerge;
+  /** The Kubernetes source, when one was configured. */
+  readonly kubernetes?: KubernetesSource;
   readonly grpcServer: grpc.Server;
   /** The risk stage: signal service, RuntimePolicies, enforcement overlay, audit store. */
   readonly risk: RiskWiring;
@@ -93,16 +109,26 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
 
   const provider = new MeshResourceProvider();
   const source = new FileSource({ dir: opts.configDir, log, ...(opts.debounceMs !== undefined ? { debounceMs: opts.debounceMs } : {}) });
+  const kubernetes =
+    opts.kubernetes !== undefined
+      ? new KubernetesSource({ ...(opts.kubernetes.kubeconfig !== undefined ? { kubeconfig: opts.kubernetes.kubeconfig } : {}), ...(opts.kubernetes.clusterId !== undefined ? { clusterId: opts.kubernetes.clusterId } : {}), log })
+      : undefined;
+  const kinds = meshKinds(opts.kubernetes?.domain);
   let lastSet: ConfigSet | undefined;
   const risk = new RiskWiring({
-    dataDir: opts.dataDir, metrics, log, rebuild: () => lastSet !== undefined && apply(lastSet),
+    dataDir: opts.dataDir,
+    metrics,
+    log,
+    rebuild: () => lastSet !== undefined && apply(lastSet),
     snapshot: () => provider.snapshot,
     ...(opts.signalLimits !== undefined ? { signalLimits: opts.signalLimits } : {}),
+    // Where Kubernetes is the source, a pod's address and node come from its Pod, not its proxy.
+    ...(kubernetes !== undefined ? { podDirectory: snapshotPodDirectory(() => provider.snapshot) } : {}),
   });
   /** Builds and serves a snapshot; true if it may change some proxy's resources. */
   const apply = (set: ConfigSet): boolean => {
     lastSet = set;
-    const snapshot = buildSnapshot(risk.configSet(set), provider.snapshot);
+    const snapshot = buildSnapshot(risk.configSet(set), provider.snapshot, kinds);
     risk.accepted(snapshot);
     // The source already logged its own problems; these are the model's (rejected objects).
     for (const e of snapshot.errors.slice(set.errors.length)) log(`meshward config: ${formatConfigError(e)}`);
@@ -114,14 +140,21 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     }
     return change !== undefined;
   };
-  const sources: ConfigSource[] = [source];
+  const sources: ConfigSource[] = [source, ...(kubernetes !== undefined ? [kubernetes] : [])];
   const merge = new ConfigMerge(sources, apply);
   merge.start();
+  if (kubernetes !== undefined) {
+    // As istiod: no proxy is served from a half-read cluster.
+    log(`meshward: reading cluster ${kubernetes.clusterId} from ${kubernetes.client.server.origin}`);
+    await kubernetes.waitForSync();
+  }
 
   // The trust domain is the mesh config's at start; the CA's identity does not follow later edits.
   const { ca, authenticators, tokenKey } = await openCertificateAuthority({
     dataDir: opts.dataDir,
     trustDomain: provider.snapshot.mesh.trustDomain,
+    // Service-account tokens (audience istio-ca) reviewed by the cluster's apiserver.
+    ...(kubernetes !== undefined ? { extraAuthenticators: [new TokenReviewAuthenticator({ client: kubernetes.client, clusterId: kubernetes.clusterId, trustDomain: provider.snapshot.mesh.trustDomain })] } : {}),
     ...(opts.cacertsDir !== undefined ? { cacertsDir: opts.cacertsDir } : {}),
   });
   // No certificate for a quarantined or revoked pod or identity.
