@@ -263,7 +263,7 @@ export class Informer {
     const { initial, max } = this.opts.backoffMs ?? { initial: 200, max: 30_000 };
     const base = Math.min(max, initial * 2 ** Math.min(this.failures - 1, 20));
     const delay = Math.round(base * (0.5 + Math.random() / 2));
-    const message = err instanceof Error ? err.message : String(err);
+    const message = (err instanceof Error ? err.message : String(err)).trim();
     if (this.failures === 1 || this.failures % 10 === 0) this.log(`meshward kube: ${this.name}: ${message}; retrying in ${delay} ms (attempt ${this.failures})`);
     this.timer = setTimeout(() => {
       this.timer = undefined;

@@ -35,6 +35,12 @@ export interface KubeRegistryInput {
 
 export interface KubeRegistry {
   readonly services: readonly Service[];
+  /**
+   * Endpoints that are not ready, with their service: left out of every peer's EDS, but their own
+   * proxy still serves the Service (istiod finds a proxy's services from its Pod, not from
+   * readiness), so a pod that turns unready keeps its inbound listeners and can become ready again.
+   */
+  readonly unready: readonly { readonly service: Service; readonly endpoint: ServiceEndpoint }[];
   /** Pods by `namespace/name`. */
   readonly pods: ReadonlyMap<string, KubePod>;
 }
@@ -42,6 +48,7 @@ export interface KubeRegistry {
 interface CachedService {
   readonly inputs: readonly unknown[];
   readonly service: Service;
+  readonly unready: readonly ServiceEndpoint[];
 }
 
 /** Last build's services by `namespace/name`: the incremental part. */
@@ -96,6 +103,7 @@ export function buildKubeRegistry(input: KubeRegistryInput, errors: ConfigError[
   }
   const next = new Map<string, CachedService>();
   const services: Service[] = [];
+  const unready: { service: Service; endpoint: ServiceEndpoint }[] = [];
   for (const svc of input.services) {
     const ns = svc.object.metadata.namespace;
     const key = `${ns}/${svc.object.metadata.name}`;
@@ -114,17 +122,13 @@ export function buildKubeRegistry(input: KubeRegistryInput, errors: ConfigError[
       }
     }
     const before = cache.get(key);
-    if (before !== undefined && sameInputs(before.inputs, inputs)) {
-      next.set(key, before);
-      services.push(before.service);
-      continue;
-    }
-    const service = kubeService(svc, slices, { podSpecs, podsByIp, nodes, trustDomain: input.trustDomain });
-    next.set(key, { inputs, service });
-    services.push(service);
+    const built = before !== undefined && sameInputs(before.inputs, inputs) ? before : { inputs, ...kubeService(svc, slices, { podSpecs, podsByIp, nodes, trustDomain: input.trustDomain }) };
+    next.set(key, built);
+    services.push(built.service);
+    for (const endpoint of built.unready) unready.push({ service: built.service, endpoint });
   }
   cache = next;
-  return { services, pods };
+  return { services, unready, pods };
 }
 
 interface Lookups {
@@ -134,29 +138,29 @@ interface Lookups {
   readonly trustDomain: string;
 }
 
-function kubeService(svc: AcceptedObject<KubeServiceSpec>, slices: readonly AcceptedObject<EndpointSliceSpec>[], l: Lookups): Service {
+function kubeService(svc: AcceptedObject<KubeServiceSpec>, slices: readonly AcceptedObject<EndpointSliceSpec>[], l: Lookups): { service: Service; unready: ServiceEndpoint[] } {
   const ns = svc.object.metadata.namespace;
   const spec = svc.spec;
   const ports = servicePorts(spec);
   const endpoints: ServiceEndpoint[] = [];
+  const unready: ServiceEndpoint[] = [];
   const seen = new Set<string>();
   for (const slice of slices) {
     if (slice.spec.addressType === "FQDN") continue;
     for (const e of slice.spec.endpoints) {
-      if (!e.ready) continue;
       const pod = e.pod !== undefined ? l.podSpecs.get(`${ns}/${e.pod}`) : l.podsByIp.get(e.addresses[0] ?? "");
       const identity: WorkloadIdentity = { trustDomain: l.trustDomain, namespace: ns, serviceAccount: pod?.spec.serviceAccount ?? "default" };
       const where = locality(l.nodes.get(e.nodeName ?? pod?.spec.nodeName ?? ""), e.zone);
       for (const address of e.addresses) {
         // Two slices may carry one address during a slice rebalancing: serve it once.
-        if (seen.has(address)) continue;
+        if (seen.has(address) || (!e.ready && endpoints.some((x) => x.address === address))) continue;
         seen.add(address);
         const targetPorts: Record<number, number> = {};
         for (const port of spec.ports) {
           const named = typeof port.targetPort === "string" ? pod?.spec.namedPorts[port.targetPort] : undefined;
           targetPorts[port.port] = slice.spec.ports[port.name] ?? (typeof port.targetPort === "number" ? port.targetPort : named) ?? port.port;
         }
-        endpoints.push({
+        (e.ready ? endpoints : unready).push({
           address,
           targetPorts,
           labels: pod?.object.metadata.labels ?? {},
@@ -172,7 +176,7 @@ function kubeService(svc: AcceptedObject<KubeServiceSpec>, slices: readonly Acce
   const identities = [...new Map(endpoints.map((e) => [`${e.identity.namespace}/${e.identity.serviceAccount}`, e.identity])).values()];
   const addresses = spec.headless ? [] : spec.clusterIPs;
   const shape = { ports, addresses, location: "MESH_INTERNAL", resolution: spec.headless ? "NONE" : "STATIC", exportTo: spec.exportTo };
-  return {
+  const service: Service = {
     key: `${ns}/${spec.hostname}`,
     hostname: spec.hostname,
     namespace: ns,
@@ -185,6 +189,8 @@ function kubeService(svc: AcceptedObject<KubeServiceSpec>, slices: readonly Acce
     endpoints,
     identities,
     digest: digestOf({ hostname: spec.hostname, ns, shape, identities }),
-    endpointsDigest: digestOf(endpoints),
+    // Unready endpoints count: their own proxies' inbound side depends on them.
+    endpointsDigest: digestOf([endpoints, unready.map((e) => e.address)]),
   };
+  return { service, unready };
 }

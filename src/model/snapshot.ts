@@ -333,6 +333,12 @@ export function buildModelSnapshot(input: ConfigSet, previous: MeshSnapshot, kin
       else endpointsByIp.set(endpoint.address, [{ service, endpoint }]);
     }
   }
+  // A Pod that is not ready still serves its Services (its own inbound side), peers do not reach it.
+  for (const target of kube.unready) {
+    const list = endpointsByIp.get(target.endpoint.address);
+    if (list) list.push(target);
+    else endpointsByIp.set(target.endpoint.address, [target]);
+  }
   // The model folds these kinds into services and workloads; they are not policies in `others`.
   for (const kind of [...byKind.keys()]) if (kinds.scopeOf(kind) === "model") byKind.delete(kind);
   const others: ReadonlyMap<string, readonly AcceptedObject[]> = byKind;

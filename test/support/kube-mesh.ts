@@ -1,0 +1,77 @@
+// What the Kubernetes end-to-end tests share: Istio's CRDs applied once per apiserver, and
+// pod-like addresses on this host (the apiserver refuses loopback addresses in EndpointSlices), so a
+// workload in this process can listen on its Pod's IP. Needs root.
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { parseAllDocuments } from "yaml";
+import { KubeApiError, type KubeClient } from "../../src/kube/client.js";
+import { istioCrdsYaml } from "./kube-apiserver.js";
+import { eventually } from "./eventually.js";
+
+interface Crd {
+  readonly metadata: { readonly name: string };
+  readonly status?: { readonly conditions?: readonly { readonly type: string; readonly status: string }[] };
+}
+
+const applied = new Map<string, Promise<void>>();
+
+/** Applies every Istio CRD (istio.io/api's, from the Go module proxy) and waits until they are served. */
+export function applyIstioCrds(client: KubeClient): Promise<void> {
+  const key = client.server.href;
+  let p = applied.get(key);
+  if (p === undefined) {
+    p = (async () => {
+      const crds = parseAllDocuments(istioCrdsYaml())
+        .map((d) => d.toJS() as Crd | null)
+        .filter((d): d is Crd => d !== null && typeof d === "object" && "metadata" in d);
+      for (const crd of crds) {
+        try {
+          await client.request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd);
+        } catch (e) {
+          if (!(e instanceof KubeApiError && e.status === 409)) throw e;
+        }
+      }
+      for (const crd of crds) {
+        await eventually(`CRD ${crd.metadata.name} established`, async () => {
+          const now = await client.request<Crd>("GET", `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd.metadata.name}`);
+          return now.status?.conditions?.some((c) => c.type === "Established" && c.status === "True") === true ? true : undefined;
+        }, 30_000);
+      }
+    })();
+    applied.set(key, p);
+  }
+  return p;
+}
+
+/**
+ * Pod addresses (in a random 10.x.y.0/24) on this host's loopback interface: a workload of this
+ * process listens on its Pod's IP, and the apiserver accepts it in EndpointSlices (it refuses
+ * 127.0.0.0/8). `close` removes them.
+ */
+export class LocalPodAddresses {
+  private readonly prefix: string;
+  private readonly added: string[] = [];
+
+  constructor() {
+    const r = randomBytes(2);
+    this.prefix = `10.${200 + (r[0]! % 50)}.${r[1]}.`;
+  }
+
+  /** `<prefix><host>`, added to `lo`. */
+  add(host: number): string {
+    const address = `${this.prefix}${host}`;
+    execFileSync("ip", ["addr", "add", `${address}/32`, "dev", "lo"]);
+    this.added.push(address);
+    return address;
+  }
+
+  close(): void {
+    for (const a of this.added.splice(0)) {
+      try {
+        execFileSync("ip", ["addr", "del", `${a}/32`, "dev", "lo"], { stdio: "ignore" });
+      } catch {
+        // already gone
+      }
+    }
+  }
+}
