@@ -272,6 +272,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     metrics,
     source,
     merge,
+    ...(kubernetes !== undefined ? { kubernetes } : {}),
     grpcServer,
     risk,
     async stop() {
