@@ -66,6 +66,9 @@ export interface ControlPlaneOptions {
   readonly kubernetes?: KubernetesOptions;
 }
 
+/** How long a burst of source batches is gathered into one model rebuild. */
+export const MERGE_COALESCE_MS = 10;
+
 export interface KubernetesOptions {
   /** A kubeconfig file; absent: in-cluster configuration (KUBERNETES_SERVICE_HOST). */
   readonly kubeconfig?: string;
@@ -141,12 +144,14 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     return change !== undefined;
   };
   const sources: ConfigSource[] = [source, ...(kubernetes !== undefined ? [kubernetes] : [])];
-  const merge = new ConfigMerge(sources, apply);
+  // A burst of watch events (pod churn) becomes one model rebuild; the file source debounces itself.
+  const merge = new ConfigMerge(sources, apply, { coalesceMs: MERGE_COALESCE_MS });
   merge.start();
   if (kubernetes !== undefined) {
     // As istiod: no proxy is served from a half-read cluster.
     log(`meshward: reading cluster ${kubernetes.clusterId} from ${kubernetes.client.server.origin}`);
     await kubernetes.waitForSync();
+    merge.flush();
   }
 
   // The trust domain is the mesh config's at start; the CA's identity does not follow later edits.
