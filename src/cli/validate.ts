@@ -44,8 +44,8 @@ export function configFilesUnder(paths: readonly string[]): string[] {
 
 /** Validates every object of every file alone; a file named mesh.yaml is read as MeshConfig. */
 export function validateFiles(files: readonly string[]): ValidationReport {
-  const kinds = meshKinds();
   const findings: ConfigError[] = [];
+  const kinds = meshKinds();
   let objects = 0;
   for (const file of files) {
     const isMesh = file.endsWith(`/${meshConfigFile}`) || file === meshConfigFile;

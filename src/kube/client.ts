@@ -2,7 +2,7 @@
 // (`--kubeconfig`) or, inside a pod, from the in-cluster service account (KUBERNETES_SERVICE_HOST),
 // both read by @kubernetes/client-node's KubeConfig. Requests are plain JSON over the client's
 // TLS settings; watches use client-node's Watch. Informers (informer.ts) build on these two.
-import { request as httpsRequest } from "node:https";
+import { Agent as HttpsAgent, request as httpsRequest, type AgentOptions } from "node:https";
 import { request as httpRequest, type RequestOptions } from "node:http";
 import { KubeConfig, Watch } from "@kubernetes/client-node";
 
@@ -21,6 +21,9 @@ export class KubeApiError extends Error {
     super(message);
   }
 }
+
+/** A request that failed on a reused keep-alive connection before the server saw it. */
+class StaleConnectionError extends Error {}
 
 /** Loads the kubeconfig, or says clearly why there is none. */
 export function loadKubeConfig(opts: KubeClientOptions): KubeConfig {
@@ -46,6 +49,8 @@ export class KubeClient {
   readonly config: KubeConfig;
   readonly server: URL;
   private readonly watcher: Watch;
+  /** Kept-alive TLS connections: a TLS handshake (and a new secure context) per request cost more than the request. */
+  private agent: HttpsAgent | undefined;
 
   constructor(opts: KubeClientOptions | KubeConfig) {
     this.config = opts instanceof KubeConfig ? opts : loadKubeConfig(opts);
@@ -55,6 +60,17 @@ export class KubeClient {
 
   /** One JSON request; resolves with the parsed body of a 2xx answer, rejects with KubeApiError otherwise. */
   async request<T>(method: string, path: string, body?: unknown, contentType = "application/json"): Promise<T> {
+    try {
+      return await this.send<T>(method, path, body, contentType);
+    } catch (e) {
+      // A kept-alive connection the server closed meanwhile (an apiserver restart): the request
+      // never reached it, so it is sent again once on a new connection (Node's documented pattern).
+      if (!(e instanceof StaleConnectionError)) throw e;
+      return this.send<T>(method, path, body, contentType);
+    }
+  }
+
+  private async send<T>(method: string, path: string, body: unknown, contentType: string): Promise<T> {
     const url = new URL(path, this.server);
     const options: RequestOptions = {
       method,
@@ -66,6 +82,12 @@ export class KubeClient {
       timeout: 30_000,
     };
     await this.config.applyToHTTPSOptions(options);
+    if (url.protocol === "https:") {
+      // The TLS material is the kubeconfig's and does not change; headers (tokens) are applied per request.
+      const tls = options as AgentOptions;
+      this.agent ??= new HttpsAgent({ keepAlive: true, maxSockets: 32, ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: tls.rejectUnauthorized, servername: tls.servername });
+      options.agent = this.agent;
+    }
     const payload = body === undefined ? undefined : JSON.stringify(body);
     return new Promise<T>((resolve, reject) => {
       const req = (url.protocol === "http:" ? httpRequest : httpsRequest)(options, (res) => {
@@ -87,7 +109,7 @@ export class KubeClient {
         });
       });
       req.on("timeout", () => req.destroy(new Error(`${method} ${url.pathname}: timed out after 30 s`)));
-      req.on("error", reject);
+      req.on("error", (e: NodeJS.ErrnoException) => reject(req.reusedSocket && e.code === "ECONNRESET" ? new StaleConnectionError(e.message) : e));
       if (payload !== undefined) req.write(payload);
       req.end();
     });
@@ -100,5 +122,11 @@ export class KubeClient {
   async watch(path: string, query: Readonly<Record<string, string | number | boolean>>, onEvent: WatchEventHandler, done: (err: unknown) => void): Promise<() => void> {
     const controller = await this.watcher.watch(path, { ...query }, (type: string, object: unknown) => onEvent(type, object), done);
     return () => controller.abort();
+  }
+
+  /** Closes kept-alive connections (watches end with their own stop functions). */
+  close(): void {
+    this.agent?.destroy();
+    this.agent = undefined;
   }
 }

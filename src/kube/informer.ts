@@ -71,7 +71,7 @@ export class Informer {
   private hasSynced = false;
   private readonly syncWaiters: (() => void)[] = [];
   /** Counters for tests and /debug: how the informer got to where it is. */
-  readonly stats = { lists: 0, watches: 0, relistsOnGone: 0, errors: 0, bookmarks: 0 };
+  readonly stats = { lists: 0, watches: 0, relistsOnGone: 0, errors: 0, bookmarks: 0, watchEvents: 0 };
   private readonly log: (line: string) => void;
   private readonly name: string;
 
@@ -203,6 +203,7 @@ export class Informer {
     const onEvent = (type: string, object: unknown): void => {
       if (ended || this.stopped) return;
       const o = object as KubeObject;
+      this.stats.watchEvents++;
       switch (type) {
         case "ADDED":
         case "MODIFIED":

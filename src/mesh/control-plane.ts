@@ -77,6 +77,9 @@ export interface ControlPlaneOptions {
   readonly kubernetes?: KubernetesOptions;
 }
 
+/** How long a burst of source batches is gathered into one model rebuild. */
+export const MERGE_COALESCE_MS = 10;
+
 export interface KubernetesOptions {
   /** A kubeconfig file; absent: in-cluster configuration (KUBERNETES_SERVICE_HOST). */
   readonly kubeconfig?: string;
@@ -132,7 +135,10 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   let lastSet: ConfigSet | undefined;
   const kube = opts.kube !== undefined ? new KubeReplica(opts.kube, log) : undefined;
   const risk = new RiskWiring({
-    dataDir: opts.dataDir, metrics, log, rebuild: () => lastSet !== undefined && apply(lastSet),
+    dataDir: opts.dataDir,
+    metrics,
+    log,
+    rebuild: () => lastSet !== undefined && apply(lastSet),
     snapshot: () => provider.snapshot,
     ...(opts.signalLimits !== undefined ? { signalLimits: opts.signalLimits } : {}),
     // Replicas share quarantines through WorkloadEnforcement objects.
@@ -160,12 +166,14 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     return change !== undefined;
   };
   const sources: ConfigSource[] = [source, ...(kubernetes !== undefined ? [kubernetes] : [])];
-  const merge = new ConfigMerge(sources, apply);
+  // A burst of watch events (pod churn) becomes one model rebuild; the file source debounces itself.
+  const merge = new ConfigMerge(sources, apply, { coalesceMs: MERGE_COALESCE_MS });
   merge.start();
   if (kubernetes !== undefined) {
     // As istiod: no proxy is served from a half-read cluster.
     log(`meshward: reading cluster ${kubernetes.clusterId} from ${kubernetes.client.server.origin}`);
     await kubernetes.waitForSync();
+    merge.flush();
   }
 
   if (kube !== undefined) {
@@ -331,6 +339,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     metrics,
     source,
     merge,
+    ...(kubernetes !== undefined ? { kubernetes } : {}),
     grpcServer,
     risk,
     ...(kube !== undefined ? { kube } : {}),

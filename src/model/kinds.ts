@@ -53,7 +53,7 @@ export class KindRegistry {
     return this.byKind.get(kind);
   }
 
-  /** Every kind registered, by name. */
+  /** Every registered kind's name. */
   names(): string[] {
     return [...this.byKind.keys()];
   }

@@ -100,6 +100,7 @@ export class KubernetesSource implements ConfigSource {
 
   stop(): void {
     for (const { informer } of this.informers) informer.stop();
+    this.client.close();
   }
 
   /** Informer statistics by resource, for /debug and tests. */

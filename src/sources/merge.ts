@@ -18,15 +18,27 @@ interface SourceState {
   errorsDigest: string;
 }
 
+export interface ConfigMergeOptions {
+  /**
+   * Batches arriving within this many ms after the first are merged into one set (one model
+   * rebuild for a burst of watch events); absent: `onChange` runs synchronously after every batch.
+   * Batches reported while the sources start are always handed over at once.
+   */
+  readonly coalesceMs?: number;
+}
+
 export class ConfigMerge {
   private readonly states: SourceState[];
   private current: ConfigSet = { objects: [], errors: [] };
   private started = false;
+  private starting = false;
+  private timer: NodeJS.Timeout | undefined;
 
-  /** `onChange` runs, synchronously, after every batch that changed the set. */
+  /** `onChange` runs after every batch (or burst of batches, see coalesceMs) that changed the set. */
   constructor(
     sources: readonly ConfigSource[],
     private readonly onChange: (set: ConfigSet) => void,
+    private readonly opts: ConfigMergeOptions = {},
   ) {
     this.states = sources.map((source) => ({ source, objects: new Map(), ordered: [], mesh: undefined, errors: [], errorsDigest: digestOf([]) }));
   }
@@ -43,10 +55,14 @@ export class ConfigMerge {
   start(): void {
     if (this.started) return;
     this.started = true;
+    this.starting = true;
     for (const state of this.states) state.source.start((batch) => this.apply(state, batch));
+    this.starting = false;
   }
 
   stop(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
     for (const state of this.states) state.source.stop();
   }
 
@@ -74,6 +90,19 @@ export class ConfigMerge {
       state.errorsDigest = d;
     }
     if (!changed) return;
+    if (this.opts.coalesceMs === undefined || this.starting) return this.publish();
+    this.timer ??= setTimeout(() => this.flush(), this.opts.coalesceMs);
+  }
+
+  /** Hands over what is pending now (a source just finished its first complete state). */
+  flush(): void {
+    if (this.timer === undefined) return;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.publish();
+  }
+
+  private publish(): void {
     this.current = this.merged();
     this.onChange(this.current);
   }

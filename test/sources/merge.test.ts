@@ -84,4 +84,24 @@ describe("source seam", () => {
       merge.stop();
     }
   });
+
+  it("with coalescing, a burst of batches becomes one set, and flush hands it over at once", async () => {
+    const hand = new HandSource();
+    const sets: ConfigSet[] = [];
+    const merge = new ConfigMerge([hand], (s) => sets.push(s), { coalesceMs: 20 });
+    merge.start();
+    try {
+      hand.send({ events: [{ type: "add", key: "p", object: object("p") }] });
+      hand.send({ events: [{ type: "add", key: "q", object: object("q") }] });
+      assert.equal(sets.length, 0, "nothing yet: the burst is gathered");
+      await eventually("the coalesced set", () => (sets.length > 0 ? true : undefined));
+      await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual(sets.map((s) => s.objects.map((o) => o.metadata.name)), [["p", "q"]]);
+      hand.send({ events: [{ type: "delete", key: "p" }] });
+      merge.flush();
+      assert.deepEqual(sets.at(-1)!.objects.map((o) => o.metadata.name), ["q"]);
+    } finally {
+      merge.stop();
+    }
+  });
 });
