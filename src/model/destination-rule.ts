@@ -47,10 +47,22 @@ export interface ClientTlsSettings {
   readonly insecureSkipVerify?: boolean;
 }
 
+/** The connectionPool limits sidecars enforce as cluster circuit breakers and connect timeout (istiod's applyConnectionPool). */
+export interface ConnectionLimits {
+  readonly maxConnections?: number;
+  /** Seconds. */
+  readonly connectTimeout?: number;
+  readonly http1MaxPendingRequests?: number;
+  readonly http2MaxRequests?: number;
+  readonly maxRetries?: number;
+}
+
 export interface TrafficPolicy {
   readonly loadBalancer?: LoadBalancerSettings;
   readonly tls?: ClientTlsSettings;
+  /** As written; `connectionLimits` is the part translated today. */
   readonly connectionPool?: Readonly<Record<string, unknown>>;
+  readonly connectionLimits?: ConnectionLimits;
   readonly outlierDetection?: Readonly<Record<string, unknown>>;
   readonly portLevelSettings: readonly PortTrafficPolicy[];
 }
@@ -135,6 +147,23 @@ function parseTls(tls: Fields, at: string, p: FieldProblems): ClientTlsSettings 
 
 const trafficPolicyFields = ["loadBalancer", "tls", "connectionPool", "outlierDetection", "portLevelSettings", "tunnel", "proxyProtocol", "retryBudget"];
 
+const int32Max = 2147483647;
+
+function parseConnectionLimits(pool: Fields, at: string, p: FieldProblems): ConnectionLimits {
+  const tcp = mapField(pool, "tcp", at, p);
+  const http = mapField(pool, "http", at, p);
+  const tcpAt = `${at}.tcp`;
+  const httpAt = `${at}.http`;
+  const limits: Record<string, number | undefined> = {
+    maxConnections: tcp ? intField(tcp, "maxConnections", tcpAt, p, 0, int32Max) : undefined,
+    connectTimeout: tcp ? durationField(tcp, "connectTimeout", tcpAt, p) : undefined,
+    http1MaxPendingRequests: http ? intField(http, "http1MaxPendingRequests", httpAt, p, 0, int32Max) : undefined,
+    http2MaxRequests: http ? intField(http, "http2MaxRequests", httpAt, p, 0, int32Max) : undefined,
+    maxRetries: http ? intField(http, "maxRetries", httpAt, p, 0, int32Max) : undefined,
+  };
+  return Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined)) as ConnectionLimits;
+}
+
 function parsePolicyBody(tp: Fields, at: string, p: FieldProblems): Omit<TrafficPolicy, "portLevelSettings"> {
   unknownKeys(tp, [...trafficPolicyFields, "port"], at, p);
   const lb = mapField(tp, "loadBalancer", at, p);
@@ -146,7 +175,7 @@ function parsePolicyBody(tp: Fields, at: string, p: FieldProblems): Omit<Traffic
   return {
     ...(loadBalancer ? { loadBalancer } : {}),
     ...(tlsSettings ? { tls: tlsSettings } : {}),
-    ...(connectionPool ? { connectionPool } : {}),
+    ...(connectionPool ? { connectionPool, connectionLimits: parseConnectionLimits(connectionPool, `${at}.connectionPool`, p) } : {}),
     ...(outlierDetection ? { outlierDetection } : {}),
   };
 }
@@ -212,8 +241,12 @@ export function effectiveTrafficPolicy(rule: DestinationRuleSpec | undefined, po
     if (tp === undefined) return base;
     const { portLevelSettings, ...top } = tp;
     const portLevel = portLevelSettings.find((s) => s.port === port);
-    const { port: _port, ...portBody } = portLevel ?? { port };
-    return { ...base, ...top, ...portBody };
+    if (portLevel === undefined) return { ...base, ...top };
+    // Port-level settings replace, never inherit (istiod's MergeTrafficPolicy: "port level policies
+    // do not inherit and instead go to defaults if not provided").
+    const { port: _port, ...portBody } = portLevel;
+    const { loadBalancer: _lb, tls: _tls, connectionPool: _cp, connectionLimits: _cl, outlierDetection: _od, ...rest } = { ...base, ...top };
+    return { ...rest, ...portBody };
   };
   const top = merge({}, rule?.trafficPolicy);
   if (subset === undefined) return top;

@@ -7,7 +7,7 @@ import { isIP } from "node:net";
 import type { Proxy } from "../model/proxy.js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { HttpProtocolOptionsSchema } from "../gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.js";
-import { effectiveTrafficPolicy, type LoadBalancerSettings } from "../model/destination-rule.js";
+import { effectiveTrafficPolicy, type ConnectionLimits, type LoadBalancerSettings } from "../model/destination-rule.js";
 import { destinationRuleFor, serviceTargets, subsetEndpoints, visibleServices } from "../model/lookup.js";
 import { isHttp2Protocol, isSniffedProtocol, type Protocol, type ServicePortSpec } from "../model/service-entry.js";
 import type { DestinationRule, Service, ServiceEndpoint } from "../model/snapshot.js";
@@ -112,6 +112,30 @@ const unlimitedCircuitBreakers = {
   thresholds: [{ maxConnections: 4294967295, maxPendingRequests: 4294967295, maxRequests: 4294967295, maxRetries: 4294967295 }],
 };
 
+/**
+ * A DestinationRule's connectionPool replaces the unlimited defaults it sets (istiod's
+ * applyConnectionPool: tcp.maxConnections, http.http1MaxPendingRequests, http.http2MaxRequests,
+ * http.maxRetries; 0 keeps the default) and tcp.connectTimeout the cluster's connect timeout.
+ */
+function connectionPoolSettings(limits: ConnectionLimits | undefined): Pick<ClusterInit, "circuitBreakers" | "connectTimeout"> {
+  const [t] = unlimitedCircuitBreakers.thresholds;
+  const pick = (v: number | undefined, dflt: number): number => (v !== undefined && v > 0 ? v : dflt);
+  const timeout = limits?.connectTimeout;
+  return {
+    circuitBreakers: {
+      thresholds: [
+        {
+          maxConnections: pick(limits?.maxConnections, t.maxConnections),
+          maxPendingRequests: pick(limits?.http1MaxPendingRequests, t.maxPendingRequests),
+          maxRequests: pick(limits?.http2MaxRequests, t.maxRequests),
+          maxRetries: pick(limits?.maxRetries, t.maxRetries),
+        },
+      ],
+    },
+    connectTimeout: timeout === undefined ? connectTimeout : { seconds: BigInt(Math.floor(timeout)), nanos: Math.round((timeout % 1) * 1e9) },
+  };
+}
+
 /** Outbound EDS/DNS clusters: no panic mode (an unhealthy endpoint is never used as if healthy), as istiod. */
 const outboundLbConfig = { healthyPanicThreshold: {} };
 
@@ -171,7 +195,7 @@ function buildOutboundCluster(scope: TranslationScope, plan: OutboundClusterPlan
   if (scope.proxy.flavour === "grpc") {
     return { ...c, clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.EDS }, edsClusterConfig: { serviceName: plan.name, edsConfig: adsConfigSource() }, ...lb };
   }
-  const common: ClusterInit = { ...c, connectTimeout, circuitBreakers: unlimitedCircuitBreakers, ...upstreamProtocolOptions(plan.port.protocol) };
+  const common: ClusterInit = { ...c, ...connectionPoolSettings(trafficPolicy.connectionLimits), ...upstreamProtocolOptions(plan.port.protocol) };
   switch (plan.discovery) {
     case "EDS":
       return { ...common, clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.EDS }, edsClusterConfig: envoyEdsConfig(plan.name), commonLbConfig: outboundLbConfig, ...lb };
