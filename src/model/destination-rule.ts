@@ -1,5 +1,5 @@
 // networking.istio.io DestinationRule: load balancing and subsets for a host. `trafficPolicy.tls`
-// is read and kept (the mTLS issue translates it); connectionPool and outlierDetection are kept raw.
+// is read and kept (the mTLS issue translates it); connectionPool limits and outlierDetection are typed, the rest of connectionPool kept raw.
 import {
   FieldProblems,
   type Fields,
@@ -57,13 +57,25 @@ export interface ConnectionLimits {
   readonly maxRetries?: number;
 }
 
+/** outlierDetection as sidecars apply it (istiod's applyOutlierDetection); durations in seconds. */
+export interface OutlierDetectionSettings {
+  readonly consecutive5xxErrors?: number;
+  readonly consecutiveGatewayErrors?: number;
+  readonly interval?: number;
+  readonly baseEjectionTime?: number;
+  readonly maxEjectionPercent?: number;
+  readonly minHealthPercent?: number;
+  readonly splitExternalLocalOriginErrors?: boolean;
+  readonly consecutiveLocalOriginFailures?: number;
+}
+
 export interface TrafficPolicy {
   readonly loadBalancer?: LoadBalancerSettings;
   readonly tls?: ClientTlsSettings;
   /** As written; `connectionLimits` is the part translated today. */
   readonly connectionPool?: Readonly<Record<string, unknown>>;
   readonly connectionLimits?: ConnectionLimits;
-  readonly outlierDetection?: Readonly<Record<string, unknown>>;
+  readonly outlierDetection?: OutlierDetectionSettings;
   readonly portLevelSettings: readonly PortTrafficPolicy[];
 }
 
@@ -164,6 +176,21 @@ function parseConnectionLimits(pool: Fields, at: string, p: FieldProblems): Conn
   return Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined)) as ConnectionLimits;
 }
 
+function parseOutlierDetection(od: Fields, at: string, p: FieldProblems): OutlierDetectionSettings {
+  unknownKeys(od, ["consecutive5xxErrors", "consecutiveGatewayErrors", "interval", "baseEjectionTime", "maxEjectionPercent", "minHealthPercent", "splitExternalLocalOriginErrors", "consecutiveLocalOriginFailures", "consecutiveErrors"], at, p);
+  const settings: Record<string, number | boolean | undefined> = {
+    consecutive5xxErrors: intField(od, "consecutive5xxErrors", at, p, 0, 4294967295),
+    consecutiveGatewayErrors: intField(od, "consecutiveGatewayErrors", at, p, 0, 4294967295),
+    interval: durationField(od, "interval", at, p),
+    baseEjectionTime: durationField(od, "baseEjectionTime", at, p),
+    maxEjectionPercent: intField(od, "maxEjectionPercent", at, p, 0, 100),
+    minHealthPercent: intField(od, "minHealthPercent", at, p, 0, 100),
+    splitExternalLocalOriginErrors: boolField(od, "splitExternalLocalOriginErrors", at, p),
+    consecutiveLocalOriginFailures: intField(od, "consecutiveLocalOriginFailures", at, p, 0, 4294967295),
+  };
+  return Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined)) as OutlierDetectionSettings;
+}
+
 function parsePolicyBody(tp: Fields, at: string, p: FieldProblems): Omit<TrafficPolicy, "portLevelSettings"> {
   unknownKeys(tp, [...trafficPolicyFields, "port"], at, p);
   const lb = mapField(tp, "loadBalancer", at, p);
@@ -176,7 +203,7 @@ function parsePolicyBody(tp: Fields, at: string, p: FieldProblems): Omit<Traffic
     ...(loadBalancer ? { loadBalancer } : {}),
     ...(tlsSettings ? { tls: tlsSettings } : {}),
     ...(connectionPool ? { connectionPool, connectionLimits: parseConnectionLimits(connectionPool, `${at}.connectionPool`, p) } : {}),
-    ...(outlierDetection ? { outlierDetection } : {}),
+    ...(outlierDetection ? { outlierDetection: parseOutlierDetection(outlierDetection, `${at}.outlierDetection`, p) } : {}),
   };
 }
 

@@ -88,6 +88,8 @@ describe("model validation: DestinationRule", () => {
   it("requires host", () => rejects("DestinationRule", { subsets: [] }, "spec.host", /required/));
   it("rejects a connectionPool limit that is not a count", () =>
     rejects("DestinationRule", { host, trafficPolicy: { connectionPool: { tcp: { maxConnections: -1 } } } }, "spec.trafficPolicy.connectionPool.tcp.maxConnections", /integer from 0/));
+  it("rejects an outlierDetection percentage above 100", () =>
+    rejects("DestinationRule", { host, trafficPolicy: { outlierDetection: { maxEjectionPercent: 150 } } }, "spec.trafficPolicy.outlierDetection.maxEjectionPercent", /integer from 0 to 100/));
   it("rejects a connectionPool connect timeout that is not a duration", () =>
     rejects("DestinationRule", { host, trafficPolicy: { connectionPool: { tcp: { connectTimeout: "soon" } } } }, "spec.trafficPolicy.connectionPool.tcp.connectTimeout", /not a duration/));
   it("rejects an unknown simple LB", () => rejects("DestinationRule", { host, trafficPolicy: { loadBalancer: { simple: "FASTEST" } } }, "spec.trafficPolicy.loadBalancer.simple", /one of/));
