@@ -1,5 +1,5 @@
 // networking.istio.io DestinationRule: load balancing and subsets for a host. `trafficPolicy.tls`
-// is read and kept (the mTLS issue translates it); connectionPool and outlierDetection are kept raw.
+// is read and kept (the mTLS issue translates it); connectionPool limits and outlierDetection are typed, the rest of connectionPool kept raw.
 import {
   FieldProblems,
   type Fields,
@@ -47,11 +47,35 @@ export interface ClientTlsSettings {
   readonly insecureSkipVerify?: boolean;
 }
 
+/** The connectionPool limits sidecars enforce as cluster circuit breakers and connect timeout (istiod's applyConnectionPool). */
+export interface ConnectionLimits {
+  readonly maxConnections?: number;
+  /** Seconds. */
+  readonly connectTimeout?: number;
+  readonly http1MaxPendingRequests?: number;
+  readonly http2MaxRequests?: number;
+  readonly maxRetries?: number;
+}
+
+/** outlierDetection as sidecars apply it (istiod's applyOutlierDetection); durations in seconds. */
+export interface OutlierDetectionSettings {
+  readonly consecutive5xxErrors?: number;
+  readonly consecutiveGatewayErrors?: number;
+  readonly interval?: number;
+  readonly baseEjectionTime?: number;
+  readonly maxEjectionPercent?: number;
+  readonly minHealthPercent?: number;
+  readonly splitExternalLocalOriginErrors?: boolean;
+  readonly consecutiveLocalOriginFailures?: number;
+}
+
 export interface TrafficPolicy {
   readonly loadBalancer?: LoadBalancerSettings;
   readonly tls?: ClientTlsSettings;
+  /** As written; `connectionLimits` is the part translated today. */
   readonly connectionPool?: Readonly<Record<string, unknown>>;
-  readonly outlierDetection?: Readonly<Record<string, unknown>>;
+  readonly connectionLimits?: ConnectionLimits;
+  readonly outlierDetection?: OutlierDetectionSettings;
   readonly portLevelSettings: readonly PortTrafficPolicy[];
 }
 
@@ -135,6 +159,38 @@ function parseTls(tls: Fields, at: string, p: FieldProblems): ClientTlsSettings 
 
 const trafficPolicyFields = ["loadBalancer", "tls", "connectionPool", "outlierDetection", "portLevelSettings", "tunnel", "proxyProtocol", "retryBudget"];
 
+const int32Max = 2147483647;
+
+function parseConnectionLimits(pool: Fields, at: string, p: FieldProblems): ConnectionLimits {
+  const tcp = mapField(pool, "tcp", at, p);
+  const http = mapField(pool, "http", at, p);
+  const tcpAt = `${at}.tcp`;
+  const httpAt = `${at}.http`;
+  const limits: Record<string, number | undefined> = {
+    maxConnections: tcp ? intField(tcp, "maxConnections", tcpAt, p, 0, int32Max) : undefined,
+    connectTimeout: tcp ? durationField(tcp, "connectTimeout", tcpAt, p) : undefined,
+    http1MaxPendingRequests: http ? intField(http, "http1MaxPendingRequests", httpAt, p, 0, int32Max) : undefined,
+    http2MaxRequests: http ? intField(http, "http2MaxRequests", httpAt, p, 0, int32Max) : undefined,
+    maxRetries: http ? intField(http, "maxRetries", httpAt, p, 0, int32Max) : undefined,
+  };
+  return Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined)) as ConnectionLimits;
+}
+
+function parseOutlierDetection(od: Fields, at: string, p: FieldProblems): OutlierDetectionSettings {
+  unknownKeys(od, ["consecutive5xxErrors", "consecutiveGatewayErrors", "interval", "baseEjectionTime", "maxEjectionPercent", "minHealthPercent", "splitExternalLocalOriginErrors", "consecutiveLocalOriginFailures", "consecutiveErrors"], at, p);
+  const settings: Record<string, number | boolean | undefined> = {
+    consecutive5xxErrors: intField(od, "consecutive5xxErrors", at, p, 0, 4294967295),
+    consecutiveGatewayErrors: intField(od, "consecutiveGatewayErrors", at, p, 0, 4294967295),
+    interval: durationField(od, "interval", at, p),
+    baseEjectionTime: durationField(od, "baseEjectionTime", at, p),
+    maxEjectionPercent: intField(od, "maxEjectionPercent", at, p, 0, 100),
+    minHealthPercent: intField(od, "minHealthPercent", at, p, 0, 100),
+    splitExternalLocalOriginErrors: boolField(od, "splitExternalLocalOriginErrors", at, p),
+    consecutiveLocalOriginFailures: intField(od, "consecutiveLocalOriginFailures", at, p, 0, 4294967295),
+  };
+  return Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined)) as OutlierDetectionSettings;
+}
+
 function parsePolicyBody(tp: Fields, at: string, p: FieldProblems): Omit<TrafficPolicy, "portLevelSettings"> {
   unknownKeys(tp, [...trafficPolicyFields, "port"], at, p);
   const lb = mapField(tp, "loadBalancer", at, p);
@@ -146,8 +202,8 @@ function parsePolicyBody(tp: Fields, at: string, p: FieldProblems): Omit<Traffic
   return {
     ...(loadBalancer ? { loadBalancer } : {}),
     ...(tlsSettings ? { tls: tlsSettings } : {}),
-    ...(connectionPool ? { connectionPool } : {}),
-    ...(outlierDetection ? { outlierDetection } : {}),
+    ...(connectionPool ? { connectionPool, connectionLimits: parseConnectionLimits(connectionPool, `${at}.connectionPool`, p) } : {}),
+    ...(outlierDetection ? { outlierDetection: parseOutlierDetection(outlierDetection, `${at}.outlierDetection`, p) } : {}),
   };
 }
 
@@ -212,8 +268,12 @@ export function effectiveTrafficPolicy(rule: DestinationRuleSpec | undefined, po
     if (tp === undefined) return base;
     const { portLevelSettings, ...top } = tp;
     const portLevel = portLevelSettings.find((s) => s.port === port);
-    const { port: _port, ...portBody } = portLevel ?? { port };
-    return { ...base, ...top, ...portBody };
+    if (portLevel === undefined) return { ...base, ...top };
+    // Port-level settings replace, never inherit (istiod's MergeTrafficPolicy: "port level policies
+    // do not inherit and instead go to defaults if not provided").
+    const { port: _port, ...portBody } = portLevel;
+    const { loadBalancer: _lb, tls: _tls, connectionPool: _cp, connectionLimits: _cl, outlierDetection: _od, ...rest } = { ...base, ...top };
+    return { ...rest, ...portBody };
   };
   const top = merge({}, rule?.trafficPolicy);
   if (subset === undefined) return top;

@@ -2,12 +2,12 @@
 // subset, inbound clusters `inbound|port||` for the ports this proxy serves, and Istio's fixed
 // BlackHole/Passthrough clusters. The proxyless flavour gets EDS clusters only (as grpcgen).
 import { egressBlocked, routableEndpoints } from "./enforcement.js";
-import { Cluster_DiscoveryType, Cluster_DnsLookupFamily, Cluster_LbPolicy, ClusterSchema } from "../gen/envoy/config/cluster/v3/cluster_pb.js";
+import { Cluster_DiscoveryType, Cluster_DnsLookupFamily, Cluster_LbPolicy, ClusterSchema, type Cluster } from "../gen/envoy/config/cluster/v3/cluster_pb.js";
 import { isIP } from "node:net";
 import type { Proxy } from "../model/proxy.js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { HttpProtocolOptionsSchema } from "../gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.js";
-import { effectiveTrafficPolicy, type LoadBalancerSettings } from "../model/destination-rule.js";
+import { effectiveTrafficPolicy, type ConnectionLimits, type LoadBalancerSettings, type OutlierDetectionSettings } from "../model/destination-rule.js";
 import { destinationRuleFor, serviceTargets, subsetEndpoints, visibleServices } from "../model/lookup.js";
 import { isHttp2Protocol, isSniffedProtocol, type Protocol, type ServicePortSpec } from "../model/service-entry.js";
 import type { DestinationRule, Service, ServiceEndpoint } from "../model/snapshot.js";
@@ -19,6 +19,7 @@ import {
   PassthroughCluster,
   adsConfigSource,
   built,
+  durationFromSeconds,
   inboundClusterName,
   outboundClusterName,
   inboundPolicyKey,
@@ -112,8 +113,64 @@ const unlimitedCircuitBreakers = {
   thresholds: [{ maxConnections: 4294967295, maxPendingRequests: 4294967295, maxRequests: 4294967295, maxRetries: 4294967295 }],
 };
 
-/** Outbound EDS/DNS clusters: no panic mode (an unhealthy endpoint is never used as if healthy), as istiod. */
-const outboundLbConfig = { healthyPanicThreshold: {} };
+/**
+ * A DestinationRule's connectionPool replaces the unlimited defaults it sets (istiod's
+ * applyConnectionPool: tcp.maxConnections, http.http1MaxPendingRequests, http.http2MaxRequests,
+ * http.maxRetries; 0 keeps the default) and tcp.connectTimeout the cluster's connect timeout.
+ */
+function connectionPoolSettings(limits: ConnectionLimits | undefined): Pick<ClusterInit, "circuitBreakers" | "connectTimeout"> {
+  const [t] = unlimitedCircuitBreakers.thresholds;
+  const pick = (v: number | undefined, dflt: number): number => (v !== undefined && v > 0 ? v : dflt);
+  const timeout = limits?.connectTimeout;
+  return {
+    circuitBreakers: {
+      thresholds: [
+        {
+          maxConnections: pick(limits?.maxConnections, t.maxConnections),
+          maxPendingRequests: pick(limits?.http1MaxPendingRequests, t.maxPendingRequests),
+          maxRequests: pick(limits?.http2MaxRequests, t.maxRequests),
+          maxRetries: pick(limits?.maxRetries, t.maxRetries),
+        },
+      ],
+    },
+    connectTimeout: timeout === undefined ? connectTimeout : durationFromSeconds(timeout),
+  };
+}
+
+/**
+ * A DestinationRule's outlierDetection (istiod's applyOutlierDetection): consecutive 5xx and
+ * gateway errors always enforced, success-rate detection off, local-origin errors split on
+ * request; minHealthPercent becomes the panic threshold.
+ */
+function outlierDetection(od: OutlierDetectionSettings | undefined): Pick<ClusterInit, "outlierDetection"> {
+  if (od === undefined) return {};
+  const enforce = (v: number): number => (v > 0 ? 100 : 0);
+  return {
+    outlierDetection: {
+      enforcingSuccessRate: 0,
+      ...(od.consecutive5xxErrors !== undefined ? { consecutive5xx: od.consecutive5xxErrors, enforcingConsecutive5xx: enforce(od.consecutive5xxErrors) } : {}),
+      ...(od.consecutiveGatewayErrors !== undefined ? { consecutiveGatewayFailure: od.consecutiveGatewayErrors, enforcingConsecutiveGatewayFailure: enforce(od.consecutiveGatewayErrors) } : {}),
+      ...(od.interval !== undefined ? { interval: durationFromSeconds(od.interval) } : {}),
+      ...(od.baseEjectionTime !== undefined ? { baseEjectionTime: durationFromSeconds(od.baseEjectionTime) } : {}),
+      ...(od.maxEjectionPercent ? { maxEjectionPercent: od.maxEjectionPercent } : {}),
+      ...(od.splitExternalLocalOriginErrors
+        ? {
+            splitExternalLocalOriginErrors: true,
+            ...(od.consecutiveLocalOriginFailures ? { consecutiveLocalOriginFailure: od.consecutiveLocalOriginFailures, enforcingConsecutiveLocalOriginFailure: 100 } : {}),
+            enforcingLocalOriginSuccessRate: 0,
+          }
+        : {}),
+    },
+  };
+}
+
+/**
+ * Outbound EDS/DNS clusters: no panic mode (an unhealthy endpoint is never used as if healthy), as
+ * istiod, unless outlierDetection.minHealthPercent asks for one.
+ */
+function outboundLbConfig(od: OutlierDetectionSettings | undefined): NonNullable<Exclude<ClusterInit, Cluster>["commonLbConfig"]> {
+  return { healthyPanicThreshold: { value: od?.minHealthPercent ?? 0 } };
+}
 
 /** The passthrough clusters speak whatever the downstream spoke, and drop idle upstream connections after 5 minutes. */
 const passthroughHttpOptions = {
@@ -171,12 +228,12 @@ function buildOutboundCluster(scope: TranslationScope, plan: OutboundClusterPlan
   if (scope.proxy.flavour === "grpc") {
     return { ...c, clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.EDS }, edsClusterConfig: { serviceName: plan.name, edsConfig: adsConfigSource() }, ...lb };
   }
-  const common: ClusterInit = { ...c, connectTimeout, circuitBreakers: unlimitedCircuitBreakers, ...upstreamProtocolOptions(plan.port.protocol) };
+  const common: ClusterInit = { ...c, ...connectionPoolSettings(trafficPolicy.connectionLimits), ...outlierDetection(trafficPolicy.outlierDetection), ...upstreamProtocolOptions(plan.port.protocol) };
   switch (plan.discovery) {
     case "EDS":
-      return { ...common, clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.EDS }, edsClusterConfig: envoyEdsConfig(plan.name), commonLbConfig: outboundLbConfig, ...lb };
+      return { ...common, clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.EDS }, edsClusterConfig: envoyEdsConfig(plan.name), commonLbConfig: outboundLbConfig(trafficPolicy.outlierDetection), ...lb };
     case "ORIGINAL_DST":
-      return { ...common, clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.ORIGINAL_DST }, lbPolicy: Cluster_LbPolicy.CLUSTER_PROVIDED, commonLbConfig: outboundLbConfig };
+      return { ...common, clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.ORIGINAL_DST }, lbPolicy: Cluster_LbPolicy.CLUSTER_PROVIDED, commonLbConfig: outboundLbConfig(trafficPolicy.outlierDetection) };
     case "STRICT_DNS":
     case "LOGICAL_DNS": {
       // No endpoints listed: the hosts resolve themselves (Istio uses the host name as endpoint).
@@ -186,7 +243,7 @@ function buildOutboundCluster(scope: TranslationScope, plan: OutboundClusterPlan
       // Envoy accepts exactly one endpoint in a LOGICAL_DNS cluster (validation rejects more; a subset may still select several).
       if (plan.discovery === "LOGICAL_DNS") dnsEndpoints = dnsEndpoints.slice(0, 1);
       const type = plan.discovery === "STRICT_DNS" ? Cluster_DiscoveryType.STRICT_DNS : Cluster_DiscoveryType.LOGICAL_DNS;
-      return { ...common, clusterDiscoveryType: { case: "type", value: type }, ...dnsResolution(scope.proxy), commonLbConfig: outboundLbConfig, loadAssignment: loadAssignment(plan.name, dnsEndpoints, plan.port.number, { ipOnly: false, metadata: (e) => ("identity" in e ? endpointMetadata({ ...scope, service: plan.service, endpoint: e, servicePort: plan.port.number, trafficPolicy }) : undefined) }), ...lb };
+      return { ...common, clusterDiscoveryType: { case: "type", value: type }, ...dnsResolution(scope.proxy), commonLbConfig: outboundLbConfig(trafficPolicy.outlierDetection), loadAssignment: loadAssignment(plan.name, dnsEndpoints, plan.port.number, { ipOnly: false, metadata: (e) => ("identity" in e ? endpointMetadata({ ...scope, service: plan.service, endpoint: e, servicePort: plan.port.number, trafficPolicy }) : undefined) }), ...lb };
     }
   }
 }

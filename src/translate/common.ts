@@ -104,3 +104,8 @@ export function dnsDomain(proxy: Proxy): string {
   const parts = proxy.id.split("~");
   return parts[3] ?? `${proxy.namespace}.svc.cluster.local`;
 }
+
+/** A protobuf Duration init from seconds (model durations are seconds). */
+export function durationFromSeconds(seconds: number): { seconds: bigint; nanos: number } {
+  return { seconds: BigInt(Math.floor(seconds)), nanos: Math.round((seconds % 1) * 1e9) };
+}

@@ -13,7 +13,7 @@ import type { MeshSnapshot, Service } from "../model/snapshot.js";
 import { TypeUrl } from "../xds/types.js";
 import { isIP } from "node:net";
 import { PreviousHostsPredicateSchema } from "../gen/envoy/extensions/retry/host/previous_hosts/v3/previous_hosts_pb.js";
-import { PassthroughCluster, built, dnsDomain, hostPort, outboundClusterName, outboundPolicyKey, typedConfig, type PlannedResource, type TranslationScope } from "./common.js";
+import { PassthroughCluster, built, dnsDomain, durationFromSeconds, hostPort, outboundClusterName, outboundPolicyKey, typedConfig, type PlannedResource, type TranslationScope } from "./common.js";
 
 type RouteInit = MessageInitShape<typeof RouteSchema>;
 type VirtualHostInit = MessageInitShape<typeof VirtualHostSchema>;
@@ -46,7 +46,7 @@ function hashPolicy(snapshot: MeshSnapshot, proxy: Proxy, service: Service, port
     case "httpHeaderName":
       return [{ policySpecifier: { case: "header", value: { headerName: key.name } } }];
     case "httpCookie": {
-      const ttl = key.ttlSeconds !== undefined ? { ttl: { seconds: BigInt(Math.floor(key.ttlSeconds)), nanos: Math.round((key.ttlSeconds % 1) * 1e9) } } : {};
+      const ttl = key.ttlSeconds !== undefined ? { ttl: durationFromSeconds(key.ttlSeconds) } : {};
       return [{ policySpecifier: { case: "cookie", value: { name: key.name, ...(key.path ? { path: key.path } : {}), ...ttl } } }];
     }
     case "useSourceIp":

@@ -12,6 +12,7 @@ import type { ControlPlane } from "../../src/mesh/control-plane.js";
 import { startTestControlPlane } from "../support/control-plane.js";
 import type { XdsEvent } from "../../src/xds/server.js";
 import { TypeUrl } from "../../src/xds/types.js";
+import { status } from "@grpc/grpc-js";
 import { eventually, freePort, type NodeSpec } from "../support/proxyless.js";
 import { echoHost, serviceEntry, workloadEntry } from "../support/echo-config.js";
 import { RbacWorkloads, callOutcome as outcome } from "../support/rbac-workloads.js";
@@ -91,6 +92,20 @@ describe("e2e: AuthorizationPolicy enforced by grpc-js-xds servers (RBAC) config
     await until("POST to the echo method to be denied again", "denied");
     writePolicies(authzPolicy("deny-echo-get", "default", `  action: DENY\n  rules:\n  - to: [{operation: {paths: ["${ECHO}"], methods: [GET]}}]\n`));
     await until("calls to be admitted when the DENY names another method (gRPC calls are POSTs)", "ok:echo-1");
+  });
+
+  it("a DENY on a path cannot be bypassed with dot segments or percent-encoding: such a path reaches no method", async () => {
+    // Proxyless servers get no path normalisation (grpcgen sets none; grpc-js-xds ignores it):
+    // RBAC sees the literal :path, and grpc-js dispatches on the exact path, so a variant that
+    // slips past the DENY matches no handler either.
+    writePolicies(authzPolicy("deny-echo", "default", `  action: DENY\n  rules:\n  - to: [{operation: {paths: ["${ECHO}"]}}]\n`));
+    await until("the echo method to be denied", "denied");
+    for (const variant of ["/x/../meshward.test.Echo/Echo", "/meshward.test.Echo/./Echo", "/meshward.test.Echo/%45cho", "//meshward.test.Echo/Echo"]) {
+      const got = outcome(await workloads.call("client", { method: variant }));
+      assert.match(got, new RegExp(`^(denied|error:${status.UNIMPLEMENTED}:)`), `${variant}: ${got}`);
+    }
+    writePolicies();
+    await until("calls to be admitted again without the DENY", "ok:echo-1");
   });
 
   it("namespace-wide and mesh-wide policies apply; another namespace's do not", async () => {

@@ -49,6 +49,8 @@ describe("model validation: ServiceEntry", () => {
   it("rejects a port number out of range", () => rejects("ServiceEntry", { ...base, ports: [{ number: 0, name: "http" }] }, "spec.ports[0].number", /1 to 65535/));
   it("rejects an unknown protocol", () => rejects("ServiceEntry", { ...base, ports: [{ number: 80, name: "x", protocol: "SPDY" }] }, "spec.ports[0].protocol", /unknown protocol/));
   it("rejects a port without a name", () => rejects("ServiceEntry", { ...base, ports: [{ number: 80 }] }, "spec.ports[0].name", /required/));
+  it("rejects DNS_ROUND_ROBIN with more than one endpoint, as istiod", () =>
+    rejects("ServiceEntry", { ...base, resolution: "DNS_ROUND_ROBIN", endpoints: [{ address: "a.example.com" }, { address: "b.example.com" }] }, "spec.endpoints", /0 or 1 endpoint/));
   it("rejects duplicate port numbers", () =>
     rejects("ServiceEntry", { ...base, ports: [{ number: 80, name: "a" }, { number: 80, name: "b" }] }, "spec.ports[1].number", /twice/));
   it("rejects a bad address", () => rejects("ServiceEntry", { ...base, addresses: ["10.0.0.300"] }, "spec.addresses[0]", /not an IP/));
@@ -85,6 +87,12 @@ describe("model validation: WorkloadEntry", () => {
 describe("model validation: DestinationRule", () => {
   const host = "good.default.svc.cluster.local";
   it("requires host", () => rejects("DestinationRule", { subsets: [] }, "spec.host", /required/));
+  it("rejects a connectionPool limit that is not a count", () =>
+    rejects("DestinationRule", { host, trafficPolicy: { connectionPool: { tcp: { maxConnections: -1 } } } }, "spec.trafficPolicy.connectionPool.tcp.maxConnections", /integer from 0/));
+  it("rejects an outlierDetection percentage above 100", () =>
+    rejects("DestinationRule", { host, trafficPolicy: { outlierDetection: { maxEjectionPercent: 150 } } }, "spec.trafficPolicy.outlierDetection.maxEjectionPercent", /integer from 0 to 100/));
+  it("rejects a connectionPool connect timeout that is not a duration", () =>
+    rejects("DestinationRule", { host, trafficPolicy: { connectionPool: { tcp: { connectTimeout: "soon" } } } }, "spec.trafficPolicy.connectionPool.tcp.connectTimeout", /not a duration/));
   it("rejects an unknown simple LB", () => rejects("DestinationRule", { host, trafficPolicy: { loadBalancer: { simple: "FASTEST" } } }, "spec.trafficPolicy.loadBalancer.simple", /one of/));
   it("rejects consistentHash without a key", () =>
     rejects("DestinationRule", { host, trafficPolicy: { loadBalancer: { consistentHash: {} } } }, "spec.trafficPolicy.loadBalancer.consistentHash", /exactly one/));

@@ -14,7 +14,7 @@
 //  5. Every entry of differences.ts then rewrites what it explains, on the side it names (or omits
 //     a resource it explains whole). What is left must be equal.
 import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
-import { differences, type CompareContext, type Side, type XdsType } from "./differences.js";
+import { differences, isObject, type CompareContext, type Side, type XdsType } from "./differences.js";
 
 export type ResourcesByType = Readonly<Record<XdsType, readonly JsonObject[]>>;
 
@@ -30,10 +30,6 @@ function key(v: JsonValue): string {
 
 function sortBy<T extends JsonValue>(list: T[], k: (x: T) => string): T[] {
   return list.sort((a, b) => (k(a) < k(b) ? -1 : k(a) > k(b) ? 1 : 0));
-}
-
-function isObject(v: JsonValue | undefined): v is JsonObject {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
 /** Step 3: orders that carry no meaning for Envoy. */

@@ -22,6 +22,7 @@ export interface Difference {
   omit?(side: Side, type: XdsType, name: string, resource: JsonObject, ctx: CompareContext): boolean;
 }
 
+/** A JSON object (not an array, not null). */
 function isObject(v: JsonValue | undefined): v is JsonObject {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
@@ -328,4 +329,4 @@ export const differences: readonly Difference[] = [
   },
 ];
 
-export { dropField, dropFromArrays, everyObject, isObject };
+export { isObject };
