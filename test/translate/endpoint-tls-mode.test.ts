@@ -6,7 +6,8 @@
 // listener filter), so inbound connections cannot be handed to an outbound listener.
 import { strict as assert } from "node:assert";
 import type { JsonObject } from "@bufbuild/protobuf";
-import { buildSnapshot, type MeshSnapshot } from "../../src/model/snapshot.js";
+import { type MeshSnapshot } from "../../src/model/snapshot.js";
+import { buildSnapshot } from "../../src/mesh/model.js";
 import type { ConfigObject } from "../../src/model/config.js";
 import { parseProxyNode } from "../../src/model/proxy.js";
 import { dumpResources } from "../../src/translate/dump.js";
