@@ -88,7 +88,7 @@ describe("kube: leader election on a Lease", function () {
 });
 
 describe("kube: leader election while the apiserver is away", function () {
-  this.timeout(120_000);
+  this.timeout(360_000);
   let kas: KubeApiserver | undefined;
   const electors: LeaderElector[] = [];
 

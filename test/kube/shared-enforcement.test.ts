@@ -156,7 +156,7 @@ describe("kube: a quarantine decided on one replica is enforced by every replica
 });
 
 describe("kube: a quarantine decided while the apiserver is away", function () {
-  this.timeout(120_000);
+  this.timeout(360_000);
   let kas: KubeApiserver | undefined;
   let cp: ControlPlane | undefined;
   let dir: string;

@@ -2,6 +2,7 @@
 // a restart of the apiserver alone that does not block the event loop (KubeApiserver's own
 // restartApiserver does, so nothing could happen during the outage).
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { repoRoot } from "./grpc-go-peer.js";
 import { kubeApiserverBinaries, startKubeApiserver, type KubeApiserver } from "./kube-apiserver.js";
@@ -21,11 +22,21 @@ export function privateKubeApiserverOrSkip(ctx: Mocha.Context): KubeApiserver {
 export function restartApiserverInBackground(kas: KubeApiserver): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const child = spawn("bash", [join(repoRoot(), "test", "kube", "start.sh"), "restart-apiserver"], {
-      env: { ...process.env, KAS_STATE: kas.state, KAS_PORT: new URL(kas.url).port, KAS_STOP_SIGNAL: "KILL" },
+      // A loaded 2-core machine can take minutes to bring an apiserver up: wait, do not fail the test on it.
+      env: { ...process.env, KAS_STATE: kas.state, KAS_PORT: new URL(kas.url).port, KAS_STOP_SIGNAL: "KILL", KAS_READY_TIMEOUT: "240" },
       stdio: ["ignore", "ignore", "pipe"],
     });
     let stderr = "";
     child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`restart-apiserver exited ${code}: ${stderr}`))));
+    child.once("exit", (code) => {
+      if (code === 0) return resolve();
+      let tail = "";
+      try {
+        tail = readFileSync(join(kas.state, "apiserver.log"), "utf8").split("\n").slice(-15).join("\n");
+      } catch {
+        tail = "(no apiserver.log)";
+      }
+      reject(new Error(`restart-apiserver exited ${code}: ${stderr}\napiserver.log:\n${tail}`));
+    });
   });
 }
