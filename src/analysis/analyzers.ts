@@ -131,6 +131,27 @@ export function serviceEntryProtocolConflicts(snapshot: MeshSnapshot): Finding[]
   return out;
 }
 
+/** Whether a DestinationRule host (exact, `*.suffix` or `*`) covers a service hostname. */
+function drHostCovers(drHost: string, hostname: string): boolean {
+  return drHost === "*" || drHost === hostname || (drHost.startsWith("*.") && hostname.endsWith(drHost.slice(1)));
+}
+
+/**
+ * IST0174: a DestinationRule whose host no service has. meshward matches hosts as written (a short
+ * name such as `reviews` is not expanded to `reviews.<namespace>.svc.cluster.local`), so this also
+ * catches a rule istiod would apply and meshward does not.
+ */
+export function unknownDestinationRuleHosts(snapshot: MeshSnapshot): Finding[] {
+  return snapshot.destinationRules
+    .filter((dr) => !snapshot.services.some((s) => drHostCovers(dr.spec.host, s.hostname)))
+    .map((dr) => ({
+      type: FINDINGS.destinationRuleHostNotFound,
+      object: dr.ref,
+      origin: originOf(snapshot, dr.ref),
+      message: `The host ${dr.spec.host} defined in the DestinationRule does not match any services in the mesh${dr.spec.host.includes(".") ? "" : " (write the full name, e.g. <name>.<namespace>.svc.cluster.local)"}`,
+    }));
+}
+
 /** IST0101: a CUSTOM AuthorizationPolicy naming an extension provider MeshConfig does not define. */
 export function unknownExtensionProviders(snapshot: MeshSnapshot): Finding[] {
   const known = new Set(readExtensionProviders(snapshot.mesh.extensionProviders).map((p) => p.name));
@@ -174,6 +195,7 @@ export function analyzeSnapshot(snapshot: MeshSnapshot): Finding[] {
     ...noMatchingWorkloads(snapshot, workloads),
     ...mtlsConflicts(snapshot),
     ...serviceEntryProtocolConflicts(snapshot),
+    ...unknownDestinationRuleHosts(snapshot),
     ...unknownExtensionProviders(snapshot),
     ...authorizationDeniesAll(snapshot, workloads),
   ];

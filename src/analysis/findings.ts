@@ -15,6 +15,7 @@ export const FINDINGS = {
   mtlsPolicyConflict: { code: "IST0113", name: "MTLSPolicyConflict", level: "Error" },
   noMatchingWorkloadsFound: { code: "IST0127", name: "NoMatchingWorkloadsFound", level: "Warning" },
   schemaValidationWarning: { code: "IST0133", name: "SchemaWarning", level: "Warning" },
+  destinationRuleHostNotFound: { code: "IST0174", name: "UnknownDestinationRuleHost", level: "Warning" },
   conflictingServiceEntryProtocols: { code: "IST0177", name: "ServiceEntryProtocolConflict", level: "Warning" },
   authorizationDeniesAll: { code: "MW0001", name: "AuthorizationDeniesAll", level: "Warning" },
   quarantineInForce: { code: "MW0002", name: "QuarantineInForce", level: "Info" },

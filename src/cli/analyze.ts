@@ -22,7 +22,7 @@ const USAGE = `usage: meshward analyze [-f <file|dir>]... [--data-dir DIR] [--fa
 
 Reports problems across objects (istioctl analyze) in the config meshward would serve: policies
 selecting no workload (IST0127), DestinationRule TLS against PeerAuthentication (IST0113),
-ServiceEntries with conflicting protocols (IST0177), unknown extension providers (IST0101),
+ServiceEntries with conflicting protocols (IST0177), DestinationRules matching no service (IST0174), unknown extension providers (IST0101),
 workloads no request can reach (MW0001), objects admission rejects (IST0106/IST0133), and the
 quarantines in force in the data dir (MW0002). Offline: files and the data dir only.
   -f, --filename        a file or directory (repeatable; default: the embedded mesh-config/);

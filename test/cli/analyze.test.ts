@@ -51,7 +51,7 @@ describe("meshward analyze", function () {
     const file = path.join(repoRoot, "test", "cli", "analyze", "broken.out");
     if (update) writeFileSync(file, r.stdout);
     assert.equal(r.stdout, readFileSync(file, "utf8"), `${file} differs; if intended, regenerate with UPDATE_GOLDEN=1`);
-    for (const code of ["IST0101", "IST0106", "IST0113", "IST0127", "IST0177", "MW0001"]) assert.match(r.stdout, new RegExp(`\\[${code}\\]`));
+    for (const code of ["IST0101", "IST0106", "IST0113", "IST0127", "IST0174", "IST0177", "MW0001"]) assert.match(r.stdout, new RegExp(`\\[${code}\\]`));
   });
 
   it("IST0113 goes away with ISTIO_MUTUAL, and comes back for ISTIO_MUTUAL towards mTLS DISABLE", () => {
@@ -70,6 +70,13 @@ describe("meshward analyze", function () {
   it("MW0001 and IST0101 go away when the policies allow something and the provider exists", () => {
     const found = codes(variant("policies.yaml", (t) => t.replace("rules: [{}]", "rules: [{to: [{operation: {paths: [/admin]}}]}]").replace("selector: {matchLabels: {app: ratings}}", "selector: {matchLabels: {app: ratings}}\n  rules: [{}]").replace("missing-opa", "opa")));
     assert.deepEqual(found.filter((c) => /^(MW0001|IST0101)/.test(c)), []);
+  });
+
+  it("IST0174 goes away when the DestinationRule names the service's full host", () => {
+    const before = codes(variant("conflicts.yaml", (t) => t));
+    assert.ok(before.includes("IST0174 DestinationRule default/ratings-short"), before.join("\n"));
+    const found = codes(variant("conflicts.yaml", (t) => t.replace("host: ratings\n", "host: ratings.default.svc.cluster.local\n")));
+    assert.ok(!found.some((c) => c.startsWith("IST0174")), found.join("\n"));
   });
 
   it("IST0177 needs two ServiceEntries with different protocols on one host and port", () => {
