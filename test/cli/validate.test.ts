@@ -53,7 +53,7 @@ describe("meshward validate", () => {
   });
 
   it("reports every broken object with file, object and field path (golden output, exit 1)", async () => {
-    const r = await meshward("validate", "-f", "test/golden/in/invalid.yaml", "-f", "test/golden/in/mtls-disable-and-invalid.yaml", "-f", "test/cli/validate/other-kinds.yaml");
+    const r = await meshward("validate", "-f", "test/golden/in/invalid.yaml", "-f", "test/golden/in/mtls-disable-and-invalid.yaml", "-f", "test/cli/validate/other-kinds.yaml", "-f", "test/cli/validate/broken-mesh");
     assert.equal(r.code, 1, r.stderr);
     golden("broken.out", r.stdout);
   });
