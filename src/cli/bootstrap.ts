@@ -19,7 +19,11 @@ import { ISTIOD_DNS_NAMES } from "../ca/serving-credentials.js";
 import { FlagError, parseFlags, parseLabels, runCommand } from "./flags.js";
 import type { Command } from "./main.js";
 
-/** The node agent's identity socket (SDS + SPIFFE Workload API), as `meshward agent` serves it. */
+/**
+ * The node agent's identity socket (SDS + SPIFFE Workload API), as `meshward agent` serves it
+ * (agent/identity/identity-socket.ts; a copy so this command does not load the agent's native
+ * modules, and a test keeps the two equal).
+ */
 export const DEFAULT_SDS_SOCKET = "/var/run/meshward/identity.sock";
 
 const USAGE = `usage: meshward bootstrap --type sidecar|router (--node <id> | --pod <name> [--namespace <ns>] [--ip <ip>]) [flags]

@@ -2,8 +2,15 @@
 // `--name=value`, booleans), strict, with `-h`/`--help` on every command, and `runCommand` turning
 // the outcome into the same behaviour everywhere: help -> usage on stdout, exit 0; a bad flag ->
 // the problem and the usage on stderr, exit 2; any other failure -> `meshward <cmd>: ...`, exit 1.
+import { fileURLToPath } from "node:url";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { parseGoDuration } from "../risk/duration.js";
+
+/**
+ * mesh-config/ of this checkout or package (dist/src/cli/ -> ../../../mesh-config): what serve
+ * serves by default (serve.ts's embeddedConfigDir is the same path; it can use this one).
+ */
+export const EMBEDDED_CONFIG_DIR = fileURLToPath(new URL("../../../mesh-config", import.meta.url));
 
 /** Every command's state directory flag (git-ignored `.meshward/` in the working directory). */
 export const DATA_DIR_OPTION = { "data-dir": { type: "string", default: ".meshward" } } as const;

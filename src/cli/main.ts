@@ -17,6 +17,7 @@ const commands: Record<string, () => Promise<Command>> = {
   "proxy-config": async () => (await import("./proxy-config.js")).proxyConfigCommand,
   validate: async () => (await import("./validate.js")).validateCommand,
   bootstrap: async () => (await import("./bootstrap.js")).bootstrapCommand,
+  analyze: async () => (await import("./analyze.js")).analyzeCommand,
   x: async () => (await import("./x.js")).xCommand,
 };
 

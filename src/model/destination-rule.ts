@@ -196,6 +196,8 @@ function parsePolicyBody(tp: Fields, at: string, p: FieldProblems): Omit<Traffic
   const lb = mapField(tp, "loadBalancer", at, p);
   const tls = mapField(tp, "tls", at, p);
   const connectionPool = mapField(tp, "connectionPool", at, p);
+  // istiod's validateConnectionPool: an empty connectionPool is a mistake, not a default.
+  if (connectionPool !== undefined && Object.keys(connectionPool).length === 0) p.error(`${at}.connectionPool`, "must have at least one field (tcp or http)");
   const outlierDetection = mapField(tp, "outlierDetection", at, p);
   const loadBalancer = lb ? parseLoadBalancer(lb, `${at}.loadBalancer`, p) : undefined;
   const tlsSettings = tls ? parseTls(tls, `${at}.tls`, p) : undefined;
@@ -254,6 +256,11 @@ export function parseDestinationRule(spec: unknown, p: FieldProblems): Destinati
     return { name, labels, ...(subsetPolicy ? { trafficPolicy: subsetPolicy } : {}) };
   });
   const exportTo = parseExportTo(spec, p);
+  // As istiod's validateWorkloadSelector: a selector without labels is allowed but suspicious.
+  const workloadSelector = mapField(spec, "workloadSelector", "spec", p);
+  if (workloadSelector !== undefined && Object.keys(stringMapField(workloadSelector, "matchLabels", "spec.workloadSelector", p)).length === 0) {
+    p.warn("spec.workloadSelector", "workload selector specified without labels");
+  }
   unknownKeys(spec, ["host", "trafficPolicy", "subsets", "exportTo", "workloadSelector"], "spec", p);
   if (p.hasErrors || host === undefined) return undefined;
   return { host, ...(trafficPolicy ? { trafficPolicy } : {}), subsets, exportTo };

@@ -86,7 +86,9 @@ function readConfigFile(file: string, isMesh: boolean, errors: ConfigError[]): F
 
 /** Parses one file's text; throws (with a message naming the line) when it is not YAML. */
 function parseConfigText(text: string, file: string, isMesh: boolean, errors: ConfigError[]): FileContent {
-  const docs = parseAllDocuments(text, { prettyErrors: true });
+  // Kubernetes keys are strings; a collection as a key is an error with its line (not a Node
+  // warning from toJS and a stringified key).
+  const docs = parseAllDocuments(text, { prettyErrors: true, stringKeys: true });
   if (!Array.isArray(docs)) return { objects: [] }; // an empty stream
   for (const d of docs) if (d.errors.length > 0) throw new Error(d.errors[0]!.message);
   if (isMesh) {

@@ -10,7 +10,8 @@ import { fromJson, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
 import { BootstrapSchema, type Bootstrap } from "../../src/gen/envoy/config/bootstrap/v3/bootstrap_pb.js";
 import { UpstreamTlsContextSchema } from "../../src/gen/envoy/extensions/transport_sockets/tls/v3/tls_pb.js";
 import { anyUnpack } from "@bufbuild/protobuf/wkt";
-import { bootstrapTypeRegistry, buildBootstrap, parseBootstrapArgs } from "../../src/cli/bootstrap.js";
+import { bootstrapTypeRegistry, buildBootstrap, DEFAULT_SDS_SOCKET, parseBootstrapArgs } from "../../src/cli/bootstrap.js";
+import { DEFAULT_IDENTITY_SOCKET } from "../../src/agent/identity/identity-socket.js";
 import { formatViolations, validateMessage } from "../../src/validate/pgv.js";
 import { parseProxyNode } from "../../src/model/proxy.js";
 import { runMeshwardIn } from "../support/meshward-cli.js";
@@ -75,6 +76,11 @@ describe("meshward bootstrap", () => {
     assert.equal(pipe?.case === "endpoint" && pipe.value.address?.address.case === "pipe" ? pipe.value.address.address.value.path : "", "/run/test/identity.sock");
     const admin = b.admin?.address?.address;
     assert.equal(admin?.case === "socketAddress" ? admin.value.address : "", "127.0.0.1", "admin stays on loopback");
+  });
+
+  it("points SDS at the socket the node agent serves by default", () => {
+    // bootstrap keeps its own copy so printing a bootstrap does not load the agent's native modules.
+    assert.equal(DEFAULT_SDS_SOCKET, DEFAULT_IDENTITY_SOCKET);
   });
 
   it("prints a router bootstrap as YAML with the same content as its JSON", async () => {

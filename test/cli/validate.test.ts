@@ -26,7 +26,7 @@ function golden(name: string, text: string): void {
 describe("meshward validate", () => {
   describe("istiod's validation cases for the kinds meshward reads", () => {
     const file = path.join(dir, "istiod-cases.yaml");
-    const cases = parseAllDocuments(readFileSync(file, "utf8")).map((d) => d.toJS() as { kind: string; metadata: { name: string; namespace: string; annotations: { case: string; expect: string } } });
+    const cases = parseAllDocuments(readFileSync(file, "utf8")).map((d) => d.toJS() as { kind: string; metadata: { name: string; namespace: string; annotations: { case: string; expect: string; differs?: string } } });
     const report = validateFiles([file]);
 
     it("reads every case as an object", () => {
@@ -36,11 +36,12 @@ describe("meshward validate", () => {
 
     for (const c of cases) {
       const ref = `${c.kind} ${c.metadata.namespace}/${c.metadata.name}`;
-      it(`${c.kind} "${c.metadata.annotations.case}" is ${c.metadata.annotations.expect}, as istiod says`, () => {
+      const { case: name, expect, differs } = c.metadata.annotations;
+      it(`${c.kind} "${name}" is ${expect}${differs === undefined ? ", as istiod says" : ` (${differs})`}`, () => {
         const mine = report.findings.filter((f) => f.object === ref);
         const outcome = mine.some((f) => f.severity === "error") ? "invalid" : mine.length > 0 ? "warning" : "valid";
-        assert.equal(outcome, c.metadata.annotations.expect, JSON.stringify(mine));
-        for (const f of mine) assert.ok(f.path.startsWith("spec"), `a finding without a field path: ${JSON.stringify(f)}`);
+        assert.equal(outcome, expect, JSON.stringify(mine));
+        for (const f of mine) assert.match(f.path, /^(spec|metadata)\b/, `a finding without a field path: ${JSON.stringify(f)}`);
       });
     }
   });
@@ -52,7 +53,7 @@ describe("meshward validate", () => {
   });
 
   it("reports every broken object with file, object and field path (golden output, exit 1)", async () => {
-    const r = await meshward("validate", "-f", "test/golden/in/invalid.yaml", "-f", "test/golden/in/mtls-disable-and-invalid.yaml", "-f", "test/cli/validate/other-kinds.yaml");
+    const r = await meshward("validate", "-f", "test/golden/in/invalid.yaml", "-f", "test/golden/in/mtls-disable-and-invalid.yaml", "-f", "test/cli/validate/other-kinds.yaml", "-f", "test/cli/validate/broken-mesh");
     assert.equal(r.code, 1, r.stderr);
     golden("broken.out", r.stdout);
   });

@@ -12,7 +12,11 @@ import { CsrError, parseAndVerifyCsr } from "../../src/ca/csr.js";
 import { createCsr } from "../../src/ca/csr-builder.js";
 import { pemDecodeOne, pemEncode } from "../../src/ca/pem.js";
 import { children, readTlv, seq, tlv, whole, Tag } from "../../src/ca/der.js";
-import { opensslCsr } from "../ca/helpers.js";
+import * as grpc from "@grpc/grpc-js";
+import { CaClient } from "../../src/ca/ca-api.js";
+import { MeshwardTokenAuthenticator } from "../../src/security/token-authenticator.js";
+import { TokenKey } from "../../src/security/token-key.js";
+import { newCa, opensslCsr, startCaServer, TRUST_DOMAIN } from "../ca/helpers.js";
 import { fuzzParameters, settlesWithin } from "./settings.js";
 
 const LABEL = "CERTIFICATE REQUEST";
@@ -116,6 +120,35 @@ describe("fuzz: CSR parser (untrusted DER)", function () {
       }),
       fuzzParameters(1500, 40),
     );
+  });
+
+  it("the CA's gRPC CreateCertificate answers mutated CSRs with INVALID_ARGUMENT, never an internal error or a certificate", async () => {
+    const key = TokenKey.generate();
+    const ca = await newCa(path.join(dir, "ca"));
+    const server = await startCaServer(ca, [new MeshwardTokenAuthenticator({ trustDomain: TRUST_DOMAIN, publicKeys: [key.publicKey] })]);
+    const client = new CaClient(server.address, grpc.credentials.createInsecure());
+    let n = 0;
+    try {
+      await fc.assert(
+        fc.asyncProperty(fc.nat({ max: 3 }), fc.array(mutation, { minLength: 1, maxLength: 3 }), async (which, ms) => {
+          const base = valid[which % valid.length]!;
+          const der = mutate(base.der, ms);
+          // A caller of its own per run, so no per-caller bound decides the outcome.
+          const token = key.mint({ namespace: "fuzz", serviceAccount: `caller-${++n}` });
+          try {
+            await settlesWithin(client.createCertificate({ csrPem: pemEncode(LABEL, der), token }), 5000, "CreateCertificate");
+            assert.ok(der.equals(base.der), `a certificate for a mutated ${base.name} CSR`);
+          } catch (e) {
+            const err = e as { code?: number; details?: string };
+            assert.equal(err.code, grpc.status.INVALID_ARGUMENT, `status ${String(err.code)}: ${String(err.details ?? e)}`);
+          }
+        }),
+        fuzzParameters(200, 20),
+      );
+    } finally {
+      client.close();
+      await server.stop();
+    }
   });
 
   // Regressions the fuzzer found: the PSS AlgorithmIdentifier sits outside the signed info, so its

@@ -182,4 +182,21 @@ describe("fuzz: YAML readers (file source and model)", function () {
     const errors = read([writeCase("apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: a, namespace: default}\nspec: {host: null}\n")]);
     assert.ok(errors.some((e) => e.object === "DestinationRule default/a" && e.path === "spec.host" && e.message === "is required"), JSON.stringify(errors));
   });
+
+  it("reports a mapping key that is not a string as a file error with its line (found by fuzzing: was a Node warning)", async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w.message);
+    process.on("warning", onWarning);
+    try {
+      const file = writeCase("apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: a, namespace: default}\nspec:\n  ? [a]\n  : b\n");
+      const errors = read([file]);
+      assert.equal(errors.length, 1, JSON.stringify(errors));
+      assert.equal(errors[0]!.file, file);
+      assert.match(errors[0]!.message, /keys must be strings at line 5/);
+      await new Promise((resolve) => setImmediate(resolve)); // process warnings are emitted on the next tick
+    } finally {
+      process.off("warning", onWarning);
+    }
+    assert.deepEqual(warnings, []);
+  });
 });
