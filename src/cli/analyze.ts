@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { DATA_DIR_OPTION, EMBEDDED_CONFIG_DIR, FlagError, parseFlags, runCommand } from "./flags.js";
 import type { Command } from "./main.js";
 import { configFilesUnder } from "./validate.js";
-import { buildSnapshot } from "../model/snapshot.js";
+import { buildSnapshot } from "../mesh/model.js";
 import { meshConfigFile, readConfigFiles } from "../sources/file.js";
 import { analyzeSnapshot } from "../analysis/analyzers.js";
 import { atLeast, FINDINGS, type Finding, type FindingLevel, formatFinding, sortFindings } from "../analysis/findings.js";
