@@ -15,6 +15,9 @@ const commands: Record<string, () => Promise<Command>> = {
   "workload-certs": async () => (await import("./workload-certs.js")).workloadCertsCommand,
   "proxy-status": async () => (await import("./proxy-status.js")).proxyStatusCommand,
   "proxy-config": async () => (await import("./proxy-config.js")).proxyConfigCommand,
+  manifest: async () => (await import("./manifest.js")).manifestCommand,
+  install: async () => (await import("./install.js")).installCommand,
+  uninstall: async () => (await import("./install.js")).uninstallCommand,
   x: async () => (await import("./x.js")).xCommand,
 };
 
