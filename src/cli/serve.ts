@@ -24,6 +24,9 @@ const usage = `usage: meshward serve [flags]
   --ca-dns-names N,...        extra DNS names for the TLS port's certificate (default: none)
   --monitoring-address H:P    HTTP /healthz /readyz /metrics /debug/config (default ${DEFAULT_ADDRESSES.monitoring})
   --data-dir DIR              state directory (default .meshward)
+  --webhook-address HOST:PORT admission webhooks over HTTPS (Istio's port 15017), certificate from meshward's CA;
+                              on a cluster the Lease holder keeps meshward-validator-<namespace>'s caBundle
+                              current (default none: no webhooks)
   --audit-db URL              also keep the audit trail in this shared PostgreSQL (postgres://...), one trail
                               for every replica (default: none, the trail is in <data-dir>/audit.db only)
   --kubeconfig FILE           also read a Kubernetes cluster (Services, EndpointSlices, Pods, Istio CRDs) and
@@ -50,6 +53,7 @@ export const serveCommand: Command = {
       "ca-dns-names": { type: "string", default: "" },
       "monitoring-address": { type: "string", default: DEFAULT_ADDRESSES.monitoring },
       kubeconfig: { type: "string" },
+      "webhook-address": { type: "string", default: "none" },
       "audit-db": { type: "string" },
       "cluster-id": { type: "string", default: DEFAULT_CLUSTER_ID },
       domain: { type: "string", default: "cluster.local" },
@@ -89,6 +93,7 @@ export const serveCommand: Command = {
         ? { kubernetes: { ...(kubeconfig !== undefined ? { kubeconfig } : {}), clusterId: values["cluster-id"], domain: values["domain"] } }
         : {}),
       ...(kube !== undefined ? { kube } : {}),
+      ...(values["webhook-address"] !== "none" ? { webhookAddress: values["webhook-address"] } : {}),
     });
     await new Promise<void>((resolve) => {
       const stop = (): void => {

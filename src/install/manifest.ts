@@ -8,6 +8,8 @@ import { parse } from "yaml";
 import { crdOf, WORKLOAD_ENFORCEMENT_DEFINITION } from "../kube/crds.js";
 import { DEFAULT_LEASE_NAME } from "../kube/leader.js";
 import { CACERTS_SECRET, SELF_SIGNED_CA_SECRET } from "../ca/kube-signer-store.js";
+import { validatorName } from "../webhook/ca-bundle.js";
+import { VALIDATE_PATH } from "../webhook/server.js";
 
 /** A Kubernetes object as applied: apiVersion, kind, metadata and the rest. */
 export interface KubeObject {
@@ -113,6 +115,8 @@ function clusterRole(v: InstallValues): KubeObject {
       // Quarantines shared between replicas.
       { apiGroups: ["meshward.io"], resources: ["workloadenforcements"], verbs: [...read, "create", "update", "delete"] },
       { apiGroups: ["authentication.k8s.io"], resources: ["tokenreviews"], verbs: ["create"] },
+      // The Lease holder keeps the validating webhook's caBundle current.
+      { apiGroups: ["admissionregistration.k8s.io"], resources: ["validatingwebhookconfigurations"], resourceNames: [validatorName(v.namespace)], verbs: ["get", "update"] },
       // A replica checks that meshward's CRDs are established (the install creates them).
       { apiGroups: ["apiextensions.k8s.io"], resources: ["customresourcedefinitions"], verbs: ["get"] },
     ],
@@ -166,12 +170,14 @@ function deployment(v: InstallValues): KubeObject {
                 "--monitoring-address=0.0.0.0:15014",
                 `--ca-dns-names=${CONTROL_PLANE_SERVICE}.${v.namespace}.svc,${CONTROL_PLANE_SERVICE}.${v.namespace}.svc.${v.domain}`,
                 "--data-dir=/var/lib/meshward/data",
+                "--webhook-address=0.0.0.0:15017",
               ],
               env: [env("POD_NAME", "metadata.name"), env("POD_NAMESPACE", "metadata.namespace")],
               ports: [
                 { name: "grpc-xds", containerPort: 15010, protocol: "TCP" },
                 { name: "https-dns", containerPort: 15012, protocol: "TCP" },
                 { name: "http-monitoring", containerPort: 15014, protocol: "TCP" },
+                { name: "https-webhooks", containerPort: 15017, protocol: "TCP" },
               ],
               readinessProbe: { httpGet: { path: "/readyz", port: 15014 }, initialDelaySeconds: 1, periodSeconds: 3, timeoutSeconds: 5 },
               livenessProbe: { httpGet: { path: "/healthz", port: 15014 }, initialDelaySeconds: 5, periodSeconds: 10, timeoutSeconds: 5 },
@@ -200,8 +206,34 @@ function service(v: InstallValues): KubeObject {
         { name: "grpc-xds", port: 15010, targetPort: 15010, protocol: "TCP" },
         { name: "https-dns", port: 15012, targetPort: 15012, protocol: "TCP" },
         { name: "http-monitoring", port: 15014, targetPort: 15014, protocol: "TCP" },
+        { name: "https-webhook", port: 443, targetPort: 15017, protocol: "TCP" },
       ],
     },
+  };
+}
+
+/**
+ * Istio's istio-validator role for the kinds meshward reads: every create and update of an Istio
+ * security or networking object or a meshward object is judged by meshward first. Installed with
+ * failurePolicy Ignore and no caBundle (the root is made by the first replica); the Lease holder
+ * then sets both (caBundle = the mesh roots, failurePolicy Fail), as istiod's webhook controller.
+ */
+export function validatingWebhook(v: InstallValues): KubeObject {
+  return {
+    apiVersion: "admissionregistration.k8s.io/v1",
+    kind: "ValidatingWebhookConfiguration",
+    metadata: { name: validatorName(v.namespace), labels: LABELS },
+    webhooks: [
+      {
+        name: "rev.validation.meshward.io",
+        clientConfig: { service: { name: CONTROL_PLANE_SERVICE, namespace: v.namespace, path: VALIDATE_PATH, port: 443 } },
+        rules: [{ operations: ["CREATE", "UPDATE"], apiGroups: ["security.istio.io", "networking.istio.io", "meshward.io"], apiVersions: ["*"], resources: ["*"] }],
+        failurePolicy: "Ignore",
+        sideEffects: "None",
+        admissionReviewVersions: ["v1"],
+        timeoutSeconds: 10,
+      },
+    ],
   };
 }
 
@@ -227,5 +259,6 @@ export function installManifest(v: InstallValues = DEFAULT_INSTALL_VALUES): Kube
     binding("RoleBinding", role),
     deployment(v),
     service(v),
+    validatingWebhook(v),
   ];
 }

@@ -14,7 +14,7 @@ import { ConfigMerge } from "../sources/merge.js";
 import type { ConfigSource } from "../sources/source.js";
 import { type ConfigSet } from "../model/snapshot.js";
 import { buildSnapshot, meshKinds } from "./model.js";
-import { KubernetesSource } from "../sources/kubernetes.js";
+import { DEFAULT_CLUSTER_ID, KubernetesSource } from "../sources/kubernetes.js";
 import { TokenReviewAuthenticator } from "../security/tokenreview.js";
 import { snapshotPodDirectory } from "../kube/pod-directory.js";
 import { formatConfigError } from "../model/config.js";
@@ -35,6 +35,9 @@ import type { EnforcementStore } from "../risk/quarantine.js";
 import { SIGNALS_AUDIENCE } from "../signals/node-identity.js";
 import { ClientCertificateAuthenticator } from "../security/certificate-authenticator.js";
 import { MeshwardTokenAuthenticator } from "../security/token-authenticator.js";
+import { startWebhookServer, type WebhookServer } from "../webhook/server.js";
+import { KubeClient } from "../kube/client.js";
+import { validatorName, WebhookCaBundle } from "../webhook/ca-bundle.js";
 import { defaultReplicaId, KubeReplica, type KubeReplicaOptions } from "../kube/replica.js";
 import { PostgresAuditShipper } from "../risk/audit-postgres.js";
 import { registerCsdsService } from "../debug/csds.js";
@@ -66,6 +69,8 @@ export interface ControlPlaneOptions {
   readonly replicaId?: string;
   /** Run as a replica on Kubernetes: CA root in Secrets, Lease, istio-ca-root-cert ConfigMaps. */
   readonly kube?: KubeReplicaOptions;
+  /** `host:port` for the admission webhooks over HTTPS (Istio's 15017); absent: none. */
+  readonly webhookAddress?: string;
   /** A Kubernetes cluster to read besides the directory (`--kubeconfig`, or in-cluster). */
   readonly kubernetes?: KubernetesOptions;
 }
@@ -99,6 +104,8 @@ export interface ControlPlane {
   readonly grpcServer: grpc.Server;
   /** The risk stage: signal service, RuntimePolicies, enforcement overlay, audit store. */
   readonly risk: RiskWiring;
+  /** Bound webhook address, when webhooks were asked for. */
+  readonly webhookAddress?: string;
   /** The Kubernetes replica parts, with `kube` options. */
   readonly kube?: KubeReplica;
   /** Ships the audit trail to PostgreSQL, with `auditDb`. */
@@ -273,6 +280,30 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     http.close();
     throw e;
   }
+  // Admission webhooks: HTTPS with a certificate from meshward's CA; the Lease holder keeps the
+  // webhook configuration's caBundle (and failure policy) current.
+  let webhooks: WebhookServer | undefined;
+  let caBundle: WebhookCaBundle | undefined;
+  if (opts.webhookAddress !== undefined) {
+    serving ??= createCaServerCredentials(ca, opts.caDnsNames ?? []);
+    try {
+      webhooks = await startWebhookServer({ address: opts.webhookAddress, serving, clusterId: opts.kubernetes?.clusterId ?? DEFAULT_CLUSTER_ID, log });
+    } catch (e) {
+      await kube?.stop();
+      closeServers();
+      http.close();
+      throw e;
+    }
+    if (kube !== undefined) {
+      const bundle = new WebhookCaBundle(new KubeClient(kube.opts.kubeConfig), validatorName(kube.namespace), () => ca.bundle.pem(), log);
+      caBundle = bundle;
+      kube.elector.on("leading", () => bundle.setActive(true));
+      kube.elector.on("stopped-leading", () => bundle.setActive(false));
+      if (kube.elector.isLeader) bundle.setActive(true);
+      ca.bundle.onChange(() => bundle.resync());
+    }
+    log(`meshward: admission webhooks on https://${webhooks.address}`);
+  }
   log(`meshward: serving xDS on ${xdsAddress}, monitoring on http://${monitoringAddress}, config from ${opts.configDir}`);
   log(`meshward: CA for trust domain ${ca.trustDomain} on ${xdsAddress} (plaintext)${tlsAddress ? `, xDS + CA over TLS on ${tlsAddress}` : ""}`);
 
@@ -287,6 +318,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     xdsAddress,
     monitoringAddress,
     ...(tlsAddress !== undefined ? { tlsAddress } : {}),
+    ...(webhooks !== undefined ? { webhookAddress: webhooks.address } : {}),
     ca,
     secrets,
     provider,
@@ -299,7 +331,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     ...(kube !== undefined ? { kube } : {}),
     ...(shipper !== undefined ? { auditShipper: shipper } : {}),
     async stop() {
+      caBundle?.stop();
       await kube?.stop();
+      await webhooks?.close();
       merge.stop();
       xds.close();
       secrets.close();

@@ -44,10 +44,11 @@ describe("meshward manifest generate", function () {
         "RoleBinding/meshward",
         "Deployment/meshward",
         "Service/istiod",
+        "ValidatingWebhookConfiguration/meshward-validator-istio-system",
       ],
     );
     const svc = docs.find((d) => d.kind === "Service")! as unknown as { spec: { ports: { port: number }[] } };
-    assert.deepEqual(svc.spec.ports.map((p) => p.port), [15010, 15012, 15014]);
+    assert.deepEqual(svc.spec.ports.map((p) => p.port), [15010, 15012, 15014, 443]);
     // The CRDs carry the wire names of schema keywords, not client-node's model names.
     assert.doesNotMatch(r.stdout, /x_kubernetes_|_enum/);
   });
