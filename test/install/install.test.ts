@@ -18,8 +18,8 @@ import { DEFAULT_LEASE_NAME } from "../../src/kube/leader.js";
 import { ROOT_CERT_CONFIGMAP } from "../../src/kube/root-cert-publisher.js";
 import { SELF_SIGNED_CA_SECRET } from "../../src/ca/kube-signer-store.js";
 import { eventually } from "../support/eventually.js";
-import { kubeApiserverBinaries, startKubeApiserver, type KubeApiserver } from "../support/kube-apiserver.js";
-import { applyIstioCrds } from "../support/kube-istio.js";
+import type { KubeApiserver } from "../support/kube-apiserver.js";
+import { privateApiserverWithIstio } from "../support/kube-istio.js";
 import { MESHWARD_BIN, runMeshward } from "../support/meshward-cli.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
@@ -93,16 +93,10 @@ describe("meshward install and uninstall (real apiserver)", function () {
   const objects = installManifest(installValues([`namespace=${ns}`]));
 
   before(async function () {
-    const bins = kubeApiserverBinaries();
-    if ("skip" in bins) {
-      console.log(`      skipped: ${bins.skip}`);
-      this.skip();
-    }
-    kas = startKubeApiserver();
-    const kc = new KubeConfig();
-    kc.loadFromFile(kas.kubeconfig);
-    client = new KubeClient(kc);
-    await applyIstioCrds(kc);
+    const k = await privateApiserverWithIstio(this);
+    kas = k.kas;
+    const kc = k.kc;
+    client = k.client;
     dir = mkdtempSync(join(tmpdir(), "meshward-install-"));
     cpSync(join(root, "mesh-config"), join(dir, "config"), { recursive: true });
   });

@@ -1,9 +1,9 @@
 // Istio's CRDs (from the istio.io/api Go module, never committed) installed into a test apiserver.
 // Sent as raw JSON: client-node's typed CRD model drops schema keywords (anyOf, int-or-string).
-import type { KubeConfig } from "@kubernetes/client-node";
+import { KubeConfig } from "@kubernetes/client-node";
 import { parseAllDocuments } from "yaml";
 import { KubeApiError, KubeClient } from "../../src/kube/client.js";
-import { istioCrdsYaml } from "./kube-apiserver.js";
+import { istioCrdsYaml, kubeApiserverBinaries, startKubeApiserver, type KubeApiserver } from "./kube-apiserver.js";
 
 interface Crd {
   kind?: string;
@@ -33,4 +33,21 @@ export async function applyIstioCrds(kc: KubeConfig): Promise<void> {
       await new Promise((r) => setTimeout(r, 100));
     }
   }
+}
+
+/**
+ * For a mocha `before` hook: a private apiserver (the caller stops it) with Istio's CRDs, and a
+ * client; the suite is skipped with a printed reason when the binaries are missing (outside CI).
+ */
+export async function privateApiserverWithIstio(ctx: Mocha.Context): Promise<{ kas: KubeApiserver; kc: KubeConfig; client: KubeClient }> {
+  const bins = kubeApiserverBinaries();
+  if ("skip" in bins) {
+    console.log(`      skipped: ${bins.skip}`);
+    ctx.skip();
+  }
+  const kas = startKubeApiserver();
+  const kc = new KubeConfig();
+  kc.loadFromFile(kas.kubeconfig);
+  await applyIstioCrds(kc);
+  return { kas, kc, client: new KubeClient(kc) };
 }

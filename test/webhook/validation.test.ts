@@ -15,8 +15,8 @@ import { validate } from "../../src/webhook/validation.js";
 import { validatorName } from "../../src/webhook/ca-bundle.js";
 import { startTestControlPlane } from "../support/control-plane.js";
 import { eventually } from "../support/eventually.js";
-import { kubeApiserverBinaries, startKubeApiserver, type KubeApiserver } from "../support/kube-apiserver.js";
-import { applyIstioCrds } from "../support/kube-istio.js";
+import type { KubeApiserver } from "../support/kube-apiserver.js";
+import { privateApiserverWithIstio } from "../support/kube-istio.js";
 import { freePort } from "../support/proxyless.js";
 
 const review = (operation: string, object: unknown) => ({
@@ -69,16 +69,10 @@ describe("validating webhook called by a real apiserver", function () {
   const configPath = `/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/${validatorName(ns)}`;
 
   before(async function () {
-    const bins = kubeApiserverBinaries();
-    if ("skip" in bins) {
-      console.log(`      skipped: ${bins.skip}`);
-      this.skip();
-    }
-    kas = startKubeApiserver();
-    const kc = new KubeConfig();
-    kc.loadFromFile(kas.kubeconfig);
-    client = new KubeClient(kc);
-    await applyIstioCrds(kc);
+    const k = await privateApiserverWithIstio(this);
+    kas = k.kas;
+    const kc = k.kc;
+    client = k.client;
     await client.request("POST", "/api/v1/namespaces", { metadata: { name: ns } });
     // The manifest's configuration, pointed at this test's loopback port (no Service routing here).
     const port = await freePort();
