@@ -7,6 +7,8 @@ import { loadKubeConfig } from "../kube/client.js";
 import { DEFAULT_LEASE_DURATION_MS } from "../kube/leader.js";
 import { DEFAULT_CLUSTER_ID } from "../sources/kubernetes.js";
 import { checkAuditDbUrl } from "../risk/audit-postgres.js";
+import { DEFAULT_INSTALL_VALUES } from "../install/manifest.js";
+import { DEFAULT_PROXY_IMAGE, DEFAULT_REVISION } from "../webhook/inject-templates.js";
 import { DATA_DIR_OPTION, DEFAULT_ADDRESSES, parseDurationSeconds, parseFlags, runCommand } from "./flags.js";
 
 /** mesh-config/ of this checkout or package (dist/src/cli/ -> ../../../mesh-config). */
@@ -26,7 +28,12 @@ const usage = `usage: meshward serve [flags]
   --data-dir DIR              state directory (default .meshward)
   --webhook-address HOST:PORT admission webhooks over HTTPS (Istio's port 15017), certificate from meshward's CA;
                               on a cluster the Lease holder keeps meshward-validator-<namespace>'s caBundle
-                              current (default none: no webhooks)
+                              current (default none: no webhooks); it also serves the sidecar injector at
+                              /inject (meshward-sidecar-injector-<namespace>):
+  --inject-proxy-image IMG    Istio's proxy image for the sidecar template (default ${DEFAULT_PROXY_IMAGE})
+  --inject-agent-image IMG    meshward's image for the grpc-agent template (default ${DEFAULT_INSTALL_VALUES.image})
+  --inject-cni                Istio's CNI plugin redirects traffic: no istio-init container (default off)
+  --inject-revision REV       the istio.io/rev these pods are injected for (default ${DEFAULT_REVISION})
   --audit-db URL              also keep the audit trail in this shared PostgreSQL (postgres://...), one trail
                               for every replica (default: none, the trail is in <data-dir>/audit.db only)
   --kubeconfig FILE           also read a Kubernetes cluster (Services, EndpointSlices, Pods, Istio CRDs) and
@@ -54,6 +61,10 @@ export const serveCommand: Command = {
       "monitoring-address": { type: "string", default: DEFAULT_ADDRESSES.monitoring },
       kubeconfig: { type: "string" },
       "webhook-address": { type: "string", default: "none" },
+      "inject-proxy-image": { type: "string", default: DEFAULT_PROXY_IMAGE },
+      "inject-agent-image": { type: "string", default: DEFAULT_INSTALL_VALUES.image },
+      "inject-cni": { type: "boolean", default: false },
+      "inject-revision": { type: "string", default: DEFAULT_REVISION },
       "audit-db": { type: "string" },
       "cluster-id": { type: "string", default: DEFAULT_CLUSTER_ID },
       domain: { type: "string", default: "cluster.local" },
@@ -93,7 +104,20 @@ export const serveCommand: Command = {
         ? { kubernetes: { ...(kubeconfig !== undefined ? { kubeconfig } : {}), clusterId: values["cluster-id"], domain: values["domain"] } }
         : {}),
       ...(kube !== undefined ? { kube } : {}),
-      ...(values["webhook-address"] !== "none" ? { webhookAddress: values["webhook-address"] } : {}),
+      ...(values["webhook-address"] !== "none"
+        ? {
+            webhookAddress: values["webhook-address"],
+            injection: {
+              namespace: values.namespace,
+              domain: values["domain"],
+              clusterId: values["cluster-id"],
+              proxyImage: values["inject-proxy-image"],
+              agentImage: values["inject-agent-image"],
+              cni: values["inject-cni"],
+              revision: values["inject-revision"],
+            },
+          }
+        : {}),
     });
     await new Promise<void>((resolve) => {
       const stop = (): void => {

@@ -8,8 +8,10 @@ import { parse } from "yaml";
 import { crdOf, WORKLOAD_ENFORCEMENT_DEFINITION } from "../kube/crds.js";
 import { DEFAULT_LEASE_NAME } from "../kube/leader.js";
 import { CACERTS_SECRET, SELF_SIGNED_CA_SECRET } from "../ca/kube-signer-store.js";
-import { validatorName } from "../webhook/ca-bundle.js";
+import { injectorName, validatorName } from "../webhook/ca-bundle.js";
 import { VALIDATE_PATH } from "../webhook/server.js";
+import { DEFAULT_PROXY_IMAGE, DEFAULT_REVISION } from "../webhook/inject-templates.js";
+import { mutatingWebhook } from "./injector.js";
 
 /** A Kubernetes object as applied: apiVersion, kind, metadata and the rest. */
 export interface KubeObject {
@@ -35,6 +37,12 @@ export interface InstallValues {
   readonly domain: string;
   /** CLUSTER_ID of this cluster (Istio's default `Kubernetes`). */
   readonly clusterId: string;
+  /** Istio's proxy image the `sidecar` template injects. */
+  readonly proxyImage: string;
+  /** true: Istio's CNI plugin is installed, so injected pods get its annotations instead of istio-init. */
+  readonly cni: boolean;
+  /** The revision meshward injects for (istio.io/rev). */
+  readonly revision: string;
 }
 
 export const DEFAULT_INSTALL_VALUES: InstallValues = {
@@ -46,6 +54,9 @@ export const DEFAULT_INSTALL_VALUES: InstallValues = {
   memoryRequest: "2048Mi",
   domain: "cluster.local",
   clusterId: "Kubernetes",
+  proxyImage: DEFAULT_PROXY_IMAGE,
+  cni: false,
+  revision: DEFAULT_REVISION,
 };
 
 /** The name Istio's proxies and agents dial (`istiod.<ns>.svc:15012`). */
@@ -55,14 +66,18 @@ const LABELS = { app: "istiod", "app.kubernetes.io/name": "meshward", "app.kuber
 
 /** `--set key=value` pairs over the defaults; an unknown key or a bad value is an error naming it. */
 export function installValues(sets: readonly string[]): InstallValues {
-  const out: Record<string, string | number> = { ...DEFAULT_INSTALL_VALUES };
+  const out: Record<string, string | number | boolean> = { ...DEFAULT_INSTALL_VALUES };
   for (const s of sets) {
     const eq = s.indexOf("=");
     if (eq <= 0) throw new Error(`--set ${s}: want key=value`);
     const key = s.slice(0, eq);
     const value = s.slice(eq + 1);
     if (!Object.hasOwn(DEFAULT_INSTALL_VALUES, key)) throw new Error(`--set ${key}: unknown value (known: ${Object.keys(DEFAULT_INSTALL_VALUES).join(", ")})`);
-    if (typeof DEFAULT_INSTALL_VALUES[key as keyof InstallValues] === "number") {
+    const kind = typeof DEFAULT_INSTALL_VALUES[key as keyof InstallValues];
+    if (kind === "boolean") {
+      if (value !== "true" && value !== "false") throw new Error(`--set ${key}=${value}: want true or false`);
+      out[key] = value === "true";
+    } else if (kind === "number") {
       const n = Number(value);
       if (!Number.isInteger(n) || n < 1) throw new Error(`--set ${key}=${value}: want a whole number of at least 1`);
       out[key] = n;
@@ -117,6 +132,8 @@ function clusterRole(v: InstallValues): KubeObject {
       { apiGroups: ["authentication.k8s.io"], resources: ["tokenreviews"], verbs: ["create"] },
       // The Lease holder keeps the validating webhook's caBundle current.
       { apiGroups: ["admissionregistration.k8s.io"], resources: ["validatingwebhookconfigurations"], resourceNames: [validatorName(v.namespace)], verbs: ["get", "update"] },
+      // ... and the injector's.
+      { apiGroups: ["admissionregistration.k8s.io"], resources: ["mutatingwebhookconfigurations"], resourceNames: [injectorName(v.namespace)], verbs: ["get", "update"] },
       // A replica checks that meshward's CRDs are established (the install creates them).
       { apiGroups: ["apiextensions.k8s.io"], resources: ["customresourcedefinitions"], verbs: ["get"] },
     ],
@@ -171,6 +188,10 @@ function deployment(v: InstallValues): KubeObject {
                 `--ca-dns-names=${CONTROL_PLANE_SERVICE}.${v.namespace}.svc,${CONTROL_PLANE_SERVICE}.${v.namespace}.svc.${v.domain}`,
                 "--data-dir=/var/lib/meshward/data",
                 "--webhook-address=0.0.0.0:15017",
+                `--inject-proxy-image=${v.proxyImage}`,
+                `--inject-agent-image=${v.image}`,
+                `--inject-revision=${v.revision}`,
+                ...(v.cni ? ["--inject-cni"] : []),
               ],
               env: [env("POD_NAME", "metadata.name"), env("POD_NAMESPACE", "metadata.namespace")],
               ports: [
@@ -260,5 +281,6 @@ export function installManifest(v: InstallValues = DEFAULT_INSTALL_VALUES): Kube
     deployment(v),
     service(v),
     validatingWebhook(v),
+    mutatingWebhook(v, LABELS, CONTROL_PLANE_SERVICE),
   ];
 }

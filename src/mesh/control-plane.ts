@@ -37,7 +37,8 @@ import { ClientCertificateAuthenticator } from "../security/certificate-authenti
 import { MeshwardTokenAuthenticator } from "../security/token-authenticator.js";
 import { startWebhookServer, type WebhookServer } from "../webhook/server.js";
 import { KubeClient } from "../kube/client.js";
-import { validatorName, WebhookCaBundle } from "../webhook/ca-bundle.js";
+import { webhookConfigurations, WebhookCaBundle } from "../webhook/ca-bundle.js";
+import type { InjectionValues } from "../webhook/inject-templates.js";
 import { defaultReplicaId, KubeReplica, type KubeReplicaOptions } from "../kube/replica.js";
 import { PostgresAuditShipper } from "../risk/audit-postgres.js";
 import { registerCsdsService } from "../debug/csds.js";
@@ -71,6 +72,8 @@ export interface ControlPlaneOptions {
   readonly kube?: KubeReplicaOptions;
   /** `host:port` for the admission webhooks over HTTPS (Istio's 15017); absent: none. */
   readonly webhookAddress?: string;
+  /** With webhookAddress: also serve the sidecar injector with these values. */
+  readonly injection?: InjectionValues;
   /** A Kubernetes cluster to read besides the directory (`--kubeconfig`, or in-cluster). */
   readonly kubernetes?: KubernetesOptions;
 }
@@ -283,11 +286,11 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   // Admission webhooks: HTTPS with a certificate from meshward's CA; the Lease holder keeps the
   // webhook configuration's caBundle (and failure policy) current.
   let webhooks: WebhookServer | undefined;
-  let caBundle: WebhookCaBundle | undefined;
+  const caBundles: WebhookCaBundle[] = [];
   if (opts.webhookAddress !== undefined) {
     serving ??= createCaServerCredentials(ca, opts.caDnsNames ?? []);
     try {
-      webhooks = await startWebhookServer({ address: opts.webhookAddress, serving, clusterId: opts.kubernetes?.clusterId ?? DEFAULT_CLUSTER_ID, log });
+      webhooks = await startWebhookServer({ address: opts.webhookAddress, serving, clusterId: opts.kubernetes?.clusterId ?? DEFAULT_CLUSTER_ID, log, metrics, ...(opts.injection !== undefined ? { injection: opts.injection } : {}) });
     } catch (e) {
       await kube?.stop();
       closeServers();
@@ -295,12 +298,14 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       throw e;
     }
     if (kube !== undefined) {
-      const bundle = new WebhookCaBundle(new KubeClient(kube.opts.kubeConfig), validatorName(kube.namespace), () => ca.bundle.pem(), log);
-      caBundle = bundle;
-      kube.elector.on("leading", () => bundle.setActive(true));
-      kube.elector.on("stopped-leading", () => bundle.setActive(false));
-      if (kube.elector.isLeader) bundle.setActive(true);
-      ca.bundle.onChange(() => bundle.resync());
+      for (const ref of webhookConfigurations(kube.namespace)) {
+        const bundle = new WebhookCaBundle(new KubeClient(kube.opts.kubeConfig), ref, () => ca.bundle.pem(), log);
+        caBundles.push(bundle);
+        kube.elector.on("leading", () => bundle.setActive(true));
+        kube.elector.on("stopped-leading", () => bundle.setActive(false));
+        if (kube.elector.isLeader) bundle.setActive(true);
+        ca.bundle.onChange(() => bundle.resync());
+      }
     }
     log(`meshward: admission webhooks on https://${webhooks.address}`);
   }
@@ -331,7 +336,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     ...(kube !== undefined ? { kube } : {}),
     ...(shipper !== undefined ? { auditShipper: shipper } : {}),
     async stop() {
-      caBundle?.stop();
+      for (const b of caBundles) b.stop();
       await kube?.stop();
       await webhooks?.close();
       merge.stop();

@@ -1,8 +1,10 @@
-// The Lease holder keeps meshward's ValidatingWebhookConfiguration able to reach meshward: each
+// The Lease holder keeps meshward's webhook configurations (the validator and the injector) able to
+// reach meshward: each
 // webhook's caBundle is the mesh's root bundle (the webhook's serving certificate is issued by
 // meshward's CA) and, once it is, the failure policy becomes Fail, as istiod's webhook controller
 // does: until the apiserver can verify the webhook a failure is ignored, afterwards an unreachable
-// meshward refuses the config it would have judged rather than let it in unchecked. Re-applied when
+// meshward refuses the config it would have judged (or the pod it would have injected) rather than
+// let it in unchecked. Re-applied when
 // the roots change, when leadership is gained, and every RESYNC_MS to repair edits.
 import type { KubeClient } from "../kube/client.js";
 import { KubeApiError } from "../kube/client.js";
@@ -19,6 +21,24 @@ export function validatorName(namespace: string): string {
   return `meshward-validator-${namespace}`;
 }
 
+/** Istio's name for its injector's configuration is istio-sidecar-injector; meshward's, per namespace. */
+export function injectorName(namespace: string): string {
+  return `meshward-sidecar-injector-${namespace}`;
+}
+
+/** One webhook configuration meshward keeps current. */
+export interface WebhookConfigurationRef {
+  readonly resource: "validatingwebhookconfigurations" | "mutatingwebhookconfigurations";
+  readonly name: string;
+}
+
+export function webhookConfigurations(namespace: string): WebhookConfigurationRef[] {
+  return [
+    { resource: "validatingwebhookconfigurations", name: validatorName(namespace) },
+    { resource: "mutatingwebhookconfigurations", name: injectorName(namespace) },
+  ];
+}
+
 export class WebhookCaBundle {
   private active = false;
   private timer: NodeJS.Timeout | undefined;
@@ -26,7 +46,7 @@ export class WebhookCaBundle {
 
   constructor(
     private readonly client: KubeClient,
-    private readonly name: string,
+    private readonly ref: WebhookConfigurationRef,
     private readonly rootsPem: () => string,
     private readonly log: (line: string) => void,
   ) {}
@@ -45,7 +65,7 @@ export class WebhookCaBundle {
   /** Queues one reconciliation (the roots changed). */
   resync(): void {
     if (!this.active) return;
-    this.running = this.running.then(() => this.reconcile()).catch((e: unknown) => this.log(`meshward webhook: ${this.name}: ${(e as Error).message}`));
+    this.running = this.running.then(() => this.reconcile()).catch((e: unknown) => this.log(`meshward webhook: ${this.ref.name}: ${(e as Error).message}`));
   }
 
   idle(): Promise<void> {
@@ -57,7 +77,7 @@ export class WebhookCaBundle {
   }
 
   private async reconcile(): Promise<void> {
-    const path = `/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/${this.name}`;
+    const path = `/apis/admissionregistration.k8s.io/v1/${this.ref.resource}/${this.ref.name}`;
     for (let attempt = 0; attempt < 3; attempt++) {
       let current: WebhookConfiguration;
       try {
@@ -75,7 +95,7 @@ export class WebhookCaBundle {
       }
       try {
         await this.client.request("PUT", path, current);
-        this.log(`meshward webhook: ${this.name}: caBundle set to the mesh roots, failurePolicy ${FAILURE_POLICY_ONCE_READY}`);
+        this.log(`meshward webhook: ${this.ref.name}: caBundle set to the mesh roots, failurePolicy ${FAILURE_POLICY_ONCE_READY}`);
         return;
       } catch (e) {
         if (!(e instanceof KubeApiError && e.status === 409)) throw e; // 409: edited meanwhile, read again

@@ -45,6 +45,7 @@ describe("meshward manifest generate", function () {
         "Deployment/meshward",
         "Service/istiod",
         "ValidatingWebhookConfiguration/meshward-validator-istio-system",
+        "MutatingWebhookConfiguration/meshward-sidecar-injector-istio-system",
       ],
     );
     const svc = docs.find((d) => d.kind === "Service")! as unknown as { spec: { ports: { port: number }[] } };
