@@ -12,6 +12,7 @@ import { injectorName, validatorName } from "../webhook/ca-bundle.js";
 import { VALIDATE_PATH } from "../webhook/server.js";
 import { DEFAULT_PROXY_IMAGE, DEFAULT_REVISION } from "../webhook/inject-templates.js";
 import { mutatingWebhook } from "./injector.js";
+import { agentObjects } from "./node-agent.js";
 
 /** A Kubernetes object as applied: apiVersion, kind, metadata and the rest. */
 export interface KubeObject {
@@ -280,6 +281,7 @@ export function installManifest(v: InstallValues = DEFAULT_INSTALL_VALUES): Kube
     binding("RoleBinding", role),
     deployment(v),
     service(v),
+    ...agentObjects(v, CONTROL_PLANE_SERVICE),
     validatingWebhook(v),
     mutatingWebhook(v, LABELS, CONTROL_PLANE_SERVICE),
   ];

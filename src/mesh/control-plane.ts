@@ -32,14 +32,14 @@ import { TypeRoutedProvider } from "./type-routed-provider.js";
 import { listenHttp, monitoringHandler, splitHostPort } from "./monitoring.js";
 import { RiskWiring } from "../risk/wiring.js";
 import type { EnforcementStore } from "../risk/quarantine.js";
-import { SIGNALS_AUDIENCE } from "../signals/node-identity.js";
+import { nodeIdentityOfAgentToken, SIGNALS_AUDIENCE } from "../signals/node-identity.js";
 import { ClientCertificateAuthenticator } from "../security/certificate-authenticator.js";
 import { MeshwardTokenAuthenticator } from "../security/token-authenticator.js";
 import { startWebhookServer, type WebhookServer } from "../webhook/server.js";
 import { KubeClient } from "../kube/client.js";
 import { webhookConfigurations, WebhookCaBundle } from "../webhook/ca-bundle.js";
 import type { InjectionValues } from "../webhook/inject-templates.js";
-import { defaultReplicaId, KubeReplica, type KubeReplicaOptions } from "../kube/replica.js";
+import { DEFAULT_CONTROL_PLANE_NAMESPACE, defaultReplicaId, KubeReplica, type KubeReplicaOptions } from "../kube/replica.js";
 import { PostgresAuditShipper } from "../risk/audit-postgres.js";
 import { registerCsdsService } from "../debug/csds.js";
 import { plaintextGate } from "../security/plaintext-gate.js";
@@ -227,6 +227,18 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const signalAuthenticators = [
     new ClientCertificateAuthenticator(provider.snapshot.mesh.trustDomain, () => [ca.signingCertificate]),
     new MeshwardTokenAuthenticator({ trustDomain: provider.snapshot.mesh.trustDomain, publicKeys: [tokenKey.publicKey], audiences: [SIGNALS_AUDIENCE] }),
+    // On a cluster: the agent DaemonSet's bound token (audience meshward-signals), as the node its pod runs on.
+    ...(kubernetes !== undefined
+      ? [
+          new TokenReviewAuthenticator({
+            client: kubernetes.client,
+            clusterId: kubernetes.clusterId,
+            trustDomain: provider.snapshot.mesh.trustDomain,
+            audiences: [SIGNALS_AUDIENCE],
+            mapIdentity: (reviewed, extra) => nodeIdentityOfAgentToken(reviewed, extra, kube?.namespace ?? DEFAULT_CONTROL_PLANE_NAMESPACE),
+          }),
+        ]
+      : []),
   ];
   risk.serveSignals(grpcServer, signalAuthenticators);
   // CSDS (proxy-status, proxy-config): loopback, or an identity of the control plane's namespace.
