@@ -206,6 +206,8 @@ export function grpcAgentTemplate(v: InjectionValues, pod: Pod): Injected {
       `--token-file=${TOKEN_PATH}`,
       `--ca-address=${discoveryAddress(v)}`,
       `--ca-root=${ROOT_CERT_DIR}/root-cert.pem`,
+      // The serving certificate names the Service of the control plane's namespace.
+      `--ca-server-name=istiod.${v.namespace}.svc`,
       `--out=${GRPC_CERT_DIR}`,
       `--bootstrap=${GRPC_BOOTSTRAP}`,
       `--xds-address=${discoveryAddress(v)}`,

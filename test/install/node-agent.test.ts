@@ -8,7 +8,7 @@
 // creates the pod the controller would, on a node that exists only in its spec.nodeName.
 import { strict as assert } from "node:assert";
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Metadata } from "@grpc/grpc-js";
@@ -26,6 +26,7 @@ import { eventually } from "../support/eventually.js";
 import type { KubeApiserver } from "../support/kube-apiserver.js";
 import { privateApiserverWithIstio } from "../support/kube-istio.js";
 import { MESHWARD_BIN, meshwardOk } from "../support/meshward-cli.js";
+import { localArg, localMounts, publishedRoot } from "../support/pod-mounts.js";
 
 interface Container { args: string[]; env: { name: string; valueFrom?: { fieldRef: { fieldPath: string } } }[]; volumeMounts: { name: string; mountPath: string }[] }
 interface PodSpec { nodeName?: string; serviceAccountName: string; containers: Container[] }
@@ -124,28 +125,15 @@ describe("the node agent as its DaemonSet runs it (real apiserver)", function ()
     const container = daemonSet.spec.template.spec.containers[0]!;
     // The mounts, as files of the same content: the projected token, the root ConfigMap the
     // control plane published in this namespace, the data directory.
-    const mounts = new Map(container.volumeMounts.map((m) => [m.mountPath, join(dir, "mounts", m.name)]));
-    for (const p of mounts.values()) mkdirSync(p, { recursive: true });
-    const root = await eventually("istio-ca-root-cert", async () => {
-      try {
-        return (await client.request<{ data: Record<string, string> }>("GET", `/api/v1/namespaces/${ns}/configmaps/istio-ca-root-cert`)).data["root-cert.pem"];
-      } catch {
-        return undefined;
-      }
-    }, 60_000);
-    writeFileSync(join(mounts.get("/var/run/secrets/istio")!, "root-cert.pem"), root);
+    const mounts = localMounts(join(dir, "mounts"), container.volumeMounts);
+    writeFileSync(join(mounts.get("/var/run/secrets/istio")!, "root-cert.pem"), await publishedRoot(client, ns));
     writeFileSync(join(mounts.get("/var/run/secrets/tokens")!, "meshward-token"), await tokenFor(AGENT_SERVICE_ACCOUNT, SIGNALS_AUDIENCE, pod));
     const env: Record<string, string> = {};
     for (const e of container.env) env[e.name] = e.valueFrom?.fieldRef.fieldPath === "spec.nodeName" ? "node-c" : "";
     const controlPlane = `istiod.${ns}.svc:15012`;
-    const args = container.args.map((a) => {
-      let out = a.replace(/\$\(([A-Z_]+)\)/g, (_, n: string) => env[n] ?? "");
-      // No cluster DNS on loopback: the Service's address is the control plane's TLS port; the
-      // certificate is still checked against the Service name (--tls-server-name).
-      if (out === `--control-plane=${controlPlane}`) return `--control-plane=${cp!.tlsAddress}`;
-      for (const [path, local] of mounts) out = out.replace(`=${path}`, `=${local}`);
-      return out;
-    });
+    // No cluster DNS on loopback: the Service's address is the control plane's TLS port; the
+    // certificate is still checked against the Service name (--tls-server-name).
+    const args = container.args.map((a) => (a === `--control-plane=${controlPlane}` ? `--control-plane=${cp!.tlsAddress}` : localArg(a, env, mounts)));
     assert.ok(args.includes("--kube-pods") && args.includes("--node=node-c"), args.join(" "));
     // The in-cluster ServiceAccount configuration, as a kubeconfig with the agent's token.
     const sa = join(dir, "agent-c.kubeconfig");

@@ -5,7 +5,9 @@
 // UPDATE_GOLDEN=1 and review the diff), an already injected pod, an opted-out pod and a hostNetwork
 // pod come back as sent, and a pod meshward cannot inject is admitted unchanged and counted.
 import { strict as assert } from "node:assert";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { X509Certificate } from "node:crypto";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -22,6 +24,8 @@ import { eventually } from "../support/eventually.js";
 import type { KubeApiserver } from "../support/kube-apiserver.js";
 import { privateApiserverWithIstio } from "../support/kube-istio.js";
 import { freePort } from "../support/proxyless.js";
+import { MESHWARD_BIN } from "../support/meshward-cli.js";
+import { localArg, localMounts, publishedRoot } from "../support/pod-mounts.js";
 
 const goldenDir = fileURLToPath(new URL("../../../test/golden/inject/", import.meta.url));
 const update = process.env["UPDATE_GOLDEN"] === "1";
@@ -139,6 +143,7 @@ describe("sidecar injector called by a real apiserver", function () {
     for (const [name, labels] of [[ns, {}], [on, { "istio-injection": "enabled" }], [off, {}]] as const) {
       await client.request("POST", "/api/v1/namespaces", { metadata: { name, labels } });
     }
+    await client.request("POST", `/api/v1/namespaces/${on}/serviceaccounts`, { metadata: { name: "shop" } });
     const port = await freePort();
     const hook = mutatingWebhook(installValues([`namespace=${ns}`]), {}, "istiod") as unknown as { webhooks: { clientConfig: unknown }[] };
     for (const w of hook.webhooks) w.clientConfig = { url: `https://localhost:${port}/inject` };
@@ -148,7 +153,8 @@ describe("sidecar injector called by a real apiserver", function () {
       kube: { kubeConfig: k.kc, namespace: ns, replicaId: "inject", leaseDurationMs: 4000, renewDeadlineMs: 2000, retryPeriodMs: 700 },
       kubernetes: { kubeconfig: kas.kubeconfig },
       webhookAddress: `127.0.0.1:${port}`,
-      caDnsNames: ["localhost"],
+      tlsAddress: "127.0.0.1:0",
+      caDnsNames: ["localhost", `istiod.${ns}.svc`],
       injection: values(ns),
     });
     const want = Buffer.from(cp.ca.bundle.pem()).toString("base64");
@@ -201,5 +207,40 @@ describe("sidecar injector called by a real apiserver", function () {
     const got = await client.request<Pod>("POST", pods(on), appPod("odd", { annotations: { "inject.istio.io/templates": "gateway" } }));
     assert.deepEqual(got.spec!.containers!.map((c) => c.name), ["app"]);
     assert.match(cp!.metrics.render(), /meshward_injections_total\{result="failed"\} 1\b/);
+  });
+
+  it("the injected grpc-agent container, started with its arguments and environment, gets the pod's certificate over TLS and writes the xDS bootstrap", async () => {
+    const pod = await client.request<Pod & { metadata: { uid: string } }>("GET", `${pods(on)}/rpc`);
+    const agent = pod.spec!.containers!.find((c) => c.name === "istio-proxy")!;
+    const mounts = localMounts(join(dir, "rpc"), agent.volumeMounts as { name: string; mountPath: string }[]);
+    // The mounts as the kubelet would fill them: the root ConfigMap meshward published, the projected token.
+    writeFileSync(join(mounts.get("/var/run/secrets/istio")!, "root-cert.pem"), await publishedRoot(client, on));
+    const tr = await client.request<{ status: { token: string } }>("POST", `/api/v1/namespaces/${on}/serviceaccounts/shop/token`, {
+      spec: { audiences: ["istio-ca"], expirationSeconds: 3600, boundObjectRef: { apiVersion: "v1", kind: "Pod", name: "rpc", uid: pod.metadata.uid } },
+    });
+    writeFileSync(join(mounts.get("/var/run/secrets/tokens")!, "istio-token"), tr.status.token);
+    const downward: Record<string, string> = { "metadata.name": "rpc", "metadata.namespace": on, "status.podIP": "10.244.0.9", "spec.serviceAccountName": "shop", "status.hostIP": "10.0.0.1", "spec.nodeName": "node-a" };
+    const env: Record<string, string> = {};
+    for (const e of agent.env as { name: string; value?: string; valueFrom?: { fieldRef: { fieldPath: string } } }[]) env[e.name] = e.value ?? downward[e.valueFrom!.fieldRef.fieldPath] ?? "";
+    // No cluster DNS on loopback: the Service's address is the control plane's TLS port; the
+    // certificate is still checked against the Service name (--ca-server-name).
+    const args = agent.args!.map((a) => localArg(a, env, mounts).replace(`=istiod.${ns}.svc:15012`, `=${cp!.tlsAddress}`));
+    let log = "";
+    const child = spawn(process.execPath, [MESHWARD_BIN, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    child.stdout!.on("data", (d: Buffer) => (log += d.toString()));
+    child.stderr!.on("data", (d: Buffer) => (log += d.toString()));
+    try {
+      const certDir = mounts.get("/var/lib/istio/data")!;
+      const bootstrap = join(mounts.get("/etc/istio/proxy")!, "grpc-bootstrap.json");
+      await eventually("the pod's certificate and bootstrap", () => (existsSync(join(certDir, "cert-chain.pem")) && existsSync(bootstrap) ? true : undefined), 60_000).catch((e: Error) => {
+        throw new Error(`${e.message}\n${log}`);
+      });
+      const leaf = new X509Certificate(readFileSync(join(certDir, "cert-chain.pem")));
+      assert.match(leaf.subjectAltName ?? "", /URI:spiffe:\/\/cluster\.local\/ns\/shop\/sa\/shop/);
+      const b = JSON.parse(readFileSync(bootstrap, "utf8")) as { node: { id: string } };
+      assert.match(b.node.id, /10\.244\.0\.9~rpc\.shop~/);
+    } finally {
+      child.kill("SIGTERM");
+    }
   });
 });
