@@ -5,6 +5,7 @@ import { promises as fs } from "node:fs";
 import { CaClient } from "../ca/ca-api.js";
 import { writeFileAtomic, PUBLIC_FILE_MODE } from "../ca/atomic-file.js";
 import { grpcXdsBootstrap } from "../ca/grpc-bootstrap.js";
+import { startXdsRelay, type XdsRelay } from "../ca/xds-relay.js";
 import { ISTIOD_DNS_NAMES } from "../ca/serving-credentials.js";
 import { WorkloadCertificateAgent, type RenewedCertificate } from "../ca/workload-agent.js";
 import { TokenKey } from "../security/token-key.js";
@@ -14,7 +15,10 @@ import type { Command } from "./main.js";
 const USAGE = `usage: meshward workload-certs (--token-file F | --namespace N --service-account S [--data-dir D])
          --ca-address host:port [--ca-root root.pem] [--ca-server-name ${ISTIOD_DNS_NAMES[0]}]
          --out DIR [--ttl 24h] [--once]
-         [--bootstrap FILE --xds-address host:port [--pod-name P] [--pod-ip IP] [--labels k=v,...]]`;
+         [--bootstrap FILE --xds-address host:port [--xds-relay unix:///path] [--pod-name P] [--pod-ip IP] [--labels k=v,...]]
+  --xds-relay  serve xDS to the pod here (plaintext, the pod's own socket) and forward it to --xds-address
+               over the CA's TLS with the token; the bootstrap then names the relay (default: none, the
+               bootstrap names --xds-address itself)`;
 
 const OPTIONS = {
   "token-file": { type: "string" },
@@ -28,6 +32,7 @@ const OPTIONS = {
   ttl: { type: "string" },
   bootstrap: { type: "string" },
   "xds-address": { type: "string" },
+  "xds-relay": { type: "string" },
   "pod-name": { type: "string" },
   "pod-ip": { type: "string" },
   labels: { type: "string" },
@@ -69,11 +74,23 @@ async function renewCertificates(flags: Flags, plan: Plan): Promise<number> {
   const credentials = rootPem === undefined ? grpc.credentials.createInsecure() : grpc.credentials.createSsl(Buffer.from(rootPem));
   const client = new CaClient(plan.caAddress, credentials, { "grpc.ssl_target_name_override": flags["ca-server-name"] });
   let bootstrapWritten = false;
+  const relayAt = flags["xds-relay"];
+  let relay: XdsRelay | undefined;
+  if (relayAt !== undefined && plan.bootstrapFile !== undefined) {
+    relay = await startXdsRelay({
+      listen: relayAt,
+      upstream: plan.xdsAddress,
+      credentials,
+      channelOptions: { "grpc.ssl_target_name_override": flags["ca-server-name"] },
+      token: plan.token,
+      log: (l) => console.error(`workload-certs: ${l}`),
+    });
+  }
   const onRenewed = async (r: RenewedCertificate): Promise<void> => {
     console.log(`workload-certs: ${plan.out} renewed for ${r.identity.namespace}/${r.identity.serviceAccount}, expires ${r.notAfter.toISOString()}, next renewal ${r.renewAt.toISOString()}`);
     if (plan.bootstrapFile === undefined || bootstrapWritten) return;
     const bootstrap = grpcXdsBootstrap({
-      xdsAddress: plan.xdsAddress,
+      xdsAddress: relay?.address ?? plan.xdsAddress,
       certDir: plan.out,
       namespace: r.identity.namespace,
       serviceAccount: r.identity.serviceAccount,
@@ -98,6 +115,7 @@ async function renewCertificates(flags: Flags, plan: Plan): Promise<number> {
   } catch (e) {
     agent.stop();
     client.close();
+    relay?.close();
     throw e;
   }
   if (!flags.once) {
@@ -107,6 +125,7 @@ async function renewCertificates(flags: Flags, plan: Plan): Promise<number> {
   }
   agent.stop();
   client.close();
+  relay?.close();
   return 0;
 }
 

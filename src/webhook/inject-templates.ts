@@ -56,6 +56,8 @@ export const CA_AUDIENCE = "istio-ca";
 export const ROOT_CERT_DIR = "/var/run/secrets/istio";
 export const GRPC_BOOTSTRAP = "/etc/istio/proxy/grpc-bootstrap.json";
 export const GRPC_CERT_DIR = "/var/lib/istio/data";
+/** The agent's xDS relay, on the volume the app containers share (Istio's pilot-agent: /etc/istio/proxy/XDS). */
+export const GRPC_XDS_SOCKET = "/etc/istio/proxy/XDS";
 /** Istio's proxy user: iptables leaves its traffic alone. */
 const PROXY_UID = 1337;
 
@@ -211,6 +213,8 @@ export function grpcAgentTemplate(v: InjectionValues, pod: Pod): Injected {
       `--out=${GRPC_CERT_DIR}`,
       `--bootstrap=${GRPC_BOOTSTRAP}`,
       `--xds-address=${discoveryAddress(v)}`,
+      // grpc-js-xds speaks plaintext to its xDS server: the agent relays it over TLS with the token.
+      `--xds-relay=unix://${GRPC_XDS_SOCKET}`,
       "--pod-name=$(POD_NAME)",
       "--pod-ip=$(INSTANCE_IP)",
     ],
@@ -228,7 +232,7 @@ export function grpcAgentTemplate(v: InjectionValues, pod: Pod): Injected {
   const app = (c: PodContainer): PodContainer => ({
     ...c,
     env: [...(c.env ?? []), env("GRPC_XDS_BOOTSTRAP", GRPC_BOOTSTRAP), env("GRPC_XDS_EXPERIMENTAL_SECURITY_SUPPORT", "true")],
-    volumeMounts: [...(c.volumeMounts ?? []), { name: "istio-xds", mountPath: "/etc/istio/proxy", readOnly: true }, { name: "istio-data", mountPath: GRPC_CERT_DIR, readOnly: true }],
+    volumeMounts: [...(c.volumeMounts ?? []), { name: "istio-xds", mountPath: "/etc/istio/proxy" }, { name: "istio-data", mountPath: GRPC_CERT_DIR, readOnly: true }],
   });
   const first = pod.spec?.containers?.[0]?.name;
   return {

@@ -24,10 +24,10 @@ export function publishedRoot(client: KubeClient, namespace: string): Promise<st
   }, 60_000);
 }
 
-/** One argument with `$(VAR)` expanded from env and every `=<mountPath>` prefix replaced by its local directory. */
+/** One argument with `$(VAR)` expanded from env and every `=<mountPath>` (or `=unix://<mountPath>`) prefix replaced by its local directory. */
 export function localArg(arg: string, env: Readonly<Record<string, string>>, mounts: ReadonlyMap<string, string>): string {
   let out = arg.replace(/\$\(([A-Z_]+)\)/g, (_, n: string) => env[n] ?? "");
   // Longest mount path first, so /a/b is not taken for /a.
-  for (const [path, local] of [...mounts].sort((x, y) => y[0].length - x[0].length)) out = out.replace(`=${path}`, `=${local}`);
+  for (const [path, local] of [...mounts].sort((x, y) => y[0].length - x[0].length)) out = out.replace(`=${path}`, `=${local}`).replace(`=unix://${path}`, `=unix://${local}`);
   return out;
 }

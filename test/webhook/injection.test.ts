@@ -26,6 +26,10 @@ import { privateApiserverWithIstio } from "../support/kube-istio.js";
 import { freePort } from "../support/proxyless.js";
 import { MESHWARD_BIN } from "../support/meshward-cli.js";
 import { localArg, localMounts, publishedRoot } from "../support/pod-mounts.js";
+import { echoHost, mtlsEchoConfig } from "../support/echo-config.js";
+import { grpcXdsBootstrap } from "../../src/ca/grpc-bootstrap.js";
+import { RbacWorkloads, callOutcome } from "../support/rbac-workloads.js";
+import { WorkloadCertAgents } from "../support/workload-certs.js";
 
 const goldenDir = fileURLToPath(new URL("../../../test/golden/inject/", import.meta.url));
 const update = process.env["UPDATE_GOLDEN"] === "1";
@@ -135,6 +139,9 @@ describe("sidecar injector called by a real apiserver", function () {
   const off = "plain";
   const pods = (n: string) => `/api/v1/namespaces/${n}/pods`;
   const configPath = `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${injectorName(ns)}`;
+  let echoPort = 0;
+  let workloads: RbacWorkloads | undefined;
+  let echoAgent: WorkloadCertAgents | undefined;
 
   before(async function () {
     const k = await privateApiserverWithIstio(this);
@@ -149,6 +156,10 @@ describe("sidecar injector called by a real apiserver", function () {
     for (const w of hook.webhooks) w.clientConfig = { url: `https://localhost:${port}/inject` };
     await client.request("POST", "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations", hook);
     dir = mkdtempSync(join(tmpdir(), "meshward-inject-"));
+    // An echo server in the mesh (STRICT mTLS) for the injected proxyless pod to call.
+    echoPort = await freePort();
+    writeFileSync(join(dir, "mesh.yaml"), "trustDomain: cluster.local\nrootNamespace: istio-system\n");
+    writeFileSync(join(dir, "echo.yaml"), mtlsEchoConfig(echoPort, "STRICT", "echo", "istio-system"));
     cp = await startTestControlPlane(dir, {
       kube: { kubeConfig: k.kc, namespace: ns, replicaId: "inject", leaseDurationMs: 4000, renewDeadlineMs: 2000, retryPeriodMs: 700 },
       kubernetes: { kubeconfig: kas.kubeconfig },
@@ -165,6 +176,8 @@ describe("sidecar injector called by a real apiserver", function () {
   });
 
   after(async () => {
+    workloads?.stop();
+    echoAgent?.stop();
     await cp?.stop();
     kas?.stop();
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
@@ -209,7 +222,7 @@ describe("sidecar injector called by a real apiserver", function () {
     assert.match(cp!.metrics.render(), /meshward_injections_total\{result="failed"\} 1\b/);
   });
 
-  it("the injected grpc-agent container, started with its arguments and environment, gets the pod's certificate over TLS and writes the xDS bootstrap", async () => {
+  it("the injected grpc-agent pod, its agent and app run with their arguments and environment, joins the mesh over TLS and calls an mTLS server", async () => {
     const pod = await client.request<Pod & { metadata: { uid: string } }>("GET", `${pods(on)}/rpc`);
     const agent = pod.spec!.containers!.find((c) => c.name === "istio-proxy")!;
     const mounts = localMounts(join(dir, "rpc"), agent.volumeMounts as { name: string; mountPath: string }[]);
@@ -237,8 +250,30 @@ describe("sidecar injector called by a real apiserver", function () {
       });
       const leaf = new X509Certificate(readFileSync(join(certDir, "cert-chain.pem")));
       assert.match(leaf.subjectAltName ?? "", /URI:spiffe:\/\/cluster\.local\/ns\/shop\/sa\/shop/);
-      const b = JSON.parse(readFileSync(bootstrap, "utf8")) as { node: { id: string } };
+      const b = JSON.parse(readFileSync(bootstrap, "utf8")) as { node: { id: string }; xds_servers: { server_uri: string }[] };
       assert.match(b.node.id, /10\.244\.0\.9~rpc\.shop~/);
+      // The app container's environment names the bootstrap on the shared volume; its xDS server is
+      // the agent's relay (a unix socket there), which reaches meshward over TLS with the pod's token.
+      const app = pod.spec!.containers!.find((c) => c.name === "app")!;
+      const appEnv = Object.fromEntries((app.env as { name: string; value: string }[]).map((e) => [e.name, e.value]));
+      assert.equal(appEnv["GRPC_XDS_EXPERIMENTAL_SECURITY_SUPPORT"], "true");
+      const appBootstrap = localArg(`=${appEnv["GRPC_XDS_BOOTSTRAP"]!}`, {}, mounts).slice(1);
+      assert.equal(appBootstrap, bootstrap);
+      assert.match(b.xds_servers[0]!.server_uri, /^unix:\/\//);
+      // The server side: a mesh workload as the existing e2e tests run it.
+      echoAgent = new WorkloadCertAgents(dir, join(dir, ".data"), cp!.xdsAddress);
+      workloads = new RbacWorkloads();
+      const server = { ip: "127.0.0.1", pod: "echo-0", namespace: "default", serviceAccount: "echo", labels: { app: "echo" } };
+      const serverCerts = await echoAgent.start("default", "echo");
+      await workloads.startServer("echo-0", `127.0.0.1:${echoPort}`, cp!.xdsAddress, server, JSON.stringify(grpcXdsBootstrap({ xdsAddress: cp!.xdsAddress, certDir: serverCerts, namespace: "default", serviceAccount: "echo", podName: "echo-0", podIp: "127.0.0.1", labels: { app: "echo" } })));
+      await workloads.startClient("rpc", `${echoHost}:7070`, b.xds_servers[0]!.server_uri, { ip: "10.244.0.9", pod: "rpc", namespace: on, serviceAccount: "shop" }, readFileSync(appBootstrap, "utf8"));
+      await eventually("the injected pod's mTLS call to the echo server", async () => {
+        const got = callOutcome(await workloads!.call("rpc"));
+        if (got !== "ok:echo-0") throw new Error(`saw ${got}`);
+        return got;
+      }, 30_000).catch((e: Error) => {
+        throw new Error(`${e.message}\nagent:\n${log}`);
+      });
     } finally {
       child.kill("SIGTERM");
     }
