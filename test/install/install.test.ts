@@ -148,7 +148,7 @@ contexts: [{name: c, context: {cluster: c, user: meshward}}]
 current-context: c
 `);
     serve = spawn(process.execPath, [MESHWARD_BIN, "serve", "--config-dir", join(dir, "config"), "--xds-address", "127.0.0.1:0", "--tls-address", "none",
-      "--monitoring-address", "127.0.0.1:0", "--data-dir", join(dir, "data"), "--kubeconfig", kubeconfig, "--namespace", ns, "--replica-id", "installed"], { stdio: ["ignore", "pipe", "pipe"] });
+      "--monitoring-address", "127.0.0.1:0", "--data-dir", join(dir, "data"), "--kubeconfig", kubeconfig, "--namespace", ns, "--replica-id", "installed", "--webhook-address", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "pipe"] });
     serve.stdout!.on("data", (d: Buffer) => (output += d.toString()));
     serve.stderr!.on("data", (d: Buffer) => (output += d.toString()));
     const fail = (e: Error): never => {
@@ -157,6 +157,14 @@ current-context: c
     await eventually("serve to take the Lease", () => exists({ apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata: { name: DEFAULT_LEASE_NAME, namespace: ns } }).then((x) => x || undefined), 60_000).catch(fail);
     await eventually("the root Secret", () => exists({ apiVersion: "v1", kind: "Secret", metadata: { name: SELF_SIGNED_CA_SECRET, namespace: ns } }).then((x) => x || undefined), 60_000).catch(fail);
     await eventually("istio-ca-root-cert in default", () => exists({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: ROOT_CERT_CONFIGMAP, namespace: "default" } }).then((x) => x || undefined), 60_000).catch(fail);
+    // The Lease holder keeps both webhook configurations current with only the generated RBAC.
+    for (const kind of ["validatingwebhookconfigurations", "mutatingwebhookconfigurations"]) {
+      const name = objects.find((o) => `${o.kind.toLowerCase()}s` === kind)!.metadata.name;
+      await eventually(`${kind}/${name} caBundle`, async () => {
+        const c = await client.request<{ webhooks: { clientConfig: { caBundle?: string }; failurePolicy: string }[] }>("GET", `/apis/admissionregistration.k8s.io/v1/${kind}/${name}`);
+        return c.webhooks.every((w) => (w.clientConfig.caBundle ?? "") !== "" && w.failurePolicy === "Fail") ? true : undefined;
+      }, 60_000).catch(fail);
+    }
     assert.doesNotMatch(output, /forbidden/i, "nothing the control plane does is refused by RBAC");
     serve.kill("SIGTERM");
     await new Promise((r) => serve!.once("exit", r));
