@@ -6,6 +6,9 @@ import { join } from "node:path";
 import type { Signal } from "../gen/meshward/agent/v1/signals_pb.js";
 import { Attributor } from "./attribution/attribution.js";
 import { CgroupIndex, cgroupIdOf, cgroupV1Ssid, findCgroup2Mount } from "./attribution/cgroup-index.js";
+import { watchNodePods } from "./attribution/apiserver-pods.js";
+import type { KubeClient } from "../kube/client.js";
+import type { Informer } from "../kube/informer.js";
 import { fetchKubeletPods, PodDirectory, podsFromMappingFile, type KubeletSource } from "./attribution/pod-directory.js";
 import { RuleEngine } from "./detections/engine.js";
 import { UserNamespaceTracker } from "./detections/userns.js";
@@ -23,6 +26,8 @@ export interface NodeAgentOptions {
   /** Pod mapping file (uid -> namespace, name, service account, labels, containers). */
   readonly podsFile?: string;
   readonly kubelet?: KubeletSource;
+  /** Watch this node's pods in the apiserver with this client (preferred over the kubelet). */
+  readonly apiserver?: KubeClient;
   readonly tracer?: Omit<TracerOptions, "onRecord" | "onError">;
   /** Cgroup directories (absolute) watched in addition to the kubepods roots. */
   readonly extraWatchRoots?: readonly string[];
@@ -51,6 +56,7 @@ export class NodeAgent {
   readonly rules = new RuleEngine();
   private readonly userns = new UserNamespaceTracker();
   readonly pods = new PodDirectory();
+  private podWatch: Informer | undefined;
   readonly audit: ExecAudit;
   private readonly attributor: Attributor;
   private readonly tracer: Tracer;
@@ -115,6 +121,9 @@ export class NodeAgent {
     this.timers.push(setInterval(() => this.tree.prune(), 30_000));
     this.audit.prune(); // not on open: `meshward agent audit` reads the file without the agent's bounds
     this.timers.push(setInterval(() => this.audit.prune(), 3600_000));
+    if (this.opts.apiserver) {
+      this.podWatch = watchNodePods({ client: this.opts.apiserver, node: this.opts.node, onPods: (p) => this.pods.setApiserverPods(p), log: (l) => this.log(`apiserver pods: ${l}`) });
+    }
     if (this.opts.kubelet) {
       const poll = (): void => {
         fetchKubeletPods(this.opts.kubelet!).then((p) => this.pods.setKubeletPods(p), (err: Error) => this.log(`kubelet: ${err.message}`));
@@ -211,6 +220,7 @@ export class NodeAgent {
 
   async stop(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
+    this.podWatch?.stop();
     if (this.opts.rulesFile) unwatchFile(this.opts.rulesFile);
     if (this.opts.podsFile) unwatchFile(this.opts.podsFile);
     await this.tracer.stop();

@@ -16,6 +16,10 @@ export interface CaServerCredentials {
   readonly credentials: grpc.ServerCredentials;
   /** PEM chain currently served (leaf first). */
   readonly servingChain: () => string;
+  /** Key and chain currently served, for a server that is not gRPC (the webhooks' HTTPS). */
+  readonly keyAndChain: () => { readonly key: string; readonly cert: string };
+  /** Called after every rotation (and bundle change) with nothing: read keyAndChain again. */
+  onRotate(listener: () => void): void;
   /** Issues a fresh serving certificate now. */
   rotate(): void;
   /** Stops the rotation timer and bundle subscription. */
@@ -73,14 +77,18 @@ export function createCaServerCredentials(
 
   issue();
   const credentials = new RotatingServerCredentials(context());
+  const rotated = new Set<() => void>();
   const rotateNow = (): void => {
     issue();
     credentials.update(context());
+    for (const l of rotated) l();
   };
   const unsubscribe = ca.bundle.onChange(() => credentials.update(context()));
   return {
     credentials,
     servingChain: () => served.chain,
+    keyAndChain: () => ({ key: served.key, cert: served.chain }),
+    onRotate: (l) => void rotated.add(l),
     rotate: rotateNow,
     close: () => {
       if (timer !== undefined) clearTimeout(timer);

@@ -12,6 +12,7 @@ import { DEFAULT_CLOUD_METADATA, type WatchedAddress } from "../agent/native/tra
 import { parseGoDuration } from "../risk/duration.js";
 import { SignalSender } from "../agent/signal-sender.js";
 import { DATA_DIR_OPTION, DEFAULT_ADDRESSES, FlagError, parseFlags, runCommand } from "./flags.js";
+import { KubeClient, loadKubeConfig } from "../kube/client.js";
 import type { Command } from "./main.js";
 import { IDENTITY_OPTIONS, IDENTITY_USAGE, identityConfigFrom, startAgentIdentity } from "./agent-identity.js";
 
@@ -28,7 +29,10 @@ const USAGE = `usage: meshward agent [flags]
 ${IDENTITY_USAGE}
   --rules <file>             custom detection rules (YAML, reloaded on change)
   --pods <file>              pod mapping file (default mesh-config/agent/pods.yaml when present)
-  --kubelet <url>            kubelet to list pods from, e.g. https://127.0.0.1:10250
+  --kube-pods                watch this node's pods in the apiserver (spec.nodeName field selector), with the
+                             in-cluster ServiceAccount or --kubeconfig (default off; the DaemonSet turns it on)
+  --kubeconfig <file>        kubeconfig for --kube-pods outside a pod (default: in-cluster)
+  --kubelet <url>            kubelet to list pods from, e.g. https://127.0.0.1:10250 (fallback to --kube-pods)
   --kubelet-token-file <f>   bearer token for the kubelet;  --kubelet-ca <f>
   --all-processes            report host processes too, not only containers
   --cgroup-v1 <controller>   kubelet on cgroup v1: filter and attribute on this controller (e.g. memory)
@@ -93,6 +97,7 @@ async function runAgent(args: string[]): Promise<number> {
     "token-file": { type: "string" }, "tls-ca": { type: "string" }, "tls-cert": { type: "string" }, "tls-key": { type: "string" }, "tls-server-name": { type: "string" },
     ...DATA_DIR_OPTION, rules: { type: "string" }, pods: { type: "string" },
     ...IDENTITY_OPTIONS,
+    "kube-pods": { type: "boolean", default: false }, kubeconfig: { type: "string" },
     kubelet: { type: "string" }, "kubelet-token-file": { type: "string" }, "kubelet-ca": { type: "string" },
     "all-processes": { type: "boolean", default: false }, rate: { type: "string" },
     "cgroup-v1": { type: "string" }, "watch-cgroup": { type: "string", multiple: true },
@@ -117,6 +122,7 @@ async function runAgent(args: string[]): Promise<number> {
   const agent = new NodeAgent({
     node: values.node, dataDir: values["data-dir"], rulesFile: values.rules, podsFile, log,
     cgroupV1Controller: values["cgroup-v1"], extraWatchRoots: values["watch-cgroup"] ?? [],
+    ...(values["kube-pods"] ? { apiserver: new KubeClient(loadKubeConfig(values.kubeconfig !== undefined ? { kubeconfig: values.kubeconfig } : {})) } : {}),
     kubelet: values.kubelet ? { url: values.kubelet, token: readOptional(values["kubelet-token-file"]), ca: readOptional(values["kubelet-ca"]) } : undefined,
     tracer: { allProcesses: values["all-processes"], kubeApi, cloudMetadata, ...(values.rate ? { ratePerSec: Number(values.rate) } : {}) },
     auditRetention: {

@@ -18,6 +18,9 @@ const commands: Record<string, () => Promise<Command>> = {
   validate: async () => (await import("./validate.js")).validateCommand,
   bootstrap: async () => (await import("./bootstrap.js")).bootstrapCommand,
   analyze: async () => (await import("./analyze.js")).analyzeCommand,
+  manifest: async () => (await import("./manifest.js")).manifestCommand,
+  install: async () => (await import("./install.js")).installCommand,
+  uninstall: async () => (await import("./install.js")).uninstallCommand,
   x: async () => (await import("./x.js")).xCommand,
 };
 

@@ -8,6 +8,8 @@ import { DEFAULT_CLUSTER_ID } from "../sources/kubernetes.js";
 import { checkAuditDbUrl } from "../risk/audit-postgres.js";
 import { DEFAULT_TRUSTED_NODE_ACCOUNTS, TRUSTED_NODE_ACCOUNTS_ENV, TrustedNodeAccounts } from "../ca/node-impersonation.js";
 import { startControlPlane } from "../mesh/control-plane.js";
+import { DEFAULT_INSTALL_VALUES } from "../install/manifest.js";
+import { DEFAULT_PROXY_IMAGE, DEFAULT_REVISION } from "../webhook/inject-templates.js";
 import { DATA_DIR_OPTION, DEFAULT_ADDRESSES, FlagError, parseDurationSeconds, parseFlags, runCommand } from "./flags.js";
 import { createLogger, isLogLevel, pinoLog } from "../telemetry/log.js";
 
@@ -30,6 +32,14 @@ const usage = `usage: meshward serve [flags]
   --monitoring-address H:P    HTTP /healthz /readyz /metrics /debug/config (default ${DEFAULT_ADDRESSES.monitoring})
   --data-dir DIR              state directory (default .meshward)
   --log-level L               debug, info, warn or error (default info); logs are JSON lines (pino) on stderr
+  --webhook-address HOST:PORT admission webhooks over HTTPS (Istio's port 15017), certificate from meshward's CA;
+                              on a cluster the Lease holder keeps meshward-validator-<namespace>'s caBundle
+                              current (default none: no webhooks); it also serves the sidecar injector at
+                              /inject (meshward-sidecar-injector-<namespace>):
+  --inject-proxy-image IMG    Istio's proxy image for the sidecar template (default ${DEFAULT_PROXY_IMAGE})
+  --inject-agent-image IMG    meshward's image for the grpc-agent template (default ${DEFAULT_INSTALL_VALUES.image})
+  --inject-cni                Istio's CNI plugin redirects traffic: no istio-init container (default off)
+  --inject-revision REV       the istio.io/rev these pods are injected for (default ${DEFAULT_REVISION})
   --audit-db URL              also keep the audit trail in this shared PostgreSQL (postgres://...), one trail
                               for every replica (default: none, the trail is in <data-dir>/audit.db only)
   --kubeconfig FILE           also read a Kubernetes cluster (Services, EndpointSlices, Pods, Istio CRDs) and
@@ -57,6 +67,11 @@ export const serveCommand: Command = {
       "trusted-node-accounts": { type: "string" },
       "monitoring-address": { type: "string", default: DEFAULT_ADDRESSES.monitoring },
       kubeconfig: { type: "string" },
+      "webhook-address": { type: "string", default: "none" },
+      "inject-proxy-image": { type: "string", default: DEFAULT_PROXY_IMAGE },
+      "inject-agent-image": { type: "string", default: DEFAULT_INSTALL_VALUES.image },
+      "inject-cni": { type: "boolean", default: false },
+      "inject-revision": { type: "string", default: DEFAULT_REVISION },
       "audit-db": { type: "string" },
       "cluster-id": { type: "string", default: DEFAULT_CLUSTER_ID },
       domain: { type: "string", default: "cluster.local" },
@@ -108,6 +123,20 @@ export const serveCommand: Command = {
         ? { kubernetes: { ...(kubeconfig !== undefined ? { kubeconfig } : {}), clusterId: values["cluster-id"], domain: values["domain"] } }
         : {}),
       ...(kube !== undefined ? { kube } : {}),
+      ...(values["webhook-address"] !== "none"
+        ? {
+            webhookAddress: values["webhook-address"],
+            injection: {
+              namespace: values.namespace,
+              domain: values["domain"],
+              clusterId: values["cluster-id"],
+              proxyImage: values["inject-proxy-image"],
+              agentImage: values["inject-agent-image"],
+              cni: values["inject-cni"],
+              revision: values["inject-revision"],
+            },
+          }
+        : {}),
     });
     await new Promise<void>((resolve) => {
       const stop = (): void => {

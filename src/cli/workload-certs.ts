@@ -6,6 +6,7 @@ import { promises as fs } from "node:fs";
 import { CaClient } from "../ca/ca-api.js";
 import { writeFileAtomic, PUBLIC_FILE_MODE } from "../ca/atomic-file.js";
 import { grpcXdsBootstrap } from "../ca/grpc-bootstrap.js";
+import { startXdsRelay, type XdsRelay } from "../ca/xds-relay.js";
 import { ISTIOD_DNS_NAMES } from "../ca/serving-credentials.js";
 import { WorkloadCertificateAgent, type RenewedCertificate } from "../ca/workload-agent.js";
 import { TokenKey } from "../security/token-key.js";
@@ -17,10 +18,13 @@ import type { Command } from "./main.js";
 const USAGE = `usage: meshward workload-certs (--token-file F | --namespace N --service-account S [--data-dir D])
          --ca-address host:port [--ca-root root.pem] [--ca-server-name ${ISTIOD_DNS_NAMES[0]}]
          --out DIR [--ttl 24h] [--once]
-         [--bootstrap FILE --xds-address host:port [--pod-name P] [--pod-ip IP] [--labels k=v,...]]
+         [--bootstrap FILE --xds-address host:port [--xds-relay unix:///path] [--pod-name P] [--pod-ip IP] [--labels k=v,...]]
        meshward workload-certs --from-node-agent [--socket ${DEFAULT_IDENTITY_SOCKET}] --out DIR [--once] [--bootstrap ...]
          the pod's certificates from the node agent's identity socket (SPIFFE Workload API), no token:
-         the agent identifies the pod from the kernel and pushes rotations (--ttl is the agent's then)`;
+         the agent identifies the pod from the kernel and pushes rotations (--ttl is the agent's then)
+  --xds-relay  serve xDS to the pod here (plaintext, the pod's own socket) and forward it to --xds-address
+               over the CA's TLS with the token; the bootstrap then names the relay (default: none, the
+               bootstrap names --xds-address itself)`;
 
 const OPTIONS = {
   "token-file": { type: "string" },
@@ -34,6 +38,7 @@ const OPTIONS = {
   ttl: { type: "string" },
   bootstrap: { type: "string" },
   "xds-address": { type: "string" },
+  "xds-relay": { type: "string" },
   "pod-name": { type: "string" },
   "pod-ip": { type: "string" },
   labels: { type: "string" },
@@ -78,13 +83,13 @@ interface Plan {
 }
 
 /** Logs each renewal and writes the bootstrap once the identity is known. */
-function renewalReporter(flags: Flags, plan: Plan): (r: RenewedCertificate) => Promise<void> {
+function renewalReporter(flags: Flags, plan: Plan, bootstrapXdsAddress = plan.xdsAddress): (r: RenewedCertificate) => Promise<void> {
   let bootstrapWritten = false;
   return async (r: RenewedCertificate): Promise<void> => {
     console.log(`workload-certs: ${plan.out} renewed for ${r.identity.namespace}/${r.identity.serviceAccount}, expires ${r.notAfter.toISOString()}, next renewal ${r.renewAt.toISOString()}`);
     if (plan.bootstrapFile === undefined || bootstrapWritten) return;
     const bootstrap = grpcXdsBootstrap({
-      xdsAddress: plan.xdsAddress,
+      xdsAddress: bootstrapXdsAddress,
       certDir: plan.out,
       namespace: r.identity.namespace,
       serviceAccount: r.identity.serviceAccount,
@@ -127,7 +132,19 @@ async function renewCertificates(flags: Flags, plan: Plan): Promise<number> {
   const rootPem = caRoot === undefined ? undefined : await fs.readFile(caRoot, "utf8");
   const credentials = rootPem === undefined ? grpc.credentials.createInsecure() : grpc.credentials.createSsl(Buffer.from(rootPem));
   const client = new CaClient(plan.caAddress, credentials, { "grpc.ssl_target_name_override": flags["ca-server-name"] });
-  const onRenewed = renewalReporter(flags, plan);
+  const relayAt = flags["xds-relay"];
+  let relay: XdsRelay | undefined;
+  if (relayAt !== undefined && plan.bootstrapFile !== undefined) {
+    relay = await startXdsRelay({
+      listen: relayAt,
+      upstream: plan.xdsAddress,
+      credentials,
+      channelOptions: { "grpc.ssl_target_name_override": flags["ca-server-name"] },
+      token: plan.token,
+      log: (l) => console.error(`workload-certs: ${l}`),
+    });
+  }
+  const onRenewed = renewalReporter(flags, plan, relay?.address);
   const agent = new WorkloadCertificateAgent({
     outDir: plan.out,
     client,
@@ -142,11 +159,13 @@ async function renewCertificates(flags: Flags, plan: Plan): Promise<number> {
   } catch (e) {
     agent.stop();
     client.close();
+    relay?.close();
     throw e;
   }
   if (!flags.once) await untilSignal();
   agent.stop();
   client.close();
+  relay?.close();
   return 0;
 }
 

@@ -35,6 +35,8 @@ export interface InformerOptions {
   /** Only this namespace (default: all). */
   readonly namespace?: string;
   readonly labelSelector?: string;
+  /** e.g. `spec.nodeName=<node>`: a node agent watches its own node's pods only. */
+  readonly fieldSelector?: string;
   /** Called with every batch of changes (the first one is the whole initial list). */
   readonly onEvents: (events: readonly InformerEvent[]) => void;
   readonly log?: (line: string) => void;
@@ -119,6 +121,7 @@ export class Informer {
         const query = new URLSearchParams({ limit: String(this.opts.pageSize ?? 500) });
         if (cont !== "") query.set("continue", cont);
         if (this.opts.labelSelector !== undefined) query.set("labelSelector", this.opts.labelSelector);
+        if (this.opts.fieldSelector !== undefined) query.set("fieldSelector", this.opts.fieldSelector);
         const page = await this.opts.client.request<ListAnswer>("GET", `${collectionPath(this.opts.resource, this.opts.namespace)}?${query}`);
         items.push(...(page.items ?? []));
         cont = page.metadata?.continue ?? "";
@@ -246,6 +249,7 @@ export class Informer {
           // Servers close watches after this; client-go picks 5-10 minutes at random.
           timeoutSeconds: 300 + Math.floor(Math.random() * 300),
           ...(this.opts.labelSelector !== undefined ? { labelSelector: this.opts.labelSelector } : {}),
+          ...(this.opts.fieldSelector !== undefined ? { fieldSelector: this.opts.fieldSelector } : {}),
         },
         onEvent,
         end,

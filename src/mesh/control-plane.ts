@@ -14,7 +14,7 @@ import { ConfigMerge } from "../sources/merge.js";
 import type { ConfigSource } from "../sources/source.js";
 import { type ConfigSet } from "../model/snapshot.js";
 import { buildSnapshot, meshKinds } from "./model.js";
-import { KubernetesSource } from "../sources/kubernetes.js";
+import { DEFAULT_CLUSTER_ID, KubernetesSource } from "../sources/kubernetes.js";
 import { TokenReviewAuthenticator } from "../security/tokenreview.js";
 import { snapshotPodDirectory } from "../kube/pod-directory.js";
 import { Metrics } from "../telemetry/metrics.js";
@@ -35,10 +35,14 @@ import { listenHttp, monitoringHandler, splitHostPort } from "./monitoring.js";
 import { RiskWiring } from "../risk/wiring.js";
 import type { EnforcementStore } from "../risk/quarantine.js";
 import { XDS_GRPC_SERVER_OPTIONS } from "../xds/limits.js";
-import { SIGNALS_AUDIENCE } from "../signals/node-identity.js";
+import { nodeIdentityOfAgentToken, SIGNALS_AUDIENCE } from "../signals/node-identity.js";
 import { ClientCertificateAuthenticator } from "../security/certificate-authenticator.js";
 import { MeshwardTokenAuthenticator } from "../security/token-authenticator.js";
-import { defaultReplicaId, KubeReplica, type KubeReplicaOptions } from "../kube/replica.js";
+import { startWebhookServer, type WebhookServer } from "../webhook/server.js";
+import { KubeClient } from "../kube/client.js";
+import { webhookConfigurations, WebhookCaBundle } from "../webhook/ca-bundle.js";
+import type { InjectionValues } from "../webhook/inject-templates.js";
+import { DEFAULT_CONTROL_PLANE_NAMESPACE, defaultReplicaId, KubeReplica, type KubeReplicaOptions } from "../kube/replica.js";
 import { PostgresAuditShipper } from "../risk/audit-postgres.js";
 import { logNewProblems, type Log } from "../telemetry/log.js";
 import { registerCsdsService } from "../debug/csds.js";
@@ -73,6 +77,10 @@ export interface ControlPlaneOptions {
   readonly replicaId?: string;
   /** Run as a replica on Kubernetes: CA root in Secrets, Lease, istio-ca-root-cert ConfigMaps. */
   readonly kube?: KubeReplicaOptions;
+  /** `host:port` for the admission webhooks over HTTPS (Istio's 15017); absent: none. */
+  readonly webhookAddress?: string;
+  /** With webhookAddress: also serve the sidecar injector with these values. */
+  readonly injection?: InjectionValues;
   /** A Kubernetes cluster to read besides the directory (`--kubeconfig`, or in-cluster). */
   readonly kubernetes?: KubernetesOptions;
 }
@@ -109,6 +117,8 @@ export interface ControlPlane {
   readonly grpcServer: grpc.Server;
   /** The risk stage: signal service, RuntimePolicies, enforcement overlay, audit store. */
   readonly risk: RiskWiring;
+  /** Bound webhook address, when webhooks were asked for. */
+  readonly webhookAddress?: string;
   /** The Kubernetes replica parts, with `kube` options. */
   readonly kube?: KubeReplica;
   /** Ships the audit trail to PostgreSQL, with `auditDb`. */
@@ -252,6 +262,18 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const signalAuthenticators = [
     new ClientCertificateAuthenticator(provider.snapshot.mesh.trustDomain, () => [ca.signingCertificate]),
     new MeshwardTokenAuthenticator({ trustDomain: provider.snapshot.mesh.trustDomain, publicKeys: [tokenKey.publicKey], audiences: [SIGNALS_AUDIENCE] }),
+    // On a cluster: the agent DaemonSet's bound token (audience meshward-signals), as the node its pod runs on.
+    ...(kubernetes !== undefined
+      ? [
+          new TokenReviewAuthenticator({
+            client: kubernetes.client,
+            clusterId: kubernetes.clusterId,
+            trustDomain: provider.snapshot.mesh.trustDomain,
+            audiences: [SIGNALS_AUDIENCE],
+            mapIdentity: (reviewed, extra) => nodeIdentityOfAgentToken(reviewed, extra, kube?.namespace ?? DEFAULT_CONTROL_PLANE_NAMESPACE),
+          }),
+        ]
+      : []),
   ];
   risk.serveSignals(grpcServer, signalAuthenticators);
   // Node agents follow which pods' identity is withheld, to cut it at the node at once.
@@ -318,6 +340,32 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     http.close();
     throw e;
   }
+  // Admission webhooks: HTTPS with a certificate from meshward's CA; the Lease holder keeps the
+  // webhook configuration's caBundle (and failure policy) current.
+  let webhooks: WebhookServer | undefined;
+  const caBundles: WebhookCaBundle[] = [];
+  if (opts.webhookAddress !== undefined) {
+    serving ??= createCaServerCredentials(ca, opts.caDnsNames ?? []);
+    try {
+      webhooks = await startWebhookServer({ address: opts.webhookAddress, serving, clusterId: opts.kubernetes?.clusterId ?? DEFAULT_CLUSTER_ID, log, metrics, ...(opts.injection !== undefined ? { injection: opts.injection } : {}) });
+    } catch (e) {
+      await kube?.stop();
+      closeServers();
+      http.close();
+      throw e;
+    }
+    if (kube !== undefined) {
+      for (const ref of webhookConfigurations(kube.namespace)) {
+        const bundle = new WebhookCaBundle(new KubeClient(kube.opts.kubeConfig), ref, () => ca.bundle.pem(), log);
+        caBundles.push(bundle);
+        kube.elector.on("leading", () => bundle.setActive(true));
+        kube.elector.on("stopped-leading", () => bundle.setActive(false));
+        if (kube.elector.isLeader) bundle.setActive(true);
+        ca.bundle.onChange(() => bundle.resync());
+      }
+    }
+    log(`meshward: admission webhooks on https://${webhooks.address}`, { stage: "serve" });
+  }
   log(`meshward: serving xDS on ${xdsAddress}, monitoring on http://${monitoringAddress}, config from ${opts.configDir}`, { stage: "serve" });
   log(`meshward: CA for trust domain ${ca.trustDomain} on ${xdsAddress} (plaintext)${tlsAddress ? `, xDS + CA over TLS on ${tlsAddress}` : ""}`, { stage: "serve" });
 
@@ -332,6 +380,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     xdsAddress,
     monitoringAddress,
     ...(tlsAddress !== undefined ? { tlsAddress } : {}),
+    ...(webhooks !== undefined ? { webhookAddress: webhooks.address } : {}),
     ca,
     secrets,
     provider,
@@ -345,7 +394,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     ...(kube !== undefined ? { kube } : {}),
     ...(shipper !== undefined ? { auditShipper: shipper } : {}),
     async stop() {
+      for (const b of caBundles) b.stop();
       await kube?.stop();
+      await webhooks?.close();
       merge.stop();
       xds.close();
       secrets.close();

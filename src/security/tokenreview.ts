@@ -6,7 +6,7 @@
 // be reached authenticates nobody. Tokens issued by meshward itself are left to its own
 // authenticator (no apiserver round trip for them).
 import { createHash } from "node:crypto";
-import type { AuthnResult, Authenticator, CallerContext } from "./identity.js";
+import type { AuthnResult, Authenticator, CallerContext, WorkloadIdentity } from "./identity.js";
 import { bearerToken } from "./token-authenticator.js";
 import { CA_AUDIENCE, TOKEN_ISSUER } from "./token-key.js";
 import type { KubeClient } from "../kube/client.js";
@@ -21,6 +21,11 @@ export interface TokenReviewOptions {
   /** Most cached reviews (default 10,000). */
   readonly maxCached?: number;
   readonly now?: () => number;
+  /**
+   * Turns the reviewed service account into the identity callers of this authenticator stand for
+   * (the signal API: the agent's ServiceAccount -> its node), or refuses it with the reason.
+   */
+  readonly mapIdentity?: (reviewed: WorkloadIdentity, extra: Readonly<Record<string, readonly string[]>>) => WorkloadIdentity | string;
 }
 
 interface TokenReviewAnswer {
@@ -28,7 +33,7 @@ interface TokenReviewAnswer {
     readonly authenticated?: boolean;
     readonly error?: string;
     readonly audiences?: readonly string[];
-    readonly user?: { readonly username?: string };
+    readonly user?: { readonly username?: string; readonly extra?: Readonly<Record<string, readonly string[]>> };
   };
 }
 
@@ -111,6 +116,9 @@ export class TokenReviewAuthenticator implements Authenticator {
     if (!(status.audiences ?? []).some((a) => this.audiences.includes(a))) return fail(`not for audience ${this.audiences.join(" or ")}`);
     const m = SUBJECT.exec(status.user?.username ?? "");
     if (m === null) return fail(`user ${status.user?.username ?? "(none)"} is not a service account`);
-    return { ok: true, identity: { trustDomain: this.opts.trustDomain, namespace: m[1]!, serviceAccount: m[2]! }, method: this.name };
+    const reviewed: WorkloadIdentity = { trustDomain: this.opts.trustDomain, namespace: m[1]!, serviceAccount: m[2]! };
+    const identity = this.opts.mapIdentity !== undefined ? this.opts.mapIdentity(reviewed, status.user?.extra ?? {}) : reviewed;
+    if (typeof identity === "string") return fail(identity);
+    return { ok: true, identity, method: this.name };
   }
 }

@@ -120,7 +120,7 @@ describe("RuntimePolicy validation", () => {
 
 describe("RuntimePolicy CRD", () => {
   it("lists the same enums as the validator", () => {
-    const text = readFileSync(new URL("../../../examples/runtime-policy/crd.yaml", import.meta.url), "utf8");
+    const text = readFileSync(new URL("../../../manifests/runtimepolicy-crd.yaml", import.meta.url), "utf8");
     const crd = parse(text) as { spec: { group: string; names: { kind: string }; versions: { name: string; schema: { openAPIV3Schema: unknown } }[] } };
     assert.equal(`${crd.spec.group}/${crd.spec.versions[0]?.name}`, RUNTIME_POLICY_API_VERSION);
     assert.equal(crd.spec.names.kind, "RuntimePolicy");

@@ -4,8 +4,9 @@
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { parseAllDocuments } from "yaml";
-import { KubeApiError, type KubeClient } from "../../src/kube/client.js";
-import { istioCrdsYaml } from "./kube-apiserver.js";
+import { KubeConfig } from "@kubernetes/client-node";
+import { KubeApiError, KubeClient } from "../../src/kube/client.js";
+import { istioCrdsYaml, kubeApiserverBinaries, startKubeApiserver, type KubeApiserver } from "./kube-apiserver.js";
 import { eventually } from "./eventually.js";
 
 interface Crd {
@@ -74,4 +75,22 @@ export class LocalPodAddresses {
       }
     }
   }
+}
+
+/**
+ * For a mocha `before` hook: a private apiserver (the caller stops it) with Istio's CRDs, and a
+ * client; the suite is skipped with a printed reason when the binaries are missing (outside CI).
+ */
+export async function privateApiserverWithIstio(ctx: Mocha.Context): Promise<{ kas: KubeApiserver; kc: KubeConfig; client: KubeClient }> {
+  const bins = kubeApiserverBinaries();
+  if ("skip" in bins) {
+    console.log(`      skipped: ${bins.skip}`);
+    ctx.skip();
+  }
+  const kas = startKubeApiserver();
+  const kc = new KubeConfig();
+  kc.loadFromFile(kas.kubeconfig);
+  const client = new KubeClient(kc);
+  await applyIstioCrds(client);
+  return { kas, kc, client };
 }

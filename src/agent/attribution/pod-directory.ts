@@ -93,6 +93,7 @@ export class PodDirectory {
   private byUid = new Map<string, PodInfo>();
   private fromFile: PodInfo[] = [];
   private fromKubelet: PodInfo[] = [];
+  private fromApiserver: PodInfo[] = [];
 
   get(uid: string): PodInfo | undefined {
     return this.byUid.get(uid.toLowerCase());
@@ -112,11 +113,17 @@ export class PodDirectory {
     this.rebuild();
   }
 
-  /** The kubelet is the truth on a real node; the file fills in what it does not know. */
+  setApiserverPods(pods: PodInfo[]): void {
+    this.fromApiserver = pods;
+    this.rebuild();
+  }
+
+  /** The apiserver (this node's pods) and the kubelet are the truth on a real node; the file fills in what they do not know. */
   private rebuild(): void {
     const m = new Map<string, PodInfo>();
     for (const p of this.fromFile) m.set(p.uid, p);
     for (const p of this.fromKubelet) m.set(p.uid, p);
+    for (const p of this.fromApiserver) m.set(p.uid, p);
     this.byUid = m;
   }
 }
