@@ -5,7 +5,8 @@
 // simulated proxy would make the benchmark measure the clients rather than the server.
 // Usage (forked by xds-push.ts): node xds-push-client.js <address> <firstIndex> <count> <services> [<node name>]
 // With a node name, every sidecar announces it as NODE_NAME (as Istio's agent does).
-// On {storm: ms} every sidecar drops its connection within that window and reconnects (see storm()).
+// On {storm: ms} every sidecar drops its connection within that window and reconnects (see storm()),
+// retrying a connection that fails before it has synced (as Envoy does).
 import * as http2 from "node:http2";
 import { create, fromBinary, toBinary, type JsonObject } from "@bufbuild/protobuf";
 import { NodeSchema } from "../src/gen/envoy/config/core/v3/base_pb.js";
@@ -66,20 +67,23 @@ class Sidecar {
   private readonly call: http2.ClientHttp2Stream;
   private readonly names = new Map<string, string[]>();
   private readonly seen = new Set<string>();
-  private synced = false;
+  synced = false;
   /** Resource names held, by type (LDS and CDS replaced by each response, EDS and RDS added to). */
   readonly held = new Map<string, Set<string>>();
   /** Responses that named one resource twice. */
   duplicates = 0;
   closed = false;
 
-  constructor(readonly index: number, onSynced: () => void) {
+  private lost = false;
+
+  /** `onLost`: the connection or stream failed before this sidecar closed it (reconnect, as Envoy does). */
+  constructor(readonly index: number, onSynced: () => void, private readonly onLost?: (why: string) => void) {
     const svc = index % services;
     const ip = sidecarIp(index);
     const pod = `${serviceApp(svc)}-${index}`;
     const ns = serviceNamespace(svc);
     this.session = http2.connect(`http://${address}`);
-    this.session.on("error", (e: Error) => process.send?.({ error: `${pod}: ${e.message}` }));
+    this.session.on("error", (e: Error) => this.failed(`${pod}: ${e.message}`));
     this.call = this.session.request({
       ":method": "POST",
       ":path": "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources",
@@ -94,16 +98,19 @@ class Sidecar {
       }
     });
     this.call.on("data", (chunk: Buffer) => framer.push(chunk));
-    this.call.on("trailers", (t) => {
-      if (!this.closed) process.send?.({ error: `${pod}: stream ended: grpc-status ${String(t["grpc-status"])} ${String(t["grpc-message"] ?? "")}` });
-    });
-    this.call.on("error", (e: Error) => {
-      if (!this.closed) process.send?.({ error: `${pod}: ${e.message}` });
-    });
+    this.call.on("trailers", (t) => this.failed(`${pod}: stream ended: grpc-status ${String(t["grpc-status"])} ${String(t["grpc-message"] ?? "")}`));
+    this.call.on("error", (e: Error) => this.failed(`${pod}: ${e.message}`));
     this.send(TypeUrl.Cluster, [], "", "", {
       id: `sidecar~${ip}~${pod}.${ns}~${ns}.svc.cluster.local`,
       metadata: { NAMESPACE: ns, LABELS: { app: serviceApp(svc) }, SERVICE_ACCOUNT: serviceApp(svc), ...(nodeName ? { NODE_NAME: nodeName } : {}) },
     });
+  }
+
+  private failed(why: string): void {
+    if (this.closed || this.lost) return;
+    if (this.onLost === undefined) return void process.send?.({ error: why });
+    this.lost = true;
+    this.onLost(why);
   }
 
   private send(typeUrl: string, resourceNames: string[], versionInfo: string, responseNonce: string, node?: { id: string; metadata: JsonObject }): void {
@@ -176,17 +183,32 @@ function storm(windowMs: number): void {
   let resynced = 0;
   let mismatched = 0;
   let duplicates = 0;
+  let retries = 0;
+  const report = (): void => void process.send?.({ resynced, mismatched, duplicates, retries });
+  // A connection lost before it resynced (reset, refused, ended) is tried again after 0.2-1 s.
+  const connect = (i: number, before: Sidecar): void => {
+    const after: Sidecar = new Sidecar(
+      before.index,
+      () => {
+        resynced++;
+        if (!sameHeld(before, after)) mismatched++;
+        duplicates += after.duplicates;
+        if (resynced % 500 === 0 || resynced === sidecars.length) report();
+      },
+      () => {
+        after.close();
+        if (after.synced) return;
+        retries++;
+        setTimeout(() => connect(i, before), 200 + Math.random() * 800);
+      },
+    );
+    sidecars[i] = after;
+  };
   for (let i = 0; i < sidecars.length; i++) {
     const before = sidecars[i]!;
     setTimeout(() => {
       before.close();
-      const after: Sidecar = new Sidecar(before.index, () => {
-        resynced++;
-        if (!sameHeld(before, after)) mismatched++;
-        duplicates += after.duplicates;
-        if (resynced % 500 === 0 || resynced === sidecars.length) process.send?.({ resynced, mismatched, duplicates });
-      });
-      sidecars[i] = after;
+      connect(i, before);
     }, Math.random() * windowMs);
   }
 }

@@ -69,6 +69,8 @@ interface StormProgress {
   resynced: number;
   mismatched: number;
   duplicates: number;
+  /** Reconnections that failed before syncing (reset or refused) and were tried again. */
+  retries: number;
 }
 
 /** Runs the reconnect storm over the synced sidecars (see the header) and returns its figures. */
@@ -82,7 +84,7 @@ async function reconnectStorm(children: readonly ChildProcess[], proxies: number
     for (const c of children) {
       c.on("message", (m: Partial<StormProgress>) => {
         if (m.resynced === undefined) return;
-        progress.set(c, { resynced: m.resynced, mismatched: m.mismatched ?? 0, duplicates: m.duplicates ?? 0 });
+        progress.set(c, { resynced: m.resynced, mismatched: m.mismatched ?? 0, duplicates: m.duplicates ?? 0, retries: m.retries ?? 0 });
         const total = [...progress.values()].reduce((a, p) => a + p.resynced, 0);
         if (total % 2000 === 0) console.log(`xds-push: storm: ${total}/${proxies} resynced (${round((performance.now() - t0) / 1000)} s)`);
         if (total === proxies) resolve();
@@ -105,6 +107,7 @@ async function reconnectStorm(children: readonly ChildProcess[], proxies: number
     peakRssBytes: peakRss,
     lostOrExtra: sum((p) => p.mismatched),
     duplicated: sum((p) => p.duplicates),
+    retries: sum((p) => p.retries),
     serverStreams: ids.length,
     distinctProxies: new Set(ids).size,
     nacks: nacks() - nacksBefore,
@@ -112,7 +115,7 @@ async function reconnectStorm(children: readonly ChildProcess[], proxies: number
   console.log(
     `xds-push: reconnect storm over ${windowMs} ms: ${result.resynced}/${proxies} sidecars resynced, the last ${round(allResyncedMs - windowMs)} ms after the window closed ` +
       `(${round(allResyncedMs)} ms after the storm began); server peak RSS ${peakRss} bytes (${Math.round((peakRss - rssBase) / proxies)} bytes per proxy over the idle server's ${rssBase}); ` +
-      `${result.lostOrExtra} came back holding other names, ${result.duplicated} responses named a resource twice; ` +
+      `${result.lostOrExtra} came back holding other names, ${result.duplicated} responses named a resource twice, ${result.retries} reconnections failed and were retried; ` +
       `the server holds ${result.serverStreams} streams for ${result.distinctProxies} distinct proxies; NACKs ${result.nacks}`,
   );
   return result;
