@@ -209,7 +209,9 @@ async function main(): Promise<void> {
     const times = done.flatMap((c) => [...c.acked.values()]).sort((a, b) => a - b);
     const lastPerChange = done.map((c) => Math.max(...c.acked.values())).sort((a, b) => a - b);
     const reflected = done.map((c) => c.reflectedAt! - c.t0).sort((a, b) => a - b);
+    const modelToAck = done.flatMap((c) => [...c.acked.values()].map((t) => t - (c.reflectedAt! - c.t0))).sort((a, b) => a - b);
     console.log(`k8s-churn: from the write to meshward's model reflecting it p50 ${round(percentile(reflected, 50))} ms p99 ${round(percentile(reflected, 99))} ms (apiserver write, watch event, model rebuild)`);
+    console.log(`k8s-churn: from the model to each sidecar's ACK p50 ${round(percentile(modelToAck, 50))} ms p99 ${round(percentile(modelToAck, 99))} ms (debounce, translation, push, the sidecar workers' ACK)`);
     console.log(
       `k8s-churn: ${total} changes in ${round(writeSeconds)} s (${writeErrors} writes failed), ${done.length} converged on all ${proxies.size} sidecars, ${pending.length} not within 30 s; ` +
         `per sidecar p50 ${round(percentile(times, 50))} ms p99 ${round(percentile(times, 99))} ms; last sidecar per change p50 ${round(percentile(lastPerChange, 50))} ms p99 ${round(percentile(lastPerChange, 99))} ms`,
@@ -231,6 +233,9 @@ async function main(): Promise<void> {
         changes: total,
         converged: done.length,
         bytesPerPod: Math.round((rssSynced - rssBase) / pods),
+        writeToModelMsP50: round(percentile(reflected, 50)),
+        modelToAckMsP50: round(percentile(modelToAck, 50)),
+        modelToAckMsP99: round(percentile(modelToAck, 99)),
       }),
     );
   } finally {
