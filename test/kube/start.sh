@@ -225,6 +225,8 @@ case "$cmd" in
     # Meshward addition: stop the apiserver only (etcd and its data stay) and start it again on
     # KAS_PORT (the same port, so clients reconnect), then wait for /readyz.
     stop_group "${KAS_STOP_SIGNAL:-TERM}" "$S/apiserver.pid"
+    # KAS_DOWN_SECONDS: stay down this long before starting again (an outage of a known length).
+    sleep "${KAS_DOWN_SECONDS:-0}"
     [ -n "${KAS_PORT:-}" ] || { log "restart-apiserver needs KAS_PORT"; exit 2; }
     start_apiserver "$(cat "$S/etcd.port")"
     deadline=$(( $(date +%s) + KAS_READY_TIMEOUT ))

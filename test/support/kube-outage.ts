@@ -19,11 +19,11 @@ export function privateKubeApiserverOrSkip(ctx: Mocha.Context): KubeApiserver {
 }
 
 /** Kills the apiserver and starts it again on the same port (etcd and data kept); resolves once it is ready. */
-export function restartApiserverInBackground(kas: KubeApiserver): Promise<void> {
+export function restartApiserverInBackground(kas: KubeApiserver, downSeconds = 0): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const child = spawn("bash", [join(repoRoot(), "test", "kube", "start.sh"), "restart-apiserver"], {
       // A loaded 2-core machine can take minutes to bring an apiserver up: wait, do not fail the test on it.
-      env: { ...process.env, KAS_STATE: kas.state, KAS_PORT: new URL(kas.url).port, KAS_STOP_SIGNAL: "KILL", KAS_READY_TIMEOUT: "240" },
+      env: { ...process.env, KAS_STATE: kas.state, KAS_PORT: new URL(kas.url).port, KAS_STOP_SIGNAL: "KILL", KAS_READY_TIMEOUT: "240", KAS_DOWN_SECONDS: String(downSeconds) },
       stdio: ["ignore", "ignore", "pipe"],
     });
     let stderr = "";
