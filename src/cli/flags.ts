@@ -8,7 +8,7 @@ import { parseGoDuration } from "../risk/duration.js";
 
 /**
  * mesh-config/ of this checkout or package (dist/src/cli/ -> ../../../mesh-config): what serve
- * serves by default (serve.ts's embeddedConfigDir is the same path; it can use this one).
+ * serves by default.
  */
 export const EMBEDDED_CONFIG_DIR = fileURLToPath(new URL("../../../mesh-config", import.meta.url));
 

@@ -1,5 +1,4 @@
 // `meshward serve`: the control plane on a mesh-config directory (default: the embedded one).
-import { fileURLToPath } from "node:url";
 import type { Command } from "./main.js";
 import { DEFAULT_CONTROL_PLANE_NAMESPACE, type KubeReplicaOptions } from "../kube/replica.js";
 import { loadKubeConfig } from "../kube/client.js";
@@ -10,11 +9,9 @@ import { DEFAULT_TRUSTED_NODE_ACCOUNTS, TRUSTED_NODE_ACCOUNTS_ENV, TrustedNodeAc
 import { startControlPlane } from "../mesh/control-plane.js";
 import { DEFAULT_INSTALL_VALUES } from "../install/manifest.js";
 import { DEFAULT_PROXY_IMAGE, DEFAULT_REVISION } from "../webhook/inject-templates.js";
-import { DATA_DIR_OPTION, DEFAULT_ADDRESSES, FlagError, parseDurationSeconds, parseFlags, runCommand } from "./flags.js";
+import { DATA_DIR_OPTION, DEFAULT_ADDRESSES, EMBEDDED_CONFIG_DIR, FlagError, parseDurationSeconds, parseFlags, runCommand } from "./flags.js";
 import { createLogger, isLogLevel, pinoLog } from "../telemetry/log.js";
 
-/** mesh-config/ of this checkout or package (dist/src/cli/ -> ../../../mesh-config). */
-export const embeddedConfigDir = fileURLToPath(new URL("../../../mesh-config", import.meta.url));
 
 const usage = `usage: meshward serve [flags]
 
@@ -58,7 +55,7 @@ export const serveCommand: Command = {
   summary: "run the control plane on a mesh-config directory (default: the embedded mesh-config/)",
   run: (args) => runCommand("serve", usage, async () => {
     const { values } = parseFlags(args, {
-      "config-dir": { type: "string", default: embeddedConfigDir },
+      "config-dir": { type: "string", default: EMBEDDED_CONFIG_DIR },
       "xds-address": { type: "string", default: DEFAULT_ADDRESSES.xds },
       "tls-address": { type: "string", default: DEFAULT_ADDRESSES.tls },
       "cacerts-dir": { type: "string" },
