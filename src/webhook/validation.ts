@@ -6,7 +6,8 @@
 import type { ConfigError } from "../model/config.js";
 import { objectRef } from "../model/config.js";
 import type { KindRegistry } from "../model/kinds.js";
-import { buildSnapshot } from "../mesh/model.js";
+import { meshKinds } from "../mesh/model.js";
+import { readObjectSpec } from "../model/snapshot.js";
 import { toConfigObject } from "../sources/kubernetes.js";
 import type { KubeResource } from "../kube/resources.js";
 
@@ -37,13 +38,14 @@ export function reviewResponse(uid: string, response: Omit<AdmissionResponse, "u
   return { apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", response: { uid, ...response } };
 }
 
-/** What the model says about this one object: its errors and warnings. */
-export function objectFindings(object: unknown, resource: KubeResource, clusterId: string, kinds?: KindRegistry): { ref: string; findings: ConfigError[] } {
+const defaultKinds = meshKinds();
+
+/** What the model says about this one object (the same per-object check a rebuild makes). */
+export function objectFindings(object: unknown, resource: KubeResource, clusterId: string, kinds: KindRegistry = defaultKinds): { ref: string; findings: ConfigError[] } {
   const o = object as { apiVersion?: string; kind?: string; metadata: { name: string; namespace?: string }; [k: string]: unknown };
   const config = toConfigObject(o, resource, clusterId);
-  const ref = objectRef(config);
-  const snapshot = buildSnapshot({ objects: [config], errors: [] }, undefined, kinds);
-  return { ref, findings: snapshot.errors.filter((e) => e.object === ref && !(e.path === "" && /^object rejected/.test(e.message))) };
+  const handler = kinds.get(config.kind);
+  return { ref: objectRef(config), findings: handler === undefined ? [] : readObjectSpec(config, handler).problems };
 }
 
 export function validate(review: AdmissionReview, clusterId: string, kinds?: KindRegistry): unknown {
