@@ -36,12 +36,31 @@ S="$KAS_STATE"
 
 log() { echo "start.sh: $*" >&2; }
 
-free_port() {
+port_bindable() {
   if command -v python3 >/dev/null 2>&1; then
-    python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1]);s.close()'
+    python3 -c 'import socket,sys;s=socket.socket();s.bind(("127.0.0.1",int(sys.argv[1])));s.close()' "$1" 2>/dev/null
   else
-    node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
+    node -e 'const s=require("net").createServer().on("error",()=>process.exit(1)).listen(+process.argv[1],"127.0.0.1",()=>s.close())' "$1" 2>/dev/null
   fi
+}
+
+free_port() {
+  # A port below the kernel's ephemeral range (ip_local_port_range), so no outgoing connection
+  # can be given it: while the apiserver is down for restart-apiserver, clients retrying
+  # 127.0.0.1:PORT get ephemeral local ports, and one of them landing on PORT itself (a TCP
+  # self-connect) or any other client holding it would make the restart fail "address already
+  # in use" (seen in CI).
+  local lo=1024 hi=32767 p
+  if [ -r /proc/sys/net/ipv4/ip_local_port_range ]; then
+    read -r lo _ < /proc/sys/net/ipv4/ip_local_port_range; hi=$((lo - 1)); lo=$(( hi > 11024 ? hi - 10000 : 1024 ))
+  fi
+  for _ in $(seq 1 200); do
+    p=$(( lo + (RANDOM * 32768 + RANDOM) % (hi - lo + 1) ))
+    if port_bindable "$p"; then
+      echo "$p"; return 0
+    fi
+  done
+  log "no free port in $lo-$hi"; return 1
 }
 
 gen_certs() {
@@ -232,6 +251,11 @@ case "$cmd" in
     deadline=$(( $(date +%s) + KAS_READY_TIMEOUT ))
     until curl -sk --cacert "$S/ca.crt" -H "Authorization: Bearer $(cat "$S/admin-token")" "https://127.0.0.1:$KAS_PORT/readyz" 2>/dev/null | grep -q '^ok$'; do
       [ "$(date +%s)" -gt "$deadline" ] && { log "apiserver not ready after restart"; exit 1; }
+      # The port can still be held for a moment (a lingering socket): start again rather than wait out the deadline.
+      if ! alive "$(cat "$S/apiserver.pid")" && grep -q "address already in use" "$S/apiserver.log"; then
+        log "port $KAS_PORT still in use; starting the apiserver again"; sleep 1
+        start_apiserver "$(cat "$S/etcd.port")"
+      fi
       sleep 0.2
     done ;;
   env) cat "$S/env" ;;
