@@ -2,6 +2,7 @@
 // with its own bootstrap (the TEST_ONLY channel/server option) pointing at a meshward under test.
 import * as grpc from "@grpc/grpc-js";
 import { createServer } from "node:net";
+import { readFileSync } from "node:fs";
 import * as grpcXds from "@grpc/grpc-js-xds";
 import { grpcXdsBootstrap } from "../../src/ca/grpc-bootstrap.js";
 
@@ -36,16 +37,32 @@ export function bootstrap(xdsAddress: string, node: NodeSpec): string {
   );
 }
 
-/** A port free right now on loopback (grpc-js-xds servers cannot bind port 0). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * A port free right now on loopback (grpc-js-xds servers cannot bind port 0). It is taken from just
+ * below the kernel's ephemeral range, so no outgoing connection (ours or another test's) can be
+ * given it between this check and the server's own bind, nor while a server restarts on it.
+ */
+export async function freePort(): Promise<number> {
+  let low = 32768;
+  try {
+    low = Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]) || low;
+  } catch {
+    // not Linux: keep the usual default
+  }
+  const hi = low - 1;
+  const lo = Math.max(1024, hi - 10_000);
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = lo + Math.floor(Math.random() * (hi - lo + 1));
+    if (await bindable(port)) return port;
+  }
+  throw new Error(`no free loopback port in ${lo}-${hi}`);
+}
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const a = s.address();
-      const port = typeof a === "object" && a !== null ? a.port : 0;
-      s.close(() => resolve(port));
-    });
+    s.once("error", () => resolve(false));
+    s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
   });
 }
 
