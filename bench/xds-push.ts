@@ -11,14 +11,17 @@
 //     have ACKed their full config again, the server's peak RSS during the storm, and whether any
 //     sidecar came back holding other resource names than before (lost or extra) or was sent a
 //     response naming one resource twice (duplicated), and that the server holds one stream each.
-// Usage: npm run bench:xds-push -- --proxies N --services S [--change endpoint|authz] [--reconnect-storm [--storm-window-ms M]] [--workers W] [--debounce-ms D]
+//   --server-workers W: the server's streams in W stream worker processes (src/xds/workers/;
+//     default 0: one thread, as before); memory and CPU figures then add the workers' to this process's.
+// Usage: npm run bench:xds-push -- --proxies N --services S [--change endpoint|authz] [--reconnect-storm [--storm-window-ms M]] [--workers W] [--server-workers W] [--debounce-ms D]
 // Prints figures; the last line is one JSON object. Never pass/fail on time.
 import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Session } from "node:inspector";
 import { readFileSync, writeFileSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
-import { DEFAULT_DEBOUNCE_MS, XdsServer } from "../src/xds/server.js";
+import { DEFAULT_DEBOUNCE_MS, XdsServer, type XdsStreams } from "../src/xds/server.js";
+import { XdsWorkerPool } from "../src/xds/workers/pool.js";
 import { Metrics } from "../src/telemetry/metrics.js";
 import { TypeUrl } from "../src/xds/types.js";
 import { outboundCluster, PushMesh } from "./push-mesh.js";
@@ -45,6 +48,26 @@ async function startProfile(): Promise<(file: string) => Promise<void>> {
     writeFileSync(file, JSON.stringify(res.profile));
     console.log(`xds-push: change-phase CPU profile written to ${file}`);
   };
+}
+
+/** Resident memory of processes, from /proc (Linux): the stream workers' part of the server. */
+function rssOf(children: readonly ChildProcess[]): number {
+  let bytes = 0;
+  for (const c of children) {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${c.pid}/status`, "utf8"));
+    bytes += Number(m?.[1] ?? NaN) * 1024;
+  }
+  return bytes;
+}
+
+/** Peak resident memory of processes (VmHWM), from /proc (Linux). */
+function peakRssOf(children: readonly ChildProcess[]): number {
+  let bytes = 0;
+  for (const c of children) {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${c.pid}/status`, "utf8"));
+    bytes += Number(m?.[1] ?? NaN) * 1024;
+  }
+  return bytes;
 }
 
 /** CPU seconds (user + system) a child process has used so far, from /proc (Linux). */
@@ -74,11 +97,11 @@ interface StormProgress {
 }
 
 /** Runs the reconnect storm over the synced sidecars (see the header) and returns its figures. */
-async function reconnectStorm(children: readonly ChildProcess[], proxies: number, windowMs: number, nacks: () => number, xds: XdsServer, rssBase: number) {
+async function reconnectStorm(children: readonly ChildProcess[], proxies: number, windowMs: number, nacks: () => number, xds: XdsStreams, serverRss: () => number, rssBase: number) {
   const progress = new Map<ChildProcess, StormProgress>();
   const nacksBefore = nacks();
-  let peakRss = process.memoryUsage().rss;
-  const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 50);
+  let peakRss = serverRss();
+  const sampler = setInterval(() => (peakRss = Math.max(peakRss, serverRss())), 50);
   const t0 = performance.now();
   const done = new Promise<void>((resolve) => {
     for (const c of children) {
@@ -133,17 +156,33 @@ async function main(): Promise<void> {
   console.log(`xds-push: mesh config (${services} ServiceEntries and DestinationRules, ${proxies} WorkloadEntries) built in ${round(performance.now() - buildStart)} ms`);
   const metrics = new Metrics();
   let nacks = 0;
-  const xds = new XdsServer({ provider: mesh, metrics, debounceMs, log: (l) => console.error(l) });
+  const serverWorkers = intFlag("server-workers", 0, 0);
+  let xds: XdsStreams;
+  let port: number;
+  let stopServer: () => void;
+  if (serverWorkers > 0) {
+    const pool = await XdsWorkerPool.start({ provider: mesh, metrics, debounceMs, log: (l) => console.error(l), workers: serverWorkers, address: "127.0.0.1:0" });
+    xds = pool;
+    port = Number(pool.address.slice(pool.address.lastIndexOf(":") + 1));
+    stopServer = () => void pool.stop();
+  } else {
+    const single = new XdsServer({ provider: mesh, metrics, debounceMs, log: (l) => console.error(l) });
+    const server = new grpc.Server();
+    single.addTo(server);
+    xds = single;
+    port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    );
+    stopServer = () => (single.close(), server.forceShutdown());
+  }
+  const workerProcesses = xds instanceof XdsWorkerPool ? xds.workerProcesses() : [];
+  /** The server's resident memory: this process and its stream workers. */
+  const serverRss = (): number => process.memoryUsage().rss + rssOf(workerProcesses);
   xds.on("nack", () => nacks++);
-  const server = new grpc.Server();
-  xds.addTo(server);
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-  );
   const bytesCounter = metrics.counter("meshward_xds_sent_bytes_total", "");
   // Baseline: server listening, resources built and encoded, no proxy connected.
-  const rssBase = process.memoryUsage().rss;
-  console.log(`xds-push: ${proxies} proxies of ${services} services over ${workers} worker processes; one sidecar's resources ${mesh.encodedBytes()} bytes`);
+  const rssBase = serverRss();
+  console.log(`xds-push: ${proxies} proxies of ${services} services over ${workers} worker processes; one sidecar's resources ${mesh.encodedBytes()} bytes; server streams in ${serverWorkers > 0 ? `${serverWorkers} stream worker processes` : "one thread"}`);
 
   // Connect and sync every sidecar.
   const setupStart = performance.now();
@@ -172,17 +211,17 @@ async function main(): Promise<void> {
   const setupBytes = bytesCounter.get();
   // Let the initial pushes' buffers drain before measuring steady memory.
   await new Promise((r) => setTimeout(r, 1000));
-  const { rss: rssSynced, heapUsed, external } = process.memoryUsage();
+  const { heapUsed, external } = process.memoryUsage();
+  const rssSynced = serverRss();
   console.log(
     `xds-push: setup ${round((performance.now() - setupStart) / 1000)} s, ${setupBytes} bytes sent, RSS ${rssSynced} bytes ` +
       `(${Math.round((rssSynced - rssBase) / proxies)} bytes per connected proxy over the idle server's ${rssBase}; JS heap ${heapUsed}, external ${external})`,
   );
 
   if (process.argv.includes("--reconnect-storm")) {
-    const result = await reconnectStorm(children, proxies, intFlag("storm-window-ms", 10_000), () => nacks, xds, rssBase);
+    const result = await reconnectStorm(children, proxies, intFlag("storm-window-ms", 10_000), () => nacks, xds, serverRss, rssBase);
     for (const c of children) c.send({ stop: true });
-    xds.close();
-    server.forceShutdown();
+    stopServer();
     console.log(JSON.stringify({ proxies, services, ...result }));
     process.exit(0);
   }
@@ -198,6 +237,7 @@ async function main(): Promise<void> {
     if (e.typeUrl === changed.typeUrl && e.timeMs >= t0 && e.names.includes(changed.name)) pushedAt.push(e.timeMs - t0);
   });
   const cpu0 = process.cpuUsage();
+  const workersCpu0 = childCpuSeconds(workerProcesses);
   const clientCpu0 = childCpuSeconds(children);
   const bytes0 = await bytesCounter.get();
   let t0 = Infinity;
@@ -216,6 +256,7 @@ async function main(): Promise<void> {
   const timeout = new Promise<void>((resolve) => setTimeout(resolve, 120_000).unref());
   await Promise.race([done, timeout]);
   const cpu = process.cpuUsage(cpu0);
+  const workersCpu = childCpuSeconds(workerProcesses) - workersCpu0;
   const clientCpu = childCpuSeconds(children) - clientCpu0;
   if (profile) await profile(process.env["XDS_PUSH_PROFILE"] ?? "");
   const bytesSent = (await bytesCounter.get()) - bytes0;
@@ -227,8 +268,10 @@ async function main(): Promise<void> {
     convergeMsP50: round(percentile(times, 50)),
     convergeMsP99: round(percentile(times, 99)),
     convergeMsMax: round(times[times.length - 1] ?? NaN),
-    cpuSeconds: round((cpu.user + cpu.system) / 1e6 * 100) / 100,
-    peakRssBytes: process.resourceUsage().maxRSS * 1024,
+    serverWorkers,
+    cpuSeconds: round(((cpu.user + cpu.system) / 1e6 + workersCpu) * 100) / 100,
+    peakRssBytes: process.resourceUsage().maxRSS * 1024 + peakRssOf(workerProcesses),
+    rssPerProxyBytes: Math.round((rssSynced - rssBase) / proxies),
     bytesSent,
     nacks,
   };
@@ -242,8 +285,7 @@ async function main(): Promise<void> {
       `cpuSeconds and bytesSent are the server's during the change (the simulated proxies used ${round(clientCpu * 100) / 100} CPU-seconds)`,
   );
   for (const c of children) c.send({ stop: true });
-  xds.close();
-  server.forceShutdown();
+  stopServer();
   console.log(JSON.stringify(result));
   process.exit(0);
 }

@@ -36,16 +36,9 @@ export class ReplicaLedger<R> {
     return this.proxies.get(key)?.get(typeUrl);
   }
 
-  get heldMaps(): number {
-    return this.maps.size;
-  }
-
-  get heldResources(): number {
-    return this.resources.size;
-  }
-
-  get heldProxies(): number {
-    return this.proxies.size;
+  /** How much is held (the two sides' counts agree while the ledgers are in step). */
+  counts(): { proxies: number; maps: number; resources: number } {
+    return { proxies: this.proxies.size, maps: this.maps.size, resources: this.resources.size };
   }
 
   /** A resource the worker is sent (its bytes travel with this operation). */

@@ -57,6 +57,8 @@ export type MainToWorker =
   | { readonly kind: "admitted"; readonly request: number; readonly key: number }
   | { readonly kind: "refused"; readonly request: number; readonly code: number; readonly details: string }
   | { readonly kind: "close" }
+  /** Report what the worker holds (HeldCounts), for checking the two ledgers agree. */
+  | { readonly kind: "held"; readonly request: number }
   /** End the proxy's stream with this status (its resources could not be computed). */
   | { readonly kind: "end"; readonly key: number; readonly code: number; readonly details: string }
   /** An accepted connection (the socket travels as the message's handle). */
@@ -82,6 +84,14 @@ export type StreamReport =
 
 export type WorkerToMain =
   | { readonly kind: "ready" }
+  | { readonly kind: "held"; readonly request: number; readonly counts: HeldCounts }
   | { readonly kind: "admit"; readonly request: number; readonly proxy: Proxy; readonly caller: WireCaller }
   | { readonly kind: "reports"; readonly reports: readonly StreamReport[] }
   | { readonly kind: "log"; readonly line: string; readonly fields?: LogFields };
+
+/** What one side's ledger holds for a worker. */
+export interface HeldCounts {
+  readonly proxies: number;
+  readonly maps: number;
+  readonly resources: number;
+}

@@ -32,7 +32,7 @@ import { DEFAULT_DEBOUNCE_MS, newEpoch, observeEvent, registerMetrics, type Urge
 import { heldResources, PushOrder, TypeUrl, type EncodedResource, type ProxyChange, type ResourceProvider } from "../types.js";
 import type { ProxyStatus, XdsEvent } from "../events.js";
 import { ReplicaLedger } from "./ledger.js";
-import type { LedgerOp, MainToWorker, StreamReport, StreamWorkerInit, WireCaller, WireResource, WorkerToMain } from "./messages.js";
+import type { HeldCounts, LedgerOp, MainToWorker, StreamReport, StreamWorkerInit, WireCaller, WireResource, WorkerToMain } from "./messages.js";
 export interface XdsWorkerPoolOptions extends Omit<XdsServerOptions, "released" | "opened"> {
   /** Stream worker processes (at least 1). */
   readonly workers: number;
@@ -90,6 +90,7 @@ export class XdsWorkerPool extends EventEmitter<XdsServerEvents> implements XdsS
   private readonly rounds: RoundScheduler;
   private closed = false;
   private stopped: Promise<void> | undefined;
+  private readonly heldRequests = new Map<number, (c: HeldCounts) => void>();
   private readonly unsubscribe: () => void;
 
   private constructor(private readonly opts: XdsWorkerPoolOptions) {
@@ -182,9 +183,34 @@ export class XdsWorkerPool extends EventEmitter<XdsServerEvents> implements XdsS
             return this.reports(shard, msg.reports);
           case "log":
             return this.log(msg.line, { ...msg.fields, worker: index });
+          case "held":
+            this.heldRequests.get(msg.request)?.(msg.counts);
+            return void this.heldRequests.delete(msg.request);
         }
       });
     });
+  }
+
+  /**
+   * Per worker, what this process believes it holds and what it reports holding: the same
+   * counts while both ledgers are in step (tests, and memory accounting).
+   */
+  async held(): Promise<Array<{ readonly main: HeldCounts; readonly worker: HeldCounts }>> {
+    return Promise.all(
+      this.shards.map(async (s) => {
+        const request = ++this.ids;
+        const worker = await new Promise<HeldCounts>((resolve) => {
+          this.heldRequests.set(request, resolve);
+          this.send(s, { kind: "held", request });
+        });
+        return { main: s.ledger.counts(), worker };
+      }),
+    );
+  }
+
+  /** The worker processes (benchmarks add their CPU time and memory to this process's). */
+  workerProcesses(): readonly ChildProcess[] {
+    return this.shards.map((s) => s.child);
   }
 
   /** A worker that died: its streams are gone (their proxies reconnect and land on another). */

@@ -158,6 +158,9 @@ process.on("message", (m: MainToWorker, handle?: unknown) => {
     case "end":
       for (const [id, key] of keyOfStream) if (key === m.key) xds.endStream(id, m.code, m.details);
       break;
+    case "held":
+      post({ kind: "held", request: m.request, counts: provider.ledger.counts() });
+      break;
     case "close":
       shutdown();
       break;
