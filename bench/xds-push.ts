@@ -50,21 +50,11 @@ async function startProfile(): Promise<(file: string) => Promise<void>> {
   };
 }
 
-/** Resident memory of processes, from /proc (Linux): the stream workers' part of the server. */
-function rssOf(children: readonly ChildProcess[]): number {
+/** A memory figure of processes summed, from /proc/<pid>/status (Linux): VmRSS now, VmHWM peak. */
+function statusBytes(children: readonly ChildProcess[], field: "VmRSS" | "VmHWM"): number {
   let bytes = 0;
   for (const c of children) {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${c.pid}/status`, "utf8"));
-    bytes += Number(m?.[1] ?? NaN) * 1024;
-  }
-  return bytes;
-}
-
-/** Peak resident memory of processes (VmHWM), from /proc (Linux). */
-function peakRssOf(children: readonly ChildProcess[]): number {
-  let bytes = 0;
-  for (const c of children) {
-    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${c.pid}/status`, "utf8"));
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${c.pid}/status`, "utf8"));
     bytes += Number(m?.[1] ?? NaN) * 1024;
   }
   return bytes;
@@ -177,7 +167,7 @@ async function main(): Promise<void> {
   }
   const workerProcesses = xds instanceof XdsWorkerPool ? xds.workerProcesses() : [];
   /** The server's resident memory: this process and its stream workers. */
-  const serverRss = (): number => process.memoryUsage().rss + rssOf(workerProcesses);
+  const serverRss = (): number => process.memoryUsage().rss + statusBytes(workerProcesses, "VmRSS");
   xds.on("nack", () => nacks++);
   const bytesCounter = metrics.counter("meshward_xds_sent_bytes_total", "");
   // Baseline: server listening, resources built and encoded, no proxy connected.
@@ -270,7 +260,7 @@ async function main(): Promise<void> {
     convergeMsMax: round(times[times.length - 1] ?? NaN),
     serverWorkers,
     cpuSeconds: round(((cpu.user + cpu.system) / 1e6 + workersCpu) * 100) / 100,
-    peakRssBytes: process.resourceUsage().maxRSS * 1024 + peakRssOf(workerProcesses),
+    peakRssBytes: process.resourceUsage().maxRSS * 1024 + statusBytes(workerProcesses, "VmHWM"),
     rssPerProxyBytes: Math.round((rssSynced - rssBase) / proxies),
     bytesSent,
     nacks,
