@@ -18,7 +18,8 @@ import { DEFAULT_CLUSTER_ID, KubernetesSource } from "../sources/kubernetes.js";
 import { TokenReviewAuthenticator } from "../security/tokenreview.js";
 import { snapshotPodDirectory, snapshotPodPlacement } from "../kube/pod-directory.js";
 import { Metrics } from "../telemetry/metrics.js";
-import { XdsServer } from "../xds/server.js";
+import { XdsServer, type XdsStreams } from "../xds/server.js";
+import { XdsWorkerPool } from "../xds/workers/pool.js";
 import { MeshResourceProvider } from "./provider.js";
 import { openCertificateAuthority } from "../ca/setup.js";
 import { registerCaService } from "../ca/ca-service.js";
@@ -83,6 +84,13 @@ export interface ControlPlaneOptions {
   readonly injection?: InjectionValues;
   /** A Kubernetes cluster to read besides the directory (`--kubeconfig`, or in-cluster). */
   readonly kubernetes?: KubernetesOptions;
+  /**
+   * Serve xDS from this many stream worker processes on their own address (src/xds/workers/):
+   * the xDS port's connections are served on every core while this process keeps the model, the
+   * CA and the signal path. The plaintext address then serves the CA, signals and CSDS only, and
+   * the TLS address no xDS. Absent: xDS on the plaintext (and TLS) address, in this process.
+   */
+  readonly xdsWorkers?: { readonly count: number; readonly address: string };
 }
 
 /** How long a burst of source batches is gathered into one model rebuild. */
@@ -106,7 +114,10 @@ export interface ControlPlane {
   readonly ca: CertificateAuthority;
   readonly secrets: SdsSecretProvider;
   readonly provider: MeshResourceProvider;
-  readonly xds: XdsServer;
+  /** The xDS streams: this process's server, or the stream workers' pool (xdsWorkers). */
+  readonly xds: XdsStreams;
+  /** Bound address of the stream workers, with xdsWorkers. */
+  readonly xdsWorkersAddress?: string;
   readonly metrics: Metrics;
   /** The mesh-config directory's source. */
   readonly source: FileSource;
@@ -213,7 +224,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   // No certificate for a quarantined or revoked pod or identity.
   ca.setPolicy(risk.issuancePolicy);
   // The admission reads the server's open streams (on a node id conflict only); the server is made below.
-  let xds: XdsServer | undefined;
+  let xds: XdsStreams | undefined;
   const admission = new ProxyAdmission(authenticators, () => xds?.proxies() ?? []);
   const secrets = new SdsSecretProvider(ca, {
     identityOf: admission.identityOf,
@@ -222,13 +233,27 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     onError: (proxyId, e) => log(`meshward sds: certificate for ${proxyId} failed: ${e.message}`, { level: "error", stage: "sds", proxy: proxyId }),
   });
   risk.attachSecrets(secrets);
-  xds = new XdsServer({
+  const xdsOptions = {
     provider: new TypeRoutedProvider(provider, new Map([[TypeUrl.Secret, secrets]])),
     admit: admission.admit,
     metrics,
     log,
     ...(opts.debounceMs !== undefined ? { debounceMs: opts.debounceMs } : {}),
-  });
+  };
+  let pool: XdsWorkerPool | undefined;
+  if (opts.xdsWorkers !== undefined) {
+    try {
+      // The plaintext gate as on the main port: no bearer token or key material off loopback.
+      pool = await XdsWorkerPool.start({ ...xdsOptions, workers: opts.xdsWorkers.count, address: opts.xdsWorkers.address, plaintextGate: true });
+    } catch (e) {
+      merge.stop();
+      secrets.close();
+      risk.close();
+      throw e;
+    }
+  }
+  const server = pool === undefined ? new XdsServer(xdsOptions) : undefined;
+  xds = pool ?? (server as XdsServer);
   // A proxy's key is dropped when its last stream ends (a reconnecting proxy may overlap itself).
   const streamsByProxy = new Map<string, number>();
   xds.on("connect", (s) => streamsByProxy.set(s.proxyId, (streamsByProxy.get(s.proxyId) ?? 0) + 1));
@@ -249,7 +274,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     );
   // Plaintext: loopback callers only, and no bearer token from anywhere else (no keys in cleartext).
   const grpcServer = new grpc.Server({ ...XDS_GRPC_SERVER_OPTIONS, interceptors: [plaintextGate()] });
-  xds.addTo(grpcServer);
+  server?.addTo(grpcServer);
   // Node agents' requests for their pods: on Kubernetes a pod is where its Pod's spec.nodeName says;
   // without it, where its authenticated proxy's NODE_NAME says.
   const impersonation: NodeImpersonation = {
@@ -288,6 +313,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const closeServers = (): void => {
     merge.stop();
     xds.close();
+    void pool?.stop();
     secrets.close();
     serving?.close();
     grpcServer.forceShutdown();
@@ -301,7 +327,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     if (opts.tlsAddress !== undefined) {
       serving = createCaServerCredentials(ca, opts.caDnsNames ?? []);
       tlsServer = new grpc.Server({ ...XDS_GRPC_SERVER_OPTIONS, interceptors: [clientCertificateGate()] });
-      xds.addTo(tlsServer);
+      server?.addTo(tlsServer);
       registerCaService(tlsServer, { ca, authenticators, impersonation, onDecision });
       risk.serveSignals(tlsServer, signalAuthenticators);
       registerWithheldIdentities(tlsServer, withheld);
@@ -368,6 +394,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     log(`meshward: admission webhooks on https://${webhooks.address}`, { stage: "serve" });
   }
   log(`meshward: serving xDS on ${xdsAddress}, monitoring on http://${monitoringAddress}, config from ${opts.configDir}`, { stage: "serve" });
+  if (pool !== undefined) log(`meshward: xDS served by ${opts.xdsWorkers?.count} stream workers on ${pool.address}`, { stage: "serve" });
   log(`meshward: CA for trust domain ${ca.trustDomain} on ${xdsAddress} (plaintext)${tlsAddress ? `, xDS + CA over TLS on ${tlsAddress}` : ""}`, { stage: "serve" });
 
   const shutdown = (server: grpc.Server): Promise<void> =>
@@ -381,6 +408,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     xdsAddress,
     monitoringAddress,
     ...(tlsAddress !== undefined ? { tlsAddress } : {}),
+    ...(pool !== undefined ? { xdsWorkersAddress: pool.address } : {}),
     ...(webhooks !== undefined ? { webhookAddress: webhooks.address } : {}),
     ca,
     secrets,
@@ -400,6 +428,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       await webhooks?.close();
       merge.stop();
       xds.close();
+      await pool?.stop();
       secrets.close();
       serving?.close();
       await Promise.all([shutdown(grpcServer), ...(tlsServer ? [shutdown(tlsServer)] : [])]);
