@@ -32,6 +32,7 @@ import { DEFAULT_DEBOUNCE_MS, newEpoch, observeEvent, registerMetrics, type Urge
 import { heldResources, PushOrder, TypeUrl, type EncodedResource, type ProxyChange, type ResourceProvider } from "../types.js";
 import type { ProxyStatus, XdsEvent } from "../events.js";
 import { ReplicaLedger } from "./ledger.js";
+import { sameResources } from "../map-diff.js";
 import type { HeldCounts, LedgerOp, MainToWorker, StreamReport, StreamWorkerInit, WireCaller, WireResource, WorkerToMain } from "./messages.js";
 export interface XdsWorkerPoolOptions extends Omit<XdsServerOptions, "released" | "opened"> {
   /** Stream worker processes (at least 1). */
@@ -59,6 +60,8 @@ interface RemoteProxy {
   readonly shard: Shard;
   readonly proxy: Proxy;
   status: ProxyStatus | undefined;
+  /** The maps its worker holds for it, by type. */
+  readonly maps: Map<TypeUrl, ReadonlyMap<string, EncodedResource>>;
 }
 
 interface MapInfo {
@@ -247,7 +250,7 @@ export class XdsWorkerPool extends EventEmitter<XdsServerEvents> implements XdsS
       const code = err !== null && typeof err === "object" && "code" in err && typeof err.code === "number" ? err.code : grpc.status.PERMISSION_DENIED;
       return this.send(shard, { kind: "refused", request, code, details: err instanceof Error ? err.message : String(err) });
     }
-    const remote: RemoteProxy = { key: ++this.keys, shard, proxy, status: undefined };
+    const remote: RemoteProxy = { key: ++this.keys, shard, proxy, status: undefined, maps: new Map() };
     this.remotes.set(remote.key, remote);
     if (!this.assign(remote)) {
       this.forget(remote);
@@ -284,8 +287,11 @@ export class XdsWorkerPool extends EventEmitter<XdsServerEvents> implements XdsS
       // Envoy sidecars get their certificates over ADS: asking starts issuance, as the stream would.
       // Other proxies do not ask for secrets; what is held is shown without issuing anything.
       const map = typeUrl === TypeUrl.Secret && proxy.flavour !== "envoy" ? heldResources(this.provider, proxy, typeUrl) : this.provider.resources(proxy, typeUrl);
+      const held = remote.maps.get(typeUrl);
+      // A provider that builds a new map per call (SDS) with the same resources changes nothing.
+      if (held !== undefined && (held === map || sameResources(held, map))) continue;
+      remote.maps.set(typeUrl, map);
       const info = this.mapInfo(map);
-      if (shard.ledger.mapOf(key, typeUrl) === info.id) continue;
       if (!shard.ledger.hasMap(info.id)) {
         const ids: number[] = [];
         for (const r of info.entries.values()) {
