@@ -10,25 +10,10 @@ import * as grpcXds from "@grpc/grpc-js-xds";
 import type { ControlPlane } from "../../src/mesh/control-plane.js";
 import { startTestControlPlane } from "../support/control-plane.js";
 import type { XdsNackEvent } from "../../src/xds/server.js";
-import { EchoClient, EchoServer, bootstrap, bootstrapOption, echoService, eventually, freePort, type NodeSpec } from "../support/proxyless.js";
-import { expectEnvoyValidResources } from "../support/envoy-valid.js";
-import { expectGrpcXdsAccepts } from "../support/grpc-xds-rules.js";
-import { parseProxyNode } from "../../src/model/proxy.js";
-import { PushOrder } from "../../src/xds/types.js";
-import { echoHost, serviceEntry } from "../support/echo-config.js";
+import { EchoClient, EchoServer, bootstrap, bootstrapOption, echoService, eventually, expectValidForNode, freePort, type NodeSpec } from "../support/proxyless.js";
+import { echoHost, serviceEntry, workloadEntry } from "../support/echo-config.js";
 
 const host = echoHost;
-
-function workload(name: string, port: number, version: string): string {
-  return `apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: {name: ${name}, namespace: default}
-spec:
-  address: 127.0.0.1
-  ports: {grpc: ${port}}
-  labels: {app: echo, version: ${version}}
-`;
-}
 
 const destinationRule = `apiVersion: networking.istio.io/v1
 kind: DestinationRule
@@ -127,7 +112,7 @@ describe("e2e: VirtualService routing for proxyless gRPC (grpc-js-xds)", functio
     dir = mkdtempSync(join(tmpdir(), "meshward-vs-e2e-"));
     const [p1, p2, p3] = [await freePort(), await freePort(), await freePort()];
     writeFileSync(join(dir, "mesh.yaml"), "trustDomain: cluster.local\nrootNamespace: istio-system\n");
-    writeFileSync(join(dir, "echo.yaml"), [serviceEntry(), workload("echo-v1", p1!, "v1"), workload("echo-v2", p2!, "v2"), workload("echo-flaky", p3!, "flaky"), destinationRule, virtualService].join("---\n"));
+    writeFileSync(join(dir, "echo.yaml"), [serviceEntry(), workloadEntry("echo-v1", p1!, "local/a", 1, "v1"), workloadEntry("echo-v2", p2!, "local/a", 1, "v2"), workloadEntry("echo-flaky", p3!, "local/a", 1, "flaky"), destinationRule, virtualService].join("---\n"));
     cp = await startTestControlPlane(dir);
     cp.xds.on("nack", (e) => nacks.push(e));
     const v1 = new EchoServer("v1", cp.xdsAddress, serverNode("echo-v1", "v1"));
@@ -141,12 +126,7 @@ describe("e2e: VirtualService routing for proxyless gRPC (grpc-js-xds)", functio
   });
 
   // Every resource meshward may send these proxies passes Envoy's validation rules and grpc-js-xds's.
-  afterEach(() => {
-    const proxy = parseProxyNode((JSON.parse(bootstrap(cp.xdsAddress, clientNode)) as { node: Parameters<typeof parseProxyNode>[0] }).node);
-    const all = PushOrder.flatMap((t) => [...cp.provider.resources(proxy, t).values()]);
-    expectEnvoyValidResources(all);
-    expectGrpcXdsAccepts(all);
-  });
+  afterEach(() => expectValidForNode(cp, clientNode));
 
   after(async () => {
     client?.close();
