@@ -12,6 +12,7 @@ import { plannedRouteTables } from "./routes.js";
 import { inboundIR, proxylessOutboundIR, sidecarOutboundIR, type SidecarOutboundIR } from "../ir/index.js";
 import { proxyEnforcement } from "./enforcement.js";
 import { grpcInboundListeners, grpcOutboundListeners } from "./grpc.js";
+import { routingLabelsKey } from "../ir/virtual-service-routes.js";
 
 export type { PlannedResource, ProxyResources, BuiltResource } from "./common.js";
 
@@ -22,7 +23,9 @@ export type { PlannedResource, ProxyResources, BuiltResource } from "./common.js
 export function outboundKey(proxy: Proxy, snapshot: MeshSnapshot): string {
   const enforced = proxyEnforcement(snapshot, proxy);
   // DNS clusters resolve the proxy's address family (dnsLookupFamily).
-  return `${proxy.flavour}|${proxy.namespace}|${dnsDomain(proxy)}|${dnsLookupFamily(proxy)}${enforced === "" ? "" : `|${enforced}`}`;
+  // VirtualService sourceLabels make routes depend on those labels of the proxy (none: no part).
+  const labels = routingLabelsKey(snapshot, proxy.labels);
+  return `${proxy.flavour}|${proxy.namespace}|${dnsDomain(proxy)}|${dnsLookupFamily(proxy)}${enforced === "" ? "" : `|${enforced}`}${labels === "" ? "" : `|${labels}`}`;
 }
 
 /** Clusters, endpoints, listeners and routes towards the services the proxy sees: its kind's IR, rendered. */
