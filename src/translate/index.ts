@@ -11,6 +11,7 @@ import { inboundListeners, outboundListeners } from "./listeners.js";
 import { routes } from "./routes.js";
 import { proxyEnforcement } from "./enforcement.js";
 import { grpcInboundListeners, grpcOutboundListeners, grpcRoutes } from "./grpc.js";
+import { routerKey, translateRouter } from "./router/index.js";
 
 export type { PlannedResource, ProxyResources, BuiltResource } from "./common.js";
 
@@ -19,6 +20,7 @@ export type { PlannedResource, ProxyResources, BuiltResource } from "./common.js
  * An enforced proxy (its own empty EDS, enforcement.ts) gets a key of its own under that snapshot.
  */
 export function outboundKey(proxy: Proxy, snapshot: MeshSnapshot): string {
+  if (proxy.type === "router") return routerKey(proxy, snapshot);
   const enforced = proxyEnforcement(snapshot, proxy);
   // DNS clusters resolve the proxy's address family (dnsLookupFamily).
   return `${proxy.flavour}|${proxy.namespace}|${dnsDomain(proxy)}|${dnsLookupFamily(proxy)}${enforced === "" ? "" : `|${enforced}`}`;
@@ -26,6 +28,8 @@ export function outboundKey(proxy: Proxy, snapshot: MeshSnapshot): string {
 
 /** Clusters, endpoints, listeners and routes towards the services the proxy sees. */
 export function translateOutbound(snapshot: MeshSnapshot, proxy: Proxy): ProxyResources {
+  // A gateway's whole translation depends only on what routerKey names: it is all "outbound".
+  if (proxy.type === "router") return translateRouter(snapshot, proxy);
   const scope: TranslationScope = { snapshot, proxy };
   const grpc = proxy.flavour === "grpc";
   return new Map<TypeUrl, readonly PlannedResource[]>([
@@ -38,6 +42,7 @@ export function translateOutbound(snapshot: MeshSnapshot, proxy: Proxy): ProxyRe
 
 /** The proxy's own side: what it serves (inbound listeners and clusters). Secrets come with the CA issue. */
 export function translateInbound(snapshot: MeshSnapshot, proxy: Proxy): ProxyResources {
+  if (proxy.type === "router") return new Map();
   const scope: TranslationScope = { snapshot, proxy };
   const grpc = proxy.flavour === "grpc";
   return new Map<TypeUrl, readonly PlannedResource[]>([
