@@ -16,7 +16,7 @@ import { type ConfigSet } from "../model/snapshot.js";
 import { buildSnapshot, meshKinds } from "./model.js";
 import { DEFAULT_CLUSTER_ID, KubernetesSource } from "../sources/kubernetes.js";
 import { TokenReviewAuthenticator } from "../security/tokenreview.js";
-import { snapshotPodDirectory } from "../kube/pod-directory.js";
+import { snapshotPodDirectory, snapshotPodPlacement } from "../kube/pod-directory.js";
 import { Metrics } from "../telemetry/metrics.js";
 import { XdsServer } from "../xds/server.js";
 import { MeshResourceProvider } from "./provider.js";
@@ -250,10 +250,11 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   // Plaintext: loopback callers only, and no bearer token from anywhere else (no keys in cleartext).
   const grpcServer = new grpc.Server({ ...XDS_GRPC_SERVER_OPTIONS, interceptors: [plaintextGate()] });
   xds.addTo(grpcServer);
-  // Node agents' requests for their pods: pods are placed by their authenticated proxies' NODE_NAME.
+  // Node agents' requests for their pods: on Kubernetes a pod is where its Pod's spec.nodeName says;
+  // without it, where its authenticated proxy's NODE_NAME says.
   const impersonation: NodeImpersonation = {
     trusted: opts.trustedNodeAccounts ?? TrustedNodeAccounts.parse(DEFAULT_TRUSTED_NODE_ACCOUNTS, "default trusted node accounts"),
-    placement: proxyPodPlacement(() => xds.proxies(), admission.identityOf),
+    placement: kubernetes !== undefined ? snapshotPodPlacement(() => provider.snapshot) : proxyPodPlacement(() => xds.proxies(), admission.identityOf),
   };
   const onDecision = caDecisionMetrics(metrics);
   registerCaService(grpcServer, { ca, authenticators, impersonation, onDecision });

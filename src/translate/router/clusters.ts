@@ -14,7 +14,9 @@ import { subsetEndpoints } from "../../model/lookup.js";
 import { stableJson } from "../../model/digest.js";
 import { TypeUrl } from "../../xds/types.js";
 import { InboundPassthroughCluster, PassthroughCluster, built, outboundPolicyKey, type PlannedResource, type TranslationScope } from "../common.js";
-import { outboundClusterPlans, outboundClusters, type OutboundClusterPlan } from "../clusters.js";
+import { outboundClusters } from "../clusters.js";
+import { outboundClusterPlans } from "../../ir/clusters.js";
+import type { OutboundClusterPlan } from "../../ir/types.js";
 import { endpointResources, loadAssignment } from "../endpoints.js";
 import { egressBlocked, routableEndpoints } from "../enforcement.js";
 import { endpointMetadata } from "../extensions.js";
@@ -23,9 +25,9 @@ import { endpointSpeaksIstioMtls, istioMutualSni } from "../mtls-upstream.js";
 /** The fixed clusters a sidecar has and a gateway does not. */
 const sidecarOnly = new Set([PassthroughCluster, InboundPassthroughCluster]);
 
-function sniDnatPlans(scope: TranslationScope): (OutboundClusterPlan & { readonly sniName: string })[] {
+function sniDnatPlans(scope: TranslationScope, plans: readonly OutboundClusterPlan[]): (OutboundClusterPlan & { readonly sniName: string })[] {
   if (!mergedGatewayFor(scope.snapshot, scope.proxy).autoPassthrough) return [];
-  return outboundClusterPlans(scope)
+  return plans
     .filter((p) => p.service.location !== "MESH_EXTERNAL" && p.port.protocol !== "UDP")
     .map((p) => ({ ...p, sniName: istioMutualSni(p.port.number, p.subset, p.service.hostname) }));
 }
@@ -42,10 +44,10 @@ function sniDnatCluster(outbound: Cluster, name: string): Cluster {
 }
 
 /** A router's CDS resources. */
-export function routerClusters(scope: TranslationScope): PlannedResource[] {
-  const outbound = outboundClusters(scope).filter((c) => !sidecarOnly.has(c.name));
+export function routerClusters(scope: TranslationScope, plans: readonly OutboundClusterPlan[]): PlannedResource[] {
+  const outbound = outboundClusters(scope, plans).filter((c) => !sidecarOnly.has(c.name));
   const byName = new Map(outbound.map((c) => [c.name, c]));
-  const sni = sniDnatPlans(scope).map((plan): PlannedResource => {
+  const sni = sniDnatPlans(scope, plans).map((plan): PlannedResource => {
     const base = byName.get(plan.name)!;
     return {
       typeUrl: TypeUrl.Cluster,
@@ -58,11 +60,11 @@ export function routerClusters(scope: TranslationScope): PlannedResource[] {
 }
 
 /** A router's EDS resources: the outbound assignments, and the SNI-DNAT ones (mTLS endpoints only). */
-export function routerEndpoints(scope: TranslationScope): PlannedResource[] {
-  const out = endpointResources(scope);
+export function routerEndpoints(scope: TranslationScope, plans: readonly OutboundClusterPlan[]): PlannedResource[] {
+  const out = endpointResources(scope, plans);
   const blocked = egressBlocked(scope.snapshot, scope.proxy);
   const pk = outboundPolicyKey(scope.snapshot);
-  for (const plan of sniDnatPlans(scope)) {
+  for (const plan of sniDnatPlans(scope, plans)) {
     if (plan.discovery !== "EDS") continue;
     if (blocked) {
       out.push({ typeUrl: TypeUrl.ClusterLoadAssignment, name: plan.sniName, key: `eds|${plan.sniName}|egress-blocked`, build: () => built(ClusterLoadAssignmentSchema, create(ClusterLoadAssignmentSchema, { clusterName: plan.sniName })) });

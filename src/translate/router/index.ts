@@ -13,6 +13,7 @@ import { dnsDomain, inboundPolicyKey, type PlannedResource, type ProxyResources,
 import { dnsLookupFamily } from "../clusters.js";
 import { proxyEnforcement } from "../enforcement.js";
 import { routerClusters, routerEndpoints } from "./clusters.js";
+import { outboundClusterPlans } from "../../ir/clusters.js";
 import { routerListeners } from "./listeners.js";
 import { routerRoutes } from "./routes.js";
 import { gatewayTopology } from "./hcm.js";
@@ -35,9 +36,10 @@ function listenerInputs(scope: TranslationScope): string {
 export function translateRouter(snapshot: MeshSnapshot, proxy: Proxy): ProxyResources {
   const scope: TranslationScope = { snapshot, proxy };
   const key = digestOf(routerKey(proxy, snapshot));
+  const plans = outboundClusterPlans(scope);
   return new Map<TypeUrl, readonly PlannedResource[]>([
-    [TypeUrl.Cluster, routerClusters(scope)],
-    [TypeUrl.ClusterLoadAssignment, routerEndpoints(scope)],
+    [TypeUrl.Cluster, routerClusters(scope, plans)],
+    [TypeUrl.ClusterLoadAssignment, routerEndpoints(scope, plans)],
     [TypeUrl.Listener, routerListeners(scope, `${key}|${listenerInputs(scope)}`)],
     [TypeUrl.RouteConfiguration, routerRoutes(scope, `${key}|${snapshot.othersDigest}|${snapshot.meshDigest}`)],
   ]);
