@@ -3,7 +3,7 @@
 // in YAML. Regenerate with UPDATE_GOLDEN=1 and review the diff like code. Every resource also
 // passes Envoy's validate.rules. (The same cases are diffed against istiod in test/oracle.)
 import { strict as assert } from "node:assert";
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { stringify } from "yaml";
@@ -18,7 +18,7 @@ import { encodedResource } from "../../src/xds/resource.js";
 import { expectEnvoyValidResources } from "../support/envoy-valid.js";
 import { repoRoot } from "../support/grpc-go-peer.js";
 import { mergedGatewayFor } from "../../src/gateway/merge.js";
-import { gatewayCases } from "./cases.js";
+import { copyCase, gatewayCases } from "./cases.js";
 
 const root = repoRoot();
 const update = process.env["UPDATE_GOLDEN"] === "1";
@@ -36,7 +36,7 @@ describe("golden: gateways -> a router proxy's xDS resources", () => {
     it(`${c.name} gives ${c.router.name} the listeners, routes, clusters and endpoints in its golden files, all valid for Envoy`, () => {
       const dir = mkdtempSync(join(tmpdir(), "meshward-gateway-golden-"));
       try {
-        copyFileSync(c.file, join(dir, basename(c.file)));
+        copyCase(c, dir);
         const snapshot = buildSnapshot(new FileSource({ dir, log: () => {} }).load());
         const proxy = parseProxyNode(c.router);
         assert.equal(proxy.type, "router");

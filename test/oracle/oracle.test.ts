@@ -16,7 +16,7 @@ import { istiodOracleOrSkip, oracleGenerate } from "../support/istiod-oracle.js"
 import { compareResources, reachableFromListeners, type ResourcesByType } from "./compare.js";
 import { differences } from "./differences.js";
 import { goldenProxies, meshConfigProxies, type NamedNode } from "./proxies.js";
-import { gatewayCases } from "../gateway/cases.js";
+import { copyCase, gatewayCases } from "../gateway/cases.js";
 
 const root = repoRoot();
 
@@ -54,7 +54,7 @@ const cases: Case[] = [
     proxies: [g.router],
     dir: () => {
       const path = mkdtempSync(join(tmpdir(), "meshward-oracle-"));
-      copyFileSync(g.file, join(path, basename(g.file)));
+      copyCase(g, path);
       return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
     },
   })),
