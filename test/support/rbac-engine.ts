@@ -20,13 +20,15 @@ const root = loadProtosWithOptionsSync(["envoy/extensions/filters/http/rbac/v3/r
 const RbacType = root.lookupType("envoy.extensions.filters.http.rbac.v3.RBAC");
 const HttpFilterType = root.lookupType("envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter");
 
-/** The RBAC engines of the `envoy.filters.http.rbac` filters among `filters`, decoded from their bytes. */
+const RbacTypeUrl = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC";
+
+/** The RBAC engines of the RBAC filters among `filters` (every other filter is left aside), decoded from their bytes. */
 export function rbacEngines(filters: readonly HttpFilter[]): RbacPolicyGroup[] {
   return filters
-    .filter((f) => f.name === "envoy.filters.http.rbac")
-    .map((f) => {
-      const filter = HttpFilterType.toObject(HttpFilterType.decode(toBinary(HttpFilterSchema, f))) as { typed_config: { type_url: string; value: Uint8Array } };
-      assert.equal(filter.typed_config.type_url, "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC");
+    .map((f) => HttpFilterType.toObject(HttpFilterType.decode(toBinary(HttpFilterSchema, f))) as { typed_config?: { type_url: string; value: Uint8Array } })
+    .filter((filter) => filter.typed_config?.type_url === RbacTypeUrl)
+    .map((filter) => {
+      assert.ok(filter.typed_config !== undefined);
       const decoded = RbacType.toObject(RbacType.decode(filter.typed_config.value), { longs: String, enums: String, defaults: true, oneofs: true }) as { rules: RBAC__Output };
       return parseConfig(decoded.rules);
     });
