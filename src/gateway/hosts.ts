@@ -19,3 +19,12 @@ export function hostMatchesPattern(hostname: string, pattern: string): boolean {
 export function hostsOverlap(a: string, b: string): boolean {
   return hostMatchesPattern(a, b) || hostMatchesPattern(b, a);
 }
+
+/** istiod's host.MoreSpecific order: names before wildcards, then longest first, then alphabetical. */
+export function compareHostSpecificity(a: string, b: string): number {
+  const aw = a.startsWith("*");
+  const bw = b.startsWith("*");
+  if (aw !== bw) return aw ? 1 : -1;
+  if (a.length !== b.length) return b.length - a.length;
+  return a < b ? -1 : a > b ? 1 : 0;
+}

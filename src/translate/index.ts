@@ -13,6 +13,7 @@ import { inboundIR, proxylessOutboundIR, sidecarOutboundIR, type SidecarOutbound
 import { proxyEnforcement } from "./enforcement.js";
 import { grpcInboundListeners, grpcOutboundListeners } from "./grpc.js";
 import { routerKey, translateRouter } from "./router/index.js";
+import { routingLabelsKey } from "../ir/virtual-service-routes.js";
 
 export type { PlannedResource, ProxyResources, BuiltResource } from "./common.js";
 
@@ -24,7 +25,9 @@ export function outboundKey(proxy: Proxy, snapshot: MeshSnapshot): string {
   if (proxy.type === "router") return routerKey(proxy, snapshot);
   const enforced = proxyEnforcement(snapshot, proxy);
   // DNS clusters resolve the proxy's address family (dnsLookupFamily).
-  return `${proxy.flavour}|${proxy.namespace}|${dnsDomain(proxy)}|${dnsLookupFamily(proxy)}${enforced === "" ? "" : `|${enforced}`}`;
+  // VirtualService sourceLabels make routes depend on those labels of the proxy (none: no part).
+  const labels = routingLabelsKey(snapshot, proxy.labels);
+  return `${proxy.flavour}|${proxy.namespace}|${dnsDomain(proxy)}|${dnsLookupFamily(proxy)}${enforced === "" ? "" : `|${enforced}`}${labels === "" ? "" : `|${labels}`}`;
 }
 
 /** Clusters, endpoints, listeners and routes towards the services the proxy sees: its kind's IR, rendered. */
