@@ -6,8 +6,8 @@
 //  - AUTO_PASSTHROUGH servers: one chain per mesh service port (and subset) whose host the server
 //    names, matched by SNI `outbound_.<port>_.<subset>_.<host>` and Istio's mTLS ALPNs, tcp_proxy
 //    to the SNI-DNAT cluster of that name (the east-west gateway's 15443);
-//  - PASSTHROUGH and TCP servers: chains from VirtualService tls/tcp routes (none yet: the server
-//    gets no chain, and a port with no chain gets no listener, as istiod).
+//  - PASSTHROUGH and TCP servers: chains from VirtualService tls/tcp routes (l4-chains.ts); a server
+//    no route binds gets no chain, and a port with no chain gets no listener, as istiod.
 // HTTP chains carry the gateway workload's authorization filters (AuthorizationPolicies selecting it).
 import { ListenerSchema } from "../../gen/envoy/config/listener/v3/listener_pb.js";
 import type { FilterChain, FilterChainSchema } from "../../gen/envoy/config/listener/v3/listener_components_pb.js";
@@ -27,6 +27,7 @@ import { AllIstioMtlsAlpns } from "../mtls-inbound.js";
 import { istioMutualSni } from "../mtls-upstream.js";
 import { gatewayHcmOptions } from "./hcm.js";
 import { gatewayDownstreamTls } from "./tls.js";
+import { passthroughChains, tcpServerChain } from "./l4-chains.js";
 
 /** The object form of a FilterChain init (spreadable). */
 type ChainInit = Exclude<MessageInitShape<typeof FilterChainSchema>, FilterChain>;
@@ -82,16 +83,21 @@ function autoPassthroughChains(scope: TranslationScope, rs: RouterServer): Chain
   return out;
 }
 
-/** The chains of one (port, protocol, bind) group of servers. */
-function chainsFor(scope: TranslationScope, group: MergedServers, listenerName: string): Chain[] {
+/** The chains of one (port, protocol, bind) group of servers; `sniTaken`: SNI hosts the port's passthrough chains match. */
+function chainsFor(scope: TranslationScope, group: MergedServers, listenerName: string, sniTaken: Set<string>): Chain[] {
   if (isHttpServerProtocol(group.protocol)) {
     return [{ init: httpChain(scope, group.routeName, `outbound_${listenerName}`), inspectsTls: false }];
   }
   const out: Chain[] = [];
   for (const rs of group.servers) {
+    const mode = rs.server.tls?.mode;
     if (isHttpsTerminated(rs.server)) out.push(httpsChain(scope, rs, listenerName));
-    else if (rs.server.tls?.mode === "AUTO_PASSTHROUGH") out.push(...autoPassthroughChains(scope, rs));
-    // PASSTHROUGH, TCP and TLS-terminated TCP servers route by VirtualService tls/tcp routes.
+    else if (mode === "AUTO_PASSTHROUGH") out.push(...autoPassthroughChains(scope, rs));
+    else if (mode === "PASSTHROUGH") out.push(...passthroughChains(scope, rs, sniTaken).map((init) => ({ init, inspectsTls: true })));
+    else {
+      const chain = tcpServerChain(scope, rs);
+      if (chain !== undefined) out.push({ init: chain, inspectsTls: rs.server.tls !== undefined });
+    }
   }
   return out;
 }
@@ -112,7 +118,8 @@ export function routerListeners(scope: TranslationScope, key: string): PlannedRe
   }
   const out: PlannedResource[] = [];
   for (const [name, entry] of byName) {
-    const chains = entry.groups.flatMap((g) => chainsFor(scope, g, name));
+    const sniTaken = new Set<string>();
+    const chains = entry.groups.flatMap((g) => chainsFor(scope, g, name, sniTaken));
     if (chains.length === 0) continue;
     out.push({
       typeUrl: TypeUrl.Listener,

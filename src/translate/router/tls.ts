@@ -14,7 +14,7 @@ import type { SdsSecretConfigSchema } from "../../gen/envoy/extensions/transport
 import type { CommonTlsContextSchema } from "../../gen/envoy/extensions/transport_sockets/tls/v3/tls_pb.js";
 import type { ServerTls, TlsProtocolVersion } from "../../gateway/gateway-kind.js";
 import { credentialResourceName, caCredentialResourceName } from "../../gateway/credential-names.js";
-import { AlpnHttp, downstreamTlsSocket, exactMatchers, sdsSecretConfig, SdsDefaultName, SdsRootName } from "../mtls.js";
+import { AlpnDownstreamWithMxc, AlpnHttp, downstreamTlsSocket, exactMatchers, sdsSecretConfig, SdsDefaultName, SdsRootName } from "../mtls.js";
 
 type CommonTlsInit = MessageInitShape<typeof CommonTlsContextSchema>;
 
@@ -43,8 +43,11 @@ function serverTlsParams(tls: ServerTls): Pick<CommonTlsInit, "tlsParams"> {
   };
 }
 
-/** The transport socket of a server that terminates TLS (not passthrough). */
-export function gatewayDownstreamTls(tls: ServerTls): TransportSocket {
+/**
+ * The transport socket of a server that terminates TLS (not passthrough). ALPN offers HTTP, but a
+ * TCP server with ISTIO_MUTUAL offers Istio's metadata-exchange ALPN first, as istiod.
+ */
+export function gatewayDownstreamTls(tls: ServerTls, chain: "HTTP" | "TCP" = "HTTP"): TransportSocket {
   const requireClient = tls.mode === "MUTUAL" || tls.mode === "ISTIO_MUTUAL";
   const validateClient = requireClient || tls.mode === "OPTIONAL_MUTUAL";
   const sans = { matchSubjectAltNames: exactMatchers(tls.subjectAltNames) };
@@ -66,5 +69,6 @@ export function gatewayDownstreamTls(tls: ServerTls): TransportSocket {
       ...serverTlsParams(tls),
     };
   }
-  return downstreamTlsSocket({ commonTlsContext: { ...common, alpnProtocols: AlpnHttp }, requireClientCertificate: requireClient });
+  const alpnProtocols = chain === "TCP" && tls.mode === "ISTIO_MUTUAL" ? AlpnDownstreamWithMxc : AlpnHttp;
+  return downstreamTlsSocket({ commonTlsContext: { ...common, alpnProtocols }, requireClientCertificate: requireClient });
 }
