@@ -44,6 +44,9 @@ const usage = `usage: meshward serve [flags]
                               set) the in-cluster configuration is used without this flag (default: none)
   --cluster-id ID             the Kubernetes cluster's id (default ${DEFAULT_CLUSTER_ID}, as Istio's)
   --domain DOMAIN             Kubernetes' DNS domain: Service hosts are <svc>.<ns>.svc.<domain> (default cluster.local)
+  --gateway-credentials DIR   gateway credentials (Gateway tls.credentialName) from files laid out
+                              DIR/<namespace>/<name>/{tls.crt,tls.key (0600),ca.crt}; with a cluster they also
+                              come from its Secrets (default: none)
 
 With a cluster (--kubeconfig, or in a pod) meshward runs as one of several replicas:
   --namespace NS              the control plane's namespace: CA Secrets (cacerts, istio-ca-secret)
@@ -72,6 +75,7 @@ export const serveCommand: Command = {
       "audit-db": { type: "string" },
       "cluster-id": { type: "string", default: DEFAULT_CLUSTER_ID },
       domain: { type: "string", default: "cluster.local" },
+      "gateway-credentials": { type: "string" },
       namespace: { type: "string", default: process.env["POD_NAMESPACE"] || DEFAULT_CONTROL_PLANE_NAMESPACE },
       "replica-id": { type: "string" },
       "lease-duration": { type: "string", default: `${DEFAULT_LEASE_DURATION_MS / 1000}s` },
@@ -116,6 +120,7 @@ export const serveCommand: Command = {
       dataDir: values["data-dir"],
       log,
       ...(values["audit-db"] !== undefined ? { auditDb: checkAuditDbUrl(values["audit-db"]) } : {}),
+      ...(values["gateway-credentials"] !== undefined ? { gatewayCredentialsDir: values["gateway-credentials"] } : {}),
       ...(kubeconfig !== undefined || inCluster
         ? { kubernetes: { ...(kubeconfig !== undefined ? { kubeconfig } : {}), clusterId: values["cluster-id"], domain: values["domain"] } }
         : {}),

@@ -31,6 +31,10 @@ import { registerWithheldIdentities } from "../ca/withheld-identities.js";
 import { TypeUrl } from "../xds/types.js";
 import { ProxyAdmission } from "./proxy-admission.js";
 import { TypeRoutedProvider } from "./type-routed-provider.js";
+import { UnionProvider } from "./union-provider.js";
+import { GatewayCredentialStore, loadCredentialDirectory } from "../gateway/credential-store.js";
+import { GatewayCredentialProvider } from "../gateway/credentials.js";
+import { watchGatewaySecrets } from "../gateway/secret-watch.js";
 import { listenHttp, monitoringHandler, splitHostPort } from "./monitoring.js";
 import { RiskWiring } from "../risk/wiring.js";
 import type { EnforcementStore } from "../risk/quarantine.js";
@@ -83,6 +87,8 @@ export interface ControlPlaneOptions {
   readonly injection?: InjectionValues;
   /** A Kubernetes cluster to read besides the directory (`--kubeconfig`, or in-cluster). */
   readonly kubernetes?: KubernetesOptions;
+  /** Gateway credentials from files: `<dir>/<namespace>/<name>/{tls.crt,tls.key,ca.crt}` (`--gateway-credentials`). */
+  readonly gatewayCredentialsDir?: string;
 }
 
 /** How long a burst of source batches is gathered into one model rebuild. */
@@ -222,8 +228,19 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     onError: (proxyId, e) => log(`meshward sds: certificate for ${proxyId} failed: ${e.message}`, { level: "error", stage: "sds", proxy: proxyId }),
   });
   risk.attachSecrets(secrets);
+  // Gateway credentials (credentialName): from files, and from the cluster's Secrets with Kubernetes.
+  const credentials = new GatewayCredentialStore();
+  if (opts.gatewayCredentialsDir !== undefined) {
+    for (const e of await loadCredentialDirectory(credentials, opts.gatewayCredentialsDir)) log(`meshward gateway: ${e}`, { level: "error", stage: "gateway" });
+  }
+  const stopSecretWatch = kubernetes !== undefined ? watchGatewaySecrets({ client: kubernetes.client, clusterId: kubernetes.clusterId, store: credentials, log }) : undefined;
+  const gatewayCredentials = new GatewayCredentialProvider(credentials, {
+    snapshot: () => provider.snapshot,
+    identityOf: admission.identityOf,
+    log: (line) => log(line, { level: "error", stage: "gateway" }),
+  });
   xds = new XdsServer({
-    provider: new TypeRoutedProvider(provider, new Map([[TypeUrl.Secret, secrets]])),
+    provider: new TypeRoutedProvider(provider, new Map([[TypeUrl.Secret, new UnionProvider([secrets, gatewayCredentials])]])),
     admit: admission.admit,
     metrics,
     log,
@@ -289,6 +306,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     merge.stop();
     xds.close();
     secrets.close();
+    stopSecretWatch?.();
+    gatewayCredentials.close();
     serving?.close();
     grpcServer.forceShutdown();
     tlsServer?.forceShutdown();
@@ -401,6 +420,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       merge.stop();
       xds.close();
       secrets.close();
+      stopSecretWatch?.();
+      gatewayCredentials.close();
       serving?.close();
       await Promise.all([shutdown(grpcServer), ...(tlsServer ? [shutdown(tlsServer)] : [])]);
       http.closeAllConnections();
