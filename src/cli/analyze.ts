@@ -10,13 +10,12 @@ import { configFilesUnder } from "./validate.js";
 import { buildSnapshot } from "../mesh/model.js";
 import { meshConfigFile, readConfigFiles } from "../sources/file.js";
 import { analyzeSnapshot } from "../analysis/analyzers.js";
-import { atLeast, FINDINGS, type Finding, type FindingLevel, formatFinding, sortFindings } from "../analysis/findings.js";
+import { atLeast, type Finding, type FindingLevel, formatFinding, sortFindings } from "../analysis/findings.js";
 import { AUDIT_DB_FILE, openAuditDatabase } from "../risk/audit-schema.js";
 import { SqliteEnforcementStore } from "../risk/enforcement-store.js";
 import { EnforcementSet } from "../risk/quarantine.js";
 import { systemClock } from "../risk/clock.js";
-import { formatGoDuration } from "../risk/duration.js";
-import { podRef } from "../risk/signal.js";
+import { quarantineFindingsOf } from "../analysis/quarantines.js";
 
 const USAGE = `usage: meshward analyze [-f <file|dir>]... [--data-dir DIR] [--failure-threshold Error|Warning|Info] [-o text|json]
 
@@ -39,12 +38,7 @@ export function quarantineFindings(dataDir: string, nowMs = systemClock.nowMs())
   if (!existsSync(file)) return [];
   const db = openAuditDatabase(dataDir, { readonly: true });
   try {
-    return new EnforcementSet(new SqliteEnforcementStore(db), systemClock).active().map((e) => ({
-      type: FINDINGS.quarantineInForce,
-      object: `Pod ${podRef(e.pod)}`,
-      origin: file,
-      message: `${e.action} (${e.scope}) ${e.id} in force since ${new Date(e.createdAtMs).toISOString()}, ${e.expiresAtMs === undefined ? "no expiry" : e.expiresAtMs <= nowMs ? "due to expire" : `expires in ${formatGoDuration(e.expiresAtMs - nowMs)}`}: ${e.reason}`,
-    }));
+    return quarantineFindingsOf(new EnforcementSet(new SqliteEnforcementStore(db), systemClock).active(), file, nowMs);
   } finally {
     db.close();
   }

@@ -9,6 +9,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { createServer, type Server as HttpServer } from "node:http";
 import { mkdirSync } from "node:fs";
+import { resolve } from "node:path";
 import { FileSource } from "../sources/file.js";
 import { ConfigMerge } from "../sources/merge.js";
 import type { ConfigSource } from "../sources/source.js";
@@ -45,10 +46,13 @@ import type { InjectionValues } from "../webhook/inject-templates.js";
 import { DEFAULT_CONTROL_PLANE_NAMESPACE, defaultReplicaId, KubeReplica, type KubeReplicaOptions } from "../kube/replica.js";
 import { PostgresAuditShipper } from "../risk/audit-postgres.js";
 import { logNewProblems, type Log } from "../telemetry/log.js";
-import { registerCsdsService } from "../debug/csds.js";
+import { DEFAULT_ADMIN_NAMESPACE, registerCsdsService } from "../debug/csds.js";
 import { clientCertificateGate, plaintextGate } from "../security/transport-gates.js";
 import { checkPrivateDirectory } from "../security/private-files.js";
 import type { SignalLimits } from "../signals/rate-limit.js";
+import { startConsoleServer, type ConsoleServer } from "../console/server.js";
+import { IssuedCertificates } from "../console/identity-view.js";
+import { CONSOLE_AUDIENCE } from "../console/access.js";
 
 export interface ControlPlaneOptions {
   readonly configDir: string;
@@ -83,6 +87,8 @@ export interface ControlPlaneOptions {
   readonly injection?: InjectionValues;
   /** A Kubernetes cluster to read besides the directory (`--kubeconfig`, or in-cluster). */
   readonly kubernetes?: KubernetesOptions;
+  /** `host:port` for the read API and web console (`--console-address`); absent: none. */
+  readonly consoleAddress?: string;
 }
 
 /** How long a burst of source batches is gathered into one model rebuild. */
@@ -123,6 +129,8 @@ export interface ControlPlane {
   readonly kube?: KubeReplica;
   /** Ships the audit trail to PostgreSQL, with `auditDb`. */
   readonly auditShipper?: PostgresAuditShipper;
+  /** The read API and web console, with `consoleAddress`. */
+  readonly console?: ConsoleServer;
   stop(): Promise<void>;
 }
 
@@ -212,6 +220,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   });
   // No certificate for a quarantined or revoked pod or identity.
   ca.setPolicy(risk.issuancePolicy);
+  const issued = new IssuedCertificates();
+  issued.follow(ca);
   // The admission reads the server's open streams (on a node id conflict only); the server is made below.
   let xds: XdsServer | undefined;
   const admission = new ProxyAdmission(authenticators, () => xds?.proxies() ?? []);
@@ -367,6 +377,35 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     }
     log(`meshward: admission webhooks on https://${webhooks.address}`, { stage: "serve" });
   }
+  let consoleServer: ConsoleServer | undefined;
+  if (opts.consoleAddress !== undefined) {
+    try {
+      consoleServer = await startConsoleServer({
+        address: opts.consoleAddress,
+        sources: {
+          snapshot: () => provider.snapshot,
+          configSnapshot: () => buildSnapshot(merge.configSet, provider.snapshot, kinds),
+          streams: () => xds.streamsView(),
+          ca,
+          issued,
+          risk: () => risk.risk,
+          dataDir: resolve(opts.dataDir),
+          configDir: resolve(opts.configDir),
+          log,
+        },
+        authenticators: [new MeshwardTokenAuthenticator({ trustDomain: ca.trustDomain, publicKeys: [tokenKey.publicKey], audiences: [CONSOLE_AUDIENCE] })],
+        adminNamespace: DEFAULT_ADMIN_NAMESPACE,
+        serving: () => (serving ??= createCaServerCredentials(ca, opts.caDnsNames ?? [])),
+      });
+    } catch (e) {
+      await webhooks?.close();
+      await kube?.stop();
+      closeServers();
+      http.close();
+      throw e;
+    }
+    log(`meshward: read API and web console on ${consoleServer.url}`, { stage: "serve" });
+  }
   log(`meshward: serving xDS on ${xdsAddress}, monitoring on http://${monitoringAddress}, config from ${opts.configDir}`, { stage: "serve" });
   log(`meshward: CA for trust domain ${ca.trustDomain} on ${xdsAddress} (plaintext)${tlsAddress ? `, xDS + CA over TLS on ${tlsAddress}` : ""}`, { stage: "serve" });
 
@@ -394,7 +433,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     risk,
     ...(kube !== undefined ? { kube } : {}),
     ...(shipper !== undefined ? { auditShipper: shipper } : {}),
+    ...(consoleServer !== undefined ? { console: consoleServer } : {}),
     async stop() {
+      await consoleServer?.close();
       for (const b of caBundles) b.stop();
       await kube?.stop();
       await webhooks?.close();
