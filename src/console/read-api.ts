@@ -10,13 +10,13 @@
 //   GET  /api/v1/risk         per-workload risk scores
 //   GET  /api/v1/events       the audit timeline (?pod ?namespace ?detection ?signal ?sinceMs ?untilMs ?limit)
 //   GET  /api/v1/analysis     `meshward analyze` findings for the config being served
-//   POST /api/v1/quarantines/release   {"target": "<id | pod uid | ip | ns/pod | pod>"}: ends them
+//   POST /api/v1/quarantines/release   {"target": "<id | pod uid | ip | ns/pod | pod>", "by"?: name}: ends them
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
 import { readFileSync } from "node:fs";
 import { readBoundedBody } from "../mesh/http-body.js";
 import { fileURLToPath } from "node:url";
 import { analyzeSnapshot } from "../analysis/analyzers.js";
-import { sortFindings } from "../analysis/findings.js";
+import { findingToJson, sortFindings } from "../analysis/findings.js";
 import { quarantineFindingsOf } from "../analysis/quarantines.js";
 import type { CertificateAuthority } from "../ca/authority.js";
 import type { MeshSnapshot } from "../model/snapshot.js";
@@ -96,9 +96,7 @@ function views(s: ReadApiSources, url: URL): Record<string, () => unknown> {
     risk: () => s.risk().engine.risks(),
     events: () => s.risk().audit.query.timeline(eventFilter(url)),
     analysis: () =>
-      sortFindings([...analyzeSnapshot(s.configSnapshot()), ...quarantineFindingsOf(s.risk().enforcement.active(), "control plane", now())]).map((f) => ({
-        code: f.type.code, name: f.type.name, level: f.type.level, object: f.object, origin: f.origin, message: f.message,
-      })),
+      sortFindings([...analyzeSnapshot(s.configSnapshot()), ...quarantineFindingsOf(s.risk().enforcement.active(), "control plane", now())]).map(findingToJson),
   };
 }
 
@@ -111,7 +109,8 @@ const SECURITY_HEADERS = {
 
 export function readApiHandler(s: ReadApiSources, access: ConsoleAccess): RequestListener {
   const send = (res: ServerResponse, code: number, type: string, body: string | Buffer): void => {
-    res.writeHead(code, { "content-type": type, ...SECURITY_HEADERS });
+    // An error may leave a request body unread: the connection is not reused after it.
+    res.writeHead(code, { "content-type": type, ...SECURITY_HEADERS, ...(code >= 400 ? { connection: "close" } : {}) });
     res.end(body);
   };
   const json = (res: ServerResponse, code: number, body: unknown): void => send(res, code, "application/json", JSON.stringify(body) + "\n");
@@ -127,7 +126,9 @@ export function readApiHandler(s: ReadApiSources, access: ConsoleAccess): Reques
     }
     const target = typeof body === "object" && body !== null ? (body as Record<string, unknown>)["target"] : undefined;
     if (typeof target !== "string" || target === "") throw new BadRequest(`release body: field "target" must be a non-empty string (an enforcement id, pod UID, pod IP, namespace/pod or pod)`);
-    const by = `console:${caller.who}`;
+    // Who asked is the authenticated caller; a name it gives is kept beside it, never instead.
+    const said = (body as Record<string, unknown>)["by"];
+    const by = `console:${caller.who}${typeof said === "string" && said !== "" ? ` (${said.slice(0, 64)})` : ""}`;
     const risk = s.risk();
     let released;
     try {

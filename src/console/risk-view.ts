@@ -4,7 +4,6 @@
 import type { ChainRecord } from "../risk/audit-query.js";
 import type { AuditQuery } from "../risk/audit-query.js";
 import type { Enforcement } from "../risk/quarantine.js";
-import { podRef } from "../risk/signal.js";
 import { spiffeId } from "../security/identity.js";
 import { syncState, worstSyncState, type SyncState } from "../debug/proxy-sync.js";
 import type { Proxy } from "../model/proxy.js";
@@ -12,40 +11,22 @@ import type { ProxyStatus } from "../xds/events.js";
 import { typeShortName } from "../xds/resource.js";
 import { PushOrder } from "../xds/types.js";
 
-export interface EnforcementView {
-  readonly id: string;
-  readonly action: string;
-  readonly scope: string;
-  /** `namespace/name`. */
-  readonly pod: string;
-  readonly podIp: string;
-  readonly identity: string;
-  readonly reason: string;
-  readonly policy: string;
-  readonly signalId: string;
-  readonly createdAtMs: number;
-  readonly expiresAtMs?: number;
+/** An enforcement as stored (what `meshward quarantine list --json` prints), with its chain. */
+export type EnforcementView = Enforcement & {
+  /** The SPIFFE id of its identity. */
+  readonly identityId: string;
   /** The chain of the signal that caused it, when the audit trail still holds it. */
   readonly chain?: ChainRecord;
   /** syscall -> last affected proxy's ACK, in milliseconds, once complete. */
   readonly chainLatencyMs?: number;
-}
+};
 
 export function enforcementsView(active: readonly Enforcement[], query: AuditQuery): EnforcementView[] {
   return active.map((e) => {
     const chain = query.chain(e.signalId);
     return {
-      id: e.id,
-      action: e.action,
-      scope: e.scope,
-      pod: podRef(e.pod),
-      podIp: e.pod.ip,
-      identity: spiffeId(e.identity),
-      reason: e.reason,
-      policy: e.policy,
-      signalId: e.signalId,
-      createdAtMs: e.createdAtMs,
-      ...(e.expiresAtMs !== undefined ? { expiresAtMs: e.expiresAtMs } : {}),
+      ...e,
+      identityId: spiffeId(e.identity),
       ...(chain !== undefined ? { chain } : {}),
       ...(chain?.latencyUs !== undefined ? { chainLatencyMs: chain.latencyUs / 1000 } : {}),
     };

@@ -4,8 +4,13 @@ import type { IncomingMessage } from "node:http";
 
 export class BodyTooLargeError extends Error {}
 
-/** The body as UTF-8; rejects with BodyTooLargeError (and drops the request) past `maxBytes`. */
+/**
+ * The body as UTF-8; rejects with BodyTooLargeError past `maxBytes`: at once, reading nothing, when
+ * Content-Length says so (the caller can still answer), else by dropping the request once it is.
+ */
 export function readBoundedBody(req: IncomingMessage, maxBytes: number): Promise<string> {
+  const declared = Number(req.headers["content-length"] ?? "0");
+  if (declared > maxBytes) return Promise.reject(new BodyTooLargeError(`request body over ${maxBytes} bytes`));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;

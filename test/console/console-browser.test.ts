@@ -12,26 +12,12 @@ import type { Browser, Page } from "playwright-core";
 import type { ControlPlane } from "../../src/mesh/control-plane.js";
 import { SIGNALS_AUDIENCE } from "../../src/signals/node-identity.js";
 import { TokenKey } from "../../src/security/token-key.js";
-import { TypeUrl } from "../../src/xds/types.js";
 import { AdsClient, type SotwClientStream } from "../support/ads-client.js";
 import { AgentStream, escapeSignal } from "../support/agent-stream.js";
 import { chromiumOrSkip, SCREENSHOT_DIR } from "../support/browser.js";
 import { startTestControlPlane } from "../support/control-plane.js";
 import { ESCAPE_QUARANTINE_POLICY } from "../risk/fixtures.js";
-import { SHOP_MESH } from "./fixtures.js";
-
-/** A proxy that ACKs everything it is sent, as a healthy one does. */
-function ackEverything(stream: SotwClientStream): void {
-  void (async () => {
-    for (;;) {
-      try {
-        stream.ack(await stream.next(600_000));
-      } catch {
-        return;
-      }
-    }
-  })();
-}
+import { SHOP_MESH, shopProxy } from "./fixtures.js";
 
 describe("web console: in chromium against a running control plane", function () {
   this.timeout(120_000);
@@ -52,13 +38,7 @@ describe("web console: in chromium against a running control plane", function ()
     writeFileSync(join(dir, "shop.yaml"), SHOP_MESH);
     cp = await startTestControlPlane(dir, { consoleAddress: "127.0.0.1:0" });
     ads = new AdsClient(cp.xdsAddress);
-    for (const [pod, ip, sa] of [["cart-0", "10.1.0.41", "cart"], ["frontend-0", "10.1.0.42", "frontend"]] as const) {
-      const s = ads.sotw({ id: `sidecar~${ip}~${pod}.shop~shop.svc.cluster.local`, metadata: { NAMESPACE: "shop", SERVICE_ACCOUNT: sa, NODE_NAME: "node-1" } });
-      s.subscribe(TypeUrl.Cluster, []);
-      s.subscribe(TypeUrl.Listener, []);
-      ackEverything(s);
-      proxies.push(s);
-    }
+    proxies.push(shopProxy(ads, "cart-0", "10.1.0.41", "cart"), shopProxy(ads, "frontend-0", "10.1.0.42", "frontend"));
     client = new grpc.Client(cp.xdsAddress, grpc.credentials.createInsecure());
     page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
     await page.goto(cp.console!.url);

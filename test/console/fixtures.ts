@@ -1,5 +1,8 @@
-// A small shop for the console tests: a cart service behind one workload that only frontend may
+// What the console tests share: a small shop: a cart service behind one workload that only frontend may
 // call (ALLOW by principal), a frontend and a batch job, STRICT mTLS in the namespace.
+import { TypeUrl } from "../../src/xds/types.js";
+import type { AdsClient, SotwClientStream } from "../support/ads-client.js";
+
 export const SHOP_MESH = `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: cart, namespace: shop}
@@ -49,3 +52,25 @@ spec:
   rules:
   - from: [{source: {principals: [cluster.local/ns/shop/sa/frontend]}}]
 `;
+
+/** A proxy that ACKs everything it is sent, as a healthy one does, until its stream ends. */
+export function ackEverything(stream: SotwClientStream): void {
+  void (async () => {
+    for (;;) {
+      try {
+        stream.ack(await stream.next(600_000));
+      } catch {
+        return;
+      }
+    }
+  })();
+}
+
+/** A sidecar of `pod` on node-1 (so the control plane places the pod the agent reports), ACKing everything. */
+export function shopProxy(ads: AdsClient, pod: string, ip: string, serviceAccount: string): SotwClientStream {
+  const s = ads.sotw({ id: `sidecar~${ip}~${pod}.shop~shop.svc.cluster.local`, metadata: { NAMESPACE: "shop", SERVICE_ACCOUNT: serviceAccount, NODE_NAME: "node-1" } });
+  s.subscribe(TypeUrl.Cluster, []);
+  s.subscribe(TypeUrl.Listener, []);
+  ackEverything(s);
+  return s;
+}

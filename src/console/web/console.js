@@ -95,8 +95,8 @@ function renderQuarantines(qs) {
     const button = el("button", { text: "Release", "data-release": q.id, type: "button" });
     button.addEventListener("click", () => release(q.id, button));
     return el("tr", { "data-enforcement": q.id },
-      el("td", { class: "mono", text: q.id }), el("td", { text: q.action }), el("td", { text: q.scope }), el("td", { text: q.pod }),
-      el("td", { class: "mono", text: q.podIp }), el("td", { class: "mono", text: q.identity }), el("td", { text: ago(q.createdAtMs), title: time(q.createdAtMs) }),
+      el("td", { class: "mono", text: q.id }), el("td", { text: q.action }), el("td", { text: q.scope }), el("td", { text: `${q.pod.namespace}/${q.pod.name}` }),
+      el("td", { class: "mono", text: q.pod.ip }), el("td", { class: "mono", text: q.identityId }), el("td", { text: ago(q.createdAtMs), title: time(q.createdAtMs) }),
       el("td", { text: q.expiresAtMs === undefined ? "never" : inFuture(q.expiresAtMs) }),
       el("td", { "data-chain": q.signalId, title: q.chain ? stages(q.chain) : "" }, chainSummary(q.chain)),
       el("td", { text: q.reason }), el("td", {}, button));
