@@ -50,7 +50,7 @@ function peerOf(req: IncomingMessage): string {
 /** `localhost`, `127.x.y.z` or `[::1]`, with or without a port. */
 export function isLoopbackHost(host: string | undefined): boolean {
   if (host === undefined) return false;
-  const name = host.startsWith("[") ? host.slice(1, host.indexOf("]")) : host.replace(/:\d+$/, "");
+  const name = host.startsWith("[") ? host.slice(1, host.indexOf("]")) : isIP(host) !== 0 ? host : host.replace(/:\d+$/, "");
   if (name === "localhost") return true;
   return isIP(name) !== 0 && isLoopbackPeer(isIP(name) === 6 ? `[${name}]:0` : `${name}:0`);
 }
