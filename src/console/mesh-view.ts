@@ -77,7 +77,20 @@ function party(w: AnalyzedWorkload): CallParty {
   return { namespace: w.namespace, labels: w.labels, address: w.address, trustDomain: w.identity.trustDomain, serviceAccount: w.identity.serviceAccount };
 }
 
+const views = new WeakMap<MeshSnapshot, MeshView>();
+
+/** The view of a snapshot, computed once per snapshot (a snapshot is immutable; polls repeat). */
 export function meshView(snapshot: MeshSnapshot): MeshView {
+  let v = views.get(snapshot);
+  if (v === undefined) {
+    v = computeMeshView(snapshot);
+    views.set(snapshot, v);
+  }
+  return v;
+}
+
+/** The view built from scratch (meshView caches it per snapshot). */
+export function computeMeshView(snapshot: MeshSnapshot): MeshView {
   const workloads = workloadsOf(snapshot);
   const policies = snapshotPolicies(snapshot);
   const root = snapshot.mesh.rootNamespace;

@@ -2,7 +2,8 @@
 // console and the CLI, and the console's page itself, from one HTTP handler.
 //
 //   GET  /api/v1/session      who the caller is, the CSRF token, the server's data and config dirs
-//   GET  /api/v1/view         everything below in one answer (what the console polls)
+//   GET  /api/v1/view         everything below but analysis in one answer (what the console polls);
+//                             ?meshGeneration=N leaves the mesh out while N is still the one served
 //   GET  /api/v1/mesh         services, workloads (identity, mTLS, authorization), who may call whom
 //   GET  /api/v1/identities   identities with their last certificate's expiry; the CA's roots
 //   GET  /api/v1/proxies      connected proxies and their sync state per xDS type
@@ -157,7 +158,14 @@ export function readApiHandler(s: ReadApiSources, access: ConsoleAccess): Reques
       return json(res, 200, { who: caller.who, csrfToken: access.csrfToken, dataDir: s.dataDir, configDir: s.configDir, generation: s.snapshot().generation });
     }
     const all = views(s, url);
-    if (name === "view") return json(res, 200, Object.fromEntries(Object.entries(all).filter(([k]) => k !== "analysis").map(([k, f]) => [k, f()])));
+    if (name === "view") {
+      // The mesh view is the large part and changes only with the config: a poller that has this
+      // generation's already gets the rest.
+      const generation = s.snapshot().generation;
+      const skipMesh = url.searchParams.get("meshGeneration") === String(generation);
+      const parts = Object.entries(all).filter(([k]) => k !== "analysis" && !(skipMesh && k === "mesh"));
+      return json(res, 200, { generation, ...Object.fromEntries(parts.map(([k, f]) => [k, f()])) });
+    }
     const view = all[name];
     if (view === undefined) return json(res, 404, { error: `no such view ${path} (see /api/v1/session)` });
     return json(res, 200, view());

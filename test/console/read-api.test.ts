@@ -129,6 +129,12 @@ describe("read API: the running control plane's authenticated JSON view", functi
     const cartWorkload = mesh.workloads.find((w) => w.ref === "WorkloadEntry shop/cart-0");
     assert.deepEqual(cartWorkload?.authorization, { custom: [], deny: [], allow: ["shop/cart-callers"], audit: [] });
     assert.deepEqual(mesh.services.map((s) => s.host), ["cart.shop.svc.cluster.local", "frontend.shop.svc.cluster.local"]);
+    // The page's poll leaves the (large) mesh view out while its config generation is current.
+    const again = (await http(`${base}/api/v1/view?meshGeneration=${mesh.generation}`)).body;
+    assert.equal(again["generation"], mesh.generation);
+    assert.equal(again["mesh"], undefined);
+    assert.ok(Array.isArray(again["quarantines"]));
+    assert.equal(((await http(`${base}/api/v1/view?meshGeneration=${mesh.generation - 1}`)).body["mesh"] as MeshView | undefined)?.generation, mesh.generation);
     await eventually("the proxy's ACKs", async () => {
       const proxies = (await http(`${base}/api/v1/proxies`)).body as unknown as ProxyView[];
       assert.deepEqual(proxies.map((p) => [p.id, p.identity, p.sync["CDS"], p.sync["LDS"], p.sync["RDS"]]), [

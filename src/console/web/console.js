@@ -6,6 +6,8 @@
 const POLL_MS = 1000;
 const TOKEN_KEY = "meshward-console-token";
 let csrfToken = "";
+/** The config generation whose mesh view is on the page: the poll leaves the mesh out until it changes. */
+let meshGeneration = -1;
 
 function token() {
   return sessionStorage.getItem(TOKEN_KEY);
@@ -182,14 +184,17 @@ async function refresh() {
       csrfToken = session.csrfToken;
       document.getElementById("login").hidden = true;
     }
-    const v = await api("/api/v1/view");
+    const v = await api(`/api/v1/view?meshGeneration=${meshGeneration}`);
     renderQuarantines(v.quarantines);
     renderTimeline(v.events, v.risk);
-    renderMesh(v.mesh);
+    if (v.mesh !== undefined) {
+      renderMesh(v.mesh);
+      meshGeneration = v.mesh.generation;
+    }
     renderIdentities(v.identities);
     renderProxies(v.proxies);
     status.className = "";
-    status.textContent = `config generation ${v.mesh.generation} · ${v.proxies.length} proxies · updated ${new Date().toLocaleTimeString()}`;
+    status.textContent = `config generation ${v.generation} · ${v.proxies.length} proxies · updated ${new Date().toLocaleTimeString()}`;
   } catch (e) {
     status.className = "down";
     status.textContent = `read API: ${e.message}`;
