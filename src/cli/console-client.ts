@@ -67,9 +67,15 @@ export class ConsoleClient {
     try {
       session = (await call(base, "GET", "/api/v1/session", { token, ca, timeoutMs: flag === undefined ? PROBE_TIMEOUT_MS : CALL_TIMEOUT_MS })) as Session;
     } catch (e) {
-      // Nothing listening on the default address: no server, work offline.
-      if (flag === undefined && e instanceof ConnectionError) return undefined;
-      throw e;
+      if (flag !== undefined) throw e;
+      // Nothing listening on the default address: no server, work offline. Something else there
+      // (another program, a server refusing us) is said, and the data dir is read all the same.
+      if (!(e instanceof ConnectionError)) console.error(`meshward: not using the read API on ${address} (${(e as Error).message}); reading the data dir`);
+      return undefined;
+    }
+    if (typeof session.dataDir !== "string" || typeof session.csrfToken !== "string") {
+      if (flag !== undefined) throw new ReadApiError(`${base.origin}: not a meshward read API (no session)`);
+      return undefined;
     }
     if (flag === undefined && !sameDirectory(session.dataDir, dataDir)) return undefined;
     return new ConsoleClient(base, token, ca, session);
