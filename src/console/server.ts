@@ -4,9 +4,12 @@
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { CaServerCredentials } from "../ca/serving-credentials.js";
-import type { Authenticator } from "../security/identity.js";
+import { resolve } from "node:path";
+import { DEFAULT_ADMIN_NAMESPACE } from "../debug/csds.js";
 import { listenHttp, splitHostPort } from "../mesh/monitoring.js";
-import { ConsoleAccess, isLoopbackHost } from "./access.js";
+import { MeshwardTokenAuthenticator } from "../security/token-authenticator.js";
+import type { TokenKey } from "../security/token-key.js";
+import { CONSOLE_AUDIENCE, ConsoleAccess, isLoopbackHost } from "./access.js";
 import { readApiHandler, type ReadApiSources } from "./read-api.js";
 
 /** Open connections at most: a browser keeps a few, the CLI one per command. */
@@ -16,8 +19,10 @@ const REQUEST_TIMEOUT_MS = 15_000;
 export interface ConsoleServerOptions {
   readonly address: string;
   readonly sources: ReadApiSources;
-  readonly authenticators: readonly Authenticator[];
-  readonly adminNamespace: string;
+  /** meshward's token key: console tokens (audience meshward-console) are verified with it. */
+  readonly tokenKey: TokenKey;
+  /** Token identities must be in this namespace (default istio-system, as CSDS callers). */
+  readonly adminNamespace?: string;
   /** Made on demand for a non-loopback address. */
   readonly serving: () => CaServerCredentials;
 }
@@ -34,8 +39,10 @@ export interface ConsoleServer {
 export async function startConsoleServer(opts: ConsoleServerOptions): Promise<ConsoleServer> {
   const { host } = splitHostPort(opts.address);
   const tls = !isLoopbackHost(host.includes(":") ? `[${host}]` : host);
-  const access = new ConsoleAccess({ authenticators: opts.authenticators, adminNamespace: opts.adminNamespace, tls });
-  const handler = readApiHandler(opts.sources, access);
+  const authenticators = [new MeshwardTokenAuthenticator({ trustDomain: opts.sources.ca.trustDomain, publicKeys: [opts.tokenKey.publicKey], audiences: [CONSOLE_AUDIENCE] })];
+  const access = new ConsoleAccess({ authenticators, adminNamespace: opts.adminNamespace ?? DEFAULT_ADMIN_NAMESPACE, tls });
+  const sources = { ...opts.sources, dataDir: resolve(opts.sources.dataDir), configDir: resolve(opts.sources.configDir) };
+  const handler = readApiHandler(sources, access);
   let server: HttpServer;
   if (tls) {
     const serving = opts.serving();
@@ -49,9 +56,11 @@ export async function startConsoleServer(opts: ConsoleServerOptions): Promise<Co
   server.headersTimeout = REQUEST_TIMEOUT_MS;
   server.requestTimeout = REQUEST_TIMEOUT_MS;
   const address = await listenHttp(server, opts.address);
+  const url = `${tls ? "https" : "http"}://${address}`;
+  opts.sources.log(`meshward: read API and web console on ${url}`, { stage: "serve" });
   return {
     address,
-    url: `${tls ? "https" : "http"}://${address}`,
+    url,
     access,
     close: () =>
       new Promise<void>((resolve) => {

@@ -9,7 +9,6 @@
 import * as grpc from "@grpc/grpc-js";
 import { createServer, type Server as HttpServer } from "node:http";
 import { mkdirSync } from "node:fs";
-import { resolve } from "node:path";
 import { FileSource } from "../sources/file.js";
 import { ConfigMerge } from "../sources/merge.js";
 import type { ConfigSource } from "../sources/source.js";
@@ -46,13 +45,12 @@ import type { InjectionValues } from "../webhook/inject-templates.js";
 import { DEFAULT_CONTROL_PLANE_NAMESPACE, defaultReplicaId, KubeReplica, type KubeReplicaOptions } from "../kube/replica.js";
 import { PostgresAuditShipper } from "../risk/audit-postgres.js";
 import { logNewProblems, type Log } from "../telemetry/log.js";
-import { DEFAULT_ADMIN_NAMESPACE, registerCsdsService } from "../debug/csds.js";
+import { registerCsdsService } from "../debug/csds.js";
 import { clientCertificateGate, plaintextGate } from "../security/transport-gates.js";
 import { checkPrivateDirectory } from "../security/private-files.js";
 import type { SignalLimits } from "../signals/rate-limit.js";
 import { startConsoleServer, type ConsoleServer } from "../console/server.js";
 import { IssuedCertificates } from "../console/identity-view.js";
-import { CONSOLE_AUDIENCE } from "../console/access.js";
 
 export interface ControlPlaneOptions {
   readonly configDir: string;
@@ -379,24 +377,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   }
   let consoleServer: ConsoleServer | undefined;
   if (opts.consoleAddress !== undefined) {
+    const sources = { snapshot: () => provider.snapshot, configSnapshot: () => buildSnapshot(merge.configSet, provider.snapshot, kinds), streams: () => xds.streamsView(), ca, issued, risk: () => risk.risk, dataDir: opts.dataDir, configDir: opts.configDir, log };
     try {
-      consoleServer = await startConsoleServer({
-        address: opts.consoleAddress,
-        sources: {
-          snapshot: () => provider.snapshot,
-          configSnapshot: () => buildSnapshot(merge.configSet, provider.snapshot, kinds),
-          streams: () => xds.streamsView(),
-          ca,
-          issued,
-          risk: () => risk.risk,
-          dataDir: resolve(opts.dataDir),
-          configDir: resolve(opts.configDir),
-          log,
-        },
-        authenticators: [new MeshwardTokenAuthenticator({ trustDomain: ca.trustDomain, publicKeys: [tokenKey.publicKey], audiences: [CONSOLE_AUDIENCE] })],
-        adminNamespace: DEFAULT_ADMIN_NAMESPACE,
-        serving: () => (serving ??= createCaServerCredentials(ca, opts.caDnsNames ?? [])),
-      });
+      consoleServer = await startConsoleServer({ address: opts.consoleAddress, sources, tokenKey, serving: () => (serving ??= createCaServerCredentials(ca, opts.caDnsNames ?? [])) });
     } catch (e) {
       await webhooks?.close();
       await kube?.stop();
@@ -404,7 +387,6 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       http.close();
       throw e;
     }
-    log(`meshward: read API and web console on ${consoleServer.url}`, { stage: "serve" });
   }
   log(`meshward: serving xDS on ${xdsAddress}, monitoring on http://${monitoringAddress}, config from ${opts.configDir}`, { stage: "serve" });
   log(`meshward: CA for trust domain ${ca.trustDomain} on ${xdsAddress} (plaintext)${tlsAddress ? `, xDS + CA over TLS on ${tlsAddress}` : ""}`, { stage: "serve" });
