@@ -3,11 +3,13 @@
 // API when a server answers there and serves the same data directory (the command's --data-dir);
 // otherwise it keeps its offline behaviour on the data directory. `--console none` never asks;
 // `--console HOST:PORT` always does (and fails if nothing answers). Over loopback plain HTTP; any
-// other address is HTTPS, verified with `--tls-ca` (the mesh root), with a bearer token from
-// `--token-file` or $MESHWARD_TOKEN (audience meshward-console).
+// other address is HTTPS, verified with `--tls-ca` (the mesh root) for istiod's name, with a bearer
+// token from `--token-file` or $MESHWARD_TOKEN (audience meshward-console).
 import { request as httpRequest, type IncomingMessage, type RequestOptions } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { readFileSync, realpathSync } from "node:fs";
+import { checkServerIdentity, type PeerCertificate } from "node:tls";
+import { ISTIOD_DNS_NAMES } from "../ca/serving-credentials.js";
 import { resolve } from "node:path";
 import { isLoopbackHost } from "../console/access.js";
 import { DEFAULT_ADDRESSES, FlagError } from "./flags.js";
@@ -21,7 +23,8 @@ export const CONSOLE_FLAGS = {
 export const CONSOLE_USAGE = `  --console     a running control plane's read API (default: ${DEFAULT_ADDRESSES.console} when it serves this data dir;
                 "none": never ask, read the data dir)
   --token-file  a bearer token (audience meshward-console, namespace istio-system), or $MESHWARD_TOKEN
-  --tls-ca      the mesh root certificate, to verify the read API's HTTPS (a non-loopback --console)`;
+  --tls-ca      the mesh root certificate, to verify the read API's HTTPS (a non-loopback --console;
+                its certificate names ${ISTIOD_DNS_NAMES[0]})`;
 
 /** How long the CLI waits for the read API before falling back to the data dir (default address only). */
 const PROBE_TIMEOUT_MS = 1500;
@@ -118,7 +121,9 @@ function call(base: URL, method: string, path: string, o: CallOptions): Promise<
   if (o.token !== undefined) headers["authorization"] = `Bearer ${o.token}`;
   if (o.body !== undefined) headers["content-type"] = "application/json";
   if (o.csrf !== undefined) headers["x-meshward-csrf"] = o.csrf;
-  const options: RequestOptions & { ca?: Buffer } = { method, headers, timeout: o.timeoutMs, ...(o.ca !== undefined ? { ca: o.ca } : {}) };
+  // HTTPS: the serving certificate is meshward's CA's, for istiod's names (as the agent checks it).
+  const tlsOptions = url.protocol === "https:" ? { checkServerIdentity: (_host: string, cert: PeerCertificate) => checkServerIdentity(ISTIOD_DNS_NAMES[0], cert), ...(o.ca !== undefined ? { ca: o.ca } : {}) } : {};
+  const options: RequestOptions = { method, headers, timeout: o.timeoutMs, ...tlsOptions };
   const send = url.protocol === "https:" ? httpsRequest : httpRequest;
   return new Promise((resolvePromise, reject) => {
     const req = send(url, options, (res: IncomingMessage) => {
