@@ -27,6 +27,10 @@ const usage = `usage: meshward serve [flags]
                               (ImpersonatedIdentity; istiod's ${TRUSTED_NODE_ACCOUNTS_ENV}, read when the flag is
                               absent; default ${DEFAULT_TRUSTED_NODE_ACCOUNTS}; "" for none)
   --monitoring-address H:P    HTTP /healthz /readyz /metrics /debug/config (default ${DEFAULT_ADDRESSES.monitoring})
+  --console-address H:P       read API (JSON) and web console (default ${DEFAULT_ADDRESSES.console}; "none" for neither);
+                              plain HTTP on loopback, HTTPS (certificate from meshward's CA) on any other address,
+                              where every request needs a token from meshward token create --namespace istio-system
+                              --service-account <you> --audience meshward-console
   --data-dir DIR              state directory (default .meshward)
   --log-level L               debug, info, warn or error (default info); logs are JSON lines (pino) on stderr
   --webhook-address HOST:PORT admission webhooks over HTTPS (Istio's port 15017), certificate from meshward's CA;
@@ -66,6 +70,7 @@ export const serveCommand: Command = {
       "ca-dns-names": { type: "string", default: "" },
       "trusted-node-accounts": { type: "string" },
       "monitoring-address": { type: "string", default: DEFAULT_ADDRESSES.monitoring },
+      "console-address": { type: "string", default: DEFAULT_ADDRESSES.console },
       kubeconfig: { type: "string" },
       "webhook-address": { type: "string", default: "none" },
       "inject-proxy-image": { type: "string", default: DEFAULT_PROXY_IMAGE },
@@ -116,6 +121,7 @@ export const serveCommand: Command = {
       workloadCertTtlSeconds,
       caDnsNames: values["ca-dns-names"].split(",").filter((n) => n !== ""),
       monitoringAddress: values["monitoring-address"],
+      ...(values["console-address"] !== "none" ? { consoleAddress: values["console-address"] } : {}),
       trustedNodeAccounts,
       dataDir: values["data-dir"],
       log,

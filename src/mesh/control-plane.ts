@@ -53,6 +53,8 @@ import { registerCsdsService } from "../debug/csds.js";
 import { clientCertificateGate, plaintextGate } from "../security/transport-gates.js";
 import { checkPrivateDirectory } from "../security/private-files.js";
 import type { SignalLimits } from "../signals/rate-limit.js";
+import { startConsoleServer, type ConsoleServer } from "../console/server.js";
+import { IssuedCertificates } from "../console/identity-view.js";
 
 export interface ControlPlaneOptions {
   readonly configDir: string;
@@ -89,6 +91,8 @@ export interface ControlPlaneOptions {
   readonly kubernetes?: KubernetesOptions;
   /** Gateway credentials from files: `<dir>/<namespace>/<name>/{tls.crt,tls.key,ca.crt}` (`--gateway-credentials`). */
   readonly gatewayCredentialsDir?: string;
+  /** `host:port` for the read API and web console (`--console-address`); absent: none. */
+  readonly consoleAddress?: string;
 }
 
 /** How long a burst of source batches is gathered into one model rebuild. */
@@ -129,6 +133,8 @@ export interface ControlPlane {
   readonly kube?: KubeReplica;
   /** Ships the audit trail to PostgreSQL, with `auditDb`. */
   readonly auditShipper?: PostgresAuditShipper;
+  /** The read API and web console, with `consoleAddress`. */
+  readonly console?: ConsoleServer;
   stop(): Promise<void>;
 }
 
@@ -218,6 +224,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   });
   // No certificate for a quarantined or revoked pod or identity.
   ca.setPolicy(risk.issuancePolicy);
+  const issued = new IssuedCertificates();
+  issued.follow(ca);
   // The admission reads the server's open streams (on a node id conflict only); the server is made below.
   let xds: XdsServer | undefined;
   const admission = new ProxyAdmission(authenticators, () => xds?.proxies() ?? []);
@@ -386,6 +394,19 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     }
     log(`meshward: admission webhooks on https://${webhooks.address}`, { stage: "serve" });
   }
+  let consoleServer: ConsoleServer | undefined;
+  if (opts.consoleAddress !== undefined) {
+    const sources = { snapshot: () => provider.snapshot, configSnapshot: () => buildSnapshot(merge.configSet, provider.snapshot, kinds), streams: () => xds.streamsView(), ca, issued, risk: () => risk.risk, dataDir: opts.dataDir, configDir: opts.configDir, log };
+    try {
+      consoleServer = await startConsoleServer({ address: opts.consoleAddress, sources, tokenKey, serving: () => (serving ??= createCaServerCredentials(ca, opts.caDnsNames ?? [])) });
+    } catch (e) {
+      await webhooks?.close();
+      await kube?.stop();
+      closeServers();
+      http.close();
+      throw e;
+    }
+  }
   log(`meshward: serving xDS on ${xdsAddress}, monitoring on http://${monitoringAddress}, config from ${opts.configDir}`, { stage: "serve" });
   log(`meshward: CA for trust domain ${ca.trustDomain} on ${xdsAddress} (plaintext)${tlsAddress ? `, xDS + CA over TLS on ${tlsAddress}` : ""}`, { stage: "serve" });
 
@@ -413,7 +434,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     risk,
     ...(kube !== undefined ? { kube } : {}),
     ...(shipper !== undefined ? { auditShipper: shipper } : {}),
+    ...(consoleServer !== undefined ? { console: consoleServer } : {}),
     async stop() {
+      await consoleServer?.close();
       for (const b of caBundles) b.stop();
       await kube?.stop();
       await webhooks?.close();
