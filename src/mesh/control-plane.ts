@@ -16,6 +16,8 @@ import { type ConfigSet } from "../model/snapshot.js";
 import { buildSnapshot, meshKinds } from "./model.js";
 import { DEFAULT_CLUSTER_ID, KubernetesSource } from "../sources/kubernetes.js";
 import { TokenReviewAuthenticator } from "../security/tokenreview.js";
+import { startMulticluster } from "../multicluster/wiring.js";
+import type { RemoteClusters } from "../multicluster/remote-clusters.js";
 import { snapshotPodDirectory, snapshotPodPlacement } from "../kube/pod-directory.js";
 import { Metrics } from "../telemetry/metrics.js";
 import { XdsServer } from "../xds/server.js";
@@ -95,6 +97,10 @@ export interface KubernetesOptions {
   readonly clusterId?: string;
   /** Kubernetes' DNS domain: Service hosts are `<svc>.<ns>.svc.<domain>` (default cluster.local). */
   readonly domain?: string;
+  /** How long an unreachable remote cluster's endpoints keep serving (default DEFAULT_REMOTE_STALE_AFTER_MS, 5 min). */
+  readonly remoteStaleAfterMs?: number;
+  /** How often remote clusters are probed (default 5 s). */
+  readonly remoteProbeIntervalMs?: number;
 }
 
 export interface ControlPlane {
@@ -114,6 +120,8 @@ export interface ControlPlane {
   readonly merge: ConfigMerge;
   /** The Kubernetes source, when one was configured. */
   readonly kubernetes?: KubernetesSource;
+  /** Remote clusters from `istio/multiCluster` Secrets, with a Kubernetes source. */
+  readonly remoteClusters?: RemoteClusters;
   readonly grpcServer: grpc.Server;
   /** The risk stage: signal service, RuntimePolicies, enforcement overlay, audit store. */
   readonly risk: RiskWiring;
@@ -185,6 +193,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     await kubernetes.waitForSync();
     merge.flush();
   }
+  const multicluster = kubernetes !== undefined ? await startMulticluster({ kubernetes, merge, namespace: opts.kube?.namespace ?? DEFAULT_CONTROL_PLANE_NAMESPACE, trustDomain: provider.snapshot.mesh.trustDomain, log, ...opts.kubernetes }) : undefined;
 
   if (kube !== undefined) {
     // Pod specs feed static risk once the risk stage exists (it starts with the first config set).
@@ -193,6 +202,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       await kube.startWatches();
     } catch (e) {
       await kube.stop();
+      multicluster?.remotes.stop();
       merge.stop();
       risk.close();
       throw e;
@@ -207,7 +217,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     dataDir: opts.dataDir,
     trustDomain: provider.snapshot.mesh.trustDomain,
     // Service-account tokens (audience istio-ca) reviewed by the cluster's apiserver.
-    ...(kubernetes !== undefined ? { extraAuthenticators: [new TokenReviewAuthenticator({ client: kubernetes.client, clusterId: kubernetes.clusterId, trustDomain: provider.snapshot.mesh.trustDomain })] } : {}),
+    // (and a remote cluster's workloads' by their own cluster's apiserver).
+    ...(multicluster !== undefined ? { extraAuthenticators: [multicluster.tokenReview] } : {}),
     ...(opts.cacertsDir !== undefined ? { cacertsDir: opts.cacertsDir } : {}),
   });
   // No certificate for a quarantined or revoked pod or identity.
@@ -286,6 +297,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   let tlsServer: grpc.Server | undefined;
   let serving: CaServerCredentials | undefined;
   const closeServers = (): void => {
+    multicluster?.remotes.stop();
     merge.stop();
     xds.close();
     secrets.close();
@@ -390,6 +402,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     source,
     merge,
     ...(kubernetes !== undefined ? { kubernetes } : {}),
+    ...(multicluster !== undefined ? { remoteClusters: multicluster.remotes } : {}),
     grpcServer,
     risk,
     ...(kube !== undefined ? { kube } : {}),
@@ -398,6 +411,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       for (const b of caBundles) b.stop();
       await kube?.stop();
       await webhooks?.close();
+      multicluster?.remotes.stop();
       merge.stop();
       xds.close();
       secrets.close();

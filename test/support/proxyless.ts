@@ -20,6 +20,8 @@ export interface NodeSpec {
   readonly labels?: Record<string, string>;
   /** The node the pod runs on (metadata NODE_NAME, as Istio's agent sets it). */
   readonly node?: string;
+  /** The cluster the proxy says it is in (metadata CLUSTER_ID; default Kubernetes). */
+  readonly clusterId?: string;
 }
 
 /** A plaintext gRPC bootstrap as Istio's agent writes it, for one node. */
@@ -33,6 +35,7 @@ export function bootstrap(xdsAddress: string, node: NodeSpec): string {
       podIp: node.ip,
       ...(node.labels !== undefined ? { labels: node.labels } : {}),
       ...(node.node !== undefined ? { nodeName: node.node } : {}),
+      ...(node.clusterId !== undefined ? { clusterId: node.clusterId } : {}),
     }),
   );
 }
