@@ -6,55 +6,25 @@
 // it again brings them back, without a restart; a cluster that cannot be reached keeps its
 // endpoints for the stated time, then they are withdrawn.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import type { ControlPlane } from "../../src/mesh/control-plane.js";
 import { KubeApiError, KubeClient } from "../../src/kube/client.js";
-import { kubeApiserverBinaries } from "../support/kube-apiserver.js";
-import { LocalPodAddresses } from "../support/kube-mesh.js";
 import { startTestControlPlane } from "../support/control-plane.js";
-import { eventually, freePort } from "../support/proxyless.js";
-import { callOutcome, RbacWorkloads } from "../support/rbac-workloads.js";
-import { skipUnlessRoot } from "../agent/fixture.js";
-import { createEchoService, createNamespace, createPod, createSlice, linkClusters, startCluster, stopCluster, unlinkClusters, type TestCluster } from "../support/multicluster.js";
+import { eventually } from "../support/proxyless.js";
+import { answers, linkClusters, startEchoClusters, stopEchoClusters, unlinkClusters, type EchoClusters } from "../support/multicluster.js";
 
 const HOST = "echo.demo.svc.cluster.local";
 
 describe("multi-primary: two clusters, a control plane each, one Service across both", function () {
   this.timeout(240_000);
-  let a: TestCluster | undefined;
-  let b: TestCluster | undefined;
+  let t: EchoClusters | undefined;
   let cpA: ControlPlane | undefined;
   let cpB: ControlPlane | undefined;
-  let addresses: LocalPodAddresses | undefined;
-  let workloads: RbacWorkloads | undefined;
-  let dir: string | undefined;
-  const ips = new Map<string, string>();
 
   before(async function () {
-    const bins = kubeApiserverBinaries();
-    if ("skip" in bins) {
-      console.log(`      skipped: ${bins.skip}`);
-      this.skip();
-    }
-    skipUnlessRoot(this);
-    a = startCluster("cluster-a");
-    b = startCluster("cluster-b");
-    addresses = new LocalPodAddresses();
-    workloads = new RbacWorkloads();
-    dir = mkdtempSync(join(tmpdir(), "meshward-multi-primary-"));
-    writeFileSync(join(dir, "mesh.yaml"), "trustDomain: cluster.local\nrootNamespace: istio-system\n");
-    for (const [cluster, pod, host] of [[a, "echo-a", 11], [b, "echo-b", 12]] as const) {
-      await createNamespace(cluster, "demo");
-      await createEchoService(cluster, "demo");
-      const ip = addresses.add(host);
-      const port = await freePort();
-      ips.set(pod, ip);
-      await createPod(cluster, "demo", pod, ip, port);
-      await createSlice(cluster, "demo", pod, ip, port);
-    }
+    t = await startEchoClusters(this, [11, 12]);
+    const { a, b, workloads, addresses, ips, ports, dir } = t;
     await linkClusters(a, b);
     await linkClusters(b, a);
     const log = process.env["MESHWARD_TEST_LOG"] === "1" ? { log: (l: string) => console.log(l) } : {};
@@ -62,35 +32,25 @@ describe("multi-primary: two clusters, a control plane each, one Service across 
     cpA = await startTestControlPlane(dir, { dataDir: join(dir, "a"), kubernetes: { kubeconfig: a.kas.kubeconfig, clusterId: a.id, ...remote }, ...log });
     cpB = await startTestControlPlane(dir, { dataDir: join(dir, "b"), kubernetes: { kubeconfig: b.kas.kubeconfig, clusterId: b.id, ...remote }, ...log });
     for (const [cp, pod, cluster] of [[cpA, "echo-a", a], [cpB, "echo-b", b]] as const) {
-      const port = Number((await cluster.client.request<{ ports: { port: number }[] }>("GET", `/apis/discovery.k8s.io/v1/namespaces/demo/endpointslices/echo-${pod}`)).ports[0]!.port);
-      await workloads.startServer(pod, `${ips.get(pod)!}:${port}`, cp.xdsAddress, { ip: ips.get(pod)!, pod, namespace: "demo", serviceAccount: "echo", labels: { app: "echo" }, clusterId: cluster.id });
+      await workloads.startServer(pod, `${ips.get(pod)!}:${ports.get(pod)!}`, cp.xdsAddress, { ip: ips.get(pod)!, pod, namespace: "demo", serviceAccount: "echo", labels: { app: "echo" }, clusterId: cluster.id });
     }
     await workloads.startClient("client-a", `${HOST}:7070`, cpA.xdsAddress, { ip: addresses.add(100), pod: "client-a", namespace: "demo", clusterId: a.id });
     await workloads.startClient("client-b", `${HOST}:7070`, cpB.xdsAddress, { ip: addresses.add(101), pod: "client-b", namespace: "demo", clusterId: b.id });
   });
 
   after(async () => {
-    workloads?.stop();
+    t?.workloads.stop();
     await cpA?.stop();
     await cpB?.stop();
-    stopCluster(a);
-    stopCluster(b);
-    addresses?.close();
-    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+    stopEchoClusters(t);
   });
 
-  /** The backends answering `client` over `calls` calls. */
-  const answers = async (client: string, calls = 8): Promise<Set<string>> => {
-    const seen = new Set<string>();
-    for (let i = 0; i < calls; i++) seen.add(callOutcome(await workloads!.call(client, { timeoutMs: 2000 })).replace(/^ok:/, ""));
-    return seen;
-  };
   const endpointsIn = (cp: ControlPlane): string[] =>
     (cp.provider.snapshot.services.find((s) => s.hostname === HOST)?.endpoints ?? []).map((e) => `${e.cluster}:${e.address}`).sort();
 
   it("gives each control plane one host with the endpoints of both clusters, each labelled with its cluster", () => {
     for (const cp of [cpA!, cpB!]) {
-      assert.deepEqual(endpointsIn(cp), [`cluster-a:${ips.get("echo-a")}`, `cluster-b:${ips.get("echo-b")}`].sort());
+      assert.deepEqual(endpointsIn(cp), [`cluster-a:${t!.ips.get("echo-a")}`, `cluster-b:${t!.ips.get("echo-b")}`].sort());
       const service = cp.provider.snapshot.services.find((s) => s.hostname === HOST)!;
       for (const e of service.endpoints) assert.equal(e.labels["topology.istio.io/cluster"], e.cluster);
       assert.equal(cp.provider.snapshot.errors.filter((e) => e.message.includes("duplicate")).length, 0, "a Service in two clusters is no duplicate");
@@ -102,7 +62,7 @@ describe("multi-primary: two clusters, a control plane each, one Service across 
     this.timeout(90_000);
     for (const client of ["client-a", "client-b"]) {
       const both = await eventually(`${client} reaching both clusters`, async () => {
-        const seen = await answers(client);
+        const seen = await answers(t!.workloads, client);
         return seen.has("echo-a") && seen.has("echo-b") ? seen : undefined;
       }, 60_000);
       assert.deepEqual([...both].sort(), ["echo-a", "echo-b"]);
@@ -110,7 +70,7 @@ describe("multi-primary: two clusters, a control plane each, one Service across 
   });
 
   it("gives the remote cluster's reader only what it needs: the registry yes, Secrets no", async () => {
-    const secret = (await a!.client.request<{ data: Record<string, string> }>("GET", "/api/v1/namespaces/istio-system/secrets/istio-remote-secret-cluster-b")).data;
+    const secret = (await t!.a.client.request<{ data: Record<string, string> }>("GET", "/api/v1/namespaces/istio-system/secrets/istio-remote-secret-cluster-b")).data;
     const kc = new KubeConfig();
     kc.loadFromString(Buffer.from(secret["cluster-b"]!, "base64").toString("utf8"));
     const reader = new KubeClient(kc);
@@ -126,22 +86,23 @@ describe("multi-primary: two clusters, a control plane each, one Service across 
 
   it("withdraws a remote cluster's endpoints when its Secret is removed, and reads it again when the Secret is back", async function () {
     this.timeout(90_000);
-    await unlinkClusters(a!, b!);
+    const { a, b, ips, workloads } = t!;
+    await unlinkClusters(a, b);
     await eventually("cluster-b's endpoints withdrawn from cluster-a's control plane", () => (endpointsIn(cpA!).length === 1 ? true : undefined), 30_000);
     assert.deepEqual(endpointsIn(cpA!), [`cluster-a:${ips.get("echo-a")}`]);
     await eventually("client-a answered by echo-a only", async () => {
-      const seen = await answers("client-a", 6);
+      const seen = await answers(workloads, "client-a", 6);
       return seen.size === 1 && seen.has("echo-a") ? true : undefined;
     }, 30_000);
     assert.deepEqual(endpointsIn(cpB!).length, 2, "the other control plane still reads both");
-    await linkClusters(a!, b!);
+    await linkClusters(a, b);
     await eventually("cluster-b read again", () => (endpointsIn(cpA!).length === 2 ? true : undefined), 30_000);
-    await eventually("client-a reaching echo-b again", async () => ((await answers("client-a")).has("echo-b") ? true : undefined), 30_000);
+    await eventually("client-a reaching echo-b again", async () => ((await answers(workloads, "client-a")).has("echo-b") ? true : undefined), 30_000);
   });
 
   it("keeps an unreachable cluster's endpoints for the stated time, then withdraws them", async function () {
     this.timeout(90_000);
-    b!.kas.stop();
+    t!.b.kas.stop();
     // While cluster-b is unreachable but not yet stale, its endpoint keeps serving.
     const unreachable = await eventually("cluster-b seen unreachable", () => {
       const state = cpA!.remoteClusters!.status()[0]?.state;
@@ -149,6 +110,6 @@ describe("multi-primary: two clusters, a control plane each, one Service across 
     }, 30_000);
     assert.equal(unreachable.endpoints.length, 2);
     await eventually("cluster-b withdrawn after 3 s", () => (cpA!.remoteClusters!.status()[0]?.state === "withdrawn" ? true : undefined), 30_000);
-    assert.deepEqual(endpointsIn(cpA!), [`cluster-a:${ips.get("echo-a")}`]);
+    assert.deepEqual(endpointsIn(cpA!), [`cluster-a:${t!.ips.get("echo-a")}`]);
   });
 });

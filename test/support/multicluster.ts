@@ -2,8 +2,15 @@
 // own etcd, a client, and helpers to play the parts no controller plays here (a Pod's IP through
 // the status subresource, the EndpointSlice of a Service), plus the remote Secret of one cluster
 // made by meshward's own create-remote-secret and applied in another.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { KubeClient } from "../../src/kube/client.js";
-import { startKubeApiserver, type KubeApiserver } from "./kube-apiserver.js";
+import { kubeApiserverBinaries, startKubeApiserver, type KubeApiserver } from "./kube-apiserver.js";
+import { LocalPodAddresses } from "./kube-mesh.js";
+import { freePort } from "./proxyless.js";
+import { callOutcome, RbacWorkloads } from "./rbac-workloads.js";
+import { skipUnlessRoot } from "../agent/fixture.js";
 import { createRemoteSecret } from "../../src/multicluster/create-remote-secret.js";
 import { KubeApiError } from "../../src/kube/client.js";
 
@@ -73,4 +80,68 @@ export async function linkClusters(primary: TestCluster, remote: TestCluster): P
 
 export async function unlinkClusters(primary: TestCluster, remote: TestCluster): Promise<void> {
   await primary.client.request("DELETE", `/api/v1/namespaces/istio-system/secrets/istio-remote-secret-${remote.id}`);
+}
+
+/** Two clusters, each with namespace demo, ServiceAccount echo, Service echo and one Pod `echo-<a|b>` behind it. */
+export interface EchoClusters {
+  readonly a: TestCluster;
+  readonly b: TestCluster;
+  readonly addresses: LocalPodAddresses;
+  /** grpc-js-xds workloads (one child process). */
+  readonly workloads: RbacWorkloads;
+  /** A mesh-config directory (mesh.yaml only) for the control planes. */
+  readonly dir: string;
+  /** Pod address and port by pod name. */
+  readonly ips: ReadonlyMap<string, string>;
+  readonly ports: ReadonlyMap<string, number>;
+}
+
+/**
+ * For a mocha `before` hook: two real clusters with the echo Service in both (pod `echo-a` at
+ * <prefix>.`hosts[0]`, `echo-b` at `hosts[1]`), or the suite is skipped (outside CI) without the
+ * apiserver binaries or root. The caller stops it with `stopEchoClusters` in `after`.
+ */
+export async function startEchoClusters(ctx: Mocha.Context, hosts: readonly [number, number]): Promise<EchoClusters> {
+  const bins = kubeApiserverBinaries();
+  if ("skip" in bins) {
+    console.log(`      skipped: ${bins.skip}`);
+    ctx.skip();
+  }
+  skipUnlessRoot(ctx);
+  const a = startCluster("cluster-a");
+  const b = startCluster("cluster-b");
+  const addresses = new LocalPodAddresses();
+  const ips = new Map<string, string>();
+  const ports = new Map<string, number>();
+  const dir = mkdtempSync(join(tmpdir(), "meshward-multicluster-"));
+  writeFileSync(join(dir, "mesh.yaml"), "trustDomain: cluster.local\nrootNamespace: istio-system\n");
+  const t: EchoClusters = { a, b, addresses, workloads: new RbacWorkloads(), dir, ips, ports };
+  for (const [cluster, pod, host] of [[a, "echo-a", hosts[0]], [b, "echo-b", hosts[1]]] as const) {
+    await createNamespace(cluster, "demo");
+    await create(cluster.client, "/api/v1/namespaces/demo/serviceaccounts", { metadata: { name: "echo" } });
+    await createEchoService(cluster, "demo");
+    const ip = addresses.add(host);
+    const port = await freePort();
+    ips.set(pod, ip);
+    ports.set(pod, port);
+    await createPod(cluster, "demo", pod, ip, port);
+    await createSlice(cluster, "demo", pod, ip, port);
+  }
+  return t;
+}
+
+export function stopEchoClusters(t: EchoClusters | undefined): void {
+  if (t === undefined) return;
+  t.workloads.stop();
+  stopCluster(t.a);
+  stopCluster(t.b);
+  t.addresses.close();
+  rmSync(t.dir, { recursive: true, force: true });
+}
+
+/** The backends answering `client` over `calls` calls (`echo-a`, `echo-b`, or an error outcome). */
+export async function answers(workloads: RbacWorkloads, client: string, calls = 8): Promise<Set<string>> {
+  const seen = new Set<string>();
+  for (let i = 0; i < calls; i++) seen.add(callOutcome(await workloads.call(client, { timeoutMs: 2000 })).replace(/^ok:/, ""));
+  return seen;
 }
