@@ -23,6 +23,7 @@ import { Metrics } from "../telemetry/metrics.js";
 import { XdsServer } from "../xds/server.js";
 import { MeshResourceProvider } from "./provider.js";
 import { openCertificateAuthority } from "../ca/setup.js";
+import { CacertsReloader } from "../ca/cacerts-reload.js";
 import { registerCaService } from "../ca/ca-service.js";
 import { caDecisionMetrics } from "../ca/ca-metrics.js";
 import { createCaServerCredentials, type CaServerCredentials } from "../ca/serving-credentials.js";
@@ -61,8 +62,10 @@ export interface ControlPlaneOptions {
   readonly dataDir: string;
   /** `host:port` for TLS gRPC (xDS + CA, Istio's 15012); absent = no TLS port. */
   readonly tlsAddress?: string;
-  /** An Istio `cacerts` directory to sign with instead of the data directory's own root. */
+  /** An Istio `cacerts` directory to sign with instead of the data directory's own root (read again when it changes). */
   readonly cacertsDir?: string;
+  /** How often cacertsDir is read for changes (default DEFAULT_CACERTS_POLL_MS, 5 s). */
+  readonly cacertsPollMs?: number;
   /** Lifetime of the workload certificates meshward makes for Envoy sidecars (SDS); default 24 h. */
   readonly workloadCertTtlSeconds?: number;
   /** DNS names for the TLS port's serving certificate besides istiod.istio-system.svc. */
@@ -223,6 +226,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   });
   // No certificate for a quarantined or revoked pod or identity.
   ca.setPolicy(risk.issuancePolicy);
+  // A plugged-in cacerts directory follows its files (new intermediate, root rotation steps).
+  const cacerts = opts.cacertsDir !== undefined && kubeSigner === undefined ? new CacertsReloader(opts.cacertsDir, ca, log, opts.cacertsPollMs) : undefined;
+  await cacerts?.start();
   // The admission reads the server's open streams (on a node id conflict only); the server is made below.
   let xds: XdsServer | undefined;
   const admission = new ProxyAdmission(authenticators, () => xds?.proxies() ?? []);
@@ -272,7 +278,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   risk.attach(xds);
   // Node agents: a node certificate from this CA, or a meshward token for the signals audience.
   const signalAuthenticators = [
-    new ClientCertificateAuthenticator(provider.snapshot.mesh.trustDomain, () => [ca.signingCertificate]),
+    new ClientCertificateAuthenticator(provider.snapshot.mesh.trustDomain, () => ca.signingCertificates()),
     new MeshwardTokenAuthenticator({ trustDomain: provider.snapshot.mesh.trustDomain, publicKeys: [tokenKey.publicKey], audiences: [SIGNALS_AUDIENCE] }),
     // On a cluster: the agent DaemonSet's bound token (audience meshward-signals), as the node its pod runs on.
     ...(kubernetes !== undefined
@@ -297,6 +303,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   let tlsServer: grpc.Server | undefined;
   let serving: CaServerCredentials | undefined;
   const closeServers = (): void => {
+    cacerts?.stop();
     multicluster?.remotes.stop();
     merge.stop();
     xds.close();
@@ -411,6 +418,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       for (const b of caBundles) b.stop();
       await kube?.stop();
       await webhooks?.close();
+      cacerts?.stop();
       multicluster?.remotes.stop();
       merge.stop();
       xds.close();
