@@ -17,12 +17,7 @@ import { selectPolicies } from "../authz/select.js";
 import type { MeshSnapshot } from "../model/snapshot.js";
 import { clusterTls, endpointTlsMetadata, type ClusterTls } from "./mtls-upstream.js";
 
-/**
- * The kinds of the snapshot's `others` bag that upstreamTransportSocket reads (auto-mTLS follows
- * the destination's PeerAuthentication). Outbound cache keys include exactly these; a hook that
- * reads another kind must list it here. Inbound hooks may read any kind.
- */
-export const outboundPolicyKinds: readonly string[] = ["PeerAuthentication"];
+export { outboundPolicyKinds } from "../ir/scope.js";
 
 /**
  * One inbound filter chain: a port this proxy serves for a service, or (no target) a passthrough

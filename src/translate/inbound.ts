@@ -4,7 +4,9 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import type { RouteSchema } from "../gen/envoy/config/route/v3/route_components_pb.js";
 import { FilterChainSchema, type FilterChain } from "../gen/envoy/config/listener/v3/listener_components_pb.js";
-import { serviceTargets, type ServiceTarget } from "../model/lookup.js";
+import type { ServiceTarget } from "../model/lookup.js";
+import { inboundTargets } from "../ir/listeners.js";
+export { inboundTargets };
 import { isHttp2Protocol, isHttpProtocol, isSniffedProtocol } from "../model/service-entry.js";
 import { sidecarHcmOptions, sidecarHttpExtensionFilters } from "./http-options.js";
 import { InboundPassthroughCluster, VirtualInboundListener, inboundClusterName, inboundPolicyKey, type TranslationScope } from "./common.js";
@@ -17,12 +19,6 @@ import { grpcDownstreamTls, sidecarDownstreamTls } from "./mtls.js";
 export const VirtualInboundCatchAllHttp = "virtualInbound-catchall-http";
 import { httpConnectionManager, httpConnectionManagerFilter, HttpConnectionManagerName, routerFilter, tcpProxyFilter } from "./filters.js";
 
-/** One target per listening port: the first service (by target port, then service key) wins a clash. */
-export function inboundTargets(scope: TranslationScope): ServiceTarget[] {
-  const byPort = new Map<number, ServiceTarget>();
-  for (const t of serviceTargets(scope.snapshot, scope.proxy)) if (!byPort.has(t.targetPort)) byPort.set(t.targetPort, t);
-  return [...byPort.values()];
-}
 
 /**
  * Everything the inbound side depends on besides the targets' services: who the proxy is (policies

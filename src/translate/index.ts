@@ -8,9 +8,10 @@ import { dnsDomain, type PlannedResource, type ProxyResources, type TranslationS
 import { dnsLookupFamily, inboundClusters, outboundClusters } from "./clusters.js";
 import { endpointResources } from "./endpoints.js";
 import { inboundListeners, outboundListeners } from "./listeners.js";
-import { routes } from "./routes.js";
+import { plannedRouteTables } from "./routes.js";
+import { inboundIR, proxylessOutboundIR, sidecarOutboundIR, type SidecarOutboundIR } from "../ir/index.js";
 import { proxyEnforcement } from "./enforcement.js";
-import { grpcInboundListeners, grpcOutboundListeners, grpcRoutes } from "./grpc.js";
+import { grpcInboundListeners, grpcOutboundListeners } from "./grpc.js";
 
 export type { PlannedResource, ProxyResources, BuiltResource } from "./common.js";
 
@@ -24,16 +25,22 @@ export function outboundKey(proxy: Proxy, snapshot: MeshSnapshot): string {
   return `${proxy.flavour}|${proxy.namespace}|${dnsDomain(proxy)}|${dnsLookupFamily(proxy)}${enforced === "" ? "" : `|${enforced}`}`;
 }
 
-/** Clusters, endpoints, listeners and routes towards the services the proxy sees. */
+/** Clusters, endpoints, listeners and routes towards the services the proxy sees: its kind's IR, rendered. */
 export function translateOutbound(snapshot: MeshSnapshot, proxy: Proxy): ProxyResources {
   const scope: TranslationScope = { snapshot, proxy };
-  const grpc = proxy.flavour === "grpc";
-  return new Map<TypeUrl, readonly PlannedResource[]>([
-    [TypeUrl.Cluster, outboundClusters(scope)],
-    [TypeUrl.ClusterLoadAssignment, endpointResources(scope)],
-    [TypeUrl.Listener, grpc ? grpcOutboundListeners(scope) : outboundListeners(scope)],
-    [TypeUrl.RouteConfiguration, grpc ? grpcRoutes(scope) : routes(scope)],
-  ]);
+  const rendered = (ir: { clusters: SidecarOutboundIR["clusters"]; routes: SidecarOutboundIR["routes"] }, listeners: readonly PlannedResource[]): ProxyResources =>
+    new Map<TypeUrl, readonly PlannedResource[]>([
+      [TypeUrl.Cluster, outboundClusters(scope, ir.clusters)],
+      [TypeUrl.ClusterLoadAssignment, endpointResources(scope, ir.clusters)],
+      [TypeUrl.Listener, listeners],
+      [TypeUrl.RouteConfiguration, plannedRouteTables(ir.routes)],
+    ]);
+  if (proxy.flavour === "grpc") {
+    const ir = proxylessOutboundIR(scope);
+    return rendered(ir, grpcOutboundListeners(ir.listeners));
+  }
+  const ir = sidecarOutboundIR(scope);
+  return rendered(ir, outboundListeners(scope, ir.listeners));
 }
 
 /** The proxy's own side: what it serves (inbound listeners and clusters). Secrets come with the CA issue. */
@@ -41,7 +48,7 @@ export function translateInbound(snapshot: MeshSnapshot, proxy: Proxy): ProxyRes
   const scope: TranslationScope = { snapshot, proxy };
   const grpc = proxy.flavour === "grpc";
   return new Map<TypeUrl, readonly PlannedResource[]>([
-    [TypeUrl.Cluster, inboundClusters(scope)],
+    [TypeUrl.Cluster, inboundClusters(scope, inboundIR(scope).clusters)],
     [TypeUrl.Listener, grpc ? grpcInboundListeners(scope) : inboundListeners(scope)],
   ]);
 }
