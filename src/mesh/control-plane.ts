@@ -12,11 +12,11 @@ import { mkdirSync } from "node:fs";
 import { FileSource } from "../sources/file.js";
 import { ConfigMerge } from "../sources/merge.js";
 import type { ConfigSource } from "../sources/source.js";
-import { type ConfigSet } from "../model/snapshot.js";
+import { type ConfigSet, type MeshSnapshot } from "../model/snapshot.js";
 import { buildSnapshot, meshKinds } from "./model.js";
 import { DEFAULT_CLUSTER_ID, KubernetesSource } from "../sources/kubernetes.js";
 import { TokenReviewAuthenticator } from "../security/tokenreview.js";
-import { startMulticluster } from "../multicluster/wiring.js";
+import { RemoteEnforcementObserver, startMulticluster } from "../multicluster/wiring.js";
 import type { RemoteClusters } from "../multicluster/remote-clusters.js";
 import { snapshotPodDirectory, snapshotPodPlacement } from "../kube/pod-directory.js";
 import { Metrics } from "../telemetry/metrics.js";
@@ -169,6 +169,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     ...(kube !== undefined ? { podDirectory: kube.pods } : kubernetes !== undefined ? { podDirectory: snapshotPodDirectory(() => provider.snapshot) } : {}),
   });
   let modelProblems: ReadonlySet<string> = new Set();
+  /** Told of every snapshot served (multi-cluster: remote quarantines into the audit trail). */
+  let onSnapshot: ((snapshot: MeshSnapshot) => void) | undefined;
   /** Builds and serves a snapshot; true if it may change some proxy's resources. */
   const apply = (set: ConfigSet): boolean => {
     lastSet = set;
@@ -177,6 +179,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     // The source already logged its own problems; these are the model's (rejected objects).
     modelProblems = logNewProblems(log, "model", snapshot.errors.slice(set.errors.length), modelProblems);
     const change = provider.update(snapshot);
+    onSnapshot?.(snapshot);
     // The Lease holder puts every rejected object's reason on its status.
     kube?.status.update(snapshot.errors);
     reloads.inc();
@@ -212,6 +215,11 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     }
     // The cluster's quarantines are in force before the first certificate or proxy is served.
     risk.risk.tick();
+  }
+  if (multicluster !== undefined) {
+    const observer = new RemoteEnforcementObserver(multicluster.localCluster, (e, reason) => risk.risk.enforcement.alert(e, "observed", reason));
+    onSnapshot = (s) => observer.observe(s);
+    observer.observe(provider.snapshot);
   }
   // The trust domain is the mesh config's at start; the CA's identity does not follow later edits.
   const kubeSigner = kube !== undefined ? await kube.loadSigner(provider.snapshot.mesh.trustDomain) : undefined;

@@ -6,6 +6,10 @@ import type { ConfigMerge } from "../sources/merge.js";
 import { TokenReviewAuthenticator } from "../security/tokenreview.js";
 import { ClusterTokenReviewAuthenticator } from "./cluster-token-review.js";
 import { RemoteClusters } from "./remote-clusters.js";
+import type { MeshSnapshot } from "../model/snapshot.js";
+import { WORKLOAD_ENFORCEMENT_KIND, type WorkloadEnforcementSpec } from "../model/workload-enforcement.js";
+import { enforcementOf } from "../kube/enforcement-store.js";
+import type { Enforcement } from "../risk/quarantine.js";
 
 /** How long start-up waits for remote clusters to list before serving (istiod's PILOT_REMOTE_CLUSTER_TIMEOUT default). */
 export const REMOTE_SYNC_TIMEOUT_MS = 30_000;
@@ -24,6 +28,38 @@ export interface MulticlusterOptions {
 export interface Multicluster {
   readonly remotes: RemoteClusters;
   readonly tokenReview: ClusterTokenReviewAuthenticator;
+  /** The control plane's own cluster id. */
+  readonly localCluster: string;
+}
+
+/**
+ * Quarantine everywhere, in the audit trail: a decision made in another cluster (its
+ * WorkloadEnforcement, read through the remote Secret) is recorded once in this control plane's
+ * trail as `observed`, naming the deciding cluster and the pod's, when this control plane starts
+ * enforcing it for its proxies.
+ */
+export class RemoteEnforcementObserver {
+  private readonly seen = new Set<string>();
+
+  constructor(
+    private readonly localCluster: string,
+    private readonly record: (e: Enforcement, reason: string) => void,
+  ) {}
+
+  observe(snapshot: MeshSnapshot): void {
+    for (const a of snapshot.others.get(WORKLOAD_ENFORCEMENT_KIND) ?? []) {
+      const { origin, metadata } = a.object;
+      const cluster = origin.cluster;
+      if (origin.source !== "kubernetes" || cluster === undefined || cluster === this.localCluster) continue;
+      const e = enforcementOf({ metadata: { name: metadata.name, namespace: metadata.namespace }, spec: a.spec as WorkloadEnforcementSpec });
+      if (typeof e === "string") continue; // not a risk-stage decision: it still routes, nothing to record
+      const key = `${cluster}/${e.id}`;
+      if (this.seen.has(key)) continue;
+      if (this.seen.size >= 10_000) this.seen.clear();
+      this.seen.add(key);
+      this.record({ ...e, pod: { ...e.pod, cluster: e.pod.cluster ?? cluster } }, `decided in cluster ${cluster}; enforced for the proxies of cluster ${this.localCluster}`);
+    }
+  }
 }
 
 export async function startMulticluster(o: MulticlusterOptions): Promise<Multicluster> {
@@ -48,5 +84,5 @@ export async function startMulticluster(o: MulticlusterOptions): Promise<Multicl
     throw e;
   }
   o.merge.flush();
-  return { remotes, tokenReview };
+  return { remotes, tokenReview, localCluster: o.kubernetes.clusterId };
 }

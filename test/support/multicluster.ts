@@ -50,10 +50,10 @@ export async function createEchoService(c: TestCluster, ns: string, labels: Reco
 }
 
 /** A running Pod with `ip` (set through the status subresource, as a kubelet would), listening on `port`. */
-export async function createPod(c: TestCluster, ns: string, name: string, ip: string, port: number, labels: Record<string, string> = {}): Promise<string> {
+export async function createPod(c: TestCluster, ns: string, name: string, ip: string, port: number, labels: Record<string, string> = {}, node?: string): Promise<string> {
   const created = await c.client.request<{ metadata: { uid: string } }>("POST", `/api/v1/namespaces/${ns}/pods`, {
     metadata: { name, labels: { app: "echo", pod: name, ...labels } },
-    spec: { serviceAccountName: "echo", containers: [{ name: "echo", image: "echo", ports: [{ name: "grpc-echo", containerPort: port }] }] },
+    spec: { serviceAccountName: "echo", ...(node !== undefined ? { nodeName: node } : {}), containers: [{ name: "echo", image: "echo", ports: [{ name: "grpc-echo", containerPort: port }] }] },
   });
   const current = await c.client.request<object>("GET", `/api/v1/namespaces/${ns}/pods/${name}`);
   await c.client.request("PUT", `/api/v1/namespaces/${ns}/pods/${name}/status`, { ...current, status: { phase: "Running", podIP: ip, podIPs: [{ ip }] } });
@@ -82,7 +82,7 @@ export async function unlinkClusters(primary: TestCluster, remote: TestCluster):
   await primary.client.request("DELETE", `/api/v1/namespaces/istio-system/secrets/istio-remote-secret-${remote.id}`);
 }
 
-/** Two clusters, each with namespace demo, ServiceAccount echo, Service echo and one Pod `echo-<a|b>` behind it. */
+/** Two clusters, each with namespace demo, ServiceAccount echo, Service echo and one Pod `echo-<a|b>` (on node `node-<a|b>`) behind it. */
 export interface EchoClusters {
   readonly a: TestCluster;
   readonly b: TestCluster;
@@ -91,9 +91,10 @@ export interface EchoClusters {
   readonly workloads: RbacWorkloads;
   /** A mesh-config directory (mesh.yaml only) for the control planes. */
   readonly dir: string;
-  /** Pod address and port by pod name. */
+  /** Pod address, port and uid by pod name. */
   readonly ips: ReadonlyMap<string, string>;
   readonly ports: ReadonlyMap<string, number>;
+  readonly uids: ReadonlyMap<string, string>;
 }
 
 /**
@@ -113,9 +114,10 @@ export async function startEchoClusters(ctx: Mocha.Context, hosts: readonly [num
   const addresses = new LocalPodAddresses();
   const ips = new Map<string, string>();
   const ports = new Map<string, number>();
+  const uids = new Map<string, string>();
   const dir = mkdtempSync(join(tmpdir(), "meshward-multicluster-"));
   writeFileSync(join(dir, "mesh.yaml"), "trustDomain: cluster.local\nrootNamespace: istio-system\n");
-  const t: EchoClusters = { a, b, addresses, workloads: new RbacWorkloads(), dir, ips, ports };
+  const t: EchoClusters = { a, b, addresses, workloads: new RbacWorkloads(), dir, ips, ports, uids };
   for (const [cluster, pod, host] of [[a, "echo-a", hosts[0]], [b, "echo-b", hosts[1]]] as const) {
     await createNamespace(cluster, "demo");
     await create(cluster.client, "/api/v1/namespaces/demo/serviceaccounts", { metadata: { name: "echo" } });
@@ -124,7 +126,8 @@ export async function startEchoClusters(ctx: Mocha.Context, hosts: readonly [num
     const port = await freePort();
     ips.set(pod, ip);
     ports.set(pod, port);
-    await createPod(cluster, "demo", pod, ip, port);
+    // Each on a node of its own cluster (`node-a`, `node-b`), where that cluster's agent runs.
+    uids.set(pod, await createPod(cluster, "demo", pod, ip, port, {}, `node-${pod.slice(-1)}`));
     await createSlice(cluster, "demo", pod, ip, port);
   }
   return t;
