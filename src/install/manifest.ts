@@ -122,6 +122,9 @@ function clusterRole(v: InstallValues): KubeObject {
     rules: [
       { apiGroups: [""], resources: ["namespaces", "services", "pods", "nodes"], verbs: read },
       { apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: read },
+      // Gateways' credentialName (kubernetes://<name>, any namespace with a gateway) and remote
+      // clusters' kubeconfigs (labelled istio/multiCluster in this namespace): read, as istiod does.
+      { apiGroups: [""], resources: ["secrets"], verbs: read },
       // istio-ca-root-cert in every namespace, kept current by the Lease holder.
       { apiGroups: [""], resources: ["configmaps"], verbs: [...read, "create", "update"] },
       { apiGroups: ["security.istio.io", "networking.istio.io"], resources: ["*"], verbs: read },
