@@ -80,7 +80,11 @@ function checkRegex(re: string, at: string, p: FieldProblems): void {
   }
 }
 
-function parseStringMatch(v: unknown, at: string, p: FieldProblems, emptyMeansPresent: boolean): StringMatchSpec | undefined {
+/**
+ * istiod's validateStringMatch: a prefix must not be empty (but for the uri), a regex must compile;
+ * an empty match means "present". `starIsPresent`: regex `*` means present (withoutHeaders only).
+ */
+function parseStringMatch(v: unknown, at: string, p: FieldProblems, emptyPrefixOk = false, starIsPresent = false): StringMatchSpec | undefined {
   if (!isFields(v)) {
     p.error(at, "must be a map with one of exact, prefix or regex");
     return undefined;
@@ -89,18 +93,15 @@ function parseStringMatch(v: unknown, at: string, p: FieldProblems, emptyMeansPr
   unknownKeys(v, ["exact", "prefix", "regex"], at, p);
   if (set.length > 1) p.error(at, `only one of exact, prefix or regex may be set, got ${set.join(", ")}`);
   const [kind] = set;
-  if (kind === undefined) {
-    if (emptyMeansPresent) return { present: true };
-    p.error(at, "one of exact, prefix or regex is required");
-    return undefined;
-  }
+  if (kind === undefined) return { present: true };
   const value = stringField(v, kind, at, p);
   if (value === undefined) return undefined;
   if (kind === "regex") {
+    if (starIsPresent && value === "*") return { present: true };
     checkRegex(value, `${at}.regex`, p);
     return { regex: value };
   }
-  if (kind === "prefix" && value === "" && !emptyMeansPresent) p.error(`${at}.prefix`, "must not be empty");
+  if (kind === "prefix" && value === "" && !emptyPrefixOk) p.error(`${at}.prefix`, "prefix string match should not be empty");
   return kind === "exact" ? { exact: value } : { prefix: value };
 }
 
@@ -112,7 +113,8 @@ function stringMatchMap(v: Fields, key: string, at: string, p: FieldProblems): R
       p.error(`${at}.${key}.${name}`, `header match ${name} cannot be null`);
       continue;
     }
-    const parsed = parseStringMatch(sm, `${at}.${key}.${name}`, p, true);
+    if (name === "") p.error(`${at}.${key}`, "header name cannot be empty");
+    const parsed = parseStringMatch(sm, `${at}.${key}.${name}`, p, false, key === "withoutHeaders");
     if (parsed !== undefined) out[name] = parsed;
   }
   return out;
@@ -123,7 +125,7 @@ function parseMatch(v: unknown, at: string, p: FieldProblems): HttpMatchSpec | u
     p.error(at, "must be a map");
     return undefined;
   }
-  const one = (key: string): StringMatchSpec | undefined => (v[key] === undefined || v[key] === null ? undefined : parseStringMatch(v[key], `${at}.${key}`, p, false));
+  const one = (key: string): StringMatchSpec | undefined => (v[key] === undefined || v[key] === null ? undefined : parseStringMatch(v[key], `${at}.${key}`, p, key === "uri"));
   const name = stringField(v, "name", at, p);
   const uri = one("uri");
   const scheme = one("scheme");
@@ -170,11 +172,28 @@ export function httpMatchSpec(parts: MatchParts): HttpMatchSpec {
   };
 }
 
+/** Envoy's header value syntax: `%%` is a literal `%`, `%VARIABLE%` (or `%VARIABLE(args)%`) a substitution, a lone `%` an error. */
+const headerValuePattern = /^(?:[^%\u0000-\u0008\u000A-\u001F\u007F]|%%|%[A-Z_][A-Z0-9_]*(?:\([^)]*\))?(?::[0-9]+)?%)*$/;
+
 function parseHeaderOperations(v: Fields, key: string, at: string, p: FieldProblems): HeaderOperationsSpec | undefined {
   const m = mapField(v, key, at, p);
   if (m === undefined) return undefined;
-  unknownKeys(m, ["set", "add", "remove"], `${at}.${key}`, p);
-  return { set: stringMapField(m, "set", `${at}.${key}`, p), add: stringMapField(m, "add", `${at}.${key}`, p), remove: stringListField(m, "remove", `${at}.${key}`, p) };
+  const path = `${at}.${key}`;
+  unknownKeys(m, ["set", "add", "remove"], path, p);
+  const set = stringMapField(m, "set", path, p);
+  const add = stringMapField(m, "add", path, p);
+  for (const [op, values] of [["set", set], ["add", add]] as const) {
+    for (const [name, value] of Object.entries(values)) {
+      if (name === "") p.error(`${path}.${op}`, "header name cannot be empty");
+      if (!headerValuePattern.test(value)) p.error(`${path}.${op}.${name}`, `header value configuration ${JSON.stringify(value)} is invalid (a lone % must be written %%)`);
+    }
+  }
+  const remove = listField(m, "remove", path, p, (e, ep) => {
+    if (typeof e === "string" && e !== "") return e;
+    p.error(ep, "header name cannot be empty");
+    return undefined;
+  });
+  return { set, add, remove };
 }
 
 function parseHeaders(v: Fields, at: string, p: FieldProblems): HeadersSpec | undefined {
@@ -242,7 +261,7 @@ function parseCors(v: Fields, at: string, p: FieldProblems): HttpRouteSpec["cors
   const c = mapField(v, "corsPolicy", at, p);
   if (c === undefined) return undefined;
   const path = `${at}.corsPolicy`;
-  const allowOrigins = listField(c, "allowOrigins", path, p, (o, op) => parseStringMatch(o, op, p, false));
+  const allowOrigins = listField(c, "allowOrigins", path, p, (o, op) => parseStringMatch(o, op, p));
   const maxAge = durationField(c, "maxAge", path, p);
   if (maxAge !== undefined && !Number.isInteger(maxAge)) p.error(`${path}.maxAge`, "max_age duration is accurate only to seconds precision");
   const allowCredentials = boolField(c, "allowCredentials", path, p);
@@ -288,6 +307,18 @@ function parseRewrite(v: Fields, at: string, p: FieldProblems): HttpRouteSpec["r
   return { ...(uri ? { uri } : {}), ...(authority ? { authority } : {}), ...(uriRegexRewrite ? { uriRegexRewrite } : {}) };
 }
 
+/** istiod's validateAuthorityRewrite: the authority may be set once, by rewrite or by one `:authority`/`host` header. */
+function checkAuthorityOnce(rewrite: HttpRouteSpec["rewrite"], headers: HeadersSpec | undefined, at: string, p: FieldProblems): void {
+  let current = rewrite?.authority ?? "";
+  for (const ops of [headers?.request?.set ?? {}, headers?.request?.add ?? {}]) {
+    for (const [k, v] of Object.entries(ops)) {
+      if (k.toLowerCase() !== ":authority" && k.toLowerCase() !== "host") continue;
+      if (current !== "") p.error(`${at}.headers`, `authority header cannot be set multiple times: have ${JSON.stringify(current)}, attempting to set ${JSON.stringify(v)}`);
+      current = v;
+    }
+  }
+}
+
 /** One http route; `delegate` when the VirtualService has no hosts (delegate routes may not delegate again). */
 export function parseHttpRoute(v: unknown, at: string, p: FieldProblems, delegate: boolean): HttpRouteSpec | undefined {
   if (!isFields(v)) {
@@ -317,6 +348,7 @@ export function parseHttpRoute(v: unknown, at: string, p: FieldProblems, delegat
   const retries = parseRetries(v, at, p);
   const fault = parseFault(v, at, p);
   const mirror = v["mirror"] !== undefined && v["mirror"] !== null ? parseDestination(v["mirror"], `${at}.mirror`, p) : undefined;
+  if (v["mirrorPercent"] !== undefined) p.warn(`${at}.mirrorPercent`, 'using deprecated setting "mirrorPercent", use "mirrorPercentage" instead');
   const mirrorPercentage = percentage(v, "mirrorPercentage", at, p) ?? intField(v, "mirrorPercent", at, p, 0, 100);
   const mirrors = listField(v, "mirrors", at, p, (m, mp) => {
     if (!isFields(m)) return undefined;
@@ -329,6 +361,7 @@ export function parseHttpRoute(v: unknown, at: string, p: FieldProblems, delegat
   const allMirrors = [...(mirror !== undefined && mirrorPercentage !== 0 ? [{ destination: mirror, ...(mirrorPercentage !== undefined ? { percentage: mirrorPercentage } : {}) }] : []), ...mirrors.filter((m) => m.percentage !== 0)];
   const corsPolicy = parseCors(v, at, p);
   const headers = parseHeaders(v, at, p);
+  checkAuthorityOnce(rewrite, headers, at, p);
   // istiod's validateHTTPRouteConflict.
   const where = name ? ` ${name}` : "";
   if (delegateRef && delegate) p.error(`${at}.delegate`, "delegate HTTP route cannot contain delegate");
