@@ -175,11 +175,24 @@ export interface RouteTable {
 
 // ---------------------------------------------------------------- listeners (LDS)
 
+/** Where a VirtualService tcp or tls route sends a chain's connections. */
+export interface TcpRoute {
+  /** One destination is a plain cluster; several are weighted clusters. */
+  readonly destinations: readonly { readonly cluster: string; readonly weight: number }[];
+  /** The VirtualService (`name.namespace`), the stat prefix of a weighted split as istiod names it. */
+  readonly statPrefix: string;
+  /** The VirtualService's config path, as the chain's metadata (istiod leaves it off destinationSubnets chains). */
+  readonly origin?: string;
+}
+
 /** One TCP service port's chain on an outbound listener, with what it matches (none = everything). */
 export interface TcpChain {
+  /** The service port's default cluster (and the chain's identity in listener conflicts). */
   readonly cluster: string;
   readonly serverNames?: readonly string[];
   readonly prefixRanges?: readonly { addressPrefix: string; prefixLen: number }[];
+  /** A VirtualService's route, instead of the default cluster. */
+  readonly route?: TcpRoute;
 }
 
 /** An Envoy sidecar's outbound listeners. */

@@ -37,7 +37,10 @@ export function routingLabelsKey(snapshot: MeshSnapshot, labels: Readonly<Record
   let keys = sourceLabelKeys.get(snapshot);
   if (keys === undefined) {
     const set = new Set<string>();
-    for (const vs of resolvedVirtualServices(snapshot, "")) for (const h of vs.spec.http) for (const m of h.match) for (const k of Object.keys(m.sourceLabels)) set.add(k);
+    for (const vs of resolvedVirtualServices(snapshot, "")) {
+      const matches = [...vs.spec.http.flatMap((h) => h.match), ...vs.spec.tcp.flatMap((r) => r.match), ...vs.spec.tls.flatMap((r) => r.match)];
+      for (const m of matches) for (const k of Object.keys(m.sourceLabels)) set.add(k);
+    }
     keys = [...set].sort();
     sourceLabelKeys.set(snapshot, keys);
   }
