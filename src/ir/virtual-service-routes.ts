@@ -84,7 +84,7 @@ function routeMatch(m: HttpMatchSpec | undefined): RouteMatch {
   return { path, caseSensitive: !m.ignoreUriCase, ...(headers.length ? { headers } : {}), ...(queryParams.length ? { queryParams } : {}) };
 }
 
-function isCatchAll(m: RouteMatch): boolean {
+export function isCatchAll(m: RouteMatch): boolean {
   const all = (m.path.kind === "prefix" && m.path.value === "/") || (m.path.kind === "regex" && m.path.value === ".*");
   return all && (m.headers?.length ?? 0) === 0 && (m.queryParams?.length ?? 0) === 0;
 }

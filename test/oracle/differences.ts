@@ -337,6 +337,18 @@ export const differences: readonly Difference[] = [
         return true;
       }),
   },
+  {
+    id: "sni-dnat-emptied-localities",
+    reason:
+      "an SNI-DNAT assignment (AUTO_PASSTHROUGH gateways) keeps only endpoints that speak Istio mTLS; meshward filters them before grouping by locality, istiod after, leaving a locality with no endpoint and no weight that Envoy ignores. meshward sends no empty locality",
+    normalise: (side, type, r) => {
+      if (side !== "istiod" || type !== "eds" || !String(r["clusterName"]).startsWith("outbound_.") || !Array.isArray(r["endpoints"])) return false;
+      const kept = (r["endpoints"] as JsonValue[]).filter((l) => isObject(l) && Array.isArray(l["lbEndpoints"]) && l["lbEndpoints"].length > 0);
+      if (kept.length === r["endpoints"].length) return false;
+      r["endpoints"] = kept;
+      return true;
+    },
+  },
 ];
 
 export { isObject };
