@@ -58,6 +58,8 @@ export interface RetryPolicy {
   /** Retry on another host than the last (Envoy's previous_hosts predicate; 5 selection attempts either way). */
   readonly otherHost: boolean;
   readonly retriableStatusCodes?: readonly number[];
+  /** Base interval of the exponential back-off between retries (Envoy's default 25 ms when unset). */
+  readonly backoffSeconds?: number;
 }
 
 /** A fraction as Envoy writes it: per hundred (Istio's integer percents) or per million (Istio's Percent). */
@@ -131,6 +133,7 @@ export interface DirectResponseAction {
   readonly kind: "directResponse";
   readonly status: number;
   readonly body?: string;
+  readonly bodyBase64?: string;
 }
 
 export type RouteAction = ForwardAction | RedirectAction | DirectResponseAction;
@@ -147,6 +150,8 @@ export interface CorsPolicy {
   readonly exposeHeaders: readonly string[];
   readonly maxAgeSeconds?: number;
   readonly allowCredentials?: boolean;
+  /** Preflights from origins the policy does not allow go on to the service (Istio's default) or are answered by Envoy. */
+  readonly forwardNotMatchingPreflights: boolean;
 }
 
 export interface HttpRoute {
@@ -156,6 +161,8 @@ export interface HttpRoute {
   readonly headers?: HeaderOperations;
   readonly fault?: FaultInjection;
   readonly cors?: CorsPolicy;
+  /** Stats of the route under this prefix (VirtualService match statPrefix). */
+  readonly statPrefix?: string;
   /** The config the route came from (Istio's `/apis/networking.istio.io/v1/namespaces/<ns>/virtual-service/<name>`), as route metadata. */
   readonly origin?: string;
 }

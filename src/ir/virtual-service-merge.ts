@@ -100,6 +100,7 @@ function mergeMatch(root: HttpMatchSpec, leaf: HttpMatchSpec): HttpMatchSpec {
     sourceLabels: { ...root.sourceLabels, ...leaf.sourceLabels },
     gateways: leaf.gateways.length > 0 ? leaf.gateways : root.gateways,
     sourceNamespace: leaf.sourceNamespace ?? root.sourceNamespace,
+    statPrefix: leaf.statPrefix ?? root.statPrefix,
   });
 }
 

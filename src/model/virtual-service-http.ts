@@ -21,6 +21,7 @@ export interface HttpMatchSpec {
   readonly sourceLabels: Readonly<Record<string, string>>;
   readonly gateways: readonly string[];
   readonly sourceNamespace?: string;
+  readonly statPrefix?: string;
 }
 
 export interface HeaderOperationsSpec {
@@ -45,11 +46,11 @@ export interface HttpRouteSpec {
   readonly match: readonly HttpMatchSpec[];
   readonly route: readonly HttpRouteDestinationSpec[];
   readonly redirect?: { readonly uri?: string; readonly authority?: string; readonly port?: number; readonly derivePort?: "FROM_PROTOCOL_DEFAULT" | "FROM_REQUEST_PORT"; readonly scheme?: string; readonly redirectCode?: number };
-  readonly directResponse?: { readonly status: number; readonly body?: string };
+  readonly directResponse?: { readonly status: number; readonly body?: string; readonly bodyBase64?: string };
   readonly delegate?: { readonly name: string; readonly namespace?: string };
   readonly rewrite?: { readonly uri?: string; readonly authority?: string; readonly uriRegexRewrite?: { readonly match: string; readonly rewrite: string } };
   readonly timeout?: number;
-  readonly retries?: { readonly attempts: number; readonly perTryTimeout?: number; readonly retryOn?: string; readonly retryIgnorePreviousHosts?: boolean };
+  readonly retries?: { readonly attempts: number; readonly perTryTimeout?: number; readonly retryOn?: string; readonly retryIgnorePreviousHosts?: boolean; readonly backoff?: number };
   readonly fault?: {
     readonly delay?: { readonly fixedDelay: number; readonly percentage?: number; readonly percent?: number };
     readonly abort?: { readonly httpStatus?: number; readonly grpcStatus?: string; readonly percentage?: number };
@@ -62,6 +63,8 @@ export interface HttpRouteSpec {
     readonly exposeHeaders: readonly string[];
     readonly maxAge?: number;
     readonly allowCredentials?: boolean;
+    /** IGNORE: preflights from origins the policy does not allow are answered by Envoy, not forwarded. */
+    readonly unmatchedPreflights?: "FORWARD" | "IGNORE";
   };
   readonly headers?: HeadersSpec;
 }
@@ -133,6 +136,7 @@ function parseMatch(v: unknown, at: string, p: FieldProblems): HttpMatchSpec | u
   const authority = one("authority");
   const port = portField(v, "port", at, p);
   const sourceNamespace = stringField(v, "sourceNamespace", at, p);
+  const statPrefix = stringField(v, "statPrefix", at, p);
   if (sourceNamespace !== undefined && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(sourceNamespace)) p.error(`${at}.sourceNamespace`, `sourceNamespace match ${sourceNamespace} is invalid`);
   const headers = stringMatchMap(v, "headers", at, p);
   for (const h of Object.keys(headers)) if (h.toLowerCase() !== h) p.error(`${at}.headers.${h}`, "header name must be lower case");
@@ -151,15 +155,16 @@ function parseMatch(v: unknown, at: string, p: FieldProblems): HttpMatchSpec | u
     sourceLabels: stringMapField(v, "sourceLabels", at, p),
     gateways: stringListField(v, "gateways", at, p),
     sourceNamespace,
+    statPrefix,
   });
 }
 
-type OptionalMatchKeys = "name" | "uri" | "scheme" | "method" | "authority" | "port" | "sourceNamespace";
+type OptionalMatchKeys = "name" | "uri" | "scheme" | "method" | "authority" | "port" | "sourceNamespace" | "statPrefix";
 type MatchParts = Omit<HttpMatchSpec, OptionalMatchKeys> & { readonly [K in OptionalMatchKeys]: HttpMatchSpec[K] | undefined };
 
 /** A match from its parts, leaving out the optional ones that are unset or empty. */
 export function httpMatchSpec(parts: MatchParts): HttpMatchSpec {
-  const { name, uri, scheme, method, authority, port, sourceNamespace, ...rest } = parts;
+  const { name, uri, scheme, method, authority, port, sourceNamespace, statPrefix, ...rest } = parts;
   return {
     ...(name ? { name } : {}),
     ...(uri ? { uri } : {}),
@@ -168,6 +173,7 @@ export function httpMatchSpec(parts: MatchParts): HttpMatchSpec {
     ...(authority ? { authority } : {}),
     ...(port !== undefined ? { port } : {}),
     ...(sourceNamespace ? { sourceNamespace } : {}),
+    ...(statPrefix ? { statPrefix } : {}),
     ...rest,
   };
 }
@@ -253,8 +259,9 @@ function parseRetries(v: Fields, at: string, p: FieldProblems): HttpRouteSpec["r
   if (perTryTimeout !== undefined && perTryTimeout < 0.001) p.error(`${path}.perTryTimeout`, "perTryTimeout must be at least 1ms");
   const retryOn = stringField(r, "retryOn", path, p);
   const retryIgnorePreviousHosts = boolField(r, "retryIgnorePreviousHosts", path, p);
+  const backoff = durationField(r, "backoff", path, p);
   unknownKeys(r, ["attempts", "perTryTimeout", "retryOn", "retryRemoteLocalities", "retryIgnorePreviousHosts", "backoff"], path, p);
-  return { attempts, ...(perTryTimeout !== undefined ? { perTryTimeout } : {}), ...(retryOn ? { retryOn } : {}), ...(retryIgnorePreviousHosts !== undefined ? { retryIgnorePreviousHosts } : {}) };
+  return { attempts, ...(perTryTimeout !== undefined ? { perTryTimeout } : {}), ...(retryOn ? { retryOn } : {}), ...(retryIgnorePreviousHosts !== undefined ? { retryIgnorePreviousHosts } : {}), ...(backoff !== undefined ? { backoff } : {}) };
 }
 
 function parseCors(v: Fields, at: string, p: FieldProblems): HttpRouteSpec["corsPolicy"] {
@@ -265,6 +272,7 @@ function parseCors(v: Fields, at: string, p: FieldProblems): HttpRouteSpec["cors
   const maxAge = durationField(c, "maxAge", path, p);
   if (maxAge !== undefined && !Number.isInteger(maxAge)) p.error(`${path}.maxAge`, "max_age duration is accurate only to seconds precision");
   const allowCredentials = boolField(c, "allowCredentials", path, p);
+  const unmatchedPreflights = enumField(c, "unmatchedPreflights", path, p, ["UNSPECIFIED", "FORWARD", "IGNORE"] as const);
   unknownKeys(c, ["allowOrigins", "allowMethods", "allowHeaders", "exposeHeaders", "maxAge", "allowCredentials", "unmatchedPreflights"], path, p);
   return {
     allowOrigins,
@@ -273,6 +281,7 @@ function parseCors(v: Fields, at: string, p: FieldProblems): HttpRouteSpec["cors
     exposeHeaders: stringListField(c, "exposeHeaders", path, p),
     ...(maxAge !== undefined ? { maxAge } : {}),
     ...(allowCredentials !== undefined ? { allowCredentials } : {}),
+    ...(unmatchedPreflights === "FORWARD" || unmatchedPreflights === "IGNORE" ? { unmatchedPreflights } : {}),
   };
 }
 
@@ -339,7 +348,10 @@ export function parseHttpRoute(v: unknown, at: string, p: FieldProblems, delegat
     if (dr["status"] === undefined) p.error(`${at}.directResponse.status`, "is required");
     const body = mapField(dr, "body", `${at}.directResponse`, p);
     const text = body ? stringField(body, "string", `${at}.directResponse.body`, p) : undefined;
-    if (status !== undefined) directResponse = { status, ...(text !== undefined ? { body: text } : {}) };
+    const bytes = body ? stringField(body, "bytes", `${at}.directResponse.body`, p) : undefined;
+    if (bytes !== undefined && !/^[A-Za-z0-9+/]*={0,2}$/.test(bytes)) p.error(`${at}.directResponse.body.bytes`, "must be base64");
+    if (text !== undefined && bytes !== undefined) p.error(`${at}.directResponse.body`, "only one of string or bytes may be set");
+    if (status !== undefined) directResponse = { status, ...(text !== undefined ? { body: text } : {}), ...(bytes !== undefined ? { bodyBase64: bytes } : {}) };
   }
   const dg = mapField(v, "delegate", at, p);
   const delegateRef = dg ? { name: requiredString(dg, "name", `${at}.delegate`, p) ?? "", ...(stringField(dg, "namespace", `${at}.delegate`, p) ? { namespace: stringField(dg, "namespace", `${at}.delegate`, p)! } : {}) } : undefined;
