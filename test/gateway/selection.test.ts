@@ -1,0 +1,60 @@
+// Which proxies a Gateway reaches and how a gateway reads its topology: a Gateway change touches
+// the router proxies its old or new selector picks (no sidecar, no other router), a Gateway
+// without a selector every router; numTrustedProxies comes from the pod's proxy config over the
+// mesh's default.
+import { strict as assert } from "node:assert";
+import { buildSnapshot } from "../../src/mesh/model.js";
+import type { ConfigObject } from "../../src/model/config.js";
+import { snapshotChange } from "../../src/model/changes.js";
+import { parseProxyNode } from "../../src/model/proxy.js";
+import { gatewaysFor } from "../../src/gateway/merge.js";
+import { gatewayTopology } from "../../src/translate/router/hcm.js";
+import { parseMeshConfig, defaultMeshConfig } from "../../src/model/mesh-config.js";
+import { FieldProblems } from "../../src/model/fields.js";
+
+function gateway(name: string, selector: Record<string, string> | undefined, port = 80): ConfigObject {
+  return {
+    apiVersion: "networking.istio.io/v1",
+    kind: "Gateway",
+    metadata: { name, namespace: "istio-system", labels: {}, annotations: {} },
+    spec: { ...(selector ? { selector } : {}), servers: [{ port: { number: port, name: "http", protocol: "HTTP" }, hosts: ["*"] }] },
+    origin: { file: "/cfg/gw.yaml" },
+  };
+}
+
+const node = (type: "router" | "sidecar", labels: Record<string, string>, pod = "p") =>
+  parseProxyNode({ id: `${type}~10.0.0.1~${pod}.istio-system~istio-system.svc.cluster.local`, metadata: { NAMESPACE: "istio-system", LABELS: labels } });
+
+const ingress = node("router", { istio: "ingressgateway" }, "ingress");
+const egress = node("router", { istio: "egressgateway" }, "egress");
+const sidecar = node("sidecar", { istio: "ingressgateway" }, "app");
+
+describe("Gateway selection and change scope", () => {
+  it("a Gateway with a selector applies to the routers holding its labels, from any namespace's Gateway (PILOT_SCOPE_GATEWAY_TO_NAMESPACE off)", () => {
+    const s = buildSnapshot({ objects: [gateway("in", { istio: "ingressgateway" }), gateway("all", undefined, 81)], errors: [] });
+    assert.deepEqual(gatewaysFor(s, ingress).map((g) => g.name), ["all", "in"]);
+    assert.deepEqual(gatewaysFor(s, egress).map((g) => g.name), ["all"]);
+    assert.deepEqual(gatewaysFor(s, sidecar), [], "sidecars run no Gateway");
+    assert.deepEqual(gatewaysFor(s, { ...ingress, namespace: "other" }, true).map((g) => g.name), [], "scoped to its namespace, a router elsewhere gets none");
+  });
+
+  it("changing a Gateway touches the routers its old or new selector picks, and no sidecar", () => {
+    const before = buildSnapshot({ objects: [gateway("gw", { istio: "ingressgateway" })], errors: [] });
+    const after = buildSnapshot({ objects: [gateway("gw", { istio: "egressgateway" })], errors: [] }, before);
+    const change = snapshotChange(before, after);
+    assert.ok(change !== undefined && !change.all, "a scoped change");
+    assert.equal(change.affects(ingress), true);
+    assert.equal(change.affects(egress), true);
+    assert.equal(change.affects(sidecar), false);
+    assert.equal(change.affects(node("router", { istio: "eastwestgateway" }, "ew")), false);
+  });
+
+  it("numTrustedProxies: the pod's proxy config (PROXY_CONFIG) over MeshConfig defaultConfig, default 0", () => {
+    assert.deepEqual(gatewayTopology(defaultMeshConfig, ingress), { numTrustedProxies: 0 });
+    const p = new FieldProblems();
+    const mesh = parseMeshConfig({ defaultConfig: { gatewayTopology: { numTrustedProxies: 2 } } }, p)!;
+    assert.equal(gatewayTopology(mesh, ingress).numTrustedProxies, 2);
+    const annotated = parseProxyNode({ id: ingress.id, metadata: { NAMESPACE: "istio-system", LABELS: { istio: "ingressgateway" }, PROXY_CONFIG: { gatewayTopology: { numTrustedProxies: 1, forwardClientCertDetails: "APPEND_FORWARD" } } } });
+    assert.deepEqual(gatewayTopology(mesh, annotated), { numTrustedProxies: 1, forwardClientCertDetails: "APPEND_FORWARD" });
+  });
+});
