@@ -12,7 +12,8 @@ import { mergedGatewayFor } from "../../gateway/merge.js";
 import { dnsDomain, inboundPolicyKey, type PlannedResource, type ProxyResources, type TranslationScope } from "../common.js";
 import { dnsLookupFamily } from "../clusters.js";
 import { proxyEnforcement } from "../enforcement.js";
-import { routerClusters, routerEndpoints } from "./clusters.js";
+import { routerClusters, routerEndpoints, servedNetworks } from "./clusters.js";
+import { placeProxy } from "../../model/placement.js";
 import { outboundClusterPlans } from "../../ir/clusters.js";
 import { routerListeners } from "./listeners.js";
 import { routerRoutes } from "./routes.js";
@@ -22,7 +23,9 @@ import { gatewayTopology } from "./hcm.js";
 export function routerKey(proxy: Proxy, snapshot: MeshSnapshot): string {
   const labels = Object.keys(proxy.labels).sort().map((k) => `${k}=${proxy.labels[k]}`).join(",");
   const enforced = proxyEnforcement(snapshot, proxy);
-  return `router|${proxy.namespace}|${labels}|${dnsDomain(proxy)}|${dnsLookupFamily(proxy)}|${stableJson(gatewayTopology(snapshot.mesh, proxy))}${enforced === "" ? "" : `|${enforced}`}`;
+  // The network (placement) decides split-horizon EDS and which networks SNI-DNAT assignments serve.
+  const networks = `${placeProxy(snapshot, proxy).network ?? ""}>${servedNetworks(snapshot, proxy)?.join(",") ?? ""}`;
+  return `router|${proxy.namespace}|${labels}|${dnsDomain(proxy)}|${dnsLookupFamily(proxy)}|${stableJson(gatewayTopology(snapshot.mesh, proxy))}|${networks}${enforced === "" ? "" : `|${enforced}`}`;
 }
 
 /** Digests of what listeners read besides the proxy: policies (authz), mesh config, and services (AUTO_PASSTHROUGH chains). */
