@@ -11,6 +11,7 @@ import { gatewaysFor } from "../../src/gateway/merge.js";
 import { gatewayTopology } from "../../src/translate/router/hcm.js";
 import { parseMeshConfig, defaultMeshConfig } from "../../src/model/mesh-config.js";
 import { FieldProblems } from "../../src/model/fields.js";
+import { analyzeSnapshot } from "../../src/analysis/analyzers.js";
 
 function gateway(name: string, selector: Record<string, string> | undefined, port = 80): ConfigObject {
   return {
@@ -56,5 +57,23 @@ describe("Gateway selection and change scope", () => {
     assert.equal(gatewayTopology(mesh, ingress).numTrustedProxies, 2);
     const annotated = parseProxyNode({ id: ingress.id, metadata: { NAMESPACE: "istio-system", LABELS: { istio: "ingressgateway" }, PROXY_CONFIG: { gatewayTopology: { numTrustedProxies: 1, forwardClientCertDetails: "APPEND_FORWARD" } } } });
     assert.deepEqual(gatewayTopology(mesh, annotated), { numTrustedProxies: 1, forwardClientCertDetails: "APPEND_FORWARD" });
+  });
+});
+
+describe("analyze: conflicting Gateways (IST0145)", () => {
+  it("reports each server that workloads selected by several Gateways would leave out, with why", () => {
+    const https = (name: string, ns: string, credential: string): ConfigObject => ({
+      apiVersion: "networking.istio.io/v1",
+      kind: "Gateway",
+      metadata: { name, namespace: ns, labels: {}, annotations: {} },
+      spec: { selector: { istio: "ingressgateway" }, servers: [{ port: { number: 443, name: "https", protocol: "HTTPS" }, hosts: ["shop.example.com"], tls: { mode: "SIMPLE", credentialName: credential } }] },
+      origin: { file: `/cfg/${name}.yaml` },
+    });
+    const s = buildSnapshot({ objects: [https("a", "istio-system", "a-cert"), https("b", "team-b", "b-cert"), gateway("other", { istio: "egressgateway" })], errors: [] });
+    const findings = analyzeSnapshot(s).filter((f) => f.type.code === "IST0145");
+    assert.deepEqual(
+      findings.map((f) => [f.object, f.origin, f.message]),
+      [["Gateway team-b/b", "/cfg/b.yaml", "spec.servers[0] is left out on workloads labelled istio=ingressgateway: duplicate host names on port 443: shop.example.com"]],
+    );
   });
 });
