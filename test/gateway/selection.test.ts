@@ -12,6 +12,8 @@ import { gatewayTopology } from "../../src/translate/router/hcm.js";
 import { parseMeshConfig, defaultMeshConfig } from "../../src/model/mesh-config.js";
 import { FieldProblems } from "../../src/model/fields.js";
 import { analyzeSnapshot } from "../../src/analysis/analyzers.js";
+import { translate } from "../../src/translate/index.js";
+import { TypeUrl } from "../../src/xds/types.js";
 
 function gateway(name: string, selector: Record<string, string> | undefined, port = 80): ConfigObject {
   return {
@@ -75,5 +77,30 @@ describe("analyze: conflicting Gateways (IST0145)", () => {
       findings.map((f) => [f.object, f.origin, f.message]),
       [["Gateway team-b/b", "/cfg/b.yaml", "spec.servers[0] is left out on workloads labelled istio=ingressgateway: duplicate host names on port 443: shop.example.com"]],
     );
+  });
+});
+
+describe("a router's labels come from its Pod when the registry knows it", () => {
+  const pod = (name: string, ip: string, labels: Record<string, string>): ConfigObject => ({
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name, namespace: "istio-system", labels, annotations: {}, uid: `uid-${name}` },
+    spec: { serviceAccountName: "istio-ingressgateway", containers: [] },
+    status: { podIP: ip, podIPs: [{ ip }] },
+    origin: { source: "kubernetes", cluster: "Kubernetes", file: `k8s://Kubernetes/v1/Pod istio-system/${name}`, resource: `v1/Pod istio-system/${name}` },
+  });
+  const s = buildSnapshot({ objects: [gateway("in", { istio: "ingressgateway" }), pod("web-1", "10.0.7.1", { app: "web" }), pod("ingress-7", "10.0.7.2", { istio: "ingressgateway" })], errors: [] });
+  const router = (podName: string, ip: string, labels: Record<string, string>) =>
+    parseProxyNode({ id: `router~${ip}~${podName}.istio-system~istio-system.svc.cluster.local`, metadata: { NAMESPACE: "istio-system", LABELS: labels } });
+  const listeners = (p: ReturnType<typeof router>): string[] => (translate(s, p).get(TypeUrl.Listener) ?? []).map((r) => r.name);
+
+  it("a pod claiming the ingress gateway's labels its Pod does not have gets no gateway listener", () => {
+    assert.deepEqual(listeners(router("web-1", "10.0.7.1", { istio: "ingressgateway" })), []);
+  });
+  it("the gateway's own Pod is selected by its registry labels, whatever it claims", () => {
+    assert.deepEqual(listeners(router("ingress-7", "10.0.7.2", {})), ["0.0.0.0_80"]);
+  });
+  it("a router the registry does not know (outside Kubernetes) is selected by the labels it sends", () => {
+    assert.deepEqual(listeners(router("vm-gateway", "10.9.9.9", { istio: "ingressgateway" })), ["0.0.0.0_80"]);
   });
 });

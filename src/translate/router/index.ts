@@ -18,9 +18,11 @@ import { outboundClusterPlans } from "../../ir/clusters.js";
 import { routerListeners } from "./listeners.js";
 import { routerRoutes } from "./routes.js";
 import { gatewayTopology } from "./hcm.js";
+import { routerView } from "../../gateway/router-view.js";
 
 /** What a router's translation reads of the proxy: routers with equal keys get equal resources. */
-export function routerKey(proxy: Proxy, snapshot: MeshSnapshot): string {
+export function routerKey(claimed: Proxy, snapshot: MeshSnapshot): string {
+  const proxy = routerView(snapshot, claimed);
   const labels = Object.keys(proxy.labels).sort().map((k) => `${k}=${proxy.labels[k]}`).join(",");
   const enforced = proxyEnforcement(snapshot, proxy);
   // The network (placement) decides split-horizon EDS and which networks SNI-DNAT assignments serve.
@@ -36,9 +38,10 @@ function listenerInputs(scope: TranslationScope): string {
 }
 
 /** Every resource of a router proxy, by type. */
-export function translateRouter(snapshot: MeshSnapshot, proxy: Proxy): ProxyResources {
+export function translateRouter(snapshot: MeshSnapshot, claimed: Proxy): ProxyResources {
+  const proxy = routerView(snapshot, claimed);
   const scope: TranslationScope = { snapshot, proxy };
-  const key = digestOf(routerKey(proxy, snapshot));
+  const key = digestOf(routerKey(claimed, snapshot));
   const plans = outboundClusterPlans(scope);
   return new Map<TypeUrl, readonly PlannedResource[]>([
     [TypeUrl.Cluster, routerClusters(scope, plans)],
