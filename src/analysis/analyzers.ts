@@ -169,7 +169,8 @@ export function conflictingGateways(snapshot: MeshSnapshot): Finding[] {
   for (const g of all) if (g.spec.selector !== undefined) selectors.set(JSON.stringify(Object.entries(g.spec.selector).sort()), g.spec.selector);
   const out = new Map<string, Finding>();
   for (const selector of selectors.values()) {
-    const merged = mergeGateways(gatewaysFor(snapshot, { type: "router", labels: selector, namespace: "" }));
+    // Every namespace's Gateways may meet on one workload (scoped to namespaces, fewer would).
+    const merged = mergeGateways(gatewaysFor(snapshot, { type: "router", labels: selector, namespace: "" }, false));
     for (const r of merged.rejected) {
       const ref = `Gateway ${r.gatewayRef}`;
       out.set(`${ref}|${r.index}`, { type: FINDINGS.conflictingGateways, object: ref, origin: originOf(snapshot, ref), message: `spec.servers[${r.index}] is left out on workloads labelled ${Object.entries(selector).map(([k, v]) => `${k}=${v}`).join(",")}: ${r.why}` });

@@ -84,8 +84,14 @@ export function gatewayRouteName(server: GatewayServer, gateway: Gateway): strin
   return "";
 }
 
-/** The Gateways selecting a router (every namespace's, as istiod with PILOT_SCOPE_GATEWAY_TO_NAMESPACE off), oldest first. */
-export function gatewaysFor(snapshot: MeshSnapshot, proxy: Pick<Proxy, "type" | "labels" | "namespace">, scopeToNamespace = false): Gateway[] {
+/**
+ * istiod's PILOT_SCOPE_GATEWAY_TO_NAMESPACE, read once at start as istiod reads it: when `true`, a
+ * router runs only the Gateways of its own namespace; off (every namespace's) by default.
+ */
+export const scopeGatewayToNamespace = process.env["PILOT_SCOPE_GATEWAY_TO_NAMESPACE"] === "true";
+
+/** The Gateways selecting a router, oldest first. */
+export function gatewaysFor(snapshot: MeshSnapshot, proxy: Pick<Proxy, "type" | "labels" | "namespace">, scopeToNamespace = scopeGatewayToNamespace): Gateway[] {
   if (proxy.type !== "router") return [];
   const created = new Map((snapshot.others.get(GATEWAY_KIND) ?? []).map((a) => [`${a.object.metadata.namespace}/${a.object.metadata.name}`, a.object.metadata.creationTimestamp ?? ""]));
   return gatewaysOf(snapshot)
