@@ -28,7 +28,7 @@ describe("gateway credentials from Kubernetes Secrets (real kube-apiserver)", fu
     client = new KubeClient({ kubeconfig: sharedKubeApiserver().kubeconfig });
     await client.request("POST", "/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: ns } });
     store.onChange((namespace, name) => void changed.push(`${namespace}/${name}`));
-    stop = watchGatewaySecrets({ client, clusterId: "Kubernetes", store, log: () => {} });
+    stop = watchGatewaySecrets({ client, clusterId: "Kubernetes", namespaces: [ns], store, log: () => {} });
   });
   after(() => stop?.());
 
