@@ -91,6 +91,9 @@ describe("web console: in chromium against a running control plane", function ()
     for (const k of ["signal", "verdict", "action", "chain"]) assert.ok(kinds.includes(k), `timeline has a ${k}: ${kinds.join(",")}`);
     // The quarantine's DENY policies are served, so the graph shows the pod cut off.
     await page.waitForFunction(() => document.querySelector("[data-testid=calls] td[data-from='WorkloadEntry shop/frontend-0'][data-to='WorkloadEntry shop/cart-0']")?.textContent === "denied · STRICT");
+    // analyze on the running control plane: the quarantine in force (MW0002).
+    await page.waitForSelector("[data-testid=analysis] tr[data-code=MW0002]");
+    assert.match(await page.textContent("[data-testid=analysis] tr[data-code=MW0002]") ?? "", /Pod shop\/cart-0.*quarantine \(pod\)/);
     await page.screenshot({ path: join(SCREENSHOT_DIR, "2-quarantined.png"), fullPage: true });
 
     await page.click(`button[data-release='${id}']`);
@@ -100,6 +103,7 @@ describe("web console: in chromium against a running control plane", function ()
     assert.deepEqual(released.map((a) => [a.enforcementId, a.by]), [[id, "console:loopback"]]);
     await page.waitForFunction(() => document.querySelector("[data-testid=calls] td[data-from='WorkloadEntry shop/frontend-0'][data-to='WorkloadEntry shop/cart-0']")?.textContent === "allowed · STRICT");
     assert.match(await page.textContent("[data-testid=timeline]") ?? "", /released quarantine/);
+    await page.waitForSelector("[data-testid=analysis] tr[data-code=MW0002]", { state: "detached" });
     await page.screenshot({ path: join(SCREENSHOT_DIR, "3-released.png"), fullPage: true });
   });
 });

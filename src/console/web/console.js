@@ -171,6 +171,13 @@ function renderProxies(ps) {
     ...["CDS", "EDS", "LDS", "RDS", "SDS"].map((t) => el("td", { class: p.sync[t].replace(" ", "-"), text: p.sync[t] })))));
 }
 
+function renderAnalysis(findings) {
+  document.getElementById("analysis-empty").hidden = findings.length > 0;
+  fill("[data-testid=analysis]", findings.map((f) => el("tr", { "data-code": f.code },
+    el("td", { class: f.level === "Error" ? "denied" : f.level === "Warning" ? "conditional" : "", text: f.level }), el("td", { class: "mono", text: f.code }),
+    el("td", { text: f.object }), el("td", { class: "mono", text: f.origin }), el("td", { text: f.message }))));
+}
+
 function showLogin(message) {
   document.getElementById("login").hidden = false;
   document.getElementById("login-error").textContent = message;
@@ -190,6 +197,8 @@ async function refresh() {
     if (v.mesh !== undefined) {
       renderMesh(v.mesh);
       meshGeneration = v.mesh.generation;
+      // Findings change with the config and the quarantines, which both bump the generation.
+      renderAnalysis(await api("/api/v1/analysis"));
     }
     renderIdentities(v.identities);
     renderProxies(v.proxies);
