@@ -151,7 +151,8 @@ function renderMesh(mesh) {
   table.querySelector("tbody").replaceChildren(...names.map((from) => el("tr", {}, el("th", { text: from }), ...names.map((to) => {
     const c = byPair.get(`${from}|${to}`);
     if (c === undefined) return el("td", { text: "·" });
-    return el("td", { class: c.decision, "data-from": from, "data-to": to, title: `${c.fromIdentity} → ${to}: ${c.decision}${c.by.length ? ` by ${c.by.join(", ")}` : ""}; mTLS ${c.mtls}` }, `${c.decision} · ${c.mtls}`);
+    const title = `${c.fromIdentity} → ${c.via}: ${c.decision}${c.by.length ? ` by ${c.by.join(", ")}` : ""}; client: ${c.client}; server mTLS ${c.mtls}`;
+    return el("td", { class: c.decision, "data-from": from, "data-to": to, title }, `${c.decision} · ${c.transport}`);
   }))));
 }
 
