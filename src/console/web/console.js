@@ -144,11 +144,13 @@ function renderMesh(mesh) {
     el("td", { class: w.mtls, text: w.mtls + Object.entries(w.portMtls).map(([p, m]) => ` (${p}: ${m})`).join("") }),
     el("td", { text: policyList(w.authorization) }))));
   document.getElementById("problems").replaceChildren(...mesh.problems.map((p) => el("li", { class: "error", text: p })));
-  const names = mesh.workloads.map((w) => w.ref).filter((r) => mesh.calls.some((c) => c.to === r || c.from === r));
+  // Rows: every caller; columns: the workloads a call can be routed to (they serve a service).
+  const callers = mesh.workloads.map((w) => w.ref).filter((r) => mesh.calls.some((c) => c.from === r));
+  const callees = mesh.workloads.map((w) => w.ref).filter((r) => mesh.calls.some((c) => c.to === r));
   const table = document.querySelector("[data-testid=calls]");
-  table.querySelector("thead").replaceChildren(el("tr", {}, el("th", { text: "from \\ to" }), ...names.map((n) => el("th", { text: n }))));
+  table.querySelector("thead").replaceChildren(el("tr", {}, el("th", { text: "from \\ to" }), ...callees.map((n) => el("th", { text: n }))));
   const byPair = new Map(mesh.calls.map((c) => [`${c.from}|${c.to}`, c]));
-  table.querySelector("tbody").replaceChildren(...names.map((from) => el("tr", {}, el("th", { text: from }), ...names.map((to) => {
+  table.querySelector("tbody").replaceChildren(...callers.map((from) => el("tr", {}, el("th", { text: from }), ...callees.map((to) => {
     const c = byPair.get(`${from}|${to}`);
     if (c === undefined) return el("td", { text: "·" });
     const title = `${c.fromIdentity} → ${c.via}: ${c.decision}${c.by.length ? ` by ${c.by.join(", ")}` : ""}; client: ${c.client}; server mTLS ${c.mtls}`;
