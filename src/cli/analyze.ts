@@ -19,7 +19,7 @@ import { EnforcementSet } from "../risk/quarantine.js";
 import { systemClock } from "../risk/clock.js";
 import { quarantineFindingsOf } from "../analysis/quarantines.js";
 
-const USAGE = `usage: meshward analyze [-f <file|dir>]... [--data-dir DIR] [--failure-threshold Error|Warning|Info] [-o text|json]
+const USAGE = `usage: meshward analyze [-f <file|dir>]... [--data-dir DIR] [--console ADDR] [--failure-threshold Error|Warning|Info] [-o text|json]
 
 Reports problems across objects (istioctl analyze) in the config meshward would serve: policies
 selecting no workload (IST0127), DestinationRule TLS against PeerAuthentication (IST0113),
@@ -72,6 +72,9 @@ export const analyzeCommand: Command = {
       const threshold = values["failure-threshold"] as FindingLevel;
       if (!LEVELS.includes(threshold)) throw new FlagError(`--failure-threshold must be Error, Warning or Info, found "${threshold}"`);
       if (values.output !== "text" && values.output !== "json") throw new FlagError(`-o must be text or json, found "${values.output}"`);
+      if (values.filename !== undefined && values.console !== undefined && values.console !== "none") {
+        throw new FlagError("-f analyzes files, --console a running control plane: give one of them");
+      }
       const server = values.filename === undefined ? await ConsoleClient.forCommand(values, values["data-dir"]) : undefined;
       let findings: Finding[];
       if (server !== undefined) {
