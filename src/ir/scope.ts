@@ -35,6 +35,11 @@ export function outboundPolicyKey(snapshot: MeshSnapshot): string {
   return [snapshot.meshDigest, ...outboundPolicyKinds.map((k) => snapshot.othersDigestByKind.get(k) ?? "")].join(".");
 }
 
+/** The cluster's DNS suffix (`cluster.local`) from the proxy's DNS domain; empty when the node id has none. */
+export function clusterDomain(proxy: Proxy): string {
+  return dnsDomain(proxy).split(".").slice(2).join(".");
+}
+
 /** The DNS domain from the node id (`ns.svc.cluster.local`), used to expand short host names. */
 export function dnsDomain(proxy: Proxy): string {
   const parts = proxy.id.split("~");
