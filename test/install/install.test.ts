@@ -74,18 +74,18 @@ describe("meshward manifest generate", function () {
     assert.match(bad.stderr, /--set replicas=0: want a whole number of at least 1/);
   });
 
-  it("gives the control plane write access to Secrets and its Lease by name only, reads elsewhere, and no write access to Istio's config", () => {
+  it("gives the control plane write access to its Secrets and Lease by name only, no Secrets across the cluster, and no write access to Istio's config", () => {
     const objects = installManifest(installValues([]));
     const role = objects.find((o) => o.kind === "Role")! as unknown as { rules: { resources: string[]; resourceNames?: string[]; verbs: string[] }[] };
+    // Written by name (create cannot be); read in the namespace for remote clusters' Secrets.
+    const readOnly = (r: { verbs: string[] }): boolean => r.verbs.every((v) => ["get", "list", "watch"].includes(v));
     for (const r of role.rules.filter((x) => x.resources.includes("secrets") || x.resources.includes("leases"))) {
-      assert.ok(r.resourceNames !== undefined || (r.verbs.length === 1 && r.verbs[0] === "create"), JSON.stringify(r));
+      assert.ok(r.resourceNames !== undefined || (r.verbs.length === 1 && r.verbs[0] === "create") || (r.resources.includes("secrets") && readOnly(r)), JSON.stringify(r));
     }
     const cr = objects.find((o) => o.kind === "ClusterRole")! as unknown as { rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[] };
     const istioWrites = cr.rules.filter((r) => r.apiGroups.some((g) => g.endsWith("istio.io")) && !r.resources.every((x) => x.endsWith("/status")) && r.verbs.some((v) => !["get", "list", "watch"].includes(v)));
     assert.deepEqual(istioWrites, []);
-    // Across the cluster Secrets are read only (gateways' credentialName, remote clusters), as istiod's ClusterRole.
-    const secretRules = cr.rules.filter((r) => r.resources.includes("secrets"));
-    assert.deepEqual(secretRules.map((r) => [...r.verbs].sort()), [["get", "list", "watch"]], "Secrets across the cluster: read only");
+    assert.ok(!cr.rules.some((r) => r.resources.includes("secrets")), "no Secrets across the cluster");
   });
 });
 
