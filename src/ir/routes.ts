@@ -7,11 +7,12 @@ import type { Proxy } from "../model/proxy.js";
 import { effectiveTrafficPolicy } from "../model/destination-rule.js";
 import { destinationRuleFor, visibleServices } from "../model/lookup.js";
 import { isHttpProtocol, isSniffedProtocol, type ServicePortSpec } from "../model/service-entry.js";
-import type { Service } from "../model/snapshot.js";
+import type { MeshSnapshot, Service } from "../model/snapshot.js";
 import { PassthroughCluster, clusterDomain, dnsDomain, hostPort, outboundClusterName, outboundPolicyKey, type TranslationScope } from "./scope.js";
 import type { HashPolicy, HttpRoute, Keyed, RetryPolicy, RouteTable, VirtualHost } from "./types.js";
 import { hashPolicyOf } from "./routes-hash.js";
 import { virtualServiceClaims, virtualServiceRoutesKey } from "./virtual-service-hosts.js";
+import { routingLabelsKey } from "./virtual-service-routes.js";
 
 /**
  * The names a proxy may use for a service, full name first: `name.ns.svc.cluster.local`,
@@ -123,7 +124,25 @@ function routeDeps(scope: TranslationScope, service: Service): string {
  * The routes of one port as this proxy sees them: per service the VirtualService that claims it
  * (or none: Istio's default route), and the VirtualService hosts that are no service.
  */
-function portRoutes(scope: TranslationScope, services: readonly Service[], port: number): { byService: Map<string, HttpRoute[]>; otherHosts: { host: string; routes: HttpRoute[] }[] } {
+type PortRoutes = { byService: Map<string, HttpRoute[]>; otherHosts: { host: string; routes: HttpRoute[] }[] };
+
+/**
+ * portRoutes per snapshot and what it reads of the proxy (flavour, namespace, DNS domain, the
+ * labels sourceLabels match): proxyless route tables ask once per service port, not once per port.
+ */
+const portRoutesMemo = new WeakMap<MeshSnapshot, Map<string, PortRoutes>>();
+
+function portRoutes(scope: TranslationScope, services: readonly Service[], port: number): PortRoutes {
+  const p = scope.proxy;
+  const key = `${p.flavour}|${p.namespace}|${dnsDomain(p)}|${routingLabelsKey(scope.snapshot, p.labels)}|${port}|${services.map((s) => s.key).join(",")}`;
+  let memo = portRoutesMemo.get(scope.snapshot);
+  if (memo === undefined) portRoutesMemo.set(scope.snapshot, (memo = new Map()));
+  let out = memo.get(key);
+  if (out === undefined) memo.set(key, (out = computePortRoutes(scope, services, port)));
+  return out;
+}
+
+function computePortRoutes(scope: TranslationScope, services: readonly Service[], port: number): PortRoutes {
   const byService = new Map<string, HttpRoute[]>();
   const otherHosts: { host: string; routes: HttpRoute[] }[] = [];
   for (const claim of virtualServiceClaims(scope, services, port)) {

@@ -11,10 +11,10 @@ export interface TranslationScope {
 }
 
 /**
- * The kinds of the snapshot's `others` bag that outbound resources read: auto-mTLS follows the
- * destination's PeerAuthentication, routes follow VirtualServices. Outbound cache keys include
- * exactly these; an outbound builder that reads another kind must list it here. Inbound builders
- * may read any kind.
+ * The kinds of the snapshot's `others` bag that every outbound resource reads: auto-mTLS follows
+ * the destination's PeerAuthentication. Outbound cache keys include exactly these; an outbound
+ * builder that reads another kind must list it here, or key on it itself as route tables and TCP
+ * listeners do for VirtualServices (virtual-service-hosts.ts). Inbound builders may read any kind.
  */
 export const outboundPolicyKinds: readonly string[] = ["PeerAuthentication"];
 

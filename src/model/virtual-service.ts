@@ -8,8 +8,9 @@ import { hostPattern } from "./workload-entry.js";
 import { isIP } from "node:net";
 import { parseHttpRoute, type HttpRouteSpec } from "./virtual-service-http.js";
 import { warnUnreachableRules } from "./virtual-service-lint.js";
-import type { KindHandler } from "./kinds.js";
-import type { MeshSnapshot } from "./snapshot.js";
+import type { KindHandler, KindTouch } from "./kinds.js";
+import type { AcceptedObject, MeshSnapshot } from "./snapshot.js";
+import { digestOf } from "./digest.js";
 import type { ConfigObject } from "./config.js";
 
 export type { HttpRouteSpec, HttpMatchSpec, StringMatchSpec, HeadersSpec, HttpRouteDestinationSpec } from "./virtual-service-http.js";
@@ -239,11 +240,43 @@ export function parseVirtualService(spec: unknown, p: FieldProblems): VirtualSer
   return { hosts, gateways, http, tcp, tls, exportTo };
 }
 
-/** VirtualService as a kind of the model: validated on admission, kept typed in `others`; any proxy may route by it. */
+/** The VirtualServices added, removed or changed between two versions of the kind (both versions of a changed one). */
+function changedVirtualServices(before: readonly AcceptedObject[], after: readonly AcceptedObject[]): AcceptedObject[] {
+  const ref = (a: AcceptedObject): string => `${a.object.metadata.namespace}/${a.object.metadata.name}`;
+  const digest = (a: AcceptedObject): string => digestOf([a.object.metadata.creationTimestamp ?? "", a.spec]);
+  const was = new Map(before.map((a) => [ref(a), a]));
+  const now = new Map(after.map((a) => [ref(a), a]));
+  const out: AcceptedObject[] = [];
+  for (const [k, a] of now) {
+    const old = was.get(k);
+    if (old === undefined || digest(old) !== digest(a)) out.push(a, ...(old ? [old] : []));
+  }
+  for (const [k, old] of was) if (!now.has(k)) out.push(old);
+  return out;
+}
+
+/**
+ * Which proxies a VirtualService change reaches: those of the namespaces its old and new versions
+ * are exported to (sidecars and routers read a VirtualService only there); every proxy for a
+ * public one or a delegate (whose roots may be anywhere).
+ */
+function virtualServiceScope(before: readonly AcceptedObject[], after: readonly AcceptedObject[]): KindTouch | undefined {
+  const changed = changedVirtualServices(before, after);
+  if (changed.length === 0) return undefined;
+  const namespaces = new Set<string>();
+  for (const a of changed) {
+    const spec = a.spec as VirtualServiceSpec;
+    if (spec.hosts.length === 0 || spec.exportTo.includes("*")) return { all: true };
+    for (const e of spec.exportTo) namespaces.add(e === "." ? a.object.metadata.namespace : e);
+  }
+  return { all: false, affects: (proxy) => namespaces.has(proxy.namespace) };
+}
+
+/** VirtualService as a kind of the model: validated on admission, kept typed in `others`; proxies route by it. */
 export const virtualServiceKind: KindHandler = {
   apiVersions: ["networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3"],
   parse: (spec, p) => parseVirtualService(spec, p),
-  scope: "all",
+  scope: virtualServiceScope,
 };
 
 function virtualServiceOf(object: ConfigObject, spec: VirtualServiceSpec): VirtualService {

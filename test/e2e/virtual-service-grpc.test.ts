@@ -105,6 +105,8 @@ describe("e2e: VirtualService routing for proxyless gRPC (grpc-js-xds)", functio
   const servers: { stop(): void }[] = [];
   let flaky: FlakyServer;
   let client: EchoClient;
+  let configFile = "";
+  let config = "";
   const serverNode = (pod: string, version: string): NodeSpec => ({ ip: "127.0.0.1", pod, namespace: "default", labels: { app: "echo", version } });
   const clientNode: NodeSpec = { ip: "127.0.0.100", pod: "client", namespace: "default" };
 
@@ -112,7 +114,9 @@ describe("e2e: VirtualService routing for proxyless gRPC (grpc-js-xds)", functio
     dir = mkdtempSync(join(tmpdir(), "meshward-vs-e2e-"));
     const [p1, p2, p3] = [await freePort(), await freePort(), await freePort()];
     writeFileSync(join(dir, "mesh.yaml"), "trustDomain: cluster.local\nrootNamespace: istio-system\n");
-    writeFileSync(join(dir, "echo.yaml"), [serviceEntry(), workloadEntry("echo-v1", p1!, "local/a", 1, "v1"), workloadEntry("echo-v2", p2!, "local/a", 1, "v2"), workloadEntry("echo-flaky", p3!, "local/a", 1, "flaky"), destinationRule, virtualService].join("---\n"));
+    configFile = join(dir, "echo.yaml");
+    config = [serviceEntry(), workloadEntry("echo-v1", p1!, "local/a", 1, "v1"), workloadEntry("echo-v2", p2!, "local/a", 1, "v2"), workloadEntry("echo-flaky", p3!, "local/a", 1, "flaky"), destinationRule, virtualService].join("---\n");
+    writeFileSync(configFile, config);
     cp = await startTestControlPlane(dir);
     cp.xds.on("nack", (e) => nacks.push(e));
     const v1 = new EchoServer("v1", cp.xdsAddress, serverNode("echo-v1", "v1"));
@@ -171,6 +175,15 @@ describe("e2e: VirtualService routing for proxyless gRPC (grpc-js-xds)", functio
 
   it("a route timeout ends the call even though the caller's own deadline is far off", async () => {
     assert.equal(await callStatus(client, 20_000, { "x-fault": "slow" }), grpc.status.DEADLINE_EXCEEDED);
+  });
+
+  it("an edit of the VirtualService (now exported to its own namespace only) reaches the client without a restart", async () => {
+    const edited = config
+      .replace("  hosts: [echo]\n", '  hosts: [echo]\n  exportTo: ["."]\n')
+      .replace("route: [{destination: {host: echo, subset: v2}}]", "route: [{destination: {host: echo, subset: v1}}]");
+    assert.notEqual(edited, config);
+    writeFileSync(configFile, edited);
+    await eventually("jason's calls to move to v1", async () => ((await client.call(5000, { "x-user": "jason" })) === "v1" ? true : undefined), 30_000);
   });
 
   it("no proxy NACKed anything meshward sent", () => {

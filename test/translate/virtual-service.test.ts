@@ -124,6 +124,22 @@ describe("VirtualService precedence, delegation, sourceLabels and cache keys", (
     assert.deepEqual(changed.filter((k) => !k.startsWith(TypeUrl.RouteConfiguration)), []);
   });
 
+  it("a VirtualService change reaches the proxies of the namespaces it is exported to, a public one or a delegate every proxy", () => {
+    const base = snapshot(svc("reviews"));
+    const reach = (o: ConfigObject): string[] => {
+      const next = buildSnapshot({ objects: [svc("reviews"), o], errors: [] }, base);
+      const touch = next.kinds.scopeOf("VirtualService");
+      assert.equal(typeof touch, "function");
+      const t = (touch as Exclude<typeof touch, string>)([], next.others.get("VirtualService") ?? [], next);
+      assert.ok(t !== undefined);
+      return ["default", "other", "third"].filter((ns) => t.all || t.affects(proxy({}, ns)));
+    };
+    assert.deepEqual(reach(vs("private", "default", [reviews], { exportTo: ["."] })), ["default"]);
+    assert.deepEqual(reach(vs("two", "default", [reviews], { exportTo: [".", "third"] })), ["default", "third"]);
+    assert.deepEqual(reach(vs("public", "other", [reviews])), ["default", "other", "third"]);
+    assert.deepEqual(reach(obj("VirtualService", "delegate", "default", { exportTo: ["."], http: [{ route: [{ destination: { host: reviews } }] }] })), ["default", "other", "third"]);
+  });
+
   it("a VirtualService whose port or gateways do not match leaves the service its default route", () => {
     const s = snapshot(
       svc("reviews"),
