@@ -1,6 +1,7 @@
 // translate(snapshot, proxy) -> the resources that proxy gets, by type. Pure: no I/O, no clock.
 // Split in two so callers can share work: the outbound part depends only on the proxy's
 // flavour, namespace and DNS domain (outboundKey); the inbound part on who the proxy is.
+import { placementKey } from "./failover.js";
 import { TypeUrl } from "../xds/types.js";
 import type { Proxy } from "../model/proxy.js";
 import type { MeshSnapshot } from "../model/snapshot.js";
@@ -27,7 +28,8 @@ export function outboundKey(proxy: Proxy, snapshot: MeshSnapshot): string {
   // DNS clusters resolve the proxy's address family (dnsLookupFamily).
   // VirtualService sourceLabels make routes depend on those labels of the proxy (none: no part).
   const labels = routingLabelsKey(snapshot, proxy.labels);
-  return `${proxy.flavour}|${proxy.namespace}|${dnsDomain(proxy)}|${dnsLookupFamily(proxy)}${enforced === "" ? "" : `|${enforced}`}${labels === "" ? "" : `|${labels}`}`;
+  // Networks and failover make EDS depend on where the proxy is (failover.ts).
+  return `${proxy.flavour}|${proxy.namespace}|${dnsDomain(proxy)}|${dnsLookupFamily(proxy)}${enforced === "" ? "" : `|${enforced}`}${labels === "" ? "" : `|${labels}`}${placementKey(snapshot, proxy)}`;
 }
 
 /** Clusters, endpoints, listeners and routes towards the services the proxy sees: its kind's IR, rendered. */

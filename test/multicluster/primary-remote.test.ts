@@ -5,6 +5,8 @@
 // cluster-b's apiserver (the remote Secret's reader may create TokenReviews), and a proxy cannot
 // claim to be in a cluster other than the one whose apiserver vouched for it.
 import assert from "node:assert/strict";
+import { rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { generateKeyPairSync, X509Certificate } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
 import { CaClient } from "../../src/ca/ca-api.js";
@@ -17,6 +19,15 @@ import { AdsClient, bearer } from "../support/ads-client.js";
 import { answers, linkClusters, startEchoClusters, stopEchoClusters, type EchoClusters, type TestCluster } from "../support/multicluster.js";
 
 const HOST = "echo.demo.svc.cluster.local";
+const FAILOVER_RULE = `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: echo, namespace: demo}
+spec:
+  host: ${HOST}
+  trafficPolicy:
+    loadBalancer: {localityLbSetting: {failoverPriority: [topology.istio.io/cluster]}}
+    outlierDetection: {consecutive5xxErrors: 3, interval: 1s, baseEjectionTime: 30s}
+`;
 
 const csr = (): string => {
   const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
@@ -79,6 +90,20 @@ describe("primary-remote: one control plane reads a remote cluster whose workloa
     // No clusterid: cluster-a's apiserver reviews it and does not know cluster-b's signing key.
     await assert.rejects(ca!.createCertificate({ csrPem: csr(), token: fromB }), (e: grpc.ServiceError) => e.code === grpc.status.UNAUTHENTICATED && /rejected by the apiserver/.test(e.details));
     await assert.rejects(ca!.createCertificate({ csrPem: csr(), token: fromB, clusterId: "cluster-z" }), (e: grpc.ServiceError) => e.code === grpc.status.UNAUTHENTICATED && /cluster cluster-z/.test(e.details));
+  });
+
+  it("with failoverPriority on the cluster label, keeps a remote workload on its own cluster and fails over to the other when its endpoint dies", async function () {
+    this.timeout(90_000);
+    writeFileSync(join(t!.dir, "failover.yaml"), FAILOVER_RULE);
+    await eventually("client-b kept on cluster-b's endpoint", async () => {
+      const seen = await answers(t!.workloads, "client-b", 8);
+      return seen.size === 1 && seen.has("echo-b") ? true : undefined;
+    }, 30_000);
+    // echo-b's server goes away but stays in the registry (and in EDS): the client fails over by priority.
+    await t!.workloads.stopServer("echo-b");
+    await eventually("client-b failing over to echo-a", async () => ((await answers(t!.workloads, "client-b", 4)).has("echo-a") ? true : undefined), 30_000);
+    assert.ok(cp!.provider.snapshot.services.find((s) => s.hostname === HOST)!.endpoints.some((e) => e.address === t!.ips.get("echo-b")), "echo-b is still an endpoint");
+    rmSync(join(t!.dir, "failover.yaml"));
   });
 
   it("refuses an xDS stream whose CLUSTER_ID is not the cluster that vouched for its token", async function () {

@@ -8,7 +8,10 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse, stringify } from "yaml";
-import { toBinary, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
+import { fromBinary, toBinary, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
+import { MeshResourceProvider } from "../../src/mesh/provider.js";
+import { TypeUrl } from "../../src/xds/types.js";
+import { ClusterLoadAssignmentSchema } from "../../src/gen/envoy/config/endpoint/v3/endpoint_pb.js";
 import { readConfigFiles } from "../../src/sources/file.js";
 import { buildSnapshot } from "../../src/mesh/model.js";
 import { formatConfigError } from "../../src/model/config.js";
@@ -73,6 +76,19 @@ describe("split-horizon EDS across networks (golden)", () => {
     assert.deepEqual(endpointsOf(a!, ratings), ["10.10.0.3:7070@2", "198.51.100.20:15443@1", "198.51.100.21:15443@1"]);
     assert.deepEqual(endpointsOf(grpc!, ratings), ["10.10.0.3:7070@1"]);
     assert.deepEqual(endpointsOf(b!, ratings), ["10.20.0.3:7070@1", "10.20.0.4:7070@1", "192.0.2.10:15443@1"]);
+  });
+
+  it("serves proxies of one namespace in two networks their own assignments through the provider (no shared outbound translation)", () => {
+    const provider = new MeshResourceProvider();
+    provider.update(snapshot());
+    const reviews = "outbound|9080||reviews.default.svc.cluster.local";
+    const addresses = (name: string): string[] => {
+      const r = provider.resources(proxies.find((p) => p.name === name)!.proxy, TypeUrl.ClusterLoadAssignment).get(reviews)!;
+      const cla = fromBinary(ClusterLoadAssignmentSchema, r.bytes);
+      return cla.endpoints.flatMap((l) => l.lbEndpoints.map((e) => (e.hostIdentifier.case === "endpoint" && e.hostIdentifier.value.address?.address.case === "socketAddress" ? e.hostIdentifier.value.address.address.value.address : ""))).sort();
+    };
+    assert.deepEqual(addresses("sidecar-network-a"), ["10.10.0.1", "198.51.100.20", "198.51.100.21"]);
+    assert.deepEqual(addresses("sidecar-network-b"), ["10.20.0.1", "10.20.0.2", "192.0.2.10"]);
   });
 
   it("places a proxy the registry does not know by its NETWORK metadata, else by meshNetworks", () => {
