@@ -17,6 +17,7 @@ export const FINDINGS = {
   schemaValidationWarning: { code: "IST0133", name: "SchemaWarning", level: "Warning" },
   destinationRuleHostNotFound: { code: "IST0174", name: "UnknownDestinationRuleHost", level: "Warning" },
   conflictingServiceEntryProtocols: { code: "IST0177", name: "ServiceEntryProtocolConflict", level: "Warning" },
+  conflictingGateways: { code: "IST0145", name: "ConflictingGateways", level: "Error" },
   authorizationDeniesAll: { code: "MW0001", name: "AuthorizationDeniesAll", level: "Warning" },
   quarantineInForce: { code: "MW0002", name: "QuarantineInForce", level: "Info" },
 } as const satisfies Record<string, FindingType>;
@@ -28,6 +29,24 @@ export interface Finding {
   /** Where the object came from (file, `k8s://...`, or the data dir for quarantines). */
   readonly origin: string;
   readonly message: string;
+}
+
+/** A finding as JSON (`analyze -o json`, and the read API's /api/v1/analysis). */
+export interface FindingJson {
+  readonly code: string;
+  readonly name: string;
+  readonly level: FindingLevel;
+  readonly object: string;
+  readonly origin: string;
+  readonly message: string;
+}
+
+export function findingToJson(f: Finding): FindingJson {
+  return { code: f.type.code, name: f.type.name, level: f.type.level, object: f.object, origin: f.origin, message: f.message };
+}
+
+export function findingFromJson(j: FindingJson): Finding {
+  return { type: { code: j.code, name: j.name, level: j.level }, object: j.object, origin: j.origin, message: j.message };
 }
 
 const LEVEL_RANK: Readonly<Record<FindingLevel, number>> = { Info: 0, Warning: 1, Error: 2 };

@@ -4,6 +4,7 @@ import { DEFAULT_CONTROL_PLANE_NAMESPACE, type KubeReplicaOptions } from "../kub
 import { loadKubeConfig } from "../kube/client.js";
 import { DEFAULT_LEASE_DURATION_MS } from "../kube/leader.js";
 import { DEFAULT_CLUSTER_ID } from "../sources/kubernetes.js";
+import { DEFAULT_REMOTE_STALE_AFTER_MS } from "../multicluster/remote-clusters.js";
 import { checkAuditDbUrl } from "../risk/audit-postgres.js";
 import { DEFAULT_TRUSTED_NODE_ACCOUNTS, TRUSTED_NODE_ACCOUNTS_ENV, TrustedNodeAccounts } from "../ca/node-impersonation.js";
 import { startControlPlane } from "../mesh/control-plane.js";
@@ -35,6 +36,10 @@ const usage = `usage: meshward serve [flags]
                               "auto": one per core (${availableParallelism()} here); default 0: xDS in the main process
   --xds-workers-address H:P   the stream workers' xDS address (default ${DEFAULT_XDS_WORKERS_ADDRESS})
   --monitoring-address H:P    HTTP /healthz /readyz /metrics /debug/config (default ${DEFAULT_ADDRESSES.monitoring})
+  --console-address H:P       read API (JSON) and web console (default ${DEFAULT_ADDRESSES.console}; "none" for neither);
+                              plain HTTP on loopback, HTTPS (certificate from meshward's CA) on any other address,
+                              where every request needs a token from meshward token create --namespace istio-system
+                              --service-account <you> --audience meshward-console
   --data-dir DIR              state directory (default .meshward)
   --log-level L               debug, info, warn or error (default info); logs are JSON lines (pino) on stderr
   --webhook-address HOST:PORT admission webhooks over HTTPS (Istio's port 15017), certificate from meshward's CA;
@@ -52,6 +57,14 @@ const usage = `usage: meshward serve [flags]
                               set) the in-cluster configuration is used without this flag (default: none)
   --cluster-id ID             the Kubernetes cluster's id (default ${DEFAULT_CLUSTER_ID}, as Istio's)
   --domain DOMAIN             Kubernetes' DNS domain: Service hosts are <svc>.<ns>.svc.<domain> (default cluster.local)
+  --gateway-credentials DIR   gateway credentials (Gateway tls.credentialName) from files laid out
+                              DIR/<namespace>/<name>/{tls.crt,tls.key (0600),ca.crt} (default: none)
+  --gateway-secret-namespaces NS,...  with a cluster: also from the Secrets of these namespaces (the
+                              service account needs get/list/watch on secrets there; default: none)
+  --remote-cluster-stale-after D
+                              remote clusters come from Secrets labelled istio/multiCluster=true in --namespace
+                              (meshward create-remote-secret); one that cannot be reached keeps its last
+                              endpoints this long, then they are withdrawn (default ${DEFAULT_REMOTE_STALE_AFTER_MS / 60_000}m)
 
 With a cluster (--kubeconfig, or in a pod) meshward runs as one of several replicas:
   --namespace NS              the control plane's namespace: CA Secrets (cacerts, istio-ca-secret)
@@ -73,6 +86,7 @@ export const serveCommand: Command = {
       "monitoring-address": { type: "string", default: DEFAULT_ADDRESSES.monitoring },
       "xds-workers": { type: "string", default: "0" },
       "xds-workers-address": { type: "string", default: DEFAULT_XDS_WORKERS_ADDRESS },
+      "console-address": { type: "string", default: DEFAULT_ADDRESSES.console },
       kubeconfig: { type: "string" },
       "webhook-address": { type: "string", default: "none" },
       "inject-proxy-image": { type: "string", default: DEFAULT_PROXY_IMAGE },
@@ -82,6 +96,9 @@ export const serveCommand: Command = {
       "audit-db": { type: "string" },
       "cluster-id": { type: "string", default: DEFAULT_CLUSTER_ID },
       domain: { type: "string", default: "cluster.local" },
+      "gateway-credentials": { type: "string" },
+      "gateway-secret-namespaces": { type: "string", default: "" },
+      "remote-cluster-stale-after": { type: "string", default: `${DEFAULT_REMOTE_STALE_AFTER_MS / 60_000}m` },
       namespace: { type: "string", default: process.env["POD_NAMESPACE"] || DEFAULT_CONTROL_PLANE_NAMESPACE },
       "replica-id": { type: "string" },
       "lease-duration": { type: "string", default: `${DEFAULT_LEASE_DURATION_MS / 1000}s` },
@@ -126,12 +143,22 @@ export const serveCommand: Command = {
       workloadCertTtlSeconds,
       caDnsNames: values["ca-dns-names"].split(",").filter((n) => n !== ""),
       monitoringAddress: values["monitoring-address"],
+      ...(values["console-address"] !== "none" ? { consoleAddress: values["console-address"] } : {}),
       trustedNodeAccounts,
       dataDir: values["data-dir"],
       log,
       ...(values["audit-db"] !== undefined ? { auditDb: checkAuditDbUrl(values["audit-db"]) } : {}),
+      ...(values["gateway-credentials"] !== undefined ? { gatewayCredentialsDir: values["gateway-credentials"] } : {}),
+      gatewaySecretNamespaces: values["gateway-secret-namespaces"].split(",").map((n) => n.trim()).filter((n) => n !== ""),
       ...(kubeconfig !== undefined || inCluster
-        ? { kubernetes: { ...(kubeconfig !== undefined ? { kubeconfig } : {}), clusterId: values["cluster-id"], domain: values["domain"] } }
+        ? {
+            kubernetes: {
+              ...(kubeconfig !== undefined ? { kubeconfig } : {}),
+              clusterId: values["cluster-id"],
+              domain: values["domain"],
+              remoteStaleAfterMs: parseDurationSeconds(values["remote-cluster-stale-after"], "remote-cluster-stale-after") * 1000,
+            },
+          }
         : {}),
       ...(kube !== undefined ? { kube } : {}),
       ...(values["webhook-address"] !== "none"

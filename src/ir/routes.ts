@@ -7,9 +7,12 @@ import type { Proxy } from "../model/proxy.js";
 import { effectiveTrafficPolicy } from "../model/destination-rule.js";
 import { destinationRuleFor, visibleServices } from "../model/lookup.js";
 import { isHttpProtocol, isSniffedProtocol, type ServicePortSpec } from "../model/service-entry.js";
-import type { Service } from "../model/snapshot.js";
-import { PassthroughCluster, dnsDomain, hostPort, outboundClusterName, outboundPolicyKey, type TranslationScope } from "./scope.js";
+import type { MeshSnapshot, Service } from "../model/snapshot.js";
+import { PassthroughCluster, clusterDomain, dnsDomain, hostPort, outboundClusterName, outboundPolicyKey, type TranslationScope } from "./scope.js";
 import type { HashPolicy, HttpRoute, Keyed, RetryPolicy, RouteTable, VirtualHost } from "./types.js";
+import { hashPolicyOf } from "./routes-hash.js";
+import { virtualServiceClaims, virtualServiceRoutesKey } from "./virtual-service-hosts.js";
+import { routingLabelsKey } from "./virtual-service-routes.js";
 
 /**
  * The names a proxy may use for a service, full name first: `name.ns.svc.cluster.local`,
@@ -17,10 +20,10 @@ import type { HashPolicy, HttpRoute, Keyed, RetryPolicy, RouteTable, VirtualHost
  */
 export function hostAliases(hostname: string, proxy: Proxy): string[] {
   const domain = dnsDomain(proxy); // ns.svc.cluster.local
-  const clusterDomain = domain.split(".").slice(2).join(".");
+  const suffix = clusterDomain(proxy);
   const out = [hostname];
-  const svcSuffix = `.svc.${clusterDomain}`;
-  if (clusterDomain !== "" && hostname.endsWith(svcSuffix)) {
+  const svcSuffix = `.svc.${suffix}`;
+  if (suffix !== "" && hostname.endsWith(svcSuffix)) {
     const nameNs = hostname.slice(0, -svcSuffix.length);
     if (nameNs.includes(".")) out.push(`${nameNs}.svc`, nameNs);
     if (hostname.endsWith(`.${domain}`)) out.push(hostname.slice(0, -(domain.length + 1)));
@@ -28,22 +31,12 @@ export function hostAliases(hostname: string, proxy: Proxy): string[] {
   return out;
 }
 
-/** Route hashing for a DestinationRule consistentHash; gRPC clients only hash on headers. */
+/** Route hashing for the service's DestinationRule consistentHash on this port. */
 export function hashPolicies(scope: TranslationScope, service: Service, port: number): HashPolicy[] {
   const rule = destinationRuleFor(scope.snapshot, scope.proxy.namespace, service);
   const key = effectiveTrafficPolicy(rule?.spec, port).loadBalancer?.consistentHash?.key;
-  if (key === undefined) return [];
-  if (scope.proxy.flavour === "grpc" && key.kind !== "httpHeaderName") return [];
-  switch (key.kind) {
-    case "httpHeaderName":
-      return [{ kind: "header", name: key.name }];
-    case "httpCookie":
-      return [{ kind: "cookie", name: key.name, ...(key.path ? { path: key.path } : {}), ...(key.ttlSeconds !== undefined ? { ttlSeconds: key.ttlSeconds } : {}) }];
-    case "useSourceIp":
-      return [{ kind: "sourceIp" }];
-    case "httpQueryParameterName":
-      return [{ kind: "queryParameter", name: key.name }];
-  }
+  const policy = key === undefined ? undefined : hashPolicyOf(key, scope.proxy.flavour);
+  return policy === undefined ? [] : [policy];
 }
 
 /**
@@ -122,28 +115,68 @@ export function sniffedWithVip(service: Service, port: ServicePortSpec): boolean
   return isSniffedProtocol(port.protocol) && serviceVip(service) !== undefined;
 }
 
-/** The routes of one service port as this proxy sees them. */
-export function serviceRoutes(scope: TranslationScope, service: Service, port: ServicePortSpec): HttpRoute[] {
-  return [defaultRoute(scope, service, port)];
-}
-
 /** What a service's routes depend on besides the service: its DestinationRule (hashing). */
 function routeDeps(scope: TranslationScope, service: Service): string {
   return `${service.digest}:${destinationRuleFor(scope.snapshot, scope.proxy.namespace, service)?.digest ?? ""}`;
 }
 
+/**
+ * The routes of one port as this proxy sees them: per service the VirtualService that claims it
+ * (or none: Istio's default route), and the VirtualService hosts that are no service.
+ */
+type PortRoutes = { byService: Map<string, HttpRoute[]>; otherHosts: { host: string; routes: HttpRoute[] }[] };
+
+/**
+ * portRoutes per snapshot and what it reads of the proxy (flavour, namespace, DNS domain, the
+ * labels sourceLabels match): proxyless route tables ask once per service port, not once per port.
+ */
+const portRoutesMemo = new WeakMap<MeshSnapshot, Map<string, PortRoutes>>();
+
+function portRoutes(scope: TranslationScope, services: readonly Service[], port: number): PortRoutes {
+  const p = scope.proxy;
+  const key = `${p.flavour}|${p.namespace}|${dnsDomain(p)}|${routingLabelsKey(scope.snapshot, p.labels)}|${port}|${services.map((s) => s.key).join(",")}`;
+  let memo = portRoutesMemo.get(scope.snapshot);
+  if (memo === undefined) portRoutesMemo.set(scope.snapshot, (memo = new Map()));
+  let out = memo.get(key);
+  if (out === undefined) memo.set(key, (out = computePortRoutes(scope, services, port)));
+  return out;
+}
+
+function computePortRoutes(scope: TranslationScope, services: readonly Service[], port: number): PortRoutes {
+  const byService = new Map<string, HttpRoute[]>();
+  const otherHosts: { host: string; routes: HttpRoute[] }[] = [];
+  for (const claim of virtualServiceClaims(scope, services, port)) {
+    for (const host of claim.hosts) if (!otherHosts.some((h) => h.host === host)) otherHosts.push({ host, routes: claim.routes });
+    for (const s of claim.services) if (!byService.has(s.hostname)) byService.set(s.hostname, claim.routes);
+  }
+  return { byService, otherHosts };
+}
+
 function sharedPortTable(scope: TranslationScope, services: readonly Service[], port: number): RouteTable {
   const used = new Set<string>();
   const virtualHosts: VirtualHost[] = [];
+  const { byService, otherHosts } = portRoutes(scope, services, port);
+  // VirtualService hosts that are no service answer for their name only (istiod's buildVirtualHost without a service).
+  for (const { host, routes } of otherHosts) {
+    if (used.has(host)) continue;
+    used.add(host);
+    virtualHosts.push({ name: hostPort(host, port), domains: [host], routes });
+  }
   for (const service of services) {
     const sp = service.ports.find((p) => p.number === port && routedOnSharedPort(service, p));
     if (sp === undefined) continue;
     const domains = virtualHostDomains(scope, service, port, used);
     if (domains.length === 0) continue;
-    virtualHosts.push({ name: hostPort(service.hostname, port), domains, routes: serviceRoutes(scope, service, sp) });
+    virtualHosts.push({ name: hostPort(service.hostname, port), domains, routes: byService.get(service.hostname) ?? [defaultRoute(scope, service, sp)] });
   }
   virtualHosts.push(allowAnyHost);
   return { name: String(port), virtualHosts, sidecar: true };
+}
+
+/** The routes of one service port as this proxy sees them: its VirtualService's, else Istio's default route. */
+export function serviceRoutes(scope: TranslationScope, service: Service, port: ServicePortSpec): HttpRoute[] {
+  const onPort = visibleServices(scope.snapshot, scope.proxy.namespace).filter((s) => s.ports.some((p) => p.number === port.number));
+  return portRoutes(scope, onPort, port.number).byService.get(service.hostname) ?? [defaultRoute(scope, service, port)];
 }
 
 /** A sniffed service's own route table: every host to the service (the listener already chose it by VIP). */
@@ -159,18 +192,19 @@ function sniffedTable(scope: TranslationScope, service: Service, port: ServicePo
 export function sidecarRouteTables(scope: TranslationScope): Keyed<RouteTable>[] {
   const services = visibleServices(scope.snapshot, scope.proxy.namespace);
   const pk = outboundPolicyKey(scope.snapshot);
+  const vk = virtualServiceRoutesKey(scope);
   const ports = [...new Set(services.flatMap((s) => s.ports.filter((p) => routedOnSharedPort(s, p)).map((p) => p.number)))].sort((a, b) => a - b);
   const shared = ports.map((port): Keyed<RouteTable> => {
     const onPort = services.filter((s) => s.ports.some((p) => p.number === port));
     // Short host aliases depend on the proxy's DNS domain (its namespace).
-    return { name: String(port), key: `rds|envoy|${port}|${dnsDomain(scope.proxy)}|${onPort.map((s) => routeDeps(scope, s)).join(",")}|${pk}`, ir: () => sharedPortTable(scope, onPort, port) };
+    return { name: String(port), key: `rds|envoy|${port}|${dnsDomain(scope.proxy)}|${onPort.map((s) => routeDeps(scope, s)).join(",")}|${pk}${vk}`, ir: () => sharedPortTable(scope, onPort, port) };
   });
   const sniffed = services.flatMap((service) =>
     service.ports
       .filter((p) => sniffedWithVip(service, p))
       .map((port): Keyed<RouteTable> => {
         const name = hostPort(service.hostname, port.number);
-        return { name, key: `rds|envoy|sniffed|${name}|${routeDeps(scope, service)}|${pk}`, ir: () => sniffedTable(scope, service, port) };
+        return { name, key: `rds|envoy|sniffed|${name}|${routeDeps(scope, service)}|${pk}${vk}`, ir: () => sniffedTable(scope, service, port) };
       }),
   );
   return [...shared, ...sniffed];
@@ -181,21 +215,31 @@ export function grpcRouteName(service: Service, port: ServicePortSpec): string {
   return outboundClusterName(port.number, "", service.hostname);
 }
 
+/**
+ * gRPC clients forward or fail: a route that redirects or answers directly makes grpc-js-xds
+ * NACK the whole route table (grpcgen sends it anyway), so such routes are left out and the
+ * request falls to the next route (test/oracle/differences.ts: proxyless-non-forwarding-routes).
+ */
+function proxylessRoutes(routes: readonly HttpRoute[]): HttpRoute[] {
+  return routes.filter((r) => r.action.kind === "forward");
+}
+
 /** A proxyless gRPC workload's route tables: one per service port. */
 export function proxylessRouteTables(scope: TranslationScope): Keyed<RouteTable>[] {
   const pk = outboundPolicyKey(scope.snapshot);
+  const vk = virtualServiceRoutesKey(scope);
   return visibleServices(scope.snapshot, scope.proxy.namespace).flatMap((service) =>
     service.ports.map((port): Keyed<RouteTable> => {
       const name = grpcRouteName(service, port);
       return {
         name,
-        key: `rds|grpc|${name}|${dnsDomain(scope.proxy)}|${service.digest}|${destinationRuleFor(scope.snapshot, scope.proxy.namespace, service)?.digest ?? ""}|${pk}`,
+        key: `rds|grpc|${name}|${dnsDomain(scope.proxy)}|${service.digest}|${destinationRuleFor(scope.snapshot, scope.proxy.namespace, service)?.digest ?? ""}|${pk}${vk}`,
         ir: () => ({
           name,
           // A port declared as not HTTP gets no virtual host, as from grpcgen: gRPC cannot reach it.
           virtualHosts:
             isHttpProtocol(port.protocol) || isSniffedProtocol(port.protocol)
-              ? [{ name: hostPort(service.hostname, port.number), domains: virtualHostDomains(scope, service, port.number, new Set()), routes: serviceRoutes(scope, service, port) }]
+              ? [{ name: hostPort(service.hostname, port.number), domains: virtualHostDomains(scope, service, port.number, new Set()), routes: proxylessRoutes(serviceRoutes(scope, service, port)) }]
               : [],
           sidecar: false,
         }),

@@ -11,19 +11,31 @@ export interface TranslationScope {
 }
 
 /**
- * The kinds of the snapshot's `others` bag that outbound resources read: auto-mTLS follows the
- * destination's PeerAuthentication, routes follow VirtualServices. Outbound cache keys include
- * exactly these; an outbound builder that reads another kind must list it here. Inbound builders
- * may read any kind.
+ * The kinds of the snapshot's `others` bag that every outbound resource reads: auto-mTLS follows
+ * the destination's PeerAuthentication. Outbound cache keys include exactly these; an outbound
+ * builder that reads another kind must list it here, or key on it itself as route tables and TCP
+ * listeners do for VirtualServices (virtual-service-hosts.ts). Inbound builders may read any kind.
  */
 export const outboundPolicyKinds: readonly string[] = ["PeerAuthentication"];
 
+/** Kinds in `others` that only outbound routes read (their own cache-key part, virtual-service-hosts.ts). */
+const routingKinds: readonly string[] = ["VirtualService"];
+
+const inboundKeys = new WeakMap<MeshSnapshot, string>();
+
 /**
  * What inbound resources may depend on through the hooks besides services: the mesh config and
- * every kind in `others` (authorization, authentication, risk overlays select the proxy itself).
+ * every kind in `others` (authorization, authentication, risk overlays select the proxy itself)
+ * but the routing kinds, so a VirtualService edit re-encodes no inbound listener.
  */
 export function inboundPolicyKey(snapshot: MeshSnapshot): string {
-  return `${snapshot.meshDigest}.${snapshot.othersDigest}`;
+  let key = inboundKeys.get(snapshot);
+  if (key === undefined) {
+    const kinds = [...snapshot.othersDigestByKind].filter(([k]) => !routingKinds.includes(k)).sort(([a], [b]) => (a < b ? -1 : 1));
+    key = [snapshot.meshDigest, ...kinds.map(([k, d]) => `${k}:${d}`)].join(".");
+    inboundKeys.set(snapshot, key);
+  }
+  return key;
 }
 
 /**
@@ -33,6 +45,11 @@ export function inboundPolicyKey(snapshot: MeshSnapshot): string {
  */
 export function outboundPolicyKey(snapshot: MeshSnapshot): string {
   return [snapshot.meshDigest, ...outboundPolicyKinds.map((k) => snapshot.othersDigestByKind.get(k) ?? "")].join(".");
+}
+
+/** The cluster's DNS suffix (`cluster.local`) from the proxy's DNS domain; empty when the node id has none. */
+export function clusterDomain(proxy: Proxy): string {
+  return dnsDomain(proxy).split(".").slice(2).join(".");
 }
 
 /** The DNS domain from the node id (`ns.svc.cluster.local`), used to expand short host names. */

@@ -26,6 +26,8 @@ export interface HeaderCondition {
   readonly match?: StringMatch;
   /** The condition holds when the header does not match (withoutHeaders). */
   readonly invert?: boolean;
+  /** A missing header counts as the empty string (inverted value matches, as istiod sets them). */
+  readonly treatMissingAsEmpty?: boolean;
 }
 
 export interface QueryParamCondition {
@@ -37,7 +39,8 @@ export interface QueryParamCondition {
 /** What a request must look like for a route to apply. */
 export interface RouteMatch {
   readonly path: { readonly kind: "prefix" | "exact" | "regex" | "pathSeparatedPrefix"; readonly value: string };
-  readonly caseInsensitive?: boolean;
+  /** Set on VirtualService routes (false with ignoreUriCase); unset on Istio's default routes. */
+  readonly caseSensitive?: boolean;
   readonly headers?: readonly HeaderCondition[];
   readonly queryParams?: readonly QueryParamCondition[];
 }
@@ -52,27 +55,49 @@ export interface RetryPolicy {
   readonly retryOn: string;
   readonly numRetries: number;
   readonly perTryTimeoutSeconds?: number;
-  /** Retry on another host than the last (Envoy's previous_hosts predicate, 5 selection attempts). */
+  /** Retry on another host than the last (Envoy's previous_hosts predicate; 5 selection attempts either way). */
   readonly otherHost: boolean;
   readonly retriableStatusCodes?: readonly number[];
+  /** Base interval of the exponential back-off between retries (Envoy's default 25 ms when unset). */
+  readonly backoffSeconds?: number;
+}
+
+/** A fraction as Envoy writes it: per hundred (Istio's integer percents) or per million (Istio's Percent). */
+export interface FractionalPercent {
+  readonly numerator: number;
+  readonly denominator: "HUNDRED" | "MILLION";
+}
+
+/** One header to add: `append` adds a value, otherwise the header is overwritten. */
+export interface HeaderValue {
+  readonly key: string;
+  readonly value: string;
+  readonly append: boolean;
+}
+
+export interface HeaderOperations {
+  readonly requestAdd?: readonly HeaderValue[];
+  readonly requestRemove?: readonly string[];
+  readonly responseAdd?: readonly HeaderValue[];
+  readonly responseRemove?: readonly string[];
 }
 
 export interface WeightedDestination {
   readonly cluster: string;
   readonly weight: number;
   readonly headers?: HeaderOperations;
+  readonly authority?: string;
 }
 
+/** A request copy sent to another cluster; Istio keeps its Host (no `-shadow` suffix) and leaves trace sampling alone. */
 export interface Mirror {
   readonly cluster: string;
-  /** Percentage of requests mirrored; absent = all. */
-  readonly percent?: number;
+  readonly fraction: FractionalPercent;
 }
 
 export interface Rewrite {
   readonly prefix?: string;
   readonly regex?: { readonly pattern: string; readonly substitution: string };
-  readonly authority?: string;
 }
 
 /** Forward to one or more clusters. */
@@ -81,12 +106,16 @@ export interface ForwardAction {
   /** One destination is a plain cluster (its weight unused); several are weighted clusters. */
   readonly destinations: readonly WeightedDestination[];
   readonly timeoutSeconds: number;
-  /** Let the grpc-timeout header decide (0 = no cap), as Istio sets on every route. */
+  /** Envoy: how long the grpc-timeout header may ask for (0 = no cap), as Istio sets it. */
   readonly maxGrpcTimeoutSeconds?: number;
+  /** gRPC clients: the stream deadline (grpcgen's max_stream_duration). */
+  readonly maxStreamDurationSeconds?: number;
   readonly retry?: RetryPolicy;
   readonly hashPolicies?: readonly HashPolicy[];
   readonly mirrors?: readonly Mirror[];
   readonly rewrite?: Rewrite;
+  /** The Host/:authority the request goes upstream with. */
+  readonly authority?: string;
 }
 
 export interface RedirectAction {
@@ -104,31 +133,25 @@ export interface DirectResponseAction {
   readonly kind: "directResponse";
   readonly status: number;
   readonly body?: string;
+  readonly bodyBase64?: string;
 }
 
 export type RouteAction = ForwardAction | RedirectAction | DirectResponseAction;
 
-export interface HeaderOperations {
-  readonly requestSet?: Readonly<Record<string, string>>;
-  readonly requestAdd?: Readonly<Record<string, string>>;
-  readonly requestRemove?: readonly string[];
-  readonly responseSet?: Readonly<Record<string, string>>;
-  readonly responseAdd?: Readonly<Record<string, string>>;
-  readonly responseRemove?: readonly string[];
-}
-
 export interface FaultInjection {
-  readonly delay?: { readonly fixedDelaySeconds: number; readonly percent?: number };
-  readonly abort?: { readonly httpStatus?: number; readonly grpcStatus?: number; readonly percent?: number };
+  readonly delay?: { readonly fixedDelaySeconds: number; readonly percentage: FractionalPercent };
+  readonly abort?: { readonly httpStatus?: number; readonly grpcStatus?: number; readonly percentage?: FractionalPercent };
 }
 
 export interface CorsPolicy {
   readonly allowOrigins: readonly StringMatch[];
-  readonly allowMethods?: readonly string[];
-  readonly allowHeaders?: readonly string[];
-  readonly exposeHeaders?: readonly string[];
+  readonly allowMethods: readonly string[];
+  readonly allowHeaders: readonly string[];
+  readonly exposeHeaders: readonly string[];
   readonly maxAgeSeconds?: number;
   readonly allowCredentials?: boolean;
+  /** Preflights from origins the policy does not allow go on to the service (Istio's default) or are answered by Envoy. */
+  readonly forwardNotMatchingPreflights: boolean;
 }
 
 export interface HttpRoute {
@@ -138,7 +161,9 @@ export interface HttpRoute {
   readonly headers?: HeaderOperations;
   readonly fault?: FaultInjection;
   readonly cors?: CorsPolicy;
-  /** Where the route came from (`VirtualService ns/name`), for errors and debugging. */
+  /** Stats of the route under this prefix (VirtualService match statPrefix). */
+  readonly statPrefix?: string;
+  /** The config the route came from (Istio's `/apis/networking.istio.io/v1/namespaces/<ns>/virtual-service/<name>`), as route metadata. */
   readonly origin?: string;
 }
 
@@ -157,11 +182,24 @@ export interface RouteTable {
 
 // ---------------------------------------------------------------- listeners (LDS)
 
+/** Where a VirtualService tcp or tls route sends a chain's connections. */
+export interface TcpRoute {
+  /** One destination is a plain cluster; several are weighted clusters. */
+  readonly destinations: readonly { readonly cluster: string; readonly weight: number }[];
+  /** The VirtualService (`name.namespace`), the stat prefix of a weighted split as istiod names it. */
+  readonly statPrefix: string;
+  /** The VirtualService's config path, as the chain's metadata (istiod leaves it off destinationSubnets chains). */
+  readonly origin?: string;
+}
+
 /** One TCP service port's chain on an outbound listener, with what it matches (none = everything). */
 export interface TcpChain {
+  /** The service port's default cluster (and the chain's identity in listener conflicts). */
   readonly cluster: string;
   readonly serverNames?: readonly string[];
   readonly prefixRanges?: readonly { addressPrefix: string; prefixLen: number }[];
+  /** A VirtualService's route, instead of the default cluster. */
+  readonly route?: TcpRoute;
 }
 
 /** An Envoy sidecar's outbound listeners. */

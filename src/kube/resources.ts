@@ -33,6 +33,8 @@ export const NamespaceResource = core("Namespace", "namespaces", false);
 export const NodeResource = core("Node", "nodes", false);
 export const ServiceResource = core("Service", "services");
 export const PodResource = core("Pod", "pods");
+/** Remote-cluster Secrets (multicluster), in the control plane's namespace only. */
+export const SecretResource = core("Secret", "secrets");
 export const EndpointSliceResource: KubeResource = { group: "discovery.k8s.io", version: "v1", kind: "EndpointSlice", plural: "endpointslices", namespaced: true };
 
 /** The Kubernetes kinds of the service registry. */
@@ -49,6 +51,8 @@ export const istioResources: readonly KubeResource[] = [
   istio("networking.istio.io", "v1", "ServiceEntry", "serviceentries"),
   istio("networking.istio.io", "v1", "WorkloadEntry", "workloadentries"),
   istio("networking.istio.io", "v1", "DestinationRule", "destinationrules"),
+  istio("networking.istio.io", "v1", "VirtualService", "virtualservices"),
+  istio("networking.istio.io", "v1", "Gateway", "gateways"),
 ];
 
 /** meshward's own kinds (meshward.io), read when their CRDs are installed. */

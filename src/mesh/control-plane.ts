@@ -12,16 +12,19 @@ import { mkdirSync } from "node:fs";
 import { FileSource } from "../sources/file.js";
 import { ConfigMerge } from "../sources/merge.js";
 import type { ConfigSource } from "../sources/source.js";
-import { type ConfigSet } from "../model/snapshot.js";
+import { type ConfigSet, type MeshSnapshot } from "../model/snapshot.js";
 import { buildSnapshot, meshKinds } from "./model.js";
 import { DEFAULT_CLUSTER_ID, KubernetesSource } from "../sources/kubernetes.js";
 import { TokenReviewAuthenticator } from "../security/tokenreview.js";
+import { RemoteEnforcementObserver, startMulticluster } from "../multicluster/wiring.js";
+import type { RemoteClusters } from "../multicluster/remote-clusters.js";
 import { snapshotPodDirectory, snapshotPodPlacement } from "../kube/pod-directory.js";
 import { Metrics } from "../telemetry/metrics.js";
 import { XdsServer, type XdsStreams } from "../xds/server.js";
 import { XdsWorkerPool } from "../xds/workers/pool.js";
 import { MeshResourceProvider } from "./provider.js";
 import { openCertificateAuthority } from "../ca/setup.js";
+import { CacertsReloader } from "../ca/cacerts-reload.js";
 import { registerCaService } from "../ca/ca-service.js";
 import { caDecisionMetrics } from "../ca/ca-metrics.js";
 import { createCaServerCredentials, type CaServerCredentials } from "../ca/serving-credentials.js";
@@ -32,6 +35,10 @@ import { registerWithheldIdentities } from "../ca/withheld-identities.js";
 import { TypeUrl } from "../xds/types.js";
 import { ProxyAdmission } from "./proxy-admission.js";
 import { TypeRoutedProvider } from "./type-routed-provider.js";
+import { UnionProvider } from "./union-provider.js";
+import { GatewayCredentialStore, loadCredentialDirectory } from "../gateway/credential-store.js";
+import { GatewayCredentialProvider } from "../gateway/credentials.js";
+import { watchGatewaySecrets } from "../gateway/secret-watch.js";
 import { listenHttp, monitoringHandler, splitHostPort } from "./monitoring.js";
 import { RiskWiring } from "../risk/wiring.js";
 import type { EnforcementStore } from "../risk/quarantine.js";
@@ -50,6 +57,8 @@ import { registerCsdsService } from "../debug/csds.js";
 import { clientCertificateGate, plaintextGate } from "../security/transport-gates.js";
 import { checkPrivateDirectory } from "../security/private-files.js";
 import type { SignalLimits } from "../signals/rate-limit.js";
+import { startConsoleServer, type ConsoleServer } from "../console/server.js";
+import { IssuedCertificates } from "../console/identity-view.js";
 
 export interface ControlPlaneOptions {
   readonly configDir: string;
@@ -60,8 +69,10 @@ export interface ControlPlaneOptions {
   readonly dataDir: string;
   /** `host:port` for TLS gRPC (xDS + CA, Istio's 15012); absent = no TLS port. */
   readonly tlsAddress?: string;
-  /** An Istio `cacerts` directory to sign with instead of the data directory's own root. */
+  /** An Istio `cacerts` directory to sign with instead of the data directory's own root (read again when it changes). */
   readonly cacertsDir?: string;
+  /** How often cacertsDir is read for changes (default DEFAULT_CACERTS_POLL_MS, 5 s). */
+  readonly cacertsPollMs?: number;
   /** Lifetime of the workload certificates meshward makes for Envoy sidecars (SDS); default 24 h. */
   readonly workloadCertTtlSeconds?: number;
   /** DNS names for the TLS port's serving certificate besides istiod.istio-system.svc. */
@@ -91,6 +102,12 @@ export interface ControlPlaneOptions {
    * the TLS address no xDS. Absent: xDS on the plaintext (and TLS) address, in this process.
    */
   readonly xdsWorkers?: { readonly count: number; readonly address: string };
+  /** Gateway credentials from files: `<dir>/<namespace>/<name>/{tls.crt,tls.key,ca.crt}` (`--gateway-credentials`). */
+  readonly gatewayCredentialsDir?: string;
+  /** With Kubernetes: namespaces whose Secrets are gateway credentials (`--gateway-secret-namespaces`; default none). */
+  readonly gatewaySecretNamespaces?: readonly string[];
+  /** `host:port` for the read API and web console (`--console-address`); absent: none. */
+  readonly consoleAddress?: string;
 }
 
 /** How long a burst of source batches is gathered into one model rebuild. */
@@ -103,6 +120,10 @@ export interface KubernetesOptions {
   readonly clusterId?: string;
   /** Kubernetes' DNS domain: Service hosts are `<svc>.<ns>.svc.<domain>` (default cluster.local). */
   readonly domain?: string;
+  /** How long an unreachable remote cluster's endpoints keep serving (default DEFAULT_REMOTE_STALE_AFTER_MS, 5 min). */
+  readonly remoteStaleAfterMs?: number;
+  /** How often remote clusters are probed (default 5 s). */
+  readonly remoteProbeIntervalMs?: number;
 }
 
 export interface ControlPlane {
@@ -125,6 +146,8 @@ export interface ControlPlane {
   readonly merge: ConfigMerge;
   /** The Kubernetes source, when one was configured. */
   readonly kubernetes?: KubernetesSource;
+  /** Remote clusters from `istio/multiCluster` Secrets, with a Kubernetes source. */
+  readonly remoteClusters?: RemoteClusters;
   readonly grpcServer: grpc.Server;
   /** The risk stage: signal service, RuntimePolicies, enforcement overlay, audit store. */
   readonly risk: RiskWiring;
@@ -134,6 +157,8 @@ export interface ControlPlane {
   readonly kube?: KubeReplica;
   /** Ships the audit trail to PostgreSQL, with `auditDb`. */
   readonly auditShipper?: PostgresAuditShipper;
+  /** The read API and web console, with `consoleAddress`. */
+  readonly console?: ConsoleServer;
   stop(): Promise<void>;
 }
 
@@ -169,6 +194,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     ...(kube !== undefined ? { podDirectory: kube.pods } : kubernetes !== undefined ? { podDirectory: snapshotPodDirectory(() => provider.snapshot) } : {}),
   });
   let modelProblems: ReadonlySet<string> = new Set();
+  /** Told of every snapshot served (multi-cluster: remote quarantines into the audit trail). */
+  let onSnapshot: ((snapshot: MeshSnapshot) => void) | undefined;
   /** Builds and serves a snapshot; true if it may change some proxy's resources. */
   const apply = (set: ConfigSet): boolean => {
     lastSet = set;
@@ -177,6 +204,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     // The source already logged its own problems; these are the model's (rejected objects).
     modelProblems = logNewProblems(log, "model", snapshot.errors.slice(set.errors.length), modelProblems);
     const change = provider.update(snapshot);
+    onSnapshot?.(snapshot);
     // The Lease holder puts every rejected object's reason on its status.
     kube?.status.update(snapshot.errors);
     reloads.inc();
@@ -196,6 +224,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     await kubernetes.waitForSync();
     merge.flush();
   }
+  const multicluster = kubernetes !== undefined ? await startMulticluster({ kubernetes, merge, namespace: opts.kube?.namespace ?? DEFAULT_CONTROL_PLANE_NAMESPACE, trustDomain: provider.snapshot.mesh.trustDomain, log, ...opts.kubernetes }) : undefined;
 
   if (kube !== undefined) {
     // Pod specs feed static risk once the risk stage exists (it starts with the first config set).
@@ -204,12 +233,18 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       await kube.startWatches();
     } catch (e) {
       await kube.stop();
+      multicluster?.remotes.stop();
       merge.stop();
       risk.close();
       throw e;
     }
     // The cluster's quarantines are in force before the first certificate or proxy is served.
     risk.risk.tick();
+  }
+  if (multicluster !== undefined) {
+    const observer = new RemoteEnforcementObserver(multicluster.localCluster, (e, reason) => risk.risk.enforcement.alert(e, "observed", reason));
+    onSnapshot = (s) => observer.observe(s);
+    observer.observe(provider.snapshot);
   }
   // The trust domain is the mesh config's at start; the CA's identity does not follow later edits.
   const kubeSigner = kube !== undefined ? await kube.loadSigner(provider.snapshot.mesh.trustDomain) : undefined;
@@ -218,11 +253,17 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     dataDir: opts.dataDir,
     trustDomain: provider.snapshot.mesh.trustDomain,
     // Service-account tokens (audience istio-ca) reviewed by the cluster's apiserver.
-    ...(kubernetes !== undefined ? { extraAuthenticators: [new TokenReviewAuthenticator({ client: kubernetes.client, clusterId: kubernetes.clusterId, trustDomain: provider.snapshot.mesh.trustDomain })] } : {}),
+    // (and a remote cluster's workloads' by their own cluster's apiserver).
+    ...(multicluster !== undefined ? { extraAuthenticators: [multicluster.tokenReview] } : {}),
     ...(opts.cacertsDir !== undefined ? { cacertsDir: opts.cacertsDir } : {}),
   });
   // No certificate for a quarantined or revoked pod or identity.
   ca.setPolicy(risk.issuancePolicy);
+  const issued = new IssuedCertificates();
+  issued.follow(ca);
+  // A plugged-in cacerts directory follows its files (new intermediate, root rotation steps).
+  const cacerts = opts.cacertsDir !== undefined && kubeSigner === undefined ? new CacertsReloader(opts.cacertsDir, ca, log, opts.cacertsPollMs) : undefined;
+  await cacerts?.start();
   // The admission reads the server's open streams (on a node id conflict only); the server is made below.
   let xds: XdsStreams | undefined;
   const admission = new ProxyAdmission(authenticators, () => xds?.proxies() ?? []);
@@ -233,8 +274,21 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     onError: (proxyId, e) => log(`meshward sds: certificate for ${proxyId} failed: ${e.message}`, { level: "error", stage: "sds", proxy: proxyId }),
   });
   risk.attachSecrets(secrets);
+  // Gateway credentials (credentialName): from files, and from the cluster's Secrets with Kubernetes.
+  const credentials = new GatewayCredentialStore();
+  if (opts.gatewayCredentialsDir !== undefined) {
+    for (const e of await loadCredentialDirectory(credentials, opts.gatewayCredentialsDir)) log(`meshward gateway: ${e}`, { level: "error", stage: "gateway" });
+  }
+  const secretNamespaces = opts.gatewaySecretNamespaces ?? [];
+  const stopSecretWatch =
+    kubernetes !== undefined && secretNamespaces.length > 0 ? watchGatewaySecrets({ client: kubernetes.client, clusterId: kubernetes.clusterId, namespaces: secretNamespaces, store: credentials, log }) : undefined;
+  const gatewayCredentials = new GatewayCredentialProvider(credentials, {
+    snapshot: () => provider.snapshot,
+    identityOf: admission.identityOf,
+    log: (line) => log(line, { level: "error", stage: "gateway" }),
+  });
   const xdsOptions = {
-    provider: new TypeRoutedProvider(provider, new Map([[TypeUrl.Secret, secrets]])),
+    provider: new TypeRoutedProvider(provider, new Map([[TypeUrl.Secret, new UnionProvider([secrets, gatewayCredentials])]])),
     admit: admission.admit,
     metrics,
     log,
@@ -246,8 +300,12 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       // The plaintext gate as on the main port: no bearer token or key material off loopback.
       pool = await XdsWorkerPool.start({ ...xdsOptions, workers: opts.xdsWorkers.count, address: opts.xdsWorkers.address, plaintextGate: true });
     } catch (e) {
+      cacerts?.stop();
+      multicluster?.remotes.stop();
       merge.stop();
       secrets.close();
+      stopSecretWatch?.();
+      gatewayCredentials.close();
       risk.close();
       throw e;
     }
@@ -286,7 +344,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   risk.attach(xds);
   // Node agents: a node certificate from this CA, or a meshward token for the signals audience.
   const signalAuthenticators = [
-    new ClientCertificateAuthenticator(provider.snapshot.mesh.trustDomain, () => [ca.signingCertificate]),
+    new ClientCertificateAuthenticator(provider.snapshot.mesh.trustDomain, () => ca.signingCertificates()),
     new MeshwardTokenAuthenticator({ trustDomain: provider.snapshot.mesh.trustDomain, publicKeys: [tokenKey.publicKey], audiences: [SIGNALS_AUDIENCE] }),
     // On a cluster: the agent DaemonSet's bound token (audience meshward-signals), as the node its pod runs on.
     ...(kubernetes !== undefined
@@ -311,10 +369,14 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   let tlsServer: grpc.Server | undefined;
   let serving: CaServerCredentials | undefined;
   const closeServers = (): void => {
+    cacerts?.stop();
+    multicluster?.remotes.stop();
     merge.stop();
     xds.close();
     void pool?.stop();
     secrets.close();
+    stopSecretWatch?.();
+    gatewayCredentials.close();
     serving?.close();
     grpcServer.forceShutdown();
     tlsServer?.forceShutdown();
@@ -393,6 +455,19 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     }
     log(`meshward: admission webhooks on https://${webhooks.address}`, { stage: "serve" });
   }
+  let consoleServer: ConsoleServer | undefined;
+  if (opts.consoleAddress !== undefined) {
+    const sources = { snapshot: () => provider.snapshot, configSnapshot: () => buildSnapshot(merge.configSet, provider.snapshot, kinds), streams: () => xds.streamsView(), ca, issued, risk: () => risk.risk, dataDir: opts.dataDir, configDir: opts.configDir, log };
+    try {
+      consoleServer = await startConsoleServer({ address: opts.consoleAddress, sources, tokenKey, serving: () => (serving ??= createCaServerCredentials(ca, opts.caDnsNames ?? [])) });
+    } catch (e) {
+      await webhooks?.close();
+      await kube?.stop();
+      closeServers();
+      http.close();
+      throw e;
+    }
+  }
   log(`meshward: serving xDS on ${xdsAddress}, monitoring on http://${monitoringAddress}, config from ${opts.configDir}`, { stage: "serve" });
   if (pool !== undefined) log(`meshward: xDS served by ${opts.xdsWorkers?.count} stream workers on ${pool.address}`, { stage: "serve" });
   log(`meshward: CA for trust domain ${ca.trustDomain} on ${xdsAddress} (plaintext)${tlsAddress ? `, xDS + CA over TLS on ${tlsAddress}` : ""}`, { stage: "serve" });
@@ -418,18 +493,25 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     source,
     merge,
     ...(kubernetes !== undefined ? { kubernetes } : {}),
+    ...(multicluster !== undefined ? { remoteClusters: multicluster.remotes } : {}),
     grpcServer,
     risk,
     ...(kube !== undefined ? { kube } : {}),
     ...(shipper !== undefined ? { auditShipper: shipper } : {}),
+    ...(consoleServer !== undefined ? { console: consoleServer } : {}),
     async stop() {
+      await consoleServer?.close();
       for (const b of caBundles) b.stop();
       await kube?.stop();
       await webhooks?.close();
+      cacerts?.stop();
+      multicluster?.remotes.stop();
       merge.stop();
       xds.close();
       await pool?.stop();
       secrets.close();
+      stopSecretWatch?.();
+      gatewayCredentials.close();
       serving?.close();
       await Promise.all([shutdown(grpcServer), ...(tlsServer ? [shutdown(tlsServer)] : [])]);
       http.closeAllConnections();

@@ -8,6 +8,7 @@ import { authorizationPolicyKind } from "../authz/model-kind.js";
 import { AUTHORIZATION_POLICY_KIND } from "../authz/policy.js";
 import { runtimePolicyKind } from "../risk/model-kind.js";
 import { RUNTIME_POLICY_KIND } from "../risk/runtime-policy.js";
+import { GATEWAY_KIND, gatewayKind } from "../gateway/gateway-kind.js";
 
 /** Every kind of the mesh, Kubernetes Services named under `domain` (istiod's --domain). */
 export function meshKinds(domain: string = defaultClusterDomain): KindRegistry {
@@ -15,6 +16,7 @@ export function meshKinds(domain: string = defaultClusterDomain): KindRegistry {
     ...kubernetesKinds(domain),
     [AUTHORIZATION_POLICY_KIND]: authorizationPolicyKind,
     [RUNTIME_POLICY_KIND]: runtimePolicyKind,
+    [GATEWAY_KIND]: gatewayKind,
   });
 }
 

@@ -15,6 +15,7 @@ import { emptySnapshot, type MeshSnapshot, type Service, type ServiceEndpoint } 
 import { snapshotChange } from "../model/changes.js";
 import { dnsDomain } from "../translate/common.js";
 import { outboundKey, translateInbound, translateOutbound, type PlannedResource } from "../translate/index.js";
+import { placementKey } from "../translate/failover.js";
 import { encodedResource } from "../xds/resource.js";
 import { proxyEnforcement } from "../model/workload-enforcement.js";
 import { OverlayMap } from "./overlay-map.js";
@@ -114,7 +115,8 @@ export class MeshResourceProvider implements ResourceProvider {
     if (memo === undefined || memo.generation !== this.current.generation) {
       // Only the inbound targets can change between snapshots; an unchanged string keeps the key.
       // An enforced proxy (risk stage) translates apart from its replicas: its own group.
-      const targets = proxy.ips.map((ip) => this.targetsByIp.get(ip) ?? "").join(";") + `#${proxyEnforcement(this.current, proxy)}`;
+      // Where it is in a multi-cluster mesh (network, failover labels) decides its EDS too.
+      const targets = proxy.ips.map((ip) => this.targetsByIp.get(ip) ?? "").join(";") + `#${proxyEnforcement(this.current, proxy)}${placementKey(this.current, proxy)}`;
       const key = memo !== undefined && memo.targets === targets ? memo.key : this.groupKey(proxy, targets);
       memo = { generation: this.current.generation, key, targets };
       this.keys.set(proxy, memo);

@@ -32,6 +32,11 @@ export type ConsistentHashKey =
 export interface LoadBalancerSettings {
   readonly simple?: SimpleLb;
   readonly consistentHash?: { readonly key: ConsistentHashKey; readonly minimumRingSize?: number };
+  /**
+   * `localityLbSetting.failoverPriority`: labels (e.g. `topology.istio.io/cluster`) whose values an
+   * endpoint shares with the calling proxy, in order, decide its priority (multi-cluster failover).
+   */
+  readonly failoverPriority?: readonly string[];
 }
 
 export type ClientTlsMode = "DISABLE" | "SIMPLE" | "MUTUAL" | "ISTIO_MUTUAL";
@@ -99,6 +104,13 @@ export interface DestinationRuleSpec {
 const subsetNamePattern = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/i;
 
 function parseLoadBalancer(lb: Fields, at: string, p: FieldProblems): LoadBalancerSettings {
+  const locality = mapField(lb, "localityLbSetting", at, p);
+  const failoverPriority = locality !== undefined ? stringListField(locality, "failoverPriority", `${at}.localityLbSetting`, p) : [];
+  const settings = parseLbPolicy(lb, at, p);
+  return failoverPriority.length > 0 ? { ...settings, failoverPriority } : settings;
+}
+
+function parseLbPolicy(lb: Fields, at: string, p: FieldProblems): LoadBalancerSettings {
   const simple = enumField(lb, "simple", at, p, [
     "UNSPECIFIED",
     "RANDOM",

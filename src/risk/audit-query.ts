@@ -38,6 +38,8 @@ export interface SignalRecord {
   readonly technique: string;
   readonly eventMs: number;
   readonly receivedMs: number;
+  /** The pod's cluster, when the control plane knew it. */
+  readonly cluster?: string;
 }
 
 export interface VerdictRecord {
@@ -70,6 +72,8 @@ export interface ActionRecord {
   readonly by: string;
   readonly atMs: number;
   readonly expiresMs?: number;
+  /** The enforced pod's cluster, when known. */
+  readonly cluster?: string;
 }
 
 /** The stage timestamps of one signal's chain, µs since the epoch; absent stages did not happen. */
@@ -105,6 +109,17 @@ export interface Delivery {
   readonly nack?: boolean;
 }
 
+/** The audit trail for a filter: what `meshward events --json` prints and the read API serves. */
+export interface AuditTimeline {
+  readonly signals: readonly SignalRecord[];
+  readonly verdicts: readonly VerdictRecord[];
+  readonly actions: readonly ActionRecord[];
+  /** Each listed signal's syscall -> last ACK chain, where one was recorded. */
+  readonly chains: readonly ChainRecord[];
+  /** With `filter.signal`: each push of its enforcement and its answer. */
+  readonly deliveries?: readonly Delivery[];
+}
+
 /** Drops SQL NULLs so optional fields are absent rather than null. */
 function defined<T extends object>(row: Record<string, unknown>, map: Record<string, keyof T>): T {
   const out: Record<string, unknown> = {};
@@ -116,6 +131,9 @@ interface Where {
   readonly sql: string;
   readonly params: SqlValue[];
 }
+
+/** The row's cluster column, left out when empty (single-cluster meshes, older rows). */
+const clusterOf = (r: Record<string, unknown>): { cluster?: string } => (typeof r["cluster"] === "string" && r["cluster"] !== "" ? { cluster: r["cluster"] } : {});
 
 /** WHERE clause for a table with namespace/pod_name/pod_uid, a time column and a signal link. */
 function where(f: EventFilter, timeCol: string, detectionCol: string): Where {
@@ -183,6 +201,7 @@ export class AuditQuery {
       technique: r["technique"] as string,
       eventMs: usToMs(r["event_us"] as number),
       receivedMs: usToMs(r["received_us"] as number),
+      ...clusterOf(r),
     }));
   }
 
@@ -218,6 +237,7 @@ export class AuditQuery {
       signalId: r["signal_id"] as string,
       by: r["by"] as string,
       atMs: usToMs(r["at_us"] as number),
+      ...clusterOf(r),
     }));
   }
 
@@ -265,6 +285,18 @@ export class AuditQuery {
     const p = this.db.prepare(`SELECT COUNT(*) AS n FROM pushes WHERE signal_id = ?`).get(signalId) as { n: number };
     const a = this.db.prepare(`SELECT COUNT(*) AS n, COALESCE(SUM(nack), 0) AS k FROM acks WHERE signal_id = ?`).get(signalId) as { n: number; k: number };
     return { pushes: p.n, acks: a.n - a.k, nacks: a.k };
+  }
+
+  /** Signals, verdicts, actions and chains for one filter (deliveries too for one signal). */
+  timeline(f: EventFilter = {}): AuditTimeline {
+    const signals = this.signals(f);
+    return {
+      signals,
+      verdicts: this.verdicts(f),
+      actions: this.actions(f),
+      chains: signals.map((s) => this.chain(s.id)).filter((c) => c !== undefined),
+      ...(f.signal !== undefined ? { deliveries: this.deliveries(f.signal) } : {}),
+    };
   }
 
   /** Persisted per-pod risk states, as the engine last wrote them (decay them to now to show). */

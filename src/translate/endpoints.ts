@@ -16,6 +16,9 @@ import { subsetEndpoints } from "../model/lookup.js";
 import { effectiveTrafficPolicy } from "../model/destination-rule.js";
 import { stableJson } from "../model/digest.js";
 import { TypeUrl } from "../xds/types.js";
+import { placeProxy } from "../model/placement.js";
+import { gatewaysDigest, hasNetworks, splitHorizon } from "./split-horizon.js";
+import { failoverPlan } from "./failover.js";
 
 /** What an assignment needs of an endpoint (a DNS cluster's host name is one too). */
 export type LoadBalancedAddress = Pick<ServiceEndpoint, "address" | "targetPorts" | "weight" | "locality">;
@@ -25,6 +28,8 @@ export interface LoadAssignmentOptions<E extends LoadBalancedAddress> {
   readonly ipOnly: boolean;
   /** Metadata for each endpoint (the endpointMetadata hook). */
   readonly metadata?: (endpoint: E) => Metadata | undefined;
+  /** Each endpoint's failover priority for this proxy (failover.ts); absent: all priority 0. */
+  readonly priority?: (endpoint: E) => number;
 }
 
 function localityOf(e: LoadBalancedAddress): { region: string; zone: string; subZone: string } {
@@ -39,7 +44,7 @@ export function loadAssignment<E extends LoadBalancedAddress>(
   servicePort: number,
   opts: LoadAssignmentOptions<E>,
 ): ClusterLoadAssignment {
-  const byLocality = new Map<string, { locality: ReturnType<typeof localityOf>; weight: number; eps: { address: string; port: number; weight: number; metadata: Metadata | undefined }[] }>();
+  const byLocality = new Map<string, { locality: ReturnType<typeof localityOf>; priority: number; weight: number; eps: { address: string; port: number; weight: number; metadata: Metadata | undefined }[] }>();
   const seen = new Set<string>();
   for (const e of endpoints) {
     if (opts.ipOnly && isIP(e.address) === 0) continue;
@@ -48,16 +53,21 @@ export function loadAssignment<E extends LoadBalancedAddress>(
     if (seen.has(id)) continue; // an inline endpoint and a WorkloadEntry for the same address
     seen.add(id);
     const locality = localityOf(e);
-    const k = `${locality.region}/${locality.zone}/${locality.subZone}`;
-    const group = byLocality.get(k) ?? { locality, weight: 0, eps: [] };
+    const priority = opts.priority?.(e) ?? 0;
+    // Sorted by priority first (zero-padded), then locality.
+    const k = `${String(priority).padStart(4, "0")}|${locality.region}/${locality.zone}/${locality.subZone}`;
+    const group = byLocality.get(k) ?? { locality, priority, weight: 0, eps: [] };
     group.weight += e.weight;
     group.eps.push({ address: e.address, port, weight: e.weight, metadata: opts.metadata?.(e) });
     byLocality.set(k, group);
   }
+  // Priorities must run 0, 1, 2... without gaps (Envoy and gRPC): the used ones are renumbered.
+  const used = [...new Set([...byLocality.values()].map((g) => g.priority))].sort((a, b) => a - b);
   const localities: MessageInitShape<typeof LocalityLbEndpointsSchema>[] = [...byLocality.keys()].sort().map((k) => {
     const g = byLocality.get(k)!;
     return {
       locality: g.locality,
+      ...(g.priority !== used[0] ? { priority: used.indexOf(g.priority) } : {}),
       // uint32 in Envoy; clamp so a large sum of weights cannot overflow into a NACK.
       loadBalancingWeight: Math.min(g.weight, 4294967295),
       lbEndpoints: g.eps.map((ep) => ({
@@ -74,6 +84,7 @@ export function loadAssignment<E extends LoadBalancedAddress>(
 /**
  * The EDS resources of a proxy: one per EDS cluster it gets, named like the cluster. Quarantined
  * endpoints are left out for everyone; an enforced proxy gets every assignment empty (enforcement.ts).
+ * Where endpoints are in networks, each network's proxies get their own assignment (split-horizon.ts).
  */
 export function endpointResources(scope: TranslationScope, plans: readonly OutboundClusterPlan[]): PlannedResource[] {
   const pk = outboundPolicyKey(scope.snapshot);
@@ -84,19 +95,27 @@ export function endpointResources(scope: TranslationScope, plans: readonly Outbo
       if (blocked) {
         return { typeUrl: TypeUrl.ClusterLoadAssignment, name: plan.name, key: `eds|${plan.name}|egress-blocked`, build: () => built(ClusterLoadAssignmentSchema, create(ClusterLoadAssignmentSchema, { clusterName: plan.name })) };
       }
-      const { kept, dropped } = routableEndpoints(scope.snapshot, subsetEndpoints(plan.service, plan.subsetLabels));
+      const routable = routableEndpoints(scope.snapshot, subsetEndpoints(plan.service, plan.subsetLabels));
       const trafficPolicy = effectiveTrafficPolicy(plan.rule?.spec, plan.port.number, plan.subset || undefined);
+      // Networks: the proxy's network sees other networks through their gateways (split horizon).
+      const network = hasNetworks(routable.kept) ? (placeProxy(scope.snapshot, scope.proxy).network ?? "") : undefined;
+      const kept = network === undefined ? routable.kept : splitHorizon(routable.kept, network, scope.snapshot.networkGateways, trafficPolicy.tls, scope.proxy.flavour);
+      const dropped = routable.dropped;
+      const horizon = network === undefined ? "" : `|net=${network}|${scope.proxy.flavour}|${gatewaysDigest(scope.snapshot.networkGateways)}`;
+      // Failover priorities by the proxy's own label values (failover.ts).
+      const failover = failoverPlan(scope.snapshot, scope.proxy, trafficPolicy);
       return {
         typeUrl: TypeUrl.ClusterLoadAssignment,
         name: plan.name,
         // Envoy and gRPC get the same IP-only assignment, so the key does not name the flavour.
         // The DestinationRule's TLS mode decides the endpoints' tlsMode metadata too.
-        key: `eds|${plan.name}|${plan.service.endpointsDigest}|${plan.subsetLabels ? stableJson(plan.subsetLabels) : ""}|${plan.rule?.digest ?? ""}|${pk}|${dropped}`,
+        key: `eds|${plan.name}|${plan.service.endpointsDigest}|${plan.subsetLabels ? stableJson(plan.subsetLabels) : ""}|${plan.rule?.digest ?? ""}|${pk}|${dropped}${horizon}${failover !== undefined ? `|${failover.key}` : ""}`,
         build: () =>
           built(
             ClusterLoadAssignmentSchema,
             loadAssignment(plan.name, kept, plan.port.number, {
               ipOnly: true,
+              ...(failover !== undefined ? { priority: failover.priority } : {}),
               metadata: (endpoint) => endpointMetadata({ ...scope, service: plan.service, endpoint, servicePort: plan.port.number, trafficPolicy }),
             }),
           ),

@@ -1,6 +1,7 @@
 // translate(snapshot, proxy) -> the resources that proxy gets, by type. Pure: no I/O, no clock.
 // Split in two so callers can share work: the outbound part depends only on the proxy's
 // flavour, namespace and DNS domain (outboundKey); the inbound part on who the proxy is.
+import { placementKey } from "./failover.js";
 import { TypeUrl } from "../xds/types.js";
 import type { Proxy } from "../model/proxy.js";
 import type { MeshSnapshot } from "../model/snapshot.js";
@@ -12,6 +13,8 @@ import { plannedRouteTables } from "./routes.js";
 import { inboundIR, proxylessOutboundIR, sidecarOutboundIR, type SidecarOutboundIR } from "../ir/index.js";
 import { proxyEnforcement } from "./enforcement.js";
 import { grpcInboundListeners, grpcOutboundListeners } from "./grpc.js";
+import { routerKey, translateRouter } from "./router/index.js";
+import { routingLabelsKey } from "../ir/virtual-service-routes.js";
 
 export type { PlannedResource, ProxyResources, BuiltResource } from "./common.js";
 
@@ -20,13 +23,19 @@ export type { PlannedResource, ProxyResources, BuiltResource } from "./common.js
  * An enforced proxy (its own empty EDS, enforcement.ts) gets a key of its own under that snapshot.
  */
 export function outboundKey(proxy: Proxy, snapshot: MeshSnapshot): string {
+  if (proxy.type === "router") return routerKey(proxy, snapshot);
   const enforced = proxyEnforcement(snapshot, proxy);
   // DNS clusters resolve the proxy's address family (dnsLookupFamily).
-  return `${proxy.flavour}|${proxy.namespace}|${dnsDomain(proxy)}|${dnsLookupFamily(proxy)}${enforced === "" ? "" : `|${enforced}`}`;
+  // VirtualService sourceLabels make routes depend on those labels of the proxy (none: no part).
+  const labels = routingLabelsKey(snapshot, proxy.labels);
+  // Networks and failover make EDS depend on where the proxy is (failover.ts).
+  return `${proxy.flavour}|${proxy.namespace}|${dnsDomain(proxy)}|${dnsLookupFamily(proxy)}${enforced === "" ? "" : `|${enforced}`}${labels === "" ? "" : `|${labels}`}${placementKey(snapshot, proxy)}`;
 }
 
 /** Clusters, endpoints, listeners and routes towards the services the proxy sees: its kind's IR, rendered. */
 export function translateOutbound(snapshot: MeshSnapshot, proxy: Proxy): ProxyResources {
+  // A gateway's whole translation depends only on what routerKey names: it is all "outbound".
+  if (proxy.type === "router") return translateRouter(snapshot, proxy);
   const scope: TranslationScope = { snapshot, proxy };
   const rendered = (ir: { clusters: SidecarOutboundIR["clusters"]; routes: SidecarOutboundIR["routes"] }, listeners: readonly PlannedResource[]): ProxyResources =>
     new Map<TypeUrl, readonly PlannedResource[]>([
@@ -45,6 +54,7 @@ export function translateOutbound(snapshot: MeshSnapshot, proxy: Proxy): ProxyRe
 
 /** The proxy's own side: what it serves (inbound listeners and clusters). Secrets come with the CA issue. */
 export function translateInbound(snapshot: MeshSnapshot, proxy: Proxy): ProxyResources {
+  if (proxy.type === "router") return new Map();
   const scope: TranslationScope = { snapshot, proxy };
   const grpc = proxy.flavour === "grpc";
   return new Map<TypeUrl, readonly PlannedResource[]>([

@@ -8,6 +8,7 @@ import {
   type RouteActionSchema,
   type RedirectActionSchema,
   type WeightedCluster_ClusterWeightSchema,
+  type DirectResponseActionSchema,
   type HeaderMatcherSchema,
   type QueryParameterMatcherSchema,
   type RouteAction_HashPolicySchema,
@@ -22,7 +23,7 @@ import { HTTPFaultSchema } from "../gen/envoy/extensions/filters/http/fault/v3/f
 import { CorsPolicySchema } from "../gen/envoy/extensions/filters/http/cors/v3/cors_pb.js";
 import { PreviousHostsPredicateSchema } from "../gen/envoy/extensions/retry/host/previous_hosts/v3/previous_hosts_pb.js";
 import { TypeUrl } from "../xds/types.js";
-import type { CorsPolicy, FaultInjection, ForwardAction, HashPolicy, HeaderOperations, HttpRoute, Keyed, RedirectAction, RetryPolicy, RouteMatch, RouteTable, StringMatch, VirtualHost } from "../ir/types.js";
+import type { CorsPolicy, DirectResponseAction, FaultInjection, ForwardAction, FractionalPercent, HashPolicy, HeaderOperations, HeaderValue, HttpRoute, Keyed, RedirectAction, RetryPolicy, RouteMatch, RouteTable, StringMatch, VirtualHost, WeightedDestination } from "../ir/types.js";
 import { built, durationFromSeconds, typedConfig, type PlannedResource } from "./common.js";
 
 /** The plain-object form of a message's init (not an already built message). */
@@ -57,6 +58,7 @@ function routeMatch(m: RouteMatch): Init<typeof RouteMatchSchema> {
     name: h.name,
     headerMatchSpecifier: h.match === undefined ? { case: "presentMatch", value: true } : { case: "stringMatch", value: stringMatcher(h.match) },
     ...(h.invert ? { invertMatch: true } : {}),
+    ...(h.treatMissingAsEmpty ? { treatMissingHeaderAsEmpty: true } : {}),
   }));
   const queryParameters = (m.queryParams ?? []).map((q): Init<typeof QueryParameterMatcherSchema> => ({
     name: q.name,
@@ -64,7 +66,7 @@ function routeMatch(m: RouteMatch): Init<typeof RouteMatchSchema> {
   }));
   return {
     pathSpecifier: path,
-    ...(m.caseInsensitive ? { caseSensitive: false } : {}),
+    ...(m.caseSensitive !== undefined ? { caseSensitive: m.caseSensitive } : {}),
     ...(headers.length ? { headers } : {}),
     ...(queryParameters.length ? { queryParameters } : {}),
   };
@@ -88,16 +90,20 @@ export function retryPolicy(r: RetryPolicy): NonNullable<RouteActionInit["retryP
     retryOn: r.retryOn,
     numRetries: r.numRetries,
     ...(r.perTryTimeoutSeconds !== undefined ? { perTryTimeout: durationFromSeconds(r.perTryTimeoutSeconds) } : {}),
-    ...(r.otherHost
-      ? { retryHostPredicate: [{ name: "envoy.retry_host_predicates.previous_hosts", configType: { case: "typedConfig", value: typedConfig(PreviousHostsPredicateSchema, {}) } }], hostSelectionRetryMaxAttempts: 5n }
-      : {}),
+    ...(r.otherHost ? { retryHostPredicate: [{ name: "envoy.retry_host_predicates.previous_hosts", configType: { case: "typedConfig", value: typedConfig(PreviousHostsPredicateSchema, {}) } }] } : {}),
+    // Istio's retry policies always allow 5 host selection attempts.
+    hostSelectionRetryMaxAttempts: 5n,
     ...(r.retriableStatusCodes?.length ? { retriableStatusCodes: [...r.retriableStatusCodes] } : {}),
+    ...(r.backoffSeconds !== undefined ? { retryBackOff: { baseInterval: durationFromSeconds(r.backoffSeconds) } } : {}),
   };
 }
 
-/** A percentage as Envoy's fraction per million (Istio's translatePercentToFractionalPercent). */
-function perMillion(percent: number): { numerator: number; denominator: FractionalPercent_DenominatorType } {
-  return { numerator: Math.round(percent * 10000), denominator: FractionalPercent_DenominatorType.MILLION };
+function fraction(f: FractionalPercent): { numerator: number; denominator: FractionalPercent_DenominatorType } {
+  return { numerator: f.numerator, denominator: f.denominator === "MILLION" ? FractionalPercent_DenominatorType.MILLION : FractionalPercent_DenominatorType.HUNDRED };
+}
+
+function weightedCluster(d: WeightedDestination): Init<typeof WeightedCluster_ClusterWeightSchema> {
+  return { name: d.cluster, weight: d.weight, ...headerOperations(d.headers), ...(d.authority !== undefined ? { hostRewriteSpecifier: { case: "hostRewriteLiteral", value: d.authority } } : {}) };
 }
 
 function forwardAction(a: ForwardAction): RouteActionInit {
@@ -106,17 +112,18 @@ function forwardAction(a: ForwardAction): RouteActionInit {
     clusterSpecifier:
       a.destinations.length === 1 && only !== undefined && only.headers === undefined
         ? { case: "cluster", value: only.cluster }
-        : { case: "weightedClusters", value: { clusters: a.destinations.map((d): Init<typeof WeightedCluster_ClusterWeightSchema> => ({ name: d.cluster, weight: d.weight, ...headerOperations(d.headers) })) } },
+        : { case: "weightedClusters", value: { clusters: a.destinations.map(weightedCluster) } },
     timeout: durationFromSeconds(a.timeoutSeconds),
     ...(a.retry ? { retryPolicy: retryPolicy(a.retry) } : {}),
     ...(a.maxGrpcTimeoutSeconds !== undefined ? { maxGrpcTimeout: durationFromSeconds(a.maxGrpcTimeoutSeconds) } : {}),
+    ...(a.maxStreamDurationSeconds !== undefined ? { maxStreamDuration: { maxStreamDuration: durationFromSeconds(a.maxStreamDurationSeconds) } } : {}),
     ...(a.hashPolicies?.length ? { hashPolicy: a.hashPolicies.map(hashPolicy) } : {}),
     ...(a.mirrors?.length
-      ? { requestMirrorPolicies: a.mirrors.map((m) => ({ cluster: m.cluster, runtimeFraction: { defaultValue: m.percent === undefined ? { numerator: 100 } : perMillion(m.percent) } })) }
+      ? { requestMirrorPolicies: a.mirrors.map((m) => ({ cluster: m.cluster, runtimeFraction: { defaultValue: fraction(m.fraction) }, traceSampled: false, disableShadowHostSuffixAppend: true })) }
       : {}),
     ...(a.rewrite?.prefix !== undefined ? { prefixRewrite: a.rewrite.prefix } : {}),
     ...(a.rewrite?.regex ? { regexRewrite: { pattern: { regex: a.rewrite.regex.pattern }, substitution: a.rewrite.regex.substitution } } : {}),
-    ...(a.rewrite?.authority !== undefined ? { hostRewriteSpecifier: { case: "hostRewriteLiteral", value: a.rewrite.authority } } : {}),
+    ...(a.authority !== undefined ? { hostRewriteSpecifier: { case: "hostRewriteLiteral", value: a.authority } } : {}),
   };
 }
 
@@ -138,48 +145,53 @@ function redirectAction(r: RedirectAction): Init<typeof RedirectActionSchema> {
   };
 }
 
-function headerOptions(values: Readonly<Record<string, string>> | undefined, appendAction: HeaderValueOption_HeaderAppendAction): HeaderOptionInit[] {
-  return Object.entries(values ?? {}).map(([key, value]) => ({ header: { key, value }, ...(appendAction !== HeaderValueOption_HeaderAppendAction.APPEND_IF_EXISTS_OR_ADD ? { appendAction } : {}) }));
+function headerOptions(values: readonly HeaderValue[]): HeaderOptionInit[] {
+  // APPEND_IF_EXISTS_OR_ADD is the enum's zero value: set only when overwriting, as istiod's output reads.
+  return values.map((h) => ({ header: { key: h.key, value: h.value }, ...(h.append ? {} : { appendAction: HeaderValueOption_HeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD }) }));
 }
 
-/** `set` overwrites a header, `add` appends (Istio's header manipulation). */
 function headerOperations(h: HeaderOperations | undefined): Pick<RouteInit, "requestHeadersToAdd" | "requestHeadersToRemove" | "responseHeadersToAdd" | "responseHeadersToRemove"> {
   if (h === undefined) return {};
-  const overwrite = HeaderValueOption_HeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD;
-  const append = HeaderValueOption_HeaderAppendAction.APPEND_IF_EXISTS_OR_ADD;
-  const request = [...headerOptions(h.requestSet, overwrite), ...headerOptions(h.requestAdd, append)];
-  const response = [...headerOptions(h.responseSet, overwrite), ...headerOptions(h.responseAdd, append)];
   return {
-    ...(request.length ? { requestHeadersToAdd: request } : {}),
+    ...(h.requestAdd?.length ? { requestHeadersToAdd: headerOptions(h.requestAdd) } : {}),
     ...(h.requestRemove?.length ? { requestHeadersToRemove: [...h.requestRemove] } : {}),
-    ...(response.length ? { responseHeadersToAdd: response } : {}),
+    ...(h.responseAdd?.length ? { responseHeadersToAdd: headerOptions(h.responseAdd) } : {}),
     ...(h.responseRemove?.length ? { responseHeadersToRemove: [...h.responseRemove] } : {}),
   };
 }
 
 function faultConfig(f: FaultInjection): ReturnType<typeof typedConfig> {
   return typedConfig(HTTPFaultSchema, {
-    ...(f.delay ? { delay: { faultDelaySecifier: { case: "fixedDelay", value: durationFromSeconds(f.delay.fixedDelaySeconds) }, percentage: perMillion(f.delay.percent ?? 100) } } : {}),
+    ...(f.delay ? { delay: { faultDelaySecifier: { case: "fixedDelay", value: durationFromSeconds(f.delay.fixedDelaySeconds) }, percentage: fraction(f.delay.percentage) } } : {}),
     ...(f.abort
       ? {
           abort: {
             errorType: f.abort.grpcStatus !== undefined ? { case: "grpcStatus", value: f.abort.grpcStatus } : { case: "httpStatus", value: f.abort.httpStatus ?? 500 },
-            percentage: perMillion(f.abort.percent ?? 100),
+            ...(f.abort.percentage ? { percentage: fraction(f.abort.percentage) } : {}),
           },
         }
       : {}),
   });
 }
 
+/** Istio's CORS policy: enabled at 100%, unmatched preflights forwarded (Envoy's behaviour before 1.30). */
 function corsConfig(c: CorsPolicy): ReturnType<typeof typedConfig> {
   return typedConfig(CorsPolicySchema, {
     allowOriginStringMatch: c.allowOrigins.map(stringMatcher),
-    ...(c.allowMethods?.length ? { allowMethods: c.allowMethods.join(",") } : {}),
-    ...(c.allowHeaders?.length ? { allowHeaders: c.allowHeaders.join(",") } : {}),
-    ...(c.exposeHeaders?.length ? { exposeHeaders: c.exposeHeaders.join(",") } : {}),
+    allowMethods: c.allowMethods.join(","),
+    allowHeaders: c.allowHeaders.join(","),
+    exposeHeaders: c.exposeHeaders.join(","),
     ...(c.maxAgeSeconds !== undefined ? { maxAge: String(c.maxAgeSeconds) } : {}),
     ...(c.allowCredentials !== undefined ? { allowCredentials: c.allowCredentials } : {}),
+    filterEnabled: { defaultValue: { numerator: 100, denominator: FractionalPercent_DenominatorType.HUNDRED } },
+    forwardNotMatchingPreflights: c.forwardNotMatchingPreflights,
   });
+}
+
+function directResponseBody(a: DirectResponseAction): Pick<Init<typeof DirectResponseActionSchema>, "body"> {
+  if (a.body !== undefined) return { body: { specifier: { case: "inlineString", value: a.body } } };
+  if (a.bodyBase64 !== undefined) return { body: { specifier: { case: "inlineBytes", value: Buffer.from(a.bodyBase64, "base64") } } };
+  return {};
 }
 
 export function envoyRoute(r: HttpRoute): RouteInit {
@@ -193,11 +205,12 @@ export function envoyRoute(r: HttpRoute): RouteInit {
       case "redirect":
         return { case: "redirect", value: redirectAction(r.action) };
       case "directResponse":
-        return { case: "directResponse", value: { status: r.action.status, ...(r.action.body !== undefined ? { body: { specifier: { case: "inlineString", value: r.action.body } } } : {}) } };
+        return { case: "directResponse", value: { status: r.action.status, ...directResponseBody(r.action) } };
     }
   })();
   return {
     ...(r.name !== undefined ? { name: r.name } : {}),
+    ...(r.statPrefix !== undefined ? { statPrefix: r.statPrefix } : {}),
     match: routeMatch(r.match),
     action,
     ...headerOperations(r.headers),

@@ -36,6 +36,11 @@ async function handle(req: WorkloadRequest): Promise<CallResult | undefined> {
       clients.set(req.name, c);
       return undefined;
     }
+    case "stop-server": {
+      servers.get(req.name)?.stop();
+      servers.delete(req.name);
+      return undefined;
+    }
     case "call": {
       const c = clients.get(req.client);
       if (c === undefined) throw new Error(`no client ${req.client}`);

@@ -9,7 +9,8 @@ import type { NodeSpec } from "./proxyless.js";
 export type WorkloadRequest =
   | { op: "server"; name: string; address: string; xds: string; node: NodeSpec; bootstrap?: string }
   | { op: "client"; name: string; target: string; xds: string; node: NodeSpec; bootstrap?: string }
-  | { op: "call"; client: string; method?: string; headers?: Record<string, string>; timeoutMs?: number };
+  | { op: "call"; client: string; method?: string; headers?: Record<string, string>; timeoutMs?: number }
+  | { op: "stop-server"; name: string };
 
 /** A call's outcome: the answering backend, or the gRPC status code and details. */
 export type CallResult = { ok: true; value: string } | { ok: false; code: number; details: string };
@@ -56,6 +57,12 @@ export class RbacWorkloads {
 
   async startClient(name: string, target: string, xds: string, node: NodeSpec, bootstrap?: string): Promise<void> {
     const r = await this.request({ op: "client", name, target, xds, node, ...(bootstrap ? { bootstrap } : {}) });
+    if (r.error !== undefined) throw new Error(r.error);
+  }
+
+  /** Stops the server `name` (its port closes: peers see connections refused). */
+  async stopServer(name: string): Promise<void> {
+    const r = await this.request({ op: "stop-server", name });
     if (r.error !== undefined) throw new Error(r.error);
   }
 
