@@ -209,7 +209,7 @@ async function main(): Promise<void> {
     }
   });
   await allSynced;
-  const setupBytes = bytesCounter.get();
+  const setupBytes = await bytesCounter.get();
   // Let the initial pushes' buffers drain before measuring steady memory.
   await new Promise((r) => setTimeout(r, 1000));
   const { heapUsed, external } = process.memoryUsage();
