@@ -8,6 +8,8 @@ import { authorizationPolicyKind } from "../authz/model-kind.js";
 import { AUTHORIZATION_POLICY_KIND } from "../authz/policy.js";
 import { runtimePolicyKind } from "../risk/model-kind.js";
 import { RUNTIME_POLICY_KIND } from "../risk/runtime-policy.js";
+import { sidecarKind } from "../model/sidecar-kind.js";
+import { SIDECAR_KIND } from "../model/sidecar.js";
 
 /** Every kind of the mesh, Kubernetes Services named under `domain` (istiod's --domain). */
 export function meshKinds(domain: string = defaultClusterDomain): KindRegistry {
@@ -15,6 +17,7 @@ export function meshKinds(domain: string = defaultClusterDomain): KindRegistry {
     ...kubernetesKinds(domain),
     [AUTHORIZATION_POLICY_KIND]: authorizationPolicyKind,
     [RUNTIME_POLICY_KIND]: runtimePolicyKind,
+    [SIDECAR_KIND]: sidecarKind,
   });
 }
 

@@ -66,7 +66,7 @@ function discoveryFor(scope: TranslationScope, service: Service): OutboundCluste
 /** Every outbound cluster this proxy gets (also the list EDS answers for). */
 export function outboundClusterPlans(scope: TranslationScope): OutboundClusterPlan[] {
   const out: OutboundClusterPlan[] = [];
-  for (const service of visibleServices(scope.snapshot, scope.proxy.namespace)) {
+  for (const service of visibleServices(scope.snapshot, scope.proxy)) {
     const rule = destinationRuleFor(scope.snapshot, scope.proxy.namespace, service);
     const discovery = discoveryFor(scope, service);
     for (const port of service.ports) {

@@ -72,6 +72,11 @@ export function outboundClusterName(port: number, subset: string, hostname: stri
   return `outbound|${port}|${subset}|${hostname}`;
 }
 
+/** Where traffic to no known service goes: on (ALLOW_ANY) or nowhere (REGISTRY_ONLY), as istiod. */
+export function catchAllCluster(mode: "ALLOW_ANY" | "REGISTRY_ONLY"): string {
+  return mode === "ALLOW_ANY" ? PassthroughCluster : BlackHoleCluster;
+}
+
 /** `inbound|<port>||`, keyed by the port the workload listens on. */
 export function inboundClusterName(targetPort: number): string {
   return `inbound|${targetPort}||`;

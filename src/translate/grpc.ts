@@ -60,7 +60,7 @@ function inboundListener(scope: TranslationScope, ip: string, target: ReturnType
 /** A proxyless gRPC client's api_listeners: the same for a namespace. */
 export function grpcOutboundListeners(scope: TranslationScope): PlannedResource[] {
   const pk = outboundPolicyKey(scope.snapshot);
-  const services = visibleServices(scope.snapshot, scope.proxy.namespace);
+  const services = visibleServices(scope.snapshot, scope.proxy);
   const out: PlannedResource[] = [];
   const taken = new Set<string>();
   // Full host names first, so a short alias never shadows another service's real name.
@@ -99,7 +99,7 @@ export function grpcInboundListeners(scope: TranslationScope): PlannedResource[]
 export function grpcRoutes(scope: TranslationScope): PlannedResource[] {
   const pk = outboundPolicyKey(scope.snapshot);
   const out: PlannedResource[] = [];
-  for (const service of visibleServices(scope.snapshot, scope.proxy.namespace)) {
+  for (const service of visibleServices(scope.snapshot, scope.proxy)) {
     const rule = destinationRuleFor(scope.snapshot, scope.proxy.namespace, service);
     for (const port of service.ports) {
       const name = grpcRouteName(service, port);

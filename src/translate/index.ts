@@ -4,6 +4,7 @@
 import { TypeUrl } from "../xds/types.js";
 import type { Proxy } from "../model/proxy.js";
 import type { MeshSnapshot } from "../model/snapshot.js";
+import { sidecarScope } from "../model/sidecar-scope.js";
 import { dnsDomain, type PlannedResource, type ProxyResources, type TranslationScope } from "./common.js";
 import { dnsLookupFamily, inboundClusters, outboundClusters } from "./clusters.js";
 import { endpointResources } from "./endpoints.js";
@@ -20,8 +21,10 @@ export type { PlannedResource, ProxyResources, BuiltResource } from "./common.js
  */
 export function outboundKey(proxy: Proxy, snapshot: MeshSnapshot): string {
   const enforced = proxyEnforcement(snapshot, proxy);
+  // Proxies under one Sidecar (or none) share; a Sidecar's key changes with its spec.
+  const sidecar = sidecarScope(snapshot, proxy).key;
   // DNS clusters resolve the proxy's address family (dnsLookupFamily).
-  return `${proxy.flavour}|${proxy.namespace}|${dnsDomain(proxy)}|${dnsLookupFamily(proxy)}${enforced === "" ? "" : `|${enforced}`}`;
+  return `${proxy.flavour}|${proxy.namespace}|${dnsDomain(proxy)}|${dnsLookupFamily(proxy)}|${sidecar}${enforced === "" ? "" : `|${enforced}`}`;
 }
 
 /** Clusters, endpoints, listeners and routes towards the services the proxy sees. */

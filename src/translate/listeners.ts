@@ -12,14 +12,16 @@ import { stableJson } from "../model/digest.js";
 import type { Service } from "../model/snapshot.js";
 import type { ServicePortSpec } from "../model/service-entry.js";
 import { visibleServices } from "../model/lookup.js";
+import { sidecarScope } from "../model/sidecar-scope.js";
+import type { OutboundTrafficMode } from "../model/sidecar.js";
 import { isHttpProtocol } from "../model/service-entry.js";
 import { routedOnSharedPort, serviceVip, sniffedWithVip } from "./routes.js";
 import { TypeUrl } from "../xds/types.js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import {
   BlackHoleCluster,
-  PassthroughCluster,
   VirtualInboundListener,
+  catchAllCluster,
   VirtualInboundPort,
   VirtualOutboundListener,
   VirtualOutboundPort,
@@ -61,17 +63,22 @@ const boundListener = { maxConnectionsToAcceptPerSocketEvent: 1 } as const;
 /** Outbound chains give up on a TLS handshake that has not finished in 15 s (slow-handshake resistance, istiod). */
 const transportSocketConnectTimeout = { seconds: 15n };
 
-/** Traffic an outbound listener cannot parse goes where it was going (istiod's PassthroughFilterChain). */
-const passthroughFilterChain: MessageInitShape<typeof FilterChainSchema> = { name: "PassthroughFilterChain", filterChainMatch: {}, filters: [tcpProxyFilter(PassthroughCluster)] };
+/**
+ * Traffic an outbound listener cannot parse goes where it was going, or nowhere under
+ * REGISTRY_ONLY (istiod's PassthroughFilterChain, buildOutboundCatchAllNetworkFiltersOnly).
+ */
+function passthroughFilterChain(mode: OutboundTrafficMode): MessageInitShape<typeof FilterChainSchema> {
+  return { name: "PassthroughFilterChain", filterChainMatch: {}, filters: [tcpProxyFilter(catchAllCluster(mode))] };
+}
 
-function virtualOutbound(): ReturnType<typeof built> {
+function virtualOutbound(mode: OutboundTrafficMode): ReturnType<typeof built> {
   return built(ListenerSchema, {
     name: VirtualOutboundListener,
     address: socketAddress("0.0.0.0", VirtualOutboundPort),
     useOriginalDst: true,
     trafficDirection: TrafficDirection.OUTBOUND,
     ...boundListener,
-    filterChains: [blackholeChain(VirtualOutboundListener, VirtualOutboundPort), { name: "virtualOutbound-catchall-tcp", filters: [tcpProxyFilter(PassthroughCluster)] }],
+    filterChains: [blackholeChain(VirtualOutboundListener, VirtualOutboundPort), { name: "virtualOutbound-catchall-tcp", filters: [tcpProxyFilter(catchAllCluster(mode))] }],
   });
 }
 
@@ -80,8 +87,8 @@ function virtualOutbound(): ReturnType<typeof built> {
  * routed by RDS) from anything else, which the default chain passes through untouched instead of
  * feeding it to the HTTP parser (istiod's outbound HTTP listener).
  */
-function outboundHttpListener(mesh: MeshConfig, port: number, fallbackCluster?: string): ReturnType<typeof built> {
-  return httpSniffingListener(mesh, `0.0.0.0_${port}`, "0.0.0.0", port, String(port), fallbackCluster);
+function outboundHttpListener(mesh: MeshConfig, mode: OutboundTrafficMode, port: number, fallbackCluster?: string): ReturnType<typeof built> {
+  return httpSniffingListener(mesh, mode, `0.0.0.0_${port}`, "0.0.0.0", port, String(port), fallbackCluster);
 }
 
 /**
@@ -89,7 +96,7 @@ function outboundHttpListener(mesh: MeshConfig, port: number, fallbackCluster?: 
  * for a port without a declared protocol on a service with a VIP (protocol sniffing: RDS
  * `<host>:<port>`, anything not HTTP goes to the service as TCP).
  */
-function httpSniffingListener(mesh: MeshConfig, name: string, address: string, port: number, rds: string, fallbackCluster: string | undefined): ReturnType<typeof built> {
+function httpSniffingListener(mesh: MeshConfig, mode: OutboundTrafficMode, name: string, address: string, port: number, rds: string, fallbackCluster: string | undefined): ReturnType<typeof built> {
   return built(ListenerSchema, {
     name,
     address: socketAddress(address, port),
@@ -104,7 +111,7 @@ function httpSniffingListener(mesh: MeshConfig, name: string, address: string, p
         transportSocketConnectTimeout,
       },
     ],
-    defaultFilterChain: fallbackCluster === undefined ? passthroughFilterChain : { filters: [tcpProxyFilter(fallbackCluster)], transportSocketConnectTimeout },
+    defaultFilterChain: fallbackCluster === undefined ? passthroughFilterChain(mode) : { filters: [tcpProxyFilter(fallbackCluster)], transportSocketConnectTimeout },
   });
 }
 
@@ -168,7 +175,7 @@ function matchesAll(c: TcpChain): boolean {
  * SNI (TLS ports) or destination prefix (CIDR addresses); tls_inspector when SNI is matched; the
  * PassthroughFilterChain as default when no chain matches everything (istiod's buildListenerFromEntry).
  */
-function outboundTcpListener(name: string, address: string, port: number, chains: readonly TcpChain[]): ReturnType<typeof built> {
+function outboundTcpListener(mode: OutboundTrafficMode, name: string, address: string, port: number, chains: readonly TcpChain[]): ReturnType<typeof built> {
   const sni = chains.some((c) => c.serverNames !== undefined);
   const matchAll = chains.find(matchesAll);
   const matched = chains.filter((c) => !matchesAll(c));
@@ -185,15 +192,16 @@ function outboundTcpListener(name: string, address: string, port: number, chains
     ...(sni ? { listenerFilters: [{ name: "envoy.filters.listener.tls_inspector", configType: { case: "typedConfig", value: typedConfig(TlsInspectorSchema, { initialReadBufferSize: 512 }) } }] } : {}),
     ...listenerFilterTiming,
     filterChains: matched.length === 0 ? chains.map(chain) : matched.map(chain),
-    ...(matched.length === 0 ? {} : { defaultFilterChain: matchAll ? chain(matchAll) : passthroughFilterChain }),
+    ...(matched.length === 0 ? {} : { defaultFilterChain: matchAll ? chain(matchAll) : passthroughFilterChain(mode) }),
   });
 }
 
 /** An Envoy sidecar's outbound LDS resources: the same for a namespace. */
 export function outboundListeners(scope: TranslationScope): PlannedResource[] {
-  const pk = outboundPolicyKey(scope.snapshot);
-  const services = visibleServices(scope.snapshot, scope.proxy.namespace);
-  const out: PlannedResource[] = [planned(VirtualOutboundListener, `virtualOutbound|${pk}`, virtualOutbound)];
+  const mode = sidecarScope(scope.snapshot, scope.proxy).outboundTrafficPolicy;
+  const pk = `${outboundPolicyKey(scope.snapshot)}|${mode}`;
+  const services = visibleServices(scope.snapshot, scope.proxy);
+  const out: PlannedResource[] = [planned(VirtualOutboundListener, `virtualOutbound|${pk}`, () => virtualOutbound(mode))];
   const httpPorts = new Set(services.flatMap((s) => s.ports.filter((p) => routedOnSharedPort(s, p)).map((p) => p.number)));
   const sniffed = new Map<string, { vip: string; port: number; rds: string; cluster: string }>();
   // TCP listeners by name; on an HTTP port's 0.0.0.0 listener the first TCP service without a VIP
@@ -223,14 +231,14 @@ export function outboundListeners(scope: TranslationScope): PlannedResource[] {
   }
   for (const port of [...httpPorts].sort((a, b) => a - b)) {
     const fallback = httpFallback.get(port);
-    out.push(planned(`0.0.0.0_${port}`, `http|${port}|${fallback ?? ""}|${pk}`, () => outboundHttpListener(scope.snapshot.mesh, port, fallback)));
+    out.push(planned(`0.0.0.0_${port}`, `http|${port}|${fallback ?? ""}|${pk}`, () => outboundHttpListener(scope.snapshot.mesh, mode, port, fallback)));
   }
   for (const [name, e] of sniffed) {
     if (tcp.has(name)) continue; // a declared TCP service on the same VIP and port came first
-    out.push(planned(name, `sniffed|${name}|${e.rds}|${e.cluster}|${pk}`, () => httpSniffingListener(scope.snapshot.mesh, name, e.vip, e.port, e.rds, e.cluster)));
+    out.push(planned(name, `sniffed|${name}|${e.rds}|${e.cluster}|${pk}`, () => httpSniffingListener(scope.snapshot.mesh, mode, name, e.vip, e.port, e.rds, e.cluster)));
   }
   for (const [name, e] of tcp) {
-    out.push(planned(name, `tcp|${name}|${stableJson(e.chains)}|${pk}`, () => outboundTcpListener(name, e.address, e.port, e.chains)));
+    out.push(planned(name, `tcp|${name}|${stableJson(e.chains)}|${pk}`, () => outboundTcpListener(mode, name, e.address, e.port, e.chains)));
   }
   return out;
 }

@@ -8,6 +8,8 @@ import type { RouteSchema, RouteAction_HashPolicySchema, VirtualHostSchema } fro
 import type { Proxy } from "../model/proxy.js";
 import { effectiveTrafficPolicy } from "../model/destination-rule.js";
 import { destinationRuleFor, visibleServices } from "../model/lookup.js";
+import { sidecarScope } from "../model/sidecar-scope.js";
+import type { OutboundTrafficMode } from "../model/sidecar.js";
 import { isHttpProtocol, isSniffedProtocol, type ServicePortSpec } from "../model/service-entry.js";
 import type { MeshSnapshot, Service } from "../model/snapshot.js";
 import { TypeUrl } from "../xds/types.js";
@@ -131,17 +133,20 @@ function httpPorts(services: readonly Service[]): number[] {
   return [...new Set(services.flatMap((s) => s.ports.filter((p) => routedOnSharedPort(s, p)).map((p) => p.number)))].sort((a, b) => a - b);
 }
 
-function routeConfiguration(scope: TranslationScope, services: readonly Service[], port: number): ReturnType<typeof built> {
-  const used = new Set<string>();
-  const virtualHosts: VirtualHostInit[] = [];
-  for (const service of services) {
-    const sp = service.ports.find((p) => p.number === port && routedOnSharedPort(service, p));
-    if (sp === undefined) continue;
-    const domains = virtualHostDomains(scope, service, port, used);
-    if (domains.length === 0) continue;
-    virtualHosts.push({ name: hostPort(service.hostname, port), domains, routes: [defaultRoute(scope, service, sp)], includeRequestAttemptCount: true });
+/**
+ * The `*` virtual host after every service's: `allow_any` to the PassthroughCluster, or under
+ * REGISTRY_ONLY `block_all` answering 502 itself (istiod's buildCatchAllVirtualHost).
+ */
+function catchAllVirtualHost(mode: OutboundTrafficMode): VirtualHostInit {
+  if (mode === "REGISTRY_ONLY") {
+    return {
+      name: "block_all",
+      domains: ["*"],
+      routes: [{ name: "block_all", match: { pathSpecifier: { case: "prefix", value: "/" } }, action: { case: "directResponse", value: { status: 502 } } }],
+      includeRequestAttemptCount: true,
+    };
   }
-  virtualHosts.push({
+  return {
     name: "allow_any",
     domains: ["*"],
     routes: [
@@ -152,7 +157,20 @@ function routeConfiguration(scope: TranslationScope, services: readonly Service[
       },
     ],
     includeRequestAttemptCount: true,
-  });
+  };
+}
+
+function routeConfiguration(scope: TranslationScope, services: readonly Service[], port: number): ReturnType<typeof built> {
+  const used = new Set<string>();
+  const virtualHosts: VirtualHostInit[] = [];
+  for (const service of services) {
+    const sp = service.ports.find((p) => p.number === port && routedOnSharedPort(service, p));
+    if (sp === undefined) continue;
+    const domains = virtualHostDomains(scope, service, port, used);
+    if (domains.length === 0) continue;
+    virtualHosts.push({ name: hostPort(service.hostname, port), domains, routes: [defaultRoute(scope, service, sp)], includeRequestAttemptCount: true });
+  }
+  virtualHosts.push(catchAllVirtualHost(sidecarScope(scope.snapshot, scope.proxy).outboundTrafficPolicy));
   // Direct responses (VirtualService directResponse) may carry up to 1 MiB, as istiod allows.
   return built(RouteConfigurationSchema, { name: String(port), virtualHosts, validateClusters: false, ignorePortInHostMatching: true, maxDirectResponseBodySizeBytes: 1048576 });
 }
@@ -171,8 +189,8 @@ function sniffedRouteConfiguration(scope: TranslationScope, service: Service, po
 
 /** The RDS resources of an Envoy sidecar. */
 export function routes(scope: TranslationScope): PlannedResource[] {
-  const services = visibleServices(scope.snapshot, scope.proxy.namespace);
-  const pk = outboundPolicyKey(scope.snapshot);
+  const services = visibleServices(scope.snapshot, scope.proxy);
+  const pk = `${outboundPolicyKey(scope.snapshot)}|${sidecarScope(scope.snapshot, scope.proxy).outboundTrafficPolicy}`;
   const sniffed: PlannedResource[] = services.flatMap((service) =>
     service.ports
       .filter((p) => sniffedWithVip(service, p))
