@@ -5,7 +5,7 @@
 // kind's cross-object rule (one selector-less Sidecar per namespace) and which proxies a change
 // touches: exactly those whose applying Sidecar changed (registered in sidecar-kind.ts).
 import type { ConfigError } from "./config.js";
-import { objectRef } from "./config.js";
+import { objectRef, olderFirst } from "./config.js";
 import type { KindTouch } from "./kinds.js";
 import type { Proxy } from "./proxy.js";
 import type { AcceptedObject, MeshSnapshot, Service } from "./snapshot.js";
@@ -32,21 +32,11 @@ interface NamespaceSidecars {
   fallback?: AcceptedObject<SidecarSpec>;
 }
 
-/** Oldest first, then by name (istiod's sortConfigByCreationTime). */
-function olderFirst(a: AcceptedObject, b: AcceptedObject): number {
-  const ta = a.object.metadata.creationTimestamp ?? "";
-  const tb = b.object.metadata.creationTimestamp ?? "";
-  if (ta !== tb) return ta < tb ? -1 : 1;
-  const ka = `${a.object.metadata.namespace}/${a.object.metadata.name}`;
-  const kb = `${b.object.metadata.namespace}/${b.object.metadata.name}`;
-  return ka < kb ? -1 : ka > kb ? 1 : 0;
-}
-
 /** Sidecars by namespace; the second and later selector-less ones of a namespace are in `ignored`. */
 function indexSidecars(list: readonly AcceptedObject[]): { byNamespace: Map<string, NamespaceSidecars>; ignored: { sidecar: AcceptedObject; kept: AcceptedObject }[] } {
   const byNamespace = new Map<string, NamespaceSidecars>();
   const ignored: { sidecar: AcceptedObject; kept: AcceptedObject }[] = [];
-  for (const a of [...(list as AcceptedObject<SidecarSpec>[])].sort(olderFirst)) {
+  for (const a of [...(list as AcceptedObject<SidecarSpec>[])].sort((a, b) => olderFirst(a.object, b.object))) {
     const ns = a.object.metadata.namespace;
     let entry = byNamespace.get(ns);
     if (entry === undefined) byNamespace.set(ns, (entry = { selecting: [] }));
