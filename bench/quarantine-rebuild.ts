@@ -96,7 +96,7 @@ function main(): void {
   };
   console.log(
     `quarantine-rebuild: ${proxies} sidecars of ${services} services, median of ${steps.rebuild.length} quarantines, CPU time: snapshot rebuilt and provider updated in ${result.rebuildCpuMs} ms; ` +
-      `every sidecar's EDS (first phase: translates every changed group) ${result.firstPhaseCpuMs} ms, the rest ${result.restCpuMs} ms; ${result.encodes} resources encoded, ${result.groups} proxy groups`,
+      `every sidecar's EDS (first phase: what cuts the pod off; other types are encoded when asked) ${result.firstPhaseCpuMs} ms, the rest ${result.restCpuMs} ms; ${result.encodes} resources encoded, ${result.groups} proxy groups`,
   );
   console.log(JSON.stringify(result));
 }

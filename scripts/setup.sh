@@ -11,6 +11,8 @@ done
 [ -f /usr/include/bpf/libbpf.h ] || need_apt+=(libbpf-dev)
 [ -f /usr/include/gelf.h ] || need_apt+=(libelf-dev)
 [ -f /usr/include/zlib.h ] || need_apt+=(zlib1g-dev)
+# A real browser for the web console's tests (playwright-core drives it; nothing is downloaded).
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
 # PostgreSQL server binaries for the shared audit trail's tests (serve --audit-db); no service is started.
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 if [ ${#need_apt[@]} -gt 0 ]; then

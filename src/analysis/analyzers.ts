@@ -10,6 +10,7 @@ import { snapshotPolicies } from "../authz/mesh-input.js";
 import { selectPolicies } from "../authz/select.js";
 import { readExtensionProviders } from "../authz/mesh-config.js";
 import { DRY_RUN_ANNOTATION, type AuthorizationPolicy, type Rule } from "../authz/policy.js";
+import type { WorkloadIdentity } from "../security/identity.js";
 import { FINDINGS, type Finding } from "./findings.js";
 
 /** A workload as the analyzers see it: a WorkloadEntry or a ServiceEntry's inline endpoint. */
@@ -19,6 +20,9 @@ export interface AnalyzedWorkload {
   readonly declaredBy: string;
   readonly namespace: string;
   readonly labels: Readonly<Record<string, string>>;
+  /** Its address (the WorkloadEntry's, or the endpoint's). */
+  readonly address: string;
+  readonly identity: WorkloadIdentity;
 }
 
 function originOf(snapshot: MeshSnapshot, ref: string): string {
@@ -27,12 +31,12 @@ function originOf(snapshot: MeshSnapshot, ref: string): string {
 
 export function workloadsOf(snapshot: MeshSnapshot): AnalyzedWorkload[] {
   const out = new Map<string, AnalyzedWorkload>();
-  for (const w of snapshot.workloads) out.set(w.ref, { ref: w.ref, declaredBy: w.ref, namespace: w.namespace, labels: w.spec.labels });
+  for (const w of snapshot.workloads) out.set(w.ref, { ref: w.ref, declaredBy: w.ref, namespace: w.namespace, labels: w.spec.labels, address: w.spec.address, identity: w.identity });
   for (const s of snapshot.services) {
     for (const e of s.endpoints) {
       if (e.workload !== undefined) continue; // a WorkloadEntry, listed above
       const ref = `${s.source} endpoint ${e.address}`;
-      if (!out.has(ref)) out.set(ref, { ref, declaredBy: s.source, namespace: s.namespace, labels: e.labels });
+      if (!out.has(ref)) out.set(ref, { ref, declaredBy: s.source, namespace: s.namespace, labels: e.labels, address: e.address, identity: e.identity });
     }
   }
   return [...out.values()];

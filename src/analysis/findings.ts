@@ -30,6 +30,24 @@ export interface Finding {
   readonly message: string;
 }
 
+/** A finding as JSON (`analyze -o json`, and the read API's /api/v1/analysis). */
+export interface FindingJson {
+  readonly code: string;
+  readonly name: string;
+  readonly level: FindingLevel;
+  readonly object: string;
+  readonly origin: string;
+  readonly message: string;
+}
+
+export function findingToJson(f: Finding): FindingJson {
+  return { code: f.type.code, name: f.type.name, level: f.type.level, object: f.object, origin: f.origin, message: f.message };
+}
+
+export function findingFromJson(j: FindingJson): Finding {
+  return { type: { code: j.code, name: j.name, level: j.level }, object: j.object, origin: j.origin, message: j.message };
+}
+
 const LEVEL_RANK: Readonly<Record<FindingLevel, number>> = { Info: 0, Warning: 1, Error: 2 };
 
 export function atLeast(level: FindingLevel, threshold: FindingLevel): boolean {

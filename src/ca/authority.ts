@@ -97,6 +97,7 @@ export class CertificateAuthority {
   private readonly now: () => number;
   private policy: IssuancePolicy | undefined;
   private readonly sanCache = new Map<string, Buffer>();
+  private readonly issuedListeners = new Set<(identity: WorkloadIdentity, issued: IssuedCertificate) => void>();
 
   constructor(opts: CertificateAuthorityOptions) {
     if (!TRUST_DOMAIN.test(opts.trustDomain)) throw new Error(`invalid trust domain "${opts.trustDomain}"`);
@@ -147,7 +148,15 @@ export class CertificateAuthority {
       if (e instanceof CsrError) throw new IssuanceError("invalid-argument", `invalid CSR: ${e.message}`);
       throw e;
     }
-    return this.sign(csr.spki, keyIdentifier(csr.publicKey), this.sanFor(spiffeId(id)), ttl);
+    const issued = this.sign(csr.spki, keyIdentifier(csr.publicKey), this.sanFor(spiffeId(id)), ttl);
+    for (const l of this.issuedListeners) l(id, issued);
+    return issued;
+  }
+
+  /** Called with every workload certificate issued (the console's certificate expiry view). */
+  onIssued(listener: (identity: WorkloadIdentity, issued: IssuedCertificate) => void): () => void {
+    this.issuedListeners.add(listener);
+    return () => this.issuedListeners.delete(listener);
   }
 
   /**

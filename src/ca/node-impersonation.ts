@@ -4,7 +4,8 @@
 // for an identity with a pod on the caller's node (pilot/pkg/.../node_auth.go); meshward does the
 // same, and its agents also name the pod (`ImpersonatedPod: <namespace>/<name>`) so that a pod-scoped
 // quarantine refuses exactly that pod. Where pods run comes from one interface (`PodPlacement`):
-// the connected proxies' NODE_NAME today, a Kubernetes Pod source (spec.nodeName) later.
+// Kubernetes Pods' spec.nodeName where Kubernetes is the source (src/kube/pod-directory.ts), the
+// connected, authenticated proxies' NODE_NAME without it.
 import type { Proxy } from "../model/proxy.js";
 import { parseSpiffeId } from "../security/certificate-authenticator.js";
 import { spiffeId, type WorkloadIdentity } from "../security/identity.js";
@@ -30,7 +31,7 @@ export interface ScheduledPod {
   readonly ip?: string;
 }
 
-/** Where pods are scheduled right now. The Kubernetes Pod source implements this with spec.nodeName. */
+/** Where pods are scheduled right now. On Kubernetes: snapshotPodPlacement (spec.nodeName). */
 export interface PodPlacement {
   /** Says where the answer comes from, for refusal messages. */
   readonly source: string;
@@ -48,7 +49,7 @@ export function staticPodPlacement(pods: readonly ScheduledPod[], source = "stat
  * downward API) names. A proxy that is not connected is not "scheduled right now", and one that did
  * not authenticate as the identity it claims (a credential-less loopback stream) places nothing.
  * What remains trusted is an authenticated workload's word on its node: it can lend its own
- * identity to another node's agent, which it could hand over anyway. A Pod source closes that.
+ * identity to another node's agent, which it could hand over anyway. On Kubernetes the Pods decide.
  */
 export function proxyPodPlacement(proxies: () => Iterable<Proxy>, authenticatedAs: (p: Proxy) => WorkloadIdentity | undefined): PodPlacement {
   return {

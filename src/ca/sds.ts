@@ -108,6 +108,15 @@ export class SdsSecretProvider implements ResourceProvider {
   }
 
   resources(proxy: Proxy, typeUrl: TypeUrl): ReadonlyMap<string, EncodedResource> {
+    return this.secretsOf(proxy, typeUrl, true);
+  }
+
+  /** The secrets held for the proxy right now; never starts an issuance (CSDS, config dumps). */
+  held(proxy: Proxy, typeUrl: TypeUrl): ReadonlyMap<string, EncodedResource> {
+    return this.secretsOf(proxy, typeUrl, false);
+  }
+
+  private secretsOf(proxy: Proxy, typeUrl: TypeUrl, issue: boolean): ReadonlyMap<string, EncodedResource> {
     const out = new Map<string, EncodedResource>();
     if (typeUrl !== TypeUrl.Secret) return out;
     out.set(ROOT_SECRET, this.root);
@@ -116,7 +125,7 @@ export class SdsSecretProvider implements ResourceProvider {
     const key = secretKey(proxy.id, identity);
     const held = this.secrets.get(key);
     if (held !== undefined) out.set(DEFAULT_SECRET, held.resource);
-    else this.startIssuing(key, proxy, identity);
+    else if (issue) this.startIssuing(key, proxy, identity);
     return out;
   }
 

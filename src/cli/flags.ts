@@ -15,11 +15,15 @@ export const EMBEDDED_CONFIG_DIR = fileURLToPath(new URL("../../../mesh-config",
 /** Every command's state directory flag (git-ignored `.meshward/` in the working directory). */
 export const DATA_DIR_OPTION = { "data-dir": { type: "string", default: ".meshward" } } as const;
 
-/** Istio's ports: istiod's plaintext gRPC 15010 (loopback), TLS gRPC 15012 and monitoring HTTP 15014. */
+/**
+ * Istio's ports: istiod's plaintext gRPC 15010 (loopback), TLS gRPC 15012 and monitoring HTTP 15014;
+ * meshward's read API and web console on 15080 (loopback).
+ */
 export const DEFAULT_ADDRESSES = {
   xds: "127.0.0.1:15010",
   tls: "0.0.0.0:15012",
   monitoring: "127.0.0.1:15014",
+  console: "127.0.0.1:15080",
 } as const;
 
 /** A command line the command cannot run with; printed with the usage, exit code 2. */

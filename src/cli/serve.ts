@@ -27,6 +27,10 @@ const usage = `usage: meshward serve [flags]
                               (ImpersonatedIdentity; istiod's ${TRUSTED_NODE_ACCOUNTS_ENV}, read when the flag is
                               absent; default ${DEFAULT_TRUSTED_NODE_ACCOUNTS}; "" for none)
   --monitoring-address H:P    HTTP /healthz /readyz /metrics /debug/config (default ${DEFAULT_ADDRESSES.monitoring})
+  --console-address H:P       read API (JSON) and web console (default ${DEFAULT_ADDRESSES.console}; "none" for neither);
+                              plain HTTP on loopback, HTTPS (certificate from meshward's CA) on any other address,
+                              where every request needs a token from meshward token create --namespace istio-system
+                              --service-account <you> --audience meshward-console
   --data-dir DIR              state directory (default .meshward)
   --log-level L               debug, info, warn or error (default info); logs are JSON lines (pino) on stderr
   --webhook-address HOST:PORT admission webhooks over HTTPS (Istio's port 15017), certificate from meshward's CA;
@@ -44,6 +48,9 @@ const usage = `usage: meshward serve [flags]
                               set) the in-cluster configuration is used without this flag (default: none)
   --cluster-id ID             the Kubernetes cluster's id (default ${DEFAULT_CLUSTER_ID}, as Istio's)
   --domain DOMAIN             Kubernetes' DNS domain: Service hosts are <svc>.<ns>.svc.<domain> (default cluster.local)
+  --gateway-credentials DIR   gateway credentials (Gateway tls.credentialName) from files laid out
+                              DIR/<namespace>/<name>/{tls.crt,tls.key (0600),ca.crt}; with a cluster they also
+                              come from its Secrets (default: none)
 
 With a cluster (--kubeconfig, or in a pod) meshward runs as one of several replicas:
   --namespace NS              the control plane's namespace: CA Secrets (cacerts, istio-ca-secret)
@@ -63,6 +70,7 @@ export const serveCommand: Command = {
       "ca-dns-names": { type: "string", default: "" },
       "trusted-node-accounts": { type: "string" },
       "monitoring-address": { type: "string", default: DEFAULT_ADDRESSES.monitoring },
+      "console-address": { type: "string", default: DEFAULT_ADDRESSES.console },
       kubeconfig: { type: "string" },
       "webhook-address": { type: "string", default: "none" },
       "inject-proxy-image": { type: "string", default: DEFAULT_PROXY_IMAGE },
@@ -72,6 +80,7 @@ export const serveCommand: Command = {
       "audit-db": { type: "string" },
       "cluster-id": { type: "string", default: DEFAULT_CLUSTER_ID },
       domain: { type: "string", default: "cluster.local" },
+      "gateway-credentials": { type: "string" },
       namespace: { type: "string", default: process.env["POD_NAMESPACE"] || DEFAULT_CONTROL_PLANE_NAMESPACE },
       "replica-id": { type: "string" },
       "lease-duration": { type: "string", default: `${DEFAULT_LEASE_DURATION_MS / 1000}s` },
@@ -112,10 +121,12 @@ export const serveCommand: Command = {
       workloadCertTtlSeconds,
       caDnsNames: values["ca-dns-names"].split(",").filter((n) => n !== ""),
       monitoringAddress: values["monitoring-address"],
+      ...(values["console-address"] !== "none" ? { consoleAddress: values["console-address"] } : {}),
       trustedNodeAccounts,
       dataDir: values["data-dir"],
       log,
       ...(values["audit-db"] !== undefined ? { auditDb: checkAuditDbUrl(values["audit-db"]) } : {}),
+      ...(values["gateway-credentials"] !== undefined ? { gatewayCredentialsDir: values["gateway-credentials"] } : {}),
       ...(kubeconfig !== undefined || inCluster
         ? { kubernetes: { ...(kubeconfig !== undefined ? { kubeconfig } : {}), clusterId: values["cluster-id"], domain: values["domain"] } }
         : {}),

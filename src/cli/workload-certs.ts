@@ -24,7 +24,9 @@ const USAGE = `usage: meshward workload-certs (--token-file F | --namespace N --
          the agent identifies the pod from the kernel and pushes rotations (--ttl is the agent's then)
   --xds-relay  serve xDS to the pod here (plaintext, the pod's own socket) and forward it to --xds-address
                over the CA's TLS with the token; the bootstrap then names the relay (default: none, the
-               bootstrap names --xds-address itself)`;
+               bootstrap names --xds-address itself)
+  The bootstrap's node metadata takes the pod's node from $NODE_NAME (the downward API's, as
+  istio-agent does; default: none), and --pod-name / --pod-ip default to $POD_NAME / $INSTANCE_IP.`;
 
 const OPTIONS = {
   "token-file": { type: "string" },
@@ -96,6 +98,9 @@ function renewalReporter(flags: Flags, plan: Plan, bootstrapXdsAddress = plan.xd
       podName: flags["pod-name"] ?? process.env.POD_NAME ?? `${r.identity.serviceAccount}-proxyless`,
       podIp: flags["pod-ip"] ?? process.env.INSTANCE_IP ?? "127.0.0.1",
       labels: plan.labels,
+      // The node the pod runs on (downward API), as istio-agent passes it: the control plane
+      // places the pod on it, which is how a node agent's signal about the pod is believed.
+      ...(process.env.NODE_NAME ? { nodeName: process.env.NODE_NAME } : {}),
     });
     await writeFileAtomic(plan.bootstrapFile, JSON.stringify(bootstrap, null, 2) + "\n", PUBLIC_FILE_MODE);
     bootstrapWritten = true;

@@ -33,7 +33,7 @@ import { bearerToken } from "../security/token-authenticator.js";
 import { isLoopbackPeer } from "../security/xds-auth.js";
 import { grpcServiceDefinition } from "../signals/grpc-definition.js";
 import type { ProxyStatus, TypeStatus } from "../xds/events.js";
-import { PushOrder, TypeUrl, type EncodedResource, type ResourceProvider } from "../xds/types.js";
+import { heldResources, PushOrder, TypeUrl, type EncodedResource, type ResourceProvider } from "../xds/types.js";
 import { syncState, worstSyncState, type SyncState } from "./proxy-sync.js";
 
 /** What CSDS reads from the running control plane. */
@@ -149,7 +149,7 @@ export function clientConfigs(sources: CsdsSources, req: ClientStatusRequest): C
         clientStatus: clientStatusOf[state],
         ...(state === "NACKED" && nack !== undefined ? { errorState: { details: nack.error, lastUpdateAttempt: timestampFromMs(nack.wallMs) } } : {}),
       };
-      const resources = state === "NOT SENT" ? [] : held(sources.resources.resources(proxy, typeUrl), types);
+      const resources = state === "NOT SENT" ? [] : held(heldResources(sources.resources, proxy, typeUrl), types);
       // A type with nothing held still reports its state, under an empty name.
       if (resources.length === 0) configs.push(create(ClientConfig_GenericXdsConfigSchema, { ...common, versionInfo: types[0]!.sentVersion }));
       for (const r of resources) {

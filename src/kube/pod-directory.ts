@@ -3,6 +3,7 @@
 // proxy says.
 import type { MeshSnapshot } from "../model/snapshot.js";
 import type { PodDirectory } from "../risk/agent-signals.js";
+import type { PodPlacement } from "../ca/node-impersonation.js";
 
 export function snapshotPodDirectory(snapshot: () => MeshSnapshot): PodDirectory {
   return {
@@ -18,6 +19,22 @@ export function snapshotPodDirectory(snapshot: () => MeshSnapshot): PodDirectory
         if (p.namespace === id.namespace && p.serviceAccount === id.serviceAccount) for (const ip of p.ips) out.push({ ip });
       }
       return out;
+    },
+  };
+}
+
+/**
+ * Where pods run, for node-scoped issuance, as the apiserver says: a Pod's spec.nodeName (set by the
+ * scheduler), never a proxy's NODE_NAME. A pod the Kubernetes source has not seen is on no node.
+ */
+export function snapshotPodPlacement(snapshot: () => MeshSnapshot): PodPlacement {
+  return {
+    source: "Kubernetes Pods' spec.nodeName",
+    *podsOnNode(node: string) {
+      for (const p of snapshot().pods.values()) {
+        if (p.node !== node) continue;
+        yield { namespace: p.namespace, name: p.name, serviceAccount: p.serviceAccount, node, uid: p.uid, ...(p.ips[0] !== undefined ? { ip: p.ips[0] } : {}) };
+      }
     },
   };
 }

@@ -49,6 +49,8 @@ export const istioResources: readonly KubeResource[] = [
   istio("networking.istio.io", "v1", "ServiceEntry", "serviceentries"),
   istio("networking.istio.io", "v1", "WorkloadEntry", "workloadentries"),
   istio("networking.istio.io", "v1", "DestinationRule", "destinationrules"),
+  istio("networking.istio.io", "v1", "VirtualService", "virtualservices"),
+  istio("networking.istio.io", "v1", "Gateway", "gateways"),
   istio("networking.istio.io", "v1", "Sidecar", "sidecars"),
 ];
 

@@ -18,7 +18,7 @@ import { defaultClusterDomain } from "../model/kinds.js";
 import { gatewayApiConversion } from "../gateway-api/model-input.js";
 import { DEFAULT_CLUSTER_ID, KubernetesSource } from "../sources/kubernetes.js";
 import { TokenReviewAuthenticator } from "../security/tokenreview.js";
-import { snapshotPodDirectory } from "../kube/pod-directory.js";
+import { snapshotPodDirectory, snapshotPodPlacement } from "../kube/pod-directory.js";
 import { Metrics } from "../telemetry/metrics.js";
 import { XdsServer } from "../xds/server.js";
 import { MeshResourceProvider } from "./provider.js";
@@ -33,6 +33,10 @@ import { registerWithheldIdentities } from "../ca/withheld-identities.js";
 import { TypeUrl } from "../xds/types.js";
 import { ProxyAdmission } from "./proxy-admission.js";
 import { TypeRoutedProvider } from "./type-routed-provider.js";
+import { UnionProvider } from "./union-provider.js";
+import { GatewayCredentialStore, loadCredentialDirectory } from "../gateway/credential-store.js";
+import { GatewayCredentialProvider } from "../gateway/credentials.js";
+import { watchGatewaySecrets } from "../gateway/secret-watch.js";
 import { listenHttp, monitoringHandler, splitHostPort } from "./monitoring.js";
 import { RiskWiring } from "../risk/wiring.js";
 import type { EnforcementStore } from "../risk/quarantine.js";
@@ -51,6 +55,8 @@ import { registerCsdsService } from "../debug/csds.js";
 import { clientCertificateGate, plaintextGate } from "../security/transport-gates.js";
 import { checkPrivateDirectory } from "../security/private-files.js";
 import type { SignalLimits } from "../signals/rate-limit.js";
+import { startConsoleServer, type ConsoleServer } from "../console/server.js";
+import { IssuedCertificates } from "../console/identity-view.js";
 
 export interface ControlPlaneOptions {
   readonly configDir: string;
@@ -85,6 +91,10 @@ export interface ControlPlaneOptions {
   readonly injection?: InjectionValues;
   /** A Kubernetes cluster to read besides the directory (`--kubeconfig`, or in-cluster). */
   readonly kubernetes?: KubernetesOptions;
+  /** Gateway credentials from files: `<dir>/<namespace>/<name>/{tls.crt,tls.key,ca.crt}` (`--gateway-credentials`). */
+  readonly gatewayCredentialsDir?: string;
+  /** `host:port` for the read API and web console (`--console-address`); absent: none. */
+  readonly consoleAddress?: string;
 }
 
 /** How long a burst of source batches is gathered into one model rebuild. */
@@ -125,6 +135,8 @@ export interface ControlPlane {
   readonly kube?: KubeReplica;
   /** Ships the audit trail to PostgreSQL, with `auditDb`. */
   readonly auditShipper?: PostgresAuditShipper;
+  /** The read API and web console, with `consoleAddress`. */
+  readonly console?: ConsoleServer;
   stop(): Promise<void>;
 }
 
@@ -217,6 +229,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   });
   // No certificate for a quarantined or revoked pod or identity.
   ca.setPolicy(risk.issuancePolicy);
+  const issued = new IssuedCertificates();
+  issued.follow(ca);
   // The admission reads the server's open streams (on a node id conflict only); the server is made below.
   let xds: XdsServer | undefined;
   const admission = new ProxyAdmission(authenticators, () => xds?.proxies() ?? []);
@@ -227,8 +241,19 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     onError: (proxyId, e) => log(`meshward sds: certificate for ${proxyId} failed: ${e.message}`, { level: "error", stage: "sds", proxy: proxyId }),
   });
   risk.attachSecrets(secrets);
+  // Gateway credentials (credentialName): from files, and from the cluster's Secrets with Kubernetes.
+  const credentials = new GatewayCredentialStore();
+  if (opts.gatewayCredentialsDir !== undefined) {
+    for (const e of await loadCredentialDirectory(credentials, opts.gatewayCredentialsDir)) log(`meshward gateway: ${e}`, { level: "error", stage: "gateway" });
+  }
+  const stopSecretWatch = kubernetes !== undefined ? watchGatewaySecrets({ client: kubernetes.client, clusterId: kubernetes.clusterId, store: credentials, log }) : undefined;
+  const gatewayCredentials = new GatewayCredentialProvider(credentials, {
+    snapshot: () => provider.snapshot,
+    identityOf: admission.identityOf,
+    log: (line) => log(line, { level: "error", stage: "gateway" }),
+  });
   xds = new XdsServer({
-    provider: new TypeRoutedProvider(provider, new Map([[TypeUrl.Secret, secrets]])),
+    provider: new TypeRoutedProvider(provider, new Map([[TypeUrl.Secret, new UnionProvider([secrets, gatewayCredentials])]])),
     admit: admission.admit,
     metrics,
     log,
@@ -255,10 +280,11 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   // Plaintext: loopback callers only, and no bearer token from anywhere else (no keys in cleartext).
   const grpcServer = new grpc.Server({ ...XDS_GRPC_SERVER_OPTIONS, interceptors: [plaintextGate()] });
   xds.addTo(grpcServer);
-  // Node agents' requests for their pods: pods are placed by their authenticated proxies' NODE_NAME.
+  // Node agents' requests for their pods: on Kubernetes a pod is where its Pod's spec.nodeName says;
+  // without it, where its authenticated proxy's NODE_NAME says.
   const impersonation: NodeImpersonation = {
     trusted: opts.trustedNodeAccounts ?? TrustedNodeAccounts.parse(DEFAULT_TRUSTED_NODE_ACCOUNTS, "default trusted node accounts"),
-    placement: proxyPodPlacement(() => xds.proxies(), admission.identityOf),
+    placement: kubernetes !== undefined ? snapshotPodPlacement(() => provider.snapshot) : proxyPodPlacement(() => xds.proxies(), admission.identityOf),
   };
   const onDecision = caDecisionMetrics(metrics);
   registerCaService(grpcServer, { ca, authenticators, impersonation, onDecision });
@@ -293,6 +319,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     merge.stop();
     xds.close();
     secrets.close();
+    stopSecretWatch?.();
+    gatewayCredentials.close();
     serving?.close();
     grpcServer.forceShutdown();
     tlsServer?.forceShutdown();
@@ -371,6 +399,19 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     }
     log(`meshward: admission webhooks on https://${webhooks.address}`, { stage: "serve" });
   }
+  let consoleServer: ConsoleServer | undefined;
+  if (opts.consoleAddress !== undefined) {
+    const sources = { snapshot: () => provider.snapshot, configSnapshot: () => buildSnapshot(merge.configSet, provider.snapshot, kinds), streams: () => xds.streamsView(), ca, issued, risk: () => risk.risk, dataDir: opts.dataDir, configDir: opts.configDir, log };
+    try {
+      consoleServer = await startConsoleServer({ address: opts.consoleAddress, sources, tokenKey, serving: () => (serving ??= createCaServerCredentials(ca, opts.caDnsNames ?? [])) });
+    } catch (e) {
+      await webhooks?.close();
+      await kube?.stop();
+      closeServers();
+      http.close();
+      throw e;
+    }
+  }
   log(`meshward: serving xDS on ${xdsAddress}, monitoring on http://${monitoringAddress}, config from ${opts.configDir}`, { stage: "serve" });
   log(`meshward: CA for trust domain ${ca.trustDomain} on ${xdsAddress} (plaintext)${tlsAddress ? `, xDS + CA over TLS on ${tlsAddress}` : ""}`, { stage: "serve" });
 
@@ -398,13 +439,17 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     risk,
     ...(kube !== undefined ? { kube } : {}),
     ...(shipper !== undefined ? { auditShipper: shipper } : {}),
+    ...(consoleServer !== undefined ? { console: consoleServer } : {}),
     async stop() {
+      await consoleServer?.close();
       for (const b of caBundles) b.stop();
       await kube?.stop();
       await webhooks?.close();
       merge.stop();
       xds.close();
       secrets.close();
+      stopSecretWatch?.();
+      gatewayCredentials.close();
       serving?.close();
       await Promise.all([shutdown(grpcServer), ...(tlsServer ? [shutdown(tlsServer)] : [])]);
       http.closeAllConnections();

@@ -11,6 +11,7 @@ import { withGatewayApi } from "../gateway-api/model-input.js";
 import { RUNTIME_POLICY_KIND } from "../risk/runtime-policy.js";
 import { sidecarKind } from "../model/sidecar-kind.js";
 import { SIDECAR_KIND } from "../model/sidecar.js";
+import { GATEWAY_KIND, gatewayKind } from "../gateway/gateway-kind.js";
 
 /** Every kind of the mesh, Kubernetes Services named under `domain` (istiod's --domain). */
 export function meshKinds(domain: string = defaultClusterDomain): KindRegistry {
@@ -19,6 +20,7 @@ export function meshKinds(domain: string = defaultClusterDomain): KindRegistry {
     [AUTHORIZATION_POLICY_KIND]: authorizationPolicyKind,
     [RUNTIME_POLICY_KIND]: runtimePolicyKind,
     [SIDECAR_KIND]: sidecarKind,
+    [GATEWAY_KIND]: gatewayKind,
   });
 }
 

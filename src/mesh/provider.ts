@@ -14,13 +14,35 @@ import type { Proxy } from "../model/proxy.js";
 import { emptySnapshot, type MeshSnapshot, type Service, type ServiceEndpoint } from "../model/snapshot.js";
 import { snapshotChange } from "../model/changes.js";
 import { dnsDomain } from "../translate/common.js";
-import { outboundKey, translateInbound, translateOutbound, type PlannedResource, type ProxyResources } from "../translate/index.js";
+import { outboundKey, translateInbound, translateOutbound, type PlannedResource } from "../translate/index.js";
 import { encodedResource } from "../xds/resource.js";
 import { proxyEnforcement } from "../model/workload-enforcement.js";
 import { OverlayMap } from "./overlay-map.js";
 import { TypeUrl, type EncodedResource, type ProxyChange, type ResourceProvider } from "../xds/types.js";
 
-type TypedResources = ReadonlyMap<TypeUrl, ReadonlyMap<string, EncodedResource>>;
+/**
+ * One translation's encoded resources, each type encoded when first asked for: an enforcement
+ * round asks every affected proxy for EDS first (what cuts a pod off), so listeners and routes are
+ * built after the cut-off has gone out, not before it.
+ */
+class TypedResources {
+  private readonly done = new Map<TypeUrl, ReadonlyMap<string, EncodedResource>>();
+
+  constructor(private readonly compute: (typeUrl: TypeUrl) => ReadonlyMap<string, EncodedResource>) {}
+
+  get(typeUrl: TypeUrl): ReadonlyMap<string, EncodedResource> {
+    let m = this.done.get(typeUrl);
+    if (m === undefined) this.done.set(typeUrl, (m = this.compute(typeUrl)));
+    return m;
+  }
+
+  /** A type already encoded, without encoding it. */
+  peek(typeUrl: TypeUrl): ReadonlyMap<string, EncodedResource> | undefined {
+    return this.done.get(typeUrl);
+  }
+}
+
+const EMPTY: ReadonlyMap<string, EncodedResource> = new Map();
 
 export interface ProviderStats {
   readonly generation: number;
@@ -103,7 +125,7 @@ export class MeshResourceProvider implements ResourceProvider {
       group = this.encodeAll(proxy, this.previousGroups.get(key));
       this.groups.set(key, group);
     }
-    return group.get(typeUrl) ?? new Map();
+    return group.get(typeUrl);
   }
 
   /** Everything translation reads from a proxy, and nothing else. */
@@ -118,16 +140,12 @@ export class MeshResourceProvider implements ResourceProvider {
     return `${fixed}|${targets}`;
   }
 
-  /** Encodes by type; a type whose result equals `previous`'s (same objects) keeps that map. */
-  private encodeMap(resources: ProxyResources, previous: TypedResources | undefined): TypedResources {
-    const out = new Map<TypeUrl, ReadonlyMap<string, EncodedResource>>();
-    for (const [typeUrl, planned] of resources) {
-      const byName = new Map<string, EncodedResource>();
-      for (const p of planned) byName.set(p.name, this.encode(p));
-      const before = previous?.get(typeUrl);
-      out.set(typeUrl, before !== undefined && sameEntries(before, byName) ? before : byName);
-    }
-    return out;
+  /** Encodes one type; a result equal to `previous` (same objects) is that map again. */
+  private encodeType(planned: readonly PlannedResource[] | undefined, previous: ReadonlyMap<string, EncodedResource> | undefined): ReadonlyMap<string, EncodedResource> {
+    if (planned === undefined || planned.length === 0) return previous !== undefined && previous.size === 0 ? previous : EMPTY;
+    const byName = new Map<string, EncodedResource>();
+    for (const p of planned) byName.set(p.name, this.encode(p));
+    return previous !== undefined && sameEntries(previous, byName) ? previous : byName;
   }
 
   /** The namespace-wide outbound part (shared, maps included) plus this group's inbound part. */
@@ -135,19 +153,21 @@ export class MeshResourceProvider implements ResourceProvider {
     const ok = outboundKey(proxy, this.current);
     let outbound = this.outbound.get(ok);
     if (outbound === undefined) {
-      outbound = this.encodeMap(translateOutbound(this.current, proxy), this.previousOutbound.get(ok));
+      const planned = translateOutbound(this.current, proxy);
+      const before = this.previousOutbound.get(ok);
+      outbound = new TypedResources((t) => this.encodeType(planned.get(t), before?.peek(t)));
       this.outbound.set(ok, outbound);
     }
-    const inbound = this.encodeMap(translateInbound(this.current, proxy), undefined);
-    const out = new Map(outbound);
-    for (const [typeUrl, own] of inbound) {
-      if (own.size === 0) continue;
-      const base = outbound.get(typeUrl) ?? new Map<string, EncodedResource>();
-      const before = previous?.get(typeUrl);
+    const shared = outbound;
+    const inbound = translateInbound(this.current, proxy);
+    return new TypedResources((typeUrl) => {
+      const base = shared.get(typeUrl);
+      const own = this.encodeType(inbound.get(typeUrl), undefined);
+      const before = previous?.peek(typeUrl);
+      if (own.size === 0) return base;
       const same = before instanceof OverlayMap && before.base === base && sameEntries(before.own, own);
-      out.set(typeUrl, same ? before : new OverlayMap(base, own));
-    }
-    return out;
+      return same ? before : new OverlayMap(base, own);
+    });
   }
 
   private encode(p: PlannedResource): EncodedResource {

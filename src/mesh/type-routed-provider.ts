@@ -2,7 +2,7 @@
 // provider registered for it (secrets by the SDS provider, everything else by the mesh), and a
 // change in any of them reaches the server.
 import type { Proxy } from "../model/proxy.js";
-import type { EncodedResource, ProxyChange, ResourceProvider, TypeUrl } from "../xds/types.js";
+import { heldResources, type EncodedResource, type ProxyChange, type ResourceProvider, type TypeUrl } from "../xds/types.js";
 
 export class TypeRoutedProvider implements ResourceProvider {
   constructor(
@@ -12,6 +12,10 @@ export class TypeRoutedProvider implements ResourceProvider {
 
   resources(proxy: Proxy, typeUrl: TypeUrl): ReadonlyMap<string, EncodedResource> {
     return (this.byType.get(typeUrl) ?? this.fallback).resources(proxy, typeUrl);
+  }
+
+  held(proxy: Proxy, typeUrl: TypeUrl): ReadonlyMap<string, EncodedResource> {
+    return heldResources(this.byType.get(typeUrl) ?? this.fallback, proxy, typeUrl);
   }
 
   onChange(listener: (change: ProxyChange) => void): () => void {

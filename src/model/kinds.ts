@@ -12,6 +12,7 @@ import { parseDestinationRule } from "./destination-rule.js";
 import { peerAuthenticationKind } from "./peer-authentication.js";
 import { workloadEnforcementKind } from "./workload-enforcement.js";
 import { kubernetesKinds } from "./kube-objects.js";
+import { VIRTUAL_SERVICE_KIND, virtualServiceKind } from "./virtual-service.js";
 
 /** Which proxies a change of one kind reaches: a predicate, every proxy, or none. */
 export type KindTouch = { readonly all: true } | { readonly all: false; affects(proxy: Proxy): boolean };
@@ -80,7 +81,7 @@ export const defaultClusterDomain = "cluster.local";
 
 /**
  * The kinds the model itself owns: services and workloads (Istio's and Kubernetes'), traffic and
- * peer authentication.
+ * peer authentication, and VirtualService routing.
  */
 export const modelKinds = new KindRegistry({
   ...kubernetesKinds(defaultClusterDomain),
@@ -89,4 +90,5 @@ export const modelKinds = new KindRegistry({
   DestinationRule: { apiVersions: networkingApiVersions, parse: (s, p) => parseDestinationRule(s, p), scope: "model" },
   PeerAuthentication: peerAuthenticationKind,
   WorkloadEnforcement: workloadEnforcementKind,
+  [VIRTUAL_SERVICE_KIND]: virtualServiceKind,
 });

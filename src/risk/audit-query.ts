@@ -105,6 +105,17 @@ export interface Delivery {
   readonly nack?: boolean;
 }
 
+/** The audit trail for a filter: what `meshward events --json` prints and the read API serves. */
+export interface AuditTimeline {
+  readonly signals: readonly SignalRecord[];
+  readonly verdicts: readonly VerdictRecord[];
+  readonly actions: readonly ActionRecord[];
+  /** Each listed signal's syscall -> last ACK chain, where one was recorded. */
+  readonly chains: readonly ChainRecord[];
+  /** With `filter.signal`: each push of its enforcement and its answer. */
+  readonly deliveries?: readonly Delivery[];
+}
+
 /** Drops SQL NULLs so optional fields are absent rather than null. */
 function defined<T extends object>(row: Record<string, unknown>, map: Record<string, keyof T>): T {
   const out: Record<string, unknown> = {};
@@ -265,6 +276,18 @@ export class AuditQuery {
     const p = this.db.prepare(`SELECT COUNT(*) AS n FROM pushes WHERE signal_id = ?`).get(signalId) as { n: number };
     const a = this.db.prepare(`SELECT COUNT(*) AS n, COALESCE(SUM(nack), 0) AS k FROM acks WHERE signal_id = ?`).get(signalId) as { n: number; k: number };
     return { pushes: p.n, acks: a.n - a.k, nacks: a.k };
+  }
+
+  /** Signals, verdicts, actions and chains for one filter (deliveries too for one signal). */
+  timeline(f: EventFilter = {}): AuditTimeline {
+    const signals = this.signals(f);
+    return {
+      signals,
+      verdicts: this.verdicts(f),
+      actions: this.actions(f),
+      chains: signals.map((s) => this.chain(s.id)).filter((c) => c !== undefined),
+      ...(f.signal !== undefined ? { deliveries: this.deliveries(f.signal) } : {}),
+    };
   }
 
   /** Persisted per-pod risk states, as the engine last wrote them (decay them to now to show). */

@@ -139,6 +139,16 @@ export class RiskService {
     return outcome;
   }
 
+  /**
+   * Ends the entries `target` names (EnforcementSet.find) at once, here rather than through the
+   * store (as `meshward quarantine release` does offline), so the proxies are pushed right away.
+   */
+  release(target: string, by: string): Enforcement[] {
+    const ended = this.enforcement.release(target, by);
+    if (ended.length > 0) this.notify({ causes: [], applied: [], ended, reloaded: false });
+    return ended;
+  }
+
   /** The AuthorizationPolicies enforcing the active set, for the model snapshot. */
   overlay(podsOfIdentity?: OverlayOptions["podsOfIdentity"]): ConfigObject<DenyPolicySpec>[] {
     return enforcementOverlay(this.enforcement.active(), {

@@ -8,9 +8,10 @@ import type { Proxy } from "../model/proxy.js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { HttpProtocolOptionsSchema } from "../gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.js";
 import { effectiveTrafficPolicy, type ConnectionLimits, type LoadBalancerSettings, type OutlierDetectionSettings } from "../model/destination-rule.js";
-import { destinationRuleFor, serviceTargets, subsetEndpoints, visibleServices } from "../model/lookup.js";
-import { isHttp2Protocol, isSniffedProtocol, type Protocol, type ServicePortSpec } from "../model/service-entry.js";
-import type { DestinationRule, Service, ServiceEndpoint } from "../model/snapshot.js";
+import { subsetEndpoints } from "../model/lookup.js";
+import type { InboundClusterPlan, OutboundClusterPlan } from "../ir/types.js";
+import { isHttp2Protocol, isSniffedProtocol, type Protocol } from "../model/service-entry.js";
+import type { ServiceEndpoint } from "../model/snapshot.js";
 import { TypeUrl } from "../xds/types.js";
 import {
   BlackHoleCluster,
@@ -21,7 +22,6 @@ import {
   built,
   durationFromSeconds,
   inboundClusterName,
-  outboundClusterName,
   inboundPolicyKey,
   outboundPolicyKey,
   typedConfig,
@@ -36,52 +36,6 @@ type ClusterInit = MessageInitShape<typeof ClusterSchema>;
 /** Istio's default connect timeout (MeshConfig.connectTimeout). */
 const connectTimeout = { seconds: 10n };
 const defaultRingSize = 1024n;
-
-/** One outbound cluster to build: the service port, the subset, and how endpoints are found. */
-export interface OutboundClusterPlan {
-  readonly name: string;
-  readonly service: Service;
-  readonly port: ServicePortSpec;
-  readonly subset: string;
-  readonly subsetLabels?: Readonly<Record<string, string>>;
-  readonly rule?: DestinationRule;
-  readonly discovery: "EDS" | "STRICT_DNS" | "LOGICAL_DNS" | "ORIGINAL_DST";
-}
-
-function discoveryFor(scope: TranslationScope, service: Service): OutboundClusterPlan["discovery"] {
-  // grpcgen always builds EDS clusters; Envoy follows the ServiceEntry's resolution.
-  if (scope.proxy.flavour === "grpc") return "EDS";
-  switch (service.resolution) {
-    case "STATIC":
-      return "EDS";
-    case "DNS":
-      return "STRICT_DNS";
-    case "DNS_ROUND_ROBIN":
-      return "LOGICAL_DNS";
-    case "NONE":
-      return "ORIGINAL_DST";
-  }
-}
-
-/** Every outbound cluster this proxy gets (also the list EDS answers for). */
-export function outboundClusterPlans(scope: TranslationScope): OutboundClusterPlan[] {
-  const out: OutboundClusterPlan[] = [];
-  for (const service of visibleServices(scope.snapshot, scope.proxy)) {
-    const rule = destinationRuleFor(scope.snapshot, scope.proxy.namespace, service);
-    const discovery = discoveryFor(scope, service);
-    for (const port of service.ports) {
-      const base = { service, port, ...(rule ? { rule } : {}) };
-      // PASSTHROUGH load balancing turns a cluster into an original-destination one (Envoy only).
-      const via = (subset?: string): OutboundClusterPlan["discovery"] =>
-        scope.proxy.flavour === "envoy" && effectiveTrafficPolicy(rule?.spec, port.number, subset).loadBalancer?.simple === "PASSTHROUGH" ? "ORIGINAL_DST" : discovery;
-      out.push({ ...base, discovery: via(), name: outboundClusterName(port.number, "", service.hostname), subset: "" });
-      for (const s of rule?.spec.subsets ?? []) {
-        out.push({ ...base, discovery: via(s.name), name: outboundClusterName(port.number, s.name, service.hostname), subset: s.name, subsetLabels: s.labels });
-      }
-    }
-  }
-  return out;
-}
 
 /** The cluster's LB policy (PASSTHROUGH already made the cluster ORIGINAL_DST in the plan). */
 function loadBalancing(lb: LoadBalancerSettings | undefined, flavour: "envoy" | "grpc"): Pick<ClusterInit, "lbPolicy" | "lbConfig"> {
@@ -289,12 +243,12 @@ function blockedCluster(name: string): PlannedResource {
 }
 
 /** The outbound CDS resources (and Istio's fixed clusters for Envoy): the same for a namespace. */
-export function outboundClusters(scope: TranslationScope): PlannedResource[] {
+export function outboundClusters(scope: TranslationScope, plans: readonly OutboundClusterPlan[]): PlannedResource[] {
   const pk = outboundPolicyKey(scope.snapshot);
   const flavour = scope.proxy.flavour;
   const blocked = egressBlocked(scope.snapshot, scope.proxy);
-  const out = outboundClusterPlans(scope).map((plan) => {
-    if (blocked && plan.discovery !== "EDS") return blockedCluster(plan.name);
+  const out = plans.map((plan) => {
+    if (plan.blocked === true) return blockedCluster(plan.name);
     // DNS clusters carry their endpoints inline, and auto-mTLS on an original-destination cluster
     // depends on every endpoint's tlsMode label: both depend on the endpoints.
     const eps = plan.discovery === "EDS" ? "" : `${plan.service.endpointsDigest}-${routableEndpoints(scope.snapshot, plan.service.endpoints).dropped}`;
@@ -306,17 +260,8 @@ export function outboundClusters(scope: TranslationScope): PlannedResource[] {
   return out;
 }
 
-/** `inbound|port||` for each port an Envoy sidecar serves (proxyless servers need none). */
-export function inboundClusters(scope: TranslationScope): PlannedResource[] {
-  if (scope.proxy.flavour === "grpc") return [];
+/** `inbound|port||` for each port an Envoy sidecar serves (the IR gives proxyless servers none). */
+export function inboundClusters(scope: TranslationScope, plans: readonly InboundClusterPlan[]): PlannedResource[] {
   const pk = inboundPolicyKey(scope.snapshot);
-  // One cluster per target port; HTTP/2 wins if any service on the port speaks it, else the first service's protocol.
-  const inbound = new Map<number, Protocol>();
-  for (const t of serviceTargets(scope.snapshot, scope.proxy)) {
-    const had = inbound.get(t.targetPort);
-    if (had === undefined || (!isHttp2Protocol(had) && isHttp2Protocol(t.port.protocol))) inbound.set(t.targetPort, t.port.protocol);
-  }
-  return [...inbound.entries()]
-    .sort(([a], [b]) => a - b)
-    .map(([port, protocol]) => planned(inboundClusterName(port), `inbound|${port}|${protocol}|${pk}`, () => inboundCluster(port, protocol)));
+  return plans.map(({ port, protocol }) => planned(inboundClusterName(port), `inbound|${port}|${protocol}|${pk}`, () => inboundCluster(port, protocol)));
 }

@@ -11,7 +11,7 @@ import { built, hostPort, outboundPolicyKey, socketAddress, type PlannedResource
 import { endpointMetadata } from "./extensions.js";
 import { egressBlocked, routableEndpoints } from "./enforcement.js";
 import type { Metadata } from "../gen/envoy/config/core/v3/base_pb.js";
-import { outboundClusterPlans } from "./clusters.js";
+import type { OutboundClusterPlan } from "../ir/types.js";
 import { subsetEndpoints } from "../model/lookup.js";
 import { effectiveTrafficPolicy } from "../model/destination-rule.js";
 import { stableJson } from "../model/digest.js";
@@ -75,10 +75,10 @@ export function loadAssignment<E extends LoadBalancedAddress>(
  * The EDS resources of a proxy: one per EDS cluster it gets, named like the cluster. Quarantined
  * endpoints are left out for everyone; an enforced proxy gets every assignment empty (enforcement.ts).
  */
-export function endpointResources(scope: TranslationScope): PlannedResource[] {
+export function endpointResources(scope: TranslationScope, plans: readonly OutboundClusterPlan[]): PlannedResource[] {
   const pk = outboundPolicyKey(scope.snapshot);
   const blocked = egressBlocked(scope.snapshot, scope.proxy);
-  return outboundClusterPlans(scope)
+  return plans
     .filter((plan) => plan.discovery === "EDS")
     .map((plan) => {
       if (blocked) {

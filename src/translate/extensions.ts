@@ -17,12 +17,7 @@ import { selectPolicies } from "../authz/select.js";
 import type { MeshSnapshot } from "../model/snapshot.js";
 import { clusterTls, endpointTlsMetadata, type ClusterTls } from "./mtls-upstream.js";
 
-/**
- * The kinds of the snapshot's `others` bag that upstreamTransportSocket reads (auto-mTLS follows
- * the destination's PeerAuthentication). Outbound cache keys include exactly these; a hook that
- * reads another kind must list it here. Inbound hooks may read any kind.
- */
-export const outboundPolicyKinds: readonly string[] = ["PeerAuthentication"];
+export { outboundPolicyKinds } from "../ir/scope.js";
 
 /**
  * One inbound filter chain: a port this proxy serves for a service, or (no target) a passthrough
@@ -64,13 +59,30 @@ export function endpointMetadata(ctx: EndpointContext): Metadata | undefined {
 
 /** HTTP filters placed before the router on an inbound HTTP chain (authorization: RBAC, ext_authz). */
 export function inboundHttpFilters(ctx: InboundChainContext): HttpFilter[] {
+  return [...inboundHttpAuthz(ctx).filters];
+}
+
+/** Network filters placed before tcp_proxy on an inbound TCP chain (authorization: network RBAC). */
+export function inboundNetworkFilters(ctx: InboundChainContext): Filter[] {
+  return [...inboundNetworkAuthz(ctx).filters];
+}
+
+/**
+ * Inbound authorization filters with the key that names them within the snapshot (the selected
+ * policies): chains with equal keys and equal layout are equal, which lets chains be shared.
+ */
+export interface SharedFilters<F> {
+  readonly key: string;
+  readonly filters: readonly F[];
+}
+
+export function inboundHttpAuthz(ctx: InboundChainContext): SharedFilters<HttpFilter> {
   const input = inboundAuthzInput(ctx);
   const grpc = ctx.proxy.flavour === "grpc";
   return sharedFilters(ctx.snapshot, grpc ? "grpc" : "http", input, () => (grpc ? authzGrpcFilters(input) : authzHttpFilters(input)).filters);
 }
 
-/** Network filters placed before tcp_proxy on an inbound TCP chain (authorization: network RBAC). */
-export function inboundNetworkFilters(ctx: InboundChainContext): Filter[] {
+export function inboundNetworkAuthz(ctx: InboundChainContext): SharedFilters<Filter> {
   const input = inboundAuthzInput(ctx);
   return sharedFilters(ctx.snapshot, "network", input, () => authzNetworkFilters(input).filters);
 }
@@ -84,18 +96,17 @@ export function inboundNetworkFilters(ctx: InboundChainContext): Filter[] {
  * is what the key names (policy namespace/name is unique within a snapshot; the quarantine's own
  * deny-all is named apart).
  */
-const filtersBySnapshot = new WeakMap<MeshSnapshot, Map<string, readonly (HttpFilter | Filter)[]>>();
+const filtersBySnapshot = new WeakMap<MeshSnapshot, Map<string, SharedFilters<HttpFilter | Filter>>>();
 
-function sharedFilters<F extends HttpFilter | Filter>(snapshot: MeshSnapshot, kind: string, input: AuthzInput, build: () => F[]): F[] {
+function sharedFilters<F extends HttpFilter | Filter>(snapshot: MeshSnapshot, kind: string, input: AuthzInput, build: () => F[]): SharedFilters<F> {
   let memo = filtersBySnapshot.get(snapshot);
   if (memo === undefined) filtersBySnapshot.set(snapshot, (memo = new Map()));
   const selected = selectPolicies(input.policies, input.workload, input.mesh.rootNamespace);
   const names = (ps: readonly { namespace: string; name: string }[]): string => ps.map((p) => `${p.namespace}/${p.name}`).join(",");
   const key = `${kind}|${names(selected.custom)}|${names(selected.audit)}|${names(selected.deny)}|${names(selected.allow)}`;
-  let filters = memo.get(key) as readonly F[] | undefined;
-  if (filters === undefined) memo.set(key, (filters = build()));
-  // A copy: callers may append to it.
-  return [...filters];
+  let shared = memo.get(key) as SharedFilters<F> | undefined;
+  if (shared === undefined) memo.set(key, (shared = { key, filters: build() }));
+  return shared;
 }
 
 /**

@@ -3,13 +3,17 @@
 // extensions.ts; this file only decides where they go.
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import type { RouteSchema } from "../gen/envoy/config/route/v3/route_components_pb.js";
-import { FilterChainSchema, type FilterChain } from "../gen/envoy/config/listener/v3/listener_components_pb.js";
-import { serviceTargets, type ServiceTarget } from "../model/lookup.js";
+import { FilterChainSchema, type Filter, type FilterChain } from "../gen/envoy/config/listener/v3/listener_components_pb.js";
+import type { ServiceTarget } from "../model/lookup.js";
+import { inboundTargets } from "../ir/listeners.js";
+export { inboundTargets };
 import { isHttp2Protocol, isHttpProtocol, isSniffedProtocol } from "../model/service-entry.js";
 import { sidecarHcmOptions, sidecarHttpExtensionFilters } from "./http-options.js";
 import { InboundPassthroughCluster, VirtualInboundListener, inboundClusterName, inboundPolicyKey, type TranslationScope } from "./common.js";
 import { proxyEnforcement } from "./enforcement.js";
-import { inboundHttpFilters, inboundNetworkFilters, type InboundChainContext } from "./extensions.js";
+import { inboundHttpAuthz, inboundHttpFilters, inboundNetworkAuthz, type InboundChainContext } from "./extensions.js";
+import type { MeshSnapshot } from "../model/snapshot.js";
+import type { HttpFilter } from "../gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js";
 import { grpcServerMode, inboundChainOptions, passthroughPorts, sidecarPortMode, type InboundChainOption } from "./mtls-inbound.js";
 import { grpcDownstreamTls, sidecarDownstreamTls } from "./mtls.js";
 
@@ -17,12 +21,6 @@ import { grpcDownstreamTls, sidecarDownstreamTls } from "./mtls.js";
 export const VirtualInboundCatchAllHttp = "virtualInbound-catchall-http";
 import { httpConnectionManager, httpConnectionManagerFilter, HttpConnectionManagerName, routerFilter, tcpProxyFilter } from "./filters.js";
 
-/** One target per listening port: the first service (by target port, then service key) wins a clash. */
-export function inboundTargets(scope: TranslationScope): ServiceTarget[] {
-  const byPort = new Map<number, ServiceTarget>();
-  for (const t of serviceTargets(scope.snapshot, scope.proxy)) if (!byPort.has(t.targetPort)) byPort.set(t.targetPort, t);
-  return [...byPort.values()];
-}
 
 /**
  * Everything the inbound side depends on besides the targets' services: who the proxy is (policies
@@ -66,7 +64,25 @@ function inboundRouteAction(spec: SidecarChainSpec): Extract<NonNullable<Message
   };
 }
 
+/**
+ * Chains built for a snapshot, by everything a chain depends on besides the snapshot's mesh config:
+ * its layout and the key of its authorization filters. Groups whose workloads select the same
+ * policies and serve the same ports share chain objects (and, through encodedChain, their bytes):
+ * a quarantine changes every group's inbound listener (issue 18).
+ */
+const chainsBySnapshot = new WeakMap<MeshSnapshot, Map<string, FilterChain>>();
+
 function sidecarChain(scope: TranslationScope, spec: SidecarChainSpec, option: InboundChainOption): FilterChain {
+  const authz = option.protocol === "HTTP" ? inboundHttpAuthz(spec.ctx) : inboundNetworkAuthz(spec.ctx);
+  const key = [spec.name, spec.targetPort, spec.servicePort, spec.cluster, spec.statPrefix, spec.http2, spec.grpc, option.protocol, option.tls, option.transportProtocol, option.applicationProtocols.join(","), authz.key].join("|");
+  let memo = chainsBySnapshot.get(scope.snapshot);
+  if (memo === undefined) chainsBySnapshot.set(scope.snapshot, (memo = new Map()));
+  let chain = memo.get(key);
+  if (chain === undefined) memo.set(key, (chain = buildSidecarChain(scope, spec, option, authz.filters)));
+  return chain;
+}
+
+function buildSidecarChain(scope: TranslationScope, spec: SidecarChainSpec, option: InboundChainOption, authzFilters: readonly (HttpFilter | Filter)[]): FilterChain {
   const filters =
     option.protocol === "HTTP"
       ? [
@@ -87,12 +103,12 @@ function sidecarChain(scope: TranslationScope, spec: SidecarChainSpec, option: I
                   ],
                 },
               },
-              [...inboundHttpFilters(spec.ctx), ...sidecarHttpExtensionFilters(), routerFilter()],
+              [...(authzFilters as readonly HttpFilter[]), ...sidecarHttpExtensionFilters(), routerFilter()],
               sidecarHcmOptions(scope.snapshot.mesh, "inbound", spec.http2),
             ),
           ),
         ]
-      : [...inboundNetworkFilters(spec.ctx), tcpProxyFilter(spec.cluster)];
+      : [...(authzFilters as readonly Filter[]), tcpProxyFilter(spec.cluster)];
   const transportSocket = option.tls ? sidecarDownstreamTls(scope.snapshot.mesh, option.protocol) : undefined;
   return create(FilterChainSchema, {
     name: spec.name,

@@ -9,9 +9,12 @@ import { dnsDomain, type PlannedResource, type ProxyResources, type TranslationS
 import { dnsLookupFamily, inboundClusters, outboundClusters } from "./clusters.js";
 import { endpointResources } from "./endpoints.js";
 import { inboundListeners, outboundListeners } from "./listeners.js";
-import { routes } from "./routes.js";
+import { plannedRouteTables } from "./routes.js";
+import { inboundIR, proxylessOutboundIR, sidecarOutboundIR, type SidecarOutboundIR } from "../ir/index.js";
 import { proxyEnforcement } from "./enforcement.js";
-import { grpcInboundListeners, grpcOutboundListeners, grpcRoutes } from "./grpc.js";
+import { grpcInboundListeners, grpcOutboundListeners } from "./grpc.js";
+import { routerKey, translateRouter } from "./router/index.js";
+import { routingLabelsKey } from "../ir/virtual-service-routes.js";
 
 export type { PlannedResource, ProxyResources, BuiltResource } from "./common.js";
 
@@ -20,31 +23,43 @@ export type { PlannedResource, ProxyResources, BuiltResource } from "./common.js
  * An enforced proxy (its own empty EDS, enforcement.ts) gets a key of its own under that snapshot.
  */
 export function outboundKey(proxy: Proxy, snapshot: MeshSnapshot): string {
+  if (proxy.type === "router") return routerKey(proxy, snapshot);
   const enforced = proxyEnforcement(snapshot, proxy);
+  // DNS clusters resolve the proxy's address family (dnsLookupFamily).
+  // VirtualService sourceLabels make routes depend on those labels of the proxy (none: no part).
+  const labels = routingLabelsKey(snapshot, proxy.labels);
   // Proxies under one Sidecar (or none) share; a Sidecar's key changes with its spec.
   const sidecar = sidecarScope(snapshot, proxy).key;
-  // DNS clusters resolve the proxy's address family (dnsLookupFamily).
-  return `${proxy.flavour}|${proxy.namespace}|${dnsDomain(proxy)}|${dnsLookupFamily(proxy)}|${sidecar}${enforced === "" ? "" : `|${enforced}`}`;
+  return `${proxy.flavour}|${proxy.namespace}|${dnsDomain(proxy)}|${dnsLookupFamily(proxy)}|${sidecar}${enforced === "" ? "" : `|${enforced}`}${labels === "" ? "" : `|${labels}`}`;
 }
 
-/** Clusters, endpoints, listeners and routes towards the services the proxy sees. */
+/** Clusters, endpoints, listeners and routes towards the services the proxy sees: its kind's IR, rendered. */
 export function translateOutbound(snapshot: MeshSnapshot, proxy: Proxy): ProxyResources {
+  // A gateway's whole translation depends only on what routerKey names: it is all "outbound".
+  if (proxy.type === "router") return translateRouter(snapshot, proxy);
   const scope: TranslationScope = { snapshot, proxy };
-  const grpc = proxy.flavour === "grpc";
-  return new Map<TypeUrl, readonly PlannedResource[]>([
-    [TypeUrl.Cluster, outboundClusters(scope)],
-    [TypeUrl.ClusterLoadAssignment, endpointResources(scope)],
-    [TypeUrl.Listener, grpc ? grpcOutboundListeners(scope) : outboundListeners(scope)],
-    [TypeUrl.RouteConfiguration, grpc ? grpcRoutes(scope) : routes(scope)],
-  ]);
+  const rendered = (ir: { clusters: SidecarOutboundIR["clusters"]; routes: SidecarOutboundIR["routes"] }, listeners: readonly PlannedResource[]): ProxyResources =>
+    new Map<TypeUrl, readonly PlannedResource[]>([
+      [TypeUrl.Cluster, outboundClusters(scope, ir.clusters)],
+      [TypeUrl.ClusterLoadAssignment, endpointResources(scope, ir.clusters)],
+      [TypeUrl.Listener, listeners],
+      [TypeUrl.RouteConfiguration, plannedRouteTables(ir.routes)],
+    ]);
+  if (proxy.flavour === "grpc") {
+    const ir = proxylessOutboundIR(scope);
+    return rendered(ir, grpcOutboundListeners(ir.listeners));
+  }
+  const ir = sidecarOutboundIR(scope);
+  return rendered(ir, outboundListeners(scope, ir.listeners));
 }
 
 /** The proxy's own side: what it serves (inbound listeners and clusters). Secrets come with the CA issue. */
 export function translateInbound(snapshot: MeshSnapshot, proxy: Proxy): ProxyResources {
+  if (proxy.type === "router") return new Map();
   const scope: TranslationScope = { snapshot, proxy };
   const grpc = proxy.flavour === "grpc";
   return new Map<TypeUrl, readonly PlannedResource[]>([
-    [TypeUrl.Cluster, inboundClusters(scope)],
+    [TypeUrl.Cluster, inboundClusters(scope, inboundIR(scope).clusters)],
     [TypeUrl.Listener, grpc ? grpcInboundListeners(scope) : inboundListeners(scope)],
   ]);
 }

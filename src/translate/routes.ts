@@ -1,218 +1,226 @@
-// RDS for Envoy sidecars: one RouteConfiguration per outbound HTTP port, named by the port (`80`,
-// `8080`), with a virtual host `host:port` per service on it and Istio's `allow_any` catch-all to
-// the PassthroughCluster. Also the shared pieces (host aliases, the default route) that the
-// proxyless flavour reuses.
-import type { MessageInitShape } from "@bufbuild/protobuf";
+// RDS builder: route tables of the IR (src/ir/routes.ts, src/ir/virtual-service-routes.ts) into
+// Envoy RouteConfigurations. Every IR field maps to one Envoy field here and nowhere else, so
+// sidecars, proxyless gRPC clients and routers share one mapping.
+import type { DescMessage, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import { RouteConfigurationSchema } from "../gen/envoy/config/route/v3/route_pb.js";
-import type { RouteSchema, RouteAction_HashPolicySchema, VirtualHostSchema } from "../gen/envoy/config/route/v3/route_components_pb.js";
-import type { Proxy } from "../model/proxy.js";
-import { effectiveTrafficPolicy } from "../model/destination-rule.js";
-import { destinationRuleFor, visibleServices } from "../model/lookup.js";
-import { sidecarScope } from "../model/sidecar-scope.js";
-import type { OutboundTrafficMode } from "../model/sidecar.js";
-import { isHttpProtocol, isSniffedProtocol, type ServicePortSpec } from "../model/service-entry.js";
-import type { MeshSnapshot, Service } from "../model/snapshot.js";
-import { TypeUrl } from "../xds/types.js";
-import { isIP } from "node:net";
+import {
+  RedirectAction_RedirectResponseCode,
+  type RouteActionSchema,
+  type RedirectActionSchema,
+  type WeightedCluster_ClusterWeightSchema,
+  type HeaderMatcherSchema,
+  type QueryParameterMatcherSchema,
+  type RouteAction_HashPolicySchema,
+  type RouteMatchSchema,
+  type RouteSchema,
+  type VirtualHostSchema,
+} from "../gen/envoy/config/route/v3/route_components_pb.js";
+import type { StringMatcherSchema } from "../gen/envoy/type/matcher/v3/string_pb.js";
+import { HeaderValueOption_HeaderAppendAction, type HeaderValueOptionSchema } from "../gen/envoy/config/core/v3/base_pb.js";
+import { FractionalPercent_DenominatorType } from "../gen/envoy/type/v3/percent_pb.js";
+import { HTTPFaultSchema } from "../gen/envoy/extensions/filters/http/fault/v3/fault_pb.js";
+import { CorsPolicySchema } from "../gen/envoy/extensions/filters/http/cors/v3/cors_pb.js";
 import { PreviousHostsPredicateSchema } from "../gen/envoy/extensions/retry/host/previous_hosts/v3/previous_hosts_pb.js";
-import { PassthroughCluster, built, dnsDomain, durationFromSeconds, hostPort, outboundClusterName, outboundPolicyKey, typedConfig, type PlannedResource, type TranslationScope } from "./common.js";
+import { TypeUrl } from "../xds/types.js";
+import type { CorsPolicy, FaultInjection, ForwardAction, FractionalPercent, HashPolicy, HeaderOperations, HeaderValue, HttpRoute, Keyed, RedirectAction, RetryPolicy, RouteMatch, RouteTable, StringMatch, VirtualHost, WeightedDestination } from "../ir/types.js";
+import { built, durationFromSeconds, typedConfig, type PlannedResource } from "./common.js";
 
-type RouteInit = MessageInitShape<typeof RouteSchema>;
-type VirtualHostInit = MessageInitShape<typeof VirtualHostSchema>;
-type HashPolicyInit = MessageInitShape<typeof RouteAction_HashPolicySchema>;
+/** The plain-object form of a message's init (not an already built message). */
+type Init<Desc extends DescMessage> = Exclude<MessageInitShape<Desc>, MessageShape<Desc>>;
+type RouteInit = Init<typeof RouteSchema>;
+type RouteActionInit = Init<typeof RouteActionSchema>;
+type VirtualHostInit = Init<typeof VirtualHostSchema>;
+type HashPolicyInit = Init<typeof RouteAction_HashPolicySchema>;
+type StringMatcherInit = Init<typeof StringMatcherSchema>;
+type HeaderOptionInit = Init<typeof HeaderValueOptionSchema>;
 
-/**
- * The names a proxy may use for a service, full name first: `name.ns.svc.cluster.local`,
- * `name.ns.svc`, `name.ns`, and `name` from the same namespace (Kubernetes-style hosts only).
- */
-export function hostAliases(hostname: string, proxy: Proxy): string[] {
-  const domain = dnsDomain(proxy); // ns.svc.cluster.local
-  const clusterDomain = domain.split(".").slice(2).join(".");
-  const out = [hostname];
-  const svcSuffix = `.svc.${clusterDomain}`;
-  if (clusterDomain !== "" && hostname.endsWith(svcSuffix)) {
-    const nameNs = hostname.slice(0, -svcSuffix.length);
-    if (nameNs.includes(".")) out.push(`${nameNs}.svc`, nameNs);
-    if (hostname.endsWith(`.${domain}`)) out.push(hostname.slice(0, -(domain.length + 1)));
-  }
-  return out;
+export function stringMatcher(m: StringMatch): StringMatcherInit {
+  if ("exact" in m) return { matchPattern: { case: "exact", value: m.exact } };
+  if ("prefix" in m) return { matchPattern: { case: "prefix", value: m.prefix } };
+  return { matchPattern: { case: "safeRegex", value: { regex: m.regex } } };
 }
 
-/** Route hashing for a DestinationRule consistentHash; gRPC clients only hash on headers. */
-function hashPolicy(snapshot: MeshSnapshot, proxy: Proxy, service: Service, port: number): HashPolicyInit[] {
-  const rule = destinationRuleFor(snapshot, proxy.namespace, service);
-  const key = effectiveTrafficPolicy(rule?.spec, port).loadBalancer?.consistentHash?.key;
-  if (key === undefined) return [];
-  if (proxy.flavour === "grpc" && key.kind !== "httpHeaderName") return [];
-  switch (key.kind) {
-    case "httpHeaderName":
-      return [{ policySpecifier: { case: "header", value: { headerName: key.name } } }];
-    case "httpCookie": {
-      const ttl = key.ttlSeconds !== undefined ? { ttl: durationFromSeconds(key.ttlSeconds) } : {};
-      return [{ policySpecifier: { case: "cookie", value: { name: key.name, ...(key.path ? { path: key.path } : {}), ...ttl } } }];
+function routeMatch(m: RouteMatch): Init<typeof RouteMatchSchema> {
+  const path = ((): Init<typeof RouteMatchSchema>["pathSpecifier"] => {
+    switch (m.path.kind) {
+      case "prefix":
+        return { case: "prefix", value: m.path.value };
+      case "exact":
+        return { case: "path", value: m.path.value };
+      case "regex":
+        return { case: "safeRegex", value: { regex: m.path.value } };
+      case "pathSeparatedPrefix":
+        return { case: "pathSeparatedPrefix", value: m.path.value };
     }
-    case "useSourceIp":
-      return [{ policySpecifier: { case: "connectionProperties", value: { sourceIp: true } } }];
-    case "httpQueryParameterName":
-      return [{ policySpecifier: { case: "queryParameter", value: { name: key.name } } }];
+  })();
+  const headers = (m.headers ?? []).map((h): Init<typeof HeaderMatcherSchema> => ({
+    name: h.name,
+    headerMatchSpecifier: h.match === undefined ? { case: "presentMatch", value: true } : { case: "stringMatch", value: stringMatcher(h.match) },
+    ...(h.invert ? { invertMatch: true } : {}),
+    ...(h.treatMissingAsEmpty ? { treatMissingHeaderAsEmpty: true } : {}),
+  }));
+  const queryParameters = (m.queryParams ?? []).map((q): Init<typeof QueryParameterMatcherSchema> => ({
+    name: q.name,
+    queryParameterMatchSpecifier: q.match === undefined ? { case: "presentMatch", value: true } : { case: "stringMatch", value: stringMatcher(q.match) },
+  }));
+  return {
+    pathSpecifier: path,
+    ...(m.caseSensitive !== undefined ? { caseSensitive: m.caseSensitive } : {}),
+    ...(headers.length ? { headers } : {}),
+    ...(queryParameters.length ? { queryParameters } : {}),
+  };
+}
+
+function hashPolicy(h: HashPolicy): HashPolicyInit {
+  switch (h.kind) {
+    case "header":
+      return { policySpecifier: { case: "header", value: { headerName: h.name } } };
+    case "cookie":
+      return { policySpecifier: { case: "cookie", value: { name: h.name, ...(h.path ? { path: h.path } : {}), ...(h.ttlSeconds !== undefined ? { ttl: durationFromSeconds(h.ttlSeconds) } : {}) } } };
+    case "sourceIp":
+      return { policySpecifier: { case: "connectionProperties", value: { sourceIp: true } } };
+    case "queryParameter":
+      return { policySpecifier: { case: "queryParameter", value: { name: h.name } } };
   }
 }
 
-/**
- * istiod's default retry policy on sidecar routes (MeshConfig defaultHttpRetryPolicy unset): two
- * retries on connection failures and gRPC UNAVAILABLE/CANCELLED, each to another host than the
- * last. Proxyless gRPC clients get it too, as from grpcgen (grpc-js-xds retries UNAVAILABLE and
- * CANCELLED; it ignores the Envoy-only conditions).
- */
-export function defaultRetryPolicy(): NonNullable<Extract<RouteInit["action"], { case: "route" }>["value"]["retryPolicy"]> {
+export function retryPolicy(r: RetryPolicy): NonNullable<RouteActionInit["retryPolicy"]> {
   return {
-    retryOn: "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes",
-    numRetries: 2,
-    retryHostPredicate: [{ name: "envoy.retry_host_predicates.previous_hosts", configType: { case: "typedConfig", value: typedConfig(PreviousHostsPredicateSchema, {}) } }],
+    retryOn: r.retryOn,
+    numRetries: r.numRetries,
+    ...(r.perTryTimeoutSeconds !== undefined ? { perTryTimeout: durationFromSeconds(r.perTryTimeoutSeconds) } : {}),
+    ...(r.otherHost ? { retryHostPredicate: [{ name: "envoy.retry_host_predicates.previous_hosts", configType: { case: "typedConfig", value: typedConfig(PreviousHostsPredicateSchema, {}) } }] } : {}),
+    // Istio's retry policies always allow 5 host selection attempts.
     hostSelectionRetryMaxAttempts: 5n,
+    ...(r.retriableStatusCodes?.length ? { retriableStatusCodes: [...r.retriableStatusCodes] } : {}),
   };
 }
 
-/** Istio's `default` route: everything to the service's default cluster. */
-export function defaultRoute(scope: TranslationScope, service: Service, port: ServicePortSpec): RouteInit {
-  const cluster = outboundClusterName(port.number, "", service.hostname);
-  const hash = hashPolicy(scope.snapshot, scope.proxy, service, port.number);
-  // timeout 0s turns off Envoy's 15 s default and max_grpc_timeout 0s lets the grpc-timeout header
-  // decide, as Istio does; grpcgen emits the same route (grpc-js-xds reads only the retry policy).
+function fraction(f: FractionalPercent): { numerator: number; denominator: FractionalPercent_DenominatorType } {
+  return { numerator: f.numerator, denominator: f.denominator === "MILLION" ? FractionalPercent_DenominatorType.MILLION : FractionalPercent_DenominatorType.HUNDRED };
+}
+
+function weightedCluster(d: WeightedDestination): Init<typeof WeightedCluster_ClusterWeightSchema> {
+  return { name: d.cluster, weight: d.weight, ...headerOperations(d.headers), ...(d.authority !== undefined ? { hostRewriteSpecifier: { case: "hostRewriteLiteral", value: d.authority } } : {}) };
+}
+
+function forwardAction(a: ForwardAction): RouteActionInit {
+  const [only] = a.destinations;
   return {
-    name: "default",
-    match: { pathSpecifier: { case: "prefix", value: "/" } },
-    action: {
-      case: "route",
-      value: { clusterSpecifier: { case: "cluster", value: cluster }, timeout: { seconds: 0n }, retryPolicy: defaultRetryPolicy(), maxGrpcTimeout: { seconds: 0n }, ...(hash.length ? { hashPolicy: hash } : {}) },
-    },
+    clusterSpecifier:
+      a.destinations.length === 1 && only !== undefined && only.headers === undefined
+        ? { case: "cluster", value: only.cluster }
+        : { case: "weightedClusters", value: { clusters: a.destinations.map(weightedCluster) } },
+    timeout: durationFromSeconds(a.timeoutSeconds),
+    ...(a.retry ? { retryPolicy: retryPolicy(a.retry) } : {}),
+    ...(a.maxGrpcTimeoutSeconds !== undefined ? { maxGrpcTimeout: durationFromSeconds(a.maxGrpcTimeoutSeconds) } : {}),
+    ...(a.maxStreamDurationSeconds !== undefined ? { maxStreamDuration: { maxStreamDuration: durationFromSeconds(a.maxStreamDurationSeconds) } } : {}),
+    ...(a.hashPolicies?.length ? { hashPolicy: a.hashPolicies.map(hashPolicy) } : {}),
+    ...(a.mirrors?.length
+      ? { requestMirrorPolicies: a.mirrors.map((m) => ({ cluster: m.cluster, runtimeFraction: { defaultValue: fraction(m.fraction) }, traceSampled: false, disableShadowHostSuffixAppend: true })) }
+      : {}),
+    ...(a.rewrite?.prefix !== undefined ? { prefixRewrite: a.rewrite.prefix } : {}),
+    ...(a.rewrite?.regex ? { regexRewrite: { pattern: { regex: a.rewrite.regex.pattern }, substitution: a.rewrite.regex.substitution } } : {}),
+    ...(a.authority !== undefined ? { hostRewriteSpecifier: { case: "hostRewriteLiteral", value: a.authority } } : {}),
   };
 }
 
-/**
- * The domains a virtual host answers for (istiod's generateVirtualHostDomains): the host name, its
- * absolute form `host.`, its short Kubernetes forms and the service addresses. Envoy sidecars match
- * hosts ignoring the port (ignore_port_in_host_matching), so only gRPC clients get `:port` forms.
- * `used` prevents a domain in two hosts (Envoy NACKs).
- */
-export function virtualHostDomains(scope: TranslationScope, service: Service, port: number, used: Set<string>): string[] {
-  const [hostname, ...aliases] = hostAliases(service.hostname, scope.proxy);
-  const absolute = isIP(service.hostname) === 0 ? [`${service.hostname}.`] : [];
-  const names = [hostname!, ...absolute, ...aliases, ...service.addresses.filter((a) => !a.includes("/"))];
-  const withPort = scope.proxy.flavour === "grpc";
-  const out: string[] = [];
-  for (const n of names) {
-    for (const d of withPort ? [n, hostPort(n, port)] : [n]) {
-      if (used.has(d)) continue;
-      used.add(d);
-      out.push(d);
+const redirectCodes: Readonly<Record<number, RedirectAction_RedirectResponseCode>> = {
+  301: RedirectAction_RedirectResponseCode.MOVED_PERMANENTLY,
+  302: RedirectAction_RedirectResponseCode.FOUND,
+  303: RedirectAction_RedirectResponseCode.SEE_OTHER,
+  307: RedirectAction_RedirectResponseCode.TEMPORARY_REDIRECT,
+  308: RedirectAction_RedirectResponseCode.PERMANENT_REDIRECT,
+};
+
+function redirectAction(r: RedirectAction): Init<typeof RedirectActionSchema> {
+  return {
+    ...(r.scheme !== undefined ? { schemeRewriteSpecifier: { case: "schemeRedirect", value: r.scheme } } : {}),
+    ...(r.authority !== undefined ? { hostRedirect: r.authority } : {}),
+    ...(r.port !== undefined ? { portRedirect: r.port } : {}),
+    ...(r.path !== undefined ? { pathRewriteSpecifier: { case: "pathRedirect", value: r.path } } : r.prefix !== undefined ? { pathRewriteSpecifier: { case: "prefixRewrite", value: r.prefix } } : {}),
+    responseCode: redirectCodes[r.code ?? 301] ?? RedirectAction_RedirectResponseCode.MOVED_PERMANENTLY,
+  };
+}
+
+function headerOptions(values: readonly HeaderValue[]): HeaderOptionInit[] {
+  // APPEND_IF_EXISTS_OR_ADD is the enum's zero value: set only when overwriting, as istiod's output reads.
+  return values.map((h) => ({ header: { key: h.key, value: h.value }, ...(h.append ? {} : { appendAction: HeaderValueOption_HeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD }) }));
+}
+
+function headerOperations(h: HeaderOperations | undefined): Pick<RouteInit, "requestHeadersToAdd" | "requestHeadersToRemove" | "responseHeadersToAdd" | "responseHeadersToRemove"> {
+  if (h === undefined) return {};
+  return {
+    ...(h.requestAdd?.length ? { requestHeadersToAdd: headerOptions(h.requestAdd) } : {}),
+    ...(h.requestRemove?.length ? { requestHeadersToRemove: [...h.requestRemove] } : {}),
+    ...(h.responseAdd?.length ? { responseHeadersToAdd: headerOptions(h.responseAdd) } : {}),
+    ...(h.responseRemove?.length ? { responseHeadersToRemove: [...h.responseRemove] } : {}),
+  };
+}
+
+function faultConfig(f: FaultInjection): ReturnType<typeof typedConfig> {
+  return typedConfig(HTTPFaultSchema, {
+    ...(f.delay ? { delay: { faultDelaySecifier: { case: "fixedDelay", value: durationFromSeconds(f.delay.fixedDelaySeconds) }, percentage: fraction(f.delay.percentage) } } : {}),
+    ...(f.abort
+      ? {
+          abort: {
+            errorType: f.abort.grpcStatus !== undefined ? { case: "grpcStatus", value: f.abort.grpcStatus } : { case: "httpStatus", value: f.abort.httpStatus ?? 500 },
+            ...(f.abort.percentage ? { percentage: fraction(f.abort.percentage) } : {}),
+          },
+        }
+      : {}),
+  });
+}
+
+/** Istio's CORS policy: enabled at 100%, unmatched preflights forwarded (Envoy's behaviour before 1.30). */
+function corsConfig(c: CorsPolicy): ReturnType<typeof typedConfig> {
+  return typedConfig(CorsPolicySchema, {
+    allowOriginStringMatch: c.allowOrigins.map(stringMatcher),
+    allowMethods: c.allowMethods.join(","),
+    allowHeaders: c.allowHeaders.join(","),
+    exposeHeaders: c.exposeHeaders.join(","),
+    ...(c.maxAgeSeconds !== undefined ? { maxAge: String(c.maxAgeSeconds) } : {}),
+    ...(c.allowCredentials !== undefined ? { allowCredentials: c.allowCredentials } : {}),
+    filterEnabled: { defaultValue: { numerator: 100, denominator: FractionalPercent_DenominatorType.HUNDRED } },
+    forwardNotMatchingPreflights: true,
+  });
+}
+
+export function envoyRoute(r: HttpRoute): RouteInit {
+  const perFilter: Record<string, ReturnType<typeof typedConfig>> = {};
+  if (r.fault) perFilter["envoy.filters.http.fault"] = faultConfig(r.fault);
+  if (r.cors) perFilter["envoy.filters.http.cors"] = corsConfig(r.cors);
+  const action = ((): RouteInit["action"] => {
+    switch (r.action.kind) {
+      case "forward":
+        return { case: "route", value: forwardAction(r.action) };
+      case "redirect":
+        return { case: "redirect", value: redirectAction(r.action) };
+      case "directResponse":
+        return { case: "directResponse", value: { status: r.action.status, ...(r.action.body !== undefined ? { body: { specifier: { case: "inlineString", value: r.action.body } } } : {}) } };
     }
-  }
-  return out;
-}
-
-/** The service's virtual IP, if it has one (a sniffed port with one gets a listener of its own). */
-export function serviceVip(service: Service): string | undefined {
-  return service.addresses.find((a) => isIP(a) !== 0);
-}
-
-/**
- * Whether a port is routed on the shared `0.0.0.0_<port>` HTTP listener and its RDS `<port>`:
- * declared HTTP, or detected (no protocol) on a service without a VIP, as istiod does.
- */
-export function routedOnSharedPort(service: Service, port: ServicePortSpec): boolean {
-  return isHttpProtocol(port.protocol) || (isSniffedProtocol(port.protocol) && serviceVip(service) === undefined);
-}
-
-/** A detected-protocol port of a service with a VIP: listener `<vip>_<port>`, RDS `<host>:<port>`. */
-export function sniffedWithVip(service: Service, port: ServicePortSpec): boolean {
-  return isSniffedProtocol(port.protocol) && serviceVip(service) !== undefined;
-}
-
-function httpPorts(services: readonly Service[]): number[] {
-  return [...new Set(services.flatMap((s) => s.ports.filter((p) => routedOnSharedPort(s, p)).map((p) => p.number)))].sort((a, b) => a - b);
-}
-
-/**
- * The `*` virtual host after every service's: `allow_any` to the PassthroughCluster, or under
- * REGISTRY_ONLY `block_all` answering 502 itself (istiod's buildCatchAllVirtualHost).
- */
-function catchAllVirtualHost(mode: OutboundTrafficMode): VirtualHostInit {
-  if (mode === "REGISTRY_ONLY") {
-    return {
-      name: "block_all",
-      domains: ["*"],
-      routes: [{ name: "block_all", match: { pathSpecifier: { case: "prefix", value: "/" } }, action: { case: "directResponse", value: { status: 502 } } }],
-      includeRequestAttemptCount: true,
-    };
-  }
+  })();
   return {
-    name: "allow_any",
-    domains: ["*"],
-    routes: [
-      {
-        name: "allow_any",
-        match: { pathSpecifier: { case: "prefix", value: "/" } },
-        action: { case: "route", value: { clusterSpecifier: { case: "cluster", value: PassthroughCluster }, timeout: { seconds: 0n }, maxGrpcTimeout: { seconds: 0n } } },
-      },
-    ],
-    includeRequestAttemptCount: true,
+    ...(r.name !== undefined ? { name: r.name } : {}),
+    match: routeMatch(r.match),
+    action,
+    ...headerOperations(r.headers),
+    ...(Object.keys(perFilter).length ? { typedPerFilterConfig: perFilter } : {}),
+    ...(r.origin !== undefined ? { metadata: { filterMetadata: { istio: { config: r.origin } } } } : {}),
   };
 }
 
-function routeConfiguration(scope: TranslationScope, services: readonly Service[], port: number): ReturnType<typeof built> {
-  const used = new Set<string>();
-  const virtualHosts: VirtualHostInit[] = [];
-  for (const service of services) {
-    const sp = service.ports.find((p) => p.number === port && routedOnSharedPort(service, p));
-    if (sp === undefined) continue;
-    const domains = virtualHostDomains(scope, service, port, used);
-    if (domains.length === 0) continue;
-    virtualHosts.push({ name: hostPort(service.hostname, port), domains, routes: [defaultRoute(scope, service, sp)], includeRequestAttemptCount: true });
-  }
-  virtualHosts.push(catchAllVirtualHost(sidecarScope(scope.snapshot, scope.proxy).outboundTrafficPolicy));
-  // Direct responses (VirtualService directResponse) may carry up to 1 MiB, as istiod allows.
-  return built(RouteConfigurationSchema, { name: String(port), virtualHosts, validateClusters: false, ignorePortInHostMatching: true, maxDirectResponseBodySizeBytes: 1048576 });
+function virtualHost(v: VirtualHost): VirtualHostInit {
+  return { name: v.name, domains: [...v.domains], routes: v.routes.map(envoyRoute), includeRequestAttemptCount: true };
 }
 
-/** A sniffed service's own route configuration: every host to the service (the listener already chose it by VIP). */
-function sniffedRouteConfiguration(scope: TranslationScope, service: Service, port: ServicePortSpec): ReturnType<typeof built> {
-  const name = hostPort(service.hostname, port.number);
-  return built(RouteConfigurationSchema, {
-    name,
-    virtualHosts: [{ name, domains: ["*"], routes: [defaultRoute(scope, service, port)], includeRequestAttemptCount: true }],
-    validateClusters: false,
-    ignorePortInHostMatching: true,
-    maxDirectResponseBodySizeBytes: 1048576,
-  });
+/** One RouteConfiguration. Sidecar tables may carry direct responses of up to 1 MiB, as istiod allows. */
+export function routeConfiguration(t: RouteTable): ReturnType<typeof built> {
+  const sidecar = t.sidecar ? { validateClusters: false, ignorePortInHostMatching: true, maxDirectResponseBodySizeBytes: 1048576 } : {};
+  return built(RouteConfigurationSchema, { name: t.name, virtualHosts: t.virtualHosts.map(virtualHost), ...sidecar });
 }
 
-/** The RDS resources of an Envoy sidecar. */
-export function routes(scope: TranslationScope): PlannedResource[] {
-  const services = visibleServices(scope.snapshot, scope.proxy);
-  const pk = `${outboundPolicyKey(scope.snapshot)}|${sidecarScope(scope.snapshot, scope.proxy).outboundTrafficPolicy}`;
-  const sniffed: PlannedResource[] = services.flatMap((service) =>
-    service.ports
-      .filter((p) => sniffedWithVip(service, p))
-      .map((port) => {
-        const name = hostPort(service.hostname, port.number);
-        const rule = destinationRuleFor(scope.snapshot, scope.proxy.namespace, service);
-        return { typeUrl: TypeUrl.RouteConfiguration, name, key: `rds|envoy|sniffed|${name}|${service.digest}:${rule?.digest ?? ""}|${pk}`, build: () => sniffedRouteConfiguration(scope, service, port) };
-      }),
-  );
-  return [...sharedPortRoutes(scope, services, pk), ...sniffed];
-}
-
-function sharedPortRoutes(scope: TranslationScope, services: readonly Service[], pk: string): PlannedResource[] {
-  return httpPorts(services).map((port) => {
-    const onPort = services.filter((s) => s.ports.some((p) => p.number === port));
-    const deps = onPort.map((s) => `${s.digest}:${destinationRuleFor(scope.snapshot, scope.proxy.namespace, s)?.digest ?? ""}`).join(",");
-    // Short host aliases depend on the proxy's DNS domain (its namespace).
-    return {
-      typeUrl: TypeUrl.RouteConfiguration,
-      name: String(port),
-      key: `rds|envoy|${port}|${dnsDomain(scope.proxy)}|${deps}|${pk}`,
-      build: () => routeConfiguration(scope, onPort, port),
-    };
-  });
+/** Route tables of the IR as planned RDS resources, built (and encoded) once per key. */
+export function plannedRouteTables(tables: readonly Keyed<RouteTable>[]): PlannedResource[] {
+  return tables.map((t) => ({ typeUrl: TypeUrl.RouteConfiguration, name: t.name, key: t.key, build: () => routeConfiguration(t.ir()) }));
 }

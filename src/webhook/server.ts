@@ -1,6 +1,7 @@
 // meshward's admission webhooks over HTTPS (Istio's port 15017): the serving certificate comes from
 // meshward's own CA (rotated with it), which is why the webhook configurations carry meshward's
 // root as their caBundle (ca-bundle.ts keeps it current).
+import { readBoundedBody } from "../mesh/http-body.js";
 import { createServer, type Server } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { CaServerCredentials } from "../ca/serving-credentials.js";
@@ -35,19 +36,7 @@ export interface WebhookServer {
 }
 
 function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_REVIEW_BYTES) {
-        reject(new Error(`request body over ${MAX_REVIEW_BYTES} bytes`));
-        req.destroy();
-      } else chunks.push(c);
-    });
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    req.on("error", reject);
-  });
+  return readBoundedBody(req, MAX_REVIEW_BYTES);
 }
 
 export async function startWebhookServer(opts: WebhookServerOptions): Promise<WebhookServer> {

@@ -45,6 +45,16 @@ export interface ResourceProvider {
    * stream's type when it gets the same map back).
    */
   resources(proxy: Proxy, typeUrl: TypeUrl): ReadonlyMap<string, EncodedResource>;
+  /**
+   * What `resources` would answer now, without starting anything (a provider that produces
+   * resources on demand, such as SDS issuing a certificate, implements it). For readers such as CSDS.
+   */
+  held?(proxy: Proxy, typeUrl: TypeUrl): ReadonlyMap<string, EncodedResource>;
   /** Subscribe to changes; returns the unsubscribe function. */
   onChange(listener: (change: ProxyChange) => void): () => void;
+}
+
+/** A provider's resources for a reader: its side-effect-free view where it has one. */
+export function heldResources(p: ResourceProvider, proxy: Proxy, typeUrl: TypeUrl): ReadonlyMap<string, EncodedResource> {
+  return p.held !== undefined ? p.held(proxy, typeUrl) : p.resources(proxy, typeUrl);
 }

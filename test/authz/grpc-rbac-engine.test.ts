@@ -2,14 +2,9 @@
 // bytes with its own proto loader and evaluates them with its own RBAC engine, for calls from
 // different identities, addresses, paths and methods.
 import assert from "node:assert/strict";
-import { createRequire } from "node:module";
-import path from "node:path";
-import { toBinary } from "@bufbuild/protobuf";
 import { Metadata } from "@grpc/grpc-js";
-import { addCommonProtos, loadProtosWithOptionsSync } from "@grpc/proto-loader/build/src/util.js";
-import { parseConfig, type RbacPolicyGroup, type UnifiedInfo } from "@grpc/grpc-js-xds/build/src/rbac.js";
-import type { RBAC__Output } from "@grpc/grpc-js-xds/build/src/generated/envoy/config/rbac/v3/RBAC.js";
-import { HttpFilterSchema } from "../../src/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js";
+import type { RbacPolicyGroup, UnifiedInfo } from "@grpc/grpc-js-xds/build/src/rbac.js";
+import { rbacEngines } from "../support/rbac-engine.js";
 import { authzGrpcFilters } from "../../src/authz/filters.js";
 import { DEFAULT_AUTHZ_MESH_CONFIG } from "../../src/authz/mesh-config.js";
 import type { AuthorizationPolicy } from "../../src/authz/policy.js";
@@ -45,26 +40,10 @@ async function peerCertificates(ids: string[]): Promise<PeerCertificate[]> {
   }
 }
 
-const deps = path.join(path.dirname(createRequire(import.meta.url).resolve("@grpc/grpc-js-xds/package.json")), "deps");
-// google/protobuf/*.proto, as grpc-js-xds gets them through @grpc/proto-loader.
-addCommonProtos();
-const root = loadProtosWithOptionsSync(["envoy/extensions/filters/http/rbac/v3/rbac.proto", "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto"], {
-  keepCase: true,
-  includeDirs: ["xds", "envoy-api", "protoc-gen-validate", "googleapis"].map((d) => path.join(deps, d)),
-});
-const RbacType = root.lookupType("envoy.extensions.filters.http.rbac.v3.RBAC");
-const HttpFilterType = root.lookupType("envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter");
-
 /** What grpc-js-xds builds from our filters: bytes on the wire, decoded and parsed its way. */
 function engines(policies: AuthorizationPolicy[]): RbacPolicyGroup[] {
   const { filters } = authzGrpcFilters({ workload: { namespace: "foo", labels: { app: "svc" } }, policies, mesh: DEFAULT_AUTHZ_MESH_CONFIG });
-  return filters.map((f) => {
-    // Decode the bytes a real xDS response carries, not our in-memory objects.
-    const filter = HttpFilterType.toObject(HttpFilterType.decode(toBinary(HttpFilterSchema, f))) as { typed_config: { type_url: string; value: Uint8Array } };
-    assert.equal(filter.typed_config.type_url, "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC");
-    const decoded = RbacType.toObject(RbacType.decode(filter.typed_config.value), { longs: String, enums: String, defaults: true, oneofs: true }) as { rules: RBAC__Output };
-    return parseConfig(decoded.rules);
-  });
+  return rbacEngines(filters);
 }
 
 interface Call {

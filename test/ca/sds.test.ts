@@ -91,6 +91,25 @@ describe("SDS secrets (default, ROOTCA)", function () {
     }
   });
 
+  it("a reader's view (held, as CSDS uses) never issues: nothing is signed until the proxy itself asks", async () => {
+    const sds = new SdsSecretProvider(ca);
+    let changes = 0;
+    const off = sds.onChange(() => void (changes += 1));
+    try {
+      const cart = proxy("cart-1", "shop", "cart");
+      for (let i = 0; i < 3; i++) assert.deepEqual([...sds.held(cart, TypeUrl.Secret).keys()], [ROOT_SECRET]);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(changes, 0, "held() started an issuance");
+      assert.deepEqual([...sds.held(cart, TypeUrl.Secret).keys()], [ROOT_SECRET]);
+      sds.resources(cart, TypeUrl.Secret);
+      await nextChange(sds, cart);
+      assert.deepEqual([...sds.held(cart, TypeUrl.Secret).keys()].sort(), [DEFAULT_SECRET, ROOT_SECRET].sort(), "held() shows what was issued");
+    } finally {
+      off();
+      sds.close();
+    }
+  });
+
   it("with authenticated identities: a proxy gets a certificate for what it proved, none without proof", async () => {
     const proved = new Map<string, { trustDomain: string; namespace: string; serviceAccount: string }>();
     const sds = new SdsSecretProvider(ca, { identityOf: (p) => proved.get(p.id) });

@@ -8,11 +8,7 @@ import type { ControlPlane } from "../../src/mesh/control-plane.js";
 import { startTestControlPlane } from "../support/control-plane.js";
 import type { XdsAckEvent, XdsNackEvent, XdsPushEvent } from "../../src/xds/server.js";
 import { TypeUrl } from "../../src/xds/types.js";
-import { EchoClient, EchoServer, bootstrap, eventually, freePort, type NodeSpec } from "../support/proxyless.js";
-import { expectEnvoyValidResources } from "../support/envoy-valid.js";
-import { expectGrpcXdsAccepts } from "../support/grpc-xds-rules.js";
-import { parseProxyNode } from "../../src/model/proxy.js";
-import { PushOrder } from "../../src/xds/types.js";
+import { EchoClient, EchoServer, eventually, expectValidForNode, freePort, type NodeSpec } from "../support/proxyless.js";
 import { echoHost, hashingRule, serviceEntry, workloadEntry } from "../support/echo-config.js";
 
 const host = echoHost;
@@ -57,12 +53,7 @@ describe("e2e: proxyless gRPC (grpc-js-xds) configured by meshward from files", 
   // Everything meshward may send these proxies, in every state the tests reach, passes Envoy's
   // validation rules (the resources actually sent are a subset).
   afterEach(() => {
-    for (const node of [serverNode, clientNode]) {
-      const proxy = parseProxyNode((JSON.parse(bootstrap(cp.xdsAddress, node)) as { node: Parameters<typeof parseProxyNode>[0] }).node);
-      const all = PushOrder.flatMap((t) => [...cp.provider.resources(proxy, t).values()]);
-      expectEnvoyValidResources(all);
-      expectGrpcXdsAccepts(all);
-    }
+    for (const node of [serverNode, clientNode]) expectValidForNode(cp, node);
   });
 
   after(async () => {

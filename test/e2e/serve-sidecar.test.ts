@@ -31,7 +31,7 @@ describe("e2e: meshward serve with an Envoy-style sidecar over ADS", function ()
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "meshward-serve-"));
     cpSync(join(root, "mesh-config"), dir, { recursive: true });
-    child = spawn(process.execPath, [MESHWARD_BIN, "serve", "--config-dir", dir, "--xds-address", "127.0.0.1:0", "--tls-address", "127.0.0.1:0", "--monitoring-address", "127.0.0.1:0", "--data-dir", join(dir, ".data")], {
+    child = spawn(process.execPath, [MESHWARD_BIN, "serve", "--config-dir", dir, "--xds-address", "127.0.0.1:0", "--tls-address", "127.0.0.1:0", "--monitoring-address", "127.0.0.1:0", "--console-address", "127.0.0.1:0", "--data-dir", join(dir, ".data")], {
       stdio: ["ignore", "pipe", "pipe"],
     });
     child.stdout!.on("data", (b: Buffer) => (output += b.toString()));

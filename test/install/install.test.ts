@@ -148,7 +148,7 @@ contexts: [{name: c, context: {cluster: c, user: meshward}}]
 current-context: c
 `);
     serve = spawn(process.execPath, [MESHWARD_BIN, "serve", "--config-dir", join(dir, "config"), "--xds-address", "127.0.0.1:0", "--tls-address", "none",
-      "--monitoring-address", "127.0.0.1:0", "--data-dir", join(dir, "data"), "--kubeconfig", kubeconfig, "--namespace", ns, "--replica-id", "installed", "--webhook-address", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "pipe"] });
+      "--monitoring-address", "127.0.0.1:0", "--console-address", "127.0.0.1:0", "--data-dir", join(dir, "data"), "--kubeconfig", kubeconfig, "--namespace", ns, "--replica-id", "installed", "--webhook-address", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "pipe"] });
     serve.stdout!.on("data", (d: Buffer) => (output += d.toString()));
     serve.stderr!.on("data", (d: Buffer) => (output += d.toString()));
     const fail = (e: Error): never => {

@@ -166,6 +166,28 @@ describe("Kubernetes source end to end (real kube-apiserver, grpc-js-xds workloa
     assert.equal((cp!.provider.snapshot.others.get("AuthorizationPolicy") ?? []).filter((a) => a.object.metadata.namespace === ns).length, 0);
   });
 
+  it("a VirtualService created in the apiserver routes the Service's calls to one subset, and its delete restores both", async function () {
+    this.timeout(90_000);
+    const networking = (plural: string) => ({ group: "networking.istio.io", version: "v1", plural, namespace: ns });
+    await custom.createNamespacedCustomObject({
+      ...networking("destinationrules"),
+      body: { apiVersion: "networking.istio.io/v1", kind: "DestinationRule", metadata: { name: "echo", namespace: ns }, spec: { host, subsets: [{ name: "one", labels: { pod: "echo-1" } }, { name: "two", labels: { pod: "echo-2" } }] } },
+    });
+    // A short host name resolves in the VirtualService's namespace, as istiod resolves it.
+    await custom.createNamespacedCustomObject({
+      ...networking("virtualservices"),
+      body: { apiVersion: "networking.istio.io/v1", kind: "VirtualService", metadata: { name: "echo", namespace: ns }, spec: { hosts: ["echo"], http: [{ route: [{ destination: { host: "echo", subset: "two" } }] }] } },
+    });
+    await eventually("every call routed to subset two (echo-2)", async () => {
+      const answers = new Set<string>();
+      for (let i = 0; i < 8; i++) answers.add(await outcome());
+      return answers.size === 1 && answers.has("echo-2") ? true : undefined;
+    }, 30_000);
+    await custom.deleteNamespacedCustomObject({ ...networking("virtualservices"), name: "echo" });
+    await eventually("echo-1 answering again", async () => ((await outcome()) === "echo-1" ? true : undefined), 30_000);
+    await custom.deleteNamespacedCustomObject({ ...networking("destinationrules"), name: "echo" });
+  });
+
   it("a rejected AuthorizationPolicy is reported with its apiserver resource and field path, the rest keeps serving", async function () {
     this.timeout(30_000);
     await custom.createNamespacedCustomObject({

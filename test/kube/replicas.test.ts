@@ -73,7 +73,7 @@ describe("kube: two control-plane replicas with one Lease", function () {
   it("starts the first replica, which creates the root and takes the Lease", async () => {
     child = spawn(
       process.execPath,
-      [MESHWARD_BIN, "serve", "--config-dir", join(dir, "config"), "--xds-address", "127.0.0.1:0", "--tls-address", "none", "--monitoring-address", "127.0.0.1:0",
+      [MESHWARD_BIN, "serve", "--config-dir", join(dir, "config"), "--xds-address", "127.0.0.1:0", "--tls-address", "none", "--monitoring-address", "127.0.0.1:0", "--console-address", "127.0.0.1:0",
         "--data-dir", join(dir, "a"), "--kubeconfig", kas.kubeconfig, "--namespace", ns, "--replica-id", "replica-a", "--lease-duration", `${LEASE_S}s`],
       { stdio: ["ignore", "pipe", "pipe"] },
     );

@@ -88,11 +88,33 @@ function stringsUnder(v: JsonValue, field: string, out: Set<string>): Set<string
   return out;
 }
 
+/** The clusters a gRPC client's routes send to: route and weighted clusters, not mirrors (gRPC does not mirror). */
+function routedClusters(rds: readonly JsonObject[]): Set<string> {
+  const out = new Set<string>();
+  const walk = (v: JsonValue): void => {
+    if (Array.isArray(v)) for (const x of v) walk(x);
+    else if (isObject(v)) {
+      for (const [k, x] of Object.entries(v)) {
+        if (k === "requestMirrorPolicies") continue;
+        if (k === "cluster" && typeof x === "string") {
+          out.add(x);
+        } else if (k === "weightedClusters" && isObject(x) && Array.isArray(x["clusters"])) {
+          for (const c of x["clusters"]) if (isObject(c)) out.add(String(c["name"]));
+        } else {
+          walk(x);
+        }
+      }
+    }
+  };
+  walk(rds as JsonValue);
+  return out;
+}
+
 /** Step 4: what a proxyless client would fetch, following names from its listeners. */
 export function reachableFromListeners(all: ResourcesByType): ResourcesByType {
   const routes = stringsUnder(all.lds as JsonValue, "routeConfigName", new Set());
   const rds = all.rds.filter((r) => routes.has(resourceName(r)));
-  const clusters = stringsUnder(rds as JsonValue, "cluster", new Set());
+  const clusters = routedClusters(rds);
   const cds = all.cds.filter((c) => clusters.has(resourceName(c)));
   const services = stringsUnder(cds as JsonValue, "serviceName", new Set());
   return { lds: all.lds, rds, cds, eds: all.eds.filter((e) => services.has(resourceName(e))) };

@@ -314,6 +314,16 @@ export const differences: readonly Difference[] = [
       }),
   },
   {
+    id: "proxyless-non-forwarding-routes",
+    reason:
+      "VirtualService routes that redirect or answer directly are left out of proxyless gRPC route tables: grpc-js-xds NACKs a whole RouteConfiguration with such a route (the client would lose every route of the service), and a gRPC client cannot follow a redirect anyway; grpcgen sends them",
+    normalise: (side, type, r) =>
+      side === "istiod" &&
+      type === "rds" &&
+      !("ignorePortInHostMatching" in r) &&
+      dropFromArrays(r, "routes", (x) => isObject(x) && ("redirect" in x || "directResponse" in x)),
+  },
+  {
     id: "proxyless-cidr-listener-address",
     reason:
       "for a service whose address is a CIDR range grpcgen writes the range into the api_listener's socket address (not an IP address, so invalid for Envoy); meshward writes 0.0.0.0. gRPC clients do not read the address",
@@ -326,6 +336,18 @@ export const differences: readonly Difference[] = [
         o["address"] = "0.0.0.0";
         return true;
       }),
+  },
+  {
+    id: "sni-dnat-emptied-localities",
+    reason:
+      "an SNI-DNAT assignment (AUTO_PASSTHROUGH gateways) keeps only endpoints that speak Istio mTLS; meshward filters them before grouping by locality, istiod after, leaving a locality with no endpoint and no weight that Envoy ignores. meshward sends no empty locality",
+    normalise: (side, type, r) => {
+      if (side !== "istiod" || type !== "eds" || !String(r["clusterName"]).startsWith("outbound_.") || !Array.isArray(r["endpoints"])) return false;
+      const kept = (r["endpoints"] as JsonValue[]).filter((l) => isObject(l) && Array.isArray(l["lbEndpoints"]) && l["lbEndpoints"].length > 0);
+      if (kept.length === r["endpoints"].length) return false;
+      r["endpoints"] = kept;
+      return true;
+    },
   },
 ];
 

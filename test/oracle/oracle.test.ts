@@ -16,6 +16,7 @@ import { istiodOracleOrSkip, oracleGenerate } from "../support/istiod-oracle.js"
 import { compareResources, reachableFromListeners, type ResourcesByType } from "./compare.js";
 import { differences } from "./differences.js";
 import { goldenProxies, meshConfigProxies, type NamedNode } from "./proxies.js";
+import { copyCase, gatewayCases } from "../gateway/cases.js";
 
 const root = repoRoot();
 
@@ -47,6 +48,16 @@ const cases: Case[] = [
         return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
       },
     })),
+  // Router proxies: each gateway golden case for its router (test/gateway/cases.yaml).
+  ...gatewayCases(root).map((g) => ({
+    name: `gateway ${g.name}`,
+    proxies: [g.router],
+    dir: () => {
+      const path = mkdtempSync(join(tmpdir(), "meshward-oracle-"));
+      copyCase(g, path);
+      return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
+    },
+  })),
 ];
 
 describe("fidelity: meshward's xDS output against istiod's own translation", function () {

@@ -15,14 +15,15 @@ spec:
 ${workloads}`;
 }
 
-export function workloadEntry(name: string, port: number, locality: string, weight = 1): string {
+/** An echo endpoint at 127.0.0.1:`port`; `version` adds a `version` label (for DestinationRule subsets). */
+export function workloadEntry(name: string, port: number, locality: string, weight = 1, version?: string): string {
   return `apiVersion: networking.istio.io/v1
 kind: WorkloadEntry
 metadata: {name: ${name}, namespace: default}
 spec:
   address: 127.0.0.1
   ports: {grpc: ${port}}
-  labels: {app: echo}
+  labels: {app: echo${version !== undefined ? `, version: ${version}` : ""}}
   locality: ${locality}
   weight: ${weight}
 `;

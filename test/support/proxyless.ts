@@ -5,6 +5,11 @@ import { createServer } from "node:net";
 import { readFileSync } from "node:fs";
 import * as grpcXds from "@grpc/grpc-js-xds";
 import { grpcXdsBootstrap } from "../../src/ca/grpc-bootstrap.js";
+import type { ControlPlane } from "../../src/mesh/control-plane.js";
+import { parseProxyNode } from "../../src/model/proxy.js";
+import { PushOrder } from "../../src/xds/types.js";
+import { expectEnvoyValidResources } from "./envoy-valid.js";
+import { expectGrpcXdsAccepts } from "./grpc-xds-rules.js";
 
 export { eventually } from "./eventually.js";
 
@@ -20,6 +25,14 @@ export interface NodeSpec {
   readonly labels?: Record<string, string>;
   /** The node the pod runs on (metadata NODE_NAME, as Istio's agent sets it). */
   readonly node?: string;
+}
+
+/** Every resource meshward may send `node` now passes Envoy's validation rules and grpc-js-xds's checks. */
+export function expectValidForNode(cp: ControlPlane, node: NodeSpec): void {
+  const proxy = parseProxyNode((JSON.parse(bootstrap(cp.xdsAddress, node)) as { node: Parameters<typeof parseProxyNode>[0] }).node);
+  const all = PushOrder.flatMap((t) => [...cp.provider.resources(proxy, t).values()]);
+  expectEnvoyValidResources(all);
+  expectGrpcXdsAccepts(all);
 }
 
 /** A plaintext gRPC bootstrap as Istio's agent writes it, for one node. */

@@ -60,7 +60,7 @@ describe("structured logs", function () {
   it("meshward serve writes JSON records with level, stage, object and path on stderr", async () => {
     writeFileSync(join(dir, "config", "broken.yaml"), BROKEN);
     const child = spawn(process.execPath, [MESHWARD_BIN, "serve", "--config-dir", join(dir, "config"), "--data-dir", join(dir, "data"), "--xds-address", "127.0.0.1:0",
-      "--tls-address", "none", "--monitoring-address", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "pipe"] });
+      "--tls-address", "none", "--monitoring-address", "127.0.0.1:0", "--console-address", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "pipe"] });
     let err = "";
     child.stderr.on("data", (d: Buffer) => (err += d.toString()));
     try {

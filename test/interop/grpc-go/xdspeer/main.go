@@ -31,6 +31,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -241,6 +242,11 @@ func callOnce(stub testgrpc.TestServiceClient, seq int, d time.Duration, md meta
 type testServer struct {
 	testgrpc.UnimplementedTestServiceServer
 	id string
+	// delay holds every UnaryCall this long (route timeouts); failOdd answers every odd UnaryCall
+	// with UNAVAILABLE (retries).
+	delay   time.Duration
+	failOdd bool
+	calls   atomic.Int64
 }
 
 func (s *testServer) EmptyCall(ctx context.Context, _ *testgrpc.Empty) (*testgrpc.Empty, error) {
@@ -250,6 +256,16 @@ func (s *testServer) EmptyCall(ctx context.Context, _ *testgrpc.Empty) (*testgrp
 
 func (s *testServer) UnaryCall(ctx context.Context, req *testgrpc.SimpleRequest) (*testgrpc.SimpleResponse, error) {
 	s.served(ctx, "UnaryCall")
+	if n := s.calls.Add(1); s.failOdd && n%2 == 1 {
+		return nil, status.Errorf(codes.Unavailable, "%s: odd call %d fails", s.id, n)
+	}
+	if s.delay > 0 {
+		select {
+		case <-time.After(s.delay):
+		case <-ctx.Done():
+			return nil, status.FromContextError(ctx.Err()).Err()
+		}
+	}
 	res := &testgrpc.SimpleResponse{Hostname: s.id}
 	if req.GetFillServerId() {
 		res.ServerId = s.id
@@ -284,6 +300,8 @@ func runServer(args []string) {
 	id := fs.String("id", "", "server id returned to callers")
 	useXds := fs.Bool("xds", false, "be an xDS-enabled server (listener and security from the control plane)")
 	useXdsCreds := fs.Bool("xds-creds", false, "use xDS transport credentials (needs --xds)")
+	delay := fs.Duration("delay", 0, "hold every UnaryCall this long before answering")
+	failOdd := fs.Bool("fail-odd", false, "answer every odd UnaryCall with UNAVAILABLE")
 	_ = fs.Parse(args)
 	if *id == "" {
 		fatal("server: --id is required")
@@ -312,7 +330,7 @@ func runServer(args []string) {
 	} else {
 		srv = grpc.NewServer(creds)
 	}
-	srv.RegisterService(&testgrpc.TestService_ServiceDesc, &testServer{id: *id})
+	srv.RegisterService(&testgrpc.TestService_ServiceDesc, &testServer{id: *id, delay: *delay, failOdd: *failOdd})
 	emit(map[string]any{"event": "listening", "addr": lis.Addr().String(), "xds": *useXds})
 
 	sig := make(chan os.Signal, 1)
