@@ -114,6 +114,16 @@ export function scopeImports(scope: SidecarScope, service: Pick<Service, "hostna
   return scope.hosts === undefined || scope.hosts.some((h) => egressHostImports(h, service, proxyNamespace));
 }
 
+/**
+ * Whether the scope imports a config's host (a VirtualService's, possibly a wildcard itself) from
+ * `namespace`: the egress host and the config host match either way, as istiod's selectVirtualServices.
+ */
+export function scopeImportsHost(scope: SidecarScope, host: string, namespace: string, proxyNamespace: string): boolean {
+  if (scope.hosts === undefined) return true;
+  const h = host.toLowerCase();
+  return scope.hosts.some((e) => egressHostImports(e, { hostname: h, namespace }, proxyNamespace) || (e.namespace !== "~" && (e.namespace === "*" || (e.namespace === "." ? proxyNamespace : e.namespace) === namespace) && dnsNameMatches(h, e.dnsName)));
+}
+
 /** istiod's rule: one selector-less Sidecar per namespace; the oldest applies, the others are reported. */
 export function checkSidecars(list: readonly AcceptedObject[]): ConfigError[] {
   return indexSidecars(list).ignored.map(({ sidecar, kept }) => ({

@@ -11,6 +11,7 @@ import { sidecarScope } from "../../src/model/sidecar-scope.js";
 import { snapshotChange } from "../../src/model/changes.js";
 import { outboundKey, translate } from "../../src/translate/index.js";
 import { TypeUrl } from "../../src/xds/types.js";
+import { dumpResources } from "../../src/translate/dump.js";
 
 const file = "/cfg/sidecars.yaml";
 
@@ -161,3 +162,27 @@ describe("Sidecar: push scope and sharing", () => {
     assert.ok(!names.some((n) => n.includes("b.other.svc.cluster.local")), "the left-out service is nowhere");
   });
 });
+
+describe("Sidecar: VirtualServices", () => {
+  const vs = {
+    apiVersion: "networking.istio.io/v1",
+    kind: "VirtualService",
+    metadata: { name: "a-timeout", namespace: "routing", labels: {}, annotations: {} },
+    spec: { hosts: ["a.default.svc.cluster.local"], http: [{ route: [{ destination: { host: "a.default.svc.cluster.local" } }], timeout: "7s" }] },
+    origin: { file },
+  } satisfies ConfigObject;
+  const withoutRouting = obj("Sidecar", "narrow", "default", { workloadSelector: { labels: { app: "narrow" } }, egress: [{ hosts: ["./*"] }] });
+  const withRouting = obj("Sidecar", "wide", "default", { workloadSelector: { labels: { app: "wide" } }, egress: [{ hosts: ["./*", "routing/*"] }] });
+
+  const routeText = (s: MeshSnapshot, p: Proxy): string => JSON.stringify(dumpResources(s, p)["routes"] ?? []);
+
+  it("a VirtualService of a namespace the Sidecar does not import does not route the proxy's calls", () => {
+    const s = build([vs, withoutRouting, withRouting]);
+    const wide = routeText(s, proxy("w", "default", { app: "wide" }));
+    const narrow = routeText(s, proxy("n", "default", { app: "narrow" }));
+    assert.match(wide, /"timeout":"7s"/, "imported: the VirtualService's timeout");
+    assert.doesNotMatch(narrow, /"timeout":"7s"/, "not imported: Istio's default route");
+    assert.match(narrow, /outbound\|8080\|\|a\.default\.svc\.cluster\.local/);
+  });
+});
+
