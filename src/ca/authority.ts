@@ -1,7 +1,7 @@
 // The certificate authority: turns an authenticated identity and a verified CSR into a short-lived
 // SPIFFE certificate. The identity comes only from the caller's authentication; the CSR contributes
 // its public key and nothing else.
-import type { X509Certificate } from "node:crypto";
+import { X509Certificate } from "node:crypto";
 import { spiffeId, type CallerContext, type WorkloadIdentity } from "../security/identity.js";
 import { parseAndVerifyCsr, CsrError } from "./csr.js";
 import { certificateParts } from "./certificate-parts.js";
@@ -52,7 +52,7 @@ export class IssuanceError extends Error {
 }
 
 export interface IssuedCertificate {
-  /** PEM certificates: the leaf first, then intermediates, the root last. */
+  /** PEM certificates: the leaf first, then intermediates, the roots last (one element, Istio's root bundle). */
   readonly certChain: readonly string[];
   readonly notBefore: Date;
   readonly notAfter: Date;
@@ -67,6 +67,26 @@ export interface CertificateAuthorityOptions {
   readonly maxTtlSeconds?: number;
   readonly policy?: IssuancePolicy;
   readonly now?: () => number;
+}
+
+interface SignerState {
+  readonly signer: CaSigner;
+  readonly alg: SignatureAlgorithm;
+  readonly issuer: Buffer;
+  /** KeyUsage, ExtendedKeyUsage, BasicConstraints and AuthorityKeyIdentifier: the same for every leaf. */
+  readonly fixedExtensions: Buffer;
+  readonly notAfter: number;
+}
+
+function signerState(signer: CaSigner): SignerState {
+  const parts = certificateParts(signer.certificate.raw);
+  return {
+    signer,
+    alg: signatureAlgorithmOf(signer.key),
+    issuer: parts.subject,
+    fixedExtensions: Buffer.concat([KEY_USAGE_LEAF, EXT_KEY_USAGE_SERVER_CLIENT, BASIC_CONSTRAINTS_LEAF, authorityKeyIdentifier(parts.subjectKeyId)]),
+    notAfter: Date.parse(signer.certificate.validTo),
+  };
 }
 
 export interface WorkloadCertificateRequest {
@@ -85,13 +105,10 @@ const TRUST_DOMAIN = /^[a-z0-9]([-a-z0-9._]{0,253}[a-z0-9])?$/;
 export class CertificateAuthority {
   readonly trustDomain: string;
   readonly bundle: TrustBundle;
-  readonly signer: CaSigner;
-  private readonly alg: SignatureAlgorithm;
-  private readonly issuer: Buffer;
-  /** KeyUsage, ExtendedKeyUsage, BasicConstraints and AuthorityKeyIdentifier: the same for every leaf. */
-  private readonly fixedExtensions: Buffer;
-  private readonly chainTail: readonly string[];
-  private readonly signerNotAfter: number;
+  /** What is signed with now; replaced whole by `rotate`. */
+  private state: SignerState;
+  /** Signing certificates rotated away from, kept while their root is still trusted. */
+  private retired: X509Certificate[] = [];
   private readonly defaultTtl: number;
   private readonly maxTtl: number;
   private readonly now: () => number;
@@ -102,28 +119,45 @@ export class CertificateAuthority {
   constructor(opts: CertificateAuthorityOptions) {
     if (!TRUST_DOMAIN.test(opts.trustDomain)) throw new Error(`invalid trust domain "${opts.trustDomain}"`);
     this.trustDomain = opts.trustDomain;
-    this.signer = opts.signer;
+    this.state = signerState(opts.signer);
     this.bundle = opts.bundle ?? new TrustBundle(opts.signer.roots);
-    this.alg = signatureAlgorithmOf(opts.signer.key);
-    const parts = certificateParts(opts.signer.certificate.raw);
-    this.issuer = parts.subject;
-    this.fixedExtensions = Buffer.concat([
-      KEY_USAGE_LEAF,
-      EXT_KEY_USAGE_SERVER_CLIENT,
-      BASIC_CONSTRAINTS_LEAF,
-      authorityKeyIdentifier(parts.subjectKeyId),
-    ]);
-    const selfSigned = opts.signer.chain.length === 0;
-    this.chainTail = selfSigned ? [opts.signer.root] : [...opts.signer.chain, opts.signer.root];
-    this.signerNotAfter = Date.parse(opts.signer.certificate.validTo);
     this.defaultTtl = opts.defaultTtlSeconds ?? DEFAULT_WORKLOAD_TTL_SECONDS;
     this.maxTtl = opts.maxTtlSeconds ?? MAX_WORKLOAD_TTL_SECONDS;
     this.now = opts.now ?? Date.now;
     this.policy = opts.policy;
   }
 
+  get signer(): CaSigner {
+    return this.state.signer;
+  }
+
   get signingCertificate(): X509Certificate {
-    return this.signer.certificate;
+    return this.state.signer.certificate;
+  }
+
+  /**
+   * The current signing certificate and the ones rotated away from whose root is still in the
+   * bundle: certificates they issued are still good while a root rotation is under way.
+   */
+  signingCertificates(): X509Certificate[] {
+    const anchors = this.bundle.anchorsList().map((a) => a.certificate);
+    this.retired = this.retired.filter((c) => anchors.some((r) => r.fingerprint256 === c.fingerprint256 || (c.checkIssued(r) && c.verify(r.publicKey))));
+    return [this.state.signer.certificate, ...this.retired];
+  }
+
+  /**
+   * Signs with `signer` from now on (a plugged-in cacerts bundle that changed: a new intermediate,
+   * or a root rotation step) and makes the trust bundle exactly its root-cert.pem, as istiod does
+   * when its cacerts change. Certificates issued before keep verifying while their root stays in
+   * root-cert.pem (old+new during a rotation).
+   */
+  rotate(signer: CaSigner): void {
+    const before = this.state.signer.certificate;
+    this.state = signerState(signer);
+    if (before.fingerprint256 !== signer.certificate.fingerprint256) this.retired = [before, ...this.retired].slice(0, 4);
+    const keep = new Set(signer.roots.map((r) => new X509Certificate(r).fingerprint256));
+    this.bundle.add(signer.roots.join(""));
+    for (const a of this.bundle.anchorsList()) if (!keep.has(a.certificate.fingerprint256)) this.bundle.remove(a.certificate.fingerprint256);
   }
 
   setPolicy(policy: IssuancePolicy | undefined): void {
@@ -171,22 +205,24 @@ export class CertificateAuthority {
   private sign(spki: Buffer, keyId: Buffer, san: Buffer, ttlSeconds: number): IssuedCertificate {
     const now = this.now();
     const notBefore = new Date(now - BACKDATE_MS);
-    const notAfter = new Date(Math.min(now + ttlSeconds * 1000, this.signerNotAfter));
+    const st = this.state;
+    const notAfter = new Date(Math.min(now + ttlSeconds * 1000, st.notAfter));
     if (notAfter.getTime() <= now) {
-      throw new IssuanceError("unavailable", `the CA certificate expired at ${new Date(this.signerNotAfter).toISOString()}`);
+      throw new IssuanceError("unavailable", `the CA certificate expired at ${new Date(st.notAfter).toISOString()}`);
     }
     const tbs = tbsCertificate({
       serial: randomSerial(),
-      signatureAlgorithm: this.alg.der,
-      issuer: this.issuer,
+      signatureAlgorithm: st.alg.der,
+      issuer: st.issuer,
       notBefore,
       notAfter,
       subject: EMPTY_NAME, // as Istio: the identity lives in the (then critical) SAN alone
       spki,
-      extensions: [san, this.fixedExtensions, subjectKeyIdentifier(keyId)],
+      extensions: [san, st.fixedExtensions, subjectKeyIdentifier(keyId)],
     });
-    const leaf = pemEncode(CERTIFICATE, signCertificate(tbs, this.alg, this.signer.key));
-    return { certChain: [leaf, ...this.chainTail], notBefore, notAfter };
+    const leaf = pemEncode(CERTIFICATE, signCertificate(tbs, st.alg, st.signer.key));
+    // The last element is every root to trust (Istio's root-cert bytes): old and new during a rotation.
+    return { certChain: [leaf, ...st.signer.chain, this.bundle.pem()], notBefore, notAfter };
   }
 
   private ttlSeconds(requested: number | undefined): number {

@@ -29,6 +29,8 @@ export interface CertificateRequestInput {
   readonly metadata?: JsonObject;
   /** A bearer token sent as `authorization: Bearer <token>`. */
   readonly token?: string;
+  /** The caller's cluster, sent as `clusterid` (Istio's agent does): whose apiserver reviews the token. */
+  readonly clusterId?: string;
 }
 
 /** A small client for the CSR API. */
@@ -47,6 +49,7 @@ export class CaClient {
     });
     const md = new grpc.Metadata();
     if (input.token !== undefined) md.set("authorization", `Bearer ${input.token}`);
+    if (input.clusterId !== undefined) md.set("clusterid", input.clusterId);
     const def = caServiceDefinition.CreateCertificate;
     return new Promise((resolve, reject) => {
       this.client.makeUnaryRequest(

@@ -83,7 +83,8 @@ export function createCaServerCredentials(
     credentials.update(context());
     for (const l of rotated) l();
   };
-  const unsubscribe = ca.bundle.onChange(() => credentials.update(context()));
+  // New roots (a root rotation step): a serving certificate from the CA's current signer, and the new roots.
+  const unsubscribe = ca.bundle.onChange(() => rotateNow());
   return {
     credentials,
     servingChain: () => served.chain,

@@ -43,7 +43,7 @@ export async function openCertificateAuthority(o: CaSetupOptions): Promise<CaSet
   const ca = new CertificateAuthority({ trustDomain: o.trustDomain, signer, bundle, policy: o.policy });
   const tokenKey = await TokenKey.loadOrCreate(o.dataDir);
   const authenticators: Authenticator[] = [
-    new ClientCertificateAuthenticator(o.trustDomain, () => [ca.signingCertificate]),
+    new ClientCertificateAuthenticator(o.trustDomain, () => ca.signingCertificates()),
     ...(o.extraAuthenticators ?? []),
     new MeshwardTokenAuthenticator({ trustDomain: o.trustDomain, publicKeys: [tokenKey.publicKey] }),
   ];

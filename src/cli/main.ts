@@ -21,6 +21,8 @@ const commands: Record<string, () => Promise<Command>> = {
   manifest: async () => (await import("./manifest.js")).manifestCommand,
   install: async () => (await import("./install.js")).installCommand,
   uninstall: async () => (await import("./install.js")).uninstallCommand,
+  ca: async () => (await import("./ca.js")).caCommand,
+  "create-remote-secret": async () => (await import("./create-remote-secret.js")).createRemoteSecretCommand,
   x: async () => (await import("./x.js")).xCommand,
 };
 

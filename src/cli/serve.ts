@@ -4,6 +4,7 @@ import { DEFAULT_CONTROL_PLANE_NAMESPACE, type KubeReplicaOptions } from "../kub
 import { loadKubeConfig } from "../kube/client.js";
 import { DEFAULT_LEASE_DURATION_MS } from "../kube/leader.js";
 import { DEFAULT_CLUSTER_ID } from "../sources/kubernetes.js";
+import { DEFAULT_REMOTE_STALE_AFTER_MS } from "../multicluster/remote-clusters.js";
 import { checkAuditDbUrl } from "../risk/audit-postgres.js";
 import { DEFAULT_TRUSTED_NODE_ACCOUNTS, TRUSTED_NODE_ACCOUNTS_ENV, TrustedNodeAccounts } from "../ca/node-impersonation.js";
 import { startControlPlane } from "../mesh/control-plane.js";
@@ -51,6 +52,10 @@ const usage = `usage: meshward serve [flags]
   --gateway-credentials DIR   gateway credentials (Gateway tls.credentialName) from files laid out
                               DIR/<namespace>/<name>/{tls.crt,tls.key (0600),ca.crt}; with a cluster they also
                               come from its Secrets (default: none)
+  --remote-cluster-stale-after D
+                              remote clusters come from Secrets labelled istio/multiCluster=true in --namespace
+                              (meshward create-remote-secret); one that cannot be reached keeps its last
+                              endpoints this long, then they are withdrawn (default ${DEFAULT_REMOTE_STALE_AFTER_MS / 60_000}m)
 
 With a cluster (--kubeconfig, or in a pod) meshward runs as one of several replicas:
   --namespace NS              the control plane's namespace: CA Secrets (cacerts, istio-ca-secret)
@@ -81,6 +86,7 @@ export const serveCommand: Command = {
       "cluster-id": { type: "string", default: DEFAULT_CLUSTER_ID },
       domain: { type: "string", default: "cluster.local" },
       "gateway-credentials": { type: "string" },
+      "remote-cluster-stale-after": { type: "string", default: `${DEFAULT_REMOTE_STALE_AFTER_MS / 60_000}m` },
       namespace: { type: "string", default: process.env["POD_NAMESPACE"] || DEFAULT_CONTROL_PLANE_NAMESPACE },
       "replica-id": { type: "string" },
       "lease-duration": { type: "string", default: `${DEFAULT_LEASE_DURATION_MS / 1000}s` },
@@ -128,7 +134,14 @@ export const serveCommand: Command = {
       ...(values["audit-db"] !== undefined ? { auditDb: checkAuditDbUrl(values["audit-db"]) } : {}),
       ...(values["gateway-credentials"] !== undefined ? { gatewayCredentialsDir: values["gateway-credentials"] } : {}),
       ...(kubeconfig !== undefined || inCluster
-        ? { kubernetes: { ...(kubeconfig !== undefined ? { kubeconfig } : {}), clusterId: values["cluster-id"], domain: values["domain"] } }
+        ? {
+            kubernetes: {
+              ...(kubeconfig !== undefined ? { kubeconfig } : {}),
+              clusterId: values["cluster-id"],
+              domain: values["domain"],
+              remoteStaleAfterMs: parseDurationSeconds(values["remote-cluster-stale-after"], "remote-cluster-stale-after") * 1000,
+            },
+          }
         : {}),
       ...(kube !== undefined ? { kube } : {}),
       ...(values["webhook-address"] !== "none"

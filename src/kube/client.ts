@@ -59,18 +59,18 @@ export class KubeClient {
   }
 
   /** One JSON request; resolves with the parsed body of a 2xx answer, rejects with KubeApiError otherwise. */
-  async request<T>(method: string, path: string, body?: unknown, contentType = "application/json"): Promise<T> {
+  async request<T>(method: string, path: string, body?: unknown, contentType = "application/json", timeoutMs = 30_000): Promise<T> {
     try {
-      return await this.send<T>(method, path, body, contentType);
+      return await this.send<T>(method, path, body, contentType, timeoutMs);
     } catch (e) {
       // A kept-alive connection the server closed meanwhile (an apiserver restart): the request
       // never reached it, so it is sent again once on a new connection (Node's documented pattern).
       if (!(e instanceof StaleConnectionError)) throw e;
-      return this.send<T>(method, path, body, contentType);
+      return this.send<T>(method, path, body, contentType, timeoutMs);
     }
   }
 
-  private async send<T>(method: string, path: string, body: unknown, contentType: string): Promise<T> {
+  private async send<T>(method: string, path: string, body: unknown, contentType: string, timeoutMs: number): Promise<T> {
     const url = new URL(path, this.server);
     const options: RequestOptions = {
       method,
@@ -79,7 +79,7 @@ export class KubeClient {
       port: url.port,
       path: `${url.pathname}${url.search}`,
       headers: { accept: "application/json", ...(body !== undefined ? { "content-type": contentType } : {}) },
-      timeout: 30_000,
+      timeout: timeoutMs,
     };
     await this.config.applyToHTTPSOptions(options);
     if (url.protocol === "https:") {
@@ -108,7 +108,7 @@ export class KubeClient {
           reject(new KubeApiError(status, typeof s.reason === "string" ? s.reason : "", `${method} ${url.pathname}: ${status} ${typeof s.message === "string" ? s.message : text}`));
         });
       });
-      req.on("timeout", () => req.destroy(new Error(`${method} ${url.pathname}: timed out after 30 s`)));
+      req.on("timeout", () => req.destroy(new Error(`${method} ${url.pathname}: timed out after ${timeoutMs / 1000} s`)));
       req.on("error", (e: NodeJS.ErrnoException) => reject(req.reusedSocket && e.code === "ECONNRESET" ? new StaleConnectionError(e.message) : e));
       if (payload !== undefined) req.write(payload);
       req.end();

@@ -49,6 +49,11 @@ export interface InformerOptions {
    * list is retried with backoff: the rest of the mesh is served meanwhile. Default false.
    */
   readonly optional?: boolean;
+  /**
+   * `403 Forbidden` on the first list counts as synced and empty too (retried with backoff): for
+   * reads that are an opt-in of the installation (remote-cluster Secrets), never for policies.
+   */
+  readonly forbiddenIsEmpty?: boolean;
 }
 
 interface ListAnswer {
@@ -137,6 +142,7 @@ export class Informer {
       void this.watch();
     } catch (e) {
       if (this.opts.optional === true && e instanceof KubeApiError && e.status === 404 && !this.hasSynced) this.markSynced();
+      if (this.opts.forbiddenIsEmpty === true && e instanceof KubeApiError && e.status === 403 && !this.hasSynced) this.markSynced();
       this.retry(() => void this.relist(), e);
     }
   }

@@ -11,7 +11,7 @@ export function snapshotPodDirectory(snapshot: () => MeshSnapshot): PodDirectory
       const p = snapshot().pods.get(`${pod.namespace}/${pod.name}`);
       // A uid that differs is another pod of the same name (deleted and created again).
       if (p === undefined || (pod.uid !== "" && p.uid !== "" && pod.uid !== p.uid)) return undefined;
-      return { ip: p.ips[0] ?? "", serviceAccount: p.serviceAccount, ...(p.node !== undefined ? { node: p.node } : {}) };
+      return { ip: p.ips[0] ?? "", serviceAccount: p.serviceAccount, ...(p.node !== undefined ? { node: p.node } : {}), ...(p.cluster !== "" ? { cluster: p.cluster } : {}) };
     },
     podsOfIdentity(id) {
       const out: { ip: string }[] = [];

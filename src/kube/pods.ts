@@ -33,7 +33,8 @@ export function podLocationOf(pod: V1Pod): PodLocation | undefined {
 export class KubePodDirectory implements PodDirectory {
   private readonly watch: Watched<V1Pod>;
 
-  constructor(kubeConfig: KubeConfig, sink: () => PodRiskSink | undefined, log: (line: string) => void) {
+  /** `cluster`: the cluster id these Pods are in, for the audit trail. */
+  constructor(kubeConfig: KubeConfig, sink: () => PodRiskSink | undefined, log: (line: string) => void, private readonly cluster?: string) {
     const onPod = (p: V1Pod): void => {
       const uid = p.metadata?.uid;
       if (uid !== undefined && p.spec !== undefined) sink()?.setPodSpec(uid, p.spec as KubePodSpec);
@@ -53,7 +54,7 @@ export class KubePodDirectory implements PodDirectory {
     if (p === undefined) return undefined;
     const loc = podLocationOf(p);
     if (loc === undefined || (pod.uid !== "" && pod.uid !== loc.uid)) return undefined;
-    return loc;
+    return this.cluster !== undefined ? { ...loc, cluster: this.cluster } : loc;
   }
 
   /** Every Pod of the identity that has an IP (identity-scoped enforcement covers them all). */

@@ -65,7 +65,7 @@ export class KubeReplica {
       ...(opts.renewDeadlineMs !== undefined ? { renewDeadlineMs: opts.renewDeadlineMs } : {}),
       ...(opts.retryPeriodMs !== undefined ? { retryPeriodMs: opts.retryPeriodMs } : {}),
     });
-    this.pods = new KubePodDirectory(opts.kubeConfig, () => this.sink, log);
+    this.pods = new KubePodDirectory(opts.kubeConfig, () => this.sink, log, opts.clusterId ?? DEFAULT_CLUSTER_ID);
     this.enforcement = new KubeEnforcementSync(opts.kubeConfig, log);
     this.status = new StatusWriter({ kubeConfig: opts.kubeConfig, clusterId: opts.clusterId ?? DEFAULT_CLUSTER_ID, log });
     this.gatewayStatus = new GatewayStatusWriter({ kubeConfig: opts.kubeConfig, clusterId: opts.clusterId ?? DEFAULT_CLUSTER_ID, log });

@@ -33,6 +33,8 @@ export const NamespaceResource = core("Namespace", "namespaces", false);
 export const NodeResource = core("Node", "nodes", false);
 export const ServiceResource = core("Service", "services");
 export const PodResource = core("Pod", "pods");
+/** Remote-cluster Secrets (multicluster), in the control plane's namespace only. */
+export const SecretResource = core("Secret", "secrets");
 export const EndpointSliceResource: KubeResource = { group: "discovery.k8s.io", version: "v1", kind: "EndpointSlice", plural: "endpointslices", namespaced: true };
 
 /** The Kubernetes kinds of the service registry. */

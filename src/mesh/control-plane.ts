@@ -12,17 +12,20 @@ import { mkdirSync } from "node:fs";
 import { FileSource } from "../sources/file.js";
 import { ConfigMerge } from "../sources/merge.js";
 import type { ConfigSource } from "../sources/source.js";
-import { type ConfigSet } from "../model/snapshot.js";
+import { type ConfigSet, type MeshSnapshot } from "../model/snapshot.js";
 import { buildSnapshot, meshKinds } from "./model.js";
 import { defaultClusterDomain } from "../model/kinds.js";
 import { gatewayApiConversion } from "../gateway-api/model-input.js";
 import { DEFAULT_CLUSTER_ID, KubernetesSource } from "../sources/kubernetes.js";
 import { TokenReviewAuthenticator } from "../security/tokenreview.js";
+import { RemoteEnforcementObserver, startMulticluster } from "../multicluster/wiring.js";
+import type { RemoteClusters } from "../multicluster/remote-clusters.js";
 import { snapshotPodDirectory, snapshotPodPlacement } from "../kube/pod-directory.js";
 import { Metrics } from "../telemetry/metrics.js";
 import { XdsServer } from "../xds/server.js";
 import { MeshResourceProvider } from "./provider.js";
 import { openCertificateAuthority } from "../ca/setup.js";
+import { CacertsReloader } from "../ca/cacerts-reload.js";
 import { registerCaService } from "../ca/ca-service.js";
 import { caDecisionMetrics } from "../ca/ca-metrics.js";
 import { createCaServerCredentials, type CaServerCredentials } from "../ca/serving-credentials.js";
@@ -67,8 +70,10 @@ export interface ControlPlaneOptions {
   readonly dataDir: string;
   /** `host:port` for TLS gRPC (xDS + CA, Istio's 15012); absent = no TLS port. */
   readonly tlsAddress?: string;
-  /** An Istio `cacerts` directory to sign with instead of the data directory's own root. */
+  /** An Istio `cacerts` directory to sign with instead of the data directory's own root (read again when it changes). */
   readonly cacertsDir?: string;
+  /** How often cacertsDir is read for changes (default DEFAULT_CACERTS_POLL_MS, 5 s). */
+  readonly cacertsPollMs?: number;
   /** Lifetime of the workload certificates meshward makes for Envoy sidecars (SDS); default 24 h. */
   readonly workloadCertTtlSeconds?: number;
   /** DNS names for the TLS port's serving certificate besides istiod.istio-system.svc. */
@@ -107,6 +112,10 @@ export interface KubernetesOptions {
   readonly clusterId?: string;
   /** Kubernetes' DNS domain: Service hosts are `<svc>.<ns>.svc.<domain>` (default cluster.local). */
   readonly domain?: string;
+  /** How long an unreachable remote cluster's endpoints keep serving (default DEFAULT_REMOTE_STALE_AFTER_MS, 5 min). */
+  readonly remoteStaleAfterMs?: number;
+  /** How often remote clusters are probed (default 5 s). */
+  readonly remoteProbeIntervalMs?: number;
 }
 
 export interface ControlPlane {
@@ -126,6 +135,8 @@ export interface ControlPlane {
   readonly merge: ConfigMerge;
   /** The Kubernetes source, when one was configured. */
   readonly kubernetes?: KubernetesSource;
+  /** Remote clusters from `istio/multiCluster` Secrets, with a Kubernetes source. */
+  readonly remoteClusters?: RemoteClusters;
   readonly grpcServer: grpc.Server;
   /** The risk stage: signal service, RuntimePolicies, enforcement overlay, audit store. */
   readonly risk: RiskWiring;
@@ -173,6 +184,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     ...(kube !== undefined ? { podDirectory: kube.pods } : kubernetes !== undefined ? { podDirectory: snapshotPodDirectory(() => provider.snapshot) } : {}),
   });
   let modelProblems: ReadonlySet<string> = new Set();
+  /** Told of every snapshot served (multi-cluster: remote quarantines into the audit trail). */
+  let onSnapshot: ((snapshot: MeshSnapshot) => void) | undefined;
   /** Builds and serves a snapshot; true if it may change some proxy's resources. */
   const apply = (set: ConfigSet): boolean => {
     lastSet = set;
@@ -182,6 +195,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     // The source already logged its own problems; these are the model's (rejected objects).
     modelProblems = logNewProblems(log, "model", snapshot.errors.slice(set.errors.length), modelProblems);
     const change = provider.update(snapshot);
+    onSnapshot?.(snapshot);
     // The Lease holder puts every rejected object's reason on its status.
     kube?.status.update(snapshot.errors);
     kube?.gatewayStatus.update(gatewayApiConversion(input, domain).statuses);
@@ -202,6 +216,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     await kubernetes.waitForSync();
     merge.flush();
   }
+  const multicluster = kubernetes !== undefined ? await startMulticluster({ kubernetes, merge, namespace: opts.kube?.namespace ?? DEFAULT_CONTROL_PLANE_NAMESPACE, trustDomain: provider.snapshot.mesh.trustDomain, log, ...opts.kubernetes }) : undefined;
 
   if (kube !== undefined) {
     // Pod specs feed static risk once the risk stage exists (it starts with the first config set).
@@ -210,12 +225,18 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       await kube.startWatches();
     } catch (e) {
       await kube.stop();
+      multicluster?.remotes.stop();
       merge.stop();
       risk.close();
       throw e;
     }
     // The cluster's quarantines are in force before the first certificate or proxy is served.
     risk.risk.tick();
+  }
+  if (multicluster !== undefined) {
+    const observer = new RemoteEnforcementObserver(multicluster.localCluster, (e, reason) => risk.risk.enforcement.alert(e, "observed", reason));
+    onSnapshot = (s) => observer.observe(s);
+    observer.observe(provider.snapshot);
   }
   // The trust domain is the mesh config's at start; the CA's identity does not follow later edits.
   const kubeSigner = kube !== undefined ? await kube.loadSigner(provider.snapshot.mesh.trustDomain) : undefined;
@@ -224,13 +245,17 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     dataDir: opts.dataDir,
     trustDomain: provider.snapshot.mesh.trustDomain,
     // Service-account tokens (audience istio-ca) reviewed by the cluster's apiserver.
-    ...(kubernetes !== undefined ? { extraAuthenticators: [new TokenReviewAuthenticator({ client: kubernetes.client, clusterId: kubernetes.clusterId, trustDomain: provider.snapshot.mesh.trustDomain })] } : {}),
+    // (and a remote cluster's workloads' by their own cluster's apiserver).
+    ...(multicluster !== undefined ? { extraAuthenticators: [multicluster.tokenReview] } : {}),
     ...(opts.cacertsDir !== undefined ? { cacertsDir: opts.cacertsDir } : {}),
   });
   // No certificate for a quarantined or revoked pod or identity.
   ca.setPolicy(risk.issuancePolicy);
   const issued = new IssuedCertificates();
   issued.follow(ca);
+  // A plugged-in cacerts directory follows its files (new intermediate, root rotation steps).
+  const cacerts = opts.cacertsDir !== undefined && kubeSigner === undefined ? new CacertsReloader(opts.cacertsDir, ca, log, opts.cacertsPollMs) : undefined;
+  await cacerts?.start();
   // The admission reads the server's open streams (on a node id conflict only); the server is made below.
   let xds: XdsServer | undefined;
   const admission = new ProxyAdmission(authenticators, () => xds?.proxies() ?? []);
@@ -291,7 +316,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   risk.attach(xds);
   // Node agents: a node certificate from this CA, or a meshward token for the signals audience.
   const signalAuthenticators = [
-    new ClientCertificateAuthenticator(provider.snapshot.mesh.trustDomain, () => [ca.signingCertificate]),
+    new ClientCertificateAuthenticator(provider.snapshot.mesh.trustDomain, () => ca.signingCertificates()),
     new MeshwardTokenAuthenticator({ trustDomain: provider.snapshot.mesh.trustDomain, publicKeys: [tokenKey.publicKey], audiences: [SIGNALS_AUDIENCE] }),
     // On a cluster: the agent DaemonSet's bound token (audience meshward-signals), as the node its pod runs on.
     ...(kubernetes !== undefined
@@ -316,6 +341,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   let tlsServer: grpc.Server | undefined;
   let serving: CaServerCredentials | undefined;
   const closeServers = (): void => {
+    cacerts?.stop();
+    multicluster?.remotes.stop();
     merge.stop();
     xds.close();
     secrets.close();
@@ -435,6 +462,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     source,
     merge,
     ...(kubernetes !== undefined ? { kubernetes } : {}),
+    ...(multicluster !== undefined ? { remoteClusters: multicluster.remotes } : {}),
     grpcServer,
     risk,
     ...(kube !== undefined ? { kube } : {}),
@@ -445,6 +473,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       for (const b of caBundles) b.stop();
       await kube?.stop();
       await webhooks?.close();
+      cacerts?.stop();
+      multicluster?.remotes.stop();
       merge.stop();
       xds.close();
       secrets.close();

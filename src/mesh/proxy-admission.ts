@@ -2,6 +2,8 @@
 //  - a caller with credentials (a client certificate from this CA on the TLS port, or a bearer
 //    token) must authenticate, and the proxy's node metadata NAMESPACE / SERVICE_ACCOUNT must name
 //    that identity; the stream then receives secrets for exactly that identity;
+//  - a caller whose token a cluster's apiserver reviewed is in that cluster: node metadata
+//    CLUSTER_ID naming another cluster is refused (PERMISSION_DENIED);
 //  - a caller without any credentials is admitted from loopback only (a local agent, proxyless
 //    gRPC, whose xDS client cannot attach a token), and receives no secrets at all;
 //  - anything else is refused: UNAUTHENTICATED, or PERMISSION_DENIED for a metadata mismatch;
@@ -43,6 +45,11 @@ export class ProxyAdmission {
     }
     const result = await authorizeProxy(this.authenticators, caller, proxy);
     if (!result.ok) throw refusal(result.status === "unauthenticated" ? grpc.status.UNAUTHENTICATED : grpc.status.PERMISSION_DENIED, result.reason);
+    // A proxy is in the cluster whose apiserver vouched for it, not in the one it names.
+    const claimed = proxy.metadata["CLUSTER_ID"];
+    if (result.cluster !== undefined && typeof claimed === "string" && claimed !== "" && claimed !== result.cluster) {
+      throw refusal(grpc.status.PERMISSION_DENIED, `proxy ${proxy.id} claims CLUSTER_ID "${claimed}" but its token was reviewed by cluster ${result.cluster} (send that cluster's token and clusterid)`);
+    }
     this.hold(proxy, spiffeId(result.identity));
     this.identities.set(proxy, result.identity);
     this.callers.set(proxy, { ...caller, pod: { namespace: proxy.namespace, name: proxy.podName, ips: proxy.ips } });

@@ -27,6 +27,8 @@ export interface KubeServiceSpec {
   readonly ports: readonly KubeServicePort[];
   /** From the `networking.istio.io/exportTo` annotation; `*` when absent. */
   readonly exportTo: readonly string[];
+  /** spec.externalIPs and status.loadBalancer.ingress IPs: how another network reaches it (east-west gateways). */
+  readonly externalAddresses: readonly string[];
 }
 
 export interface KubeEndpoint {
@@ -140,6 +142,8 @@ export function kubeServiceKind(domain: string): KindHandler {
       if (clusterIPs.length === 0 && clusterIP !== undefined && clusterIP !== "" && clusterIP !== "None") clusterIPs.push(clusterIP);
       const exportTo = (object.metadata.annotations["networking.istio.io/exportTo"] ?? "*").split(",").map((s) => s.trim()).filter((s) => s !== "");
       const externalName = str(f["type"]) === "ExternalName" ? str(f["externalName"]) : undefined;
+      const ingress = list(fields(fields(object.status)["loadBalancer"])["ingress"]).map((x) => str(fields(x)["ip"]));
+      const externalAddresses = [...list(f["externalIPs"]).map(str), ...ingress].filter((x): x is string => x !== undefined && x !== "");
       if (p.hasErrors) return undefined;
       const out: KubeServiceSpec = {
         hostname: `${name}.${namespace}.svc.${domain}`,
@@ -148,6 +152,7 @@ export function kubeServiceKind(domain: string): KindHandler {
         ...(externalName !== undefined ? { externalName } : {}),
         ports,
         exportTo: exportTo.length > 0 ? exportTo : ["*"],
+        externalAddresses,
       };
       return out;
     },

@@ -1,6 +1,7 @@
 // Istio's MeshConfig (the `mesh` key of istiod's ConfigMap), read from mesh-config/mesh.yaml with
 // Istio's field names. Only the fields meshward acts on are typed; the rest stay raw so a later
 // issue can type them without touching the source.
+import { parseMeshNetworks, type MeshNetwork } from "./networks.js";
 import { FieldProblems, type Fields, enumField, isFields, mapField, stringField, stringListField, listField } from "./fields.js";
 
 export interface MeshConfig {
@@ -17,6 +18,11 @@ export interface MeshConfig {
    * `pathNormalization.normalization`); absent = Istio's `DEFAULT` (same as `BASE`).
    */
   readonly pathNormalization?: PathNormalization;
+  /**
+   * Istio's MeshNetworks (istiod reads them from the `meshNetworks` key of its ConfigMap; meshward
+   * from this key of mesh.yaml): which clusters and CIDRs form which network, and its gateways.
+   */
+  readonly meshNetworks: readonly MeshNetwork[];
   /** Every field as written, including the ones not typed above. */
   readonly raw: Readonly<Record<string, unknown>>;
 }
@@ -30,6 +36,7 @@ export const defaultMeshConfig: MeshConfig = {
   rootNamespace: "istio-system",
   defaultConfig: {},
   extensionProviders: [],
+  meshNetworks: [],
   raw: {},
 };
 
@@ -62,7 +69,8 @@ export function parseMeshConfig(doc: unknown, p: FieldProblems): MeshConfig | un
   });
   const pn = mapField(doc, "pathNormalization", path, p);
   const pathNormalization = pn === undefined ? undefined : enumField(pn, "normalization", "pathNormalization", p, pathNormalizations);
+  const meshNetworks = parseMeshNetworks(doc["meshNetworks"], p);
   if (p.hasErrors) return undefined;
-  return { trustDomain, trustDomainAliases, rootNamespace, defaultConfig, extensionProviders, ...(pathNormalization ? { pathNormalization } : {}), raw: doc };
+  return { trustDomain, trustDomainAliases, rootNamespace, defaultConfig, extensionProviders, meshNetworks, ...(pathNormalization ? { pathNormalization } : {}), raw: doc };
 }
 

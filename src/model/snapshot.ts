@@ -8,12 +8,14 @@ import { FieldProblems } from "./fields.js";
 import { defaultMeshConfig, parseMeshConfig, type MeshConfig } from "./mesh-config.js";
 import { type KindHandler, type KindRegistry, modelKinds } from "./kinds.js";
 import { buildKubeRegistry, type KubePod } from "./kube-services.js";
-import { ENDPOINT_SLICE_KIND, NODE_KIND, POD_KIND, SERVICE_KIND, type EndpointSliceSpec, type KubeNodeSpec, type KubePodSpec, type KubeServiceSpec } from "./kube-objects.js";
+import { WORKLOAD_ENFORCEMENT_KIND } from "./workload-enforcement.js";
+import { ENDPOINT_SLICE_KIND, NAMESPACE_KIND, NODE_KIND, POD_KIND, SERVICE_KIND, type EndpointSliceSpec, type KubeNodeSpec, type KubePodSpec, type KubeServiceSpec } from "./kube-objects.js";
 import type { ServiceEntrySpec, ServicePortSpec, Location, Resolution } from "./service-entry.js";
 import type { WorkloadEntrySpec } from "./workload-entry.js";
 import type { DestinationRuleSpec } from "./destination-rule.js";
 import type { WorkloadIdentity } from "../security/identity.js";
 import { digestOf } from "./digest.js";
+import type { NetworkGateway } from "./networks.js";
 import { EndpointList, startEndpointDigests, WorkloadIndex } from "./endpoint-index.js";
 
 /** What a source hands the model: the mesh config document and every object it read. */
@@ -35,6 +37,9 @@ export interface ServiceEndpoint {
   /** Service port number -> the port this endpoint listens on. */
   readonly targetPorts: Readonly<Record<number, number>>;
   readonly labels: Readonly<Record<string, string>>;
+  /** The Kubernetes cluster it runs in (Kubernetes endpoints). */
+  readonly cluster?: string;
+  /** Its network: peers in another network reach it through that network's gateway (split-horizon EDS). */
   readonly network?: string;
   readonly locality?: string;
   readonly weight: number;
@@ -109,6 +114,10 @@ export interface MeshSnapshot {
   readonly errors: readonly ConfigError[];
   /** Pods from Kubernetes sources by `namespace/name`: their addresses come from here, not from proxies. */
   readonly pods: ReadonlyMap<string, KubePod>;
+  /** Every cluster's pods (two clusters may each have a pod `namespace/name`). */
+  readonly allPods: readonly KubePod[];
+  /** East-west gateways by network (Services labelled topology.istio.io/network, meshNetworks). */
+  readonly networkGateways: ReadonlyMap<string, readonly NetworkGateway[]>;
   /** The kinds this snapshot was built with (which proxies a change of each touches). */
   readonly kinds: KindRegistry;
 }
@@ -128,6 +137,8 @@ export const emptySnapshot: MeshSnapshot = {
   accepted: new Map(),
   errors: [],
   pods: new Map(),
+  allPods: [],
+  networkGateways: new Map(),
   kinds: modelKinds,
 };
 
@@ -181,14 +192,28 @@ export function readObjectSpec(object: ConfigObject, handler: KindHandler): { sp
  */
 const parsedObjects = new WeakMap<ConfigObject, { readonly accepted: AcceptedObject; readonly warnings: readonly ConfigError[] }>();
 
+/**
+ * Kinds one Kubernetes object of which exists per cluster (namespace sameness: `echo` in `demo` in
+ * two clusters is two Services that make one host; a WorkloadEnforcement quarantines a pod of its
+ * own cluster): they are kept by `Kind ns/name` plus their cluster, never reported as duplicates.
+ */
+const PER_CLUSTER_KINDS: ReadonlySet<string> = new Set([SERVICE_KIND, ENDPOINT_SLICE_KIND, POD_KIND, NODE_KIND, NAMESPACE_KIND, WORKLOAD_ENFORCEMENT_KIND]);
+
+/** The object's key in `accepted`: `Kind ns/name`, with ` @<cluster>` for per-cluster Kubernetes kinds of a cluster. */
+export function acceptedKey(object: ConfigObject): string {
+  const ref = objectRef(object);
+  const cluster = object.origin.cluster;
+  return object.origin.source === "kubernetes" && cluster !== undefined && PER_CLUSTER_KINDS.has(object.kind) ? `${ref} @${cluster}` : ref;
+}
+
 /** Validates every object; a rejected object keeps its previous accepted version if it had one. */
 function acceptObjects(input: ConfigSet, previous: MeshSnapshot, kinds: KindRegistry, errors: ConfigError[]): Map<string, AcceptedObject> {
   const accepted = new Map<string, AcceptedObject>();
   for (const object of input.objects) {
-    const ref = objectRef(object);
+    const ref = acceptedKey(object);
     if (accepted.has(ref)) {
       const first = accepted.get(ref)!.object.origin.file;
-      errors.push({ file: object.origin.file, object: ref, path: "metadata.name", message: `duplicate of the object in ${first}; ignored`, severity: "error" });
+      errors.push({ file: object.origin.file, object: objectRef(object), path: "metadata.name", message: `duplicate of the object in ${first}; ignored`, severity: "error" });
       continue;
     }
     const handler = kinds.get(object.kind);
@@ -213,7 +238,7 @@ function acceptObjects(input: ConfigSet, previous: MeshSnapshot, kinds: KindRegi
     const lastGood = previous.accepted.get(ref);
     errors.push({
       file: object.origin.file,
-      object: ref,
+      object: objectRef(object),
       path: "",
       message: lastGood ? "object rejected; keeping its last good version" : "object rejected",
       severity: "error",
@@ -312,7 +337,10 @@ export function buildModelSnapshot(input: ConfigSet, previous: MeshSnapshot, kin
       slices: take<EndpointSliceSpec>(ENDPOINT_SLICE_KIND),
       pods: take<KubePodSpec>(POD_KIND),
       nodes: take<KubeNodeSpec>(NODE_KIND),
+      namespaces: take<KubeNodeSpec>(NAMESPACE_KIND),
       trustDomain: mesh.trustDomain,
+      meshNetworks: mesh.meshNetworks,
+      systemNamespace: mesh.rootNamespace,
     },
     errors,
   );
@@ -362,6 +390,8 @@ export function buildModelSnapshot(input: ConfigSet, previous: MeshSnapshot, kin
     accepted,
     errors,
     pods: kube.pods,
+    allPods: kube.allPods,
+    networkGateways: kube.gateways,
     kinds,
   };
 }

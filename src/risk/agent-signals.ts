@@ -23,6 +23,8 @@ export interface PodLocation {
   /** Known to the control plane (Kubernetes Pods): they replace what the agent reported. */
   readonly uid?: string;
   readonly labels?: Readonly<Record<string, string>>;
+  /** The Kubernetes cluster the pod runs in, when the control plane knows it. */
+  readonly cluster?: string;
 }
 
 /**
@@ -60,6 +62,7 @@ export function runtimeSignalOf(s: Signal, location: PodLocation | undefined, re
       serviceAccount: location?.serviceAccount ?? s.pod?.serviceAccount ?? "",
       labels: { ...(location?.labels ?? s.pod?.labels ?? {}) },
       ip: location?.ip ?? "",
+      ...(location?.cluster !== undefined ? { cluster: location.cluster } : {}),
     },
     container: { id: s.container?.id ?? "", name: s.container?.name ?? "" },
     process: { pid: s.process?.pid ?? 0, binary: s.process?.binary ?? "", args: [...(s.process?.args ?? [])], uid: s.process?.uid ?? 0 },

@@ -38,6 +38,8 @@ export interface SignalRecord {
   readonly technique: string;
   readonly eventMs: number;
   readonly receivedMs: number;
+  /** The pod's cluster, when the control plane knew it. */
+  readonly cluster?: string;
 }
 
 export interface VerdictRecord {
@@ -70,6 +72,8 @@ export interface ActionRecord {
   readonly by: string;
   readonly atMs: number;
   readonly expiresMs?: number;
+  /** The enforced pod's cluster, when known. */
+  readonly cluster?: string;
 }
 
 /** The stage timestamps of one signal's chain, µs since the epoch; absent stages did not happen. */
@@ -127,6 +131,9 @@ interface Where {
   readonly sql: string;
   readonly params: SqlValue[];
 }
+
+/** The row's cluster column, left out when empty (single-cluster meshes, older rows). */
+const clusterOf = (r: Record<string, unknown>): { cluster?: string } => (typeof r["cluster"] === "string" && r["cluster"] !== "" ? { cluster: r["cluster"] } : {});
 
 /** WHERE clause for a table with namespace/pod_name/pod_uid, a time column and a signal link. */
 function where(f: EventFilter, timeCol: string, detectionCol: string): Where {
@@ -194,6 +201,7 @@ export class AuditQuery {
       technique: r["technique"] as string,
       eventMs: usToMs(r["event_us"] as number),
       receivedMs: usToMs(r["received_us"] as number),
+      ...clusterOf(r),
     }));
   }
 
@@ -229,6 +237,7 @@ export class AuditQuery {
       signalId: r["signal_id"] as string,
       by: r["by"] as string,
       atMs: usToMs(r["at_us"] as number),
+      ...clusterOf(r),
     }));
   }
 

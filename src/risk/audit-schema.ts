@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS signals (
   monotonic_ns TEXT,
   agent_sent_us INTEGER,
   received_us INTEGER NOT NULL,
-  raw TEXT NOT NULL
+  raw TEXT NOT NULL,
+  cluster TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS signals_by_pod ON signals(namespace, pod_name, received_us);
 CREATE INDEX IF NOT EXISTS signals_by_pod_uid ON signals(pod_uid, received_us);
@@ -74,7 +75,8 @@ CREATE TABLE IF NOT EXISTS actions (
   verdict_id TEXT NOT NULL,
   by TEXT NOT NULL,
   at_us INTEGER NOT NULL,
-  expires_us INTEGER
+  expires_us INTEGER,
+  cluster TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS actions_by_enforcement ON actions(enforcement_id);
 CREATE INDEX IF NOT EXISTS actions_by_signal ON actions(signal_id);
@@ -166,6 +168,9 @@ export function openAuditDatabase(dataDir: string, opts: { readonly?: boolean; m
 const ADDED_COLUMNS: readonly { table: string; column: string; type: string }[] = [
   // Issue 18: when the resources that cut the pod off were ACKed by the last affected proxy.
   { table: "chains", column: "cut_off_us", type: "INTEGER" },
+  // Issue 12: the cluster of the pod a signal or an action is about ("" when not known).
+  { table: "signals", column: "cluster", type: "TEXT NOT NULL DEFAULT ''" },
+  { table: "actions", column: "cluster", type: "TEXT NOT NULL DEFAULT ''" },
 ];
 
 function addMissingColumns(db: Database): void {

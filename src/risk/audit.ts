@@ -83,8 +83,8 @@ export class AuditStore {
     this.stmt = {
       signal: db.prepare(
         `INSERT OR IGNORE INTO signals (id, node, pod_uid, namespace, pod_name, service_account, pod_ip, container, pid, binary,
-           args, proc_uid, detection, severity, technique, event_us, monotonic_ns, agent_sent_us, received_us, raw)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           args, proc_uid, detection, severity, technique, event_us, monotonic_ns, agent_sent_us, received_us, raw, cluster)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       chain: db.prepare(`INSERT OR IGNORE INTO chains (signal_id, event_us, agent_sent_us, received_us) VALUES (?, ?, ?, ?)`),
       verdict: db.prepare(
@@ -117,6 +117,7 @@ export class AuditStore {
         s.id, s.node, s.pod.uid, s.pod.namespace, s.pod.name, s.pod.serviceAccount, s.pod.ip, s.container.name || s.container.id,
         s.process.pid, s.process.binary, JSON.stringify(s.process.args), s.process.uid, s.detection.id, s.detection.severity,
         s.detection.technique, eventUs, s.monotonicNs === undefined ? null : s.monotonicNs.toString(), sentUs, receivedUs, signalJson(s),
+        s.pod.cluster ?? "",
       );
       if (r.changes === 0) return true;
       this.stmt.chain.run(s.id, eventUs, sentUs, receivedUs);

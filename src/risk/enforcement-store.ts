@@ -17,7 +17,7 @@ export class SqliteEnforcementStore implements EnforcementStore {
     this.remove = db.prepare(`DELETE FROM enforcements WHERE id = ?`);
     this.action = db.prepare(
       `INSERT INTO actions (enforcement_id, event, action, scope, pod_uid, namespace, pod_name, pod_ip, identity, reason,
-         signal_id, verdict_id, by, at_us, expires_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         signal_id, verdict_id, by, at_us, expires_us, cluster) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.seenVersion = this.dataVersion();
   }
@@ -36,7 +36,7 @@ export class SqliteEnforcementStore implements EnforcementStore {
   private recordAction(e: Enforcement, event: string, atMs: number, by: string, reason = e.reason): void {
     this.action.run(
       e.id, event, e.action, e.scope, e.pod.uid, e.pod.namespace, e.pod.name, e.pod.ip, spiffeId(e.identity), reason,
-      e.signalId, e.verdictId, by, msToUs(atMs), e.expiresAtMs === undefined ? null : msToUs(e.expiresAtMs),
+      e.signalId, e.verdictId, by, msToUs(atMs), e.expiresAtMs === undefined ? null : msToUs(e.expiresAtMs), e.pod.cluster ?? "",
     );
   }
 

@@ -42,7 +42,11 @@ export interface EnforcementStore {
 }
 
 /** Something kept part of an entry from being enforced: an address refused, an overlay object rejected. */
-export type EnforcementAlert = "address-rejected" | "overlay-rejected";
+/**
+ * `observed`: not an alert about a part that failed, but the record that this control plane
+ * enforces a decision made in another cluster (multi-cluster: its WorkloadEnforcement was read there).
+ */
+export type EnforcementAlert = "address-rejected" | "overlay-rejected" | "observed";
 
 export interface EnforcementChange {
   /** `unchanged`: the entry already covers this verdict (same or later expiry). */

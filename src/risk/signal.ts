@@ -23,6 +23,8 @@ export interface SignalPod {
   readonly labels: Readonly<Record<string, string>>;
   /** Pod IP; enforcement keys peer-side DENY rules on it. */
   readonly ip: string;
+  /** The Kubernetes cluster the control plane knows the pod in (multi-cluster audit trail). */
+  readonly cluster?: string;
 }
 
 export interface RuntimeSignal {

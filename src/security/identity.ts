@@ -30,7 +30,13 @@ export interface CallerContext {
 }
 
 export type AuthnResult =
-  | { readonly ok: true; readonly identity: WorkloadIdentity; readonly method: string }
+  | {
+      readonly ok: true;
+      readonly identity: WorkloadIdentity;
+      readonly method: string;
+      /** The Kubernetes cluster whose apiserver vouched for the caller (TokenReview), when one did. */
+      readonly cluster?: string;
+    }
   /** `skip`: this authenticator does not apply (no credential of its kind); `fail`: it applies and rejects. */
   | { readonly ok: false; readonly kind: "skip" | "fail"; readonly reason: string };
 

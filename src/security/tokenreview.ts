@@ -119,6 +119,6 @@ export class TokenReviewAuthenticator implements Authenticator {
     const reviewed: WorkloadIdentity = { trustDomain: this.opts.trustDomain, namespace: m[1]!, serviceAccount: m[2]! };
     const identity = this.opts.mapIdentity !== undefined ? this.opts.mapIdentity(reviewed, status.user?.extra ?? {}) : reviewed;
     if (typeof identity === "string") return fail(identity);
-    return { ok: true, identity, method: this.name };
+    return { ok: true, identity, method: this.name, cluster: this.opts.clusterId };
   }
 }

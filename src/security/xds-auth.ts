@@ -10,7 +10,7 @@ import { spiffeId, type Authenticator, type CallerContext, type WorkloadIdentity
 import { bearerToken } from "./token-authenticator.js";
 
 export type ProxyAuthorization =
-  | { readonly ok: true; readonly identity: WorkloadIdentity; readonly method: string }
+  | { readonly ok: true; readonly identity: WorkloadIdentity; readonly method: string; readonly cluster?: string }
   | { readonly ok: false; readonly status: "unauthenticated" | "permission-denied"; readonly reason: string };
 
 export async function authorizeProxy(
@@ -30,7 +30,7 @@ export async function authorizeProxy(
         `but authenticated as ${spiffeId(id)}`,
     };
   }
-  return { ok: true, identity: id, method: authn.method };
+  return { ok: true, identity: id, method: authn.method, ...(authn.cluster !== undefined ? { cluster: authn.cluster } : {}) };
 }
 
 /** True for a grpc-js peer string (`ip:port`, `[v6]:port` or a bare address) on loopback. */

@@ -23,7 +23,16 @@ export interface KubernetesSourceOptions extends KubeClientOptions {
   /** An existing client (tests, or one client shared with other users of the apiserver). */
   readonly client?: KubeClient;
   readonly log?: (line: string) => void;
+  /**
+   * The resources to read (default: the registry's, Istio's and meshward's). A remote cluster reads
+   * its service registry and its enforcements only (remoteClusterResources): as in Istio, mesh
+   * config comes from the control plane's own cluster.
+   */
+  readonly resources?: readonly KubeResource[];
 }
+
+/** What a remote cluster's source reads: its service registry, and its quarantines (meshward.io). */
+export const remoteClusterResources: readonly KubeResource[] = [...registryResources, ...meshwardResources.filter((r) => r.kind === "WorkloadEnforcement")];
 
 function strings(v: unknown): Record<string, string> {
   const out: Record<string, string> = {};
@@ -67,7 +76,7 @@ export class KubernetesSource implements ConfigSource {
   private sink: SourceSink | undefined;
   /** Events held back until every informer has its first list. */
   private held: ObjectEvent[] | undefined = [];
-  private readonly synced: Promise<void>;
+  private readonly syncedAll: Promise<void>;
 
   constructor(opts: KubernetesSourceOptions) {
     this.clusterId = opts.clusterId ?? DEFAULT_CLUSTER_ID;
@@ -75,7 +84,7 @@ export class KubernetesSource implements ConfigSource {
     this.client = opts.client ?? new KubeClient(opts);
     this.log = opts.log ?? ((l) => console.error(l));
     const optional = new Set<KubeResource>([...istioResources, ...meshwardResources, ...gatewayApiResources]);
-    for (const resource of [...registryResources, ...istioResources, ...meshwardResources, ...gatewayApiResources]) {
+    for (const resource of opts.resources ?? [...registryResources, ...istioResources, ...meshwardResources, ...gatewayApiResources]) {
       const informer = new Informer({
         client: this.client,
         resource,
@@ -85,7 +94,7 @@ export class KubernetesSource implements ConfigSource {
       });
       this.informers.push({ resource, informer });
     }
-    this.synced = Promise.all(this.informers.map((i) => i.informer.waitForSync())).then(() => this.release());
+    this.syncedAll = Promise.all(this.informers.map((i) => i.informer.waitForSync())).then(() => this.release());
   }
 
   start(sink: SourceSink): void {
@@ -93,9 +102,14 @@ export class KubernetesSource implements ConfigSource {
     for (const { informer } of this.informers) informer.start();
   }
 
+  /** Whether every resource has been listed and the first complete state reported. */
+  get synced(): boolean {
+    return this.held === undefined;
+  }
+
   /** Resolves once every resource has been listed and the first complete state reported. */
   waitForSync(): Promise<void> {
-    return this.synced;
+    return this.syncedAll;
   }
 
   stop(): void {

@@ -3,6 +3,8 @@
 // as the very same objects (read once, never re-parsed). The set lists sources in the order they
 // were given and each source's objects in key order, so two objects claiming one `Kind ns/name`
 // are resolved the same way on every rebuild (the first wins; the model reports the other).
+// Sources can join and leave while it runs (remote clusters, added and removed as their Secrets
+// are): a source that leaves takes its objects with it, in one rebuild.
 import type { ConfigError, ConfigObject } from "../model/config.js";
 import type { ConfigSet } from "../model/snapshot.js";
 import type { ConfigSource, MeshDocument, SourceBatch } from "./source.js";
@@ -56,8 +58,27 @@ export class ConfigMerge {
     if (this.started) return;
     this.started = true;
     this.starting = true;
-    for (const state of this.states) state.source.start((batch) => this.apply(state, batch));
+    for (const state of this.states) state.source.start((batch) => this.states.includes(state) && this.apply(state, batch));
     this.starting = false;
+  }
+
+  /** Adds a source after the others (started at once when the merge runs); its objects come as it reports them. */
+  addSource(source: ConfigSource): void {
+    if (this.states.some((s) => s.source === source)) return;
+    const state: SourceState = { source, objects: new Map(), ordered: [], mesh: undefined, errors: [], errorsDigest: digestOf([]) };
+    this.states.push(state);
+    if (this.started) source.start((batch) => this.states.includes(state) && this.apply(state, batch));
+  }
+
+  /** Stops a source and withdraws everything it reported, in one rebuild. */
+  removeSource(source: ConfigSource): void {
+    const i = this.states.findIndex((s) => s.source === source);
+    if (i < 0) return;
+    const [state] = this.states.splice(i, 1);
+    source.stop();
+    if (state!.objects.size === 0 && state!.errors.length === 0 && state!.mesh === undefined) return;
+    if (this.opts.coalesceMs === undefined) return this.publish();
+    this.timer ??= setTimeout(() => this.flush(), this.opts.coalesceMs);
   }
 
   stop(): void {

@@ -16,6 +16,8 @@ import { subsetEndpoints } from "../model/lookup.js";
 import { effectiveTrafficPolicy } from "../model/destination-rule.js";
 import { stableJson } from "../model/digest.js";
 import { TypeUrl } from "../xds/types.js";
+import { placeProxy } from "../model/placement.js";
+import { gatewaysDigest, hasNetworks, splitHorizon } from "./split-horizon.js";
 
 /** What an assignment needs of an endpoint (a DNS cluster's host name is one too). */
 export type LoadBalancedAddress = Pick<ServiceEndpoint, "address" | "targetPorts" | "weight" | "locality">;
@@ -74,6 +76,7 @@ export function loadAssignment<E extends LoadBalancedAddress>(
 /**
  * The EDS resources of a proxy: one per EDS cluster it gets, named like the cluster. Quarantined
  * endpoints are left out for everyone; an enforced proxy gets every assignment empty (enforcement.ts).
+ * Where endpoints are in networks, each network's proxies get their own assignment (split-horizon.ts).
  */
 export function endpointResources(scope: TranslationScope, plans: readonly OutboundClusterPlan[]): PlannedResource[] {
   const pk = outboundPolicyKey(scope.snapshot);
@@ -84,14 +87,19 @@ export function endpointResources(scope: TranslationScope, plans: readonly Outbo
       if (blocked) {
         return { typeUrl: TypeUrl.ClusterLoadAssignment, name: plan.name, key: `eds|${plan.name}|egress-blocked`, build: () => built(ClusterLoadAssignmentSchema, create(ClusterLoadAssignmentSchema, { clusterName: plan.name })) };
       }
-      const { kept, dropped } = routableEndpoints(scope.snapshot, subsetEndpoints(plan.service, plan.subsetLabels));
+      const routable = routableEndpoints(scope.snapshot, subsetEndpoints(plan.service, plan.subsetLabels));
       const trafficPolicy = effectiveTrafficPolicy(plan.rule?.spec, plan.port.number, plan.subset || undefined);
+      // Networks: the proxy's network sees other networks through their gateways (split horizon).
+      const network = hasNetworks(routable.kept) ? (placeProxy(scope.snapshot, scope.proxy).network ?? "") : undefined;
+      const kept = network === undefined ? routable.kept : splitHorizon(routable.kept, network, scope.snapshot.networkGateways, trafficPolicy.tls, scope.proxy.flavour);
+      const dropped = routable.dropped;
+      const horizon = network === undefined ? "" : `|net=${network}|${scope.proxy.flavour}|${gatewaysDigest(scope.snapshot.networkGateways)}`;
       return {
         typeUrl: TypeUrl.ClusterLoadAssignment,
         name: plan.name,
         // Envoy and gRPC get the same IP-only assignment, so the key does not name the flavour.
         // The DestinationRule's TLS mode decides the endpoints' tlsMode metadata too.
-        key: `eds|${plan.name}|${plan.service.endpointsDigest}|${plan.subsetLabels ? stableJson(plan.subsetLabels) : ""}|${plan.rule?.digest ?? ""}|${pk}|${dropped}`,
+        key: `eds|${plan.name}|${plan.service.endpointsDigest}|${plan.subsetLabels ? stableJson(plan.subsetLabels) : ""}|${plan.rule?.digest ?? ""}|${pk}|${dropped}${horizon}`,
         build: () =>
           built(
             ClusterLoadAssignmentSchema,

@@ -25,6 +25,8 @@ export interface NodeSpec {
   readonly labels?: Record<string, string>;
   /** The node the pod runs on (metadata NODE_NAME, as Istio's agent sets it). */
   readonly node?: string;
+  /** The cluster the proxy says it is in (metadata CLUSTER_ID; default Kubernetes). */
+  readonly clusterId?: string;
 }
 
 /** Every resource meshward may send `node` now passes Envoy's validation rules and grpc-js-xds's checks. */
@@ -46,6 +48,7 @@ export function bootstrap(xdsAddress: string, node: NodeSpec): string {
       podIp: node.ip,
       ...(node.labels !== undefined ? { labels: node.labels } : {}),
       ...(node.node !== undefined ? { nodeName: node.node } : {}),
+      ...(node.clusterId !== undefined ? { clusterId: node.clusterId } : {}),
     }),
   );
 }
