@@ -11,10 +11,13 @@
 //     have ACKed their full config again, the server's peak RSS during the storm, and whether any
 //     sidecar came back holding other resource names than before (lost or extra) or was sent a
 //     response naming one resource twice (duplicated), and that the server holds one stream each.
+//   --gateways G: G router proxies (ingress gateways) besides the sidecars, selected by one Gateway
+//     with S virtual hosts (one VirtualService per service); they count in convergence (the endpoint
+//     change reaches their EDS too), and their config bytes are reported apart.
 //   --sidecar-scope K: measures the change without Sidecars, then applies a Sidecar per namespace
 //     limiting each proxy to K services (how long until every proxy ACKed its smaller CDS), then
 //     measures the change again; reports one sidecar's config bytes and convergence in both states.
-// Usage: npm run bench:xds-push -- --proxies N --services S [--change endpoint|authz] [--sidecar-scope K] [--reconnect-storm [--storm-window-ms M]] [--workers W] [--debounce-ms D]
+// Usage: npm run bench:xds-push -- --proxies N --services S [--gateways G] [--change endpoint|authz] [--sidecar-scope K] [--reconnect-storm [--storm-window-ms M]] [--workers W] [--debounce-ms D]
 // Prints figures; the last line is one JSON object. Never pass/fail on time.
 import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -128,7 +131,10 @@ interface ChangeContext {
   readonly mesh: PushMesh;
   readonly xds: XdsServer;
   readonly children: readonly ChildProcess[];
+  /** Every proxy the change reaches (sidecars and gateways). */
   readonly proxies: number;
+  /** The sidecars among them (a Sidecar applies to them only). */
+  readonly sidecars: number;
   readonly change: "endpoint" | "authz";
   readonly debounceMs: number;
   readonly bytesCounter: ReturnType<Metrics["counter"]>;
@@ -152,9 +158,9 @@ async function applySidecars(ctx: ChangeContext, scope: number) {
   let onAck: (e: XdsAckEvent) => void = () => {};
   const done = new Promise<void>((resolve) => {
     onAck = (e) => {
-      if (e.typeUrl !== TypeUrl.Cluster || e.timeMs - e.latencyMs < t0 || converged.has(e.proxyId)) return;
+      if (e.typeUrl !== TypeUrl.Cluster || !e.proxyId.startsWith("sidecar~") || e.timeMs - e.latencyMs < t0 || converged.has(e.proxyId)) return;
       converged.set(e.proxyId, e.timeMs - t0);
-      if (converged.size === ctx.proxies) resolve();
+      if (converged.size === ctx.sidecars) resolve();
     };
     ctx.xds.on("ack", onAck);
   });
@@ -165,7 +171,7 @@ async function applySidecars(ctx: ChangeContext, scope: number) {
   ctx.xds.off("ack", onAck);
   const times = [...converged.values()].sort((a, b) => a - b);
   const figures = { convergeMsP50: round(percentile(times, 50)), convergeMsP99: round(percentile(times, 99)), converged: converged.size, bytesSent: (await ctx.bytesCounter.get()) - bytes0 };
-  console.log(`xds-push: Sidecars limiting each proxy to ${scope} services applied: ${figures.converged}/${ctx.proxies} proxies ACKed their new CDS, p50 ${figures.convergeMsP50} ms, p99 ${figures.convergeMsP99} ms, ${figures.bytesSent} bytes sent`);
+  console.log(`xds-push: Sidecars limiting each proxy to ${scope} services applied: ${figures.converged}/${ctx.sidecars} sidecars ACKed their new CDS, p50 ${figures.convergeMsP50} ms, p99 ${figures.convergeMsP99} ms, ${figures.bytesSent} bytes sent`);
   // Let the rest of the re-push (listeners, routes) settle before the next measurement.
   await new Promise((r) => setTimeout(r, 2000));
   return figures;
@@ -213,7 +219,9 @@ async function measureChange(ctx: ChangeContext) {
   const bytesSent = (await bytesCounter.get()) - bytes0;
   const times = [...converged.values()].sort((a, b) => a - b);
   if (converged.size < proxies) console.log(`xds-push: only ${converged.size}/${proxies} converged within 120 s`);
+  const routerTimes = [...converged.entries()].filter(([id]) => id.startsWith("router~")).map(([, t]) => t).sort((a, b) => a - b);
   const result = {
+    routerTimes,
     convergeMsP50: round(percentile(times, 50)),
     convergeMsP99: round(percentile(times, 99)),
     convergeMsMax: round(times[times.length - 1] ?? NaN),
@@ -239,9 +247,11 @@ async function main(): Promise<void> {
   const workers = Math.min(proxies, intFlag("workers", proxies <= 2000 ? 2 : 4));
   const change = changeFlag();
   const debounceMs = intFlag("debounce-ms", DEFAULT_DEBOUNCE_MS, 0);
+  const gateways = intFlag("gateways", 0, 0);
+  if (gateways > 0 && (changeFlag() !== "endpoint" || process.argv.includes("--reconnect-storm"))) throw new Error("--gateways: only with --change endpoint (the change every router sees)");
 
   const buildStart = performance.now();
-  const mesh = new PushMesh(services, proxies);
+  const mesh = new PushMesh(services, proxies, gateways);
   console.log(`xds-push: mesh config (${services} ServiceEntries and DestinationRules, ${proxies} WorkloadEntries) built in ${round(performance.now() - buildStart)} ms`);
   const metrics = new Metrics();
   let nacks = 0;
@@ -256,6 +266,9 @@ async function main(): Promise<void> {
   // Baseline: server listening, resources built and encoded, no proxy connected.
   const rssBase = process.memoryUsage().rss;
   console.log(`xds-push: ${proxies} proxies of ${services} services over ${workers} worker processes; one sidecar's resources ${mesh.encodedBytes()} bytes`);
+  const routerBytes = gateways > 0 ? mesh.encodedBytes("router") : 0;
+  if (gateways > 0) console.log(`xds-push: ${gateways} gateways (router proxies) with ${services} virtual hosts each over one more worker; one gateway's resources ${routerBytes} bytes`);
+  const total = proxies + gateways;
 
   // Connect and sync every sidecar.
   const setupStart = performance.now();
@@ -270,13 +283,16 @@ async function main(): Promise<void> {
       const count = Math.min(per, proxies - first);
       const child = fork(script, [`127.0.0.1:${port}`, String(first), String(count), String(services)], { stdio: ["ignore", "inherit", "inherit", "ipc"], execArgv: [] });
       children.push(child);
+    }
+    if (gateways > 0) children.push(fork(script, [`127.0.0.1:${port}`, "0", String(gateways), String(services), "", "router"], { stdio: ["ignore", "inherit", "inherit", "ipc"], execArgv: [] }));
+    for (const child of children) {
       child.on("message", (m: { synced?: number; error?: string }) => {
         if (m.error !== undefined && errors++ < 5) console.error(`xds-push: client error: ${m.error}`);
         if (m.synced === undefined) return;
         syncedBy.set(child, m.synced);
-        const total = [...syncedBy.values()].reduce((a, b) => a + b, 0);
-        if (total % 2000 === 0 || total === proxies) console.log(`xds-push: ${total}/${proxies} synced (${round((performance.now() - setupStart) / 1000)} s)`);
-        if (total === proxies) resolve();
+        const synced = [...syncedBy.values()].reduce((a, b) => a + b, 0);
+        if (synced % 2000 === 0 || synced === total) console.log(`xds-push: ${synced}/${total} synced (${round((performance.now() - setupStart) / 1000)} s)`);
+        if (synced === total) resolve();
       });
     }
   });
@@ -299,15 +315,20 @@ async function main(): Promise<void> {
     process.exit(0);
   }
 
-  const ctx: ChangeContext = { mesh, xds, children, proxies, change, debounceMs, bytesCounter };
+  const ctx: ChangeContext = { mesh, xds, children, proxies: total, sidecars: proxies, change, debounceMs, bytesCounter };
+  const gatewayFigures = (figures: { routerTimes: readonly number[] }): Record<string, unknown> =>
+    gateways > 0 ? { gateways, gatewayBytes: routerBytes, sidecarBytes: mesh.encodedBytes(), gatewayConvergeMsP50: round(percentile([...figures.routerTimes], 50)), gatewayConvergeMsMax: round(figures.routerTimes[figures.routerTimes.length - 1] ?? NaN) } : {};
   const scope = sidecarScopeFlag(services);
   let result: Record<string, unknown>;
   if (scope === undefined) {
-    result = { proxies, services, ...(await measureChange(ctx)), nacks };
+    const { routerTimes, ...figures } = await measureChange(ctx);
+    result = { proxies, services, ...gatewayFigures({ routerTimes }), ...figures, nacks };
   } else {
-    const without = { bytesPerProxy: mesh.encodedBytes(), ...(await measureChange(ctx)) };
+    const { routerTimes: routersWithout, ...before } = await measureChange(ctx);
+    const without = { bytesPerProxy: mesh.encodedBytes(), ...gatewayFigures({ routerTimes: routersWithout }), ...before };
     const apply = await applySidecars(ctx, scope);
-    const withScope = { bytesPerProxy: mesh.encodedBytes(), ...(await measureChange(ctx)) };
+    const { routerTimes: routersWith, ...after } = await measureChange(ctx);
+    const withScope = { bytesPerProxy: mesh.encodedBytes(), ...gatewayFigures({ routerTimes: routersWith }), ...after };
     console.log(
       `xds-push: one sidecar's resources ${without.bytesPerProxy} bytes without a Sidecar, ${withScope.bytesPerProxy} bytes with one limiting it to ${scope} of ${services} services; ` +
         `"${change}" convergence p50 ${without.convergeMsP50} -> ${withScope.convergeMsP50} ms, p99 ${without.convergeMsP99} -> ${withScope.convergeMsP99} ms`,

@@ -19,11 +19,11 @@ import { EnforcementSet } from "../risk/quarantine.js";
 import { systemClock } from "../risk/clock.js";
 import { quarantineFindingsOf } from "../analysis/quarantines.js";
 
-const USAGE = `usage: meshward analyze [-f <file|dir>]... [--data-dir DIR] [--failure-threshold Error|Warning|Info] [-o text|json]
+const USAGE = `usage: meshward analyze [-f <file|dir>]... [--data-dir DIR] [--console ADDR] [--failure-threshold Error|Warning|Info] [-o text|json]
 
 Reports problems across objects (istioctl analyze) in the config meshward would serve: policies
 selecting no workload (IST0127), DestinationRule TLS against PeerAuthentication (IST0113),
-ServiceEntries with conflicting protocols (IST0177), DestinationRules matching no service (IST0174), unknown extension providers (IST0101),
+ServiceEntries with conflicting protocols (IST0177), DestinationRules matching no service (IST0174), unknown extension providers (IST0101), Gateway servers another Gateway of the same workloads shuts out (IST0145),
 workloads no request can reach (MW0001), objects admission rejects (IST0106/IST0133), and the
 quarantines in force (MW0002). Without -f, a control plane running on the data dir is asked
 (its config and live quarantines, through its read API); with -f, or with no server, files and
@@ -72,6 +72,9 @@ export const analyzeCommand: Command = {
       const threshold = values["failure-threshold"] as FindingLevel;
       if (!LEVELS.includes(threshold)) throw new FlagError(`--failure-threshold must be Error, Warning or Info, found "${threshold}"`);
       if (values.output !== "text" && values.output !== "json") throw new FlagError(`-o must be text or json, found "${values.output}"`);
+      if (values.filename !== undefined && values.console !== undefined && values.console !== "none") {
+        throw new FlagError("-f analyzes files, --console a running control plane: give one of them");
+      }
       const server = values.filename === undefined ? await ConsoleClient.forCommand(values, values["data-dir"]) : undefined;
       let findings: Finding[];
       if (server !== undefined) {

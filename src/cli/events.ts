@@ -13,7 +13,7 @@ import type { Command } from "./main.js";
 import { formatTable, isoTime, openCliAudit } from "./risk-output.js";
 import { DATA_DIR_OPTION, FlagError, parseFlags, runCommand } from "./flags.js";
 
-const USAGE = `usage: meshward events [--pod P] [--namespace N] [--detection D] [--signal ID] [--since T] [--until T] [--limit N] [--data-dir DIR | --audit-db URL] [--json]
+const USAGE = `usage: meshward events [--pod P] [--namespace N] [--detection D] [--signal ID] [--since T] [--until T] [--limit N] [--data-dir DIR [--console ADDR] | --audit-db URL] [--json]
        meshward events --server HOST:PORT [--agents] [--node N] [--pod UID] [--namespace N] [--detection D] [--since T] [--limit N] [--token-file F] [--tls-ca F] [--json]
   --server     ask a running control plane's signal API (token from --token-file or $MESHWARD_TOKEN)
   --audit-db   read the trail every replica shares in PostgreSQL (postgres://..., as serve --audit-db)

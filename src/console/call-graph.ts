@@ -6,7 +6,7 @@
 // Selection is authz/select.ts's; only the matching of one known caller is done here.
 import { BlockList, isIP } from "node:net";
 import { DRY_RUN_ANNOTATION, type AuthorizationPolicy, type Condition, type Rule, type Source } from "../authz/policy.js";
-import { selectPolicies } from "../authz/select.js";
+import { selectPolicies, type PoliciesForWorkload } from "../authz/select.js";
 import { parseCidr } from "../model/cidr.js";
 
 export type CallDecision = "allowed" | "denied" | "conditional";
@@ -36,105 +36,144 @@ function globMatch(pattern: string, value: string): boolean {
   return pattern === value;
 }
 
-function inBlocks(blocks: readonly string[], address: string): boolean {
-  const family = isIP(address);
-  if (family === 0) return false;
-  const list = new BlockList();
-  for (const b of blocks) {
-    const c = parseCidr(b);
-    if ("error" in c) continue;
-    const type = isIP(c.addressPrefix) === 4 ? "ipv4" : "ipv6";
-    list.addSubnet(c.addressPrefix, c.prefixLen, type);
+/** One BlockList per CIDR entry (config strings repeat across every pair of a graph). */
+const blockLists = new Map<string, BlockList | null>();
+const BLOCK_LIST_CACHE_MAX = 10_000;
+
+function inBlock(cidr: string, address: string): boolean {
+  let list = blockLists.get(cidr);
+  if (list === undefined) {
+    const c = parseCidr(cidr);
+    list = "error" in c ? null : new BlockList();
+    if (list !== null && !("error" in c)) list.addSubnet(c.addressPrefix, c.prefixLen, isIP(c.addressPrefix) === 4 ? "ipv4" : "ipv6");
+    if (blockLists.size >= BLOCK_LIST_CACHE_MAX) blockLists.clear();
+    blockLists.set(cidr, list);
   }
-  return list.check(address, family === 4 ? "ipv4" : "ipv6");
+  const family = isIP(address);
+  return list !== null && family !== 0 && list.check(address, family === 4 ? "ipv4" : "ipv6");
 }
 
 /** A list field and its `not` form: the value must match one of the first and none of the second. */
-function field(values: readonly string[] | undefined, notValues: readonly string[] | undefined, test: (v: string) => boolean): Match {
-  if (values !== undefined && !values.some(test)) return "no";
-  if (notValues !== undefined && notValues.some(test)) return "no";
-  return "yes";
-}
-
-/** Every present field must match (AND); fields about the request make it "maybe". */
-function all(matches: readonly Match[]): Match {
-  if (matches.includes("no")) return "no";
-  return matches.includes("maybe") ? "maybe" : "yes";
-}
-
-function any(matches: readonly Match[]): Match {
-  if (matches.includes("yes")) return "yes";
-  return matches.includes("maybe") ? "maybe" : "no";
+function field(values: readonly string[] | undefined, notValues: readonly string[] | undefined, test: (v: string) => boolean): boolean {
+  if (values !== undefined && !values.some(test)) return false;
+  return notValues === undefined || !notValues.some(test);
 }
 
 /**
  * The caller's principal exists only over mTLS: `mtls` false (plaintext) leaves principal,
- * namespace, service-account and trust-domain fields matching nothing, as in Envoy.
+ * namespace, service-account and trust-domain fields matching nothing, as in Envoy. Every present
+ * field must match; request principals (JWT) make it "maybe".
  */
 function sourceMatch(s: Source, from: CallParty, mtls: boolean): Match {
   const principal = `${from.trustDomain}/ns/${from.namespace}/sa/${from.serviceAccount}`;
-  const id = (test: (v: string) => boolean) => (v: string): boolean => mtls && test(v);
-  const out: Match[] = [
-    field(s.principals, s.notPrincipals, id((p) => globMatch(p, principal))),
-    field(s.namespaces, s.notNamespaces, id((n) => globMatch(n, from.namespace))),
-    field(s.serviceAccounts, s.notServiceAccounts, id((a) => globMatch(a, `${from.namespace}/${from.serviceAccount}`) || globMatch(a, from.serviceAccount))),
-    field(s.trustDomains, s.notTrustDomains, id((t) => globMatch(t, from.trustDomain))),
+  const sa = `${from.namespace}/${from.serviceAccount}`;
+  const ok =
+    field(s.principals, s.notPrincipals, (p) => mtls && globMatch(p, principal)) &&
+    field(s.namespaces, s.notNamespaces, (n) => mtls && globMatch(n, from.namespace)) &&
+    field(s.serviceAccounts, s.notServiceAccounts, (a) => mtls && (globMatch(a, sa) || globMatch(a, from.serviceAccount))) &&
+    field(s.trustDomains, s.notTrustDomains, (t) => mtls && globMatch(t, from.trustDomain)) &&
     // A direct call: the peer address is the remote address.
-    field(s.ipBlocks, s.notIpBlocks, (b) => inBlocks([b], from.address)),
-    field(s.remoteIpBlocks, s.notRemoteIpBlocks, (b) => inBlocks([b], from.address)),
-  ];
-  if (s.requestPrincipals !== undefined || s.notRequestPrincipals !== undefined) out.push("maybe");
-  return all(out);
+    field(s.ipBlocks, s.notIpBlocks, (b) => inBlock(b, from.address)) &&
+    field(s.remoteIpBlocks, s.notRemoteIpBlocks, (b) => inBlock(b, from.address));
+  if (!ok) return "no";
+  return s.requestPrincipals !== undefined || s.notRequestPrincipals !== undefined ? "maybe" : "yes";
 }
 
 /** Conditions on what is known of the call (addresses, principal, namespace); the rest depends on the request. */
 function conditionMatch(c: Condition, from: CallParty, to: CallParty, mtls: boolean): Match {
-  const known: Readonly<Record<string, string | undefined>> = {
-    "source.ip": from.address,
-    "remote.ip": from.address,
-    "destination.ip": to.address,
-    "source.principal": mtls ? `${from.trustDomain}/ns/${from.namespace}/sa/${from.serviceAccount}` : "",
-    "source.namespace": mtls ? from.namespace : "",
-  };
-  if (!(c.key in known)) return "maybe";
-  const value = known[c.key] ?? "";
-  const test = c.key.endsWith(".ip") ? (v: string): boolean => inBlocks([v], value) : (v: string): boolean => globMatch(v, value);
-  return field(c.values, c.notValues, test);
+  let value: string;
+  switch (c.key) {
+    case "source.ip":
+    case "remote.ip":
+      return field(c.values, c.notValues, (v) => inBlock(v, from.address)) ? "yes" : "no";
+    case "destination.ip":
+      return field(c.values, c.notValues, (v) => inBlock(v, to.address)) ? "yes" : "no";
+    case "source.principal":
+      value = mtls ? `${from.trustDomain}/ns/${from.namespace}/sa/${from.serviceAccount}` : "";
+      break;
+    case "source.namespace":
+      value = mtls ? from.namespace : "";
+      break;
+    default:
+      return "maybe";
+  }
+  return field(c.values, c.notValues, (v) => globMatch(v, value)) ? "yes" : "no";
 }
 
+/** `from` entries are ORed; the rule's parts (from, to, when) ANDed; `to` is about the request. */
 function ruleMatch(r: Rule, from: CallParty, to: CallParty, mtls: boolean): Match {
-  const froms = (r.from ?? []).filter((f) => f !== null);
-  const fromMatch = froms.length === 0 ? "yes" : any(froms.map((f) => (f.source === null ? "no" : sourceMatch(f.source, from, mtls))));
-  const whens = (r.when ?? []).filter((c) => c !== null).map((c) => conditionMatch(c, from, to, mtls));
-  const operations: Match = (r.to ?? []).length > 0 ? "maybe" : "yes";
-  return all([fromMatch, operations, ...whens]);
+  let result: Match = (r.to ?? []).length > 0 ? "maybe" : "yes";
+  const froms = r.from ?? [];
+  if (froms.some((f) => f !== null)) {
+    let fromMatch: Match = "no";
+    for (const f of froms) {
+      if (f === null || f.source === null) continue;
+      const m = sourceMatch(f.source, from, mtls);
+      if (m === "yes") {
+        fromMatch = "yes";
+        break;
+      }
+      if (m === "maybe") fromMatch = "maybe";
+    }
+    if (fromMatch === "no") return "no";
+    if (fromMatch === "maybe") result = "maybe";
+  }
+  for (const c of r.when ?? []) {
+    if (c === null) continue;
+    const m = conditionMatch(c, from, to, mtls);
+    if (m === "no") return "no";
+    if (m === "maybe") result = "maybe";
+  }
+  return result;
 }
 
+/** Rules are ORed; a policy without rules matches nothing. */
 function policyMatch(p: AuthorizationPolicy, from: CallParty, to: CallParty, mtls: boolean): Match {
-  return any((p.spec.rules ?? []).filter((r) => r !== null).map((r) => ruleMatch(r, from, to, mtls)));
+  let result: Match = "no";
+  for (const r of p.spec.rules ?? []) {
+    if (r === null) continue;
+    const m = ruleMatch(r, from, to, mtls);
+    if (m === "yes") return "yes";
+    if (m === "maybe") result = "maybe";
+  }
+  return result;
 }
 
 const ref = (p: AuthorizationPolicy): string => `${p.namespace}/${p.name}`;
+const dryRun = (p: AuthorizationPolicy): boolean => p.annotations[DRY_RUN_ANNOTATION] === "true";
 
 /**
  * What `to`'s policies decide about a call from `from`; `mtls` says whether the call carries the
  * caller's certificate (the called workload's PeerAuthentication is STRICT or the caller uses mTLS).
  */
 export function decideCall(policies: readonly AuthorizationPolicy[], rootNamespace: string, from: CallParty, to: CallParty, mtls: boolean): CallVerdict {
-  const applied = selectPolicies(policies, to, rootNamespace);
-  const dryRun = (p: AuthorizationPolicy): boolean => p.annotations[DRY_RUN_ANNOTATION] === "true";
-  const custom = applied.custom.filter((p) => !dryRun(p) && policyMatch(p, from, to, mtls) !== "no");
-  const deny = applied.deny.filter((p) => !dryRun(p)).map((p) => ({ p, m: policyMatch(p, from, to, mtls) }));
-  const denied = deny.filter((d) => d.m === "yes").map((d) => ref(d.p));
-  if (denied.length > 0) return { decision: "denied", by: denied };
-  const maybeDenied = deny.filter((d) => d.m === "maybe").map((d) => ref(d.p));
-  const allow = applied.allow.filter((p) => !dryRun(p)).map((p) => ({ p, m: policyMatch(p, from, to, mtls) }));
-  const uncertain = [...custom.map(ref), ...maybeDenied];
+  return decideCallUnder(selectPolicies(policies, to, rootNamespace), from, to, mtls);
+}
+
+/** decideCall with the called workload's policies already selected (once per callee in a graph). */
+export function decideCallUnder(applied: PoliciesForWorkload, from: CallParty, to: CallParty, mtls: boolean): CallVerdict {
+  // CUSTOM and DENY policies that may match: the answer then depends on them (or the request).
+  const uncertain: string[] = [];
+  for (const p of applied.custom) if (!dryRun(p) && policyMatch(p, from, to, mtls) !== "no") uncertain.push(ref(p));
+  let denied: string[] | undefined;
+  for (const p of applied.deny) {
+    if (dryRun(p)) continue;
+    const m = policyMatch(p, from, to, mtls);
+    if (m === "yes") (denied ??= []).push(ref(p));
+    else if (m === "maybe") uncertain.push(ref(p));
+  }
+  if (denied !== undefined) return { decision: "denied", by: denied };
+  const allow = applied.allow.filter((p) => !dryRun(p));
   if (allow.length === 0) return uncertain.length > 0 ? { decision: "conditional", by: uncertain } : { decision: "allowed", by: [] };
-  const allowedBy = allow.filter((a) => a.m === "yes").map((a) => ref(a.p));
+  const allowedBy: string[] = [];
+  const maybeAllowed: string[] = [];
+  for (const p of allow) {
+    const m = policyMatch(p, from, to, mtls);
+    if (m === "yes") allowedBy.push(ref(p));
+    else if (m === "maybe") maybeAllowed.push(ref(p));
+  }
   if (allowedBy.length > 0) return uncertain.length > 0 ? { decision: "conditional", by: [...uncertain, ...allowedBy] } : { decision: "allowed", by: allowedBy };
-  const maybeAllowed = allow.filter((a) => a.m === "maybe").map((a) => ref(a.p));
   if (maybeAllowed.length > 0) return { decision: "conditional", by: [...uncertain, ...maybeAllowed] };
   // ALLOW policies exist and none matches: Envoy denies.
-  return { decision: "denied", by: allow.map((a) => ref(a.p)) };
+  return { decision: "denied", by: allow.map(ref) };
 }

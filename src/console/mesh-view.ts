@@ -1,5 +1,6 @@
 // The read API's view of the model: services, workloads with their identity, mTLS mode and
-// effective authorization (which policies apply, by action), and who may call whom. Built from the
+// effective authorization (which policies apply, by action), and who may call whom and how (mTLS,
+// plaintext, or refused). Built from the
 // snapshot meshward serves (the enforcement overlay included, so a quarantined pod shows as
 // denied), with the analyzers' workload list and the model's own PeerAuthentication composition.
 import { workloadsOf, type AnalyzedWorkload } from "../analysis/analyzers.js";
@@ -8,9 +9,11 @@ import { selectPolicies } from "../authz/select.js";
 import type { AuthorizationPolicy } from "../authz/policy.js";
 import { formatConfigError } from "../model/config.js";
 import { peerAuthenticationFor, type EffectiveMtlsMode } from "../model/peer-authentication.js";
-import type { MeshSnapshot } from "../model/snapshot.js";
+import type { ServicePortSpec } from "../model/service-entry.js";
+import type { MeshSnapshot, Service, ServiceEndpoint } from "../model/snapshot.js";
 import { spiffeId } from "../security/identity.js";
-import { decideCall, type CallDecision, type CallParty } from "./call-graph.js";
+import { decideCallUnder, type CallDecision, type CallParty } from "./call-graph.js";
+import { callTransport, type CallTransport, type TransportVerdict } from "./call-transport.js";
 
 /** The call graph covers at most this many workloads (their square is the number of pairs). */
 export const CALL_GRAPH_MAX_WORKLOADS = 100;
@@ -53,8 +56,15 @@ export interface CallView {
   readonly from: string;
   readonly to: string;
   readonly fromIdentity: string;
+  /** `host:port`: the (first) service port the called workload serves, which the call goes to. */
+  readonly via: string;
+  /** mTLS, plaintext or refused (see call-transport.ts), with what each side does. */
+  readonly transport: CallTransport;
+  readonly client: string;
+  /** The called workload's PeerAuthentication mode on that port. */
   readonly mtls: EffectiveMtlsMode;
   readonly decision: CallDecision;
+  /** The policies that decided it, or why the connection is refused. */
   readonly by: readonly string[];
 }
 
@@ -64,6 +74,7 @@ export interface MeshView {
   readonly rootNamespace: string;
   readonly services: readonly ServiceView[];
   readonly workloads: readonly WorkloadView[];
+  /** Every ordered pair of workloads whose callee serves a service (the first CALL_GRAPH_MAX_WORKLOADS). */
   readonly calls: readonly CallView[];
   /** More workloads than CALL_GRAPH_MAX_WORKLOADS: calls cover the first ones only. */
   readonly callsTruncated: boolean;
@@ -95,11 +106,15 @@ export function computeMeshView(snapshot: MeshSnapshot): MeshView {
   const policies = snapshotPolicies(snapshot);
   const root = snapshot.mesh.rootNamespace;
   const servicesOf = new Map<string, string[]>();
+  /** Where a call to a workload goes: the first service port it serves, and its endpoint there. */
+  const targetOf = new Map<string, { service: Service; port: ServicePortSpec; endpoint: ServiceEndpoint }>();
   const services: ServiceView[] = snapshot.services.map((s) => {
     const behind = new Set<string>();
     for (const e of s.endpoints) {
       const ref = e.workload ?? `${s.source} endpoint ${e.address}`;
       behind.add(ref);
+      const port = s.ports[0];
+      if (port !== undefined && !targetOf.has(ref)) targetOf.set(ref, { service: s, port, endpoint: e });
       const list = servicesOf.get(ref) ?? [];
       if (!list.includes(s.hostname)) list.push(s.hostname);
       servicesOf.set(ref, list);
@@ -114,10 +129,8 @@ export function computeMeshView(snapshot: MeshSnapshot): MeshView {
       workloads: [...behind].sort(),
     };
   });
-  const modes = new Map<string, EffectiveMtlsMode>();
   const views: WorkloadView[] = workloads.map((w) => {
     const pa = peerAuthenticationFor(snapshot, w);
-    modes.set(w.ref, pa.mode);
     const applied = selectPolicies(policies, w, root);
     return {
       ref: w.ref,
@@ -132,14 +145,26 @@ export function computeMeshView(snapshot: MeshSnapshot): MeshView {
     };
   });
   const graphed = workloads.slice(0, CALL_GRAPH_MAX_WORKLOADS);
+  const parties = new Map(graphed.map((w) => [w.ref, { party: party(w), id: spiffeId(w.identity) }]));
   const calls: CallView[] = [];
   for (const to of graphed) {
-    const mtls = modes.get(to.ref) ?? "PERMISSIVE";
+    const target = targetOf.get(to.ref);
+    if (target === undefined) continue; // no service: nothing routes a call to it
+    const via = `${target.service.hostname}:${target.port.number}`;
+    // The transport depends on the caller's namespace only (its DestinationRule lookup).
+    const byNamespace = new Map<string, TransportVerdict>();
+    const applied = selectPolicies(policies, to, root);
+    const callee = parties.get(to.ref)!.party;
     for (const from of graphed) {
       if (from.ref === to.ref) continue;
-      // PERMISSIVE accepts mTLS, and meshward's clients use it toward mesh workloads (auto mTLS).
-      const verdict = decideCall(policies, root, party(from), party(to), mtls !== "DISABLE");
-      calls.push({ from: from.ref, to: to.ref, fromIdentity: spiffeId(from.identity), mtls, decision: verdict.decision, by: verdict.by });
+      let t = byNamespace.get(from.namespace);
+      if (t === undefined) {
+        t = callTransport(snapshot, from.namespace, target.service, target.port, target.endpoint);
+        byNamespace.set(from.namespace, t);
+      }
+      const caller = parties.get(from.ref)!;
+      const verdict = t.refusal !== undefined ? { decision: "denied" as const, by: [t.refusal] } : decideCallUnder(applied, caller.party, callee, t.transport === "mTLS");
+      calls.push({ from: from.ref, to: to.ref, fromIdentity: caller.id, via, transport: t.transport, client: t.client, mtls: t.server, decision: verdict.decision, by: verdict.by });
     }
   }
   return {

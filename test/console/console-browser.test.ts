@@ -60,8 +60,8 @@ describe("web console: in chromium against a running control plane", function ()
     assert.match(cartRow ?? "", /STRICT/);
     assert.match(cartRow ?? "", /ALLOW: shop\/cart-callers/);
     const cell = (from: string, to: string) => page.textContent(`[data-testid=calls] td[data-from='WorkloadEntry shop/${from}'][data-to='WorkloadEntry shop/${to}']`);
-    assert.equal(await cell("frontend-0", "cart-0"), "allowed · STRICT");
-    assert.equal(await cell("batch-0", "cart-0"), "denied · STRICT");
+    assert.equal(await cell("frontend-0", "cart-0"), "allowed · mTLS");
+    assert.equal(await cell("batch-0", "cart-0"), "denied · mTLS");
     assert.match(await page.textContent("[data-testid=services]") ?? "", /cart\.shop\.svc\.cluster\.local/);
     await page.waitForSelector("[data-testid=proxies] tr[data-proxy^='sidecar~10.1.0.41~cart-0']");
     await page.screenshot({ path: join(SCREENSHOT_DIR, "1-mesh.png"), fullPage: true });
@@ -90,7 +90,10 @@ describe("web console: in chromium against a running control plane", function ()
     const kinds = await page.$$eval("[data-testid=timeline] li", (lis) => lis.map((li) => li.getAttribute("data-kind")));
     for (const k of ["signal", "verdict", "action", "chain"]) assert.ok(kinds.includes(k), `timeline has a ${k}: ${kinds.join(",")}`);
     // The quarantine's DENY policies are served, so the graph shows the pod cut off.
-    await page.waitForFunction(() => document.querySelector("[data-testid=calls] td[data-from='WorkloadEntry shop/frontend-0'][data-to='WorkloadEntry shop/cart-0']")?.textContent === "denied · STRICT");
+    await page.waitForFunction(() => document.querySelector("[data-testid=calls] td[data-from='WorkloadEntry shop/frontend-0'][data-to='WorkloadEntry shop/cart-0']")?.textContent === "denied · mTLS");
+    // analyze on the running control plane: the quarantine in force (MW0002).
+    await page.waitForSelector("[data-testid=analysis] tr[data-code=MW0002]");
+    assert.match(await page.textContent("[data-testid=analysis] tr[data-code=MW0002]") ?? "", /Pod shop\/cart-0.*quarantine \(pod\)/);
     await page.screenshot({ path: join(SCREENSHOT_DIR, "2-quarantined.png"), fullPage: true });
 
     await page.click(`button[data-release='${id}']`);
@@ -98,8 +101,9 @@ describe("web console: in chromium against a running control plane", function ()
     assert.deepEqual(cp.risk.risk.enforcement.active(), []);
     const released = cp.risk.risk.audit.query.actions({}).filter((a) => a.event === "released");
     assert.deepEqual(released.map((a) => [a.enforcementId, a.by]), [[id, "console:loopback"]]);
-    await page.waitForFunction(() => document.querySelector("[data-testid=calls] td[data-from='WorkloadEntry shop/frontend-0'][data-to='WorkloadEntry shop/cart-0']")?.textContent === "allowed · STRICT");
+    await page.waitForFunction(() => document.querySelector("[data-testid=calls] td[data-from='WorkloadEntry shop/frontend-0'][data-to='WorkloadEntry shop/cart-0']")?.textContent === "allowed · mTLS");
     assert.match(await page.textContent("[data-testid=timeline]") ?? "", /released quarantine/);
+    await page.waitForSelector("[data-testid=analysis] tr[data-code=MW0002]", { state: "detached" });
     await page.screenshot({ path: join(SCREENSHOT_DIR, "3-released.png"), fullPage: true });
   });
 });

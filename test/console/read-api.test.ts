@@ -123,9 +123,13 @@ describe("read API: the running control plane's authenticated JSON view", functi
   it("shows who may call whom with the mTLS mode, each workload's authorization, and the proxies' sync state", async () => {
     const mesh = (await http(`${base}/api/v1/mesh`)).body as unknown as MeshView;
     const call = (from: string, to: string) => mesh.calls.find((c) => c.from === `WorkloadEntry shop/${from}` && c.to === `WorkloadEntry shop/${to}`);
-    assert.deepEqual(call("frontend-0", "cart-0"), { from: "WorkloadEntry shop/frontend-0", to: "WorkloadEntry shop/cart-0", fromIdentity: "spiffe://cluster.local/ns/shop/sa/frontend", mtls: "STRICT", decision: "allowed", by: ["shop/cart-callers"] });
+    assert.deepEqual(call("frontend-0", "cart-0"), {
+      from: "WorkloadEntry shop/frontend-0", to: "WorkloadEntry shop/cart-0", fromIdentity: "spiffe://cluster.local/ns/shop/sa/frontend", via: "cart.shop.svc.cluster.local:7070",
+      transport: "mTLS", client: "auto mTLS", mtls: "STRICT", decision: "allowed", by: ["shop/cart-callers"],
+    });
     assert.equal(call("batch-0", "cart-0")?.decision, "denied");
-    assert.equal(call("cart-0", "batch-0")?.decision, "allowed");
+    assert.equal(call("cart-0", "frontend-0")?.decision, "allowed");
+    assert.equal(call("cart-0", "batch-0"), undefined, "batch serves no service: no call is routed to it");
     const cartWorkload = mesh.workloads.find((w) => w.ref === "WorkloadEntry shop/cart-0");
     assert.deepEqual(cartWorkload?.authorization, { custom: [], deny: [], allow: ["shop/cart-callers"], audit: [] });
     assert.deepEqual(mesh.services.map((s) => s.host), ["cart.shop.svc.cluster.local", "frontend.shop.svc.cluster.local"]);

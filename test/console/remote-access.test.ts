@@ -1,19 +1,22 @@
 // The read API from another machine, for real: a console listening on a non-loopback address inside
 // a network namespace the test makes (root; skipped outside CI without it) is HTTPS with a
 // certificate from meshward's CA, refuses requests without a console token, takes an admin token,
-// refuses a workload token, and serves the CLI given the mesh root and the token.
+// refuses a workload token, and serves the CLI given the mesh root and the token; in chromium there,
+// the page asks for the token and then shows the mesh.
 import { strict as assert } from "node:assert";
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { skipUnlessRoot } from "../agent/fixture.js";
 
+type BrowserResult = { login: string; workloads: number; status: string } | { skipped: string };
+
 describe("read API from another address: HTTPS and a console token", function () {
   this.timeout(120_000);
   const netns = `mwcon-${randomBytes(3).toString("hex")}`;
   const address = `10.${200 + (randomBytes(1)[0]! % 50)}.${randomBytes(1)[0]!}.1`;
   let made = false;
-  let result: Record<string, { status: number; body: string } | string | number | { code: number; stdout: string; stderr: string }> = {};
+  let result: Record<string, unknown> = {};
 
   before(function () {
     skipUnlessRoot(this);
@@ -55,5 +58,17 @@ describe("read API from another address: HTTPS and a console token", function ()
     const noCa = result["cliNoCa"] as { code: number; stdout: string; stderr: string };
     assert.equal(noCa.code, 1);
     assert.match(noCa.stderr, /certificate/);
+  });
+
+  it("in chromium there, the page asks for a console token, and with it shows the mesh", function () {
+    const b = result["browser"] as BrowserResult;
+    if ("skipped" in b) {
+      if (process.env["CI"] === "true") assert.fail(`the console's browser tests must run in CI: ${b.skipped}`);
+      console.log(`      skipping: ${b.skipped}`);
+      return this.skip();
+    }
+    assert.match(b.login, /meshward token create --namespace istio-system --service-account <you> --audience meshward-console/);
+    assert.equal(b.workloads, 3);
+    assert.match(b.status, /config generation \d+ · 0 proxies/);
   });
 });

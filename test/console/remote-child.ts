@@ -3,7 +3,9 @@
 // and requests to it from that address as another machine's would arrive. Prints one JSON object.
 import { request } from "node:https";
 import { request as plainRequest } from "node:http";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chromium } from "playwright-core";
+import { CHROMIUM, SCREENSHOT_DIR } from "../support/browser.js";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { checkServerIdentity } from "node:tls";
@@ -45,7 +47,30 @@ try {
   });
   const cli = await runMeshward("quarantine", "list", "--console", cp.console!.address, "--tls-ca", join(dir, "root.pem"), "--token-file", join(dir, "admin.token"), "--data-dir", join(dir, "elsewhere"));
   const cliNoCa = await runMeshward("quarantine", "list", "--console", cp.console!.address, "--token-file", join(dir, "admin.token"));
+  // A browser on that address: the page asks for a token, and with it shows the mesh.
+  let browser: { login: string; workloads: number; status: string } | { skipped: string };
+  if (!existsSync(CHROMIUM)) browser = { skipped: `${CHROMIUM} not found` };
+  else {
+    const b = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"] });
+    try {
+      // The browser does not trust the mesh root; the test checks the certificate above.
+      const page = await b.newPage({ ignoreHTTPSErrors: true, viewport: { width: 1400, height: 900 } });
+      await page.goto(cp.console!.url);
+      await page.waitForSelector("#login:not([hidden])");
+      const login = (await page.textContent("#login")) ?? "";
+      await page.fill("#token", admin);
+      await page.click("#login button[type=submit]");
+      await page.waitForSelector("[data-testid=workloads] tr[data-workload]");
+      await page.waitForSelector("#login[hidden]", { state: "attached" });
+      mkdirSync(SCREENSHOT_DIR, { recursive: true });
+      await page.screenshot({ path: join(SCREENSHOT_DIR, "4-remote-after-login.png"), fullPage: true });
+      browser = { login, workloads: await page.locator("[data-testid=workloads] tr[data-workload]").count(), status: (await page.textContent("#status")) ?? "" };
+    } finally {
+      await b.close();
+    }
+  }
   console.log(JSON.stringify({
+    browser,
     url: cp.console!.url,
     noToken: await get("/api/v1/session"),
     admin: await get("/api/v1/session", admin),

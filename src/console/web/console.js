@@ -144,14 +144,17 @@ function renderMesh(mesh) {
     el("td", { class: w.mtls, text: w.mtls + Object.entries(w.portMtls).map(([p, m]) => ` (${p}: ${m})`).join("") }),
     el("td", { text: policyList(w.authorization) }))));
   document.getElementById("problems").replaceChildren(...mesh.problems.map((p) => el("li", { class: "error", text: p })));
-  const names = mesh.workloads.map((w) => w.ref).filter((r) => mesh.calls.some((c) => c.to === r || c.from === r));
+  // Rows: every caller; columns: the workloads a call can be routed to (they serve a service).
+  const callers = mesh.workloads.map((w) => w.ref).filter((r) => mesh.calls.some((c) => c.from === r));
+  const callees = mesh.workloads.map((w) => w.ref).filter((r) => mesh.calls.some((c) => c.to === r));
   const table = document.querySelector("[data-testid=calls]");
-  table.querySelector("thead").replaceChildren(el("tr", {}, el("th", { text: "from \\ to" }), ...names.map((n) => el("th", { text: n }))));
+  table.querySelector("thead").replaceChildren(el("tr", {}, el("th", { text: "from \\ to" }), ...callees.map((n) => el("th", { text: n }))));
   const byPair = new Map(mesh.calls.map((c) => [`${c.from}|${c.to}`, c]));
-  table.querySelector("tbody").replaceChildren(...names.map((from) => el("tr", {}, el("th", { text: from }), ...names.map((to) => {
+  table.querySelector("tbody").replaceChildren(...callers.map((from) => el("tr", {}, el("th", { text: from }), ...callees.map((to) => {
     const c = byPair.get(`${from}|${to}`);
     if (c === undefined) return el("td", { text: "·" });
-    return el("td", { class: c.decision, "data-from": from, "data-to": to, title: `${c.fromIdentity} → ${to}: ${c.decision}${c.by.length ? ` by ${c.by.join(", ")}` : ""}; mTLS ${c.mtls}` }, `${c.decision} · ${c.mtls}`);
+    const title = `${c.fromIdentity} → ${c.via}: ${c.decision}${c.by.length ? ` by ${c.by.join(", ")}` : ""}; client: ${c.client}; server mTLS ${c.mtls}`;
+    return el("td", { class: c.decision, "data-from": from, "data-to": to, title }, `${c.decision} · ${c.transport}`);
   }))));
 }
 
@@ -169,6 +172,13 @@ function renderProxies(ps) {
   fill("[data-testid=proxies]", ps.map((p) => el("tr", { "data-proxy": p.id, title: p.nacks.join("\n") },
     el("td", { class: "mono", text: p.id }), el("td", { class: "mono", text: p.identity }),
     ...["CDS", "EDS", "LDS", "RDS", "SDS"].map((t) => el("td", { class: p.sync[t].replace(" ", "-"), text: p.sync[t] })))));
+}
+
+function renderAnalysis(findings) {
+  document.getElementById("analysis-empty").hidden = findings.length > 0;
+  fill("[data-testid=analysis]", findings.map((f) => el("tr", { "data-code": f.code },
+    el("td", { class: f.level === "Error" ? "denied" : f.level === "Warning" ? "conditional" : "", text: f.level }), el("td", { class: "mono", text: f.code }),
+    el("td", { text: f.object }), el("td", { class: "mono", text: f.origin }), el("td", { text: f.message }))));
 }
 
 function showLogin(message) {
@@ -190,6 +200,8 @@ async function refresh() {
     if (v.mesh !== undefined) {
       renderMesh(v.mesh);
       meshGeneration = v.mesh.generation;
+      // Findings change with the config and the quarantines, which both bump the generation.
+      renderAnalysis(await api("/api/v1/analysis"));
     }
     renderIdentities(v.identities);
     renderProxies(v.proxies);
