@@ -75,7 +75,7 @@ export class GatewayStatusWriter {
   private readonly loop = new LeaderWrites(() => this.pass(), RETRY_MS);
   private desired = new Map<string, GatewayApiStatus>();
   /** key -> the status last written (as computed), so an unchanged one is not written again. */
-  private readonly written = new Map<string, string>();
+  private readonly written = new Map<string, { readonly text: string; readonly want: GatewayApiStatus }>();
   /** Writes done, for tests and /debug. */
   writes = 0;
 
@@ -110,11 +110,19 @@ export class GatewayStatusWriter {
     let ok = true;
     for (const [key, want] of this.desired) {
       const text = JSON.stringify([want.generation, want.conditions, want.listeners, want.parents]);
-      if (this.written.get(key) === text) continue;
-      if (await this.write(want)) this.written.set(key, text);
+      if (this.written.get(key)?.text === text) continue;
+      if (await this.write(want)) this.written.set(key, { text, want });
       else ok = false;
     }
-    for (const key of [...this.written.keys()]) if (!this.desired.has(key)) this.written.delete(key);
+    for (const [key, had] of [...this.written]) {
+      if (this.desired.has(key)) continue;
+      // A route no longer attached to any Gateway of ours loses our parents[] entries (others' stay).
+      if (had.want.parents !== undefined && !(await this.write({ ...had.want, parents: [] }))) {
+        ok = false;
+        continue;
+      }
+      this.written.delete(key);
+    }
     return ok;
   }
 

@@ -136,4 +136,19 @@ describe("kube: Gateway API status written back by the Lease holder", function (
     const gateway = await get("gateways", "gw");
     assert.equal(gateway?.listeners?.[0]?.attachedRoutes, 2);
   });
+
+  it("a route moved to another controller's Gateway loses meshward's parents entry", async () => {
+    await custom.createNamespacedCustomObject({
+      group, version, plural: "gateways", namespace: ns,
+      body: { apiVersion: `${group}/${version}`, kind: "Gateway", metadata: { name: "elsewhere" }, spec: { gatewayClassName: "someone-else", listeners: [{ name: "http", port: 80, protocol: "HTTP" }] } },
+    });
+    const current = (await custom.getNamespacedCustomObject({ group, version, plural: "httproutes", namespace: ns, name: "web" })) as { metadata: { resourceVersion: string }; spec: Record<string, unknown> };
+    await custom.replaceNamespacedCustomObject({
+      group, version, plural: "httproutes", namespace: ns, name: "web",
+      body: { apiVersion: `${group}/${version}`, kind: "HTTPRoute", metadata: { name: "web", resourceVersion: current.metadata.resourceVersion }, spec: { ...current.spec, parentRefs: [{ name: "elsewhere" }] } },
+    });
+    await eventually("meshward's parents entry to go", async () => ((await get("httproutes", "web"))?.parents ?? []).length === 0 || undefined);
+    await eventually("the Gateway to count one route", async () => ((await get("gateways", "gw"))?.listeners?.[0]?.attachedRoutes === 1 ? true : undefined));
+    assert.equal(virtualService("shop.example.com"), undefined, "no VirtualService for the moved route");
+  });
 });
