@@ -8,6 +8,8 @@
 // With gateways: an ingress Gateway (istio-system, selector istio=ingressgateway, HTTP on 80) and
 // one VirtualService per service bound to it (host svc-i.example.com), so each router proxy
 // (routerNode) gets S virtual hosts in RDS http.80 and every service's clusters.
+// `limitSidecars(K)` adds a Sidecar per namespace importing K services (svc-0 first, so the
+// endpoint change reaches all).
 import { type MeshSnapshot } from "../src/model/snapshot.js";
 import { buildSnapshot } from "../src/mesh/model.js";
 import type { ConfigObject } from "../src/model/config.js";
@@ -99,6 +101,14 @@ function namespacePolicy(ns: number): ConfigObject {
   });
 }
 
+/** The Sidecar of namespace ns-k: egress hosts svc-0, then the next services from svc-k, K in all. */
+function scopingSidecar(k: number, services: number, scope: number): ConfigObject {
+  const picked = new Set<number>([0]);
+  for (let j = k; picked.size < Math.min(scope, services); j = (j + 1) % services) picked.add(j);
+  const hosts = [...picked].map((i) => `${serviceNamespace(i)}/${serviceHost(i)}`);
+  return object("Sidecar", "networking.istio.io/v1", "default", `ns-${k}`, { egress: [{ hosts }] });
+}
+
 export class PushMesh implements ResourceProvider {
   private readonly provider = new MeshResourceProvider();
   private readonly fixed: ConfigObject[] = [];
@@ -106,6 +116,7 @@ export class PushMesh implements ResourceProvider {
   /** Objects the risk stage adds (enforcement overlays). */
   private overlay: readonly ConfigObject[] = [];
   private policyRevision = 0;
+  private sidecars: readonly ConfigObject[] = [];
   private snapshot: MeshSnapshot | undefined;
   /** Wall time of the last snapshot rebuild plus provider update, in ms. */
   lastRebuildMs = 0;
@@ -128,7 +139,7 @@ export class PushMesh implements ResourceProvider {
 
   private rebuild(): void {
     const start = performance.now();
-    const objects = [...this.fixed, ...this.extraEndpoints, rootPolicy(this.policyRevision), ...this.overlay];
+    const objects = [...this.fixed, ...this.extraEndpoints, rootPolicy(this.policyRevision), ...this.overlay, ...this.sidecars];
     this.snapshot = buildSnapshot({ objects, errors: [] }, this.snapshot);
     if (this.snapshot.errors.length > 0) throw new Error(`bench mesh config: ${this.snapshot.errors[0]?.message} (${this.snapshot.errors[0]?.object})`);
     this.provider.update(this.snapshot);
@@ -156,6 +167,12 @@ export class PushMesh implements ResourceProvider {
     this.policyRevision++;
     this.rebuild();
     return { typeUrl: TypeUrl.Listener, name: "virtualInbound" };
+  }
+
+  /** Adds a Sidecar to every namespace limiting its proxies to `scope` services (svc-0 among them). */
+  limitSidecars(scope: number): void {
+    this.sidecars = Array.from({ length: Math.min(NAMESPACES, this.services) }, (_, k) => scopingSidecar(k, this.services, scope));
+    this.rebuild();
   }
 
   /** Replaces the risk stage's overlay objects (as RiskWiring.configSet adds them) and rebuilds. */

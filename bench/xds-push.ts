@@ -14,16 +14,19 @@
 //   --gateways G: G router proxies (ingress gateways) besides the sidecars, selected by one Gateway
 //     with S virtual hosts (one VirtualService per service); they count in convergence (the endpoint
 //     change reaches their EDS too), and their config bytes are reported apart.
+//   --sidecar-scope K: measures the change without Sidecars, then applies a Sidecar per namespace
+//     limiting each proxy to K services (how long until every proxy ACKed its smaller CDS), then
+//     measures the change again; reports one sidecar's config bytes and convergence in both states.
 //   --server-workers W: the server's streams in W stream worker processes (src/xds/workers/;
 //     default 0: one thread, as before); memory and CPU figures then add the workers' to this process's.
-// Usage: npm run bench:xds-push -- --proxies N --services S [--gateways G] [--change endpoint|authz] [--reconnect-storm [--storm-window-ms M]] [--workers W] [--server-workers W] [--debounce-ms D]
+// Usage: npm run bench:xds-push -- --proxies N --services S [--gateways G] [--change endpoint|authz] [--sidecar-scope K] [--reconnect-storm [--storm-window-ms M]] [--workers W] [--server-workers W] [--debounce-ms D]
 // Prints figures; the last line is one JSON object. Never pass/fail on time.
 import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Session } from "node:inspector";
 import { readFileSync, writeFileSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
-import { DEFAULT_DEBOUNCE_MS, XdsServer, type XdsStreams } from "../src/xds/server.js";
+import { DEFAULT_DEBOUNCE_MS, XdsServer, type XdsAckEvent, type XdsPushEvent, type XdsStreams } from "../src/xds/server.js";
 import { XdsWorkerPool } from "../src/xds/workers/pool.js";
 import { Metrics } from "../src/telemetry/metrics.js";
 import { TypeUrl } from "../src/xds/types.js";
@@ -137,6 +140,124 @@ async function reconnectStorm(children: readonly ChildProcess[], proxies: number
   return result;
 }
 
+interface ChangeContext {
+  readonly mesh: PushMesh;
+  readonly xds: XdsStreams;
+  /** The stream worker processes, whose CPU and memory count as the server's. */
+  readonly serverWorkers: readonly ChildProcess[];
+  readonly children: readonly ChildProcess[];
+  /** Every proxy the change reaches (sidecars and gateways). */
+  readonly proxies: number;
+  /** The sidecars among them (a Sidecar applies to them only). */
+  readonly sidecars: number;
+  readonly change: "endpoint" | "authz";
+  readonly debounceMs: number;
+  readonly bytesCounter: ReturnType<Metrics["counter"]>;
+}
+
+/** `--sidecar-scope K`: undefined when absent; K services per proxy, fewer than S (else nothing changes). */
+function sidecarScopeFlag(services: number): number | undefined {
+  if (!process.argv.includes("--sidecar-scope")) return undefined;
+  const scope = intFlag("sidecar-scope", services);
+  if (scope >= services) throw new Error(`--sidecar-scope: want fewer than --services (${services}) services, got ${scope}`);
+  return scope;
+}
+
+/**
+ * Applies a Sidecar per namespace limiting each proxy to `scope` services, and measures how long
+ * until every proxy ACKed its (smaller) CDS, from the change being handed to the model.
+ */
+async function applySidecars(ctx: ChangeContext, scope: number) {
+  const converged = new Map<string, number>();
+  let t0 = Infinity;
+  let onAck: (e: XdsAckEvent) => void = () => {};
+  const done = new Promise<void>((resolve) => {
+    onAck = (e) => {
+      if (e.typeUrl !== TypeUrl.Cluster || !e.proxyId.startsWith("sidecar~") || e.timeMs - e.latencyMs < t0 || converged.has(e.proxyId)) return;
+      converged.set(e.proxyId, e.timeMs - t0);
+      if (converged.size === ctx.sidecars) resolve();
+    };
+    ctx.xds.on("ack", onAck);
+  });
+  const bytes0 = await ctx.bytesCounter.get();
+  t0 = performance.now();
+  ctx.mesh.limitSidecars(scope);
+  await Promise.race([done, new Promise<void>((resolve) => setTimeout(resolve, 120_000).unref())]);
+  ctx.xds.off("ack", onAck);
+  const times = [...converged.values()].sort((a, b) => a - b);
+  const figures = { convergeMsP50: round(percentile(times, 50)), convergeMsP99: round(percentile(times, 99)), converged: converged.size, bytesSent: (await ctx.bytesCounter.get()) - bytes0 };
+  console.log(`xds-push: Sidecars limiting each proxy to ${scope} services applied: ${figures.converged}/${ctx.sidecars} sidecars ACKed their new CDS, p50 ${figures.convergeMsP50} ms, p99 ${figures.convergeMsP99} ms, ${figures.bytesSent} bytes sent`);
+  // Let the rest of the re-push (listeners, routes) settle before the next measurement.
+  await new Promise((r) => setTimeout(r, 2000));
+  return figures;
+}
+
+/** One change touching every proxy; convergence from the change being handed to the model to each proxy's ACK. */
+async function measureChange(ctx: ChangeContext) {
+  const { mesh, xds, children, proxies, change, debounceMs, bytesCounter } = ctx;
+  const profile = process.env["XDS_PUSH_PROFILE"] ? await startProfile() : undefined;
+  // The change, handed to the model as a new config set; convergence counts from then, so it
+  // includes the snapshot rebuild and the server's debounce.
+  const converged = new Map<string, number>();
+  const pushedAt: number[] = [];
+  const pushToAck: number[] = [];
+  const changed = change === "endpoint" ? { typeUrl: TypeUrl.ClusterLoadAssignment, name: outboundCluster(0) } : { typeUrl: TypeUrl.Listener, name: "virtualInbound" };
+  const onPush = (e: XdsPushEvent): void => {
+    if (e.typeUrl === changed.typeUrl && e.timeMs >= t0 && e.names.includes(changed.name)) pushedAt.push(e.timeMs - t0);
+  };
+  xds.on("push", onPush);
+  const cpu0 = process.cpuUsage();
+  const workersCpu0 = childCpuSeconds(ctx.serverWorkers);
+  const clientCpu0 = childCpuSeconds(children);
+  const bytes0 = await bytesCounter.get();
+  let t0 = Infinity;
+  let onAck: (e: XdsAckEvent) => void = () => {};
+  const done = new Promise<void>((resolve) => {
+    onAck = (e) => {
+      if (e.typeUrl !== changed.typeUrl || e.timeMs - e.latencyMs < t0 || !e.names.includes(changed.name) || converged.has(e.proxyId)) return;
+      converged.set(e.proxyId, e.timeMs - t0);
+      pushToAck.push(e.latencyMs);
+      if (converged.size === proxies) resolve();
+    };
+    xds.on("ack", onAck);
+  });
+  t0 = performance.now();
+  if (change === "endpoint") mesh.addEndpoint();
+  else mesh.updateRootPolicy();
+  console.log(`xds-push: change "${change}": snapshot rebuilt and provider updated in ${round(performance.now() - t0)} ms (part of convergence)`);
+  const timeout = new Promise<void>((resolve) => setTimeout(resolve, 120_000).unref());
+  await Promise.race([done, timeout]);
+  xds.off("ack", onAck);
+  xds.off("push", onPush);
+  const cpu = process.cpuUsage(cpu0);
+  const workersCpu = childCpuSeconds(ctx.serverWorkers) - workersCpu0;
+  const clientCpu = childCpuSeconds(children) - clientCpu0;
+  if (profile) await profile(process.env["XDS_PUSH_PROFILE"] ?? "");
+  const bytesSent = (await bytesCounter.get()) - bytes0;
+  const times = [...converged.values()].sort((a, b) => a - b);
+  if (converged.size < proxies) console.log(`xds-push: only ${converged.size}/${proxies} converged within 120 s`);
+  const routerTimes = [...converged.entries()].filter(([id]) => id.startsWith("router~")).map(([, t]) => t).sort((a, b) => a - b);
+  const result = {
+    routerTimes,
+    convergeMsP50: round(percentile(times, 50)),
+    convergeMsP99: round(percentile(times, 99)),
+    convergeMsMax: round(times[times.length - 1] ?? NaN),
+    cpuSeconds: Math.round((cpu.user + cpu.system) / 1e4 + workersCpu * 100) / 100,
+    peakRssBytes: process.resourceUsage().maxRSS * 1024 + statusBytes(ctx.serverWorkers, "VmHWM"),
+    bytesSent,
+  };
+  pushToAck.sort((a, b) => a - b);
+  console.log(
+    `xds-push: the server pushed the change to ${pushedAt.length} streams between ${round(pushedAt[0] ?? NaN)} and ${round(pushedAt[pushedAt.length - 1] ?? NaN)} ms; ` +
+      `push-to-ACK p50 ${round(percentile(pushToAck, 50))} ms, p99 ${round(percentile(pushToAck, 99))} ms`,
+  );
+  console.log(
+    `xds-push: convergence includes the ${debounceMs} ms debounce (p50 ${round(percentile(times, 50) - debounceMs)} ms, p99 ${round(percentile(times, 99) - debounceMs)} ms without it); ` +
+      `cpuSeconds and bytesSent are the server's during the change (the simulated proxies used ${round(clientCpu * 100) / 100} CPU-seconds)`,
+  );
+  return result;
+}
+
 async function main(): Promise<void> {
   const proxies = intFlag("proxies", 1000);
   const services = intFlag("services", 100);
@@ -151,12 +272,12 @@ async function main(): Promise<void> {
   console.log(`xds-push: mesh config (${services} ServiceEntries and DestinationRules, ${proxies} WorkloadEntries) built in ${round(performance.now() - buildStart)} ms`);
   const metrics = new Metrics();
   let nacks = 0;
-  const serverWorkers = intFlag("server-workers", 0, 0);
+  const serverWorkerCount = intFlag("server-workers", 0, 0);
   let xds: XdsStreams;
   let port: number;
   let stopServer: () => void;
-  if (serverWorkers > 0) {
-    const pool = await XdsWorkerPool.start({ provider: mesh, metrics, debounceMs, log: (l) => console.error(l), workers: serverWorkers, address: "127.0.0.1:0" });
+  if (serverWorkerCount > 0) {
+    const pool = await XdsWorkerPool.start({ provider: mesh, metrics, debounceMs, log: (l) => console.error(l), workers: serverWorkerCount, address: "127.0.0.1:0" });
     xds = pool;
     port = Number(pool.address.slice(pool.address.lastIndexOf(":") + 1));
     stopServer = () => void pool.stop();
@@ -170,14 +291,14 @@ async function main(): Promise<void> {
     );
     stopServer = () => (single.close(), server.forceShutdown());
   }
-  const workerProcesses = xds instanceof XdsWorkerPool ? xds.workerProcesses() : [];
+  const serverWorkers = xds instanceof XdsWorkerPool ? xds.workerProcesses() : [];
   /** The server's resident memory: this process and its stream workers. */
-  const serverRss = (): number => process.memoryUsage().rss + statusBytes(workerProcesses, "VmRSS");
+  const serverRss = (): number => process.memoryUsage().rss + statusBytes(serverWorkers, "VmRSS");
   xds.on("nack", () => nacks++);
   const bytesCounter = metrics.counter("meshward_xds_sent_bytes_total", "");
   // Baseline: server listening, resources built and encoded, no proxy connected.
   const rssBase = serverRss();
-  console.log(`xds-push: ${proxies} proxies of ${services} services over ${workers} worker processes; one sidecar's resources ${mesh.encodedBytes()} bytes; server streams in ${serverWorkers > 0 ? `${serverWorkers} stream worker processes` : "one thread"}`);
+  console.log(`xds-push: ${proxies} proxies of ${services} services over ${workers} worker processes; one sidecar's resources ${mesh.encodedBytes()} bytes; server streams in ${serverWorkerCount > 0 ? `${serverWorkerCount} stream worker processes` : "one thread"}`);
   const routerBytes = gateways > 0 ? mesh.encodedBytes("router") : 0;
   if (gateways > 0) console.log(`xds-push: ${gateways} gateways (router proxies) with ${services} virtual hosts each over one more worker; one gateway's resources ${routerBytes} bytes`);
   const total = proxies + gateways;
@@ -227,69 +348,29 @@ async function main(): Promise<void> {
     process.exit(0);
   }
 
-  const profile = process.env["XDS_PUSH_PROFILE"] ? await startProfile() : undefined;
-  // The change, handed to the model as a new config set; convergence counts from then, so it
-  // includes the snapshot rebuild and the server's debounce.
-  const converged = new Map<string, number>();
-  const pushedAt: number[] = [];
-  const pushToAck: number[] = [];
-  const changed = change === "endpoint" ? { typeUrl: TypeUrl.ClusterLoadAssignment, name: outboundCluster(0) } : { typeUrl: TypeUrl.Listener, name: "virtualInbound" };
-  xds.on("push", (e) => {
-    if (e.typeUrl === changed.typeUrl && e.timeMs >= t0 && e.names.includes(changed.name)) pushedAt.push(e.timeMs - t0);
-  });
-  const cpu0 = process.cpuUsage();
-  const workersCpu0 = childCpuSeconds(workerProcesses);
-  const clientCpu0 = childCpuSeconds(children);
-  const bytes0 = await bytesCounter.get();
-  let t0 = Infinity;
-  const done = new Promise<void>((resolve) => {
-    xds.on("ack", (e) => {
-      if (e.typeUrl !== changed.typeUrl || e.timeMs - e.latencyMs < t0 || !e.names.includes(changed.name) || converged.has(e.proxyId)) return;
-      converged.set(e.proxyId, e.timeMs - t0);
-      pushToAck.push(e.latencyMs);
-      if (converged.size === total) resolve();
-    });
-  });
-  t0 = performance.now();
-  if (change === "endpoint") mesh.addEndpoint();
-  else mesh.updateRootPolicy();
-  console.log(`xds-push: change "${change}": snapshot rebuilt and provider updated in ${round(performance.now() - t0)} ms (part of convergence)`);
-  const timeout = new Promise<void>((resolve) => setTimeout(resolve, 120_000).unref());
-  await Promise.race([done, timeout]);
-  const cpu = process.cpuUsage(cpu0);
-  const workersCpu = childCpuSeconds(workerProcesses) - workersCpu0;
-  const clientCpu = childCpuSeconds(children) - clientCpu0;
-  if (profile) await profile(process.env["XDS_PUSH_PROFILE"] ?? "");
-  const bytesSent = (await bytesCounter.get()) - bytes0;
-  const times = [...converged.values()].sort((a, b) => a - b);
-  if (converged.size < total) console.log(`xds-push: only ${converged.size}/${total} converged within 120 s`);
-  const routerTimes = [...converged.entries()].filter(([id]) => id.startsWith("router~")).map(([, t]) => t).sort((a, b) => a - b);
-  const result = {
-    proxies,
-    services,
-    ...(gateways > 0 ? { gateways, gatewayBytes: routerBytes, sidecarBytes: mesh.encodedBytes(), gatewayConvergeMsP50: round(percentile(routerTimes, 50)), gatewayConvergeMsMax: round(routerTimes[routerTimes.length - 1] ?? NaN) } : {}),
-    convergeMsP50: round(percentile(times, 50)),
-    convergeMsP99: round(percentile(times, 99)),
-    convergeMsMax: round(times[times.length - 1] ?? NaN),
-    serverWorkers,
-    cpuSeconds: round(((cpu.user + cpu.system) / 1e6 + workersCpu) * 100) / 100,
-    peakRssBytes: process.resourceUsage().maxRSS * 1024 + statusBytes(workerProcesses, "VmHWM"),
-    rssPerProxyBytes: Math.round((rssSynced - rssBase) / proxies),
-    bytesSent,
-    nacks,
-  };
-  pushToAck.sort((a, b) => a - b);
-  console.log(
-    `xds-push: the server pushed the change to ${pushedAt.length} streams between ${round(pushedAt[0] ?? NaN)} and ${round(pushedAt[pushedAt.length - 1] ?? NaN)} ms; ` +
-      `push-to-ACK p50 ${round(percentile(pushToAck, 50))} ms, p99 ${round(percentile(pushToAck, 99))} ms`,
-  );
-  console.log(
-    `xds-push: convergence includes the ${debounceMs} ms debounce (p50 ${round(percentile(times, 50) - debounceMs)} ms, p99 ${round(percentile(times, 99) - debounceMs)} ms without it); ` +
-      `cpuSeconds and bytesSent are the server's during the change (the simulated proxies used ${round(clientCpu * 100) / 100} CPU-seconds)`,
-  );
+  const ctx: ChangeContext = { mesh, xds, serverWorkers, children, proxies: total, sidecars: proxies, change, debounceMs, bytesCounter };
+  const gatewayFigures = (figures: { routerTimes: readonly number[] }): Record<string, unknown> =>
+    gateways > 0 ? { gateways, gatewayBytes: routerBytes, sidecarBytes: mesh.encodedBytes(), gatewayConvergeMsP50: round(percentile([...figures.routerTimes], 50)), gatewayConvergeMsMax: round(figures.routerTimes[figures.routerTimes.length - 1] ?? NaN) } : {};
+  const scope = sidecarScopeFlag(services);
+  let result: Record<string, unknown>;
+  if (scope === undefined) {
+    const { routerTimes, ...figures } = await measureChange(ctx);
+    result = { proxies, services, ...gatewayFigures({ routerTimes }), ...figures, nacks };
+  } else {
+    const { routerTimes: routersWithout, ...before } = await measureChange(ctx);
+    const without = { bytesPerProxy: mesh.encodedBytes(), ...gatewayFigures({ routerTimes: routersWithout }), ...before };
+    const apply = await applySidecars(ctx, scope);
+    const { routerTimes: routersWith, ...after } = await measureChange(ctx);
+    const withScope = { bytesPerProxy: mesh.encodedBytes(), ...gatewayFigures({ routerTimes: routersWith }), ...after };
+    console.log(
+      `xds-push: one sidecar's resources ${without.bytesPerProxy} bytes without a Sidecar, ${withScope.bytesPerProxy} bytes with one limiting it to ${scope} of ${services} services; ` +
+        `"${change}" convergence p50 ${without.convergeMsP50} -> ${withScope.convergeMsP50} ms, p99 ${without.convergeMsP99} -> ${withScope.convergeMsP99} ms`,
+    );
+    result = { proxies, services, sidecarScope: scope, without, with: withScope, applySidecars: apply, nacks };
+  }
   for (const c of children) c.send({ stop: true });
   stopServer();
-  console.log(JSON.stringify(result));
+  console.log(JSON.stringify({ ...result, serverWorkers: serverWorkerCount, rssPerProxyBytes: Math.round((rssSynced - rssBase) / proxies) }));
   process.exit(0);
 }
 

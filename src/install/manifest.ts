@@ -135,6 +135,9 @@ function clusterRole(v: InstallValues): KubeObject {
       // istio-ca-root-cert in every namespace, kept current by the Lease holder.
       { apiGroups: [""], resources: ["configmaps"], verbs: [...read, "create", "update"] },
       { apiGroups: ["security.istio.io", "networking.istio.io"], resources: ["*"], verbs: read },
+      // Kubernetes Gateway API: read, converted onto Istio's kinds; the leader writes their status.
+      { apiGroups: ["gateway.networking.k8s.io"], resources: ["gatewayclasses", "gateways", "httproutes", "grpcroutes", "referencegrants"], verbs: read },
+      { apiGroups: ["gateway.networking.k8s.io"], resources: ["gatewayclasses/status", "gateways/status", "httproutes/status", "grpcroutes/status"], verbs: ["get", "update", "patch"] },
       // Rejected objects get their reasons on status.
       { apiGroups: ["security.istio.io", "networking.istio.io", "meshward.io"], resources: ["*/status"], verbs: ["get", "update", "patch"] },
       { apiGroups: ["meshward.io"], resources: ["runtimepolicies"], verbs: read },

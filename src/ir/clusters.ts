@@ -30,7 +30,7 @@ export function outboundClusterPlans(scope: TranslationScope): OutboundClusterPl
   const out: OutboundClusterPlan[] = [];
   // EDS clusters stay as they are when egress is blocked: their assignments are empty for that proxy.
   const blocked = proxyEnforcement(scope.snapshot, scope.proxy) !== "";
-  for (const service of visibleServices(scope.snapshot, scope.proxy.namespace)) {
+  for (const service of visibleServices(scope.snapshot, scope.proxy)) {
     const rule = destinationRuleFor(scope.snapshot, scope.proxy.namespace, service);
     const discovery = discoveryFor(scope, service);
     for (const port of service.ports) {

@@ -7,9 +7,10 @@
 import { isIP } from "node:net";
 import { stableJson } from "../model/digest.js";
 import { visibleServices, serviceTargets, type ServiceTarget } from "../model/lookup.js";
+import { sidecarScope } from "../model/sidecar-scope.js";
 import { isHttpProtocol, type ServicePortSpec } from "../model/service-entry.js";
 import type { Service } from "../model/snapshot.js";
-import { VirtualOutboundListener, hostPort, outboundClusterName, outboundPolicyKey, type TranslationScope } from "./scope.js";
+import { VirtualOutboundListener, catchAllFor, hostPort, outboundClusterName, outboundPolicyKey, type TranslationScope } from "./scope.js";
 import { grpcRouteName, hostAliases, routedOnSharedPort, serviceVip, sniffedWithVip } from "./routes.js";
 import type { GrpcApiListener, Keyed, SidecarOutboundListener, TcpChain } from "./types.js";
 import { l4RouteChains } from "./virtual-service-l4.js";
@@ -56,9 +57,10 @@ function fixed<T>(name: string, key: string, ir: T): Keyed<T> {
 
 /** An Envoy sidecar's outbound listeners: the same for a namespace. */
 export function sidecarOutboundListeners(scope: TranslationScope): Keyed<SidecarOutboundListener>[] {
-  const pk = outboundPolicyKey(scope.snapshot);
-  const services = visibleServices(scope.snapshot, scope.proxy.namespace);
-  const out: Keyed<SidecarOutboundListener>[] = [fixed(VirtualOutboundListener, `lds|envoy|virtualOutbound|${pk}`, { kind: "virtualOutbound", name: VirtualOutboundListener })];
+  const catchAllCluster = catchAllFor(sidecarScope(scope.snapshot, scope.proxy).outboundTrafficPolicy);
+  const pk = `${outboundPolicyKey(scope.snapshot)}|${catchAllCluster}`;
+  const services = visibleServices(scope.snapshot, scope.proxy);
+  const out: Keyed<SidecarOutboundListener>[] = [fixed(VirtualOutboundListener, `lds|envoy|virtualOutbound|${pk}`, { kind: "virtualOutbound", name: VirtualOutboundListener, catchAllCluster })];
   const httpPorts = new Set(services.flatMap((s) => s.ports.filter((p) => routedOnSharedPort(s, p)).map((p) => p.number)));
   const sniffed = new Map<string, { vip: string; port: number; rds: string; cluster: string }>();
   // TCP listeners by name; on an HTTP port's 0.0.0.0 listener the first TCP service without a VIP
@@ -95,14 +97,14 @@ export function sidecarOutboundListeners(scope: TranslationScope): Keyed<Sidecar
   for (const port of [...httpPorts].sort((a, b) => a - b)) {
     const fallback = httpFallback.get(port);
     const name = `0.0.0.0_${port}`;
-    out.push(fixed(name, `lds|envoy|http|${port}|${fallback ?? ""}|${pk}`, { kind: "http", name, address: "0.0.0.0", port, rds: String(port), ...(fallback !== undefined ? { fallbackCluster: fallback } : {}) }));
+    out.push(fixed(name, `lds|envoy|http|${port}|${fallback ?? ""}|${pk}`, { kind: "http", name, address: "0.0.0.0", port, rds: String(port), ...(fallback !== undefined ? { fallbackCluster: fallback } : {}), catchAllCluster }));
   }
   for (const [name, e] of sniffed) {
     if (tcp.has(name)) continue; // a declared TCP service on the same VIP and port came first
-    out.push(fixed(name, `lds|envoy|sniffed|${name}|${e.rds}|${e.cluster}|${pk}`, { kind: "http", name, address: e.vip, port: e.port, rds: e.rds, fallbackCluster: e.cluster }));
+    out.push(fixed(name, `lds|envoy|sniffed|${name}|${e.rds}|${e.cluster}|${pk}`, { kind: "http", name, address: e.vip, port: e.port, rds: e.rds, fallbackCluster: e.cluster, catchAllCluster }));
   }
   for (const [name, e] of tcp) {
-    out.push(fixed(name, `lds|envoy|tcp|${name}|${stableJson(e.chains)}|${pk}`, { kind: "tcp", name, address: e.address, port: e.port, chains: e.chains }));
+    out.push(fixed(name, `lds|envoy|tcp|${name}|${stableJson(e.chains)}|${pk}`, { kind: "tcp", name, address: e.address, port: e.port, chains: e.chains, catchAllCluster }));
   }
   return out;
 }
@@ -113,7 +115,7 @@ export function sidecarOutboundListeners(scope: TranslationScope): Keyed<Sidecar
  */
 export function proxylessOutboundListeners(scope: TranslationScope): Keyed<GrpcApiListener>[] {
   const pk = outboundPolicyKey(scope.snapshot);
-  const services = visibleServices(scope.snapshot, scope.proxy.namespace);
+  const services = visibleServices(scope.snapshot, scope.proxy);
   const out: Keyed<GrpcApiListener>[] = [];
   const taken = new Set<string>();
   for (const fullNamesOnly of [true, false]) {

@@ -6,6 +6,7 @@ import { isIP } from "node:net";
 import type { Proxy } from "../model/proxy.js";
 import { effectiveTrafficPolicy } from "../model/destination-rule.js";
 import { destinationRuleFor, visibleServices } from "../model/lookup.js";
+import { sidecarScope } from "../model/sidecar-scope.js";
 import { isHttpProtocol, isSniffedProtocol, type ServicePortSpec } from "../model/service-entry.js";
 import type { MeshSnapshot, Service } from "../model/snapshot.js";
 import { PassthroughCluster, clusterDomain, dnsDomain, hostPort, outboundClusterName, outboundPolicyKey, type TranslationScope } from "./scope.js";
@@ -74,6 +75,18 @@ const allowAnyHost: VirtualHost = {
   domains: ["*"],
   routes: [{ name: "allow_any", match: { path: { kind: "prefix", value: "/" } }, action: { kind: "forward", destinations: [{ cluster: PassthroughCluster, weight: 100 }], timeoutSeconds: 0, maxGrpcTimeoutSeconds: 0 } }],
 };
+
+/** Under REGISTRY_ONLY, istiod's `block_all`: any other host name is answered 502 by the sidecar itself. */
+const blockAllHost: VirtualHost = {
+  name: "block_all",
+  domains: ["*"],
+  routes: [{ name: "block_all", match: { path: { kind: "prefix", value: "/" } }, action: { kind: "directResponse", status: 502 } }],
+};
+
+/** The `*` virtual host after every service's, as the Sidecar's (or the mesh config's) outbound traffic policy says. */
+function catchAllHost(scope: TranslationScope): VirtualHost {
+  return sidecarScope(scope.snapshot, scope.proxy).outboundTrafficPolicy === "REGISTRY_ONLY" ? blockAllHost : allowAnyHost;
+}
 
 /**
  * The domains a virtual host answers for (istiod's generateVirtualHostDomains): the host name, its
@@ -169,13 +182,13 @@ function sharedPortTable(scope: TranslationScope, services: readonly Service[], 
     if (domains.length === 0) continue;
     virtualHosts.push({ name: hostPort(service.hostname, port), domains, routes: byService.get(service.hostname) ?? [defaultRoute(scope, service, sp)] });
   }
-  virtualHosts.push(allowAnyHost);
+  virtualHosts.push(catchAllHost(scope));
   return { name: String(port), virtualHosts, sidecar: true };
 }
 
 /** The routes of one service port as this proxy sees them: its VirtualService's, else Istio's default route. */
 export function serviceRoutes(scope: TranslationScope, service: Service, port: ServicePortSpec): HttpRoute[] {
-  const onPort = visibleServices(scope.snapshot, scope.proxy.namespace).filter((s) => s.ports.some((p) => p.number === port.number));
+  const onPort = visibleServices(scope.snapshot, scope.proxy).filter((s) => s.ports.some((p) => p.number === port.number));
   return portRoutes(scope, onPort, port.number).byService.get(service.hostname) ?? [defaultRoute(scope, service, port)];
 }
 
@@ -190,8 +203,8 @@ function sniffedTable(scope: TranslationScope, service: Service, port: ServicePo
  * `<host>:<port>` per detected-protocol port of a service with a VIP.
  */
 export function sidecarRouteTables(scope: TranslationScope): Keyed<RouteTable>[] {
-  const services = visibleServices(scope.snapshot, scope.proxy.namespace);
-  const pk = outboundPolicyKey(scope.snapshot);
+  const services = visibleServices(scope.snapshot, scope.proxy);
+  const pk = `${outboundPolicyKey(scope.snapshot)}|${sidecarScope(scope.snapshot, scope.proxy).outboundTrafficPolicy}`;
   const vk = virtualServiceRoutesKey(scope);
   const ports = [...new Set(services.flatMap((s) => s.ports.filter((p) => routedOnSharedPort(s, p)).map((p) => p.number)))].sort((a, b) => a - b);
   const shared = ports.map((port): Keyed<RouteTable> => {
@@ -228,7 +241,7 @@ function proxylessRoutes(routes: readonly HttpRoute[]): HttpRoute[] {
 export function proxylessRouteTables(scope: TranslationScope): Keyed<RouteTable>[] {
   const pk = outboundPolicyKey(scope.snapshot);
   const vk = virtualServiceRoutesKey(scope);
-  return visibleServices(scope.snapshot, scope.proxy.namespace).flatMap((service) =>
+  return visibleServices(scope.snapshot, scope.proxy).flatMap((service) =>
     service.ports.map((port): Keyed<RouteTable> => {
       const name = grpcRouteName(service, port);
       return {

@@ -66,6 +66,11 @@ export const VirtualInboundListener = "virtualInbound";
 export const VirtualOutboundPort = 15001;
 export const VirtualInboundPort = 15006;
 
+/** Where traffic to no known service goes: on (ALLOW_ANY) or nowhere (REGISTRY_ONLY), as istiod. */
+export function catchAllFor(mode: "ALLOW_ANY" | "REGISTRY_ONLY"): string {
+  return mode === "ALLOW_ANY" ? PassthroughCluster : BlackHoleCluster;
+}
+
 /** Istio's subset key `outbound|<port>|<subset>|<host>` (`BuildSubsetKey`). */
 export function outboundClusterName(port: number, subset: string, hostname: string): string {
   return `outbound|${port}|${subset}|${hostname}`;

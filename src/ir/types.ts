@@ -203,11 +203,19 @@ export interface TcpChain {
 }
 
 /** An Envoy sidecar's outbound listeners. */
-export type SidecarOutboundListener =
+export type SidecarOutboundListener = (
   | { readonly kind: "virtualOutbound"; readonly name: string }
-  /** `0.0.0.0_<port>` or `<vip>_<port>`: HTTP detected and routed by RDS `rds`; anything else to `fallbackCluster` (or passed through). */
+  /** `0.0.0.0_<port>` or `<vip>_<port>`: HTTP detected and routed by RDS `rds`; anything else to `fallbackCluster` (or the catch-all). */
   | { readonly kind: "http"; readonly name: string; readonly address: string; readonly port: number; readonly rds: string; readonly fallbackCluster?: string }
-  | { readonly kind: "tcp"; readonly name: string; readonly address: string; readonly port: number; readonly chains: readonly TcpChain[] };
+  | { readonly kind: "tcp"; readonly name: string; readonly address: string; readonly port: number; readonly chains: readonly TcpChain[] }
+) & {
+  /**
+   * Where traffic to no known destination goes (virtualOutbound's catch-all, the listeners'
+   * PassthroughFilterChain): PassthroughCluster under ALLOW_ANY, BlackHoleCluster under
+   * REGISTRY_ONLY (the Sidecar's or the mesh config's outboundTrafficPolicy).
+   */
+  readonly catchAllCluster: string;
+};
 
 /** A proxyless gRPC client's api_listener: `name` answers for `service:port`, routed by RDS `rds`. */
 export interface GrpcApiListener {

@@ -5,6 +5,7 @@
 // are no service get virtual hosts of their own. Plus the cache key of everything this reads.
 import { digestOf } from "../model/digest.js";
 import { destinationRuleFor, visibleServices } from "../model/lookup.js";
+import { scopeImportsHost, sidecarScope } from "../model/sidecar-scope.js";
 import { hostMatches, MeshGateway, virtualServicesDigest } from "../model/virtual-service.js";
 import type { MeshSnapshot, Service } from "../model/snapshot.js";
 import { isHttpProtocol, isSniffedProtocol } from "../model/service-entry.js";
@@ -46,6 +47,9 @@ function wildcardIndex(list: readonly ResolvedVirtualService[], hostnames: reado
  */
 export function virtualServiceClaims(scope: TranslationScope, services: readonly Service[], port: number): VirtualServiceClaim[] {
   let list = virtualServicesForGateway(scope.snapshot, scope.proxy.namespace, MeshGateway, clusterDomain(scope.proxy));
+  // A Sidecar imports only the VirtualServices one of its egress hosts names (istiod's SidecarScope).
+  const sidecar = sidecarScope(scope.snapshot, scope.proxy);
+  if (sidecar.hosts !== undefined) list = list.filter((vs) => vs.spec.hosts.some((h) => scopeImportsHost(sidecar, h, vs.namespace, scope.proxy.namespace)));
   if (list.length === 0) return [];
   const byName = new Map(services.map((s) => [s.hostname.toLowerCase(), s]));
   const names = [...byName.keys()];
@@ -88,11 +92,13 @@ export function virtualServiceRoutesKey(scope: TranslationScope): string {
   if (vs === "") return "";
   let byNs = inputsDigest.get(scope.snapshot);
   if (byNs === undefined) inputsDigest.set(scope.snapshot, (byNs = new Map()));
-  let d = byNs.get(scope.proxy.namespace);
+  // The visible services depend on the proxy's namespace and the Sidecar that applies to it.
+  const scopeKey = `${scope.proxy.namespace}|${sidecarScope(scope.snapshot, scope.proxy).key}`;
+  let d = byNs.get(scopeKey);
   if (d === undefined) {
-    const services = visibleServices(scope.snapshot, scope.proxy.namespace);
+    const services = visibleServices(scope.snapshot, scope.proxy);
     d = digestOf(services.map((s) => `${s.digest}:${destinationRuleFor(scope.snapshot, scope.proxy.namespace, s)?.digest ?? ""}`));
-    byNs.set(scope.proxy.namespace, d);
+    byNs.set(scopeKey, d);
   }
   return `|vs:${vs}:${d}:${routingLabelsKey(scope.snapshot, scope.proxy.labels)}`;
 }

@@ -4,6 +4,7 @@
 // gets one chain per distinct SNI match of its tls routes. Matches are evaluated for this proxy
 // (gateways, sourceLabels, port, sourceNamespace); destinationSubnets become prefix matches.
 import { labelsMatch, visibleServices } from "../model/lookup.js";
+import { scopeImportsHost, sidecarScope } from "../model/sidecar-scope.js";
 import type { ServicePortSpec } from "../model/service-entry.js";
 import type { Service } from "../model/snapshot.js";
 import { hostMatches, MeshGateway, type L4MatchSpec, type RouteDestinationSpec } from "../model/virtual-service.js";
@@ -39,9 +40,13 @@ function tcpRoute(vs: ResolvedVirtualService, route: readonly RouteDestinationSp
 
 /** The chains VirtualServices give this TCP or TLS service port, or undefined when none applies (the default chain stays). */
 export function l4RouteChains(scope: TranslationScope, service: Service, port: ServicePortSpec, fallback: TcpChain): TcpChain[] | undefined {
-  const configs = virtualServicesForGateway(scope.snapshot, scope.proxy.namespace, MeshGateway, clusterDomain(scope.proxy)).filter((vs) => vs.spec.hosts.some((h) => hostMatches(h, service.hostname)));
+  // A Sidecar imports only the VirtualServices one of its egress hosts names (as for HTTP routes).
+  const sidecar = sidecarScope(scope.snapshot, scope.proxy);
+  const configs = virtualServicesForGateway(scope.snapshot, scope.proxy.namespace, MeshGateway, clusterDomain(scope.proxy)).filter(
+    (vs) => vs.spec.hosts.some((h) => hostMatches(h, service.hostname)) && vs.spec.hosts.some((h) => scopeImportsHost(sidecar, h, vs.namespace, scope.proxy.namespace)),
+  );
   if (configs.every((vs) => vs.spec.tcp.length === 0 && vs.spec.tls.length === 0)) return undefined;
-  const services = new Map(visibleServices(scope.snapshot, scope.proxy.namespace).map((s) => [s.hostname, s]));
+  const services = new Map(visibleServices(scope.snapshot, scope.proxy).map((s) => [s.hostname, s]));
   const tls = port.protocol === "TLS" || port.protocol === "HTTPS";
   const out: TcpChain[] = [];
   if (tls) {

@@ -277,7 +277,7 @@ function translateRoute(scope: TranslationScope, vs: ResolvedVirtualService, htt
  * does not apply on this port (the service keeps its default route).
  */
 export function httpRoutesForVirtualService(scope: TranslationScope, vs: ResolvedVirtualService, listenPort: number, gateways: ReadonlySet<string>): HttpRoute[] {
-  const services = new Map(visibleServices(scope.snapshot, scope.proxy.namespace).map((s) => [s.hostname, s]));
+  const services = new Map(visibleServices(scope.snapshot, scope.proxy).map((s) => [s.hostname, s]));
   const out: HttpRoute[] = [];
   for (const http of vs.spec.http) {
     let catchAll = http.match.length === 0;

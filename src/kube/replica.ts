@@ -12,6 +12,7 @@ import { KubePodDirectory, type PodRiskSink } from "./pods.js";
 import { KubeEnforcementSync } from "./enforcement-store.js";
 import { ensureCrd, WORKLOAD_ENFORCEMENT_DEFINITION } from "./crds.js";
 import { StatusWriter } from "./status.js";
+import { GatewayStatusWriter } from "./gateway-status.js";
 import { DEFAULT_CLUSTER_ID } from "../sources/kubernetes.js";
 import { RootCertPublisher } from "./root-cert-publisher.js";
 
@@ -44,6 +45,8 @@ export class KubeReplica {
   readonly enforcement: KubeEnforcementSync;
   /** Rejected objects' status conditions (feed it every snapshot's errors). */
   readonly status: StatusWriter;
+  /** Gateway API objects' status (feed it every snapshot's conversion statuses). */
+  readonly gatewayStatus: GatewayStatusWriter;
   private sink: PodRiskSink | undefined;
   private publisher: RootCertPublisher | undefined;
   private unsubscribe: (() => void) | undefined;
@@ -65,8 +68,15 @@ export class KubeReplica {
     this.pods = new KubePodDirectory(opts.kubeConfig, () => this.sink, log, opts.clusterId ?? DEFAULT_CLUSTER_ID);
     this.enforcement = new KubeEnforcementSync(opts.kubeConfig, log);
     this.status = new StatusWriter({ kubeConfig: opts.kubeConfig, clusterId: opts.clusterId ?? DEFAULT_CLUSTER_ID, log });
-    this.elector.on("leading", () => this.status.setActive(true));
-    this.elector.on("stopped-leading", () => this.status.setActive(false));
+    this.gatewayStatus = new GatewayStatusWriter({ kubeConfig: opts.kubeConfig, clusterId: opts.clusterId ?? DEFAULT_CLUSTER_ID, log });
+    this.elector.on("leading", () => {
+      this.status.setActive(true);
+      this.gatewayStatus.setActive(true);
+    });
+    this.elector.on("stopped-leading", () => {
+      this.status.setActive(false);
+      this.gatewayStatus.setActive(false);
+    });
   }
 
   /** Where pod specs (static risk) and deletions go. */
@@ -107,7 +117,9 @@ export class KubeReplica {
     this.unsubscribe?.();
     await this.elector.stop();
     this.status.setActive(false);
+    this.gatewayStatus.setActive(false);
     await this.status.idle();
+    await this.gatewayStatus.idle();
     await this.publisher?.stop();
     this.pods.stop();
     await this.enforcement.stop();

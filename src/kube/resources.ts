@@ -53,6 +53,21 @@ export const istioResources: readonly KubeResource[] = [
   istio("networking.istio.io", "v1", "DestinationRule", "destinationrules"),
   istio("networking.istio.io", "v1", "VirtualService", "virtualservices"),
   istio("networking.istio.io", "v1", "Gateway", "gateways"),
+  istio("networking.istio.io", "v1", "Sidecar", "sidecars"),
+];
+
+const gatewayApi = (kind: string, plural: string, namespaced = true): KubeResource => ({ group: "gateway.networking.k8s.io", version: "v1", kind, plural, namespaced });
+
+/**
+ * The Kubernetes Gateway API kinds meshward converts onto Istio's (src/gateway-api/), read when
+ * their CRDs (sigs.k8s.io/gateway-api's standard channel) are installed.
+ */
+export const gatewayApiResources: readonly KubeResource[] = [
+  gatewayApi("GatewayClass", "gatewayclasses", false),
+  gatewayApi("Gateway", "gateways"),
+  gatewayApi("HTTPRoute", "httproutes"),
+  gatewayApi("GRPCRoute", "grpcroutes"),
+  gatewayApi("ReferenceGrant", "referencegrants"),
 ];
 
 /** meshward's own kinds (meshward.io), read when their CRDs are installed. */

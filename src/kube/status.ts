@@ -14,6 +14,7 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import type { ConfigError } from "../model/config.js";
 import { KubeApiError, KubeClient } from "./client.js";
 import { collectionPath, istioResources, meshwardResources, type KubeResource } from "./resources.js";
+import { LeaderWrites, replaceStatus, type StatusObject } from "./leader-writes.js";
 
 export const REJECTED_CONDITION = "Accepted";
 export const REJECTED_REASON = "Invalid";
@@ -27,12 +28,6 @@ export interface Condition {
   message?: string;
   observedGeneration?: number;
   lastTransitionTime?: string;
-}
-
-interface StatusObject {
-  metadata: { name: string; namespace?: string; resourceVersion?: string; generation?: number };
-  status?: { conditions?: Condition[]; [k: string]: unknown };
-  [k: string]: unknown;
 }
 
 /** An object in this cluster meshward can write status on, and its problems. */
@@ -62,15 +57,12 @@ export interface StatusWriterOptions {
 export class StatusWriter {
   private readonly client: KubeClient;
   private readonly log: (line: string) => void;
-  private active = false;
+  private readonly loop = new LeaderWrites(() => this.pass(), STATUS_RETRY_MS);
   /** key -> the rejection wanted on the object now. */
   private desired = new Map<string, Rejection>();
   /** key -> the message this replica last wrote (cleared entries are removed). */
   private readonly written = new Map<string, Rejection>();
-  private dirty = false;
   private sweepNeeded = false;
-  private running: Promise<void> | undefined;
-  private retry: NodeJS.Timeout | undefined;
   /** Writes done, for tests and /debug. */
   writes = 0;
 
@@ -94,57 +86,37 @@ export class StatusWriter {
       next.set(key, entry);
     }
     this.desired = new Map([...next].map(([k, v]) => [k, { resource: v.resource, namespace: v.namespace, name: v.name, message: [...new Set(v.messages)].join("; ") }]));
-    this.kick();
+    this.loop.kick();
   }
 
   setActive(active: boolean): void {
-    this.active = active;
-    if (!active && this.retry !== undefined) {
-      clearTimeout(this.retry);
-      this.retry = undefined;
-    }
     if (active) this.sweepNeeded = true;
-    this.kick();
+    this.loop.setActive(active);
   }
 
   /** Resolves when every wanted write is done. */
-  async idle(): Promise<void> {
-    while (this.running) await this.running;
+  idle(): Promise<void> {
+    return this.loop.idle();
   }
 
-  private kick(): void {
-    this.dirty = true;
-    if (!this.active) return;
-    this.running ??= this.run().finally(() => (this.running = undefined));
-  }
-
-  private async run(): Promise<void> {
-    let failed = false;
-    while (this.active && this.dirty) {
-      this.dirty = false;
-      if (this.sweepNeeded) {
-        this.sweepNeeded = false;
-        await this.sweep();
-      }
-      for (const [key, want] of this.desired) {
-        if (this.written.get(key)?.message === want.message) continue;
-        if (await this.write(want, want.message)) this.written.set(key, want);
-        else failed = true;
-      }
-      for (const [key, had] of [...this.written]) {
-        if (this.desired.has(key)) continue;
-        if (await this.write(had, undefined)) this.written.delete(key);
-        else failed = true;
-      }
+  /** One pass over what is wanted; false if a write failed. */
+  private async pass(): Promise<boolean> {
+    let ok = true;
+    if (this.sweepNeeded) {
+      this.sweepNeeded = false;
+      await this.sweep();
     }
-    // The apiserver refused or was away: try again later (the model may not change for a while).
-    if (failed && this.active && this.retry === undefined) {
-      this.retry = setTimeout(() => {
-        this.retry = undefined;
-        this.kick();
-      }, STATUS_RETRY_MS);
-      this.retry.unref();
+    for (const [key, want] of this.desired) {
+      if (this.written.get(key)?.message === want.message) continue;
+      if (await this.write(want, want.message)) this.written.set(key, want);
+      else ok = false;
     }
+    for (const [key, had] of [...this.written]) {
+      if (this.desired.has(key)) continue;
+      if (await this.write(had, undefined)) this.written.delete(key);
+      else ok = false;
+    }
+    return ok;
   }
 
   /** Clears meshward's condition from every object not rejected now (after a change of holder). */
@@ -169,48 +141,36 @@ export class StatusWriter {
 
   /** Sets (message) or clears (undefined) the condition; true when the object has it as wanted. */
   private async write(r: Rejection, message: string | undefined): Promise<boolean> {
-    const base = `${collectionPath(r.resource, r.namespace)}/${r.name}`;
-    for (let attempt = 0; attempt < 3; attempt++) {
-      let o: StatusObject;
-      try {
-        o = await this.client.request<StatusObject>("GET", base);
-      } catch (e) {
-        if (e instanceof KubeApiError && e.status === 404) return true; // deleted: nothing to say
-        this.log(`meshward status: ${r.resource.kind} ${r.namespace}/${r.name}: ${(e as Error).message}`);
-        return false;
-      }
-      const conditions = o.status?.conditions ?? [];
-      const current = conditions.find((c) => c.type === REJECTED_CONDITION);
-      const others = conditions.filter((c) => c.type !== REJECTED_CONDITION);
-      let next: Condition[];
-      if (message === undefined) {
-        if (current === undefined || current.reason !== REJECTED_REASON) return true;
-        next = others;
-      } else {
-        if (current?.status === "False" && current.reason === REJECTED_REASON && current.message === message && current.observedGeneration === o.metadata.generation) return true;
-        const condition: Condition = {
-          type: REJECTED_CONDITION,
-          status: "False",
-          reason: REJECTED_REASON,
-          message,
-          ...(o.metadata.generation !== undefined ? { observedGeneration: o.metadata.generation } : {}),
-          lastTransitionTime: current?.status === "False" && current.lastTransitionTime ? current.lastTransitionTime : new Date().toISOString().replace(/\.\d{3}Z$/, "Z"),
-        };
-        next = [...others, condition];
-      }
-      const status = { ...(o.status ?? {}), conditions: next };
-      if (next.length === 0) delete (status as { conditions?: Condition[] }).conditions;
-      try {
-        await this.client.request("PUT", `${base}/status`, { ...o, status });
-        this.writes += 1;
-        return true;
-      } catch (e) {
-        if (e instanceof KubeApiError && e.status === 409) continue; // changed meanwhile: read again
-        if (e instanceof KubeApiError && e.status === 404) return true;
-        this.log(`meshward status: ${r.resource.kind} ${r.namespace}/${r.name}: ${(e as Error).message}`);
-        return false;
-      }
-    }
-    return false;
+    const result = await replaceStatus(
+      this.client,
+      `${collectionPath(r.resource, r.namespace)}/${r.name}`,
+      (o) => {
+        const conditions = o.status?.conditions ?? [];
+        const current = conditions.find((c) => c.type === REJECTED_CONDITION);
+        const others = conditions.filter((c) => c.type !== REJECTED_CONDITION);
+        let next: Condition[];
+        if (message === undefined) {
+          if (current === undefined || current.reason !== REJECTED_REASON) return undefined;
+          next = others;
+        } else {
+          if (current?.status === "False" && current.reason === REJECTED_REASON && current.message === message && current.observedGeneration === o.metadata.generation) return undefined;
+          const condition: Condition = {
+            type: REJECTED_CONDITION,
+            status: "False",
+            reason: REJECTED_REASON,
+            message,
+            ...(o.metadata.generation !== undefined ? { observedGeneration: o.metadata.generation } : {}),
+            lastTransitionTime: current?.status === "False" && current.lastTransitionTime ? current.lastTransitionTime : new Date().toISOString().replace(/\.\d{3}Z$/, "Z"),
+          };
+          next = [...others, condition];
+        }
+        const status: Record<string, unknown> = { ...(o.status ?? {}), conditions: next };
+        if (next.length === 0) delete status["conditions"];
+        return status;
+      },
+      (why) => this.log(`meshward status: ${r.resource.kind} ${r.namespace}/${r.name}: ${why}`),
+    );
+    if (result === "written") this.writes += 1;
+    return result !== "failed";
   }
 }

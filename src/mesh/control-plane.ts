@@ -14,6 +14,8 @@ import { ConfigMerge } from "../sources/merge.js";
 import type { ConfigSource } from "../sources/source.js";
 import { type ConfigSet, type MeshSnapshot } from "../model/snapshot.js";
 import { buildSnapshot, meshKinds } from "./model.js";
+import { defaultClusterDomain } from "../model/kinds.js";
+import { gatewayApiConversion } from "../gateway-api/model-input.js";
 import { DEFAULT_CLUSTER_ID, KubernetesSource } from "../sources/kubernetes.js";
 import { TokenReviewAuthenticator } from "../security/tokenreview.js";
 import { RemoteEnforcementObserver, startMulticluster } from "../multicluster/wiring.js";
@@ -177,7 +179,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     opts.kubernetes !== undefined
       ? new KubernetesSource({ ...(opts.kubernetes.kubeconfig !== undefined ? { kubeconfig: opts.kubernetes.kubeconfig } : {}), ...(opts.kubernetes.clusterId !== undefined ? { clusterId: opts.kubernetes.clusterId } : {}), log })
       : undefined;
-  const kinds = meshKinds(opts.kubernetes?.domain);
+  const domain = opts.kubernetes?.domain ?? defaultClusterDomain;
+  const kinds = meshKinds(domain);
   let lastSet: ConfigSet | undefined;
   const kube = opts.kube !== undefined ? new KubeReplica(opts.kube, log) : undefined;
   const risk = new RiskWiring({
@@ -199,7 +202,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   /** Builds and serves a snapshot; true if it may change some proxy's resources. */
   const apply = (set: ConfigSet): boolean => {
     lastSet = set;
-    const snapshot = buildSnapshot(risk.configSet(set), provider.snapshot, kinds);
+    const input = risk.configSet(set);
+    const snapshot = buildSnapshot(input, provider.snapshot, kinds, domain);
     risk.accepted(snapshot);
     // The source already logged its own problems; these are the model's (rejected objects).
     modelProblems = logNewProblems(log, "model", snapshot.errors.slice(set.errors.length), modelProblems);
@@ -207,6 +211,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     onSnapshot?.(snapshot);
     // The Lease holder puts every rejected object's reason on its status.
     kube?.status.update(snapshot.errors);
+    kube?.gatewayStatus.update(gatewayApiConversion(input, domain).statuses);
     reloads.inc();
     generation.set({}, snapshot.generation);
     for (const severity of ["error", "warning"] as const) {

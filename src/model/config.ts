@@ -47,6 +47,19 @@ export function objectRef(o: Pick<ConfigObject, "kind" | "metadata">): string {
 }
 
 /**
+ * Oldest first (creationTimestamp), then by namespace/name: how istiod breaks ties between objects
+ * of one kind (sortConfigByCreationTime) and the Gateway API between routes.
+ */
+export function olderFirst(a: Pick<ConfigObject, "metadata">, b: Pick<ConfigObject, "metadata">): number {
+  const ta = a.metadata.creationTimestamp ?? "";
+  const tb = b.metadata.creationTimestamp ?? "";
+  if (ta !== tb) return ta < tb ? -1 : 1;
+  const ka = `${a.metadata.namespace}/${a.metadata.name}`;
+  const kb = `${b.metadata.namespace}/${b.metadata.name}`;
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
+}
+
+/**
  * A rejected object or file. `path` is the field path inside the object (`spec.rules[0].from[1]`),
  * empty when the whole file is unreadable.
  */

@@ -2,7 +2,7 @@
 // (src/mesh/model.ts), so the model never imports the stages that own a kind (authz/, risk/). Each
 // kind reads and validates its spec and says which proxies a change of it touches. Kinds without an
 // entry are kept raw in the snapshot's `others` bag and, when they change, touch every proxy.
-import type { ConfigObject } from "./config.js";
+import type { ConfigError, ConfigObject } from "./config.js";
 import type { FieldProblems } from "./fields.js";
 import type { Proxy } from "./proxy.js";
 import type { AcceptedObject, MeshSnapshot } from "./snapshot.js";
@@ -40,6 +40,11 @@ export interface KindHandler {
   parse(spec: unknown, p: FieldProblems, object: ConfigObject): unknown;
   /** Default `all`. */
   readonly scope?: KindScope;
+  /**
+   * Rules across the kind's accepted objects (istiod's one selector-less Sidecar per namespace):
+   * the problems are reported with the snapshot's errors; the kind decides which object applies.
+   */
+  check?(accepted: readonly AcceptedObject[]): ConfigError[];
 }
 
 /** Kinds by name; the model reads it, the composition root fills it. */

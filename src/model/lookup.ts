@@ -1,6 +1,7 @@
 // Questions translators ask of a snapshot on behalf of one proxy, answered the way istiod's
 // SidecarScope and PushContext answer them (visibility by exportTo, DestinationRule lookup).
 import type { Proxy } from "./proxy.js";
+import { scopeImports, sidecarScope } from "./sidecar-scope.js";
 import type { ServicePortSpec } from "./service-entry.js";
 import type { DestinationRule, MeshSnapshot, Service, ServiceEndpoint } from "./snapshot.js";
 
@@ -10,13 +11,16 @@ export function isExportedTo(exportTo: readonly string[], ownerNamespace: string
 }
 
 /**
- * The services a proxy in `namespace` sees, one per hostname: its own namespace's declaration
- * wins a hostname clash, otherwise the first by namespace (Istio picks the oldest).
+ * The services a proxy sees, one per hostname: those exported to its namespace and imported by
+ * the Sidecar that applies to it (sidecar-scope.ts); its own namespace's declaration wins a
+ * hostname clash, otherwise the first by namespace (Istio picks the oldest).
  */
-export function visibleServices(snapshot: MeshSnapshot, namespace: string): Service[] {
+export function visibleServices(snapshot: MeshSnapshot, proxy: Pick<Proxy, "type" | "namespace" | "labels">): Service[] {
+  const namespace = proxy.namespace;
+  const scope = sidecarScope(snapshot, proxy);
   const out = new Map<string, Service>();
   for (const s of snapshot.services) {
-    if (!isExportedTo(s.exportTo, s.namespace, namespace)) continue;
+    if (!isExportedTo(s.exportTo, s.namespace, namespace) || !scopeImports(scope, s, namespace)) continue;
     const seen = out.get(s.hostname);
     if (seen === undefined || (seen.namespace !== namespace && s.namespace === namespace)) out.set(s.hostname, s);
   }

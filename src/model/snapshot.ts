@@ -369,6 +369,7 @@ export function buildModelSnapshot(input: ConfigSet, previous: MeshSnapshot, kin
   }
   // The model folds these kinds into services and workloads; they are not policies in `others`.
   for (const kind of [...byKind.keys()]) if (kinds.scopeOf(kind) === "model") byKind.delete(kind);
+  for (const [kind, list] of byKind) errors.push(...(kinds.get(kind)?.check?.(list) ?? []));
   const others: ReadonlyMap<string, readonly AcceptedObject[]> = byKind;
   const othersDigestByKind = new Map(
     [...byKind.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([kind, list]) => [kind, digestOf(list.map((a) => [objectRef(a.object), a.object.metadata, a.spec]))]),

@@ -10,7 +10,7 @@
 import type { ConfigObject, ObjectMeta } from "../model/config.js";
 import { KubeClient, type KubeClientOptions } from "../kube/client.js";
 import { Informer, type InformerEvent, type KubeObject } from "../kube/informer.js";
-import { istioResources, meshwardResources, registryResources, resourceName, type KubeResource } from "../kube/resources.js";
+import { gatewayApiResources, istioResources, meshwardResources, registryResources, resourceName, type KubeResource } from "../kube/resources.js";
 import type { ConfigSource, ObjectEvent, SourceSink } from "./source.js";
 import { isFields } from "../model/fields.js";
 
@@ -83,8 +83,8 @@ export class KubernetesSource implements ConfigSource {
     this.name = `kubernetes:${this.clusterId}`;
     this.client = opts.client ?? new KubeClient(opts);
     this.log = opts.log ?? ((l) => console.error(l));
-    const optional = new Set<KubeResource>([...istioResources, ...meshwardResources]);
-    for (const resource of opts.resources ?? [...registryResources, ...istioResources, ...meshwardResources]) {
+    const optional = new Set<KubeResource>([...istioResources, ...meshwardResources, ...gatewayApiResources]);
+    for (const resource of opts.resources ?? [...registryResources, ...istioResources, ...meshwardResources, ...gatewayApiResources]) {
       const informer = new Informer({
         client: this.client,
         resource,

@@ -5,6 +5,7 @@ import { placementKey } from "./failover.js";
 import { TypeUrl } from "../xds/types.js";
 import type { Proxy } from "../model/proxy.js";
 import type { MeshSnapshot } from "../model/snapshot.js";
+import { sidecarScope } from "../model/sidecar-scope.js";
 import { dnsDomain, type PlannedResource, type ProxyResources, type TranslationScope } from "./common.js";
 import { dnsLookupFamily, inboundClusters, outboundClusters } from "./clusters.js";
 import { endpointResources } from "./endpoints.js";
@@ -28,8 +29,10 @@ export function outboundKey(proxy: Proxy, snapshot: MeshSnapshot): string {
   // DNS clusters resolve the proxy's address family (dnsLookupFamily).
   // VirtualService sourceLabels make routes depend on those labels of the proxy (none: no part).
   const labels = routingLabelsKey(snapshot, proxy.labels);
+  // Proxies under one Sidecar (or none) share; a Sidecar's key changes with its spec.
+  const sidecar = sidecarScope(snapshot, proxy).key;
   // Networks and failover make EDS depend on where the proxy is (failover.ts).
-  return `${proxy.flavour}|${proxy.namespace}|${dnsDomain(proxy)}|${dnsLookupFamily(proxy)}${enforced === "" ? "" : `|${enforced}`}${labels === "" ? "" : `|${labels}`}${placementKey(snapshot, proxy)}`;
+  return `${proxy.flavour}|${proxy.namespace}|${dnsDomain(proxy)}|${dnsLookupFamily(proxy)}|${sidecar}${enforced === "" ? "" : `|${enforced}`}${labels === "" ? "" : `|${labels}`}${placementKey(snapshot, proxy)}`;
 }
 
 /** Clusters, endpoints, listeners and routes towards the services the proxy sees: its kind's IR, rendered. */

@@ -13,7 +13,6 @@ import { TypeUrl } from "../xds/types.js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import {
   BlackHoleCluster,
-  PassthroughCluster,
   VirtualInboundListener,
   VirtualInboundPort,
   VirtualOutboundListener,
@@ -53,17 +52,22 @@ const boundListener = { maxConnectionsToAcceptPerSocketEvent: 1 } as const;
 /** Outbound chains give up on a TLS handshake that has not finished in 15 s (slow-handshake resistance, istiod). */
 const transportSocketConnectTimeout = { seconds: 15n };
 
-/** Traffic an outbound listener cannot parse goes where it was going (istiod's PassthroughFilterChain). */
-const passthroughFilterChain: MessageInitShape<typeof FilterChainSchema> = { name: "PassthroughFilterChain", filterChainMatch: {}, filters: [tcpProxyFilter(PassthroughCluster)] };
+/**
+ * Traffic an outbound listener cannot parse goes where it was going, or nowhere under
+ * REGISTRY_ONLY (istiod's PassthroughFilterChain, buildOutboundCatchAllNetworkFiltersOnly).
+ */
+function passthroughFilterChain(catchAllCluster: string): MessageInitShape<typeof FilterChainSchema> {
+  return { name: "PassthroughFilterChain", filterChainMatch: {}, filters: [tcpProxyFilter(catchAllCluster)] };
+}
 
-function virtualOutbound(): ReturnType<typeof built> {
+function virtualOutbound(catchAllCluster: string): ReturnType<typeof built> {
   return built(ListenerSchema, {
     name: VirtualOutboundListener,
     address: socketAddress("0.0.0.0", VirtualOutboundPort),
     useOriginalDst: true,
     trafficDirection: TrafficDirection.OUTBOUND,
     ...boundListener,
-    filterChains: [blackholeChain(VirtualOutboundListener, VirtualOutboundPort), { name: "virtualOutbound-catchall-tcp", filters: [tcpProxyFilter(PassthroughCluster)] }],
+    filterChains: [blackholeChain(VirtualOutboundListener, VirtualOutboundPort), { name: "virtualOutbound-catchall-tcp", filters: [tcpProxyFilter(catchAllCluster)] }],
   });
 }
 
@@ -74,7 +78,7 @@ function virtualOutbound(): ReturnType<typeof built> {
  * HTTP/1.1 and h2c (the HTTP chain, routed by RDS) from anything else, which the default chain
  * passes through (or to the fallback cluster) instead of feeding it to the HTTP parser.
  */
-function httpSniffingListener(mesh: MeshConfig, name: string, address: string, port: number, rds: string, fallbackCluster: string | undefined): ReturnType<typeof built> {
+function httpSniffingListener(mesh: MeshConfig, name: string, address: string, port: number, rds: string, fallbackCluster: string | undefined, catchAllCluster: string): ReturnType<typeof built> {
   return built(ListenerSchema, {
     name,
     address: socketAddress(address, port),
@@ -89,7 +93,7 @@ function httpSniffingListener(mesh: MeshConfig, name: string, address: string, p
         transportSocketConnectTimeout,
       },
     ],
-    defaultFilterChain: fallbackCluster === undefined ? passthroughFilterChain : { filters: [tcpProxyFilter(fallbackCluster)], transportSocketConnectTimeout },
+    defaultFilterChain: fallbackCluster === undefined ? passthroughFilterChain(catchAllCluster) : { filters: [tcpProxyFilter(fallbackCluster)], transportSocketConnectTimeout },
   });
 }
 
@@ -129,7 +133,7 @@ function tcpChainFilter(c: TcpChain): ReturnType<typeof tcpProxyFilter> {
  * SNI (TLS ports) or destination prefix (CIDR addresses); tls_inspector when SNI is matched; the
  * PassthroughFilterChain as default when no chain matches everything (istiod's buildListenerFromEntry).
  */
-function outboundTcpListener(name: string, address: string, port: number, chains: readonly TcpChain[]): ReturnType<typeof built> {
+function outboundTcpListener(name: string, address: string, port: number, chains: readonly TcpChain[], catchAllCluster: string): ReturnType<typeof built> {
   const sni = chains.some((c) => c.serverNames !== undefined);
   const matchAll = chains.find(matchesAll);
   const matched = chains.filter((c) => !matchesAll(c));
@@ -147,7 +151,7 @@ function outboundTcpListener(name: string, address: string, port: number, chains
     ...(sni ? { listenerFilters: [{ name: "envoy.filters.listener.tls_inspector", configType: { case: "typedConfig", value: typedConfig(TlsInspectorSchema, { initialReadBufferSize: 512 }) } }] } : {}),
     ...listenerFilterTiming,
     filterChains: matched.length === 0 ? chains.map(chain) : matched.map(chain),
-    ...(matched.length === 0 ? {} : { defaultFilterChain: matchAll ? chain(matchAll) : passthroughFilterChain }),
+    ...(matched.length === 0 ? {} : { defaultFilterChain: matchAll ? chain(matchAll) : passthroughFilterChain(catchAllCluster) }),
   });
 }
 
@@ -159,11 +163,11 @@ export function outboundListeners(scope: TranslationScope, listeners: readonly K
 function sidecarOutboundListener(mesh: MeshConfig, l: SidecarOutboundListener): ReturnType<typeof built> {
   switch (l.kind) {
     case "virtualOutbound":
-      return virtualOutbound();
+      return virtualOutbound(l.catchAllCluster);
     case "http":
-      return httpSniffingListener(mesh, l.name, l.address, l.port, l.rds, l.fallbackCluster);
+      return httpSniffingListener(mesh, l.name, l.address, l.port, l.rds, l.fallbackCluster, l.catchAllCluster);
     case "tcp":
-      return outboundTcpListener(l.name, l.address, l.port, l.chains);
+      return outboundTcpListener(l.name, l.address, l.port, l.chains, l.catchAllCluster);
   }
 }
 

@@ -117,6 +117,12 @@ export function goModuleDir(module: string, version: string): string {
   return dir;
 }
 
+/** The Kubernetes Gateway API's standard-channel CRDs as shipped in the sigs.k8s.io/gateway-api Go module. */
+export function gatewayApiCrdsYaml(): string {
+  const dir = join(goModuleDir("sigs.k8s.io/gateway-api", "v1.6.0"), "config", "crd", "standard");
+  return ["gatewayclasses", "gateways", "httproutes", "grpcroutes", "referencegrants"].map((k) => readFileSync(join(dir, `gateway.networking.k8s.io_${k}.yaml`), "utf8")).join("\n---\n");
+}
+
 /** Istio's CRDs (all kinds, all served versions) as shipped in the istio.io/api Go module. */
 export function istioCrdsYaml(): string {
   return readFileSync(join(goModuleDir("istio.io/api", "v1.32.0"), "kubernetes", "customresourcedefinitions.gen.yaml"), "utf8");

@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { parseAllDocuments } from "yaml";
 import { KubeConfig } from "@kubernetes/client-node";
 import { KubeApiError, KubeClient } from "../../src/kube/client.js";
-import { istioCrdsYaml, kubeApiserverBinaries, startKubeApiserver, type KubeApiserver } from "./kube-apiserver.js";
+import { gatewayApiCrdsYaml, istioCrdsYaml, kubeApiserverBinaries, startKubeApiserver, type KubeApiserver } from "./kube-apiserver.js";
 import { eventually } from "./eventually.js";
 
 interface Crd {
@@ -16,15 +16,15 @@ interface Crd {
 
 const applied = new Map<string, Promise<void>>();
 
-/** Applies every Istio CRD (istio.io/api's, from the Go module proxy) and waits until they are served. */
-export function applyIstioCrds(client: KubeClient): Promise<void> {
-  const key = client.server.href;
+/** Applies every CRD of `yaml` once per apiserver and waits until they are served. */
+function applyCrds(client: KubeClient, what: string, yaml: () => string): Promise<void> {
+  const key = `${what} ${client.server.href}`;
   let p = applied.get(key);
   if (p === undefined) {
     p = (async () => {
-      const crds = parseAllDocuments(istioCrdsYaml())
-        .map((d) => d.toJS() as Crd | null)
-        .filter((d): d is Crd => d !== null && typeof d === "object" && "metadata" in d);
+      const crds = parseAllDocuments(yaml())
+        .map((d) => d.toJS() as (Crd & { kind?: string }) | null)
+        .filter((d): d is Crd => d !== null && typeof d === "object" && d.kind === "CustomResourceDefinition");
       for (const crd of crds) {
         try {
           await client.request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd);
@@ -42,6 +42,16 @@ export function applyIstioCrds(client: KubeClient): Promise<void> {
     applied.set(key, p);
   }
   return p;
+}
+
+/** Applies every Istio CRD (istio.io/api's, from the Go module proxy) and waits until they are served. */
+export function applyIstioCrds(client: KubeClient): Promise<void> {
+  return applyCrds(client, "istio", istioCrdsYaml);
+}
+
+/** Applies the Gateway API's standard CRDs (sigs.k8s.io/gateway-api's, from the Go module proxy). */
+export function applyGatewayApiCrds(client: KubeClient): Promise<void> {
+  return applyCrds(client, "gateway-api", gatewayApiCrdsYaml);
 }
 
 /**

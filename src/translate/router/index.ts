@@ -33,7 +33,7 @@ export function routerKey(claimed: Proxy, snapshot: MeshSnapshot): string {
 /** Digests of what listeners read besides the proxy: policies (authz), mesh config, and services (AUTO_PASSTHROUGH chains). */
 function listenerInputs(scope: TranslationScope): string {
   const merged = mergedGatewayFor(scope.snapshot, scope.proxy);
-  const services = merged.autoPassthrough ? digestOf(visibleServices(scope.snapshot, scope.proxy.namespace).map((s) => s.digest)) + digestOf(scope.snapshot.destinationRules.map((d) => d.digest)) : "";
+  const services = merged.autoPassthrough ? digestOf(visibleServices(scope.snapshot, scope.proxy).map((s) => s.digest)) + digestOf(scope.snapshot.destinationRules.map((d) => d.digest)) : "";
   return `${inboundPolicyKey(scope.snapshot)}|${services}`;
 }
 

@@ -43,7 +43,7 @@ function l4Matches(m: L4MatchSpec, rs: RouterServer): boolean {
 
 /** tcp_proxy to one destination, or weighted over several (stat prefix `<vs>.<ns>`, as istiod). */
 function tcpProxy(scope: TranslationScope, vs: ResolvedVirtualService, routes: readonly RouteDestinationSpec[], port: number): Filter {
-  const services = new Map(visibleServices(scope.snapshot, scope.proxy.namespace).map((s) => [s.hostname, s]));
+  const services = new Map(visibleServices(scope.snapshot, scope.proxy).map((s) => [s.hostname, s]));
   if (routes.length === 1) return tcpProxyFilter(destinationCluster(routes[0]!.destination, services, port));
   const clusters = routes.filter((r) => r.weight > 0).map((r) => ({ name: destinationCluster(r.destination, services, port), weight: r.weight }));
   return create(FilterSchema, {

@@ -65,7 +65,7 @@ function httpsChain(scope: TranslationScope, rs: RouterServer, listenerName: str
 /** istiod's builtAutoPassthroughFilterChains: every mesh-internal service port the server's hosts name, and its subsets. */
 function autoPassthroughChains(scope: TranslationScope, rs: RouterServer): Chain[] {
   const out: Chain[] = [];
-  for (const service of visibleServices(scope.snapshot, scope.proxy.namespace)) {
+  for (const service of visibleServices(scope.snapshot, scope.proxy)) {
     if (service.location === "MESH_EXTERNAL") continue;
     if (!rs.sniHosts.some((h) => hostMatchesPattern(service.hostname, h))) continue;
     const rule = destinationRuleFor(scope.snapshot, scope.proxy.namespace, service);
