@@ -25,6 +25,8 @@ function eventWallMs(clock: Clock, monotonicMs: number): number {
 
 interface OpenTranslation {
   readonly causes: readonly string[];
+  /** When the snapshot was handed to the provider: a push made before it cannot carry it. */
+  readonly atMs: number;
   /** A round started after the translation: its end seals the chain. */
   inRound: boolean;
 }
@@ -67,7 +69,7 @@ export class PushChainRecorder {
     if (causes.length === 0) return;
     if (!pushes) return void this.audit.recordTranslation(causes, [], atMs);
     this.audit.openTranslation(causes, atMs);
-    this.open.push({ causes, inRound: false });
+    this.open.push({ causes, atMs, inRound: false });
     this.carried = this.open.flatMap((t) => t.causes);
   }
 
@@ -77,8 +79,13 @@ export class PushChainRecorder {
 
   private pushed(p: XdsPushEvent): void {
     if (this.carried.length === 0) return;
+    const atMs = eventWallMs(this.clock, p.timeMs);
+    // Stream workers report a push after the fact: one made before a translation, reported after
+    // it, carries an older snapshot.
+    const carried = this.open.every((t) => t.atMs <= atMs) ? this.carried : this.open.filter((t) => t.atMs <= atMs).flatMap((t) => t.causes);
+    if (carried.length === 0) return;
     const first = p.first === true ? { first: true } : {};
-    this.audit.recordPush({ signalIds: this.carried, proxyId: p.proxyId, typeUrl: p.typeUrl, version: p.version, nonce: p.nonce, atMs: eventWallMs(this.clock, p.timeMs), ...first });
+    this.audit.recordPush({ signalIds: carried, proxyId: p.proxyId, typeUrl: p.typeUrl, version: p.version, nonce: p.nonce, atMs, ...first });
   }
 
   private answer(e: XdsAckEvent | XdsNackEvent, nack: boolean): void {

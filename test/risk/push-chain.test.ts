@@ -83,4 +83,21 @@ describe("PushChainRecorder", () => {
     a.close();
     b.close();
   });
+
+  it("does not count a push made before the translation, even when it is reported after it (stream workers)", async () => {
+    const recorder = new PushChainRecorder(store, h.xds);
+    const s = signal({ id: "late-report", receivedAtMs: Date.now() });
+    store.recordSignal(s);
+    recorder.translated([s.id], Date.now());
+    const push = (ageMs: number, nonce: string): void =>
+      void h.xds.emit("push", {
+        kind: "push", proxyId: "sidecar~10.0.0.9~p.default~default.svc.cluster.local", streamId: 1, typeUrl: TypeUrl.Listener,
+        version: "v", nonce, names: ["l1"], removed: [], bytes: 10, timeMs: performance.now() - ageMs, wallMs: Date.now() - ageMs,
+      });
+    push(5_000, "before");
+    push(0, "after");
+    store.flush();
+    assert.deepEqual(store.query.deliveries(s.id).map((d) => d.nonce), ["after"]);
+    recorder.close();
+  });
 });
