@@ -9,17 +9,17 @@
 // Usage: npm run bench:k8s-churn -- --pods N --rate R [--services S] [--sidecars M] [--seconds D]
 // Prints figures; the last line is one JSON object. Never pass/fail on time.
 import { fork, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { startControlPlane } from "../src/mesh/control-plane.js";
 import { KubeClient } from "../src/kube/client.js";
 import { TypeUrl } from "../src/xds/types.js";
 import type { MeshSnapshot } from "../src/model/snapshot.js";
 import { kubeApiserverBinaries, startKubeApiserver } from "../test/support/kube-apiserver.js";
 import { intFlag } from "./args.js";
 import { percentile } from "./stats.js";
+import { pool, startKubeControlPlane, type Slice } from "./kube-objects.js";
 
 const pods = intFlag("pods", 1000);
 const rate = intFlag("rate", 100);
@@ -34,20 +34,7 @@ const podIp = (i: number): string => `10.${200 + (i >> 16)}.${(i >> 8) & 255}.${
 const podName = (i: number): string => `pod-${i}`;
 const serviceOf = (i: number): number => i % services;
 
-/** Runs `work` over `items` with at most `limit` in flight. */
-async function pool<T>(items: readonly T[], limit: number, work: (t: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: limit }, async () => {
-    while (next < items.length) await work(items[next++]!);
-  }));
-}
 
-interface Slice {
-  metadata: { name: string; resourceVersion?: string; labels: Record<string, string> };
-  addressType: string;
-  endpoints: { addresses: string[]; conditions: { ready: boolean }; targetRef: { kind: string; name: string; namespace: string } }[];
-  ports: { name: string; port: number; protocol: string }[];
-}
 
 /** A change waiting to be seen: in the model (`reflected`), then in every sidecar's ACK. */
 interface Change {
@@ -96,20 +83,9 @@ async function main(): Promise<void> {
     });
     console.log(`k8s-churn: ${pods} pods behind ${services} Services written to the apiserver in ${round((performance.now() - setup0) / 1000)} s`);
 
-    writeFileSync(join(dir, "mesh.yaml"), "trustDomain: cluster.local\n");
-    const rssBase = process.memoryUsage().rss;
-    const sync0 = performance.now();
-    const cp = await startControlPlane({
-      configDir: dir,
-      xdsAddress: "127.0.0.1:0",
-      monitoringAddress: "127.0.0.1:0",
-      dataDir: join(dir, "data"),
-      log: () => {},
-      kubernetes: { kubeconfig: kas.kubeconfig },
-    });
-    const rssSynced = process.memoryUsage().rss;
+    const { cp, rssBase, rssSynced, syncMs } = await startKubeControlPlane(dir, { kubeconfig: kas.kubeconfig });
     console.log(
-      `k8s-churn: meshward listed the cluster and built its first snapshot in ${round((performance.now() - sync0) / 1000)} s; ` +
+      `k8s-churn: meshward listed the cluster and built its first snapshot in ${round(syncMs / 1000)} s; ` +
         `RSS ${rssSynced} bytes, ${Math.round((rssSynced - rssBase) / pods)} bytes per pod over the ${rssBase} before`,
     );
 

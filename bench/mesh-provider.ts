@@ -2,6 +2,10 @@
 // services, then one change every proxy depends on (a new endpoint). No gRPC here (that is
 // bench:xds-push); this isolates snapshot -> translate -> encode-once.
 //   npm run bench:mesh-provider -- --proxies 1000 --services 100 [--grpc-share 0.2]
+//     [--virtual-services V] [--change endpoint|virtual-service]
+// --virtual-services routes the first V services by a VirtualService each (a header match to
+// subset v2, an 80:20 split between v1 and v2 with retries and a timeout); --change
+// virtual-service edits the weights of svc-0's instead of adding an endpoint.
 // Prints figures; the last stdout line is one JSON object.
 import { parseArgs } from "node:util";
 import { performance } from "node:perf_hooks";
@@ -16,15 +20,41 @@ const { values } = parseArgs({
     proxies: { type: "string", default: "1000" },
     services: { type: "string", default: "100" },
     "grpc-share": { type: "string", default: "0" },
+    "virtual-services": { type: "string", default: "0" },
+    change: { type: "string", default: "endpoint" },
   },
 });
+const V = Number(values["virtual-services"]);
+const changeKind = values.change;
+if (changeKind !== "endpoint" && changeKind !== "virtual-service") throw new Error(`--change: want endpoint or virtual-service, got "${changeKind}"`);
+if (changeKind === "virtual-service" && V === 0) throw new Error("--change virtual-service needs --virtual-services 1 or more");
 const N = Number(values.proxies);
 const S = Number(values.services);
 const grpcShare = Number(values["grpc-share"]);
 
 const ip = (i: number): string => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
 
-function objects(extraEndpoint: boolean): ConfigObject[] {
+/** svc-`s`'s VirtualService; `edited` moves the split from 80:20 to 50:50. */
+function virtualService(s: number, edited: boolean): ConfigObject {
+  const host = `svc-${s}.default.svc.cluster.local`;
+  const [v1, v2] = edited ? [50, 50] : [80, 20];
+  return {
+    apiVersion: "networking.istio.io/v1",
+    kind: "VirtualService",
+    metadata: { name: `svc-${s}`, namespace: "default", labels: {}, annotations: {} },
+    spec: {
+      hosts: [host],
+      http: [
+        { name: "canary-user", match: [{ headers: { "x-user": { exact: "canary" } } }], route: [{ destination: { host, subset: "v2" } }] },
+        { name: "split", route: [{ destination: { host, subset: "v1" }, weight: v1 }, { destination: { host, subset: "v2" }, weight: v2 }], retries: { attempts: 3, retryOn: "5xx" }, timeout: "5s" },
+      ],
+    },
+    origin: { file: "bench" },
+  };
+}
+
+function objects(changed: boolean): ConfigObject[] {
+  const extraEndpoint = changed && changeKind === "endpoint";
   const out: ConfigObject[] = [];
   const perService = Math.ceil(N / S);
   for (let s = 0; s < S; s++) {
@@ -54,6 +84,7 @@ function objects(extraEndpoint: boolean): ConfigObject[] {
       spec: { host: `svc-${s}.default.svc.cluster.local`, subsets: [{ name: "v1", labels: { version: "v1" } }, { name: "v2", labels: { version: "v2" } }] },
       origin: { file: "bench" },
     });
+    if (s < V) out.push(virtualService(s, changed && changeKind === "virtual-service" && s === 0));
   }
   return out;
 }
@@ -125,12 +156,14 @@ const heapBytes = process.memoryUsage().heapUsed - heap0;
 
 console.log(`snapshot build: ${buildMs.toFixed(1)} ms for ${S} services, ${N} endpoints`);
 console.log(`first translation: ${firstMs.toFixed(1)} ms for ${N} proxies (${first.resources} resources, ${firstStats.encodes} encoded, ${firstStats.groups} groups, ${distinctBytes(first.maps)} distinct bytes)`);
-console.log(`one new endpoint: ${changeMs.toFixed(1)} ms to rebuild and re-translate, ${touched} proxies touched, ${secondStats.encodes - firstStats.encodes} resources re-encoded`);
+console.log(`${changeKind === "endpoint" ? "one new endpoint" : "one VirtualService edit"}: ${changeMs.toFixed(1)} ms to rebuild and re-translate, ${touched} proxies touched, ${secondStats.encodes - firstStats.encodes} resources re-encoded`);
 console.log(`heap growth: ${(heapBytes / N / 1024).toFixed(1)} KB per proxy`);
 console.log(
   JSON.stringify({
     proxies: N,
     services: S,
+    virtualServices: V,
+    change: changeKind,
     snapshotBuildMs: Math.round(buildMs),
     firstTranslateMs: Math.round(firstMs),
     changeMs: Math.round(changeMs),

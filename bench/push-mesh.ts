@@ -5,6 +5,9 @@
 // AuthorizationPolicy in the root namespace and an ALLOW policy per namespace. Two changes:
 // a new endpoint of svc-0 (every sidecar's outbound clusters include it) and an update of the
 // root-namespace policy (every sidecar's inbound listener carries it).
+// With gateways: an ingress Gateway (istio-system, selector istio=ingressgateway, HTTP on 80) and
+// one VirtualService per service bound to it (host svc-i.example.com), so each router proxy
+// (routerNode) gets S virtual hosts in RDS http.80 and every service's clusters.
 import { type MeshSnapshot } from "../src/model/snapshot.js";
 import { buildSnapshot } from "../src/mesh/model.js";
 import type { ConfigObject } from "../src/model/config.js";
@@ -22,6 +25,15 @@ export const serviceHost = (i: number): string => `svc-${i}.${serviceNamespace(i
 export const outboundCluster = (i: number): string => `outbound|${PORT}||${serviceHost(i)}`;
 /** The IP of simulated sidecar `index` (the bench client uses the same). */
 export const sidecarIp = (index: number): string => `10.${(index >> 16) & 255}.${(index >> 8) & 255}.${index & 255}`;
+
+/** The node of simulated gateway (router proxy) `index`: an ingress gateway pod in istio-system. */
+export function routerNode(index: number): { id: string; metadata: { NAMESPACE: string; LABELS: Record<string, string>; SERVICE_ACCOUNT: string } } {
+  const ip = `172.31.${(index >> 8) & 255}.${index & 255}`;
+  return { id: `router~${ip}~ingressgateway-${index}.${ROOT_NAMESPACE}~${ROOT_NAMESPACE}.svc.cluster.local`, metadata: { NAMESPACE: ROOT_NAMESPACE, LABELS: { istio: "ingressgateway" }, SERVICE_ACCOUNT: "istio-ingressgateway" } };
+}
+
+/** The RDS route configuration a router's HTTP listener on 80 names. */
+export const ROUTER_ROUTE = "http.80";
 
 function object(kind: string, apiVersion: string, name: string, namespace: string, spec: unknown): ConfigObject {
   return { apiVersion, kind, metadata: { name, namespace, labels: {}, annotations: {} }, spec, origin: { file: "bench" } };
@@ -57,6 +69,21 @@ function destinationRule(i: number): ConfigObject {
   });
 }
 
+function ingressGateway(): ConfigObject {
+  return object("Gateway", "networking.istio.io/v1", "ingress", ROOT_NAMESPACE, {
+    selector: { istio: "ingressgateway" },
+    servers: [{ port: { number: 80, name: "http", protocol: "HTTP" }, hosts: ["*"] }],
+  });
+}
+
+function gatewayRoutes(i: number): ConfigObject {
+  return object("VirtualService", "networking.istio.io/v1", `${serviceApp(i)}-ingress`, serviceNamespace(i), {
+    hosts: [`${serviceApp(i)}.example.com`],
+    gateways: [`${ROOT_NAMESPACE}/ingress`],
+    http: [{ route: [{ destination: { host: serviceHost(i), port: { number: PORT } } }] }],
+  });
+}
+
 function rootPolicy(revision: number): ConfigObject {
   const blocks = Array.from({ length: revision + 1 }, (_, k) => `203.0.${k & 255}.0/24`);
   return object("AuthorizationPolicy", "security.istio.io/v1", "deny-blocked-ranges", ROOT_NAMESPACE, {
@@ -86,8 +113,14 @@ export class PushMesh implements ResourceProvider {
   constructor(
     readonly services: number,
     readonly proxies: number,
+    /** With gateways: the ingress Gateway and one bound VirtualService per service. */
+    readonly gateways = 0,
   ) {
     for (let i = 0; i < services; i++) this.fixed.push(serviceEntry(i), destinationRule(i));
+    if (gateways > 0) {
+      this.fixed.push(ingressGateway());
+      for (let i = 0; i < services; i++) this.fixed.push(gatewayRoutes(i));
+    }
     for (let k = 0; k < Math.min(NAMESPACES, services); k++) this.fixed.push(namespacePolicy(k));
     for (let p = 0; p < proxies; p++) this.fixed.push(workloadEntry(`${serviceApp(p % services)}-${p}`, p % services, sidecarIp(p)));
     this.rebuild();
@@ -135,9 +168,22 @@ export class PushMesh implements ResourceProvider {
     return this.provider.stats();
   }
 
-  /** Bytes of the distinct encodings one sidecar of svc-0 receives. */
-  encodedBytes(): number {
-    const probe = {
+  /** Bytes of the distinct encodings one sidecar of svc-0 (or one gateway) receives. */
+  encodedBytes(kind: "sidecar" | "router" = "sidecar"): number {
+    const node = routerNode(0);
+    const router = {
+      id: node.id,
+      type: "router",
+      flavour: "envoy",
+      ips: [node.id.split("~")[1]!],
+      podName: "ingressgateway-0",
+      namespace: ROOT_NAMESPACE,
+      serviceAccount: node.metadata.SERVICE_ACCOUNT,
+      labels: node.metadata.LABELS,
+      clusterId: "Kubernetes",
+      metadata: {},
+    } satisfies Proxy;
+    const sidecar = {
       id: `sidecar~${sidecarIp(0)}~probe.ns-0~ns-0.svc.cluster.local`,
       type: "sidecar",
       flavour: "envoy",
@@ -149,6 +195,7 @@ export class PushMesh implements ResourceProvider {
       clusterId: "Kubernetes",
       metadata: {},
     } satisfies Proxy;
+    const probe = kind === "router" ? router : sidecar;
     let bytes = 0;
     for (const t of PushOrder) for (const r of this.provider.resources(probe, t).values()) bytes += r.bytes.length;
     return bytes;

@@ -3,8 +3,10 @@
 // clusters, RDS for the HTTP listeners' route names) and ACKing every response. The gRPC framing
 // is done directly over node:http2: grpc-js's client machinery (resolver, balancer, retries) per
 // simulated proxy would make the benchmark measure the clients rather than the server.
-// Usage (forked by xds-push.ts): node xds-push-client.js <address> <firstIndex> <count> <services> [<node name>]
-// With a node name, every sidecar announces it as NODE_NAME (as Istio's agent does).
+// Usage (forked by xds-push.ts): node xds-push-client.js <address> <firstIndex> <count> <services> [<node name>] [router]
+// With a node name, every sidecar announces it as NODE_NAME (as Istio's agent does). With `router`
+// the simulated proxies are ingress gateways (push-mesh.ts routerNode), whose HTTP listener on 80
+// names RDS http.80.
 // On {storm: ms} every sidecar drops its connection within that window and reconnects (see storm()),
 // retrying a connection that fails before it has synced (as Envoy does).
 import * as http2 from "node:http2";
@@ -12,9 +14,11 @@ import { create, fromBinary, toBinary, type JsonObject } from "@bufbuild/protobu
 import { NodeSchema } from "../src/gen/envoy/config/core/v3/base_pb.js";
 import { DiscoveryRequestSchema, DiscoveryResponseSchema, type DiscoveryResponse } from "../src/gen/envoy/service/discovery/v3/discovery_pb.js";
 import { TypeUrl } from "../src/xds/types.js";
-import { serviceApp, serviceNamespace, sidecarIp } from "./push-mesh.js";
+import { routerNode, serviceApp, serviceNamespace, sidecarIp } from "./push-mesh.js";
 
-const [address = "", firstArg = "0", countArg = "0", servicesArg = "1", nodeName] = process.argv.slice(2);
+const [address = "", firstArg = "0", countArg = "0", servicesArg = "1", nodeArg = "", kindArg = ""] = process.argv.slice(2);
+const nodeName = nodeArg === "" ? undefined : nodeArg;
+const routers = kindArg === "router";
 const first = Number(firstArg);
 const count = Number(countArg);
 const services = Number(servicesArg);
@@ -100,10 +104,18 @@ class Sidecar {
     this.call.on("data", (chunk: Buffer) => framer.push(chunk));
     this.call.on("trailers", (t) => this.failed(`${pod}: stream ended: grpc-status ${String(t["grpc-status"])} ${String(t["grpc-message"] ?? "")}`));
     this.call.on("error", (e: Error) => this.failed(`${pod}: ${e.message}`));
-    this.send(TypeUrl.Cluster, [], "", "", {
-      id: `sidecar~${ip}~${pod}.${ns}~${ns}.svc.cluster.local`,
-      metadata: { NAMESPACE: ns, LABELS: { app: serviceApp(svc) }, SERVICE_ACCOUNT: serviceApp(svc), ...(nodeName ? { NODE_NAME: nodeName } : {}) },
-    });
+    this.send(
+      TypeUrl.Cluster,
+      [],
+      "",
+      "",
+      routers
+        ? routerNode(index)
+        : {
+            id: `sidecar~${ip}~${pod}.${ns}~${ns}.svc.cluster.local`,
+            metadata: { NAMESPACE: ns, LABELS: { app: serviceApp(svc) }, SERVICE_ACCOUNT: serviceApp(svc), ...(nodeName ? { NODE_NAME: nodeName } : {}) },
+          },
+    );
   }
 
   private failed(why: string): void {
@@ -146,8 +158,9 @@ class Sidecar {
       }
       case TypeUrl.Listener: {
         ack();
-        // Istio's HTTP listeners 0.0.0.0_<port> use the route configuration named <port>.
-        const rds = r.resources.map((a) => nameOf(a.value)).filter((n) => n.startsWith("0.0.0.0_")).map((n) => n.slice("0.0.0.0_".length));
+        // Istio's HTTP listeners 0.0.0.0_<port> use the route configuration named <port> on
+        // sidecars, http.<port> on gateways.
+        const rds = r.resources.map((a) => nameOf(a.value)).filter((n) => n.startsWith("0.0.0.0_")).map((n) => `${routers ? "http." : ""}${n.slice("0.0.0.0_".length)}`);
         if (rds.join() !== (this.names.get(TypeUrl.RouteConfiguration) ?? []).join()) this.send(TypeUrl.RouteConfiguration, rds, "", "");
         break;
       }

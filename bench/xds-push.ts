@@ -11,7 +11,10 @@
 //     have ACKed their full config again, the server's peak RSS during the storm, and whether any
 //     sidecar came back holding other resource names than before (lost or extra) or was sent a
 //     response naming one resource twice (duplicated), and that the server holds one stream each.
-// Usage: npm run bench:xds-push -- --proxies N --services S [--change endpoint|authz] [--reconnect-storm [--storm-window-ms M]] [--workers W] [--debounce-ms D]
+//   --gateways G: G router proxies (ingress gateways) besides the sidecars, selected by one Gateway
+//     with S virtual hosts (one VirtualService per service); they count in convergence (the endpoint
+//     change reaches their EDS too), and their config bytes are reported apart.
+// Usage: npm run bench:xds-push -- --proxies N --services S [--gateways G] [--change endpoint|authz] [--reconnect-storm [--storm-window-ms M]] [--workers W] [--debounce-ms D]
 // Prints figures; the last line is one JSON object. Never pass/fail on time.
 import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -127,9 +130,11 @@ async function main(): Promise<void> {
   const workers = Math.min(proxies, intFlag("workers", proxies <= 2000 ? 2 : 4));
   const change = changeFlag();
   const debounceMs = intFlag("debounce-ms", DEFAULT_DEBOUNCE_MS, 0);
+  const gateways = intFlag("gateways", 0, 0);
+  if (gateways > 0 && (changeFlag() !== "endpoint" || process.argv.includes("--reconnect-storm"))) throw new Error("--gateways: only with --change endpoint (the change every router sees)");
 
   const buildStart = performance.now();
-  const mesh = new PushMesh(services, proxies);
+  const mesh = new PushMesh(services, proxies, gateways);
   console.log(`xds-push: mesh config (${services} ServiceEntries and DestinationRules, ${proxies} WorkloadEntries) built in ${round(performance.now() - buildStart)} ms`);
   const metrics = new Metrics();
   let nacks = 0;
@@ -144,6 +149,9 @@ async function main(): Promise<void> {
   // Baseline: server listening, resources built and encoded, no proxy connected.
   const rssBase = process.memoryUsage().rss;
   console.log(`xds-push: ${proxies} proxies of ${services} services over ${workers} worker processes; one sidecar's resources ${mesh.encodedBytes()} bytes`);
+  const routerBytes = gateways > 0 ? mesh.encodedBytes("router") : 0;
+  if (gateways > 0) console.log(`xds-push: ${gateways} gateways (router proxies) with ${services} virtual hosts each over one more worker; one gateway's resources ${routerBytes} bytes`);
+  const total = proxies + gateways;
 
   // Connect and sync every sidecar.
   const setupStart = performance.now();
@@ -158,13 +166,16 @@ async function main(): Promise<void> {
       const count = Math.min(per, proxies - first);
       const child = fork(script, [`127.0.0.1:${port}`, String(first), String(count), String(services)], { stdio: ["ignore", "inherit", "inherit", "ipc"], execArgv: [] });
       children.push(child);
+    }
+    if (gateways > 0) children.push(fork(script, [`127.0.0.1:${port}`, "0", String(gateways), String(services), "", "router"], { stdio: ["ignore", "inherit", "inherit", "ipc"], execArgv: [] }));
+    for (const child of children) {
       child.on("message", (m: { synced?: number; error?: string }) => {
         if (m.error !== undefined && errors++ < 5) console.error(`xds-push: client error: ${m.error}`);
         if (m.synced === undefined) return;
         syncedBy.set(child, m.synced);
-        const total = [...syncedBy.values()].reduce((a, b) => a + b, 0);
-        if (total % 2000 === 0 || total === proxies) console.log(`xds-push: ${total}/${proxies} synced (${round((performance.now() - setupStart) / 1000)} s)`);
-        if (total === proxies) resolve();
+        const synced = [...syncedBy.values()].reduce((a, b) => a + b, 0);
+        if (synced % 2000 === 0 || synced === total) console.log(`xds-push: ${synced}/${total} synced (${round((performance.now() - setupStart) / 1000)} s)`);
+        if (synced === total) resolve();
       });
     }
   });
@@ -206,7 +217,7 @@ async function main(): Promise<void> {
       if (e.typeUrl !== changed.typeUrl || e.timeMs - e.latencyMs < t0 || !e.names.includes(changed.name) || converged.has(e.proxyId)) return;
       converged.set(e.proxyId, e.timeMs - t0);
       pushToAck.push(e.latencyMs);
-      if (converged.size === proxies) resolve();
+      if (converged.size === total) resolve();
     });
   });
   t0 = performance.now();
@@ -220,10 +231,12 @@ async function main(): Promise<void> {
   if (profile) await profile(process.env["XDS_PUSH_PROFILE"] ?? "");
   const bytesSent = (await bytesCounter.get()) - bytes0;
   const times = [...converged.values()].sort((a, b) => a - b);
-  if (converged.size < proxies) console.log(`xds-push: only ${converged.size}/${proxies} converged within 120 s`);
+  if (converged.size < total) console.log(`xds-push: only ${converged.size}/${total} converged within 120 s`);
+  const routerTimes = [...converged.entries()].filter(([id]) => id.startsWith("router~")).map(([, t]) => t).sort((a, b) => a - b);
   const result = {
     proxies,
     services,
+    ...(gateways > 0 ? { gateways, gatewayBytes: routerBytes, sidecarBytes: mesh.encodedBytes(), gatewayConvergeMsP50: round(percentile(routerTimes, 50)), gatewayConvergeMsMax: round(routerTimes[routerTimes.length - 1] ?? NaN) } : {}),
     convergeMsP50: round(percentile(times, 50)),
     convergeMsP99: round(percentile(times, 99)),
     convergeMsMax: round(times[times.length - 1] ?? NaN),

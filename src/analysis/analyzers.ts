@@ -12,6 +12,8 @@ import { readExtensionProviders } from "../authz/mesh-config.js";
 import { DRY_RUN_ANNOTATION, type AuthorizationPolicy, type Rule } from "../authz/policy.js";
 import type { WorkloadIdentity } from "../security/identity.js";
 import { FINDINGS, type Finding } from "./findings.js";
+import { gatewaysOf } from "../gateway/gateway-kind.js";
+import { gatewaysFor, mergeGateways } from "../gateway/merge.js";
 
 /** A workload as the analyzers see it: a WorkloadEntry or a ServiceEntry's inline endpoint. */
 export interface AnalyzedWorkload {
@@ -156,6 +158,27 @@ export function unknownDestinationRuleHosts(snapshot: MeshSnapshot): Finding[] {
     }));
 }
 
+/**
+ * IST0145: servers that gateway workloads could not run because another Gateway selecting the same
+ * workloads already holds their port or TLS host; found by merging each selector's Gateways as a
+ * gateway proxy does (gateway/merge.ts), so the finding is exactly the server it would leave out.
+ */
+export function conflictingGateways(snapshot: MeshSnapshot): Finding[] {
+  const all = gatewaysOf(snapshot);
+  const selectors = new Map<string, Readonly<Record<string, string>>>();
+  for (const g of all) if (g.spec.selector !== undefined) selectors.set(JSON.stringify(Object.entries(g.spec.selector).sort()), g.spec.selector);
+  const out = new Map<string, Finding>();
+  for (const selector of selectors.values()) {
+    // Every namespace's Gateways may meet on one workload (scoped to namespaces, fewer would).
+    const merged = mergeGateways(gatewaysFor(snapshot, { type: "router", labels: selector, namespace: "" }, false));
+    for (const r of merged.rejected) {
+      const ref = `Gateway ${r.gatewayRef}`;
+      out.set(`${ref}|${r.index}`, { type: FINDINGS.conflictingGateways, object: ref, origin: originOf(snapshot, ref), message: `spec.servers[${r.index}] is left out on workloads labelled ${Object.entries(selector).map(([k, v]) => `${k}=${v}`).join(",")}: ${r.why}` });
+    }
+  }
+  return [...out.values()];
+}
+
 /** IST0101: a CUSTOM AuthorizationPolicy naming an extension provider MeshConfig does not define. */
 export function unknownExtensionProviders(snapshot: MeshSnapshot): Finding[] {
   const known = new Set(readExtensionProviders(snapshot.mesh.extensionProviders).map((p) => p.name));
@@ -200,6 +223,7 @@ export function analyzeSnapshot(snapshot: MeshSnapshot): Finding[] {
     ...mtlsConflicts(snapshot),
     ...serviceEntryProtocolConflicts(snapshot),
     ...unknownDestinationRuleHosts(snapshot),
+    ...conflictingGateways(snapshot),
     ...unknownExtensionProviders(snapshot),
     ...authorizationDeniesAll(snapshot, workloads),
   ];

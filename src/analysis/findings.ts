@@ -17,6 +17,7 @@ export const FINDINGS = {
   schemaValidationWarning: { code: "IST0133", name: "SchemaWarning", level: "Warning" },
   destinationRuleHostNotFound: { code: "IST0174", name: "UnknownDestinationRuleHost", level: "Warning" },
   conflictingServiceEntryProtocols: { code: "IST0177", name: "ServiceEntryProtocolConflict", level: "Warning" },
+  conflictingGateways: { code: "IST0145", name: "ConflictingGateways", level: "Error" },
   authorizationDeniesAll: { code: "MW0001", name: "AuthorizationDeniesAll", level: "Warning" },
   quarantineInForce: { code: "MW0002", name: "QuarantineInForce", level: "Info" },
 } as const satisfies Record<string, FindingType>;

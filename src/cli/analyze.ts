@@ -23,7 +23,7 @@ const USAGE = `usage: meshward analyze [-f <file|dir>]... [--data-dir DIR] [--co
 
 Reports problems across objects (istioctl analyze) in the config meshward would serve: policies
 selecting no workload (IST0127), DestinationRule TLS against PeerAuthentication (IST0113),
-ServiceEntries with conflicting protocols (IST0177), DestinationRules matching no service (IST0174), unknown extension providers (IST0101),
+ServiceEntries with conflicting protocols (IST0177), DestinationRules matching no service (IST0174), unknown extension providers (IST0101), Gateway servers another Gateway of the same workloads shuts out (IST0145),
 workloads no request can reach (MW0001), objects admission rejects (IST0106/IST0133), and the
 quarantines in force (MW0002). Without -f, a control plane running on the data dir is asked
 (its config and live quarantines, through its read API); with -f, or with no server, files and

@@ -50,8 +50,9 @@ const usage = `usage: meshward serve [flags]
   --cluster-id ID             the Kubernetes cluster's id (default ${DEFAULT_CLUSTER_ID}, as Istio's)
   --domain DOMAIN             Kubernetes' DNS domain: Service hosts are <svc>.<ns>.svc.<domain> (default cluster.local)
   --gateway-credentials DIR   gateway credentials (Gateway tls.credentialName) from files laid out
-                              DIR/<namespace>/<name>/{tls.crt,tls.key (0600),ca.crt}; with a cluster they also
-                              come from its Secrets (default: none)
+                              DIR/<namespace>/<name>/{tls.crt,tls.key (0600),ca.crt} (default: none)
+  --gateway-secret-namespaces NS,...  with a cluster: also from the Secrets of these namespaces (the
+                              service account needs get/list/watch on secrets there; default: none)
   --remote-cluster-stale-after D
                               remote clusters come from Secrets labelled istio/multiCluster=true in --namespace
                               (meshward create-remote-secret); one that cannot be reached keeps its last
@@ -86,6 +87,7 @@ export const serveCommand: Command = {
       "cluster-id": { type: "string", default: DEFAULT_CLUSTER_ID },
       domain: { type: "string", default: "cluster.local" },
       "gateway-credentials": { type: "string" },
+      "gateway-secret-namespaces": { type: "string", default: "" },
       "remote-cluster-stale-after": { type: "string", default: `${DEFAULT_REMOTE_STALE_AFTER_MS / 60_000}m` },
       namespace: { type: "string", default: process.env["POD_NAMESPACE"] || DEFAULT_CONTROL_PLANE_NAMESPACE },
       "replica-id": { type: "string" },
@@ -133,6 +135,7 @@ export const serveCommand: Command = {
       log,
       ...(values["audit-db"] !== undefined ? { auditDb: checkAuditDbUrl(values["audit-db"]) } : {}),
       ...(values["gateway-credentials"] !== undefined ? { gatewayCredentialsDir: values["gateway-credentials"] } : {}),
+      gatewaySecretNamespaces: values["gateway-secret-namespaces"].split(",").map((n) => n.trim()).filter((n) => n !== ""),
       ...(kubeconfig !== undefined || inCluster
         ? {
             kubernetes: {

@@ -16,7 +16,7 @@ import { meshConfigFile, readConfigFiles } from "../sources/file.js";
 const USAGE = `usage: meshward validate -f <file|dir> [-f <file|dir>]... [--quiet]
 
 Checks each object alone (istioctl validate): the kinds meshward reads (ServiceEntry, WorkloadEntry,
-DestinationRule, PeerAuthentication, AuthorizationPolicy, RuntimePolicy, WorkloadEnforcement) with
+DestinationRule, Gateway, PeerAuthentication, AuthorizationPolicy, RuntimePolicy, WorkloadEnforcement) with
 istiod's validation rules, and a directory's mesh.yaml as MeshConfig. Other kinds are reported as
 not read. A directory means its *.yaml and *.yml files (not subdirectories), as serve reads it. Exit status: 0 valid, 1 errors, 2 usage.
   -f, --filename  a file or directory (repeatable)

@@ -15,6 +15,7 @@ import type { WorkloadIdentity } from "../security/identity.js";
 import { encodeSecret, tlsCertificateSecret } from "../ca/sds.js";
 import { TypeUrl, type EncodedResource, type ProxyChange, type ResourceProvider } from "../xds/types.js";
 import { mergedGatewayFor } from "./merge.js";
+import { routerView } from "./router-view.js";
 import { caCredentialResourceName, CaCertSuffix, credentialResourceName, parseCredentialResourceName } from "./credential-names.js";
 import type { GatewayCredentialStore } from "./credential-store.js";
 
@@ -58,7 +59,8 @@ export class GatewayCredentialProvider implements ResourceProvider {
 
   resources(proxy: Proxy, typeUrl: TypeUrl): ReadonlyMap<string, EncodedResource> {
     if (typeUrl !== TypeUrl.Secret || proxy.type !== "router") return empty;
-    const wanted = referencedCredentials(this.opts.snapshot(), proxy);
+    const snapshot = this.opts.snapshot();
+    const wanted = referencedCredentials(snapshot, routerView(snapshot, proxy));
     if (wanted.length === 0) return empty;
     const identity = this.opts.identityOf(proxy);
     const out = new Map<string, EncodedResource>();

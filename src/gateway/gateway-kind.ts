@@ -24,6 +24,7 @@ import type { Proxy } from "../model/proxy.js";
 import { protocols, type Protocol } from "../model/service-entry.js";
 import { hostPattern } from "../model/workload-entry.js";
 import { labelsMatch } from "../model/lookup.js";
+import { routerView } from "./router-view.js";
 
 export const GATEWAY_KIND = "Gateway";
 
@@ -234,18 +235,22 @@ export function parseGateway(spec: unknown, p: FieldProblems, object?: Pick<Conf
   return { ...(hasSelector ? { selector } : {}), servers };
 }
 
-/** The proxies a set of Gateways selects: routers whose labels hold the selector (no selector: every router). */
-function gatewaysTouch(accepted: readonly AcceptedObject[]): (proxy: Proxy) => boolean {
+/**
+ * The proxies a set of Gateways selects: routers whose labels hold the selector (no selector: every
+ * router), by the labels they claim or their Pod's (either may have decided what they hold).
+ */
+function gatewaysTouch(accepted: readonly AcceptedObject[], snapshot: MeshSnapshot): (proxy: Proxy) => boolean {
   const specs = accepted.map((a) => a.spec as GatewaySpec);
-  return (proxy) => proxy.type === "router" && specs.some((s) => s.selector === undefined || labelsMatch(s.selector, proxy.labels));
+  const holds = (labels: Readonly<Record<string, string>>): boolean => specs.some((s) => s.selector === undefined || labelsMatch(s.selector, labels));
+  return (proxy) => proxy.type === "router" && (holds(proxy.labels) || holds(routerView(snapshot, proxy).labels));
 }
 
 export const gatewayKind: KindHandler = {
   apiVersions: networkingApiVersions,
   parse: (spec, p, object) => parseGateway(spec, p, object),
   // A Gateway only reaches the router proxies its old or new version selects.
-  scope: (before, after) => {
-    const touches = gatewaysTouch([...before, ...after]);
+  scope: (before, after, next) => {
+    const touches = gatewaysTouch([...before, ...after], next);
     return { all: false, affects: touches };
   },
 };

@@ -34,14 +34,23 @@ export interface MergedServers {
   routeName: string;
 }
 
+/** A server the merge left out. */
+export interface RejectedServer {
+  /** `namespace/name` of its Gateway. */
+  readonly gatewayRef: string;
+  /** Its spec.servers index. */
+  readonly index: number;
+  readonly why: string;
+}
+
 export interface MergedGateway {
   /** In istiod's order: the first server's gateway order, then servers in order. */
   readonly ports: readonly MergedServers[];
   /** Servers of each RDS name (what the route configuration of that name serves). */
   readonly serversByRoute: ReadonlyMap<string, readonly RouterServer[]>;
   readonly autoPassthrough: boolean;
-  /** Why servers were left out (`Gateway ns/name: spec.servers[i]: ...`). */
-  readonly rejected: readonly string[];
+  /** The servers left out, and why. */
+  readonly rejected: readonly RejectedServer[];
 }
 
 /** istiod's sanitizeServerHostNamespace: `./h` -> `<gateway ns>/h`, `*\/h` -> `h`, `*\/*` -> `*`. */
@@ -75,8 +84,14 @@ export function gatewayRouteName(server: GatewayServer, gateway: Gateway): strin
   return "";
 }
 
-/** The Gateways selecting a router (every namespace's, as istiod with PILOT_SCOPE_GATEWAY_TO_NAMESPACE off), oldest first. */
-export function gatewaysFor(snapshot: MeshSnapshot, proxy: Pick<Proxy, "type" | "labels" | "namespace">, scopeToNamespace = false): Gateway[] {
+/**
+ * istiod's PILOT_SCOPE_GATEWAY_TO_NAMESPACE, read once at start as istiod reads it: when `true`, a
+ * router runs only the Gateways of its own namespace; off (every namespace's) by default.
+ */
+export const scopeGatewayToNamespace = process.env["PILOT_SCOPE_GATEWAY_TO_NAMESPACE"] === "true";
+
+/** The Gateways selecting a router, oldest first. */
+export function gatewaysFor(snapshot: MeshSnapshot, proxy: Pick<Proxy, "type" | "labels" | "namespace">, scopeToNamespace = scopeGatewayToNamespace): Gateway[] {
   if (proxy.type !== "router") return [];
   const created = new Map((snapshot.others.get(GATEWAY_KIND) ?? []).map((a) => [`${a.object.metadata.namespace}/${a.object.metadata.name}`, a.object.metadata.creationTimestamp ?? ""]));
   return gatewaysOf(snapshot)
@@ -115,7 +130,7 @@ export function mergeGateways(gateways: readonly Gateway[]): MergedGateway {
   const serversByRoute = new Map<string, RouterServer[]>();
   const tlsHostsByPort = new Map<number, Map<string, string>>();
   const nonPlainTextBinds = new Map<number, Set<string>>();
-  const rejected: string[] = [];
+  const rejected: RejectedServer[] = [];
   let autoPassthrough = false;
   const key = (n: number, p: Protocol, b: string): string => `${n}|${p}|${b}`;
   const add = (rs: RouterServer, bind: string): void => {
@@ -129,7 +144,7 @@ export function mergeGateways(gateways: readonly Gateway[]): MergedGateway {
   for (const gateway of gateways) {
     const gatewayRef = `${gateway.namespace}/${gateway.name}`;
     gateway.spec.servers.forEach((server, index) => {
-      const why = (m: string): void => void rejected.push(`Gateway ${gatewayRef}: spec.servers[${index}]: ${m}`);
+      const why = (m: string): void => void rejected.push({ gatewayRef, index, why: m });
       const hosts = sanitizeServerHosts(server.hosts, gateway.namespace);
       const routeName = gatewayRouteName(server, gateway);
       const bind = server.bind ?? "";
@@ -140,7 +155,7 @@ export function mergeGateways(gateways: readonly Gateway[]): MergedGateway {
         const known = tlsHostsByPort.get(port) ?? new Map<string, string>();
         tlsHostsByPort.set(port, known);
         const duplicates = hosts.filter((h) => known.get(h) === bind);
-        if (duplicates.length > 0) return why(`skipped: duplicate host names on port ${port}: ${duplicates.join(", ")}`);
+        if (duplicates.length > 0) return why(`duplicate host names on port ${port}: ${duplicates.join(", ")}`);
         for (const h of hosts) known.set(h, bind);
         if (server.tls.mode === "AUTO_PASSTHROUGH") autoPassthrough = true;
       }
@@ -152,8 +167,8 @@ export function mergeGateways(gateways: readonly Gateway[]): MergedGateway {
       }
       const current = plainText.get(port);
       if (current !== undefined) {
-        if (!canMergeProtocols(protocol, current.protocol) && current.bind === bind) return why(`skipped: port ${port} ${protocol} conflicts with the ${current.protocol} server already on it`);
-        if (routeName === "" && current.bind === bind) return why(`skipped: port ${port} is already taken and a ${protocol} server has no route name to share it by`);
+        if (!canMergeProtocols(protocol, current.protocol) && current.bind === bind) return why(`port ${port} ${protocol} conflicts with the ${current.protocol} server already on it`);
+        if (routeName === "" && current.bind === bind) return why(`port ${port} is already taken and a ${protocol} server has no route name to share it by`);
         const at = merged.get(key(port, protocol, bind)) ?? merged.get(key(port, current.protocol, current.bind));
         if (current.bind !== bind && merged.get(key(port, protocol, bind)) === undefined) {
           add(rs, bind);
@@ -173,15 +188,15 @@ export function mergeGateways(gateways: readonly Gateway[]): MergedGateway {
         return;
       }
       if (isHttpServer(server)) {
-        if (routeName === "") return why(`skipped: could not build an RDS name for port ${port}`);
-        if (serversByRoute.has(routeName)) return why(`skipped: port name "${server.port.name}" is not unique for HTTPS port ${port}`);
+        if (routeName === "") return why(`could not build an RDS name for port ${port}`);
+        if (serversByRoute.has(routeName)) return why(`port name "${server.port.name}" is not unique for HTTPS port ${port}`);
         serversByRoute.set(routeName, [rs]);
       }
       const binds = nonPlainTextBinds.get(port) ?? new Set<string>();
       const newBind = !binds.has(bind);
       binds.add(bind);
       nonPlainTextBinds.set(port, binds);
-      if (server.tls === undefined && !newBind) return why(`skipped: TLS server without TLS settings on port ${port}`);
+      if (server.tls === undefined && !newBind) return why(`TLS server without TLS settings on port ${port}`);
       const m = merged.get(key(port, protocol, bind));
       if (m === undefined) {
         const fresh: MergedServers = { number: port, protocol, bind, servers: [rs], routeName: "" };

@@ -1,17 +1,19 @@
-// Kubernetes Secrets as gateway credentials: one informer over every namespace's Secrets (what
-// istiod's credentials controller watches for gateways), each Secret that holds a certificate or a
-// CA put into the credential store, its deletion taking it out. Only the parts a credential uses
-// are kept; the informer's own store holds the objects as the apiserver sent them.
+// Kubernetes Secrets as gateway credentials: one informer per gateway namespace named at start
+// (`--gateway-secret-namespaces`), never across the cluster: the control plane reads Secrets only
+// where it was granted them (a Role in each of those namespaces). Each Secret that holds a
+// certificate or a CA goes into the credential store, its deletion takes it out. Only the parts a
+// credential uses are kept; the informer's own store holds the objects as the apiserver sent them.
 import { Informer, type InformerEvent } from "../kube/informer.js";
 import type { KubeClient } from "../kube/client.js";
-import type { KubeResource } from "../kube/resources.js";
+import { SecretResource } from "../kube/resources.js";
 import { credentialFromSecret, type GatewayCredentialStore } from "./credential-store.js";
 
-const SecretResource: KubeResource = { group: "", version: "v1", kind: "Secret", plural: "secrets", namespaced: true };
 
 export interface SecretWatchOptions {
   readonly client: KubeClient;
   readonly clusterId: string;
+  /** The namespaces whose Secrets may hold gateway credentials (one watch each). */
+  readonly namespaces: readonly string[];
   readonly store: GatewayCredentialStore;
   readonly log?: (line: string) => void;
 }
@@ -32,7 +34,7 @@ export function watchGatewaySecrets(opts: SecretWatchOptions): () => void {
       else opts.store.set(c);
     }
   };
-  const informer = new Informer({ client: opts.client, resource: SecretResource, onEvents: apply, ...(opts.log ? { log: opts.log } : {}) });
-  informer.start();
-  return () => informer.stop();
+  const informers = [...new Set(opts.namespaces)].map((namespace) => new Informer({ client: opts.client, resource: SecretResource, namespace, onEvents: apply, ...(opts.log ? { log: opts.log } : {}) }));
+  for (const i of informers) i.start();
+  return () => informers.forEach((i) => i.stop());
 }

@@ -44,6 +44,12 @@ export interface InstallValues {
   readonly cni: boolean;
   /** The revision meshward injects for (istio.io/rev). */
   readonly revision: string;
+  /**
+   * Namespaces whose Secrets hold gateway credentials (Gateway tls.credentialName), comma-separated:
+   * each gets a Role letting the control plane read its Secrets (default empty: none, no Secret is
+   * read beyond the CA's own).
+   */
+  readonly gatewayNamespaces: string;
 }
 
 export const DEFAULT_INSTALL_VALUES: InstallValues = {
@@ -58,6 +64,7 @@ export const DEFAULT_INSTALL_VALUES: InstallValues = {
   proxyImage: DEFAULT_PROXY_IMAGE,
   cni: false,
   revision: DEFAULT_REVISION,
+  gatewayNamespaces: "",
 };
 
 /** The name Istio's proxies and agents dial (`istiod.<ns>.svc:15012`). */
@@ -83,9 +90,12 @@ export function installValues(sets: readonly string[]): InstallValues {
       if (!Number.isInteger(n) || n < 1) throw new Error(`--set ${key}=${value}: want a whole number of at least 1`);
       out[key] = n;
     } else {
-      if (value === "") throw new Error(`--set ${key}: must not be empty`);
+      if (value === "" && key !== "gatewayNamespaces") throw new Error(`--set ${key}: must not be empty`);
       out[key] = value;
     }
+  }
+  for (const ns of gatewayNamespacesOf(out as unknown as InstallValues)) {
+    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(ns)) throw new Error(`--set gatewayNamespaces: "${ns}" is not a valid namespace name`);
   }
   if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(String(out["namespace"]))) throw new Error(`--set namespace=${out["namespace"]}: not a valid namespace name`);
   return out as unknown as InstallValues;
@@ -122,6 +132,9 @@ function clusterRole(v: InstallValues): KubeObject {
     rules: [
       { apiGroups: [""], resources: ["namespaces", "services", "pods", "nodes"], verbs: read },
       { apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: read },
+      // Gateways' credentialName (kubernetes://<name>, any namespace with a gateway) and remote
+      // clusters' kubeconfigs (labelled istio/multiCluster in this namespace): read, as istiod does.
+      { apiGroups: [""], resources: ["secrets"], verbs: read },
       // istio-ca-root-cert in every namespace, kept current by the Lease holder.
       { apiGroups: [""], resources: ["configmaps"], verbs: [...read, "create", "update"] },
       { apiGroups: ["security.istio.io", "networking.istio.io"], resources: ["*"], verbs: read },
@@ -138,6 +151,21 @@ function clusterRole(v: InstallValues): KubeObject {
       // A replica checks that meshward's CRDs are established (the install creates them).
       { apiGroups: ["apiextensions.k8s.io"], resources: ["customresourcedefinitions"], verbs: ["get"] },
     ],
+  };
+}
+
+/** The namespaces of `gatewayNamespaces`. */
+export function gatewayNamespacesOf(v: InstallValues): string[] {
+  return [...new Set(v.gatewayNamespaces.split(",").map((n) => n.trim()).filter((n) => n !== ""))];
+}
+
+/** Reading the Secrets of one gateway namespace: the credentials its gateways' servers name. */
+function gatewayCredentialsRole(namespace: string): KubeObject {
+  return {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "Role",
+    metadata: { name: `${CONTROL_PLANE_NAME}-gateway-credentials`, namespace, labels: LABELS },
+    rules: [{ apiGroups: [""], resources: ["secrets"], verbs: ["get", "list", "watch"] }],
   };
 }
 
@@ -193,6 +221,7 @@ function deployment(v: InstallValues): KubeObject {
                 `--inject-agent-image=${v.image}`,
                 `--inject-revision=${v.revision}`,
                 ...(v.cni ? ["--inject-cni"] : []),
+                ...(gatewayNamespacesOf(v).length > 0 ? [`--gateway-secret-namespaces=${gatewayNamespacesOf(v).join(",")}`] : []),
               ],
               env: [env("POD_NAME", "metadata.name"), env("POD_NAMESPACE", "metadata.namespace")],
               ports: [
@@ -264,7 +293,7 @@ export function installManifest(v: InstallValues = DEFAULT_INSTALL_VALUES): Kube
   const binding = (kind: "ClusterRoleBinding" | "RoleBinding", role: KubeObject): KubeObject => ({
     apiVersion: "rbac.authorization.k8s.io/v1",
     kind,
-    metadata: { name: role.metadata.name, ...(kind === "RoleBinding" ? { namespace: v.namespace } : {}), labels: LABELS },
+    metadata: { name: role.metadata.name, ...(kind === "RoleBinding" ? { namespace: role.metadata.namespace ?? v.namespace } : {}), labels: LABELS },
     roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: kind === "RoleBinding" ? "Role" : "ClusterRole", name: role.metadata.name },
     subjects: [{ kind: "ServiceAccount", name: CONTROL_PLANE_NAME, namespace: v.namespace }],
   });
@@ -279,6 +308,10 @@ export function installManifest(v: InstallValues = DEFAULT_INSTALL_VALUES): Kube
     binding("ClusterRoleBinding", cr),
     role,
     binding("RoleBinding", role),
+    ...gatewayNamespacesOf(v).flatMap((ns) => {
+      const r = gatewayCredentialsRole(ns);
+      return [r, binding("RoleBinding", r)];
+    }),
     deployment(v),
     service(v),
     ...agentObjects(v, CONTROL_PLANE_SERVICE),

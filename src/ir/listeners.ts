@@ -12,14 +12,21 @@ import type { Service } from "../model/snapshot.js";
 import { VirtualOutboundListener, hostPort, outboundClusterName, outboundPolicyKey, type TranslationScope } from "./scope.js";
 import { grpcRouteName, hostAliases, routedOnSharedPort, serviceVip, sniffedWithVip } from "./routes.js";
 import type { GrpcApiListener, Keyed, SidecarOutboundListener, TcpChain } from "./types.js";
+import { l4RouteChains } from "./virtual-service-l4.js";
 
 /** Protocols whose clients open TLS themselves: the chain is picked by SNI (istiod's TLS listeners). */
 function isTlsProtocol(protocol: string): boolean {
   return protocol === "TLS" || protocol === "HTTPS";
 }
 
-/** Where a TCP service port's listener binds and what its chain matches: VIP, CIDR (prefix match), or SNI. */
-function tcpChainFor(service: Service, port: ServicePortSpec): { address: string; chain: TcpChain } {
+/** Where a TCP service port's listener binds and what its chains match: VIP, CIDR (prefix match), or SNI; a VirtualService's tcp or tls routes replace the default chain. */
+function tcpChainsFor(scope: TranslationScope, service: Service, port: ServicePortSpec): { address: string; chains: TcpChain[] } {
+  const { address, chain } = defaultTcpChain(service, port);
+  const routed = l4RouteChains(scope, service, port, chain);
+  return { address, chains: routed ?? [chain] };
+}
+
+function defaultTcpChain(service: Service, port: ServicePortSpec): { address: string; chain: TcpChain } {
   const cluster = outboundClusterName(port.number, "", service.hostname);
   const vip = service.addresses.find((a) => isIP(a) !== 0);
   const cidrs = service.addresses
@@ -31,6 +38,11 @@ function tcpChainFor(service: Service, port: ServicePortSpec): { address: string
   const serverNames = isTlsProtocol(port.protocol) ? { serverNames: [service.hostname] } : {};
   if (vip !== undefined) return { address: vip, chain: { cluster, ...serverNames } };
   return { address: "0.0.0.0", chain: { cluster, ...serverNames, ...(cidrs.length > 0 ? { prefixRanges: cidrs } : {}) } };
+}
+
+/** Whether two chains match the same connections. */
+function sameMatch(a: TcpChain, b: TcpChain): boolean {
+  return stableJson([a.serverNames, a.prefixRanges]) === stableJson([b.serverNames, b.prefixRanges]);
 }
 
 /** A chain without a match: it takes every connection on its listener. */
@@ -62,16 +74,22 @@ export function sidecarOutboundListeners(scope: TranslationScope): Keyed<Sidecar
         if (!sniffed.has(name)) sniffed.set(name, { vip, port: port.number, rds: hostPort(service.hostname, port.number), cluster: outboundClusterName(port.number, "", service.hostname) });
         continue;
       }
-      const { address, chain } = tcpChainFor(service, port);
+      const { address, chains } = tcpChainsFor(scope, service, port);
       const name = `${address}_${port.number}`;
       if (address === "0.0.0.0" && httpPorts.has(port.number)) {
-        if (!httpFallback.has(port.number) && matchesAll(chain)) httpFallback.set(port.number, chain.cluster);
+        const [first] = chains;
+        if (!httpFallback.has(port.number) && first !== undefined && chains.length === 1 && matchesAll(first) && first.route === undefined) httpFallback.set(port.number, first.cluster);
         continue;
       }
       const entry = tcp.get(name);
-      if (entry === undefined) tcp.set(name, { address, port: port.number, chains: [chain] });
+      if (entry === undefined) {
+        tcp.set(name, { address, port: port.number, chains: [...chains] });
+        continue;
+      }
       // Istio's listener conflict: a second service joins only with a match of its own; else the first keeps the port.
-      else if (!matchesAll(chain) && !entry.chains.some(matchesAll) && !entry.chains.some((c) => stableJson(c) === stableJson({ ...chain, cluster: c.cluster }))) entry.chains.push(chain);
+      for (const chain of chains) {
+        if (!matchesAll(chain) && !entry.chains.some(matchesAll) && !entry.chains.some((c) => sameMatch(c, chain))) entry.chains.push(chain);
+      }
     }
   }
   for (const port of [...httpPorts].sort((a, b) => a - b)) {

@@ -18,12 +18,24 @@ export interface TranslationScope {
  */
 export const outboundPolicyKinds: readonly string[] = ["PeerAuthentication"];
 
+/** Kinds in `others` that only outbound routes read (their own cache-key part, virtual-service-hosts.ts). */
+const routingKinds: readonly string[] = ["VirtualService"];
+
+const inboundKeys = new WeakMap<MeshSnapshot, string>();
+
 /**
  * What inbound resources may depend on through the hooks besides services: the mesh config and
- * every kind in `others` (authorization, authentication, risk overlays select the proxy itself).
+ * every kind in `others` (authorization, authentication, risk overlays select the proxy itself)
+ * but the routing kinds, so a VirtualService edit re-encodes no inbound listener.
  */
 export function inboundPolicyKey(snapshot: MeshSnapshot): string {
-  return `${snapshot.meshDigest}.${snapshot.othersDigest}`;
+  let key = inboundKeys.get(snapshot);
+  if (key === undefined) {
+    const kinds = [...snapshot.othersDigestByKind].filter(([k]) => !routingKinds.includes(k)).sort(([a], [b]) => (a < b ? -1 : 1));
+    key = [snapshot.meshDigest, ...kinds.map(([k, d]) => `${k}:${d}`)].join(".");
+    inboundKeys.set(snapshot, key);
+  }
+  return key;
 }
 
 /**

@@ -58,6 +58,8 @@ export interface RetryPolicy {
   /** Retry on another host than the last (Envoy's previous_hosts predicate; 5 selection attempts either way). */
   readonly otherHost: boolean;
   readonly retriableStatusCodes?: readonly number[];
+  /** Base interval of the exponential back-off between retries (Envoy's default 25 ms when unset). */
+  readonly backoffSeconds?: number;
 }
 
 /** A fraction as Envoy writes it: per hundred (Istio's integer percents) or per million (Istio's Percent). */
@@ -131,6 +133,7 @@ export interface DirectResponseAction {
   readonly kind: "directResponse";
   readonly status: number;
   readonly body?: string;
+  readonly bodyBase64?: string;
 }
 
 export type RouteAction = ForwardAction | RedirectAction | DirectResponseAction;
@@ -147,6 +150,8 @@ export interface CorsPolicy {
   readonly exposeHeaders: readonly string[];
   readonly maxAgeSeconds?: number;
   readonly allowCredentials?: boolean;
+  /** Preflights from origins the policy does not allow go on to the service (Istio's default) or are answered by Envoy. */
+  readonly forwardNotMatchingPreflights: boolean;
 }
 
 export interface HttpRoute {
@@ -156,6 +161,8 @@ export interface HttpRoute {
   readonly headers?: HeaderOperations;
   readonly fault?: FaultInjection;
   readonly cors?: CorsPolicy;
+  /** Stats of the route under this prefix (VirtualService match statPrefix). */
+  readonly statPrefix?: string;
   /** The config the route came from (Istio's `/apis/networking.istio.io/v1/namespaces/<ns>/virtual-service/<name>`), as route metadata. */
   readonly origin?: string;
 }
@@ -175,11 +182,24 @@ export interface RouteTable {
 
 // ---------------------------------------------------------------- listeners (LDS)
 
+/** Where a VirtualService tcp or tls route sends a chain's connections. */
+export interface TcpRoute {
+  /** One destination is a plain cluster; several are weighted clusters. */
+  readonly destinations: readonly { readonly cluster: string; readonly weight: number }[];
+  /** The VirtualService (`name.namespace`), the stat prefix of a weighted split as istiod names it. */
+  readonly statPrefix: string;
+  /** The VirtualService's config path, as the chain's metadata (istiod leaves it off destinationSubnets chains). */
+  readonly origin?: string;
+}
+
 /** One TCP service port's chain on an outbound listener, with what it matches (none = everything). */
 export interface TcpChain {
+  /** The service port's default cluster (and the chain's identity in listener conflicts). */
   readonly cluster: string;
   readonly serverNames?: readonly string[];
   readonly prefixRanges?: readonly { addressPrefix: string; prefixLen: number }[];
+  /** A VirtualService's route, instead of the default cluster. */
+  readonly route?: TcpRoute;
 }
 
 /** An Envoy sidecar's outbound listeners. */

@@ -20,8 +20,11 @@ export function resolveShortName(host: string, namespace: string, clusterDomain:
   return clusterDomain === "" ? `${host}.${namespace}` : `${host}.${namespace}.svc.${clusterDomain}`;
 }
 
+/** istiod's resolveGatewayName: `name` is in the VirtualService's namespace; legacy `name.namespace[.svc...]` is `namespace/name`. */
 function resolveGateway(g: string, namespace: string): string {
-  return g === MeshGateway || g.includes("/") ? g : `${namespace}/${g}`;
+  if (g === MeshGateway || g.includes("/")) return g;
+  const [name, ns] = g.split(".");
+  return ns !== undefined ? `${ns}/${name}` : `${namespace}/${g}`;
 }
 
 function resolveDestination(d: DestinationSpec, namespace: string, domain: string): DestinationSpec {
@@ -97,6 +100,7 @@ function mergeMatch(root: HttpMatchSpec, leaf: HttpMatchSpec): HttpMatchSpec {
     sourceLabels: { ...root.sourceLabels, ...leaf.sourceLabels },
     gateways: leaf.gateways.length > 0 ? leaf.gateways : root.gateways,
     sourceNamespace: leaf.sourceNamespace ?? root.sourceNamespace,
+    statPrefix: leaf.statPrefix ?? root.statPrefix,
   });
 }
 

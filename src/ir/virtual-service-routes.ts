@@ -37,7 +37,10 @@ export function routingLabelsKey(snapshot: MeshSnapshot, labels: Readonly<Record
   let keys = sourceLabelKeys.get(snapshot);
   if (keys === undefined) {
     const set = new Set<string>();
-    for (const vs of resolvedVirtualServices(snapshot, "")) for (const h of vs.spec.http) for (const m of h.match) for (const k of Object.keys(m.sourceLabels)) set.add(k);
+    for (const vs of resolvedVirtualServices(snapshot, "")) {
+      const matches = [...vs.spec.http.flatMap((h) => h.match), ...vs.spec.tcp.flatMap((r) => r.match), ...vs.spec.tls.flatMap((r) => r.match)];
+      for (const m of matches) for (const k of Object.keys(m.sourceLabels)) set.add(k);
+    }
     keys = [...set].sort();
     sourceLabelKeys.set(snapshot, keys);
   }
@@ -154,7 +157,14 @@ function retryPolicy(r: HttpRouteSpec["retries"], consistentHash: boolean): Retr
     if (codes.length > 0 && !on.includes("retriable-status-codes")) on += ",retriable-status-codes";
   }
   const otherHost = r.retryIgnorePreviousHosts ?? !consistentHash;
-  return { retryOn: on, numRetries: r.attempts, ...(r.perTryTimeout !== undefined ? { perTryTimeoutSeconds: r.perTryTimeout } : {}), otherHost, ...(codes.length ? { retriableStatusCodes: codes } : {}) };
+  return {
+    retryOn: on,
+    numRetries: r.attempts,
+    ...(r.perTryTimeout !== undefined ? { perTryTimeoutSeconds: r.perTryTimeout } : {}),
+    otherHost,
+    ...(codes.length ? { retriableStatusCodes: codes } : {}),
+    ...(r.backoff !== undefined ? { backoffSeconds: r.backoff } : {}),
+  };
 }
 
 const perMillion = (percent: number): FractionalPercent => ({ numerator: Math.round(percent * 10000), denominator: "MILLION" });
@@ -236,7 +246,10 @@ function translateRoute(scope: TranslationScope, vs: ResolvedVirtualService, htt
   let action: RouteAction;
   let headers = ops;
   if (http.redirect) action = redirectAction(http.redirect, listenPort);
-  else if (http.directResponse) action = { kind: "directResponse", status: http.directResponse.status, ...(http.directResponse.body !== undefined ? { body: http.directResponse.body } : {}) };
+  else if (http.directResponse) {
+    const { status, body, bodyBase64 } = http.directResponse;
+    action = { kind: "directResponse", status, ...(body !== undefined ? { body } : {}), ...(bodyBase64 !== undefined ? { bodyBase64 } : {}) };
+  }
   else {
     const f = forwardAction(scope, http, services, listenPort, authority);
     action = f.action;
@@ -251,8 +264,9 @@ function translateRoute(scope: TranslationScope, vs: ResolvedVirtualService, htt
     ...(headers ? { headers } : {}),
     ...(faultIr && (faultIr.delay || faultIr.abort) ? { fault: faultIr } : {}),
     ...(c
-      ? { cors: { allowOrigins: c.allowOrigins.flatMap((o) => (stringMatch(o) ? [stringMatch(o)!] : [])), allowMethods: c.allowMethods, allowHeaders: c.allowHeaders, exposeHeaders: c.exposeHeaders, ...(c.maxAge !== undefined ? { maxAgeSeconds: c.maxAge } : {}), ...(c.allowCredentials !== undefined ? { allowCredentials: c.allowCredentials } : {}) } }
+      ? { cors: { allowOrigins: c.allowOrigins.flatMap((o) => (stringMatch(o) ? [stringMatch(o)!] : [])), allowMethods: c.allowMethods, allowHeaders: c.allowHeaders, exposeHeaders: c.exposeHeaders, ...(c.maxAge !== undefined ? { maxAgeSeconds: c.maxAge } : {}), ...(c.allowCredentials !== undefined ? { allowCredentials: c.allowCredentials } : {}), forwardNotMatchingPreflights: c.unmatchedPreflights !== "IGNORE" } }
       : {}),
+    ...(m?.statPrefix ? { statPrefix: m.statPrefix } : {}),
     origin: vs.configPath,
   };
 }

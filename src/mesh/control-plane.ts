@@ -96,6 +96,8 @@ export interface ControlPlaneOptions {
   readonly kubernetes?: KubernetesOptions;
   /** Gateway credentials from files: `<dir>/<namespace>/<name>/{tls.crt,tls.key,ca.crt}` (`--gateway-credentials`). */
   readonly gatewayCredentialsDir?: string;
+  /** With Kubernetes: namespaces whose Secrets are gateway credentials (`--gateway-secret-namespaces`; default none). */
+  readonly gatewaySecretNamespaces?: readonly string[];
   /** `host:port` for the read API and web console (`--console-address`); absent: none. */
   readonly consoleAddress?: string;
 }
@@ -266,7 +268,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   if (opts.gatewayCredentialsDir !== undefined) {
     for (const e of await loadCredentialDirectory(credentials, opts.gatewayCredentialsDir)) log(`meshward gateway: ${e}`, { level: "error", stage: "gateway" });
   }
-  const stopSecretWatch = kubernetes !== undefined ? watchGatewaySecrets({ client: kubernetes.client, clusterId: kubernetes.clusterId, store: credentials, log }) : undefined;
+  const secretNamespaces = opts.gatewaySecretNamespaces ?? [];
+  const stopSecretWatch =
+    kubernetes !== undefined && secretNamespaces.length > 0 ? watchGatewaySecrets({ client: kubernetes.client, clusterId: kubernetes.clusterId, namespaces: secretNamespaces, store: credentials, log }) : undefined;
   const gatewayCredentials = new GatewayCredentialProvider(credentials, {
     snapshot: () => provider.snapshot,
     identityOf: admission.identityOf,

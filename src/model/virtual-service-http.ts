@@ -21,6 +21,7 @@ export interface HttpMatchSpec {
   readonly sourceLabels: Readonly<Record<string, string>>;
   readonly gateways: readonly string[];
   readonly sourceNamespace?: string;
+  readonly statPrefix?: string;
 }
 
 export interface HeaderOperationsSpec {
@@ -45,11 +46,11 @@ export interface HttpRouteSpec {
   readonly match: readonly HttpMatchSpec[];
   readonly route: readonly HttpRouteDestinationSpec[];
   readonly redirect?: { readonly uri?: string; readonly authority?: string; readonly port?: number; readonly derivePort?: "FROM_PROTOCOL_DEFAULT" | "FROM_REQUEST_PORT"; readonly scheme?: string; readonly redirectCode?: number };
-  readonly directResponse?: { readonly status: number; readonly body?: string };
+  readonly directResponse?: { readonly status: number; readonly body?: string; readonly bodyBase64?: string };
   readonly delegate?: { readonly name: string; readonly namespace?: string };
   readonly rewrite?: { readonly uri?: string; readonly authority?: string; readonly uriRegexRewrite?: { readonly match: string; readonly rewrite: string } };
   readonly timeout?: number;
-  readonly retries?: { readonly attempts: number; readonly perTryTimeout?: number; readonly retryOn?: string; readonly retryIgnorePreviousHosts?: boolean };
+  readonly retries?: { readonly attempts: number; readonly perTryTimeout?: number; readonly retryOn?: string; readonly retryIgnorePreviousHosts?: boolean; readonly backoff?: number };
   readonly fault?: {
     readonly delay?: { readonly fixedDelay: number; readonly percentage?: number; readonly percent?: number };
     readonly abort?: { readonly httpStatus?: number; readonly grpcStatus?: string; readonly percentage?: number };
@@ -62,6 +63,8 @@ export interface HttpRouteSpec {
     readonly exposeHeaders: readonly string[];
     readonly maxAge?: number;
     readonly allowCredentials?: boolean;
+    /** IGNORE: preflights from origins the policy does not allow are answered by Envoy, not forwarded. */
+    readonly unmatchedPreflights?: "FORWARD" | "IGNORE";
   };
   readonly headers?: HeadersSpec;
 }
@@ -80,7 +83,11 @@ function checkRegex(re: string, at: string, p: FieldProblems): void {
   }
 }
 
-function parseStringMatch(v: unknown, at: string, p: FieldProblems, emptyMeansPresent: boolean): StringMatchSpec | undefined {
+/**
+ * istiod's validateStringMatch: a prefix must not be empty (but for the uri), a regex must compile;
+ * an empty match means "present". `starIsPresent`: regex `*` means present (withoutHeaders only).
+ */
+function parseStringMatch(v: unknown, at: string, p: FieldProblems, emptyPrefixOk = false, starIsPresent = false): StringMatchSpec | undefined {
   if (!isFields(v)) {
     p.error(at, "must be a map with one of exact, prefix or regex");
     return undefined;
@@ -89,18 +96,15 @@ function parseStringMatch(v: unknown, at: string, p: FieldProblems, emptyMeansPr
   unknownKeys(v, ["exact", "prefix", "regex"], at, p);
   if (set.length > 1) p.error(at, `only one of exact, prefix or regex may be set, got ${set.join(", ")}`);
   const [kind] = set;
-  if (kind === undefined) {
-    if (emptyMeansPresent) return { present: true };
-    p.error(at, "one of exact, prefix or regex is required");
-    return undefined;
-  }
+  if (kind === undefined) return { present: true };
   const value = stringField(v, kind, at, p);
   if (value === undefined) return undefined;
   if (kind === "regex") {
+    if (starIsPresent && value === "*") return { present: true };
     checkRegex(value, `${at}.regex`, p);
     return { regex: value };
   }
-  if (kind === "prefix" && value === "" && !emptyMeansPresent) p.error(`${at}.prefix`, "must not be empty");
+  if (kind === "prefix" && value === "" && !emptyPrefixOk) p.error(`${at}.prefix`, "prefix string match should not be empty");
   return kind === "exact" ? { exact: value } : { prefix: value };
 }
 
@@ -112,7 +116,8 @@ function stringMatchMap(v: Fields, key: string, at: string, p: FieldProblems): R
       p.error(`${at}.${key}.${name}`, `header match ${name} cannot be null`);
       continue;
     }
-    const parsed = parseStringMatch(sm, `${at}.${key}.${name}`, p, true);
+    if (name === "") p.error(`${at}.${key}`, "header name cannot be empty");
+    const parsed = parseStringMatch(sm, `${at}.${key}.${name}`, p, false, key === "withoutHeaders");
     if (parsed !== undefined) out[name] = parsed;
   }
   return out;
@@ -123,7 +128,7 @@ function parseMatch(v: unknown, at: string, p: FieldProblems): HttpMatchSpec | u
     p.error(at, "must be a map");
     return undefined;
   }
-  const one = (key: string): StringMatchSpec | undefined => (v[key] === undefined || v[key] === null ? undefined : parseStringMatch(v[key], `${at}.${key}`, p, false));
+  const one = (key: string): StringMatchSpec | undefined => (v[key] === undefined || v[key] === null ? undefined : parseStringMatch(v[key], `${at}.${key}`, p, key === "uri"));
   const name = stringField(v, "name", at, p);
   const uri = one("uri");
   const scheme = one("scheme");
@@ -131,6 +136,7 @@ function parseMatch(v: unknown, at: string, p: FieldProblems): HttpMatchSpec | u
   const authority = one("authority");
   const port = portField(v, "port", at, p);
   const sourceNamespace = stringField(v, "sourceNamespace", at, p);
+  const statPrefix = stringField(v, "statPrefix", at, p);
   if (sourceNamespace !== undefined && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(sourceNamespace)) p.error(`${at}.sourceNamespace`, `sourceNamespace match ${sourceNamespace} is invalid`);
   const headers = stringMatchMap(v, "headers", at, p);
   for (const h of Object.keys(headers)) if (h.toLowerCase() !== h) p.error(`${at}.headers.${h}`, "header name must be lower case");
@@ -149,15 +155,16 @@ function parseMatch(v: unknown, at: string, p: FieldProblems): HttpMatchSpec | u
     sourceLabels: stringMapField(v, "sourceLabels", at, p),
     gateways: stringListField(v, "gateways", at, p),
     sourceNamespace,
+    statPrefix,
   });
 }
 
-type OptionalMatchKeys = "name" | "uri" | "scheme" | "method" | "authority" | "port" | "sourceNamespace";
+type OptionalMatchKeys = "name" | "uri" | "scheme" | "method" | "authority" | "port" | "sourceNamespace" | "statPrefix";
 type MatchParts = Omit<HttpMatchSpec, OptionalMatchKeys> & { readonly [K in OptionalMatchKeys]: HttpMatchSpec[K] | undefined };
 
 /** A match from its parts, leaving out the optional ones that are unset or empty. */
 export function httpMatchSpec(parts: MatchParts): HttpMatchSpec {
-  const { name, uri, scheme, method, authority, port, sourceNamespace, ...rest } = parts;
+  const { name, uri, scheme, method, authority, port, sourceNamespace, statPrefix, ...rest } = parts;
   return {
     ...(name ? { name } : {}),
     ...(uri ? { uri } : {}),
@@ -166,15 +173,33 @@ export function httpMatchSpec(parts: MatchParts): HttpMatchSpec {
     ...(authority ? { authority } : {}),
     ...(port !== undefined ? { port } : {}),
     ...(sourceNamespace ? { sourceNamespace } : {}),
+    ...(statPrefix ? { statPrefix } : {}),
     ...rest,
   };
 }
 
+/** Envoy's header value syntax: `%%` is a literal `%`, `%VARIABLE%` (or `%VARIABLE(args)%`) a substitution, a lone `%` an error. */
+const headerValuePattern = /^(?:[^%\u0000-\u0008\u000A-\u001F\u007F]|%%|%[A-Z_][A-Z0-9_]*(?:\([^)]*\))?(?::[0-9]+)?%)*$/;
+
 function parseHeaderOperations(v: Fields, key: string, at: string, p: FieldProblems): HeaderOperationsSpec | undefined {
   const m = mapField(v, key, at, p);
   if (m === undefined) return undefined;
-  unknownKeys(m, ["set", "add", "remove"], `${at}.${key}`, p);
-  return { set: stringMapField(m, "set", `${at}.${key}`, p), add: stringMapField(m, "add", `${at}.${key}`, p), remove: stringListField(m, "remove", `${at}.${key}`, p) };
+  const path = `${at}.${key}`;
+  unknownKeys(m, ["set", "add", "remove"], path, p);
+  const set = stringMapField(m, "set", path, p);
+  const add = stringMapField(m, "add", path, p);
+  for (const [op, values] of [["set", set], ["add", add]] as const) {
+    for (const [name, value] of Object.entries(values)) {
+      if (name === "") p.error(`${path}.${op}`, "header name cannot be empty");
+      if (!headerValuePattern.test(value)) p.error(`${path}.${op}.${name}`, `header value configuration ${JSON.stringify(value)} is invalid (a lone % must be written %%)`);
+    }
+  }
+  const remove = listField(m, "remove", path, p, (e, ep) => {
+    if (typeof e === "string" && e !== "") return e;
+    p.error(ep, "header name cannot be empty");
+    return undefined;
+  });
+  return { set, add, remove };
 }
 
 function parseHeaders(v: Fields, at: string, p: FieldProblems): HeadersSpec | undefined {
@@ -234,18 +259,20 @@ function parseRetries(v: Fields, at: string, p: FieldProblems): HttpRouteSpec["r
   if (perTryTimeout !== undefined && perTryTimeout < 0.001) p.error(`${path}.perTryTimeout`, "perTryTimeout must be at least 1ms");
   const retryOn = stringField(r, "retryOn", path, p);
   const retryIgnorePreviousHosts = boolField(r, "retryIgnorePreviousHosts", path, p);
+  const backoff = durationField(r, "backoff", path, p);
   unknownKeys(r, ["attempts", "perTryTimeout", "retryOn", "retryRemoteLocalities", "retryIgnorePreviousHosts", "backoff"], path, p);
-  return { attempts, ...(perTryTimeout !== undefined ? { perTryTimeout } : {}), ...(retryOn ? { retryOn } : {}), ...(retryIgnorePreviousHosts !== undefined ? { retryIgnorePreviousHosts } : {}) };
+  return { attempts, ...(perTryTimeout !== undefined ? { perTryTimeout } : {}), ...(retryOn ? { retryOn } : {}), ...(retryIgnorePreviousHosts !== undefined ? { retryIgnorePreviousHosts } : {}), ...(backoff !== undefined ? { backoff } : {}) };
 }
 
 function parseCors(v: Fields, at: string, p: FieldProblems): HttpRouteSpec["corsPolicy"] {
   const c = mapField(v, "corsPolicy", at, p);
   if (c === undefined) return undefined;
   const path = `${at}.corsPolicy`;
-  const allowOrigins = listField(c, "allowOrigins", path, p, (o, op) => parseStringMatch(o, op, p, false));
+  const allowOrigins = listField(c, "allowOrigins", path, p, (o, op) => parseStringMatch(o, op, p));
   const maxAge = durationField(c, "maxAge", path, p);
   if (maxAge !== undefined && !Number.isInteger(maxAge)) p.error(`${path}.maxAge`, "max_age duration is accurate only to seconds precision");
   const allowCredentials = boolField(c, "allowCredentials", path, p);
+  const unmatchedPreflights = enumField(c, "unmatchedPreflights", path, p, ["UNSPECIFIED", "FORWARD", "IGNORE"] as const);
   unknownKeys(c, ["allowOrigins", "allowMethods", "allowHeaders", "exposeHeaders", "maxAge", "allowCredentials", "unmatchedPreflights"], path, p);
   return {
     allowOrigins,
@@ -254,6 +281,7 @@ function parseCors(v: Fields, at: string, p: FieldProblems): HttpRouteSpec["cors
     exposeHeaders: stringListField(c, "exposeHeaders", path, p),
     ...(maxAge !== undefined ? { maxAge } : {}),
     ...(allowCredentials !== undefined ? { allowCredentials } : {}),
+    ...(unmatchedPreflights === "FORWARD" || unmatchedPreflights === "IGNORE" ? { unmatchedPreflights } : {}),
   };
 }
 
@@ -288,6 +316,18 @@ function parseRewrite(v: Fields, at: string, p: FieldProblems): HttpRouteSpec["r
   return { ...(uri ? { uri } : {}), ...(authority ? { authority } : {}), ...(uriRegexRewrite ? { uriRegexRewrite } : {}) };
 }
 
+/** istiod's validateAuthorityRewrite: the authority may be set once, by rewrite or by one `:authority`/`host` header. */
+function checkAuthorityOnce(rewrite: HttpRouteSpec["rewrite"], headers: HeadersSpec | undefined, at: string, p: FieldProblems): void {
+  let current = rewrite?.authority ?? "";
+  for (const ops of [headers?.request?.set ?? {}, headers?.request?.add ?? {}]) {
+    for (const [k, v] of Object.entries(ops)) {
+      if (k.toLowerCase() !== ":authority" && k.toLowerCase() !== "host") continue;
+      if (current !== "") p.error(`${at}.headers`, `authority header cannot be set multiple times: have ${JSON.stringify(current)}, attempting to set ${JSON.stringify(v)}`);
+      current = v;
+    }
+  }
+}
+
 /** One http route; `delegate` when the VirtualService has no hosts (delegate routes may not delegate again). */
 export function parseHttpRoute(v: unknown, at: string, p: FieldProblems, delegate: boolean): HttpRouteSpec | undefined {
   if (!isFields(v)) {
@@ -308,7 +348,10 @@ export function parseHttpRoute(v: unknown, at: string, p: FieldProblems, delegat
     if (dr["status"] === undefined) p.error(`${at}.directResponse.status`, "is required");
     const body = mapField(dr, "body", `${at}.directResponse`, p);
     const text = body ? stringField(body, "string", `${at}.directResponse.body`, p) : undefined;
-    if (status !== undefined) directResponse = { status, ...(text !== undefined ? { body: text } : {}) };
+    const bytes = body ? stringField(body, "bytes", `${at}.directResponse.body`, p) : undefined;
+    if (bytes !== undefined && !/^[A-Za-z0-9+/]*={0,2}$/.test(bytes)) p.error(`${at}.directResponse.body.bytes`, "must be base64");
+    if (text !== undefined && bytes !== undefined) p.error(`${at}.directResponse.body`, "only one of string or bytes may be set");
+    if (status !== undefined) directResponse = { status, ...(text !== undefined ? { body: text } : {}), ...(bytes !== undefined ? { bodyBase64: bytes } : {}) };
   }
   const dg = mapField(v, "delegate", at, p);
   const delegateRef = dg ? { name: requiredString(dg, "name", `${at}.delegate`, p) ?? "", ...(stringField(dg, "namespace", `${at}.delegate`, p) ? { namespace: stringField(dg, "namespace", `${at}.delegate`, p)! } : {}) } : undefined;
@@ -317,6 +360,7 @@ export function parseHttpRoute(v: unknown, at: string, p: FieldProblems, delegat
   const retries = parseRetries(v, at, p);
   const fault = parseFault(v, at, p);
   const mirror = v["mirror"] !== undefined && v["mirror"] !== null ? parseDestination(v["mirror"], `${at}.mirror`, p) : undefined;
+  if (v["mirrorPercent"] !== undefined) p.warn(`${at}.mirrorPercent`, 'using deprecated setting "mirrorPercent", use "mirrorPercentage" instead');
   const mirrorPercentage = percentage(v, "mirrorPercentage", at, p) ?? intField(v, "mirrorPercent", at, p, 0, 100);
   const mirrors = listField(v, "mirrors", at, p, (m, mp) => {
     if (!isFields(m)) return undefined;
@@ -329,6 +373,7 @@ export function parseHttpRoute(v: unknown, at: string, p: FieldProblems, delegat
   const allMirrors = [...(mirror !== undefined && mirrorPercentage !== 0 ? [{ destination: mirror, ...(mirrorPercentage !== undefined ? { percentage: mirrorPercentage } : {}) }] : []), ...mirrors.filter((m) => m.percentage !== 0)];
   const corsPolicy = parseCors(v, at, p);
   const headers = parseHeaders(v, at, p);
+  checkAuthorityOnce(rewrite, headers, at, p);
   // istiod's validateHTTPRouteConflict.
   const where = name ? ` ${name}` : "";
   if (delegateRef && delegate) p.error(`${at}.delegate`, "delegate HTTP route cannot contain delegate");

@@ -7,6 +7,7 @@ import { parseExportTo } from "./service-entry.js";
 import { hostPattern } from "./workload-entry.js";
 import { isIP } from "node:net";
 import { parseHttpRoute, type HttpRouteSpec } from "./virtual-service-http.js";
+import { warnUnreachableRules } from "./virtual-service-lint.js";
 import type { KindHandler } from "./kinds.js";
 import type { MeshSnapshot } from "./snapshot.js";
 import type { ConfigObject } from "./config.js";
@@ -106,9 +107,6 @@ function parseL4Match(v: unknown, at: string, p: FieldProblems, tls: boolean): L
     if (!isCidrOrIp(s)) p.error(`${at}.destinationSubnets[${i}]`, `"${s}" is not a valid IP address or CIDR range`);
   });
   const sniHosts = tls ? stringListField(v, "sniHosts", at, p) : [];
-  sniHosts.forEach((h, i) => {
-    if (h !== "*" && !hostPattern.test(h)) p.error(`${at}.sniHosts[${i}]`, `"${h}" is not a valid host name`);
-  });
   const port = portField(v, "port", at, p);
   const sourceNamespace = stringField(v, "sourceNamespace", at, p);
   unknownKeys(v, ["destinationSubnets", "port", "sourceLabels", "gateways", "sourceNamespace", ...(tls ? ["sniHosts"] : [])], at, p);
@@ -136,8 +134,11 @@ function parseL4Route(v: unknown, at: string, p: FieldProblems, tls: boolean): L
   return { match, route };
 }
 
+/** East-west gateways route Istio's SNI names (`outbound_.<port>_.<subset>_.<host>`); istiod accepts them on gateway-bound VirtualServices with TLS routes. */
+const autoSniHost = /^outbound_\.[0-9]+_\.[^.]*_\.[a-zA-Z].*$/;
+
 /** A VirtualService host (istiod's ValidateWildcardDomain): a name, a `*.` wildcard, or an IP; `*` only for gateways. */
-function checkHosts(hosts: readonly string[], bindsGateway: boolean, p: FieldProblems): void {
+function checkHosts(hosts: readonly string[], bindsGateway: boolean, sni: boolean, p: FieldProblems): void {
   let valid = true;
   hosts.forEach((h, i) => {
     if (isIP(h) !== 0) return;
@@ -146,6 +147,7 @@ function checkHosts(hosts: readonly string[], bindsGateway: boolean, p: FieldPro
       valid = bindsGateway && valid;
       return;
     }
+    if (bindsGateway && sni && autoSniHost.test(h)) return;
     if (!hostPattern.test(h) || h.length > 255) {
       p.error(`spec.hosts[${i}]`, `"${h}" is not a valid domain name (wildcard only as a leading "*.")`);
       valid = false;
@@ -159,6 +161,19 @@ function checkHosts(hosts: readonly string[], bindsGateway: boolean, p: FieldPro
   }
 }
 
+/** istiod's validateSniHost: a name (or an IP, with a warning) covered by one of the VirtualService's hosts. */
+function checkSniHost(h: string, hosts: readonly string[], bindsGateway: boolean, at: string, p: FieldProblems): void {
+  if (isIP(h) !== 0) {
+    p.warn(at, `using an IP address (${JSON.stringify(h)}) goes against SNI spec and most clients do not support this`);
+    return;
+  }
+  if (!(bindsGateway && autoSniHost.test(h)) && (h === "*" ? !bindsGateway : !hostPattern.test(h))) {
+    p.error(at, `"${h}" is not a valid domain name`);
+    return;
+  }
+  if (!hosts.some((vh) => hostMatches(vh, h))) p.error(at, `SNI host "${h}" is not a compatible subset of any of the virtual service hosts: [${hosts.join(", ")}]`);
+}
+
 /** Whether host name pattern `pattern` (`*.example.com`, `*`, or a name) covers `name` (Istio's host.Name.Matches, one way). */
 export function hostMatches(pattern: string, name: string): boolean {
   if (pattern === name || pattern === "*") return true;
@@ -170,6 +185,25 @@ export function hostMatches(pattern: string, name: string): boolean {
   return false;
 }
 
+const dnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/** istiod's validateGatewayNames: `namespace/name` of DNS labels, or a name (`name.namespace` is the legacy form, warned). */
+export function checkGatewayName(g: string, at: string, p: FieldProblems): void {
+  if (g === MeshGateway) return;
+  const slash = g.indexOf("/");
+  if (slash < 0) {
+    if (g.includes(".")) {
+      const [name, ns] = g.split(".");
+      p.warn(at, `using legacy gatewayName format "${g}"; prefer the <namespace>/<name> format: "${ns}/${name}"`);
+    }
+    if (!hostPattern.test(g) || g.startsWith("*")) p.error(at, `"${g}" is not a valid gateway name`);
+    return;
+  }
+  const [ns, name] = [g.slice(0, slash), g.slice(slash + 1)];
+  if (!dnsLabel.test(ns) || ns.length > 63) p.error(at, `invalid value for namespace: "${ns}"`);
+  if (!dnsLabel.test(name) || name.length > 63) p.error(at, `invalid value for gateway name: "${name}"`);
+}
+
 export function parseVirtualService(spec: unknown, p: FieldProblems): VirtualServiceSpec | undefined {
   if (!isFields(spec)) {
     p.error("spec", "is required and must be a map");
@@ -177,19 +211,25 @@ export function parseVirtualService(spec: unknown, p: FieldProblems): VirtualSer
   }
   const hosts = stringListField(spec, "hosts", "spec", p);
   const gateways = stringListField(spec, "gateways", "spec", p);
-  gateways.forEach((g, i) => {
-    const [ns, name] = g.includes("/") ? g.split("/", 2) : ["", g];
-    if (g !== MeshGateway && (name === undefined || !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(name) || (ns !== "" && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(ns ?? "")))) {
-      p.error(`spec.gateways[${i}]`, `"${g}" is not a valid gateway name (name or namespace/name)`);
-    }
-  });
+  gateways.forEach((g, i) => checkGatewayName(g, `spec.gateways[${i}]`, p));
   const delegate = hosts.length === 0;
   if (delegate && gateways.length > 0) p.error("spec.gateways", "delegate virtual service must have no gateways specified");
   const bindsGateway = gateways.some((g) => g !== MeshGateway);
-  checkHosts(hosts, bindsGateway, p);
+  checkHosts(hosts, bindsGateway, spec["tls"] !== undefined, p);
   const http = listField(spec, "http", "spec", p, (v, at) => parseHttpRoute(v, at, p, delegate));
+  if (!bindsGateway) {
+    http.forEach((h, i) =>
+      h.match.forEach((m, j) => {
+        for (const k of [...Object.keys(m.headers), ...Object.keys(m.withoutHeaders)]) {
+          if (k.startsWith("@request.auth.claims")) p.error(`spec.http[${i}].match[${j}]`, `JWT claim based routing (key: ${k}) is only supported for gateway, found no gateways: [${gateways.join(" ")}]`);
+        }
+      }),
+    );
+  }
   const tcp = listField(spec, "tcp", "spec", p, (v, at) => parseL4Route(v, at, p, false));
   const tls = listField(spec, "tls", "spec", p, (v, at) => parseL4Route(v, at, p, true));
+  tls.forEach((r, i) => r.match.forEach((m, j) => m.sniHosts.forEach((h, k) => checkSniHost(h, hosts, bindsGateway, `spec.tls[${i}].match[${j}].sniHosts[${k}]`, p))));
+  warnUnreachableRules(http, p);
   if (delegate && tls.length > 0) p.error("spec.tls", "delegate virtual service must have no tls route specified");
   if (delegate && tcp.length > 0) p.error("spec.tcp", "delegate virtual service must have no tcp route specified");
   if (http.length === 0 && tcp.length === 0 && tls.length === 0 && !p.hasErrors) p.error("spec", "http, tcp or tls must be provided in virtual service");

@@ -35,6 +35,14 @@ export function tcpProxyFilter(cluster: string): Filter {
   });
 }
 
+/** tcp_proxy splitting connections by weight (a VirtualService tcp/tls route to several destinations). */
+export function weightedTcpProxyFilter(statPrefix: string, clusters: readonly { readonly cluster: string; readonly weight: number }[]): Filter {
+  return create(FilterSchema, {
+    name: TcpProxyName,
+    configType: { case: "typedConfig", value: typedConfig(TcpProxySchema, { statPrefix, clusterSpecifier: { case: "weightedClusters", value: { clusters: clusters.map((c) => ({ name: c.cluster, weight: c.weight })) } } }) },
+  });
+}
+
 type Routing = { readonly rds: string } | { readonly inline: MessageInitShape<typeof RouteConfigurationSchema> };
 
 /**

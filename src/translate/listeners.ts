@@ -24,7 +24,7 @@ import {
   type PlannedResource,
   type TranslationScope,
 } from "./common.js";
-import { httpConnectionManager, httpConnectionManagerFilter, HttpConnectionManagerName, routerFilter, tcpProxyFilter } from "./filters.js";
+import { httpConnectionManager, httpConnectionManagerFilter, HttpConnectionManagerName, routerFilter, tcpProxyFilter, weightedTcpProxyFilter } from "./filters.js";
 import { sidecarHcmOptions, sidecarHttpExtensionFilters } from "./http-options.js";
 import type { MeshConfig } from "../model/mesh-config.js";
 import { inboundKey, inboundTargets, sidecarInboundChains, sidecarPassthroughChains } from "./inbound.js";
@@ -117,6 +117,13 @@ function virtualInbound(scope: TranslationScope): ReturnType<typeof built> {
   });
 }
 
+/** A chain's tcp_proxy: the default cluster, or a VirtualService route's destination(s). */
+function tcpChainFilter(c: TcpChain): ReturnType<typeof tcpProxyFilter> {
+  const [only] = c.route?.destinations ?? [];
+  if (c.route === undefined) return tcpProxyFilter(c.cluster);
+  return c.route.destinations.length === 1 && only !== undefined ? tcpProxyFilter(only.cluster) : weightedTcpProxyFilter(c.route.statPrefix, c.route.destinations);
+}
+
 /**
  * A TCP listener (`<vip>_<port>` or `0.0.0.0_<port>`): one tcp_proxy chain per service, matched on
  * SNI (TLS ports) or destination prefix (CIDR addresses); tls_inspector when SNI is matched; the
@@ -128,7 +135,8 @@ function outboundTcpListener(name: string, address: string, port: number, chains
   const matched = chains.filter((c) => !matchesAll(c));
   const chain = (c: TcpChain): MessageInitShape<typeof FilterChainSchema> => ({
     ...(matchesAll(c) ? {} : { filterChainMatch: { ...(c.serverNames ? { serverNames: [...c.serverNames] } : {}), ...(c.prefixRanges ? { prefixRanges: c.prefixRanges.map((r) => ({ ...r })) } : {}) } }),
-    filters: [tcpProxyFilter(c.cluster)],
+    filters: [tcpChainFilter(c)],
+    ...(c.route?.origin !== undefined ? { metadata: { filterMetadata: { istio: { config: c.route.origin } } } } : {}),
     transportSocketConnectTimeout,
   });
   return built(ListenerSchema, {

@@ -8,6 +8,7 @@ import {
   type RouteActionSchema,
   type RedirectActionSchema,
   type WeightedCluster_ClusterWeightSchema,
+  type DirectResponseActionSchema,
   type HeaderMatcherSchema,
   type QueryParameterMatcherSchema,
   type RouteAction_HashPolicySchema,
@@ -22,7 +23,7 @@ import { HTTPFaultSchema } from "../gen/envoy/extensions/filters/http/fault/v3/f
 import { CorsPolicySchema } from "../gen/envoy/extensions/filters/http/cors/v3/cors_pb.js";
 import { PreviousHostsPredicateSchema } from "../gen/envoy/extensions/retry/host/previous_hosts/v3/previous_hosts_pb.js";
 import { TypeUrl } from "../xds/types.js";
-import type { CorsPolicy, FaultInjection, ForwardAction, FractionalPercent, HashPolicy, HeaderOperations, HeaderValue, HttpRoute, Keyed, RedirectAction, RetryPolicy, RouteMatch, RouteTable, StringMatch, VirtualHost, WeightedDestination } from "../ir/types.js";
+import type { CorsPolicy, DirectResponseAction, FaultInjection, ForwardAction, FractionalPercent, HashPolicy, HeaderOperations, HeaderValue, HttpRoute, Keyed, RedirectAction, RetryPolicy, RouteMatch, RouteTable, StringMatch, VirtualHost, WeightedDestination } from "../ir/types.js";
 import { built, durationFromSeconds, typedConfig, type PlannedResource } from "./common.js";
 
 /** The plain-object form of a message's init (not an already built message). */
@@ -93,6 +94,7 @@ export function retryPolicy(r: RetryPolicy): NonNullable<RouteActionInit["retryP
     // Istio's retry policies always allow 5 host selection attempts.
     hostSelectionRetryMaxAttempts: 5n,
     ...(r.retriableStatusCodes?.length ? { retriableStatusCodes: [...r.retriableStatusCodes] } : {}),
+    ...(r.backoffSeconds !== undefined ? { retryBackOff: { baseInterval: durationFromSeconds(r.backoffSeconds) } } : {}),
   };
 }
 
@@ -182,8 +184,14 @@ function corsConfig(c: CorsPolicy): ReturnType<typeof typedConfig> {
     ...(c.maxAgeSeconds !== undefined ? { maxAge: String(c.maxAgeSeconds) } : {}),
     ...(c.allowCredentials !== undefined ? { allowCredentials: c.allowCredentials } : {}),
     filterEnabled: { defaultValue: { numerator: 100, denominator: FractionalPercent_DenominatorType.HUNDRED } },
-    forwardNotMatchingPreflights: true,
+    forwardNotMatchingPreflights: c.forwardNotMatchingPreflights,
   });
+}
+
+function directResponseBody(a: DirectResponseAction): Pick<Init<typeof DirectResponseActionSchema>, "body"> {
+  if (a.body !== undefined) return { body: { specifier: { case: "inlineString", value: a.body } } };
+  if (a.bodyBase64 !== undefined) return { body: { specifier: { case: "inlineBytes", value: Buffer.from(a.bodyBase64, "base64") } } };
+  return {};
 }
 
 export function envoyRoute(r: HttpRoute): RouteInit {
@@ -197,11 +205,12 @@ export function envoyRoute(r: HttpRoute): RouteInit {
       case "redirect":
         return { case: "redirect", value: redirectAction(r.action) };
       case "directResponse":
-        return { case: "directResponse", value: { status: r.action.status, ...(r.action.body !== undefined ? { body: { specifier: { case: "inlineString", value: r.action.body } } } : {}) } };
+        return { case: "directResponse", value: { status: r.action.status, ...directResponseBody(r.action) } };
     }
   })();
   return {
     ...(r.name !== undefined ? { name: r.name } : {}),
+    ...(r.statPrefix !== undefined ? { statPrefix: r.statPrefix } : {}),
     match: routeMatch(r.match),
     action,
     ...headerOperations(r.headers),

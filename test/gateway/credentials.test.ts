@@ -14,6 +14,8 @@ import { TokenKey } from "../../src/security/token-key.js";
 import { SecretSchema, type Secret } from "../../src/gen/envoy/extensions/transport_sockets/tls/v3/secret_pb.js";
 import { ISTIOD_DNS_NAMES } from "../../src/ca/serving-credentials.js";
 import { TypeUrl } from "../../src/xds/types.js";
+import { ListenerSchema } from "../../src/gen/envoy/config/listener/v3/listener_pb.js";
+import { RouteConfigurationSchema } from "../../src/gen/envoy/config/route/v3/route_pb.js";
 import { AdsClient, bearer, type SotwClientStream, type TestNode } from "../support/ads-client.js";
 import { startTestControlPlane } from "../support/control-plane.js";
 
@@ -144,6 +146,20 @@ describe("gateway credentials over SDS in meshward serve", function () {
     assert.deepEqual(keyPair(got.get("kubernetes://shop-cert")), { chain: files["team-b/shop-cert/tls.crt"], key: files["team-b/shop-cert/tls.key"] });
     assert.ok(!got.has("kubernetes://partners-cert"), "the 0644 key was not loaded");
     assert.ok(logged.some((l) => /gateway credential team-b\/partners-cert: key .*tls\.key: mode 0644 gives group or others access/.test(l)), logged.join("\n"));
+  });
+
+  it("over the same ADS stream the gateway gets its listeners and the routes they name, as istiod names them", async () => {
+    const s = open(tls, router("ingress-3", "istio-system"), bearer(tokens.mint({ namespace: "istio-system", serviceAccount: "ingress" })));
+    s.subscribe(TypeUrl.Listener, []);
+    const listeners = await s.next(15_000);
+    s.ack(listeners);
+    assert.equal(listeners.typeUrl, TypeUrl.Listener);
+    const names = listeners.resources.map((a) => fromBinary(ListenerSchema, a.value).name).sort();
+    assert.deepEqual(names, ["0.0.0.0_443", "0.0.0.0_8443"]);
+    s.subscribe(TypeUrl.RouteConfiguration, ["https.443.https.ingress.istio-system", "https.443.https-mtls.ingress.istio-system", "https.8443.https-missing.ingress.istio-system"]);
+    const routes = await s.next(15_000);
+    assert.equal(routes.typeUrl, TypeUrl.RouteConfiguration);
+    assert.deepEqual(routes.resources.map((a) => fromBinary(RouteConfigurationSchema, a.value).name).sort(), ["https.443.https-mtls.ingress.istio-system", "https.443.https.ingress.istio-system", "https.8443.https-missing.ingress.istio-system"]);
   });
 
   it("a gateway that did not authenticate gets no credential, and a missing one is an error naming it and the namespace", async () => {

@@ -18,6 +18,7 @@ import { translate } from "../../src/translate/index.js";
 import { TypeUrl } from "../../src/xds/types.js";
 import type { Listener } from "../../src/gen/envoy/config/listener/v3/listener_pb.js";
 import type { ClusterLoadAssignment } from "../../src/gen/envoy/config/endpoint/v3/endpoint_pb.js";
+import type { RouteConfiguration } from "../../src/gen/envoy/config/route/v3/route_pb.js";
 import { HttpConnectionManagerSchema, type HttpFilter } from "../../src/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js";
 import { DownstreamTlsContextSchema } from "../../src/gen/envoy/extensions/transport_sockets/tls/v3/tls_pb.js";
 import { repoRoot } from "../support/grpc-go-peer.js";
@@ -64,6 +65,19 @@ function httpChain(snapshot: MeshSnapshot, proxy: Proxy, listener: string): { fi
   return { filters: hcm.httpFilters, requireClientCertificate: tls?.requireClientCertificate === true };
 }
 
+/** Domain -> the cluster of the virtual host's first route, in route configuration `name`. */
+function routeTargets(snapshot: MeshSnapshot, proxy: Proxy, name: string): Record<string, string> {
+  const rc = built<RouteConfiguration>(snapshot, proxy, TypeUrl.RouteConfiguration).find((r) => r.name === name);
+  assert.ok(rc, `${proxy.id} has route configuration ${name}`);
+  const out: Record<string, string> = {};
+  for (const vh of rc.virtualHosts) {
+    const action = vh.routes[0]?.action;
+    const cluster = action?.case === "route" && action.value.clusterSpecifier.case === "cluster" ? action.value.clusterSpecifier.value : "?";
+    for (const d of vh.domains) if (d === "api.example.com" || d === "www.example.org") out[d] = cluster;
+  }
+  return out;
+}
+
 function endpointsOf(snapshot: MeshSnapshot, proxy: Proxy, cluster: string): string[] {
   const a = built<ClusterLoadAssignment>(snapshot, proxy, TypeUrl.ClusterLoadAssignment).find((x) => x.clusterName === cluster);
   assert.ok(a, `${proxy.id} has an assignment for ${cluster}`);
@@ -84,6 +98,12 @@ describe("egress gateway: which workload may reach which external host, and quar
   });
 
   after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("sidecars route the external hosts to the egress gateway, and the gateway each host to its own external cluster", () => {
+    const checkoutSidecar = parseProxyNode({ id: "sidecar~10.3.0.1~checkout-1.shop~shop.svc.cluster.local", metadata: { NAMESPACE: "shop", SERVICE_ACCOUNT: "checkout", LABELS: { app: "checkout" } } });
+    assert.deepEqual(routeTargets(snapshot, checkoutSidecar, "80"), { "api.example.com": "outbound|443||istio-egressgateway.istio-system.svc.cluster.local", "www.example.org": "outbound|443||istio-egressgateway.istio-system.svc.cluster.local" });
+    assert.deepEqual(routeTargets(snapshot, egressGateway, "https.443.https.egress.istio-system"), { "api.example.com": "outbound|443||api.example.com", "www.example.org": "outbound|443||www.example.org" });
+  });
 
   it("the egress gateway's server takes only mTLS callers, so the policy's principals are proven identities", () => {
     assert.equal(httpChain(snapshot, egressGateway, "0.0.0.0_443").requireClientCertificate, true);

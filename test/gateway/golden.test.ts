@@ -44,7 +44,7 @@ describe("golden: gateways -> a router proxy's xDS resources", () => {
         const errors = snapshot.errors.map((e) => formatConfigError({ ...e, file: basename(e.file) }));
         for (const type of ["listeners", "routes", "clusters", "endpoints"]) {
           // Servers the merge left out, with why (istiod logs them and counts the gateway as rejected).
-          const skipped = mergedGatewayFor(snapshot, proxy).rejected;
+          const skipped = mergedGatewayFor(snapshot, proxy).rejected.map((r) => `Gateway ${r.gatewayRef}: spec.servers[${r.index}]: ${r.why}`);
           const body = type === "listeners" ? { errors, skipped, listeners: dump[type] } : { [type]: dump[type] };
           expectGolden(join(root, "test/gateway/cases", `${c.name}.${type}.yaml`), stringify(body, { lineWidth: 0 }));
         }

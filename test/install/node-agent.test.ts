@@ -91,7 +91,7 @@ describe("the node agent as its DaemonSet runs it (real apiserver)", function ()
     const authn = new TokenReviewAuthenticator({ client, clusterId: "Kubernetes", trustDomain: "cluster.local", audiences: [SIGNALS_AUDIENCE], mapIdentity: (id, extra) => nodeIdentityOfAgentToken(id, extra, ns) });
     const onA = await agentPod("meshward-agent-a", "node-a");
     const ok = await authenticate(authn, await tokenFor(AGENT_SERVICE_ACCOUNT, SIGNALS_AUDIENCE, onA));
-    assert.deepEqual(ok, { ok: true, identity: { trustDomain: "cluster.local", namespace: "meshward-system", serviceAccount: "node-node-a" }, method: "kubernetes-tokenreview" });
+    assert.deepEqual(ok, { ok: true, identity: { trustDomain: "cluster.local", namespace: "meshward-system", serviceAccount: "node-node-a" }, method: "kubernetes-tokenreview", cluster: "Kubernetes" });
     const unbound = await authenticate(authn, await tokenFor(AGENT_SERVICE_ACCOUNT, SIGNALS_AUDIENCE));
     assert.equal(unbound.ok, false);
     assert.match(unbound.ok ? "" : unbound.reason, /not bound to a pod on a node/);

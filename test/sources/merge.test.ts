@@ -104,4 +104,28 @@ describe("source seam", () => {
       merge.stop();
     }
   });
+  it("takes a source added while it runs, and withdraws everything a removed source reported, stopped and ignored after", () => {
+    const first = new HandSource();
+    const sets: ConfigSet[] = [];
+    const merge = new ConfigMerge([first], (s) => sets.push(s));
+    merge.start();
+    try {
+      first.send({ events: [{ type: "add", key: "a", object: object("a") }] });
+      const remote = new HandSource();
+      let stopped = false;
+      remote.stop = () => void (stopped = true);
+      merge.addSource(remote);
+      remote.send({ events: [{ type: "add", key: "r", object: object("r") }] });
+      assert.deepEqual(sets.at(-1)!.objects.map((o) => o.metadata.name), ["a", "r"], "the added source's objects come after the first's");
+      const before = sets.length;
+      merge.removeSource(remote);
+      assert.equal(stopped, true, "the removed source is stopped");
+      assert.equal(sets.length, before + 1, "one new set");
+      assert.deepEqual(sets.at(-1)!.objects.map((o) => o.metadata.name), ["a"]);
+      remote.send({ events: [{ type: "add", key: "late", object: object("late") }] });
+      assert.equal(sets.length, before + 1, "a removed source's late batch changes nothing");
+    } finally {
+      merge.stop();
+    }
+  });
 });

@@ -21,6 +21,10 @@ import { endpointResources, loadAssignment } from "../endpoints.js";
 import { egressBlocked, routableEndpoints } from "../enforcement.js";
 import { endpointMetadata } from "../extensions.js";
 import { endpointSpeaksIstioMtls, istioMutualSni } from "../mtls-upstream.js";
+import { placeProxy } from "../../model/placement.js";
+import { sameNetwork } from "../../model/networks.js";
+import type { Proxy } from "../../model/proxy.js";
+import type { MeshSnapshot, ServiceEndpoint } from "../../model/snapshot.js";
 
 /** The fixed clusters a sidecar has and a gateway does not. */
 const sidecarOnly = new Set([PassthroughCluster, InboundPassthroughCluster]);
@@ -41,6 +45,18 @@ function sniDnatCluster(outbound: Cluster, name: string): Cluster {
   if (c.edsClusterConfig !== undefined) c.edsClusterConfig.serviceName = name;
   if (c.loadAssignment !== undefined) c.loadAssignment.clusterName = name;
   return c;
+}
+
+/** The networks an AUTO_PASSTHROUGH gateway forwards into: REQUESTED_NETWORK_VIEW, else its own; undefined in a flat mesh. */
+export function servedNetworks(snapshot: MeshSnapshot, proxy: Proxy): readonly string[] | undefined {
+  const view = proxy.metadata["REQUESTED_NETWORK_VIEW"];
+  if (typeof view === "string" && view.trim() !== "") return view.split(",").map((n) => n.trim()).filter((n) => n !== "");
+  const own = placeProxy(snapshot, proxy).network;
+  return own === undefined || own === "" ? undefined : [own];
+}
+
+function inServedNetworks(e: ServiceEndpoint, networks: readonly string[] | undefined): boolean {
+  return networks === undefined || networks.some((n) => sameNetwork(e.network, n));
 }
 
 /** A router's CDS resources. */
@@ -64,6 +80,7 @@ export function routerEndpoints(scope: TranslationScope, plans: readonly Outboun
   const out = endpointResources(scope, plans);
   const blocked = egressBlocked(scope.snapshot, scope.proxy);
   const pk = outboundPolicyKey(scope.snapshot);
+  const networks = servedNetworks(scope.snapshot, scope.proxy);
   for (const plan of sniDnatPlans(scope, plans)) {
     if (plan.discovery !== "EDS") continue;
     if (blocked) {
@@ -71,12 +88,12 @@ export function routerEndpoints(scope: TranslationScope, plans: readonly Outboun
       continue;
     }
     const { kept, dropped } = routableEndpoints(scope.snapshot, subsetEndpoints(plan.service, plan.subsetLabels));
-    const mtls = kept.filter(endpointSpeaksIstioMtls);
+    const mtls = kept.filter((e) => endpointSpeaksIstioMtls(e) && inServedNetworks(e, networks));
     const trafficPolicy = effectiveTrafficPolicy(plan.rule?.spec, plan.port.number, plan.subset || undefined);
     out.push({
       typeUrl: TypeUrl.ClusterLoadAssignment,
       name: plan.sniName,
-      key: `eds|sni-dnat|${plan.sniName}|${plan.service.endpointsDigest}|${plan.subsetLabels ? stableJson(plan.subsetLabels) : ""}|${plan.rule?.digest ?? ""}|${pk}|${dropped}`,
+      key: `eds|sni-dnat|${plan.sniName}|${plan.service.endpointsDigest}|${plan.subsetLabels ? stableJson(plan.subsetLabels) : ""}|${plan.rule?.digest ?? ""}|${pk}|${dropped}|${networks?.join(",") ?? ""}`,
       build: () =>
         built(
           ClusterLoadAssignmentSchema,

@@ -12,17 +12,22 @@ import { mergedGatewayFor } from "../../gateway/merge.js";
 import { dnsDomain, inboundPolicyKey, type PlannedResource, type ProxyResources, type TranslationScope } from "../common.js";
 import { dnsLookupFamily } from "../clusters.js";
 import { proxyEnforcement } from "../enforcement.js";
-import { routerClusters, routerEndpoints } from "./clusters.js";
+import { routerClusters, routerEndpoints, servedNetworks } from "./clusters.js";
+import { placeProxy } from "../../model/placement.js";
 import { outboundClusterPlans } from "../../ir/clusters.js";
 import { routerListeners } from "./listeners.js";
 import { routerRoutes } from "./routes.js";
 import { gatewayTopology } from "./hcm.js";
+import { routerView } from "../../gateway/router-view.js";
 
 /** What a router's translation reads of the proxy: routers with equal keys get equal resources. */
-export function routerKey(proxy: Proxy, snapshot: MeshSnapshot): string {
+export function routerKey(claimed: Proxy, snapshot: MeshSnapshot): string {
+  const proxy = routerView(snapshot, claimed);
   const labels = Object.keys(proxy.labels).sort().map((k) => `${k}=${proxy.labels[k]}`).join(",");
   const enforced = proxyEnforcement(snapshot, proxy);
-  return `router|${proxy.namespace}|${labels}|${dnsDomain(proxy)}|${dnsLookupFamily(proxy)}|${stableJson(gatewayTopology(snapshot.mesh, proxy))}${enforced === "" ? "" : `|${enforced}`}`;
+  // The network (placement) decides split-horizon EDS and which networks SNI-DNAT assignments serve.
+  const networks = `${placeProxy(snapshot, proxy).network ?? ""}>${servedNetworks(snapshot, proxy)?.join(",") ?? ""}`;
+  return `router|${proxy.namespace}|${labels}|${dnsDomain(proxy)}|${dnsLookupFamily(proxy)}|${stableJson(gatewayTopology(snapshot.mesh, proxy))}|${networks}${enforced === "" ? "" : `|${enforced}`}`;
 }
 
 /** Digests of what listeners read besides the proxy: policies (authz), mesh config, and services (AUTO_PASSTHROUGH chains). */
@@ -33,9 +38,10 @@ function listenerInputs(scope: TranslationScope): string {
 }
 
 /** Every resource of a router proxy, by type. */
-export function translateRouter(snapshot: MeshSnapshot, proxy: Proxy): ProxyResources {
+export function translateRouter(snapshot: MeshSnapshot, claimed: Proxy): ProxyResources {
+  const proxy = routerView(snapshot, claimed);
   const scope: TranslationScope = { snapshot, proxy };
-  const key = digestOf(routerKey(proxy, snapshot));
+  const key = digestOf(routerKey(claimed, snapshot));
   const plans = outboundClusterPlans(scope);
   return new Map<TypeUrl, readonly PlannedResource[]>([
     [TypeUrl.Cluster, routerClusters(scope, plans)],
