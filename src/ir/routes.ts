@@ -140,14 +140,15 @@ function routeDeps(scope: TranslationScope, service: Service): string {
 type PortRoutes = { byService: Map<string, HttpRoute[]>; otherHosts: { host: string; routes: HttpRoute[] }[] };
 
 /**
- * portRoutes per snapshot and what it reads of the proxy (flavour, namespace, DNS domain, the
- * labels sourceLabels match): proxyless route tables ask once per service port, not once per port.
+ * portRoutes per snapshot and what it reads of the proxy (flavour, namespace, DNS domain, Sidecar
+ * scope, the labels sourceLabels match): proxyless route tables ask once per service port, not once per port.
  */
 const portRoutesMemo = new WeakMap<MeshSnapshot, Map<string, PortRoutes>>();
 
 function portRoutes(scope: TranslationScope, services: readonly Service[], port: number): PortRoutes {
   const p = scope.proxy;
-  const key = `${p.flavour}|${p.namespace}|${dnsDomain(p)}|${routingLabelsKey(scope.snapshot, p.labels)}|${port}|${services.map((s) => s.key).join(",")}`;
+  // The proxy's Sidecar decides which VirtualServices it imports (virtual-service-hosts.ts).
+  const key = `${p.flavour}|${p.namespace}|${dnsDomain(p)}|${sidecarScope(scope.snapshot, p).key}|${routingLabelsKey(scope.snapshot, p.labels)}|${port}|${services.map((s) => s.key).join(",")}`;
   let memo = portRoutesMemo.get(scope.snapshot);
   if (memo === undefined) portRoutesMemo.set(scope.snapshot, (memo = new Map()));
   let out = memo.get(key);
