@@ -11,7 +11,9 @@
 // (through the database) and the mesh settles before the next iteration.
 // The first --warmup iterations (default 2: JIT and first translations of the enforcement path)
 // are reported apart and left out of the percentiles.
-// Usage: npm run bench:quarantine-latency -- [--proxies N] [--services S] [--iterations K] [--warmup W] [--workers W]
+// --xds-workers W: the control plane serves xDS from W stream worker processes (serve's
+// --xds-workers; default 0: in its own process); the sidecars and workloads connect there.
+// Usage: npm run bench:quarantine-latency -- [--proxies N] [--services S] [--iterations K] [--warmup W] [--workers W] [--xds-workers W]
 // Needs root (eBPF, cgroups). QBENCH_DEBUG=1 prints each chain and its deliveries. Prints figures;
 // the last line is one JSON object. Never pass/fail on time.
 import { fork, type ChildProcess } from "node:child_process";
@@ -115,7 +117,17 @@ async function main(): Promise<void> {
   writeFileSync(join(configDir, "runtime-policy.yaml"), RUNTIME_POLICY);
   const realPorts = [await freePort(), await freePort()];
   writeFileSync(join(configDir, "real-workloads.yaml"), realWorkloadsYaml(realPorts));
-  const cp = await startControlPlane({ configDir, xdsAddress: "127.0.0.1:0", monitoringAddress: "127.0.0.1:0", dataDir, log: () => undefined });
+  const xdsWorkers = flag("xds-workers", 0, 0);
+  const cp = await startControlPlane({
+    configDir,
+    xdsAddress: "127.0.0.1:0",
+    monitoringAddress: "127.0.0.1:0",
+    dataDir,
+    log: () => undefined,
+    ...(xdsWorkers > 0 ? { xdsWorkers: { count: xdsWorkers, address: "127.0.0.1:0" } } : {}),
+  });
+  /** Where proxies get xDS: the stream workers' address, or the main port. */
+  const xdsAddress = cp.xdsWorkersAddress ?? cp.xdsAddress;
   let nacks = 0;
   cp.xds.on("nack", () => nacks++);
 
@@ -132,7 +144,7 @@ async function main(): Promise<void> {
     const per = Math.ceil(proxies / workers);
     for (let w = 0; w < workers; w++) {
       const count = Math.min(per, proxies - w * per);
-      const child = fork(script, [cp.xdsAddress, String(w * per), String(count), String(services), node], { stdio: ["ignore", "inherit", "inherit", "ipc"], execArgv: [] });
+      const child = fork(script, [xdsAddress, String(w * per), String(count), String(services), node], { stdio: ["ignore", "inherit", "inherit", "ipc"], execArgv: [] });
       children.push(child);
       child.on("message", (m: { synced?: number; error?: string }) => {
         if (m.error !== undefined) console.error(`quarantine-latency: client error: ${m.error}`);
@@ -145,9 +157,9 @@ async function main(): Promise<void> {
   // The real workloads: each serves, and calls the other, through meshward's xDS (loopback).
   const real = new RbacWorkloads();
   for (const [k, port] of realPorts.entries()) {
-    await real.startServer(`real-${k}`, `127.0.0.1:${port}`, cp.xdsAddress, { ip: "127.0.0.1", pod: `real-${k}`, namespace: "real", serviceAccount: "real", labels: { app: `real-${k}` } });
+    await real.startServer(`real-${k}`, `127.0.0.1:${port}`, xdsAddress, { ip: "127.0.0.1", pod: `real-${k}`, namespace: "real", serviceAccount: "real", labels: { app: `real-${k}` } });
   }
-  for (const k of [0, 1]) await real.startClient(`real-${k}`, `real-${1 - k}.real.svc.cluster.local:7070`, cp.xdsAddress, { ip: "127.0.0.1", pod: `real-client-${k}`, namespace: "real" });
+  for (const k of [0, 1]) await real.startClient(`real-${k}`, `real-${1 - k}.real.svc.cluster.local:7070`, xdsAddress, { ip: "127.0.0.1", pod: `real-client-${k}`, namespace: "real" });
   for (const k of [0, 1]) {
     const res = await real.call(`real-${k}`, { timeoutMs: 10_000 });
     if (!res.ok) throw new Error(`real workload call failed: ${res.details}`);

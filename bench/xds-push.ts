@@ -17,14 +17,17 @@
 //   --sidecar-scope K: measures the change without Sidecars, then applies a Sidecar per namespace
 //     limiting each proxy to K services (how long until every proxy ACKed its smaller CDS), then
 //     measures the change again; reports one sidecar's config bytes and convergence in both states.
-// Usage: npm run bench:xds-push -- --proxies N --services S [--gateways G] [--change endpoint|authz] [--sidecar-scope K] [--reconnect-storm [--storm-window-ms M]] [--workers W] [--debounce-ms D]
+//   --server-workers W: the server's streams in W stream worker processes (src/xds/workers/;
+//     default 0: one thread, as before); memory and CPU figures then add the workers' to this process's.
+// Usage: npm run bench:xds-push -- --proxies N --services S [--gateways G] [--change endpoint|authz] [--sidecar-scope K] [--reconnect-storm [--storm-window-ms M]] [--workers W] [--server-workers W] [--debounce-ms D]
 // Prints figures; the last line is one JSON object. Never pass/fail on time.
 import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Session } from "node:inspector";
 import { readFileSync, writeFileSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
-import { DEFAULT_DEBOUNCE_MS, XdsServer, type XdsAckEvent, type XdsPushEvent } from "../src/xds/server.js";
+import { DEFAULT_DEBOUNCE_MS, XdsServer, type XdsAckEvent, type XdsPushEvent, type XdsStreams } from "../src/xds/server.js";
+import { XdsWorkerPool } from "../src/xds/workers/pool.js";
 import { Metrics } from "../src/telemetry/metrics.js";
 import { TypeUrl } from "../src/xds/types.js";
 import { outboundCluster, PushMesh } from "./push-mesh.js";
@@ -51,6 +54,16 @@ async function startProfile(): Promise<(file: string) => Promise<void>> {
     writeFileSync(file, JSON.stringify(res.profile));
     console.log(`xds-push: change-phase CPU profile written to ${file}`);
   };
+}
+
+/** A memory figure of processes summed, from /proc/<pid>/status (Linux): VmRSS now, VmHWM peak. */
+function statusBytes(children: readonly ChildProcess[], field: "VmRSS" | "VmHWM"): number {
+  let bytes = 0;
+  for (const c of children) {
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${c.pid}/status`, "utf8"));
+    bytes += Number(m?.[1] ?? NaN) * 1024;
+  }
+  return bytes;
 }
 
 /** CPU seconds (user + system) a child process has used so far, from /proc (Linux). */
@@ -80,11 +93,11 @@ interface StormProgress {
 }
 
 /** Runs the reconnect storm over the synced sidecars (see the header) and returns its figures. */
-async function reconnectStorm(children: readonly ChildProcess[], proxies: number, windowMs: number, nacks: () => number, xds: XdsServer, rssBase: number) {
+async function reconnectStorm(children: readonly ChildProcess[], proxies: number, windowMs: number, nacks: () => number, xds: XdsStreams, serverRss: () => number, rssBase: number) {
   const progress = new Map<ChildProcess, StormProgress>();
   const nacksBefore = nacks();
-  let peakRss = process.memoryUsage().rss;
-  const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 50);
+  let peakRss = serverRss();
+  const sampler = setInterval(() => (peakRss = Math.max(peakRss, serverRss())), 50);
   const t0 = performance.now();
   const done = new Promise<void>((resolve) => {
     for (const c of children) {
@@ -129,7 +142,9 @@ async function reconnectStorm(children: readonly ChildProcess[], proxies: number
 
 interface ChangeContext {
   readonly mesh: PushMesh;
-  readonly xds: XdsServer;
+  readonly xds: XdsStreams;
+  /** The stream worker processes, whose CPU and memory count as the server's. */
+  readonly serverWorkers: readonly ChildProcess[];
   readonly children: readonly ChildProcess[];
   /** Every proxy the change reaches (sidecars and gateways). */
   readonly proxies: number;
@@ -192,6 +207,7 @@ async function measureChange(ctx: ChangeContext) {
   };
   xds.on("push", onPush);
   const cpu0 = process.cpuUsage();
+  const workersCpu0 = childCpuSeconds(ctx.serverWorkers);
   const clientCpu0 = childCpuSeconds(children);
   const bytes0 = await bytesCounter.get();
   let t0 = Infinity;
@@ -214,6 +230,7 @@ async function measureChange(ctx: ChangeContext) {
   xds.off("ack", onAck);
   xds.off("push", onPush);
   const cpu = process.cpuUsage(cpu0);
+  const workersCpu = childCpuSeconds(ctx.serverWorkers) - workersCpu0;
   const clientCpu = childCpuSeconds(children) - clientCpu0;
   if (profile) await profile(process.env["XDS_PUSH_PROFILE"] ?? "");
   const bytesSent = (await bytesCounter.get()) - bytes0;
@@ -225,8 +242,8 @@ async function measureChange(ctx: ChangeContext) {
     convergeMsP50: round(percentile(times, 50)),
     convergeMsP99: round(percentile(times, 99)),
     convergeMsMax: round(times[times.length - 1] ?? NaN),
-    cpuSeconds: Math.round((cpu.user + cpu.system) / 1e4) / 100,
-    peakRssBytes: process.resourceUsage().maxRSS * 1024,
+    cpuSeconds: Math.round((cpu.user + cpu.system) / 1e4 + workersCpu * 100) / 100,
+    peakRssBytes: process.resourceUsage().maxRSS * 1024 + statusBytes(ctx.serverWorkers, "VmHWM"),
     bytesSent,
   };
   pushToAck.sort((a, b) => a - b);
@@ -255,17 +272,33 @@ async function main(): Promise<void> {
   console.log(`xds-push: mesh config (${services} ServiceEntries and DestinationRules, ${proxies} WorkloadEntries) built in ${round(performance.now() - buildStart)} ms`);
   const metrics = new Metrics();
   let nacks = 0;
-  const xds = new XdsServer({ provider: mesh, metrics, debounceMs, log: (l) => console.error(l) });
+  const serverWorkerCount = intFlag("server-workers", 0, 0);
+  let xds: XdsStreams;
+  let port: number;
+  let stopServer: () => void;
+  if (serverWorkerCount > 0) {
+    const pool = await XdsWorkerPool.start({ provider: mesh, metrics, debounceMs, log: (l) => console.error(l), workers: serverWorkerCount, address: "127.0.0.1:0" });
+    xds = pool;
+    port = Number(pool.address.slice(pool.address.lastIndexOf(":") + 1));
+    stopServer = () => void pool.stop();
+  } else {
+    const single = new XdsServer({ provider: mesh, metrics, debounceMs, log: (l) => console.error(l) });
+    const server = new grpc.Server();
+    single.addTo(server);
+    xds = single;
+    port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    );
+    stopServer = () => (single.close(), server.forceShutdown());
+  }
+  const serverWorkers = xds instanceof XdsWorkerPool ? xds.workerProcesses() : [];
+  /** The server's resident memory: this process and its stream workers. */
+  const serverRss = (): number => process.memoryUsage().rss + statusBytes(serverWorkers, "VmRSS");
   xds.on("nack", () => nacks++);
-  const server = new grpc.Server();
-  xds.addTo(server);
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-  );
   const bytesCounter = metrics.counter("meshward_xds_sent_bytes_total", "");
   // Baseline: server listening, resources built and encoded, no proxy connected.
-  const rssBase = process.memoryUsage().rss;
-  console.log(`xds-push: ${proxies} proxies of ${services} services over ${workers} worker processes; one sidecar's resources ${mesh.encodedBytes()} bytes`);
+  const rssBase = serverRss();
+  console.log(`xds-push: ${proxies} proxies of ${services} services over ${workers} worker processes; one sidecar's resources ${mesh.encodedBytes()} bytes; server streams in ${serverWorkerCount > 0 ? `${serverWorkerCount} stream worker processes` : "one thread"}`);
   const routerBytes = gateways > 0 ? mesh.encodedBytes("router") : 0;
   if (gateways > 0) console.log(`xds-push: ${gateways} gateways (router proxies) with ${services} virtual hosts each over one more worker; one gateway's resources ${routerBytes} bytes`);
   const total = proxies + gateways;
@@ -300,22 +333,22 @@ async function main(): Promise<void> {
   const setupBytes = await bytesCounter.get();
   // Let the initial pushes' buffers drain before measuring steady memory.
   await new Promise((r) => setTimeout(r, 1000));
-  const { rss: rssSynced, heapUsed, external } = process.memoryUsage();
+  const { heapUsed, external } = process.memoryUsage();
+  const rssSynced = serverRss();
   console.log(
     `xds-push: setup ${round((performance.now() - setupStart) / 1000)} s, ${setupBytes} bytes sent, RSS ${rssSynced} bytes ` +
       `(${Math.round((rssSynced - rssBase) / proxies)} bytes per connected proxy over the idle server's ${rssBase}; JS heap ${heapUsed}, external ${external})`,
   );
 
   if (process.argv.includes("--reconnect-storm")) {
-    const result = await reconnectStorm(children, proxies, intFlag("storm-window-ms", 10_000), () => nacks, xds, rssBase);
+    const result = await reconnectStorm(children, proxies, intFlag("storm-window-ms", 10_000), () => nacks, xds, serverRss, rssBase);
     for (const c of children) c.send({ stop: true });
-    xds.close();
-    server.forceShutdown();
+    stopServer();
     console.log(JSON.stringify({ proxies, services, ...result }));
     process.exit(0);
   }
 
-  const ctx: ChangeContext = { mesh, xds, children, proxies: total, sidecars: proxies, change, debounceMs, bytesCounter };
+  const ctx: ChangeContext = { mesh, xds, serverWorkers, children, proxies: total, sidecars: proxies, change, debounceMs, bytesCounter };
   const gatewayFigures = (figures: { routerTimes: readonly number[] }): Record<string, unknown> =>
     gateways > 0 ? { gateways, gatewayBytes: routerBytes, sidecarBytes: mesh.encodedBytes(), gatewayConvergeMsP50: round(percentile([...figures.routerTimes], 50)), gatewayConvergeMsMax: round(figures.routerTimes[figures.routerTimes.length - 1] ?? NaN) } : {};
   const scope = sidecarScopeFlag(services);
@@ -336,9 +369,8 @@ async function main(): Promise<void> {
     result = { proxies, services, sidecarScope: scope, without, with: withScope, applySidecars: apply, nacks };
   }
   for (const c of children) c.send({ stop: true });
-  xds.close();
-  server.forceShutdown();
-  console.log(JSON.stringify(result));
+  stopServer();
+  console.log(JSON.stringify({ ...result, serverWorkers: serverWorkerCount, rssPerProxyBytes: Math.round((rssSynced - rssBase) / proxies) }));
   process.exit(0);
 }
 

@@ -10,9 +10,13 @@ import { DEFAULT_TRUSTED_NODE_ACCOUNTS, TRUSTED_NODE_ACCOUNTS_ENV, TrustedNodeAc
 import { startControlPlane } from "../mesh/control-plane.js";
 import { DEFAULT_INSTALL_VALUES } from "../install/manifest.js";
 import { DEFAULT_PROXY_IMAGE, DEFAULT_REVISION } from "../webhook/inject-templates.js";
+import { availableParallelism } from "node:os";
 import { DATA_DIR_OPTION, DEFAULT_ADDRESSES, EMBEDDED_CONFIG_DIR, FlagError, parseDurationSeconds, parseFlags, runCommand } from "./flags.js";
 import { createLogger, isLogLevel, pinoLog } from "../telemetry/log.js";
 
+
+/** Where the stream workers serve xDS (--xds-workers-address): the port after Istio's plaintext 15010. */
+export const DEFAULT_XDS_WORKERS_ADDRESS = "127.0.0.1:15011";
 
 const usage = `usage: meshward serve [flags]
 
@@ -27,6 +31,10 @@ const usage = `usage: meshward serve [flags]
   --trusted-node-accounts L   ns/sa,... node agents that may request certificates for pods on their node
                               (ImpersonatedIdentity; istiod's ${TRUSTED_NODE_ACCOUNTS_ENV}, read when the flag is
                               absent; default ${DEFAULT_TRUSTED_NODE_ACCOUNTS}; "" for none)
+  --xds-workers N             serve xDS from N stream worker processes on --xds-workers-address (the plaintext
+                              address then serves the CA, signals and CSDS; the TLS address no xDS);
+                              "auto": one per core (${availableParallelism()} here); default 0: xDS in the main process
+  --xds-workers-address H:P   the stream workers' xDS address (default ${DEFAULT_XDS_WORKERS_ADDRESS})
   --monitoring-address H:P    HTTP /healthz /readyz /metrics /debug/config (default ${DEFAULT_ADDRESSES.monitoring})
   --console-address H:P       read API (JSON) and web console (default ${DEFAULT_ADDRESSES.console}; "none" for neither);
                               plain HTTP on loopback, HTTPS (certificate from meshward's CA) on any other address,
@@ -76,6 +84,8 @@ export const serveCommand: Command = {
       "ca-dns-names": { type: "string", default: "" },
       "trusted-node-accounts": { type: "string" },
       "monitoring-address": { type: "string", default: DEFAULT_ADDRESSES.monitoring },
+      "xds-workers": { type: "string", default: "0" },
+      "xds-workers-address": { type: "string", default: DEFAULT_XDS_WORKERS_ADDRESS },
       "console-address": { type: "string", default: DEFAULT_ADDRESSES.console },
       kubeconfig: { type: "string" },
       "webhook-address": { type: "string", default: "none" },
@@ -121,7 +131,11 @@ export const serveCommand: Command = {
       trustedFlag ?? trustedEnv ?? DEFAULT_TRUSTED_NODE_ACCOUNTS,
       trustedFlag !== undefined ? "--trusted-node-accounts" : trustedEnv !== undefined ? TRUSTED_NODE_ACCOUNTS_ENV : "default",
     );
+    const workersFlag = values["xds-workers"];
+    const xdsWorkers = workersFlag === "auto" ? availableParallelism() : Number(workersFlag);
+    if (!Number.isInteger(xdsWorkers) || xdsWorkers < 0) throw new FlagError(`--xds-workers "${workersFlag}": want a whole number or auto`);
     const cp = await startControlPlane({
+      ...(xdsWorkers > 0 ? { xdsWorkers: { count: xdsWorkers, address: values["xds-workers-address"] } } : {}),
       configDir: values["config-dir"],
       xdsAddress: values["xds-address"],
       ...(tls !== "none" ? { tlsAddress: tls } : {}),

@@ -22,7 +22,8 @@ import { RemoteEnforcementObserver, startMulticluster } from "../multicluster/wi
 import type { RemoteClusters } from "../multicluster/remote-clusters.js";
 import { snapshotPodDirectory, snapshotPodPlacement } from "../kube/pod-directory.js";
 import { Metrics } from "../telemetry/metrics.js";
-import { XdsServer } from "../xds/server.js";
+import { XdsServer, type XdsStreams } from "../xds/server.js";
+import { XdsWorkerPool } from "../xds/workers/pool.js";
 import { MeshResourceProvider } from "./provider.js";
 import { openCertificateAuthority } from "../ca/setup.js";
 import { CacertsReloader } from "../ca/cacerts-reload.js";
@@ -96,6 +97,13 @@ export interface ControlPlaneOptions {
   readonly injection?: InjectionValues;
   /** A Kubernetes cluster to read besides the directory (`--kubeconfig`, or in-cluster). */
   readonly kubernetes?: KubernetesOptions;
+  /**
+   * Serve xDS from this many stream worker processes on their own address (src/xds/workers/):
+   * the xDS port's connections are served on every core while this process keeps the model, the
+   * CA and the signal path. The plaintext address then serves the CA, signals and CSDS only, and
+   * the TLS address no xDS. Absent: xDS on the plaintext (and TLS) address, in this process.
+   */
+  readonly xdsWorkers?: { readonly count: number; readonly address: string };
   /** Gateway credentials from files: `<dir>/<namespace>/<name>/{tls.crt,tls.key,ca.crt}` (`--gateway-credentials`). */
   readonly gatewayCredentialsDir?: string;
   /** With Kubernetes: namespaces whose Secrets are gateway credentials (`--gateway-secret-namespaces`; default none). */
@@ -129,7 +137,10 @@ export interface ControlPlane {
   readonly ca: CertificateAuthority;
   readonly secrets: SdsSecretProvider;
   readonly provider: MeshResourceProvider;
-  readonly xds: XdsServer;
+  /** The xDS streams: this process's server, or the stream workers' pool (xdsWorkers). */
+  readonly xds: XdsStreams;
+  /** Bound address of the stream workers, with xdsWorkers. */
+  readonly xdsWorkersAddress?: string;
   readonly metrics: Metrics;
   /** The mesh-config directory's source. */
   readonly source: FileSource;
@@ -259,7 +270,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const cacerts = opts.cacertsDir !== undefined && kubeSigner === undefined ? new CacertsReloader(opts.cacertsDir, ca, log, opts.cacertsPollMs) : undefined;
   await cacerts?.start();
   // The admission reads the server's open streams (on a node id conflict only); the server is made below.
-  let xds: XdsServer | undefined;
+  let xds: XdsStreams | undefined;
   const admission = new ProxyAdmission(authenticators, () => xds?.proxies() ?? []);
   const secrets = new SdsSecretProvider(ca, {
     identityOf: admission.identityOf,
@@ -281,13 +292,31 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     identityOf: admission.identityOf,
     log: (line) => log(line, { level: "error", stage: "gateway" }),
   });
-  xds = new XdsServer({
+  const xdsOptions = {
     provider: new TypeRoutedProvider(provider, new Map([[TypeUrl.Secret, new UnionProvider([secrets, gatewayCredentials])]])),
     admit: admission.admit,
     metrics,
     log,
     ...(opts.debounceMs !== undefined ? { debounceMs: opts.debounceMs } : {}),
-  });
+  };
+  let pool: XdsWorkerPool | undefined;
+  if (opts.xdsWorkers !== undefined) {
+    try {
+      // The plaintext gate as on the main port: no bearer token or key material off loopback.
+      pool = await XdsWorkerPool.start({ ...xdsOptions, workers: opts.xdsWorkers.count, address: opts.xdsWorkers.address, plaintextGate: true });
+    } catch (e) {
+      cacerts?.stop();
+      multicluster?.remotes.stop();
+      merge.stop();
+      secrets.close();
+      stopSecretWatch?.();
+      gatewayCredentials.close();
+      risk.close();
+      throw e;
+    }
+  }
+  const server = pool === undefined ? new XdsServer(xdsOptions) : undefined;
+  xds = pool ?? (server as XdsServer);
   // A proxy's key is dropped when its last stream ends (a reconnecting proxy may overlap itself).
   const streamsByProxy = new Map<string, number>();
   xds.on("connect", (s) => streamsByProxy.set(s.proxyId, (streamsByProxy.get(s.proxyId) ?? 0) + 1));
@@ -308,7 +337,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     );
   // Plaintext: loopback callers only, and no bearer token from anywhere else (no keys in cleartext).
   const grpcServer = new grpc.Server({ ...XDS_GRPC_SERVER_OPTIONS, interceptors: [plaintextGate()] });
-  xds.addTo(grpcServer);
+  server?.addTo(grpcServer);
   // Node agents' requests for their pods: on Kubernetes a pod is where its Pod's spec.nodeName says;
   // without it, where its authenticated proxy's NODE_NAME says.
   const impersonation: NodeImpersonation = {
@@ -349,6 +378,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     multicluster?.remotes.stop();
     merge.stop();
     xds.close();
+    void pool?.stop();
     secrets.close();
     stopSecretWatch?.();
     gatewayCredentials.close();
@@ -364,7 +394,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     if (opts.tlsAddress !== undefined) {
       serving = createCaServerCredentials(ca, opts.caDnsNames ?? []);
       tlsServer = new grpc.Server({ ...XDS_GRPC_SERVER_OPTIONS, interceptors: [clientCertificateGate()] });
-      xds.addTo(tlsServer);
+      server?.addTo(tlsServer);
       registerCaService(tlsServer, { ca, authenticators, impersonation, onDecision });
       risk.serveSignals(tlsServer, signalAuthenticators);
       registerWithheldIdentities(tlsServer, withheld);
@@ -444,6 +474,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     }
   }
   log(`meshward: serving xDS on ${xdsAddress}, monitoring on http://${monitoringAddress}, config from ${opts.configDir}`, { stage: "serve" });
+  if (pool !== undefined) log(`meshward: xDS served by ${opts.xdsWorkers?.count} stream workers on ${pool.address}`, { stage: "serve" });
   log(`meshward: CA for trust domain ${ca.trustDomain} on ${xdsAddress} (plaintext)${tlsAddress ? `, xDS + CA over TLS on ${tlsAddress}` : ""}`, { stage: "serve" });
 
   const shutdown = (server: grpc.Server): Promise<void> =>
@@ -457,6 +488,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     xdsAddress,
     monitoringAddress,
     ...(tlsAddress !== undefined ? { tlsAddress } : {}),
+    ...(pool !== undefined ? { xdsWorkersAddress: pool.address } : {}),
     ...(webhooks !== undefined ? { webhookAddress: webhooks.address } : {}),
     ca,
     secrets,
@@ -481,6 +513,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       multicluster?.remotes.stop();
       merge.stop();
       xds.close();
+      await pool?.stop();
       secrets.close();
       stopSecretWatch?.();
       gatewayCredentials.close();

@@ -7,12 +7,12 @@ import { formatConfigError } from "../model/config.js";
 import { parseProxyNode } from "../model/proxy.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import { dumpResources } from "../translate/dump.js";
-import type { XdsServer } from "../xds/server.js";
+import type { XdsStreams } from "../xds/server.js";
 import type { MeshResourceProvider } from "./provider.js";
 
 export interface MonitoringSources {
   readonly provider: MeshResourceProvider;
-  readonly xds: XdsServer;
+  readonly xds: XdsStreams;
   readonly metrics: Metrics;
   readonly configDir: string;
 }

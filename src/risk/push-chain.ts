@@ -11,7 +11,7 @@
 // round carries it to the rest (and may then have nothing left to send). So a translation's chain
 // is open from the translation on, takes every push until the end of the first round that starts
 // after it, and is then sealed: complete once each of those proxies has ACKed.
-import type { XdsAckEvent, XdsNackEvent, XdsPushEvent, XdsServer } from "../xds/server.js";
+import type { XdsAckEvent, XdsNackEvent, XdsPushEvent, XdsStreams } from "../xds/server.js";
 import type { AuditStore } from "./audit.js";
 import { systemClock, type Clock } from "./clock.js";
 
@@ -37,7 +37,7 @@ export class PushChainRecorder {
 
   constructor(
     private readonly audit: AuditStore,
-    xds: XdsServer,
+    xds: XdsStreams,
     private readonly clock: Clock = systemClock,
   ) {
     const flushing = (): void => this.flushing();

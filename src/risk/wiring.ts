@@ -17,7 +17,7 @@ import type { Counter, Metrics } from "../telemetry/metrics.js";
 import type { Log } from "../telemetry/log.js";
 import type { Authenticator, WorkloadIdentity } from "../security/identity.js";
 import type { Proxy } from "../model/proxy.js";
-import type { XdsServer } from "../xds/server.js";
+import type { XdsStreams } from "../xds/server.js";
 import type { FirstTypes } from "../xds/push-round.js";
 import { TypeUrl } from "../xds/types.js";
 import { proxyEnforcement } from "../model/workload-enforcement.js";
@@ -88,7 +88,7 @@ export function cutOffTypes(snapshot: () => MeshSnapshot): FirstTypes {
 
 export class RiskWiring {
   private service: RiskService | undefined;
-  private xds: XdsServer | undefined;
+  private xds: XdsStreams | undefined;
   private chain: PushChainRecorder | undefined;
   private recorder: AuditSignalRecorder | undefined;
   /** One registry for the plaintext and TLS ports: an agent's health shows whichever it uses. */
@@ -151,7 +151,7 @@ export class RiskWiring {
   }
 
   /** Pushes, ACKs and connected proxies from the xDS server. */
-  attach(xds: XdsServer): void {
+  attach(xds: XdsStreams): void {
     this.xds = xds;
     this.pods = this.opts.podDirectory ?? proxyPodDirectory(() => xds.proxies());
     this.chain = new PushChainRecorder(this.risk.audit, xds, this.clock);

@@ -25,3 +25,10 @@ export function changedNames(from: ResourceMap, to: ResourceMap): readonly strin
   }
   return names;
 }
+
+/** Whether two maps hold the same resource objects under the same names. */
+export function sameResources(a: ReadonlyMap<string, EncodedResource>, b: ReadonlyMap<string, EncodedResource>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [k, v] of b) if (a.get(k) !== v) return false;
+  return true;
+}

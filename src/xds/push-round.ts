@@ -5,7 +5,7 @@
 // which types come first for which proxy (enforcement: the resources that cut a pod off); this
 // file only orders responses and waits for answers.
 import type { Proxy } from "../model/proxy.js";
-import { PushOrder, type TypeUrl } from "./types.js";
+import { PushOrder, type ProxyChange, type TypeUrl } from "./types.js";
 
 /**
  * The longest the rest of a phased round waits for the first phase's answers. A proxy that never
@@ -119,5 +119,91 @@ export class FirstPhaseBarrier {
 
   private check(): void {
     if (this.open.size === 0) this.wake?.();
+  }
+}
+
+/** What one push round carries: the changes since the last, and an urgent round's first types. */
+export interface Round {
+  readonly changes: readonly ProxyChange[];
+  /** When the oldest of them arrived (pilot_proxy_convergence_time starts there). */
+  readonly changedAtMs: number;
+  readonly urgent: boolean;
+  readonly first: FirstTypes | undefined;
+  /** Whether the round concerns this proxy. */
+  affects(proxy: Proxy): boolean;
+}
+
+/**
+ * When rounds run: provider changes are debounced into one round, pushNow starts one at once (or
+ * right after the round in progress), and one round runs at a time. `run` calls done() when its
+ * round is over.
+ */
+export class RoundScheduler {
+  private pending: ProxyChange[] = [];
+  private pendingSinceMs: number | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private pushing = false;
+  /** pushNow() was asked during a round: the next round starts without the debounce. */
+  private urgent = false;
+  /** First types asked for the next urgent round. */
+  private nextFirst: FirstTypes | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly debounceMs: number,
+    private readonly run: (round: Round) => void,
+  ) {}
+
+  get inRound(): boolean {
+    return this.pushing;
+  }
+
+  changed(change: ProxyChange): void {
+    if (this.closed) return;
+    this.pendingSinceMs ??= performance.now();
+    this.pending.push(change);
+    if (this.timer === undefined && !this.pushing) this.timer = setTimeout(() => this.start(false), this.debounceMs);
+  }
+
+  /**
+   * Pushes pending changes now instead of after the debounce: enforcement (a quarantine) must not
+   * wait for more changes to coalesce. During a round, the next round starts right after it.
+   */
+  pushNow(first: FirstTypes | undefined): void {
+    if (this.closed) return;
+    this.nextFirst = unionFirstTypes(this.nextFirst, first);
+    if (this.pushing) {
+      this.urgent = true;
+      return;
+    }
+    if (this.timer === undefined) return;
+    clearTimeout(this.timer);
+    this.start(true);
+  }
+
+  private start(urgent: boolean): void {
+    this.timer = undefined;
+    this.pushing = true;
+    const changes = this.pending;
+    this.pending = [];
+    const changedAtMs = this.pendingSinceMs ?? performance.now();
+    this.pendingSinceMs = undefined;
+    const first = urgent ? this.nextFirst : undefined;
+    if (urgent) this.nextFirst = undefined;
+    const all = changes.some((c) => c.all);
+    this.run({ changes, changedAtMs, urgent, first, affects: (p) => all || changes.some((c) => !c.all && c.affects(p)) });
+  }
+
+  /** The round is over: the next starts if changes arrived meanwhile. */
+  done(): void {
+    this.pushing = false;
+    const urgentNext = this.urgent;
+    this.urgent = false;
+    if (this.pending.length > 0 && !this.closed) this.timer = setTimeout(() => this.start(urgentNext), urgentNext ? 0 : this.debounceMs);
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
   }
 }

@@ -18,7 +18,7 @@ import { addDiscoveryService, discoveryServices } from "./services.js";
 import type { OutgoingResponse } from "./wire.js";
 import type { Log } from "../telemetry/log.js";
 import { DEFAULT_STREAM_LIMITS, StreamOutbox, type StreamLimits } from "./limits.js";
-import { FIRST_PHASE_WAIT_MS, FirstPhaseBarrier, firstPhaseTypes, inSlices, unionFirstTypes, type FirstTypes, type SliceBudget } from "./push-round.js";
+import { FIRST_PHASE_WAIT_MS, FirstPhaseBarrier, firstPhaseTypes, inSlices, RoundScheduler, type FirstTypes, type Round, type SliceBudget } from "./push-round.js";
 
 export type { ProxyStatus, TypeStatus, XdsEvent, XdsAckEvent, XdsNackEvent, XdsPushEvent } from "./events.js";
 
@@ -62,6 +62,39 @@ export interface XdsServerOptions {
   readonly log?: Log;
   /** Per-stream limits; each defaults to DEFAULT_STREAM_LIMITS's. */
   readonly limits?: Partial<StreamLimits>;
+  /**
+   * Called once for each admitted proxy when its stream ends (also when it ends between admission
+   * and the stream's start): a stream worker tells the main thread to drop what it holds for it.
+   */
+  readonly released?: (proxy: Proxy) => void;
+  /**
+   * Versions are `<epoch>-<n>`; by default the epoch is this server's own. Stream workers share
+   * their pool's epoch and take every `stride`-th n from `offset`, so no two of them ever send the
+   * same version.
+   */
+  readonly versions?: { readonly epoch: string; readonly stride: number; readonly offset: number };
+  /** Called when an admitted proxy's stream starts, before its `connect` event. */
+  readonly opened?: (streamId: number, proxy: Proxy) => void;
+}
+
+/**
+ * What the rest of the control plane reads of the xDS side: one XdsServer, or a pool of stream
+ * workers (workers/pool.ts) that each run one.
+ */
+export interface XdsStreams extends EventEmitter<XdsServerEvents> {
+  readonly provider: ResourceProvider;
+  /** The connected proxies, one per stream. */
+  proxies(): Proxy[];
+  /** Each open stream's proxy with its status (CSDS, proxy-status). */
+  streamsView(): Array<{ readonly proxy: Proxy; readonly status: ProxyStatus }>;
+  status(): ProxyStatus[];
+  pushNow(opts?: UrgentPush): void;
+  close(): void;
+}
+
+/** A per-process epoch: SotW versions of this run can never equal a previous run's. */
+export function newEpoch(): string {
+  return `${Date.now().toString(36)}${randomBytes(3).toString("hex")}`;
 }
 
 /** Requests a stream may send before its admission completes (they wait for it). */
@@ -104,7 +137,7 @@ function errorCode(err: unknown): grpc.status | undefined {
   return undefined;
 }
 
-interface XdsMetrics {
+export interface XdsMetrics {
   connected: Gauge;
   convergence: Histogram;
   pushes: Counter;
@@ -114,7 +147,7 @@ interface XdsMetrics {
   pushToAck: Histogram;
 }
 
-function registerMetrics(m: Metrics): XdsMetrics {
+export function registerMetrics(m: Metrics): XdsMetrics {
   return {
     // Istio's names where Istio has the metric (pilot/pkg/xds/monitoring.go), meshward_ otherwise.
     connected: m.gauge("pilot_xds", "Number of xDS streams connected to this control plane (admitted)."),
@@ -131,29 +164,22 @@ function registerMetrics(m: Metrics): XdsMetrics {
   };
 }
 
-export class XdsServer extends EventEmitter<XdsServerEvents> {
+export class XdsServer extends EventEmitter<XdsServerEvents> implements XdsStreams {
   readonly provider: ResourceProvider;
   private readonly admit: XdsServerOptions["admit"];
-  private readonly debounceMs: number;
+  private readonly released: XdsServerOptions["released"];
+  private readonly opened: XdsServerOptions["opened"];
   private readonly log: Log;
   readonly metrics: Metrics;
   private readonly m: XdsMetrics;
   /** Per-process epoch: SotW versions of this run can never equal a previous run's. */
-  readonly epoch = `${Date.now().toString(36)}${randomBytes(3).toString("hex")}`;
+  readonly epoch: string;
   private versions = 0;
   private streamIds = 0;
   private readonly streams = new Map<number, OpenStream>();
   private readonly limits: StreamLimits;
   private readonly unsubscribe: () => void;
-  private pending: ProxyChange[] = [];
-  /** When the oldest pending change arrived (pilot_proxy_convergence_time starts there). */
-  private pendingSinceMs: number | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private pushing = false;
-  /** pushNow() was asked during a round: the next round starts without the debounce. */
-  private urgent = false;
-  /** First types asked for the next urgent round. */
-  private nextFirst: FirstTypes | undefined;
+  private readonly rounds: RoundScheduler;
   /** Set while a phased round's first phase writes: its pushes are marked and awaited. */
   private firstPhase: FirstPhaseBarrier | undefined;
   /** The phased round's barrier, until its first phase is settled (answers still count). */
@@ -165,17 +191,22 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
     super();
     this.provider = opts.provider;
     this.admit = opts.admit;
-    this.debounceMs = opts.debounceMs ?? DEFAULT_DEBOUNCE_MS;
+    this.released = opts.released;
+    this.opened = opts.opened;
     this.log = opts.log ?? ((line) => process.stderr.write(line + "\n"));
     this.limits = { ...DEFAULT_STREAM_LIMITS, ...opts.limits };
+    this.epoch = opts.versions?.epoch ?? newEpoch();
+    const stride = opts.versions?.stride ?? 1;
+    const offset = opts.versions?.offset ?? 0;
     this.metrics = opts.metrics ?? new Metrics();
     this.m = registerMetrics(this.metrics);
     this.host = {
       provider: this.provider,
-      nextVersion: () => `${this.epoch}-${++this.versions}`,
+      nextVersion: () => `${this.epoch}-${++this.versions * stride + offset}`,
       record: (e) => this.record(e),
     };
-    this.unsubscribe = this.provider.onChange((change) => this.changed(change));
+    this.rounds = new RoundScheduler(opts.debounceMs ?? DEFAULT_DEBOUNCE_MS, (round) => void this.flush(round));
+    this.unsubscribe = this.provider.onChange((change) => this.rounds.changed(change));
   }
 
   /** Registers ADS and the per-type discovery services on a gRPC server. */
@@ -195,7 +226,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
     if (this.closed) return;
     this.closed = true;
     this.unsubscribe();
-    if (this.timer) clearTimeout(this.timer);
+    this.rounds.close();
     for (const { end } of [...this.streams.values()]) end(statusError(grpc.status.UNAVAILABLE, "xDS server closing"));
   }
 
@@ -209,15 +240,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
    * wait for more changes to coalesce. During a round, the next round starts right after it.
    */
   pushNow(opts: UrgentPush = {}): void {
-    if (this.closed) return;
-    this.nextFirst = unionFirstTypes(this.nextFirst, opts.first);
-    if (this.pushing) {
-      this.urgent = true;
-      return;
-    }
-    if (this.timer === undefined) return;
-    clearTimeout(this.timer);
-    void this.flush(true);
+    if (!this.closed) this.rounds.pushNow(opts.first);
   }
 
   /** Each open stream's proxy with its status (CSDS, proxy-status). */
@@ -225,29 +248,22 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
     return [...this.streams.values()].map(({ stream }) => ({ proxy: stream.proxy, status: stream.status() }));
   }
 
+  /** Ends one stream with this status (a stream worker's main process could not compute its resources). */
+  endStream(streamId: number, code: grpc.status, details: string): void {
+    this.streams.get(streamId)?.end(statusError(code, details));
+  }
+
+  /** One open stream's status. */
+  statusOf(streamId: number): ProxyStatus | undefined {
+    return this.streams.get(streamId)?.stream.status();
+  }
+
   status(): ProxyStatus[] {
     return [...this.streams.values()].map(({ stream }) => stream.status());
   }
 
   private record(e: XdsEvent): void {
-    const labels = typeLabels(e.typeUrl);
-    switch (e.kind) {
-      case "push":
-        this.m.pushes.inc(labels);
-        this.m.bytes.inc(NO_LABELS, e.bytes);
-        break;
-      case "ack":
-        this.m.acks.inc(labels);
-        this.m.pushToAck.observe(labels, e.latencyMs / 1000);
-        break;
-      case "nack":
-        this.m.nacks.inc(labels);
-        this.m.pushToAck.observe(labels, e.latencyMs / 1000);
-        this.log(`xds: NACK from proxy ${e.proxyId} for ${labels.type} version ${e.version} nonce ${e.nonce}: ${e.error}`, {
-          level: "warn", stage: "xds", proxy: e.proxyId, type: labels.type, version: e.version, nonce: e.nonce,
-        });
-        break;
-    }
+    observeEvent(this.m, this.log, e);
     if (e.kind === "push") {
       if (this.firstPhase !== undefined) {
         this.firstPhase.sent(e.streamId, e.typeUrl);
@@ -293,6 +309,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
         this.m.connected.dec();
         this.notify("disconnect", stream.status());
       }
+      if (stream) this.released?.(stream.proxy);
       if (err) call.emit("error", err);
       else call.end();
     };
@@ -324,7 +341,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
       if (queued.length > 1) return; // admission of the first request is in progress
       this.open(call, id, service, req.node)
         .then((ctx) => {
-          if (ended) return;
+          if (ended) return void this.released?.(ctx.proxy);
           const s = make(this.host, { ...ctx, write: (b) => box.write(b) });
           const box = new StreamOutbox(
             { write: (r, cb) => call.write(r, cb) },
@@ -339,6 +356,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
           outbox = box;
           this.streams.set(id, { stream, outbox, end });
           this.m.connected.inc();
+          this.opened?.(id, stream.proxy);
           this.notify("connect", stream.status());
           for (const r of queued.splice(0)) if (!ended) dispatch(stream, r);
         })
@@ -372,13 +390,6 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
     return { id, proxy, caller, service };
   }
 
-  private changed(change: ProxyChange): void {
-    if (this.closed) return;
-    this.pendingSinceMs ??= performance.now();
-    this.pending.push(change);
-    if (this.timer === undefined && !this.pushing) this.timer = setTimeout(() => void this.flush(), this.debounceMs);
-  }
-
   /** Pushes one stream (`only` those types); a failure ends that stream, not the round. */
   private pushStream({ stream, end }: OpenStream, only?: ReadonlySet<TypeUrl>): void {
     if (this.closed) return;
@@ -395,18 +406,8 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
    * types runs in two phases (push-round.ts): those types to every affected stream, a wait for
    * their answers, then the rest.
    */
-  private async flush(urgent = false): Promise<void> {
-    this.timer = undefined;
-    this.pushing = true;
+  private async flush({ changedAtMs, urgent, first, affects }: Round): Promise<void> {
     this.notify("flushing");
-    const changes = this.pending;
-    this.pending = [];
-    const changedAtMs = this.pendingSinceMs ?? performance.now();
-    this.pendingSinceMs = undefined;
-    const first = urgent ? this.nextFirst : undefined;
-    if (urgent) this.nextFirst = undefined;
-    const all = changes.some((c) => c.all);
-    const affects = (p: Proxy): boolean => all || changes.some((c) => !c.all && c.affects(p));
     const targets = [...this.streams.values()].filter(({ stream }) => affects(stream.proxy));
     const budget = urgent ? URGENT_SLICE : ROUND_SLICE;
     // A stream that is not reading is skipped; its outbox pushes it the latest once it drains.
@@ -440,11 +441,30 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
       this.notify("firstPhase", { all: settled, open: barrier.pending });
     }
     await inSlices(targets, budget, pushEach(() => undefined));
-    this.pushing = false;
-    const urgentNext = this.urgent;
-    this.urgent = false;
-    if (this.pending.length > 0 && !this.closed) this.timer = setTimeout(() => void this.flush(urgentNext), urgentNext ? 0 : this.debounceMs);
+    this.rounds.done();
     this.notify("flushed");
+  }
+}
+
+/** An event's metrics (and the log line of a NACK). */
+export function observeEvent(m: XdsMetrics, log: Log, e: XdsEvent): void {
+  const labels = typeLabels(e.typeUrl);
+  switch (e.kind) {
+    case "push":
+      m.pushes.inc(labels);
+      m.bytes.inc(NO_LABELS, e.bytes);
+      break;
+    case "ack":
+      m.acks.inc(labels);
+      m.pushToAck.observe(labels, e.latencyMs / 1000);
+      break;
+    case "nack":
+      m.nacks.inc(labels);
+      m.pushToAck.observe(labels, e.latencyMs / 1000);
+      log(`xds: NACK from proxy ${e.proxyId} for ${labels.type} version ${e.version} nonce ${e.nonce}: ${e.error}`, {
+        level: "warn", stage: "xds", proxy: e.proxyId, type: labels.type, version: e.version, nonce: e.nonce,
+      });
+      break;
   }
 }
 

@@ -1,7 +1,7 @@
-// Records what an XdsServer sends to and hears from known proxies, checking every pushed resource
+// Records what an XdsStreams sends to and hears from known proxies, checking every pushed resource
 // against Envoy's validation rules as it is sent (the bytes are looked up in the provider at push
 // time, which is the state the push was computed from).
-import type { XdsServer, XdsAckEvent, XdsNackEvent, XdsPushEvent } from "../../src/xds/server.js";
+import type { XdsStreams, XdsAckEvent, XdsNackEvent, XdsPushEvent } from "../../src/xds/server.js";
 import type { EncodedResource, ResourceProvider } from "../../src/xds/types.js";
 import { parseProxyNode, type Proxy } from "../../src/model/proxy.js";
 import type { Node } from "../../src/gen/envoy/config/core/v3/base_pb.js";
@@ -18,7 +18,7 @@ export class PushRecorder {
   private readonly proxies = new Map<string, Proxy>();
 
   constructor(
-    private readonly xds: XdsServer,
+    private readonly xds: XdsStreams,
     private readonly provider: ResourceProvider,
   ) {
     xds.on("push", (e) => this.push(e));

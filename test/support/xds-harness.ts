@@ -1,7 +1,9 @@
-// Starts an XdsServer on an ephemeral loopback port for protocol tests.
+// Starts an XdsServer (or, with MESHWARD_XDS_WORKERS, a pool of stream workers) on an ephemeral
+// loopback port for protocol tests.
 import * as grpc from "@grpc/grpc-js";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { XdsServer, type XdsServerOptions } from "../../src/xds/server.js";
+import { XdsServer, type XdsServerOptions, type XdsStreams } from "../../src/xds/server.js";
+import { XdsWorkerPool } from "../../src/xds/workers/pool.js";
 import { Metrics } from "../../src/telemetry/metrics.js";
 import { TypeUrl } from "../../src/xds/types.js";
 import { ListenerSchema } from "../../src/gen/envoy/config/listener/v3/listener_pb.js";
@@ -15,26 +17,45 @@ import { AdsClient } from "./ads-client.js";
 export interface Harness {
   readonly address: string;
   readonly port: number;
-  readonly grpcServer: grpc.Server;
-  readonly xds: XdsServer;
+  /** The single-thread server's gRPC server; undefined when the streams run in workers. */
+  readonly grpcServer: grpc.Server | undefined;
+  readonly xds: XdsStreams & { readonly epoch: string };
   readonly metrics: Metrics;
   readonly logs: string[];
   stop(): Promise<void>;
 }
 
+/**
+ * Stream workers for the protocol suites: MESHWARD_XDS_WORKERS=N runs every suite that uses this
+ * harness against a pool of N workers (npm run test:xds-workers), 0 or unset: one thread.
+ */
+export function harnessWorkers(): number {
+  const raw = process.env.MESHWARD_XDS_WORKERS ?? "0";
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`MESHWARD_XDS_WORKERS: "${raw}" is not a whole number`);
+  return n;
+}
+
 export async function startXds(
   provider: MemoryProvider,
-  opts: Partial<XdsServerOptions> = {},
+  opts: Partial<XdsServerOptions> & { readonly workers?: number } = {},
   port = 0,
-  credentials = grpc.ServerCredentials.createInsecure(),
+  credentials?: grpc.ServerCredentials,
 ): Promise<Harness> {
-  const grpcServer = new grpc.Server();
   const logs: string[] = [];
   const metrics = opts.metrics ?? new Metrics();
-  const xds = new XdsServer({ provider, debounceMs: 5, metrics, log: (l) => logs.push(l), ...opts });
+  const serverOpts = { provider, debounceMs: 5, metrics, log: (l: string) => void logs.push(l), ...opts };
+  // TLS credentials cannot be handed to a worker thread: those tests run on one thread.
+  const workers = credentials === undefined ? opts.workers ?? harnessWorkers() : 0;
+  if (workers > 0) {
+    const pool = await XdsWorkerPool.start({ ...serverOpts, workers, address: `127.0.0.1:${port}` });
+    return { address: pool.address, port: Number(pool.address.slice(pool.address.lastIndexOf(":") + 1)), grpcServer: undefined, xds: pool, metrics, logs, stop: () => pool.stop() };
+  }
+  const grpcServer = new grpc.Server();
+  const xds = new XdsServer(serverOpts);
   xds.addTo(grpcServer);
   const bound = await new Promise<number>((resolve, reject) =>
-    grpcServer.bindAsync(`127.0.0.1:${port}`, credentials, (err, p) => (err ? reject(err) : resolve(p))),
+    grpcServer.bindAsync(`127.0.0.1:${port}`, credentials ?? grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
   return {
     address: `127.0.0.1:${bound}`,
