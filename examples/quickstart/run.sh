@@ -31,12 +31,14 @@ CGROOT="$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)"
 [ -n "$CGROOT" ] || die "no cgroup v2 mount"
 
 WORK="$(mktemp -d /tmp/meshward-quickstart.XXXXXX)"
-TAG="$(od -An -N2 -tx1 /dev/urandom | tr -d ' \n')"
+hex() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }
+TAG="$(hex 3)"
 NODE="quickstart-$TAG"
 BRIDGE="mwqs$TAG"
 # A random IPv6 ULA /64 (proxyless gRPC's RBAC matches IPv6 peers; see test/support/pod-network.ts).
-PREFIX="fd$(od -An -N1 -tx1 /dev/urandom | tr -d ' \n'):$(od -An -N2 -tx1 /dev/urandom | tr -d ' \n'):$TAG::"
+PREFIX="fd$(hex 1):$(hex 2):$(hex 2)::"
 PIDS=()
+BRIDGE_MADE=""
 PODS=(web cart payments)
 declare -A IP UID_ CID CGROUP NETNS
 
@@ -52,7 +54,7 @@ cleanup() {
       rmdir "${CGROUP[$p]}" "$(dirname "${CGROUP[$p]}")" 2>/dev/null
     fi
   done
-  ip link del "$BRIDGE" 2>/dev/null
+  [ -n "$BRIDGE_MADE" ] && ip link del "$BRIDGE" 2>/dev/null
   rm -rf "$WORK"
   echo "quickstart: cleaned up"
 }
@@ -110,6 +112,7 @@ echo "serving; web console: http://$CONSOLE"
 
 say "pods: web, cart and payments (cgroup + network namespace each, on bridge $BRIDGE)"
 ip link add "$BRIDGE" type bridge
+BRIDGE_MADE=1
 ip -6 addr add "${PREFIX}1/64" dev "$BRIDGE" nodad
 ip link set "$BRIDGE" up
 echo "pods:" > "$WORK/pods.yaml"
@@ -118,8 +121,9 @@ for p in "${PODS[@]}"; do
   CID[$p]="$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
   CGROUP[$p]="$CGROOT/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${UID_[$p]//-/_}.slice/cri-containerd-${CID[$p]}.scope"
   mkdir -p "${CGROUP[$p]}"
+  # Recorded once made, so the cleanup never removes another run's namespace.
+  ip netns add "mwqs-$TAG-$p"
   NETNS[$p]="mwqs-$TAG-$p"
-  ip netns add "${NETNS[$p]}"
   ip link add "mwqs$TAG${p:0:3}" type veth peer name eth0 netns "${NETNS[$p]}"
   ip link set "mwqs$TAG${p:0:3}" master "$BRIDGE" up
   ip -n "${NETNS[$p]}" -6 addr add "${IP[$p]}/64" dev eth0 nodad

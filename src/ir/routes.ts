@@ -141,13 +141,14 @@ type PortRoutes = { byService: Map<string, HttpRoute[]>; otherHosts: { host: str
 
 /**
  * portRoutes per snapshot and what it reads of the proxy (flavour, namespace, DNS domain, the
- * labels sourceLabels match): proxyless route tables ask once per service port, not once per port.
+ * labels sourceLabels match, the Sidecar that applies): proxyless route tables ask once per service port, not once per port.
  */
 const portRoutesMemo = new WeakMap<MeshSnapshot, Map<string, PortRoutes>>();
 
 function portRoutes(scope: TranslationScope, services: readonly Service[], port: number): PortRoutes {
   const p = scope.proxy;
-  const key = `${p.flavour}|${p.namespace}|${dnsDomain(p)}|${routingLabelsKey(scope.snapshot, p.labels)}|${port}|${services.map((s) => s.key).join(",")}`;
+  // The Sidecar that applies decides which VirtualServices are imported (virtualServiceClaims).
+  const key = `${p.flavour}|${p.namespace}|${dnsDomain(p)}|${routingLabelsKey(scope.snapshot, p.labels)}|${sidecarScope(scope.snapshot, p).key}|${port}|${services.map((s) => s.key).join(",")}`;
   let memo = portRoutesMemo.get(scope.snapshot);
   if (memo === undefined) portRoutesMemo.set(scope.snapshot, (memo = new Map()));
   let out = memo.get(key);

@@ -93,12 +93,14 @@ export function virtualServiceRoutesKey(scope: TranslationScope): string {
   let byNs = inputsDigest.get(scope.snapshot);
   if (byNs === undefined) inputsDigest.set(scope.snapshot, (byNs = new Map()));
   // The visible services depend on the proxy's namespace and the Sidecar that applies to it.
-  const scopeKey = `${scope.proxy.namespace}|${sidecarScope(scope.snapshot, scope.proxy).key}`;
+  const sidecar = sidecarScope(scope.snapshot, scope.proxy);
+  const scopeKey = `${scope.proxy.namespace}|${sidecar.key}`;
   let d = byNs.get(scopeKey);
   if (d === undefined) {
     const services = visibleServices(scope.snapshot, scope.proxy);
     d = digestOf(services.map((s) => `${s.digest}:${destinationRuleFor(scope.snapshot, scope.proxy.namespace, s)?.digest ?? ""}`));
     byNs.set(scopeKey, d);
   }
-  return `|vs:${vs}:${d}:${routingLabelsKey(scope.snapshot, scope.proxy.labels)}`;
+  // A Sidecar with egress hosts also decides which VirtualServices route (virtualServiceClaims).
+  return `|vs:${vs}:${d}:${routingLabelsKey(scope.snapshot, scope.proxy.labels)}${sidecar.hosts === undefined ? "" : `:${sidecar.key}`}`;
 }

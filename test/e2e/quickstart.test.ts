@@ -28,9 +28,11 @@ function section(s: Map<string, string>, prefix: string): string {
   return s.get(key)!;
 }
 
-function leftovers(): string[] {
-  const netns = execFileSync("ip", ["netns", "list"], { encoding: "utf8" }).split("\n").filter((l) => l.startsWith("mwqs-"));
-  const links = execFileSync("ip", ["-o", "link"], { encoding: "utf8" }).split("\n").filter((l) => / mwqs[0-9a-f]{4}/.test(l));
+/** The network namespaces and links of the run whose bridge is `bridge` (mwqs<tag>) still there. */
+function leftovers(bridge: string): string[] {
+  const tag = bridge.slice("mwqs".length);
+  const netns = execFileSync("ip", ["netns", "list"], { encoding: "utf8" }).split("\n").filter((l) => l.startsWith(`mwqs-${tag}-`));
+  const links = execFileSync("ip", ["-o", "link"], { encoding: "utf8" }).split("\n").filter((l) => l.includes(` ${bridge}`));
   return [...netns, ...links];
 }
 
@@ -39,11 +41,9 @@ describe("examples/quickstart/run.sh: the whole loop in one command", function (
   let child: ChildProcess | undefined;
   let out = "";
   let code: number | null = null;
-  let existing: string[] = [];
 
   before(async function () {
     skipUnlessRoot(this);
-    existing = leftovers();
     const [xds, consolePort, monitoring] = [await freePort(), await freePort(), await freePort()];
     child = spawn("bash", [SCRIPT], {
       env: {
@@ -69,7 +69,10 @@ describe("examples/quickstart/run.sh: the whole loop in one command", function (
   it("finishes, and cleans up after itself", () => {
     assert.equal(code, 0, out);
     assert.match(out, /quickstart: done\nquickstart: cleaned up\n/);
-    assert.deepEqual(leftovers(), existing, "no network namespace or link of the quickstart is left");
+    // Only this run's (other runs of the quickstart may be going on on this machine).
+    const bridge = /on bridge (mwqs[0-9a-f]{6})/.exec(out)?.[1];
+    assert.ok(bridge !== undefined, "the run names its bridge");
+    assert.deepEqual(leftovers(bridge), [], "no network namespace or link of the quickstart is left");
   });
 
   it("prints the calls allowed under STRICT mTLS, then web -> payments denied by the AuthorizationPolicy", () => {

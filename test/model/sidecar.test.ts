@@ -12,6 +12,9 @@ import { snapshotChange } from "../../src/model/changes.js";
 import { outboundKey, translate } from "../../src/translate/index.js";
 import { TypeUrl } from "../../src/xds/types.js";
 import { dumpResources } from "../../src/translate/dump.js";
+import { MeshResourceProvider } from "../../src/mesh/provider.js";
+import { fromBinary } from "@bufbuild/protobuf";
+import { RouteConfigurationSchema } from "../../src/gen/envoy/config/route/v3/route_pb.js";
 
 const file = "/cfg/sidecars.yaml";
 
@@ -183,6 +186,19 @@ describe("Sidecar: VirtualServices", () => {
     assert.match(wide, /"timeout":"7s"/, "imported: the VirtualService's timeout");
     assert.doesNotMatch(narrow, /"timeout":"7s"/, "not imported: Istio's default route");
     assert.match(narrow, /outbound\|8080\|\|a\.default\.svc\.cluster\.local/);
+  });
+
+  it("through the push path, proxies under different Sidecars get their own routes even when they see the same services", () => {
+    const provider = new MeshResourceProvider();
+    provider.update(build([vs, withoutRouting, withRouting]));
+    /** The route timeouts (seconds) of the proxy's encoded route tables. */
+    const timeouts = (p: Proxy): number[] =>
+      [...provider.resources(p, TypeUrl.RouteConfiguration).values()].flatMap((r) =>
+        fromBinary(RouteConfigurationSchema, r.bytes).virtualHosts.flatMap((v) => v.routes.flatMap((route) => (route.action.case === "route" && route.action.value.timeout ? [Number(route.action.value.timeout.seconds)] : []))),
+      );
+    // Asked in this order, a shared encoding would hand the narrow proxy the wide one's routes.
+    assert.ok(timeouts(proxy("w", "default", { app: "wide" })).includes(7));
+    assert.ok(!timeouts(proxy("n", "default", { app: "narrow" })).includes(7));
   });
 });
 
