@@ -25,8 +25,11 @@ function eventWallMs(clock: Clock, monotonicMs: number): number {
 
 interface OpenTranslation {
   readonly causes: readonly string[];
-  /** When the snapshot was handed to the provider: a push made before it cannot carry it. */
-  readonly atMs: number;
+  /**
+   * When the chain was opened, on the events' monotonic clock (wall clocks drift from it in a
+   * long-running process): a push made before it cannot carry the translation.
+   */
+  readonly openedMs: number;
   /** A round started after the translation: its end seals the chain. */
   inRound: boolean;
 }
@@ -69,7 +72,7 @@ export class PushChainRecorder {
     if (causes.length === 0) return;
     if (!pushes) return void this.audit.recordTranslation(causes, [], atMs);
     this.audit.openTranslation(causes, atMs);
-    this.open.push({ causes, atMs, inRound: false });
+    this.open.push({ causes, openedMs: performance.now(), inRound: false });
     this.carried = this.open.flatMap((t) => t.causes);
   }
 
@@ -82,7 +85,8 @@ export class PushChainRecorder {
     const atMs = eventWallMs(this.clock, p.timeMs);
     // Stream workers report a push after the fact: one made before a translation, reported after
     // it, carries an older snapshot.
-    const carried = this.open.every((t) => t.atMs <= atMs) ? this.carried : this.open.filter((t) => t.atMs <= atMs).flatMap((t) => t.causes);
+    const made = (t: OpenTranslation): boolean => t.openedMs <= p.timeMs;
+    const carried = this.open.every(made) ? this.carried : this.open.filter(made).flatMap((t) => t.causes);
     if (carried.length === 0) return;
     const first = p.first === true ? { first: true } : {};
     this.audit.recordPush({ signalIds: carried, proxyId: p.proxyId, typeUrl: p.typeUrl, version: p.version, nonce: p.nonce, atMs, ...first });
