@@ -34,11 +34,15 @@ describe("xds server: pushNow", () => {
     const order: string[] = [];
     h.xds.on("flushing", () => order.push("flushing"));
     h.xds.on("push", () => order.push("push"));
+    // With stream workers the proxy can hold the response before the worker's push report (and so
+    // the end of the round) reaches the main process: wait for the round's end, then check the order.
+    const flushed = new Promise<void>((resolve) => h.xds.on("flushed", () => resolve()));
     h.xds.on("flushed", () => order.push("flushed"));
     provider.put(TypeUrl.Listener, "l1", resourceBytes(TypeUrl.Listener, "l1", "quarantine"));
     h.xds.pushNow();
     const r = await s.next(5_000);
     assert.equal(r.typeUrl, TypeUrl.Listener);
+    await Promise.race([flushed, new Promise((_, reject) => setTimeout(() => reject(new Error(`no "flushed" within 5 s; saw ${order.join(", ")}`)), 5_000).unref())]);
     assert.deepEqual(order, ["flushing", "push", "flushed"]);
     assert.equal(h.xds.proxies()[0]?.id, sidecarNode().id);
     s.close();
