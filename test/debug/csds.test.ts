@@ -14,11 +14,10 @@ import { SecretSchema } from "../../src/gen/envoy/extensions/transport_sockets/t
 import { authorizeCsdsCaller, CsdsAccessError } from "../../src/debug/csds.js";
 import { proxySyncStates } from "../../src/cli/proxy-status.js";
 import { grpcServiceDefinition } from "../../src/signals/grpc-definition.js";
-import { ISTIOD_DNS_NAMES } from "../../src/ca/serving-credentials.js";
 import { TokenKey } from "../../src/security/token-key.js";
 import { TypeUrl } from "../../src/xds/types.js";
 import { AdsClient, type SotwClientStream, type TestNode } from "../support/ads-client.js";
-import { startTestControlPlane } from "../support/control-plane.js";
+import { startTestControlPlane, tlsAdsClient } from "../support/control-plane.js";
 import { eventually } from "../support/eventually.js";
 import { repoRoot } from "../support/grpc-go-peer.js";
 import { runMeshward } from "../support/meshward-cli.js";
@@ -73,7 +72,7 @@ describe("CSDS, proxy-status and proxy-config", function () {
     cp = await startTestControlPlane(dir, { tlsAddress: "127.0.0.1:0" });
     tokens = await TokenKey.loadOrCreate(join(dir, ".data"));
     plain = new AdsClient(cp.xdsAddress);
-    tls = new AdsClient(cp.tlsAddress!, grpc.credentials.createSsl(Buffer.from(cp.ca.bundle.pem())), { "grpc.ssl_target_name_override": ISTIOD_DNS_NAMES[0] });
+    tls = tlsAdsClient(cp);
   });
 
   after(async () => {

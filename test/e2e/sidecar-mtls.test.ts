@@ -11,9 +11,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ControlPlane } from "../../src/mesh/control-plane.js";
-import { startTestControlPlane } from "../support/control-plane.js";
+import { startTestControlPlane, tlsAdsClient } from "../support/control-plane.js";
 import { TokenKey } from "../../src/security/token-key.js";
-import { ISTIOD_DNS_NAMES } from "../../src/ca/serving-credentials.js";
 import { uriSans } from "../../src/security/certificate-authenticator.js";
 import { resourceRegistry } from "../../src/translate/registry.js";
 import { ListenerSchema } from "../../src/gen/envoy/config/listener/v3/listener_pb.js";
@@ -45,7 +44,7 @@ describe("e2e: an Envoy sidecar under STRICT gets every secret it references", f
     cpSync(join(root, "mesh-config"), dir, { recursive: true });
     writeFileSync(join(dir, "strict.yaml"), "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: default, namespace: istio-system}\nspec:\n  mtls: {mode: STRICT}\n");
     cp = await startTestControlPlane(dir, { tlsAddress: "127.0.0.1:0", debounceMs: 10 });
-    ads = new AdsClient(cp.tlsAddress!, grpc.credentials.createSsl(Buffer.from(cp.ca.bundle.pem())), { "grpc.ssl_target_name_override": ISTIOD_DNS_NAMES[0] });
+    ads = tlsAdsClient(cp);
   });
 
   after(async () => {

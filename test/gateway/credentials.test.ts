@@ -12,12 +12,11 @@ import { join } from "node:path";
 import type { ControlPlane } from "../../src/mesh/control-plane.js";
 import { TokenKey } from "../../src/security/token-key.js";
 import { SecretSchema, type Secret } from "../../src/gen/envoy/extensions/transport_sockets/tls/v3/secret_pb.js";
-import { ISTIOD_DNS_NAMES } from "../../src/ca/serving-credentials.js";
 import { TypeUrl } from "../../src/xds/types.js";
 import { ListenerSchema } from "../../src/gen/envoy/config/listener/v3/listener_pb.js";
 import { RouteConfigurationSchema } from "../../src/gen/envoy/config/route/v3/route_pb.js";
 import { AdsClient, bearer, type SotwClientStream, type TestNode } from "../support/ads-client.js";
-import { startTestControlPlane } from "../support/control-plane.js";
+import { startTestControlPlane, tlsAdsClient } from "../support/control-plane.js";
 
 const gateway = `apiVersion: networking.istio.io/v1
 kind: Gateway
@@ -109,7 +108,7 @@ describe("gateway credentials over SDS in meshward serve", function () {
       log: (line: string) => void logged.push(line),
     });
     tokens = await TokenKey.loadOrCreate(join(dir, ".data"));
-    tls = new AdsClient(cp.tlsAddress!, grpc.credentials.createSsl(Buffer.from(cp.ca.bundle.pem())), { "grpc.ssl_target_name_override": ISTIOD_DNS_NAMES[0] });
+    tls = tlsAdsClient(cp);
     plain = new AdsClient(cp.xdsAddress);
   });
 

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ControlPlane } from "../../src/mesh/control-plane.js";
-import { startTestControlPlane } from "../support/control-plane.js";
+import { startTestControlPlane, tlsAdsClient } from "../support/control-plane.js";
 import { ProxyAdmission } from "../../src/mesh/proxy-admission.js";
 import { TokenKey } from "../../src/security/token-key.js";
 import { SecretSchema, type Secret } from "../../src/gen/envoy/extensions/transport_sockets/tls/v3/secret_pb.js";
@@ -71,8 +71,7 @@ describe("SDS over ADS in meshward serve", function () {
     writeFileSync(join(dir, "mesh.yaml"), "trustDomain: cluster.local\n");
     cp = await startTestControlPlane(dir, { tlsAddress: "127.0.0.1:0", workloadCertTtlSeconds: TTL_SECONDS, debounceMs: 10 });
     tokens = await TokenKey.loadOrCreate(join(dir, ".data"));
-    const root = Buffer.from(cp.ca.bundle.pem());
-    tls = new AdsClient(cp.tlsAddress!, grpc.credentials.createSsl(root), { "grpc.ssl_target_name_override": ISTIOD_DNS_NAMES[0] });
+    tls = tlsAdsClient(cp);
     plain = new AdsClient(cp.xdsAddress);
   });
 
