@@ -13,8 +13,13 @@ export interface StreamWorkerInit {
   readonly limits: StreamLimits;
   /** Refuse bearer tokens and key material from non-loopback callers (the plaintext port's gate). */
   readonly plaintextGate: boolean;
-  /** The main process's performance.timeOrigin: the worker converts its event times to its clock. */
-  readonly mainTimeOrigin: number;
+  /**
+   * Where the main process's performance.now() is 0 on the machine's monotonic clock
+   * (process.hrtime, nanoseconds, as a decimal string): the worker converts its event times to the
+   * main clock with it. performance.timeOrigin comes from the wall clock, which can step between
+   * the two processes' starts.
+   */
+  readonly mainMonotonicOriginNs: string;
   /** The pool's version epoch and the worker count (the stride of each worker's versions). */
   readonly epoch: string;
   readonly workers: number;
@@ -94,4 +99,9 @@ export interface HeldCounts {
   readonly proxies: number;
   readonly maps: number;
   readonly resources: number;
+}
+
+/** This process's performance.now() origin on the machine-wide monotonic clock, in nanoseconds. */
+export function monotonicOriginNs(): bigint {
+  return process.hrtime.bigint() - BigInt(Math.round(performance.now() * 1e6));
 }

@@ -34,6 +34,7 @@ import type { ProxyStatus, XdsEvent } from "../events.js";
 import { ReplicaLedger } from "./ledger.js";
 import { sameResources } from "../map-diff.js";
 import type { HeldCounts, LedgerOp, MainToWorker, StreamReport, StreamWorkerInit, WireCaller, WireResource, WorkerToMain } from "./messages.js";
+import { monotonicOriginNs } from "./messages.js";
 export interface XdsWorkerPoolOptions extends Omit<XdsServerOptions, "released" | "opened"> {
   /** Stream worker processes (at least 1). */
   readonly workers: number;
@@ -153,7 +154,7 @@ export class XdsWorkerPool extends EventEmitter<XdsServerEvents> implements XdsS
       index,
       limits: { ...DEFAULT_STREAM_LIMITS, ...this.opts.limits },
       plaintextGate: this.opts.plaintextGate ?? false,
-      mainTimeOrigin: performance.timeOrigin,
+      mainMonotonicOriginNs: monotonicOriginNs().toString(),
       epoch: this.epoch,
       workers: this.opts.workers,
     };

@@ -14,6 +14,7 @@ import type { XdsEvent } from "../events.js";
 import type { TypeUrl } from "../types.js";
 import { ReplicaProvider } from "./replica-provider.js";
 import type { MainToWorker, StreamReport, StreamWorkerInit, WireCaller, WorkerToMain } from "./messages.js";
+import { monotonicOriginNs } from "./messages.js";
 
 if (process.send === undefined) throw new Error("stream-worker: must run as a child process with an IPC channel");
 const init = JSON.parse(process.env.MESHWARD_STREAM_WORKER ?? "null") as StreamWorkerInit;
@@ -21,7 +22,7 @@ if (init === null) throw new Error("stream-worker: MESHWARD_STREAM_WORKER is not
 /** To the main process while it listens (reports after a shutdown have nobody to go to). */
 const post = (m: WorkerToMain): void => void (process.connected && process.send?.(m));
 /** Added to this process's performance.now() to get the main process's. */
-const clockOffsetMs = performance.timeOrigin - init.mainTimeOrigin;
+const clockOffsetMs = Number(monotonicOriginNs() - BigInt(init.mainMonotonicOriginNs)) / 1e6;
 
 const provider = new ReplicaProvider();
 const keyOfStream = new Map<number, number>();
