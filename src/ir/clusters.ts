@@ -8,7 +8,10 @@ import { isHttp2Protocol, type Protocol } from "../model/service-entry.js";
 import type { Service } from "../model/snapshot.js";
 import { proxyEnforcement } from "../model/workload-enforcement.js";
 import { outboundClusterName, type TranslationScope } from "./scope.js";
-import type { InboundClusterPlan, OutboundClusterPlan } from "./types.js";
+import type { InboundClusterPlan, InboundEndpoint, OutboundClusterPlan } from "./types.js";
+import { sidecarScope } from "../model/sidecar-scope.js";
+import { isIP } from "node:net";
+import type { Proxy } from "../model/proxy.js";
 
 function discoveryFor(scope: TranslationScope, service: Service): OutboundClusterPlan["discovery"] {
   // grpcgen always builds EDS clusters; Envoy follows the ServiceEntry's resolution.
@@ -51,10 +54,31 @@ export function outboundClusterPlans(scope: TranslationScope): OutboundClusterPl
 
 /** `inbound|port||` per port an Envoy sidecar serves: HTTP/2 wins if any service on the port speaks it, else the first service's protocol. */
 export function inboundClusterPlans(scope: TranslationScope): InboundClusterPlan[] {
+  const ingress = sidecarScope(scope.snapshot, scope.proxy).ingress;
+  if (ingress.length > 0) {
+    return ingress.map((l) => {
+      const endpoint = l.defaultEndpoint === undefined ? undefined : ingressEndpoint(l.defaultEndpoint, scope.proxy);
+      return { port: l.port.number, protocol: l.port.protocol, ...(endpoint ? { endpoint } : {}) };
+    });
+  }
   const inbound = new Map<number, Protocol>();
   for (const t of serviceTargets(scope.snapshot, scope.proxy)) {
     const had = inbound.get(t.targetPort);
     if (had === undefined || (!isHttp2Protocol(had) && isHttp2Protocol(t.port.protocol))) inbound.set(t.targetPort, t.port.protocol);
   }
   return [...inbound.entries()].sort(([a], [b]) => a - b).map(([port, protocol]) => ({ port, protocol }));
+}
+
+/**
+ * A Sidecar ingress defaultEndpoint as istiod resolves it (buildInboundClusters): `unix://path` a
+ * pipe; `0.0.0.0` the proxy's first IPv4 (`[::]` its first IPv6), loopback when it has none;
+ * `[::1]` IPv6 loopback; anything else 127.0.0.1. Validation (sidecar.ts) guarantees the form.
+ */
+export function ingressEndpoint(defaultEndpoint: string, proxy: Pick<Proxy, "ips">): InboundEndpoint {
+  if (defaultEndpoint.startsWith("unix://")) return { kind: "pipe", path: defaultEndpoint.slice("unix://".length) };
+  const colon = defaultEndpoint.lastIndexOf(":");
+  const host = defaultEndpoint.slice(0, colon).replace(/^\[|\]$/g, "");
+  const port = Number(defaultEndpoint.slice(colon + 1));
+  const address = host === "0.0.0.0" ? (proxy.ips.find((ip) => isIP(ip) === 4) ?? "127.0.0.1") : host === "::" ? (proxy.ips.find((ip) => isIP(ip) === 6) ?? "::1") : host === "::1" ? "::1" : "127.0.0.1";
+  return { kind: "socket", address, port };
 }

@@ -3,10 +3,10 @@
 // encodings across proxies whose keys are equal. Router proxies (Istio Gateway) add their own
 // listeners and route tables here, reusing the route IR (routes.ts, virtual-service-routes.ts).
 import { inboundClusterPlans, outboundClusterPlans } from "./clusters.js";
-import { inboundTargets, proxylessOutboundListeners, sidecarOutboundListeners } from "./listeners.js";
+import { inboundTargets, proxylessOutboundListeners, sidecarInboundPorts, sidecarOutboundListeners } from "./listeners.js";
 import { proxylessRouteTables, sidecarRouteTables } from "./routes.js";
 import type { TranslationScope } from "./scope.js";
-import type { GrpcApiListener, InboundClusterPlan, Keyed, OutboundClusterPlan, RouteTable, SidecarOutboundListener } from "./types.js";
+import type { GrpcApiListener, InboundClusterPlan, InboundPort, Keyed, OutboundClusterPlan, RouteTable, SidecarOutboundListener } from "./types.js";
 import type { ServiceTarget } from "../model/lookup.js";
 
 export type * from "./types.js";
@@ -29,6 +29,8 @@ export interface ProxylessOutboundIR {
 /** What a proxy serves (either kind): its targets, and for Envoy its inbound clusters. */
 export interface InboundIR {
   readonly targets: readonly ServiceTarget[];
+  /** An Envoy sidecar's served ports (its Sidecar's ingress listeners when it has any); empty for proxyless gRPC. */
+  readonly ports: readonly InboundPort[];
   readonly clusters: readonly InboundClusterPlan[];
 }
 
@@ -41,5 +43,5 @@ export function proxylessOutboundIR(scope: TranslationScope): ProxylessOutboundI
 }
 
 export function inboundIR(scope: TranslationScope): InboundIR {
-  return { targets: inboundTargets(scope), clusters: scope.proxy.flavour === "grpc" ? [] : inboundClusterPlans(scope) };
+  return { targets: inboundTargets(scope), ports: scope.proxy.flavour === "grpc" ? [] : sidecarInboundPorts(scope), clusters: scope.proxy.flavour === "grpc" ? [] : inboundClusterPlans(scope) };
 }

@@ -3,16 +3,17 @@
 // translate/grpc.ts) only render them. Sidecars: virtualOutbound, one HTTP listener per HTTP port
 // (`0.0.0.0_<port>`, RDS `<port>`) or detected port with a VIP (`<vip>_<port>`, RDS `<host>:<port>`),
 // one TCP listener per TCP service port; proxyless gRPC clients: one api_listener per name a
-// service may be dialled by; both: the inbound side (the ports the proxy serves).
+// service may be dialled by; both: the inbound side (the ports the proxy serves; for an Envoy
+// sidecar whose Sidecar has ingress listeners, those ports instead, as istiod).
 import { isIP } from "node:net";
 import { stableJson } from "../model/digest.js";
 import { visibleServices, serviceTargets, type ServiceTarget } from "../model/lookup.js";
-import { sidecarScope } from "../model/sidecar-scope.js";
+import { scopeImportsOnPort, sidecarScope } from "../model/sidecar-scope.js";
 import { isHttpProtocol, type ServicePortSpec } from "../model/service-entry.js";
 import type { Service } from "../model/snapshot.js";
 import { VirtualOutboundListener, catchAllFor, hostPort, outboundClusterName, outboundPolicyKey, type TranslationScope } from "./scope.js";
 import { grpcRouteName, hostAliases, routedOnSharedPort, serviceVip, sniffedWithVip } from "./routes.js";
-import type { GrpcApiListener, Keyed, SidecarOutboundListener, TcpChain } from "./types.js";
+import type { GrpcApiListener, InboundPort, Keyed, SidecarOutboundListener, TcpChain } from "./types.js";
 import { l4RouteChains } from "./virtual-service-l4.js";
 
 /** Protocols whose clients open TLS themselves: the chain is picked by SNI (istiod's TLS listeners). */
@@ -57,9 +58,12 @@ function fixed<T>(name: string, key: string, ir: T): Keyed<T> {
 
 /** An Envoy sidecar's outbound listeners: the same for a namespace. */
 export function sidecarOutboundListeners(scope: TranslationScope): Keyed<SidecarOutboundListener>[] {
-  const catchAllCluster = catchAllFor(sidecarScope(scope.snapshot, scope.proxy).outboundTrafficPolicy);
+  const sidecar = sidecarScope(scope.snapshot, scope.proxy);
+  const catchAllCluster = catchAllFor(sidecar.outboundTrafficPolicy);
   const pk = `${outboundPolicyKey(scope.snapshot)}|${catchAllCluster}`;
-  const services = visibleServices(scope.snapshot, scope.proxy);
+  // A port bound by a Sidecar egress listener carries only that listener's services.
+  const visible = visibleServices(scope.snapshot, scope.proxy);
+  const services = sidecar.boundPorts.size === 0 ? visible : visible.map((s) => ({ ...s, ports: s.ports.filter((p) => scopeImportsOnPort(sidecar, s, p.number, scope.proxy.namespace)) }));
   const out: Keyed<SidecarOutboundListener>[] = [fixed(VirtualOutboundListener, `lds|envoy|virtualOutbound|${pk}`, { kind: "virtualOutbound", name: VirtualOutboundListener, catchAllCluster })];
   const httpPorts = new Set(services.flatMap((s) => s.ports.filter((p) => routedOnSharedPort(s, p)).map((p) => p.number)));
   const sniffed = new Map<string, { vip: string; port: number; rds: string; cluster: string }>();
@@ -140,4 +144,17 @@ export function inboundTargets(scope: TranslationScope): ServiceTarget[] {
   const byPort = new Map<number, ServiceTarget>();
   for (const t of serviceTargets(scope.snapshot, scope.proxy)) if (!byPort.has(t.targetPort)) byPort.set(t.targetPort, t);
   return [...byPort.values()];
+}
+
+/**
+ * The ports an Envoy sidecar serves on virtualInbound. With Sidecar ingress listeners only those
+ * (istiod's buildInboundChainsFromSidecarIngress: ports the services declare but the ingress does
+ * not list get no chain of their own; the passthrough chains take them), else one per target.
+ */
+export function sidecarInboundPorts(scope: TranslationScope): InboundPort[] {
+  const sidecar = sidecarScope(scope.snapshot, scope.proxy);
+  if (sidecar.ingress.length === 0) {
+    return inboundTargets(scope).map((t) => ({ targetPort: t.targetPort, servicePort: t.port.number, protocol: t.port.protocol, bind: "0.0.0.0" }));
+  }
+  return sidecar.ingress.map((l) => ({ targetPort: l.port.number, servicePort: l.port.number, protocol: l.port.protocol, bind: l.bind ?? "0.0.0.0", origin: sidecar.configPath }));
 }

@@ -6,7 +6,7 @@ import { isIP } from "node:net";
 import type { Proxy } from "../model/proxy.js";
 import { effectiveTrafficPolicy } from "../model/destination-rule.js";
 import { destinationRuleFor, visibleServices } from "../model/lookup.js";
-import { sidecarScope } from "../model/sidecar-scope.js";
+import { scopeImportsOnPort, sidecarScope } from "../model/sidecar-scope.js";
 import { isHttpProtocol, isSniffedProtocol, type ServicePortSpec } from "../model/service-entry.js";
 import type { MeshSnapshot, Service } from "../model/snapshot.js";
 import { PassthroughCluster, clusterDomain, dnsDomain, hostPort, outboundClusterName, outboundPolicyKey, type TranslationScope } from "./scope.js";
@@ -205,11 +205,13 @@ function sniffedTable(scope: TranslationScope, service: Service, port: ServicePo
  */
 export function sidecarRouteTables(scope: TranslationScope): Keyed<RouteTable>[] {
   const services = visibleServices(scope.snapshot, scope.proxy);
-  const pk = `${outboundPolicyKey(scope.snapshot)}|${sidecarScope(scope.snapshot, scope.proxy).outboundTrafficPolicy}`;
+  const sidecar = sidecarScope(scope.snapshot, scope.proxy);
+  const pk = `${outboundPolicyKey(scope.snapshot)}|${sidecar.outboundTrafficPolicy}`;
   const vk = virtualServiceRoutesKey(scope);
   const ports = [...new Set(services.flatMap((s) => s.ports.filter((p) => routedOnSharedPort(s, p)).map((p) => p.number)))].sort((a, b) => a - b);
   const shared = ports.map((port): Keyed<RouteTable> => {
-    const onPort = services.filter((s) => s.ports.some((p) => p.number === port));
+    // A port bound by a Sidecar egress listener routes only that listener's services (istiod's GetEgressListenerForRDS).
+    const onPort = services.filter((s) => s.ports.some((p) => p.number === port) && scopeImportsOnPort(sidecar, s, port, scope.proxy.namespace));
     // Short host aliases depend on the proxy's DNS domain (its namespace).
     return { name: String(port), key: `rds|envoy|${port}|${dnsDomain(scope.proxy)}|${onPort.map((s) => routeDeps(scope, s)).join(",")}|${pk}${vk}`, ir: () => sharedPortTable(scope, onPort, port) };
   });

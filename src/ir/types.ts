@@ -245,8 +245,31 @@ export interface OutboundClusterPlan {
   readonly blocked?: boolean;
 }
 
-/** `inbound|port||` for a port this proxy serves; HTTP/2 options when a service on it speaks HTTP/2. */
+/** Where an inbound cluster sends: the instance's or loopback address and a port, or a unix socket (a Sidecar ingress defaultEndpoint). */
+export type InboundEndpoint = { readonly kind: "socket"; readonly address: string; readonly port: number } | { readonly kind: "pipe"; readonly path: string };
+
+/**
+ * `inbound|port||` for a port this proxy serves; HTTP/2 options when a service on it speaks HTTP/2.
+ * Without `endpoint` the original destination (istiod's ORIGINAL_DST inbound cluster).
+ */
 export interface InboundClusterPlan {
   readonly port: number;
   readonly protocol: Protocol;
+  readonly endpoint?: InboundEndpoint;
+}
+
+/**
+ * One port an Envoy sidecar serves on virtualInbound: from a service it serves, or from an
+ * ingress listener of its Sidecar (which then replaces the services, as istiod).
+ */
+export interface InboundPort {
+  /** The port the chain matches and the cluster `inbound|<targetPort>||` is named by. */
+  readonly targetPort: number;
+  /** The service port (the virtual host's name `inbound|http|<servicePort>`). */
+  readonly servicePort: number;
+  readonly protocol: Protocol;
+  /** The chain's address part (`<bind>_<port>`): `0.0.0.0` unless the ingress listener binds one. */
+  readonly bind: string;
+  /** The Sidecar's config path for the chain's `istio.config` metadata (ingress ports only). */
+  readonly origin?: string;
 }

@@ -18,6 +18,7 @@ import { outboundKey, translateInbound, translateOutbound, type PlannedResource 
 import { placementKey } from "../translate/failover.js";
 import { encodedResource } from "../xds/resource.js";
 import { proxyEnforcement } from "../model/workload-enforcement.js";
+import { ingressInstanceKey } from "../model/sidecar-scope.js";
 import { OverlayMap } from "./overlay-map.js";
 import { TypeUrl, type EncodedResource, type ProxyChange, type ResourceProvider } from "../xds/types.js";
 
@@ -116,7 +117,7 @@ export class MeshResourceProvider implements ResourceProvider {
       // Only the inbound targets can change between snapshots; an unchanged string keeps the key.
       // An enforced proxy (risk stage) translates apart from its replicas: its own group.
       // Where it is in a multi-cluster mesh (network, failover labels) decides its EDS too.
-      const targets = proxy.ips.map((ip) => this.targetsByIp.get(ip) ?? "").join(";") + `#${proxyEnforcement(this.current, proxy)}${placementKey(this.current, proxy)}`;
+      const targets = proxy.ips.map((ip) => this.targetsByIp.get(ip) ?? "").join(";") + `#${proxyEnforcement(this.current, proxy)}${placementKey(this.current, proxy)}${ingressInstanceKey(this.current, proxy)}`;
       const key = memo !== undefined && memo.targets === targets ? memo.key : this.groupKey(proxy, targets);
       memo = { generation: this.current.generation, key, targets };
       this.keys.set(proxy, memo);

@@ -1,7 +1,7 @@
 // Questions translators ask of a snapshot on behalf of one proxy, answered the way istiod's
 // SidecarScope and PushContext answer them (visibility by exportTo, DestinationRule lookup).
 import type { Proxy } from "./proxy.js";
-import { scopeImports, sidecarScope } from "./sidecar-scope.js";
+import { importedPorts, scopeImports, sidecarScope } from "./sidecar-scope.js";
 import type { ServicePortSpec } from "./service-entry.js";
 import type { DestinationRule, MeshSnapshot, Service, ServiceEndpoint } from "./snapshot.js";
 
@@ -24,7 +24,22 @@ export function visibleServices(snapshot: MeshSnapshot, proxy: Pick<Proxy, "type
     const seen = out.get(s.hostname);
     if (seen === undefined || (seen.namespace !== namespace && s.namespace === namespace)) out.set(s.hostname, s);
   }
-  return [...out.values()];
+  return [...out.values()].flatMap((s) => {
+    const ports = importedPorts(scope, s, s.ports, namespace);
+    return ports.length === 0 ? [] : [ports === s.ports ? s : withPorts(s, ports)];
+  });
+}
+
+const narrowed = new WeakMap<Service, Map<string, Service>>();
+
+/** The service with only some of its ports (a port-bound Sidecar egress listener), one object per port set. */
+function withPorts(s: Service, ports: readonly ServicePortSpec[]): Service {
+  const id = ports.map((p) => p.number).join(",");
+  let byPorts = narrowed.get(s);
+  if (byPorts === undefined) narrowed.set(s, (byPorts = new Map()));
+  let out = byPorts.get(id);
+  if (out === undefined) byPorts.set(id, (out = { ...s, ports, digest: `${s.digest}#ports:${id}` }));
+  return out;
 }
 
 /** The DR hosts that can match `hostname`: itself, then `*.suffix` patterns, most specific first, then `*`. */

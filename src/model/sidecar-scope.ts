@@ -21,8 +21,15 @@ export interface SidecarScope {
   readonly key: string;
   /** The egress hosts, undefined when every visible service is in scope. */
   readonly hosts?: readonly EgressHost[];
+  /** Hosts of the egress listeners bound to an IP port, by port: that port's listener and route carry only these (istiod's listener per egress port). */
+  readonly boundPorts: ReadonlyMap<number, readonly EgressHost[]>;
+  /** Hosts of the catch-all egress listener (and unix-socket ones); undefined when every service is imported. */
+  readonly catchAll?: readonly EgressHost[];
   readonly outboundTrafficPolicy: OutboundTrafficMode;
+  /** Ingress listeners: when any, the inbound side comes from them instead of the served services. */
   readonly ingress: readonly SidecarIngressListener[];
+  /** Istio's config path of the Sidecar (`/apis/networking.istio.io/v1/namespaces/<ns>/sidecar/<name>`), "" without one. */
+  readonly configPath: string;
 }
 
 interface NamespaceSidecars {
@@ -84,15 +91,31 @@ export function sidecarScope(snapshot: MeshSnapshot, proxy: Pick<Proxy, "type" |
   const mode = sidecar?.spec.outboundTrafficPolicy ?? meshOutboundTrafficPolicy(snapshot);
   // No egress listener: istiod imports `*/*`.
   const hosts = sidecar === undefined || sidecar.spec.egress.length === 0 ? undefined : sidecar.spec.egress.flatMap((l) => l.hosts);
+  const egress = sidecar?.spec.egress ?? [];
+  const boundPorts = new Map(egress.flatMap((l) => (l.port !== undefined && l.port.number > 0 ? [[l.port.number, l.hosts] as const] : [])));
+  const catchAll = hosts === undefined ? undefined : egress.flatMap((l) => (l.port === undefined || l.port.number === 0 ? l.hosts : []));
   scope = {
     ref,
+    boundPorts,
+    ...(catchAll !== undefined ? { catchAll } : {}),
     key: ref === "" ? mode : `${ref}@${digestOf([sidecar?.spec, mode])}`,
     ...(hosts !== undefined ? { hosts } : {}),
     outboundTrafficPolicy: mode,
     ingress: sidecar?.spec.ingress ?? [],
+    configPath: sidecar === undefined ? "" : `/apis/networking.istio.io/v1/namespaces/${sidecar.object.metadata.namespace}/sidecar/${sidecar.object.metadata.name}`,
   };
   byRef.set(ref, scope);
   return scope;
+}
+
+/**
+ * A proxy's own IPs when its Sidecar sends an ingress port to the instance address
+ * (`0.0.0.0:<port>` / `[::]:<port>`), else "": replicas then differ in their inbound clusters and
+ * must not share translated resources (part of the provider's group key).
+ */
+export function ingressInstanceKey(snapshot: MeshSnapshot, proxy: Pick<Proxy, "type" | "namespace" | "labels" | "ips">): string {
+  const scope = sidecarScope(snapshot, proxy);
+  return scope.ingress.some((l) => l.defaultEndpoint?.startsWith("0.0.0.0:") === true || l.defaultEndpoint?.startsWith("[::]:") === true) ? `@${proxy.ips.join(",")}` : "";
 }
 
 /** `*`, `*.suffix` (any host under it) or the exact host. */
@@ -112,6 +135,28 @@ export function egressHostImports(h: EgressHost, service: Pick<Service, "hostnam
 /** Whether the scope imports the service (every service when the scope has no hosts). */
 export function scopeImports(scope: SidecarScope, service: Pick<Service, "hostname" | "namespace">, proxyNamespace: string): boolean {
   return scope.hosts === undefined || scope.hosts.some((h) => egressHostImports(h, service, proxyNamespace));
+}
+
+/**
+ * Whether the scope imports `service` on port `port`: through the egress listener bound to that
+ * port when there is one, else through the catch-all listener (istiod: a port-bound egress
+ * listener imports its services with that port only, and owns that port's listener and route).
+ */
+export function scopeImportsOnPort(scope: SidecarScope, service: Pick<Service, "hostname" | "namespace">, port: number, proxyNamespace: string): boolean {
+  const bound = scope.boundPorts.get(port);
+  if (bound !== undefined) return bound.some((h) => egressHostImports(h, service, proxyNamespace));
+  return scope.catchAll === undefined || scope.catchAll.some((h) => egressHostImports(h, service, proxyNamespace));
+}
+
+/**
+ * The ports of `service` the scope imports: every port through the catch-all listener, a bound
+ * listener's port through that listener (istiod's selectServices port filter).
+ */
+export function importedPorts<P extends { readonly number: number }>(scope: SidecarScope, service: Pick<Service, "hostname" | "namespace">, ports: readonly P[], proxyNamespace: string): readonly P[] {
+  if (scope.boundPorts.size === 0) return ports;
+  const all = scope.catchAll === undefined || scope.catchAll.some((h) => egressHostImports(h, service, proxyNamespace));
+  if (all) return ports;
+  return ports.filter((p) => scope.boundPorts.get(p.number)?.some((h) => egressHostImports(h, service, proxyNamespace)) === true);
 }
 
 /**

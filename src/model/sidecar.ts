@@ -125,7 +125,7 @@ function parseEgress(v: unknown, at: string, p: FieldProblems): SidecarEgressLis
   if (rawHosts.length === 0 && !p.list.some((x) => x.path.startsWith(hostsAt))) p.error(hostsAt, "egress listener must contain at least one host");
   const hosts = rawHosts.map((h, i) => parseEgressHost(h, `${hostsAt}[${i}]`, p)).filter((h): h is EgressHost => h !== undefined);
   warnDuplicateHosts(hosts, hostsAt, p);
-  if (port !== undefined) p.warn(`${at}.port`, "meshward scopes services by the union of every egress listener's hosts; it builds no listener of its own for this port");
+  if (port?.number === 0) p.warn(`${at}.port`, "meshward builds no unix domain socket listener; this listener's hosts are imported like the catch-all listener's");
   unknownKeys(v, ["port", "bind", "captureMode", "hosts"], at, p);
   return { ...(port ? { port } : {}), ...(bind ? { bind } : {}), hosts };
 }
@@ -156,7 +156,9 @@ function parseIngress(v: unknown, at: string, p: FieldProblems): SidecarIngressL
   const port = v["port"] === undefined || v["port"] === null ? undefined : parseSidecarPort(v["port"], `${at}.port`, p, false);
   const bind = stringField(v, "bind", at, p);
   if (bind !== undefined && bind !== "" && !isIpAddress(bind)) p.error(`${at}.bind`, `"${bind}" is not an IP address`);
-  enumField(v, "captureMode", at, p, captureModes);
+  // captureMode NONE makes istiod build a listener bound to the port itself; meshward serves
+  // ingress ports only on virtualInbound (traffic captured by iptables), so it refuses it.
+  if (enumField(v, "captureMode", at, p, captureModes) === "NONE") p.error(`${at}.captureMode`, "captureMode NONE (a listener bound to the port) is not supported by meshward; ingress ports are served on virtualInbound (DEFAULT or IPTABLES)");
   const defaultEndpoint = stringField(v, "defaultEndpoint", at, p);
   if (defaultEndpoint !== undefined && defaultEndpoint !== "") checkDefaultEndpoint(defaultEndpoint, `${at}.defaultEndpoint`, p);
   const tls = mapField(v, "tls", at, p);

@@ -9,7 +9,7 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { HttpProtocolOptionsSchema } from "../gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.js";
 import { effectiveTrafficPolicy, type ConnectionLimits, type LoadBalancerSettings, type OutlierDetectionSettings } from "../model/destination-rule.js";
 import { subsetEndpoints } from "../model/lookup.js";
-import type { InboundClusterPlan, OutboundClusterPlan } from "../ir/types.js";
+import type { InboundClusterPlan, InboundEndpoint, OutboundClusterPlan } from "../ir/types.js";
 import { isHttp2Protocol, isSniffedProtocol, type Protocol } from "../model/service-entry.js";
 import type { ServiceEndpoint } from "../model/snapshot.js";
 import { TypeUrl } from "../xds/types.js";
@@ -202,6 +202,23 @@ function buildOutboundCluster(scope: TranslationScope, plan: OutboundClusterPlan
   }
 }
 
+/** `inbound|port||` with a Sidecar ingress defaultEndpoint: STATIC, bound to 127.0.0.6 unless it sends to loopback (istiod's buildInboundClusterForPortOrUDS). */
+function staticInboundCluster(targetPort: number, protocol: Protocol, endpoint: InboundEndpoint): ClusterInit {
+  const name = inboundClusterName(targetPort);
+  const address = endpoint.kind === "pipe" ? { address: { case: "pipe" as const, value: { path: endpoint.path } } } : { address: { case: "socketAddress" as const, value: { address: endpoint.address, portSpecifier: { case: "portValue" as const, value: endpoint.port } } } };
+  const loopback = endpoint.kind === "socket" && (endpoint.address === "127.0.0.1" || endpoint.address === "::1");
+  return {
+    name,
+    clusterDiscoveryType: { case: "type", value: Cluster_DiscoveryType.STATIC },
+    connectTimeout,
+    loadAssignment: { clusterName: name, endpoints: [{ lbEndpoints: [{ hostIdentifier: { case: "endpoint", value: { address } } }] }] },
+    circuitBreakers: unlimitedCircuitBreakers,
+    commonLbConfig: {},
+    ...(loopback ? {} : { upstreamBindConfig: { sourceAddress: { address: InboundPassthroughBindIpv4, portSpecifier: { case: "portValue", value: 0 } } } }),
+    ...upstreamProtocolOptions(protocol),
+  };
+}
+
 function inboundCluster(targetPort: number, protocol: Protocol): ClusterInit {
   return {
     name: inboundClusterName(targetPort),
@@ -263,5 +280,7 @@ export function outboundClusters(scope: TranslationScope, plans: readonly Outbou
 /** `inbound|port||` for each port an Envoy sidecar serves (the IR gives proxyless servers none). */
 export function inboundClusters(scope: TranslationScope, plans: readonly InboundClusterPlan[]): PlannedResource[] {
   const pk = inboundPolicyKey(scope.snapshot);
-  return plans.map(({ port, protocol }) => planned(inboundClusterName(port), `inbound|${port}|${protocol}|${pk}`, () => inboundCluster(port, protocol)));
+  return plans.map(({ port, protocol, endpoint }) =>
+    planned(inboundClusterName(port), `inbound|${port}|${protocol}|${endpoint === undefined ? "" : JSON.stringify(endpoint)}|${pk}`, () => (endpoint === undefined ? inboundCluster(port, protocol) : staticInboundCluster(port, protocol, endpoint))),
+  );
 }

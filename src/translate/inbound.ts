@@ -5,8 +5,11 @@ import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import type { RouteSchema } from "../gen/envoy/config/route/v3/route_components_pb.js";
 import { FilterChainSchema, type Filter, type FilterChain } from "../gen/envoy/config/listener/v3/listener_components_pb.js";
 import type { ServiceTarget } from "../model/lookup.js";
-import { inboundTargets } from "../ir/listeners.js";
-export { inboundTargets };
+import { inboundTargets, sidecarInboundPorts } from "../ir/listeners.js";
+export { inboundTargets, sidecarInboundPorts };
+import type { InboundPort } from "../ir/types.js";
+import { sidecarScope } from "../model/sidecar-scope.js";
+import { digestOf } from "../model/digest.js";
 import { isHttp2Protocol, isHttpProtocol, isSniffedProtocol } from "../model/service-entry.js";
 import { sidecarHcmOptions, sidecarHttpExtensionFilters } from "./http-options.js";
 import { InboundPassthroughCluster, VirtualInboundListener, inboundClusterName, inboundPolicyKey, type TranslationScope } from "./common.js";
@@ -30,8 +33,11 @@ export function inboundKey(scope: TranslationScope, targets: readonly ServiceTar
   const p = scope.proxy;
   const labels = Object.keys(p.labels).sort().map((k) => `${k}=${p.labels[k]}`).join(",");
   const t = targets.map((x) => `${x.targetPort}:${x.port.protocol}:${x.service.digest}`).join(",");
+  // An Envoy sidecar's Sidecar ingress listeners replace its targets' ports (grpcgen ignores them).
+  const ingress = p.flavour === "envoy" ? sidecarScope(scope.snapshot, p).ingress : [];
+  const ik = ingress.length === 0 ? "" : `|ingress:${digestOf(ingress)}`;
   // A quarantined proxy's chains get a deny-all of their own (enforcement.ts): only it re-keys.
-  return `${p.namespace}|${p.serviceAccount}|${labels}|${t}|${inboundPolicyKey(scope.snapshot)}|${proxyEnforcement(scope.snapshot, p)}`;
+  return `${p.namespace}|${p.serviceAccount}|${labels}|${t}|${inboundPolicyKey(scope.snapshot)}|${proxyEnforcement(scope.snapshot, p)}${ik}`;
 }
 
 /** What one sidecar chain serves: a target port (0 for passthrough) and the cluster it forwards to. */
@@ -48,6 +54,8 @@ interface SidecarChainSpec {
   readonly http2: boolean;
   /** The port speaks gRPC: no reset-before-request retries on its route. */
   readonly grpc: boolean;
+  /** The Sidecar whose ingress listener made the chain (`istio.config` metadata, as istiod). */
+  readonly origin?: string;
 }
 
 /**
@@ -74,7 +82,8 @@ const chainsBySnapshot = new WeakMap<MeshSnapshot, Map<string, FilterChain>>();
 
 function sidecarChain(scope: TranslationScope, spec: SidecarChainSpec, option: InboundChainOption): FilterChain {
   const authz = option.protocol === "HTTP" ? inboundHttpAuthz(spec.ctx) : inboundNetworkAuthz(spec.ctx);
-  const key = [spec.name, spec.targetPort, spec.servicePort, spec.cluster, spec.statPrefix, spec.http2, spec.grpc, option.protocol, option.tls, option.transportProtocol, option.applicationProtocols.join(","), authz.key].join("|");
+  // The origin is part of the key: two groups whose Sidecar ingress differs never share a chain.
+  const key = [spec.name, spec.targetPort, spec.servicePort, spec.cluster, spec.statPrefix, spec.http2, spec.grpc, spec.origin ?? "", option.protocol, option.tls, option.transportProtocol, option.applicationProtocols.join(","), authz.key].join("|");
   let memo = chainsBySnapshot.get(scope.snapshot);
   if (memo === undefined) chainsBySnapshot.set(scope.snapshot, (memo = new Map()));
   let chain = memo.get(key);
@@ -118,25 +127,30 @@ function buildSidecarChain(scope: TranslationScope, spec: SidecarChainSpec, opti
       applicationProtocols: [...option.applicationProtocols],
     },
     filters,
+    ...(spec.origin !== undefined ? { metadata: { filterMetadata: { istio: { config: spec.origin } } } } : {}),
     ...(transportSocket ? { transportSocket } : {}),
   });
 }
 
-/** An Envoy sidecar's chains for one target, matched on the original destination port, per its mTLS mode. */
-export function sidecarInboundChains(scope: TranslationScope, target: ServiceTarget): FilterChain[] {
-  const ctx: InboundChainContext = { ...scope, target };
+/**
+ * An Envoy sidecar's chains for one port it serves (a service target or a Sidecar ingress
+ * listener), matched on the original destination port, per its mTLS mode.
+ */
+export function sidecarInboundChains(scope: TranslationScope, port: InboundPort): FilterChain[] {
+  const ctx: InboundChainContext = scope;
   const spec: SidecarChainSpec = {
-    name: `0.0.0.0_${target.targetPort}`,
-    targetPort: target.targetPort,
-    servicePort: target.port.number,
-    cluster: inboundClusterName(target.targetPort),
-    statPrefix: `inbound_0.0.0.0_${target.targetPort}`,
+    name: `${port.bind}_${port.targetPort}`,
+    targetPort: port.targetPort,
+    servicePort: port.servicePort,
+    cluster: inboundClusterName(port.targetPort),
+    statPrefix: `inbound_${port.bind}_${port.targetPort}`,
     ctx,
-    http2: isHttp2Protocol(target.port.protocol),
-    grpc: target.port.protocol === "GRPC" || target.port.protocol === "GRPC-WEB",
+    http2: isHttp2Protocol(port.protocol),
+    grpc: port.protocol === "GRPC" || port.protocol === "GRPC-WEB",
+    ...(port.origin !== undefined ? { origin: port.origin } : {}),
   };
-  const mode = sidecarPortMode(scope.snapshot, scope.proxy, target.targetPort);
-  const protocol = isHttpProtocol(target.port.protocol) ? "HTTP" : isSniffedProtocol(target.port.protocol) ? "AUTO" : "TCP";
+  const mode = sidecarPortMode(scope.snapshot, scope.proxy, port.targetPort);
+  const protocol = isHttpProtocol(port.protocol) ? "HTTP" : isSniffedProtocol(port.protocol) ? "AUTO" : "TCP";
   return inboundChainOptions(mode, protocol).map((o) => sidecarChain(scope, spec, o));
 }
 

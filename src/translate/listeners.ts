@@ -26,7 +26,7 @@ import {
 import { httpConnectionManager, httpConnectionManagerFilter, HttpConnectionManagerName, routerFilter, tcpProxyFilter, weightedTcpProxyFilter } from "./filters.js";
 import { sidecarHcmOptions, sidecarHttpExtensionFilters } from "./http-options.js";
 import type { MeshConfig } from "../model/mesh-config.js";
-import { inboundKey, inboundTargets, sidecarInboundChains, sidecarPassthroughChains } from "./inbound.js";
+import { inboundKey, inboundTargets, sidecarInboundChains, sidecarInboundPorts, sidecarPassthroughChains } from "./inbound.js";
 import { inboundListenerFilters, PlaintextHttpAlpns, RawBufferTransportProtocol } from "./mtls-inbound.js";
 import { create } from "@bufbuild/protobuf";
 import { FilterChainSchema } from "../gen/envoy/config/listener/v3/listener_components_pb.js";
@@ -99,11 +99,11 @@ function httpSniffingListener(mesh: MeshConfig, name: string, address: string, p
 
 
 function virtualInbound(scope: TranslationScope): ReturnType<typeof built> {
-  const targets = inboundTargets(scope);
+  const ports = sidecarInboundPorts(scope);
   const chains = [
     create(FilterChainSchema, blackholeChain(VirtualInboundListener, VirtualInboundPort)),
-    ...sidecarPassthroughChains(scope, new Set(targets.map((t) => t.targetPort))),
-    ...targets.flatMap((t) => sidecarInboundChains(scope, t)),
+    ...sidecarPassthroughChains(scope, new Set(ports.map((p) => p.targetPort))),
+    ...ports.flatMap((p) => sidecarInboundChains(scope, p)),
   ];
   return built(ListenerSchema, {
     name: VirtualInboundListener,

@@ -1,5 +1,6 @@
 // Golden tests of the IR stage (model -> IR, before any Envoy resource): for every golden input and
-// proxy, the route tables and outbound listeners of its kind as plain data, in
+// proxy, the route tables and outbound listeners of its kind (Envoy sidecars: also the inbound ports
+// and clusters) as plain data, in
 // test/golden/ir/<case>.<proxy>.yaml. Together with golden.test.ts (the Envoy stage) a change shows
 // in the stage that made it. Regenerate with UPDATE_GOLDEN=1 and review the diff like code.
 import { strict as assert } from "node:assert";
@@ -12,7 +13,7 @@ import type { JsonObject } from "@bufbuild/protobuf";
 import { buildSnapshot } from "../../src/mesh/model.js";
 import { parseProxyNode } from "../../src/model/proxy.js";
 import { FileSource } from "../../src/sources/file.js";
-import { proxylessOutboundIR, sidecarOutboundIR } from "../../src/ir/index.js";
+import { inboundIR, proxylessOutboundIR, sidecarOutboundIR } from "../../src/ir/index.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 const golden = join(root, "test/golden");
@@ -38,7 +39,9 @@ describe("golden: mesh-config -> IR (route tables and outbound listeners per pro
           const routes = (proxy.flavour === "grpc" ? proxylessOutboundIR(scope) : sidecarOutboundIR(scope)).routes.map((t) => t.ir());
           const listeners =
             proxy.flavour === "grpc" ? proxylessOutboundIR(scope).listeners.map((l) => ({ name: l.name, rds: l.ir().rds })) : sidecarOutboundIR(scope).listeners.map((l) => l.ir());
-          text = stringify({ routes, listeners }, { lineWidth: 0, aliasDuplicateObjects: false });
+          // Envoy sidecars: the inbound ports and clusters (service targets, or the Sidecar's ingress listeners).
+          const inbound = proxy.flavour === "grpc" ? undefined : (({ ports, clusters }) => ({ ports, clusters }))(inboundIR(scope));
+          text = stringify({ routes, listeners, ...(inbound ? { inbound } : {}) }, { lineWidth: 0, aliasDuplicateObjects: false });
         } finally {
           rmSync(dir, { recursive: true, force: true });
         }
