@@ -165,26 +165,20 @@ describe("Sidecar ingress listeners", () => {
 });
 
 describe("Sidecar port-bound egress listeners", () => {
-  const local = obj("ServiceEntry", "local", "default", {
-    hosts: ["local.default.svc.cluster.local"],
-    addresses: ["240.240.0.1"],
-    ports: [
-      { number: 8080, name: "http", protocol: "HTTP" },
-      { number: 9000, name: "tcp", protocol: "TCP" },
-    ],
-    resolution: "STATIC",
-    endpoints: [{ address: "10.0.0.1" }],
-  });
-  const kept = obj("ServiceEntry", "kept", "other", {
-    hosts: ["kept.other.svc.cluster.local"],
-    addresses: ["240.240.0.2"],
-    ports: [
-      { number: 8080, name: "http", protocol: "HTTP" },
-      { number: 9000, name: "tcp", protocol: "TCP" },
-    ],
-    resolution: "STATIC",
-    endpoints: [{ address: "10.0.1.1" }],
-  });
+  /** A service on 8080 (HTTP) and 9000 (TCP). */
+  const twoPorts = (name: string, namespace: string, vip: string, endpoint: string): ConfigObject =>
+    obj("ServiceEntry", name, namespace, {
+      hosts: [`${name}.${namespace}.svc.cluster.local`],
+      addresses: [vip],
+      ports: [
+        { number: 8080, name: "http", protocol: "HTTP" },
+        { number: 9000, name: "tcp", protocol: "TCP" },
+      ],
+      resolution: "STATIC",
+      endpoints: [{ address: endpoint }],
+    });
+  const local = twoPorts("local", "default", "240.240.0.1", "10.0.0.1");
+  const kept = twoPorts("kept", "other", "240.240.0.2", "10.0.1.1");
   const egress = [{ port: { number: 8080, protocol: "HTTP", name: "http" }, hosts: ["other/kept.other.svc.cluster.local"] }, { hosts: ["./*"] }];
   const s = build([local, kept, obj("Sidecar", "client", "default", { workloadSelector: { labels: { app: "client" } }, egress })]);
   const client = proxy("client", "10.9.0.9");
