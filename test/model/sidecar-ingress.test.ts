@@ -125,6 +125,16 @@ describe("Sidecar ingress listeners", () => {
     assert.match(JSON.stringify(chains), /ns\[default\]-policy\[deny-all\]/);
   });
 
+  it("a quarantined workload's ingress chains deny every call, as its service chains would", () => {
+    const quarantine = obj("WorkloadEnforcement", "q", "default", { action: "quarantine", addresses: ["10.9.0.1"] }, "meshward.io/v1alpha1");
+    const withSidecar = [sidecar("reviews", "reviews", [{ port: { number: 9555, protocol: "TCP", name: "tcp" } }])];
+    const port9555 = (s: MeshSnapshot): string => JSON.stringify(inboundChains(s, proxy("reviews")).filter((c) => c.filterChainMatch?.destinationPort === 9555));
+    assert.doesNotMatch(port9555(build(withSidecar)), /envoy\.filters\.network\.rbac/, "no policy: no RBAC");
+    const chains = port9555(build([quarantine, ...withSidecar]));
+    assert.match(chains, /envoy\.filters\.network\.rbac/);
+    assert.match(chains, /"action":"DENY"/);
+  });
+
   it("two groups whose Sidecar ingress differs never share chains, even on the same port and protocol", () => {
     // Same policies, same port and protocol: without the Sidecar in the chain-sharing key the
     // second proxy would get the first one's chains (and its Sidecar in their metadata).
