@@ -4,7 +4,6 @@
 // `distribute` weights, `enabled: false` in the DestinationRule or MeshConfig, and validation
 // naming the field path. Every assignment passes Envoy's rules and grpc-js-xds's checks.
 import { strict as assert } from "node:assert";
-import { toBinary } from "@bufbuild/protobuf";
 import { buildSnapshot } from "../../src/mesh/model.js";
 import { parseProxyNode, type Proxy } from "../../src/model/proxy.js";
 import type { ConfigObject } from "../../src/model/config.js";
@@ -12,21 +11,11 @@ import type { MeshSnapshot } from "../../src/model/snapshot.js";
 import { proxyLocality } from "../../src/model/placement.js";
 import { lbPriority, localityMatch, parseLocality } from "../../src/model/locality.js";
 import { distributeWeights } from "../../src/translate/failover.js";
-import { outboundKey, translate } from "../../src/translate/index.js";
-import { encodedResource } from "../../src/xds/resource.js";
-import { TypeUrl } from "../../src/xds/types.js";
+import { outboundKey } from "../../src/translate/index.js";
 import type { ClusterLoadAssignment } from "../../src/gen/envoy/config/endpoint/v3/endpoint_pb.js";
-import { expectEnvoyValidResources } from "../support/envoy-valid.js";
-import { expectGrpcXdsAccepts } from "../support/grpc-xds-rules.js";
+import { assignmentFor, istioFile as file, priorities } from "../support/eds-priorities.js";
 
 const HOST = "reviews.default.svc.cluster.local";
-const file = (kind: string, name: string, spec: unknown): ConfigObject => ({
-  apiVersion: "networking.istio.io/v1",
-  kind,
-  metadata: { name, namespace: "default", labels: {}, annotations: {} },
-  spec,
-  origin: { file: `${name}.yaml` },
-});
 const reviews = (endpoints: { address: string; locality?: string; labels?: Record<string, string>; weight?: number }[]) =>
   file("ServiceEntry", "reviews", {
     hosts: [HOST],
@@ -54,19 +43,7 @@ const snap = (objects: ConfigObject[], mesh?: unknown): MeshSnapshot => {
   return s;
 };
 
-/** The reviews assignment the proxy gets, checked against Envoy's and grpc-js-xds's rules. */
-function assignment(s: MeshSnapshot, p: Proxy): ClusterLoadAssignment {
-  const planned = translate(s, p);
-  const all = [...planned].flatMap(([typeUrl, list]) => list.map((x) => { const { schema, message } = x.build(); return encodedResource(typeUrl, x.name, toBinary(schema, message)); }));
-  expectEnvoyValidResources(all);
-  expectGrpcXdsAccepts(all);
-  return planned.get(TypeUrl.ClusterLoadAssignment)!.map((x) => x.build().message as ClusterLoadAssignment).find((c) => c.clusterName === `outbound|9080||${HOST}`)!;
-}
-
-const address = (e: ClusterLoadAssignment["endpoints"][number]["lbEndpoints"][number]): string =>
-  e.hostIdentifier.case === "endpoint" && e.hostIdentifier.value.address?.address.case === "socketAddress" ? e.hostIdentifier.value.address.address.value.address : "?";
-/** `priority:address` per endpoint, sorted. */
-const priorities = (cla: ClusterLoadAssignment): string[] => cla.endpoints.flatMap((l) => l.lbEndpoints.map((e) => `${l.priority}:${address(e)}`)).sort();
+const assignment = (s: MeshSnapshot, p: Proxy): ClusterLoadAssignment => assignmentFor(s, p, `outbound|9080||${HOST}`);
 /** `locality=weight` per locality, sorted. */
 const weights = (cla: ClusterLoadAssignment): string[] => cla.endpoints.map((l) => `${l.locality?.region}/${l.locality?.zone}/${l.locality?.subZone}=${l.loadBalancingWeight}`).sort();
 
