@@ -30,7 +30,7 @@ import { DEFAULT_STREAM_LIMITS } from "../limits.js";
 import { inSlices, RoundScheduler, type Round } from "../push-round.js";
 import { DEFAULT_DEBOUNCE_MS, newEpoch, observeEvent, registerMetrics, type UrgentPush, type XdsMetrics, type XdsServerEvents, type XdsServerOptions, type XdsStreams } from "../server.js";
 import { heldResources, PushOrder, TypeUrl, type EncodedResource, type ProxyChange, type ResourceProvider } from "../types.js";
-import type { ProxyStatus, XdsEvent } from "../events.js";
+import { statusAfter, type ProxyStatus, type XdsEvent } from "../events.js";
 import { ReplicaLedger } from "./ledger.js";
 import { sameResources } from "../map-diff.js";
 import type { HeldCounts, LedgerOp, MainToWorker, StreamReport, StreamWorkerInit, WireCaller, WireResource, WorkerToMain } from "./messages.js";
@@ -340,6 +340,8 @@ export class XdsWorkerPool extends EventEmitter<XdsServerEvents> implements XdsS
       switch (r.t) {
         case "event": {
           const e: XdsEvent = { ...r.event, streamId: this.streamId(shard, r.event.streamId) };
+          // The worker sends a status only when more than this event changed (sameShape).
+          if (remote?.status !== undefined) remote.status = statusAfter(remote.status, e);
           observeEvent(this.m, this.log, e);
           this.notify(e.kind, e as never);
           break;
