@@ -374,7 +374,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   ];
   risk.serveSignals(grpcServer, signalAuthenticators);
   // Node agents follow which pods' identity is withheld, to cut it at the node at once.
-  const withheld = { authenticators: signalAuthenticators, active: () => risk.risk.enforcement.active() };
+  // Another cluster's identity quarantines cover this cluster's pods of that identity too.
+  const withheld = { authenticators: signalAuthenticators, active: () => [...risk.risk.enforcement.active(), ...(remoteIssuance?.identityWide() ?? [])] };
   registerWithheldIdentities(grpcServer, withheld);
   // CSDS (proxy-status, proxy-config): loopback, or an identity of the control plane's namespace.
   const csds = { streams: () => xds.streamsView(), resources: xds.provider, authenticators };

@@ -104,6 +104,17 @@ export class RemoteIssuanceGuard {
     if (ended) s.secrets.reconsider();
   }
 
+  /**
+   * For this cluster's node agents (the withheld list): the identity quarantines and revokes of
+   * other clusters in force, which cover this cluster's pods of the identity. Another cluster's
+   * pod-scoped decisions are left out: that pod runs on no node of this cluster, and a pod here may
+   * share its namespace and name.
+   */
+  identityWide(): Enforcement[] {
+    const now = this.now();
+    return this.decisions.filter((d) => d.enforcement.scope === "identity" && (d.enforcement.expiresAtMs === undefined || d.enforcement.expiresAtMs > now)).map((d) => d.enforcement);
+  }
+
   /** The decisions in force that refuse this caller. */
   blocking(identity: WorkloadIdentity, caller: KnownCaller): RemoteDecision[] {
     const now = this.now();

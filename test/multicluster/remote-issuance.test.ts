@@ -81,6 +81,12 @@ describe("remote issuance guard: another cluster's quarantine binds this cluster
     assert.deepEqual(await guard.policy(OTHER, caller("10.0.0.1", "cluster-a")), { allowed: true });
   });
 
+  it("lists another cluster's identity quarantines, not its pod quarantines, for this cluster's node agents", () => {
+    const guard = new RemoteIssuanceGuard({ localCluster: "cluster-a" });
+    guard.update(snapshotOf(["cluster-b", decision("q-1", "pod")], ["cluster-b", decision("q-2", "identity")]));
+    assert.deepEqual(guard.identityWide().map((e) => e.id), ["q-2"]);
+  });
+
   it("ignores this cluster's own objects, isolate-egress and expired decisions", async () => {
     let now = 1_000;
     const guard = new RemoteIssuanceGuard({ localCluster: "cluster-a", now: () => now });
