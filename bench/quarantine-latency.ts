@@ -34,6 +34,7 @@ import { RbacWorkloads } from "../test/support/rbac-workloads.js";
 import { serviceApp, serviceHost, serviceNamespace, sidecarIp } from "./push-mesh.js";
 import { intFlag as flag } from "./args.js";
 import { percentile } from "./stats.js";
+import { DEFAULT_DEBOUNCE_MS } from "../src/xds/server.js";
 
 
 const round = (n: number): number => Math.round(n * 10) / 10;
@@ -205,7 +206,11 @@ async function main(): Promise<void> {
     // Release as the CLI does (another connection to the database); serve notices within its tick.
     new EnforcementSet(new SqliteEnforcementStore(release), systemClock).release(`${pod.namespace}/${pod.name}`, "bench");
     await until("the release to reach the snapshot", () => (overlayActive() ? undefined : true), 10_000);
-    await sleep(500); // the release's pushes and ACKs settle
+    // The release's round must be answered by every proxy before the next syscall, or the next
+    // signal waits behind its ACKs (at 10,000 proxies a fixed pause measured that backlog instead).
+    await sleep(DEFAULT_DEBOUNCE_MS + 50);
+    await until("the release's pushes to be answered", () => (cp.xds.status().every((st) => st.types.every((t) => !t.pending)) ? true : undefined), 60_000, 250);
+    await sleep(200);
   }
   release.close();
 

@@ -197,7 +197,9 @@ function storm(windowMs: number): void {
   let mismatched = 0;
   let duplicates = 0;
   let retries = 0;
-  const report = (): void => void process.send?.({ resynced, mismatched, duplicates, retries });
+  /** Why reconnections failed, with the pod names taken out, and how often. */
+  const reasons: Record<string, number> = {};
+  const report = (): void => void process.send?.({ resynced, mismatched, duplicates, retries, reasons });
   // A connection lost before it resynced (reset, refused, ended) is tried again after 0.2-1 s.
   const connect = (i: number, before: Sidecar): void => {
     const after: Sidecar = new Sidecar(
@@ -208,10 +210,13 @@ function storm(windowMs: number): void {
         duplicates += after.duplicates;
         if (resynced % 500 === 0 || resynced === sidecars.length) report();
       },
-      () => {
+      (why) => {
         after.close();
         if (after.synced) return;
         retries++;
+        const reason = why.replace(/^[^:]*: /, "");
+        reasons[reason] = (reasons[reason] ?? 0) + 1;
+        if (retries % 100 === 0) report();
         setTimeout(() => connect(i, before), 200 + Math.random() * 800);
       },
     );

@@ -11,6 +11,7 @@
 //     have ACKed their full config again, the server's peak RSS during the storm, and whether any
 //     sidecar came back holding other resource names than before (lost or extra) or was sent a
 //     response naming one resource twice (duplicated), and that the server holds one stream each.
+//     --storm-timeout-s T (default 120): how long after the window to wait for every resync.
 //   --gateways G: G router proxies (ingress gateways) besides the sidecars, selected by one Gateway
 //     with S virtual hosts (one VirtualService per service); they count in convergence (the endpoint
 //     change reaches their EDS too), and their config bytes are reported apart.
@@ -19,7 +20,7 @@
 //     measures the change again; reports one sidecar's config bytes and convergence in both states.
 //   --server-workers W: the server's streams in W stream worker processes (src/xds/workers/;
 //     default 0: one thread, as before); memory and CPU figures then add the workers' to this process's.
-// Usage: npm run bench:xds-push -- --proxies N --services S [--gateways G] [--change endpoint|authz] [--sidecar-scope K] [--reconnect-storm [--storm-window-ms M]] [--workers W] [--server-workers W] [--debounce-ms D]
+// Usage: npm run bench:xds-push -- --proxies N --services S [--gateways G] [--change endpoint|authz] [--sidecar-scope K] [--reconnect-storm [--storm-window-ms M] [--storm-timeout-s T]] [--workers W] [--server-workers W] [--debounce-ms D]
 // Prints figures; the last line is one JSON object. Never pass/fail on time.
 import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -90,10 +91,12 @@ interface StormProgress {
   duplicates: number;
   /** Reconnections that failed before syncing (reset or refused) and were tried again. */
   retries: number;
+  /** Why they failed, and how often. */
+  reasons: Record<string, number>;
 }
 
 /** Runs the reconnect storm over the synced sidecars (see the header) and returns its figures. */
-async function reconnectStorm(children: readonly ChildProcess[], proxies: number, windowMs: number, nacks: () => number, xds: XdsStreams, serverRss: () => number, rssBase: number) {
+async function reconnectStorm(children: readonly ChildProcess[], proxies: number, windowMs: number, timeoutS: number, nacks: () => number, xds: XdsStreams, serverRss: () => number, rssBase: number) {
   const progress = new Map<ChildProcess, StormProgress>();
   const nacksBefore = nacks();
   let peakRss = serverRss();
@@ -103,7 +106,7 @@ async function reconnectStorm(children: readonly ChildProcess[], proxies: number
     for (const c of children) {
       c.on("message", (m: Partial<StormProgress>) => {
         if (m.resynced === undefined) return;
-        progress.set(c, { resynced: m.resynced, mismatched: m.mismatched ?? 0, duplicates: m.duplicates ?? 0, retries: m.retries ?? 0 });
+        progress.set(c, { resynced: m.resynced, mismatched: m.mismatched ?? 0, duplicates: m.duplicates ?? 0, retries: m.retries ?? 0, reasons: m.reasons ?? {} });
         const total = [...progress.values()].reduce((a, p) => a + p.resynced, 0);
         if (total % 2000 === 0) console.log(`xds-push: storm: ${total}/${proxies} resynced (${round((performance.now() - t0) / 1000)} s)`);
         if (total === proxies) resolve();
@@ -111,7 +114,7 @@ async function reconnectStorm(children: readonly ChildProcess[], proxies: number
       c.send({ storm: windowMs });
     }
   });
-  const timeout = new Promise<void>((resolve) => setTimeout(resolve, windowMs + 120_000).unref());
+  const timeout = new Promise<void>((resolve) => setTimeout(resolve, windowMs + timeoutS * 1000).unref());
   await Promise.race([done, timeout]);
   const allResyncedMs = performance.now() - t0;
   clearInterval(sampler);
@@ -127,6 +130,11 @@ async function reconnectStorm(children: readonly ChildProcess[], proxies: number
     lostOrExtra: sum((p) => p.mismatched),
     duplicated: sum((p) => p.duplicates),
     retries: sum((p) => p.retries),
+    retryReasons: Object.fromEntries(
+      [...progress.values()]
+        .flatMap((p) => Object.entries(p.reasons))
+        .reduce((m, [k, n]) => m.set(k, (m.get(k) ?? 0) + n), new Map<string, number>()),
+    ),
     serverStreams: ids.length,
     distinctProxies: new Set(ids).size,
     nacks: nacks() - nacksBefore,
@@ -135,7 +143,7 @@ async function reconnectStorm(children: readonly ChildProcess[], proxies: number
     `xds-push: reconnect storm over ${windowMs} ms: ${result.resynced}/${proxies} sidecars resynced, the last ${round(allResyncedMs - windowMs)} ms after the window closed ` +
       `(${round(allResyncedMs)} ms after the storm began); server peak RSS ${peakRss} bytes (${Math.round((peakRss - rssBase) / proxies)} bytes per proxy over the idle server's ${rssBase}); ` +
       `${result.lostOrExtra} came back holding other names, ${result.duplicated} responses named a resource twice, ${result.retries} reconnections failed and were retried; ` +
-      `the server holds ${result.serverStreams} streams for ${result.distinctProxies} distinct proxies; NACKs ${result.nacks}`,
+      `(why: ${JSON.stringify(result.retryReasons)}); the server holds ${result.serverStreams} streams for ${result.distinctProxies} distinct proxies; NACKs ${result.nacks}`,
   );
   return result;
 }
@@ -341,7 +349,7 @@ async function main(): Promise<void> {
   );
 
   if (process.argv.includes("--reconnect-storm")) {
-    const result = await reconnectStorm(children, proxies, intFlag("storm-window-ms", 10_000), () => nacks, xds, serverRss, rssBase);
+    const result = await reconnectStorm(children, proxies, intFlag("storm-window-ms", 10_000), intFlag("storm-timeout-s", 120), () => nacks, xds, serverRss, rssBase);
     for (const c of children) c.send({ stop: true });
     stopServer();
     console.log(JSON.stringify({ proxies, services, ...result }));

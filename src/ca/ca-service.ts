@@ -75,7 +75,8 @@ export function registerCaService(server: grpc.Server, deps: CaServiceDeps): voi
           identity,
           csrPem: call.request.csr,
           ttlSeconds: Number(call.request.validityDuration),
-          caller: ctx,
+          // The cluster the token was reviewed in, for another cluster's pod-scoped quarantine.
+          caller: authn.cluster !== undefined ? { ...ctx, cluster: authn.cluster } : ctx,
           ...(pods !== undefined ? { pods } : {}),
         });
         report({ peer, identity: onBehalf, method: authn.method, outcome: "issued" });

@@ -24,6 +24,11 @@ export interface GrpcBootstrapOptions {
   readonly refreshInterval?: string;
   /** The node the pod runs on (NODE_NAME, from the downward API as istio-agent sets it). */
   readonly nodeName?: string;
+  /**
+   * `region/zone/subzone` the workload says it is in (node.locality); meshward uses it only when
+   * its registry knows no locality for the pod. Absent: `{}`.
+   */
+  readonly locality?: string;
 }
 
 export interface GrpcBootstrap {
@@ -34,11 +39,17 @@ export interface GrpcBootstrap {
   }>;
   readonly node: {
     readonly id: string;
-    readonly locality: Record<string, never>;
+    readonly locality: Readonly<Record<string, string>>;
     readonly metadata: Readonly<Record<string, unknown>>;
   };
   readonly certificate_providers?: Readonly<Record<string, { readonly plugin_name: string; readonly config: Readonly<Record<string, string>> }>>;
   readonly server_listener_resource_name_template: string;
+}
+
+/** The gRPC bootstrap's node.locality: only the parts that are set (proto field names). */
+function bootstrapLocality(locality: string | undefined): Record<string, string> {
+  const [region = "", zone = "", subZone = ""] = (locality ?? "").split("/");
+  return { ...(region !== "" ? { region } : {}), ...(zone !== "" ? { zone } : {}), ...(subZone !== "" ? { sub_zone: subZone } : {}) };
 }
 
 export function grpcXdsBootstrap(o: GrpcBootstrapOptions): GrpcBootstrap {
@@ -47,7 +58,7 @@ export function grpcXdsBootstrap(o: GrpcBootstrapOptions): GrpcBootstrap {
     xds_servers: [{ server_uri: o.xdsAddress, channel_creds: [{ type: "insecure" }], server_features: ["xds_v3"] }],
     node: {
       id: `sidecar~${o.podIp}~${o.podName}.${o.namespace}~${o.namespace}.svc.${domain}`,
-      locality: {},
+      locality: bootstrapLocality(o.locality),
       metadata: {
         NAMESPACE: o.namespace,
         SERVICE_ACCOUNT: o.serviceAccount,

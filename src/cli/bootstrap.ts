@@ -17,6 +17,7 @@ import { parseProxyNode, ProxyNodeError, type ProxyType } from "../model/proxy.j
 import { DEFAULT_SECRET, ROOT_SECRET } from "../ca/sds.js";
 import { ISTIOD_DNS_NAMES } from "../ca/serving-credentials.js";
 import { FlagError, parseFlags, parseLabels, runCommand } from "./flags.js";
+import { parseLocality } from "../model/locality.js";
 import type { Command } from "./main.js";
 
 /**
@@ -37,6 +38,8 @@ from the node agent's identity socket, admin on loopback and Prometheus stats.
   --ip                   the pod IP in the node id (default 127.0.0.1)
   --labels k=v,...       the workload's labels (node metadata LABELS)
   --cluster-id           node metadata CLUSTER_ID (default Kubernetes)
+  --locality r[/z[/s]]   node.locality, used only when meshward's registry knows no locality
+                         for the workload (default none)
   --discovery-address    meshward's TLS xDS address (default 127.0.0.1:15012)
   --sds-socket           the node agent's identity socket (default ${DEFAULT_SDS_SOCKET})
   --admin-port           Envoy admin on 127.0.0.1 (default 15000)
@@ -51,6 +54,8 @@ export interface BootstrapRequest {
   readonly ips: readonly string[];
   readonly labels: Readonly<Record<string, string>>;
   readonly clusterId: string;
+  /** node.locality as written (`region/zone/subzone`); absent: none. */
+  readonly locality?: string;
   readonly discoveryAddress: { readonly host: string; readonly port: number };
   readonly sdsSocket: string;
   readonly adminPort: number;
@@ -84,7 +89,7 @@ function hostPort(v: string, flag: string): { host: string; port: number } {
 export function parseBootstrapArgs(args: readonly string[]): { req: BootstrapRequest; output: "json" | "yaml" } {
   const { values } = parseFlags(args, {
     type: { type: "string" }, node: { type: "string" }, pod: { type: "string" }, namespace: { type: "string" }, ip: { type: "string" },
-    labels: { type: "string" }, "cluster-id": { type: "string", default: "Kubernetes" },
+    labels: { type: "string" }, "cluster-id": { type: "string", default: "Kubernetes" }, locality: { type: "string" },
     "discovery-address": { type: "string", default: "127.0.0.1:15012" }, "sds-socket": { type: "string", default: DEFAULT_SDS_SOCKET },
     "admin-port": { type: "string", default: "15000" }, "stats-port": { type: "string", default: "15090" },
     output: { type: "string", short: "o", default: "json" },
@@ -101,6 +106,8 @@ export function parseBootstrapArgs(args: readonly string[]): { req: BootstrapReq
     throw new FlagError("--node already names the pod and IP: give --node or --pod/--ip, not both");
   }
   const labels = parseLabels(values.labels);
+  const locality = values.locality;
+  if (locality !== undefined && (locality === "" || locality.split("/").length > 3)) throw new FlagError(`--locality must be region[/zone[/subzone]], found "${locality}"`);
   let proxy;
   try {
     // The same reading the server applies to the node it receives.
@@ -122,6 +129,7 @@ export function parseBootstrapArgs(args: readonly string[]): { req: BootstrapReq
       ips: proxy.ips,
       labels,
       clusterId: values["cluster-id"],
+      ...(locality !== undefined ? { locality } : {}),
       discoveryAddress: hostPort(values["discovery-address"], "discovery-address"),
       sdsSocket: values["sds-socket"],
       adminPort: port(values["admin-port"], "admin-port"),
@@ -129,6 +137,12 @@ export function parseBootstrapArgs(args: readonly string[]): { req: BootstrapReq
     },
     output: values.output,
   };
+}
+
+/** Envoy's node.locality from `region/zone/subzone`: only the parts that are set. */
+function nodeLocality(locality: string): JsonObject {
+  const { region, zone, subZone } = parseLocality(locality);
+  return { ...(region !== "" ? { region } : {}), ...(zone !== "" ? { zone } : {}), ...(subZone !== "" ? { subZone } : {}) };
 }
 
 const V3 = "V3";
@@ -214,7 +228,7 @@ function bootstrapJson(r: BootstrapRequest): JsonObject {
     });
   }
   return {
-    node: { id: r.nodeId, cluster: r.serviceCluster, metadata },
+    node: { id: r.nodeId, cluster: r.serviceCluster, ...(r.locality !== undefined ? { locality: nodeLocality(r.locality) } : {}), metadata },
     admin: { address: socketAddress("127.0.0.1", r.adminPort)["address"] as JsonObject },
     dynamicResources: {
       adsConfig: { apiType: "GRPC", transportApiVersion: V3, setNodeOnFirstMessageOnly: true, grpcServices: [{ envoyGrpc: { clusterName: XDS_CLUSTER } }] },

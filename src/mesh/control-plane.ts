@@ -19,6 +19,7 @@ import { gatewayApiConversion } from "../gateway-api/model-input.js";
 import { DEFAULT_CLUSTER_ID, KubernetesSource } from "../sources/kubernetes.js";
 import { TokenReviewAuthenticator } from "../security/tokenreview.js";
 import { RemoteEnforcementObserver, startMulticluster } from "../multicluster/wiring.js";
+import { allOfPolicies, RemoteIssuanceGuard } from "../multicluster/remote-issuance.js";
 import type { RemoteClusters } from "../multicluster/remote-clusters.js";
 import { snapshotPodDirectory, snapshotPodPlacement } from "../kube/pod-directory.js";
 import { Metrics } from "../telemetry/metrics.js";
@@ -246,10 +247,16 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     // The cluster's quarantines are in force before the first certificate or proxy is served.
     risk.risk.tick();
   }
-  if (multicluster !== undefined) {
+  // Another cluster's quarantines and revokes also bind this cluster's CA (quarantine everywhere).
+  const remoteIssuance =
+    multicluster !== undefined ? new RemoteIssuanceGuard({ localCluster: multicluster.localCluster, recordRefusal: (e, reason) => risk.risk.enforcement.alert(e, "refused", reason) }) : undefined;
+  if (multicluster !== undefined && remoteIssuance !== undefined) {
     const observer = new RemoteEnforcementObserver(multicluster.localCluster, (e, reason) => risk.risk.enforcement.alert(e, "observed", reason));
-    onSnapshot = (s) => observer.observe(s);
-    observer.observe(provider.snapshot);
+    onSnapshot = (s) => {
+      observer.observe(s);
+      remoteIssuance.update(s);
+    };
+    onSnapshot(provider.snapshot);
   }
   // The trust domain is the mesh config's at start; the CA's identity does not follow later edits.
   const kubeSigner = kube !== undefined ? await kube.loadSigner(provider.snapshot.mesh.trustDomain) : undefined;
@@ -263,7 +270,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     ...(opts.cacertsDir !== undefined ? { cacertsDir: opts.cacertsDir } : {}),
   });
   // No certificate for a quarantined or revoked pod or identity.
-  ca.setPolicy(risk.issuancePolicy);
+  ca.setPolicy(remoteIssuance !== undefined ? allOfPolicies(risk.issuancePolicy, remoteIssuance.policy) : risk.issuancePolicy);
   const issued = new IssuedCertificates();
   issued.follow(ca);
   // A plugged-in cacerts directory follows its files (new intermediate, root rotation steps).
@@ -279,6 +286,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     onError: (proxyId, e) => log(`meshward sds: certificate for ${proxyId} failed: ${e.message}`, { level: "error", stage: "sds", proxy: proxyId }),
   });
   risk.attachSecrets(secrets);
+  remoteIssuance?.attachSecrets(secrets, admission.callerOf);
   // Gateway credentials (credentialName): from files, and from the cluster's Secrets with Kubernetes.
   const credentials = new GatewayCredentialStore();
   if (opts.gatewayCredentialsDir !== undefined) {
@@ -366,7 +374,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   ];
   risk.serveSignals(grpcServer, signalAuthenticators);
   // Node agents follow which pods' identity is withheld, to cut it at the node at once.
-  const withheld = { authenticators: signalAuthenticators, active: () => risk.risk.enforcement.active() };
+  // Another cluster's identity quarantines cover this cluster's pods of that identity too.
+  const withheld = { authenticators: signalAuthenticators, active: () => [...risk.risk.enforcement.active(), ...(remoteIssuance?.identityWide() ?? [])] };
   registerWithheldIdentities(grpcServer, withheld);
   // CSDS (proxy-status, proxy-config): loopback, or an identity of the control plane's namespace.
   const csds = { streams: () => xds.streamsView(), resources: xds.provider, authenticators };

@@ -52,7 +52,7 @@ export class ProxyAdmission {
     }
     this.hold(proxy, spiffeId(result.identity));
     this.identities.set(proxy, result.identity);
-    this.callers.set(proxy, { ...caller, pod: { namespace: proxy.namespace, name: proxy.podName, ips: proxy.ips } });
+    this.callers.set(proxy, { ...caller, pod: { namespace: proxy.namespace, name: proxy.podName, ips: proxy.ips }, ...(result.cluster !== undefined ? { cluster: result.cluster } : {}) });
   };
 
   /** The node id's last stream ended: it may be taken by any identity again. */

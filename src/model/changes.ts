@@ -1,7 +1,8 @@
 // Which proxies a new snapshot touches. A proxy is touched when a service or DestinationRule it
 // can see changed (its clusters, routes, listeners or endpoints may differ) or when one of its own
 // IPs joined or left a service (its inbound side differs), or when a kind in `others` changed and
-// that kind says the proxy is concerned (AuthorizationPolicy: the proxies it selects). Mesh config
+// that kind says the proxy is concerned (AuthorizationPolicy: the proxies it selects), or when its
+// own locality moved (locality load balancing ranks its endpoints from it). Mesh config
 // and kinds that say nothing finer touch everyone.
 import type { Proxy } from "./proxy.js";
 import type { ProxyChange } from "../xds/types.js";
@@ -61,6 +62,24 @@ function changedKinds(prev: MeshSnapshot, next: MeshSnapshot): KindTouch[] | und
   return out;
 }
 
+/**
+ * Proxies whose own locality moved (their Pod's Node was relabelled, their Pod or WorkloadEntry
+ * appeared, went or changed locality): their EDS priorities and weights may differ though no
+ * service did. Keys `ns/pod` and `ns|ip`.
+ */
+function movedProxies(prev: MeshSnapshot, next: MeshSnapshot): Set<string> {
+  const out = new Set<string>();
+  const diff = (before: ReadonlyMap<string, string>, after: ReadonlyMap<string, string>, key: (k: string) => string): void => {
+    for (const [k, l] of after) if ((before.get(k) ?? "") !== l) out.add(key(k));
+    for (const [k, l] of before) if ((after.get(k) ?? "") !== l) out.add(key(k));
+  };
+  const pods = (s: MeshSnapshot) => new Map(s.allPods.map((p) => [`${p.cluster}|${p.namespace}/${p.name}`, p.locality ?? ""]));
+  diff(pods(prev), pods(next), (k) => k.slice(k.indexOf("|") + 1));
+  const entries = (s: MeshSnapshot) => new Map(s.workloads.map((w) => [`${w.namespace}|${w.spec.address}`, w.spec.locality ?? ""]));
+  diff(entries(prev), entries(next), (k) => k);
+  return out;
+}
+
 /** `undefined` when no proxy's resources can differ between the two snapshots. */
 export function snapshotChange(prev: MeshSnapshot, next: MeshSnapshot): ProxyChange | undefined {
   if (prev.meshDigest !== next.meshDigest) return { all: true };
@@ -68,7 +87,8 @@ export function snapshotChange(prev: MeshSnapshot, next: MeshSnapshot): ProxyCha
   if (policies === undefined) return { all: true };
   const services = changedServices(prev, next);
   const rules = changedRules(prev, next);
-  if (services.length === 0 && rules.length === 0 && policies.length === 0) return undefined;
+  const moved = movedProxies(prev, next);
+  if (services.length === 0 && rules.length === 0 && policies.length === 0 && moved.size === 0) return undefined;
   const scopes: Scope[] = [
     ...services.map((s) => ({ exportTo: s.exportTo, namespace: s.namespace })),
     ...rules.map((d) => ({ exportTo: d.spec.exportTo, namespace: d.namespace })),
@@ -78,6 +98,7 @@ export function snapshotChange(prev: MeshSnapshot, next: MeshSnapshot): ProxyCha
     all: false,
     affects(proxy: Proxy): boolean {
       if (proxy.ips.some((ip) => endpointIps.has(ip))) return true;
+      if (moved.has(`${proxy.namespace}/${proxy.podName}`) || proxy.ips.some((ip) => moved.has(`${proxy.namespace}|${ip}`))) return true;
       if (policies.some((t) => !t.all && t.affects(proxy))) return true;
       return scopes.some((s) => isExportedTo(s.exportTo, s.namespace, proxy.namespace));
     },

@@ -20,6 +20,7 @@ import {
 import { parseExportTo } from "./service-entry.js";
 import { hostPattern } from "./workload-entry.js";
 import { validateClientTls } from "./client-tls.js";
+import { parseLocalityLbSetting, type LocalityLbSetting } from "./locality.js";
 
 export type SimpleLb = "UNSPECIFIED" | "RANDOM" | "PASSTHROUGH" | "ROUND_ROBIN" | "LEAST_REQUEST" | "LEAST_CONN";
 
@@ -32,11 +33,8 @@ export type ConsistentHashKey =
 export interface LoadBalancerSettings {
   readonly simple?: SimpleLb;
   readonly consistentHash?: { readonly key: ConsistentHashKey; readonly minimumRingSize?: number };
-  /**
-   * `localityLbSetting.failoverPriority`: labels (e.g. `topology.istio.io/cluster`) whose values an
-   * endpoint shares with the calling proxy, in order, decide its priority (multi-cluster failover).
-   */
-  readonly failoverPriority?: readonly string[];
+  /** `localityLbSetting`: replaces MeshConfig's for this destination (locality.ts). */
+  readonly localityLbSetting?: LocalityLbSetting;
 }
 
 export type ClientTlsMode = "DISABLE" | "SIMPLE" | "MUTUAL" | "ISTIO_MUTUAL";
@@ -105,9 +103,8 @@ const subsetNamePattern = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/i;
 
 function parseLoadBalancer(lb: Fields, at: string, p: FieldProblems): LoadBalancerSettings {
   const locality = mapField(lb, "localityLbSetting", at, p);
-  const failoverPriority = locality !== undefined ? stringListField(locality, "failoverPriority", `${at}.localityLbSetting`, p) : [];
   const settings = parseLbPolicy(lb, at, p);
-  return failoverPriority.length > 0 ? { ...settings, failoverPriority } : settings;
+  return locality !== undefined ? { ...settings, localityLbSetting: parseLocalityLbSetting(locality, `${at}.localityLbSetting`, p) } : settings;
 }
 
 function parseLbPolicy(lb: Fields, at: string, p: FieldProblems): LoadBalancerSettings {
@@ -213,6 +210,11 @@ function parsePolicyBody(tp: Fields, at: string, p: FieldProblems): Omit<Traffic
   const outlierDetection = mapField(tp, "outlierDetection", at, p);
   const loadBalancer = lb ? parseLoadBalancer(lb, `${at}.loadBalancer`, p) : undefined;
   const tlsSettings = tls ? parseTls(tls, `${at}.tls`, p) : undefined;
+  const locality = loadBalancer?.localityLbSetting;
+  // istiod's warning: without outlier detection a proxy never notices a dead endpoint, so never fails over.
+  if (locality !== undefined && (locality.failover.length > 0 || locality.failoverPriority.length > 0) && outlierDetection === undefined) {
+    p.warn(`${at}.loadBalancer.localityLbSetting`, "outlier detection policy must be provided for failover");
+  }
   return {
     ...(loadBalancer ? { loadBalancer } : {}),
     ...(tlsSettings ? { tls: tlsSettings } : {}),

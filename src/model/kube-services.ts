@@ -19,6 +19,7 @@ import type { EndpointSliceSpec, KubeNodeSpec, KubePodSpec, KubeServiceSpec } fr
 import type { ServicePortSpec } from "./service-entry.js";
 import type { WorkloadIdentity } from "../security/identity.js";
 import { digestOf } from "./digest.js";
+import { localityLabels, parseLocality, POD_LOCALITY_LABEL, REGION_LABEL, SUBZONE_LABEL, ZONE_LABEL } from "./locality.js";
 import { CLUSTER_LABEL, DEFAULT_GATEWAY_PORT, GATEWAY_PORT_LABEL, meshNetworkOf, NETWORK_LABEL, type MeshNetwork, type NetworkGateway } from "./networks.js";
 
 /** A pod as the mesh knows it from the apiserver: its addresses, node and identity. */
@@ -31,6 +32,8 @@ export interface KubePod {
   readonly network?: string;
   readonly ips: readonly string[];
   readonly node?: string;
+  /** `region/zone/subzone` from its `istio-locality` label, else its Node's topology labels. */
+  readonly locality?: string;
   readonly serviceAccount: string;
   readonly labels: Readonly<Record<string, string>>;
 }
@@ -77,10 +80,16 @@ const sameInputs = (a: readonly unknown[], b: readonly unknown[]): boolean => a.
 
 const clusterOf = (a: AcceptedObject): string => a.object.origin.cluster ?? "";
 
-function locality(node: KubeNodeSpec | undefined, zone: string | undefined): string | undefined {
-  const region = node?.labels["topology.kubernetes.io/region"];
-  const z = zone ?? node?.labels["topology.kubernetes.io/zone"];
-  const subzone = node?.labels["topology.istio.io/subzone"];
+/**
+ * istiod's getPodLocality: the Pod's `istio-locality` label (parts separated by `.`), else its
+ * Node's region, zone (the GA labels, else the beta failure-domain ones) and subzone labels.
+ */
+function locality(podLabels: Readonly<Record<string, string>> | undefined, node: KubeNodeSpec | undefined, zone: string | undefined): string | undefined {
+  const own = podLabels?.[POD_LOCALITY_LABEL];
+  if (own !== undefined && own !== "") return own.replaceAll(".", "/");
+  const region = node?.labels[REGION_LABEL] ?? node?.labels["failure-domain.beta.kubernetes.io/region"];
+  const z = zone ?? node?.labels[ZONE_LABEL] ?? node?.labels["failure-domain.beta.kubernetes.io/zone"];
+  const subzone = node?.labels[SUBZONE_LABEL];
   if (region === undefined && z === undefined) return undefined;
   return [region ?? "", z ?? "", ...(subzone !== undefined ? [subzone] : [])].join("/");
 }
@@ -138,6 +147,7 @@ export function buildKubeRegistry(input: KubeRegistryInput, errors: ConfigError[
     l.podSpecs.set(key, a);
     for (const ip of a.spec.ips) l.podsByIp.set(ip, a);
     const network = networkOf(cluster, m.namespace, a, a.spec.ips[0] ?? "");
+    const where = locality(m.labels, l.nodes.get(a.spec.nodeName ?? ""), undefined);
     const pod: KubePod = {
       namespace: m.namespace,
       name: m.name,
@@ -146,6 +156,7 @@ export function buildKubeRegistry(input: KubeRegistryInput, errors: ConfigError[
       ...(network !== undefined ? { network } : {}),
       ips: a.spec.ips,
       ...(a.spec.nodeName !== undefined ? { node: a.spec.nodeName } : {}),
+      ...(where !== undefined ? { locality: where } : {}),
       serviceAccount: a.spec.serviceAccount,
       labels: m.labels,
     };
@@ -252,7 +263,7 @@ function kubeService(
     for (const e of slice.spec.endpoints) {
       const pod = e.pod !== undefined ? c?.podSpecs.get(`${ns}/${e.pod}`) : c?.podsByIp.get(e.addresses[0] ?? "");
       const identity: WorkloadIdentity = { trustDomain: l.trustDomain, namespace: ns, serviceAccount: pod?.spec.serviceAccount ?? "default" };
-      const where = locality(c?.nodes.get(e.nodeName ?? pod?.spec.nodeName ?? ""), e.zone);
+      const where = locality(pod?.object.metadata.labels, c?.nodes.get(e.nodeName ?? pod?.spec.nodeName ?? ""), e.zone);
       for (const address of e.addresses) {
         // Two slices may carry one address during a slice rebalancing: serve it once.
         if (seen.has(address) || (!e.ready && endpoints.some((x) => x.address === address))) continue;
@@ -264,8 +275,8 @@ function kubeService(
           targetPorts[port.port] = slice.spec.ports[own.name] ?? (typeof own.targetPort === "number" ? own.targetPort : named) ?? port.port;
         }
         const network = l.networkOf(cluster, ns, pod, address);
-        // Istio's AugmentLabels: subsets and policies can select by cluster and network.
-        const labels = { ...(pod?.object.metadata.labels ?? {}), ...(cluster !== "" ? { [CLUSTER_LABEL]: cluster } : {}), ...(network !== undefined ? { [NETWORK_LABEL]: network } : {}) };
+        // Istio's AugmentLabels: subsets, policies and failoverPriority can select by locality, cluster and network.
+        const labels = { ...(pod?.object.metadata.labels ?? {}), ...localityLabels(parseLocality(where)), ...(cluster !== "" ? { [CLUSTER_LABEL]: cluster } : {}), ...(network !== undefined ? { [NETWORK_LABEL]: network } : {}) };
         (e.ready ? endpoints : unready).push({
           address,
           targetPorts,

@@ -2,6 +2,7 @@
 // Istio's field names. Only the fields meshward acts on are typed; the rest stay raw so a later
 // issue can type them without touching the source.
 import { parseMeshNetworks, type MeshNetwork } from "./networks.js";
+import { defaultLocalityLbSetting, parseLocalityLbSetting, type LocalityLbSetting } from "./locality.js";
 import { FieldProblems, type Fields, enumField, isFields, mapField, stringField, stringListField, listField } from "./fields.js";
 
 export interface MeshConfig {
@@ -23,6 +24,11 @@ export interface MeshConfig {
    * from this key of mesh.yaml): which clusters and CIDRs form which network, and its gateways.
    */
   readonly meshNetworks: readonly MeshNetwork[];
+  /**
+   * Locality load balancing for every destination without its own DestinationRule setting
+   * (MeshConfig `localityLbSetting`); default Istio's `{enabled: true}`.
+   */
+  readonly localityLbSetting: LocalityLbSetting;
   /** Every field as written, including the ones not typed above. */
   readonly raw: Readonly<Record<string, unknown>>;
 }
@@ -37,6 +43,7 @@ export const defaultMeshConfig: MeshConfig = {
   defaultConfig: {},
   extensionProviders: [],
   meshNetworks: [],
+  localityLbSetting: defaultLocalityLbSetting,
   raw: {},
 };
 
@@ -70,7 +77,11 @@ export function parseMeshConfig(doc: unknown, p: FieldProblems): MeshConfig | un
   const pn = mapField(doc, "pathNormalization", path, p);
   const pathNormalization = pn === undefined ? undefined : enumField(pn, "normalization", "pathNormalization", p, pathNormalizations);
   const meshNetworks = parseMeshNetworks(doc["meshNetworks"], p);
+  const lb = mapField(doc, "localityLbSetting", path, p);
+  // A written setting replaces the default whole, as Istio's merge of the mesh document does; an
+  // unset `enabled` there stays unset, which istiod treats as on.
+  const localityLbSetting = lb !== undefined ? parseLocalityLbSetting(lb, "localityLbSetting", p) : defaultLocalityLbSetting;
   if (p.hasErrors) return undefined;
-  return { trustDomain, trustDomainAliases, rootNamespace, defaultConfig, extensionProviders, meshNetworks, ...(pathNormalization ? { pathNormalization } : {}), raw: doc };
+  return { trustDomain, trustDomainAliases, rootNamespace, defaultConfig, extensionProviders, meshNetworks, localityLbSetting, ...(pathNormalization ? { pathNormalization } : {}), raw: doc };
 }
 

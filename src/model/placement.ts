@@ -2,11 +2,13 @@
 // knows wins over what the proxy says: a proxy whose Pod (namespace, name and one of its IPs) is in
 // a cluster the mesh reads is in that cluster and that pod's network, whatever its CLUSTER_ID and
 // NETWORK metadata claim; only a proxy the registry does not know (a VM, a workload outside
-// Kubernetes) is placed by its metadata, then by MeshConfig meshNetworks.
+// Kubernetes) is placed by its metadata, then by MeshConfig meshNetworks. Its locality the same
+// way: the registry's first, its node's `locality` last.
 import type { MeshSnapshot } from "./snapshot.js";
 import type { Proxy } from "./proxy.js";
 import type { KubePod } from "./kube-services.js";
 import { meshNetworkOf } from "./networks.js";
+import { localityFromLabels, parseLocality, type Locality } from "./locality.js";
 
 export interface ProxyPlacement {
   readonly cluster: string;
@@ -42,4 +44,34 @@ export function placeProxy(snapshot: MeshSnapshot, proxy: Pick<Proxy, "namespace
   const claimed = proxy.metadata["NETWORK"];
   const network = typeof claimed === "string" && claimed !== "" ? claimed : meshNetworkOf(snapshot.mesh.meshNetworks, proxy.clusterId, proxy.ips[0]);
   return { cluster: proxy.clusterId, ...(network !== undefined ? { network } : {}), by: "metadata" };
+}
+
+/** WorkloadEntries by `namespace|address`, once per snapshot. */
+const entryIndex = new WeakMap<MeshSnapshot, Map<string, string>>();
+
+function workloadEntryLocality(snapshot: MeshSnapshot, namespace: string, ips: readonly string[]): string | undefined {
+  let index = entryIndex.get(snapshot);
+  if (index === undefined) {
+    index = new Map();
+    for (const w of snapshot.workloads) if (w.spec.locality !== undefined && w.spec.locality !== "") index.set(`${w.namespace}|${w.spec.address}`, w.spec.locality);
+    entryIndex.set(snapshot, index);
+  }
+  for (const ip of ips) {
+    const l = index.get(`${namespace}|${ip}`);
+    if (l !== undefined) return l;
+  }
+  return undefined;
+}
+
+/**
+ * A proxy's locality as istiod finds it (setTopologyLabels): what the registry knows first (its
+ * Pod's `istio-locality` label or its Node's topology labels; the WorkloadEntry in its namespace at
+ * one of its addresses), then topology labels on its workload, and only then the `locality` its own
+ * xDS node claims.
+ */
+export function proxyLocality(snapshot: MeshSnapshot, proxy: Pick<Proxy, "namespace" | "podName" | "ips" | "clusterId" | "metadata" | "labels" | "nodeLocality">): Locality {
+  const placement = placeProxy(snapshot, proxy);
+  const known = placement.pod !== undefined ? placement.pod.locality : workloadEntryLocality(snapshot, proxy.namespace, proxy.ips);
+  if (known !== undefined && known !== "") return parseLocality(known);
+  return localityFromLabels(placement.pod?.labels ?? proxy.labels) ?? parseLocality(proxy.nodeLocality);
 }

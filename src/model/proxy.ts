@@ -1,6 +1,7 @@
 // What the control plane knows about a connected proxy, taken from its xDS Node the way istiod
 // reads it: node id `type~ip~podName.namespace~namespace.svc.cluster.local` and Istio metadata.
-import type { Node } from "../gen/envoy/config/core/v3/base_pb.js";
+import type { Locality, Node } from "../gen/envoy/config/core/v3/base_pb.js";
+import { localityString } from "./locality.js";
 import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
 
 export type ProxyType = "sidecar" | "router";
@@ -20,6 +21,11 @@ export interface Proxy {
   readonly labels: Readonly<Record<string, string>>;
   /** Cluster id (metadata CLUSTER_ID), `Kubernetes` when absent as in Istio. */
   readonly clusterId: string;
+  /**
+   * `region/zone/subzone` of the xDS node's `locality` ("" when unset): the proxy's own word, used
+   * only when the registry knows no locality for it (locality.ts' proxyLocality).
+   */
+  readonly nodeLocality?: string;
   /** Raw node metadata for translators that need more. */
   readonly metadata: Readonly<JsonObject>;
 }
@@ -31,7 +37,7 @@ function str(v: JsonValue | undefined): string | undefined {
 }
 
 /** Parses an xDS node into a Proxy; throws ProxyNodeError naming the bad field. */
-export function parseProxyNode(node: Pick<Node, "id" | "metadata">): Proxy {
+export function parseProxyNode(node: Pick<Node, "id" | "metadata"> & { readonly locality?: Pick<Locality, "region" | "zone" | "subZone"> | undefined }): Proxy {
   const parts = node.id.split("~");
   if (parts.length !== 4) {
     throw new ProxyNodeError(`node.id "${node.id}": want type~ip~pod.namespace~namespace.svc.cluster.local`);
@@ -63,6 +69,7 @@ export function parseProxyNode(node: Pick<Node, "id" | "metadata">): Proxy {
     serviceAccount: str(md["SERVICE_ACCOUNT"]) ?? "default",
     labels,
     clusterId: str(md["CLUSTER_ID"]) ?? "Kubernetes",
+    nodeLocality: node.locality !== undefined ? localityString(node.locality) : "",
     metadata: md,
   };
 }

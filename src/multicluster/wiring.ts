@@ -7,8 +7,7 @@ import { TokenReviewAuthenticator } from "../security/tokenreview.js";
 import { ClusterTokenReviewAuthenticator } from "./cluster-token-review.js";
 import { RemoteClusters } from "./remote-clusters.js";
 import type { MeshSnapshot } from "../model/snapshot.js";
-import { WORKLOAD_ENFORCEMENT_KIND, type WorkloadEnforcementSpec } from "../model/workload-enforcement.js";
-import { enforcementOf } from "../kube/enforcement-store.js";
+import { remoteDecisions } from "./remote-issuance.js";
 import type { Enforcement } from "../risk/quarantine.js";
 
 /** How long start-up waits for remote clusters to list before serving (istiod's PILOT_REMOTE_CLUSTER_TIMEOUT default). */
@@ -47,17 +46,12 @@ export class RemoteEnforcementObserver {
   ) {}
 
   observe(snapshot: MeshSnapshot): void {
-    for (const a of snapshot.others.get(WORKLOAD_ENFORCEMENT_KIND) ?? []) {
-      const { origin, metadata } = a.object;
-      const cluster = origin.cluster;
-      if (origin.source !== "kubernetes" || cluster === undefined || cluster === this.localCluster) continue;
-      const e = enforcementOf({ metadata: { name: metadata.name, namespace: metadata.namespace }, spec: a.spec as WorkloadEnforcementSpec });
-      if (typeof e === "string") continue; // not a risk-stage decision: it still routes, nothing to record
+    for (const { cluster, enforcement: e } of remoteDecisions(snapshot, this.localCluster)) {
       const key = `${cluster}/${e.id}`;
       if (this.seen.has(key)) continue;
       if (this.seen.size >= 10_000) this.seen.clear();
       this.seen.add(key);
-      this.record({ ...e, pod: { ...e.pod, cluster: e.pod.cluster ?? cluster } }, `decided in cluster ${cluster}; enforced for the proxies of cluster ${this.localCluster}`);
+      this.record(e, `decided in cluster ${cluster}; enforced for the proxies of cluster ${this.localCluster}`);
     }
   }
 }

@@ -44,9 +44,10 @@ export interface EnforcementStore {
 /** Something kept part of an entry from being enforced: an address refused, an overlay object rejected. */
 /**
  * `observed`: not an alert about a part that failed, but the record that this control plane
- * enforces a decision made in another cluster (multi-cluster: its WorkloadEnforcement was read there).
+ * enforces a decision made in another cluster (multi-cluster: its WorkloadEnforcement was read there);
+ * `refused`: this control plane's CA refused a certificate under such a decision.
  */
-export type EnforcementAlert = "address-rejected" | "overlay-rejected" | "observed";
+export type EnforcementAlert = "address-rejected" | "overlay-rejected" | "observed" | "refused";
 
 export interface EnforcementChange {
   /** `unchanged`: the entry already covers this verdict (same or later expiry). */
@@ -77,6 +78,25 @@ export interface IssuanceCaller {
 
 function sameIdentity(a: WorkloadIdentity, b: WorkloadIdentity): boolean {
   return a.namespace === b.namespace && a.serviceAccount === b.serviceAccount && a.trustDomain === b.trustDomain;
+}
+
+/** The CA's refusal reason, the same for a local decision and another cluster's (`cluster`). */
+export function withheldReason(blocking: readonly { readonly e: Enforcement; readonly cluster?: string }[]): string {
+  return `certificates are withheld: ${blocking.map(({ e, cluster }) => `${e.action} ${e.id} (${e.reason})${cluster !== undefined ? ` decided in cluster ${cluster}` : ""}`).join("; ")}`;
+}
+
+/**
+ * Whether one entry stops the CA from issuing to this caller: a quarantine or revoke of its
+ * identity, or of its pod (any of its IPs, its namespace and name, or its uid).
+ */
+export function blocksIssuance(e: Enforcement, identity: WorkloadIdentity, ips: readonly string[], pod?: { readonly namespace: string; readonly name: string; readonly uid?: string }): boolean {
+  if (e.action !== "quarantine" && e.action !== "revoke") return false;
+  if (e.scope === "identity") return sameIdentity(e.identity, identity);
+  return (
+    (e.pod.ip !== "" && ips.includes(e.pod.ip)) ||
+    (pod !== undefined && pod.name !== "" && e.pod.namespace === pod.namespace && e.pod.name === pod.name) ||
+    (pod?.uid !== undefined && pod.uid !== "" && e.pod.uid === pod.uid)
+  );
 }
 
 /** Later of two expiries, where absent means never. */
@@ -202,15 +222,7 @@ export class EnforcementSet {
    */
   blockingIssuance(identity: WorkloadIdentity, podIps?: string | readonly string[], pod?: { readonly namespace: string; readonly name: string; readonly uid?: string }): Enforcement[] {
     const ips = podIps === undefined ? [] : typeof podIps === "string" ? [podIps] : podIps;
-    return this.active().filter(
-      (e) =>
-        (e.action === "quarantine" || e.action === "revoke") &&
-        (e.scope === "identity"
-          ? sameIdentity(e.identity, identity)
-          : (e.pod.ip !== "" && ips.includes(e.pod.ip)) ||
-            (pod !== undefined && pod.name !== "" && e.pod.namespace === pod.namespace && e.pod.name === pod.name) ||
-            (pod?.uid !== undefined && pod.uid !== "" && e.pod.uid === pod.uid)),
-    );
+    return this.active().filter((e) => blocksIssuance(e, identity, ips, pod));
   }
 
   /**
@@ -224,7 +236,7 @@ export class EnforcementSet {
         ? this.blockingIssuance(identity, caller.ips, caller.pod)
         : [...new Set(pods.flatMap((p) => this.blockingIssuance(identity, p.ip !== undefined ? [p.ip] : [], p)))];
     if (blocking.length === 0) return { allowed: true };
-    return { allowed: false, reason: `certificates are withheld: ${blocking.map((e) => `${e.action} ${e.id} (${e.reason})`).join("; ")}` };
+    return { allowed: false, reason: withheldReason(blocking.map((e) => ({ e }))) };
   }
 
   /**

@@ -27,6 +27,12 @@ export interface CallerContext {
    * quarantine when the call does not come from the pod's own address (a relay, a node agent).
    */
   readonly pod?: { readonly namespace: string; readonly name: string; readonly ips: readonly string[] };
+  /**
+   * The cluster whose apiserver vouched for the caller (AuthnResult.cluster), set by the control
+   * plane once the call is authenticated, never from the call's metadata: the CA's policy matches
+   * another cluster's pod-scoped quarantine with it. Authenticators do not read it.
+   */
+  readonly cluster?: string;
 }
 
 export type AuthnResult =

@@ -18,7 +18,8 @@ import { stableJson } from "../model/digest.js";
 import { TypeUrl } from "../xds/types.js";
 import { placeProxy } from "../model/placement.js";
 import { gatewaysDigest, hasNetworks, splitHorizon } from "./split-horizon.js";
-import { failoverPlan } from "./failover.js";
+import { failoverPlan, type LocalityGroup } from "./failover.js";
+import { parseLocality, type Locality } from "../model/locality.js";
 
 /** What an assignment needs of an endpoint (a DNS cluster's host name is one too). */
 export type LoadBalancedAddress = Pick<ServiceEndpoint, "address" | "targetPorts" | "weight" | "locality">;
@@ -30,12 +31,10 @@ export interface LoadAssignmentOptions<E extends LoadBalancedAddress> {
   readonly metadata?: (endpoint: E) => Metadata | undefined;
   /** Each endpoint's failover priority for this proxy (failover.ts); absent: all priority 0. */
   readonly priority?: (endpoint: E) => number;
+  /** Locality weights for this proxy (failover.ts' `distribute`); undefined leaves a locality out. */
+  readonly weights?: (groups: readonly LocalityGroup[]) => readonly (number | undefined)[];
 }
 
-function localityOf(e: LoadBalancedAddress): { region: string; zone: string; subZone: string } {
-  const [region = "", zone = "", subZone = ""] = (e.locality ?? "").split("/");
-  return { region, zone, subZone };
-}
 
 /** The ClusterLoadAssignment of `endpoints` on service port `servicePort`. */
 export function loadAssignment<E extends LoadBalancedAddress>(
@@ -44,7 +43,7 @@ export function loadAssignment<E extends LoadBalancedAddress>(
   servicePort: number,
   opts: LoadAssignmentOptions<E>,
 ): ClusterLoadAssignment {
-  const byLocality = new Map<string, { locality: ReturnType<typeof localityOf>; priority: number; weight: number; eps: { address: string; port: number; weight: number; metadata: Metadata | undefined }[] }>();
+  const byLocality = new Map<string, { locality: Locality; priority: number; weight: number; eps: { address: string; port: number; weight: number; metadata: Metadata | undefined }[] }>();
   const seen = new Set<string>();
   for (const e of endpoints) {
     if (opts.ipOnly && isIP(e.address) === 0) continue;
@@ -52,7 +51,7 @@ export function loadAssignment<E extends LoadBalancedAddress>(
     const id = hostPort(e.address, port);
     if (seen.has(id)) continue; // an inline endpoint and a WorkloadEntry for the same address
     seen.add(id);
-    const locality = localityOf(e);
+    const locality = parseLocality(e.locality);
     const priority = opts.priority?.(e) ?? 0;
     // Sorted by priority first (zero-padded), then locality.
     const k = `${String(priority).padStart(4, "0")}|${locality.region}/${locality.zone}/${locality.subZone}`;
@@ -63,13 +62,17 @@ export function loadAssignment<E extends LoadBalancedAddress>(
   }
   // Priorities must run 0, 1, 2... without gaps (Envoy and gRPC): the used ones are renumbered.
   const used = [...new Set([...byLocality.values()].map((g) => g.priority))].sort((a, b) => a - b);
-  const localities: MessageInitShape<typeof LocalityLbEndpointsSchema>[] = [...byLocality.keys()].sort().map((k) => {
-    const g = byLocality.get(k)!;
+  const groups = [...byLocality.keys()].sort().map((k) => byLocality.get(k)!);
+  const weights = opts.weights?.(groups) ?? groups.map((g) => g.weight);
+  // A locality `distribute` leaves out gets no endpoint: meshward sends no empty locality.
+  const localities: MessageInitShape<typeof LocalityLbEndpointsSchema>[] = groups.flatMap((g, i) => {
+    const weight = weights[i];
+    if (weight === undefined) return [];
     return {
       locality: g.locality,
       ...(g.priority !== used[0] ? { priority: used.indexOf(g.priority) } : {}),
       // uint32 in Envoy; clamp so a large sum of weights cannot overflow into a NACK.
-      loadBalancingWeight: Math.min(g.weight, 4294967295),
+      loadBalancingWeight: Math.min(weight, 4294967295),
       lbEndpoints: g.eps.map((ep) => ({
         hostIdentifier: { case: "endpoint" as const, value: { address: socketAddress(ep.address, ep.port) } },
         loadBalancingWeight: ep.weight,
@@ -102,7 +105,7 @@ export function endpointResources(scope: TranslationScope, plans: readonly Outbo
       const kept = network === undefined ? routable.kept : splitHorizon(routable.kept, network, scope.snapshot.networkGateways, trafficPolicy.tls, scope.proxy.flavour);
       const dropped = routable.dropped;
       const horizon = network === undefined ? "" : `|net=${network}|${scope.proxy.flavour}|${gatewaysDigest(scope.snapshot.networkGateways)}`;
-      // Failover priorities by the proxy's own label values (failover.ts).
+      // Locality priorities and weights for the proxy's own locality and label values (failover.ts).
       const failover = failoverPlan(scope.snapshot, scope.proxy, trafficPolicy);
       return {
         typeUrl: TypeUrl.ClusterLoadAssignment,
@@ -115,7 +118,8 @@ export function endpointResources(scope: TranslationScope, plans: readonly Outbo
             ClusterLoadAssignmentSchema,
             loadAssignment(plan.name, kept, plan.port.number, {
               ipOnly: true,
-              ...(failover !== undefined ? { priority: failover.priority } : {}),
+              ...(failover?.priority !== undefined ? { priority: failover.priority } : {}),
+              ...(failover?.weights !== undefined ? { weights: failover.weights } : {}),
               metadata: (endpoint) => endpointMetadata({ ...scope, service: plan.service, endpoint, servicePort: plan.port.number, trafficPolicy }),
             }),
           ),

@@ -70,3 +70,33 @@ export interface ProxyStatus {
   readonly connectedAtMs: number;
   readonly types: readonly TypeStatus[];
 }
+
+/**
+ * Whether two statuses of one stream differ only in what its push, ACK and NACK events say
+ * (versions, nonce, pending): subscriptions (the same list() array while unchanged), resource
+ * counts and NACKs compared. A stream worker sends a status only when this is false; the main
+ * process follows the rest with statusAfter.
+ */
+export function sameShape(a: ProxyStatus, b: ProxyStatus): boolean {
+  if (a.types.length !== b.types.length) return false;
+  return a.types.every((t, i) => {
+    const u = b.types[i]!;
+    return t.typeUrl === u.typeUrl && t.subscribed === u.subscribed && t.resources === u.resources && t.lastNack === u.lastNack;
+  });
+}
+
+/** The stream's status after one of its events, as the stream itself would report it. */
+export function statusAfter(s: ProxyStatus, e: XdsEvent): ProxyStatus {
+  const i = s.types.findIndex((t) => t.typeUrl === e.typeUrl);
+  if (i < 0) return s;
+  const t = s.types[i]!;
+  const next: TypeStatus =
+    e.kind === "push"
+      ? { ...t, sentVersion: e.version, sentNonce: e.nonce, pending: true }
+      : e.kind === "ack"
+        ? { ...t, ackedVersion: e.version, pending: false }
+        : { ...t, pending: false, lastNack: { nonce: e.nonce, version: e.version, error: e.error, wallMs: e.wallMs } };
+  const types = s.types.slice();
+  types[i] = next;
+  return { ...s, types };
+}

@@ -17,6 +17,8 @@ export class Subscription {
   private requested = false;
   /** Whether wildcard came from the legacy empty first request (kept while requests stay empty). */
   private legacyWildcard = false;
+  /** list()'s answer until the subscription changes (statuses carry it on every ACK). */
+  private listed: readonly string[] | undefined;
   /** The previous SotW resource_names, for the common case of an ACK repeating them. */
   private lastList: readonly string[] = [];
 
@@ -36,6 +38,7 @@ export class Subscription {
       const changed = first || this.wildcard !== this.legacyWildcard || this.names.size > 0;
       this.wildcard = this.legacyWildcard;
       this.names.clear();
+      if (changed) this.listed = undefined;
       return changed;
     }
     this.legacyWildcard = false;
@@ -53,7 +56,10 @@ export class Subscription {
       break;
     }
     this.wildcard = wildcard;
-    if (changed) this.names = incoming;
+    if (changed) {
+      this.names = incoming;
+      this.listed = undefined;
+    }
     return changed;
   }
 
@@ -68,6 +74,7 @@ export class Subscription {
     if (first && subscribe.length === 0 && supportsLegacyWildcard(this.typeUrl)) this.wildcard = true;
     const added: string[] = [];
     const removed: string[] = [];
+    if (first || subscribe.length > 0 || unsubscribe.length > 0) this.listed = undefined;
     for (const n of subscribe) {
       if (n === WILDCARD) this.wildcard = true;
       else {
@@ -121,8 +128,12 @@ export class Subscription {
     return out;
   }
 
-  /** Names as a client would list them (`*` first when wildcard). */
-  list(): string[] {
-    return (this.wildcard ? [WILDCARD] : []).concat([...this.names].sort());
+  /**
+   * Names as a client would list them (`*` first when wildcard). The same frozen array until the
+   * subscription changes, so its identity says whether it did.
+   */
+  list(): readonly string[] {
+    this.listed ??= Object.freeze((this.wildcard ? [WILDCARD] : []).concat([...this.names].sort()));
+    return this.listed;
   }
 }

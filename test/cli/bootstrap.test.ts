@@ -94,6 +94,15 @@ describe("meshward bootstrap", () => {
     assert.equal(b.staticResources?.clusters.find((c) => c.name === "xds-grpc")?.clusterDiscoveryType.value, 1, "a DNS name resolves with STRICT_DNS");
   });
 
+  it("puts --locality in node.locality, which the server reads as the proxy's own claim", () => {
+    const out = buildBootstrap(parseBootstrapArgs(["--type", "sidecar", "--pod", "a", "--locality", "us-east1/us-east1-b"]).req);
+    assert.ok(!("violations" in out), JSON.stringify(out));
+    const b = envoyAccepts(out.json);
+    assert.deepEqual({ region: b.node?.locality?.region, zone: b.node?.locality?.zone, subZone: b.node?.locality?.subZone }, { region: "us-east1", zone: "us-east1-b", subZone: "" });
+    assert.equal(parseProxyNode({ id: b.node!.id, metadata: {}, locality: b.node!.locality }).nodeLocality, "us-east1/us-east1-b/");
+    assert.throws(() => parseBootstrapArgs(["--type", "sidecar", "--pod", "a", "--locality", "a/b/c/d"]), (e: Error) => e instanceof FlagError && /--locality must be region\[\/zone\[\/subzone\]\]/.test(e.message));
+  });
+
   it("refuses a bootstrap Envoy would reject, and bad flags with exit 2", async () => {
     const out = buildBootstrap(parseBootstrapArgs(["--type", "sidecar", "--pod", "a", "--sds-socket", ""]).req);
     assert.ok("violations" in out && /path/.test(out.violations), JSON.stringify(out));

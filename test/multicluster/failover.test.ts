@@ -4,24 +4,11 @@
 // gaps; without outlier detection there is no failover (as in Istio). Every assignment passes
 // Envoy's validate.rules and grpc-js-xds's checks.
 import { strict as assert } from "node:assert";
-import { toBinary } from "@bufbuild/protobuf";
 import { buildSnapshot } from "../../src/mesh/model.js";
 import { parseProxyNode } from "../../src/model/proxy.js";
 import type { ConfigObject } from "../../src/model/config.js";
-import { translate } from "../../src/translate/index.js";
-import { encodedResource } from "../../src/xds/resource.js";
-import { TypeUrl } from "../../src/xds/types.js";
-import type { ClusterLoadAssignment } from "../../src/gen/envoy/config/endpoint/v3/endpoint_pb.js";
-import { expectEnvoyValidResources } from "../support/envoy-valid.js";
-import { expectGrpcXdsAccepts } from "../support/grpc-xds-rules.js";
+import { assignmentFor, istioFile as file, priorities as ranked } from "../support/eds-priorities.js";
 
-const file = (kind: string, name: string, spec: unknown): ConfigObject => ({
-  apiVersion: "networking.istio.io/v1",
-  kind,
-  metadata: { name, namespace: "default", labels: {}, annotations: {} },
-  spec,
-  origin: { file: `${name}.yaml` },
-});
 const endpoint = (address: string, cluster: string) => ({ address, labels: { "topology.istio.io/cluster": cluster }, serviceAccount: "reviews" });
 const reviews = file("ServiceEntry", "reviews", {
   hosts: ["reviews.default.svc.cluster.local"],
@@ -39,14 +26,8 @@ const proxy = (cluster: string, generator?: string) =>
   parseProxyNode({ id: `sidecar~10.9.0.1~client-1.default~default.svc.cluster.local`, metadata: { NAMESPACE: "default", CLUSTER_ID: cluster, ...(generator ? { GENERATOR: generator } : {}) } });
 
 /** `priority:address` of the reviews assignment the proxy gets, sorted. */
-function priorities(objects: ConfigObject[], p: ReturnType<typeof proxy>): string[] {
-  const planned = translate(buildSnapshot({ objects, errors: [] }), p);
-  const all = [...planned].flatMap(([typeUrl, list]) => list.map((x) => { const { schema, message } = x.build(); return encodedResource(typeUrl, x.name, toBinary(schema, message)); }));
-  expectEnvoyValidResources(all);
-  if (p.flavour === "grpc") expectGrpcXdsAccepts(all);
-  const cla = planned.get(TypeUrl.ClusterLoadAssignment)!.map((x) => x.build().message as ClusterLoadAssignment).find((c) => c.clusterName === "outbound|9080||reviews.default.svc.cluster.local")!;
-  return cla.endpoints.flatMap((l) => l.lbEndpoints.map((e) => `${l.priority}:${e.hostIdentifier.case === "endpoint" && e.hostIdentifier.value.address?.address.case === "socketAddress" ? e.hostIdentifier.value.address.address.value.address : "?"}`)).sort();
-}
+const priorities = (objects: ConfigObject[], p: ReturnType<typeof proxy>): string[] =>
+  ranked(assignmentFor(buildSnapshot({ objects, errors: [] }), p, "outbound|9080||reviews.default.svc.cluster.local"));
 
 describe("failover across clusters (failoverPriority)", () => {
   it("puts a proxy's own cluster's endpoints first and the other clusters' after them", () => {

@@ -110,6 +110,11 @@ describe("multi-primary: two clusters, a control plane each, one Service across 
     }, 30_000);
     assert.equal(unreachable.endpoints.length, 2);
     await eventually("cluster-b withdrawn after 3 s", () => (cpA!.remoteClusters!.status()[0]?.state === "withdrawn" ? true : undefined), 30_000);
-    assert.deepEqual(endpointsIn(cpA!), [`cluster-a:${t!.ips.get("echo-a")}`]);
+    // The state flips before the coalesced model rebuild that drops the endpoints (CI under load saw both).
+    const served = await eventually("cluster-b's endpoints leaving the model", () => {
+      const now = endpointsIn(cpA!);
+      return now.length === 1 ? now : undefined;
+    }, 10_000);
+    assert.deepEqual(served, [`cluster-a:${t!.ips.get("echo-a")}`]);
   });
 });

@@ -6,7 +6,7 @@
 //     difference.
 //  3. Orders Envoy does not act on are sorted: listener filter chains (Envoy picks a chain by the
 //     most specific match, not by position), virtual hosts (picked by domain specificity),
-//     localities and the endpoints in them, and the domains of a virtual host.
+//     localities (then their priorities) and the endpoints in them, and the domains of a virtual host.
 //  4. A proxyless gRPC client asks for resources by name, following references: listeners, the
 //     routes they name, the clusters those route to, the assignments of EDS clusters. meshward's
 //     translation lists everything it could answer, so on its side only what is reachable from
@@ -45,7 +45,8 @@ function sortUnordered(type: XdsType, r: JsonObject): void {
     for (const l of r["endpoints"] as JsonObject[]) {
       if (Array.isArray(l["lbEndpoints"])) sortBy(l["lbEndpoints"] as JsonObject[], (e) => key(e["endpoint"] ?? null));
     }
-    sortBy(r["endpoints"] as JsonObject[], (l) => key(l["locality"] ?? null));
+    // One locality may be split by failover priority labels: then its priority orders the parts.
+    sortBy(r["endpoints"] as JsonObject[], (l) => `${key(l["locality"] ?? null)}|${String(l["priority"] ?? 0).padStart(6, "0")}`);
   }
 }
 

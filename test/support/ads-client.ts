@@ -29,6 +29,8 @@ export type DeltaDiscoveryRequestInit = MessageInitShape<typeof DeltaDiscoveryRe
 export interface TestNode {
   id: string;
   metadata?: JsonObject;
+  /** The node's own `locality` claim. */
+  locality?: { region: string; zone: string; subZone: string };
 }
 
 export function sidecarNode(pod = "pod-1", namespace = "default", ip = "10.0.0.1"): TestNode {

@@ -11,6 +11,8 @@ import { repoRoot } from "./grpc-go-peer.js";
 export interface OracleNode {
   readonly id: string;
   readonly metadata: JsonObject;
+  /** The node's `locality` as `region/zone/subzone` (the oracle's --locality). */
+  readonly locality?: string;
 }
 
 /** What istiod pushes, by xDS type, as proto3 JSON sorted by resource name. */
@@ -50,6 +52,7 @@ function list(v: JsonValue | undefined): JsonObject[] {
 export function oracleGenerate(binary: string, configDir: string, node: OracleNode, grpcListeners: readonly string[] = []): OracleOutput {
   const args = ["gen", "--config", configDir, "--proxy-id", node.id, "--meta", JSON.stringify(node.metadata), "--compact", "--log-level", "none"];
   for (const l of grpcListeners) args.push("--grpc-listener", l);
+  if (node.locality !== undefined) args.push("--locality", node.locality);
   const ns = node.metadata["NAMESPACE"];
   if (typeof ns === "string") args.push("--namespace", ns);
   const r = spawnSync(binary, args, { encoding: "utf8", maxBuffer: 256 << 20 });

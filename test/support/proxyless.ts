@@ -27,6 +27,8 @@ export interface NodeSpec {
   readonly node?: string;
   /** The cluster the proxy says it is in (metadata CLUSTER_ID; default Kubernetes). */
   readonly clusterId?: string;
+  /** `region/zone/subzone` in the bootstrap's node.locality. */
+  readonly locality?: string;
 }
 
 /** Every resource meshward may send `node` now passes Envoy's validation rules and grpc-js-xds's checks. */
@@ -49,6 +51,7 @@ export function bootstrap(xdsAddress: string, node: NodeSpec): string {
       ...(node.labels !== undefined ? { labels: node.labels } : {}),
       ...(node.node !== undefined ? { nodeName: node.node } : {}),
       ...(node.clusterId !== undefined ? { clusterId: node.clusterId } : {}),
+      ...(node.locality !== undefined ? { locality: node.locality } : {}),
     }),
   );
 }

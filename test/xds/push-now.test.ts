@@ -3,6 +3,7 @@
 // off), those reach and are ACKed by every proxy before the rest of the round is sent.
 import assert from "node:assert/strict";
 import { TypeUrl } from "../../src/xds/types.js";
+import type { DiscoveryResponse } from "../../src/gen/envoy/service/discovery/v3/discovery_pb.js";
 import { AdsClient, sidecarNode, type SotwClientStream, type TestNode } from "../support/ads-client.js";
 import type { Proxy } from "../../src/model/proxy.js";
 import { typeShortName } from "../../src/xds/resource.js";
@@ -117,6 +118,30 @@ describe("xds server: pushNow with first types", () => {
     assert.ok(lastCuttingAck >= 0 && log.indexOf("push rest peer lds") > lastCuttingAck, log.join("; "));
     peer.close();
     enforced.close();
+  });
+
+  it("sends every proxy its first types before any proxy's rest, with more proxies than one slice holds", async function () {
+    this.timeout(30_000);
+    // 100 peers on one connection (one stream worker when there are workers): more than one CPU
+    // slice's worth of streams, so a round computed in slices must still send every cut first.
+    const peers: SotwClientStream[] = [];
+    for (let i = 0; i < 100; i++) peers.push(await synced(sidecarNode(`peer-${i}`, "default", `10.0.1.${i + 1}`)));
+    const log: string[] = [];
+    h.xds.on("push", (e) => log.push(`${e.first === true ? "first" : "rest"} ${typeShortName(e.typeUrl)}`));
+    change();
+    h.xds.pushNow({ first });
+    // Nobody answers until every peer holds its cutting EDS.
+    const eds: DiscoveryResponse[] = [];
+    for (const p of peers) {
+      const r = await p.next(10_000);
+      assert.equal(r.typeUrl, TypeUrl.ClusterLoadAssignment);
+      eds.push(r);
+    }
+    assert.ok(!log.includes("rest lds"), "a listener went out before every proxy had its cutting EDS");
+    peers.forEach((p, i) => p.ack(eds[i]!));
+    for (const p of peers) assert.equal((await p.next(10_000)).typeUrl, TypeUrl.Listener);
+    assert.equal(log.filter((l) => l === "first eds").length, 100);
+    for (const p of peers) p.close();
   });
 
   it("sends the rest after a bounded wait when a proxy never answers its first-phase response", async function () {

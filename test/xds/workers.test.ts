@@ -9,6 +9,7 @@ import { ReplicaLedger } from "../../src/xds/workers/ledger.js";
 import { XdsWorkerPool } from "../../src/xds/workers/pool.js";
 import { TypeUrl } from "../../src/xds/types.js";
 import type { XdsAckEvent, XdsPushEvent } from "../../src/xds/server.js";
+import { sameShape, statusAfter, type ProxyStatus, type XdsEvent } from "../../src/xds/events.js";
 import { MemoryProvider } from "../support/memory-provider.js";
 import { seed, startXds, type Harness } from "../support/xds-harness.js";
 import { AdsClient, responseNames, sidecarNode, type SotwClientStream } from "../support/ads-client.js";
@@ -43,6 +44,52 @@ describe("xds stream workers: the replica ledger", () => {
     l.addMap(1, [7]);
     assert.throws(() => l.addMap(1, [7]), /map 1 sent twice/);
     assert.throws(() => l.setMap(5, CDS, 2), /map 2 is not held/);
+  });
+});
+
+describe("xds stream workers: the status mirror", function () {
+  this.timeout(30_000);
+  it("derives from each push, ACK and NACK exactly the status the stream reports, whenever the worker sends no status", async () => {
+    // Against the single-thread server's own streams: the pool relies on statusAfter matching
+    // what stream.status() says after each event whose status has the same shape.
+    const provider = new MemoryProvider();
+    seed(provider, EDS, ["c1", "c2"]);
+    const h = await startXds(provider, { workers: 0 });
+    const client = new AdsClient(h.address);
+    let prev: ProxyStatus | undefined;
+    let followed = 0;
+    let reshaped = 0;
+    const check = (e: XdsEvent): void => {
+      const next = h.xds.status()[0];
+      assert.ok(next !== undefined);
+      if (prev !== undefined && sameShape(prev, next)) {
+        assert.deepEqual(statusAfter(prev, e), next, `after ${e.kind} ${e.nonce}`);
+        followed++;
+      } else reshaped++;
+      prev = next;
+    };
+    for (const k of ["push", "ack", "nack"] as const) h.xds.on(k, check);
+    try {
+      const s = client.sotw(sidecarNode("pod-a", "default", "10.0.0.9"));
+      s.subscribe(EDS, ["c1", "c2"]);
+      s.ack(await s.next());
+      await eventually("the first ACK", () => h.xds.status()[0]?.types[0]?.pending === false || undefined);
+      seed(provider, EDS, ["c1"], "v2");
+      provider.notify({ all: true });
+      s.ack(await s.next());
+      await eventually("the second ACK", () => h.xds.status()[0]?.types[0]?.pending === false || undefined);
+      seed(provider, EDS, ["c2"], "v3");
+      provider.notify({ all: true });
+      s.nack(await s.next(), "rejected on purpose");
+      await eventually("the NACK", () => h.xds.status()[0]?.types[0]?.lastNack !== undefined || undefined);
+      s.close();
+    } finally {
+      client.close();
+      await h.stop();
+    }
+    // The same-shape pushes and ACKs of the changes were followed; the first push, and the NACK, reshaped it.
+    assert.ok(followed >= 3, `followed ${followed}`);
+    assert.ok(reshaped >= 2, `reshaped ${reshaped}`);
   });
 });
 

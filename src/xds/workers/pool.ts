@@ -27,10 +27,10 @@ import type { CallerContext } from "../../security/identity.js";
 import { Metrics } from "../../telemetry/metrics.js";
 import type { Log } from "../../telemetry/log.js";
 import { DEFAULT_STREAM_LIMITS } from "../limits.js";
-import { inSlices, RoundScheduler, type Round } from "../push-round.js";
+import { firstPhaseTypes, inSlices, RoundScheduler, type Round } from "../push-round.js";
 import { DEFAULT_DEBOUNCE_MS, newEpoch, observeEvent, registerMetrics, type UrgentPush, type XdsMetrics, type XdsServerEvents, type XdsServerOptions, type XdsStreams } from "../server.js";
 import { heldResources, PushOrder, TypeUrl, type EncodedResource, type ProxyChange, type ResourceProvider } from "../types.js";
-import type { ProxyStatus, XdsEvent } from "../events.js";
+import { statusAfter, type ProxyStatus, type XdsEvent } from "../events.js";
 import { ReplicaLedger } from "./ledger.js";
 import { sameResources } from "../map-diff.js";
 import type { HeldCounts, LedgerOp, MainToWorker, StreamReport, StreamWorkerInit, WireCaller, WireResource, WorkerToMain } from "./messages.js";
@@ -265,9 +265,9 @@ export class XdsWorkerPool extends EventEmitter<XdsServerEvents> implements XdsS
    * Queues the proxy's current maps (those the worker lacks) for its worker. A provider failure
    * is logged and returns false: the caller refuses or ends that stream, not the round.
    */
-  private assign(remote: RemoteProxy): boolean {
+  private assign(remote: RemoteProxy, only?: ReadonlySet<TypeUrl>): boolean {
     try {
-      this.assignTypes(remote);
+      this.assignTypes(remote, only);
       return true;
     } catch (err) {
       this.log(`xds: push to ${remote.proxy.id}: ${err instanceof Error ? err.stack ?? err.message : String(err)}`, { level: "error", stage: "xds", proxy: remote.proxy.id });
@@ -282,9 +282,10 @@ export class XdsWorkerPool extends EventEmitter<XdsServerEvents> implements XdsS
     remote.shard.ops.push({ op: "drop", key: remote.key });
   }
 
-  private assignTypes(remote: RemoteProxy): void {
+  private assignTypes(remote: RemoteProxy, only?: ReadonlySet<TypeUrl>): void {
     const { shard, proxy, key } = remote;
     for (const typeUrl of PushOrder) {
+      if (only !== undefined && !only.has(typeUrl)) continue;
       // Envoy sidecars get their certificates over ADS: asking starts issuance, as the stream would.
       // Other proxies do not ask for secrets; what is held is shown without issuing anything.
       const map = typeUrl === TypeUrl.Secret && proxy.flavour !== "envoy" ? heldResources(this.provider, proxy, typeUrl) : this.provider.resources(proxy, typeUrl);
@@ -340,6 +341,8 @@ export class XdsWorkerPool extends EventEmitter<XdsServerEvents> implements XdsS
       switch (r.t) {
         case "event": {
           const e: XdsEvent = { ...r.event, streamId: this.streamId(shard, r.event.streamId) };
+          // The worker sends a status only when more than this event changed (sameShape).
+          if (remote?.status !== undefined) remote.status = statusAfter(remote.status, e);
           observeEvent(this.m, this.log, e);
           this.notify(e.kind, e as never);
           break;
@@ -416,23 +419,35 @@ export class XdsWorkerPool extends EventEmitter<XdsServerEvents> implements XdsS
     const sendAll = (final: boolean): void => {
       for (const s of this.shards) {
         const f = firsts.get(s);
+        if (s.ops.length === 0 && f === undefined && !final) continue;
         firsts.delete(s);
-        if (s.ops.length === 0 && !final) continue;
         this.post(s, final ? round : 0, urgent ? (f !== undefined ? { first: f } : {}) : undefined);
       }
     };
     let sinceSend = 0;
-    await inSlices(targets, POOL_SLICE, (r) => {
-      if (this.closed || !this.remotes.has(r.key)) return;
-      if (first !== undefined) {
+    const pass = (chunked: boolean, each: (r: RemoteProxy) => ReadonlySet<TypeUrl> | undefined): Promise<void> =>
+      inSlices(targets, POOL_SLICE, (r) => {
+        if (this.closed || !this.remotes.has(r.key)) return;
+        if (!this.assign(r, each(r))) this.send(r.shard, { kind: "end", key: r.key, code: grpc.status.INTERNAL, details: "internal error computing xDS response" });
+        // Send what the slice computed before the next one starts: a slice yields after this.
+        if (chunked && ++sinceSend % POOL_SLICE.checkEvery === 0) sendAll(false);
+      });
+    if (first !== undefined) {
+      // What cuts a pod off goes to every worker before the rest of the round is computed: the
+      // provider encodes a type only when asked, so asking for every type here would hold the cut
+      // behind every group's listeners (as in the single-thread server's phased round). In one
+      // message per worker: each urgent message starts a phased round there, and a second one
+      // would wait for the first one's answers.
+      await pass(false, (r) => {
+        const types = first(r.proxy);
         let f = firsts.get(r.shard);
         if (f === undefined) firsts.set(r.shard, (f = []));
-        f.push([r.key, first(r.proxy)]);
-      }
-      if (!this.assign(r)) this.send(r.shard, { kind: "end", key: r.key, code: grpc.status.INTERNAL, details: "internal error computing xDS response" });
-      // Send what the slice computed before the next one starts: a slice yields after this.
-      if (++sinceSend % POOL_SLICE.checkEvery === 0) sendAll(false);
-    });
+        f.push([r.key, types]);
+        return firstPhaseTypes(types);
+      });
+      sendAll(false);
+    }
+    await pass(true, () => undefined);
     sendAll(true);
     this.sent = true;
     this.roundDone();

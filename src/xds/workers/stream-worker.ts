@@ -10,7 +10,7 @@ import type { CallerContext } from "../../security/identity.js";
 import { plaintextGate } from "../../security/transport-gates.js";
 import { XDS_GRPC_SERVER_OPTIONS } from "../limits.js";
 import { XdsServer } from "../server.js";
-import type { XdsEvent } from "../events.js";
+import { sameShape, type ProxyStatus, type XdsEvent } from "../events.js";
 import type { TypeUrl } from "../types.js";
 import { ReplicaProvider } from "./replica-provider.js";
 import type { MainToWorker, StreamReport, StreamWorkerInit, WireCaller, WorkerToMain } from "./messages.js";
@@ -42,12 +42,18 @@ function report(r: StreamReport): void {
     queueMicrotask(sendReports);
   }
 }
+/** Per stream, the last status sent: the main process follows versions and pending from events. */
+const sentStatus = new Map<number, ProxyStatus>();
 function sendReports(): void {
   scheduled = false;
   for (const id of dirty) {
     const key = keyOfStream.get(id);
     const status = xds.statusOf(id);
-    if (key !== undefined && status !== undefined) reports.push({ t: "status", key, status });
+    if (key === undefined || status === undefined) continue;
+    const last = sentStatus.get(id);
+    if (last !== undefined && sameShape(last, status)) continue;
+    sentStatus.set(id, status);
+    reports.push({ t: "status", key, status });
   }
   dirty.clear();
   const batch = reports;
@@ -107,6 +113,7 @@ xds.on("disconnect", (status) => {
   const key = keyOfStream.get(status.streamId);
   keyOfStream.delete(status.streamId);
   dirty.delete(status.streamId);
+  sentStatus.delete(status.streamId);
   if (key !== undefined) report({ t: "disconnect", key, status });
 });
 xds.on("firstPhase", ({ all, open }) => report({ t: "firstPhase", all, open }));
