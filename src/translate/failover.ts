@@ -125,18 +125,27 @@ function placementUsage(snapshot: MeshSnapshot): PlacementUsage {
   if (u === undefined) {
     const labels = new Set<string>();
     const settings = [snapshot.mesh.localityLbSetting];
+    // Locality priorities need outlier detection somewhere; `distribute` weights need none.
+    let outlier = false;
     for (const dr of snapshot.destinationRules) {
       const policies = [dr.spec.trafficPolicy, ...dr.spec.subsets.map((s) => s.trafficPolicy)];
       for (const tp of policies) {
+        if (tp?.outlierDetection !== undefined) outlier = true;
         if (tp?.loadBalancer?.localityLbSetting !== undefined) settings.push(tp.loadBalancer.localityLbSetting);
-        for (const pl of tp?.portLevelSettings ?? []) if (pl.loadBalancer?.localityLbSetting !== undefined) settings.push(pl.loadBalancer.localityLbSetting);
+        for (const pl of tp?.portLevelSettings ?? []) {
+          if (pl.outlierDetection !== undefined) outlier = true;
+          if (pl.loadBalancer?.localityLbSetting !== undefined) settings.push(pl.loadBalancer.localityLbSetting);
+        }
       }
     }
     for (const s of settings) for (const l of s.failoverPriority) if (!l.includes("=")) labels.add(l);
     const endpoints = snapshot.services.flatMap((s) => s.endpoints);
+    // A proxy's locality enters its key only where some plan can read it: on Kubernetes nearly every
+    // endpoint has a locality, and without this every zone would translate its proxies apart.
+    const ranked = outlier || settings.some((s) => s.distribute.length > 0);
     u = {
       networks: endpoints.some((e) => e.network !== undefined && e.network !== ""),
-      localities: endpoints.some((e) => e.locality !== undefined && e.locality !== ""),
+      localities: ranked && endpoints.some((e) => e.locality !== undefined && e.locality !== ""),
       labels: [...labels].sort(),
     };
     usage.set(snapshot, u);

@@ -153,6 +153,12 @@ describe("locality load balancing (istiod's ApplyLocalityLoadBalancer)", () => {
     assert.notEqual(a1, b);
   });
 
+  it("keeps proxies in different localities on one outbound key when no setting can rank by locality", () => {
+    // No outlier detection and no distribute: the EDS cannot differ, so the zones share one translation.
+    const s = snap([reviews(spread), rule({})]);
+    assert.equal(outboundKey(node({ region: "r1", zone: "z1" }, {}, "10.9.0.1"), s), outboundKey(node({ region: "r1", zone: "z2" }, {}, "10.9.0.3"), s));
+  });
+
   it("rejects bad settings naming the field path, in a DestinationRule and in MeshConfig", () => {
     const bad = buildSnapshot({
       objects: [
