@@ -84,7 +84,14 @@ export class StreamOutbox {
     private readonly catchUp: () => void,
     /** Ends the stream for exceeding a limit. */
     private readonly drop: (why: LimitExceeded) => void,
+    /** Everything written so far has been taken by HTTP/2. */
+    private readonly onDrained: () => void = () => {},
   ) {}
+
+  /** Nothing written to the stream waits to be taken by HTTP/2. */
+  get drained(): boolean {
+    return this.queuedBytes === 0;
+  }
 
   get held(): boolean {
     return !this.writable || this.queuedBytes > this.limits.holdPushesAboveBytes;
@@ -123,7 +130,10 @@ export class StreamOutbox {
   private written(size: number): void {
     this.queuedBytes -= size;
     // Caught up: grpc-js drained its buffer (every write so far completed) and HTTP/2 took the bytes.
-    if (this.queuedBytes === 0) this.writable = true;
+    if (this.queuedBytes === 0) {
+      this.writable = true;
+      this.onDrained();
+    }
     if (this.dropped || !this.skipped || this.held) return;
     this.skipped = false;
     if (this.timer) clearTimeout(this.timer);

@@ -18,6 +18,7 @@ import { addDiscoveryService, discoveryServices } from "./services.js";
 import type { OutgoingResponse } from "./wire.js";
 import type { Log } from "../telemetry/log.js";
 import { DEFAULT_STREAM_LIMITS, StreamOutbox, type StreamLimits } from "./limits.js";
+import { DEFAULT_SYNC_LIMITS, SyncGate, type SyncLimits, type SyncTicket } from "./sync-gate.js";
 import { FIRST_PHASE_WAIT_MS, FirstPhaseBarrier, firstPhaseTypes, inSlices, RoundScheduler, type FirstTypes, type Round, type SliceBudget } from "./push-round.js";
 
 export type { ProxyStatus, TypeStatus, XdsEvent, XdsAckEvent, XdsNackEvent, XdsPushEvent } from "./events.js";
@@ -62,6 +63,10 @@ export interface XdsServerOptions {
   readonly log?: Log;
   /** Per-stream limits; each defaults to DEFAULT_STREAM_LIMITS's. */
   readonly limits?: Partial<StreamLimits>;
+  /** How many streams are brought up at once (sync-gate.ts); each defaults to DEFAULT_SYNC_LIMITS's. */
+  readonly syncLimits?: Partial<SyncLimits>;
+  /** Told the sync gate's counts as they change, besides the gauge (a stream worker reports them to its pool). */
+  readonly syncsChanged?: (active: number, waiting: number) => void;
   /**
    * Called once for each admitted proxy when its stream ends (also when it ends between admission
    * and the stream's start): a stream worker tells the main thread to drop what it holds for it.
@@ -145,6 +150,7 @@ export interface XdsMetrics {
   acks: Counter;
   bytes: Counter;
   pushToAck: Histogram;
+  initialSyncs: Gauge;
 }
 
 export function registerMetrics(m: Metrics): XdsMetrics {
@@ -161,6 +167,7 @@ export function registerMetrics(m: Metrics): XdsMetrics {
     acks: m.counter("meshward_xds_acks_total", "xDS responses accepted by a proxy (ACK), by type.", ["type"]),
     bytes: m.counter("meshward_xds_sent_bytes_total", "Bytes of xDS responses written."),
     pushToAck: m.histogram("meshward_xds_push_ack_seconds", "Time from sending an xDS response to its ACK or NACK, by type.", undefined, ["type"]),
+    initialSyncs: m.gauge("meshward_xds_initial_syncs", "Admitted xDS streams in their initial sync (state=active) and waiting to start it (state=waiting).", ["state"]),
   };
 }
 
@@ -180,6 +187,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> implements XdsStrea
   private readonly limits: StreamLimits;
   private readonly unsubscribe: () => void;
   private readonly rounds: RoundScheduler;
+  private readonly syncs: SyncGate;
   /** Set while a phased round's first phase writes: its pushes are marked and awaited. */
   private firstPhase: FirstPhaseBarrier | undefined;
   /** The phased round's barrier, until its first phase is settled (answers still count). */
@@ -205,6 +213,11 @@ export class XdsServer extends EventEmitter<XdsServerEvents> implements XdsStrea
       nextVersion: () => `${this.epoch}-${++this.versions * stride + offset}`,
       record: (e) => this.record(e),
     };
+    this.syncs = new SyncGate({ ...DEFAULT_SYNC_LIMITS, ...opts.syncLimits }, (active, waiting) => {
+      this.m.initialSyncs.set(SYNC_ACTIVE, active);
+      this.m.initialSyncs.set(SYNC_WAITING, waiting);
+      opts.syncsChanged?.(active, waiting);
+    });
     this.rounds = new RoundScheduler(opts.debounceMs ?? DEFAULT_DEBOUNCE_MS, (round) => void this.flush(round));
     this.unsubscribe = this.provider.onChange((change) => this.rounds.changed(change));
   }
@@ -296,6 +309,10 @@ export class XdsServer extends EventEmitter<XdsServerEvents> implements XdsStrea
   ): void {
     let stream: (XdsStream & { handle(t: TypeUrl, r: Req): void }) | undefined;
     let outbox: StreamOutbox | undefined;
+    /** Set once admitted: told to `released` when the stream ends, whether or not it started. */
+    let admitted: Proxy | undefined;
+    /** The stream's place in the sync gate, from admission on. */
+    let ticket: SyncTicket | undefined;
     let ended = false;
     const queued: Req[] = [];
     const id = ++this.streamIds;
@@ -304,12 +321,13 @@ export class XdsServer extends EventEmitter<XdsServerEvents> implements XdsStrea
       if (ended) return;
       ended = true;
       outbox?.close();
+      ticket?.release();
       if (stream && this.streams.delete(id)) {
         this.barrier?.gone(id);
         this.m.connected.dec();
         this.notify("disconnect", stream.status());
       }
-      if (stream) this.released?.(stream.proxy);
+      if (admitted) this.released?.(admitted);
       if (err) call.emit("error", err);
       else call.end();
     };
@@ -329,6 +347,29 @@ export class XdsServer extends EventEmitter<XdsServerEvents> implements XdsStrea
         this.log(`xds: stream ${id} (${s.proxy.id}): ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
         end(statusError(grpc.status.INTERNAL, "internal error computing xDS response"));
       }
+      ticket?.check();
+    };
+    /** The admitted stream gets its slot in the sync gate: it starts, and its queued requests are answered. */
+    const start = (ctx: StreamContextBase): void => {
+      if (ended) return;
+      const s = make(this.host, { ...ctx, write: (b) => box.write(b) });
+      const box = new StreamOutbox(
+        { write: (r, cb) => call.write(r, cb) },
+        this.limits,
+        () => this.pushStream({ stream: s, outbox: box, end }),
+        (why) => {
+          this.log(`xds: stream ${id} (${s.proxy.id}) dropped: ${why.details}`, { level: "warn", stage: "xds", proxy: s.proxy.id });
+          end(statusError(grpc.status[why.code], why.details));
+        },
+        () => ticket?.check(),
+      );
+      stream = s;
+      outbox = box;
+      this.streams.set(id, { stream, outbox, end });
+      this.m.connected.inc();
+      this.opened?.(id, stream.proxy);
+      this.notify("connect", stream.status());
+      for (const r of queued.splice(0)) if (!ended) dispatch(stream, r);
     };
 
     call.on("data", (req: Req) => {
@@ -342,23 +383,11 @@ export class XdsServer extends EventEmitter<XdsServerEvents> implements XdsStrea
       this.open(call, id, service, req.node)
         .then((ctx) => {
           if (ended) return void this.released?.(ctx.proxy);
-          const s = make(this.host, { ...ctx, write: (b) => box.write(b) });
-          const box = new StreamOutbox(
-            { write: (r, cb) => call.write(r, cb) },
-            this.limits,
-            () => this.pushStream({ stream: s, outbox: box, end }),
-            (why) => {
-              this.log(`xds: stream ${id} (${s.proxy.id}) dropped: ${why.details}`, { level: "warn", stage: "xds", proxy: s.proxy.id });
-              end(statusError(grpc.status[why.code], why.details));
-            },
+          admitted = ctx.proxy;
+          ticket = this.syncs.enter(
+            () => start(ctx),
+            () => stream !== undefined && outbox !== undefined && stream.settled() && outbox.drained,
           );
-          stream = s;
-          outbox = box;
-          this.streams.set(id, { stream, outbox, end });
-          this.m.connected.inc();
-          this.opened?.(id, stream.proxy);
-          this.notify("connect", stream.status());
-          for (const r of queued.splice(0)) if (!ended) dispatch(stream, r);
         })
         .catch((err: unknown) => {
           const code = errorCode(err) ?? grpc.status.PERMISSION_DENIED;
@@ -489,6 +518,12 @@ function resolveType(typeUrl: string, serviceType: TypeUrl | undefined): TypeUrl
   if (typeUrl === "") return statusError(grpc.status.INVALID_ARGUMENT, "type_url: required on aggregated streams");
   return servedTypes.has(typeUrl) ? (typeUrl as TypeUrl) : undefined;
 }
+
+const SYNC_ACTIVE = { state: "active" } as const;
+const SYNC_WAITING = { state: "waiting" } as const;
+
+/** What admission establishes about a stream (its StreamContext without the writer). */
+type StreamContextBase = Omit<StreamContext, "write">;
 
 /** Built once: the check runs on every request. */
 const servedTypes: ReadonlySet<string> = new Set(Object.values(TypeUrl));

@@ -87,6 +87,16 @@ export abstract class XdsStream {
     return n;
   }
 
+  /**
+   * Every type asked for has been sent a response, every response has been answered (ACK or NACK),
+   * and none is owed: the stream's sync is done (sync-gate.ts). A type whose resources the server
+   * does not hold yet (a stream worker waiting for the main process) is not settled.
+   */
+  settled(): boolean {
+    for (const t of this.types.values()) if (t.latest === undefined || !t.latest.answered || t.dirty) return false;
+    return true;
+  }
+
   protected state(typeUrl: TypeUrl): TypeState {
     let t = this.types.get(typeUrl);
     if (t === undefined) {

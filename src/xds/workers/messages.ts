@@ -3,6 +3,7 @@
 // channel with structured-clone serialization (resource bytes cross as bytes, once per worker).
 import type { Proxy } from "../../model/proxy.js";
 import type { StreamLimits } from "../limits.js";
+import type { SyncLimits } from "../sync-gate.js";
 import type { ProxyStatus, XdsEvent } from "../events.js";
 import type { TypeUrl } from "../types.js";
 import type { LogFields } from "../../telemetry/log.js";
@@ -11,6 +12,8 @@ import type { LogFields } from "../../telemetry/log.js";
 export interface StreamWorkerInit {
   readonly index: number;
   readonly limits: StreamLimits;
+  /** The worker's own sync gate (each worker brings up this many streams at once). */
+  readonly syncLimits: SyncLimits;
   /** Refuse bearer tokens and key material from non-loopback callers (the plaintext port's gate). */
   readonly plaintextGate: boolean;
   /**
@@ -92,7 +95,9 @@ export type WorkerToMain =
   | { readonly kind: "held"; readonly request: number; readonly counts: HeldCounts }
   | { readonly kind: "admit"; readonly request: number; readonly proxy: Proxy; readonly caller: WireCaller }
   | { readonly kind: "reports"; readonly reports: readonly StreamReport[] }
-  | { readonly kind: "log"; readonly line: string; readonly fields?: LogFields };
+  | { readonly kind: "log"; readonly line: string; readonly fields?: LogFields }
+  /** The worker's sync gate: streams in their initial sync and waiting for it (at most every 100 ms). */
+  | { readonly kind: "syncs"; readonly active: number; readonly waiting: number };
 
 /** What one side's ledger holds for a worker. */
 export interface HeldCounts {

@@ -27,6 +27,7 @@ import type { CallerContext } from "../../security/identity.js";
 import { Metrics } from "../../telemetry/metrics.js";
 import type { Log } from "../../telemetry/log.js";
 import { DEFAULT_STREAM_LIMITS } from "../limits.js";
+import { DEFAULT_SYNC_LIMITS } from "../sync-gate.js";
 import { firstPhaseTypes, inSlices, RoundScheduler, type Round } from "../push-round.js";
 import { DEFAULT_DEBOUNCE_MS, newEpoch, observeEvent, registerMetrics, type UrgentPush, type XdsMetrics, type XdsServerEvents, type XdsServerOptions, type XdsStreams } from "../server.js";
 import { heldResources, PushOrder, TypeUrl, type EncodedResource, type ProxyChange, type ResourceProvider } from "../types.js";
@@ -54,6 +55,8 @@ interface Shard {
   ops: LedgerOp[];
   /** The newest round this worker reported pushed. */
   flushed: number;
+  /** The worker's sync gate, as last reported. */
+  syncs: { active: number; waiting: number };
 }
 
 interface RemoteProxy {
@@ -153,6 +156,7 @@ export class XdsWorkerPool extends EventEmitter<XdsServerEvents> implements XdsS
     const init: StreamWorkerInit = {
       index,
       limits: { ...DEFAULT_STREAM_LIMITS, ...this.opts.limits },
+      syncLimits: { ...DEFAULT_SYNC_LIMITS, ...this.opts.syncLimits },
       plaintextGate: this.opts.plaintextGate ?? false,
       mainMonotonicOriginNs: monotonicOriginNs().toString(),
       epoch: this.epoch,
@@ -165,7 +169,7 @@ export class XdsWorkerPool extends EventEmitter<XdsServerEvents> implements XdsS
       stdio: ["ignore", "inherit", "inherit", "ipc"],
       execArgv: [],
     });
-    const shard: Shard = { index, child, ledger: new ReplicaLedger<true>(), ops: [], flushed: 0 };
+    const shard: Shard = { index, child, ledger: new ReplicaLedger<true>(), ops: [], flushed: 0, syncs: { active: 0, waiting: 0 } };
     this.shards.push(shard);
     return new Promise<void>((resolve, reject) => {
       child.on("error", (e) => {
@@ -190,6 +194,9 @@ export class XdsWorkerPool extends EventEmitter<XdsServerEvents> implements XdsS
           case "held":
             this.heldRequests.get(msg.request)?.(msg.counts);
             return void this.heldRequests.delete(msg.request);
+          case "syncs":
+            shard.syncs = { active: msg.active, waiting: msg.waiting };
+            return this.syncsChanged();
         }
       });
     });
@@ -228,7 +235,21 @@ export class XdsWorkerPool extends EventEmitter<XdsServerEvents> implements XdsS
       }
     }
     shard.flushed = Number.MAX_SAFE_INTEGER;
+    shard.syncs = { active: 0, waiting: 0 };
+    this.syncsChanged();
     this.roundDone();
+  }
+
+  /** meshward_xds_initial_syncs: every worker's gate summed. */
+  private syncsChanged(): void {
+    let active = 0;
+    let waiting = 0;
+    for (const s of this.shards) {
+      active += s.syncs.active;
+      waiting += s.syncs.waiting;
+    }
+    this.m.initialSyncs.set({ state: "active" }, active);
+    this.m.initialSyncs.set({ state: "waiting" }, waiting);
   }
 
   private send(shard: Shard, m: MainToWorker): void {

@@ -67,9 +67,20 @@ function wireCaller(caller: CallerContext): WireCaller {
   return { metadata, peer: caller.peer, ...(caller.peerCertificate !== undefined ? { peerCertificate: new Uint8Array(caller.peerCertificate) } : {}) };
 }
 
+/** The sync gate's latest counts, posted to the pool at most every 100 ms. */
+let syncs = { active: 0, waiting: 0 };
+let syncsTimer: NodeJS.Timeout | undefined;
 const xds = new XdsServer({
   provider,
   limits: init.limits,
+  syncLimits: init.syncLimits,
+  syncsChanged: (active, waiting) => {
+    syncs = { active, waiting };
+    syncsTimer ??= setTimeout(() => {
+      syncsTimer = undefined;
+      post({ kind: "syncs", ...syncs });
+    }, 100);
+  },
   versions: { epoch: init.epoch, stride: init.workers, offset: init.index },
   // The main thread debounced already; a round it sends goes out on the next turn.
   debounceMs: 0,
