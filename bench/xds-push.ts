@@ -20,7 +20,9 @@
 //     measures the change again; reports one sidecar's config bytes and convergence in both states.
 //   --server-workers W: the server's streams in W stream worker processes (src/xds/workers/;
 //     default 0: one thread, as before); memory and CPU figures then add the workers' to this process's.
-// Usage: npm run bench:xds-push -- --proxies N --services S [--gateways G] [--change endpoint|authz] [--sidecar-scope K] [--reconnect-storm [--storm-window-ms M] [--storm-timeout-s T]] [--workers W] [--server-workers W] [--debounce-ms D]
+//   --max-concurrent-syncs C: the server's sync gate (src/xds/sync-gate.ts; default
+//     DEFAULT_SYNC_LIMITS's 64); a number above --proxies turns it off, as before the gate.
+// Usage: npm run bench:xds-push -- --proxies N --services S [--gateways G] [--change endpoint|authz] [--sidecar-scope K] [--reconnect-storm [--storm-window-ms M] [--storm-timeout-s T]] [--workers W] [--server-workers W] [--max-concurrent-syncs C] [--debounce-ms D]
 // Prints figures; the last line is one JSON object. Never pass/fail on time.
 import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -29,6 +31,8 @@ import { readFileSync, writeFileSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import { DEFAULT_DEBOUNCE_MS, XdsServer, type XdsAckEvent, type XdsPushEvent, type XdsStreams } from "../src/xds/server.js";
 import { XdsWorkerPool } from "../src/xds/workers/pool.js";
+import { DEFAULT_SYNC_LIMITS } from "../src/xds/sync-gate.js";
+import { listenGrpc } from "../src/xds/listen.js";
 import { Metrics } from "../src/telemetry/metrics.js";
 import { TypeUrl } from "../src/xds/types.js";
 import { outboundCluster, PushMesh } from "./push-mesh.js";
@@ -281,23 +285,24 @@ async function main(): Promise<void> {
   const metrics = new Metrics();
   let nacks = 0;
   const serverWorkerCount = intFlag("server-workers", 0, 0);
+  const syncLimits = { maxConcurrentSyncs: intFlag("max-concurrent-syncs", DEFAULT_SYNC_LIMITS.maxConcurrentSyncs) };
   let xds: XdsStreams;
   let port: number;
   let stopServer: () => void;
   if (serverWorkerCount > 0) {
-    const pool = await XdsWorkerPool.start({ provider: mesh, metrics, debounceMs, log: (l) => console.error(l), workers: serverWorkerCount, address: "127.0.0.1:0" });
+    const pool = await XdsWorkerPool.start({ provider: mesh, metrics, debounceMs, syncLimits, log: (l) => console.error(l), workers: serverWorkerCount, address: "127.0.0.1:0" });
     xds = pool;
     port = Number(pool.address.slice(pool.address.lastIndexOf(":") + 1));
     stopServer = () => void pool.stop();
   } else {
-    const single = new XdsServer({ provider: mesh, metrics, debounceMs, log: (l) => console.error(l) });
+    const single = new XdsServer({ provider: mesh, metrics, debounceMs, syncLimits, log: (l) => console.error(l) });
     const server = new grpc.Server();
     single.addTo(server);
     xds = single;
-    port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-    );
-    stopServer = () => (single.close(), server.forceShutdown());
+    // As meshward serve listens (src/xds/listen.ts).
+    const listener = await listenGrpc(server, "127.0.0.1:0", grpc.ServerCredentials.createInsecure());
+    port = Number(listener.address.slice(listener.address.lastIndexOf(":") + 1));
+    stopServer = () => (listener.close(), single.close(), server.forceShutdown());
   }
   const serverWorkers = xds instanceof XdsWorkerPool ? xds.workerProcesses() : [];
   /** The server's resident memory: this process and its stream workers. */
@@ -306,7 +311,7 @@ async function main(): Promise<void> {
   const bytesCounter = metrics.counter("meshward_xds_sent_bytes_total", "");
   // Baseline: server listening, resources built and encoded, no proxy connected.
   const rssBase = serverRss();
-  console.log(`xds-push: ${proxies} proxies of ${services} services over ${workers} worker processes; one sidecar's resources ${mesh.encodedBytes()} bytes; server streams in ${serverWorkerCount > 0 ? `${serverWorkerCount} stream worker processes` : "one thread"}`);
+  console.log(`xds-push: ${proxies} proxies of ${services} services over ${workers} worker processes; one sidecar's resources ${mesh.encodedBytes()} bytes; server streams in ${serverWorkerCount > 0 ? `${serverWorkerCount} stream worker processes` : "one thread"}, ${syncLimits.maxConcurrentSyncs} initial syncs at once${serverWorkerCount > 0 ? " per worker" : ""}`);
   const routerBytes = gateways > 0 ? mesh.encodedBytes("router") : 0;
   if (gateways > 0) console.log(`xds-push: ${gateways} gateways (router proxies) with ${services} virtual hosts each over one more worker; one gateway's resources ${routerBytes} bytes`);
   const total = proxies + gateways;
@@ -352,7 +357,7 @@ async function main(): Promise<void> {
     const result = await reconnectStorm(children, proxies, intFlag("storm-window-ms", 10_000), intFlag("storm-timeout-s", 120), () => nacks, xds, serverRss, rssBase);
     for (const c of children) c.send({ stop: true });
     stopServer();
-    console.log(JSON.stringify({ proxies, services, ...result }));
+    console.log(JSON.stringify({ proxies, services, maxConcurrentSyncs: syncLimits.maxConcurrentSyncs, ...result }));
     process.exit(0);
   }
 

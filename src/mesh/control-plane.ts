@@ -46,6 +46,7 @@ import { listenHttp, monitoringHandler, splitHostPort } from "./monitoring.js";
 import { RiskWiring } from "../risk/wiring.js";
 import type { EnforcementStore } from "../risk/quarantine.js";
 import { XDS_GRPC_SERVER_OPTIONS } from "../xds/limits.js";
+import { listenGrpc, type GrpcListener } from "../xds/listen.js";
 import { nodeIdentityOfAgentToken, SIGNALS_AUDIENCE } from "../signals/node-identity.js";
 import { ClientCertificateAuthenticator } from "../security/certificate-authenticator.js";
 import { MeshwardTokenAuthenticator } from "../security/token-authenticator.js";
@@ -336,13 +337,13 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     admission.forget(s.proxyId);
   });
 
-  const bind = (server: grpc.Server, address: string, credentials: grpc.ServerCredentials): Promise<string> =>
-    new Promise((resolve, reject) =>
-      server.bindAsync(address, credentials, (err, port) => {
-        const host = splitHostPort(address).host;
-        return err ? reject(err) : resolve(`${host.includes(":") ? `[${host}]` : host}:${port}`);
-      }),
-    );
+  /** The gRPC ports' own listeners (listen.ts: a backlog for reconnect storms). */
+  const listeners: GrpcListener[] = [];
+  const bind = async (server: grpc.Server, address: string, credentials: grpc.ServerCredentials): Promise<string> => {
+    const l = await listenGrpc(server, address, credentials);
+    listeners.push(l);
+    return l.address;
+  };
   // Plaintext: loopback callers only, and no bearer token from anywhere else (no keys in cleartext).
   const grpcServer = new grpc.Server({ ...XDS_GRPC_SERVER_OPTIONS, interceptors: [plaintextGate()] });
   server?.addTo(grpcServer);
@@ -392,6 +393,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     stopSecretWatch?.();
     gatewayCredentials.close();
     serving?.close();
+    for (const l of listeners) l.close();
     grpcServer.forceShutdown();
     tlsServer?.forceShutdown();
     risk.close();
@@ -527,6 +529,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       stopSecretWatch?.();
       gatewayCredentials.close();
       serving?.close();
+      for (const l of listeners) l.close();
       await Promise.all([shutdown(grpcServer), ...(tlsServer ? [shutdown(tlsServer)] : [])]);
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));

@@ -28,6 +28,7 @@ import { Metrics } from "../../telemetry/metrics.js";
 import type { Log } from "../../telemetry/log.js";
 import { DEFAULT_STREAM_LIMITS } from "../limits.js";
 import { DEFAULT_SYNC_LIMITS } from "../sync-gate.js";
+import { GRPC_LISTEN_BACKLOG } from "../listen.js";
 import { firstPhaseTypes, inSlices, RoundScheduler, type Round } from "../push-round.js";
 import { DEFAULT_DEBOUNCE_MS, newEpoch, observeEvent, registerMetrics, type UrgentPush, type XdsMetrics, type XdsServerEvents, type XdsServerOptions, type XdsStreams } from "../server.js";
 import { heldResources, PushOrder, TypeUrl, type EncodedResource, type ProxyChange, type ResourceProvider } from "../types.js";
@@ -133,7 +134,7 @@ export class XdsWorkerPool extends EventEmitter<XdsServerEvents> implements XdsS
     this.listener = server;
     return new Promise((resolve, reject) => {
       server.once("error", reject);
-      server.listen({ host, port }, () => {
+      server.listen({ host, port, backlog: GRPC_LISTEN_BACKLOG }, () => {
         server.off("error", reject);
         const a = server.address();
         const bound = typeof a === "object" && a !== null ? a.port : port;
