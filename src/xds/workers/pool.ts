@@ -251,6 +251,7 @@ export class XdsWorkerPool extends EventEmitter<XdsServerEvents> implements XdsS
     }
     this.m.initialSyncs.set({ state: "active" }, active);
     this.m.initialSyncs.set({ state: "waiting" }, waiting);
+    this.opts.syncsChanged?.(active, waiting);
   }
 
   private send(shard: Shard, m: MainToWorker): void {
