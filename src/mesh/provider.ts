@@ -15,6 +15,7 @@ import { emptySnapshot, type MeshSnapshot, type Service, type ServiceEndpoint } 
 import { snapshotChange } from "../model/changes.js";
 import { dnsDomain } from "../translate/common.js";
 import { outboundKey, translateInbound, translateOutbound, type PlannedResource } from "../translate/index.js";
+import { workloadView } from "../model/placement.js";
 import { placementKey } from "../translate/failover.js";
 import { encodedResource } from "../xds/resource.js";
 import { proxyEnforcement } from "../model/workload-enforcement.js";
@@ -110,7 +111,9 @@ export class MeshResourceProvider implements ResourceProvider {
     return () => this.listeners.delete(listener);
   }
 
-  resources(proxy: Proxy, typeUrl: TypeUrl): ReadonlyMap<string, EncodedResource> {
+  resources(claimed: Proxy, typeUrl: TypeUrl): ReadonlyMap<string, EncodedResource> {
+    // Its Pod's labels, not the ones it claims (placement.ts): in the key and in translation.
+    const proxy = workloadView(this.current, claimed);
     // A stream asks for several types in a row with the same Proxy object: remember its key.
     let memo = this.keys.get(proxy);
     if (memo === undefined || memo.generation !== this.current.generation) {

@@ -9,6 +9,7 @@ import type { ProxyChange } from "../xds/types.js";
 import type { DestinationRule, MeshSnapshot, Service } from "./snapshot.js";
 import type { KindTouch } from "./kinds.js";
 import { isExportedTo } from "./lookup.js";
+import { workloadView } from "./placement.js";
 
 interface Scope {
   readonly exportTo: readonly string[];
@@ -63,9 +64,11 @@ function changedKinds(prev: MeshSnapshot, next: MeshSnapshot): KindTouch[] | und
 }
 
 /**
- * Proxies whose own locality moved (their Pod's Node was relabelled, their Pod or WorkloadEntry
- * appeared, went or changed locality): their EDS priorities and weights may differ though no
- * service did. Keys `ns/pod` and `ns|ip`.
+ * Proxies whose own Pod or WorkloadEntry changed what translation reads of them though no service
+ * did: their locality moved (their Pod's Node was relabelled, their Pod or WorkloadEntry appeared,
+ * went or changed locality: EDS priorities and weights), or their Pod's labels changed (which
+ * policies, Sidecars, Gateways and sourceLabels routes select them: placement.ts workloadView).
+ * Keys `ns/pod` and `ns|ip`.
  */
 function movedProxies(prev: MeshSnapshot, next: MeshSnapshot): Set<string> {
   const out = new Set<string>();
@@ -73,11 +76,15 @@ function movedProxies(prev: MeshSnapshot, next: MeshSnapshot): Set<string> {
     for (const [k, l] of after) if ((before.get(k) ?? "") !== l) out.add(key(k));
     for (const [k, l] of before) if ((after.get(k) ?? "") !== l) out.add(key(k));
   };
-  const pods = (s: MeshSnapshot) => new Map(s.allPods.map((p) => [`${p.cluster}|${p.namespace}/${p.name}`, p.locality ?? ""]));
+  const pods = (s: MeshSnapshot) => new Map(s.allPods.map((p) => [`${p.cluster}|${p.namespace}/${p.name}`, `${p.locality ?? ""}#${labelsKey(p.labels)}`]));
   diff(pods(prev), pods(next), (k) => k.slice(k.indexOf("|") + 1));
   const entries = (s: MeshSnapshot) => new Map(s.workloads.map((w) => [`${w.namespace}|${w.spec.address}`, w.spec.locality ?? ""]));
   diff(entries(prev), entries(next), (k) => k);
   return out;
+}
+
+function labelsKey(labels: Readonly<Record<string, string>>): string {
+  return Object.keys(labels).sort().map((k) => `${k}=${labels[k]}`).join(",");
 }
 
 /** `undefined` when no proxy's resources can differ between the two snapshots. */
@@ -99,7 +106,8 @@ export function snapshotChange(prev: MeshSnapshot, next: MeshSnapshot): ProxyCha
     affects(proxy: Proxy): boolean {
       if (proxy.ips.some((ip) => endpointIps.has(ip))) return true;
       if (moved.has(`${proxy.namespace}/${proxy.podName}`) || proxy.ips.some((ip) => moved.has(`${proxy.namespace}|${ip}`))) return true;
-      if (policies.some((t) => !t.all && t.affects(proxy))) return true;
+      // Selection by labels: what the proxy claims and what its Pod has (translation reads the Pod's).
+      if (policies.some((t) => !t.all && (t.affects(proxy) || t.affects(workloadView(next, proxy))))) return true;
       return scopes.some((s) => isExportedTo(s.exportTo, s.namespace, proxy.namespace));
     },
   };

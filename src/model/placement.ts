@@ -3,7 +3,8 @@
 // a cluster the mesh reads is in that cluster and that pod's network, whatever its CLUSTER_ID and
 // NETWORK metadata claim; only a proxy the registry does not know (a VM, a workload outside
 // Kubernetes) is placed by its metadata, then by MeshConfig meshNetworks. Its locality the same
-// way: the registry's first, its node's `locality` last.
+// way: the registry's first, its node's `locality` last. And its labels: its Pod's when the registry
+// knows the Pod (istiod's SetWorkloadLabels), its node metadata LABELS only when it does not.
 import type { MeshSnapshot } from "./snapshot.js";
 import type { Proxy } from "./proxy.js";
 import type { KubePod } from "./kube-services.js";
@@ -74,4 +75,33 @@ export function proxyLocality(snapshot: MeshSnapshot, proxy: Pick<Proxy, "namesp
   const known = placement.pod !== undefined ? placement.pod.locality : workloadEntryLocality(snapshot, proxy.namespace, proxy.ips);
   if (known !== undefined && known !== "") return parseLocality(known);
   return localityFromLabels(placement.pod?.labels ?? proxy.labels) ?? parseLocality(proxy.nodeLocality);
+}
+
+/** Per proxy (and per view, mapping to itself): the view for the latest snapshot asked about. */
+const views = new WeakMap<Proxy, { readonly snapshot: MeshSnapshot; readonly view: Proxy }>();
+
+function sameLabels(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  const ka = Object.keys(a);
+  return ka.length === Object.keys(b).length && ka.every((k) => b[k] === a[k]);
+}
+
+/**
+ * The proxy as translation must see it: with its Pod's labels when the registry knows its Pod, so
+ * that which policies, Sidecars, Gateways and VirtualService sourceLabels apply to a workload is
+ * decided by what the control plane knows, never by the LABELS the proxy sends (a workload cannot
+ * claim a gateway's labels to get its listeners and credentials, nor step out from under a
+ * policy selecting it). A proxy the registry does not know (a VM, a gateway outside Kubernetes) is
+ * seen as it says. The same object comes back while the labels stay the same, across snapshots.
+ */
+export function workloadView(snapshot: MeshSnapshot, proxy: Proxy): Proxy {
+  const memo = views.get(proxy);
+  if (memo !== undefined && memo.snapshot === snapshot) return memo.view;
+  const pod = placeProxy(snapshot, proxy).pod;
+  let view = proxy;
+  if (pod !== undefined && !sameLabels(pod.labels, proxy.labels)) {
+    view = memo !== undefined && memo.view !== proxy && sameLabels(memo.view.labels, pod.labels) ? memo.view : { ...proxy, labels: pod.labels };
+  }
+  views.set(proxy, { snapshot, view });
+  if (view !== proxy) views.set(view, { snapshot, view });
+  return view;
 }

@@ -2,6 +2,7 @@
 // Split in two so callers can share work: the outbound part depends only on the proxy's
 // flavour, namespace and DNS domain (outboundKey); the inbound part on who the proxy is.
 import { placementKey } from "./failover.js";
+import { workloadView } from "../model/placement.js";
 import { TypeUrl } from "../xds/types.js";
 import type { Proxy } from "../model/proxy.js";
 import type { MeshSnapshot } from "../model/snapshot.js";
@@ -23,8 +24,9 @@ export type { PlannedResource, ProxyResources, BuiltResource } from "./common.js
  * What the outbound part reads from a proxy; proxies with equal keys get equal outbound resources.
  * An enforced proxy (its own empty EDS, enforcement.ts) gets a key of its own under that snapshot.
  */
-export function outboundKey(proxy: Proxy, snapshot: MeshSnapshot): string {
-  if (proxy.type === "router") return routerKey(proxy, snapshot);
+export function outboundKey(claimed: Proxy, snapshot: MeshSnapshot): string {
+  if (claimed.type === "router") return routerKey(claimed, snapshot);
+  const proxy = workloadView(snapshot, claimed);
   const enforced = proxyEnforcement(snapshot, proxy);
   // DNS clusters resolve the proxy's address family (dnsLookupFamily).
   // VirtualService sourceLabels make routes depend on those labels of the proxy (none: no part).
@@ -36,9 +38,10 @@ export function outboundKey(proxy: Proxy, snapshot: MeshSnapshot): string {
 }
 
 /** Clusters, endpoints, listeners and routes towards the services the proxy sees: its kind's IR, rendered. */
-export function translateOutbound(snapshot: MeshSnapshot, proxy: Proxy): ProxyResources {
+export function translateOutbound(snapshot: MeshSnapshot, claimed: Proxy): ProxyResources {
   // A gateway's whole translation depends only on what routerKey names: it is all "outbound".
-  if (proxy.type === "router") return translateRouter(snapshot, proxy);
+  if (claimed.type === "router") return translateRouter(snapshot, claimed);
+  const proxy = workloadView(snapshot, claimed);
   const scope: TranslationScope = { snapshot, proxy };
   const rendered = (ir: { clusters: SidecarOutboundIR["clusters"]; routes: SidecarOutboundIR["routes"] }, listeners: readonly PlannedResource[]): ProxyResources =>
     new Map<TypeUrl, readonly PlannedResource[]>([
@@ -56,8 +59,9 @@ export function translateOutbound(snapshot: MeshSnapshot, proxy: Proxy): ProxyRe
 }
 
 /** The proxy's own side: what it serves (inbound listeners and clusters). Secrets come with the CA issue. */
-export function translateInbound(snapshot: MeshSnapshot, proxy: Proxy): ProxyResources {
-  if (proxy.type === "router") return new Map();
+export function translateInbound(snapshot: MeshSnapshot, claimed: Proxy): ProxyResources {
+  if (claimed.type === "router") return new Map();
+  const proxy = workloadView(snapshot, claimed);
   const scope: TranslationScope = { snapshot, proxy };
   const grpc = proxy.flavour === "grpc";
   return new Map<TypeUrl, readonly PlannedResource[]>([
