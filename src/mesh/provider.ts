@@ -16,6 +16,7 @@ import { snapshotChange } from "../model/changes.js";
 import { dnsDomain } from "../translate/common.js";
 import { outboundKey, translateInbound, translateOutbound, type PlannedResource } from "../translate/index.js";
 import { workloadView } from "../model/placement.js";
+import { clusterKey } from "../model/lookup.js";
 import { placementKey } from "../translate/failover.js";
 import { encodedResource } from "../xds/resource.js";
 import { proxyEnforcement } from "../model/workload-enforcement.js";
@@ -119,8 +120,9 @@ export class MeshResourceProvider implements ResourceProvider {
     if (memo === undefined || memo.generation !== this.current.generation) {
       // Only the inbound targets can change between snapshots; an unchanged string keeps the key.
       // An enforced proxy (risk stage) translates apart from its replicas: its own group.
-      // Where it is in a multi-cluster mesh (network, failover labels) decides its EDS too.
-      const targets = proxy.ips.map((ip) => this.targetsByIp.get(ip) ?? "").join(";") + `#${proxyEnforcement(this.current, proxy)}${placementKey(this.current, proxy)}${ingressInstanceKey(this.current, proxy)}`;
+      // Where it is in a multi-cluster mesh (network, failover labels) decides its EDS too, and its
+      // cluster which ClusterIPs its listeners and routes match.
+      const targets = proxy.ips.map((ip) => this.targetsByIp.get(ip) ?? "").join(";") + `#${proxyEnforcement(this.current, proxy)}${placementKey(this.current, proxy)}${ingressInstanceKey(this.current, proxy)}${clusterKey(this.current, proxy)}`;
       const key = memo !== undefined && memo.targets === targets ? memo.key : this.groupKey(proxy, targets);
       memo = { generation: this.current.generation, key, targets };
       this.keys.set(proxy, memo);

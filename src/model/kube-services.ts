@@ -294,7 +294,9 @@ function kubeService(
   endpoints.sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
   const identities = [...new Map(endpoints.map((e) => [`${e.identity.namespace}/${e.identity.serviceAccount}`, e.identity])).values()];
   const addresses = spec.headless ? [] : spec.clusterIPs;
-  const shape = { ports, addresses, location: "MESH_INTERNAL", resolution: spec.headless ? "NONE" : "STATIC", exportTo: spec.exportTo };
+  // One Service in several clusters has a ClusterIP in each (istiod's ClusterVIPs).
+  const clusterAddresses = specByCluster.size > 1 ? new Map([...specByCluster].map(([c, s]) => [c, s.headless ? [] : s.clusterIPs] as const)) : undefined;
+  const shape = { ports, addresses, clusterAddresses: clusterAddresses && [...clusterAddresses], location: "MESH_INTERNAL", resolution: spec.headless ? "NONE" : "STATIC", exportTo: spec.exportTo };
   const service: Service = {
     key: `${ns}/${spec.hostname}`,
     hostname: spec.hostname,
@@ -302,6 +304,7 @@ function kubeService(
     source: objectRef(svc.object),
     ports,
     addresses,
+    ...(clusterAddresses !== undefined ? { clusterAddresses } : {}),
     location: "MESH_INTERNAL",
     resolution: spec.headless ? "NONE" : "STATIC",
     exportTo: spec.exportTo,

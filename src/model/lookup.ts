@@ -2,6 +2,7 @@
 // SidecarScope and PushContext answer them (visibility by exportTo, DestinationRule lookup).
 import type { Proxy } from "./proxy.js";
 import { importedPorts, scopeImports, sidecarScope } from "./sidecar-scope.js";
+import { placeProxy } from "./placement.js";
 import type { ServicePortSpec } from "./service-entry.js";
 import type { DestinationRule, MeshSnapshot, Service, ServiceEndpoint } from "./snapshot.js";
 
@@ -15,8 +16,9 @@ export function isExportedTo(exportTo: readonly string[], ownerNamespace: string
  * the Sidecar that applies to it (sidecar-scope.ts); its own namespace's declaration wins a
  * hostname clash, otherwise the first by namespace (Istio picks the oldest).
  */
-export function visibleServices(snapshot: MeshSnapshot, proxy: Pick<Proxy, "type" | "namespace" | "labels">): Service[] {
+export function visibleServices(snapshot: MeshSnapshot, proxy: Proxy): Service[] {
   const namespace = proxy.namespace;
+  const cluster = hasClusterAddresses(snapshot) ? placeProxy(snapshot, proxy).cluster : undefined;
   const scope = sidecarScope(snapshot, proxy);
   const out = new Map<string, Service>();
   for (const s of snapshot.services) {
@@ -26,8 +28,40 @@ export function visibleServices(snapshot: MeshSnapshot, proxy: Pick<Proxy, "type
   }
   return [...out.values()].flatMap((s) => {
     const ports = importedPorts(scope, s, s.ports, namespace);
-    return ports.length === 0 ? [] : [ports === s.ports ? s : withPorts(s, ports)];
+    if (ports.length === 0) return [];
+    const own = cluster === undefined ? s : inCluster(s, cluster);
+    return [ports === s.ports ? own : withPorts(own, ports)];
   });
+}
+
+const clusterAddressesUsed = new WeakMap<MeshSnapshot, boolean>();
+
+/** Whether some service has addresses per cluster: then a proxy's cluster decides what it sees. */
+export function hasClusterAddresses(snapshot: MeshSnapshot): boolean {
+  let v = clusterAddressesUsed.get(snapshot);
+  if (v === undefined) clusterAddressesUsed.set(snapshot, (v = snapshot.services.some((s) => s.clusterAddresses !== undefined)));
+  return v;
+}
+
+/** A Service with ClusterIPs per cluster makes listeners and routes depend on the proxy's cluster: a part of translation keys. */
+export function clusterKey(snapshot: MeshSnapshot, proxy: Proxy): string {
+  return hasClusterAddresses(snapshot) ? `cluster=${placeProxy(snapshot, proxy).cluster}|` : "";
+}
+
+const byCluster = new WeakMap<Service, Map<string, Service>>();
+
+/**
+ * The service as a proxy in `cluster` sees it: with that cluster's ClusterIPs when it has the
+ * Service (istiod's GetAddressForProxy), else the first cluster's; one object per cluster.
+ */
+function inCluster(s: Service, cluster: string): Service {
+  const own = s.clusterAddresses?.get(cluster);
+  if (own === undefined || (own.length === s.addresses.length && own.every((a, i) => a === s.addresses[i]))) return s;
+  let m = byCluster.get(s);
+  if (m === undefined) byCluster.set(s, (m = new Map()));
+  let out = m.get(cluster);
+  if (out === undefined) m.set(cluster, (out = { ...s, addresses: own, digest: `${s.digest}#cluster:${cluster}` }));
+  return out;
 }
 
 const narrowed = new WeakMap<Service, Map<string, Service>>();

@@ -63,6 +63,12 @@ export interface Service {
   readonly source: string;
   readonly ports: readonly ServicePortSpec[];
   readonly addresses: readonly string[];
+  /**
+   * A Kubernetes Service in several clusters: each cluster's ClusterIPs (istiod's ClusterVIPs).
+   * `addresses` are the first cluster's; a proxy sees its own cluster's (lookup.ts visibleServices),
+   * the address its application resolves the name to. Absent for one cluster and for ServiceEntries.
+   */
+  readonly clusterAddresses?: ReadonlyMap<string, readonly string[]>;
   readonly location: Location;
   readonly resolution: Resolution;
   readonly exportTo: readonly string[];

@@ -3,6 +3,7 @@
 // flavour, namespace and DNS domain (outboundKey); the inbound part on who the proxy is.
 import { placementKey } from "./failover.js";
 import { workloadView } from "../model/placement.js";
+import { clusterKey } from "../model/lookup.js";
 import { TypeUrl } from "../xds/types.js";
 import type { Proxy } from "../model/proxy.js";
 import type { MeshSnapshot } from "../model/snapshot.js";
@@ -34,7 +35,7 @@ export function outboundKey(claimed: Proxy, snapshot: MeshSnapshot): string {
   // Proxies under one Sidecar (or none) share; a Sidecar's key changes with its spec.
   const sidecar = sidecarScope(snapshot, proxy).key;
   // Networks and failover make EDS depend on where the proxy is (failover.ts).
-  return `${proxy.flavour}|${proxy.namespace}|${dnsDomain(proxy)}|${dnsLookupFamily(proxy)}|${sidecar}${enforced === "" ? "" : `|${enforced}`}${labels === "" ? "" : `|${labels}`}${placementKey(snapshot, proxy)}`;
+  return `${proxy.flavour}|${clusterKey(snapshot, proxy)}${proxy.namespace}|${dnsDomain(proxy)}|${dnsLookupFamily(proxy)}|${sidecar}${enforced === "" ? "" : `|${enforced}`}${labels === "" ? "" : `|${labels}`}${placementKey(snapshot, proxy)}`;
 }
 
 /** Clusters, endpoints, listeners and routes towards the services the proxy sees: its kind's IR, rendered. */

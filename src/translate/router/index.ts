@@ -7,7 +7,7 @@ import { TypeUrl } from "../../xds/types.js";
 import type { Proxy } from "../../model/proxy.js";
 import type { MeshSnapshot } from "../../model/snapshot.js";
 import { digestOf, stableJson } from "../../model/digest.js";
-import { visibleServices } from "../../model/lookup.js";
+import { clusterKey, visibleServices } from "../../model/lookup.js";
 import { mergedGatewayFor } from "../../gateway/merge.js";
 import { dnsDomain, inboundPolicyKey, type PlannedResource, type ProxyResources, type TranslationScope } from "../common.js";
 import { dnsLookupFamily } from "../clusters.js";
@@ -27,7 +27,7 @@ export function routerKey(claimed: Proxy, snapshot: MeshSnapshot): string {
   const enforced = proxyEnforcement(snapshot, proxy);
   // The network (placement) decides split-horizon EDS and which networks SNI-DNAT assignments serve.
   const networks = `${placeProxy(snapshot, proxy).network ?? ""}>${servedNetworks(snapshot, proxy)?.join(",") ?? ""}`;
-  return `router|${proxy.namespace}|${labels}|${dnsDomain(proxy)}|${dnsLookupFamily(proxy)}|${stableJson(gatewayTopology(snapshot.mesh, proxy))}|${networks}${enforced === "" ? "" : `|${enforced}`}`;
+  return `router|${clusterKey(snapshot, proxy)}${proxy.namespace}|${labels}|${dnsDomain(proxy)}|${dnsLookupFamily(proxy)}|${stableJson(gatewayTopology(snapshot.mesh, proxy))}|${networks}${enforced === "" ? "" : `|${enforced}`}`;
 }
 
 /** Digests of what listeners read besides the proxy: policies (authz), mesh config, and services (AUTO_PASSTHROUGH chains). */
