@@ -76,11 +76,26 @@ function movedProxies(prev: MeshSnapshot, next: MeshSnapshot): Set<string> {
     for (const [k, l] of after) if ((before.get(k) ?? "") !== l) out.add(key(k));
     for (const [k, l] of before) if ((after.get(k) ?? "") !== l) out.add(key(k));
   };
-  const pods = (s: MeshSnapshot) => new Map(s.allPods.map((p) => [`${p.cluster}|${p.namespace}/${p.name}`, `${p.locality ?? ""}#${labelsKey(p.labels)}`]));
-  diff(pods(prev), pods(next), (k) => k.slice(k.indexOf("|") + 1));
-  const entries = (s: MeshSnapshot) => new Map(s.workloads.map((w) => [`${w.namespace}|${w.spec.address}`, w.spec.locality ?? ""]));
-  diff(entries(prev), entries(next), (k) => k);
+  const a = placementInputs(prev);
+  const b = placementInputs(next);
+  if (prev.allPods !== next.allPods) diff(a.pods, b.pods, (k) => k.slice(k.indexOf("|") + 1));
+  if (prev.workloads !== next.workloads) diff(a.entries, b.entries, (k) => k);
   return out;
+}
+
+/** What movedProxies compares, once per snapshot (each snapshot is compared twice: as next, then as prev). */
+const placementMemo = new WeakMap<MeshSnapshot, { readonly pods: ReadonlyMap<string, string>; readonly entries: ReadonlyMap<string, string> }>();
+
+function placementInputs(s: MeshSnapshot): { readonly pods: ReadonlyMap<string, string>; readonly entries: ReadonlyMap<string, string> } {
+  let m = placementMemo.get(s);
+  if (m === undefined) {
+    m = {
+      pods: new Map(s.allPods.map((p) => [`${p.cluster}|${p.namespace}/${p.name}`, `${p.locality ?? ""}#${labelsKey(p.labels)}`])),
+      entries: new Map(s.workloads.map((w) => [`${w.namespace}|${w.spec.address}`, w.spec.locality ?? ""])),
+    };
+    placementMemo.set(s, m);
+  }
+  return m;
 }
 
 function labelsKey(labels: Readonly<Record<string, string>>): string {
