@@ -12,12 +12,24 @@ import { spkiPublicKeyBits } from "./certificate-parts.js";
 export const ISTIOD_DNS_NAMES = ["istiod.istio-system.svc", "istiod.istio-system.svc.cluster.local"] as const;
 const SERVING_TTL_SECONDS = 24 * 3600;
 
+/** A TLS server's key and chain, and the roots its clients' certificates are verified against (PEM). */
+export interface ServingContext {
+  readonly key: string;
+  readonly cert: string;
+  readonly ca: string;
+}
+
 export interface CaServerCredentials {
   readonly credentials: grpc.ServerCredentials;
   /** PEM chain currently served (leaf first). */
   readonly servingChain: () => string;
   /** Key and chain currently served, for a server that is not gRPC (the webhooks' HTTPS). */
   readonly keyAndChain: () => { readonly key: string; readonly cert: string };
+  /**
+   * What the TLS port's server uses (key, chain, and the roots client certificates are verified
+   * against), for a stream worker terminating TLS in its own process (xds/workers/pool.ts).
+   */
+  readonly secureContext: () => ServingContext;
   /** Called after every rotation (and bundle change) with nothing: read keyAndChain again. */
   onRotate(listener: () => void): void;
   /** Issues a fresh serving certificate now. */
@@ -30,7 +42,7 @@ export interface CaServerCredentials {
  * grpc-js applies `updateSecureContextOptions` to live listeners via setSecureContext; subclassing
  * ServerCredentials is the supported way to reach it with our own certificate source.
  */
-class RotatingServerCredentials extends grpc.ServerCredentials {
+export class RotatingServerCredentials extends grpc.ServerCredentials {
   constructor(initial: SecureContextOptions) {
     super({ requestCert: true, rejectUnauthorized: false }, initial);
   }
@@ -68,7 +80,7 @@ export function createCaServerCredentials(
     timer = setTimeout(() => rotateNow(), Math.max(1000, lifetime / 2));
     timer.unref();
   };
-  const context = (): SecureContextOptions => ({
+  const context = (): ServingContext => ({
     key: served.key,
     cert: served.chain,
     // Roots plus the CA's own chain, so a client presenting only its leaf still verifies.
@@ -89,6 +101,7 @@ export function createCaServerCredentials(
     credentials,
     servingChain: () => served.chain,
     keyAndChain: () => ({ key: served.key, cert: served.chain }),
+    secureContext: context,
     onRotate: (l) => void rotated.add(l),
     rotate: rotateNow,
     close: () => {

@@ -17,6 +17,11 @@ import { createLogger, isLogLevel, pinoLog } from "../telemetry/log.js";
 
 /** Where the stream workers serve xDS (--xds-workers-address): the port after Istio's plaintext 15010. */
 export const DEFAULT_XDS_WORKERS_ADDRESS = "127.0.0.1:15011";
+/**
+ * Where the stream workers serve xDS over TLS (--xds-workers-tls-address): the port after Istio's
+ * 15012, on every interface as 15012; proxies point discoveryAddress here and keep CA_ADDR on 15012.
+ */
+export const DEFAULT_XDS_WORKERS_TLS_ADDRESS = "0.0.0.0:15013";
 
 const usage = `usage: meshward serve [flags]
 
@@ -31,10 +36,16 @@ const usage = `usage: meshward serve [flags]
   --trusted-node-accounts L   ns/sa,... node agents that may request certificates for pods on their node
                               (ImpersonatedIdentity; istiod's ${TRUSTED_NODE_ACCOUNTS_ENV}, read when the flag is
                               absent; default ${DEFAULT_TRUSTED_NODE_ACCOUNTS}; "" for none)
-  --xds-workers N             serve xDS from N stream worker processes on --xds-workers-address (the plaintext
-                              address then serves the CA, signals and CSDS; the TLS address no xDS);
+  --xds-workers N             serve xDS from N stream worker processes on --xds-workers-address and
+                              --xds-workers-tls-address (the plaintext and TLS addresses then serve the CA,
+                              signals and CSDS, and no xDS);
                               "auto": one per core (${availableParallelism()} here); default 0: xDS in the main process
   --xds-workers-address H:P   the stream workers' xDS address (default ${DEFAULT_XDS_WORKERS_ADDRESS})
+  --xds-workers-tls-address H:P
+                              the stream workers' xDS address over TLS, as 15012 for xDS: the TLS port's serving
+                              certificate, client certificates verified if given, tokens accepted (default
+                              ${DEFAULT_XDS_WORKERS_TLS_ADDRESS}; "none" for none, as it is when --tls-address is "none");
+                              proxies use it as discoveryAddress and keep CA_ADDR on the TLS port
   --monitoring-address H:P    HTTP /healthz /readyz /metrics /debug/config (default ${DEFAULT_ADDRESSES.monitoring})
   --console-address H:P       read API (JSON) and web console (default ${DEFAULT_ADDRESSES.console}; "none" for neither);
                               plain HTTP on loopback, HTTPS (certificate from meshward's CA) on any other address,
@@ -86,6 +97,7 @@ export const serveCommand: Command = {
       "monitoring-address": { type: "string", default: DEFAULT_ADDRESSES.monitoring },
       "xds-workers": { type: "string", default: "0" },
       "xds-workers-address": { type: "string", default: DEFAULT_XDS_WORKERS_ADDRESS },
+      "xds-workers-tls-address": { type: "string", default: DEFAULT_XDS_WORKERS_TLS_ADDRESS },
       "console-address": { type: "string", default: DEFAULT_ADDRESSES.console },
       kubeconfig: { type: "string" },
       "webhook-address": { type: "string", default: "none" },
@@ -134,8 +146,9 @@ export const serveCommand: Command = {
     const workersFlag = values["xds-workers"];
     const xdsWorkers = workersFlag === "auto" ? availableParallelism() : Number(workersFlag);
     if (!Number.isInteger(xdsWorkers) || xdsWorkers < 0) throw new FlagError(`--xds-workers "${workersFlag}": want a whole number or auto`);
+    const workersTls = values["xds-workers-tls-address"];
     const cp = await startControlPlane({
-      ...(xdsWorkers > 0 ? { xdsWorkers: { count: xdsWorkers, address: values["xds-workers-address"] } } : {}),
+      ...(xdsWorkers > 0 ? { xdsWorkers: { count: xdsWorkers, address: values["xds-workers-address"], ...(workersTls !== "none" && tls !== "none" ? { tlsAddress: workersTls } : {}) } } : {}),
       configDir: values["config-dir"],
       xdsAddress: values["xds-address"],
       ...(tls !== "none" ? { tlsAddress: tls } : {}),
@@ -172,6 +185,8 @@ export const serveCommand: Command = {
               agentImage: values["inject-agent-image"],
               cni: values["inject-cni"],
               revision: values["inject-revision"],
+              // Proxies get xDS where it is served: the workers' TLS port when they run.
+              ...(xdsWorkers > 0 && workersTls !== "none" && tls !== "none" ? { discoveryPort: Number(workersTls.slice(workersTls.lastIndexOf(":") + 1)) } : {}),
             },
           }
         : {}),

@@ -50,6 +50,12 @@ export interface InstallValues {
    * read beyond the CA's own).
    */
   readonly gatewayNamespaces: string;
+  /**
+   * Stream worker processes serving xDS (serve --xds-workers; default 0: xDS in the main process).
+   * With N > 0 each replica serves xDS over TLS on 15013 from its workers, the Service exposes
+   * 15013, and injected proxies use it as their discoveryAddress (CA_ADDR stays on 15012).
+   */
+  readonly xdsWorkers: number;
 }
 
 export const DEFAULT_INSTALL_VALUES: InstallValues = {
@@ -65,7 +71,11 @@ export const DEFAULT_INSTALL_VALUES: InstallValues = {
   cni: false,
   revision: DEFAULT_REVISION,
   gatewayNamespaces: "",
+  xdsWorkers: 0,
 };
+
+/** The workers' TLS xDS port (serve's DEFAULT_XDS_WORKERS_TLS_ADDRESS), with xdsWorkers > 0. */
+export const XDS_WORKERS_TLS_PORT = 15013;
 
 /** The name Istio's proxies and agents dial (`istiod.<ns>.svc:15012`). */
 export const CONTROL_PLANE_SERVICE = "istiod";
@@ -87,7 +97,8 @@ export function installValues(sets: readonly string[]): InstallValues {
       out[key] = value === "true";
     } else if (kind === "number") {
       const n = Number(value);
-      if (!Number.isInteger(n) || n < 1) throw new Error(`--set ${key}=${value}: want a whole number of at least 1`);
+      const min = key === "xdsWorkers" ? 0 : 1;
+      if (!Number.isInteger(n) || n < min) throw new Error(`--set ${key}=${value}: want a whole number of at least ${min}`);
       out[key] = n;
     } else {
       if (value === "" && key !== "gatewayNamespaces") throw new Error(`--set ${key}: must not be empty`);
@@ -226,11 +237,13 @@ function deployment(v: InstallValues): KubeObject {
                 `--inject-revision=${v.revision}`,
                 ...(v.cni ? ["--inject-cni"] : []),
                 ...(gatewayNamespacesOf(v).length > 0 ? [`--gateway-secret-namespaces=${gatewayNamespacesOf(v).join(",")}`] : []),
+                ...(v.xdsWorkers > 0 ? [`--xds-workers=${v.xdsWorkers}`, `--xds-workers-tls-address=0.0.0.0:${XDS_WORKERS_TLS_PORT}`] : []),
               ],
               env: [env("POD_NAME", "metadata.name"), env("POD_NAMESPACE", "metadata.namespace")],
               ports: [
                 { name: "grpc-xds", containerPort: 15010, protocol: "TCP" },
                 { name: "https-dns", containerPort: 15012, protocol: "TCP" },
+                ...(v.xdsWorkers > 0 ? [{ name: "tls-xds-workers", containerPort: XDS_WORKERS_TLS_PORT, protocol: "TCP" }] : []),
                 { name: "http-monitoring", containerPort: 15014, protocol: "TCP" },
                 { name: "https-webhooks", containerPort: 15017, protocol: "TCP" },
               ],
@@ -260,6 +273,7 @@ function service(v: InstallValues): KubeObject {
       ports: [
         { name: "grpc-xds", port: 15010, targetPort: 15010, protocol: "TCP" },
         { name: "https-dns", port: 15012, targetPort: 15012, protocol: "TCP" },
+        ...(v.xdsWorkers > 0 ? [{ name: "tls-xds-workers", port: XDS_WORKERS_TLS_PORT, targetPort: XDS_WORKERS_TLS_PORT, protocol: "TCP" }] : []),
         { name: "http-monitoring", port: 15014, targetPort: 15014, protocol: "TCP" },
         { name: "https-webhook", port: 443, targetPort: 15017, protocol: "TCP" },
       ],

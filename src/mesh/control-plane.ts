@@ -105,7 +105,12 @@ export interface ControlPlaneOptions {
    * CA and the signal path. The plaintext address then serves the CA, signals and CSDS only, and
    * the TLS address no xDS. Absent: xDS on the plaintext (and TLS) address, in this process.
    */
-  readonly xdsWorkers?: { readonly count: number; readonly address: string };
+  /**
+   * xDS from stream worker processes: plaintext on `address` (loopback callers only, as 15010), and
+   * over TLS on `tlsAddress` (as 15012 for xDS: serving certificate from this CA, client
+   * certificates verified if given, tokens accepted) when given.
+   */
+  readonly xdsWorkers?: { readonly count: number; readonly address: string; readonly tlsAddress?: string };
   /** Gateway credentials from files: `<dir>/<namespace>/<name>/{tls.crt,tls.key,ca.crt}` (`--gateway-credentials`). */
   readonly gatewayCredentialsDir?: string;
   /** With Kubernetes: namespaces whose Secrets are gateway credentials (`--gateway-secret-namespaces`; default none). */
@@ -143,6 +148,10 @@ export interface ControlPlane {
   readonly xds: XdsStreams;
   /** Bound address of the stream workers, with xdsWorkers. */
   readonly xdsWorkersAddress?: string;
+  /** Bound TLS address of the stream workers, with xdsWorkers.tlsAddress. */
+  readonly xdsWorkersTlsAddress?: string;
+  /** The TLS listeners' serving certificate (the TLS port's, the workers'), when one is served. */
+  readonly serving?: CaServerCredentials;
   readonly metrics: Metrics;
   /** The mesh-config directory's source. */
   readonly source: FileSource;
@@ -308,11 +317,24 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     log,
     ...(opts.debounceMs !== undefined ? { debounceMs: opts.debounceMs } : {}),
   };
+  /** The TLS port's (and the workers' TLS listener's) serving certificate, issued by this CA. */
+  let serving: CaServerCredentials | undefined;
   let pool: XdsWorkerPool | undefined;
   if (opts.xdsWorkers !== undefined) {
     try {
       // The plaintext gate as on the main port: no bearer token or key material off loopback.
-      pool = await XdsWorkerPool.start({ ...xdsOptions, workers: opts.xdsWorkers.count, address: opts.xdsWorkers.address, plaintextGate: true });
+      const tlsAddress = opts.xdsWorkers.tlsAddress;
+      // The workers' TLS listener serves the same certificate as the TLS port (one rotation for both).
+      const workerServing = tlsAddress !== undefined ? (serving ??= createCaServerCredentials(ca, opts.caDnsNames ?? [])) : undefined;
+      pool = await XdsWorkerPool.start({
+        ...xdsOptions,
+        workers: opts.xdsWorkers.count,
+        address: opts.xdsWorkers.address,
+        plaintextGate: true,
+        ...(tlsAddress !== undefined && workerServing !== undefined
+          ? { tls: { address: tlsAddress, context: workerServing.secureContext, onRotate: (l: () => void) => workerServing.onRotate(l) } }
+          : {}),
+      });
     } catch (e) {
       cacerts?.stop();
       multicluster?.remotes.stop();
@@ -320,6 +342,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       secrets.close();
       stopSecretWatch?.();
       gatewayCredentials.close();
+      serving?.close();
       risk.close();
       throw e;
     }
@@ -382,7 +405,6 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const csds = { streams: () => xds.streamsView(), resources: xds.provider, authenticators };
   registerCsdsService(grpcServer, csds);
   let tlsServer: grpc.Server | undefined;
-  let serving: CaServerCredentials | undefined;
   const closeServers = (): void => {
     cacerts?.stop();
     multicluster?.remotes.stop();
@@ -403,7 +425,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   try {
     xdsAddress = await bind(grpcServer, opts.xdsAddress, grpc.ServerCredentials.createInsecure());
     if (opts.tlsAddress !== undefined) {
-      serving = createCaServerCredentials(ca, opts.caDnsNames ?? []);
+      serving ??= createCaServerCredentials(ca, opts.caDnsNames ?? []);
       tlsServer = new grpc.Server({ ...XDS_GRPC_SERVER_OPTIONS, interceptors: [clientCertificateGate()] });
       server?.addTo(tlsServer);
       registerCaService(tlsServer, { ca, authenticators, impersonation, onDecision });
@@ -485,7 +507,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     }
   }
   log(`meshward: serving xDS on ${xdsAddress}, monitoring on http://${monitoringAddress}, config from ${opts.configDir}`, { stage: "serve" });
-  if (pool !== undefined) log(`meshward: xDS served by ${opts.xdsWorkers?.count} stream workers on ${pool.address}`, { stage: "serve" });
+  if (pool !== undefined) log(`meshward: xDS served by ${opts.xdsWorkers?.count} stream workers on ${pool.address}${pool.tlsAddress !== undefined ? ` and over TLS on ${pool.tlsAddress}` : ""}`, { stage: "serve" });
   log(`meshward: CA for trust domain ${ca.trustDomain} on ${xdsAddress} (plaintext)${tlsAddress ? `, xDS + CA over TLS on ${tlsAddress}` : ""}`, { stage: "serve" });
 
   const shutdown = (server: grpc.Server): Promise<void> =>
@@ -500,6 +522,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     monitoringAddress,
     ...(tlsAddress !== undefined ? { tlsAddress } : {}),
     ...(pool !== undefined ? { xdsWorkersAddress: pool.address } : {}),
+    ...(pool?.tlsAddress !== undefined ? { xdsWorkersTlsAddress: pool.tlsAddress } : {}),
+    ...(serving !== undefined ? { serving } : {}),
     ...(webhooks !== undefined ? { webhookAddress: webhooks.address } : {}),
     ca,
     secrets,

@@ -38,9 +38,14 @@ interface CallWithStream {
   readonly stream?: { readonly session?: { readonly socket?: unknown } };
 }
 
+/** The socket behind a call (a TLSSocket on a TLS connection), read as presentedButUnverified does. */
+function socketOf(call: unknown): unknown {
+  return (call as CallWithStream).stream?.session?.socket;
+}
+
 /** Why a call's TLS client certificate is refused (presented, not verified), or undefined. */
 export function presentedButUnverified(call: unknown): string | undefined {
-  const socket = (call as CallWithStream).stream?.session?.socket;
+  const socket = socketOf(call);
   if (!(socket instanceof TLSSocket) || socket.authorized) return undefined;
   const cert = socket.getPeerCertificate();
   if (cert === null || Object.keys(cert).length === 0) return undefined; // none presented
@@ -50,4 +55,17 @@ export function presentedButUnverified(call: unknown): string | undefined {
 /** For the TLS server; must be its first interceptor (it reads the base call). */
 export function clientCertificateGate(): grpc.ServerInterceptor {
   return gate((call) => presentedButUnverified(call));
+}
+
+/**
+ * For a stream worker serving a plaintext and a TLS listener from one gRPC server: a call over TLS
+ * gets the TLS port's gate, any other call the plaintext port's (when `plaintext`). A call whose
+ * socket cannot be read is treated as plaintext (loopback only, no tokens from elsewhere): it
+ * fails closed.
+ */
+export function workerTransportGate(plaintext: boolean): grpc.ServerInterceptor {
+  return gate((call, metadata) => {
+    if (socketOf(call) instanceof TLSSocket) return presentedButUnverified(call);
+    return plaintext ? plaintextCallProblem(call.getPeer(), metadata, false) : undefined;
+  });
 }

@@ -39,6 +39,11 @@ export interface InjectionValues {
   readonly cni: boolean;
   /** The revision these pods are injected for (istio.io/rev); Istio's default revision is "default". */
   readonly revision: string;
+  /**
+   * The port proxies get xDS from: 15012 (Istio's), or the stream workers' TLS port when serve
+   * runs them (absent: 15012). The CA stays on 15012 (CA_ADDR).
+   */
+  readonly discoveryPort?: number;
 }
 
 /** Istio's proxy version the default proxyImage names (its xDS and CA contract is what meshward serves). */
@@ -61,8 +66,15 @@ export const GRPC_XDS_SOCKET = "/etc/istio/proxy/XDS";
 /** Istio's proxy user: iptables leaves its traffic alone. */
 const PROXY_UID = 1337;
 
+/** Istio's TLS port, for the CA (CA_ADDR) and, without stream workers, for xDS. */
+export const ISTIOD_TLS_PORT = 15012;
+
 export function discoveryAddress(v: InjectionValues): string {
-  return `istiod.${v.namespace}.svc:15012`;
+  return `istiod.${v.namespace}.svc:${v.discoveryPort ?? ISTIOD_TLS_PORT}`;
+}
+
+export function caAddress(v: InjectionValues): string {
+  return `istiod.${v.namespace}.svc:${ISTIOD_TLS_PORT}`;
 }
 
 const fieldEnv = (name: string, fieldPath: string): Record<string, unknown> => ({ name, valueFrom: { fieldRef: { fieldPath } } });
@@ -136,7 +148,7 @@ export function sidecarTemplate(v: InjectionValues, pod: Pod): Injected {
     ports: [{ containerPort: 15090, name: "http-envoy-prom", protocol: "TCP" }],
     env: [
       env("PILOT_CERT_PROVIDER", "istiod"),
-      env("CA_ADDR", discoveryAddress(v)),
+      env("CA_ADDR", caAddress(v)),
       ...podEnv(),
       env("PROXY_CONFIG", JSON.stringify({ discoveryAddress: discoveryAddress(v) })),
       env("ISTIO_META_POD_PORTS", appPorts(pod)),
@@ -206,7 +218,7 @@ export function grpcAgentTemplate(v: InjectionValues, pod: Pod): Injected {
     args: [
       "workload-certs",
       `--token-file=${TOKEN_PATH}`,
-      `--ca-address=${discoveryAddress(v)}`,
+      `--ca-address=${caAddress(v)}`,
       `--ca-root=${ROOT_CERT_DIR}/root-cert.pem`,
       // The serving certificate names the Service of the control plane's namespace.
       `--ca-server-name=istiod.${v.namespace}.svc`,

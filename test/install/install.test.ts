@@ -74,6 +74,21 @@ describe("meshward manifest generate", function () {
     assert.match(bad.stderr, /--set replicas=0: want a whole number of at least 1/);
   });
 
+  it("xdsWorkers=N runs N stream workers serving xDS over TLS on 15013, exposed by the Service; 0 (the default) none", () => {
+    const container = (objects: KubeObject[]) =>
+      (objects.find((o) => o.kind === "Deployment") as unknown as { spec: { template: { spec: { containers: { args: string[]; ports: { containerPort: number }[] }[] } } } }).spec.template.spec.containers[0]!;
+    const servicePorts = (objects: KubeObject[]) => (objects.find((o) => o.kind === "Service") as unknown as { spec: { ports: { port: number }[] } }).spec.ports.map((p) => p.port);
+    const none = installManifest(installValues([]));
+    assert.ok(!container(none).args.some((a) => a.startsWith("--xds-workers")));
+    assert.ok(!servicePorts(none).includes(15013));
+    const two = installManifest(installValues(["xdsWorkers=2"]));
+    assert.ok(container(two).args.includes("--xds-workers=2"));
+    assert.ok(container(two).args.includes("--xds-workers-tls-address=0.0.0.0:15013"));
+    assert.ok(container(two).ports.some((p) => p.containerPort === 15013));
+    assert.ok(servicePorts(two).includes(15013));
+    assert.throws(() => installValues(["xdsWorkers=-1"]), /--set xdsWorkers=-1: want a whole number of at least 0/);
+  });
+
   it("gives the control plane write access to its Secrets and Lease by name only, no Secrets across the cluster, and no write access to Istio's config", () => {
     const objects = installManifest(installValues([]));
     const role = objects.find((o) => o.kind === "Role")! as unknown as { rules: { resources: string[]; resourceNames?: string[]; verbs: string[] }[] };

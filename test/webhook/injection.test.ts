@@ -97,6 +97,18 @@ describe("sidecar injector: one pod judged alone", () => {
     assert.deepEqual(app!.env!.map((e) => e["name"]), ["GRPC_XDS_BOOTSTRAP", "GRPC_XDS_EXPERIMENTAL_SECURITY_SUPPORT"]);
   });
 
+  it("with stream workers (discoveryPort 15013), points xDS at the workers' TLS port and keeps the CA on 15012", () => {
+    const sidecar = injectPod(appPod("w"), values("mesh", { discoveryPort: 15013 }));
+    const pod = applyPatch(appPod("w"), sidecar.result === "injected" ? sidecar.patch : []);
+    const env = Object.fromEntries(pod.spec!.containers![0]!.env!.map((e) => [e["name"], e["value"] ?? e["valueFrom"]]));
+    assert.equal(env["CA_ADDR"], "istiod.mesh.svc:15012");
+    assert.deepEqual(JSON.parse(String(env["PROXY_CONFIG"])), { discoveryAddress: "istiod.mesh.svc:15013" });
+    const grpc = injectPod(appPod("g", { annotations: { "inject.istio.io/templates": "grpc-agent" } }), values("mesh", { discoveryPort: 15013 }));
+    const agent = applyPatch(appPod("g"), grpc.result === "injected" ? grpc.patch : []).spec!.containers![0]!;
+    assert.ok(agent.args!.includes("--ca-address=istiod.mesh.svc:15012"), agent.args!.join(" "));
+    assert.ok(agent.args!.includes("--xds-address=istiod.mesh.svc:15013"), agent.args!.join(" "));
+  });
+
   it("leaves an injected pod, a hostNetwork pod and an opted-out pod as sent", () => {
     const r = injectPod(appPod("a"), values("mesh"));
     const injected = applyPatch(appPod("a"), r.result === "injected" ? r.patch : []);

@@ -7,6 +7,7 @@ import type { SyncLimits } from "../sync-gate.js";
 import type { ProxyStatus, XdsEvent } from "../events.js";
 import type { TypeUrl } from "../types.js";
 import type { LogFields } from "../../telemetry/log.js";
+import type { ServingContext } from "../../ca/serving-credentials.js";
 
 /** A stream worker's settings (JSON in its environment, MESHWARD_STREAM_WORKER). */
 export interface StreamWorkerInit {
@@ -16,6 +17,8 @@ export interface StreamWorkerInit {
   readonly syncLimits: SyncLimits;
   /** Refuse bearer tokens and key material from non-loopback callers (the plaintext port's gate). */
   readonly plaintextGate: boolean;
+  /** The pool also hands over TLS connections (the TLS port's gate applies to those). */
+  readonly tls: boolean;
   /**
    * Where the main process's performance.now() is 0 on the machine's monotonic clock
    * (process.hrtime, nanoseconds, as a decimal string): the worker converts its event times to the
@@ -69,8 +72,13 @@ export type MainToWorker =
   | { readonly kind: "held"; readonly request: number }
   /** End the proxy's stream with this status (its resources could not be computed). */
   | { readonly kind: "end"; readonly key: number; readonly code: number; readonly details: string }
-  /** An accepted connection (the socket travels as the message's handle). */
-  | { readonly kind: "connection" };
+  /** An accepted connection (the socket travels as the message's handle); `tls`: from the TLS listener. */
+  | { readonly kind: "connection"; readonly tls?: boolean }
+  /**
+   * The TLS listener's serving key, chain and client roots (PEM), at start and after every
+   * rotation. Over this IPC channel only: never in the worker's environment or on a wire.
+   */
+  | { readonly kind: "tls"; readonly context: ServingContext };
 
 /** What the worker's caller looked like (CallerContext without the grpc Metadata object). */
 export interface WireCaller {

@@ -29,6 +29,7 @@ import type { Log } from "../../telemetry/log.js";
 import { DEFAULT_STREAM_LIMITS } from "../limits.js";
 import { DEFAULT_SYNC_LIMITS } from "../sync-gate.js";
 import { GRPC_LISTEN_BACKLOG } from "../listen.js";
+import type { ServingContext } from "../../ca/serving-credentials.js";
 import { firstPhaseTypes, inSlices, RoundScheduler, type Round } from "../push-round.js";
 import { DEFAULT_DEBOUNCE_MS, newEpoch, observeEvent, registerMetrics, type UrgentPush, type XdsMetrics, type XdsServerEvents, type XdsServerOptions, type XdsStreams } from "../server.js";
 import { heldResources, PushOrder, TypeUrl, type EncodedResource, type ProxyChange, type ResourceProvider } from "../types.js";
@@ -44,6 +45,16 @@ export interface XdsWorkerPoolOptions extends Omit<XdsServerOptions, "released" 
   readonly address: string;
   /** The plaintext port's transport gate in every worker (security/transport-gates.ts). */
   readonly plaintextGate?: boolean;
+  /**
+   * A second, TLS listener (the role of 15012 for xDS): each worker terminates TLS itself with the
+   * serving key and chain `context()` gives, sent to it over IPC at start and again after every
+   * rotation (`onRotate`), and applies the TLS port's gate to those connections.
+   */
+  readonly tls?: {
+    readonly address: string;
+    readonly context: () => ServingContext;
+    onRotate(listener: () => void): void;
+  };
 }
 
 /** A round's CPU slice on this thread: short, so the signal path waits for one slice at most. */
@@ -81,6 +92,8 @@ export class XdsWorkerPool extends EventEmitter<XdsServerEvents> implements XdsS
   readonly epoch = newEpoch();
   /** The bound `host:port`. */
   address = "";
+  /** The TLS listener's bound `host:port` (with the `tls` option). */
+  tlsAddress: string | undefined;
   private readonly m: XdsMetrics;
   private readonly log: Log;
   private readonly shards: Shard[] = [];
@@ -88,7 +101,7 @@ export class XdsWorkerPool extends EventEmitter<XdsServerEvents> implements XdsS
   private readonly mapIds = new WeakMap<ReadonlyMap<string, EncodedResource>, MapInfo>();
   private readonly wired = new WeakMap<EncodedResource, WireResource>();
   private ids = 0;
-  private listener: NetServer | undefined;
+  private readonly listening: NetServer[] = [];
   /** The next worker to get a connection. */
   private turn = 0;
   private keys = 0;
@@ -117,7 +130,13 @@ export class XdsWorkerPool extends EventEmitter<XdsServerEvents> implements XdsS
     const pool = new XdsWorkerPool(opts);
     try {
       await Promise.all(Array.from({ length: opts.workers }, (_, i) => pool.spawn(i)));
-      pool.address = await pool.listen(opts.address);
+      pool.address = await pool.listen(opts.address, false);
+      if (opts.tls !== undefined) {
+        opts.tls.onRotate(() => {
+          for (const shard of pool.shards) pool.sendTls(shard);
+        });
+        pool.tlsAddress = await pool.listen(opts.tls.address, true);
+      }
     } catch (e) {
       await pool.stop();
       throw e;
@@ -125,13 +144,13 @@ export class XdsWorkerPool extends EventEmitter<XdsServerEvents> implements XdsS
     return pool;
   }
 
-  /** Accepts on `address` and hands each connection, unread, to the next worker. */
-  private listen(address: string): Promise<string> {
+  /** Accepts on `address` and hands each connection, unread, to the next worker (`tls`: to be terminated there). */
+  private listen(address: string, tls: boolean): Promise<string> {
     const i = address.lastIndexOf(":");
     const host = address.slice(0, i).replace(/^\[(.*)\]$/, "$1");
     const port = Number(address.slice(i + 1));
-    const server = createServer({ pauseOnConnect: true }, (socket) => this.handOver(socket));
-    this.listener = server;
+    const server = createServer({ pauseOnConnect: true }, (socket) => this.handOver(socket, tls));
+    this.listening.push(server);
     return new Promise((resolve, reject) => {
       server.once("error", reject);
       server.listen({ host, port, backlog: GRPC_LISTEN_BACKLOG }, () => {
@@ -143,12 +162,12 @@ export class XdsWorkerPool extends EventEmitter<XdsServerEvents> implements XdsS
     });
   }
 
-  private handOver(socket: Socket): void {
+  private handOver(socket: Socket, tls: boolean): void {
     const live = this.shards.filter((s) => s.child.connected);
     if (this.closed || live.length === 0) return void socket.destroy();
     const shard = live[this.turn++ % live.length]!;
     // keepOpen false: this process's copy of the socket is closed once it is sent.
-    shard.child.send({ kind: "connection" } satisfies MainToWorker, socket, { keepOpen: false }, (err) => {
+    shard.child.send({ kind: "connection", ...(tls ? { tls } : {}) } satisfies MainToWorker, socket, { keepOpen: false }, (err) => {
       if (err) socket.destroy();
     });
   }
@@ -159,6 +178,7 @@ export class XdsWorkerPool extends EventEmitter<XdsServerEvents> implements XdsS
       limits: { ...DEFAULT_STREAM_LIMITS, ...this.opts.limits },
       syncLimits: { ...DEFAULT_SYNC_LIMITS, ...this.opts.syncLimits },
       plaintextGate: this.opts.plaintextGate ?? false,
+      tls: this.opts.tls !== undefined,
       mainMonotonicOriginNs: monotonicOriginNs().toString(),
       epoch: this.epoch,
       workers: this.opts.workers,
@@ -185,6 +205,7 @@ export class XdsWorkerPool extends EventEmitter<XdsServerEvents> implements XdsS
       child.on("message", (msg: WorkerToMain) => {
         switch (msg.kind) {
           case "ready":
+            this.sendTls(shard);
             return resolve();
           case "admit":
             return void this.admit(shard, msg.request, msg.proxy, msg.caller);
@@ -239,6 +260,11 @@ export class XdsWorkerPool extends EventEmitter<XdsServerEvents> implements XdsS
     shard.syncs = { active: 0, waiting: 0 };
     this.syncsChanged();
     this.roundDone();
+  }
+
+  /** The TLS listener's key and chain, to a worker (IPC only; never its environment). */
+  private sendTls(shard: Shard): void {
+    if (this.opts.tls !== undefined) this.send(shard, { kind: "tls", context: this.opts.tls.context() });
   }
 
   /** meshward_xds_initial_syncs: every worker's gate summed. */
@@ -490,7 +516,7 @@ export class XdsWorkerPool extends EventEmitter<XdsServerEvents> implements XdsS
     this.closed = true;
     this.unsubscribe();
     this.rounds.close();
-    this.listener?.close();
+    for (const l of this.listening) l.close();
     for (const s of this.shards) this.send(s, { kind: "close" });
   }
 
@@ -502,9 +528,8 @@ export class XdsWorkerPool extends EventEmitter<XdsServerEvents> implements XdsS
 
   private async stopWorkers(): Promise<void> {
     this.close();
-    const listener = this.listener;
     await Promise.all([
-      listener !== undefined ? new Promise<void>((resolve) => listener.close(() => resolve())) : undefined,
+      ...this.listening.map((l) => new Promise<void>((resolve) => l.close(() => resolve()))),
       ...this.shards.map(
         (s) =>
           new Promise<void>((resolve) => {

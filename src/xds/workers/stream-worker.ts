@@ -7,7 +7,8 @@ import type { Socket } from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import type { Proxy } from "../../model/proxy.js";
 import type { CallerContext } from "../../security/identity.js";
-import { plaintextGate } from "../../security/transport-gates.js";
+import { plaintextGate, workerTransportGate } from "../../security/transport-gates.js";
+import { RotatingServerCredentials } from "../../ca/serving-credentials.js";
 import { XDS_GRPC_SERVER_OPTIONS } from "../limits.js";
 import { XdsServer } from "../server.js";
 import { sameShape, type ProxyStatus, type XdsEvent } from "../events.js";
@@ -146,7 +147,18 @@ xds.on("flushed", () => {
 process.on("message", (m: MainToWorker, handle?: unknown) => {
   switch (m.kind) {
     case "connection":
-      if (handle !== undefined) injector.injectConnection(handle as Socket);
+      if (handle === undefined) break;
+      // A TLS connection before the serving key arrived cannot be served: the proxy retries.
+      if (m.tls === true) {
+        if (tls !== undefined) tls.injector.injectConnection(handle as Socket);
+        else (handle as Socket).destroy();
+      } else injector.injectConnection(handle as Socket);
+      break;
+    case "tls":
+      if (tls === undefined) {
+        const credentials = new RotatingServerCredentials(m.context);
+        tls = { credentials, injector: server.createConnectionInjector(credentials) };
+      } else tls.credentials.update(m.context);
       break;
     case "admitted":
       admissions.get(m.request)?.resolve(m.key);
@@ -188,11 +200,14 @@ process.on("message", (m: MainToWorker, handle?: unknown) => {
 
 const server = new grpc.Server({
   ...XDS_GRPC_SERVER_OPTIONS,
-  ...(init.plaintextGate ? { interceptors: [plaintextGate()] } : {}),
+  // With a TLS listener, each call gets its own connection's gate (transport-gates.ts).
+  ...(init.tls ? { interceptors: [workerTransportGate(init.plaintextGate)] } : init.plaintextGate ? { interceptors: [plaintextGate()] } : {}),
 });
 xds.addTo(server);
 // No listener of its own: the main process accepts and hands each connection over.
 const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+/** The TLS listener's connections: TLS is terminated here, with the key the main process sends ("tls"). */
+let tls: { readonly credentials: RotatingServerCredentials; readonly injector: ReturnType<grpc.Server["createConnectionInjector"]> } | undefined;
 
 let closing = false;
 /** Ends every stream (UNAVAILABLE: proxies reconnect) and leaves. */
@@ -201,6 +216,7 @@ function shutdown(): void {
   closing = true;
   xds.close();
   injector.destroy();
+  tls?.injector.destroy();
   server.forceShutdown();
   process.disconnect?.();
 }
