@@ -506,7 +506,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       throw e;
     }
   }
-  log(`meshward: serving xDS on ${xdsAddress}, monitoring on http://${monitoringAddress}, config from ${opts.configDir}`, { stage: "serve" });
+  log(`meshward: serving ${pool === undefined ? "xDS" : "the CA, signals and CSDS"} on ${xdsAddress}, monitoring on http://${monitoringAddress}, config from ${opts.configDir}`, { stage: "serve" });
   if (pool !== undefined) log(`meshward: xDS served by ${opts.xdsWorkers?.count} stream workers on ${pool.address}${pool.tlsAddress !== undefined ? ` and over TLS on ${pool.tlsAddress}` : ""}`, { stage: "serve" });
   log(`meshward: CA for trust domain ${ca.trustDomain} on ${xdsAddress} (plaintext)${tlsAddress ? `, xDS + CA over TLS on ${tlsAddress}` : ""}`, { stage: "serve" });
 
