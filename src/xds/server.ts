@@ -188,6 +188,8 @@ export class XdsServer extends EventEmitter<XdsServerEvents> implements XdsStrea
   private readonly unsubscribe: () => void;
   private readonly rounds: RoundScheduler;
   private readonly syncs: SyncGate;
+  /** Admitted streams waiting in the sync gate: ended too when the server closes. */
+  private readonly waiting = new Map<number, (err?: StatusError) => void>();
   /** Set while a phased round's first phase writes: its pushes are marked and awaited. */
   private firstPhase: FirstPhaseBarrier | undefined;
   /** The phased round's barrier, until its first phase is settled (answers still count). */
@@ -240,7 +242,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> implements XdsStrea
     this.closed = true;
     this.unsubscribe();
     this.rounds.close();
-    for (const { end } of [...this.streams.values()]) end(statusError(grpc.status.UNAVAILABLE, "xDS server closing"));
+    for (const end of [...this.streams.values()].map((o) => o.end).concat([...this.waiting.values()])) end(statusError(grpc.status.UNAVAILABLE, "xDS server closing"));
   }
 
   /** The connected proxies, one per stream. */
@@ -321,6 +323,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> implements XdsStrea
       if (ended) return;
       ended = true;
       outbox?.close();
+      this.waiting.delete(id);
       ticket?.release();
       if (stream && this.streams.delete(id)) {
         this.barrier?.gone(id);
@@ -351,7 +354,9 @@ export class XdsServer extends EventEmitter<XdsServerEvents> implements XdsStrea
     };
     /** The admitted stream gets its slot in the sync gate: it starts, and its queued requests are answered. */
     const start = (ctx: StreamContextBase): void => {
+      this.waiting.delete(id);
       if (ended) return;
+      if (this.closed) return end(statusError(grpc.status.UNAVAILABLE, "xDS server closing"));
       const s = make(this.host, { ...ctx, write: (b) => box.write(b) });
       const box = new StreamOutbox(
         { write: (r, cb) => call.write(r, cb) },
@@ -384,6 +389,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> implements XdsStrea
         .then((ctx) => {
           if (ended) return void this.released?.(ctx.proxy);
           admitted = ctx.proxy;
+          this.waiting.set(id, end);
           ticket = this.syncs.enter(
             () => start(ctx),
             () => stream !== undefined && outbox !== undefined && stream.settled() && outbox.drained,

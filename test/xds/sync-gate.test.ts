@@ -4,6 +4,7 @@
 // back after syncSlotMs; a stream that ends while waiting gives up its place and is released; and
 // with stream workers each worker gates its own streams and the pool's gauge adds them up.
 import assert from "node:assert/strict";
+import * as grpc from "@grpc/grpc-js";
 import { TypeUrl } from "../../src/xds/types.js";
 import type { Proxy } from "../../src/model/proxy.js";
 import type { SyncLimits } from "../../src/xds/sync-gate.js";
@@ -104,6 +105,19 @@ describe("xds server: sync gate", () => {
     s0.ack(await s0.next());
     await s2.next();
     assert.deepEqual(connected(), ["pod-0.default", "pod-2.default"]);
+  });
+
+  it("ends streams still waiting when the server closes, as it ends started ones (UNAVAILABLE: reconnect elsewhere)", async () => {
+    await start({ maxConcurrentSyncs: 1, syncSlotMs: 60_000 });
+    const s0 = await open(0, 1);
+    const s1 = await open(1, 2);
+    await s0.next();
+    h!.xds.close();
+    const [st0, st1] = await Promise.all([s0.status, s1.status]);
+    for (const st of [st0, st1]) {
+      assert.equal(st.code, grpc.status.UNAVAILABLE);
+      assert.equal(st.details, "xDS server closing");
+    }
   });
 
   it("gates each stream worker's streams, and the pool's gauge adds the workers' up", async function () {
