@@ -8,6 +8,7 @@ import { DEFAULT_REMOTE_STALE_AFTER_MS } from "../multicluster/remote-clusters.j
 import { checkAuditDbUrl } from "../risk/audit-postgres.js";
 import { DEFAULT_TRUSTED_NODE_ACCOUNTS, TRUSTED_NODE_ACCOUNTS_ENV, TrustedNodeAccounts } from "../ca/node-impersonation.js";
 import { startControlPlane } from "../mesh/control-plane.js";
+import { splitHostPort } from "../mesh/monitoring.js";
 import { DEFAULT_INSTALL_VALUES } from "../install/manifest.js";
 import { DEFAULT_PROXY_IMAGE, DEFAULT_REVISION } from "../webhook/inject-templates.js";
 import { availableParallelism } from "node:os";
@@ -186,7 +187,7 @@ export const serveCommand: Command = {
               cni: values["inject-cni"],
               revision: values["inject-revision"],
               // Proxies get xDS where it is served: the workers' TLS port when they run.
-              ...(xdsWorkers > 0 && workersTls !== "none" && tls !== "none" ? { discoveryPort: Number(workersTls.slice(workersTls.lastIndexOf(":") + 1)) } : {}),
+              ...(xdsWorkers > 0 && workersTls !== "none" && tls !== "none" ? { discoveryPort: splitHostPort(workersTls).port } : {}),
             },
           }
         : {}),

@@ -7,7 +7,7 @@
 // sidecar whose Sidecar has ingress listeners, those ports instead, as istiod).
 import { isIP } from "node:net";
 import { stableJson } from "../model/digest.js";
-import { visibleServices, serviceTargets, type ServiceTarget } from "../model/lookup.js";
+import { visibleServices, serviceTargets, withPorts, type ServiceTarget } from "../model/lookup.js";
 import { scopeImportsOnPort, sidecarScope } from "../model/sidecar-scope.js";
 import { isHttpProtocol, type ServicePortSpec } from "../model/service-entry.js";
 import type { Service } from "../model/snapshot.js";
@@ -63,7 +63,7 @@ export function sidecarOutboundListeners(scope: TranslationScope): Keyed<Sidecar
   const pk = `${outboundPolicyKey(scope.snapshot)}|${catchAllCluster}`;
   // A port bound by a Sidecar egress listener carries only that listener's services.
   const visible = visibleServices(scope.snapshot, scope.proxy);
-  const services = sidecar.boundPorts.size === 0 ? visible : visible.map((s) => ({ ...s, ports: s.ports.filter((p) => scopeImportsOnPort(sidecar, s, p.number, scope.proxy.namespace)) }));
+  const services = sidecar.boundPorts.size === 0 ? visible : visible.map((s) => withPorts(s, s.ports.filter((p) => scopeImportsOnPort(sidecar, s, p.number, scope.proxy.namespace))));
   const out: Keyed<SidecarOutboundListener>[] = [fixed(VirtualOutboundListener, `lds|envoy|virtualOutbound|${pk}`, { kind: "virtualOutbound", name: VirtualOutboundListener, catchAllCluster })];
   const httpPorts = new Set(services.flatMap((s) => s.ports.filter((p) => routedOnSharedPort(s, p)).map((p) => p.number)));
   const sniffed = new Map<string, { vip: string; port: number; rds: string; cluster: string }>();

@@ -67,7 +67,8 @@ function inCluster(s: Service, cluster: string): Service {
 const narrowed = new WeakMap<Service, Map<string, Service>>();
 
 /** The service with only some of its ports (a port-bound Sidecar egress listener), one object per port set. */
-function withPorts(s: Service, ports: readonly ServicePortSpec[]): Service {
+export function withPorts(s: Service, ports: readonly ServicePortSpec[]): Service {
+  if (ports.length === s.ports.length) return s; // a filter of its ports that kept them all
   const id = ports.map((p) => p.number).join(",");
   let byPorts = narrowed.get(s);
   if (byPorts === undefined) narrowed.set(s, (byPorts = new Map()));

@@ -216,8 +216,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> implements XdsStrea
       record: (e) => this.record(e),
     };
     this.syncs = new SyncGate({ ...DEFAULT_SYNC_LIMITS, ...opts.syncLimits }, (active, waiting) => {
-      this.m.initialSyncs.set(SYNC_ACTIVE, active);
-      this.m.initialSyncs.set(SYNC_WAITING, waiting);
+      observeSyncs(this.m, active, waiting);
       opts.syncsChanged?.(active, waiting);
     });
     this.rounds = new RoundScheduler(opts.debounceMs ?? DEFAULT_DEBOUNCE_MS, (round) => void this.flush(round));
@@ -479,6 +478,12 @@ export class XdsServer extends EventEmitter<XdsServerEvents> implements XdsStrea
     this.rounds.done();
     this.notify("flushed");
   }
+}
+
+/** meshward_xds_initial_syncs: streams holding a sync slot and streams waiting for one. */
+export function observeSyncs(m: XdsMetrics, active: number, waiting: number): void {
+  m.initialSyncs.set(SYNC_ACTIVE, active);
+  m.initialSyncs.set(SYNC_WAITING, waiting);
 }
 
 /** An event's metrics (and the log line of a NACK). */

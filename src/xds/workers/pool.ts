@@ -28,10 +28,10 @@ import { Metrics } from "../../telemetry/metrics.js";
 import type { Log } from "../../telemetry/log.js";
 import { DEFAULT_STREAM_LIMITS } from "../limits.js";
 import { DEFAULT_SYNC_LIMITS } from "../sync-gate.js";
-import { GRPC_LISTEN_BACKLOG } from "../listen.js";
+import { listenWithBacklog } from "../listen.js";
 import type { ServingContext } from "../../ca/serving-credentials.js";
 import { firstPhaseTypes, inSlices, RoundScheduler, type Round } from "../push-round.js";
-import { DEFAULT_DEBOUNCE_MS, newEpoch, observeEvent, registerMetrics, type UrgentPush, type XdsMetrics, type XdsServerEvents, type XdsServerOptions, type XdsStreams } from "../server.js";
+import { DEFAULT_DEBOUNCE_MS, newEpoch, observeEvent, observeSyncs, registerMetrics, type UrgentPush, type XdsMetrics, type XdsServerEvents, type XdsServerOptions, type XdsStreams } from "../server.js";
 import { heldResources, PushOrder, TypeUrl, type EncodedResource, type ProxyChange, type ResourceProvider } from "../types.js";
 import { statusAfter, type ProxyStatus, type XdsEvent } from "../events.js";
 import { ReplicaLedger } from "./ledger.js";
@@ -146,20 +146,9 @@ export class XdsWorkerPool extends EventEmitter<XdsServerEvents> implements XdsS
 
   /** Accepts on `address` and hands each connection, unread, to the next worker (`tls`: to be terminated there). */
   private listen(address: string, tls: boolean): Promise<string> {
-    const i = address.lastIndexOf(":");
-    const host = address.slice(0, i).replace(/^\[(.*)\]$/, "$1");
-    const port = Number(address.slice(i + 1));
     const server = createServer({ pauseOnConnect: true }, (socket) => this.handOver(socket, tls));
     this.listening.push(server);
-    return new Promise((resolve, reject) => {
-      server.once("error", reject);
-      server.listen({ host, port, backlog: GRPC_LISTEN_BACKLOG }, () => {
-        server.off("error", reject);
-        const a = server.address();
-        const bound = typeof a === "object" && a !== null ? a.port : port;
-        resolve(`${host.includes(":") ? `[${host}]` : host}:${bound}`);
-      });
-    });
+    return listenWithBacklog(server, address);
   }
 
   private handOver(socket: Socket, tls: boolean): void {
@@ -275,8 +264,7 @@ export class XdsWorkerPool extends EventEmitter<XdsServerEvents> implements XdsS
       active += s.syncs.active;
       waiting += s.syncs.waiting;
     }
-    this.m.initialSyncs.set({ state: "active" }, active);
-    this.m.initialSyncs.set({ state: "waiting" }, waiting);
+    observeSyncs(this.m, active, waiting);
     this.opts.syncsChanged?.(active, waiting);
   }
 
