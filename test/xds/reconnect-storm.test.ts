@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { TypeUrl } from "../../src/xds/types.js";
 import { AdsClient, responseNames, sidecarNode, type SotwClientStream } from "../support/ads-client.js";
 import { eventually } from "../support/eventually.js";
-import { resourceBytes, startXds, type Harness } from "../support/xds-harness.js";
+import { harnessWorkers, resourceBytes, startXds, type Harness } from "../support/xds-harness.js";
 import { MemoryProvider } from "../support/memory-provider.js";
 
 const PROXIES = 40;
@@ -83,7 +83,10 @@ describe("xds server: reconnect storm", () => {
       ),
     );
     for (const { before, after } of again) assert.deepEqual(after, before);
-    assert.ok(mostWaiting > 0, "some reconnections of the storm waited in the sync gate");
+    // One thread reports every change of the gate; stream workers report their counts every 100 ms
+    // (a short wait can fall between two reports), so the pool's view is a sample: checked on one
+    // thread only (sync-gate.test.ts checks the workers' gates deterministically).
+    if (harnessWorkers() === 0) assert.ok(mostWaiting > 0, "some reconnections of the storm waited in the sync gate");
     await eventually("the dropped streams to be gone", () => (h.xds.proxies().length === PROXIES ? true : undefined));
     const ids = h.xds.proxies().map((p) => p.id);
     assert.equal(new Set(ids).size, PROXIES, "one stream per proxy");
